@@ -1,0 +1,9 @@
+//! Identity primitives: argon2id password hashes and auth tokens (JWT, HS256) signed with a
+//! collection's secret joined to the record's `tokenKey`, so rotating either revokes tokens.
+#![forbid(unsafe_code)]
+
+pub mod password;
+pub mod token;
+
+pub use password::{hash_password, verify_password};
+pub use token::{Claims, TokenKind};

@@ -1,0 +1,11 @@
+//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events and the `FileStore` trait.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod files;
+pub mod id;
+pub mod time;
+
+pub use error::{Error, FieldError, FieldErrors, Result};

@@ -1,0 +1,108 @@
+//! The engine contract: what the store needs from an SQL database. The SQLite engine is
+//! in `sqlite.rs`; a PostgreSQL engine implements the same two traits and its `Dialect`.
+
+use async_trait::async_trait;
+use keel_core::Result;
+use serde_json::{Map, Value};
+
+/// A result row: column name → value. Engines map SQL types to JSON as
+/// INTEGER/REAL → number, TEXT → string, NULL → null (BLOBs are not used by Keel).
+pub type Row = Map<String, Value>;
+
+/// The SQL differences between engines. Everything the store and the filter compiler
+/// emit goes through here, so no SQLite-only SQL appears outside the SQLite engine.
+pub trait Dialect: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// The `n`th (1-based) bind placeholder: `?n` on SQLite, `$n` on PostgreSQL.
+    fn placeholder(&self, n: usize) -> String;
+    /// Quotes an identifier (`"name"`, doubling embedded quotes).
+    fn quote_ident(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+    /// A table-valued expression that yields one row per element of the JSON array in
+    /// `expr`, with the element (as text or number) in a column named `value`.
+    /// Used as `FROM {json_each} AS alias` or in a `JOIN`.
+    fn json_each(&self, expr: &str) -> String;
+    /// The number of elements of the JSON array in `expr` (0 for null or empty).
+    fn json_array_length(&self, expr: &str) -> String;
+    /// Extracts `path` (a `$.a.b` JSON path) from the JSON in `expr`, as an SQL scalar.
+    fn json_extract(&self, expr: &str, path: &str) -> String;
+    /// An expression ordering rows randomly.
+    fn random(&self) -> &'static str;
+    /// `expr` wrapped so it compares as JSON text when it is a JSON array or object
+    /// and as itself otherwise (used for `json` field equality).
+    fn json_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+}
+
+/// SQL text with its bind parameters, numbered for one dialect.
+pub struct SqlBuf {
+    pub text: String,
+    pub params: Vec<Value>,
+    dialect: &'static dyn Dialect,
+}
+
+impl SqlBuf {
+    pub fn new(dialect: &'static dyn Dialect) -> Self {
+        SqlBuf { text: String::new(), params: Vec::new(), dialect }
+    }
+
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
+    }
+
+    /// Appends raw SQL. Never pass user input here: use `param`.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    /// Appends a quoted identifier.
+    pub fn ident(&mut self, ident: &str) -> &mut Self {
+        let q = self.dialect.quote_ident(ident);
+        self.text.push_str(&q);
+        self
+    }
+
+    /// Binds `value` and appends its placeholder.
+    pub fn param(&mut self, value: Value) -> &mut Self {
+        self.params.push(value);
+        let p = self.dialect.placeholder(self.params.len());
+        self.text.push_str(&p);
+        self
+    }
+
+    /// Binds `value` and returns its placeholder without appending it.
+    pub fn bind(&mut self, value: Value) -> String {
+        self.params.push(value);
+        self.dialect.placeholder(self.params.len())
+    }
+}
+
+/// A database engine: a pool for reads and one serialized writer.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    fn dialect(&self) -> &'static dyn Dialect;
+    /// Runs a read-only query on the read pool.
+    async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Starts a write transaction on the writer. Dropping it without `commit` rolls back.
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Checks that the engine answers (for `/api/ready`).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// A write transaction. Reads inside it see its own writes.
+#[async_trait]
+pub trait Tx: Send {
+    async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Runs a statement; returns the rows affected.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Commits; the write is durable when this returns `Ok`.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Shorthand for an empty object.
+pub fn empty_row() -> Row {
+    Map::new()
+}

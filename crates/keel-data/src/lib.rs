@@ -1,0 +1,15 @@
+//! Collections, records, the filter and rule language and schema changes, over an SQL
+//! engine (SQLite today; the engine trait keeps SQLite-only SQL inside `sqlite.rs`).
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod filter;
+pub mod request;
+pub mod schema;
+pub mod sqlite;
+pub mod store;
+
+pub use engine::{Dialect, Engine, Row, SqlBuf, Tx};
+pub use request::{Access, AuthRecord, RequestInfo};
+pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
+pub use store::{BatchOp, Expanded, ListParams, Page, Record, Store};

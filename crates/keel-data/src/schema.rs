@@ -1,0 +1,500 @@
+//! Collections and fields: the schema model, its JSON shape (PocketBase's) and the
+//! built-in collections of a fresh data dir.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The id PocketBase gives `_superusers`; the JS SDK's `authStore.isSuperuser` checks for it.
+pub const SUPERUSERS_ID: &str = "pbc_3142635823";
+pub const SUPERUSERS: &str = "_superusers";
+pub const USERS_ID: &str = "_pb_users_auth_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectionType {
+    #[default]
+    Base,
+    Auth,
+}
+
+/// A collection as stored and as the Collections API shows it (PocketBase's JSON shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: CollectionType,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub fields: Vec<Field>,
+    #[serde(default)]
+    pub indexes: Vec<String>,
+    #[serde(default)]
+    pub list_rule: Option<String>,
+    #[serde(default)]
+    pub view_rule: Option<String>,
+    #[serde(default)]
+    pub create_rule: Option<String>,
+    #[serde(default)]
+    pub update_rule: Option<String>,
+    #[serde(default)]
+    pub delete_rule: Option<String>,
+    /// Auth collections only; `None` on base collections.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthOptions>,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub updated: String,
+}
+
+/// Options of an auth collection, flattened into the collection's JSON like PocketBase's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthOptions {
+    /// Extra rule checked on every authentication (`null` = none).
+    pub auth_rule: Option<String>,
+    /// Who may manage other records' email/password (`null` = superusers only).
+    pub manage_rule: Option<String>,
+    pub password_auth: PasswordAuth,
+    pub auth_token: TokenConfig,
+    pub password_reset_token: TokenConfig,
+    pub email_change_token: TokenConfig,
+    pub verification_token: TokenConfig,
+    pub file_token: TokenConfig,
+    pub oauth2: Value,
+    pub mfa: Value,
+    pub otp: Value,
+    pub auth_alert: Value,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            auth_rule: Some(String::new()),
+            manage_rule: None,
+            password_auth: PasswordAuth::default(),
+            auth_token: TokenConfig::new(604_800),
+            password_reset_token: TokenConfig::new(1_800),
+            email_change_token: TokenConfig::new(1_800),
+            verification_token: TokenConfig::new(259_200),
+            file_token: TokenConfig::new(180),
+            oauth2: serde_json::json!({"enabled": false, "providers": [], "mappedFields": {}}),
+            mfa: serde_json::json!({"enabled": false, "duration": 1800, "rule": ""}),
+            otp: serde_json::json!({"enabled": false, "duration": 180, "length": 8}),
+            auth_alert: serde_json::json!({"enabled": false}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PasswordAuth {
+    pub enabled: bool,
+    pub identity_fields: Vec<String>,
+}
+
+impl Default for PasswordAuth {
+    fn default() -> Self {
+        Self { enabled: true, identity_fields: vec!["email".into()] }
+    }
+}
+
+/// A token kind's lifetime and signing secret. The secret is stored with the collection
+/// but never shown: `Collection::public_json` strips it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TokenConfig {
+    /// Seconds a token stays valid.
+    pub duration: i64,
+    pub secret: String,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self::new(604_800)
+    }
+}
+
+impl TokenConfig {
+    pub fn new(duration: i64) -> Self {
+        Self { duration, secret: keel_core::id::new_secret() }
+    }
+}
+
+/// One field of a collection. Common attributes plus the type-specific options,
+/// flattened into one JSON object with a `type` tag like PocketBase's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub presentable: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(flatten)]
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FieldKind {
+    Text(TextOptions),
+    Number(NumberOptions),
+    Bool(EmptyOptions),
+    Email(DomainOptions),
+    Url(DomainOptions),
+    Date(DateOptions),
+    Autodate(AutodateOptions),
+    Select(SelectOptions),
+    Json(JsonOptions),
+    Relation(RelationOptions),
+    File(FileOptions),
+    Password(PasswordOptions),
+    Editor(EditorOptions),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EmptyOptions {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TextOptions {
+    /// Minimum length in characters (0 = none).
+    pub min: i64,
+    /// Maximum length in characters (0 = the default cap of 5000).
+    pub max: i64,
+    /// A regular expression the value must match ("" = none).
+    pub pattern: String,
+    /// Regex-like pattern for generated values (used by `id`: `[a-z0-9]{15}`).
+    pub autogenerate_pattern: String,
+    pub primary_key: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NumberOptions {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub only_int: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DomainOptions {
+    pub except_domains: Vec<String>,
+    pub only_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DateOptions {
+    pub min: String,
+    pub max: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AutodateOptions {
+    pub on_create: bool,
+    pub on_update: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SelectOptions {
+    pub values: Vec<String>,
+    /// 0 or 1 = a single value; more = an array of at most that many.
+    pub max_select: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JsonOptions {
+    /// Largest accepted JSON in bytes (0 = the default of 1 MiB).
+    pub max_size: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RelationOptions {
+    pub collection_id: String,
+    pub cascade_delete: bool,
+    pub min_select: i64,
+    /// 0 or 1 = a single id; more = an array of at most that many.
+    pub max_select: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FileOptions {
+    /// 0 or 1 = a single file; more = an array of at most that many.
+    pub max_select: i64,
+    /// Largest accepted file in bytes (0 = the default of 5 MiB).
+    pub max_size: i64,
+    /// Accepted MIME types (empty = any).
+    pub mime_types: Vec<String>,
+    pub thumbs: Vec<String>,
+    /// Protected files need a file token (`/api/files/token`).
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PasswordOptions {
+    pub min: i64,
+    pub max: i64,
+    pub pattern: String,
+    pub cost: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EditorOptions {
+    pub max_size: i64,
+    pub convert_urls: bool,
+}
+
+/// Default cap of a text field when `max` is 0.
+pub const TEXT_DEFAULT_MAX: i64 = 5000;
+/// Default cap of a file field when `maxSize` is 0.
+pub const FILE_DEFAULT_MAX_SIZE: i64 = 5 * 1024 * 1024;
+/// Default cap of a json field when `maxSize` is 0.
+pub const JSON_DEFAULT_MAX_SIZE: i64 = 1024 * 1024;
+
+impl FieldKind {
+    /// The PocketBase type name (`text`, `number`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldKind::Text(_) => "text",
+            FieldKind::Number(_) => "number",
+            FieldKind::Bool(_) => "bool",
+            FieldKind::Email(_) => "email",
+            FieldKind::Url(_) => "url",
+            FieldKind::Date(_) => "date",
+            FieldKind::Autodate(_) => "autodate",
+            FieldKind::Select(_) => "select",
+            FieldKind::Json(_) => "json",
+            FieldKind::Relation(_) => "relation",
+            FieldKind::File(_) => "file",
+            FieldKind::Password(_) => "password",
+            FieldKind::Editor(_) => "editor",
+        }
+    }
+}
+
+impl Field {
+    pub fn new(name: &str, kind: FieldKind) -> Self {
+        Field {
+            id: format!("{}{}", kind.type_name(), keel_core::id::random_string(10, keel_core::id::ID_ALPHABET)),
+            name: name.into(),
+            system: false,
+            hidden: false,
+            presentable: false,
+            required: false,
+            kind,
+        }
+    }
+
+    /// Whether the stored value is an array (multi select, relation or file).
+    pub fn is_multiple(&self) -> bool {
+        match &self.kind {
+            FieldKind::Select(o) => o.max_select > 1,
+            FieldKind::Relation(o) => o.max_select > 1,
+            FieldKind::File(o) => o.max_select > 1,
+            _ => false,
+        }
+    }
+
+    /// The value a record gets when nothing was given.
+    pub fn zero_value(&self) -> Value {
+        if self.is_multiple() {
+            return Value::Array(vec![]);
+        }
+        match &self.kind {
+            FieldKind::Number(_) => Value::from(0),
+            FieldKind::Bool(_) => Value::Bool(false),
+            FieldKind::Json(_) => Value::Null,
+            _ => Value::String(String::new()),
+        }
+    }
+}
+
+impl Collection {
+    pub fn is_auth(&self) -> bool {
+        self.kind == CollectionType::Auth
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The collection as the API shows it: token secrets are removed.
+    pub fn public_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            for key in ["authToken", "passwordResetToken", "emailChangeToken", "verificationToken", "fileToken"] {
+                if let Some(Value::Object(t)) = obj.get_mut(key) {
+                    t.remove("secret");
+                }
+            }
+        }
+        v
+    }
+
+    /// The fields every collection of this type must have, in PocketBase's order.
+    pub fn system_fields(kind: CollectionType) -> Vec<Field> {
+        let mut id = Field::new(
+            "id",
+            FieldKind::Text(TextOptions {
+                min: 15,
+                max: 15,
+                pattern: "^[a-z0-9]+$".into(),
+                autogenerate_pattern: "[a-z0-9]{15}".into(),
+                primary_key: true,
+            }),
+        );
+        id.id = "text3208210256".into();
+        id.system = true;
+        id.required = true;
+        let mut fields = vec![id];
+        if kind == CollectionType::Auth {
+            let mut password = Field::new("password", FieldKind::Password(PasswordOptions { min: 8, max: 0, pattern: String::new(), cost: 0 }));
+            password.id = "password901924565".into();
+            password.system = true;
+            password.hidden = true;
+            password.required = true;
+            let mut token_key = Field::new(
+                "tokenKey",
+                FieldKind::Text(TextOptions { min: 30, max: 60, autogenerate_pattern: "[a-zA-Z0-9]{50}".into(), ..Default::default() }),
+            );
+            token_key.id = "text2504183744".into();
+            token_key.system = true;
+            token_key.hidden = true;
+            token_key.required = true;
+            let mut email = Field::new("email", FieldKind::Email(DomainOptions::default()));
+            email.id = "email3885137012".into();
+            email.system = true;
+            email.required = true;
+            let mut ev = Field::new("emailVisibility", FieldKind::Bool(EmptyOptions {}));
+            ev.id = "bool1547992806".into();
+            ev.system = true;
+            let mut verified = Field::new("verified", FieldKind::Bool(EmptyOptions {}));
+            verified.id = "bool256245529".into();
+            verified.system = true;
+            fields.extend([password, token_key, email, ev, verified]);
+        }
+        fields
+    }
+
+    /// `created`/`updated` autodate fields that new collections get unless the request names them.
+    pub fn timestamp_fields() -> Vec<Field> {
+        let mut created = Field::new("created", FieldKind::Autodate(AutodateOptions { on_create: true, on_update: false }));
+        created.id = "autodate2990389176".into();
+        let mut updated = Field::new("updated", FieldKind::Autodate(AutodateOptions { on_create: true, on_update: true }));
+        updated.id = "autodate3332085495".into();
+        vec![created, updated]
+    }
+
+    /// The `_superusers` collection of a fresh data dir.
+    pub fn default_superusers() -> Collection {
+        let mut fields = Collection::system_fields(CollectionType::Auth);
+        fields.extend(Collection::timestamp_fields());
+        let now = keel_core::time::now();
+        Collection {
+            id: SUPERUSERS_ID.into(),
+            name: SUPERUSERS.into(),
+            kind: CollectionType::Auth,
+            system: true,
+            fields,
+            indexes: vec![],
+            list_rule: None,
+            view_rule: None,
+            create_rule: None,
+            update_rule: None,
+            delete_rule: None,
+            auth: Some(AuthOptions { auth_token: TokenConfig::new(86_400), ..AuthOptions::default() }),
+            created: now.clone(),
+            updated: now,
+        }
+    }
+
+    /// The `users` collection of a fresh data dir, with PocketBase's default rules.
+    pub fn default_users() -> Collection {
+        let mut fields = Collection::system_fields(CollectionType::Auth);
+        let mut name = Field::new("name", FieldKind::Text(TextOptions { max: 255, ..Default::default() }));
+        name.id = "text1579384326".into();
+        let mut avatar = Field::new(
+            "avatar",
+            FieldKind::File(FileOptions {
+                max_select: 1,
+                max_size: 0,
+                mime_types: vec!["image/jpeg".into(), "image/png".into(), "image/svg+xml".into(), "image/gif".into(), "image/webp".into()],
+                thumbs: vec![],
+                protected: false,
+            }),
+        );
+        avatar.id = "file376926767".into();
+        fields.push(name);
+        fields.push(avatar);
+        fields.extend(Collection::timestamp_fields());
+        let owner = Some("id = @request.auth.id".to_string());
+        let now = keel_core::time::now();
+        Collection {
+            id: USERS_ID.into(),
+            name: "users".into(),
+            kind: CollectionType::Auth,
+            system: false,
+            fields,
+            indexes: vec![],
+            list_rule: owner.clone(),
+            view_rule: owner.clone(),
+            create_rule: Some(String::new()),
+            update_rule: owner.clone(),
+            delete_rule: owner,
+            auth: Some(AuthOptions::default()),
+            created: now.clone(),
+            updated: now,
+        }
+    }
+}
+
+/// A record: every stored column by field name (hidden ones too). Callers that answer a
+/// client strip hidden fields; see `keel-server`'s record serializer.
+pub type RecordData = Map<String, Value>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_json_is_flat_with_type_tag() {
+        let f = Field::new("title", FieldKind::Text(TextOptions { max: 10, ..Default::default() }));
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["type"], "text");
+        assert_eq!(v["max"], 10);
+        let back: Field = serde_json::from_value(serde_json::json!({"name":"n","type":"number","onlyInt":true})).unwrap();
+        assert!(matches!(back.kind, FieldKind::Number(NumberOptions { only_int: true, .. })));
+        assert!(serde_json::from_value::<Field>(serde_json::json!({"name":"n","type":"nope"})).is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_serialized() {
+        let c = Collection::default_users();
+        let v = c.public_json();
+        assert_eq!(v["type"], "auth");
+        assert!(v["authToken"]["duration"].is_number());
+        assert!(v["authToken"].get("secret").is_none());
+        assert!(v["passwordAuth"]["enabled"].as_bool().unwrap());
+    }
+}

@@ -1,0 +1,247 @@
+//! The store: collections (with their tables) and records, over an `Engine`.
+//!
+//! Invariants:
+//! - the schema cache is the only copy of collections the rest of Keel reads; every
+//!   collection change updates the database and the cache in one place (here);
+//! - a write returns only after its transaction committed; record events are sent after commit;
+//! - every SQL statement goes through `SqlBuf`/`Dialect`: values are always bound.
+//!
+//! OWNED BY THE STORE WORK. The public signatures below are the contract the server codes
+//! against: keep them (add, don't change) unless the integrator agrees.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keel_core::events::RecordEvent;
+use keel_core::Result;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use crate::engine::Engine;
+use crate::request::{Access, RequestInfo};
+use crate::schema::{Collection, RecordData};
+
+/// A record with the collection it belongs to and what was expanded into it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub collection: Arc<Collection>,
+    /// Every stored column by field name (hidden ones too).
+    pub data: RecordData,
+    /// `expand` results by relation field name (or `xxx_via_field` for back-relations).
+    pub expand: BTreeMap<String, Expanded>,
+}
+
+impl Record {
+    pub fn id(&self) -> &str {
+        self.data.get("id").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Expanded {
+    One(Box<Record>),
+    Many(Vec<Record>),
+}
+
+/// Paging, sorting and filtering of a list (PocketBase's query parameters).
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    /// 1-based.
+    pub page: u64,
+    /// 1..=1000 (the server clamps and validates).
+    pub per_page: u64,
+    /// `-created,title`, `@random`, `@rowid`; `None` = insertion order.
+    pub sort: Option<String>,
+    pub filter: Option<String>,
+    /// Skip counting: `total_items` and `total_pages` are then -1.
+    pub skip_total: bool,
+}
+
+impl Default for ListParams {
+    fn default() -> Self {
+        ListParams { page: 1, per_page: 30, sort: None, filter: None, skip_total: false }
+    }
+}
+
+/// One page of a list, in PocketBase's shape (the server serializes it).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub page: u64,
+    pub per_page: u64,
+    pub total_items: i64,
+    pub total_pages: i64,
+    pub items: Vec<T>,
+}
+
+/// One operation of `/api/batch`. Access is resolved by the caller per operation.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    Create { collection: Arc<Collection>, data: RecordData, rule: Option<String> },
+    Update { collection: Arc<Collection>, id: String, data: RecordData, rule: Option<String> },
+    Delete { collection: Arc<Collection>, id: String, rule: Option<String> },
+}
+
+/// Collections and records over one engine.
+pub struct Store {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) events: broadcast::Sender<RecordEvent>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract. Bodies are filled in by the store work (they may move to submodules
+// under `store/`; these signatures stay).
+// ---------------------------------------------------------------------------------------
+#[allow(unused_variables)]
+impl Store {
+    /// Opens a store over `engine`: runs pending system migrations (system tables, the
+    /// `_superusers` and `users` collections on a fresh database) and loads the schema cache.
+    pub async fn open(engine: Arc<dyn Engine>) -> Result<Store> {
+        todo!()
+    }
+
+    /// Applies pending system migrations; returns the names of those applied (empty when up to date).
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        todo!()
+    }
+
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    /// Receives every committed record change.
+    pub fn subscribe(&self) -> broadcast::Receiver<RecordEvent> {
+        self.events.subscribe()
+    }
+
+    // ----- collections -----
+
+    /// A collection by name or id, from the in-memory cache. `Error::NotFound` when absent.
+    pub fn collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
+        todo!()
+    }
+
+    /// All collections, system ones included, ordered by creation.
+    pub fn collections(&self) -> Vec<Arc<Collection>> {
+        todo!()
+    }
+
+    /// Creates a collection from PocketBase's JSON (`name`, `type`, `fields`, rules, `indexes`,
+    /// auth options). Adds system fields (`id`; auth: `password`, `tokenKey`, `email`,
+    /// `emailVisibility`, `verified`) and, unless given, `created`/`updated` autodates.
+    /// Validates names, field options, relation targets and rules (rules are compiled once
+    /// to catch errors: a bad rule is a 400 naming e.g. `listRule`). Creates the table.
+    pub async fn create_collection(&self, input: Value) -> Result<Arc<Collection>> {
+        todo!()
+    }
+
+    /// Applies a partial update (PocketBase JSON). Fields are matched by `id` (then by name):
+    /// a new name renames the column keeping data; a field missing from `fields` is dropped
+    /// with its column; new fields add columns. Renaming the collection renames the table.
+    /// System fields cannot be removed or retyped.
+    pub async fn update_collection(&self, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
+        todo!()
+    }
+
+    /// Deletes a collection and its table. System collections and collections referenced by
+    /// another collection's relation field are refused with a 400.
+    pub async fn delete_collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
+        todo!()
+    }
+
+    /// Deletes every record of a collection (cascading like single deletes).
+    pub async fn truncate_collection(&self, name_or_id: &str) -> Result<()> {
+        todo!()
+    }
+
+    // ----- records -----
+
+    /// Lists records visible under `access` (a list rule filters silently), with `params.filter`
+    /// applied on top. Bad filter or sort → 400 naming `filter`/`sort`.
+    pub async fn list_records(
+        &self,
+        collection: &Arc<Collection>,
+        params: &ListParams,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Page<Record>> {
+        todo!()
+    }
+
+    /// One record; `Error::NotFound` when absent or hidden by the rule.
+    pub async fn get_record(&self, collection: &Arc<Collection>, id: &str, req: &RequestInfo, access: Access<'_>) -> Result<Record> {
+        todo!()
+    }
+
+    /// The first record whose `field` equals `value` (case-insensitive for `email`), no rule
+    /// checked. For identity lookups (auth-with-password, superuser upsert).
+    pub async fn find_by_field(&self, collection: &Arc<Collection>, field: &str, value: &Value) -> Result<Option<Record>> {
+        todo!()
+    }
+
+    /// Creates a record from submitted data (already-hashed `password` for auth collections;
+    /// file fields hold the stored file names). Validates every field (400 with per-field
+    /// `{code,message}`; unknown fields are ignored like PocketBase), fills defaults, `id`,
+    /// autodates and `tokenKey`, and checks the create rule against the new record inside the
+    /// transaction (a failing rule → 400 "Failed to create record."). Emits a create event.
+    pub async fn create_record(&self, collection: &Arc<Collection>, data: RecordData, req: &RequestInfo, access: Access<'_>) -> Result<Record> {
+        todo!()
+    }
+
+    /// Updates a record. `data` may use modifiers: `field+` appends (relations, files, multi
+    /// select) or adds (numbers), `+field` prepends, `field-` removes / subtracts. The rule is
+    /// checked against the current record (404 when it fails). Setting `password` rotates
+    /// `tokenKey`. Returns `(before, after)`. Emits an update event.
+    pub async fn update_record(
+        &self,
+        collection: &Arc<Collection>,
+        id: &str,
+        data: RecordData,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<(Record, Record)> {
+        todo!()
+    }
+
+    /// Deletes a record (404 when hidden by the rule), cascading to records whose relation has
+    /// `cascadeDelete` (others have the id removed from their relation; a required single
+    /// relation blocks the delete with a 400). Returns every deleted record (the first is the
+    /// one asked for) so the caller can delete their files. Emits delete events.
+    pub async fn delete_record(&self, collection: &Arc<Collection>, id: &str, req: &RequestInfo, access: Access<'_>) -> Result<Vec<Record>> {
+        todo!()
+    }
+
+    /// Runs operations in one transaction: all commit or none. On failure returns the index
+    /// of the failing operation and its error. Events are emitted after the commit.
+    pub async fn batch(&self, ops: Vec<BatchOp>, req: &RequestInfo) -> std::result::Result<Vec<Vec<Record>>, (usize, keel_core::Error)> {
+        todo!()
+    }
+
+    /// Expands relations into `records` for PocketBase's `expand` parameter
+    /// (`author,comments_via_post.user`, up to 6 levels). Related records the requester may
+    /// not view (their collection's view rule) are left out silently.
+    pub async fn expand(&self, records: &mut [Record], expand: &str, req: &RequestInfo) -> Result<()> {
+        todo!()
+    }
+
+    /// Whether `record` (which may already be deleted) passes `rule` for `req`; used by
+    /// realtime to decide who receives an event. Evaluates the rule against the record's
+    /// data, not against the table, so it works for deletes too.
+    pub async fn record_matches(&self, collection: &Arc<Collection>, record: &RecordData, rule: &str, req: &RequestInfo) -> Result<bool> {
+        todo!()
+    }
+
+    // ----- params (settings and other small JSON values) -----
+
+    pub async fn get_param(&self, key: &str) -> Result<Option<Value>> {
+        todo!()
+    }
+
+    pub async fn set_param(&self, key: &str, value: &Value) -> Result<()> {
+        todo!()
+    }
+}
+
+/// Builds an object from pairs (handy in tests).
+pub fn obj(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+}

@@ -1,0 +1,80 @@
+//! The one place errors become HTTP responses, in PocketBase's shape:
+//! `{"status": 400, "message": "...", "data": {"field": {"code": "...", "message": "..."}}}`.
+//! A 500 logs its cause once and sends a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keel_core::Error;
+use serde_json::json;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError(Error::bad_request(message))
+    }
+
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        ApiError(Error::field(field, code, message))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError(Error::Forbidden(message.into()))
+    }
+
+    pub fn not_found() -> Self {
+        ApiError(Error::not_found())
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError(Error::Unauthorized(message.into()))
+    }
+
+    /// The 403 PocketBase answers when a rule is `null` and the caller is not a superuser.
+    pub fn superusers_only() -> Self {
+        ApiError(Error::Forbidden("Only superusers can perform this action.".into()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message, data, retry) = match self.0 {
+            Error::BadRequest { message, fields } => (StatusCode::BAD_REQUEST, message, json!(fields), None),
+            Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m, json!({}), None),
+            Error::Forbidden(m) => (StatusCode::FORBIDDEN, m, json!({}), None),
+            Error::NotFound(m) => (StatusCode::NOT_FOUND, m, json!({}), None),
+            Error::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m, json!({}), None),
+            Error::TooManyRequests { message, retry_after_secs } => {
+                (StatusCode::TOO_MANY_REQUESTS, message, json!({}), Some(retry_after_secs))
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong while processing your request.".to_string(),
+                    json!({}),
+                    None,
+                )
+            }
+        };
+        let body = json!({"status": status.as_u16(), "message": message, "data": data});
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

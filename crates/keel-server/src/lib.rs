@@ -1,0 +1,18 @@
+//! The HTTP face of Keel: the axum app with PocketBase-compatible routes, realtime (SSE),
+//! request ids, logs and metrics. `router(state)` builds it; tests call it without a socket.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod realtime;
+pub mod request;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The whole app.
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}

@@ -1,0 +1,21 @@
+//! The state every handler receives: one cheap `Clone` of shared services.
+
+use std::sync::Arc;
+
+use keel_core::config::Config;
+use keel_core::files::FileStore;
+use keel_data::Store;
+
+use crate::realtime::Realtime;
+use crate::settings::Settings;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub files: Arc<dyn FileStore>,
+    pub realtime: Arc<Realtime>,
+    pub settings: Arc<Settings>,
+    pub config: Arc<Config>,
+    /// Renders `/metrics`; `None` when metrics are not installed (tests).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
