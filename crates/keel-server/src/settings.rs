@@ -1,8 +1,182 @@
-//! Application settings (`/api/settings`): PocketBase's shape, persisted as one param,
-//! cached in memory.
-//!
-//! OWNED BY THE OPS WORK (settings, health, metrics, logging).
+//! Application settings (`/api/settings`) in PocketBase's shape, persisted as the `settings`
+//! param and cached in memory. Handlers read a snapshot (`Settings::get`), never the database.
 
-/// The live settings.
-#[derive(Default)]
-pub struct Settings {}
+use std::sync::{Arc, RwLock};
+
+use keel_data::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The settings document. Unknown sections are kept as they were sent (`extra`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SettingsData {
+    pub meta: Meta,
+    pub batch: Batch,
+    pub rate_limits: RateLimits,
+    pub smtp: Smtp,
+    pub logs: Value,
+    pub backups: Value,
+    pub s3: Value,
+    pub trusted_proxy: Value,
+}
+
+impl Default for SettingsData {
+    fn default() -> Self {
+        SettingsData {
+            meta: Meta::default(),
+            batch: Batch::default(),
+            rate_limits: RateLimits::default(),
+            smtp: Smtp::default(),
+            logs: serde_json::json!({"maxDays": 7, "minLevel": 0, "logIP": true, "logAuthId": false}),
+            backups: serde_json::json!({"cron": "", "cronMaxKeep": 3}),
+            s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "forcePathStyle": false}),
+            trusted_proxy: serde_json::json!({"headers": [], "useLeftmostIP": false}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Meta {
+    pub app_name: String,
+    #[serde(rename = "appURL")]
+    pub app_url: String,
+    pub sender_name: String,
+    pub sender_address: String,
+    pub hide_controls: bool,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            app_name: "Keel".into(),
+            app_url: "http://127.0.0.1:8090".into(),
+            sender_name: "Support".into(),
+            sender_address: "support@example.com".into(),
+            hide_controls: false,
+        }
+    }
+}
+
+/// `/api/batch` limits. Off until a superuser enables it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Batch {
+    pub enabled: bool,
+    pub max_requests: u32,
+    /// Seconds the whole batch may take.
+    pub timeout: u64,
+    /// Largest batch body in bytes (0 = the server's body limit).
+    pub max_body_size: u64,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch { enabled: false, max_requests: 50, timeout: 3, max_body_size: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimits {
+    pub enabled: bool,
+    pub rules: Vec<RateLimitRule>,
+}
+
+/// PocketBase's rate-limit rule: `label` is a path prefix (`/api/`), `METHOD /path`, or a
+/// `collection:action` tag; `audience` is `""`, `@guest` or `@auth`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimitRule {
+    pub label: String,
+    pub max_requests: u32,
+    /// Seconds.
+    pub duration: u64,
+    pub audience: String,
+}
+
+/// SMTP settings; `password` is write-only (never shown back).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Smtp {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub auth_method: String,
+    pub tls: bool,
+    pub local_name: String,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            enabled: false,
+            host: "smtp.example.com".into(),
+            port: 587,
+            username: String::new(),
+            password: String::new(),
+            auth_method: String::new(),
+            tls: false,
+            local_name: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("enabled", &self.enabled)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+const PARAM_KEY: &str = "settings";
+
+/// The live settings: a snapshot behind a lock, swapped whole on update.
+pub struct Settings {
+    current: RwLock<Arc<SettingsData>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { current: RwLock::new(Arc::new(SettingsData::default())) }
+    }
+}
+
+impl Settings {
+    /// Loads the stored settings (defaults for a fresh data dir).
+    pub async fn load(store: &Store) -> keel_core::Result<Settings> {
+        let data = match store.get_param(PARAM_KEY).await? {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => SettingsData::default(),
+        };
+        Ok(Settings { current: RwLock::new(Arc::new(data)) })
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Arc<SettingsData> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Persists then publishes new settings.
+    pub async fn replace(&self, store: &Store, data: SettingsData) -> keel_core::Result<Arc<SettingsData>> {
+        let v = serde_json::to_value(&data).map_err(keel_core::Error::internal)?;
+        store.set_param(PARAM_KEY, &v).await?;
+        let data = Arc::new(data);
+        match self.current.write() {
+            Ok(mut g) => *g = data.clone(),
+            Err(p) => *p.into_inner() = data.clone(),
+        }
+        Ok(data)
+    }
+}

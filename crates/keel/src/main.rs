@@ -1,1 +1,48 @@
-fn main() {}
+//! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`) and the wiring of every service.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod logging;
+mod serve;
+mod superuser;
+mod wiring;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let cfg = match config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keel: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keel: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(_) => {
+                logging::init(&cfg);
+                serve::run(cfg).await
+            }
+            cli::Command::Migrate => superuser::migrate(&cfg).await,
+            cli::Command::Superuser(cmd) => superuser::run(&cfg, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Configuration: defaults, then `keel.toml`, then `KEEL_*` variables, then flags.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use keel_core::config::Config;
+
+use crate::cli::{Cli, Command};
+
+/// Reads the configuration for this invocation.
+pub fn load(cli: &Cli) -> Result<Config, figment::Error> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    match &cli.config {
+        Some(path) => fig = fig.merge(Toml::file_exact(path)),
+        None => fig = fig.merge(Toml::file("keel.toml")),
+    }
+    fig = fig.merge(Env::prefixed("KEEL_").ignore(&["test_require_engines"]));
+    if let Some(dir) = &cli.data_dir {
+        fig = fig.merge(Serialized::default("data_dir", dir));
+    }
+    if let Command::Serve(args) = &cli.command {
+        if let Some(http) = &args.http {
+            fig = fig.merge(Serialized::default("http", http));
+        }
+    }
+    fig.extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn flags_override_env_and_data_dir_is_global() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEEL_HTTP", "127.0.0.1:9000");
+            jail.set_env("KEEL_DATA_DIR", "/from/env");
+            let cli = Cli::parse_from(["keel", "serve", "--data-dir", "/from/flag"]);
+            let cfg = load(&cli)?;
+            assert_eq!(cfg.http, "127.0.0.1:9000");
+            assert_eq!(cfg.data_dir, std::path::PathBuf::from("/from/flag"));
+            jail.create_file("keel.toml", "http = \"0.0.0.0:1\"\nlog_level = \"debug\"")?;
+            let cli = Cli::parse_from(["keel", "--data-dir", "/x", "serve", "--http", "127.0.0.1:7"]);
+            let cfg = load(&cli)?;
+            assert_eq!(cfg.http, "127.0.0.1:7");
+            assert_eq!(cfg.log_level, "debug");
+            Ok(())
+        });
+    }
+}

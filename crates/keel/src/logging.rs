@@ -1,0 +1,25 @@
+//! Structured logs: JSON when stderr is not a terminal, human-readable when it is.
+
+use std::io::IsTerminal;
+
+use keel_core::config::Config;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `RUST_LOG` overrides `log_level`.
+pub fn init(cfg: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
+    let json = match cfg.log_format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    if let Err(e) = result {
+        eprintln!("keel: logging already initialised: {e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! `keel serve`: open everything, listen, and shut down gracefully on SIGINT/SIGTERM.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use keel_core::config::Config;
+use keel_data::{Access, ListParams, RequestInfo};
+use keel_server::realtime::Realtime;
+use keel_server::settings::Settings;
+use keel_server::AppState;
+
+use crate::wiring::open_store;
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    let settings = Settings::load(&store).await.context("cannot load settings")?;
+    let storage = cfg.data_dir.join("storage");
+    let files = keel_files::LocalFileStore::new(&storage)
+        .with_context(|| format!("cannot open file storage {}", storage.display()))?;
+    let realtime = Arc::new(Realtime::default());
+    let state = AppState {
+        store: store.clone(),
+        files: Arc::new(files),
+        realtime: realtime.clone(),
+        settings: Arc::new(settings),
+        config: Arc::new(cfg.clone()),
+        metrics: Some(keel_server::middleware::install_metrics()),
+    };
+    keel_server::realtime::start(&state);
+    let app = keel_server::router(state);
+
+    let listener = tokio::net::TcpListener::bind(&cfg.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.http))?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
+    println!("Keel listening on http://{addr}");
+    println!("  REST API:  http://{addr}/api/");
+    println!("  Data dir:  {}", cfg.data_dir.display());
+    if !has_superuser(&store).await {
+        println!(
+            "  No superuser yet: create one with\n    keel --data-dir {} superuser upsert EMAIL PASSWORD",
+            cfg.data_dir.display()
+        );
+    }
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "listening");
+
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    let rt = realtime.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        rt.shutdown();
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = &mut server => res.context("server error")?,
+        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn has_superuser(store: &keel_data::Store) -> bool {
+    let Ok(col) = store.collection(keel_data::schema::SUPERUSERS) else {
+        return false;
+    };
+    let params = ListParams { page: 1, per_page: 1, skip_total: true, ..ListParams::default() };
+    store
+        .list_records(&col, &params, &RequestInfo::default(), Access::Superuser)
+        .await
+        .map(|p| !p.items.is_empty())
+        .unwrap_or(false)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,20 @@
+//! Opens the engines once and hands each service its provider.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use keel_core::config::Config;
+use keel_data::sqlite::SqliteEngine;
+use keel_data::Store;
+
+/// Opens (creating if needed) the data dir's SQLite database and the store over it.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let db = cfg.data_dir.join("data.db");
+    let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
+        .await
+        .with_context(|| format!("cannot open database {}", db.display()))?;
+    let store = Store::open(Arc::new(engine)).await.context("cannot open the store")?;
+    Ok(Arc::new(store))
+}
