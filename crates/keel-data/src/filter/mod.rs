@@ -2,7 +2,34 @@
 //! parameterised SQL. User input never becomes SQL text: literals are bound
 //! parameters and identifiers are checked against the schema before being quoted.
 //!
-//! OWNED BY THE FILTER WORK: `ast.rs`, `lexer.rs`, `parser.rs`, `compile.rs` (and tests).
+//! OWNED BY THE FILTER WORK: `ast.rs`, `lexer.rs`, `parser.rs`, `compile.rs`, `compare.rs`,
+//! `resolve.rs` (and tests).
+//!
+//! Semantics where PocketBase leaves room (see `compare.rs` and `resolve.rs` for details):
+//! - `null` and the zero value of a field's type (`""`, `0`, `false`) are alike for `=`/`!=`.
+//! - For a guest every `@request.auth.*` equals `null`/`""` constants (so
+//!   `@request.auth.id = ""` holds) but never equals or is like a stored value: unlike
+//!   PocketBase, `author = @request.auth.id` is false for a guest even where `author` is empty.
+//! - A multi-valued operand (multiple select/relation/file, a relation path through a
+//!   multiple relation or a back-relation, a JSON array from `@request.*`) is the set of its
+//!   elements; an empty set counts as one `null` element. `?op` holds when at least one
+//!   element matches, a plain `op` (and `:each`) when every element matches.
+//! - `@collection.<name>[:alias]` is an `EXISTS` over that table; comparisons sharing the
+//!   same name/alias inside one `&&` chain are about the same row.
+
+pub mod ast;
+mod compare;
+mod compile;
+mod lexer;
+mod parser;
+mod resolve;
+
+#[cfg(test)]
+mod tests_parse;
+#[cfg(test)]
+mod tests_sql;
+#[cfg(test)]
+mod tests_sql_cases;
 
 use std::sync::Arc;
 
@@ -11,6 +38,8 @@ use chrono::{DateTime, Utc};
 use crate::engine::SqlBuf;
 use crate::request::RequestInfo;
 use crate::schema::Collection;
+
+pub use parser::{MAX_COMPARISONS, MAX_DEPTH, MAX_LEN};
 
 /// Finds collections by name or id (for relations and `@collection.*`).
 pub trait SchemaLookup: Send + Sync {
@@ -27,4 +56,39 @@ pub struct CompileCtx<'a> {
     pub request: &'a RequestInfo,
     /// The instant `@now`, `@todayStart`, … are computed from.
     pub now: DateTime<Utc>,
+}
+
+/// Parses and compiles `src` into one SQL boolean condition over `ctx.alias`, binding every
+/// literal into `buf`. An empty (or all-whitespace) expression compiles to `1=1`.
+/// Errors are 400s whose field is `field` (`filter`, `listRule`, …) and whose message says
+/// where the expression went wrong.
+pub fn compile_expr(src: &str, field: &str, ctx: &CompileCtx<'_>, buf: &mut SqlBuf) -> keel_core::Result<String> {
+    let expr = parser::parse_expr(src, field)?;
+    compile(&expr, field, ctx, buf)
+}
+
+/// Parses an expression (errors name the field `filter`). Cache the result and compile it
+/// per request with [`compile`].
+pub fn parse(src: &str) -> keel_core::Result<ast::Expr> {
+    parser::parse_expr(src, "filter")
+}
+
+/// Parses an expression; errors name `field` (`listRule`, …).
+pub fn parse_for(src: &str, field: &str) -> keel_core::Result<ast::Expr> {
+    parser::parse_expr(src, field)
+}
+
+/// Compiles a parsed expression into one SQL boolean condition over `ctx.alias`, binding
+/// every value into `buf`. Errors (unknown or hidden field, bad modifier, …) are 400s on `field`.
+pub fn compile(expr: &ast::Expr, field: &str, ctx: &CompileCtx<'_>, buf: &mut SqlBuf) -> keel_core::Result<String> {
+    compile::Compiler::new(ctx, buf, field).run(expr)
+}
+
+/// The 400 every parse or compile problem becomes.
+pub(crate) fn invalid(field: &str, pos: usize, what: &str) -> keel_core::Error {
+    keel_core::Error::field(
+        field,
+        "validation_invalid_filter",
+        format!("Invalid filter at position {pos}: {what}"),
+    )
 }
