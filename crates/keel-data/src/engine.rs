@@ -27,6 +27,10 @@ pub trait Dialect: Send + Sync + 'static {
     fn json_array_length(&self, expr: &str) -> String;
     /// Extracts `path` (a `$.a.b` JSON path) from the JSON in `expr`, as an SQL scalar.
     fn json_extract(&self, expr: &str, path: &str) -> String;
+    /// The case-insensitive LIKE operator (`LIKE` on SQLite, `ILIKE` on PostgreSQL).
+    fn like_op(&self) -> &'static str {
+        "LIKE"
+    }
     /// An expression ordering rows randomly.
     fn random(&self) -> &'static str;
     /// `expr` wrapped so it compares as JSON text when it is a JSON array or object

@@ -9,6 +9,19 @@
 //! OWNED BY THE STORE WORK. The public signatures below are the contract the server codes
 //! against: keep them (add, don't change) unless the integrator agrees.
 
+mod batch;
+mod cache;
+mod collection_check;
+mod collections;
+mod ddl;
+mod expand;
+mod migrate;
+mod records;
+mod rows;
+mod rules;
+mod select;
+mod validate;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -59,7 +72,13 @@ pub struct ListParams {
 
 impl Default for ListParams {
     fn default() -> Self {
-        ListParams { page: 1, per_page: 30, sort: None, filter: None, skip_total: false }
+        ListParams {
+            page: 1,
+            per_page: 30,
+            sort: None,
+            filter: None,
+            skip_total: false,
+        }
     }
 }
 
@@ -76,32 +95,60 @@ pub struct Page<T> {
 /// One operation of `/api/batch`. Access is resolved by the caller per operation.
 #[derive(Debug, Clone)]
 pub enum BatchOp {
-    Create { collection: Arc<Collection>, data: RecordData, rule: Option<String> },
-    Update { collection: Arc<Collection>, id: String, data: RecordData, rule: Option<String> },
-    Delete { collection: Arc<Collection>, id: String, rule: Option<String> },
+    Create {
+        collection: Arc<Collection>,
+        data: RecordData,
+        rule: Option<String>,
+    },
+    Update {
+        collection: Arc<Collection>,
+        id: String,
+        data: RecordData,
+        rule: Option<String>,
+    },
+    Delete {
+        collection: Arc<Collection>,
+        id: String,
+        rule: Option<String>,
+    },
 }
 
 /// Collections and records over one engine.
 pub struct Store {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) events: broadcast::Sender<RecordEvent>,
+    /// The schema cache: replaced wholesale after every committed collection change.
+    pub(crate) schema: std::sync::RwLock<Arc<cache::Schema>>,
+    /// Serializes collection changes (validation reads the cache, then writes it).
+    pub(crate) ddl: tokio::sync::Mutex<()>,
+    /// Parsed rules and filters by source text.
+    pub(crate) exprs: rules::ExprCache,
 }
 
 // ---------------------------------------------------------------------------------------
 // The contract. Bodies are filled in by the store work (they may move to submodules
 // under `store/`; these signatures stay).
 // ---------------------------------------------------------------------------------------
-#[allow(unused_variables)]
 impl Store {
     /// Opens a store over `engine`: runs pending system migrations (system tables, the
     /// `_superusers` and `users` collections on a fresh database) and loads the schema cache.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Store> {
-        todo!()
+        let (events, _) = broadcast::channel(4096);
+        let store = Store {
+            engine,
+            events,
+            schema: std::sync::RwLock::new(Arc::new(cache::Schema::default())),
+            ddl: tokio::sync::Mutex::new(()),
+            exprs: rules::ExprCache::default(),
+        };
+        store.migrate().await?;
+        store.reload_schema().await?;
+        Ok(store)
     }
 
     /// Applies pending system migrations; returns the names of those applied (empty when up to date).
     pub async fn migrate(&self) -> Result<Vec<String>> {
-        todo!()
+        migrate::run(self).await
     }
 
     pub fn engine(&self) -> &Arc<dyn Engine> {
@@ -117,12 +164,12 @@ impl Store {
 
     /// A collection by name or id, from the in-memory cache. `Error::NotFound` when absent.
     pub fn collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
-        todo!()
+        self.schema().get(name_or_id).ok_or_else(keel_core::Error::not_found)
     }
 
     /// All collections, system ones included, ordered by creation.
     pub fn collections(&self) -> Vec<Arc<Collection>> {
-        todo!()
+        self.schema().list.clone()
     }
 
     /// Creates a collection from PocketBase's JSON (`name`, `type`, `fields`, rules, `indexes`,
@@ -131,7 +178,7 @@ impl Store {
     /// Validates names, field options, relation targets and rules (rules are compiled once
     /// to catch errors: a bad rule is a 400 naming e.g. `listRule`). Creates the table.
     pub async fn create_collection(&self, input: Value) -> Result<Arc<Collection>> {
-        todo!()
+        collections::create(self, input).await
     }
 
     /// Applies a partial update (PocketBase JSON). Fields are matched by `id` (then by name):
@@ -139,18 +186,18 @@ impl Store {
     /// with its column; new fields add columns. Renaming the collection renames the table.
     /// System fields cannot be removed or retyped.
     pub async fn update_collection(&self, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
-        todo!()
+        collections::update(self, name_or_id, patch).await
     }
 
     /// Deletes a collection and its table. System collections and collections referenced by
     /// another collection's relation field are refused with a 400.
     pub async fn delete_collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
-        todo!()
+        collections::delete(self, name_or_id).await
     }
 
     /// Deletes every record of a collection (cascading like single deletes).
     pub async fn truncate_collection(&self, name_or_id: &str) -> Result<()> {
-        todo!()
+        records::truncate(self, name_or_id).await
     }
 
     // ----- records -----
@@ -164,18 +211,29 @@ impl Store {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<Page<Record>> {
-        todo!()
+        select::list(self, collection, params, req, access).await
     }
 
     /// One record; `Error::NotFound` when absent or hidden by the rule.
-    pub async fn get_record(&self, collection: &Arc<Collection>, id: &str, req: &RequestInfo, access: Access<'_>) -> Result<Record> {
-        todo!()
+    pub async fn get_record(
+        &self,
+        collection: &Arc<Collection>,
+        id: &str,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Record> {
+        select::get(self, collection, id, req, access).await
     }
 
     /// The first record whose `field` equals `value` (case-insensitive for `email`), no rule
     /// checked. For identity lookups (auth-with-password, superuser upsert).
-    pub async fn find_by_field(&self, collection: &Arc<Collection>, field: &str, value: &Value) -> Result<Option<Record>> {
-        todo!()
+    pub async fn find_by_field(
+        &self,
+        collection: &Arc<Collection>,
+        field: &str,
+        value: &Value,
+    ) -> Result<Option<Record>> {
+        select::find_by_field(self, collection, field, value).await
     }
 
     /// Creates a record from submitted data (already-hashed `password` for auth collections;
@@ -183,8 +241,17 @@ impl Store {
     /// `{code,message}`; unknown fields are ignored like PocketBase), fills defaults, `id`,
     /// autodates and `tokenKey`, and checks the create rule against the new record inside the
     /// transaction (a failing rule → 400 "Failed to create record."). Emits a create event.
-    pub async fn create_record(&self, collection: &Arc<Collection>, data: RecordData, req: &RequestInfo, access: Access<'_>) -> Result<Record> {
-        todo!()
+    pub async fn create_record(
+        &self,
+        collection: &Arc<Collection>,
+        data: RecordData,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Record> {
+        let mut w = records::Write::begin(self).await?;
+        let record = w.create(collection, data, req, access).await?;
+        w.commit().await?;
+        Ok(record)
     }
 
     /// Updates a record. `data` may use modifiers: `field+` appends (relations, files, multi
@@ -199,45 +266,109 @@ impl Store {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<(Record, Record)> {
-        todo!()
+        let mut w = records::Write::begin(self).await?;
+        let pair = w.update(collection, id, data, req, access).await?;
+        w.commit().await?;
+        Ok(pair)
     }
 
     /// Deletes a record (404 when hidden by the rule), cascading to records whose relation has
     /// `cascadeDelete` (others have the id removed from their relation; a required single
     /// relation blocks the delete with a 400). Returns every deleted record (the first is the
     /// one asked for) so the caller can delete their files. Emits delete events.
-    pub async fn delete_record(&self, collection: &Arc<Collection>, id: &str, req: &RequestInfo, access: Access<'_>) -> Result<Vec<Record>> {
-        todo!()
+    pub async fn delete_record(
+        &self,
+        collection: &Arc<Collection>,
+        id: &str,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Vec<Record>> {
+        let mut w = records::Write::begin(self).await?;
+        let deleted = w.delete(collection, id, req, access).await?;
+        w.commit().await?;
+        Ok(deleted)
     }
 
     /// Runs operations in one transaction: all commit or none. On failure returns the index
     /// of the failing operation and its error. Events are emitted after the commit.
-    pub async fn batch(&self, ops: Vec<BatchOp>, req: &RequestInfo) -> std::result::Result<Vec<Vec<Record>>, (usize, keel_core::Error)> {
-        todo!()
+    pub async fn batch(
+        &self,
+        ops: Vec<BatchOp>,
+        req: &RequestInfo,
+    ) -> std::result::Result<Vec<Vec<Record>>, (usize, keel_core::Error)> {
+        batch::run(self, ops, req).await
     }
 
     /// Expands relations into `records` for PocketBase's `expand` parameter
     /// (`author,comments_via_post.user`, up to 6 levels). Related records the requester may
     /// not view (their collection's view rule) are left out silently.
     pub async fn expand(&self, records: &mut [Record], expand: &str, req: &RequestInfo) -> Result<()> {
-        todo!()
+        expand::expand(self, records, expand, req).await
     }
 
     /// Whether `record` (which may already be deleted) passes `rule` for `req`; used by
     /// realtime to decide who receives an event. Evaluates the rule against the record's
     /// data, not against the table, so it works for deletes too.
-    pub async fn record_matches(&self, collection: &Arc<Collection>, record: &RecordData, rule: &str, req: &RequestInfo) -> Result<bool> {
-        todo!()
+    pub async fn record_matches(
+        &self,
+        collection: &Arc<Collection>,
+        record: &RecordData,
+        rule: &str,
+        req: &RequestInfo,
+    ) -> Result<bool> {
+        select::record_matches(self, collection, record, rule, req).await
     }
 
     // ----- params (settings and other small JSON values) -----
 
     pub async fn get_param(&self, key: &str) -> Result<Option<Value>> {
-        todo!()
+        migrate::get_param(self, key).await
     }
 
     pub async fn set_param(&self, key: &str, value: &Value) -> Result<()> {
-        todo!()
+        migrate::set_param(self, key, value).await
+    }
+}
+
+impl Store {
+    /// The current schema snapshot (cheap: one `Arc` clone).
+    pub(crate) fn schema(&self) -> Arc<cache::Schema> {
+        match self.schema.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Reloads every collection from `_collections` into the cache.
+    pub(crate) async fn reload_schema(&self) -> Result<()> {
+        let rows = self
+            .engine
+            .fetch_all("SELECT json FROM _collections ORDER BY created, rowid", &[])
+            .await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            let json = row.get("json").and_then(Value::as_str).unwrap_or("{}");
+            let c: Collection = serde_json::from_str(json).map_err(keel_core::Error::internal)?;
+            list.push(Arc::new(c));
+        }
+        self.set_schema(list);
+        Ok(())
+    }
+
+    /// Replaces the cache with `list`.
+    pub(crate) fn set_schema(&self, list: Vec<Arc<Collection>>) {
+        let s = Arc::new(cache::Schema::build(list, self.engine.dialect()));
+        match self.schema.write() {
+            Ok(mut g) => *g = s,
+            Err(p) => *p.into_inner() = s,
+        }
+    }
+
+    /// Sends committed events (nobody listening is fine).
+    pub(crate) fn emit(&self, events: Vec<RecordEvent>) {
+        for e in events {
+            let _ = self.events.send(e);
+        }
     }
 }
 

@@ -222,7 +222,8 @@ impl Compiler<'_, '_> {
                 };
                 let (lhs, _) = self.sql_of(l);
                 let not = if op == Op::NotLike { "NOT " } else { "" };
-                Cond::Sql(format!("{lhs} {not}LIKE {rhs} ESCAPE '\\'"))
+                let like = self.buf.dialect().like_op();
+                Cond::Sql(format!("{lhs} {not}{like} {rhs} ESCAPE '\\'"))
             }
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
                 let (a, _) = self.sql_of(l);

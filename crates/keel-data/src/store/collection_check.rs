@@ -1,0 +1,296 @@
+//! Normalising and validating a collection before it is saved.
+
+use std::sync::{Arc, OnceLock};
+
+use keel_core::{Error, FieldError, FieldErrors, Result};
+use regex::Regex;
+use serde_json::Value;
+
+use super::cache::{Overlay, Schema};
+use super::ddl;
+use crate::engine::{Dialect, SqlBuf};
+use crate::filter::{self, CompileCtx};
+use crate::request::RequestInfo;
+use crate::schema::{Collection, CollectionType, Field, FieldKind, TextOptions};
+
+/// Field names a record's JSON already uses for something else.
+const RESERVED: &[&str] = &["expand", "collectionId", "collectionName"];
+
+fn re(cell: &'static OnceLock<Regex>, src: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(src).unwrap_or_else(|_| unreachable!("static regex")))
+}
+
+fn err(code: &str, message: &str) -> FieldError {
+    FieldError::new(code, message)
+}
+
+/// Parses PocketBase's collection JSON into a `Collection` (a 400 when it does not fit).
+pub(crate) fn parse(input: Value) -> Result<Collection> {
+    let Value::Object(map) = input else {
+        return Err(Error::bad_request("The collection data must be a JSON object."));
+    };
+    if !map.get("name").is_some_and(Value::is_string) {
+        return Err(Error::field("name", "validation_required", "Cannot be blank."));
+    }
+    serde_json::from_value(Value::Object(map)).map_err(|e| Error::bad_request(format!("Invalid collection data: {e}.")))
+}
+
+/// A new field id in PocketBase's shape (`type` followed by digits).
+pub(crate) fn new_field_id(f: &Field) -> String {
+    format!(
+        "{}{}",
+        f.kind.type_name(),
+        keel_core::id::random_string(10, b"0123456789")
+    )
+}
+
+/// Makes sure the system fields of `kind` are present (first, in PocketBase's order), with
+/// the user's options when the user named them with the same type.
+pub(crate) fn complete_fields(kind: CollectionType, fields: Vec<Field>, add_timestamps: bool) -> Result<Vec<Field>> {
+    let mut rest = fields;
+    let mut out = Vec::new();
+    for sys in Collection::system_fields(kind) {
+        match rest.iter().position(|f| f.name == sys.name) {
+            Some(pos) => {
+                let mut f = rest.remove(pos);
+                if f.kind.type_name() != sys.kind.type_name() {
+                    return Err(Error::field(
+                        "fields",
+                        "validation_system_field_type",
+                        format!(
+                            "The system field {} must be of type {}.",
+                            sys.name,
+                            sys.kind.type_name()
+                        ),
+                    ));
+                }
+                if f.id.is_empty() {
+                    f.id = sys.id.clone();
+                }
+                f.system = true;
+                if f.name == "id" {
+                    f.required = true;
+                    if let FieldKind::Text(o) = &mut f.kind {
+                        o.primary_key = true;
+                    }
+                }
+                if sys.hidden {
+                    f.hidden = true;
+                }
+                out.push(f);
+            }
+            None => out.push(sys),
+        }
+    }
+    out.extend(rest);
+    if add_timestamps {
+        for t in Collection::timestamp_fields() {
+            if !out.iter().any(|f| f.name == t.name) {
+                out.push(t);
+            }
+        }
+    }
+    for f in &mut out {
+        if f.id.is_empty() {
+            f.id = new_field_id(f);
+        }
+    }
+    Ok(out)
+}
+
+/// Validates `c` (being created when `old` is `None`) against the schema; normalises relation
+/// targets to ids and index statements to their canonical form.
+pub(crate) fn validate(
+    schema: &Schema,
+    old: Option<&Collection>,
+    c: &mut Collection,
+    d: &'static dyn Dialect,
+) -> Result<()> {
+    static NAME: OnceLock<Regex> = OnceLock::new();
+    static FIELD: OnceLock<Regex> = OnceLock::new();
+    let mut errs = FieldErrors::new();
+
+    if !re(&NAME, r"^[A-Za-z0-9_]{1,100}$").is_match(&c.name) {
+        errs.insert(
+            "name".into(),
+            err(
+                "validation_invalid_name",
+                "Invalid collection name: use 1-100 letters, digits or _.",
+            ),
+        );
+    } else if c.name.starts_with('_') && !c.system {
+        errs.insert(
+            "name".into(),
+            err(
+                "validation_invalid_name",
+                "Collection names starting with _ are reserved.",
+            ),
+        );
+    } else if let Some(other) = schema.get(&c.name) {
+        if other.id != c.id {
+            errs.insert(
+                "name".into(),
+                err(
+                    "validation_collection_name_exists",
+                    "Collection name must be unique (case insensitive).",
+                ),
+            );
+        }
+    }
+    if let Some(old) = old {
+        if old.system && old.name != c.name {
+            errs.insert(
+                "name".into(),
+                err(
+                    "validation_system_collection_name_change",
+                    "System collections cannot be renamed.",
+                ),
+            );
+        }
+    }
+
+    let mut names: Vec<String> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for (i, f) in c.fields.iter_mut().enumerate() {
+        let key = |k: &str| format!("fields.{i}.{k}");
+        if !re(&FIELD, r"^\w{1,100}$").is_match(&f.name) {
+            errs.insert(
+                key("name"),
+                err(
+                    "validation_invalid_name",
+                    "Invalid field name: use 1-100 letters, digits or _.",
+                ),
+            );
+        } else if RESERVED.contains(&f.name.as_str()) {
+            errs.insert(
+                key("name"),
+                err("validation_reserved_field_name", "The name is reserved."),
+            );
+        } else if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
+            errs.insert(
+                key("name"),
+                err("validation_duplicated_field_name", "Duplicated field name."),
+            );
+        }
+        names.push(f.name.clone());
+        if let Some(old_f) = old.and_then(|o| o.fields.iter().find(|x| x.id == f.id)) {
+            if old_f.kind.type_name() != f.kind.type_name() {
+                errs.insert(
+                    key("type"),
+                    err(
+                        "validation_field_type_change",
+                        "The type of an existing field cannot be changed.",
+                    ),
+                );
+            }
+        }
+        match &mut f.kind {
+            FieldKind::Select(o) if o.values.is_empty() => {
+                errs.insert(key("values"), err("validation_required", "Cannot be blank."));
+            }
+            FieldKind::Relation(o) => {
+                let target = if o.collection_id == c.id || o.collection_id.eq_ignore_ascii_case(&c.name) {
+                    Some(c.id.clone())
+                } else {
+                    schema.get(&o.collection_id).map(|t| t.id.clone())
+                };
+                match target {
+                    Some(id) if !o.collection_id.is_empty() => o.collection_id = id,
+                    _ => {
+                        errs.insert(
+                            key("collectionId"),
+                            err("validation_missing_collection", "The related collection doesn't exist."),
+                        );
+                    }
+                }
+            }
+            FieldKind::Text(TextOptions { pattern, .. }) if !pattern.is_empty() && Regex::new(pattern).is_err() => {
+                errs.insert(
+                    key("pattern"),
+                    err("validation_invalid_regex", "Invalid regular expression."),
+                );
+            }
+            _ => {}
+        }
+    }
+    for f in &c.fields {
+        if ids.contains(&f.id.as_str()) {
+            errs.insert(
+                "fields".into(),
+                err("validation_duplicated_field_id", "Duplicated field id."),
+            );
+        }
+        ids.push(&f.id);
+    }
+
+    let old_name = old.map(|o| o.name.as_str()).unwrap_or(&c.name).to_string();
+    let fields: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
+    for (i, idx) in c.indexes.iter_mut().enumerate() {
+        let ok = ddl::parse_index(idx).filter(|def| {
+            (def.table.eq_ignore_ascii_case(&c.name) || def.table.eq_ignore_ascii_case(&old_name))
+                && ddl::index_columns(def)
+                    .iter()
+                    .all(|col| fields.contains(col) || def.rest.contains(&format!("{col}(")))
+        });
+        match ok {
+            Some(def) => *idx = ddl::index_sql(&def, &c.name, d),
+            None => {
+                errs.insert(
+                    format!("indexes.{i}"),
+                    err("validation_invalid_index_expression", "Invalid index expression."),
+                );
+            }
+        }
+    }
+
+    if errs.is_empty() {
+        check_rules(schema, c, d, &mut errs);
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fields(errs))
+    }
+}
+
+/// Compiles every rule once (with a guest request) to catch unknown fields and bad syntax.
+fn check_rules(schema: &Schema, c: &Collection, d: &'static dyn Dialect, errs: &mut FieldErrors) {
+    let overlay = Overlay {
+        base: schema,
+        extra: Arc::new(c.clone()),
+    };
+    let req = RequestInfo::default();
+    let ctx = CompileCtx {
+        collection: c,
+        alias: "t",
+        schema: &overlay,
+        request: &req,
+        now: chrono::Utc::now(),
+    };
+    let mut rules: Vec<(&str, &Option<String>)> = vec![
+        ("listRule", &c.list_rule),
+        ("viewRule", &c.view_rule),
+        ("createRule", &c.create_rule),
+        ("updateRule", &c.update_rule),
+        ("deleteRule", &c.delete_rule),
+    ];
+    if let Some(a) = &c.auth {
+        rules.push(("authRule", &a.auth_rule));
+        rules.push(("manageRule", &a.manage_rule));
+    }
+    for (name, rule) in rules {
+        let Some(src) = rule.as_deref().filter(|r| !r.trim().is_empty()) else {
+            continue;
+        };
+        let mut buf = SqlBuf::new(d);
+        if let Err(e) = filter::compile_expr(src, name, &ctx, &mut buf) {
+            let message = match e {
+                Error::BadRequest { fields, message } => {
+                    fields.into_values().next().map(|f| f.message).unwrap_or(message)
+                }
+                other => other.to_string(),
+            };
+            errs.insert(name.to_string(), FieldError::new("validation_invalid_rule", message));
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Creating, changing and deleting collections: the `_collections` row, the table and its
+//! indexes in one transaction, then the cache.
+
+use std::sync::Arc;
+
+use keel_core::{Error, Result};
+use serde_json::Value;
+
+use super::collection_check::{complete_fields, new_field_id, parse, validate};
+use super::{ddl, migrate, Store};
+use crate::engine::{Dialect, Tx};
+use crate::schema::{AuthOptions, Collection, CollectionType, Field};
+
+pub(crate) async fn create(store: &Store, input: Value) -> Result<Arc<Collection>> {
+    let _guard = store.ddl.lock().await;
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let mut c = parse(input)?;
+    if c.id.is_empty() {
+        c.id = format!("pbc_{}", keel_core::id::random_string(10, b"0123456789"));
+    } else if !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || c.id.len() > 100 {
+        return Err(Error::field("id", "validation_invalid_id", "Invalid collection id."));
+    } else if schema.get(&c.id).is_some_and(|o| o.id == c.id) {
+        return Err(Error::field(
+            "id",
+            "validation_collection_id_exists",
+            "The id is already in use.",
+        ));
+    }
+    c.system = false;
+    c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), true)?;
+    normalize_auth(&mut c);
+    let now = keel_core::time::now();
+    c.created = now.clone();
+    c.updated = now;
+    validate(&schema, None, &mut c, d)?;
+
+    let mut tx = store.engine.begin().await?;
+    let stmts = ddl::create_table(&c, d);
+    tx.execute(&stmts[0], &[]).await?;
+    run_indexes(tx.as_mut(), &c, &stmts[1..]).await?;
+    migrate::save_row(store, tx.as_mut(), &c, true).await?;
+    tx.commit().await?;
+
+    let c = Arc::new(c);
+    let mut list = schema.list.clone();
+    list.push(c.clone());
+    store.set_schema(list);
+    Ok(c)
+}
+
+/// Base collections carry no auth options; auth collections always do.
+fn normalize_auth(c: &mut Collection) {
+    match c.kind {
+        CollectionType::Base => c.auth = None,
+        CollectionType::Auth => {
+            if c.auth.is_none() {
+                c.auth = Some(AuthOptions::default());
+            }
+        }
+    }
+}
+
+/// Merges `patch` into `base`: objects merge key by key, anything else is replaced.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+pub(crate) async fn update(store: &Store, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
+    let _guard = store.ddl.lock().await;
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let old = schema.get(name_or_id).ok_or_else(Error::not_found)?;
+    let Value::Object(mut patch) = patch else {
+        return Err(Error::bad_request("The collection data must be a JSON object."));
+    };
+    if let Some(t) = patch.get("type").and_then(Value::as_str) {
+        if t != if old.is_auth() { "auth" } else { "base" } {
+            return Err(Error::field(
+                "type",
+                "validation_collection_type_change",
+                "The collection type cannot be changed.",
+            ));
+        }
+    }
+    for k in ["id", "system", "created", "updated"] {
+        patch.remove(k);
+    }
+    let mut merged = serde_json::to_value(&*old).map_err(Error::internal)?;
+    merge(&mut merged, Value::Object(patch));
+    let mut c = parse(merged)?;
+    c.id = old.id.clone();
+    c.kind = old.kind;
+    c.system = old.system;
+    c.created = old.created.clone();
+    c.updated = keel_core::time::now();
+    normalize_auth(&mut c);
+
+    // Match fields to the old ones: by id, then (for fields sent without an id) by name.
+    for f in &mut c.fields {
+        if f.id.is_empty() {
+            match old.fields.iter().find(|o| o.name == f.name) {
+                Some(o) => f.id = o.id.clone(),
+                None => f.id = new_field_id(f),
+            }
+        }
+    }
+    for o in old.fields.iter().filter(|o| o.system) {
+        if !c.fields.iter().any(|f| f.id == o.id) {
+            return Err(Error::field(
+                "fields",
+                "validation_system_field_remove",
+                format!("System field {} cannot be removed.", o.name),
+            ));
+        }
+        if let Some(f) = c.fields.iter().find(|f| f.id == o.id) {
+            if f.name != o.name {
+                return Err(Error::field(
+                    "fields",
+                    "validation_system_field_rename",
+                    format!("System field {} cannot be renamed.", o.name),
+                ));
+            }
+        }
+    }
+    c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), false)?;
+    validate(&schema, Some(&old), &mut c, d)?;
+
+    let mut tx = store.engine.begin().await?;
+    alter_table(tx.as_mut(), &old, &c, d).await?;
+    let creates = ddl::create_indexes(&c, d);
+    run_indexes(tx.as_mut(), &c, &creates).await?;
+    migrate::save_row(store, tx.as_mut(), &c, false).await?;
+    tx.commit().await?;
+
+    let c = Arc::new(c);
+    let list = schema
+        .list
+        .iter()
+        .map(|x| if x.id == c.id { c.clone() } else { x.clone() })
+        .collect();
+    store.set_schema(list);
+    Ok(c)
+}
+
+/// Runs index statements; a failing user index is a 400 naming it.
+async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String]) -> Result<()> {
+    for stmt in stmts {
+        if let Err(e) = tx.execute(stmt, &[]).await {
+            return match c.indexes.iter().position(|i| i == stmt) {
+                Some(i) => Err(Error::field(
+                    format!("indexes.{i}"),
+                    "validation_invalid_index_expression",
+                    "The index could not be created (check its columns, its name and, for a unique index, existing duplicates).",
+                )),
+                None => Err(e),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Moves the table of `old` to the shape of `new` (indexes are dropped here and recreated by the caller).
+async fn alter_table(tx: &mut dyn Tx, old: &Collection, new: &Collection, d: &dyn Dialect) -> Result<()> {
+    for stmt in ddl::drop_indexes(old, d) {
+        tx.execute(&stmt, &[]).await?;
+    }
+    let table = d.quote_ident(&new.name);
+    if old.name != new.name {
+        tx.execute(
+            &format!("ALTER TABLE {} RENAME TO {table}", d.quote_ident(&old.name)),
+            &[],
+        )
+        .await?;
+    }
+    // Dropped fields.
+    for o in &old.fields {
+        if !new.fields.iter().any(|f| f.id == o.id) {
+            tx.execute(
+                &format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&o.name)),
+                &[],
+            )
+            .await?;
+        }
+    }
+    // Renamed fields, through temporary names so swaps work.
+    let renamed: Vec<(&Field, &Field)> = new
+        .fields
+        .iter()
+        .filter_map(|f| {
+            old.fields
+                .iter()
+                .find(|o| o.id == f.id && o.name != f.name)
+                .map(|o| (o, f))
+        })
+        .collect();
+    for (o, f) in &renamed {
+        let tmp = format!("__tmp_{}", f.id);
+        tx.execute(
+            &format!(
+                "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                d.quote_ident(&o.name),
+                d.quote_ident(&tmp)
+            ),
+            &[],
+        )
+        .await?;
+    }
+    for (_, f) in &renamed {
+        let tmp = format!("__tmp_{}", f.id);
+        tx.execute(
+            &format!(
+                "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                d.quote_ident(&tmp),
+                d.quote_ident(&f.name)
+            ),
+            &[],
+        )
+        .await?;
+    }
+    // Single ↔ multiple: rebuild the column with converted values.
+    for f in &new.fields {
+        let Some(o) = old.fields.iter().find(|o| o.id == f.id) else {
+            tx.execute(
+                &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
+                &[],
+            )
+            .await?;
+            continue;
+        };
+        if o.is_multiple() != f.is_multiple() {
+            convert_multiplicity(tx, &table, f, d).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn convert_multiplicity(tx: &mut dyn Tx, table: &str, f: &Field, d: &dyn Dialect) -> Result<()> {
+    let col = d.quote_ident(&f.name);
+    let tmp = d.quote_ident(&format!("__conv_{}", f.id));
+    let tmp_field = Field {
+        name: format!("__conv_{}", f.id),
+        ..f.clone()
+    };
+    tx.execute(
+        &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(&tmp_field, d)),
+        &[],
+    )
+    .await?;
+    let rows = tx
+        .fetch_all(&format!("SELECT \"id\", {col} AS v FROM {table}"), &[])
+        .await?;
+    let sql = format!(
+        "UPDATE {table} SET {tmp} = {} WHERE \"id\" = {}",
+        d.placeholder(1),
+        d.placeholder(2)
+    );
+    for row in rows {
+        let id = row.get("id").cloned().unwrap_or(Value::Null);
+        let v = row.get("v").and_then(Value::as_str).unwrap_or("");
+        let converted = if f.is_multiple() {
+            let arr: Vec<Value> = if v.is_empty() { vec![] } else { vec![Value::from(v)] };
+            Value::from(Value::Array(arr).to_string())
+        } else {
+            let arr: Vec<Value> = serde_json::from_str(v).unwrap_or_default();
+            let first = arr
+                .into_iter()
+                .next()
+                .and_then(|x| x.as_str().map(str::to_string))
+                .unwrap_or_default();
+            Value::from(first)
+        };
+        tx.execute(&sql, &[converted, id]).await?;
+    }
+    tx.execute(&format!("ALTER TABLE {table} DROP COLUMN {col}"), &[])
+        .await?;
+    tx.execute(&format!("ALTER TABLE {table} RENAME COLUMN {tmp} TO {col}"), &[])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(store: &Store, name_or_id: &str) -> Result<Arc<Collection>> {
+    let _guard = store.ddl.lock().await;
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let c = schema.get(name_or_id).ok_or_else(Error::not_found)?;
+    if c.system {
+        return Err(Error::bad_request("System collections cannot be deleted."));
+    }
+    for other in schema.list.iter().filter(|o| o.id != c.id) {
+        for f in &other.fields {
+            if let crate::schema::FieldKind::Relation(r) = &f.kind {
+                if r.collection_id == c.id {
+                    return Err(Error::bad_request(format!(
+                        "The collection is referenced by the relation field {}.{}; remove that field first.",
+                        other.name, f.name
+                    )));
+                }
+            }
+        }
+    }
+    let mut tx = store.engine.begin().await?;
+    tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
+        .await?;
+    tx.execute(
+        &format!("DELETE FROM _collections WHERE id = {}", d.placeholder(1)),
+        &[Value::from(c.id.clone())],
+    )
+    .await?;
+    tx.commit().await?;
+    store.set_schema(schema.list.iter().filter(|x| x.id != c.id).cloned().collect());
+    Ok(c)
+}

@@ -1,0 +1,197 @@
+//! Table and index DDL for collections.
+
+use crate::engine::Dialect;
+use crate::schema::{Collection, Field, FieldKind};
+
+/// The column definition of `f` (without its name).
+pub(crate) fn column_type(f: &Field) -> &'static str {
+    if f.name == "id" {
+        return "TEXT PRIMARY KEY NOT NULL";
+    }
+    if f.is_multiple() {
+        return "JSON NOT NULL DEFAULT '[]'";
+    }
+    match &f.kind {
+        FieldKind::Number(_) => "NUMERIC NOT NULL DEFAULT 0",
+        FieldKind::Bool(_) => "BOOLEAN NOT NULL DEFAULT FALSE",
+        FieldKind::Json(_) => "JSON DEFAULT NULL",
+        _ => "TEXT NOT NULL DEFAULT ''",
+    }
+}
+
+/// `"name" TYPE` for a column.
+pub(crate) fn column_def(f: &Field, d: &dyn Dialect) -> String {
+    format!("{} {}", d.quote_ident(&f.name), column_type(f))
+}
+
+/// Everything creating a collection's table runs: the table, the auth indexes, the
+/// collection's own indexes.
+pub(crate) fn create_table(c: &Collection, d: &dyn Dialect) -> Vec<String> {
+    let cols: Vec<String> = c.fields.iter().map(|f| column_def(f, d)).collect();
+    let mut out = vec![format!("CREATE TABLE {} ({})", d.quote_ident(&c.name), cols.join(", "))];
+    out.extend(create_indexes(c, d));
+    out
+}
+
+/// The names of the system indexes of an auth collection.
+fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, String)> {
+    if !c.is_auth() {
+        return vec![];
+    }
+    let t = d.quote_ident(&c.name);
+    let email = format!("idx_email_{}", c.id);
+    let token = format!("idx_tokenKey_{}", c.id);
+    vec![
+        (
+            email.clone(),
+            format!(
+                "CREATE UNIQUE INDEX {} ON {t} (\"email\" COLLATE NOCASE) WHERE \"email\" != ''",
+                d.quote_ident(&email)
+            ),
+        ),
+        (
+            token.clone(),
+            format!("CREATE UNIQUE INDEX {} ON {t} (\"tokenKey\")", d.quote_ident(&token)),
+        ),
+    ]
+}
+
+/// Statements creating every index of `c` (system ones, then the collection's).
+pub(crate) fn create_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {
+    let mut out: Vec<String> = system_indexes(c, d).into_iter().map(|(_, sql)| sql).collect();
+    out.extend(c.indexes.iter().cloned());
+    out
+}
+
+/// Statements dropping every index of `c`.
+pub(crate) fn drop_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {
+    let mut names: Vec<String> = system_indexes(c, d).into_iter().map(|(n, _)| n).collect();
+    names.extend(c.indexes.iter().filter_map(|i| parse_index(i).map(|p| p.name)));
+    names
+        .into_iter()
+        .map(|n| format!("DROP INDEX IF EXISTS {}", d.quote_ident(&n)))
+        .collect()
+}
+
+/// The parts of a `CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (...)` statement.
+#[derive(Debug, PartialEq)]
+pub(crate) struct IndexDef {
+    pub unique: bool,
+    pub name: String,
+    pub table: String,
+    /// Everything after the table name (`(col1, col2) WHERE ...`).
+    pub rest: String,
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    for (a, b) in [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')] {
+        if s.len() >= 2 && s.starts_with(a) && s.ends_with(b) {
+            return s[1..s.len() - 1].to_string();
+        }
+    }
+    s.to_string()
+}
+
+/// Splits off the next identifier (quoted or bare) from `s`.
+fn next_ident(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    let first = s.chars().next()?;
+    let close = match first {
+        '"' => Some('"'),
+        '`' => Some('`'),
+        '[' => Some(']'),
+        _ => None,
+    };
+    let end = match close {
+        Some(c) => s[1..].find(c)? + 2,
+        None => s
+            .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .unwrap_or(s.len()),
+    };
+    if end == 0 {
+        return None;
+    }
+    Some((unquote(&s[..end]), &s[end..]))
+}
+
+fn strip_kw<'a>(s: &'a str, kw: &str) -> Option<&'a str> {
+    let s = s.trim_start();
+    if s.len() >= kw.len() && s[..kw.len()].eq_ignore_ascii_case(kw) {
+        let rest = &s[kw.len()..];
+        if rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '`') {
+            return Some(rest);
+        }
+    }
+    None
+}
+
+/// Parses an index statement as PocketBase stores them; `None` when it is not one.
+pub(crate) fn parse_index(sql: &str) -> Option<IndexDef> {
+    let s = strip_kw(sql, "CREATE")?;
+    let (unique, s) = match strip_kw(s, "UNIQUE") {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let s = strip_kw(s, "INDEX")?;
+    let s = match strip_kw(s, "IF")
+        .and_then(|r| strip_kw(r, "NOT"))
+        .and_then(|r| strip_kw(r, "EXISTS"))
+    {
+        Some(r) => r,
+        None => s,
+    };
+    let (name, s) = next_ident(s)?;
+    let s = strip_kw(s, "ON")?;
+    let (table, rest) = next_ident(s)?;
+    let rest = rest.trim().to_string();
+    if !rest.starts_with('(') || rest.contains(';') {
+        return None;
+    }
+    Some(IndexDef {
+        unique,
+        name,
+        table,
+        rest,
+    })
+}
+
+/// Rebuilds an index statement for `table` (used when a collection is renamed).
+pub(crate) fn index_sql(def: &IndexDef, table: &str, d: &dyn Dialect) -> String {
+    format!(
+        "CREATE {}INDEX {} ON {} {}",
+        if def.unique { "UNIQUE " } else { "" },
+        d.quote_ident(&def.name),
+        d.quote_ident(table),
+        def.rest
+    )
+}
+
+/// The columns an index names (plain identifiers inside its parentheses).
+pub(crate) fn index_columns(def: &IndexDef) -> Vec<String> {
+    let inner = def.rest.trim_start_matches('(');
+    let inner = inner.split(')').next().unwrap_or("");
+    inner
+        .split(',')
+        .filter_map(|part| next_ident(part).map(|(c, _)| c))
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pocketbase_indexes() {
+        let d = parse_index("CREATE UNIQUE INDEX `idx_abc` ON `posts` (`slug`, lang) WHERE slug != ''").unwrap();
+        assert!(d.unique);
+        assert_eq!(d.name, "idx_abc");
+        assert_eq!(d.table, "posts");
+        assert_eq!(index_columns(&d), vec!["slug", "lang"]);
+        let d = parse_index("create index if not exists idx2 on \"my posts\" (title)").unwrap();
+        assert_eq!(d.table, "my posts");
+        assert!(parse_index("DROP TABLE x").is_none());
+        assert!(parse_index("CREATE INDEX a ON b (c); DROP TABLE b").is_none());
+    }
+}

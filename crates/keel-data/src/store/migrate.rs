@@ -1,0 +1,147 @@
+//! System migrations (system tables, the default collections) and the `_params` table.
+
+use keel_core::{Error, Result};
+use serde_json::Value;
+
+use super::{ddl, Store};
+use crate::engine::Tx;
+use crate::schema::Collection;
+
+/// Migration names in the order they apply.
+const MIGRATIONS: &[&str] = &["0001_system_tables", "0002_default_collections"];
+
+/// Applies pending migrations, each in its own transaction; returns those applied.
+pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
+    let mut tx = store.engine.begin().await?;
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied TEXT NOT NULL DEFAULT '')",
+        &[],
+    )
+    .await?;
+    let applied: Vec<String> = tx
+        .fetch_all("SELECT name FROM _migrations", &[])
+        .await?
+        .into_iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    tx.commit().await?;
+    let mut done = Vec::new();
+    for name in MIGRATIONS {
+        if applied.iter().any(|a| a == name) {
+            continue;
+        }
+        let mut tx = store.engine.begin().await?;
+        apply(store, tx.as_mut(), name).await?;
+        let ph = (
+            store.engine.dialect().placeholder(1),
+            store.engine.dialect().placeholder(2),
+        );
+        let sql = format!("INSERT INTO _migrations (name, applied) VALUES ({}, {})", ph.0, ph.1);
+        tx.execute(&sql, &[Value::from(*name), Value::from(keel_core::time::now())])
+            .await?;
+        tx.commit().await?;
+        done.push(name.to_string());
+    }
+    Ok(done)
+}
+
+async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
+    match name {
+        "0001_system_tables" => {
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS _collections (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
+                 type TEXT NOT NULL DEFAULT 'base', system BOOLEAN NOT NULL DEFAULT FALSE, json TEXT NOT NULL, \
+                 created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')",
+                &[],
+            )
+            .await?;
+            tx.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS _collections_name ON _collections (LOWER(name))",
+                &[],
+            )
+            .await?;
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS _params (key TEXT PRIMARY KEY NOT NULL, value JSON DEFAULT NULL, \
+                 created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')",
+                &[],
+            )
+            .await?;
+            Ok(())
+        }
+        "0002_default_collections" => {
+            for c in [Collection::default_superusers(), Collection::default_users()] {
+                for stmt in ddl::create_table(&c, store.engine.dialect()) {
+                    tx.execute(&stmt, &[]).await?;
+                }
+                save_row(store, tx, &c, true).await?;
+            }
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown migration {other}"))),
+    }
+}
+
+/// Inserts (`insert`) or updates the `_collections` row of `c`.
+pub(crate) async fn save_row(store: &Store, tx: &mut dyn Tx, c: &Collection, insert: bool) -> Result<()> {
+    let d = store.engine.dialect();
+    let json = serde_json::to_string(c).map_err(Error::internal)?;
+    let kind = if c.is_auth() { "auth" } else { "base" };
+    let p: Vec<String> = (1..=7).map(|n| d.placeholder(n)).collect();
+    let sql = if insert {
+        format!(
+            "INSERT INTO _collections (id, name, type, system, json, created, updated) VALUES ({})",
+            p.join(", ")
+        )
+    } else {
+        format!(
+            "UPDATE _collections SET name = {}, type = {}, system = {}, json = {}, created = {}, updated = {} WHERE id = {}",
+            p[1], p[2], p[3], p[4], p[5], p[6], p[0]
+        )
+    };
+    let params = [
+        Value::from(c.id.clone()),
+        Value::from(c.name.clone()),
+        Value::from(kind),
+        Value::Bool(c.system),
+        Value::from(json),
+        Value::from(c.created.clone()),
+        Value::from(c.updated.clone()),
+    ];
+    tx.execute(&sql, &params).await?;
+    Ok(())
+}
+
+pub(crate) async fn get_param(store: &Store, key: &str) -> Result<Option<Value>> {
+    let sql = format!(
+        "SELECT value FROM _params WHERE key = {}",
+        store.engine.dialect().placeholder(1)
+    );
+    let rows = store.engine.fetch_all(&sql, &[Value::from(key)]).await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(Some(match row.get("value") {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }))
+}
+
+pub(crate) async fn set_param(store: &Store, key: &str, value: &Value) -> Result<()> {
+    let d = store.engine.dialect();
+    let now = keel_core::time::now();
+    let sql = format!(
+        "INSERT INTO _params (key, value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+        p1 = d.placeholder(1),
+        p2 = d.placeholder(2),
+        p3 = d.placeholder(3)
+    );
+    let mut tx = store.engine.begin().await?;
+    tx.execute(
+        &sql,
+        &[Value::from(key), Value::from(value.to_string()), Value::from(now)],
+    )
+    .await?;
+    tx.commit().await
+}

@@ -1,0 +1,409 @@
+//! Record writes inside one transaction: create, update, delete with cascades. `Write` is
+//! shared by the single-record calls and by `batch`.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use keel_core::events::{RecordAction, RecordEvent};
+use keel_core::{Error, FieldError, FieldErrors, Result};
+use serde_json::Value;
+
+use super::cache::Schema;
+use super::rows::{data_params, row_to_record, select_cols};
+use super::rules::RuleCtx;
+use super::validate::{prepare, to_list};
+use super::{ddl, Record, Store};
+use crate::engine::{SqlBuf, Tx};
+use crate::request::{Access, RequestInfo};
+use crate::schema::{Collection, FieldKind, RecordData};
+
+/// An open write transaction and the events it will send once committed.
+pub(crate) struct Write<'s> {
+    store: &'s Store,
+    tx: Box<dyn Tx>,
+    schema: Arc<Schema>,
+    events: Vec<RecordEvent>,
+}
+
+impl<'s> Write<'s> {
+    pub async fn begin(store: &'s Store) -> Result<Write<'s>> {
+        let tx = store.engine.begin().await?;
+        Ok(Write {
+            store,
+            tx,
+            schema: store.schema(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Commits, then sends the events.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        self.store.emit(self.events);
+        Ok(())
+    }
+
+    fn event(&mut self, action: RecordAction, c: &Collection, data: &RecordData) {
+        self.events.push(RecordEvent {
+            action,
+            collection_id: c.id.clone(),
+            collection_name: c.name.clone(),
+            record: data.clone(),
+        });
+    }
+
+    /// One record by id, if it passes `access` (`field` names the rule in errors).
+    async fn fetch(
+        &mut self,
+        c: &Arc<Collection>,
+        id: &str,
+        req: &RequestInfo,
+        access: Access<'_>,
+        field: &str,
+    ) -> Result<Option<Record>> {
+        let mut buf = SqlBuf::new(self.store.engine.dialect());
+        buf.push("SELECT ")
+            .push(&select_cols(c, "t", self.store.engine.dialect()));
+        buf.push(" FROM ")
+            .ident(&c.name)
+            .push(" t WHERE t.\"id\" = ")
+            .param(Value::from(id));
+        if let Access::Rule(rule) = access {
+            let ctx = RuleCtx {
+                exprs: &self.store.exprs,
+                schema: &*self.schema,
+                collection: c,
+                alias: "t",
+                req,
+            };
+            if let Some(cond) = ctx.condition(rule, field, &mut buf)? {
+                buf.push(" AND (").push(&cond).push(")");
+            }
+        }
+        buf.push(" LIMIT 1");
+        let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
+        Ok(rows.first().map(|r| row_to_record(c, r)))
+    }
+
+    /// Checks relation ids and (auth) email uniqueness; adds problems to `errors`.
+    async fn check_refs(
+        &mut self,
+        c: &Collection,
+        data: &RecordData,
+        rels: &[(String, String, Vec<String>)],
+        errors: &mut FieldErrors,
+    ) -> Result<()> {
+        let d = self.store.engine.dialect();
+        for (field, target, ids) in rels {
+            if errors.contains_key(field) {
+                continue;
+            }
+            let Some(t) = self.schema.get(target) else {
+                errors.insert(
+                    field.clone(),
+                    FieldError::new(
+                        "validation_missing_rel_records",
+                        "The related collection doesn't exist.",
+                    ),
+                );
+                continue;
+            };
+            let mut buf = SqlBuf::new(d);
+            buf.push("SELECT COUNT(*) AS n FROM ")
+                .ident(&t.name)
+                .push(" WHERE \"id\" IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    buf.push(", ");
+                }
+                buf.param(Value::from(id.as_str()));
+            }
+            buf.push(")");
+            let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
+            let n = rows
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if n as usize != ids.len() {
+                errors.insert(
+                    field.clone(),
+                    FieldError::new(
+                        "validation_missing_rel_records",
+                        "Failed to find all relation records with the provided ids.",
+                    ),
+                );
+            }
+        }
+        if c.is_auth() && !errors.contains_key("email") {
+            let email = data.get("email").and_then(Value::as_str).unwrap_or("");
+            if !email.is_empty() {
+                let mut buf = SqlBuf::new(d);
+                buf.push("SELECT 1 AS x FROM ")
+                    .ident(&c.name)
+                    .push(" WHERE \"email\" = ");
+                buf.param(Value::from(email)).push(" COLLATE NOCASE AND \"id\" != ");
+                buf.param(data.get("id").cloned().unwrap_or(Value::Null))
+                    .push(" LIMIT 1");
+                if !self.tx.fetch_all(&buf.text, &buf.params).await?.is_empty() {
+                    errors.insert(
+                        "email".into(),
+                        FieldError::new("validation_not_unique", "Value must be unique."),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(
+        &mut self,
+        c: &Arc<Collection>,
+        data: RecordData,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Record> {
+        let now = keel_core::time::now();
+        let p = prepare(c, None, &data, &now);
+        let mut errors = p.errors;
+        self.check_refs(c, &p.data, &p.relations, &mut errors).await?;
+        if !errors.is_empty() {
+            return Err(Error::fields(errors));
+        }
+        let d = self.store.engine.dialect();
+        let cols: Vec<String> = c.fields.iter().map(|f| d.quote_ident(&f.name)).collect();
+        let phs: Vec<String> = (1..=cols.len()).map(|n| d.placeholder(n)).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            d.quote_ident(&c.name),
+            cols.join(", "),
+            phs.join(", ")
+        );
+        self.tx
+            .execute(&sql, &data_params(c, &p.data))
+            .await
+            .map_err(|e| remap_unique(c, e))?;
+        let id = p.data.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        if let Access::Rule(rule) = access {
+            if !rule.trim().is_empty() && self.fetch(c, &id, req, access, "createRule").await?.is_none() {
+                return Err(Error::bad_request("Failed to create record."));
+            }
+        }
+        self.event(RecordAction::Create, c, &p.data);
+        Ok(Record {
+            collection: c.clone(),
+            data: p.data,
+            expand: Default::default(),
+        })
+    }
+
+    pub async fn update(
+        &mut self,
+        c: &Arc<Collection>,
+        id: &str,
+        data: RecordData,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<(Record, Record)> {
+        let before = self
+            .fetch(c, id, req, access, "updateRule")
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let now = keel_core::time::now();
+        let p = prepare(c, Some(&before.data), &data, &now);
+        let mut errors = p.errors;
+        self.check_refs(c, &p.data, &p.relations, &mut errors).await?;
+        if !errors.is_empty() {
+            return Err(Error::fields(errors));
+        }
+        self.write_row(c, id, &p.data).await?;
+        self.event(RecordAction::Update, c, &p.data);
+        let after = Record {
+            collection: c.clone(),
+            data: p.data,
+            expand: Default::default(),
+        };
+        Ok((before, after))
+    }
+
+    /// Rewrites every column but `id` of one row.
+    async fn write_row(&mut self, c: &Collection, id: &str, data: &RecordData) -> Result<()> {
+        let d = self.store.engine.dialect();
+        let mut params = data_params(c, data);
+        let mut sets = Vec::with_capacity(c.fields.len());
+        let mut kept = Vec::with_capacity(params.len());
+        for (f, v) in c.fields.iter().zip(params.drain(..)) {
+            if f.name != "id" {
+                kept.push(v);
+                sets.push(format!("{} = {}", d.quote_ident(&f.name), d.placeholder(kept.len())));
+            }
+        }
+        kept.push(Value::from(id));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE \"id\" = {}",
+            d.quote_ident(&c.name),
+            sets.join(", "),
+            d.placeholder(kept.len())
+        );
+        self.tx.execute(&sql, &kept).await.map_err(|e| remap_unique(c, e))?;
+        Ok(())
+    }
+
+    pub async fn delete(
+        &mut self,
+        c: &Arc<Collection>,
+        id: &str,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Vec<Record>> {
+        let rec = self
+            .fetch(c, id, req, access, "deleteRule")
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let mut out = Vec::new();
+        self.delete_cascade(c.clone(), rec, &mut out, 0).await?;
+        Ok(out)
+    }
+
+    fn delete_cascade<'a>(
+        &'a mut self,
+        c: Arc<Collection>,
+        rec: Record,
+        out: &'a mut Vec<Record>,
+        depth: usize,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if depth > 32 {
+                return Err(Error::bad_request("The delete cascades too deep."));
+            }
+            let id = rec.id().to_string();
+            out.push(rec);
+            let d = self.store.engine.dialect();
+            let schema = self.schema.clone();
+            for o in &schema.list {
+                for f in &o.fields {
+                    let FieldKind::Relation(opts) = &f.kind else { continue };
+                    if opts.collection_id != c.id {
+                        continue;
+                    }
+                    let mut buf = SqlBuf::new(d);
+                    buf.push("SELECT ")
+                        .push(&select_cols(o, "t", d))
+                        .push(" FROM ")
+                        .ident(&o.name)
+                        .push(" t WHERE ");
+                    let col = format!("t.{}", d.quote_ident(&f.name));
+                    if f.is_multiple() {
+                        let p = buf.bind(Value::from(id.as_str()));
+                        buf.push(&format!(
+                            "EXISTS (SELECT 1 FROM {} j WHERE j.value = {p})",
+                            d.json_each(&col)
+                        ));
+                    } else {
+                        buf.push(&col).push(" = ").param(Value::from(id.as_str()));
+                    }
+                    let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
+                    for row in rows {
+                        let r = row_to_record(o, &row);
+                        if out.iter().any(|x| x.collection.id == o.id && x.id() == r.id()) {
+                            continue;
+                        }
+                        if opts.cascade_delete {
+                            self.delete_cascade(o.clone(), r, out, depth + 1).await?;
+                            continue;
+                        }
+                        let mut data = r.data.clone();
+                        let remaining: Vec<Value> = to_list(data.get(&f.name).unwrap_or(&Value::Null))
+                            .into_iter()
+                            .filter(|x| *x != id)
+                            .map(Value::String)
+                            .collect();
+                        if f.required && remaining.is_empty() {
+                            return Err(Error::bad_request(format!(
+                                "The record is referenced by the required relation field {}.{} of record {}.",
+                                o.name,
+                                f.name,
+                                r.id()
+                            )));
+                        }
+                        let v = if f.is_multiple() {
+                            Value::Array(remaining)
+                        } else {
+                            Value::from("")
+                        };
+                        data.insert(f.name.clone(), v);
+                        self.write_row(o, r.id(), &data).await?;
+                        self.event(RecordAction::Update, o, &data);
+                    }
+                }
+            }
+            let sql = format!(
+                "DELETE FROM {} WHERE \"id\" = {}",
+                d.quote_ident(&c.name),
+                d.placeholder(1)
+            );
+            self.tx.execute(&sql, &[Value::from(id.as_str())]).await?;
+            if let Some(rec) = out.iter().rev().find(|x| x.collection.id == c.id && x.id() == id) {
+                let data = rec.data.clone();
+                self.event(RecordAction::Delete, &c, &data);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A unique violation on an index of `c` named by its columns (`index X` → X's columns).
+fn remap_unique(c: &Collection, e: Error) -> Error {
+    let Error::BadRequest { message, fields } = e else {
+        return e;
+    };
+    let mut out = FieldErrors::new();
+    for (k, v) in fields {
+        match k.strip_prefix("index ") {
+            Some(name) => {
+                let cols = c
+                    .indexes
+                    .iter()
+                    .filter_map(|i| ddl::parse_index(i))
+                    .find(|def| def.name == name)
+                    .map(|def| ddl::index_columns(&def))
+                    .unwrap_or_default();
+                let cols = if name.starts_with("idx_email_") {
+                    vec!["email".to_string()]
+                } else {
+                    cols
+                };
+                for col in cols.into_iter().filter(|col| c.field(col).is_some()) {
+                    out.insert(col, v.clone());
+                }
+            }
+            None => {
+                out.insert(k, v);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Error::BadRequest { message, fields: out };
+    }
+    Error::fields(out)
+}
+
+/// Deletes every record of a collection (cascading), in one transaction.
+pub(crate) async fn truncate(store: &Store, name_or_id: &str) -> Result<()> {
+    let c = store.collection(name_or_id)?;
+    let d = store.engine.dialect();
+    let mut w = Write::begin(store).await?;
+    let rows =
+        w.tx.fetch_all(&format!("SELECT t.\"id\" FROM {} t", d.quote_ident(&c.name)), &[])
+            .await?;
+    let req = RequestInfo::default();
+    for row in rows {
+        let id = row.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        // Already removed by an earlier cascade (self-relations): skip.
+        match w.delete(&c, &id, &req, Access::Superuser).await {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    w.commit().await
+}

@@ -1,0 +1,122 @@
+//! Converting between engine rows and record JSON, by field type.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Record;
+use crate::engine::Row;
+use crate::schema::{Collection, Field, FieldKind, RecordData};
+
+/// A stored value as the record's JSON shows it.
+pub(crate) fn from_db(f: &Field, v: Option<&Value>) -> Value {
+    let v = v.unwrap_or(&Value::Null);
+    if f.is_multiple() {
+        return match v {
+            Value::String(s) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Array(a)) => Value::Array(a),
+                _ if s.is_empty() => Value::Array(vec![]),
+                _ => Value::Array(vec![Value::String(s.clone())]),
+            },
+            Value::Array(a) => Value::Array(a.clone()),
+            _ => Value::Array(vec![]),
+        };
+    }
+    match &f.kind {
+        FieldKind::Bool(_) => Value::Bool(match v {
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+            Value::String(s) => s == "1" || s.eq_ignore_ascii_case("true"),
+            _ => false,
+        }),
+        FieldKind::Number(_) => match v {
+            Value::Number(_) => v.clone(),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(Value::from(0)),
+            _ => Value::from(0),
+        },
+        FieldKind::Json(_) => match v {
+            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
+            other => other.clone(),
+        },
+        _ => match v {
+            Value::String(_) => v.clone(),
+            Value::Null => Value::String(String::new()),
+            other => Value::String(other.to_string()),
+        },
+    }
+}
+
+/// A record's JSON value as it is bound for storage.
+pub(crate) fn to_db(f: &Field, v: &Value) -> Value {
+    if f.is_multiple() {
+        return Value::String(match v {
+            Value::Array(_) => v.to_string(),
+            _ => "[]".into(),
+        });
+    }
+    match &f.kind {
+        FieldKind::Json(_) => match v {
+            Value::Null => Value::Null,
+            other => Value::String(other.to_string()),
+        },
+        FieldKind::Bool(_) => Value::Bool(v.as_bool().unwrap_or(false)),
+        FieldKind::Number(_) => match v {
+            Value::Number(_) => v.clone(),
+            _ => Value::from(0),
+        },
+        _ => match v {
+            Value::String(_) => v.clone(),
+            Value::Null => Value::String(String::new()),
+            other => Value::String(other.to_string()),
+        },
+    }
+}
+
+/// A row of the collection's table as record data (fields in schema order).
+pub(crate) fn row_to_data(c: &Collection, row: &Row) -> RecordData {
+    let mut out = RecordData::new();
+    for f in &c.fields {
+        out.insert(f.name.clone(), from_db(f, row.get(&f.name)));
+    }
+    out
+}
+
+/// A row as a `Record` of `c` (nothing expanded).
+pub(crate) fn row_to_record(c: &Arc<Collection>, row: &Row) -> Record {
+    Record {
+        collection: c.clone(),
+        data: row_to_data(c, row),
+        expand: BTreeMap::new(),
+    }
+}
+
+/// The bound values of every field of `data`, in schema order.
+pub(crate) fn data_params(c: &Collection, data: &RecordData) -> Vec<Value> {
+    c.fields
+        .iter()
+        .map(|f| to_db(f, data.get(&f.name).unwrap_or(&Value::Null)))
+        .collect()
+}
+
+/// `t."a", t."b", …`: every column of `c` by name. Reads never use `SELECT *`: prepared
+/// statements are cached per connection with their column names, so after a schema change a
+/// cached `SELECT *` would label columns wrongly; an explicit list changes the SQL text instead.
+pub(crate) fn select_cols(c: &Collection, alias: &str, d: &dyn crate::engine::Dialect) -> String {
+    let mut out = String::with_capacity(c.fields.len() * 12);
+    for (i, f) in c.fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(alias);
+        out.push('.');
+        out.push_str(&d.quote_ident(&f.name));
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! Reads: one record, lists with filter/sort/paging, identity lookups and rule checks on
+//! a record's data.
+
+use std::sync::Arc;
+
+use keel_core::{Error, Result};
+use serde_json::Value;
+
+use super::rows::{data_params, row_to_record, select_cols};
+use super::rules::{and_all, RuleCtx};
+use super::{ListParams, Page, Record, Store};
+use crate::engine::{Dialect, SqlBuf};
+use crate::request::{Access, RequestInfo};
+use crate::schema::Collection;
+
+pub(crate) async fn get(
+    store: &Store,
+    c: &Arc<Collection>,
+    id: &str,
+    req: &RequestInfo,
+    access: Access<'_>,
+) -> Result<Record> {
+    let schema = store.schema();
+    let rule = match access {
+        Access::Rule(r) if !r.trim().is_empty() => Some(r),
+        _ => None,
+    };
+    let rows = match (rule, schema.get_sql(c)) {
+        (None, Some(sql)) => store.engine.fetch_all(&sql, &[Value::from(id)]).await?,
+        _ => {
+            let mut buf = SqlBuf::new(store.engine.dialect());
+            buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
+            buf.push(" FROM ")
+                .ident(&c.name)
+                .push(" t WHERE t.\"id\" = ")
+                .param(Value::from(id));
+            if let Some(rule) = rule {
+                let ctx = RuleCtx {
+                    exprs: &store.exprs,
+                    schema: &*schema,
+                    collection: c,
+                    alias: "t",
+                    req,
+                };
+                if let Some(cond) = ctx.condition(rule, "viewRule", &mut buf)? {
+                    buf.push(" AND (").push(&cond).push(")");
+                }
+            }
+            buf.push(" LIMIT 1");
+            store.engine.fetch_all(&buf.text, &buf.params).await?
+        }
+    };
+    rows.first().map(|r| row_to_record(c, r)).ok_or_else(Error::not_found)
+}
+
+/// `ORDER BY` terms for PocketBase's `sort` parameter.
+fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect) -> Result<String> {
+    let bad = |what: &str| Error::field("sort", "validation_invalid_sort", format!("Invalid sort field {what}."));
+    let mut terms = Vec::new();
+    for part in sort.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (desc, name) = match part.strip_prefix('-') {
+            Some(n) => (true, n.trim()),
+            None => (false, part.strip_prefix('+').unwrap_or(part).trim()),
+        };
+        let dir = if desc { "DESC" } else { "ASC" };
+        match name {
+            "@random" => terms.push(d.random().to_string()),
+            "@rowid" => terms.push(format!("t.rowid {dir}")),
+            _ => {
+                if c.field(name).is_none() {
+                    return Err(bad(name));
+                }
+                terms.push(format!("t.{} {dir}", d.quote_ident(name)));
+            }
+        }
+    }
+    if terms.is_empty() {
+        terms.push("t.rowid ASC".into());
+    }
+    Ok(terms.join(", "))
+}
+
+pub(crate) async fn list(
+    store: &Store,
+    c: &Arc<Collection>,
+    params: &ListParams,
+    req: &RequestInfo,
+    access: Access<'_>,
+) -> Result<Page<Record>> {
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let ctx = RuleCtx {
+        exprs: &store.exprs,
+        schema: &*schema,
+        collection: c,
+        alias: "t",
+        req,
+    };
+    let mut buf = SqlBuf::new(d);
+    let rule_cond = match access {
+        Access::Rule(r) => ctx.condition(r, "listRule", &mut buf)?,
+        Access::Superuser => None,
+    };
+    let filter_cond = ctx.condition(params.filter.as_deref().unwrap_or(""), "filter", &mut buf)?;
+    let where_sql = and_all(&[rule_cond, filter_cond]);
+    let order = order_by(c, params.sort.as_deref(), d)?;
+    let per_page = params.per_page.max(1);
+    let page = params.page.max(1);
+    let offset = (page - 1).saturating_mul(per_page);
+    let table = d.quote_ident(&c.name);
+    let cols = select_cols(c, "t", d);
+    let select =
+        format!("SELECT {cols} FROM {table} t WHERE {where_sql} ORDER BY {order} LIMIT {per_page} OFFSET {offset}");
+    let (rows, total) = if params.skip_total {
+        (store.engine.fetch_all(&select, &buf.params).await?, -1)
+    } else {
+        let count = format!("SELECT COUNT(*) AS n FROM {table} t WHERE {where_sql}");
+        let (rows, counted) = tokio::join!(
+            store.engine.fetch_all(&select, &buf.params),
+            store.engine.fetch_all(&count, &buf.params)
+        );
+        let n = counted?
+            .first()
+            .and_then(|r| r.get("n"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        (rows?, n)
+    };
+    let total_pages = if total < 0 {
+        -1
+    } else {
+        (total + per_page as i64 - 1) / per_page as i64
+    };
+    Ok(Page {
+        page,
+        per_page,
+        total_items: total,
+        total_pages,
+        items: rows.iter().map(|r| row_to_record(c, r)).collect(),
+    })
+}
+
+pub(crate) async fn find_by_field(
+    store: &Store,
+    c: &Arc<Collection>,
+    field: &str,
+    value: &Value,
+) -> Result<Option<Record>> {
+    if c.field(field).is_none() {
+        return Err(Error::field(field, "validation_unknown_field", "Unknown field."));
+    }
+    let mut buf = SqlBuf::new(store.engine.dialect());
+    buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
+    buf.push(" FROM ")
+        .ident(&c.name)
+        .push(" t WHERE t.")
+        .ident(field)
+        .push(" = ")
+        .param(value.clone());
+    if field == "email" {
+        buf.push(" COLLATE NOCASE");
+    }
+    buf.push(" LIMIT 1");
+    let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
+    Ok(rows.first().map(|r| row_to_record(c, r)))
+}
+
+pub(crate) async fn record_matches(
+    store: &Store,
+    c: &Arc<Collection>,
+    record: &RecordData,
+    rule: &str,
+    req: &RequestInfo,
+) -> Result<bool> {
+    if rule.trim().is_empty() {
+        return Ok(true);
+    }
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let mut buf = SqlBuf::new(d);
+    let cols: Vec<String> = c
+        .fields
+        .iter()
+        .zip(data_params(c, record))
+        .map(|(f, v)| format!("{} AS {}", buf.bind(v), d.quote_ident(&f.name)))
+        .collect();
+    let ctx = RuleCtx {
+        exprs: &store.exprs,
+        schema: &*schema,
+        collection: c,
+        alias: "t",
+        req,
+    };
+    let cond = ctx.condition(rule, "rule", &mut buf)?.unwrap_or_else(|| "1=1".into());
+    let sql = format!("SELECT 1 AS ok FROM (SELECT {}) t WHERE {cond}", cols.join(", "));
+    Ok(!store.engine.fetch_all(&sql, &buf.params).await?.is_empty())
+}
+
+use crate::schema::RecordData;
