@@ -60,8 +60,12 @@ fn key(secret: &str, token_key: &str) -> Vec<u8> {
 
 /// Signs `claims` with `secret` + `token_key`.
 pub fn sign(claims: &Claims, secret: &str, token_key: &str) -> Result<String> {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(&key(secret, token_key)))
-        .map_err(|e| Error::internal(format!("token signing failed: {e}")))
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(&key(secret, token_key)),
+    )
+    .map_err(|e| Error::internal(format!("token signing failed: {e}")))
 }
 
 /// Reads the claims without checking the signature, to find which record and collection
@@ -94,7 +98,10 @@ mod tests {
         let c = Claims::new(TokenKind::Auth, "rec1", "col1", 60);
         let t = sign(&c, "secret", "key1").unwrap();
         assert_eq!(peek(&t).unwrap().id, "rec1");
-        assert_eq!(verify(&t, TokenKind::Auth, "secret", "key1").unwrap().collection_id, "col1");
+        assert_eq!(
+            verify(&t, TokenKind::Auth, "secret", "key1").unwrap().collection_id,
+            "col1"
+        );
         // a rotated tokenKey revokes
         assert!(verify(&t, TokenKind::Auth, "secret", "key2").is_err());
         // a token of another kind is refused

@@ -13,7 +13,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -49,19 +52,28 @@ pub enum Error {
 impl Error {
     /// A 400 with a message and no field details.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Error::BadRequest { message: message.into(), fields: FieldErrors::new() }
+        Error::BadRequest {
+            message: message.into(),
+            fields: FieldErrors::new(),
+        }
     }
 
     /// A 400 naming one field.
     pub fn field(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
         let mut fields = FieldErrors::new();
         fields.insert(field.into(), FieldError::new(code, message));
-        Error::BadRequest { message: "Failed to validate the submitted data.".into(), fields }
+        Error::BadRequest {
+            message: "Failed to validate the submitted data.".into(),
+            fields,
+        }
     }
 
     /// A 400 for a set of field errors.
     pub fn fields(fields: FieldErrors) -> Self {
-        Error::BadRequest { message: "Failed to validate the submitted data.".into(), fields }
+        Error::BadRequest {
+            message: "Failed to validate the submitted data.".into(),
+            fields,
+        }
     }
 
     /// An internal error wrapping any cause (logged by the server, not sent).

@@ -51,7 +51,9 @@ pub trait FileStore: Send + Sync + 'static {
 pub fn validate_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && !key.starts_with('/')
-        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains('\\'));
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains('\\'));
     if ok {
         Ok(())
     } else {

@@ -26,7 +26,12 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     let t = s.trim_end_matches('Z');
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
             return Some(n.and_utc());
         }
@@ -46,7 +51,10 @@ mod tests {
         let s = "2024-05-06 07:08:09.123Z";
         let t = parse(s).unwrap();
         assert_eq!(format(t), s);
-        assert_eq!(format(parse("2024-05-06T07:08:09Z").unwrap()), "2024-05-06 07:08:09.000Z");
+        assert_eq!(
+            format(parse("2024-05-06T07:08:09Z").unwrap()),
+            "2024-05-06 07:08:09.000Z"
+        );
         assert_eq!(format(parse("2024-05-06").unwrap()), "2024-05-06 00:00:00.000Z");
         assert!(parse("yesterday").is_none());
     }

@@ -49,7 +49,11 @@ pub struct SqlBuf {
 
 impl SqlBuf {
     pub fn new(dialect: &'static dyn Dialect) -> Self {
-        SqlBuf { text: String::new(), params: Vec::new(), dialect }
+        SqlBuf {
+            text: String::new(),
+            params: Vec::new(),
+            dialect,
+        }
     }
 
     pub fn dialect(&self) -> &'static dyn Dialect {

@@ -99,7 +99,10 @@ pub struct PasswordAuth {
 
 impl Default for PasswordAuth {
     fn default() -> Self {
-        Self { enabled: true, identity_fields: vec!["email".into()] }
+        Self {
+            enabled: true,
+            identity_fields: vec!["email".into()],
+        }
     }
 }
 
@@ -121,7 +124,10 @@ impl Default for TokenConfig {
 
 impl TokenConfig {
     pub fn new(duration: i64) -> Self {
-        Self { duration, secret: keel_core::id::new_secret() }
+        Self {
+            duration,
+            secret: keel_core::id::new_secret(),
+        }
     }
 }
 
@@ -296,7 +302,11 @@ impl FieldKind {
 impl Field {
     pub fn new(name: &str, kind: FieldKind) -> Self {
         Field {
-            id: format!("{}{}", kind.type_name(), keel_core::id::random_string(10, keel_core::id::ID_ALPHABET)),
+            id: format!(
+                "{}{}",
+                kind.type_name(),
+                keel_core::id::random_string(10, keel_core::id::ID_ALPHABET)
+            ),
             name: name.into(),
             system: false,
             hidden: false,
@@ -343,7 +353,13 @@ impl Collection {
     pub fn public_json(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Some(obj) = v.as_object_mut() {
-            for key in ["authToken", "passwordResetToken", "emailChangeToken", "verificationToken", "fileToken"] {
+            for key in [
+                "authToken",
+                "passwordResetToken",
+                "emailChangeToken",
+                "verificationToken",
+                "fileToken",
+            ] {
                 if let Some(Value::Object(t)) = obj.get_mut(key) {
                     t.remove("secret");
                 }
@@ -369,14 +385,27 @@ impl Collection {
         id.required = true;
         let mut fields = vec![id];
         if kind == CollectionType::Auth {
-            let mut password = Field::new("password", FieldKind::Password(PasswordOptions { min: 8, max: 0, pattern: String::new(), cost: 0 }));
+            let mut password = Field::new(
+                "password",
+                FieldKind::Password(PasswordOptions {
+                    min: 8,
+                    max: 0,
+                    pattern: String::new(),
+                    cost: 0,
+                }),
+            );
             password.id = "password901924565".into();
             password.system = true;
             password.hidden = true;
             password.required = true;
             let mut token_key = Field::new(
                 "tokenKey",
-                FieldKind::Text(TextOptions { min: 30, max: 60, autogenerate_pattern: "[a-zA-Z0-9]{50}".into(), ..Default::default() }),
+                FieldKind::Text(TextOptions {
+                    min: 30,
+                    max: 60,
+                    autogenerate_pattern: "[a-zA-Z0-9]{50}".into(),
+                    ..Default::default()
+                }),
             );
             token_key.id = "text2504183744".into();
             token_key.system = true;
@@ -399,9 +428,21 @@ impl Collection {
 
     /// `created`/`updated` autodate fields that new collections get unless the request names them.
     pub fn timestamp_fields() -> Vec<Field> {
-        let mut created = Field::new("created", FieldKind::Autodate(AutodateOptions { on_create: true, on_update: false }));
+        let mut created = Field::new(
+            "created",
+            FieldKind::Autodate(AutodateOptions {
+                on_create: true,
+                on_update: false,
+            }),
+        );
         created.id = "autodate2990389176".into();
-        let mut updated = Field::new("updated", FieldKind::Autodate(AutodateOptions { on_create: true, on_update: true }));
+        let mut updated = Field::new(
+            "updated",
+            FieldKind::Autodate(AutodateOptions {
+                on_create: true,
+                on_update: true,
+            }),
+        );
         updated.id = "autodate3332085495".into();
         vec![created, updated]
     }
@@ -423,7 +464,10 @@ impl Collection {
             create_rule: None,
             update_rule: None,
             delete_rule: None,
-            auth: Some(AuthOptions { auth_token: TokenConfig::new(86_400), ..AuthOptions::default() }),
+            auth: Some(AuthOptions {
+                auth_token: TokenConfig::new(86_400),
+                ..AuthOptions::default()
+            }),
             created: now.clone(),
             updated: now,
         }
@@ -432,14 +476,26 @@ impl Collection {
     /// The `users` collection of a fresh data dir, with PocketBase's default rules.
     pub fn default_users() -> Collection {
         let mut fields = Collection::system_fields(CollectionType::Auth);
-        let mut name = Field::new("name", FieldKind::Text(TextOptions { max: 255, ..Default::default() }));
+        let mut name = Field::new(
+            "name",
+            FieldKind::Text(TextOptions {
+                max: 255,
+                ..Default::default()
+            }),
+        );
         name.id = "text1579384326".into();
         let mut avatar = Field::new(
             "avatar",
             FieldKind::File(FileOptions {
                 max_select: 1,
                 max_size: 0,
-                mime_types: vec!["image/jpeg".into(), "image/png".into(), "image/svg+xml".into(), "image/gif".into(), "image/webp".into()],
+                mime_types: vec![
+                    "image/jpeg".into(),
+                    "image/png".into(),
+                    "image/svg+xml".into(),
+                    "image/gif".into(),
+                    "image/webp".into(),
+                ],
                 thumbs: vec![],
                 protected: false,
             }),
@@ -479,12 +535,22 @@ mod tests {
 
     #[test]
     fn field_json_is_flat_with_type_tag() {
-        let f = Field::new("title", FieldKind::Text(TextOptions { max: 10, ..Default::default() }));
+        let f = Field::new(
+            "title",
+            FieldKind::Text(TextOptions {
+                max: 10,
+                ..Default::default()
+            }),
+        );
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["type"], "text");
         assert_eq!(v["max"], 10);
-        let back: Field = serde_json::from_value(serde_json::json!({"name":"n","type":"number","onlyInt":true})).unwrap();
-        assert!(matches!(back.kind, FieldKind::Number(NumberOptions { only_int: true, .. })));
+        let back: Field =
+            serde_json::from_value(serde_json::json!({"name":"n","type":"number","onlyInt":true})).unwrap();
+        assert!(matches!(
+            back.kind,
+            FieldKind::Number(NumberOptions { only_int: true, .. })
+        ));
         assert!(serde_json::from_value::<Field>(serde_json::json!({"name":"n","type":"nope"})).is_err());
     }
 

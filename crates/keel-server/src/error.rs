@@ -53,9 +53,15 @@ impl IntoResponse for ApiError {
             Error::Forbidden(m) => (StatusCode::FORBIDDEN, m, json!({}), None),
             Error::NotFound(m) => (StatusCode::NOT_FOUND, m, json!({}), None),
             Error::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m, json!({}), None),
-            Error::TooManyRequests { message, retry_after_secs } => {
-                (StatusCode::TOO_MANY_REQUESTS, message, json!({}), Some(retry_after_secs))
-            }
+            Error::TooManyRequests {
+                message,
+                retry_after_secs,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                message,
+                json!({}),
+                Some(retry_after_secs),
+            ),
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 (

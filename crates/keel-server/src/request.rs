@@ -18,13 +18,17 @@ pub struct Caller(pub Option<AuthRecord>);
 
 impl Caller {
     pub fn is_superuser(&self) -> bool {
-        self.0.as_ref().is_some_and(|a| a.collection.id == keel_data::schema::SUPERUSERS_ID)
+        self.0
+            .as_ref()
+            .is_some_and(|a| a.collection.id == keel_data::schema::SUPERUSERS_ID)
     }
 
     /// 401 for guests, 403 for non-superusers.
     pub fn require_superuser(&self) -> Result<(), ApiError> {
         match &self.0 {
-            None => Err(ApiError::unauthorized("The request requires valid record authorization token.")),
+            None => Err(ApiError::unauthorized(
+                "The request requires valid record authorization token.",
+            )),
             Some(_) if !self.is_superuser() => Err(ApiError::superusers_only()),
             Some(_) => Ok(()),
         }
@@ -34,7 +38,11 @@ impl Caller {
 /// The raw token of a request: `Authorization: <token>` or `Authorization: Bearer <token>`.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let v = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim();
+    let v = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .unwrap_or(v)
+        .trim();
     (!v.is_empty()).then_some(v)
 }
 
@@ -58,7 +66,10 @@ pub async fn authenticate(state: &AppState, raw: &str, kind: TokenKind) -> Resul
         .map_err(|_| invalid())?;
     let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
     token::verify(raw, kind, secret, token_key).map_err(|_| invalid())?;
-    Ok(AuthRecord { collection, record: record.data })
+    Ok(AuthRecord {
+        collection,
+        record: record.data,
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -78,18 +89,30 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Builds the `@request.*` context for a rule check.
-pub fn request_info(caller: &Caller, method: &Method, uri: &Uri, headers: &HeaderMap, body: Map<String, Value>) -> RequestInfo {
+pub fn request_info(
+    caller: &Caller,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Map<String, Value>,
+) -> RequestInfo {
     let query = uri
         .query()
         .map(|q| {
-            form_pairs(q).into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<String, Value>>()
+            form_pairs(q)
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<Map<String, Value>>()
         })
         .unwrap_or_default();
     let headers = headers
         .iter()
         .filter(|(name, _)| *name != axum::http::header::AUTHORIZATION && *name != axum::http::header::COOKIE)
         .filter_map(|(name, v)| {
-            Some((name.as_str().to_ascii_lowercase().replace('-', "_"), Value::String(v.to_str().ok()?.to_string())))
+            Some((
+                name.as_str().to_ascii_lowercase().replace('-', "_"),
+                Value::String(v.to_str().ok()?.to_string()),
+            ))
         })
         .collect();
     RequestInfo {
@@ -104,5 +127,7 @@ pub fn request_info(caller: &Caller, method: &Method, uri: &Uri, headers: &Heade
 
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings).
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }

@@ -18,7 +18,11 @@ pub fn record_json(record: &Record, req: &RequestInfo) -> Value {
         if col.is_auth() && field.name == "email" && !show_email {
             continue;
         }
-        let v = record.data.get(&field.name).cloned().unwrap_or_else(|| field.zero_value());
+        let v = record
+            .data
+            .get(&field.name)
+            .cloned()
+            .unwrap_or_else(|| field.zero_value());
         out.insert(field.name.clone(), v);
     }
     if !record.expand.is_empty() {
@@ -39,10 +43,17 @@ fn email_visible(record: &Record, req: &RequestInfo) -> bool {
     if req.is_superuser() {
         return true;
     }
-    if record.data.get("emailVisibility").and_then(Value::as_bool).unwrap_or(false) {
+    if record
+        .data
+        .get("emailVisibility")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         return true;
     }
-    req.auth.as_ref().is_some_and(|a| a.collection.id == record.collection.id && a.id() == record.id())
+    req.auth
+        .as_ref()
+        .is_some_and(|a| a.collection.id == record.collection.id && a.id() == record.id())
 }
 
 /// One node of a parsed `fields` parameter.
@@ -164,7 +175,10 @@ mod tests {
     fn picks_nested_fields_and_excerpts() {
         let mut v = json!({"id": "a", "title": "t", "body": "<p>Hello   big world</p>", "expand": {"author": {"id": "u", "name": "n", "email": "e"}}});
         pick_fields(&mut v, Some("id,body:excerpt(9,true),expand.author.name"));
-        assert_eq!(v, json!({"id": "a", "body": "Hello big...", "expand": {"author": {"name": "n"}}}));
+        assert_eq!(
+            v,
+            json!({"id": "a", "body": "Hello big...", "expand": {"author": {"name": "n"}}})
+        );
 
         let mut list = json!({"page": 1, "items": [{"id": "a", "x": 1}, {"id": "b", "x": 2}]});
         pick_fields(&mut list, Some("id"));

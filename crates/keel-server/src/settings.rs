@@ -73,7 +73,12 @@ pub struct Batch {
 
 impl Default for Batch {
     fn default() -> Self {
-        Batch { enabled: false, max_requests: 50, timeout: 3, max_body_size: 0 }
+        Batch {
+            enabled: false,
+            max_requests: 50,
+            timeout: 3,
+            max_body_size: 0,
+        }
     }
 }
 
@@ -146,7 +151,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { current: RwLock::new(Arc::new(SettingsData::default())) }
+        Settings {
+            current: RwLock::new(Arc::new(SettingsData::default())),
+        }
     }
 }
 
@@ -157,7 +164,9 @@ impl Settings {
             Some(v) => serde_json::from_value(v).unwrap_or_default(),
             None => SettingsData::default(),
         };
-        Ok(Settings { current: RwLock::new(Arc::new(data)) })
+        Ok(Settings {
+            current: RwLock::new(Arc::new(data)),
+        })
     }
 
     /// The current settings.

@@ -68,7 +68,12 @@ async fn has_superuser(store: &keel_data::Store) -> bool {
     let Ok(col) = store.collection(keel_data::schema::SUPERUSERS) else {
         return false;
     };
-    let params = ListParams { page: 1, per_page: 1, skip_total: true, ..ListParams::default() };
+    let params = ListParams {
+        page: 1,
+        per_page: 1,
+        skip_total: true,
+        ..ListParams::default()
+    };
     store
         .list_records(&col, &params, &RequestInfo::default(), Access::Superuser)
         .await

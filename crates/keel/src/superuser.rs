@@ -31,12 +31,16 @@ pub async fn run(cfg: &Config, cmd: SuperuserCommand) -> anyhow::Result<()> {
                 bail!("the password must be at least 8 characters");
             }
             let hash = keel_auth::hash_password(&password)?;
-            let existing = store.find_by_field(&col, "email", &Value::String(email.clone())).await?;
+            let existing = store
+                .find_by_field(&col, "email", &Value::String(email.clone()))
+                .await?;
             match existing {
                 Some(rec) => {
                     let data = json!({"password": hash});
                     let data = data.as_object().cloned().unwrap_or_default();
-                    store.update_record(&col, rec.id(), data, &req, Access::Superuser).await?;
+                    store
+                        .update_record(&col, rec.id(), data, &req, Access::Superuser)
+                        .await?;
                     println!("Updated superuser {email}.");
                 }
                 None => {
@@ -48,7 +52,10 @@ pub async fn run(cfg: &Config, cmd: SuperuserCommand) -> anyhow::Result<()> {
             }
         }
         SuperuserCommand::Delete { email } => {
-            match store.find_by_field(&col, "email", &Value::String(email.clone())).await? {
+            match store
+                .find_by_field(&col, "email", &Value::String(email.clone()))
+                .await?
+            {
                 Some(rec) => {
                     store.delete_record(&col, rec.id(), &req, Access::Superuser).await?;
                     println!("Deleted superuser {email}.");

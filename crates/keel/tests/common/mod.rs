@@ -1,0 +1,170 @@
+//! Test harness: runs the real `keel` binary on a fresh data dir, the way a user would.
+//!
+//! `KeelProcess::start()` creates a temporary data dir, a superuser (`keel superuser upsert`),
+//! then `keel serve --http 127.0.0.1:0` and waits for the `Keel listening on http://…` line.
+//! The child is killed when the `KeelProcess` is dropped.
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub const SUPERUSER_EMAIL: &str = "admin@keel.test";
+pub const SUPERUSER_PASSWORD: &str = "keel-test-password-1";
+
+/// How long `keel serve` may take to print its listening line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const READY_PREFIX: &str = "Keel listening on ";
+
+/// The workspace root (where `tests/sdk/` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A `Command` for the `keel` binary built for this test, without the test-only `KEEL_TEST_*`
+/// variables (they configure the tests, not the server).
+pub fn keel_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KEEL_TEST_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("--data-dir").arg(data_dir);
+    cmd
+}
+
+/// Copies every line of `reader` to the test's output (captured by the test harness, shown on
+/// failure or with `--nocapture`), prefixed with `prefix`. Returns when the stream closes.
+pub fn forward_lines<R: Read + Send + 'static>(
+    reader: R,
+    prefix: &'static str,
+    to_stderr: bool,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if to_stderr {
+                eprintln!("{prefix}{line}");
+            } else {
+                println!("{prefix}{line}");
+            }
+        }
+    })
+}
+
+/// A running `keel serve`, killed on drop.
+pub struct KeelProcess {
+    child: Child,
+    url: String,
+    data_dir: Option<TempDir>,
+}
+
+impl KeelProcess {
+    /// A fresh data dir with a superuser (`SUPERUSER_EMAIL` / `SUPERUSER_PASSWORD`), served.
+    pub fn start() -> Self {
+        let data_dir = tempfile::Builder::new().prefix("keel-test-").tempdir().unwrap();
+        upsert_superuser(data_dir.path(), SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
+        Self::serve(data_dir)
+    }
+
+    /// Serves an existing data dir (e.g. one returned by `kill`).
+    pub fn serve(data_dir: TempDir) -> Self {
+        let mut child = keel_command(data_dir.path())
+            .args(["serve", "--http", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_keel")));
+        forward_lines(child.stderr.take().unwrap(), "[keel] ", true);
+
+        // Read stdout until the listening line, then keep draining it so the server never blocks.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                println!("[keel] {line}");
+                if let Some(url) = line.strip_prefix(READY_PREFIX) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                    }
+                }
+            }
+        });
+
+        let url = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(url) => url,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                panic!("keel serve exited before listening ({status}); its output is above");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("keel serve did not print \"{READY_PREFIX}…\" within {READY_TIMEOUT:?}");
+            }
+        };
+        Self {
+            child,
+            url,
+            data_dir: Some(data_dir),
+        }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.as_ref().unwrap().path()
+    }
+
+    /// `kill -9` (SIGKILL on Unix): no graceful shutdown. Returns the data dir to serve again.
+    pub fn kill(mut self) -> TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.data_dir.take().unwrap()
+    }
+
+    /// The exit status if the server has exited on its own.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+}
+
+impl Drop for KeelProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `keel --data-dir DIR superuser upsert EMAIL PASSWORD`, which must succeed.
+pub fn upsert_superuser(data_dir: &Path, email: &str, password: &str) {
+    let out = keel_command(data_dir)
+        .args(["superuser", "upsert", email, password])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keel superuser upsert failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

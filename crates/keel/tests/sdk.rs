@@ -1,0 +1,83 @@
+//! PocketBase's official JS SDK against a real Keel: `tests/sdk/scenario.mjs` under `node --test`.
+//!
+//! Needs Node 20+ and `npm ci --prefix tests/sdk`. Without them the test prints that it skipped,
+//! unless `KEEL_TEST_REQUIRE_ENGINES=1` (as in `.ci/run`), which makes their absence a failure.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{forward_lines, KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
+
+/// The whole scenario normally takes a few seconds; this only stops a hung run.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn engines_required() -> bool {
+    std::env::var("KEEL_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
+}
+
+/// Returns why the scenario cannot run here, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    let sdk = common::workspace_root().join("tests/sdk");
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => return Some(format!("`node --version` failed ({})", out.status)),
+        Err(e) => return Some(format!("`node` not found ({e})")),
+    }
+    for package in ["pocketbase", "eventsource"] {
+        let dir = sdk.join("node_modules").join(package);
+        if !dir.is_dir() {
+            return Some(format!("{} is missing", dir.display()));
+        }
+    }
+    None
+}
+
+#[test]
+fn pocketbase_js_sdk_scenario() {
+    if let Some(why) = missing_prerequisite() {
+        assert!(
+            !engines_required(),
+            "the SDK scenario cannot run: {why}. Run `npm ci --prefix tests/sdk` (Node 20+) first."
+        );
+        println!("skipped the PocketBase JS SDK scenario: {why} (run `npm ci --prefix tests/sdk`)");
+        return;
+    }
+
+    let keel = KeelProcess::start();
+    let root = common::workspace_root();
+    let mut node = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "tests/sdk/scenario.mjs"])
+        .current_dir(&root)
+        .env("KEEL_URL", keel.url())
+        .env("KEEL_SUPERUSER_EMAIL", SUPERUSER_EMAIL)
+        .env("KEEL_SUPERUSER_PASSWORD", SUPERUSER_PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = forward_lines(node.stdout.take().unwrap(), "[sdk] ", false);
+    let err = forward_lines(node.stderr.take().unwrap(), "[sdk] ", true);
+
+    let deadline = Instant::now() + SCENARIO_TIMEOUT;
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = node.kill();
+            let _ = node.wait();
+            panic!("the SDK scenario did not finish within {SCENARIO_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    out.join().unwrap();
+    err.join().unwrap();
+    assert!(
+        status.success(),
+        "the SDK scenario failed ({status}); its output is above"
+    );
+}
