@@ -1,0 +1,25 @@
+//! PocketBase's collections API (`/api/collections`), superusers only.
+
+use axum::routing::{delete, get};
+use axum::Router;
+
+use crate::state::AppState;
+
+mod filter;
+mod list;
+mod remove;
+mod scaffolds;
+mod view;
+mod write;
+
+/// The collections routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/collections", get(list::list).post(write::create))
+        .route("/api/collections/meta/scaffolds", get(scaffolds::scaffolds))
+        .route(
+            "/api/collections/{collection}",
+            get(view::view).patch(write::update).delete(remove::delete),
+        )
+        .route("/api/collections/{collection}/truncate", delete(remove::truncate))
+}

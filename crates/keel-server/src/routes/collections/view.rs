@@ -1,0 +1,19 @@
+//! `GET /api/collections/{collection}`: one collection by id or name.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::Value;
+
+use crate::error::ApiResult;
+use crate::request::Caller;
+use crate::state::AppState;
+
+/// Views one collection.
+pub async fn view(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_superuser()?;
+    Ok(Json(state.store.collection(&collection)?.public_json()))
+}

@@ -1,9 +1,0 @@
-//! Routes of `files` (to be filled).
-
-use axum::Router;
-
-use crate::state::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-}

@@ -1,0 +1,29 @@
+//! `DELETE /api/collections/{collection}/records/{id}`: deletes a record (cascading) and the
+//! files of every deleted record; 204.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use keel_data::Access;
+use serde_json::Map;
+
+use super::uploads::cleanup_deleted;
+use crate::error::{ApiError, ApiResult};
+use crate::request::{request_info, Caller};
+use crate::state::AppState;
+
+/// Deletes one record; 404 when absent or hidden by the delete rule.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let collection = super::load_collection(&state, &collection)?;
+    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let access = Access::for_rule(&collection.delete_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let deleted = state.store.delete_record(&collection, &id, &req, access).await?;
+    cleanup_deleted(state.files.as_ref(), &deleted).await;
+    Ok(StatusCode::NO_CONTENT)
+}

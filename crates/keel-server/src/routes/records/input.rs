@@ -1,0 +1,244 @@
+//! Reading a submitted record body: JSON, or multipart form data the way PocketBase's SDK sends
+//! it (plain fields as strings, repeated keys as arrays, non-file data as JSON in one or more
+//! `@jsonPayload` parts, files as parts with a file name).
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart};
+use axum::http::{header, HeaderMap, Request};
+use bytes::Bytes;
+use keel_core::Error;
+use keel_data::{Collection, FieldKind};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The message PocketBase answers for a body it cannot parse.
+pub const INVALID_BODY: &str = "Failed to load the submitted data due to invalid formatting.";
+
+/// One uploaded file part.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The form key (`avatar`, `documents+`, `requests.0.avatar`).
+    pub key: String,
+    /// The client's file name.
+    pub file_name: String,
+    /// The part's declared content type, if any.
+    pub content_type: Option<String>,
+    pub data: Bytes,
+}
+
+/// A parsed body: the plain data and the uploaded files.
+#[derive(Debug, Default)]
+pub struct Submitted {
+    pub data: Map<String, Value>,
+    pub uploads: Vec<Upload>,
+}
+
+/// Whether the request carries multipart form data.
+pub fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Reads the whole body (at most the configured body limit: 413 beyond it) and parses it.
+/// With `collection`, plain multipart strings are converted to the field's type
+/// (numbers, booleans, JSON, arrays for multi-value fields).
+pub async fn read_submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    collection: Option<&Collection>,
+) -> ApiResult<Submitted> {
+    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError(Error::TooLarge(format!(
+                "The request body is larger than the {} bytes allowed.",
+                state.config.max_body_bytes
+            )))
+        })?;
+    if is_multipart(headers) {
+        parse_multipart(headers, bytes, collection).await
+    } else {
+        Ok(Submitted {
+            data: parse_json_object(&bytes)?,
+            uploads: Vec::new(),
+        })
+    }
+}
+
+/// Parses a JSON object body; an empty body is an empty object.
+pub fn parse_json_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::bad_request(INVALID_BODY)),
+    }
+}
+
+async fn parse_multipart(headers: &HeaderMap, bytes: Bytes, collection: Option<&Collection>) -> ApiResult<Submitted> {
+    let mut builder = Request::builder();
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    let request = builder
+        .body(Body::from(bytes))
+        .map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+    let mut plain = Map::new();
+    let mut payload = Map::new();
+    let mut uploads = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return Err(ApiError::bad_request(INVALID_BODY)),
+        };
+        let key = field.name().unwrap_or("").to_string();
+        if key.is_empty() {
+            continue;
+        }
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(str::to_string);
+        let data = field.bytes().await.map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+        if key == "@jsonPayload" {
+            match serde_json::from_slice::<Value>(&data) {
+                Ok(Value::Object(m)) => payload.extend(m),
+                _ => return Err(ApiError::bad_request(INVALID_BODY)),
+            }
+            continue;
+        }
+        match file_name {
+            // An empty file input (no file chosen) sends an empty part with an empty name.
+            Some(name) if name.is_empty() && data.is_empty() => continue,
+            Some(file_name) => uploads.push(Upload {
+                key,
+                file_name,
+                content_type,
+                data,
+            }),
+            None => {
+                let text = String::from_utf8(data.to_vec()).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+                push_value(&mut plain, key, Value::String(text));
+            }
+        }
+    }
+    if let Some(col) = collection {
+        for (key, value) in plain.iter_mut() {
+            normalize(col, key, value);
+        }
+    }
+    plain.extend(payload);
+    Ok(Submitted { data: plain, uploads })
+}
+
+/// Adds `value` under `key`, turning repeated keys into an array.
+fn push_value(map: &mut Map<String, Value>, key: String, value: Value) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+/// The field a body key addresses, without its `+`/`-` modifier.
+pub fn base_key(key: &str) -> &str {
+    key.strip_prefix('+')
+        .or_else(|| key.strip_suffix('+'))
+        .or_else(|| key.strip_suffix('-'))
+        .unwrap_or(key)
+}
+
+/// Converts a plain form value (strings) to what the field expects.
+fn normalize(col: &Collection, key: &str, value: &mut Value) {
+    let Some(field) = col.field(base_key(key)) else {
+        return;
+    };
+    let modifier = key != field.name;
+    match &field.kind {
+        FieldKind::Number(_) => map_strings(value, &|s| {
+            let t = s.trim();
+            if t.is_empty() {
+                return Some(Value::from(0));
+            }
+            if let Ok(i) = t.parse::<i64>() {
+                return Some(Value::from(i));
+            }
+            t.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+        }),
+        FieldKind::Bool(_) => map_strings(value, &|s| match s.trim() {
+            "true" | "1" | "on" => Some(Value::Bool(true)),
+            "false" | "0" | "" | "off" => Some(Value::Bool(false)),
+            _ => None,
+        }),
+        FieldKind::Json(_) => map_strings(value, &|s| {
+            let t = s.trim();
+            if t.is_empty() {
+                return Some(Value::Null);
+            }
+            Some(serde_json::from_str(t).unwrap_or_else(|_| Value::String(s.to_string())))
+        }),
+        _ if field.is_multiple() || modifier => {
+            if let Value::String(s) = value {
+                *value = if s.is_empty() {
+                    Value::Array(vec![])
+                } else {
+                    Value::Array(vec![Value::String(s.clone())])
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
+fn map_strings(value: &mut Value, f: &dyn Fn(&str) -> Option<Value>) {
+    match value {
+        Value::String(s) => {
+            if let Some(v) = f(s) {
+                *value = v;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies() {
+        assert!(parse_json_object(b"").unwrap().is_empty());
+        assert_eq!(parse_json_object(br#"{"a":1}"#).unwrap()["a"], 1);
+        assert!(parse_json_object(b"[1]").is_err());
+        assert!(parse_json_object(b"{nope").is_err());
+    }
+
+    #[test]
+    fn repeated_keys_become_arrays() {
+        let mut m = Map::new();
+        push_value(&mut m, "a".into(), Value::from("1"));
+        push_value(&mut m, "a".into(), Value::from("2"));
+        push_value(&mut m, "a".into(), Value::from("3"));
+        assert_eq!(m["a"], serde_json::json!(["1", "2", "3"]));
+        assert_eq!(base_key("files+"), "files");
+        assert_eq!(base_key("+files"), "files");
+        assert_eq!(base_key("files-"), "files");
+    }
+}

@@ -1,0 +1,57 @@
+//! PocketBase's records API: `/api/collections/{collection}/records[/{id}]`, one file per
+//! endpoint, plus the body parsing, upload and auth-field handling they share (also used by
+//! `/api/batch`).
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use keel_data::{Collection, Record, RequestInfo};
+use serde_json::Value;
+
+use crate::error::ApiResult;
+use crate::serialize::{pick_fields, record_json};
+use crate::state::AppState;
+
+pub mod auth_fields;
+mod create;
+mod delete;
+pub mod input;
+mod list;
+pub mod params;
+mod update;
+pub mod uploads;
+mod view;
+pub mod write;
+
+/// The records routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/collections/{collection}/records",
+            get(list::list).post(create::create),
+        )
+        .route(
+            "/api/collections/{collection}/records/{id}",
+            get(view::view).patch(update::update).delete(delete::delete),
+        )
+}
+
+/// A collection by id or name; 404 when absent.
+pub fn load_collection(state: &AppState, id_or_name: &str) -> ApiResult<Arc<Collection>> {
+    Ok(state.store.collection(id_or_name)?)
+}
+
+/// A written record as the response shows it: expanded when asked (an expand failure after a
+/// committed write is logged, not returned), serialized for `req`, with `fields` applied.
+pub async fn written_record_json(state: &AppState, record: Record, q: &params::Query, req: &RequestInfo) -> Value {
+    let mut records = [record];
+    if let Some(expand) = q.expand() {
+        if let Err(e) = state.store.expand(&mut records, expand, req).await {
+            tracing::warn!(error = %e, "expand after a write failed");
+        }
+    }
+    let mut json = record_json(&records[0], req);
+    pick_fields(&mut json, q.fields());
+    json
+}

@@ -1,0 +1,37 @@
+//! `GET /api/collections/{collection}/records/{id}`: one record, 404 when absent or hidden by
+//! the view rule.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Json;
+use keel_data::Access;
+use serde_json::{Map, Value};
+
+use super::params::Query;
+use crate::error::{ApiError, ApiResult};
+use crate::request::{request_info, Caller};
+use crate::serialize::{pick_fields, record_json};
+use crate::state::AppState;
+
+/// Views one record (`expand`, `fields`).
+pub async fn view(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let collection = super::load_collection(&state, &collection)?;
+    let q = Query::from_uri(&uri);
+    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let access = Access::for_rule(&collection.view_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let record = state.store.get_record(&collection, &id, &req, access).await?;
+    let mut records = [record];
+    if let Some(expand) = q.expand() {
+        state.store.expand(&mut records, expand, &req).await?;
+    }
+    let mut out = record_json(&records[0], &req);
+    pick_fields(&mut out, q.fields());
+    Ok(Json(out))
+}

@@ -1,0 +1,255 @@
+//! Helpers shared by the records, collections, files and batch HTTP tests: an app over a real
+//! SQLite store and a local file store in a temp dir, requests sent with `oneshot` (no socket),
+//! tokens signed directly, and a multipart body builder.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use keel_auth::token::{self, Claims, TokenKind};
+use keel_core::config::Config;
+use keel_data::{Access, Collection, Record, RequestInfo, Store};
+use keel_server::realtime::Realtime;
+use keel_server::settings::Settings;
+use keel_server::AppState;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// An app over a fresh data dir. Keep it alive for the whole test (it owns the temp dir).
+pub struct App {
+    pub state: AppState,
+    pub dir: TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+impl App {
+    pub async fn new() -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
+            .await
+            .unwrap();
+        let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
+        let files = Arc::new(keel_files::LocalFileStore::new(&dir.path().join("storage")).unwrap());
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let state = AppState {
+            store,
+            files,
+            realtime: Arc::new(Realtime::default()),
+            settings: Arc::new(Settings::default()),
+            config: Arc::new(config),
+            metrics: None,
+        };
+        App { state, dir }
+    }
+
+    pub fn collection(&self, name: &str) -> Arc<Collection> {
+        self.state.store.collection(name).unwrap()
+    }
+
+    /// Creates a collection through the store.
+    pub async fn create_collection(&self, def: Value) -> Arc<Collection> {
+        self.state.store.create_collection(def).await.unwrap()
+    }
+
+    /// Creates a record through the store, no rule checked.
+    pub async fn insert(&self, collection: &str, data: Value) -> Record {
+        let col = self.collection(collection);
+        let Value::Object(data) = data else {
+            panic!("data must be an object")
+        };
+        self.state
+            .store
+            .create_record(&col, data, &RequestInfo::default(), Access::Superuser)
+            .await
+            .unwrap()
+    }
+
+    /// Creates an auth record with `password` (hashed) and returns it with an auth token.
+    pub async fn auth_record(&self, collection: &str, email: &str, password: &str) -> (Record, String) {
+        let rec = self
+            .insert(
+                collection,
+                json!({"email": email, "password": keel_auth::hash_password(password).unwrap(), "verified": true}),
+            )
+            .await;
+        let token = self.sign(&rec, TokenKind::Auth);
+        (rec, token)
+    }
+
+    /// A token of `kind` for `rec`.
+    pub fn sign(&self, rec: &Record, kind: TokenKind) -> String {
+        let col = &rec.collection;
+        let auth = col.auth.as_ref().unwrap();
+        let cfg = match kind {
+            TokenKind::File => &auth.file_token,
+            _ => &auth.auth_token,
+        };
+        let key = rec.data["tokenKey"].as_str().unwrap();
+        token::sign(&Claims::new(kind, rec.id(), &col.id, cfg.duration), &cfg.secret, key).unwrap()
+    }
+
+    /// A superuser's auth token.
+    pub async fn superuser(&self) -> String {
+        self.auth_record("_superusers", "root@example.com", "rootpassword123")
+            .await
+            .1
+    }
+
+    pub async fn send(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", t);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        self.raw(req).await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn send_bytes(&self, method: Method, uri: &str, token: Option<&str>, ct: &str, body: Vec<u8>) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri).header("content-type", ct);
+        if let Some(t) = token {
+            req = req.header("authorization", t);
+        }
+        self.raw(req.body(Body::from(body)).unwrap()).await
+    }
+
+    pub async fn multipart(&self, method: Method, uri: &str, token: Option<&str>, form: Multipart) -> Resp {
+        let (ct, body) = form.finish();
+        self.send_bytes(method, uri, token, &ct, body).await
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let resp = keel_server::router(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            bytes,
+            json,
+        }
+    }
+
+    /// Turns batch requests on.
+    pub async fn enable_batch(&self, max_requests: u32) {
+        let mut data = (*self.state.settings.get()).clone();
+        data.batch.enabled = true;
+        data.batch.max_requests = max_requests;
+        self.state.settings.replace(&self.state.store, data).await.unwrap();
+    }
+}
+
+/// A multipart/form-data body.
+pub struct Multipart {
+    boundary: String,
+    body: Vec<u8>,
+}
+
+impl Default for Multipart {
+    fn default() -> Self {
+        Multipart::new()
+    }
+}
+
+impl Multipart {
+    pub fn new() -> Self {
+        Multipart {
+            boundary: "keeltestboundary7MA4YWxkTrZu0gW".into(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn text(mut self, name: &str, value: &str) -> Self {
+        self.body.extend(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n",
+                self.boundary
+            )
+            .bytes(),
+        );
+        self
+    }
+
+    pub fn json(self, value: Value) -> Self {
+        self.text("@jsonPayload", &value.to_string())
+    }
+
+    pub fn file(mut self, name: &str, file_name: &str, content_type: &str, data: &[u8]) -> Self {
+        self.body.extend(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n",
+                self.boundary
+            )
+            .bytes(),
+        );
+        self.body.extend_from_slice(data);
+        self.body.extend_from_slice(b"\r\n");
+        self
+    }
+
+    pub fn finish(mut self) -> (String, Vec<u8>) {
+        self.body.extend(format!("--{}--\r\n", self.boundary).bytes());
+        (format!("multipart/form-data; boundary={}", self.boundary), self.body)
+    }
+}
+
+/// A `posts` collection: public list/view/create, owner-only update/delete (`author`), with a
+/// `title` (required, min 3), `views` number, `tags` multi select, `author` relation to users,
+/// `cover` (single image file ≤ 1 KiB) and `docs` (multi file, up to 3).
+pub async fn posts(app: &App) -> Arc<Collection> {
+    app.create_collection(json!({
+        "name": "posts",
+        "type": "base",
+        "listRule": "",
+        "viewRule": "",
+        "createRule": "",
+        "updateRule": "author = @request.auth.id",
+        "deleteRule": "author = @request.auth.id",
+        "fields": [
+            {"name": "title", "type": "text", "required": true, "min": 3},
+            {"name": "views", "type": "number"},
+            {"name": "secret", "type": "text", "hidden": true},
+            {"name": "author", "type": "relation", "collectionId": keel_data::schema::USERS_ID, "maxSelect": 1},
+            {"name": "cover", "type": "file", "maxSelect": 1, "maxSize": 1024, "mimeTypes": ["image/png", "image/jpeg"]},
+            {"name": "docs", "type": "file", "maxSelect": 3}
+        ]
+    }))
+    .await
+}
+
+/// A PNG-looking payload.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake-png-bytes";

@@ -1,0 +1,334 @@
+//! The records API over HTTP: list/view/create/update/delete, rules, validation, auth records.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{posts, App, Multipart};
+use serde_json::json;
+
+#[tokio::test]
+async fn crud_happy_path_in_pocketbase_shapes() {
+    let app = App::new().await;
+    posts(&app).await;
+    let (user, token) = app.auth_record("users", "alice@example.com", "alicepassword").await;
+
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/posts/records",
+            Some(&token),
+            Some(json!({"title": "Hello", "views": 3, "author": user.id(), "secret": "s3cr3t", "ignored": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 15);
+    assert_eq!(r.json["collectionName"], "posts");
+    assert_eq!(r.json["title"], "Hello");
+    assert_eq!(r.json["views"], 3);
+    assert!(r.json.get("secret").is_none(), "hidden fields are never shown");
+    assert!(r.json["created"].as_str().is_some_and(|s| !s.is_empty()));
+
+    let r = app
+        .send(Method::GET, &format!("/api/collections/posts/records/{id}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["title"], "Hello");
+
+    let r = app
+        .send(
+            Method::GET,
+            "/api/collections/posts/records?perPage=10&sort=-created",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["page"], 1);
+    assert_eq!(r.json["perPage"], 10);
+    assert_eq!(r.json["totalItems"], 1);
+    assert_eq!(r.json["totalPages"], 1);
+    assert_eq!(r.json["items"][0]["id"], id.as_str());
+
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records?skipTotal=1", None, None)
+        .await;
+    assert_eq!(r.json["totalItems"], -1);
+
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/api/collections/posts/records/{id}"),
+            Some(&token),
+            Some(json!({"views+": 2, "title": "Hello again"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["views"], 5);
+    assert_eq!(r.json["title"], "Hello again");
+
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/api/collections/posts/records/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.bytes.is_empty());
+    let r = app
+        .send(Method::GET, &format!("/api/collections/posts/records/{id}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json["status"], 404);
+}
+
+#[tokio::test]
+async fn expand_and_fields() {
+    let app = App::new().await;
+    posts(&app).await;
+    let (user, token) = app.auth_record("users", "bob@example.com", "bobpassword1").await;
+    let post = app
+        .insert("posts", json!({"title": "With author", "author": user.id()}))
+        .await;
+
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/collections/posts/records/{}?expand=author", post.id()),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["expand"]["author"]["id"], user.id());
+    assert!(r.json["expand"]["author"].get("password").is_none());
+
+    let r = app
+        .send(
+            Method::GET,
+            "/api/collections/posts/records?fields=id,title",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.json["items"][0], json!({"id": post.id(), "title": "With author"}));
+}
+
+#[tokio::test]
+async fn bad_requests_name_what_is_wrong() {
+    let app = App::new().await;
+    posts(&app).await;
+
+    let r = app.send(Method::GET, "/api/collections/nope/records", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .send(Method::GET, "/api/collections/nope/records/abc", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .send(Method::POST, "/api/collections/nope/records", None, Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records?perPage=1001", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["data"]["perPage"].is_object(), "{}", r.text());
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records?page=zero", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["data"]["page"].is_object());
+
+    let r = app
+        .send(
+            Method::GET,
+            "/api/collections/posts/records?filter=title%20%3D%3D%3D",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = app
+        .send(
+            Method::GET,
+            "/api/collections/posts/records?filter=nosuchfield%3D1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let r = app
+        .send_bytes(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            "application/json",
+            b"{\"title\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json["message"],
+        "Failed to load the submitted data due to invalid formatting."
+    );
+    let r = app
+        .send_bytes(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            "application/json",
+            b"[1,2]".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // validation errors carry per-field codes
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            Some(json!({"title": "ab"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(
+        r.json["data"]["title"]["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("validation_")),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .send(Method::POST, "/api/collections/posts/records", None, Some(json!({})))
+        .await;
+    assert_eq!(r.json["data"]["title"]["code"], "validation_required", "{}", r.text());
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records", None, None)
+        .await;
+    assert_eq!(r.json["totalItems"], 0, "nothing was created by the failed requests");
+}
+
+#[tokio::test]
+async fn rules_decide_who_sees_and_changes_what() {
+    let app = App::new().await;
+    posts(&app).await;
+    let (alice, alice_token) = app.auth_record("users", "alice@example.com", "alicepassword").await;
+    let (_bob, bob_token) = app.auth_record("users", "bob@example.com", "bobpassword1").await;
+    let su = app.superuser().await;
+    let post = app
+        .insert("posts", json!({"title": "Alice's", "author": alice.id()}))
+        .await;
+    let url = format!("/api/collections/posts/records/{}", post.id());
+
+    // null rules: superusers only (403 for guests and users)
+    for token in [None, Some(alice_token.as_str())] {
+        let r = app
+            .send(Method::GET, "/api/collections/_superusers/records", token, None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    }
+    let r = app
+        .send(Method::GET, "/api/collections/_superusers/records", Some(&su), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["totalItems"], 1);
+
+    // list rules filter silently; view rules answer 404
+    let r = app
+        .send(Method::GET, "/api/collections/users/records", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["totalItems"], 0);
+    let r = app
+        .send(Method::GET, "/api/collections/users/records", Some(&alice_token), None)
+        .await;
+    assert_eq!(r.json["totalItems"], 1);
+    assert_eq!(r.json["items"][0]["id"], alice.id());
+    assert_eq!(
+        r.json["items"][0]["email"], "alice@example.com",
+        "owners see their email"
+    );
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/collections/users/records/{}", alice.id()),
+            Some(&bob_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // update and delete by someone else: 404, nothing changed
+    let r = app
+        .send(
+            Method::PATCH,
+            &url,
+            Some(&bob_token),
+            Some(json!({"title": "Bob's now"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .send(Method::PATCH, &url, None, Some(json!({"title": "Guest's now"})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.send(Method::DELETE, &url, Some(&bob_token), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.send(Method::GET, &url, None, None).await;
+    assert_eq!(r.json["title"], "Alice's");
+
+    // a failing create rule is a 400
+    app.create_collection(json!({
+        "name": "notes", "createRule": "@request.auth.id != ''", "listRule": null,
+        "fields": [{"name": "text", "type": "text"}]
+    }))
+    .await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/notes/records",
+            None,
+            Some(json!({"text": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/notes/records",
+            Some(&alice_token),
+            Some(json!({"text": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .send(Method::GET, "/api/collections/notes/records", Some(&alice_token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn multipart_plain_fields_are_typed() {
+    let app = App::new().await;
+    posts(&app).await;
+    let form = Multipart::new().text("title", "From a form").text("views", "42");
+    let r = app
+        .multipart(Method::POST, "/api/collections/posts/records", None, form)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["title"], "From a form");
+    assert_eq!(r.json["views"], 42);
+
+    let form = Multipart::new().json(json!({"title": "Json payload", "views": 7}));
+    let r = app
+        .multipart(Method::POST, "/api/collections/posts/records", None, form)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["views"], 7);
+}
