@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod middleware;
 pub mod realtime;
 pub mod request;
 pub mod routes;
+pub mod serialize;
 pub mod settings;
 pub mod state;
 

@@ -68,7 +68,11 @@ struct Pick {
 
 fn parse_fields(fields: &str) -> Pick {
     let mut root = Pick::default();
-    for raw in fields.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for raw in split_top_level(fields)
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let (path, modifier) = match raw.split_once(':') {
             Some((p, m)) => (p, Some(m)),
             None => (raw, None),
@@ -93,6 +97,25 @@ fn parse_fields(fields: &str) -> Pick {
         }
     }
     root
+}
+
+/// Splits on commas that are not inside parentheses (`body:excerpt(100,true)` stays whole).
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
 }
 
 fn parse_excerpt(m: &str) -> Option<(usize, bool)> {

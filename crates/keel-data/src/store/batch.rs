@@ -18,9 +18,14 @@ pub(crate) async fn run(
     let mut w = Write::begin(store).await.map_err(|e| (0, e))?;
     let mut out = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
+        // Each operation's rule sees its own submitted data as `@request.body`.
+        let op_req = |data: &crate::schema::RecordData| RequestInfo {
+            body: data.clone(),
+            ..req.clone()
+        };
         let done = match &op {
             BatchOp::Create { collection, data, rule } => w
-                .create(collection, data.clone(), req, access(rule))
+                .create(collection, data.clone(), &op_req(data), access(rule))
                 .await
                 .map(|r| vec![r]),
             BatchOp::Update {
@@ -29,7 +34,7 @@ pub(crate) async fn run(
                 data,
                 rule,
             } => w
-                .update(collection, id, data.clone(), req, access(rule))
+                .update(collection, id, data.clone(), &op_req(data), access(rule))
                 .await
                 .map(|(_, after)| vec![after]),
             BatchOp::Delete { collection, id, rule } => w.delete(collection, id, req, access(rule)).await,

@@ -13,9 +13,11 @@ pub mod realtime;
 pub mod records;
 pub mod settings;
 
-/// Assembles the app. Each module contributes a `routes()` router.
+/// Assembles the app. Each module contributes a `routes()` router; the middleware stack
+/// (request id, trace, metrics, CORS, body limit) wraps them all.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let max_body = state.config.max_body_bytes;
+    let app = Router::new()
         .merge(health::routes())
         .merge(settings::routes())
         .merge(collections::routes())
@@ -24,5 +26,6 @@ pub fn router(state: AppState) -> Router {
         .merge(files::routes())
         .merge(batch::routes())
         .merge(realtime::routes())
-        .with_state(state)
+        .with_state(state);
+    crate::middleware::apply(app, max_body)
 }

@@ -1,0 +1,139 @@
+//! HTTP middleware: request ids, one log span per request, Prometheus metrics, CORS and the
+//! body limit. `apply` wraps a router in all of them, in this order from the outside in:
+//! request id → trace → metrics → CORS → body limit → routes.
+//!
+//! Logs never carry headers, bodies or query strings (file URLs carry tokens): a request's
+//! span holds `request_id`, `method` and `path`; its completion event adds `status` and
+//! `latency_ms`.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderName, Method, Response};
+use axum::middleware::Next;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// Counter of finished requests, labelled `method`, `route`, `status`.
+pub const REQUESTS_TOTAL: &str = "keel_http_requests_total";
+/// Histogram of request durations in seconds (to the response head), same labels.
+pub const REQUEST_DURATION: &str = "keel_http_request_duration_seconds";
+
+/// Latency buckets in seconds, from sub-millisecond reads to slow uploads.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the global Prometheus recorder (with Keel's histogram buckets) and returns the
+/// handle that renders `/metrics` (put it in `AppState::metrics`). Call it once, early.
+/// If a recorder is already installed, logs a warning and returns the handle of a
+/// detached recorder (its `/metrics` output stays empty) instead of failing the start.
+pub fn install_metrics() -> PrometheusHandle {
+    let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "invalid metrics buckets; using summaries");
+            PrometheusBuilder::new()
+        }
+    };
+    match builder.install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            PrometheusBuilder::new().build_recorder().handle()
+        }
+    }
+}
+
+/// Wraps `router` in Keel's middleware stack (see the module docs).
+pub fn apply(router: Router, max_body_bytes: usize) -> Router {
+    // `Router::layer` wraps what is already there: the last layer added is the outermost.
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(cors())
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_request(())
+                .on_response(on_response)
+                .on_body_chunk(())
+                .on_eos(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// PocketBase's default CORS: any origin, the usual methods and any request header.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods(AllowMethods::list([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ]))
+        .allow_headers(AllowHeaders::any())
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(86_400))
+}
+
+fn make_span<B>(req: &axum::http::Request<B>) -> Span {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    )
+}
+
+fn on_response<B>(resp: &Response<B>, latency: Duration, _span: &Span) {
+    let status = resp.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(status, latency_ms, "request finished");
+    } else {
+        tracing::info!(status, latency_ms, "request finished");
+    }
+}
+
+/// Counts the request and observes its duration under its route template.
+async fn record_metrics(req: Request, next: Next) -> axum::response::Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method.to_owned()), ("route", route), ("status", status)];
+    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(REQUEST_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// The method as a bounded label (unknown methods share one label).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}

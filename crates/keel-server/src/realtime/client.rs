@@ -1,0 +1,244 @@
+//! One connected realtime client: its message queue, its subscriptions and the auth record
+//! bound to it by its subscription requests.
+
+use std::sync::{Arc, Mutex};
+
+use axum::response::sse::Event;
+use keel_data::AuthRecord;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// A connected SSE client.
+pub struct Client {
+    id: String,
+    tx: mpsc::Sender<Event>,
+    closed: CancellationToken,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    subscriptions: Arc<[Subscription]>,
+    auth: Option<AuthRecord>,
+}
+
+/// The auth of a subscription request does not match the auth already bound to the client.
+#[derive(Debug)]
+pub struct AuthMismatch;
+
+impl Client {
+    pub(crate) fn new(id: String, tx: mpsc::Sender<Event>, closed: CancellationToken) -> Self {
+        Client {
+            id,
+            tx,
+            closed,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The id sent in `PB_CONNECT`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Replaces the client's subscriptions.
+    pub fn set_subscriptions(&self, subscriptions: Vec<Subscription>) {
+        self.lock().subscriptions = subscriptions.into();
+    }
+
+    /// Binds the auth of a subscription request. A client that already has an auth record
+    /// keeps only that one: a guest or another record is refused (PocketBase's rule).
+    pub fn bind_auth(&self, auth: Option<AuthRecord>) -> Result<(), AuthMismatch> {
+        let mut st = self.lock();
+        if let Some(current) = &st.auth {
+            let same = auth
+                .as_ref()
+                .is_some_and(|a| a.collection.id == current.collection.id && a.id() == current.id());
+            if !same {
+                return Err(AuthMismatch);
+            }
+        }
+        st.auth = auth;
+        Ok(())
+    }
+
+    /// The bound auth record, if any.
+    pub fn auth(&self) -> Option<AuthRecord> {
+        self.lock().auth.clone()
+    }
+
+    /// Replaces (`Some`) or drops (`None`) the bound auth when its record `id` of
+    /// `collection_id` changed or was deleted.
+    pub(crate) fn refresh_auth(&self, collection_id: &str, id: &str, update: Option<&Map<String, Value>>) {
+        let mut st = self.lock();
+        let Some(current) = &st.auth else { return };
+        if current.collection.id != collection_id || current.id() != id {
+            return;
+        }
+        match update {
+            Some(record) if record.get("tokenKey") == current.record.get("tokenKey") => {
+                let collection = current.collection.clone();
+                st.auth = Some(AuthRecord {
+                    collection,
+                    record: record.clone(),
+                });
+            }
+            _ => st.auth = None,
+        }
+    }
+
+    /// The subscriptions and auth at this moment.
+    pub(crate) fn snapshot(&self) -> (Arc<[Subscription]>, Option<AuthRecord>) {
+        let st = self.lock();
+        (st.subscriptions.clone(), st.auth.clone())
+    }
+
+    /// Queues `event`. A full queue means the client cannot keep up: it is closed and
+    /// `false` returned, so the broker never waits on one client.
+    pub(crate) fn send(&self, event: Event) -> bool {
+        match self.tx.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(client = %self.id, "realtime client too slow; disconnecting");
+                self.close();
+                false
+            }
+            Err(TrySendError::Closed(_)) => {
+                self.close();
+                false
+            }
+        }
+    }
+
+    /// Ends the client's stream.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Whether the client's stream was ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves when the client's stream must end.
+    pub fn closed(&self) -> WaitForCancellationFutureOwned {
+        self.closed.clone().cancelled_owned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a subscription listens to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `COLLECTION/*`: every record the list rule lets the client see.
+    All { collection: String },
+    /// `COLLECTION/ID`: one record, under the view rule.
+    Record { collection: String, id: String },
+    /// Any other topic (`@oauth2`, custom ones): accepted, never fed by record events.
+    Other,
+}
+
+/// One subscription as the client sent it, with its options parsed.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// The exact string the client sent: the SSE event name of its messages.
+    pub raw: String,
+    pub target: Target,
+    /// `options.query` (`expand`, `fields`, `filter`, and `@request.query.*` for rules).
+    pub query: Map<String, Value>,
+    /// `options.headers` (`@request.headers.*`), names normalized like request headers.
+    pub headers: Map<String, Value>,
+}
+
+impl Subscription {
+    /// Parses `TOPIC[?options=<urlencoded JSON {"query":{..},"headers":{..}}>]`. Unreadable
+    /// options are ignored, like PocketBase. `None` when `raw` holds a line break or NUL
+    /// (it could not be an SSE event name).
+    pub fn parse(raw: &str) -> Option<Subscription> {
+        if raw.is_empty() || raw.contains(['\r', '\n', '\0']) {
+            return None;
+        }
+        let (topic, qs) = raw.split_once('?').unwrap_or((raw, ""));
+        let target = match topic.split_once('/') {
+            Some((c, "*")) if !c.is_empty() => Target::All {
+                collection: c.to_string(),
+            },
+            Some((c, id)) if !c.is_empty() && !id.is_empty() && !id.contains('/') => Target::Record {
+                collection: c.to_string(),
+                id: id.to_string(),
+            },
+            _ => Target::Other,
+        };
+        let mut query = Map::new();
+        let mut headers = Map::new();
+        for (k, v) in form_urlencoded::parse(qs.as_bytes()) {
+            if k != "options" {
+                continue;
+            }
+            let Ok(Value::Object(opts)) = serde_json::from_str::<Value>(&v) else {
+                continue;
+            };
+            if let Some(Value::Object(q)) = opts.get("query") {
+                query.extend(q.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            if let Some(Value::Object(h)) = opts.get("headers") {
+                headers.extend(
+                    h.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase().replace('-', "_"), v.clone())),
+                );
+            }
+        }
+        Some(Subscription {
+            raw: raw.to_string(),
+            target,
+            query,
+            headers,
+        })
+    }
+
+    /// A non-empty string option of `query` (`expand`, `fields`, `filter`).
+    pub fn query_str(&self, key: &str) -> Option<&str> {
+        self.query
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_topics_and_options() {
+        let s = Subscription::parse("posts/*").unwrap();
+        assert_eq!(
+            s.target,
+            Target::All {
+                collection: "posts".into()
+            }
+        );
+        let raw = "posts/abc?options=%7B%22query%22%3A%7B%22expand%22%3A%22author%22%7D%2C%22headers%22%3A%7B%22X-Token%22%3A%22t%22%7D%7D";
+        let s = Subscription::parse(raw).unwrap();
+        assert_eq!(s.raw, raw);
+        assert_eq!(
+            s.target,
+            Target::Record {
+                collection: "posts".into(),
+                id: "abc".into()
+            }
+        );
+        assert_eq!(s.query_str("expand"), Some("author"));
+        assert_eq!(s.headers.get("x_token"), Some(&Value::String("t".into())));
+        assert_eq!(Subscription::parse("@oauth2").unwrap().target, Target::Other);
+        assert_eq!(Subscription::parse("posts/").unwrap().target, Target::Other);
+        assert!(Subscription::parse("posts/*?options=notjson").unwrap().query.is_empty());
+        assert!(Subscription::parse("posts/*\nevent: x").is_none());
+    }
+}

@@ -1,0 +1,161 @@
+//! The broker task: turns committed record changes into messages for the clients whose
+//! subscriptions match and whose auth passes the collection's rule.
+//!
+//! `COLLECTION/*` is checked against the list rule, `COLLECTION/ID` against the view rule
+//! (`null` → superusers only, `""` → everyone), then against the subscription's own `filter`.
+//! The message is the SSE event named by the subscription string as the client sent it, with
+//! data `{"action", "record"}`; the record is shown as that client may see it, with the
+//! subscription's `expand` and `fields` applied.
+
+use std::sync::{Arc, Weak};
+
+use axum::response::sse::Event;
+use keel_core::events::{RecordAction, RecordEvent};
+use keel_data::{AuthRecord, Collection, Record, RequestInfo, Store};
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use super::{Realtime, Subscription, Target};
+use crate::serialize::{pick_fields, record_json};
+
+/// Consumes `events` until shutdown or until the store is gone.
+pub(super) async fn run(
+    realtime: Weak<Realtime>,
+    store: Arc<Store>,
+    mut events: broadcast::Receiver<RecordEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(event) => {
+                let Some(rt) = realtime.upgrade() else { break };
+                dispatch(&rt, &store, &event).await;
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    skipped = n,
+                    "realtime broker lagged behind record events; some messages were dropped"
+                );
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+    tracing::debug!("realtime broker stopped");
+}
+
+/// Delivers one event to every matching client.
+pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) {
+    let Ok(collection) = store.collection(&event.collection_id) else {
+        return;
+    };
+    let record_id = event.record.get("id").and_then(Value::as_str).unwrap_or("");
+    let clients = rt.snapshot();
+
+    if collection.is_auth() && event.action != RecordAction::Create {
+        let update = (event.action == RecordAction::Update).then_some(&event.record);
+        for c in &clients {
+            c.refresh_auth(&collection.id, record_id, update);
+        }
+    }
+
+    for client in clients {
+        if client.is_closed() {
+            continue;
+        }
+        let (subs, auth) = client.snapshot();
+        for sub in subs.iter().filter(|s| targets(s, &collection, record_id)) {
+            let Some(data) = message(store, &collection, event, sub, auth.clone()).await else {
+                continue;
+            };
+            let msg = Event::default().id(client.id()).event(&sub.raw).data(data);
+            if !client.send(msg) {
+                rt.disconnect(client.id());
+                break;
+            }
+        }
+    }
+}
+
+/// Whether `sub` listens to record `id` of `collection` (named by name or id).
+fn targets(sub: &Subscription, collection: &Collection, id: &str) -> bool {
+    let names = |c: &str| c == collection.name || c == collection.id;
+    match &sub.target {
+        Target::All { collection } => names(collection),
+        Target::Record { collection, id: rid } => names(collection) && rid == id,
+        Target::Other => false,
+    }
+}
+
+/// The message data for one subscription, or `None` when the client may not see the record.
+async fn message(
+    store: &Store,
+    collection: &Arc<Collection>,
+    event: &RecordEvent,
+    sub: &Subscription,
+    auth: Option<AuthRecord>,
+) -> Option<String> {
+    let req = RequestInfo {
+        auth,
+        method: "GET".into(),
+        query: sub.query.clone(),
+        headers: sub.headers.clone(),
+        body: Map::new(),
+        context: "realtime".into(),
+    };
+    let rule = match sub.target {
+        Target::Record { .. } => &collection.view_rule,
+        _ => &collection.list_rule,
+    };
+    if !req.is_superuser() {
+        match rule.as_deref() {
+            None => return None,
+            Some(r) if r.trim().is_empty() => {}
+            Some(r) => {
+                if !matches(store, collection, &event.record, r, &req).await {
+                    return None;
+                }
+            }
+        }
+    }
+    if let Some(filter) = sub.query_str("filter") {
+        if !matches(store, collection, &event.record, filter, &req).await {
+            return None;
+        }
+    }
+
+    let mut records = [Record {
+        collection: collection.clone(),
+        data: event.record.clone(),
+        expand: Default::default(),
+    }];
+    if let Some(expand) = sub.query_str("expand") {
+        if let Err(e) = store.expand(&mut records, expand, &req).await {
+            tracing::debug!(error = %e, "realtime expand failed; sending the record unexpanded");
+        }
+    }
+    let mut record = record_json(&records[0], &req);
+    pick_fields(&mut record, sub.query_str("fields"));
+    serde_json::to_string(&json!({"action": event.action.as_str(), "record": record})).ok()
+}
+
+/// A rule or filter check; an error (a bad filter) counts as no match.
+async fn matches(
+    store: &Store,
+    collection: &Arc<Collection>,
+    record: &Map<String, Value>,
+    rule: &str,
+    req: &RequestInfo,
+) -> bool {
+    match store.record_matches(collection, record, rule, req).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::debug!(error = %e, "realtime rule check failed; not delivering");
+            false
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Auth routes of auth collections, PocketBase's Web API: one endpoint per file.
+//! Flows not implemented yet (OTP, OAuth2, verification, password reset, email change,
+//! impersonation) stay unrouted (404) rather than pretending to work.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keel_auth::token::{self, Claims, TokenKind};
+use keel_data::{AuthRecord, Collection, Record, RequestInfo};
+use serde_json::{json, Map, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::request::{form_pairs, Caller};
+use crate::serialize::{pick_fields, record_json};
+use crate::state::AppState;
+
+mod methods;
+mod refresh;
+mod with_password;
+
+/// `auth-with-password`, `auth-refresh`, `auth-methods` under `/api/collections/{c}/`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/collections/{collection}/auth-with-password",
+            post(with_password::handler),
+        )
+        .route("/api/collections/{collection}/auth-refresh", post(refresh::handler))
+        .route("/api/collections/{collection}/auth-methods", get(methods::handler))
+}
+
+/// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.
+pub(crate) fn auth_collection(state: &AppState, name_or_id: &str) -> ApiResult<Arc<Collection>> {
+    match state.store.collection(name_or_id) {
+        Ok(c) if c.is_auth() && c.auth.is_some() => Ok(c),
+        _ => Err(ApiError(keel_core::Error::NotFound(
+            "Missing or invalid auth collection context.".into(),
+        ))),
+    }
+}
+
+/// The `expand` and `fields` query parameters.
+#[derive(Debug, Default)]
+pub(crate) struct ShapeParams {
+    pub expand: Option<String>,
+    pub fields: Option<String>,
+}
+
+impl ShapeParams {
+    pub fn from_query(query: Option<&str>) -> Self {
+        let mut out = ShapeParams::default();
+        for (k, v) in form_pairs(query.unwrap_or("")) {
+            match k.as_str() {
+                "expand" if !v.trim().is_empty() => out.expand = Some(v),
+                "fields" if !v.trim().is_empty() => out.fields = Some(v),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Reads a JSON or `application/x-www-form-urlencoded` body into an object. An empty body is
+/// an empty object; anything else unreadable is a 400.
+pub(crate) fn body_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Map<String, Value>> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("Failed to read the request body."))?;
+        return Ok(form_pairs(text)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect());
+    }
+    if content_type.starts_with("multipart/form-data") {
+        return Err(ApiError::bad_request(
+            "This endpoint accepts JSON or URL-encoded form bodies.",
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::bad_request(
+            "Failed to load the submitted data. The body must be a JSON object.",
+        )),
+    }
+}
+
+/// PocketBase's auth response `{"token", "record"}` for `record` of `collection`: checks the
+/// collection's `authRule` with the record as `@request.auth`, signs a new auth token,
+/// expands and picks fields as the query asks. `req` is the request's `@request.*` context;
+/// its `auth` is replaced by the authenticated record.
+pub(crate) async fn auth_response(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    record: Record,
+    mut req: RequestInfo,
+    shape: &ShapeParams,
+) -> ApiResult<Json<Value>> {
+    let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
+    req.auth = Some(AuthRecord {
+        collection: collection.clone(),
+        record: record.data.clone(),
+    });
+    check_auth_rule(state, collection, &record, &req).await?;
+
+    let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
+    let claims = Claims::new(TokenKind::Auth, record.id(), &collection.id, opts.auth_token.duration);
+    let token = token::sign(&claims, &opts.auth_token.secret, token_key)?;
+
+    let mut records = [record];
+    if let Some(expand) = &shape.expand {
+        state.store.expand(&mut records, expand, &req).await?;
+    }
+    let mut body = json!({"token": token, "record": record_json(&records[0], &req)});
+    pick_fields(&mut body, shape.fields.as_deref());
+    Ok(Json(body))
+}
+
+/// `authRule`: `null` lets only superusers in, `""` everyone, otherwise the rule must match.
+async fn check_auth_rule(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    record: &Record,
+    req: &RequestInfo,
+) -> ApiResult<()> {
+    let denied = || ApiError::forbidden("The request doesn't satisfy the collection requirements to authenticate.");
+    if req.is_superuser() {
+        return Ok(());
+    }
+    match collection.auth.as_ref().and_then(|a| a.auth_rule.as_deref()) {
+        None => Err(denied()),
+        Some(rule) if rule.trim().is_empty() => Ok(()),
+        Some(rule) => match state.store.record_matches(collection, &record.data, rule, req).await? {
+            true => Ok(()),
+            false => Err(denied()),
+        },
+    }
+}
+
+/// A `Caller`'s record as a `Record` of its collection.
+pub(crate) fn caller_record(auth: &AuthRecord) -> Record {
+    Record {
+        collection: auth.collection.clone(),
+        data: auth.record.clone(),
+        expand: Default::default(),
+    }
+}
+
+/// Whether the path's `{collection}` names the caller's collection (by id or name).
+pub(crate) fn same_collection(caller: &Caller, name_or_id: &str) -> bool {
+    caller
+        .0
+        .as_ref()
+        .is_some_and(|a| a.collection.id == name_or_id || a.collection.name == name_or_id)
+}

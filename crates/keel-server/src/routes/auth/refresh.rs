@@ -1,0 +1,36 @@
+//! `POST /api/collections/{c}/auth-refresh`: a valid auth token of that collection gets a
+//! new token and its current record.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Json;
+use serde_json::{Map, Value};
+
+use super::{auth_collection, auth_response, caller_record, same_collection, ShapeParams};
+use crate::error::{ApiError, ApiResult};
+use crate::request::{request_info, Caller};
+use crate::state::AppState;
+
+pub(super) async fn handler(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let Some(auth) = caller.0.as_ref() else {
+        return Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        ));
+    };
+    if !same_collection(&caller, &collection) {
+        return Err(ApiError::forbidden(
+            "The authorized record is not allowed to perform this action.",
+        ));
+    }
+    let collection = auth_collection(&state, &collection)?;
+    let record = caller_record(auth);
+    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    auth_response(&state, &collection, record, req, &ShapeParams::from_query(uri.query())).await
+}

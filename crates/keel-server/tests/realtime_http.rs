@@ -1,0 +1,302 @@
+//! Realtime (SSE) over HTTP: connect, subscribe, rule-filtered delivery, auth binding, shutdown.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use keel_data::{Access, Collection, Record, RequestInfo};
+use serde_json::{json, Value};
+use support::{SseReader, TestApp};
+use tower::ServiceExt;
+
+/// Opens `/api/realtime`; returns the reader and the client id from `PB_CONNECT`.
+async fn connect(app: &TestApp) -> (SseReader, String) {
+    let resp = app
+        .router()
+        .oneshot(Request::get("/api/realtime").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut reader = SseReader::new(resp.into_body());
+    let hello = reader.next().await.expect("PB_CONNECT");
+    assert_eq!(hello.event, "PB_CONNECT");
+    let id = hello.json()["clientId"].as_str().unwrap().to_string();
+    assert_eq!(hello.id, id, "the SDK reads the client id from lastEventId");
+    (reader, id)
+}
+
+async fn subscribe(app: &TestApp, client: &str, subs: &[&str], token: Option<&str>) -> StatusCode {
+    app.send(
+        Method::POST,
+        "/api/realtime",
+        token,
+        Some(json!({"clientId": client, "subscriptions": subs})),
+    )
+    .await
+    .status
+}
+
+async fn posts(app: &TestApp, list_rule: Value, view_rule: Value) -> Arc<Collection> {
+    app.state
+        .store
+        .create_collection(json!({
+            "name": "posts",
+            "type": "base",
+            "fields": [{"name": "title", "type": "text"}, {"name": "public", "type": "bool"}],
+            "listRule": list_rule,
+            "viewRule": view_rule,
+        }))
+        .await
+        .unwrap()
+}
+
+async fn create(app: &TestApp, col: &Arc<Collection>, title: &str, public: bool) -> Record {
+    let data = keel_data::store::obj(&[("title", json!(title)), ("public", json!(public))]);
+    app.state
+        .store
+        .create_record(col, data, &RequestInfo::default(), Access::Superuser)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn guests_receive_only_what_the_list_rule_allows() {
+    let app = TestApp::new().await;
+    let col = posts(&app, json!("public = true"), json!("public = true")).await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NO_CONTENT);
+
+    create(&app, &col, "secret", false).await;
+    let public = create(&app, &col, "hello", true).await;
+    let msg = reader.next().await.expect("an event");
+    assert_eq!(msg.event, "posts/*");
+    let data = msg.json();
+    assert_eq!(data["action"], "create");
+    assert_eq!(data["record"]["id"], public.id());
+    assert_eq!(data["record"]["title"], "hello");
+
+    // the private record was skipped: the next message is the next public change
+    let data = keel_data::store::obj(&[("title", json!("hello again"))]);
+    app.state
+        .store
+        .update_record(&col, public.id(), data, &RequestInfo::default(), Access::Superuser)
+        .await
+        .unwrap();
+    let msg = reader.next().await.expect("an event").json();
+    assert_eq!(msg["action"], "update");
+    assert_eq!(msg["record"]["title"], "hello again");
+
+    app.state
+        .store
+        .delete_record(&col, public.id(), &RequestInfo::default(), Access::Superuser)
+        .await
+        .unwrap();
+    let msg = reader.next().await.expect("an event").json();
+    assert_eq!(msg["action"], "delete");
+    assert_eq!(msg["record"]["id"], public.id());
+}
+
+#[tokio::test]
+async fn record_topics_use_the_view_rule_and_options_apply() {
+    let app = TestApp::new().await;
+    // list rule superusers-only, view rule open
+    let col = posts(&app, Value::Null, json!("")).await;
+    let target = create(&app, &col, "first", true).await;
+    let (mut reader, id) = connect(&app).await;
+    let options = urlencode(&json!({"query": {"fields": "id,title"}, "headers": {}}).to_string());
+    let with_opts = format!("posts/{}?options={options}", target.id());
+    assert_eq!(
+        subscribe(&app, &id, &["posts/*", &with_opts], None).await,
+        StatusCode::NO_CONTENT
+    );
+
+    let data = keel_data::store::obj(&[("title", json!("second"))]);
+    app.state
+        .store
+        .update_record(&col, target.id(), data, &RequestInfo::default(), Access::Superuser)
+        .await
+        .unwrap();
+    // the broker may still deliver the create (it raced with the subscription): skip to the update
+    let msg = loop {
+        let msg = reader.next().await.expect("an event");
+        if msg.json()["action"] == "update" {
+            break msg;
+        }
+    };
+    // the event is named by the full subscription string, options included (the SDK listens on it)
+    assert_eq!(msg.event, with_opts);
+    assert_eq!(msg.json()["record"], json!({"id": target.id(), "title": "second"}));
+    // `posts/*` (null list rule) delivered nothing to the guest
+    assert!(
+        reader.next_within(Duration::from_millis(300)).await.is_err(),
+        "no further message expected"
+    );
+}
+
+#[tokio::test]
+async fn superusers_see_superuser_only_collections() {
+    let app = TestApp::new().await;
+    let col = posts(&app, Value::Null, Value::Null).await;
+    let su = app.superuser_token().await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &id, &["posts/*"], Some(&su)).await,
+        StatusCode::NO_CONTENT
+    );
+    let rec = create(&app, &col, "x", false).await;
+    let msg = reader.next().await.expect("an event").json();
+    assert_eq!(msg["record"]["id"], rec.id());
+}
+
+#[tokio::test]
+async fn subscription_requests_are_validated() {
+    let app = TestApp::new().await;
+    let (_reader, id) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, "no-such-client", &["posts/*"], None).await,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .send(Method::POST, "/api/realtime", None, Some(json!({"subscriptions": []})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["data"]["clientId"].is_object());
+    let r = app
+        .send(
+            Method::POST,
+            "/api/realtime",
+            None,
+            Some(json!({"clientId": id, "subscriptions": "posts/*\nx"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app
+        .send(
+            Method::POST,
+            "/api/realtime",
+            None,
+            Some(json!({"clientId": id, "subscriptions": [1]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // an empty list clears the subscriptions
+    assert_eq!(subscribe(&app, &id, &[], None).await, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_client_keeps_the_auth_it_was_bound_to() {
+    let app = TestApp::new().await;
+    app.create_auth("users", "u1@example.com", "password-one").await;
+    app.create_auth("users", "u2@example.com", "password-two").await;
+    let t1 = app.login("users", "u1@example.com", "password-one").await;
+    let t2 = app.login("users", "u2@example.com", "password-two").await;
+    let (_reader, id) = connect(&app).await;
+    // guest first, then an auth: allowed
+    assert_eq!(subscribe(&app, &id, &["users/*"], None).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        subscribe(&app, &id, &["users/*"], Some(&t1)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        subscribe(&app, &id, &["users/*"], Some(&t1)).await,
+        StatusCode::NO_CONTENT
+    );
+    // then another auth or none: refused
+    assert_eq!(
+        subscribe(&app, &id, &["users/*"], Some(&t2)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(subscribe(&app, &id, &["users/*"], None).await, StatusCode::FORBIDDEN);
+    // an invalid token is a 401
+    assert_eq!(
+        subscribe(&app, &id, &["users/*"], Some("garbage")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn dropped_streams_are_forgotten_and_shutdown_ends_streams() {
+    let app = TestApp::new().await;
+    let (reader, id) = connect(&app).await;
+    assert!(app.state.realtime.client(&id).is_some());
+    drop(reader);
+    assert!(
+        app.state.realtime.client(&id).is_none(),
+        "a dropped stream removes its client"
+    );
+    assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NOT_FOUND);
+
+    let (mut reader, _id) = connect(&app).await;
+    app.state.realtime.shutdown();
+    assert!(reader.next().await.is_none(), "the stream ends on shutdown");
+    assert_eq!(app.state.realtime.client_count(), 0);
+    let resp = app
+        .router()
+        .oneshot(Request::get("/api/realtime").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_client_that_cannot_keep_up_is_disconnected() {
+    let app = TestApp::new().await;
+    let col = posts(&app, json!(""), json!("")).await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NO_CONTENT);
+    // more events than the client's queue holds, none read
+    for i in 0..(keel_server::realtime::CLIENT_BUFFER + 20) {
+        create(&app, &col, &format!("p{i}"), true).await;
+    }
+    let gone = tokio::time::timeout(support::WAIT, async {
+        while app.state.realtime.client(&id).is_some() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the slow client was not dropped");
+    // its stream ends instead of growing without bound
+    let mut received = 0;
+    while reader.next().await.is_some() {
+        received += 1;
+    }
+    assert!(received <= keel_server::realtime::CLIENT_BUFFER, "{received}");
+}
+
+#[tokio::test]
+async fn deleting_the_bound_auth_record_drops_the_clients_auth() {
+    let app = TestApp::new().await;
+    let user = app.create_auth("users", "gone@example.com", "password-gone").await;
+    let token = app.login("users", "gone@example.com", "password-gone").await;
+    let (mut reader, id) = connect(&app).await;
+    let col = posts(&app, json!("@request.auth.id != '' || title = 'marker'"), json!("")).await;
+    assert_eq!(
+        subscribe(&app, &id, &["posts/*"], Some(&token)).await,
+        StatusCode::NO_CONTENT
+    );
+    let first = create(&app, &col, "for members", true).await;
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], first.id());
+
+    let users = app.collection("users");
+    app.state
+        .store
+        .delete_record(&users, user.id(), &RequestInfo::default(), Access::Superuser)
+        .await
+        .unwrap();
+    create(&app, &col, "members only", true).await;
+    let marker = create(&app, &col, "marker", true).await;
+    // now a guest: the members-only record is skipped, the marker (open to guests) arrives
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], marker.id());
+    assert!(app.state.realtime.client(&id).unwrap().auth().is_none());
+}

@@ -1,0 +1,217 @@
+//! Helpers shared by the auth, realtime and ops HTTP tests: an app over a real SQLite store
+//! in a temp dir, request helpers, users and an SSE frame reader.
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use futures::StreamExt;
+use keel_core::config::Config;
+use keel_data::{Access, Collection, Record, RequestInfo, Store};
+use keel_server::realtime::Realtime;
+use keel_server::settings::Settings;
+use keel_server::AppState;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// Bound on every wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// An app over a fresh data dir. Keep it alive for the whole test (it owns the temp dir).
+pub struct TestApp {
+    pub state: AppState,
+    pub dir: TempDir,
+}
+
+/// The process-wide metrics recorder (one per test binary).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(keel_server::middleware::install_metrics).clone()
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
+            .await
+            .unwrap();
+        let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
+        let files_dir = dir.path().join("storage");
+        std::fs::create_dir_all(&files_dir).unwrap();
+        let files = Arc::new(keel_files::LocalFileStore::new(&files_dir).unwrap());
+        let settings = Arc::new(Settings::load(&store).await.unwrap());
+        let realtime = Arc::new(Realtime::new());
+        realtime.start(store.clone());
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let state = AppState {
+            store,
+            files,
+            realtime,
+            settings,
+            config: Arc::new(config),
+            metrics: Some(metrics_handle()),
+        };
+        TestApp { state, dir }
+    }
+
+    pub fn router(&self) -> Router {
+        keel_server::router(self.state.clone())
+    }
+
+    /// Sends a request; returns status, headers and the JSON body (`Null` when empty or not JSON).
+    pub async fn send(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", t);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        self.raw(req).await
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let resp = self.router().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    pub fn collection(&self, name: &str) -> Arc<Collection> {
+        self.state.store.collection(name).unwrap()
+    }
+
+    /// Creates an auth record with a hashed password in `collection`.
+    pub async fn create_auth(&self, collection: &str, email: &str, password: &str) -> Record {
+        let col = self.collection(collection);
+        let mut data = keel_data::store::obj(&[
+            ("email", json!(email)),
+            ("password", json!(keel_auth::hash_password(password).unwrap())),
+        ]);
+        data.insert("verified".into(), json!(true));
+        self.state
+            .store
+            .create_record(&col, data, &RequestInfo::default(), Access::Superuser)
+            .await
+            .unwrap()
+    }
+
+    /// Signs in through the API; returns the token.
+    pub async fn login(&self, collection: &str, email: &str, password: &str) -> String {
+        let r = self
+            .send(
+                Method::POST,
+                &format!("/api/collections/{collection}/auth-with-password"),
+                None,
+                Some(json!({"identity": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.text);
+        r.json["token"].as_str().unwrap().to_string()
+    }
+
+    /// A superuser and its token.
+    pub async fn superuser_token(&self) -> String {
+        self.create_auth("_superusers", "root@example.com", "rootpassword123")
+            .await;
+        self.login("_superusers", "root@example.com", "rootpassword123").await
+    }
+}
+
+/// A response, read whole.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+/// One SSE message.
+#[derive(Debug, Default, Clone)]
+pub struct SseFrame {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseFrame {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// Reads SSE messages from a streaming response body.
+pub struct SseReader {
+    stream: axum::body::BodyDataStream,
+    buf: String,
+}
+
+impl SseReader {
+    pub fn new(body: Body) -> Self {
+        SseReader {
+            stream: body.into_data_stream(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next message (comments skipped); `None` when the stream ended. Panics after `WAIT`.
+    pub async fn next(&mut self) -> Option<SseFrame> {
+        self.next_within(WAIT)
+            .await
+            .expect("timed out waiting for an SSE message")
+    }
+
+    /// The next message within `limit`: `Err(())` on timeout, `Ok(None)` when the stream ended.
+    pub async fn next_within(&mut self, limit: Duration) -> Result<Option<SseFrame>, ()> {
+        tokio::time::timeout(limit, async {
+            loop {
+                if let Some(end) = self.buf.find("\n\n") {
+                    let block: String = self.buf.drain(..end + 2).collect();
+                    let mut frame = SseFrame::default();
+                    let mut any = false;
+                    for line in block.lines() {
+                        let (k, v) = line.split_once(':').unwrap_or((line, ""));
+                        let v = v.strip_prefix(' ').unwrap_or(v).to_string();
+                        match k {
+                            "id" => frame.id = v,
+                            "event" => frame.event = v,
+                            "data" => frame.data = v,
+                            _ => continue,
+                        }
+                        any = true;
+                    }
+                    if any {
+                        return Some(frame);
+                    }
+                    continue;
+                }
+                match self.stream.next().await {
+                    Some(Ok(chunk)) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                    _ => return None,
+                }
+            }
+        })
+        .await
+        .map_err(|_| ())
+    }
+}
