@@ -7,7 +7,7 @@ use keel_core::config::Config;
 use crate::cli::{Cli, Command};
 
 /// Reads the configuration for this invocation.
-pub fn load(cli: &Cli) -> Result<Config, figment::Error> {
+pub fn load(cli: &Cli) -> Result<Config, Box<figment::Error>> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     match &cli.config {
         Some(path) => fig = fig.merge(Toml::file_exact(path)),
@@ -22,7 +22,7 @@ pub fn load(cli: &Cli) -> Result<Config, figment::Error> {
             fig = fig.merge(Serialized::default("http", http));
         }
     }
-    fig.extract()
+    fig.extract().map_err(Box::new)
 }
 
 #[cfg(test)]
@@ -32,17 +32,18 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
     fn flags_override_env_and_data_dir_is_global() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("KEEL_HTTP", "127.0.0.1:9000");
             jail.set_env("KEEL_DATA_DIR", "/from/env");
             let cli = Cli::parse_from(["keel", "serve", "--data-dir", "/from/flag"]);
-            let cfg = load(&cli)?;
+            let cfg = load(&cli).map_err(|e| *e)?;
             assert_eq!(cfg.http, "127.0.0.1:9000");
             assert_eq!(cfg.data_dir, std::path::PathBuf::from("/from/flag"));
             jail.create_file("keel.toml", "http = \"0.0.0.0:1\"\nlog_level = \"debug\"")?;
             let cli = Cli::parse_from(["keel", "--data-dir", "/x", "serve", "--http", "127.0.0.1:7"]);
-            let cfg = load(&cli)?;
+            let cfg = load(&cli).map_err(|e| *e)?;
             assert_eq!(cfg.http, "127.0.0.1:7");
             assert_eq!(cfg.log_level, "debug");
             Ok(())
