@@ -4,7 +4,7 @@
 //! change into messages for the clients allowed to see it.
 //!
 //! Wiring (the binary):
-//! ```ignore
+//! ```text
 //! let realtime = Arc::new(Realtime::new());
 //! realtime.start(store.clone());   // spawns the broker; needs a Tokio runtime
 //!                                  // (or `keel_server::realtime::start(&state)`)

@@ -140,6 +140,29 @@ impl KeelProcess {
         self.data_dir.take().unwrap()
     }
 
+    /// Sends SIGTERM (a graceful shutdown request).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The exit status if the server has exited on its own.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().unwrap()
