@@ -33,7 +33,7 @@ impl Default for Config {
             log_format: "auto".into(),
             log_level: "info".into(),
             max_body_bytes: 64 * 1024 * 1024,
-            sqlite_readers: 8,
+            sqlite_readers: 4,
             shutdown_grace_secs: 10,
         }
     }

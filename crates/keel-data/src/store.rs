@@ -15,6 +15,7 @@ mod collection_check;
 mod collections;
 mod ddl;
 mod expand;
+mod group;
 mod migrate;
 mod records;
 mod rows;
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keel_core::events::RecordEvent;
-use keel_core::Result;
+use keel_core::{Error, Result};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
@@ -123,6 +124,8 @@ pub struct Store {
     pub(crate) ddl: tokio::sync::Mutex<()>,
     /// Parsed rules and filters by source text.
     pub(crate) exprs: rules::ExprCache,
+    /// The group-commit writer for creates, once enabled.
+    pub(crate) group: std::sync::OnceLock<tokio::sync::mpsc::Sender<group::CreateJob>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -140,6 +143,7 @@ impl Store {
             schema: std::sync::RwLock::new(Arc::new(cache::Schema::default())),
             ddl: tokio::sync::Mutex::new(()),
             exprs: rules::ExprCache::default(),
+            group: std::sync::OnceLock::new(),
         };
         store.migrate().await?;
         store.reload_schema().await?;
@@ -149,6 +153,14 @@ impl Store {
     /// Applies pending system migrations; returns the names of those applied (empty when up to date).
     pub async fn migrate(&self) -> Result<Vec<String>> {
         migrate::run(self).await
+    }
+
+    /// Routes `create_record` through a writer task that commits concurrent creates together
+    /// (see `store/group.rs`). Needs a Tokio runtime; calling it again does nothing.
+    pub fn enable_group_commit(self: &Arc<Self>) {
+        if self.group.get().is_none() {
+            let _ = self.group.set(group::start(self));
+        }
     }
 
     pub fn engine(&self) -> &Arc<dyn Engine> {
@@ -248,6 +260,21 @@ impl Store {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<Record> {
+        if let Some(writer) = self.group.get() {
+            let (reply, result) = tokio::sync::oneshot::channel();
+            let job = group::CreateJob {
+                collection: collection.clone(),
+                data,
+                req: req.clone(),
+                rule: match access {
+                    Access::Superuser => None,
+                    Access::Rule(r) => Some(r.to_string()),
+                },
+                reply,
+            };
+            writer.send(job).await.map_err(|_| Error::internal("the record writer has stopped"))?;
+            return result.await.map_err(|_| Error::internal("the record writer dropped a create"))?;
+        }
         let mut w = records::Write::begin(self).await?;
         let record = w.create(collection, data, req, access).await?;
         w.commit().await?;

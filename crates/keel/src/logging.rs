@@ -5,8 +5,13 @@ use std::io::IsTerminal;
 use keel_core::config::Config;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `RUST_LOG` overrides `log_level`.
-pub fn init(cfg: &Config) {
+/// Installs the global subscriber. `RUST_LOG` overrides `log_level`. Lines are written to
+/// stderr by a background thread so request handling never waits on the terminal or a pipe;
+/// keep the returned guard alive until exit so buffered lines are flushed.
+pub fn init(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
     let json = match cfg.log_format.as_str() {
         "json" => true,
@@ -15,7 +20,7 @@ pub fn init(cfg: &Config) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let result = if json {
         builder
             .json()
@@ -29,4 +34,5 @@ pub fn init(cfg: &Config) {
     if let Err(e) = result {
         eprintln!("keel: logging already initialised: {e}");
     }
+    guard
 }

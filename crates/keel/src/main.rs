@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: request handling allocates many small,
+/// short-lived objects, which glibc's malloc serves slowly under contention.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let cfg = match config::load(&cli) {
@@ -31,7 +36,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             cli::Command::Serve(_) => {
-                logging::init(&cfg);
+                let _log_guard = logging::init(&cfg);
                 serve::run(cfg).await
             }
             cli::Command::Migrate => superuser::migrate(&cfg).await,

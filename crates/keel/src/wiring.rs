@@ -15,6 +15,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
         .await
         .with_context(|| format!("cannot open database {}", db.display()))?;
-    let store = Store::open(Arc::new(engine)).await.context("cannot open the store")?;
-    Ok(Arc::new(store))
+    let store = Arc::new(Store::open(Arc::new(engine)).await.context("cannot open the store")?);
+    store.enable_group_commit();
+    Ok(store)
 }

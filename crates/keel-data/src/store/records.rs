@@ -43,6 +43,11 @@ impl<'s> Write<'s> {
         Ok(())
     }
 
+    /// Runs a statement without parameters in the transaction (savepoints).
+    pub async fn execute_raw(&mut self, sql: &str) -> Result<()> {
+        self.tx.execute(sql, &[]).await.map(|_| ())
+    }
+
     fn event(&mut self, action: RecordAction, c: &Collection, data: &RecordData) {
         self.events.push(RecordEvent {
             action,
