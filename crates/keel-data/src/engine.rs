@@ -94,6 +94,11 @@ pub trait Engine: Send + Sync + 'static {
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs a read-only query on the read pool.
     async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Runs a read that touches at most a few rows by primary key (a record by id). Engines
+    /// may run it inline on the calling thread; the default is `fetch_all`.
+    async fn fetch_point(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.fetch_all(sql, params).await
+    }
     /// Starts a write transaction on the writer. Dropping it without `commit` rolls back.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// Checks that the engine answers (for `/api/ready`).

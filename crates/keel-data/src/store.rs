@@ -136,7 +136,7 @@ impl Store {
     /// Opens a store over `engine`: runs pending system migrations (system tables, the
     /// `_superusers` and `users` collections on a fresh database) and loads the schema cache.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Store> {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(1024);
         let store = Store {
             engine,
             events,
@@ -272,8 +272,13 @@ impl Store {
                 },
                 reply,
             };
-            writer.send(job).await.map_err(|_| Error::internal("the record writer has stopped"))?;
-            return result.await.map_err(|_| Error::internal("the record writer dropped a create"))?;
+            writer
+                .send(job)
+                .await
+                .map_err(|_| Error::internal("the record writer has stopped"))?;
+            return result
+                .await
+                .map_err(|_| Error::internal("the record writer dropped a create"))?;
         }
         let mut w = records::Write::begin(self).await?;
         let record = w.create(collection, data, req, access).await?;

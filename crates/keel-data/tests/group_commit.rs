@@ -65,15 +65,23 @@ async fn concurrent_creates_commit_together_and_fail_alone() {
     assert_eq!(ok.len(), 200 - 20 - 20 - 1);
 
     // Everything answered OK is stored, nothing else is, and each got one event.
-    let params = ListParams { per_page: 1000, ..ListParams::default() };
-    let page = store.list_records(&c, &params, &guest(), Access::Superuser).await.unwrap();
+    let params = ListParams {
+        per_page: 1000,
+        ..ListParams::default()
+    };
+    let page = store
+        .list_records(&c, &params, &guest(), Access::Superuser)
+        .await
+        .unwrap();
     assert_eq!(page.total_items, ok.len() as i64);
     for id in &ok {
         assert!(page.items.iter().any(|r| r.id() == id));
     }
     let mut seen = 0;
     while let Ok(e) = events.try_recv() {
-        assert!(ok.iter().any(|id| e.record.get("id").and_then(|v| v.as_str()) == Some(id)));
+        assert!(ok
+            .iter()
+            .any(|id| e.record.get("id").and_then(|v| v.as_str()) == Some(id)));
         seen += 1;
     }
     assert_eq!(seen, ok.len());

@@ -18,9 +18,7 @@ pub fn init(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
         "pretty" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = if json {
         builder
             .json()

@@ -26,7 +26,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking threads run SQLite reads and file I/O; a small cap keeps memory bounded
+    // (reads are limited to `sqlite_readers` at once anyway).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("keel: cannot start the async runtime: {e}");

@@ -78,7 +78,9 @@ async fn execute(store: &Store, jobs: Vec<CreateJob>) {
 /// One create in its own transaction.
 async fn alone(store: &Store, job: &CreateJob) -> Result<Record> {
     let mut w = Write::begin(store).await?;
-    let record = w.create(&job.collection, job.data.clone(), &job.req, job.access()).await?;
+    let record = w
+        .create(&job.collection, job.data.clone(), &job.req, job.access())
+        .await?;
     w.commit().await?;
     Ok(record)
 }
@@ -92,7 +94,9 @@ async fn together(store: &Store, jobs: &[CreateJob]) -> Result<Vec<Result<Record
         if guarded {
             w.execute_raw("SAVEPOINT keel_create").await?;
         }
-        let result = w.create(&job.collection, job.data.clone(), &job.req, job.access()).await;
+        let result = w
+            .create(&job.collection, job.data.clone(), &job.req, job.access())
+            .await;
         if guarded {
             if result.is_err() {
                 w.execute_raw("ROLLBACK TO keel_create").await?;

@@ -26,7 +26,7 @@ pub(crate) async fn get(
         _ => None,
     };
     let rows = match (rule, schema.get_sql(c)) {
-        (None, Some(sql)) => store.engine.fetch_all(&sql, &[Value::from(id)]).await?,
+        (None, Some(sql)) => store.engine.fetch_point(&sql, &[Value::from(id)]).await?,
         _ => {
             let mut buf = SqlBuf::new(store.engine.dialect());
             buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
@@ -47,7 +47,7 @@ pub(crate) async fn get(
                 }
             }
             buf.push(" LIMIT 1");
-            store.engine.fetch_all(&buf.text, &buf.params).await?
+            store.engine.fetch_point(&buf.text, &buf.params).await?
         }
     };
     rows.first().map(|r| row_to_record(c, r)).ok_or_else(Error::not_found)

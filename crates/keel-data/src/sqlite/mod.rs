@@ -1,11 +1,11 @@
 //! The SQLite engine: WAL mode, one writer connection, a pool of readers.
 //!
-//! OWNED BY THE STORE WORK.
-//!
 //! Durability: WAL with `synchronous=NORMAL` keeps every committed transaction across a
 //! crash of the process (only an OS crash or power loss may lose the last commits).
-//! All writes go through a pool of exactly one connection, so they serialize; reads run
-//! on `readers` read-only connections and never block on the writer.
+//! All writes go through a pool of exactly one connection (sqlx), so they serialize; reads
+//! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
+
+mod readers;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -61,7 +61,7 @@ impl Dialect for SqliteDialect {
 /// An SQLite database file with one writer connection and a pool of read-only readers.
 pub struct SqliteEngine {
     writer: SqlitePool,
-    readers: SqlitePool,
+    readers: std::sync::Arc<readers::Readers>,
 }
 
 impl SqliteEngine {
@@ -75,7 +75,7 @@ impl SqliteEngine {
             .busy_timeout(Duration::from_secs(5))
             .statement_cache_capacity(512)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-4000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -84,13 +84,8 @@ impl SqliteEngine {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(internal)?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(readers.max(1))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(internal)?;
+        // The writer created the file and switched it to WAL; readers open it read-only.
+        let readers = readers::Readers::open(path, readers)?;
         Ok(SqliteEngine { writer, readers })
     }
 
@@ -108,11 +103,11 @@ impl Engine for SqliteEngine {
     }
 
     async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), bind(params)?)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode_row).collect()
+        self.readers.query(sql, params).await
+    }
+
+    async fn fetch_point(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.readers.query_now(sql, params)
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
@@ -121,8 +116,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(internal)?;
-        Ok(())
+        self.readers.query("SELECT 1", &[]).await.map(|_| ())
     }
 }
 
