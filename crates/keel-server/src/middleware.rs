@@ -29,7 +29,10 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Installs the global Prometheus recorder (with Keel's histogram buckets) and returns the
-/// handle that renders `/metrics` (put it in `AppState::metrics`). Call it once, early.
+/// handle that renders `/metrics` (put it in `AppState::metrics`). Call it once, early, from
+/// inside a Tokio runtime: it also starts the upkeep task that folds recorded histogram
+/// samples into their buckets every few seconds (without it, samples pile up in memory until
+/// someone scrapes `/metrics`).
 /// If a recorder is already installed, logs a warning and returns the handle of a
 /// detached recorder (its `/metrics` output stays empty) instead of failing the start.
 pub fn install_metrics() -> PrometheusHandle {
@@ -41,7 +44,17 @@ pub fn install_metrics() -> PrometheusHandle {
         }
     };
     match builder.install_recorder() {
-        Ok(handle) => handle,
+        Ok(handle) => {
+            let upkeep = handle.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    upkeep.run_upkeep();
+                }
+            });
+            handle
+        }
         Err(e) => {
             tracing::warn!(error = %e, "metrics recorder not installed");
             PrometheusBuilder::new().build_recorder().handle()

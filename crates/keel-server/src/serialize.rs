@@ -2,41 +2,81 @@
 //! email shown only where allowed, `expand` nested, and the `fields` picker applied.
 
 use keel_data::{Expanded, FieldKind, Record, RequestInfo};
-use serde_json::{Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
-/// A record's public JSON for the requester `req`.
+/// A record as the requester `req` may see it, serialized straight from the record (no
+/// intermediate JSON tree): hidden fields and passwords left out, the email only where
+/// allowed, `expand` nested.
+pub struct RecordOut<'a> {
+    pub record: &'a Record,
+    pub req: &'a RequestInfo,
+}
+
+impl Serialize for RecordOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let record = self.record;
+        let col = &record.collection;
+        let show_email = col.is_auth() && email_visible(record, self.req);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("collectionId", &col.id)?;
+        map.serialize_entry("collectionName", &col.name)?;
+        for field in &col.fields {
+            if field.hidden || matches!(field.kind, FieldKind::Password(_)) {
+                continue;
+            }
+            if col.is_auth() && field.name == "email" && !show_email {
+                continue;
+            }
+            match record.data.get(&field.name) {
+                Some(v) => map.serialize_entry(&field.name, v)?,
+                None => map.serialize_entry(&field.name, &field.zero_value())?,
+            }
+        }
+        if !record.expand.is_empty() {
+            map.serialize_entry("expand", &ExpandOut { record, req: self.req })?;
+        }
+        map.end()
+    }
+}
+
+struct ExpandOut<'a> {
+    record: &'a Record,
+    req: &'a RequestInfo,
+}
+
+impl Serialize for ExpandOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.record.expand.len()))?;
+        for (name, e) in &self.record.expand {
+            match e {
+                Expanded::One(r) => map.serialize_entry(
+                    name,
+                    &RecordOut {
+                        record: r,
+                        req: self.req,
+                    },
+                )?,
+                Expanded::Many(rs) => {
+                    let items: Vec<RecordOut<'_>> = rs
+                        .iter()
+                        .map(|r| RecordOut {
+                            record: r,
+                            req: self.req,
+                        })
+                        .collect();
+                    map.serialize_entry(name, &items)?
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A record's public JSON for the requester `req` (see `RecordOut`).
 pub fn record_json(record: &Record, req: &RequestInfo) -> Value {
-    let col = &record.collection;
-    let mut out = Map::with_capacity(col.fields.len() + 3);
-    out.insert("collectionId".into(), Value::String(col.id.clone()));
-    out.insert("collectionName".into(), Value::String(col.name.clone()));
-    let show_email = col.is_auth() && email_visible(record, req);
-    for field in &col.fields {
-        if field.hidden || matches!(field.kind, FieldKind::Password(_)) {
-            continue;
-        }
-        if col.is_auth() && field.name == "email" && !show_email {
-            continue;
-        }
-        let v = record
-            .data
-            .get(&field.name)
-            .cloned()
-            .unwrap_or_else(|| field.zero_value());
-        out.insert(field.name.clone(), v);
-    }
-    if !record.expand.is_empty() {
-        let mut exp = Map::with_capacity(record.expand.len());
-        for (name, e) in &record.expand {
-            let v = match e {
-                Expanded::One(r) => record_json(r, req),
-                Expanded::Many(rs) => Value::Array(rs.iter().map(|r| record_json(r, req)).collect()),
-            };
-            exp.insert(name.clone(), v);
-        }
-        out.insert("expand".into(), Value::Object(exp));
-    }
-    Value::Object(out)
+    serde_json::to_value(RecordOut { record, req }).unwrap_or(Value::Null)
 }
 
 fn email_visible(record: &Record, req: &RequestInfo) -> bool {

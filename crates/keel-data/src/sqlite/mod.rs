@@ -5,6 +5,7 @@
 //! All writes go through a pool of exactly one connection (sqlx), so they serialize; reads
 //! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
 
+mod checkpoint;
 mod readers;
 
 use std::path::Path;
@@ -62,6 +63,13 @@ impl Dialect for SqliteDialect {
 pub struct SqliteEngine {
     writer: SqlitePool,
     readers: std::sync::Arc<readers::Readers>,
+    checkpointer: tokio::task::AbortHandle,
+}
+
+impl Drop for SqliteEngine {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
+    }
 }
 
 impl SqliteEngine {
@@ -75,7 +83,9 @@ impl SqliteEngine {
             .busy_timeout(Duration::from_secs(5))
             .statement_cache_capacity(512)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-4000");
+            // Checkpoints run in the background (`checkpoint.rs`), not inside a writer's commit.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("cache_size", "-2000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -86,7 +96,12 @@ impl SqliteEngine {
             .map_err(internal)?;
         // The writer created the file and switched it to WAL; readers open it read-only.
         let readers = readers::Readers::open(path, readers)?;
-        Ok(SqliteEngine { writer, readers })
+        let checkpointer = checkpoint::start(path)?;
+        Ok(SqliteEngine {
+            writer,
+            readers,
+            checkpointer,
+        })
     }
 
     /// Opens a database from an `sqlite:` URL or a plain path (used by tools and tests).

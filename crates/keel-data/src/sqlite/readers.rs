@@ -78,7 +78,7 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open_with_flags(path, flags)?;
     c.busy_timeout(Duration::from_secs(5))?;
     c.set_prepared_statement_cache_capacity(256);
-    c.pragma_update(None, "cache_size", -4000)?;
+    c.pragma_update(None, "cache_size", -1000)?;
     c.pragma_update(None, "temp_store", "memory")?;
     Ok(c)
 }

@@ -1,16 +1,30 @@
 //! `GET /api/collections/{collection}/records`: a page of records visible under the list rule.
 
 use axum::extract::{Path, State};
+use axum::http::header;
 use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_data::Access;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Map;
 
 use super::params::{list_json, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
-use crate::serialize::{pick_fields, record_json};
+use crate::serialize::{pick_fields, record_json, RecordOut};
 use crate::state::AppState;
+
+/// PocketBase's list shape.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListOut<'a> {
+    page: u64,
+    per_page: u64,
+    total_items: i64,
+    total_pages: i64,
+    items: Vec<RecordOut<'a>>,
+}
 
 /// Lists records (`page`, `perPage`, `sort`, `filter`, `expand`, `fields`, `skipTotal`).
 pub async fn list(
@@ -20,7 +34,7 @@ pub async fn list(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let collection = super::load_collection(&state, &collection)?;
     let q = Query::from_uri(&uri);
     let params = q.list_params()?;
@@ -30,8 +44,25 @@ pub async fn list(
     if let Some(expand) = q.expand() {
         state.store.expand(&mut page.items, expand, &req).await?;
     }
+    if q.fields().is_none() {
+        // The common case: serialize straight from the records.
+        let items: Vec<RecordOut<'_>> = page
+            .items
+            .iter()
+            .map(|record| RecordOut { record, req: &req })
+            .collect();
+        let body = serde_json::to_vec(&ListOut {
+            page: page.page,
+            per_page: page.per_page,
+            total_items: page.total_items,
+            total_pages: page.total_pages,
+            items,
+        })
+        .map_err(keel_core::Error::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);
     pick_fields(&mut out, q.fields());
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }

@@ -2,15 +2,17 @@
 //! the view rule.
 
 use axum::extract::{Path, State};
+use axum::http::header;
 use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_data::Access;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use super::params::Query;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
-use crate::serialize::{pick_fields, record_json};
+use crate::serialize::{pick_fields, record_json, RecordOut};
 use crate::state::AppState;
 
 /// Views one record (`expand`, `fields`).
@@ -21,7 +23,7 @@ pub async fn view(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let collection = super::load_collection(&state, &collection)?;
     let q = Query::from_uri(&uri);
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
@@ -31,7 +33,15 @@ pub async fn view(
     if let Some(expand) = q.expand() {
         state.store.expand(&mut records, expand, &req).await?;
     }
+    if q.fields().is_none() {
+        let body = serde_json::to_vec(&RecordOut {
+            record: &records[0],
+            req: &req,
+        })
+        .map_err(keel_core::Error::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let mut out = record_json(&records[0], &req);
     pick_fields(&mut out, q.fields());
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
