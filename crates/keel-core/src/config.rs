@@ -19,7 +19,7 @@ pub struct Config {
     pub log_level: String,
     /// Largest accepted request body in bytes (file uploads included).
     pub max_body_bytes: usize,
-    /// Readers in the SQLite read pool.
+    /// SQLite reads (other than record-by-id lookups, which run inline) running at once.
     pub sqlite_readers: u32,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
