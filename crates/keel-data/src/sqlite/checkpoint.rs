@@ -2,7 +2,7 @@
 //! crosses the threshold, so one unlucky write waits for pages to be copied and the database
 //! file synced. Instead the writer has `wal_autocheckpoint=0` and this task runs a PASSIVE
 //! checkpoint (which never blocks readers or the writer) from its own connection every
-//! 200 ms; when nothing new was committed it returns at once. A PASSIVE checkpoint cannot
+//! second; when nothing new was committed it returns at once. A PASSIVE checkpoint cannot
 //! rewind the WAL while writes keep arriving, so once the WAL passes `RESTART_AFTER_PAGES`
 //! a RESTART checkpoint waits for the writer between two transactions, copies the few
 //! pages PASSIVE has not, and makes the next write start the WAL over: the WAL stays
@@ -29,7 +29,7 @@ pub(crate) fn start(path: &Path) -> Result<tokio::task::AbortHandle> {
         .map_err(|e| Error::internal(format!("sqlite checkpointer: {e}")))?;
     let conn = Arc::new(Mutex::new(conn));
     let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
