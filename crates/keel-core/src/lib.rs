@@ -1,6 +1,7 @@
-//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events and the `FileStore` trait.
+//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events and the `FileStore` and `Cache` traits.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -2,6 +2,7 @@
 //! request ids, logs and metrics. `router(state)` builds it; tests call it without a socket.
 #![forbid(unsafe_code)]
 
+pub mod authz;
 pub mod error;
 pub mod middleware;
 pub mod realtime;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use keel_core::cache::Cache;
 use keel_core::config::Config;
 use keel_core::files::FileStore;
 use keel_data::Store;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub realtime: Arc<Realtime>,
     pub settings: Arc<Settings>,
     pub config: Arc<Config>,
+    /// The cache provider (`/api/cache`).
+    pub cache: Arc<dyn Cache>,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

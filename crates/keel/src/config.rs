@@ -13,7 +13,8 @@ pub fn load(cli: &Cli) -> Result<Config, Box<figment::Error>> {
         Some(path) => fig = fig.merge(Toml::file_exact(path)),
         None => fig = fig.merge(Toml::file("keel.toml")),
     }
-    fig = fig.merge(Env::prefixed("KEEL_").ignore(&["test_require_engines"]));
+    // `KEEL_CACHE__PROVIDER` sets `cache.provider`: a double underscore nests.
+    fig = fig.merge(Env::prefixed("KEEL_").ignore(&["test_require_engines"]).split("__"));
     if let Some(dir) = &cli.data_dir {
         fig = fig.merge(Serialized::default("data_dir", dir));
     }
@@ -46,6 +47,24 @@ mod tests {
             let cfg = load(&cli).map_err(|e| *e)?;
             assert_eq!(cfg.http, "127.0.0.1:7");
             assert_eq!(cfg.log_level, "debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
+    fn cache_section_from_toml_and_env() {
+        figment::Jail::expect_with(|jail| {
+            let cli = Cli::parse_from(["keel", "serve"]);
+            let cfg = load(&cli).map_err(|e| *e)?;
+            assert_eq!(cfg.cache.provider, "memory");
+            assert_eq!(cfg.cache.memory_max_bytes, 64 * 1024 * 1024);
+            jail.create_file("keel.toml", "[cache]\nprovider = \"redis\"\nmemory_max_bytes = 1024")?;
+            jail.set_env("KEEL_CACHE__REDIS_URL", "redis://10.0.0.1:6379");
+            let cfg = load(&cli).map_err(|e| *e)?;
+            assert_eq!(cfg.cache.provider, "redis");
+            assert_eq!(cfg.cache.memory_max_bytes, 1024);
+            assert_eq!(cfg.cache.redis_url, "redis://10.0.0.1:6379");
             Ok(())
         });
     }

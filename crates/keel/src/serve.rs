@@ -11,7 +11,7 @@ use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
 use keel_server::AppState;
 
-use crate::wiring::open_store;
+use crate::wiring::{open_cache, open_store};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
@@ -20,12 +20,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let files = keel_files::LocalFileStore::new(&storage)
         .with_context(|| format!("cannot open file storage {}", storage.display()))?;
     let realtime = Arc::new(Realtime::default());
+    let cache = open_cache(&cfg).await?;
     let state = AppState {
         store: store.clone(),
         files: Arc::new(files),
         realtime: realtime.clone(),
         settings: Arc::new(settings),
         config: Arc::new(cfg.clone()),
+        cache,
         metrics: Some(keel_server::middleware::install_metrics()),
     };
     keel_server::realtime::start(&state);

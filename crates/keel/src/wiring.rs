@@ -19,3 +19,12 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     store.enable_group_commit();
     Ok(store)
 }
+
+/// Opens the cache provider `[cache] provider` names (`memory` or `redis`), once.
+pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache::Cache>> {
+    let cache = keel_cache::open(&cfg.cache)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider))?;
+    tracing::info!(provider = cache.name(), "cache ready");
+    Ok(cache)
+}

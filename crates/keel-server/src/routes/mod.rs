@@ -6,6 +6,7 @@ use crate::state::AppState;
 
 pub mod auth;
 pub mod batch;
+pub mod cache;
 pub mod collections;
 pub mod files;
 pub mod health;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(files::routes())
         .merge(batch::routes())
         .merge(realtime::routes())
+        .merge(cache::routes())
         .with_state(state);
     crate::middleware::apply(app, max_body)
 }

@@ -60,6 +60,7 @@ impl App {
             realtime: Arc::new(Realtime::default()),
             settings: Arc::new(Settings::default()),
             config: Arc::new(config),
+            cache: Arc::new(keel_cache::MemoryCache::default()),
             metrics: None,
         };
         App { state, dir }

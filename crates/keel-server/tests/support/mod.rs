@@ -57,6 +57,7 @@ impl TestApp {
             realtime,
             settings,
             config: Arc::new(config),
+            cache: Arc::new(keel_cache::MemoryCache::default()),
             metrics: Some(metrics_handle()),
         };
         TestApp { state, dir }

@@ -1,0 +1,45 @@
+//! Cache providers behind `keel_core::cache::Cache`: in-process memory (moka) and Redis.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use keel_core::cache::Cache;
+use keel_core::config::CacheConfig;
+
+pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+
+pub use memory::{MemoryCache, MemoryConfig};
+#[cfg(feature = "redis")]
+pub use redis::{RedisCache, RedisConfig};
+
+/// Opens the provider `cfg.provider` names. Connects (for Redis) before returning, so a
+/// wrong URL fails at start-up rather than on the first request.
+pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
+    match cfg.provider.as_str() {
+        "memory" => Ok(Arc::new(MemoryCache::new(MemoryConfig {
+            max_bytes: cfg.memory_max_bytes,
+        }))),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(
+            RedisCache::connect(RedisConfig {
+                url: cfg.redis_url.clone(),
+            })
+            .await?,
+        )),
+        other => Err(keel_core::Error::bad_request(format!(
+            "unknown cache provider {other:?}: expected \"memory\" or \"redis\""
+        ))),
+    }
+}
+
+/// Checks a namespace, key or tag is non-empty (the HTTP layer checks the character set).
+pub(crate) fn check_name(what: &str, s: &str) -> keel_core::Result<()> {
+    if s.is_empty() {
+        return Err(keel_core::Error::bad_request(format!(
+            "the cache {what} must not be empty"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! `DELETE /api/cache/{namespace}/{key}`: 204 if the key was there, else 404.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::check_name;
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+pub(super) async fn delete_value(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    authorize(&caller, Permission::CacheWrite)?;
+    check_name("namespace", &namespace)?;
+    check_name("key", &key)?;
+    if state.cache.delete(&namespace, &key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}

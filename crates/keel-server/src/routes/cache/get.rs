@@ -1,0 +1,25 @@
+//! `GET /api/cache/{namespace}/{key}`: the stored JSON value, or 404.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::Value;
+
+use super::check_name;
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+pub(super) async fn get_value(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::CacheRead)?;
+    check_name("namespace", &namespace)?;
+    check_name("key", &key)?;
+    match state.cache.get(&namespace, &key).await? {
+        Some(v) => Ok(Json(v)),
+        None => Err(ApiError::not_found()),
+    }
+}

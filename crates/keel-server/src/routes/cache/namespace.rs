@@ -1,0 +1,45 @@
+//! `GET /api/cache/{namespace}` (stats, `cache:read`) and `DELETE /api/cache/{namespace}`
+//! (clear, `cache:admin`).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::check_name;
+use crate::authz::{authorize, Permission};
+use crate::error::ApiResult;
+use crate::request::Caller;
+use crate::state::AppState;
+
+/// `{"namespace", "provider", "hits", "misses", "evictions", "keys", "capabilities"}`
+/// (`keys` is `null` when the provider cannot count them cheaply).
+pub(super) async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(namespace): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::CacheRead)?;
+    check_name("namespace", &namespace)?;
+    let s = state.cache.stats(&namespace).await?;
+    Ok(Json(json!({
+        "namespace": namespace,
+        "provider": state.cache.name(),
+        "hits": s.hits,
+        "misses": s.misses,
+        "evictions": s.evictions,
+        "keys": s.keys,
+        "capabilities": state.cache.capabilities(),
+    })))
+}
+
+/// Removes every entry, tag and counter of the namespace; `{"cleared": N}`.
+pub(super) async fn clear(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(namespace): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::CacheAdmin)?;
+    check_name("namespace", &namespace)?;
+    let n = state.cache.clear(&namespace).await?;
+    Ok(Json(json!({"cleared": n})))
+}
