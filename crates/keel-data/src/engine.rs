@@ -103,6 +103,11 @@ pub trait Engine: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// Checks that the engine answers (for `/api/ready`).
     async fn ping(&self) -> Result<()>;
+    /// Housekeeping the writer should do between transactions (SQLite: rewind a large WAL).
+    /// Called by busy writers such as the group-commit task; the default does nothing.
+    async fn after_writes(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A write transaction. Reads inside it see its own writes.

@@ -64,6 +64,7 @@ pub struct SqliteEngine {
     writer: SqlitePool,
     readers: std::sync::Arc<readers::Readers>,
     checkpointer: tokio::task::AbortHandle,
+    wal_frames: checkpoint::WalFrames,
 }
 
 impl Drop for SqliteEngine {
@@ -96,11 +97,13 @@ impl SqliteEngine {
             .map_err(internal)?;
         // The writer created the file and switched it to WAL; readers open it read-only.
         let readers = readers::Readers::open(path, readers)?;
-        let checkpointer = checkpoint::start(path)?;
+        let wal_frames = checkpoint::WalFrames::default();
+        let checkpointer = checkpoint::start(path, wal_frames.clone())?;
         Ok(SqliteEngine {
             writer,
             readers,
             checkpointer,
+            wal_frames,
         })
     }
 
@@ -132,6 +135,23 @@ impl Engine for SqliteEngine {
 
     async fn ping(&self) -> Result<()> {
         self.readers.query("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    /// Rewinds the WAL from the writer itself once it has grown past the threshold: a
+    /// background RESTART would be starved by a writer that never pauses (see checkpoint.rs).
+    async fn after_writes(&self) -> Result<()> {
+        if !self.wal_frames.is_large() {
+            return Ok(());
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(internal)?;
+        let busy: i64 = row.try_get(0).map_err(internal)?;
+        if busy == 0 {
+            self.wal_frames.set(0);
+        }
+        Ok(())
     }
 }
 

@@ -54,6 +54,9 @@ async fn run(store: Weak<Store>, mut rx: mpsc::Receiver<CreateJob>) {
         let Some(store) = store.upgrade() else { break };
         let batch = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_GROUP));
         execute(&store, batch).await;
+        if let Err(e) = store.engine.after_writes().await {
+            tracing::warn!(error = %e, "post-write housekeeping failed");
+        }
     }
 }
 
