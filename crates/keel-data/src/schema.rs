@@ -447,16 +447,17 @@ impl Collection {
         vec![created, updated]
     }
 
-    /// The `_superusers` collection of a fresh data dir.
-    pub fn default_superusers() -> Collection {
-        let mut fields = Collection::system_fields(CollectionType::Auth);
+    /// A new collection of `kind` named `name`: its system fields and `created`/`updated`,
+    /// every rule `null` (superusers only), default auth options for auth collections.
+    pub fn blank(name: &str, kind: CollectionType) -> Collection {
+        let mut fields = Collection::system_fields(kind);
         fields.extend(Collection::timestamp_fields());
         let now = keel_core::time::now();
         Collection {
-            id: SUPERUSERS_ID.into(),
-            name: SUPERUSERS.into(),
-            kind: CollectionType::Auth,
-            system: true,
+            id: String::new(),
+            name: name.into(),
+            kind,
+            system: false,
             fields,
             indexes: vec![],
             list_rule: None,
@@ -464,18 +465,26 @@ impl Collection {
             create_rule: None,
             update_rule: None,
             delete_rule: None,
-            auth: Some(AuthOptions {
-                auth_token: TokenConfig::new(86_400),
-                ..AuthOptions::default()
-            }),
+            auth: (kind == CollectionType::Auth).then(AuthOptions::default),
             created: now.clone(),
             updated: now,
         }
     }
 
+    /// The `_superusers` collection of a fresh data dir.
+    pub fn default_superusers() -> Collection {
+        let mut c = Collection::blank(SUPERUSERS, CollectionType::Auth);
+        c.id = SUPERUSERS_ID.into();
+        c.system = true;
+        c.auth = Some(AuthOptions {
+            auth_token: TokenConfig::new(86_400),
+            ..AuthOptions::default()
+        });
+        c
+    }
+
     /// The `users` collection of a fresh data dir, with PocketBase's default rules.
     pub fn default_users() -> Collection {
-        let mut fields = Collection::system_fields(CollectionType::Auth);
         let mut name = Field::new(
             "name",
             FieldKind::Text(TextOptions {
@@ -501,27 +510,18 @@ impl Collection {
             }),
         );
         avatar.id = "file376926767".into();
-        fields.push(name);
-        fields.push(avatar);
-        fields.extend(Collection::timestamp_fields());
+        let mut c = Collection::blank("users", CollectionType::Auth);
+        c.id = USERS_ID.into();
+        // Custom fields go before the timestamps, as in PocketBase.
+        let at = c.fields.len() - 2;
+        c.fields.splice(at..at, [name, avatar]);
         let owner = Some("id = @request.auth.id".to_string());
-        let now = keel_core::time::now();
-        Collection {
-            id: USERS_ID.into(),
-            name: "users".into(),
-            kind: CollectionType::Auth,
-            system: false,
-            fields,
-            indexes: vec![],
-            list_rule: owner.clone(),
-            view_rule: owner.clone(),
-            create_rule: Some(String::new()),
-            update_rule: owner.clone(),
-            delete_rule: owner,
-            auth: Some(AuthOptions::default()),
-            created: now.clone(),
-            updated: now,
-        }
+        c.list_rule = owner.clone();
+        c.view_rule = owner.clone();
+        c.create_rule = Some(String::new());
+        c.update_rule = owner.clone();
+        c.delete_rule = owner;
+        c
     }
 }
 
