@@ -1,4 +1,4 @@
-//! Cache providers behind `keel_core::cache::Cache`: in-process memory (moka) and Redis.
+//! Cache providers behind `keel_core::cache::Cache`: in-process memory (moka), Redis and Memcached.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -6,16 +6,20 @@ use std::sync::Arc;
 use keel_core::cache::Cache;
 use keel_core::config::CacheConfig;
 
+#[cfg(feature = "memcached")]
+pub mod memcached;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+#[cfg(feature = "memcached")]
+pub use memcached::{MemcachedCache, MemcachedConfig};
 pub use memory::{MemoryCache, MemoryConfig};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisConfig};
 
-/// Opens the provider `cfg.provider` names. Connects (for Redis) before returning, so a
-/// wrong URL fails at start-up rather than on the first request.
+/// Opens the provider `cfg.provider` names. Connects (for Redis and Memcached) before
+/// returning, so a wrong URL fails at start-up rather than on the first request.
 pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
     match cfg.provider.as_str() {
         "memory" => Ok(Arc::new(MemoryCache::new(MemoryConfig {
@@ -28,8 +32,15 @@ pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
             })
             .await?,
         )),
+        #[cfg(feature = "memcached")]
+        "memcached" => Ok(Arc::new(
+            MemcachedCache::connect(MemcachedConfig {
+                url: cfg.memcached_url.clone(),
+            })
+            .await?,
+        )),
         other => Err(keel_core::Error::bad_request(format!(
-            "unknown cache provider {other:?}: expected \"memory\" or \"redis\""
+            "unknown cache provider {other:?}: expected \"memory\", \"redis\" or \"memcached\""
         ))),
     }
 }

@@ -1,4 +1,5 @@
 //! The cache behaviour suite on the Redis provider, against `KEEL_TEST_REDIS_URL`.
+#![cfg(feature = "redis")]
 
 use std::sync::Arc;
 

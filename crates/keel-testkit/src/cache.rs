@@ -2,14 +2,14 @@
 //! [`cache_suite`] passes on it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use keel_core::cache::{Cache, CacheEntry};
 use keel_core::Error;
 use serde_json::{json, Value};
 
-use crate::random_name;
+use crate::{eventually, random_name};
 
 /// Runs every cache behaviour against providers made by `make` (called once per behaviour).
 /// Each behaviour uses a fresh random namespace and clears it at the end. Panics, naming the
@@ -49,22 +49,6 @@ type Case = fn(Arc<dyn Cache>, String) -> BoxFuture<'static, ()>;
 
 fn tags(t: &[&str]) -> Vec<String> {
     t.iter().map(|s| s.to_string()).collect()
-}
-
-/// Polls `cond` every 20 ms until it holds or `within` elapses (then panics with `what`).
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !cond().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn get_set_delete_exists(c: Arc<dyn Cache>, ns: String) {
