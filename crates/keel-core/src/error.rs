@@ -38,6 +38,10 @@ pub enum Error {
     /// Nothing there, or nothing the caller may see: HTTP 404.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (e.g. a lease another consumer now
+    /// holds): HTTP 409.
+    #[error("{0}")]
+    Conflict(String),
     /// A body or file over its limit: HTTP 413.
     #[error("{0}")]
     TooLarge(String),

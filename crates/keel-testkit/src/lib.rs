@@ -3,11 +3,31 @@
 
 pub mod cache;
 pub mod env;
+pub mod queue;
 
 pub use cache::cache_suite;
 pub use env::engine_url;
+pub use queue::queue_suite;
+
+use std::time::{Duration, Instant};
 
 /// A fresh random name (`t` + 16 hex digits) for a test's namespace, prefix or schema.
 pub fn random_name() -> String {
     format!("t{:016x}", rand::random::<u64>())
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` elapses (then panics with `what`).
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !cond().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
