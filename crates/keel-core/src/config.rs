@@ -25,6 +25,10 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// The cache service (`[cache]` in `keel.toml`).
     pub cache: CacheConfig,
+    /// The queue service (`[queue]` in `keel.toml`).
+    pub queue: QueueConfig,
+    /// The jobs and schedules service (`[jobs]` in `keel.toml`).
+    pub jobs: JobsConfig,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             sqlite_readers: 4,
             shutdown_grace_secs: 10,
             cache: CacheConfig::default(),
+            queue: QueueConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -46,12 +52,15 @@ impl Default for Config {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
-    /// `memory` (in process, the default) or `redis`.
+    /// `memory` (in process, the default), `redis` or `memcached`.
     pub provider: String,
     /// The memory provider's budget in bytes (serialized JSON size of the entries).
     pub memory_max_bytes: u64,
     /// The Redis provider's URL, e.g. `redis://:password@127.0.0.1:6379/0`.
     pub redis_url: String,
+    /// The Memcached provider's URL, e.g. `memcache://127.0.0.1:11211` (or
+    /// `memcache://user:password@host:port` for a server run with `-Y`, or `unix:///path`).
+    pub memcached_url: String,
 }
 
 impl Default for CacheConfig {
@@ -60,6 +69,7 @@ impl Default for CacheConfig {
             provider: "memory".into(),
             memory_max_bytes: 64 * 1024 * 1024,
             redis_url: "redis://127.0.0.1:6379".into(),
+            memcached_url: "memcache://127.0.0.1:11211".into(),
         }
     }
 }
@@ -70,6 +80,83 @@ impl std::fmt::Debug for CacheConfig {
             .field("provider", &self.provider)
             .field("memory_max_bytes", &self.memory_max_bytes)
             .field("redis_url", &redact_url(&self.redis_url))
+            .field("memcached_url", &redact_url(&self.memcached_url))
+            .finish()
+    }
+}
+
+/// Which queue provider `keel` opens, and its settings.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueConfig {
+    /// `embedded` (SQLite file `queues.db` in the data dir, the default), `postgres`,
+    /// `redis` or `nats`.
+    pub provider: String,
+    /// The PostgreSQL provider's URL.
+    pub postgres_url: String,
+    /// The Redis provider's URL.
+    pub redis_url: String,
+    /// The NATS provider's URL (JetStream must be enabled on the server).
+    pub nats_url: String,
+    /// The NATS provider's lease in seconds: JetStream's ack wait is fixed per consumer, so
+    /// a claim's requested lease is replaced by this one.
+    pub nats_lease_secs: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            provider: "embedded".into(),
+            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_lease_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for QueueConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueConfig")
+            .field("provider", &self.provider)
+            .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("nats_lease_secs", &self.nats_lease_secs)
+            .finish()
+    }
+}
+
+/// Where jobs and schedules live.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// `embedded` (SQLite file `jobs.db` in the data dir, the default) or `postgres`
+    /// (shared by several Keel processes).
+    pub store: String,
+    /// The PostgreSQL URL when `store = "postgres"`.
+    pub postgres_url: String,
+    /// Whether this process runs schedules, HTTP-push delivery and upkeep (turn off on
+    /// API-only processes; any number of processes may leave it on).
+    pub background: bool,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            store: "embedded".into(),
+            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            background: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for JobsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsConfig")
+            .field("store", &self.store)
+            .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("background", &self.background)
             .finish()
     }
 }
@@ -98,8 +185,10 @@ mod tests {
         assert_eq!(redact_url("not a url"), "not a url");
         let cfg = CacheConfig {
             redis_url: "redis://:hunter2@h".into(),
+            memcached_url: "memcache://keel:hunter3@h:11211".into(),
             ..CacheConfig::default()
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
+        assert!(!format!("{cfg:?}").contains("hunter3"));
     }
 }

@@ -16,6 +16,14 @@ pub enum Permission {
     CacheWrite,
     /// Administer a cache namespace (clear it).
     CacheAdmin,
+    /// Enqueue jobs.
+    JobsEnqueue,
+    /// Work jobs: claim them, then heartbeat, report progress, complete or fail them.
+    JobsWork,
+    /// Read jobs, queues, their settings and counts, and receive `jobs/{queue}` realtime events.
+    JobsRead,
+    /// Administer jobs and queues: retry, cancel, change settings, pause and resume.
+    JobsAdmin,
 }
 
 impl Permission {
@@ -25,6 +33,10 @@ impl Permission {
             Permission::CacheRead => "cache:read",
             Permission::CacheWrite => "cache:write",
             Permission::CacheAdmin => "cache:admin",
+            Permission::JobsEnqueue => "jobs:enqueue",
+            Permission::JobsWork => "jobs:work",
+            Permission::JobsRead => "jobs:read",
+            Permission::JobsAdmin => "jobs:admin",
         }
     }
 }
@@ -63,5 +75,50 @@ mod tests {
         assert_eq!(Permission::CacheRead.to_string(), "cache:read");
         assert_eq!(Permission::CacheWrite.as_str(), "cache:write");
         assert_eq!(Permission::CacheAdmin.as_str(), "cache:admin");
+        assert_eq!(Permission::JobsEnqueue.as_str(), "jobs:enqueue");
+        assert_eq!(Permission::JobsWork.as_str(), "jobs:work");
+        assert_eq!(Permission::JobsRead.to_string(), "jobs:read");
+        assert_eq!(Permission::JobsAdmin.as_str(), "jobs:admin");
+    }
+
+    fn caller_of(collection: keel_data::Collection) -> Caller {
+        Caller(Some(keel_data::AuthRecord {
+            collection: std::sync::Arc::new(collection),
+            record: Default::default(),
+        }))
+    }
+
+    #[test]
+    fn superusers_hold_every_permission_and_others_get_403_naming_it() {
+        let su = caller_of(keel_data::Collection::default_superusers());
+        let user = caller_of(keel_data::Collection::default_users());
+        for p in [
+            Permission::CacheRead,
+            Permission::CacheWrite,
+            Permission::CacheAdmin,
+            Permission::JobsEnqueue,
+            Permission::JobsWork,
+            Permission::JobsRead,
+            Permission::JobsAdmin,
+        ] {
+            assert!(authorize(&su, p).is_ok(), "{p}");
+            match authorize(&user, p) {
+                Err(ApiError(keel_core::Error::Forbidden(m))) => assert!(m.contains(p.as_str()), "{m}"),
+                other => panic!("{p}: expected a 403, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn guests_get_401_for_job_permissions_too() {
+        for p in [
+            Permission::JobsEnqueue,
+            Permission::JobsWork,
+            Permission::JobsRead,
+            Permission::JobsAdmin,
+        ] {
+            let err = authorize(&Caller(None), p).unwrap_err();
+            assert!(matches!(err.0, keel_core::Error::Unauthorized(_)), "{p}");
+        }
     }
 }

@@ -52,6 +52,7 @@ impl IntoResponse for ApiError {
             Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m, json!({}), None),
             Error::Forbidden(m) => (StatusCode::FORBIDDEN, m, json!({}), None),
             Error::NotFound(m) => (StatusCode::NOT_FOUND, m, json!({}), None),
+            Error::Conflict(m) => (StatusCode::CONFLICT, m, json!({}), None),
             Error::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m, json!({}), None),
             Error::TooManyRequests {
                 message,

@@ -19,6 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The cache provider (`/api/cache`).
     pub cache: Arc<dyn Cache>,
+    /// Jobs, queues and schedules (`/api/jobs`, `/api/queues`, `/api/schedules`).
+    pub jobs: Arc<keel_jobs::Jobs>,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -300,3 +300,117 @@ async fn deleting_the_bound_auth_record_drops_the_clients_auth() {
     assert_eq!(reader.next().await.unwrap().json()["record"]["id"], marker.id());
     assert!(app.state.realtime.client(&id).unwrap().auth().is_none());
 }
+
+/// Enqueues a job named `name` into `queue` over HTTP; returns its id.
+async fn enqueue_job(app: &TestApp, token: &str, queue: &str, name: &str) -> String {
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/queues/{queue}/jobs"),
+            Some(token),
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn job_events_reach_subscribers_of_their_queue_who_may_read_jobs() {
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    app.create_auth("users", "worker@example.com", "password-worker").await;
+    let user = app.login("users", "worker@example.com", "password-worker").await;
+    let col = posts(&app, json!(""), json!("")).await;
+
+    let (mut queue_reader, queue_client) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &queue_client, &["jobs/emails"], Some(&su)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (mut all_reader, all_client) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &all_client, &["jobs/*"], Some(&su)).await,
+        StatusCode::NO_CONTENT
+    );
+    // a regular user may subscribe, but lacks jobs:read: it must only see the posts
+    let (mut user_reader, user_client) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &user_client, &["jobs/*", "jobs/emails", "posts/*"], Some(&user)).await,
+        StatusCode::NO_CONTENT
+    );
+
+    // Another queue's job first: had it been delivered to `jobs/emails`, it would arrive
+    // before the next event (one forwarder, events in order).
+    let other = enqueue_job(&app, &su, "reports", "elsewhere").await;
+    let id = enqueue_job(&app, &su, "emails", "welcome").await;
+    let msg = queue_reader.next().await.expect("an event");
+    assert_eq!(msg.event, "jobs/emails");
+    let data = msg.json();
+    assert_eq!(data["action"], "enqueued");
+    assert_eq!(data["record"]["id"], id.as_str());
+    assert_eq!(data["record"]["queue"], "emails");
+    assert_eq!(data["record"]["state"], "waiting");
+
+    // `jobs/*` sees both queues, in order
+    let msg = all_reader.next().await.expect("an event");
+    assert_eq!(msg.event, "jobs/*");
+    assert_eq!(msg.json()["record"]["id"], other.as_str());
+    assert_eq!(
+        all_reader.next().await.expect("an event").json()["record"]["id"],
+        id.as_str()
+    );
+
+    // claim and complete over HTTP: `active` then `completed`
+    let r = app
+        .send(Method::POST, "/api/queues/emails/claim", Some(&su), Some(json!({})))
+        .await;
+    let lease = r.json["items"][0]["lease"].as_str().unwrap().to_string();
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/jobs/{id}/complete"),
+            Some(&su),
+            Some(json!({"lease": lease, "result": {"sent": true}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let actions: Vec<Value> = [
+        queue_reader.next().await.expect("an event"),
+        queue_reader.next().await.expect("an event"),
+    ]
+    .iter()
+    .map(|m| m.json())
+    .collect();
+    assert_eq!(
+        actions.iter().map(|d| d["action"].clone()).collect::<Vec<_>>(),
+        [json!("active"), json!("completed")]
+    );
+    assert_eq!(actions[1]["record"]["state"], "completed");
+    assert_eq!(actions[1]["record"]["result"], json!({"sent": true}));
+    assert!(
+        actions[1]["record"].get("lease").is_none(),
+        "leases are never broadcast"
+    );
+
+    // another queue again, then a marker in ours: the marker is the next event
+    enqueue_job(&app, &su, "reports", "elsewhere-2").await;
+    let marker = enqueue_job(&app, &su, "emails", "marker").await;
+    let msg = queue_reader.next().await.expect("an event").json();
+    assert_eq!(
+        (msg["action"].clone(), msg["record"]["id"].clone()),
+        (json!("enqueued"), json!(marker))
+    );
+    // once `jobs/*` has the marker, every earlier job event was dispatched to every client
+    loop {
+        let msg = all_reader.next().await.expect("an event").json();
+        if msg["record"]["id"] == marker.as_str() {
+            break;
+        }
+    }
+    // the user got none of them: its first message is the post
+    let post = create(&app, &col, "hello", true).await;
+    let msg = user_reader.next().await.expect("an event");
+    assert_eq!(msg.event, "posts/*", "{}", msg.data);
+    assert_eq!(msg.json()["record"]["id"], post.id());
+}

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
-/// Keel: records, auth, files and realtime (PocketBase's Web API) in one binary.
+/// Keel: records, auth, files, realtime (PocketBase's Web API), jobs and schedules in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about, propagate_version = true)]
 pub struct Cli {
@@ -29,6 +29,17 @@ pub enum Command {
     Superuser(SuperuserCommand),
     /// Apply pending schema migrations and exit
     Migrate,
+    /// Enqueue, list, show, retry and cancel background jobs (opens the jobs store directly)
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Every queue with its jobs by state; pause or resume a queue
+    Queues(QueuesArgs),
+    /// List, create, delete, pause, resume and trigger schedules, and read their runs
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
+    /// Measure Keel's own throughput and latency
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -44,4 +55,209 @@ pub enum SuperuserCommand {
     Upsert { email: String, password: String },
     /// Delete a superuser
     Delete { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Enqueue a job and print it as JSON
+    Enqueue(EnqueueArgs),
+    /// List a queue's jobs, newest first
+    List(ListJobsArgs),
+    /// Print a job as JSON
+    Show {
+        /// The job's id
+        id: String,
+    },
+    /// Put a failed, dead, cancelled or completed job back to waiting, with fresh attempts
+    Retry {
+        /// The job's id
+        id: String,
+    },
+    /// Cancel a waiting, delayed, active or failed job
+    Cancel {
+        /// The job's id
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The queue (1 to 64 letters, digits, '_' and '-'); created on first use
+    pub queue: String,
+    /// What the job is, e.g. send-welcome-email [default: default]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The job's payload as JSON, e.g. '{"to":"a@b.c"}' [default: null]
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+    /// 0 to 9, higher runs first [default: 5]
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub priority: Option<i32>,
+    /// Run no earlier than this many milliseconds from now
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub delay_ms: Option<i64>,
+    /// Attempts before the job is dead [default: 3]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_attempts: Option<i64>,
+    /// While a job with this key is pending in the queue, return it instead of enqueueing
+    #[arg(long, value_name = "K")]
+    pub unique_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListJobsArgs {
+    /// The queue
+    pub queue: String,
+    /// Only jobs in this state: waiting, delayed, active, completed, failed, dead or cancelled
+    #[arg(long)]
+    pub state: Option<String>,
+    /// The page, from 1
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: u32,
+    /// Jobs per page, 1 to 500
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub per_page: u32,
+    /// Print the page as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct QueuesArgs {
+    #[command(subcommand)]
+    pub command: Option<QueuesCommand>,
+    /// Print the queues as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// Stop workers from taking new jobs of a queue (running jobs finish)
+    Pause {
+        /// The queue
+        queue: String,
+    },
+    /// Let workers take jobs of a paused queue again
+    Resume {
+        /// The queue
+        queue: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulesCommand {
+    /// Every schedule, by name
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// A schedule and its next 5 fire times
+    Show {
+        /// The schedule's name (or id)
+        name: String,
+        /// Print JSON (the schedule with an `upcoming` list) instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a schedule that enqueues a job on a cron timetable, at an interval or once
+    Create(CreateScheduleArgs),
+    /// Delete a schedule and its run history (the jobs it enqueued stay)
+    Delete {
+        /// The schedule's name (or id)
+        name: String,
+    },
+    /// Stop a schedule from firing
+    Pause {
+        /// The schedule's name (or id)
+        name: String,
+    },
+    /// Let a paused schedule fire again
+    Resume {
+        /// The schedule's name (or id)
+        name: String,
+    },
+    /// Enqueue the schedule's job now, outside its timetable
+    Trigger {
+        /// The schedule's name (or id)
+        name: String,
+    },
+    /// The schedule's latest runs, newest first, with their jobs' states
+    Runs {
+        /// The schedule's name (or id)
+        name: String,
+        /// How many runs, 1 to 1000
+        #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("when").required(true).args(["cron", "every", "at"])))]
+pub struct CreateScheduleArgs {
+    /// The schedule's name (1 to 100 letters, digits, '_', '-' and '.')
+    pub name: String,
+    /// The queue its jobs go to
+    #[arg(long)]
+    pub queue: String,
+    /// A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// The IANA time zone the cron expression reads, e.g. Europe/Paris [default: UTC]
+    #[arg(long, value_name = "TZ", requires = "cron")]
+    pub timezone: Option<String>,
+    /// An interval, largest unit first, e.g. 30s, 15m, 1h30m, 1d
+    #[arg(long, value_name = "DUR")]
+    pub every: Option<String>,
+    /// One shot at this RFC 3339 time, e.g. 2026-12-01T09:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// The job each tick enqueues, as JSON: name, payload, priority, maxAttempts, … [default: {}]
+    #[arg(long, value_name = "JSON")]
+    pub job: Option<String>,
+    /// Whether a tick may enqueue while the previous tick's job is still pending [default: skip]
+    #[arg(long, value_parser = ["skip", "allow"])]
+    pub overlap: Option<String>,
+    /// What to do about ticks missed while no Keel process ran [default: skip]
+    #[arg(long, value_parser = ["skip", "runOnce"])]
+    pub catchup: Option<String>,
+    /// Create it paused
+    #[arg(long)]
+    pub paused: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Jobs: enqueue throughput, processing throughput and end-to-end latency
+    Jobs(BenchJobsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJobsArgs {
+    /// Jobs enqueued and processed in the throughput runs
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub jobs: u64,
+    /// In-process workers draining the queue
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+    /// Where the jobs live: a fresh temporary `embedded` store, or `postgres`
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres"])]
+    pub store: String,
+    /// PostgreSQL URL for `--store postgres` [default: the `[jobs] postgres_url` setting]
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// Jobs per enqueue call in the enqueue run
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+    /// Jobs enqueued one at a time in the latency run
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub latency_jobs: u64,
+    /// Enqueues per second in the latency run
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rate: u64,
 }

@@ -1,9 +1,13 @@
-//! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`) and the wiring of every service.
+//! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
+//! `schedules`, `bench`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod config;
+mod jobs_cli;
 mod logging;
+mod schedules_cli;
 mod serve;
 mod superuser;
 mod wiring;
@@ -47,13 +51,15 @@ fn main() -> ExitCode {
             }
             cli::Command::Migrate => superuser::migrate(&cfg).await,
             cli::Command::Superuser(cmd) => superuser::run(&cfg, cmd).await,
+            cli::Command::Jobs(cmd) => jobs_cli::run_jobs(&cfg, cmd).await,
+            cli::Command::Queues(args) => jobs_cli::run_queues(&cfg, args).await,
+            cli::Command::Schedules(cmd) => schedules_cli::run(&cfg, cmd).await,
+            cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("keel: {e:#}");
-            ExitCode::FAILURE
-        }
+        // Bad input exits 2 (each offending field on its own line), anything else 1.
+        Err(e) => jobs_cli::report(&e),
     }
 }

@@ -11,7 +11,7 @@ use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
 use keel_server::AppState;
 
-use crate::wiring::{open_cache, open_store};
+use crate::wiring::{open_cache, open_jobs, open_store};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
@@ -21,6 +21,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open file storage {}", storage.display()))?;
     let realtime = Arc::new(Realtime::default());
     let cache = open_cache(&cfg).await?;
+    let jobs = open_jobs(&cfg).await?;
+    // Background work (upkeep, push delivery, schedules) stops when this turns true.
+    let (stop_background, background) = tokio::sync::watch::channel(false);
+    if cfg.jobs.background {
+        jobs.spawn_upkeep(Duration::from_secs(1), background.clone());
+        jobs.spawn_push_supervisor(Duration::from_secs(2), background.clone());
+        jobs.spawn_scheduler(Duration::from_secs(1), background.clone());
+    }
     let state = AppState {
         store: store.clone(),
         files: Arc::new(files),
@@ -28,6 +36,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         settings: Arc::new(settings),
         config: Arc::new(cfg.clone()),
         cache,
+        jobs,
         metrics: Some(keel_server::middleware::install_metrics()),
     };
     keel_server::realtime::start(&state);
@@ -54,6 +63,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         rt.shutdown();
+        let _ = stop_background.send(true);
     });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {

@@ -201,6 +201,18 @@ impl Subscription {
         })
     }
 
+    /// The job queues a `jobs/{queue}` or `jobs/*` topic listens to (`None` for any other
+    /// topic). Such a topic still parses as a record target of a collection named `jobs`, so
+    /// record subscriptions behave exactly as before; job events are matched on top.
+    pub fn jobs_topic(&self) -> Option<JobsTopic<'_>> {
+        let topic = self.raw.split_once('?').map_or(self.raw.as_str(), |(t, _)| t);
+        match topic.strip_prefix("jobs/")? {
+            "*" => Some(JobsTopic::All),
+            q if !q.is_empty() && !q.contains('/') => Some(JobsTopic::Queue(q)),
+            _ => None,
+        }
+    }
+
     /// A non-empty string option of `query` (`expand`, `fields`, `filter`).
     pub fn query_str(&self, key: &str) -> Option<&str> {
         self.query
@@ -208,6 +220,25 @@ impl Subscription {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
+    }
+}
+
+/// The queues a jobs subscription listens to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobsTopic<'a> {
+    /// `jobs/*`: every queue.
+    All,
+    /// `jobs/{queue}`: one queue.
+    Queue(&'a str),
+}
+
+impl JobsTopic<'_> {
+    /// Whether an event of a job in `queue` belongs to this topic.
+    pub fn matches(&self, queue: &str) -> bool {
+        match self {
+            JobsTopic::All => true,
+            JobsTopic::Queue(q) => *q == queue,
+        }
     }
 }
 
@@ -240,5 +271,30 @@ mod tests {
         assert_eq!(Subscription::parse("posts/").unwrap().target, Target::Other);
         assert!(Subscription::parse("posts/*?options=notjson").unwrap().query.is_empty());
         assert!(Subscription::parse("posts/*\nevent: x").is_none());
+    }
+
+    #[test]
+    fn jobs_topics() {
+        let topic = |raw: &str| {
+            Subscription::parse(raw).unwrap().jobs_topic().map(|t| match t {
+                JobsTopic::All => "*".to_string(),
+                JobsTopic::Queue(q) => format!("queue {q}"),
+            })
+        };
+        assert_eq!(topic("jobs/*").as_deref(), Some("*"));
+        assert_eq!(topic("jobs/emails").as_deref(), Some("queue emails"));
+        assert_eq!(topic("jobs/emails?options=%7B%7D").as_deref(), Some("queue emails"));
+        for none in ["jobs", "jobs/", "jobs/a/b", "posts/*", "jobsx/a", "@oauth2"] {
+            assert_eq!(topic(none), None, "{none}");
+        }
+        assert!(JobsTopic::All.matches("any"));
+        assert!(JobsTopic::Queue("a").matches("a") && !JobsTopic::Queue("a").matches("b"));
+        // still a record target, as before
+        assert_eq!(
+            Subscription::parse("jobs/*").unwrap().target,
+            Target::All {
+                collection: "jobs".into()
+            }
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! Realtime over SSE (`/api/realtime`), PocketBase's protocol: a client opens the stream,
 //! receives `PB_CONNECT` with its id, then sets its subscriptions (`posts/*`, `posts/ID`, with
 //! optional `?options=` query/headers) with a POST. A broker task turns every committed record
-//! change into messages for the clients allowed to see it.
+//! change into messages for the clients allowed to see it; a second task forwards job
+//! lifecycle events to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`.
 //!
 //! Wiring (the binary):
 //! ```text
 //! let realtime = Arc::new(Realtime::new());
-//! realtime.start(store.clone());   // spawns the broker; needs a Tokio runtime
-//!                                  // (or `keel_server::realtime::start(&state)`)
+//! realtime.start(store.clone(), &jobs);   // spawns the broker tasks; needs a Tokio runtime
+//!                                         // (or `keel_server::realtime::start(&state)`)
 //! // ... serve with AppState { realtime: realtime.clone(), .. } ...
 //! realtime.shutdown();             // on SIGTERM, before waiting for in-flight requests:
 //!                                  // ends every SSE stream so graceful shutdown can finish
@@ -25,12 +26,14 @@ use tokio_util::sync::CancellationToken;
 
 mod client;
 mod dispatch;
+mod jobs;
 
-pub use client::{Client, Subscription, Target};
+pub use client::{Client, JobsTopic, Subscription, Target};
 
-/// Starts `state.realtime`'s broker over `state.store` (see `Realtime::start`).
+/// Starts `state.realtime`'s broker over `state.store` and `state.jobs` (see
+/// `Realtime::start`).
 pub fn start(state: &crate::state::AppState) {
-    state.realtime.start(state.store.clone());
+    state.realtime.start(state.store.clone(), &state.jobs);
 }
 
 /// Messages a client may have queued before it counts as too slow and is disconnected.
@@ -40,7 +43,8 @@ pub const CLIENT_BUFFER: usize = 512;
 pub struct Realtime {
     clients: RwLock<HashMap<String, Arc<Client>>>,
     shutdown: CancellationToken,
-    broker: Mutex<Option<JoinHandle<()>>>,
+    /// The record broker and the jobs forwarder, once started.
+    broker: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Default for Realtime {
@@ -59,16 +63,20 @@ impl Realtime {
         }
     }
 
-    /// Spawns the task that delivers `store`'s record events to subscribed clients. Calling it
-    /// again while the task runs does nothing. Must run inside a Tokio runtime.
-    pub fn start(self: &Arc<Self>, store: Arc<Store>) {
+    /// Spawns the tasks that deliver `store`'s record events and `jobs`' lifecycle events to
+    /// subscribed clients. Both channels are subscribed before this returns, so no event
+    /// committed afterwards is missed. Calling it again while a task runs does nothing. Must
+    /// run inside a Tokio runtime.
+    pub fn start(self: &Arc<Self>, store: Arc<Store>, jobs: &keel_jobs::Jobs) {
         let mut slot = self.broker.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
+        if slot.iter().any(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
             return;
         }
-        let events = store.subscribe();
-        let task = dispatch::run(Arc::downgrade(self), store, events, self.shutdown.clone());
-        *slot = Some(tokio::spawn(task));
+        let record_events = store.subscribe();
+        let job_events = jobs.subscribe();
+        let records = dispatch::run(Arc::downgrade(self), store, record_events, self.shutdown.clone());
+        let forwarder = jobs::run(Arc::downgrade(self), job_events, self.shutdown.clone());
+        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder)];
     }
 
     /// Ends every SSE stream, stops the broker and refuses new connections.

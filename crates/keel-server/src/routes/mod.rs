@@ -10,8 +10,10 @@ pub mod cache;
 pub mod collections;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod realtime;
 pub mod records;
+pub mod schedules;
 pub mod settings;
 
 /// Assembles the app. Each module contributes a `routes()` router; the middleware stack
@@ -28,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .merge(batch::routes())
         .merge(realtime::routes())
         .merge(cache::routes())
+        .merge(jobs::routes())
+        .merge(schedules::routes())
         .with_state(state);
     crate::middleware::apply(app, max_body)
 }

@@ -61,6 +61,11 @@ impl App {
             settings: Arc::new(Settings::default()),
             config: Arc::new(config),
             cache: Arc::new(keel_cache::MemoryCache::default()),
+            jobs: keel_jobs::Jobs::new(
+                keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
+                    .await
+                    .unwrap(),
+            ),
             metrics: None,
         };
         App { state, dir }

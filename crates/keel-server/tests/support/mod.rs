@@ -46,7 +46,6 @@ impl TestApp {
         let files = Arc::new(keel_files::LocalFileStore::new(&files_dir).unwrap());
         let settings = Arc::new(Settings::load(&store).await.unwrap());
         let realtime = Arc::new(Realtime::new());
-        realtime.start(store.clone());
         let config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
@@ -58,8 +57,15 @@ impl TestApp {
             settings,
             config: Arc::new(config),
             cache: Arc::new(keel_cache::MemoryCache::default()),
+            jobs: keel_jobs::Jobs::new(
+                keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
+                    .await
+                    .unwrap(),
+            ),
             metrics: Some(metrics_handle()),
         };
+        // As the binary does: the record broker and the jobs forwarder.
+        keel_server::realtime::start(&state);
         TestApp { state, dir }
     }
 

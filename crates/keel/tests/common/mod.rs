@@ -73,14 +73,25 @@ pub struct KeelProcess {
 impl KeelProcess {
     /// A fresh data dir with a superuser (`SUPERUSER_EMAIL` / `SUPERUSER_PASSWORD`), served.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Like `start`, with extra environment variables for the server (e.g. `KEEL_JOBS__STORE`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::Builder::new().prefix("keel-test-").tempdir().unwrap();
         upsert_superuser(data_dir.path(), SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
-        Self::serve(data_dir)
+        Self::serve_with_env(data_dir, env)
     }
 
     /// Serves an existing data dir (e.g. one returned by `kill`).
     pub fn serve(data_dir: TempDir) -> Self {
+        Self::serve_with_env(data_dir, &[])
+    }
+
+    /// Serves an existing data dir with extra environment variables.
+    pub fn serve_with_env(data_dir: TempDir, env: &[(&str, &str)]) -> Self {
         let mut child = keel_command(data_dir.path())
+            .envs(env.iter().copied())
             .args(["serve", "--http", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,0 +1,347 @@
+//! In-process workers: Rust handlers registered by Keel's own services, and HTTP push, which
+//! delivers each job of a queue with a `pushUrl` as a POST (a 2xx completes it).
+//!
+//! A worker loop claims one job at a time (long-polling), heartbeats while the handler runs,
+//! stops the handler at the job's timeout, and completes or fails the job with its lease. A
+//! crash anywhere loses nothing: an unacknowledged attempt's lease expires and the job is
+//! retried.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::model::{Job, Progress};
+use crate::service::Jobs;
+use crate::store::claim::MAX_CLAIM;
+use crate::store::ClaimOptions;
+use crate::FailMode;
+
+/// Runs jobs of a queue inside Keel.
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs one attempt. `Ok(result)` completes the job; `Err(message)` fails the attempt
+    /// (retried per its backoff).
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, String>;
+}
+
+/// What a running handler may report.
+pub struct JobContext {
+    reporter: Reporter,
+}
+
+enum Reporter {
+    /// A job of the jobs store: progress is stored and sent to realtime subscribers.
+    Store { jobs: Arc<Jobs>, id: String, lease: String },
+    /// A job on a queue provider (`QueuedJobs`): progress only extends the lease.
+    Queue {
+        queue: Arc<dyn keel_core::queue::Queue>,
+        name: String,
+        lease: String,
+        lease_for: Duration,
+    },
+}
+
+impl JobContext {
+    pub(crate) fn for_queue(
+        queue: Arc<dyn keel_core::queue::Queue>,
+        name: &str,
+        lease: &str,
+        lease_for: Duration,
+    ) -> Self {
+        Self {
+            reporter: Reporter::Queue {
+                queue,
+                name: name.to_string(),
+                lease: lease.to_string(),
+                lease_for,
+            },
+        }
+    }
+
+    /// Reports progress (0–100) and a message; also extends the lease.
+    pub async fn progress(&self, percent: f64, message: &str) -> keel_core::Result<()> {
+        match &self.reporter {
+            Reporter::Store { jobs, id, lease } => {
+                let p = Progress {
+                    percent,
+                    message: message.to_string(),
+                };
+                jobs.progress(id, lease, &p).await.map(|_| ())
+            }
+            Reporter::Queue {
+                queue,
+                name,
+                lease,
+                lease_for,
+            } => queue.extend(name, lease, *lease_for).await.map(|_| ()),
+        }
+    }
+}
+
+impl Jobs {
+    /// Runs `handler` on `queue` with at most `concurrency` jobs at once, until `shutdown`
+    /// turns true (a running attempt is then left to its lease: it is retried).
+    ///
+    /// One fetcher claims as many jobs as there are free slots in one claim; each job runs
+    /// in its own task; successes are completed in groups by one completer (one commit for
+    /// every job that finished meanwhile), failures one by one.
+    pub fn work(
+        self: &Arc<Self>,
+        queue: &str,
+        handler: Arc<dyn JobHandler>,
+        concurrency: usize,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let jobs = self.clone();
+        let queue = queue.to_string();
+        let total = concurrency.max(1) as u32;
+        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Completion>();
+        tokio::spawn(jobs.clone().complete_in_groups(done_rx));
+        tokio::spawn(async move {
+            let worker = format!("keel:{}:{queue}", std::process::id());
+            let slots_held = slots.clone();
+            let fetch = async move {
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    let want = slots.available_permits().clamp(1, MAX_CLAIM);
+                    let mut permits = tokio::select! {
+                        p = slots.clone().acquire_many_owned(want as u32) => match p {
+                            Ok(p) => p,
+                            Err(_) => return,
+                        },
+                        _ = shutdown.changed() => return,
+                    };
+                    let opts = ClaimOptions {
+                        max: want,
+                        worker: Some(worker.clone()),
+                    };
+                    let claimed = tokio::select! {
+                        r = jobs.claim(&queue, &opts, Duration::from_secs(5)) => r,
+                        _ = shutdown.changed() => return,
+                    };
+                    match claimed {
+                        Ok(batch) => {
+                            for c in batch {
+                                let Some(permit) = permits.split(1) else { break };
+                                let (jobs, handler, done) = (jobs.clone(), handler.clone(), done_tx.clone());
+                                tokio::spawn(async move {
+                                    jobs.run_one(c.job, c.lease, handler.as_ref(), done, permit).await;
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(queue = %queue, error = %e, "claiming jobs failed; retrying in 1 s");
+                            drop(permits);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            };
+            fetch.await;
+            // Shutting down: wait for the jobs still running to finish and be recorded.
+            let _ = slots_held.acquire_many(total).await;
+        })
+    }
+
+    /// Completes finished jobs in groups: waits for one, takes every other that finished
+    /// meanwhile, commits them together.
+    async fn complete_in_groups(self: Arc<Self>, mut done: mpsc::UnboundedReceiver<Completion>) {
+        let mut group = Vec::new();
+        while done.recv_many(&mut group, 512).await > 0 {
+            let items: Vec<_> = group
+                .iter()
+                .map(|c| (c.id.clone(), c.lease.clone(), c.result.clone()))
+                .collect();
+            match self.store().complete_many(&items).await {
+                Ok(results) => {
+                    for r in results {
+                        match r {
+                            Ok(job) => self.emit_completed(&job),
+                            Err(e) => {
+                                tracing::info!(error = %e, "job outcome not recorded (lease lost); it will be retried or was cancelled")
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = items.len(), "completing jobs failed; their leases will expire and they will be retried")
+                }
+            }
+            // Slots free only once the outcome is recorded, so a claim never outruns it.
+            group.clear();
+        }
+    }
+
+    async fn run_one(
+        self: &Arc<Self>,
+        job: Job,
+        lease: String,
+        handler: &dyn JobHandler,
+        done: mpsc::UnboundedSender<Completion>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let ctx = JobContext {
+            reporter: Reporter::Store {
+                jobs: self.clone(),
+                id: job.id.clone(),
+                lease: lease.clone(),
+            },
+        };
+        let timeout = Duration::from_millis(job.timeout_ms.max(100));
+        // Heartbeat at a third of the timeout so a slow handler keeps its lease; the
+        // timeout below still bounds the attempt.
+        let beat = {
+            let jobs = self.clone();
+            let (id, lease) = (job.id.clone(), lease.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(timeout / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if jobs.heartbeat(&id, &lease).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let outcome = tokio::time::timeout(timeout, handler.run(&job, &ctx)).await;
+        beat.abort();
+        let failed = match outcome {
+            Ok(Ok(result)) => {
+                let _ = done.send(Completion {
+                    id: job.id.clone(),
+                    lease,
+                    result,
+                    _permit: permit,
+                });
+                return;
+            }
+            Ok(Err(message)) => self.fail(&job.id, &lease, &message, FailMode::Retry).await,
+            Err(_) => {
+                let message = format!("timed out after {} ms", job.timeout_ms);
+                self.fail(&job.id, &lease, &message, FailMode::Retry).await
+            }
+        };
+        drop(permit);
+        if let Err(e) = failed {
+            tracing::info!(job = %job.id, error = %e, "job outcome not recorded (lease lost); it will be retried or was cancelled");
+        }
+    }
+
+    /// Keeps one set of HTTP push workers per queue with a `pushUrl`, following settings
+    /// changes (checked every `every`), until `shutdown` turns true.
+    pub fn spawn_push_supervisor(self: &Arc<Self>, every: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let jobs = self.clone();
+        tokio::spawn(async move {
+            let client = match reqwest::Client::builder().build() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the HTTP client for push queues");
+                    return;
+                }
+            };
+            // queue → (url, concurrency, its workers' stop switch)
+            let mut running: HashMap<String, (String, usize, watch::Sender<bool>)> = HashMap::new();
+            let mut shutdown = shutdown;
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() {
+                    for (_, (_, _, stop)) in running.drain() {
+                        let _ = stop.send(true);
+                    }
+                    return;
+                }
+                let queues = match jobs.store().queues().await {
+                    Ok(q) => q,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading queue settings for push delivery failed");
+                        continue;
+                    }
+                };
+                let mut wanted: HashMap<String, (String, usize)> = HashMap::new();
+                for (name, s) in queues {
+                    if let (Some(url), false) = (s.push_url, s.paused) {
+                        wanted.insert(name, (url, s.concurrency.unwrap_or(4).min(64) as usize));
+                    }
+                }
+                running.retain(|name, (url, n, stop)| {
+                    let keep = wanted.get(name) == Some(&(url.clone(), *n));
+                    if !keep {
+                        let _ = stop.send(true);
+                    }
+                    keep
+                });
+                for (name, (url, n)) in wanted {
+                    if running.contains_key(&name) {
+                        continue;
+                    }
+                    let (stop, stopped) = watch::channel(false);
+                    let handler = Arc::new(HttpPush {
+                        client: client.clone(),
+                        url: url.clone(),
+                    });
+                    jobs.work(&name, handler, n, stopped);
+                    running.insert(name, (url, n, stop));
+                }
+            }
+        })
+    }
+}
+
+/// A job whose handler succeeded, waiting for its completion to be committed. Holding the
+/// slot's permit until then keeps the number of unrecorded jobs within the concurrency.
+struct Completion {
+    id: String,
+    lease: String,
+    result: Option<Value>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Delivers a job as `POST url` with `{"id","queue","name","payload","attempt"}`; a 2xx
+/// completes it (a JSON body becomes the result), anything else fails the attempt.
+pub struct HttpPush {
+    pub client: reqwest::Client,
+    pub url: String,
+}
+
+#[async_trait]
+impl JobHandler for HttpPush {
+    async fn run(&self, job: &Job, _ctx: &JobContext) -> Result<Option<Value>, String> {
+        let body = json!({
+            "id": job.id,
+            "queue": job.queue,
+            "name": job.name,
+            "payload": job.payload,
+            "attempt": job.attempts,
+        });
+        let res = self
+            .client
+            .post(&self.url)
+            .header("x-keel-job-id", &job.id)
+            .timeout(Duration::from_millis(job.timeout_ms))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("POST {} failed: {}", self.url, e.without_url()))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(serde_json::from_str(&text).ok())
+        } else {
+            let excerpt: String = text.chars().take(500).collect();
+            Err(format!("POST {} answered {status}: {excerpt}", self.url))
+        }
+    }
+}

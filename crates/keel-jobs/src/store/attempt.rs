@@ -1,0 +1,234 @@
+//! A worker's calls on a job it holds: heartbeat, progress, complete, fail. Each carries the
+//! lease token of its claim and changes the job only while that lease is held.
+
+use keel_core::{Error, Result};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use crate::model::{AttemptError, Backoff, Job, Progress};
+
+/// The error for a lease that is no longer held.
+pub fn stale_job_lease() -> Error {
+    Error::Conflict(
+        "The job's lease is no longer held: the attempt timed out, the job was cancelled, or it was \
+         claimed again. Stop working on it."
+            .into(),
+    )
+}
+
+/// How a failed attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Retry after the backoff, unless out of attempts (then dead).
+    Retry,
+    /// Dead now, whatever attempts are left.
+    NoRetry,
+}
+
+impl JobStore {
+    /// Extends the lease of a held job by its timeout; returns the job.
+    pub async fn heartbeat(&self, id: &str, lease: &str) -> Result<Job> {
+        let now = now_ms();
+        self.update_held(
+            id,
+            lease,
+            "lease_expires_at = $3 + timeout_ms, updated_at = $3",
+            now,
+            |q| q,
+        )
+        .await
+    }
+
+    /// Records progress (percent 0–100 and a message) and extends the lease.
+    pub async fn progress(&self, id: &str, lease: &str, progress: &Progress) -> Result<Job> {
+        if !(0.0..=100.0).contains(&progress.percent) {
+            return Err(Error::field(
+                "percent",
+                "validation_out_of_range",
+                "percent must be between 0 and 100.",
+            ));
+        }
+        if progress.message.len() > 2000 {
+            return Err(Error::field(
+                "message",
+                "validation_length_out_of_range",
+                "message must be at most 2000 characters.",
+            ));
+        }
+        let json = serde_json::to_string(progress).map_err(Error::internal)?;
+        let now = now_ms();
+        self.update_held(
+            id,
+            lease,
+            "progress = $4, lease_expires_at = $3 + timeout_ms, updated_at = $3",
+            now,
+            move |q| q.bind(json),
+        )
+        .await
+    }
+
+    /// Completes a held job with an optional JSON result.
+    pub async fn complete(&self, id: &str, lease: &str, result: Option<&Value>) -> Result<Job> {
+        let json = match result {
+            Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
+            None => None,
+        };
+        if json.as_ref().is_some_and(|j| j.len() > crate::model::MAX_PAYLOAD_BYTES) {
+            return Err(Error::TooLarge("A job result holds at most 1 MiB of JSON.".into()));
+        }
+        let now = now_ms();
+        self.update_held(
+            id,
+            lease,
+            "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, finished_at = $3, \
+             updated_at = $3",
+            now,
+            move |q| q.bind(json),
+        )
+        .await
+    }
+
+    /// Completes several held jobs in one transaction (one commit for many jobs: what the
+    /// in-process workers use). Each item succeeds or fails on its own: a stale lease is a
+    /// `Conflict` for that item only.
+    pub async fn complete_many(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE keel_jobs SET state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
+             finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_token = $2 AND state = 'active' \
+             AND lease_expires_at > $3 RETURNING {JOB_COLUMNS}"
+        );
+        let mut tx = self.begin().await.map_err(db)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (id, lease, result) in items {
+            let json = match result {
+                Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
+                None => None,
+            };
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(id.clone())
+                .bind(lease.clone())
+                .bind(now)
+                .bind(json)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            out.push(match row {
+                Some(row) => job_from_row(&row),
+                None => Err(stale_job_lease()),
+            });
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(out)
+    }
+
+    /// Fails the current attempt of a held job: retried after its backoff, or dead when out
+    /// of attempts or `mode` is `NoRetry`.
+    pub async fn fail(&self, id: &str, lease: &str, message: &str, mode: FailMode) -> Result<Job> {
+        let now = now_ms();
+        let mut tx = self.begin().await.map_err(db)?;
+        let row = sqlx::query(
+            "SELECT lease_token, lease_expires_at, state, attempts, max_attempts, backoff, errors FROM keel_jobs \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(Error::not_found)?;
+        let held = row.try_get::<Option<String>, _>("lease_token").map_err(db)?.as_deref() == Some(lease)
+            && row.try_get::<String, _>("state").map_err(db)? == "active"
+            && row
+                .try_get::<Option<i64>, _>("lease_expires_at")
+                .map_err(db)?
+                .unwrap_or(0)
+                > now;
+        if !held {
+            return Err(stale_job_lease());
+        }
+        let job = fail_attempt(&mut tx, id, lease, &row, message, mode, now)
+            .await?
+            .ok_or_else(stale_job_lease)?;
+        tx.commit().await.map_err(db)?;
+        Ok(job)
+    }
+
+    /// Runs `UPDATE keel_jobs SET {set}` on a job whose lease `lease` is held and unexpired
+    /// (`$1` id, `$2` lease, `$3` now, then whatever `bind` adds); 404 / 409 otherwise.
+    async fn update_held<'q, F>(&self, id: &str, lease: &str, set: &str, now: i64, bind: F) -> Result<Job>
+    where
+        F: FnOnce(
+            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    {
+        let sql = format!(
+            "UPDATE keel_jobs SET {set} WHERE id = $1 AND lease_token = $2 AND state = 'active' \
+             AND lease_expires_at > $3 RETURNING {JOB_COLUMNS}"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(lease.to_string())
+            .bind(now);
+        match bind(q).fetch_optional(&self.pool).await.map_err(db)? {
+            Some(row) => job_from_row(&row),
+            None => match self.get(id).await? {
+                Some(_) => Err(stale_job_lease()),
+                None => Err(Error::not_found()),
+            },
+        }
+    }
+}
+
+/// Ends attempt `attempts` of job `id` as failed with `message`, if `lease` still is its
+/// token: back to `failed` with a retry time, or `dead`. `row` holds the job's attempts,
+/// max_attempts, backoff and errors. Returns `None` when the lease changed meanwhile.
+pub(crate) async fn fail_attempt(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    lease: &str,
+    row: &sqlx::any::AnyRow,
+    message: &str,
+    mode: FailMode,
+    now: i64,
+) -> Result<Option<Job>> {
+    let attempts = row.try_get::<i64, _>("attempts").map_err(db)?;
+    let max_attempts = row.try_get::<i64, _>("max_attempts").map_err(db)?;
+    let backoff: Backoff = serde_json::from_str(&row.try_get::<String, _>("backoff").map_err(db)?).unwrap_or_default();
+    let mut errors: Vec<AttemptError> =
+        serde_json::from_str(&row.try_get::<String, _>("errors").map_err(db)?).unwrap_or_default();
+    errors.push(AttemptError {
+        attempt: attempts as u32,
+        message: message.chars().take(4000).collect(),
+        at: super::to_time(now),
+    });
+    // Keep the history bounded: the first error and the latest ones.
+    if errors.len() > 50 {
+        errors.drain(1..errors.len() - 49);
+    }
+    let dead = mode == FailMode::NoRetry || attempts >= max_attempts;
+    let (state, run_at, finished) = if dead {
+        ("dead", now, Some(now))
+    } else {
+        let delay = backoff.delay(attempts as u32).as_millis() as i64;
+        ("failed", now.saturating_add(delay), None)
+    };
+    let errors = serde_json::to_string(&errors).map_err(Error::internal)?;
+    let sql = format!(
+        "UPDATE keel_jobs SET state = $1, run_at = $2, finished_at = $3, errors = $4, lease_token = NULL, \
+         lease_expires_at = NULL, updated_at = $5 WHERE id = $6 AND lease_token = $7 AND state = 'active' \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(state)
+        .bind(run_at)
+        .bind(finished)
+        .bind(errors)
+        .bind(now)
+        .bind(id)
+        .bind(lease)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(job_from_row).transpose()
+}

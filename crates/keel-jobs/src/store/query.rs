@@ -1,0 +1,145 @@
+//! Reading jobs: one by id, a queue's jobs by state, counts, the queues.
+
+use keel_core::queue::validate_queue_name;
+use keel_core::{Error, Result};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use crate::model::{Job, JobState, QueueCounts, QueueSettings};
+
+/// A page of jobs, in the records API's list shape.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPage {
+    pub page: u32,
+    pub per_page: u32,
+    pub total_items: i64,
+    pub total_pages: i64,
+    pub items: Vec<Job>,
+}
+
+impl JobStore {
+    /// The job `id`, if it exists.
+    pub async fn get(&self, id: &str) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM keel_jobs WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The jobs of `queue` (in `state`, if given), newest first.
+    pub async fn list(&self, queue: &str, state: Option<JobState>, page: u32, per_page: u32) -> Result<JobPage> {
+        validate_queue_name(queue)?;
+        if page == 0 {
+            return Err(Error::field(
+                "page",
+                "validation_out_of_range",
+                "page must be at least 1.",
+            ));
+        }
+        if per_page == 0 || per_page > 500 {
+            return Err(Error::field(
+                "perPage",
+                "validation_out_of_range",
+                "perPage must be 1 to 500.",
+            ));
+        }
+        let now = now_ms();
+        // `$1` queue, `$2` now (used by the waiting/delayed split).
+        let filter = match state {
+            None => "queue = $1 AND $2 = $2".to_string(),
+            Some(JobState::Waiting) => "queue = $1 AND state = 'waiting' AND run_at <= $2".to_string(),
+            Some(JobState::Delayed) => "queue = $1 AND state = 'waiting' AND run_at > $2".to_string(),
+            Some(s) => format!("queue = $1 AND state = '{}' AND $2 = $2", s.as_str()),
+        };
+        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM keel_jobs WHERE {filter}"
+        )))
+        .bind(queue)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?
+        .try_get("n")
+        .map_err(db)?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM keel_jobs WHERE {filter} ORDER BY seq DESC LIMIT $3 OFFSET $4");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(queue)
+            .bind(now)
+            .bind(i64::from(per_page))
+            .bind(i64::from(page - 1) * i64::from(per_page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let items = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(JobPage {
+            page,
+            per_page,
+            total_items: total,
+            total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
+            items,
+        })
+    }
+
+    /// The queue's jobs by state and its last minute's throughput.
+    pub async fn counts(&self, queue: &str) -> Result<QueueCounts> {
+        validate_queue_name(queue)?;
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
+             COUNT(*) AS n FROM keel_jobs WHERE queue = $1 GROUP BY state, \
+             CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
+        )
+        .bind(queue)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut counts = QueueCounts::default();
+        for row in rows {
+            let state: String = row.try_get("state").map_err(db)?;
+            let later: i64 = row.try_get("later").map_err(db)?;
+            let n: i64 = row.try_get("n").map_err(db)?;
+            let state = if later == 1 {
+                JobState::Delayed
+            } else {
+                JobState::parse("state", &state)?
+            };
+            counts.add(state, n as u64);
+        }
+        let minute_ago = now - 60_000;
+        let recent = sqlx::query(
+            "SELECT \
+             CAST(COALESCE(SUM(CASE WHEN state = 'completed' AND finished_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS done, \
+             CAST(COALESCE(SUM(CASE WHEN state IN ('failed', 'dead') AND updated_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed \
+             FROM keel_jobs WHERE queue = $1 AND updated_at >= $2",
+        )
+        .bind(queue)
+        .bind(minute_ago)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        counts.completed_last_minute = recent.try_get::<i64, _>("done").map_err(db)? as u64;
+        counts.failed_last_minute = recent.try_get::<i64, _>("failed").map_err(db)? as u64;
+        Ok(counts)
+    }
+
+    /// Every queue that has been used, with its settings, by name.
+    pub async fn queues(&self) -> Result<Vec<(String, QueueSettings)>> {
+        let rows = sqlx::query("SELECT name, settings FROM keel_job_queues ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.try_get("name").map_err(db)?;
+                let settings: String = r.try_get("settings").map_err(db)?;
+                Ok((name, serde_json::from_str(&settings).unwrap_or_default()))
+            })
+            .collect()
+    }
+}

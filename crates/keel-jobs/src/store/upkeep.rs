@@ -1,0 +1,82 @@
+//! Upkeep: attempts whose lease expired count as failed (the worker stopped or crashed), and
+//! finished jobs are pruned by each queue's retention. Any process may run it at any time:
+//! every change is conditional on the row still being what was read.
+
+use keel_core::Result;
+use sqlx::Row;
+
+use super::attempt::{fail_attempt, FailMode};
+use super::{db, now_ms, JobStore};
+use crate::model::{Job, QueueSettings};
+
+impl JobStore {
+    /// Fails attempts whose lease expired (of `queue`, or of every queue), at most `limit`;
+    /// returns the jobs changed.
+    pub(crate) async fn reap_expired(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        queue: Option<&str>,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let sql = format!(
+            "SELECT id, lease_token, timeout_ms, attempts, max_attempts, backoff, errors FROM keel_jobs \
+             WHERE state = 'active' AND lease_expires_at <= $1{} ORDER BY lease_expires_at LIMIT $2",
+            if queue.is_some() { " AND queue = $3" } else { "" }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit);
+        if let Some(queue) = queue {
+            q = q.bind(queue.to_string());
+        }
+        let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
+        let mut changed = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("id").map_err(db)?;
+            let lease: String = row
+                .try_get::<Option<String>, _>("lease_token")
+                .map_err(db)?
+                .unwrap_or_default();
+            let timeout: i64 = row.try_get("timeout_ms").map_err(db)?;
+            let message = format!(
+                "timed out: no heartbeat, progress or result within {timeout} ms (the worker stopped or crashed)"
+            );
+            if let Some(job) = fail_attempt(&mut *conn, &id, &lease, &row, &message, FailMode::Retry, now).await? {
+                changed.push(job);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// One upkeep pass over every queue: expired leases, then retention. Returns the jobs
+    /// whose attempts timed out.
+    pub async fn upkeep(&self) -> Result<Vec<Job>> {
+        let now = now_ms();
+        let mut tx = self.begin().await.map_err(db)?;
+        let reaped = self.reap_expired(&mut tx, None, now, 500).await?;
+        tx.commit().await.map_err(db)?;
+        for (queue, settings) in self.queues().await? {
+            self.prune(&queue, &settings, now).await?;
+        }
+        Ok(reaped)
+    }
+
+    /// Deletes completed and dead jobs beyond the queue's retention.
+    async fn prune(&self, queue: &str, settings: &QueueSettings, now: i64) -> Result<()> {
+        for (state, keep) in [("completed", settings.keep_completed), ("dead", settings.keep_dead)] {
+            let cutoff = now.saturating_sub((keep.age_secs as i64).saturating_mul(1000));
+            sqlx::query(
+                "DELETE FROM keel_jobs WHERE seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
+                 AND (finished_at < $3 OR seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
+                 ORDER BY finished_at DESC, seq DESC LIMIT 9223372036854775807 OFFSET $4)) LIMIT 5000)",
+            )
+            .bind(queue)
+            .bind(state)
+            .bind(cutoff)
+            .bind(keep.count as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+}

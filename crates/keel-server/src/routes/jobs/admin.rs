@@ -1,0 +1,37 @@
+//! Operator actions on one job (`jobs:admin`), each answering with the job:
+//!
+//! - `POST /api/jobs/{id}/retry`: a failed, dead, cancelled or completed job goes back to
+//!   waiting with a fresh set of attempts (its error history kept); 409 otherwise, or when
+//!   another pending job of the queue holds its `uniqueKey`;
+//! - `POST /api/jobs/{id}/cancel`: a waiting, delayed, active or failed job is cancelled (a
+//!   running attempt's worker gets 409 on its next call); 409 when it already finished.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::Value;
+
+use super::to_json;
+use crate::authz::{authorize, Permission};
+use crate::error::ApiResult;
+use crate::request::Caller;
+use crate::state::AppState;
+
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let job = state.jobs.retry(&id).await?;
+    Ok(Json(to_json(&job)?))
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let job = state.jobs.cancel(&id).await?;
+    Ok(Json(to_json(&job)?))
+}

@@ -1,0 +1,136 @@
+//! A worker's calls on a job it claimed, each carrying the claim's `lease`, each answering
+//! with the job:
+//!
+//! - `POST /api/jobs/{id}/heartbeat` `{"lease"}`: extends the lease by the job's `timeoutMs`;
+//! - `POST /api/jobs/{id}/progress` `{"lease", "percent": 0..100, "message"?}`: records
+//!   progress and extends the lease;
+//! - `POST /api/jobs/{id}/complete` `{"lease", "result"?}`: the job is completed;
+//! - `POST /api/jobs/{id}/fail` `{"lease", "error"?, "retry"?: true}`: the attempt failed; the
+//!   job is retried after its backoff (`failed`), or is `dead` when out of attempts or
+//!   `retry` is `false`.
+//!
+//! A missing `lease` is a 400; a lease no longer held (timed out, cancelled, claimed again)
+//! is a 409: stop working on the job. An unknown job is a 404.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use keel_jobs::{FailMode, Progress};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{read_object, required, to_json};
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatBody {
+    #[serde(default)]
+    lease: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressBody {
+    #[serde(default)]
+    lease: Option<String>,
+    #[serde(default)]
+    percent: Option<f64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    #[serde(default)]
+    lease: Option<String>,
+    #[serde(default)]
+    result: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailBody {
+    #[serde(default)]
+    lease: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    retry: Option<bool>,
+}
+
+pub(super) async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsWork)?;
+    let body: HeartbeatBody = read_object(&state, body).await?;
+    let lease = required("lease", body.lease)?;
+    let job = state.jobs.heartbeat(&id, &lease).await?;
+    Ok(Json(to_json(&job)?))
+}
+
+pub(super) async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsWork)?;
+    let body: ProgressBody = read_object(&state, body).await?;
+    let lease = required("lease", body.lease)?;
+    let percent = body.percent.ok_or_else(|| {
+        ApiError::field(
+            "percent",
+            "validation_required",
+            "percent is required (a number from 0 to 100).",
+        )
+    })?;
+    let progress = Progress {
+        percent,
+        message: body.message.unwrap_or_default(),
+    };
+    let job = state.jobs.progress(&id, &lease, &progress).await?;
+    Ok(Json(to_json(&job)?))
+}
+
+pub(super) async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsWork)?;
+    let body: CompleteBody = read_object(&state, body).await?;
+    let lease = required("lease", body.lease)?;
+    let job = state.jobs.complete(&id, &lease, body.result.as_ref()).await?;
+    Ok(Json(to_json(&job)?))
+}
+
+pub(super) async fn fail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsWork)?;
+    let body: FailBody = read_object(&state, body).await?;
+    let lease = required("lease", body.lease)?;
+    let message = body
+        .error
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "The worker reported a failure without a message.".into());
+    let mode = if body.retry.unwrap_or(true) {
+        FailMode::Retry
+    } else {
+        FailMode::NoRetry
+    };
+    let job = state.jobs.fail(&id, &lease, &message, mode).await?;
+    Ok(Json(to_json(&job)?))
+}

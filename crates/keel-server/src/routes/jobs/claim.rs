@@ -1,0 +1,72 @@
+//! `POST /api/queues/{queue}/claim` with `{"max": 1..100, "waitMs": 0..60000, "worker": "…"}`
+//! (all optional; defaults 1, 0, none): leases up to `max` due jobs, highest priority first,
+//! waiting up to `waitMs` for the first one (long-poll). Answers `{"items": [job + "lease"]}`,
+//! empty when nothing came (or the queue is paused or at its concurrency or rate limit).
+//!
+//! Each job must then be heartbeaten within its `timeoutMs`, and completed or failed with the
+//! `lease`; otherwise the attempt times out and the job is retried.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use keel_jobs::ClaimOptions;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{check_queue, read_object, to_json};
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+/// The most jobs one claim returns.
+const MAX_CLAIM: i64 = 100;
+/// The longest a claim may wait, in milliseconds.
+const MAX_WAIT_MS: i64 = 60_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClaimBody {
+    #[serde(default)]
+    max: Option<i64>,
+    #[serde(default)]
+    wait_ms: Option<i64>,
+    #[serde(default)]
+    worker: Option<String>,
+}
+
+pub(super) async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(queue): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsWork)?;
+    check_queue(&queue)?;
+    let body: ClaimBody = read_object(&state, body).await?;
+    let max = body.max.unwrap_or(1);
+    if !(1..=MAX_CLAIM).contains(&max) {
+        return Err(ApiError::field(
+            "max",
+            "validation_out_of_range",
+            format!("max must be between 1 and {MAX_CLAIM}."),
+        ));
+    }
+    let wait_ms = body.wait_ms.unwrap_or(0);
+    if !(0..=MAX_WAIT_MS).contains(&wait_ms) {
+        return Err(ApiError::field(
+            "waitMs",
+            "validation_out_of_range",
+            format!("waitMs must be between 0 and {MAX_WAIT_MS}."),
+        ));
+    }
+    let opts = ClaimOptions {
+        max: max as usize,
+        worker: body.worker.filter(|w| !w.is_empty()),
+    };
+    let wait = Duration::from_millis(wait_ms as u64);
+    let claimed = state.jobs.claim(&queue, &opts, wait).await?;
+    Ok(Json(json!({ "items": to_json(&claimed)? })))
+}

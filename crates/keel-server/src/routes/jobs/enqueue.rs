@@ -1,0 +1,73 @@
+//! `POST /api/queues/{queue}/jobs`: enqueues one job (a JSON object) or a batch (an array of
+//! at most 1000, all or none). One job answers with the job and `"created"`; a batch with
+//! `{"items": [...]}` in the same order. `created` is `false` when a pending job of the queue
+//! already held the `uniqueKey`: that job is returned instead of a new one.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use keel_jobs::store::Enqueued;
+use keel_jobs::NewJob;
+use serde_json::{json, Value};
+
+use super::{check_queue, from_object, read_json, to_json};
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+/// The most jobs one request may enqueue.
+pub const MAX_BATCH: usize = 1000;
+
+pub(super) async fn enqueue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(queue): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsEnqueue)?;
+    check_queue(&queue)?;
+    let not_a_job = || ApiError::bad_request("The body must be a job object or an array of job objects.");
+    match read_json(&state, body).await?.ok_or_else(not_a_job)? {
+        one @ Value::Object(_) => {
+            let job: NewJob = from_object(one, "")?;
+            let mut out = state.jobs.enqueue(&queue, vec![job]).await?;
+            let first = out
+                .pop()
+                .ok_or_else(|| ApiError(keel_core::Error::internal("enqueue returned no job")))?;
+            Ok(Json(job_json(&first)?))
+        }
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > MAX_BATCH {
+                return Err(ApiError::bad_request(format!(
+                    "A batch holds 1 to {MAX_BATCH} jobs; this one holds {}.",
+                    items.len()
+                )));
+            }
+            let many = items.len() > 1;
+            let mut jobs = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let prefix = if many { format!("{i}.") } else { String::new() };
+                if !item.is_object() {
+                    return Err(ApiError::bad_request(format!(
+                        "Item {i} of the batch is not a job object."
+                    )));
+                }
+                jobs.push(from_object::<NewJob>(item, &prefix)?);
+            }
+            let out = state.jobs.enqueue(&queue, jobs).await?;
+            let items = out.iter().map(job_json).collect::<ApiResult<Vec<_>>>()?;
+            Ok(Json(json!({ "items": items })))
+        }
+        _ => Err(not_a_job()),
+    }
+}
+
+/// The job's JSON with `"created"`.
+fn job_json(e: &Enqueued) -> ApiResult<Value> {
+    let mut v = to_json(&e.job)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("created".into(), Value::Bool(e.created));
+    }
+    Ok(v)
+}

@@ -1,0 +1,23 @@
+//! `GET /api/jobs/{id}`: the job, or 404.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::Value;
+
+use super::to_json;
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+pub(super) async fn get_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsRead)?;
+    match state.jobs.store().get(&id).await? {
+        Some(job) => Ok(Json(to_json(&job)?)),
+        None => Err(ApiError::not_found()),
+    }
+}

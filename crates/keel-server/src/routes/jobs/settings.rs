@@ -1,0 +1,67 @@
+//! A queue's settings (`jobs:admin`), each answering with the queue's settings:
+//!
+//! - `PATCH /api/queues/{queue}` with any of `paused`, `concurrency`, `rateLimit`
+//!   (`{"max", "intervalMs"}`), `pushUrl`, `keepCompleted` / `keepDead`
+//!   (`{"count", "ageSecs"}`); absent fields keep their value, `null` clears an optional one;
+//! - `POST /api/queues/{queue}/pause` and `/resume`: no job of the queue is claimed while it
+//!   is paused (running ones finish).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use keel_jobs::QueueSettings;
+use serde_json::{json, Map, Value};
+
+use super::{check_queue, from_object, read_json, to_json};
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+pub(super) async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(queue): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    check_queue(&queue)?;
+    let Some(Value::Object(patch)) = read_json(&state, body).await? else {
+        return Err(ApiError::bad_request(
+            "The body must be a JSON object of queue settings (paused, concurrency, rateLimit, pushUrl, \
+             keepCompleted, keepDead).",
+        ));
+    };
+    // The store names unknown settings; a known one with a value of the wrong type (or a
+    // `null` for a setting that cannot be cleared) is named here, checked alone: every other
+    // setting keeps its default.
+    for (k, v) in &patch {
+        let alone = Value::Object(Map::from_iter([(k.clone(), v.clone())]));
+        from_object::<QueueSettings>(alone, "")?;
+    }
+    let settings = state.jobs.update_settings(&queue, &Value::Object(patch)).await?;
+    Ok(Json(to_json(&settings)?))
+}
+
+pub(super) async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(queue): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(state, caller, queue, true).await
+}
+
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(queue): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(state, caller, queue, false).await
+}
+
+async fn set_paused(state: AppState, caller: Caller, queue: String, paused: bool) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    check_queue(&queue)?;
+    let settings = state.jobs.update_settings(&queue, &json!({ "paused": paused })).await?;
+    Ok(Json(to_json(&settings)?))
+}

@@ -1,0 +1,79 @@
+//! Pause, resume and trigger a schedule; read its run history.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use keel_jobs::schedule::ScheduleInput;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::routes::jobs::to_json;
+use crate::state::AppState;
+
+pub(super) async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(state, caller, id, true).await
+}
+
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(state, caller, id, false).await
+}
+
+async fn set_paused(state: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let input = ScheduleInput {
+        paused: Some(paused),
+        ..ScheduleInput::default()
+    };
+    let schedule = state.jobs.store().update_schedule(&id, input).await?;
+    Ok(Json(to_json(&schedule)?))
+}
+
+/// Enqueues the schedule's job now; answers with the job.
+pub(super) async fn trigger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let job = state.jobs.trigger_schedule(&id).await?;
+    Ok(Json(to_json(&job)?))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RunsQuery {
+    limit: Option<String>,
+}
+
+pub(super) async fn runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RunsQuery>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsRead)?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    "validation_out_of_range",
+                    "limit must be 1 to 1000.",
+                ))
+            }
+        },
+    };
+    let runs = state.jobs.store().schedule_runs(&id, limit).await?;
+    Ok(Json(json!({ "items": to_json(&runs)? })))
+}

@@ -1,0 +1,83 @@
+//! Create, list, view, update and delete schedules.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use keel_jobs::schedule::ScheduleInput;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::routes::jobs::{read_object, to_json};
+use crate::state::AppState;
+
+pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsRead)?;
+    let items = state.jobs.store().schedules().await?;
+    Ok(Json(json!({ "items": to_json(&items)? })))
+}
+
+pub(super) async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let input: ScheduleInput = read_object(&state, body).await?;
+    let schedule = state.jobs.store().create_schedule(input).await?;
+    Ok(Json(to_json(&schedule)?))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ViewQuery {
+    next: Option<String>,
+}
+
+pub(super) async fn view(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ViewQuery>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsRead)?;
+    let next = match q.next.as_deref() {
+        None => 5,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n <= 100 => n,
+            _ => {
+                return Err(ApiError::field(
+                    "next",
+                    "validation_out_of_range",
+                    "next must be 0 to 100.",
+                ))
+            }
+        },
+    };
+    let store = state.jobs.store();
+    let schedule = store.schedule(&id).await?;
+    let upcoming = store.upcoming(&schedule.id, next).await?;
+    let mut out = to_json(&schedule)?;
+    out["upcoming"] = to_json(&upcoming)?;
+    Ok(Json(out))
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    let input: ScheduleInput = read_object(&state, body).await?;
+    let schedule = state.jobs.store().update_schedule(&id, input).await?;
+    Ok(Json(to_json(&schedule)?))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    authorize(&caller, Permission::JobsAdmin)?;
+    state.jobs.store().delete_schedule(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
