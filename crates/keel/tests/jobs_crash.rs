@@ -219,11 +219,14 @@ async fn acknowledged_jobs_complete_exactly_once_across_kill_9() {
         t.await.unwrap();
     }
 
-    let l = ledger.lock().unwrap();
-    for (id, n) in &l.completed {
+    let (enqueued, completed) = {
+        let l = ledger.lock().unwrap();
+        (l.enqueued.clone(), l.completed.clone())
+    };
+    for (id, n) in &completed {
         assert_eq!(*n, 1, "job {id} was completed {n} times");
     }
-    for id in &l.enqueued {
+    for id in &enqueued {
         let job: Value = http
             .get(format!("{url}/api/jobs/{id}"))
             .header("Authorization", &token)
@@ -237,7 +240,7 @@ async fn acknowledged_jobs_complete_exactly_once_across_kill_9() {
     }
     println!(
         "{} acknowledged enqueues, {} completions recorded by workers, all completed once",
-        l.enqueued.len(),
-        l.completed.len()
+        enqueued.len(),
+        completed.len()
     );
 }
