@@ -1,29 +1,32 @@
-//! `keel bench …`: benchmarks of Keel's own services, run in process against a real store.
+//! `keel bench …`: benchmarks of Keel's own services, run in process against a real engine.
 //!
-//! `keel bench jobs` measures, on a fresh temporary embedded store or on PostgreSQL, with a
-//! random queue name:
-//! 1. enqueue throughput: `--jobs` jobs enqueued by one caller in batches of `--batch`;
-//! 2. processing throughput: `--concurrency` in-process workers with a no-op handler drain
-//!    those jobs, timed from the workers' start until the last one is completed;
-//! 3. end-to-end latency: `--latency-jobs` single enqueues at `--rate` per second while the
-//!    workers run, each job's `finishedAt − createdAt` (the store's millisecond clock).
+//! `keel bench jobs --engine E --jobs N --concurrency C` measures no-op jobs, with a random
+//! queue name, in three phases, and prints one figure per line on stdout:
+//! 1. `enqueue_single_per_s`: N jobs enqueued one per call by C concurrent callers;
+//! 2. `processed_per_s`: C in-process no-op workers drain those N jobs, timed from the
+//!    workers' start until the engine has recorded the last one done;
+//! 3. `enqueue_bulk_per_s`: N jobs enqueued by one caller in batches of `--batch`.
 //!
-//! `bench/bullmq/bench.mjs` runs the same workload on BullMQ; `bench/jobs.sh` runs both.
+//! Two layers can be measured (`--via`): `store`, the jobs store the HTTP API serves
+//! (embedded SQLite or PostgreSQL: job state kept after completion, unique keys, limits), and
+//! `queue`, jobs on the low-level queue provider (embedded, PostgreSQL, Redis or NATS
+//! JetStream; the engine is the only store). The default is `store` where the engine has one.
+//! `bench/bullmq/bench.mjs` runs the same phases on BullMQ; `bench/jobs.sh` runs both.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use keel_core::config::Config;
-use keel_jobs::{Job, JobContext, JobEvent, JobHandler, Jobs, NewJob};
+use keel_jobs::{Job, JobContext, JobHandler, Jobs, NewJob, QueuedJobs};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use crate::cli::{BenchCommand, BenchJobsArgs};
-use crate::wiring::open_jobs;
+use crate::wiring::{open_jobs, open_queue};
 
 pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
@@ -31,310 +34,288 @@ pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Completes every job at once.
-struct Noop;
+/// Completes every job at once and counts the jobs it ran.
+struct Noop {
+    ran: AtomicU64,
+    target: AtomicU64,
+    reached: Notify,
+}
 
-// `JobHandler` is an `async_trait`; this is the signature the macro generates.
-impl JobHandler for Noop {
-    fn run<'life0, 'life1, 'life2, 'async_trait>(
-        &'life0 self,
-        _job: &'life1 Job,
-        _ctx: &'life2 JobContext,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Value>, String>> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(std::future::ready(Ok(None)))
+impl Noop {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            ran: AtomicU64::new(0),
+            target: AtomicU64::new(u64::MAX),
+            reached: Notify::new(),
+        })
+    }
+
+    fn ran_one(&self) {
+        let ran = self.ran.fetch_add(1, Ordering::Relaxed) + 1;
+        if ran == self.target.load(Ordering::Relaxed) {
+            self.reached.notify_one();
+        }
+    }
+
+    /// Waits until `target` jobs have run in all (or `limit` passes).
+    async fn wait_for(&self, target: u64, limit: Duration) -> anyhow::Result<()> {
+        self.target.store(target, Ordering::Relaxed);
+        if self.ran.load(Ordering::Relaxed) >= target {
+            return Ok(());
+        }
+        tokio::time::timeout(limit, self.reached.notified()).await.map_err(|_| {
+            anyhow::anyhow!(
+                "only {} of {target} jobs ran within {} s",
+                self.ran.load(Ordering::Relaxed),
+                limit.as_secs()
+            )
+        })
     }
 }
 
-/// What one run measured.
+#[async_trait::async_trait]
+impl JobHandler for Noop {
+    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<Option<Value>, String> {
+        self.ran_one();
+        Ok(None)
+    }
+}
+
+/// The layer under test.
+enum Target {
+    /// The jobs store (`Jobs`), as the HTTP API uses it.
+    Store(Arc<Jobs>),
+    /// Jobs on a queue provider.
+    Queue(QueuedJobs),
+}
+
+impl Target {
+    async fn enqueue(&self, queue: &str, jobs: Vec<NewJob>) -> anyhow::Result<()> {
+        match self {
+            Target::Store(j) => drop(j.enqueue(queue, jobs).await?),
+            Target::Queue(q) => drop(q.enqueue(queue, jobs).await?),
+        }
+        Ok(())
+    }
+
+    fn work(&self, queue: &str, handler: Arc<Noop>, concurrency: usize, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        match self {
+            Target::Store(j) => j.work(queue, handler, concurrency, stop),
+            Target::Queue(q) => q.work(queue, handler, concurrency, stop),
+        }
+    }
+
+    /// Jobs the engine has not recorded as done yet.
+    async fn unfinished(&self, queue: &str) -> anyhow::Result<u64> {
+        Ok(match self {
+            Target::Store(j) => {
+                let c = j.store().counts(queue).await?;
+                c.waiting + c.delayed + c.active + c.failed
+            }
+            Target::Queue(q) => q.provider().stats(queue).await?.size(),
+        })
+    }
+}
+
+/// What one run measured, in seconds for `jobs` jobs.
 struct Figures {
-    enqueue_secs: f64,
-    process_secs: f64,
-    latency_secs: f64,
-    /// Milliseconds from enqueue to completed, sorted.
-    latencies: Vec<i64>,
+    enqueue_single_secs: f64,
+    processed_secs: f64,
+    enqueue_bulk_secs: f64,
 }
 
 async fn jobs(cfg: &Config, args: BenchJobsArgs) -> anyhow::Result<()> {
+    let via = match (args.via.as_deref(), args.engine.as_str()) {
+        (Some(v), _) => v.to_string(),
+        (None, "embedded" | "postgres") => "store".to_string(),
+        (None, _) => "queue".to_string(),
+    };
+    if via == "store" && !matches!(args.engine.as_str(), "embedded" | "postgres") {
+        anyhow::bail!(
+            "--via store needs --engine embedded or postgres (the jobs store lives in SQL); \
+             use --via queue for {}",
+            args.engine
+        );
+    }
     let mut cfg = cfg.clone();
     let mut temp_dir: Option<PathBuf> = None;
-    if args.store == "postgres" {
-        cfg.jobs.store = "postgres".into();
-        if let Some(url) = &args.postgres_url {
-            cfg.jobs.postgres_url = url.clone();
-        }
-    } else {
+    if args.engine == "embedded" {
         let dir = std::env::temp_dir().join(format!(
             "keel-bench-{}",
             keel_core::id::random_string(12, keel_core::id::ID_ALPHABET)
         ));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         cfg.data_dir = dir.clone();
-        cfg.jobs.store = "embedded".into();
         temp_dir = Some(dir);
     }
-    let outcome = bench_jobs(&cfg, &args).await;
+    cfg.jobs.store = args.engine.clone();
+    cfg.queue.provider = args.engine.clone();
+    if let Some(url) = &args.url {
+        match args.engine.as_str() {
+            "postgres" => {
+                cfg.jobs.postgres_url = url.clone();
+                cfg.queue.postgres_url = url.clone();
+            }
+            "redis" => cfg.queue.redis_url = url.clone(),
+            "nats" => cfg.queue.nats_url = url.clone(),
+            _ => anyhow::bail!(
+                "--url is for --engine postgres, redis or nats; embedded keeps its files in a temporary directory"
+            ),
+        }
+    }
+    let outcome = async {
+        let target = if via == "store" {
+            Target::Store(open_jobs(&cfg).await?)
+        } else {
+            Target::Queue(QueuedJobs::new(open_queue(&cfg).await?))
+        };
+        bench_jobs(&target, &args, temp_dir.is_none()).await
+    }
+    .await;
     if let Some(dir) = temp_dir {
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             eprintln!("keel bench: could not remove {}: {e}", dir.display());
         }
     }
     let f = outcome?;
-    print_jobs_figures(&args, &f);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!(
+        "keel bench jobs: engine {} (jobs {}), {} no-op jobs, concurrency {}, batches of {}, {cores} cores",
+        args.engine,
+        if via == "store" {
+            "store"
+        } else {
+            "on the queue provider"
+        },
+        args.jobs,
+        args.concurrency,
+        args.batch
+    );
+    let rate = |secs: f64| {
+        if secs > 0.0 {
+            (args.jobs as f64 / secs).round() as u64
+        } else {
+            0
+        }
+    };
+    println!("enqueue_single_per_s {}", rate(f.enqueue_single_secs));
+    println!("enqueue_bulk_per_s {}", rate(f.enqueue_bulk_secs));
+    println!("processed_per_s {}", rate(f.processed_secs));
     Ok(())
 }
 
-async fn bench_jobs(cfg: &Config, args: &BenchJobsArgs) -> anyhow::Result<Figures> {
-    let jobs = open_jobs(cfg).await?;
+async fn bench_jobs(target: &Target, args: &BenchJobsArgs, shared: bool) -> anyhow::Result<Figures> {
     let queue = format!("bench-{}", keel_core::id::random_string(12, keel_core::id::ID_ALPHABET));
-    let total = args.jobs + args.latency_jobs;
-    // Retention would prune completed jobs past 1000 while the latency run reads them back.
-    jobs.update_settings(
-        &queue,
-        &json!({ "keepCompleted": { "count": total.saturating_mul(2), "ageSecs": 7 * 86_400 } }),
-    )
-    .await?;
-    let measured = measure(&jobs, &queue, args).await;
-    if args.store == "postgres" {
-        if let Err(e) = clean_up(&jobs, &queue).await {
+    if let Target::Store(jobs) = target {
+        // Retention would prune completed jobs mid-run; keep them until clean-up.
+        let keep = json!({ "count": args.jobs.saturating_mul(4), "ageSecs": 86_400 });
+        jobs.update_settings(&queue, &json!({ "keepCompleted": keep })).await?;
+    }
+    let measured = measure(target, &queue, args).await;
+    if shared {
+        if let Err(e) = clean_up(target, &queue).await {
             eprintln!("keel bench: cleaning up queue {queue} failed: {e:#}");
         }
     }
     measured
 }
 
-async fn measure(jobs: &Arc<Jobs>, queue: &str, args: &BenchJobsArgs) -> anyhow::Result<Figures> {
+async fn measure(target: &Target, queue: &str, args: &BenchJobsArgs) -> anyhow::Result<Figures> {
     let n = args.jobs;
+    let noop = Noop::new();
 
-    // 1. Enqueue throughput.
+    // 1. Single enqueues from `concurrency` callers.
+    let next = AtomicU64::new(0);
     let started = Instant::now();
-    let mut next = 0u64;
-    while next < n {
-        let k = args.batch.min(n - next);
-        let batch = (next..next + k)
-            .map(|i| NewJob::new("bench", json!({ "i": i })))
-            .collect();
-        jobs.enqueue(queue, batch).await?;
-        next += k;
+    let callers = (0..args.concurrency).map(|_| async {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return Ok::<(), anyhow::Error>(());
+            }
+            target.enqueue(queue, vec![bench_job(i)]).await?;
+        }
+    });
+    futures::future::try_join_all(callers).await?;
+    let enqueue_single_secs = started.elapsed().as_secs_f64();
+
+    // 2. Processing.
+    let processed_secs = drain(target, queue, &noop, n, args.concurrency as usize).await?;
+
+    // 3. Bulk enqueues from one caller.
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let k = args.batch.min(n - i);
+        target.enqueue(queue, (i..i + k).map(bench_job).collect()).await?;
+        i += k;
     }
-    let enqueue_secs = started.elapsed().as_secs_f64();
+    let enqueue_bulk_secs = started.elapsed().as_secs_f64();
 
-    // 2. Processing throughput.
-    let mut done = Completions::new(jobs.clone(), queue, jobs.subscribe());
+    Ok(Figures {
+        enqueue_single_secs,
+        processed_secs,
+        enqueue_bulk_secs,
+    })
+}
+
+fn bench_job(i: u64) -> NewJob {
+    NewJob::new("bench", json!({ "i": i }))
+}
+
+/// Runs workers until `n` more jobs have run and the engine holds no unfinished one; returns
+/// the seconds that took.
+async fn drain(target: &Target, queue: &str, noop: &Arc<Noop>, n: u64, concurrency: usize) -> anyhow::Result<f64> {
     let (stop, stopped) = watch::channel(false);
+    let already = noop.ran.load(Ordering::Relaxed);
     let started = Instant::now();
-    let workers = jobs.work(queue, Arc::new(Noop), args.concurrency as usize, stopped);
-    let drained = done.wait_for(n).await;
-    let process_secs = started.elapsed().as_secs_f64();
-
-    // 3. End-to-end latency, single enqueues at a steady rate while the workers run.
-    let latency = match drained {
-        Ok(()) => latency_run(jobs, queue, args, &mut done).await,
-        Err(e) => Err(e),
-    };
+    let workers = target.work(queue, noop.clone(), concurrency, stopped);
+    let outcome = async {
+        noop.wait_for(already + n, Duration::from_secs(600)).await?;
+        // The last handlers have returned; wait for their outcomes to be recorded.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while target.unfinished(queue).await? > 0 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "jobs still unfinished 60 s after the last one ran"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+    .await;
     let _ = stop.send(true);
     if tokio::time::timeout(Duration::from_secs(10), workers).await.is_err() {
         eprintln!("keel bench: the workers did not stop within 10 s");
     }
-    let (latency_secs, latencies) = latency?;
-    Ok(Figures {
-        enqueue_secs,
-        process_secs,
-        latency_secs,
-        latencies,
-    })
+    outcome
 }
 
-async fn latency_run(
-    jobs: &Arc<Jobs>,
-    queue: &str,
-    args: &BenchJobsArgs,
-    done: &mut Completions,
-) -> anyhow::Result<(f64, Vec<i64>)> {
-    let m = args.latency_jobs;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
-    let mut ids = Vec::with_capacity(m as usize);
-    let started = Instant::now();
-    for j in 0..m {
-        tick.tick().await;
-        let enqueued = jobs
-            .enqueue(queue, vec![NewJob::new("bench-latency", json!({ "j": j }))])
-            .await?;
-        ids.extend(enqueued.into_iter().map(|e| e.job.id));
-    }
-    let latency_secs = started.elapsed().as_secs_f64();
-    done.wait_for(args.jobs + m).await?;
-    let mut latencies = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let job = jobs
-            .store()
-            .get(id)
-            .await?
-            .with_context(|| format!("job {id} vanished before it was read back"))?;
-        let finished = job
-            .finished_at
-            .with_context(|| format!("job {id} is {} after the run", job.state.as_str()))?;
-        latencies.push((finished - job.created_at).num_milliseconds());
-    }
-    latencies.sort_unstable();
-    Ok((latency_secs, latencies))
-}
-
-/// Counts the queue's completed jobs from the service's events; falls back to polling the
-/// store's counts every 50 ms when the event channel overflowed (events were dropped).
-struct Completions {
-    jobs: Arc<Jobs>,
-    queue: String,
-    events: broadcast::Receiver<JobEvent>,
-    seen: u64,
-    lagged: bool,
-}
-
-impl Completions {
-    fn new(jobs: Arc<Jobs>, queue: &str, events: broadcast::Receiver<JobEvent>) -> Self {
-        Self {
-            jobs,
-            queue: queue.to_string(),
-            events,
-            seen: 0,
-            lagged: false,
+/// Removes the run's jobs from a shared engine.
+async fn clean_up(target: &Target, queue: &str) -> anyhow::Result<()> {
+    match target {
+        Target::Queue(q) => {
+            q.provider().purge(queue).await?;
+            Ok(())
         }
-    }
-
-    async fn wait_for(&mut self, target: u64) -> anyhow::Result<()> {
-        let mut last_progress = Instant::now();
-        let mut last_seen = self.seen;
-        while self.seen < target {
-            if self.lagged {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                self.seen = self.jobs.store().counts(&self.queue).await?.completed;
-            } else {
-                match tokio::time::timeout(Duration::from_millis(50), self.events.recv()).await {
-                    Ok(Ok(ev)) => {
-                        if ev.action == "completed" && ev.job.queue == self.queue {
-                            self.seen += 1;
-                        }
-                    }
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                        self.lagged = true;
-                        self.seen = self.jobs.store().counts(&self.queue).await?.completed;
-                    }
-                    Ok(Err(broadcast::error::RecvError::Closed)) => anyhow::bail!("the jobs service stopped"),
-                    Err(_) => {}
+        Target::Store(jobs) => {
+            // The store deletes finished jobs only: run what is left, then retention to zero
+            // and upkeep passes (each prunes up to 5000 per state and queue).
+            let left = target.unfinished(queue).await?;
+            if left > 0 {
+                drain(target, queue, &Noop::new(), left, 64).await?;
+            }
+            let none = json!({ "count": 0, "ageSecs": 0 });
+            jobs.update_settings(queue, &json!({ "keepCompleted": none, "keepDead": none }))
+                .await?;
+            for _ in 0..100 {
+                jobs.store().upkeep().await?;
+                let c = jobs.store().counts(queue).await?;
+                if c.waiting + c.delayed + c.active + c.completed + c.failed + c.dead + c.cancelled == 0 {
+                    return Ok(());
                 }
             }
-            if self.seen != last_seen {
-                last_seen = self.seen;
-                last_progress = Instant::now();
-            } else if last_progress.elapsed() > Duration::from_secs(60) {
-                anyhow::bail!(
-                    "no job of {} completed for 60 s ({} of {target} done)",
-                    self.queue,
-                    self.seen
-                );
-            }
+            anyhow::bail!("jobs remain in queue {queue} after 100 upkeep passes")
         }
-        Ok(())
-    }
-}
-
-/// Deletes the run's jobs from a shared store: retention to zero, then upkeep passes (each
-/// prunes up to 5000 per state and queue). The queue's settings row stays: the store has no
-/// way to delete a queue.
-async fn clean_up(jobs: &Arc<Jobs>, queue: &str) -> anyhow::Result<()> {
-    let none = json!({ "count": 0, "ageSecs": 0 });
-    jobs.update_settings(queue, &json!({ "keepCompleted": none, "keepDead": none }))
-        .await?;
-    for _ in 0..100 {
-        jobs.store().upkeep().await?;
-        let c = jobs.store().counts(queue).await?;
-        let left = c.waiting + c.delayed + c.active + c.completed + c.failed + c.dead + c.cancelled;
-        if left == 0 {
-            return Ok(());
-        }
-        if c.completed + c.dead == 0 {
-            anyhow::bail!("{left} unfinished jobs remain in queue {queue}");
-        }
-    }
-    anyhow::bail!("jobs remain in queue {queue} after 100 upkeep passes")
-}
-
-/// The nearest-rank percentile `q` (0–1) of sorted values.
-fn percentile(sorted: &[i64], q: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn print_jobs_figures(args: &BenchJobsArgs, f: &Figures) {
-    let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let enqueue_rate = per_sec(args.jobs, f.enqueue_secs);
-    let process_rate = per_sec(args.jobs, f.process_secs);
-    let achieved_rate = per_sec(args.latency_jobs, f.latency_secs);
-    let (p50, p99) = (percentile(&f.latencies, 0.50), percentile(&f.latencies, 0.99));
-    let max = f.latencies.last().copied().unwrap_or(0);
-    let mean = if f.latencies.is_empty() {
-        0.0
-    } else {
-        f.latencies.iter().sum::<i64>() as f64 / f.latencies.len() as f64
-    };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
-        "keel bench jobs: store {}, {} jobs, batches of {}, {} workers, {cores} cores",
-        args.store, args.jobs, args.batch, args.concurrency
-    );
-    println!(
-        "  enqueue   {:>9.0} jobs/s   {} jobs in batches of {} in {:.2} s",
-        enqueue_rate, args.jobs, args.batch, f.enqueue_secs
-    );
-    println!(
-        "  process   {:>9.0} jobs/s   {} jobs by {} no-op workers in {:.2} s",
-        process_rate, args.jobs, args.concurrency, f.process_secs
-    );
-    println!(
-        "  latency   p50 {p50} ms, p99 {p99} ms, max {max} ms, mean {mean:.1} ms   {} single enqueues at {:.0}/s",
-        f.latencies.len(),
-        achieved_rate
-    );
-    let line = json!({
-        "bench": "jobs",
-        "system": "keel",
-        "store": args.store,
-        "jobs": args.jobs,
-        "batch": args.batch,
-        "concurrency": args.concurrency,
-        "cores": cores,
-        "enqueuePerSec": enqueue_rate.round() as u64,
-        "enqueueSecs": f.enqueue_secs,
-        "processPerSec": process_rate.round() as u64,
-        "processSecs": f.process_secs,
-        "latencyJobs": f.latencies.len(),
-        "latencyRate": achieved_rate.round() as u64,
-        "latencyP50Ms": p50,
-        "latencyP99Ms": p99,
-        "latencyMaxMs": max,
-        "latencyMeanMs": (mean * 10.0).round() / 10.0,
-    });
-    println!("{line}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 0.5), 50);
-        assert_eq!(percentile(&v, 0.99), 99);
-        assert_eq!(percentile(&[7], 0.99), 7);
-        assert_eq!(percentile(&[], 0.5), 0);
     }
 }

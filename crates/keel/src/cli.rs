@@ -233,31 +233,29 @@ pub struct CreateScheduleArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Jobs: enqueue throughput, processing throughput and end-to-end latency
+    /// Jobs: single and bulk enqueue throughput and processing throughput of no-op jobs
     Jobs(BenchJobsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BenchJobsArgs {
-    /// Jobs enqueued and processed in the throughput runs
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub jobs: u64,
-    /// In-process workers draining the queue
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub concurrency: u64,
-    /// Where the jobs live: a fresh temporary `embedded` store, or `postgres`
-    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres"])]
-    pub store: String,
-    /// PostgreSQL URL for `--store postgres` [default: the `[jobs] postgres_url` setting]
+    /// The engine the jobs live on (embedded: a fresh temporary directory)
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres", "redis", "nats"])]
+    pub engine: String,
+    /// The engine's URL [default: the `[jobs]`/`[queue]` settings]
     #[arg(long, value_name = "URL")]
-    pub postgres_url: Option<String>,
-    /// Jobs per enqueue call in the enqueue run
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub url: Option<String>,
+    /// What to measure: `store`, the jobs store the HTTP API serves (embedded, postgres), or
+    /// `queue`, jobs on the queue provider (every engine) [default: store where it exists]
+    #[arg(long, value_parser = ["store", "queue"])]
+    pub via: Option<String>,
+    /// No-op jobs in each phase
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub jobs: u64,
+    /// Concurrent enqueuers in the single-enqueue phase, and workers draining the queue
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+    /// Jobs per call in the bulk-enqueue phase
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub batch: u64,
-    /// Jobs enqueued one at a time in the latency run
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub latency_jobs: u64,
-    /// Enqueues per second in the latency run
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub rate: u64,
 }

@@ -44,3 +44,13 @@ pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
     Ok(keel_jobs::Jobs::new(store))
 }
+
+/// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data
+/// dir), once.
+pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue::Queue>> {
+    let queue = keel_queue::open(&cfg.queue, &cfg.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the {} queue provider: {e}", cfg.queue.provider))?;
+    tracing::info!(provider = queue.name(), "queue ready");
+    Ok(queue)
+}

@@ -373,3 +373,79 @@ fn every_command_has_help() {
     let help = ok(d, &["jobs", "enqueue", "--help"]);
     assert!(help.contains("--unique-key") && help.contains("--delay-ms"), "{help}");
 }
+
+/// Parses `keel bench jobs` output: the three figures, each a positive rate.
+fn bench_figures(out: &str) -> Vec<(String, u64)> {
+    let figures: Vec<(String, u64)> = out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(0)))
+        .collect();
+    let names: Vec<&str> = figures.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["enqueue_single_per_s", "enqueue_bulk_per_s", "processed_per_s"],
+        "{out}"
+    );
+    assert!(figures.iter().all(|(_, v)| *v > 0), "{out}");
+    figures
+}
+
+#[test]
+fn bench_jobs_runs_on_the_embedded_engine_both_ways() {
+    let dir = data_dir();
+    let d = dir.path();
+    for via in ["store", "queue"] {
+        let out = ok(
+            d,
+            &[
+                "bench",
+                "jobs",
+                "--engine",
+                "embedded",
+                "--via",
+                via,
+                "--jobs",
+                "300",
+                "--concurrency",
+                "8",
+            ],
+        );
+        bench_figures(&out);
+    }
+    // The temporary engine is gone afterwards and the data dir untouched.
+    assert!(!d.join("jobs.db").exists() && !d.join("queues.db").exists());
+    let err = fails(d, &["bench", "jobs", "--engine", "redis", "--via", "store"], 1);
+    assert!(err.contains("--via queue"), "{err}");
+}
+
+#[test]
+fn bench_jobs_runs_on_every_server_engine() {
+    let engines = [
+        ("postgres", "KEEL_TEST_POSTGRES_URL"),
+        ("redis", "KEEL_TEST_REDIS_URL"),
+        ("nats", "KEEL_TEST_NATS_URL"),
+    ];
+    let dir = data_dir();
+    for (engine, var) in engines {
+        let Some(url) = keel_testkit::engine_url(var) else {
+            continue;
+        };
+        let out = ok(
+            dir.path(),
+            &[
+                "bench",
+                "jobs",
+                "--engine",
+                engine,
+                "--url",
+                &url,
+                "--jobs",
+                "300",
+                "--concurrency",
+                "8",
+            ],
+        );
+        bench_figures(&out);
+    }
+}
