@@ -20,11 +20,18 @@ async fn health_answers_like_pocketbase() {
 }
 
 #[tokio::test]
-async fn ready_checks_database_and_files() {
+async fn ready_checks_database_files_cache_and_jobs() {
     let app = TestApp::new().await;
     let r = app.send(Method::GET, "/api/ready", None, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.json["data"], json!({"database": "ok", "files": "ok"}));
+    assert_eq!(
+        r.json,
+        json!({
+            "code": 200,
+            "message": "ready",
+            "data": {"database": "ok", "files": "ok", "cache": "ok", "jobs": "ok"}
+        })
+    );
 }
 
 #[tokio::test]

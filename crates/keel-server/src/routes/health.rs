@@ -23,38 +23,52 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"code": 200, "message": "API is healthy.", "data": {}}))
 }
 
-/// Readiness: every engine answers. 503 naming what is down otherwise.
+/// Readiness: every engine answers (the database, the file store, the cache provider and the
+/// jobs store). 503 naming what is down otherwise.
 async fn ready(State(state): State<AppState>) -> Response {
-    let (db, files) = tokio::join!(state.store.engine().ping(), state.files.ping());
-    let status_of = |r: &keel_core::Result<()>, what: &str| match r {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!(error = %e, component = what, "readiness check failed");
-            "unavailable"
-        }
-    };
-    let data = json!({"database": status_of(&db, "database"), "files": status_of(&files, "files")});
-    if db.is_ok() && files.is_ok() {
-        (
-            StatusCode::OK,
-            Json(json!({"code": 200, "message": "ready", "data": data})),
-        )
-            .into_response()
+    let (database, files, cache, jobs) = tokio::join!(
+        state.store.engine().ping(),
+        state.files.ping(),
+        state.cache.ping(),
+        state.jobs.store().ping(),
+    );
+    let (status, body) = readiness(&[
+        ("database", database),
+        ("files", files),
+        ("cache", cache),
+        ("jobs", jobs),
+    ]);
+    (status, Json(body)).into_response()
+}
+
+/// The readiness answer for named check results: 200 with `"ok"` for each, or 503 with
+/// `"unavailable"` for the failed ones, named in the message (causes are logged, not sent).
+fn readiness(checks: &[(&str, keel_core::Result<()>)]) -> (StatusCode, serde_json::Value) {
+    let mut data = serde_json::Map::new();
+    let mut down = Vec::new();
+    for (name, result) in checks {
+        let status = match result {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, component = name, "readiness check failed");
+                down.push(*name);
+                "unavailable"
+            }
+        };
+        data.insert((*name).into(), status.into());
+    }
+    let (status, message) = if down.is_empty() {
+        (StatusCode::OK, "ready".to_string())
     } else {
-        let mut down = Vec::new();
-        if db.is_err() {
-            down.push("database");
-        }
-        if files.is_err() {
-            down.push("files");
-        }
-        let message = format!("not ready: {} unavailable", down.join(" and "));
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"code": 503, "message": message, "data": data})),
+            format!("not ready: {} unavailable", down.join(", ")),
         )
-            .into_response()
-    }
+    };
+    (
+        status,
+        json!({"code": status.as_u16(), "message": message, "data": data}),
+    )
 }
 
 /// The Prometheus text exposition of every recorded metric; 404 when metrics are off.
@@ -66,5 +80,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         None => ApiError::not_found().into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_names_what_is_down() {
+        let (status, body) = readiness(&[("database", Ok(())), ("cache", Ok(()))]);
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"], json!({"database": "ok", "cache": "ok"}));
+        let down = || Err(keel_core::Error::internal("connection refused"));
+        let (status, body) = readiness(&[("database", Ok(())), ("cache", down()), ("jobs", down())]);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], 503);
+        assert_eq!(body["message"], "not ready: cache, jobs unavailable");
+        assert_eq!(
+            body["data"],
+            json!({"database": "ok", "cache": "unavailable", "jobs": "unavailable"})
+        );
+        assert!(!body.to_string().contains("refused"), "{body}");
     }
 }

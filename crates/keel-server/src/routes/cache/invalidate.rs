@@ -1,42 +1,32 @@
 //! `POST /api/cache/{namespace}/invalidate` with `{"tags": ["a", "b"]}`: deletes every key
-//! carrying any of the tags; answers `{"invalidated": N}`. (It shares the `{key}` route, so
-//! a POST to any other key is a 404.)
+//! carrying any of the tags; answers `{"invalidated": N}`. (Reached through `post_action`.)
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::check_name;
+use super::{check_name, parse_object};
 use crate::authz::{authorize, Permission};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InvalidateBody {
     tags: Vec<String>,
 }
 
 pub(super) async fn invalidate(
-    State(state): State<AppState>,
+    state: AppState,
     caller: Caller,
-    Path((namespace, action)): Path<(String, String)>,
+    namespace: String,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    if action != "invalidate" {
-        return Err(ApiError::not_found());
-    }
     authorize(&caller, Permission::CacheWrite)?;
     check_name("namespace", &namespace)?;
-    let body: InvalidateBody = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::field(
-            "tags",
-            "validation_required",
-            "The body must be {\"tags\": [\"tag\", ...]}.",
-        )
-    })?;
+    let body: InvalidateBody = parse_object(&body)?;
     for tag in &body.tags {
         check_name("tags", tag)?;
     }

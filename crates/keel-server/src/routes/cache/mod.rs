@@ -2,22 +2,38 @@
 //!
 //! - `GET|PUT|DELETE /api/cache/{namespace}/{key}` (`PUT ?ttl=SECONDS&tags=a,b`, body = the
 //!   JSON value);
+//! - `POST /api/cache/{namespace}/{key}/incr` with `{"by": N}` (optional);
 //! - `POST /api/cache/{namespace}/invalidate` with `{"tags": [...]}`;
+//! - `POST /api/cache/{namespace}/get-many` with `{"keys": [...]}`;
+//! - `POST /api/cache/{namespace}/set-many` with `{"entries": [{"key", "value", "ttl", "tags"}]}`;
 //! - `GET /api/cache/{namespace}` (stats) and `DELETE /api/cache/{namespace}` (clear).
 //!
+//! The namespace-wide POSTs share the `{key}` route; [`post_action`] dispatches them by name
+//! (a POST to any other key is a 404). Bodies are JSON objects deserialized with the jobs
+//! API's `from_object`, so a wrong type, a missing or an unknown field is a 400 naming it.
 //! Namespaces, keys and tags match `[A-Za-z0-9_.:-]{1,200}`.
 
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use keel_core::Error;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
 use crate::state::AppState;
 
 mod delete;
 mod get;
+mod get_many;
+mod incr;
 mod invalidate;
 mod namespace;
 mod put;
+mod set_many;
 
 /// The cache routes.
 pub fn routes() -> Router<AppState> {
@@ -28,8 +44,65 @@ pub fn routes() -> Router<AppState> {
             get(get::get_value)
                 .put(put::put_value)
                 .delete(delete::delete_value)
-                .post(invalidate::invalidate),
+                .post(post_action),
         )
+        .route("/api/cache/{namespace}/{key}/incr", post(incr::incr))
+}
+
+/// `POST /api/cache/{namespace}/{action}`: the namespace-wide operations, by name.
+async fn post_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, action)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    match action.as_str() {
+        "invalidate" => Ok(invalidate::invalidate(state, caller, namespace, body)
+            .await?
+            .into_response()),
+        "get-many" => Ok(get_many::get_many(state, caller, namespace, body)
+            .await?
+            .into_response()),
+        "set-many" => Ok(set_many::set_many(state, caller, namespace, body)
+            .await?
+            .into_response()),
+        _ => Err(ApiError(Error::NotFound(
+            "No such cache operation: POST /api/cache/{namespace}/ takes invalidate, get-many or \
+             set-many, and POST /api/cache/{namespace}/{key}/incr increments a key. To store a \
+             value use PUT /api/cache/{namespace}/{key}."
+                .into(),
+        ))),
+    }
+}
+
+/// The most keys (`get-many`) or entries (`set-many`) one call may carry.
+const MAX_BATCH: usize = 1000;
+
+/// A 400 naming `field` when a batch of `len` is over [`MAX_BATCH`].
+fn check_batch(field: &str, len: usize) -> Result<(), ApiError> {
+    if len > MAX_BATCH {
+        return Err(ApiError::field(
+            field,
+            "validation_too_many",
+            format!("At most {MAX_BATCH} {field} per call (got {len}); split the request."),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a JSON object body into `T` (an empty body is `{}`): a 400 for a body that is not
+/// a JSON object, or naming the field at fault (see `jobs::from_object`).
+fn parse_object<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return crate::routes::jobs::from_object(Value::Object(Map::new()), "");
+    }
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => crate::routes::jobs::from_object(v, ""),
+        Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "The request body is not valid JSON: {e}."
+        ))),
+    }
 }
 
 /// The longest namespace, key or tag.

@@ -43,44 +43,56 @@ fn parse_query(query: &str) -> Result<(Option<Duration>, Vec<String>), ApiError>
     for (k, v) in form_pairs(query) {
         match k.as_str() {
             "ttl" => ttl = Some(parse_ttl(&v)?),
-            "tags" => {
-                for tag in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    check_name("tags", tag)?;
-                    if !tags.iter().any(|t| t == tag) {
-                        tags.push(tag.to_string());
-                    }
-                }
-            }
+            "tags" => tags.extend(v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from)),
             _ => {}
         }
     }
-    if tags.len() > MAX_TAGS {
+    Ok((ttl, check_tags("tags", tags)?))
+}
+
+/// Checks every tag with [`check_name`] (a 400 naming `field`), drops repeats and caps the
+/// count at [`MAX_TAGS`]. Shared with `set-many`.
+pub(super) fn check_tags(field: &str, tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        check_name(field, &tag)?;
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > MAX_TAGS {
         return Err(ApiError::field(
-            "tags",
+            field,
             "validation_too_many_tags",
             format!("At most {MAX_TAGS} tags per entry."),
         ));
     }
-    Ok((ttl, tags))
+    Ok(out)
 }
 
 fn parse_ttl(raw: &str) -> Result<Duration, ApiError> {
-    let bad = || {
-        ApiError::field(
-            "ttl",
-            "validation_invalid_ttl",
-            "Must be a positive number of seconds (at most ten years).",
-        )
-    };
-    let secs: f64 = raw.trim().parse().map_err(|_| bad())?;
+    let secs: f64 = raw.trim().parse().map_err(|_| bad_ttl("ttl"))?;
+    ttl_from_secs("ttl", secs)
+}
+
+/// A TTL of `secs` seconds: positive, finite, at most ten years, not rounding to zero; else
+/// a 400 naming `field`. Shared with `set-many`.
+pub(super) fn ttl_from_secs(field: &str, secs: f64) -> Result<Duration, ApiError> {
     if !secs.is_finite() || secs <= 0.0 || secs > MAX_TTL_SECS {
-        return Err(bad());
+        return Err(bad_ttl(field));
     }
-    let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
-    if d.is_zero() {
-        return Err(bad());
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad_ttl(field)),
     }
-    Ok(d)
+}
+
+fn bad_ttl(field: &str) -> ApiError {
+    ApiError::field(
+        field,
+        "validation_invalid_ttl",
+        "Must be a positive number of seconds (at most ten years).",
+    )
 }
 
 #[cfg(test)]

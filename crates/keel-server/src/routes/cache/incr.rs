@@ -1,0 +1,65 @@
+//! `POST /api/cache/{namespace}/{key}/incr` with an optional `{"by": N}` (default 1, may be
+//! negative; an empty body is allowed): atomically adds `by` to the integer under `key` (a
+//! missing key starts at 0, the entry keeps its TTL and tags) and answers `{"value": N}`.
+//! A value that is not an integer, or an overflow, is a 400 naming `key`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::Json;
+use keel_core::error::{FieldError, FieldErrors};
+use keel_core::Error;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{check_name, parse_object};
+use crate::authz::{authorize, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncrBody {
+    #[serde(default = "one")]
+    by: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+pub(super) async fn incr(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::CacheWrite)?;
+    check_name("namespace", &namespace)?;
+    check_name("key", &key)?;
+    let IncrBody { by } = parse_object(&body)?;
+    match state.cache.incr(&namespace, &key, by).await {
+        Ok(value) => Ok(Json(json!({"value": value}))),
+        // Every provider refuses a non-integer value or an overflow with a bad request.
+        Err(Error::BadRequest { message, .. }) => {
+            // Redis cannot tell the two apart ("not an integer (or the increment overflows)").
+            let (code, hint) = if message.contains("not an integer") {
+                (
+                    "validation_not_integer",
+                    "Increment only a key holding an integer: PUT an integer there or DELETE it \
+                     first (a missing key starts at 0).",
+                )
+            } else {
+                (
+                    "validation_overflow",
+                    "The result must fit in a signed 64-bit integer; use a smaller `by`.",
+                )
+            };
+            let message = format!("Cannot increment {key:?} by {by}: {message}. {hint}");
+            let mut fields = FieldErrors::new();
+            fields.insert("key".into(), FieldError::new(code, message.clone()));
+            Err(ApiError(Error::BadRequest { message, fields }))
+        }
+        Err(e) => Err(ApiError(e)),
+    }
+}
