@@ -24,7 +24,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::model::{Backoff, Job, JobState, NewJob};
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{free_slots, JobContext, JobHandler};
 use crate::store::enqueue::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS};
 
 /// The most messages one fetch claims.
@@ -117,14 +117,14 @@ impl QueuedJobs {
                     if *shutdown.borrow() {
                         return;
                     }
-                    let want = slots.available_permits().clamp(1, FETCH_MAX);
                     let mut permits = tokio::select! {
-                        p = slots.clone().acquire_many_owned(want as u32) => match p {
-                            Ok(p) => p,
-                            Err(_) => return,
+                        p = free_slots(&slots, FETCH_MAX) => match p {
+                            Some(p) => p,
+                            None => return,
                         },
                         _ = shutdown.changed() => return,
                     };
+                    let want = permits.num_permits();
                     let req = ClaimRequest::new(want, lease).wait(Duration::from_secs(1));
                     let batch = tokio::select! {
                         b = provider.claim(&name, req) => b,

@@ -99,8 +99,7 @@ impl Jobs {
     ) -> JoinHandle<()> {
         let jobs = self.clone();
         let queue = queue.to_string();
-        let total = concurrency.max(1) as u32;
-        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        let slots = Slots::new(concurrency.max(1));
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Completion>();
         tokio::spawn(jobs.clone().complete_in_groups(done_rx));
         tokio::spawn(async move {
@@ -111,14 +110,14 @@ impl Jobs {
                     if *shutdown.borrow() {
                         return;
                     }
-                    let want = slots.available_permits().clamp(1, MAX_CLAIM);
-                    let mut permits = tokio::select! {
-                        p = slots.clone().acquire_many_owned(want as u32) => match p {
-                            Ok(p) => p,
-                            Err(_) => return,
+                    let (mut running, mut unrecorded) = tokio::select! {
+                        p = slots.take(MAX_CLAIM) => match p {
+                            Some(p) => p,
+                            None => return,
                         },
                         _ = shutdown.changed() => return,
                     };
+                    let want = running.num_permits();
                     let opts = ClaimOptions {
                         max: want,
                         worker: Some(worker.clone()),
@@ -130,16 +129,19 @@ impl Jobs {
                     match claimed {
                         Ok(batch) => {
                             for c in batch {
-                                let Some(permit) = permits.split(1) else { break };
+                                let (Some(run), Some(record)) = (running.split(1), unrecorded.split(1)) else {
+                                    break;
+                                };
                                 let (jobs, handler, done) = (jobs.clone(), handler.clone(), done_tx.clone());
                                 tokio::spawn(async move {
-                                    jobs.run_one(c.job, c.lease, handler.as_ref(), done, permit).await;
+                                    jobs.run_one(c.job, c.lease, handler.as_ref(), done, (run, record))
+                                        .await;
                                 });
                             }
                         }
                         Err(e) => {
                             tracing::warn!(queue = %queue, error = %e, "claiming jobs failed; retrying in 1 s");
-                            drop(permits);
+                            drop((running, unrecorded));
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
@@ -147,7 +149,7 @@ impl Jobs {
             };
             fetch.await;
             // Shutting down: wait for the jobs still running to finish and be recorded.
-            let _ = slots_held.acquire_many(total).await;
+            slots_held.all_recorded().await;
         })
     }
 
@@ -186,7 +188,7 @@ impl Jobs {
         lease: String,
         handler: &dyn JobHandler,
         done: mpsc::UnboundedSender<Completion>,
-        permit: OwnedSemaphorePermit,
+        (run, record): (OwnedSemaphorePermit, OwnedSemaphorePermit),
     ) {
         let ctx = JobContext {
             reporter: Reporter::Store {
@@ -220,7 +222,12 @@ impl Jobs {
                     id: job.id.clone(),
                     lease,
                     result,
-                    _permit: permit,
+                    _permit: {
+                        // The handler is done: its running slot frees now, while the
+                        // completion waits for its group's commit.
+                        drop(run);
+                        record
+                    },
                 });
                 return;
             }
@@ -230,7 +237,7 @@ impl Jobs {
                 self.fail(&job.id, &lease, &message, FailMode::Retry).await
             }
         };
-        drop(permit);
+        drop((run, record));
         if let Err(e) = failed {
             tracing::info!(job = %job.id, error = %e, "job outcome not recorded (lease lost); it will be retried or was cancelled");
         }
@@ -300,8 +307,8 @@ impl Jobs {
     }
 }
 
-/// A job whose handler succeeded, waiting for its completion to be committed. Holding the
-/// slot's permit until then keeps the number of unrecorded jobs within the concurrency.
+/// A job whose handler succeeded, waiting for its completion to be committed. It holds an
+/// `unrecorded` permit until then, which bounds the jobs claimed but not yet recorded.
 struct Completion {
     id: String,
     lease: String,
@@ -343,5 +350,64 @@ impl JobHandler for HttpPush {
             let excerpt: String = text.chars().take(500).collect();
             Err(format!("POST {} answered {status}: {excerpt}", self.url))
         }
+    }
+}
+
+/// Waits for a free handler slot, then takes every other one free at that moment (up to
+/// `max` in all), so a claim asks for as many jobs as can run instead of one at a time.
+/// `None` once the semaphore is closed.
+pub(crate) async fn free_slots(slots: &Arc<Semaphore>, max: usize) -> Option<OwnedSemaphorePermit> {
+    let mut permits = slots.clone().acquire_owned().await.ok()?;
+    let more = slots.available_permits().min(max.saturating_sub(1));
+    if more > 0 {
+        if let Ok(extra) = slots.clone().try_acquire_many_owned(more as u32) {
+            permits.merge(extra);
+        }
+    }
+    Some(permits)
+}
+
+/// A worker's slots: `running` bounds the handlers running at once (the concurrency);
+/// `unrecorded` (twice that) bounds the jobs claimed whose outcome is not committed yet, so
+/// the next claim overlaps the commit of the last group's completions without the backlog of
+/// uncommitted completions ever growing past one more round.
+#[derive(Clone)]
+struct Slots {
+    running: Arc<Semaphore>,
+    unrecorded: Arc<Semaphore>,
+    total_unrecorded: u32,
+}
+
+impl Slots {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            running: Arc::new(Semaphore::new(concurrency)),
+            unrecorded: Arc::new(Semaphore::new(concurrency * 2)),
+            total_unrecorded: (concurrency * 2) as u32,
+        }
+    }
+
+    /// Waits for one slot of each kind, then takes as many more pairs as are free (up to
+    /// `max` in all). `None` once closed.
+    async fn take(&self, max: usize) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let mut running = free_slots(&self.running, max).await?;
+        let mut unrecorded = self.unrecorded.clone().acquire_owned().await.ok()?;
+        let more = (running.num_permits() - 1).min(self.unrecorded.available_permits());
+        if more > 0 {
+            if let Ok(extra) = self.unrecorded.clone().try_acquire_many_owned(more as u32) {
+                unrecorded.merge(extra);
+            }
+        }
+        // Give back running slots that found no matching unrecorded one.
+        let extra_running = running.num_permits() - unrecorded.num_permits();
+        if extra_running > 0 {
+            drop(running.split(extra_running));
+        }
+        Some((running, unrecorded))
+    }
+
+    /// Waits until every claimed job has its outcome recorded.
+    async fn all_recorded(&self) {
+        let _ = self.unrecorded.acquire_many(self.total_unrecorded).await;
     }
 }

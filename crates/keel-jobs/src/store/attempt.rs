@@ -8,6 +8,18 @@ use sqlx::Row;
 use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
 use crate::model::{AttemptError, Backoff, Job, Progress};
 
+/// Jobs completed by one statement of `complete_many` (3 bound values each).
+const COMPLETE_CHUNK: usize = 200;
+
+/// `JOB_COLUMNS`, each prefixed with `keel_jobs.` (for statements that join another table).
+static QUALIFIED_JOB_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    JOB_COLUMNS
+        .split(',')
+        .map(|c| format!("keel_jobs.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
 /// The error for a lease that is no longer held.
 pub fn stale_job_lease() -> Error {
     Error::Conflict(
@@ -94,33 +106,44 @@ impl JobStore {
     /// `Conflict` for that item only.
     pub async fn complete_many(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
         let now = now_ms();
-        let sql = format!(
-            "UPDATE keel_jobs SET state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
-             finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_token = $2 AND state = 'active' \
-             AND lease_expires_at > $3 RETURNING {JOB_COLUMNS}"
-        );
+        let mut done = std::collections::HashMap::with_capacity(items.len());
         let mut tx = self.begin().await.map_err(db)?;
-        let mut out = Vec::with_capacity(items.len());
-        for (id, lease, result) in items {
-            let json = match result {
-                Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
-                None => None,
-            };
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(id.clone())
-                .bind(lease.clone())
-                .bind(now)
-                .bind(json)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            out.push(match row {
-                Some(row) => job_from_row(&row),
-                None => Err(stale_job_lease()),
-            });
+        // One statement per chunk: `UPDATE … FROM (VALUES (id, lease, result), …)` (the
+        // columns of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
+        for chunk in items.chunks(COMPLETE_CHUNK) {
+            let mut values = String::with_capacity(chunk.len() * 16);
+            for i in 0..chunk.len() {
+                let p = 2 + 3 * i;
+                if i > 0 {
+                    values.push_str(", ");
+                }
+                values.push_str(&format!("(${p}, ${}, ${})", p + 1, p + 2));
+            }
+            let sql = format!(
+                "UPDATE keel_jobs SET state = 'completed', result = c.column3, lease_token = NULL, \
+                 lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM (VALUES {values}) AS c \
+                 WHERE keel_jobs.id = c.column1 AND keel_jobs.lease_token = c.column2 \
+                 AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
+                *QUALIFIED_JOB_COLUMNS
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for (id, lease, result) in chunk {
+                let json = match result {
+                    Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
+                    None => None,
+                };
+                q = q.bind(id.clone()).bind(lease.clone()).bind(json);
+            }
+            for row in q.fetch_all(&mut *tx).await.map_err(db)? {
+                let job = job_from_row(&row)?;
+                done.insert(job.id.clone(), job);
+            }
         }
         tx.commit().await.map_err(db)?;
-        Ok(out)
+        Ok(items
+            .iter()
+            .map(|(id, _, _)| done.remove(id).ok_or_else(stale_job_lease))
+            .collect())
     }
 
     /// Fails the current attempt of a held job: retried after its backoff, or dead when out

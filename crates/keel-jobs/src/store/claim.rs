@@ -43,6 +43,15 @@ impl JobStore {
         }
         let now = now_ms();
         let mut tx = self.begin().await.map_err(db)?;
+        if self.dialect == Dialect::Postgres {
+            // A claim need not wait for its WAL flush: a claim lost in a crash only puts the
+            // job back to waiting, and it is delivered again (at-least-once either way).
+            // Completions and enqueues stay synchronous.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         let Some((settings, mut rate_window, mut rate_count)) = self.queue_row(&mut tx, queue, false).await? else {
             tx.commit().await.map_err(db)?;
             return Ok(Vec::new());

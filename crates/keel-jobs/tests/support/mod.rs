@@ -42,6 +42,47 @@ pub async fn run_all(make: impl Fn() -> futures::future::BoxFuture<'static, JobS
     bulk_is_all_or_none(make().await).await;
     concurrent_claims_each_once(make().await, make().await).await;
     handlers_run_every_job(make().await).await;
+    group_completion(make().await).await;
+}
+
+/// `complete_many` (what in-process workers use): each item succeeds or fails alone, results
+/// are kept per job, and a completed job is not completed again.
+async fn group_completion(store: JobStore) {
+    let q = random_name();
+    let jobs: Vec<NewJob> = (0..250).map(|i| NewJob::new("g", json!({ "i": i }))).collect();
+    store.enqueue(&q, jobs).await.unwrap();
+    let mut claimed = Vec::new();
+    while claimed.len() < 250 {
+        claimed.extend(store.claim(&q, &opts(100)).await.unwrap());
+    }
+    // More than one statement's chunk, with a result on some, and one stale lease.
+    let mut items: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let result = (i % 2 == 0).then(|| json!({ "i": i }));
+            (c.job.id.clone(), c.lease.clone(), result)
+        })
+        .collect();
+    items[7].1 = "not-the-lease".into();
+    let out = store.complete_many(&items).await.unwrap();
+    assert_eq!(out.len(), 250);
+    for (i, r) in out.iter().enumerate() {
+        if i == 7 {
+            assert!(matches!(r, Err(Error::Conflict(_))), "a stale lease is refused: {r:?}");
+            continue;
+        }
+        let job = r.as_ref().unwrap();
+        assert_eq!((job.id.as_str(), job.state), (items[i].0.as_str(), JobState::Completed));
+        assert_eq!(job.result, items[i].2, "job {i} keeps its own result");
+    }
+    let again = store.complete_many(&items[..3]).await.unwrap();
+    assert!(
+        again.iter().all(|r| matches!(r, Err(Error::Conflict(_)))),
+        "completed once: {again:?}"
+    );
+    let c = store.counts(&q).await.unwrap();
+    assert_eq!((c.completed, c.active), (249, 1));
 }
 
 async fn lifecycle_and_events(store: JobStore) {
