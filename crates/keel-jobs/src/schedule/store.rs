@@ -358,7 +358,7 @@ impl JobStore {
                 format!("The schedule's job is invalid: {e}"),
             )
         })?;
-        let mut out = self.enqueue_on(tx, &s.queue, vec![new], now).await?;
+        let mut out = self.enqueue_on(tx, &s.queue, &[new], now).await?;
         out.pop()
             .map(|e| e.job)
             .ok_or_else(|| Error::internal("enqueue returned no job"))

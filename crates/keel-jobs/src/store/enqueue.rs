@@ -21,14 +21,24 @@ pub struct Enqueued {
 impl JobStore {
     /// Enqueues `jobs` into `queue`, all or none. A job whose unique key matches a pending
     /// job of the queue is not added; that job is returned with `created: false`.
+    ///
+    /// Concurrent calls share a transaction (group commit, `group.rs`); each is answered only
+    /// once the transaction holding it committed.
     pub async fn enqueue(&self, queue: &str, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
         validate_queue_name(queue)?;
         for (i, job) in jobs.iter().enumerate() {
             job.validate().map_err(|e| prefix_index(e, i, jobs.len()))?;
         }
-        let now = now_ms();
+        match &self.grouper {
+            Some(grouper) => grouper.enqueue(queue, jobs).await,
+            None => self.enqueue_alone(queue, &jobs).await,
+        }
+    }
+
+    /// Enqueues validated jobs in a transaction of their own.
+    pub(crate) async fn enqueue_alone(&self, queue: &str, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
         let mut tx = self.begin().await.map_err(db)?;
-        let out = self.enqueue_on(&mut tx, queue, jobs, now).await?;
+        let out = self.enqueue_on(&mut tx, queue, jobs, now_ms()).await?;
         tx.commit().await.map_err(db)?;
         Ok(out)
     }
@@ -38,7 +48,7 @@ impl JobStore {
         &self,
         tx: &mut sqlx::AnyConnection,
         queue: &str,
-        jobs: Vec<NewJob>,
+        jobs: &[NewJob],
         now: i64,
     ) -> Result<Vec<Enqueued>> {
         self.ensure_queue(&mut *tx, queue, now).await?;

@@ -24,6 +24,7 @@ mod admin;
 pub mod attempt;
 pub mod claim;
 pub mod enqueue;
+mod group;
 mod query;
 mod upkeep;
 
@@ -43,6 +44,8 @@ pub enum Dialect {
 pub struct JobStore {
     pub(crate) pool: AnyPool,
     pub(crate) dialect: Dialect,
+    /// Group commit of concurrent enqueues (`None` in the grouper's own copy).
+    grouper: Option<group::Grouper>,
 }
 
 /// The columns every job read selects, in `job_from_row`'s order.
@@ -74,12 +77,7 @@ impl JobStore {
             .connect(&url)
             .await
             .map_err(|e| Error::internal(format!("cannot open the jobs database {}: {e}", path.display())))?;
-        let store = Self {
-            pool,
-            dialect: Dialect::Sqlite,
-        };
-        store.migrate().await?;
-        Ok(store)
+        Self::ready(pool, Dialect::Sqlite).await
     }
 
     /// Connects to PostgreSQL at `url` and creates the tables if missing.
@@ -96,12 +94,21 @@ impl JobStore {
                     keel_core::config::redact_url(url)
                 ))
             })?;
-        let store = Self {
+        Self::ready(pool, Dialect::Postgres).await
+    }
+
+    /// Migrates, then starts the enqueue grouper on a copy of the store without one.
+    async fn ready(pool: AnyPool, dialect: Dialect) -> Result<Self> {
+        let bare = Self {
             pool,
-            dialect: Dialect::Postgres,
+            dialect,
+            grouper: None,
         };
-        store.migrate().await?;
-        Ok(store)
+        bare.migrate().await?;
+        Ok(Self {
+            grouper: Some(group::Grouper::spawn(bare.clone())),
+            ..bare
+        })
     }
 
     /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),

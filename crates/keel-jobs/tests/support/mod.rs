@@ -43,6 +43,39 @@ pub async fn run_all(make: impl Fn() -> futures::future::BoxFuture<'static, JobS
     concurrent_claims_each_once(make().await, make().await).await;
     handlers_run_every_job(make().await).await;
     group_completion(make().await).await;
+    concurrent_enqueues(make().await).await;
+}
+
+/// Concurrent single enqueues (committed together by the store's group commit): every call
+/// gets its own jobs back, and a unique key shared by several calls creates one job.
+async fn concurrent_enqueues(store: JobStore) {
+    let q = random_name();
+    let calls = (0..120).map(|i| {
+        let (store, q) = (store.clone(), q.clone());
+        async move {
+            let mut job = NewJob::new("c", json!({ "i": i }));
+            if i % 3 == 0 {
+                job.unique_key = Some(format!("k{}", i % 4));
+            }
+            let mut out = store.enqueue(&q, vec![job]).await.unwrap();
+            assert_eq!(out.len(), 1);
+            (i, out.remove(0))
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut created_per_key = std::collections::HashMap::new();
+    for (i, e) in &results {
+        if i % 3 == 0 {
+            let key = e.job.unique_key.clone().unwrap();
+            *created_per_key.entry(key).or_insert(0) += u32::from(e.created);
+        } else {
+            assert!(e.created);
+            assert_eq!(e.job.payload, json!({ "i": i }), "each call gets its own job back");
+        }
+    }
+    assert_eq!(created_per_key.len(), 4);
+    assert!(created_per_key.values().all(|n| *n == 1), "{created_per_key:?}");
+    assert_eq!(store.counts(&q).await.unwrap().waiting, 80 + 4);
 }
 
 /// `complete_many` (what in-process workers use): each item succeeds or fails alone, results
