@@ -57,6 +57,7 @@ impl Jobs {
     }
 
     fn emit(&self, action: &'static str, job: &Job) {
+        metrics::counter!("keel_jobs_total", "queue" => job.queue.clone(), "event" => action).increment(1);
         let _ = self.events.send(JobEvent {
             action,
             job: job.clone(),

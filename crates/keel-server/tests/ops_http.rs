@@ -76,6 +76,43 @@ async fn metrics_count_requests_by_route_template() {
 }
 
 #[tokio::test]
+async fn metrics_count_job_events_by_queue() {
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let queue = format!("metrics-{}", keel_core::id::new_id());
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/queues/{queue}/jobs"),
+            Some(&su),
+            Some(json!({"name": "m"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/queues/{queue}/claim"),
+            Some(&su),
+            Some(json!({"max": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let text = app.send(Method::GET, "/metrics", None, None).await.text;
+    for event in ["enqueued", "active"] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("keel_jobs_total{")
+                    && l.contains(&format!("queue=\"{queue}\""))
+                    && l.contains(&format!("event=\"{event}\""))
+            })
+            .unwrap_or_else(|| panic!("no keel_jobs_total for {event} in:\n{text}"));
+        assert!(line.ends_with(" 1"), "{line}");
+    }
+}
+
+#[tokio::test]
 async fn request_ids_are_generated_or_echoed() {
     let app = TestApp::new().await;
     let r = app.send(Method::GET, "/api/health", None, None).await;
