@@ -11,12 +11,16 @@ pub mod memcached;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod tiered;
 
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedCache, MemcachedConfig};
 pub use memory::{MemoryCache, MemoryConfig};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisConfig};
+#[cfg(feature = "redis")]
+pub use tiered::{TieredCache, TieredConfig};
 
 /// Opens the provider `cfg.provider` names. Connects (for Redis and Memcached) before
 /// returning, so a wrong URL fails at start-up rather than on the first request.
@@ -32,6 +36,15 @@ pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
             })
             .await?,
         )),
+        #[cfg(feature = "redis")]
+        "tiered" => Ok(Arc::new(
+            TieredCache::connect(TieredConfig {
+                redis_url: cfg.redis_url.clone(),
+                memory_max_bytes: cfg.memory_max_bytes,
+                local_ttl: std::time::Duration::from_secs(cfg.tiered_local_ttl_secs.max(1)),
+            })
+            .await?,
+        )),
         #[cfg(feature = "memcached")]
         "memcached" => Ok(Arc::new(
             MemcachedCache::connect(MemcachedConfig {
@@ -40,7 +53,7 @@ pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
             .await?,
         )),
         other => Err(keel_core::Error::bad_request(format!(
-            "unknown cache provider {other:?}: expected \"memory\", \"redis\" or \"memcached\""
+            "unknown cache provider {other:?}: expected \"memory\", \"redis\", \"tiered\" or \"memcached\""
         ))),
     }
 }

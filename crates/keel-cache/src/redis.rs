@@ -125,6 +125,31 @@ impl RedisCache {
         Ok(())
     }
 
+    /// The values of `keys` with their remaining TTLs (`None`: no expiry), in one pipeline;
+    /// counts hits and misses like `get_many`. What the tiered provider fills its memory from.
+    pub(crate) async fn fetch_with_ttl(
+        &self,
+        ns: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<(Value, Option<Duration>)>>> {
+        check_name("namespace", ns)?;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            check_name("key", key)?;
+            let k = value_key(ns, key);
+            pipe.get(&k).cmd("PTTL").arg(&k);
+        }
+        let raw: Vec<(Option<String>, i64)> = pipe.query_async(&mut self.conn.clone()).await.map_err(engine)?;
+        let hits = raw.iter().filter(|(v, _)| v.is_some()).count() as u64;
+        self.count(ns, hits, keys.len() as u64 - hits).await?;
+        raw.into_iter()
+            .map(|(v, pttl)| {
+                let ttl = (pttl >= 0).then(|| Duration::from_millis(pttl.max(1) as u64));
+                Ok(decode(v)?.map(|v| (v, ttl)))
+            })
+            .collect()
+    }
+
     async fn count(&self, ns: &str, hits: u64, misses: u64) -> Result<()> {
         let mut pipe = redis::pipe();
         if hits > 0 {

@@ -52,7 +52,8 @@ impl Default for Config {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
-    /// `memory` (in process, the default), `redis` or `memcached`.
+    /// `memory` (in process, the default), `redis`, `tiered` (memory in front of Redis,
+    /// invalidated across processes by Redis pub/sub) or `memcached`.
     pub provider: String,
     /// The memory provider's budget in bytes (serialized JSON size of the entries).
     pub memory_max_bytes: u64,
@@ -61,6 +62,9 @@ pub struct CacheConfig {
     /// The Memcached provider's URL, e.g. `memcache://127.0.0.1:11211` (or
     /// `memcache://user:password@host:port` for a server run with `-Y`, or `unix:///path`).
     pub memcached_url: String,
+    /// The tiered provider: the longest a value stays in a process's memory before it is
+    /// read from Redis again.
+    pub tiered_local_ttl_secs: u64,
 }
 
 impl Default for CacheConfig {
@@ -70,6 +74,7 @@ impl Default for CacheConfig {
             memory_max_bytes: 64 * 1024 * 1024,
             redis_url: "redis://127.0.0.1:6379".into(),
             memcached_url: "memcache://127.0.0.1:11211".into(),
+            tiered_local_ttl_secs: 60,
         }
     }
 }
@@ -81,6 +86,7 @@ impl std::fmt::Debug for CacheConfig {
             .field("memory_max_bytes", &self.memory_max_bytes)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("memcached_url", &redact_url(&self.memcached_url))
+            .field("tiered_local_ttl_secs", &self.tiered_local_ttl_secs)
             .finish()
     }
 }
