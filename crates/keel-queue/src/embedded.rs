@@ -329,13 +329,7 @@ impl Queue for EmbeddedQueue {
 
     async fn nack(&self, queue: &str, lease: &str, then: Nack) -> Result<()> {
         validate_queue_name(queue)?;
-        let (dead, retry_in) = match then {
-            Nack::Retry(after) => {
-                sql::check_retry(after)?;
-                (false, after)
-            }
-            Nack::Dead => (true, Duration::ZERO),
-        };
+        let (dead, retry_in) = sql::nack_plan(then)?;
         let id = sql::lease_message_id(lease)?;
         let now = now_ms();
         let retried: Option<bool> = sqlx::query_scalar(NACK)

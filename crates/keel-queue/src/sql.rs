@@ -33,9 +33,14 @@ pub(crate) fn check_push(queue: &str, msgs: &[NewMessage]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a retry time beyond the contract's `MAX_DELAY`.
-pub(crate) fn check_retry(after: Duration) -> Result<()> {
-    keel_core::queue::validate_retry(keel_core::queue::Nack::Retry(after))
+/// What a nack asks for, checked: `(dead now, retry after)`. A retry time beyond the
+/// contract's `MAX_DELAY` is refused.
+pub(crate) fn nack_plan(then: keel_core::queue::Nack) -> Result<(bool, Duration)> {
+    keel_core::queue::validate_retry(then)?;
+    Ok(match then {
+        keel_core::queue::Nack::Retry(after) => (false, after),
+        keel_core::queue::Nack::Dead => (true, Duration::ZERO),
+    })
 }
 
 /// Checks the length `extend` is asked for, with the same bounds as a claim's lease.
@@ -229,9 +234,14 @@ mod tests {
 
     #[test]
     fn retries_past_the_bound_are_refused() {
+        use keel_core::queue::Nack;
         use keel_core::queue::MAX_DELAY;
-        assert!(check_retry(MAX_DELAY).is_ok());
-        assert!(matches!(check_retry(Duration::MAX), Err(Error::BadRequest { .. })));
+        assert_eq!(nack_plan(Nack::Retry(MAX_DELAY)).unwrap(), (false, MAX_DELAY));
+        assert_eq!(nack_plan(Nack::Dead).unwrap(), (true, Duration::ZERO));
+        assert!(matches!(
+            nack_plan(Nack::Retry(Duration::MAX)),
+            Err(Error::BadRequest { .. })
+        ));
         assert!(matches!(check_lease_for(Duration::ZERO), Err(Error::BadRequest { .. })));
     }
 
