@@ -23,7 +23,18 @@ pub struct ClaimOptions {
 impl JobStore {
     /// Leases up to `opts.max` due jobs of `queue`, highest priority first, then oldest.
     /// Returns none while the queue is paused or at its concurrency or rate limit.
+    ///
+    /// The transaction runs in a task of its own, so a caller that stops waiting (a worker
+    /// shutting down, an HTTP client hanging up) never leaves it half done on a pooled
+    /// connection; the jobs it claimed then come back when their leases expire.
     pub async fn claim(&self, queue: &str, opts: &ClaimOptions) -> Result<Vec<ClaimedJob>> {
+        let (store, queue, opts) = (self.clone(), queue.to_string(), opts.clone());
+        tokio::spawn(async move { store.claim_now(&queue, &opts).await })
+            .await
+            .map_err(|e| Error::internal(format!("the claim task failed: {e}")))?
+    }
+
+    async fn claim_now(&self, queue: &str, opts: &ClaimOptions) -> Result<Vec<ClaimedJob>> {
         validate_queue_name(queue)?;
         if opts.max == 0 || opts.max > MAX_CLAIM {
             return Err(Error::field(
