@@ -3,7 +3,12 @@
 #![forbid(unsafe_code)]
 
 pub mod password;
+pub mod identity;
+pub mod permissions;
+pub mod secret;
 pub mod token;
+pub mod totp;
 
 pub use password::{hash_password, verify_password};
+pub use identity::{AuditEntry, Identity};
 pub use token::{Claims, TokenKind};

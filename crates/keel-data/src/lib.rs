@@ -8,6 +8,7 @@ pub mod request;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
+pub mod system;
 
 pub use engine::{Dialect, Engine, Row, SqlBuf, Tx};
 pub use request::{Access, AuthRecord, RequestInfo};

@@ -49,14 +49,16 @@ impl std::fmt::Display for Permission {
 
 /// `Ok` if `caller` holds `permission`: 401 for a guest, 403 naming the permission otherwise.
 pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), ApiError> {
-    match &caller.0 {
-        None => Err(ApiError::unauthorized(
+    if caller.is_superuser() || keel_auth::permissions::grants(&caller.permissions, permission.as_str()) {
+        Ok(())
+    } else if caller.is_guest() {
+        Err(ApiError::unauthorized(
             "The request requires valid record authorization token.",
-        )),
-        Some(_) if caller.is_superuser() => Ok(()),
-        Some(_) => Err(ApiError::forbidden(format!(
+        ))
+    } else {
+        Err(ApiError::forbidden(format!(
             "You are not allowed to perform this request (missing permission {permission})."
-        ))),
+        )))
     }
 }
 
@@ -66,7 +68,7 @@ mod tests {
 
     #[test]
     fn guests_get_401() {
-        let err = authorize(&Caller(None), Permission::CacheRead).unwrap_err();
+        let err = authorize(&Caller::guest(), Permission::CacheRead).unwrap_err();
         assert!(matches!(err.0, keel_core::Error::Unauthorized(_)));
     }
 
@@ -82,7 +84,7 @@ mod tests {
     }
 
     fn caller_of(collection: keel_data::Collection) -> Caller {
-        Caller(Some(keel_data::AuthRecord {
+        Caller::record(Some(keel_data::AuthRecord {
             collection: std::sync::Arc::new(collection),
             record: Default::default(),
         }))
@@ -117,7 +119,7 @@ mod tests {
             Permission::JobsRead,
             Permission::JobsAdmin,
         ] {
-            let err = authorize(&Caller(None), p).unwrap_err();
+            let err = authorize(&Caller::guest(), p).unwrap_err();
             assert!(matches!(err.0, keel_core::Error::Unauthorized(_)), "{p}");
         }
     }

@@ -1,9 +1,12 @@
 //! Who is calling: the `Caller` extractor reads the auth token, and `request_info` builds the
 //! `@request.*` context rules are evaluated against.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
+use keel_auth::identity::ApiKey;
 use keel_auth::token::{self, TokenKind};
 use keel_data::{Access, AuthRecord, RequestInfo};
 use serde_json::{Map, Value};
@@ -11,26 +14,67 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The authenticated auth record behind the request's token, if any. A token that is
-/// present but invalid (forged, expired, revoked, unknown record) is a 401.
+/// Who is calling: the auth record behind the request's token, or the API key it carries,
+/// with the roles and permissions they hold. A token or key that is present but invalid
+/// (forged, expired, revoked, unknown record) is a 401.
 #[derive(Debug, Clone, Default)]
-pub struct Caller(pub Option<AuthRecord>);
+pub struct Caller {
+    /// The authenticated auth record (`None` for guests and API keys). When its collection
+    /// has no `roles` field, `record["roles"]` holds its role names, so rules can test
+    /// `@request.auth.roles ?= "editor"`.
+    pub auth: Option<AuthRecord>,
+    /// The API key the request carries, if it is one.
+    pub api_key: Option<Arc<ApiKey>>,
+    /// Role names held (assigned to the record, or given to the key).
+    pub roles: Arc<[String]>,
+    /// The permissions those roles grant.
+    pub permissions: Arc<[String]>,
+}
 
 impl Caller {
+    /// A guest.
+    pub fn guest() -> Self {
+        Caller::default()
+    }
+
+    /// An auth record without roles (file tokens, tests).
+    pub fn record(auth: Option<AuthRecord>) -> Self {
+        Caller {
+            auth,
+            ..Caller::default()
+        }
+    }
+
     pub fn is_superuser(&self) -> bool {
-        self.0
+        self.auth
             .as_ref()
             .is_some_and(|a| a.collection.id == keel_data::schema::SUPERUSERS_ID)
     }
 
+    /// Whether the caller is a guest (no record, no API key).
+    pub fn is_guest(&self) -> bool {
+        self.auth.is_none() && self.api_key.is_none()
+    }
+
+    /// Who acts, for the audit trail: `collectionName/recordId`, `apikey/keyId` or "".
+    pub fn actor(&self) -> String {
+        match (&self.auth, &self.api_key) {
+            (Some(a), _) => format!("{}/{}", a.collection.name, a.id()),
+            (None, Some(k)) => format!("apikey/{}", k.id),
+            _ => String::new(),
+        }
+    }
+
     /// 401 for guests, 403 for non-superusers.
     pub fn require_superuser(&self) -> Result<(), ApiError> {
-        match &self.0 {
-            None => Err(ApiError::unauthorized(
+        if self.is_superuser() {
+            Ok(())
+        } else if self.is_guest() {
+            Err(ApiError::unauthorized(
                 "The request requires valid record authorization token.",
-            )),
-            Some(_) if !self.is_superuser() => Err(ApiError::superusers_only()),
-            Some(_) => Ok(()),
+            ))
+        } else {
+            Err(ApiError::superusers_only())
         }
     }
 }
@@ -80,12 +124,41 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(c.clone());
         }
         let caller = match bearer(&parts.headers) {
-            None => Caller(None),
-            Some(raw) => Caller(Some(authenticate(state, raw, TokenKind::Auth).await?)),
+            None => Caller::guest(),
+            Some(raw) => identify(state, raw).await?,
         };
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// Resolves a bearer credential: an API key (`keel_…`) or an auth token, with its roles.
+pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
+    if let Some(key) = state.identity.verify_api_key(raw).await? {
+        let roles: Arc<[String]> = key.roles.clone().into();
+        let permissions = state.identity.permissions_of(&roles).await?.into();
+        return Ok(Caller {
+            auth: None,
+            api_key: Some(Arc::new(key)),
+            roles,
+            permissions,
+        });
+    }
+    let mut auth = authenticate(state, raw, TokenKind::Auth).await?;
+    if auth.collection.id == keel_data::schema::SUPERUSERS_ID {
+        return Ok(Caller::record(Some(auth)));
+    }
+    let roles = state.identity.roles_of(&auth.collection.id, auth.id()).await?;
+    let permissions = state.identity.permissions_of(&roles).await?.into();
+    if auth.collection.field("roles").is_none() {
+        auth.record.insert("roles".into(), Value::from(roles.clone()));
+    }
+    Ok(Caller {
+        auth: Some(auth),
+        api_key: None,
+        roles: roles.into(),
+        permissions,
+    })
 }
 
 /// Builds the `@request.*` context for a rule check.
@@ -116,7 +189,7 @@ pub fn request_info(
         })
         .collect();
     RequestInfo {
-        auth: caller.0.clone(),
+        auth: caller.auth.clone(),
         method: method.as_str().to_ascii_uppercase(),
         query,
         headers,

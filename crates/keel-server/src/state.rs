@@ -21,6 +21,8 @@ pub struct AppState {
     pub cache: Arc<dyn Cache>,
     /// Jobs, queues and schedules (`/api/jobs`, `/api/queues`, `/api/schedules`).
     pub jobs: Arc<keel_jobs::Jobs>,
+    /// Roles, API keys, second factors, external identities and the audit trail.
+    pub identity: keel_auth::Identity,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -8,7 +8,7 @@ use crate::engine::Tx;
 use crate::schema::Collection;
 
 /// Migration names in the order they apply.
-const MIGRATIONS: &[&str] = &["0001_system_tables", "0002_default_collections"];
+const MIGRATIONS: &[&str] = &["0001_system_tables", "0002_default_collections", "0003_identity"];
 
 /// Applies pending migrations, each in its own transaction; returns those applied.
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
@@ -70,6 +70,15 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         }
         "0002_default_collections" => {
             for c in [Collection::default_superusers(), Collection::default_users()] {
+                for stmt in ddl::create_table(&c, store.engine.dialect()) {
+                    tx.execute(&stmt, &[]).await?;
+                }
+                save_row(store, tx, &c, true).await?;
+            }
+            Ok(())
+        }
+        "0003_identity" => {
+            for c in crate::system::identity_collections() {
                 for stmt in ddl::create_table(&c, store.engine.dialect()) {
                     tx.execute(&stmt, &[]).await?;
                 }

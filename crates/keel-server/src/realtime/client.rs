@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::response::sse::Event;
 use keel_data::AuthRecord;
+
+use crate::request::Caller;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -22,6 +24,8 @@ pub struct Client {
 struct State {
     subscriptions: Arc<[Subscription]>,
     auth: Option<AuthRecord>,
+    /// The caller of the last subscription request (roles and permissions for job topics).
+    caller: Caller,
 }
 
 /// The auth of a subscription request does not match the auth already bound to the client.
@@ -50,7 +54,8 @@ impl Client {
 
     /// Binds the auth of a subscription request. A client that already has an auth record
     /// keeps only that one: a guest or another record is refused (PocketBase's rule).
-    pub fn bind_auth(&self, auth: Option<AuthRecord>) -> Result<(), AuthMismatch> {
+    pub fn bind_auth(&self, caller: &Caller) -> Result<(), AuthMismatch> {
+        let auth = caller.auth.clone();
         let mut st = self.lock();
         if let Some(current) = &st.auth {
             let same = auth
@@ -61,6 +66,7 @@ impl Client {
             }
         }
         st.auth = auth;
+        st.caller = caller.clone();
         Ok(())
     }
 
@@ -80,12 +86,18 @@ impl Client {
         match update {
             Some(record) if record.get("tokenKey") == current.record.get("tokenKey") => {
                 let collection = current.collection.clone();
-                st.auth = Some(AuthRecord {
-                    collection,
-                    record: record.clone(),
-                });
+                let mut record = record.clone();
+                // Roles are not a column: keep the ones resolved when the client subscribed.
+                if let (None, Some(roles)) = (collection.field("roles"), current.record.get("roles")) {
+                    record.insert("roles".into(), roles.clone());
+                }
+                st.auth = Some(AuthRecord { collection, record });
+                st.caller.auth = st.auth.clone();
             }
-            _ => st.auth = None,
+            _ => {
+                st.auth = None;
+                st.caller = Caller::guest();
+            }
         }
     }
 
@@ -93,6 +105,12 @@ impl Client {
     pub(crate) fn snapshot(&self) -> (Arc<[Subscription]>, Option<AuthRecord>) {
         let st = self.lock();
         (st.subscriptions.clone(), st.auth.clone())
+    }
+
+    /// The subscriptions and the caller (with its permissions) at this moment.
+    pub(crate) fn snapshot_caller(&self) -> (Arc<[Subscription]>, Caller) {
+        let st = self.lock();
+        (st.subscriptions.clone(), st.caller.clone())
     }
 
     /// Queues `event`. A full queue means the client cannot keep up: it is closed and

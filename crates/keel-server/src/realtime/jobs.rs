@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::Realtime;
 use crate::authz::{authorize, Permission};
-use crate::request::Caller;
 
 /// Consumes `events` until shutdown, until the broker is gone or the jobs service is dropped.
 pub(super) async fn run(
@@ -52,12 +51,12 @@ pub(super) fn dispatch(rt: &Realtime, event: &JobEvent) {
         if client.is_closed() {
             continue;
         }
-        let (subs, auth) = client.snapshot();
+        let (subs, caller) = client.snapshot_caller();
         let mut matching = subs
             .iter()
             .filter(|s| s.jobs_topic().is_some_and(|t| t.matches(&event.job.queue)))
             .peekable();
-        if matching.peek().is_none() || authorize(&Caller(auth), Permission::JobsRead).is_err() {
+        if matching.peek().is_none() || authorize(&caller, Permission::JobsRead).is_err() {
             continue;
         }
         if data.is_none() {

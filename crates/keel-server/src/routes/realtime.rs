@@ -115,7 +115,7 @@ async fn set_subscriptions(
         .client(client_id)
         .ok_or_else(|| ApiError(keel_core::Error::NotFound("Missing or invalid client id.".into())))?;
     client
-        .bind_auth(caller.0)
+        .bind_auth(&caller)
         .map_err(|_| ApiError::forbidden("The current and the previous request authorization don't match."))?;
     client.set_subscriptions(subscriptions);
     Ok(StatusCode::NO_CONTENT)

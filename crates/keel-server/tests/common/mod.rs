@@ -66,6 +66,7 @@ impl App {
                     .await
                     .unwrap(),
             ),
+            identity: keel_auth::Identity::new(store.clone()),
             metrics: None,
         };
         App { state, dir }

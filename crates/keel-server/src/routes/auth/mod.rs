@@ -156,7 +156,7 @@ pub(crate) fn caller_record(auth: &AuthRecord) -> Record {
 /// Whether the path's `{collection}` names the caller's collection (by id or name).
 pub(crate) fn same_collection(caller: &Caller, name_or_id: &str) -> bool {
     caller
-        .0
+        .auth
         .as_ref()
         .is_some_and(|a| a.collection.id == name_or_id || a.collection.name == name_or_id)
 }

@@ -19,7 +19,7 @@ pub(super) async fn handler(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let Some(auth) = caller.0.as_ref() else {
+    let Some(auth) = caller.auth.as_ref() else {
         return Err(ApiError::unauthorized(
             "The request requires valid record authorization token.",
         ));

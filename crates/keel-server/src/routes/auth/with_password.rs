@@ -95,7 +95,7 @@ pub(super) async fn handler(
     };
 
     form.remove("password");
-    let req = request_info(&Caller(None), &method, &uri, &headers, form);
+    let req = request_info(&Caller::guest(), &method, &uri, &headers, form);
     auth_response(&state, &collection, record, req, &ShapeParams::from_query(uri.query())).await
 }
 

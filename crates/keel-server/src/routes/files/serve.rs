@@ -46,7 +46,7 @@ pub async fn serve(
             Some(t) => authenticate(&state, t, TokenKind::File).await.ok(),
             None => None,
         };
-        let mut req = request_info(&Caller(auth), &method, &uri, &headers, Map::new());
+        let mut req = request_info(&Caller::record(auth), &method, &uri, &headers, Map::new());
         req.context = "protectedFile".into();
         let allowed = match Access::for_rule(&collection.view_rule, &req) {
             None => false,

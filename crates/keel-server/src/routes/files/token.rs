@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 /// Issues a file token; 401 for guests.
 pub async fn token(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let Some(auth) = caller.0.as_ref() else {
+    let Some(auth) = caller.auth.as_ref() else {
         return Err(ApiError::unauthorized(
             "The request requires valid record authorization token.",
         ));

@@ -1,0 +1,38 @@
+//! External identities (OAuth2 / LDAP) linked to auth records, in `_externalAuths`.
+
+use keel_core::Result;
+use keel_data::system::EXTERNAL_AUTHS;
+use serde_json::Value;
+
+use super::{obj, text, Identity};
+
+impl Identity {
+    /// The record of `collection_id` linked to `provider`'s user `provider_id`, if any.
+    pub async fn find_external(&self, collection_id: &str, provider: &str, provider_id: &str) -> Result<Option<String>> {
+        let rows = self
+            .rows(
+                "SELECT \"recordRef\" FROM \"_externalAuths\" WHERE \"collectionRef\" = $1 AND \"provider\" = $2 AND \"providerId\" = $3",
+                &[Value::from(collection_id), Value::from(provider), Value::from(provider_id)],
+            )
+            .await?;
+        Ok(rows.first().map(|r| text(r, "recordRef")))
+    }
+
+    /// Links `provider`'s user `provider_id` to a record (no-op when already linked).
+    pub async fn link_external(&self, collection_id: &str, record_id: &str, provider: &str, provider_id: &str) -> Result<()> {
+        if self.find_external(collection_id, provider, provider_id).await?.is_some() {
+            return Ok(());
+        }
+        self.insert(
+            EXTERNAL_AUTHS,
+            obj(vec![
+                ("collectionRef", Value::from(collection_id)),
+                ("recordRef", Value::from(record_id)),
+                ("provider", Value::from(provider)),
+                ("providerId", Value::from(provider_id)),
+            ]),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,171 @@
+//! The identity system collections every data dir has (migration `0003_identity`), in the
+//! shape PocketBase gives `_externalAuths`, `_mfas` and `_otps`, plus Keel's own `_roles`,
+//! `_roleAssignments`, `_apiKeys`, `_totp` and `_audit`. They are ordinary collections (the
+//! records API lists and filters them for superusers) marked `system`, so they cannot be
+//! renamed or deleted; `keel-auth` reads and writes them.
+
+use crate::schema::{
+    Collection, CollectionType, DateOptions, Field, FieldKind, EmptyOptions, JsonOptions,
+    NumberOptions, TextOptions,
+};
+
+/// `_externalAuths`: an OAuth2 identity (provider + providerId) linked to an auth record.
+pub const EXTERNAL_AUTHS: &str = "_externalAuths";
+/// `_mfas`: a first factor passed, waiting for the second (its id is the `mfaId`).
+pub const MFAS: &str = "_mfas";
+/// `_otps`: a one-time password sent by email (hashed), single use.
+pub const OTPS: &str = "_otps";
+/// `_roles`: built-in and custom roles, each a list of permission strings.
+pub const ROLES: &str = "_roles";
+/// `_roleAssignments`: which auth record holds which role.
+pub const ROLE_ASSIGNMENTS: &str = "_roleAssignments";
+/// `_apiKeys`: service-account keys (hashed secret, roles, expiry, last use, revocation).
+pub const API_KEYS: &str = "_apiKeys";
+/// `_totp`: an auth record's TOTP secret and hashed recovery codes.
+pub const TOTP: &str = "_totp";
+/// `_audit`: the append-only auth audit trail.
+pub const AUDIT: &str = "_audit";
+
+fn text(name: &str, required: bool) -> Field {
+    let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
+    f.required = required;
+    f
+}
+
+fn hidden_text(name: &str) -> Field {
+    let mut f = text(name, false);
+    f.hidden = true;
+    f
+}
+
+fn json(name: &str) -> Field {
+    Field::new(name, FieldKind::Json(JsonOptions::default()))
+}
+
+fn boolean(name: &str) -> Field {
+    Field::new(name, FieldKind::Bool(EmptyOptions::default()))
+}
+
+fn date(name: &str) -> Field {
+    Field::new(name, FieldKind::Date(DateOptions::default()))
+}
+
+fn number(name: &str) -> Field {
+    Field::new(name, FieldKind::Number(NumberOptions { only_int: true, ..Default::default() }))
+}
+
+/// A system base collection `name` with `fields`, `indexes` (`{t}` = the quoted table) and
+/// every rule null (superusers only) unless `owner_rules`: the owning record may list, view
+/// and delete its rows (as PocketBase does for `_externalAuths` and `_mfas`).
+fn collection(name: &str, id: &str, fields: Vec<Field>, indexes: &[&str], owner_rules: bool) -> Collection {
+    let mut c = Collection::blank(name, CollectionType::Base);
+    c.id = id.into();
+    c.system = true;
+    let at = c.fields.len() - 2;
+    c.fields.splice(at..at, fields);
+    let table = format!("\"{name}\"");
+    c.indexes = indexes.iter().map(|i| i.replace("{t}", &table)).collect();
+    if owner_rules {
+        let owner =
+            Some("@request.auth.id != '' && recordRef = @request.auth.id && collectionRef = @request.auth.collectionId".to_string());
+        c.list_rule = owner.clone();
+        c.view_rule = owner.clone();
+        c.delete_rule = owner;
+    }
+    c
+}
+
+/// Every identity system collection, in creation order.
+pub fn identity_collections() -> Vec<Collection> {
+    let owner = || vec![text("collectionRef", true), text("recordRef", true)];
+    vec![
+        collection(
+            EXTERNAL_AUTHS,
+            "pbc_2281828961",
+            [owner(), vec![text("provider", true), text("providerId", true)]].concat(),
+            &[
+                "CREATE UNIQUE INDEX idx_externalAuths_provider ON {t} (\"collectionRef\", \"provider\", \"providerId\")",
+                "CREATE INDEX idx_externalAuths_record ON {t} (\"collectionRef\", \"recordRef\")",
+            ],
+            true,
+        ),
+        collection(
+            MFAS,
+            "pbc_2279338944",
+            [owner(), vec![text("method", true)]].concat(),
+            &["CREATE INDEX idx_mfas_record ON {t} (\"collectionRef\", \"recordRef\")"],
+            true,
+        ),
+        collection(
+            OTPS,
+            "pbc_1638494021",
+            [owner(), vec![hidden_text("password"), text("sentTo", false)]].concat(),
+            &["CREATE INDEX idx_otps_record ON {t} (\"collectionRef\", \"recordRef\")"],
+            false,
+        ),
+        collection(
+            ROLES,
+            "keel_roles00001",
+            vec![text("name", true), text("description", false), json("permissions"), boolean("builtin")],
+            &["CREATE UNIQUE INDEX idx_roles_name ON {t} (\"name\")"],
+            false,
+        ),
+        collection(
+            ROLE_ASSIGNMENTS,
+            "keel_roleassign",
+            [owner(), vec![text("role", true)]].concat(),
+            &["CREATE UNIQUE INDEX idx_roleAssignments ON {t} (\"collectionRef\", \"recordRef\", \"role\")"],
+            false,
+        ),
+        collection(
+            API_KEYS,
+            "keel_apikeys001",
+            vec![
+                text("name", true),
+                hidden_text("hash"),
+                json("roles"),
+                date("expires"),
+                date("lastUsed"),
+                boolean("revoked"),
+                text("createdBy", false),
+            ],
+            &[],
+            false,
+        ),
+        collection(
+            TOTP,
+            "keel_totp000001",
+            [
+                owner(),
+                vec![hidden_text("secret"), boolean("enabled"), number("lastStep"), {
+                    let mut f = json("recoveryCodes");
+                    f.hidden = true;
+                    f
+                }],
+            ]
+            .concat(),
+            &["CREATE UNIQUE INDEX idx_totp_record ON {t} (\"collectionRef\", \"recordRef\")"],
+            false,
+        ),
+        collection(
+            AUDIT,
+            "keel_audit00001",
+            vec![
+                text("event", true),
+                boolean("success"),
+                text("actor", false),
+                text("collectionRef", false),
+                text("recordRef", false),
+                text("identity", false),
+                text("ip", false),
+                text("userAgent", false),
+                json("details"),
+            ],
+            &[
+                "CREATE INDEX idx_audit_created ON {t} (\"created\")",
+                "CREATE INDEX idx_audit_event ON {t} (\"event\")",
+            ],
+            false,
+        ),
+    ]
+}
