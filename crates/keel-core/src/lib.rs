@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod id;
+pub mod mail;
 pub mod queue;
 pub mod time;
 

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod env;
 pub mod queue;
+pub mod smtp_server;
 
 pub use cache::cache_suite;
 pub use env::engine_url;

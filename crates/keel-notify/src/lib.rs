@@ -1,0 +1,11 @@
+//! Notifications: the email sender (SMTP) and message templates.
+#![forbid(unsafe_code)]
+
+pub mod smtp;
+pub mod template;
+mod text;
+
+pub use keel_core::mail::{Address, Mail, Mailer};
+pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer};
+pub use template::{default_templates, render, DefaultTemplates, EmailTemplate, RenderedMail, Vars};
+pub use text::html_to_text;

@@ -1,0 +1,250 @@
+//! A real SMTP server for tests: PyPI's `aiosmtpd`, run as a child process that stores
+//! every message it accepts in a Maildir in a fresh temporary directory.
+//!
+//! Install it with `pip install aiosmtpd`. Without it, [`SmtpServer::start`] prints one
+//! line and returns `None` (the test returns early), unless `KEEL_TEST_REQUIRE_ENGINES=1`,
+//! where it panics.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mail_parser::{MessageParser, PartType};
+
+use crate::env::engines_required;
+
+/// How long a starting server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A mailbox of a received message (`"Ann" <ann@x.test>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAddr {
+    pub name: Option<String>,
+    pub email: String,
+}
+
+/// One message as the server received it, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// The `From` header's mailbox.
+    pub from: Option<MailAddr>,
+    /// The `To` header's mailboxes.
+    pub to: Vec<MailAddr>,
+    /// The decoded subject.
+    pub subject: Option<String>,
+    /// The `text/plain` part, decoded (`None` if the message has none).
+    pub text: Option<String>,
+    /// The `text/html` part, decoded (`None` if the message has none).
+    pub html: Option<String>,
+    /// The top-level headers as sent: name and raw (undecoded) value, in order.
+    pub headers: Vec<(String, String)>,
+    /// The SMTP envelope: `MAIL FROM` and every `RCPT TO`, as aiosmtpd recorded them.
+    pub envelope_from: Option<String>,
+    pub envelope_to: Vec<String>,
+    /// The whole message as stored.
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedMail {
+    /// The raw values of every top-level header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    /// Parses one stored message; `None` if it is not a message at all.
+    pub fn parse(raw: &[u8]) -> Option<ReceivedMail> {
+        let msg = MessageParser::default().parse(raw)?;
+        let addrs = |a: Option<&mail_parser::Address<'_>>| -> Vec<MailAddr> {
+            a.map(|a| {
+                a.iter()
+                    .map(|m| MailAddr {
+                        name: m.name().map(str::to_string),
+                        email: m.address().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let part = |ids: &[u32], html: bool| {
+            ids.iter().find_map(|id| match &msg.parts.get(*id as usize)?.body {
+                PartType::Text(t) if !html => Some(t.to_string()),
+                PartType::Html(h) if html => Some(h.to_string()),
+                _ => None,
+            })
+        };
+        let headers: Vec<(String, String)> = msg.headers_raw().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let envelope = |name: &str| -> Vec<String> {
+            headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()))
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Some(ReceivedMail {
+            from: addrs(msg.from()).into_iter().next(),
+            to: addrs(msg.to()),
+            subject: msg.subject().map(str::to_string),
+            text: part(&msg.text_body, false),
+            html: part(&msg.html_body, true),
+            envelope_from: envelope("X-MailFrom").into_iter().next(),
+            envelope_to: envelope("X-RcptTo"),
+            headers,
+            raw: raw.to_vec(),
+        })
+    }
+}
+
+/// A running `aiosmtpd` on `127.0.0.1` and an ephemeral port; killed on drop.
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+    child: Child,
+    maildir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    /// Starts a server, or `None` (after printing why) when `python3 -m aiosmtpd` is not
+    /// available and engines are not required.
+    pub fn start() -> Option<SmtpServer> {
+        if !aiosmtpd_installed() {
+            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
+            if engines_required() {
+                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
+            }
+            println!("skipped: {why}");
+            return None;
+        }
+        // A port picked by the OS may be taken again before the server binds it: retry.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(server) => return Some(server),
+                Err(e) => last = e,
+            }
+        }
+        panic!("aiosmtpd did not start: {last}");
+    }
+
+    fn try_start() -> Result<SmtpServer, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let maildir = dir.path().join("maildir");
+        let port = free_port().map_err(|e| format!("free port: {e}"))?;
+        let mut child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning python3: {e}"))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("it exited with {status} (port {port})"));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("port {port} not accepting after {START_TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Ok(SmtpServer {
+            host: "127.0.0.1".into(),
+            port,
+            child,
+            maildir,
+            _dir: dir,
+        })
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        read_maildir(&self.maildir)
+    }
+
+    /// The messages received so far whose `To` header or envelope names `addr`.
+    pub fn messages_to(&self, addr: &str) -> Vec<ReceivedMail> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m.to.iter().any(|t| t.email.eq_ignore_ascii_case(addr))
+                    || m.envelope_to.iter().any(|t| t.eq_ignore_ascii_case(addr))
+            })
+            .collect()
+    }
+
+    /// Polls until at least `n` messages have arrived or `timeout` elapses, then returns
+    /// every message received (possibly fewer than `n`: the caller asserts).
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.messages();
+            if found.len() >= n || Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aiosmtpd_installed() -> bool {
+    Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// Messages in `new/` and `cur/` (aiosmtpd writes to `tmp/` and renames, so every file seen
+/// there is complete), in arrival order: by the delivery counter in their Maildir names
+/// (`<secs>.M<usecs>P<pid>Q<counter>.<host>`), which one server process increments.
+fn read_maildir(maildir: &Path) -> Vec<ReceivedMail> {
+    let mut files: Vec<(u64, String, PathBuf)> = ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (delivery_counter(&name).unwrap_or(u64::MAX), name, e.path())
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|(_, _, path)| std::fs::read(path).ok())
+        .filter_map(|raw| ReceivedMail::parse(&raw))
+        .collect()
+}
+
+fn delivery_counter(name: &str) -> Option<u64> {
+    let after = &name[name.find('Q')? + 1..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
