@@ -137,7 +137,7 @@ pub fn identity_collections() -> Vec<Collection> {
             "keel_totp000001",
             [
                 owner(),
-                vec![hidden_text("secret"), boolean("enabled"), number("lastStep"), {
+                vec![hidden_text("seed"), boolean("enabled"), number("lastStep"), {
                     let mut f = json("recoveryCodes");
                     f.hidden = true;
                     f

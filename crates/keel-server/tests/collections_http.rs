@@ -73,7 +73,7 @@ async fn list_filter_sort_and_page() {
     let r = app
         .send(
             Method::GET,
-            "/api/collections?sort=-name&perPage=1&page=2",
+            "/api/collections?filter=type%3D%27auth%27&sort=-name&perPage=1&page=2",
             Some(&su),
             None,
         )

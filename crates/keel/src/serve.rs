@@ -37,6 +37,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         config: Arc::new(cfg.clone()),
         cache,
         jobs,
+        identity: keel_auth::Identity::new(store.clone()),
         metrics: Some(keel_server::middleware::install_metrics()),
     };
     keel_server::realtime::start(&state);

@@ -114,13 +114,13 @@ impl Identity {
     pub async fn totp(&self, collection_id: &str, record_id: &str) -> Result<Option<TotpState>> {
         let rows = self
             .rows(
-                "SELECT \"id\", \"secret\", \"enabled\", \"lastStep\", \"recoveryCodes\" FROM \"_totp\" WHERE \"collectionRef\" = $1 AND \"recordRef\" = $2",
+                "SELECT \"id\", \"seed\", \"enabled\", \"lastStep\", \"recoveryCodes\" FROM \"_totp\" WHERE \"collectionRef\" = $1 AND \"recordRef\" = $2",
                 &[Value::from(collection_id), Value::from(record_id)],
             )
             .await?;
         Ok(rows.first().map(|r| TotpState {
             id: text(r, "id"),
-            secret: text(r, "secret"),
+            secret: text(r, "seed"),
             enabled: boolean(r, "enabled"),
             last_step: r.get("lastStep").and_then(Value::as_i64).unwrap_or(-1),
             recovery_hashes: strings(&json(r, "recoveryCodes")),
@@ -134,7 +134,7 @@ impl Identity {
         let data = obj(vec![
             ("collectionRef", Value::from(collection_id)),
             ("recordRef", Value::from(record_id)),
-            ("secret", Value::from(secret.clone())),
+            ("seed", Value::from(secret.clone())),
             ("enabled", Value::Bool(false)),
             ("lastStep", Value::from(-1)),
             ("recoveryCodes", Value::Array(vec![])),

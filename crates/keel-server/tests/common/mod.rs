@@ -55,7 +55,7 @@ impl App {
             ..Config::default()
         };
         let state = AppState {
-            store,
+            store: store.clone(),
             files,
             realtime: Arc::new(Realtime::default()),
             settings: Arc::new(Settings::default()),

@@ -51,7 +51,7 @@ impl TestApp {
             ..Config::default()
         };
         let state = AppState {
-            store,
+            store: store.clone(),
             files,
             realtime,
             settings,
@@ -62,6 +62,7 @@ impl TestApp {
                     .await
                     .unwrap(),
             ),
+            identity: keel_auth::Identity::new(store.clone()),
             metrics: Some(metrics_handle()),
         };
         // As the binary does: the record broker and the jobs forwarder.
