@@ -176,7 +176,10 @@ async fn a_wrong_service_account_is_a_server_problem_not_invalid_credentials() {
 
 #[tokio::test]
 async fn group_search_maps_roles_on_a_server_without_member_of() {
-    let Some(server) = LdapServer::start_with(ServerOptions { memberof: false }) else {
+    let Some(server) = LdapServer::start_with(ServerOptions {
+        memberof: false,
+        tls: false,
+    }) else {
         return;
     };
     assert!(!server.memberof);
@@ -211,6 +214,43 @@ async fn group_search_maps_roles_on_a_server_without_member_of() {
         .await
         .expect("bob signs in");
     assert_eq!(bob.groups, [server.group_dn("staff")]);
+}
+
+#[tokio::test]
+async fn tls_connections_sign_in_and_an_untrusted_certificate_is_refused() {
+    let tls = ServerOptions {
+        tls: true,
+        ..ServerOptions::default()
+    };
+    let Some(server) = LdapServer::start_with(tls) else {
+        return;
+    };
+    let ldaps = server.ldaps_url.clone().expect("an ldaps:// listener");
+    let start_tls = config(&server, json!({ "startTls": true, "insecureSkipVerify": true }));
+    let alice = authenticate(&start_tls, ALICE.uid, ALICE.password)
+        .await
+        .expect("alice over StartTLS");
+    assert_eq!(alice.email.as_deref(), Some(ALICE.email));
+    let over_ldaps = config(&server, json!({ "url": ldaps, "insecureSkipVerify": true }));
+    let bob = authenticate(&over_ldaps, BOB.uid, BOB.password)
+        .await
+        .expect("bob over LDAPS");
+    assert_eq!(bob.dn, server.user_dn("bob"));
+    assert_eq!(
+        authenticate(&over_ldaps, BOB.uid, ALICE.password).await,
+        Err(LdapError::InvalidCredentials)
+    );
+    // The server allows simple binds only over TLS, and its certificate is self-signed.
+    for (cfg, why) in [
+        (config(&server, json!({})), "confidentiality required"),
+        (config(&server, json!({ "startTls": true })), "certificate"),
+        (config(&server, json!({ "url": ldaps })), "certificate"),
+    ] {
+        match authenticate(&cfg, ALICE.uid, ALICE.password).await {
+            Err(LdapError::Unavailable(msg)) => assert!(msg.contains(why), "{msg}"),
+            other => panic!("expected Unavailable ({why}), got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ mod seed;
 pub use seed::{SeedUser, ALICE, BOB, STAR, TWIN_ONE, TWIN_TWO, USERS};
 
 use crate::env::engines_required;
-use seed::{seed_ldif, slapd_conf};
+use seed::{make_certificate, module_dir, seed_ldif, set_private, slapd_conf, write, Conf};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,11 +29,17 @@ pub struct ServerOptions {
     /// Load the `memberof` overlay, so user entries carry `memberOf` (default true).
     /// Off, groups can only be found with a group search.
     pub memberof: bool,
+    /// Also listen with TLS (a self-signed certificate made with `openssl`): StartTLS on
+    /// [`LdapServer::url`] and LDAPS on [`LdapServer::ldaps_url`] (default false).
+    pub tls: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { memberof: true }
+        Self {
+            memberof: true,
+            tls: false,
+        }
     }
 }
 
@@ -53,6 +59,8 @@ pub struct LdapServer {
     pub root_password: String,
     /// Whether the `memberof` overlay is loaded (user entries carry `memberOf`).
     pub memberof: bool,
+    /// `ldaps://127.0.0.1:PORT/` when started with [`ServerOptions::tls`].
+    pub ldaps_url: Option<String>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -72,7 +80,14 @@ impl LdapServer {
         let Some(ldapadd) = find_program("ldapadd") else {
             return not_installed("ldapadd is not installed (Debian package ldap-utils)");
         };
-        match Self::launch(&slapd, &ldapadd, &options) {
+        let openssl = match options.tls {
+            true => match find_program("openssl") {
+                Some(openssl) => Some(openssl),
+                None => return not_installed("openssl is not installed (needed for the TLS listener)"),
+            },
+            false => None,
+        };
+        match Self::launch(&slapd, &ldapadd, openssl.as_deref(), &options) {
             Ok(server) => Some(server),
             Err(e) => panic!("could not start slapd for the LDAP tests: {e}"),
         }
@@ -105,7 +120,12 @@ impl LdapServer {
         })
     }
 
-    fn launch(slapd: &Path, ldapadd: &Path, options: &ServerOptions) -> Result<LdapServer, String> {
+    fn launch(
+        slapd: &Path,
+        ldapadd: &Path,
+        openssl: Option<&Path>,
+        options: &ServerOptions,
+    ) -> Result<LdapServer, String> {
         let dir = tempfile::Builder::new()
             .prefix("keel-slapd-")
             .tempdir()
@@ -120,15 +140,19 @@ impl LdapServer {
         if options.memberof && !memberof {
             println!("note: the slapd memberof overlay is not installed; memberOf will be missing");
         }
-        let conf = slapd_conf(
-            dir.path(),
-            modules.as_deref(),
+        if let Some(openssl) = openssl {
+            make_certificate(openssl, dir.path())?;
+        }
+        let conf = slapd_conf(&Conf {
+            dir: dir.path(),
+            modules: modules.as_deref(),
             memberof,
-            &base_dn,
-            &root_dn,
-            &root_password,
-            &bind_dn,
-        )?;
+            tls: openssl.is_some(),
+            base_dn: &base_dn,
+            root_dn: &root_dn,
+            root_password: &root_password,
+            service_dn: &bind_dn,
+        })?;
         write(dir.path(), "slapd.conf", &conf)?;
         write(dir.path(), "root.pw", &root_password)?;
         write(dir.path(), "seed.ldif", &seed_ldif(&base_dn, &bind_dn, &bind_password))?;
@@ -141,9 +165,15 @@ impl LdapServer {
         for _ in 0..5 {
             let port = free_port()?;
             let url = format!("ldap://127.0.0.1:{port}/");
+            let ldaps_url = match openssl {
+                Some(_) => Some(format!("ldaps://127.0.0.1:{}/", free_port()?)),
+                None => None,
+            };
+            let listeners = [Some(&url), ldaps_url.as_ref()].into_iter().flatten().cloned();
+            let listeners = listeners.collect::<Vec<_>>().join(" ");
             let log = std::fs::File::create(dir.path().join("slapd.log")).map_err(|e| e.to_string())?;
             let child = Command::new(slapd)
-                .args(["-d", "0", "-h", &url, "-f"])
+                .args(["-d", "0", "-h", &listeners, "-f"])
                 .arg(dir.path().join("slapd.conf"))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().map_err(|e| e.to_string())?)
@@ -158,6 +188,7 @@ impl LdapServer {
                 root_dn: root_dn.clone(),
                 root_password: root_password.clone(),
                 memberof,
+                ldaps_url,
                 child,
                 dir,
             };
@@ -180,7 +211,6 @@ impl LdapServer {
     /// Polls a root bind until it succeeds, slapd exits, or 15 s pass.
     fn wait_ready(&mut self, ldapwhoami: &Path) -> Result<(), Retry> {
         let deadline = Instant::now() + Duration::from_secs(15);
-        let pw_file = self.dir.path().join("root.pw");
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = self.log();
@@ -191,10 +221,7 @@ impl LdapServer {
                     Retry::No(e)
                 });
             }
-            let probe = Command::new(ldapwhoami)
-                .args(["-x", "-o", "nettimeout=2", "-H", &self.url, "-D", &self.root_dn, "-y"])
-                .arg(&pw_file)
-                .output();
+            let probe = self.client(ldapwhoami).args(["-o", "nettimeout=2"]).output();
             if probe.is_ok_and(|o| o.status.success()) {
                 return Ok(());
             }
@@ -206,9 +233,8 @@ impl LdapServer {
     }
 
     fn seed(&self, ldapadd: &Path) -> Result<(), String> {
-        let out = Command::new(ldapadd)
-            .args(["-x", "-H", &self.url, "-D", &self.root_dn, "-y"])
-            .arg(self.dir.path().join("root.pw"))
+        let out = self
+            .client(ldapadd)
             .arg("-f")
             .arg(self.dir.path().join("seed.ldif"))
             .output()
@@ -217,6 +243,17 @@ impl LdapServer {
             return Err(format!("seeding failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
         Ok(())
+    }
+
+    /// An ldap-utils command bound as the root DN (over StartTLS when TLS is on).
+    fn client(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(["-x", "-H", &self.url, "-D", &self.root_dn, "-y"]);
+        cmd.arg(self.dir.path().join("root.pw"));
+        if self.ldaps_url.is_some() {
+            cmd.arg("-ZZ").env("LDAPTLS_REQCERT", "never");
+        }
+        cmd
     }
 
     fn log(&self) -> String {
@@ -254,31 +291,7 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Where the distribution keeps slapd's loadable modules, if it builds them as modules.
-fn module_dir() -> Option<PathBuf> {
-    [
-        "/usr/lib/ldap",
-        "/usr/lib64/openldap",
-        "/usr/lib/openldap",
-        "/usr/libexec/openldap",
-    ]
-    .map(PathBuf::from)
-    .into_iter()
-    .find(|d| d.join("back_mdb.so").exists())
-}
-
-/// Only the owner may read `path` (ldap-utils warn about a readable password file).
-fn set_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))
-}
-
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
-    std::fs::write(dir.join(name), text).map_err(|e| format!("writing {name}: {e}"))
 }

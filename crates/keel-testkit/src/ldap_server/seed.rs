@@ -1,7 +1,8 @@
-//! The seeded directory and the `slapd.conf` that serves it.
+//! The files a test server starts from: the seeded directory, its `slapd.conf`, its TLS certificate.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A seeded user.
 #[derive(Debug, Clone, Copy)]
@@ -58,16 +59,32 @@ const fn user(
     }
 }
 
-/// The `slapd.conf` for a server in `dir`: schemas, `mdb` database in `dir/db`, ACLs.
-pub(super) fn slapd_conf(
-    dir: &Path,
-    modules: Option<&Path>,
-    memberof: bool,
-    base_dn: &str,
-    root_dn: &str,
-    root_password: &str,
-    service_dn: &str,
-) -> Result<String, String> {
+/// What the generated `slapd.conf` depends on.
+pub(super) struct Conf<'a> {
+    /// The server's temp dir (database in `db/`, certificate in `cert.pem` / `key.pem`).
+    pub dir: &'a Path,
+    /// Where slapd's modules are, if it has loadable modules.
+    pub modules: Option<&'a Path>,
+    pub memberof: bool,
+    pub tls: bool,
+    pub base_dn: &'a str,
+    pub root_dn: &'a str,
+    pub root_password: &'a str,
+    pub service_dn: &'a str,
+}
+
+/// The `slapd.conf` for a server in `conf.dir`: schemas, an `mdb` database in `db/`, ACLs.
+pub(super) fn slapd_conf(conf: &Conf<'_>) -> Result<String, String> {
+    let Conf {
+        dir,
+        modules,
+        memberof,
+        tls,
+        base_dn,
+        root_dn,
+        root_password,
+        service_dn,
+    } = *conf;
     let schema = ["/etc/ldap/schema", "/etc/openldap/schema"]
         .into_iter()
         .find(|d| Path::new(d).join("core.schema").exists())
@@ -78,6 +95,13 @@ pub(super) fn slapd_conf(
     }
     let d = dir.display();
     let _ = writeln!(c, "pidfile {d}/slapd.pid\nargsfile {d}/slapd.args");
+    if tls {
+        // Simple binds only over TLS, so a client that skipped StartTLS is refused.
+        let _ = writeln!(
+            c,
+            "TLSCertificateFile {d}/cert.pem\nTLSCertificateKeyFile {d}/key.pem\nsecurity simple_bind=128"
+        );
+    }
     // Like Active Directory: a DN with an empty password binds (as anonymous).
     c.push_str("allow bind_anon_dn\n");
     if let Some(m) = modules {
@@ -131,4 +155,62 @@ pub(super) fn seed_ldif(base_dn: &str, service_dn: &str, service_password: &str)
         l.push('\n');
     }
     l
+}
+
+/// A throwaway self-signed certificate for `127.0.0.1` in `dir/cert.pem` and `dir/key.pem`.
+pub(super) fn make_certificate(openssl: &Path, dir: &Path) -> Result<(), String> {
+    const ARGS: &[&str] = &[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+    ];
+    let out = Command::new(openssl)
+        .args(ARGS)
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .map_err(|e| format!("running openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("openssl req failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
+/// Where the distribution keeps slapd's loadable modules, if it builds them as modules.
+pub(super) fn module_dir() -> Option<PathBuf> {
+    [
+        "/usr/lib/ldap",
+        "/usr/lib64/openldap",
+        "/usr/lib/openldap",
+        "/usr/libexec/openldap",
+    ]
+    .map(PathBuf::from)
+    .into_iter()
+    .find(|d| d.join("back_mdb.so").exists())
+}
+
+/// Only the owner may read `path` (ldap-utils warn about a readable password file).
+pub(super) fn set_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
+}
+
+/// Writes `text` to `dir/name`.
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), text).map_err(|e| format!("writing {name}: {e}"))
 }
