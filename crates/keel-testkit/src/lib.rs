@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod env;
+pub mod oauth_server;
 pub mod queue;
 
 pub use cache::cache_suite;
