@@ -2,6 +2,7 @@
 //! collection's secret joined to the record's `tokenKey`, so rotating either revokes tokens.
 #![forbid(unsafe_code)]
 
+pub mod oauth2;
 pub mod password;
 pub mod token;
 
