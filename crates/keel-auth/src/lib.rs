@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ldap;
+pub mod oauth2;
 pub mod password;
 pub mod identity;
 pub mod permissions;

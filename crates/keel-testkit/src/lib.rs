@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod env;
 pub mod ldap_server;
+pub mod oauth_server;
 pub mod queue;
 pub mod smtp_server;
 
