@@ -29,6 +29,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// The jobs and schedules service (`[jobs]` in `keel.toml`).
     pub jobs: JobsConfig,
+    /// Sign-in protection and OAuth2 redirects (`[auth]` in `keel.toml`).
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             queue: QueueConfig::default(),
             jobs: JobsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -196,5 +199,29 @@ mod tests {
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
         assert!(!format!("{cfg:?}").contains("hunter3"));
+    }
+}
+
+/// Sign-in protection (`[auth]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Failed sign-ins of one identity (per auth collection) before it is locked out
+    /// (0 = never lock out).
+    pub lockout_attempts: u32,
+    /// Seconds the failures are counted over, and how long a lockout lasts.
+    pub lockout_secs: u64,
+    /// Hosts an OAuth2 `redirectURL` may point at, besides the host of the settings'
+    /// `meta.appURL` and loopback addresses.
+    pub redirect_hosts: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            lockout_attempts: 10,
+            lockout_secs: 900,
+            redirect_hosts: Vec::new(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod error;
+mod lockout;
 pub mod middleware;
 pub mod realtime;
 pub mod request;

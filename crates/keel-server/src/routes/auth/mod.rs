@@ -16,6 +16,7 @@ use crate::request::{form_pairs, Caller};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+mod login;
 mod methods;
 mod refresh;
 mod with_password;

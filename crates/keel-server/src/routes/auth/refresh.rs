@@ -32,5 +32,12 @@ pub(super) async fn handler(
     let collection = auth_collection(&state, &collection)?;
     let record = caller_record(auth);
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    auth_response(&state, &collection, record, req, &ShapeParams::from_query(uri.query())).await
+    let origin = super::login::Origin::from_headers(&headers);
+    let entry = keel_auth::AuditEntry::new("auth.refresh", true)
+        .record(&collection.id, record.id())
+        .actor(caller.actor())
+        .origin(origin.ip, origin.user_agent);
+    let out = auth_response(&state, &collection, record, req, &ShapeParams::from_query(uri.query())).await?;
+    state.identity.audit(entry).await;
+    Ok(out)
 }

@@ -7,12 +7,13 @@ use std::sync::OnceLock;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::Json;
+use axum::response::Response;
 use keel_core::error::{FieldError, FieldErrors};
 use keel_data::Record;
 use serde_json::Value;
 
-use super::{auth_collection, auth_response, body_object, ShapeParams};
+use super::login::{complete, failed, Login, Origin};
+use super::{auth_collection, body_object, ShapeParams};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -27,7 +28,7 @@ pub(super) async fn handler(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
     if !opts.password_auth.enabled {
@@ -39,6 +40,8 @@ pub(super) async fn handler(
     let identity = text(&form, "identity");
     let password = text(&form, "password");
     let identity_field = text(&form, "identityField");
+    let mfa_id = text(&form, "mfaId");
+    let origin = Origin::from_headers(&headers);
 
     let mut errors = FieldErrors::new();
     for (name, value) in [("identity", &identity), ("password", &password)] {
@@ -63,6 +66,8 @@ pub(super) async fn handler(
     if !errors.is_empty() {
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
+
+    crate::lockout::check(&state, &collection.id, &identity).await?;
 
     let fields: Vec<&str> = if identity_field.is_empty() {
         opts.password_auth.identity_fields.iter().map(String::as_str).collect()
@@ -91,12 +96,26 @@ pub(super) async fn handler(
         .map_err(keel_core::Error::internal)?;
     let record = match found {
         Some(r) if matches => r,
-        _ => return Err(ApiError::bad_request("Failed to authenticate.")),
+        _ => {
+            failed(&state, &collection, "password", &identity, &origin).await;
+            return Err(ApiError::bad_request("Failed to authenticate."));
+        }
     };
+    crate::lockout::reset(&state, &collection.id, &identity).await;
 
     form.remove("password");
     let req = request_info(&Caller::guest(), &method, &uri, &headers, form);
-    auth_response(&state, &collection, record, req, &ShapeParams::from_query(uri.query())).await
+    let login = Login {
+        collection: &collection,
+        record,
+        method: "password",
+        mfa_id: (!mfa_id.is_empty()).then_some(mfa_id),
+        req,
+        shape: ShapeParams::from_query(uri.query()),
+        origin,
+        extra: None,
+    };
+    complete(&state, login).await
 }
 
 /// A string field of the body (numbers are accepted as their text).
