@@ -9,7 +9,14 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
     (
         "operator",
         "Runs the platform: jobs, queues, schedules and the cache; reads collections and the audit trail.",
-        &["jobs:*", "queues:*", "schedules:*", "cache:*", "collections:read", "audit:read"],
+        &[
+            "jobs:*",
+            "queues:*",
+            "schedules:*",
+            "cache:*",
+            "collections:read",
+            "audit:read",
+        ],
     ),
     ("viewer", "Reads every platform service, changes nothing.", &["*:read"]),
 ];
@@ -33,7 +40,9 @@ pub fn is_valid_permission(p: &str) -> bool {
     }
     match p.split_once(':') {
         Some((service, action)) => {
-            (service == "*" || valid_part(service)) && (action == "*" || valid_part(action)) && !(service == "*" && action == "*")
+            (service == "*" || valid_part(service))
+                && (action == "*" || valid_part(action))
+                && !(service == "*" && action == "*")
         }
         None => false,
     }
@@ -85,7 +94,17 @@ mod tests {
         for ok in ["*", "jobs:*", "*:read", "vault:reveal", "my-svc:do_it"] {
             assert!(is_valid_permission(ok), "{ok}");
         }
-        for bad in ["", "jobs", "*:*", "Jobs:read", "jobs:", ":read", "a:b:c", "jobs:re ad", "1x:read"] {
+        for bad in [
+            "",
+            "jobs",
+            "*:*",
+            "Jobs:read",
+            "jobs:",
+            ":read",
+            "a:b:c",
+            "jobs:re ad",
+            "1x:read",
+        ] {
             assert!(!is_valid_permission(bad), "{bad}");
         }
         assert!(is_valid_role_name("editor"));

@@ -5,8 +5,7 @@
 //! renamed or deleted; `keel-auth` reads and writes them.
 
 use crate::schema::{
-    Collection, CollectionType, DateOptions, Field, FieldKind, EmptyOptions, JsonOptions,
-    NumberOptions, TextOptions,
+    Collection, CollectionType, DateOptions, EmptyOptions, Field, FieldKind, JsonOptions, NumberOptions, TextOptions,
 };
 
 /// `_externalAuths`: an OAuth2 identity (provider + providerId) linked to an auth record.
@@ -51,7 +50,13 @@ fn date(name: &str) -> Field {
 }
 
 fn number(name: &str) -> Field {
-    Field::new(name, FieldKind::Number(NumberOptions { only_int: true, ..Default::default() }))
+    Field::new(
+        name,
+        FieldKind::Number(NumberOptions {
+            only_int: true,
+            ..Default::default()
+        }),
+    )
 }
 
 /// A system base collection `name` with `fields`, `indexes` (`{t}` = the quoted table) and
@@ -66,8 +71,10 @@ fn collection(name: &str, id: &str, fields: Vec<Field>, indexes: &[&str], owner_
     let table = format!("\"{name}\"");
     c.indexes = indexes.iter().map(|i| i.replace("{t}", &table)).collect();
     if owner_rules {
-        let owner =
-            Some("@request.auth.id != '' && recordRef = @request.auth.id && collectionRef = @request.auth.collectionId".to_string());
+        let owner = Some(
+            "@request.auth.id != '' && recordRef = @request.auth.id && collectionRef = @request.auth.collectionId"
+                .to_string(),
+        );
         c.list_rule = owner.clone();
         c.view_rule = owner.clone();
         c.delete_rule = owner;

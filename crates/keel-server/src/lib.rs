@@ -6,6 +6,7 @@ pub mod authz;
 pub mod error;
 mod lockout;
 pub mod middleware;
+pub mod ratelimit;
 pub mod realtime;
 pub mod request;
 pub mod routes;

@@ -58,7 +58,11 @@ pub(crate) async fn record_failure(state: &AppState, collection_id: &str, identi
     let since = if n == 0 { now } else { since };
     let left = (since + window as i64 - now).max(1) as u64;
     let value = serde_json::json!({"n": n + 1, "since": since});
-    if let Err(e) = state.cache.set(NS, &k, value, Some(Duration::from_secs(left)), &[]).await {
+    if let Err(e) = state
+        .cache
+        .set(NS, &k, value, Some(Duration::from_secs(left)), &[])
+        .await
+    {
         tracing::warn!(error = %e, "could not count a failed sign-in");
     }
 }

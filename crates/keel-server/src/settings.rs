@@ -87,6 +87,9 @@ impl Default for Batch {
 pub struct RateLimits {
     pub enabled: bool,
     pub rules: Vec<RateLimitRule>,
+    /// Client IPs never limited (Keel's addition).
+    #[serde(rename = "excludedIPs")]
+    pub excluded_ips: Vec<String>,
 }
 
 /// PocketBase's rate-limit rule: `label` is a path prefix (`/api/`), `METHOD /path`, or a

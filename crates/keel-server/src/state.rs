@@ -23,6 +23,8 @@ pub struct AppState {
     pub jobs: Arc<keel_jobs::Jobs>,
     /// Roles, API keys, second factors, external identities and the audit trail.
     pub identity: keel_auth::Identity,
+    /// Rate-limit windows (`rateLimits` settings).
+    pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -38,6 +38,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cache,
         jobs,
         identity: keel_auth::Identity::new(store.clone()),
+        limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     };
     keel_server::realtime::start(&state);
@@ -60,7 +61,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let rt = realtime.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         rt.shutdown();

@@ -29,7 +29,8 @@ pub struct ApiKey {
     pub created: String,
 }
 
-const COLUMNS: &str = "\"id\", \"name\", \"hash\", \"roles\", \"expires\", \"lastUsed\", \"revoked\", \"createdBy\", \"created\"";
+const COLUMNS: &str =
+    "\"id\", \"name\", \"hash\", \"roles\", \"expires\", \"lastUsed\", \"revoked\", \"createdBy\", \"created\"";
 
 fn key_of(row: &keel_data::Row) -> ApiKey {
     ApiKey {
@@ -60,18 +61,32 @@ impl Identity {
     ) -> Result<(ApiKey, String)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::field("name", "validation_required", "Give the key a name of 1-100 characters."));
+            return Err(Error::field(
+                "name",
+                "validation_required",
+                "Give the key a name of 1-100 characters.",
+            ));
         }
         for r in &roles {
             if self.role(r).await?.is_none() {
-                return Err(Error::field("roles", "validation_unknown_role", format!("No role named {r:?}.")));
+                return Err(Error::field(
+                    "roles",
+                    "validation_unknown_role",
+                    format!("No role named {r:?}."),
+                ));
             }
         }
         let expires = match expires.map(str::trim).filter(|e| !e.is_empty()) {
             None => String::new(),
             Some(e) => match keel_core::time::parse(e) {
                 Some(t) if t > chrono::Utc::now() => keel_core::time::format(t),
-                Some(_) => return Err(Error::field("expires", "validation_date_past", "The expiry must be in the future.")),
+                Some(_) => {
+                    return Err(Error::field(
+                        "expires",
+                        "validation_date_past",
+                        "The expiry must be in the future.",
+                    ))
+                }
                 None => {
                     return Err(Error::field(
                         "expires",
@@ -104,7 +119,10 @@ impl Identity {
     /// Every key, newest first.
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
         let rows = self
-            .rows(&format!("SELECT {COLUMNS} FROM \"_apiKeys\" ORDER BY \"created\" DESC, \"id\""), &[])
+            .rows(
+                &format!("SELECT {COLUMNS} FROM \"_apiKeys\" ORDER BY \"created\" DESC, \"id\""),
+                &[],
+            )
             .await?;
         Ok(rows.iter().map(key_of).collect())
     }
@@ -112,26 +130,36 @@ impl Identity {
     /// One key by id.
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
         let rows = self
-            .rows(&format!("SELECT {COLUMNS} FROM \"_apiKeys\" WHERE \"id\" = $1"), &[Value::from(id)])
+            .rows(
+                &format!("SELECT {COLUMNS} FROM \"_apiKeys\" WHERE \"id\" = $1"),
+                &[Value::from(id)],
+            )
             .await?;
         Ok(rows.first().map(key_of))
     }
 
     /// Revokes a key: it is refused from now on (404 when there is no such key).
     pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKey> {
-        self.api_key(id).await?.ok_or_else(|| Error::NotFound("No API key with this id.".into()))?;
-        self.update(API_KEYS, id, obj(vec![("revoked", Value::Bool(true))])).await?;
+        self.api_key(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("No API key with this id.".into()))?;
+        self.update(API_KEYS, id, obj(vec![("revoked", Value::Bool(true))]))
+            .await?;
         self.api_key(id).await?.ok_or_else(Error::not_found)
     }
 
     /// Gives a key a new secret (the old one stops working at once); returns the new secret.
     pub async fn rotate_api_key(&self, id: &str) -> Result<(ApiKey, String)> {
-        let key = self.api_key(id).await?.ok_or_else(|| Error::NotFound("No API key with this id.".into()))?;
+        let key = self
+            .api_key(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("No API key with this id.".into()))?;
         if key.revoked {
             return Err(Error::bad_request("A revoked key cannot be rotated; create a new one."));
         }
         let raw = compose(id, &random_token(40));
-        self.update(API_KEYS, id, obj(vec![("hash", Value::from(sha256_hex(&raw)))])).await?;
+        self.update(API_KEYS, id, obj(vec![("hash", Value::from(sha256_hex(&raw)))]))
+            .await?;
         Ok((key, raw))
     }
 
@@ -169,7 +197,10 @@ impl Identity {
         if stale {
             // Best effort: a failed touch must not refuse a valid key.
             let sql = "UPDATE \"_apiKeys\" SET \"lastUsed\" = $1 WHERE \"id\" = $2";
-            if let Err(e) = self.execute(sql, &[Value::from(keel_core::time::format(now)), Value::from(id)]).await {
+            if let Err(e) = self
+                .execute(sql, &[Value::from(keel_core::time::format(now)), Value::from(id)])
+                .await
+            {
                 tracing::warn!(error = %e, "could not record an API key's last use");
             }
         }

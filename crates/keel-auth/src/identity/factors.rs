@@ -12,8 +12,7 @@ use crate::secret::{constant_time_eq, random_digits, random_token, sha256_hex};
 pub const RECOVERY_CODES: usize = 10;
 
 fn expired(created: &str, duration_secs: i64) -> bool {
-    keel_core::time::parse(created)
-        .is_none_or(|t| (chrono::Utc::now() - t).num_seconds() > duration_secs.max(1))
+    keel_core::time::parse(created).is_none_or(|t| (chrono::Utc::now() - t).num_seconds() > duration_secs.max(1))
 }
 
 /// A record's TOTP state.
@@ -29,7 +28,13 @@ pub struct TotpState {
 impl Identity {
     /// Stores a new email OTP for a record; returns `(otpId, code)`. The code is kept only as
     /// an argon2id hash.
-    pub async fn create_otp(&self, collection_id: &str, record_id: &str, sent_to: &str, length: usize) -> Result<(String, String)> {
+    pub async fn create_otp(
+        &self,
+        collection_id: &str,
+        record_id: &str,
+        sent_to: &str,
+        length: usize,
+    ) -> Result<(String, String)> {
         let code = random_digits(length.clamp(4, 20));
         let to_hash = code.clone();
         let hash = tokio::task::spawn_blocking(move || crate::hash_password(&to_hash))
@@ -51,7 +56,13 @@ impl Identity {
 
     /// Checks an OTP: `Some(recordId)` when `code` matches the unexpired OTP `otp_id` of the
     /// collection; the OTP is then deleted, so it cannot be used again.
-    pub async fn take_otp(&self, collection_id: &str, otp_id: &str, code: &str, duration_secs: i64) -> Result<Option<String>> {
+    pub async fn take_otp(
+        &self,
+        collection_id: &str,
+        otp_id: &str,
+        code: &str,
+        duration_secs: i64,
+    ) -> Result<Option<String>> {
         let rows = self
             .rows(
                 "SELECT \"id\", \"recordRef\", \"password\", \"created\" FROM \"_otps\" WHERE \"id\" = $1 AND \"collectionRef\" = $2",
@@ -92,7 +103,13 @@ impl Identity {
     }
 
     /// The first factor's method of an unexpired MFA session of this record, if any.
-    pub async fn mfa_method(&self, collection_id: &str, mfa_id: &str, record_id: &str, duration_secs: i64) -> Result<Option<String>> {
+    pub async fn mfa_method(
+        &self,
+        collection_id: &str,
+        mfa_id: &str,
+        record_id: &str,
+        duration_secs: i64,
+    ) -> Result<Option<String>> {
         let rows = self
             .rows(
                 "SELECT \"method\", \"created\" FROM \"_mfas\" WHERE \"id\" = $1 AND \"collectionRef\" = $2 AND \"recordRef\" = $3",
@@ -182,7 +199,11 @@ impl Identity {
             return Err(Error::Conflict("TOTP is already enabled.".into()));
         }
         if !self.totp_check(collection_id, record_id, code, true).await? {
-            return Err(Error::field("code", "validation_invalid_code", "The code is wrong or expired."));
+            return Err(Error::field(
+                "code",
+                "validation_invalid_code",
+                "The code is wrong or expired.",
+            ));
         }
         let codes: Vec<String> = (0..RECOVERY_CODES)
             .map(|_| {
@@ -194,7 +215,10 @@ impl Identity {
         self.update(
             TOTP,
             &t.id,
-            obj(vec![("enabled", Value::Bool(true)), ("recoveryCodes", Value::Array(hashes))]),
+            obj(vec![
+                ("enabled", Value::Bool(true)),
+                ("recoveryCodes", Value::Array(hashes)),
+            ]),
         )
         .await?;
         Ok(codes)
@@ -229,5 +253,26 @@ impl Identity {
             self.delete(TOTP, &t.id).await?;
         }
         Ok(())
+    }
+}
+
+impl Identity {
+    /// The record and first-factor method of an unexpired MFA session of a collection.
+    pub async fn mfa_session(
+        &self,
+        collection_id: &str,
+        mfa_id: &str,
+        duration_secs: i64,
+    ) -> Result<Option<(String, String)>> {
+        let rows = self
+            .rows(
+                "SELECT \"recordRef\", \"method\", \"created\" FROM \"_mfas\" WHERE \"id\" = $1 AND \"collectionRef\" = $2",
+                &[Value::from(mfa_id), Value::from(collection_id)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .filter(|r| !expired(&text(r, "created"), duration_secs))
+            .map(|r| (text(r, "recordRef"), text(r, "method"))))
     }
 }

@@ -32,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         .merge(cache::routes())
         .merge(jobs::routes())
         .merge(schedules::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::layer,
+        ))
         .with_state(state);
     crate::middleware::apply(app, max_body)
 }

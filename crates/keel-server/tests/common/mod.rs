@@ -67,6 +67,7 @@ impl App {
                     .unwrap(),
             ),
             identity: keel_auth::Identity::new(store.clone()),
+            limiter: Default::default(),
             metrics: None,
         };
         App { state, dir }

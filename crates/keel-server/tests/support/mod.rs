@@ -63,6 +63,7 @@ impl TestApp {
                     .unwrap(),
             ),
             identity: keel_auth::Identity::new(store.clone()),
+            limiter: Default::default(),
             metrics: Some(metrics_handle()),
         };
         // As the binary does: the record broker and the jobs forwarder.

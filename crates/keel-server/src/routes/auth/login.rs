@@ -30,7 +30,14 @@ impl Origin {
     /// The client address (first `X-Forwarded-For` hop if a proxy set one, else `X-Real-IP`,
     /// else unknown) and user agent.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_string();
+        let header = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
         let forwarded = header("x-forwarded-for");
         let ip = forwarded.split(',').next().map(str::trim).unwrap_or("").to_string();
         let ip = if ip.is_empty() { header("x-real-ip") } else { ip };
@@ -113,12 +120,22 @@ pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Re
             ));
         }
         if totp && login.method != "totp" {
-            return Ok(mfa_required(mfa_id, "Complete the sign-in with your TOTP code (auth-with-totp)."));
+            return Ok(mfa_required(
+                mfa_id,
+                "Complete the sign-in with your TOTP code (auth-with-totp).",
+            ));
         }
         state.identity.delete_mfa(mfa_id).await?;
-        state.identity.audit(audit(&login, "auth.mfa", true).detail("firstMethod", first)).await;
+        state
+            .identity
+            .audit(audit(&login, "auth.mfa", true).detail("firstMethod", first))
+            .await;
     } else if login.method == "totp" {
-        return Err(ApiError::field("mfaId", "validation_required", "TOTP is a second factor: send the mfaId of the first."));
+        return Err(ApiError::field(
+            "mfaId",
+            "validation_required",
+            "TOTP is a second factor: send the mfaId of the first.",
+        ));
     } else if mfa {
         let id = state.identity.create_mfa(&cid, &rid, login.method).await?;
         state.identity.audit(audit(&login, "auth.mfa_required", true)).await;

@@ -16,9 +16,12 @@ use crate::request::{form_pairs, Caller};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+mod impersonate;
 mod login;
 mod methods;
 mod refresh;
+mod revoke;
+mod totp;
 mod with_password;
 
 /// `auth-with-password`, `auth-refresh`, `auth-methods` under `/api/collections/{c}/`.
@@ -30,6 +33,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/collections/{collection}/auth-refresh", post(refresh::handler))
         .route("/api/collections/{collection}/auth-methods", get(methods::handler))
+        .route(
+            "/api/collections/{collection}/auth-with-totp",
+            post(totp::auth_with_totp),
+        )
+        .route("/api/collections/{collection}/totp", get(totp::status))
+        .route("/api/collections/{collection}/totp/setup", post(totp::setup))
+        .route("/api/collections/{collection}/totp/confirm", post(totp::confirm))
+        .route("/api/collections/{collection}/totp/disable", post(totp::disable))
+        .route(
+            "/api/collections/{collection}/impersonate/{id}",
+            post(impersonate::handler),
+        )
+        .route("/api/collections/{collection}/auth-revoke", post(revoke::handler))
 }
 
 /// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.
@@ -146,10 +162,15 @@ async fn check_auth_rule(
 }
 
 /// A `Caller`'s record as a `Record` of its collection.
+/// The injected `roles` (not a column) are left out.
 pub(crate) fn caller_record(auth: &AuthRecord) -> Record {
+    let mut data = auth.record.clone();
+    if auth.collection.field("roles").is_none() {
+        data.remove("roles");
+    }
     Record {
         collection: auth.collection.clone(),
-        data: auth.record.clone(),
+        data,
         expand: Default::default(),
     }
 }

@@ -30,6 +30,13 @@ pub(super) async fn handler(
         ));
     }
     let collection = auth_collection(&state, &collection)?;
+    // Impersonation tokens are not refreshable.
+    let refreshable = crate::request::bearer(&headers)
+        .and_then(|raw| keel_auth::token::peek(raw).ok())
+        .is_some_and(|c| c.refreshable);
+    if !refreshable {
+        return Err(ApiError::forbidden("This token cannot be refreshed; sign in again."));
+    }
     let record = caller_record(auth);
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
     let origin = super::login::Origin::from_headers(&headers);
