@@ -110,6 +110,11 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
+    /// The Maildir the server writes every message to (`new/`, `cur/`).
+    pub fn maildir(&self) -> &std::path::Path {
+        &self.maildir
+    }
+
     /// Starts a server, or `None` (after printing why) when `python3 -m aiosmtpd` is not
     /// available and engines are not required.
     pub fn start() -> Option<SmtpServer> {

@@ -1,4 +1,5 @@
-//! PocketBase's official JS SDK against a real Keel: `tests/sdk/scenario.mjs` under `node --test`.
+//! PocketBase's official JS SDK against a real Keel: `tests/sdk/scenario.mjs` and the identity
+//! steps `tests/sdk/identity.mjs` (OTP by email, MFA, OAuth2) under `node --test`.
 //!
 //! Needs Node 20+ and `npm ci --prefix tests/sdk`. Without them the test prints that it skipped,
 //! unless `KEEL_TEST_REQUIRE_ENGINES=1` (as in `.ci/run`), which makes their absence a failure.
@@ -9,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{forward_lines, KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
+use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
+use keel_testkit::smtp_server::SmtpServer;
 
 /// The whole scenario normally takes a few seconds; this only stops a hung run.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
@@ -47,8 +50,30 @@ fn pocketbase_js_sdk_scenario() {
 
     let keel = KeelProcess::start();
     let root = common::workspace_root();
-    let mut node = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "tests/sdk/scenario.mjs"])
+    // The identity steps need a real SMTP server (to read the one-time codes) and an OpenID
+    // Connect provider; the local one runs on this runtime's threads.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let oauth = rt
+        .block_on(OAuthServer::start(OAuthServerOptions::default()))
+        .unwrap();
+    let smtp = SmtpServer::start();
+    let mut files = vec!["tests/sdk/scenario.mjs"];
+    if smtp.is_some() {
+        files.push("tests/sdk/identity.mjs");
+    }
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-concurrency=1", "--test-reporter=spec"]).args(&files);
+    if let Some(smtp) = &smtp {
+        cmd.env("KEEL_SMTP_HOST", &smtp.host)
+            .env("KEEL_SMTP_PORT", smtp.port.to_string())
+            .env("KEEL_SMTP_MAILDIR", smtp.maildir());
+    }
+    let opts = OAuthServerOptions::default();
+    let mut node = cmd
+        .env("KEEL_OAUTH_URL", &oauth.url)
+        .env("KEEL_OAUTH_CLIENT_ID", &opts.client_id)
+        .env("KEEL_OAUTH_CLIENT_SECRET", &opts.client_secret)
+        .env("KEEL_OAUTH_EMAIL", &opts.user.email)
         .current_dir(&root)
         .env("KEEL_URL", keel.url())
         .env("KEEL_SUPERUSER_EMAIL", SUPERUSER_EMAIL)

@@ -1,0 +1,142 @@
+// Identity through the official JS SDK: one-time codes by email, MFA (password + OTP) and
+// an OAuth2 sign-in with `authWithOAuth2Code` against a local OpenID Connect provider.
+//
+// Started by crates/keel/tests/sdk.rs, which also starts a real SMTP server (aiosmtpd, its
+// Maildir in KEEL_SMTP_MAILDIR) and the test authorization server (KEEL_OAUTH_URL).
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { assert, BASE_URL, expectError, newClient, SUPERUSER_EMAIL, SUPERUSER_PASSWORD, uid, waitFor } from './lib.mjs';
+
+const STEP = { timeout: 30_000 };
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (crates/keel/tests/sdk.rs sets it)`);
+  return v;
+};
+
+const su = newClient();
+const user = newClient();
+const run = uid();
+const email = `otp-${run}@example.com`;
+const password = 'identity-password-1';
+
+/** The raw messages in the Maildir sent to `to`, decoded enough to search their text. */
+function mailsTo(to) {
+  const dir = env('KEEL_SMTP_MAILDIR');
+  const out = [];
+  for (const sub of ['new', 'cur']) {
+    let names = [];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const raw = readFileSync(join(dir, sub, name), 'utf8');
+      if (!raw.toLowerCase().includes(to.toLowerCase())) continue;
+      // Undo quoted-printable soft breaks and escapes, and decode base64 bodies.
+      let text = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+      for (const block of raw.match(/(?:^[A-Za-z0-9+/=]{20,}\r?\n)+/gm) ?? []) {
+        text += Buffer.from(block.replace(/\s+/g, ''), 'base64').toString('utf8');
+      }
+      out.push(text);
+    }
+  }
+  return out;
+}
+
+/** Waits for the `n`th mail to `to` and returns the 8-digit code in it. */
+async function otpCode(to, n) {
+  let mails = [];
+  await waitFor(() => (mails = mailsTo(to)).length >= n, `mail #${n} to ${to}`);
+  const codes = mails.map((m) => m.match(/\b(\d{8})\b/)?.[1]).filter(Boolean);
+  assert.ok(codes.length >= n, `no 8-digit code in the mails to ${to}`);
+  return codes;
+}
+
+describe('identity', () => {
+  test('a superuser configures SMTP and OTP', STEP, async () => {
+    await su.collection('_superusers').authWithPassword(SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
+    await su.settings.update({
+      meta: { appName: 'Keel SDK', senderName: 'Keel', senderAddress: 'keel@example.com' },
+      smtp: { enabled: true, host: env('KEEL_SMTP_HOST'), port: Number(env('KEEL_SMTP_PORT')), tls: false },
+    });
+    await su.collections.update('users', { otp: { enabled: true, duration: 300, length: 8 } });
+    await su.collection('users').create({ email, password, passwordConfirm: password });
+    const methods = await user.collection('users').listAuthMethods();
+    assert.equal(methods.otp.enabled, true);
+  });
+
+  test('requestOTP + authWithOTP; a code works once', STEP, async () => {
+    const { otpId } = await user.collection('users').requestOTP(email);
+    assert.equal(typeof otpId, 'string');
+    const [code] = await otpCode(email, 1);
+    const auth = await user.collection('users').authWithOTP(otpId, code);
+    assert.equal(auth.record.email, email);
+    assert.ok(user.authStore.isValid);
+    await expectError(user.collection('users').authWithOTP(otpId, code), 400, 'a replayed OTP');
+  });
+
+  test('MFA: the password answers 401 with an mfaId, an OTP finishes the sign-in', STEP, async () => {
+    await su.collections.update('users', { mfa: { enabled: true, duration: 600, rule: '' } });
+    user.authStore.clear();
+    const err = await expectError(user.collection('users').authWithPassword(email, password), 401, 'first factor');
+    const mfaId = err.response.mfaId;
+    assert.equal(typeof mfaId, 'string', JSON.stringify(err.response));
+    assert.ok(!user.authStore.isValid);
+    await expectError(user.collection('users').authWithPassword(email, password, { mfaId }), 400, 'same method twice');
+    const { otpId } = await user.collection('users').requestOTP(email);
+    const codes = await otpCode(email, 2);
+    const auth = await user.collection('users').authWithOTP(otpId, codes[codes.length - 1], { mfaId });
+    assert.equal(auth.record.email, email);
+    assert.ok(user.authStore.isValid);
+    await su.collections.update('users', { mfa: { enabled: false } });
+  });
+
+  test('OAuth2: authWithOAuth2Code with an OpenID Connect provider', STEP, async () => {
+    await su.collections.update('users', {
+      oauth2: {
+        enabled: true,
+        providers: [
+          {
+            name: 'oidc',
+            displayName: 'Test IdP',
+            clientId: env('KEEL_OAUTH_CLIENT_ID'),
+            clientSecret: env('KEEL_OAUTH_CLIENT_SECRET'),
+            extra: { issuer: env('KEEL_OAUTH_URL') },
+          },
+        ],
+      },
+    });
+    const pb = newClient();
+    const methods = await pb.collection('users').listAuthMethods();
+    assert.equal(methods.oauth2.enabled, true);
+    const provider = methods.oauth2.providers.find((p) => p.name === 'oidc');
+    assert.ok(provider, JSON.stringify(methods.oauth2));
+    assert.equal(provider.displayName, 'Test IdP');
+    assert.ok(provider.state && provider.codeVerifier && provider.codeChallenge);
+
+    // Play the browser: the provider redirects back with a code and our state.
+    const redirectURL = `${BASE_URL}/api/oauth2-redirect`;
+    const resp = await fetch(provider.authURL + encodeURIComponent(redirectURL), { redirect: 'manual' });
+    assert.equal(resp.status, 302);
+    const back = new URL(resp.headers.get('location'));
+    assert.equal(back.searchParams.get('state'), provider.state);
+    const code = back.searchParams.get('code');
+
+    const auth = await pb.collection('users').authWithOAuth2Code('oidc', code, provider.codeVerifier, redirectURL, {
+      name: 'From the SDK',
+    });
+    assert.equal(auth.record.email, env('KEEL_OAUTH_EMAIL'));
+    assert.equal(auth.meta.isNew, true);
+    assert.ok(pb.authStore.isValid);
+    // The same code and verifier cannot be used again.
+    await expectError(
+      pb.collection('users').authWithOAuth2Code('oidc', code, provider.codeVerifier, redirectURL),
+      400,
+      'a replayed OAuth2 code'
+    );
+  });
+});
