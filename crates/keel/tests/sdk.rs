@@ -53,16 +53,15 @@ fn pocketbase_js_sdk_scenario() {
     // The identity steps need a real SMTP server (to read the one-time codes) and an OpenID
     // Connect provider; the local one runs on this runtime's threads.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let oauth = rt
-        .block_on(OAuthServer::start(OAuthServerOptions::default()))
-        .unwrap();
+    let oauth = rt.block_on(OAuthServer::start(OAuthServerOptions::default())).unwrap();
     let smtp = SmtpServer::start();
     let mut files = vec!["tests/sdk/scenario.mjs"];
     if smtp.is_some() {
         files.push("tests/sdk/identity.mjs");
     }
     let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-concurrency=1", "--test-reporter=spec"]).args(&files);
+    cmd.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(&files);
     if let Some(smtp) = &smtp {
         cmd.env("KEEL_SMTP_HOST", &smtp.host)
             .env("KEEL_SMTP_PORT", smtp.port.to_string())

@@ -25,8 +25,8 @@ pub(super) async fn handler(
         ));
     };
     if !same_collection(&caller, &collection) {
-        return Err(ApiError::forbidden(
-            "The authorized record is not allowed to perform this action.",
+        return Err(ApiError::unauthorized(
+            "The token belongs to another auth collection; sign in to this one.",
         ));
     }
     let collection = auth_collection(&state, &collection)?;

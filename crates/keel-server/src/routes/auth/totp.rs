@@ -27,8 +27,8 @@ fn own<'a>(caller: &'a Caller, collection: &str) -> ApiResult<&'a AuthRecord> {
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("The request requires valid record authorization token."))?;
     if !same_collection(caller, collection) {
-        return Err(ApiError::forbidden(
-            "The authorized record is not allowed to perform this action.",
+        return Err(ApiError::unauthorized(
+            "The token belongs to another auth collection; sign in to this one.",
         ));
     }
     Ok(auth)
