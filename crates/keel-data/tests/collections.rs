@@ -13,11 +13,18 @@ async fn fresh_store_has_system_collections() {
     assert_eq!(users.id, "_pb_users_auth_");
     assert!(users.field("email").is_some() && users.field("created").is_some());
     // _superusers, users and the identity system collections, which cannot be deleted.
-    assert_eq!(t.store.collections().len(), 2 + keel_data::system::identity_collections().len());
+    assert_eq!(
+        t.store.collections().len(),
+        2 + keel_data::system::identity_collections().len()
+    );
     for c in keel_data::system::identity_collections() {
         let stored = t.store.collection(&c.name).unwrap();
         assert!(stored.system && !stored.is_auth(), "{}", c.name);
-        assert!(t.store.delete_collection(&c.name).await.is_err(), "{} was deleted", c.name);
+        assert!(
+            t.store.delete_collection(&c.name).await.is_err(),
+            "{} was deleted",
+            c.name
+        );
     }
     // Lookups by id and case-insensitively by name.
     assert_eq!(t.store.collection("USERS").unwrap().id, users.id);

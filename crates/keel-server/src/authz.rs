@@ -24,6 +24,10 @@ pub enum Permission {
     JobsRead,
     /// Administer jobs and queues: retry, cancel, change settings, pause and resume.
     JobsAdmin,
+    /// List and view collection schemas (`/api/collections`).
+    CollectionsRead,
+    /// Create, change, truncate and delete collections.
+    CollectionsManage,
 }
 
 impl Permission {
@@ -37,6 +41,8 @@ impl Permission {
             Permission::JobsWork => "jobs:work",
             Permission::JobsRead => "jobs:read",
             Permission::JobsAdmin => "jobs:admin",
+            Permission::CollectionsRead => "collections:read",
+            Permission::CollectionsManage => "collections:manage",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The collections API over HTTP: superusers only; list, view, create, update, truncate, delete.
+//! The collections API over HTTP: superusers (or holders of `collections:read` /
+//! `collections:manage`); list, view, create, update, truncate, delete.
 
 mod common;
 
@@ -25,6 +26,51 @@ async fn only_superusers_manage_collections() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app.send(Method::DELETE, "/api/collections/users", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn roles_grant_collection_permissions_by_name() {
+    let app = App::new().await;
+    let (op, token) = app.auth_record("users", "op@example.com", "userpassword").await;
+    app.state
+        .identity
+        .assign_role(&app.collection("users").id, op.id(), "operator")
+        .await
+        .unwrap();
+    // operator holds collections:read, not collections:manage
+    let r = app
+        .send(Method::GET, "/api/collections/users", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&token),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("collections:manage"), "{}", r.text());
+    app.state
+        .identity
+        .create_role("schema-admin", "", vec!["collections:*".into()])
+        .await
+        .unwrap();
+    app.state
+        .identity
+        .assign_role(&app.collection("users").id, op.id(), "schema-admin")
+        .await
+        .unwrap();
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&token),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
 #[tokio::test]

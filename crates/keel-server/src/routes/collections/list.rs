@@ -10,6 +10,7 @@ use keel_data::Collection;
 use serde_json::Value;
 
 use super::filter;
+use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::records::params::{list_json, Query};
@@ -18,7 +19,7 @@ use crate::state::AppState;
 
 /// Lists collections.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> ApiResult<Json<Value>> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsRead)?;
     let q = Query::from_uri(&uri);
     let params = q.list_params()?;
     let mut all = state.store.collections();

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
@@ -14,7 +15,7 @@ pub async fn delete(
     caller: Caller,
     Path(collection): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsManage)?;
     let deleted = state.store.delete_collection(&collection).await?;
     delete_files(&state, &deleted.id).await;
     Ok(StatusCode::NO_CONTENT)
@@ -26,7 +27,7 @@ pub async fn truncate(
     caller: Caller,
     Path(collection): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsManage)?;
     let col = state.store.collection(&collection)?;
     state.store.truncate_collection(&col.id).await?;
     delete_files(&state, &col.id).await;

@@ -7,13 +7,14 @@ use keel_data::schema::CollectionType;
 use keel_data::Collection;
 use serde_json::{Map, Value};
 
+use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
 
 /// The scaffolds of `base` and `auth` collections.
 pub async fn scaffolds(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsRead)?;
     let mut out = Map::new();
     for kind in [CollectionType::Base, CollectionType::Auth] {
         let auth = kind == CollectionType::Auth;

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
+use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
@@ -14,6 +15,6 @@ pub async fn view(
     caller: Caller,
     Path(collection): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsRead)?;
     Ok(Json(state.store.collection(&collection)?.public_json()))
 }

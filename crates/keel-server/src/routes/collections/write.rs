@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
+use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::routes::records::input::parse_json_object;
@@ -13,7 +14,7 @@ use crate::state::AppState;
 
 /// Creates a collection.
 pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsManage)?;
     let input = parse_json_object(&body)?;
     let collection = state.store.create_collection(Value::Object(input)).await?;
     Ok(Json(collection.public_json()))
@@ -26,7 +27,7 @@ pub async fn update(
     Path(collection): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    caller.require_superuser()?;
+    authorize(&caller, Permission::CollectionsManage)?;
     let patch = parse_json_object(&body)?;
     let collection = state.store.update_collection(&collection, Value::Object(patch)).await?;
     Ok(Json(collection.public_json()))
