@@ -9,8 +9,9 @@
 //! The most specific matching rule applies: a collection tag, then `*:action`, then the
 //! longest path prefix (one with a method before one without). `audience` narrows a rule to
 //! `@guest` (no `Authorization` header) or `@auth` requests. `excludedIPs` are never limited.
-//! The client IP is the first address of the header `trustedProxy.headers` names (set it
-//! when Keel runs behind a proxy), else the socket's peer address.
+//! The client IP is the address in the header `trustedProxy.headers` names (set it when Keel
+//! runs behind a proxy; `useLeftmostIP` picks the first hop, else the last), else the
+//! socket's peer address. The same address goes to the audit trail.
 //!
 //! Counters live in this process (as PocketBase's do): with several Keel processes each
 //! enforces the limit on its own share of the traffic.
@@ -132,19 +133,35 @@ fn client_ip(req: &Request, settings: &SettingsData) -> String {
             }
         }
     }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(c) => c.0.ip().to_string(),
+        // No socket: an in-process request (tests, `oneshot`); take what the headers say.
+        None => req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    }
 }
 
-/// The middleware: a no-op unless `rateLimits.enabled`.
-pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The header the middleware sets to the resolved client address (any value a client sent
+/// is replaced), read by `Origin` for the audit trail.
+pub(crate) const CLIENT_IP_HEADER: &str = "x-keel-client-ip";
+
+/// The middleware: resolves the client address (into `CLIENT_IP_HEADER`), then applies the
+/// rate limits when `rateLimits.enabled`.
+pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let settings = state.settings.get();
+    let ip = client_ip(&req, &settings);
+    match axum::http::HeaderValue::from_str(&ip) {
+        Ok(v) => req.headers_mut().insert(CLIENT_IP_HEADER, v),
+        Err(_) => req.headers_mut().remove(CLIENT_IP_HEADER),
+    };
     if !settings.rate_limits.enabled {
         return next.run(req).await;
     }
-    let ip = client_ip(&req, &settings);
     if settings.rate_limits.excluded_ips.iter().any(|e| e == &ip) {
         return next.run(req).await;
     }

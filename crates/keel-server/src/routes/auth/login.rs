@@ -27,8 +27,8 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    /// The client address (first `X-Forwarded-For` hop if a proxy set one, else `X-Real-IP`,
-    /// else unknown) and user agent.
+    /// The client address the middleware resolved (trusted proxy header, else the socket's
+    /// peer; see `ratelimit`) and the user agent.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let header = |n: &str| {
             headers
@@ -38,11 +38,8 @@ impl Origin {
                 .trim()
                 .to_string()
         };
-        let forwarded = header("x-forwarded-for");
-        let ip = forwarded.split(',').next().map(str::trim).unwrap_or("").to_string();
-        let ip = if ip.is_empty() { header("x-real-ip") } else { ip };
         Origin {
-            ip,
+            ip: header(crate::ratelimit::CLIENT_IP_HEADER),
             user_agent: header("user-agent"),
         }
     }
