@@ -338,4 +338,30 @@ async fn rate_limits_answer_429_with_retry_after_and_honour_exclusions() {
             "an excluded client"
         );
     }
+
+    // The audit trail records the address the trusted header gives; a client cannot set it.
+    let mut spoof = from("10.0.0.3");
+    spoof
+        .headers_mut()
+        .insert("x-keel-client-ip", "6.6.6.6".parse().unwrap());
+    assert_eq!(app.raw(spoof).await.status, StatusCode::OK);
+    let audit = app.state.store.collection("_audit").unwrap();
+    let page = app
+        .state
+        .store
+        .list_records(
+            &audit,
+            &keel_data::ListParams {
+                per_page: 100,
+                filter: Some("event = 'auth.login'".into()),
+                ..Default::default()
+            },
+            &keel_data::RequestInfo::default(),
+            keel_data::Access::Superuser,
+        )
+        .await
+        .unwrap();
+    let ips: Vec<&str> = page.items.iter().map(|r| r.data["ip"].as_str().unwrap()).collect();
+    assert!(ips.contains(&"10.0.0.3") && ips.contains(&"10.0.0.1"), "{ips:?}");
+    assert!(!ips.contains(&"6.6.6.6"), "{ips:?}");
 }
