@@ -214,6 +214,8 @@ pub struct AuthConfig {
     /// Hosts an OAuth2 `redirectURL` may point at, besides the host of the settings'
     /// `meta.appURL` and loopback addresses.
     pub redirect_hosts: Vec<String>,
+    /// Days audit entries are kept (0 = forever).
+    pub audit_retention_days: u32,
 }
 
 impl Default for AuthConfig {
@@ -222,6 +224,7 @@ impl Default for AuthConfig {
             lockout_attempts: 10,
             lockout_secs: 900,
             redirect_hosts: Vec::new(),
+            audit_retention_days: 90,
         }
     }
 }

@@ -42,6 +42,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         metrics: Some(keel_server::middleware::install_metrics()),
     };
     keel_server::realtime::start(&state);
+    spawn_identity_purge(
+        state.identity.clone(),
+        cfg.auth.audit_retention_days,
+        background.clone(),
+    );
     let app = keel_server::router(state);
 
     let listener = tokio::net::TcpListener::bind(&cfg.http)
@@ -125,4 +130,22 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// Every ten minutes: expired OTPs and MFA sessions, and audit entries past their retention.
+fn spawn_identity_purge(identity: keel_auth::Identity, audit_days: u32, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            match identity.purge(audit_days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired OTPs, MFA sessions and old audit entries"),
+                Err(e) => tracing::warn!(error = %e, "identity purge failed"),
+            }
+        }
+    });
 }

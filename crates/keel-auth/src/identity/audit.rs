@@ -87,3 +87,29 @@ impl Identity {
         }
     }
 }
+
+impl Identity {
+    /// Deletes what has outlived its use: OTPs and MFA sessions older than a day (every
+    /// configured duration is shorter), and audit entries older than `audit_days` (0 keeps
+    /// them forever). Returns the rows removed.
+    pub async fn purge(&self, audit_days: u32) -> keel_core::Result<u64> {
+        let now = chrono::Utc::now();
+        let day_ago = keel_core::time::format(now - chrono::Duration::days(1));
+        let mut n = 0;
+        for table in ["_otps", "_mfas"] {
+            n += self
+                .execute(
+                    &format!("DELETE FROM \"{table}\" WHERE \"created\" < $1"),
+                    &[Value::from(day_ago.clone())],
+                )
+                .await?;
+        }
+        if audit_days > 0 {
+            let cutoff = keel_core::time::format(now - chrono::Duration::days(i64::from(audit_days)));
+            n += self
+                .execute("DELETE FROM \"_audit\" WHERE \"created\" < $1", &[Value::from(cutoff)])
+                .await?;
+        }
+        Ok(n)
+    }
+}
