@@ -69,6 +69,22 @@ pub struct AuthOptions {
     pub mfa: Value,
     pub otp: Value,
     pub auth_alert: Value,
+    /// The email of `request-verification`; `None` (JSON `null`) or an empty subject/body
+    /// means the server's default.
+    pub verification_template: Option<MailTemplate>,
+    /// The email of `request-password-reset`; defaults like `verification_template`.
+    pub reset_password_template: Option<MailTemplate>,
+    /// The email of `request-email-change`; defaults like `verification_template`.
+    pub confirm_email_change_template: Option<MailTemplate>,
+}
+
+/// An email template of an auth collection (`{subject, body}`, PocketBase's shape). The body
+/// is HTML with placeholders (`{APP_NAME}`, `{TOKEN}`, …) that the server fills in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailTemplate {
+    pub subject: String,
+    pub body: String,
 }
 
 impl Default for AuthOptions {
@@ -86,6 +102,9 @@ impl Default for AuthOptions {
             mfa: serde_json::json!({"enabled": false, "duration": 1800, "rule": ""}),
             otp: serde_json::json!({"enabled": false, "duration": 180, "length": 8}),
             auth_alert: serde_json::json!({"enabled": false}),
+            verification_template: None,
+            reset_password_template: None,
+            confirm_email_change_template: None,
         }
     }
 }

@@ -54,6 +54,18 @@ impl Identity {
         Ok((r.id().to_string(), code))
     }
 
+    /// The `(recordId, sentTo)` of the OTP `otp_id` of the collection, expired or not, without
+    /// using it up (to know whose sign-in an `auth-with-otp` attempt is).
+    pub async fn otp_owner(&self, collection_id: &str, otp_id: &str) -> Result<Option<(String, String)>> {
+        let rows = self
+            .rows(
+                "SELECT \"recordRef\", \"sentTo\" FROM \"_otps\" WHERE \"id\" = $1 AND \"collectionRef\" = $2",
+                &[Value::from(otp_id), Value::from(collection_id)],
+            )
+            .await?;
+        Ok(rows.first().map(|r| (text(r, "recordRef"), text(r, "sentTo"))))
+    }
+
     /// Checks an OTP: `Some(recordId)` when `code` matches the unexpired OTP `otp_id` of the
     /// collection; the OTP is then deleted, so it cannot be used again.
     pub async fn take_otp(

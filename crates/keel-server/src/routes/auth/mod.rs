@@ -1,6 +1,7 @@
 //! Auth routes of auth collections, PocketBase's Web API: one endpoint per file.
-//! Flows not implemented yet (OTP, OAuth2, verification, password reset, email change,
-//! impersonation) stay unrouted (404) rather than pretending to work.
+//! The email flows (verification, password reset, email change, OTP) share `mail.rs` and `flow.rs`; see
+//! `docs/auth-email.md`. Flows not implemented yet stay unrouted (404) rather than
+//! pretending to work.
 
 use std::sync::Arc;
 
@@ -16,12 +17,22 @@ use crate::request::{form_pairs, Caller};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+mod confirm_email_change;
+mod confirm_password_reset;
+mod confirm_verification;
+mod flow;
 mod impersonate;
 mod login;
+mod mail;
 mod methods;
 mod refresh;
+mod request_email_change;
+mod request_otp;
+mod request_password_reset;
+mod request_verification;
 mod revoke;
 mod totp;
+mod with_otp;
 mod with_password;
 
 /// `auth-with-password`, `auth-refresh`, `auth-methods` under `/api/collections/{c}/`.
@@ -46,6 +57,32 @@ pub fn routes() -> Router<AppState> {
             post(impersonate::handler),
         )
         .route("/api/collections/{collection}/auth-revoke", post(revoke::handler))
+        .route(
+            "/api/collections/{collection}/request-verification",
+            post(request_verification::handler),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-verification",
+            post(confirm_verification::handler),
+        )
+        .route(
+            "/api/collections/{collection}/request-password-reset",
+            post(request_password_reset::handler),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-password-reset",
+            post(confirm_password_reset::handler),
+        )
+        .route(
+            "/api/collections/{collection}/request-email-change",
+            post(request_email_change::handler),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-email-change",
+            post(confirm_email_change::handler),
+        )
+        .route("/api/collections/{collection}/request-otp", post(request_otp::handler))
+        .route("/api/collections/{collection}/auth-with-otp", post(with_otp::handler))
 }
 
 /// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.

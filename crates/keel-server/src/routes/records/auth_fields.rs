@@ -129,6 +129,32 @@ pub async fn prepare_update(
     }
 }
 
+/// Prepares a password set through a token flow (password reset): `password` is required and
+/// must match `passwordConfirm` and the collection's password field rules; it is replaced by
+/// its hash and the confirmation dropped. No old password is asked: the token stands for it.
+pub fn prepare_password_reset(collection: &Collection, data: &mut Map<String, Value>) -> Result<(), Error> {
+    let mut errors = FieldErrors::new();
+    for key in ["password", "passwordConfirm"] {
+        if data.get(key).and_then(Value::as_str).is_none_or(str::is_empty) {
+            errors.insert(key.into(), FieldError::new("validation_required", "Cannot be blank."));
+        }
+    }
+    if errors.is_empty() {
+        check_confirm(data, &mut errors);
+    }
+    if errors.is_empty() {
+        hash_password_fields(collection, data, &mut errors)?;
+    }
+    for k in TRANSIENT {
+        data.remove(k);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fields(errors))
+    }
+}
+
 /// Whether the caller passes the collection's `manageRule` for `current`.
 async fn is_manager(
     state: &AppState,

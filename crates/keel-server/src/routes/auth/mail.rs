@@ -1,0 +1,175 @@
+//! The emails of the auth flows: the collection's templates (with Keel's defaults), their
+//! placeholders' values, and the mailer built from the current `/api/settings` at send time.
+//!
+//! When `smtp.enabled` is false PocketBase falls back to the local `sendmail`; Keel sends
+//! nothing, logs a warning and answers exactly as if it had sent (the flows stay free of
+//! account enumeration either way).
+
+use std::sync::Arc;
+
+use keel_data::schema::MailTemplate;
+use keel_data::{Collection, FieldKind, Record};
+use keel_notify::{Address, EmailTemplate, Mail, Mailer, SmtpAuthMethod, SmtpConfig, SmtpMailer, Vars};
+use serde_json::{Map, Value};
+
+use crate::state::AppState;
+
+/// Which of a collection's email templates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Template {
+    Verification,
+    ResetPassword,
+    ConfirmEmailChange,
+    Otp,
+}
+
+impl Template {
+    fn name(self) -> &'static str {
+        match self {
+            Template::Verification => "verification",
+            Template::ResetPassword => "password reset",
+            Template::ConfirmEmailChange => "email change",
+            Template::Otp => "OTP",
+        }
+    }
+}
+
+/// The collection's template, an empty subject or body replaced by Keel's default.
+pub(crate) fn template(collection: &Collection, which: Template) -> EmailTemplate {
+    let d = keel_notify::default_templates();
+    let opts = collection.auth.as_ref();
+    let (custom, default) = match which {
+        Template::Verification => (opts.and_then(|o| o.verification_template.clone()), d.verification),
+        Template::ResetPassword => (opts.and_then(|o| o.reset_password_template.clone()), d.reset_password),
+        Template::ConfirmEmailChange => (
+            opts.and_then(|o| o.confirm_email_change_template.clone()),
+            d.confirm_email_change,
+        ),
+        Template::Otp => (
+            opts.and_then(|o| o.otp.get("emailTemplate").cloned())
+                .and_then(|v| serde_json::from_value::<MailTemplate>(v).ok()),
+            d.otp,
+        ),
+    };
+    let custom = custom.unwrap_or_default();
+    let pick = |c: String, d: String| if c.trim().is_empty() { d } else { c };
+    EmailTemplate::new(pick(custom.subject, default.subject), pick(custom.body, default.body))
+}
+
+/// The placeholders' values for `record`: the app's name and URL, and the record's fields
+/// except hidden ones (the password hash, `tokenKey`).
+pub(crate) fn vars(state: &AppState, record: &Record) -> Vars {
+    let meta = state.settings.get().meta.clone();
+    let hidden = |name: &str| {
+        record
+            .collection
+            .fields
+            .iter()
+            .any(|f| f.name == name && (f.hidden || matches!(f.kind, FieldKind::Password(_))))
+    };
+    let fields: Map<String, Value> = record
+        .data
+        .iter()
+        .filter(|(k, _)| !hidden(k) && k.as_str() != "tokenKey")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Vars {
+        app_name: meta.app_name,
+        app_url: meta.app_url,
+        record: fields,
+        ..Vars::default()
+    }
+}
+
+/// Renders `which` for `vars` and sends it to `to`. `Ok(false)`: SMTP is disabled in the
+/// settings, nothing was sent (a warning is logged).
+pub(crate) async fn send(
+    state: &AppState,
+    collection: &Collection,
+    which: Template,
+    to: &str,
+    vars: &Vars,
+) -> keel_core::Result<bool> {
+    let settings = state.settings.get();
+    if !settings.smtp.enabled {
+        tracing::warn!(
+            collection = %collection.name,
+            "SMTP is disabled in the settings: the {} email was not sent",
+            which.name()
+        );
+        return Ok(false);
+    }
+    let s = &settings.smtp;
+    let cfg = SmtpConfig {
+        enabled: true,
+        host: s.host.clone(),
+        port: s.port,
+        username: s.username.clone(),
+        password: s.password.clone(),
+        auth_method: if s.auth_method.eq_ignore_ascii_case("LOGIN") {
+            SmtpAuthMethod::Login
+        } else {
+            SmtpAuthMethod::Plain
+        },
+        tls: s.tls,
+        local_name: s.local_name.clone(),
+        ..SmtpConfig::default()
+    };
+    let rendered = keel_notify::render(&template(collection, which), vars);
+    let mail = Mail {
+        from: Address::named(settings.meta.sender_name.clone(), settings.meta.sender_address.clone()),
+        to: vec![Address::new(to)],
+        subject: rendered.subject,
+        html: rendered.html,
+        text: None,
+    };
+    SmtpMailer::new(cfg)?.send(&mail).await?;
+    Ok(true)
+}
+
+/// [`send`] on a background task, so a request's answer (and its timing) does not depend on
+/// whether an account exists or how slow the mail server is. A failure is logged.
+pub(crate) fn send_in_background(
+    state: &AppState,
+    collection: Arc<Collection>,
+    which: Template,
+    to: String,
+    vars: Vars,
+) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send(&state, &collection, which, &to, &vars).await {
+            // The error names the server and the failing step, never a credential or the
+            // message body (where the token or code is).
+            tracing::error!(collection = %collection.name, error = %e, "sending the {} email failed", which.name());
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_template_parts_fall_back_to_the_defaults() {
+        let mut c = Collection::default_users();
+        let opts = c.auth.as_mut().unwrap();
+        opts.verification_template = Some(MailTemplate {
+            subject: "Custom {APP_NAME}".into(),
+            body: " ".into(),
+        });
+        opts.otp = serde_json::json!({"enabled": true, "emailTemplate": {"subject": "", "body": "<b>{OTP}</b>"}});
+        let d = keel_notify::default_templates();
+        let v = template(&c, Template::Verification);
+        assert_eq!(
+            (v.subject.as_str(), v.body.as_str()),
+            ("Custom {APP_NAME}", d.verification.body.as_str())
+        );
+        let o = template(&c, Template::Otp);
+        assert_eq!(
+            (o.subject.as_str(), o.body.as_str()),
+            (d.otp.subject.as_str(), "<b>{OTP}</b>")
+        );
+        assert_eq!(template(&c, Template::ResetPassword), d.reset_password);
+    }
+}

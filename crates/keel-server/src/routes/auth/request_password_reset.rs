@@ -1,0 +1,47 @@
+//! `POST /api/collections/{c}/request-password-reset` `{email}` → 204, always: when the
+//! email belongs to a record, the collection's `resetPasswordTemplate` is sent to it with a
+//! password-reset token (`{TOKEN}`). An unknown email gets the same answer.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use keel_auth::token::TokenKind;
+use serde_json::Value;
+
+use super::flow;
+use super::login::Origin;
+use super::mail::{self, Template};
+use super::{auth_collection, body_object};
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+const EVENT: &str = "auth.password_reset_request";
+
+pub(super) async fn handler(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let collection = auth_collection(&state, &collection)?;
+    let form = body_object(&headers, &body)?;
+    let email = flow::email_field(&form, "email")?;
+    let origin = Origin::from_headers(&headers);
+
+    let found = state
+        .store
+        .find_by_field(&collection, "email", &Value::String(email.clone()))
+        .await?;
+    let Some(record) = found else {
+        let entry = flow::audit_entry(EVENT, false, &collection, "", &origin).identity(email);
+        state.identity.audit(entry.detail("reason", "unknown email")).await;
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let mut vars = mail::vars(&state, &record);
+    vars.token = flow::sign(&collection, &record, TokenKind::PasswordReset, None)?;
+    let to = flow::email_of(&record).to_string();
+    mail::send_in_background(&state, collection.clone(), Template::ResetPassword, to, vars);
+    let entry = flow::audit_entry(EVENT, true, &collection, record.id(), &origin).identity(email);
+    state.identity.audit(entry).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,250 @@
+//! The email flows over HTTP (verification, password reset, email change, templates; OTP
+//! sign-in and MFA are in `otp_http.rs`), against a real SMTP server (aiosmtpd): each test
+//! reads the message that arrived, takes the token from it and completes the flow. Without
+//! aiosmtpd a test prints why and returns (fails under KEEL_TEST_REQUIRE_ENGINES=1).
+
+#[path = "support/mail.rs"]
+mod mail;
+mod support;
+
+use axum::http::{Method, StatusCode};
+use mail::{assert_field_error, link_token, otp_code, MailApp, PW};
+use serde_json::json;
+
+#[tokio::test]
+async fn verification_sends_a_token_that_verifies_the_record() {
+    let Some(m) = MailApp::start().await else { return };
+    let ann = m.user("ann@x.test", false, json!({})).await;
+
+    // Unknown emails get the same answer and no mail; a bad email is named.
+    let r = m
+        .post("request-verification", None, json!({"email": "nobody@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_field_error(
+        &m.post("request-verification", None, json!({"email": "nope"})).await,
+        "email",
+    );
+
+    let r = m
+        .post("request-verification", None, json!({"email": "ann@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let mail = m.mail_to("ann@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Verify your Acme email"));
+    let from = mail.from.clone().unwrap();
+    assert_eq!(
+        (from.name.as_deref(), from.email.as_str()),
+        (Some("Acme Support"), "support@acme.test")
+    );
+    assert!(
+        mail.text.as_deref().unwrap_or("").contains("Welcome to Acme"),
+        "{:?}",
+        mail.text
+    );
+    let token = link_token(&mail, "confirm-verification");
+
+    let session = m.app.login("users", "ann@x.test", PW).await;
+    for bad in ["", "not-a-token", session.as_str()] {
+        assert_field_error(
+            &m.post("confirm-verification", None, json!({"token": bad})).await,
+            "token",
+        );
+    }
+    assert!(!m.reload(ann.id()).await.data["verified"].as_bool().unwrap());
+    let r = m.post("confirm-verification", None, json!({"token": token})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(m.reload(ann.id()).await.data["verified"].as_bool().unwrap());
+
+    // Verified now: asking again sends nothing.
+    let r = m
+        .post("request-verification", None, json!({"email": "ann@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(m.count_to("ann@x.test").await, 1);
+    assert_eq!(m.count_to("nobody@x.test").await, 0);
+
+    let audit = m.audit("auth.verification_request").await;
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    assert_eq!(m.audit("auth.verification_confirm").await.len(), 4);
+    let all = serde_json::to_string(&audit).unwrap();
+    assert!(!all.contains(&token));
+}
+
+#[tokio::test]
+async fn a_verification_token_is_refused_once_the_email_changed() {
+    let Some(m) = MailApp::start().await else { return };
+    let bob = m.user("bob@x.test", false, json!({})).await;
+    m.post("request-verification", None, json!({"email": "bob@x.test"}))
+        .await;
+    let token = link_token(&m.mail_to("bob@x.test", 1).await, "confirm-verification");
+    let users = m.app.collection("users");
+    let data = keel_data::store::obj(&[("email", json!("bob2@x.test"))]);
+    m.app
+        .state
+        .store
+        .update_record(
+            &users,
+            bob.id(),
+            data,
+            &Default::default(),
+            keel_data::Access::Superuser,
+        )
+        .await
+        .unwrap();
+    assert_field_error(
+        &m.post("confirm-verification", None, json!({"token": token})).await,
+        "token",
+    );
+    assert!(!m.reload(bob.id()).await.data["verified"].as_bool().unwrap());
+}
+
+#[tokio::test]
+async fn password_reset_sets_the_password_once_and_ends_every_session() {
+    let Some(m) = MailApp::start().await else { return };
+    let ann = m.user("ann@x.test", false, json!({})).await;
+    let old_session = m.app.login("users", "ann@x.test", PW).await;
+
+    let r = m
+        .post("request-password-reset", None, json!({"email": "nobody@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = m
+        .post("request-password-reset", None, json!({"email": "ann@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let mail = m.mail_to("ann@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Reset your Acme password"));
+    let token = link_token(&mail, "confirm-password-reset");
+
+    let new_pw = "a-brand-new-password";
+    let mismatch = json!({"token": token, "password": new_pw, "passwordConfirm": "other-password"});
+    assert_field_error(
+        &m.post("confirm-password-reset", None, mismatch).await,
+        "passwordConfirm",
+    );
+    let short = json!({"token": token, "password": "short", "passwordConfirm": "short"});
+    assert_field_error(&m.post("confirm-password-reset", None, short).await, "password");
+    let blank = json!({"token": token, "password": "", "passwordConfirm": ""});
+    assert_field_error(&m.post("confirm-password-reset", None, blank).await, "password");
+
+    let ok = json!({"token": token, "password": new_pw, "passwordConfirm": new_pw});
+    let r = m.post("confirm-password-reset", None, ok.clone()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // The old session is revoked, the new password works, the record got verified.
+    let r = m.post("auth-refresh", Some(&old_session), json!({})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    m.app.login("users", "ann@x.test", new_pw).await;
+    assert!(m.reload(ann.id()).await.data["verified"].as_bool().unwrap());
+    // The token was signed with the old tokenKey: single use.
+    let again = json!({"token": token, "password": "third-password-x", "passwordConfirm": "third-password-x"});
+    assert_field_error(&m.post("confirm-password-reset", None, again).await, "token");
+    m.app.login("users", "ann@x.test", new_pw).await;
+    assert_eq!(m.count_to("nobody@x.test").await, 0);
+    assert_eq!(m.audit("auth.password_reset_confirm").await.len(), 2);
+}
+
+#[tokio::test]
+async fn email_change_mails_the_new_address_and_needs_the_password() {
+    let Some(m) = MailApp::start().await else { return };
+    let ann = m.user("ann@x.test", false, json!({})).await;
+    m.user("taken@x.test", true, json!({})).await;
+    let session = m.app.login("users", "ann@x.test", PW).await;
+
+    let r = m
+        .post("request-email-change", None, json!({"newEmail": "new@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    for bad in ["", "not-an-email", "taken@x.test", "ANN@x.test"] {
+        let r = m
+            .post("request-email-change", Some(&session), json!({"newEmail": bad}))
+            .await;
+        assert_field_error(&r, "newEmail");
+    }
+    let r = m
+        .post(
+            "request-email-change",
+            Some(&session),
+            json!({"newEmail": "new@x.test"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let mail = m.mail_to("new@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Confirm your Acme new email address"));
+    assert_eq!(m.count_to("ann@x.test").await, 0);
+    let token = link_token(&mail, "confirm-email-change");
+
+    let wrong = json!({"token": token, "password": "wrong-password-1"});
+    assert_field_error(&m.post("confirm-email-change", None, wrong).await, "password");
+    assert_field_error(
+        &m.post("confirm-email-change", None, json!({"token": "x", "password": PW}))
+            .await,
+        "token",
+    );
+    let r = m
+        .post("confirm-email-change", None, json!({"token": token, "password": PW}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    let now = m.reload(ann.id()).await;
+    assert_eq!(now.data["email"], "new@x.test");
+    assert_eq!(now.data["verified"], true);
+    let r = m.post("auth-refresh", Some(&session), json!({})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the old session must end");
+    m.app.login("users", "new@x.test", PW).await;
+    let r = m
+        .post("confirm-email-change", None, json!({"token": token, "password": PW}))
+        .await;
+    assert_field_error(&r, "token");
+}
+
+#[tokio::test]
+async fn edited_templates_are_used_and_hostile_names_add_no_header() {
+    let Some(m) = MailApp::start().await else { return };
+    m.patch_users(json!({
+        "verificationTemplate": {"subject": "Hi {RECORD:name}, check {APP_NAME}"},
+        "otp": {"enabled": true, "emailTemplate": {"subject": "Code {OTP_ID}", "body": "<p>Code: <strong>{OTP}</strong></p>"}}
+    }))
+    .await;
+    m.user("eve@x.test", false, json!({"name": "Eve\r\nBcc: victim@evil.test"}))
+        .await;
+
+    let r = m
+        .post("request-verification", None, json!({"email": "eve@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let mail = m.mail_to("eve@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Hi EveBcc: victim@evil.test, check Acme"));
+    assert!(mail.header("Bcc").is_empty(), "{:?}", mail.headers);
+    assert_eq!(mail.envelope_to, ["eve@x.test"]);
+    assert_eq!(m.count_to("victim@evil.test").await, 0);
+    // An empty body fell back to the default one.
+    link_token(&mail, "confirm-verification");
+
+    let r = m.post("request-otp", None, json!({"email": "eve@x.test"})).await;
+    let otp_id = r.json["otpId"].as_str().unwrap().to_string();
+    let mail = m.mail_to("eve@x.test", 2).await;
+    assert_eq!(mail.subject, Some(format!("Code {otp_id}")));
+    assert_eq!(otp_code(&mail).len(), 8);
+}
+
+#[tokio::test]
+async fn with_smtp_disabled_requests_answer_the_same_and_send_nothing() {
+    let Some(m) = MailApp::start().await else { return };
+    let r = m
+        .app
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&m.su),
+            Some(json!({"smtp": {"enabled": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    m.user("ann@x.test", false, json!({})).await;
+    for action in ["request-verification", "request-password-reset"] {
+        let r = m.post(action, None, json!({"email": "ann@x.test"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{action}");
+    }
+    assert_eq!(m.count_to("ann@x.test").await, 0);
+}
