@@ -9,7 +9,14 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
     (
         "operator",
         "Runs the platform: jobs, queues, schedules and the cache; reads collections and the audit trail.",
-        &["jobs:*", "queues:*", "schedules:*", "cache:*", "collections:read", "audit:read"],
+        &[
+            "jobs:*",
+            "queues:*",
+            "schedules:*",
+            "cache:*",
+            "collections:read",
+            "audit:read",
+        ],
     ),
     ("viewer", "Reads every platform service, changes nothing.", &["*:read"]),
 ];
@@ -33,7 +40,9 @@ pub fn is_valid_permission(p: &str) -> bool {
     }
     match p.split_once(':') {
         Some((service, action)) => {
-            (service == "*" || valid_part(service)) && (action == "*" || valid_part(action)) && !(service == "*" && action == "*")
+            (service == "*" || valid_part(service))
+                && (action == "*" || valid_part(action))
+                && !(service == "*" && action == "*")
         }
         None => false,
     }
@@ -63,6 +72,21 @@ pub fn grants<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
     })
 }
 
+/// Whether the permissions `held` include all of `wanted`, a permission string that may be a
+/// wildcard: `*` only by `*`, `jobs:*` by `*` or `jobs:*`, `*:read` by `*` or `*:read`, and a
+/// concrete `service:action` as [`grants`] decides. This is what a caller must hold to hand
+/// `wanted` on (to a role, a role member or an API key).
+pub fn covers<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
+    let has = |p: &str| held.iter().any(|h| h.as_ref() == p);
+    if has("*") || has(wanted) {
+        return true;
+    }
+    match wanted.split_once(':') {
+        Some(("*", _)) | Some((_, "*")) | None => false,
+        Some(_) => grants(held, wanted),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,11 +105,34 @@ mod tests {
     }
 
     #[test]
+    fn only_an_equal_or_wider_holding_covers_a_wildcard() {
+        assert!(covers(&["*"], "*"));
+        assert!(!covers(&["jobs:*", "*:read"], "*"));
+        assert!(covers(&["jobs:*"], "jobs:*") && covers(&["*"], "jobs:*"));
+        assert!(!covers(&["jobs:read", "jobs:admin"], "jobs:*"));
+        assert!(!covers(&["jobs:*"], "*:read"));
+        assert!(covers(&["*:read"], "*:read"));
+        assert!(covers(&["*:read"], "cache:read") && covers(&["cache:*"], "cache:write"));
+        assert!(!covers(&["cache:read"], "cache:write"));
+        assert!(!covers::<&str>(&[], "cache:read"));
+    }
+
+    #[test]
     fn permission_and_role_names_are_checked() {
         for ok in ["*", "jobs:*", "*:read", "vault:reveal", "my-svc:do_it"] {
             assert!(is_valid_permission(ok), "{ok}");
         }
-        for bad in ["", "jobs", "*:*", "Jobs:read", "jobs:", ":read", "a:b:c", "jobs:re ad", "1x:read"] {
+        for bad in [
+            "",
+            "jobs",
+            "*:*",
+            "Jobs:read",
+            "jobs:",
+            ":read",
+            "a:b:c",
+            "jobs:re ad",
+            "1x:read",
+        ] {
             assert!(!is_valid_permission(bad), "{bad}");
         }
         assert!(is_valid_role_name("editor"));
