@@ -198,6 +198,23 @@ pub fn request_info(
     }
 }
 
+/// Where a request came from, for the audit trail: the client address (the first
+/// `X-Forwarded-For` hop if a proxy set one, else `X-Real-IP`, else "") and the user agent.
+pub fn client_origin(headers: &HeaderMap) -> (String, String) {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let forwarded = header("x-forwarded-for");
+    let ip = forwarded.split(',').next().map(str::trim).unwrap_or("").to_string();
+    let ip = if ip.is_empty() { header("x-real-ip") } else { ip };
+    (ip, header("user-agent"))
+}
+
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings).
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes())

@@ -92,7 +92,10 @@ impl Identity {
 
     async fn role_id(&self, name: &str) -> Result<Option<String>> {
         let rows = self
-            .rows("SELECT \"id\" FROM \"_roles\" WHERE \"name\" = $1", &[Value::from(name)])
+            .rows(
+                "SELECT \"id\" FROM \"_roles\" WHERE \"name\" = $1",
+                &[Value::from(name)],
+            )
             .await?;
         Ok(rows.first().map(|r| text(r, "id")))
     }
@@ -101,7 +104,11 @@ impl Identity {
     pub async fn create_role(&self, name: &str, description: &str, permissions: Vec<String>) -> Result<Role> {
         check(Some(name), &permissions)?;
         if self.role_id(name).await?.is_some() {
-            return Err(Error::field("name", "validation_role_exists", "A role with this name exists."));
+            return Err(Error::field(
+                "name",
+                "validation_role_exists",
+                "A role with this name exists.",
+            ));
         }
         self.insert(
             ROLES,
@@ -122,11 +129,21 @@ impl Identity {
     }
 
     /// Changes a custom role's description and/or permissions.
-    pub async fn update_role(&self, name: &str, description: Option<&str>, permissions: Option<Vec<String>>) -> Result<Role> {
+    pub async fn update_role(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        permissions: Option<Vec<String>>,
+    ) -> Result<Role> {
         if is_builtin_role(name) {
-            return Err(Error::Forbidden(format!("The built-in role {name:?} cannot be changed.")));
+            return Err(Error::Forbidden(format!(
+                "The built-in role {name:?} cannot be changed."
+            )));
         }
-        let id = self.role_id(name).await?.ok_or_else(|| Error::NotFound(format!("No role named {name:?}.")))?;
+        let id = self
+            .role_id(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No role named {name:?}.")))?;
         let mut data = obj(vec![]);
         if let Some(p) = permissions {
             check(None, &p)?;
@@ -142,11 +159,19 @@ impl Identity {
     /// Deletes a custom role and every assignment of it.
     pub async fn delete_role(&self, name: &str) -> Result<()> {
         if is_builtin_role(name) {
-            return Err(Error::Forbidden(format!("The built-in role {name:?} cannot be deleted.")));
+            return Err(Error::Forbidden(format!(
+                "The built-in role {name:?} cannot be deleted."
+            )));
         }
-        let id = self.role_id(name).await?.ok_or_else(|| Error::NotFound(format!("No role named {name:?}.")))?;
+        let id = self
+            .role_id(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No role named {name:?}.")))?;
         let rows = self
-            .rows("SELECT \"id\" FROM \"_roleAssignments\" WHERE \"role\" = $1", &[Value::from(name)])
+            .rows(
+                "SELECT \"id\" FROM \"_roleAssignments\" WHERE \"role\" = $1",
+                &[Value::from(name)],
+            )
             .await?;
         for r in rows {
             self.delete(ROLE_ASSIGNMENTS, &text(&r, "id")).await?;
@@ -167,6 +192,20 @@ impl Identity {
             )
             .await?;
         Ok(rows.iter().map(|r| text(r, "role")).collect())
+    }
+
+    /// Who holds the role `name`: `(collectionId, recordId)` pairs, ordered.
+    pub async fn role_members(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let rows = self
+            .rows(
+                "SELECT \"collectionRef\", \"recordRef\" FROM \"_roleAssignments\" WHERE \"role\" = $1 ORDER BY \"collectionRef\", \"recordRef\"",
+                &[Value::from(name)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (text(r, "collectionRef"), text(r, "recordRef")))
+            .collect())
     }
 
     /// The permissions the roles `names` grant together (unknown roles grant nothing).
@@ -194,7 +233,11 @@ impl Identity {
     /// Gives a record a role (400 naming `role` when it does not exist; no-op when held).
     pub async fn assign_role(&self, collection_id: &str, record_id: &str, role: &str) -> Result<()> {
         if self.role(role).await?.is_none() {
-            return Err(Error::field("role", "validation_unknown_role", format!("No role named {role:?}.")));
+            return Err(Error::field(
+                "role",
+                "validation_unknown_role",
+                format!("No role named {role:?}."),
+            ));
         }
         if self.roles_of(collection_id, record_id).await?.iter().any(|r| r == role) {
             return Ok(());
