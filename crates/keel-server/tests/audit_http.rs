@@ -95,6 +95,14 @@ async fn sign_ins_are_audited_and_filterable() {
 
     let r = audit(&app, &su, "?filter=nosuchfield%3D1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"]["filter"].is_object(), "{}", r.text());
+    let r = audit(
+        &app,
+        &su,
+        "?filter=created%3E'2020-01-01%2000%3A00%3A00.000Z'%20%26%26%20event%3D'auth.login'",
+    )
+    .await;
+    assert_eq!(r.json["totalItems"], 2, "{}", r.text());
     assert_eq!(audit(&app, &su, "?perPage=0").await.status, StatusCode::BAD_REQUEST);
 }
 
