@@ -269,6 +269,12 @@ async fn non_superusers_only_hand_on_permissions_they_hold() {
         let r = call(&app, Method::POST, "/api/roles", &mgr_token, Some(body)).await;
         assert_forbidden(&r, &format!("permission {lacking},"));
     }
+    // Malformed input is a 400 for everyone, not a permission question.
+    let body = json!({"name": "x", "permissions": ["jobs"]});
+    assert_field(
+        &call(&app, Method::POST, "/api/roles", &mgr_token, Some(body)).await,
+        "permissions",
+    );
     let r = call(
         &app,
         Method::PATCH,
@@ -298,8 +304,12 @@ async fn non_superusers_only_hand_on_permissions_they_hold() {
         assign(&app, &mgr_token, "reader", other.id()).await.status,
         StatusCode::OK
     );
+    assert_eq!(assign(&app, &su, "jobsadmin", other.id()).await.status, StatusCode::OK);
+    let uri = format!("/api/roles/jobsadmin/members/users/{}", other.id());
+    assert_forbidden(&call(&app, Method::DELETE, &uri, &mgr_token, None).await, "jobs:admin");
     let entries = audit(&app, &su, "role.assign").await;
-    assert_eq!(entries[0]["actor"], format!("users/{}", mgr.id()));
+    let by_mgr = entries.iter().find(|e| e["details"]["role"] == "reader").unwrap();
+    assert_eq!(by_mgr["actor"], format!("users/{}", mgr.id()));
 
     // roles:read alone manages nothing.
     create_role(&app, &su, "looker", &["roles:read"]).await;

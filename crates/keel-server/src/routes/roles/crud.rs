@@ -31,6 +31,15 @@ pub(super) struct UpdateRole {
     permissions: Option<Vec<String>>,
 }
 
+/// The well-formed permissions of `p`: the malformed ones are left to the store's 400 naming
+/// `permissions`, so bad input is reported as such rather than as a permission not held.
+fn well_formed(p: &[String]) -> Vec<&str> {
+    p.iter()
+        .map(String::as_str)
+        .filter(|p| keel_auth::permissions::is_valid_permission(p))
+        .collect()
+}
+
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::RolesRead)?;
     let roles = state.identity.list_roles().await?;
@@ -55,7 +64,7 @@ pub(super) async fn create(
     authorize(&caller, Permission::RolesManage)?;
     let input: CreateRole = read_object(&state, body).await?;
     let name = input.name.trim();
-    may_grant(&caller, &format!("the role {name:?}"), &input.permissions)?;
+    may_grant(&caller, &format!("the role {name:?}"), &well_formed(&input.permissions))?;
     let role = state
         .identity
         .create_role(name, input.description.trim(), input.permissions)
@@ -84,7 +93,7 @@ pub(super) async fn update(
     }
     may_grant_role(&caller, &before)?;
     if let Some(p) = &input.permissions {
-        may_grant(&caller, &format!("the role {name:?}"), p)?;
+        may_grant(&caller, &format!("the role {name:?}"), &well_formed(p))?;
     }
     let role = state
         .identity
