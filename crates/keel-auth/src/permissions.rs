@@ -72,6 +72,21 @@ pub fn grants<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
     })
 }
 
+/// Whether the permissions `held` include all of `wanted`, a permission string that may be a
+/// wildcard: `*` only by `*`, `jobs:*` by `*` or `jobs:*`, `*:read` by `*` or `*:read`, and a
+/// concrete `service:action` as [`grants`] decides. This is what a caller must hold to hand
+/// `wanted` on (to a role, a role member or an API key).
+pub fn covers<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
+    let has = |p: &str| held.iter().any(|h| h.as_ref() == p);
+    if has("*") || has(wanted) {
+        return true;
+    }
+    match wanted.split_once(':') {
+        Some(("*", _)) | Some((_, "*")) | None => false,
+        Some(_) => grants(held, wanted),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +102,19 @@ mod tests {
         assert!(!grants(&["cache:read"], "cache:readx"));
         assert!(!grants::<&str>(&[], "cache:read"));
         assert!(!grants(&["*"], "not-a-permission"));
+    }
+
+    #[test]
+    fn only_an_equal_or_wider_holding_covers_a_wildcard() {
+        assert!(covers(&["*"], "*"));
+        assert!(!covers(&["jobs:*", "*:read"], "*"));
+        assert!(covers(&["jobs:*"], "jobs:*") && covers(&["*"], "jobs:*"));
+        assert!(!covers(&["jobs:read", "jobs:admin"], "jobs:*"));
+        assert!(!covers(&["jobs:*"], "*:read"));
+        assert!(covers(&["*:read"], "*:read"));
+        assert!(covers(&["*:read"], "cache:read") && covers(&["cache:*"], "cache:write"));
+        assert!(!covers(&["cache:read"], "cache:write"));
+        assert!(!covers::<&str>(&[], "cache:read"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Authorization: the one function that decides whether a caller holds a permission.
 //!
-//! Services name what they need as a [`Permission`] and call [`authorize`]. Today only
-//! superusers hold permissions; roles and API keys will plug in here without touching the
-//! handlers.
+//! Services name what they need as a [`Permission`] and call [`authorize`]. Superusers hold
+//! every permission; other callers hold what their roles grant (an auth record's assigned
+//! roles, or an API key's roles). [`may_grant`] is the anti-escalation check for handing
+//! permissions on (to a role, a role member or an API key).
 
 use crate::error::ApiError;
 use crate::request::Caller;
@@ -28,6 +29,14 @@ pub enum Permission {
     CollectionsRead,
     /// Create, change, truncate and delete collections.
     CollectionsManage,
+    /// Read roles, their members and a record's roles.
+    RolesRead,
+    /// Create, change and delete custom roles; assign and unassign roles.
+    RolesManage,
+    /// Create, list, rotate and revoke API keys.
+    ApiKeysManage,
+    /// Read the audit trail.
+    AuditRead,
 }
 
 impl Permission {
@@ -43,6 +52,10 @@ impl Permission {
             Permission::JobsAdmin => "jobs:admin",
             Permission::CollectionsRead => "collections:read",
             Permission::CollectionsManage => "collections:manage",
+            Permission::RolesRead => "roles:read",
+            Permission::RolesManage => "roles:manage",
+            Permission::ApiKeysManage => "apikeys:manage",
+            Permission::AuditRead => "audit:read",
         }
     }
 }
@@ -68,6 +81,26 @@ pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), ApiError
     }
 }
 
+/// `Ok` if `caller` may hand on every permission in `permissions` (what `what` grants, e.g.
+/// `the role "editor"`): superusers may hand on anything, others only permissions they hold
+/// themselves ([`keel_auth::permissions::covers`]: `*` only if they hold `*`). Else a 403
+/// naming the first permission they lack.
+pub fn may_grant<S: AsRef<str>>(caller: &Caller, what: &str, permissions: &[S]) -> Result<(), ApiError> {
+    if caller.is_superuser() {
+        return Ok(());
+    }
+    match permissions
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|p| !keel_auth::permissions::covers(&caller.permissions, p))
+    {
+        None => Ok(()),
+        Some(p) => Err(ApiError::forbidden(format!(
+            "You cannot grant {what}: it holds the permission {p}, which you do not hold."
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +120,10 @@ mod tests {
         assert_eq!(Permission::JobsWork.as_str(), "jobs:work");
         assert_eq!(Permission::JobsRead.to_string(), "jobs:read");
         assert_eq!(Permission::JobsAdmin.as_str(), "jobs:admin");
+        assert_eq!(Permission::RolesRead.as_str(), "roles:read");
+        assert_eq!(Permission::RolesManage.as_str(), "roles:manage");
+        assert_eq!(Permission::ApiKeysManage.as_str(), "apikeys:manage");
+        assert_eq!(Permission::AuditRead.to_string(), "audit:read");
     }
 
     fn caller_of(collection: keel_data::Collection) -> Caller {
@@ -108,6 +145,10 @@ mod tests {
             Permission::JobsWork,
             Permission::JobsRead,
             Permission::JobsAdmin,
+            Permission::RolesRead,
+            Permission::RolesManage,
+            Permission::ApiKeysManage,
+            Permission::AuditRead,
         ] {
             assert!(authorize(&su, p).is_ok(), "{p}");
             match authorize(&user, p) {
@@ -127,6 +168,40 @@ mod tests {
         ] {
             let err = authorize(&Caller::guest(), p).unwrap_err();
             assert!(matches!(err.0, keel_core::Error::Unauthorized(_)), "{p}");
+        }
+    }
+
+    fn with_permissions(permissions: &[&str]) -> Caller {
+        let mut c = caller_of(keel_data::Collection::default_users());
+        c.permissions = permissions.iter().map(|p| p.to_string()).collect::<Vec<_>>().into();
+        c
+    }
+
+    #[test]
+    fn roles_grant_their_permissions() {
+        let op = with_permissions(&["jobs:*", "roles:read"]);
+        assert!(authorize(&op, Permission::JobsAdmin).is_ok());
+        assert!(authorize(&op, Permission::RolesRead).is_ok());
+        match authorize(&op, Permission::RolesManage) {
+            Err(ApiError(keel_core::Error::Forbidden(m))) => assert!(m.contains("roles:manage"), "{m}"),
+            other => panic!("expected a 403, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_held_permissions_may_be_granted() {
+        let su = caller_of(keel_data::Collection::default_superusers());
+        assert!(may_grant(&su, "x", &["*"]).is_ok());
+        let op = with_permissions(&["jobs:*", "roles:manage"]);
+        assert!(may_grant(&op, "x", &["jobs:read", "jobs:*"]).is_ok());
+        assert!(may_grant::<&str>(&op, "x", &[]).is_ok());
+        for (wanted, lacking) in [(vec!["jobs:read", "cache:read"], "cache:read"), (vec!["*"], "*")] {
+            match may_grant(&op, "the role \"r\"", &wanted) {
+                Err(ApiError(keel_core::Error::Forbidden(m))) => {
+                    assert!(m.contains(&format!("permission {lacking},")), "{m}")
+                }
+                other => panic!("expected a 403, got {other:?}"),
+            }
         }
     }
 }

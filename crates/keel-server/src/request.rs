@@ -198,6 +198,21 @@ pub fn request_info(
     }
 }
 
+/// Where a request came from, for the audit trail: the client address the middleware
+/// resolved (the trusted proxy header, else the socket's peer; see `ratelimit`) and the user
+/// agent.
+pub fn client_origin(headers: &HeaderMap) -> (String, String) {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    (header(crate::ratelimit::CLIENT_IP_HEADER), header("user-agent"))
+}
+
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings).
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes())

@@ -37,6 +37,12 @@ pub enum Command {
     /// List, create, delete, pause, resume and trigger schedules, and read their runs
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// List, create and delete roles; assign them to auth records (opens the data directly)
+    #[command(subcommand)]
+    Roles(crate::roles_cli::RolesCommand),
+    /// Create, list, revoke and rotate API keys for service accounts
+    #[command(subcommand)]
+    Apikeys(crate::apikeys_cli::ApiKeysCommand),
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),

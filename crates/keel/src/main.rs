@@ -1,12 +1,14 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `bench`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `bench`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
+mod apikeys_cli;
 mod bench;
 mod cli;
 mod config;
 mod jobs_cli;
 mod logging;
+mod roles_cli;
 mod schedules_cli;
 mod serve;
 mod superuser;
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
             cli::Command::Jobs(cmd) => jobs_cli::run_jobs(&cfg, cmd).await,
             cli::Command::Queues(args) => jobs_cli::run_queues(&cfg, args).await,
             cli::Command::Schedules(cmd) => schedules_cli::run(&cfg, cmd).await,
+            cli::Command::Roles(cmd) => roles_cli::run_roles(&cfg, cmd).await,
+            cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
         }
     });

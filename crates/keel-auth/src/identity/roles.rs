@@ -194,6 +194,20 @@ impl Identity {
         Ok(rows.iter().map(|r| text(r, "role")).collect())
     }
 
+    /// Who holds the role `name`: `(collectionId, recordId)` pairs, ordered.
+    pub async fn role_members(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let rows = self
+            .rows(
+                "SELECT \"collectionRef\", \"recordRef\" FROM \"_roleAssignments\" WHERE \"role\" = $1 ORDER BY \"collectionRef\", \"recordRef\"",
+                &[Value::from(name)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (text(r, "collectionRef"), text(r, "recordRef")))
+            .collect())
+    }
+
     /// The permissions the roles `names` grant together (unknown roles grant nothing).
     pub async fn permissions_of(&self, names: &[String]) -> Result<Vec<String>> {
         let mut out = Vec::new();

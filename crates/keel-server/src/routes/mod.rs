@@ -4,6 +4,8 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod apikeys;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod cache;
@@ -13,6 +15,7 @@ pub mod health;
 pub mod jobs;
 pub mod realtime;
 pub mod records;
+pub mod roles;
 pub mod schedules;
 pub mod settings;
 
@@ -32,6 +35,9 @@ pub fn router(state: AppState) -> Router {
         .merge(cache::routes())
         .merge(jobs::routes())
         .merge(schedules::routes())
+        .merge(roles::routes())
+        .merge(apikeys::routes())
+        .merge(audit::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::layer,

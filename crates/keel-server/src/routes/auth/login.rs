@@ -30,18 +30,8 @@ impl Origin {
     /// The client address the middleware resolved (trusted proxy header, else the socket's
     /// peer; see `ratelimit`) and the user agent.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let header = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
-        Origin {
-            ip: header(crate::ratelimit::CLIENT_IP_HEADER),
-            user_agent: header("user-agent"),
-        }
+        let (ip, user_agent) = crate::request::client_origin(headers);
+        Origin { ip, user_agent }
     }
 }
 

@@ -1,0 +1,64 @@
+//! Revoke and rotate an API key.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use keel_auth::identity::ApiKey;
+use serde_json::Value;
+
+use super::{key_or_404, may_grant_roles, with_secret};
+use crate::authz::{authorize, Permission};
+use crate::error::ApiResult;
+use crate::request::Caller;
+use crate::routes::jobs::to_json;
+use crate::routes::roles::audit_entry;
+use crate::state::AppState;
+
+async fn revoke_key(state: &AppState, caller: &Caller, id: &str, headers: &HeaderMap) -> ApiResult<ApiKey> {
+    authorize(caller, Permission::ApiKeysManage)?;
+    key_or_404(state, id).await?;
+    let key = state.identity.revoke_api_key(id).await?;
+    let entry = audit_entry(caller, headers, "apikey.revoke")
+        .detail("key", key.id.clone())
+        .detail("name", key.name.clone());
+    state.identity.audit(entry).await;
+    Ok(key)
+}
+
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let key = revoke_key(&state, &caller, &id, &headers).await?;
+    Ok(Json(to_json(&key)?))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    revoke_key(&state, &caller, &id, &headers).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new secret for the key: whoever rotates gets it, so they must hold its roles.
+pub(super) async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::ApiKeysManage)?;
+    let key = key_or_404(&state, &id).await?;
+    may_grant_roles(&state, &caller, &key.roles, false).await?;
+    let (key, secret) = state.identity.rotate_api_key(&id).await?;
+    let entry = audit_entry(&caller, &headers, "apikey.rotate")
+        .detail("key", key.id.clone())
+        .detail("name", key.name.clone());
+    state.identity.audit(entry).await;
+    Ok(Json(with_secret(&key, secret)?))
+}

@@ -1,0 +1,62 @@
+//! List, create and view API keys.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{key_or_404, may_grant_roles, with_secret};
+use crate::authz::{authorize, Permission};
+use crate::error::ApiResult;
+use crate::request::Caller;
+use crate::routes::jobs::{read_object, to_json};
+use crate::routes::roles::audit_entry;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateKey {
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::ApiKeysManage)?;
+    let keys = state.identity.list_api_keys().await?;
+    Ok(Json(json!({ "items": to_json(&keys)? })))
+}
+
+pub(super) async fn view(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::ApiKeysManage)?;
+    Ok(Json(to_json(&key_or_404(&state, &id).await?)?))
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::ApiKeysManage)?;
+    let input: CreateKey = read_object(&state, body).await?;
+    may_grant_roles(&state, &caller, &input.roles, true).await?;
+    let (key, secret) = state
+        .identity
+        .create_api_key(&input.name, input.roles, input.expires.as_deref(), &caller.actor())
+        .await?;
+    let entry = audit_entry(&caller, &headers, "apikey.create")
+        .detail("key", key.id.clone())
+        .detail("name", key.name.clone())
+        .detail("roles", key.roles.clone());
+    state.identity.audit(entry).await;
+    Ok(Json(with_secret(&key, secret)?))
+}

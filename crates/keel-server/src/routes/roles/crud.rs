@@ -1,0 +1,127 @@
+//! List, create, view, change and delete roles.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{audit_entry, may_grant_role, role_or_404};
+use crate::authz::{authorize, may_grant, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::routes::jobs::{read_object, to_json};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateRole {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateRole {
+    description: Option<String>,
+    permissions: Option<Vec<String>>,
+}
+
+/// The well-formed permissions of `p`: the malformed ones are left to the store's 400 naming
+/// `permissions`, so bad input is reported as such rather than as a permission not held.
+fn well_formed(p: &[String]) -> Vec<&str> {
+    p.iter()
+        .map(String::as_str)
+        .filter(|p| keel_auth::permissions::is_valid_permission(p))
+        .collect()
+}
+
+pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::RolesRead)?;
+    let roles = state.identity.list_roles().await?;
+    Ok(Json(json!({ "items": to_json(&roles)? })))
+}
+
+pub(super) async fn view(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::RolesRead)?;
+    Ok(Json(to_json(&role_or_404(&state, &name).await?)?))
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::RolesManage)?;
+    let input: CreateRole = read_object(&state, body).await?;
+    let name = input.name.trim();
+    may_grant(&caller, &format!("the role {name:?}"), &well_formed(&input.permissions))?;
+    let role = state
+        .identity
+        .create_role(name, input.description.trim(), input.permissions)
+        .await?;
+    let entry = audit_entry(&caller, &headers, "role.create")
+        .detail("role", role.name.clone())
+        .detail("permissions", role.permissions.clone());
+    state.identity.audit(entry).await;
+    Ok(Json(to_json(&role)?))
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, Permission::RolesManage)?;
+    let input: UpdateRole = read_object(&state, body).await?;
+    let before = role_or_404(&state, &name).await?;
+    if before.builtin {
+        return Err(ApiError::forbidden(format!(
+            "The built-in role {name:?} cannot be changed."
+        )));
+    }
+    may_grant_role(&caller, &before)?;
+    if let Some(p) = &input.permissions {
+        may_grant(&caller, &format!("the role {name:?}"), &well_formed(p))?;
+    }
+    let role = state
+        .identity
+        .update_role(&name, input.description.as_deref().map(str::trim), input.permissions)
+        .await?;
+    let entry = audit_entry(&caller, &headers, "role.update")
+        .detail("role", role.name.clone())
+        .detail("permissions", role.permissions.clone());
+    state.identity.audit(entry).await;
+    Ok(Json(to_json(&role)?))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    authorize(&caller, Permission::RolesManage)?;
+    let role = role_or_404(&state, &name).await?;
+    if role.builtin {
+        return Err(ApiError::forbidden(format!(
+            "The built-in role {name:?} cannot be deleted."
+        )));
+    }
+    may_grant_role(&caller, &role)?;
+    state.identity.delete_role(&name).await?;
+    let entry = audit_entry(&caller, &headers, "role.delete").detail("role", name);
+    state.identity.audit(entry).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,73 @@
+//! Roles (`/api/roles`): the built-in and custom roles, who holds them, and a record's roles.
+//!
+//! - `GET /api/roles` (`roles:read`) → `{"items": [role…]}`; `POST /api/roles`
+//!   `{name, description, permissions}` (`roles:manage`) → the role;
+//! - `GET|PATCH|DELETE /api/roles/{name}` (`roles:read` / `roles:manage`; built-in roles are
+//!   a 403 to change or delete);
+//! - `GET /api/roles/{name}/members` (`roles:read`) → `{"items": [{collectionId,
+//!   collectionName, recordId}…]}`;
+//! - `PUT|DELETE /api/roles/{name}/members/{collection}/{recordId}` (`roles:manage`): assign
+//!   or unassign the role (auth collections only, by name or id);
+//! - `GET /api/collections/{collection}/records/{id}/roles` (`roles:read`, or the record
+//!   itself) → `{"roles": [...]}`.
+//!
+//! Anti-escalation: a caller who is not a superuser may only create, change, delete, assign
+//! or unassign a role whose every permission (before and after a change) they hold
+//! themselves ([`crate::authz::may_grant`]). Every change is an audit entry
+//! (`role.create|update|delete|assign|unassign`).
+
+use axum::http::HeaderMap;
+use axum::routing::{get, put};
+use axum::Router;
+use keel_auth::identity::Role;
+use keel_auth::AuditEntry;
+use keel_core::Error;
+
+use crate::authz::may_grant;
+use crate::error::{ApiError, ApiResult};
+use crate::request::{client_origin, Caller};
+use crate::state::AppState;
+
+mod crud;
+mod members;
+
+/// The roles routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/roles", get(crud::list).post(crud::create))
+        .route(
+            "/api/roles/{name}",
+            get(crud::view).patch(crud::update).delete(crud::delete),
+        )
+        .route("/api/roles/{name}/members", get(members::list))
+        .route(
+            "/api/roles/{name}/members/{collection}/{record}",
+            put(members::assign).delete(members::unassign),
+        )
+        .route(
+            "/api/collections/{collection}/records/{id}/roles",
+            get(members::record_roles),
+        )
+}
+
+/// An audit entry for `event`, acted by `caller`, from the request's origin.
+pub(crate) fn audit_entry(caller: &Caller, headers: &HeaderMap, event: &str) -> AuditEntry {
+    let (ip, user_agent) = client_origin(headers);
+    AuditEntry::new(event, true)
+        .actor(caller.actor())
+        .origin(ip, user_agent)
+}
+
+/// The role `name`, or a 404 saying so.
+async fn role_or_404(state: &AppState, name: &str) -> ApiResult<Role> {
+    state
+        .identity
+        .role(name)
+        .await?
+        .ok_or_else(|| ApiError(Error::NotFound(format!("No role named {name:?}."))))
+}
+
+/// 403 unless `caller` holds every permission of `role` (superusers always do).
+fn may_grant_role(caller: &Caller, role: &Role) -> ApiResult<()> {
+    may_grant(caller, &format!("the role {:?}", role.name), &role.permissions)
+}
