@@ -69,6 +69,9 @@ pub struct AuthOptions {
     pub mfa: Value,
     pub otp: Value,
     pub auth_alert: Value,
+    /// Keel's LDAP / Active Directory sign-in (`auth-with-ldap`): `{"enabled": bool}` plus
+    /// keel-auth's `LdapConfig` keys. `bindPassword` is stored but never shown.
+    pub ldap: Value,
 }
 
 impl Default for AuthOptions {
@@ -86,6 +89,7 @@ impl Default for AuthOptions {
             mfa: serde_json::json!({"enabled": false, "duration": 1800, "rule": ""}),
             otp: serde_json::json!({"enabled": false, "duration": 180, "length": 8}),
             auth_alert: serde_json::json!({"enabled": false}),
+            ldap: serde_json::json!({"enabled": false}),
         }
     }
 }
@@ -364,6 +368,9 @@ impl Collection {
                     t.remove("secret");
                 }
             }
+            if let Some(Value::Object(ldap)) = obj.get_mut("ldap") {
+                ldap.remove("bindPassword");
+            }
         }
         v
     }
@@ -561,6 +568,16 @@ mod tests {
         assert_eq!(v["type"], "auth");
         assert!(v["authToken"]["duration"].is_number());
         assert!(v["authToken"].get("secret").is_none());
+        assert_eq!(v["ldap"], serde_json::json!({"enabled": false}));
         assert!(v["passwordAuth"]["enabled"].as_bool().unwrap());
+
+        let mut c = Collection::default_users();
+        if let Some(a) = c.auth.as_mut() {
+            a.ldap = serde_json::json!({"enabled": true, "url": "ldap://d", "bindPassword": "hunter2"});
+        }
+        let v = c.public_json();
+        assert_eq!(v["ldap"]["url"], "ldap://d");
+        assert!(v["ldap"].get("bindPassword").is_none());
+        assert!(!v.to_string().contains("hunter2"));
     }
 }

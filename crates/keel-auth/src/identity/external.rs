@@ -8,7 +8,12 @@ use super::{obj, text, Identity};
 
 impl Identity {
     /// The record of `collection_id` linked to `provider`'s user `provider_id`, if any.
-    pub async fn find_external(&self, collection_id: &str, provider: &str, provider_id: &str) -> Result<Option<String>> {
+    pub async fn find_external(
+        &self,
+        collection_id: &str,
+        provider: &str,
+        provider_id: &str,
+    ) -> Result<Option<String>> {
         let rows = self
             .rows(
                 "SELECT \"recordRef\" FROM \"_externalAuths\" WHERE \"collectionRef\" = $1 AND \"provider\" = $2 AND \"providerId\" = $3",
@@ -19,8 +24,18 @@ impl Identity {
     }
 
     /// Links `provider`'s user `provider_id` to a record (no-op when already linked).
-    pub async fn link_external(&self, collection_id: &str, record_id: &str, provider: &str, provider_id: &str) -> Result<()> {
-        if self.find_external(collection_id, provider, provider_id).await?.is_some() {
+    pub async fn link_external(
+        &self,
+        collection_id: &str,
+        record_id: &str,
+        provider: &str,
+        provider_id: &str,
+    ) -> Result<()> {
+        if self
+            .find_external(collection_id, provider, provider_id)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         self.insert(
@@ -31,6 +46,20 @@ impl Identity {
                 ("provider", Value::from(provider)),
                 ("providerId", Value::from(provider_id)),
             ]),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the link of `provider`'s user `provider_id` (one whose record was deleted).
+    pub async fn unlink_external(&self, collection_id: &str, provider: &str, provider_id: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM \"_externalAuths\" WHERE \"collectionRef\" = $1 AND \"provider\" = $2 AND \"providerId\" = $3",
+            &[
+                Value::from(collection_id),
+                Value::from(provider),
+                Value::from(provider_id),
+            ],
         )
         .await
         .map(|_| ())
