@@ -16,9 +16,14 @@ use crate::request::{form_pairs, Caller};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+mod external;
 mod login;
 mod methods;
+mod oauth2_flow;
+mod oauth2_redirect;
 mod refresh;
+mod with_ldap;
+mod with_oauth2;
 mod with_password;
 
 /// `auth-with-password`, `auth-refresh`, `auth-methods` under `/api/collections/{c}/`.
@@ -30,6 +35,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/collections/{collection}/auth-refresh", post(refresh::handler))
         .route("/api/collections/{collection}/auth-methods", get(methods::handler))
+        .route(
+            "/api/collections/{collection}/auth-with-oauth2",
+            post(with_oauth2::handler),
+        )
+        .route("/api/collections/{collection}/auth-with-ldap", post(with_ldap::handler))
+        .route(
+            "/api/oauth2-redirect",
+            get(oauth2_redirect::get_handler).post(oauth2_redirect::post_handler),
+        )
 }
 
 /// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.
