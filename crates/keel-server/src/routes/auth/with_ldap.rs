@@ -90,7 +90,8 @@ pub(super) async fn handler(
         email_verified: true,
         create,
     };
-    let (record, _) = external::resolve(&state, &collection, ext, &caller, &req).await?;
+    // The directory is the source of identity: a signed-in caller is not linked to the DN.
+    let (record, _) = external::resolve(&state, &collection, ext, &Caller::guest(), &req).await?;
     if !config.group_roles.is_empty() {
         state
             .identity
