@@ -4,72 +4,12 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{App, Resp};
+use common::{
+    field_error, oauth2_app as app_with, oauth2_flow as flow, oauth2_github as github, oauth2_method as method,
+    oauth2_oidc as oidc, oauth2_sign_in as sign_in, OAUTH2_REDIRECT as REDIRECT,
+};
 use keel_testkit::oauth_server::{IdTokenMode, OAuthServer, OAuthServerOptions};
-use serde_json::{json, Value};
-
-const REDIRECT: &str = "http://127.0.0.1:5173/oauth2-callback";
-
-fn oidc(s: &OAuthServer) -> Value {
-    let d = OAuthServerOptions::default();
-    json!({"name": "oidc", "clientId": d.client_id, "clientSecret": d.client_secret,
-        "displayName": "Test IdP", "extra": {"issuer": s.url}})
-}
-
-fn github(s: &OAuthServer) -> Value {
-    let d = OAuthServerOptions::default();
-    json!({"name": "github", "clientId": d.client_id, "clientSecret": d.client_secret,
-        "authURL": format!("{}/authorize", s.url), "tokenURL": format!("{}/token", s.url),
-        "userInfoURL": format!("{}/user", s.url)})
-}
-
-/// An app whose `users` offer `providers`, with PocketBase's default name/avatar mapping.
-async fn app_with(providers: Vec<Value>) -> App {
-    let app = App::new().await;
-    let patch = json!({"oauth2": {"enabled": true, "providers": providers,
-        "mappedFields": {"name": "name", "avatarURL": "avatar"}}});
-    app.state.store.update_collection("users", patch).await.unwrap();
-    app
-}
-
-/// auth-methods' entry for `name`.
-async fn method(app: &App, name: &str) -> Value {
-    let r = app
-        .send(Method::GET, "/api/collections/users/auth-methods", None, None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json["oauth2"]["enabled"], true);
-    let list = r.json["oauth2"]["providers"].as_array().unwrap().clone();
-    list.into_iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {}", r.text()))
-}
-
-async fn sign_in(app: &App, provider: &str, code: &str, verifier: &str, redirect: &str) -> Resp {
-    let body = json!({"provider": provider, "code": code, "codeVerifier": verifier, "redirectURL": redirect});
-    app.send(
-        Method::POST,
-        "/api/collections/users/auth-with-oauth2",
-        None,
-        Some(body),
-    )
-    .await
-}
-
-/// The whole browser-less flow for `provider`: returns the sign-in response and the verifier.
-async fn flow(app: &App, s: &OAuthServer, provider: &str) -> (Resp, String) {
-    let m = method(app, provider).await;
-    let url = m["authURL"].as_str().unwrap();
-    assert!(url.ends_with("&redirect_uri="), "{url}");
-    let (code, state) = s.follow_authorize(&format!("{url}{REDIRECT}")).await;
-    assert_eq!(state, m["state"].as_str().unwrap());
-    let verifier = m["codeVerifier"].as_str().unwrap().to_string();
-    (sign_in(app, provider, &code, &verifier, REDIRECT).await, verifier)
-}
-
-fn field_error(r: &Resp, field: &str) -> bool {
-    r.status == StatusCode::BAD_REQUEST && r.json["data"].get(field).is_some()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn oidc_sign_up_then_sign_in_links_the_same_record() {
@@ -113,17 +53,6 @@ async fn oidc_sign_up_then_sign_in_links_the_same_record() {
         .await
         .unwrap();
     assert_eq!(linked.as_deref(), record["id"].as_str());
-}
-
-#[tokio::test]
-async fn a_verified_email_links_an_existing_record() {
-    let s = OAuthServer::start(OAuthServerOptions::default()).await.unwrap();
-    let app = app_with(vec![oidc(&s)]).await;
-    let (existing, _) = app.auth_record("users", "ada@example.com", "password123").await;
-    let (r, _) = flow(&app, &s, "oidc").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json["record"]["id"], existing.id());
-    assert_eq!(r.json["meta"]["isNew"], false);
 }
 
 #[tokio::test]
@@ -232,34 +161,4 @@ async fn an_unknown_or_disabled_provider_is_refused() {
         .send(Method::GET, "/api/collections/users/auth-methods", None, None)
         .await;
     assert_eq!(methods.json["oauth2"], json!({"enabled": false, "providers": []}));
-}
-
-#[tokio::test]
-async fn the_redirect_handler_refuses_unknown_states() {
-    let app = App::new().await;
-    let r = app
-        .send(Method::GET, "/api/oauth2-redirect?state=nobody&code=abc", None, None)
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.text().contains("try again"), "{}", r.text());
-    let r = app.send(Method::GET, "/api/oauth2-redirect?code=abc", None, None).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-}
-
-#[tokio::test]
-async fn the_redirect_handler_forwards_the_code_once_to_the_oauth2_subscriber() {
-    let app = App::new().await;
-    let (client, mut rx) = app.state.realtime.connect().unwrap();
-    let sub = keel_server::realtime::Subscription::parse("@oauth2").unwrap();
-    client.set_subscriptions(vec![sub]);
-    let uri = format!("/api/oauth2-redirect?state={}&code=the-code", client.id());
-    let r = app.send(Method::GET, &uri, None, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert!(r.text().contains("close this window"), "{}", r.text());
-    let event = format!("{:?}", rx.try_recv().expect("an @oauth2 message"));
-    assert!(event.contains("@oauth2") && event.contains("the-code"), "{event}");
-    // The subscription is used up: a replay is refused and nothing more is sent.
-    let replay = app.send(Method::GET, &uri, None, None).await;
-    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
-    assert!(rx.try_recv().is_err());
 }
