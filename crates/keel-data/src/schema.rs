@@ -76,6 +76,9 @@ pub struct AuthOptions {
     pub reset_password_template: Option<MailTemplate>,
     /// The email of `request-email-change`; defaults like `verification_template`.
     pub confirm_email_change_template: Option<MailTemplate>,
+    /// Keel's LDAP / Active Directory sign-in (`auth-with-ldap`): `{"enabled": bool}` plus
+    /// keel-auth's `LdapConfig` keys. `bindPassword` is stored but never shown.
+    pub ldap: Value,
 }
 
 /// An email template of an auth collection (`{subject, body}`, PocketBase's shape). The body
@@ -105,6 +108,7 @@ impl Default for AuthOptions {
             verification_template: None,
             reset_password_template: None,
             confirm_email_change_template: None,
+            ldap: serde_json::json!({"enabled": false}),
         }
     }
 }
@@ -383,6 +387,9 @@ impl Collection {
                     t.remove("secret");
                 }
             }
+            if let Some(Value::Object(ldap)) = obj.get_mut("ldap") {
+                ldap.remove("bindPassword");
+            }
         }
         v
     }
@@ -580,6 +587,16 @@ mod tests {
         assert_eq!(v["type"], "auth");
         assert!(v["authToken"]["duration"].is_number());
         assert!(v["authToken"].get("secret").is_none());
+        assert_eq!(v["ldap"], serde_json::json!({"enabled": false}));
         assert!(v["passwordAuth"]["enabled"].as_bool().unwrap());
+
+        let mut c = Collection::default_users();
+        if let Some(a) = c.auth.as_mut() {
+            a.ldap = serde_json::json!({"enabled": true, "url": "ldap://d", "bindPassword": "hunter2"});
+        }
+        let v = c.public_json();
+        assert_eq!(v["ldap"]["url"], "ldap://d");
+        assert!(v["ldap"].get("bindPassword").is_none());
+        assert!(!v.to_string().contains("hunter2"));
     }
 }

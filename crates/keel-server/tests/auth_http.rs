@@ -287,6 +287,7 @@ async fn auth_methods_have_pocketbase_shape() {
             "oauth2": {"enabled": false, "providers": []},
             "mfa": {"enabled": false, "duration": 0},
             "otp": {"enabled": false, "duration": 0},
+            "ldap": {"enabled": false},
         })
     );
     // what the JS SDK sends

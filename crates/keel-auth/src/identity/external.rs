@@ -50,4 +50,18 @@ impl Identity {
         .await
         .map(|_| ())
     }
+
+    /// Removes the link of `provider`'s user `provider_id` (one whose record was deleted).
+    pub async fn unlink_external(&self, collection_id: &str, provider: &str, provider_id: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM \"_externalAuths\" WHERE \"collectionRef\" = $1 AND \"provider\" = $2 AND \"providerId\" = $3",
+            &[
+                Value::from(collection_id),
+                Value::from(provider),
+                Value::from(provider_id),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
 }

@@ -261,3 +261,73 @@ pub async fn posts(app: &App) -> Arc<Collection> {
 
 /// A PNG-looking payload.
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake-png-bytes";
+
+// ----- OAuth2 (the testkit authorization server) -----
+
+use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
+
+pub const OAUTH2_REDIRECT: &str = "http://127.0.0.1:5173/oauth2-callback";
+
+pub fn oauth2_oidc(s: &OAuthServer) -> Value {
+    let d = OAuthServerOptions::default();
+    json!({"name": "oidc", "clientId": d.client_id, "clientSecret": d.client_secret,
+        "displayName": "Test IdP", "extra": {"issuer": s.url}})
+}
+
+pub fn oauth2_github(s: &OAuthServer) -> Value {
+    let d = OAuthServerOptions::default();
+    json!({"name": "github", "clientId": d.client_id, "clientSecret": d.client_secret,
+        "authURL": format!("{}/authorize", s.url), "tokenURL": format!("{}/token", s.url),
+        "userInfoURL": format!("{}/user", s.url)})
+}
+
+/// OAuth2 tests: an app whose `users` offer `providers` (names and avatars mapped).
+pub async fn oauth2_app(providers: Vec<Value>) -> App {
+    let app = App::new().await;
+    let patch = json!({"oauth2": {"enabled": true, "providers": providers,
+        "mappedFields": {"name": "name", "avatarURL": "avatar"}}});
+    app.state.store.update_collection("users", patch).await.unwrap();
+    app
+}
+
+/// auth-methods' entry for `name`.
+pub async fn oauth2_method(app: &App, name: &str) -> Value {
+    let r = app
+        .send(Method::GET, "/api/collections/users/auth-methods", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["oauth2"]["enabled"], true);
+    let list = r.json["oauth2"]["providers"].as_array().unwrap().clone();
+    list.into_iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {}", r.text()))
+}
+
+pub async fn oauth2_sign_in(app: &App, provider: &str, code: &str, verifier: &str, redirect: &str) -> Resp {
+    let body = json!({"provider": provider, "code": code, "codeVerifier": verifier, "redirectURL": redirect});
+    app.send(
+        Method::POST,
+        "/api/collections/users/auth-with-oauth2",
+        None,
+        Some(body),
+    )
+    .await
+}
+
+/// The whole browser-less flow for `provider`: returns the sign-in response and the verifier.
+pub async fn oauth2_flow(app: &App, s: &OAuthServer, provider: &str) -> (Resp, String) {
+    let m = oauth2_method(app, provider).await;
+    let url = m["authURL"].as_str().unwrap();
+    assert!(url.ends_with("&redirect_uri="), "{url}");
+    let (code, state) = s.follow_authorize(&format!("{url}{OAUTH2_REDIRECT}")).await;
+    assert_eq!(state, m["state"].as_str().unwrap());
+    let verifier = m["codeVerifier"].as_str().unwrap().to_string();
+    (
+        oauth2_sign_in(app, provider, &code, &verifier, OAUTH2_REDIRECT).await,
+        verifier,
+    )
+}
+
+pub fn field_error(r: &Resp, field: &str) -> bool {
+    r.status == StatusCode::BAD_REQUEST && r.json["data"].get(field).is_some()
+}

@@ -1,12 +1,18 @@
 //! `GET /api/collections/{c}/auth-methods`: which ways of signing in a collection offers,
-//! in PocketBase's ≥0.23 shape (`password`, `oauth2`, `mfa`, `otp`).
+//! in PocketBase's ≥0.23 shape (`password`, `oauth2`, `mfa`, `otp`), plus Keel's `ldap`.
+//!
+//! Each OAuth2 provider comes with a fresh `state` and PKCE pair, remembered server-side so
+//! `auth-with-oauth2` accepts only verifiers Keel issued, once (see `oauth2_flow`).
 
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{auth_collection, ShapeParams};
+use keel_auth::oauth2::{pkce, Provider};
+use keel_data::Collection;
+
+use super::{auth_collection, oauth2_flow, ShapeParams};
 use crate::error::{ApiError, ApiResult};
 use crate::serialize::pick_fields;
 use crate::state::AppState;
@@ -24,12 +30,14 @@ pub(super) async fn handler(
     } else {
         Vec::new()
     };
-    // OAuth2 sign-in is not implemented yet: no provider is offered even when configured.
+    let providers = oauth2_providers(&state, &collection).await?;
+    let ldap = opts.ldap.get("enabled").and_then(Value::as_bool).unwrap_or(false);
     let mut body = json!({
         "password": {"enabled": password.enabled, "identityFields": identity_fields},
-        "oauth2": {"enabled": false, "providers": []},
+        "oauth2": {"enabled": oauth2_flow::enabled(&collection), "providers": providers},
         "mfa": toggle(&opts.mfa),
         "otp": toggle(&opts.otp),
+        "ldap": {"enabled": ldap},
     });
     pick_fields(&mut body, ShapeParams::from_query(uri.query()).fields.as_deref());
     Ok(Json(body))
@@ -44,4 +52,36 @@ fn toggle(opt: &Value) -> Value {
         0
     };
     json!({"enabled": enabled, "duration": duration})
+}
+
+/// The enabled collection's providers, each with a fresh state and PKCE pair. A provider that
+/// cannot be resolved (bad config, discovery down) is left out with a warning.
+async fn oauth2_providers(state: &AppState, collection: &Collection) -> ApiResult<Vec<Value>> {
+    if !oauth2_flow::enabled(collection) {
+        return Ok(Vec::new());
+    }
+    let http = oauth2_flow::http()?;
+    let mut out = Vec::new();
+    for cfg in oauth2_flow::providers(collection) {
+        let provider = match Provider::resolve(&cfg, http).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(provider = %cfg.name, error = %e, "OAuth2 provider left out of auth-methods");
+                continue;
+            }
+        };
+        let (st, pair) = oauth2_flow::issue(state, &collection.id, provider.name()).await?;
+        let nonce = pkce::nonce_for(&pair.code_verifier);
+        let auth_url = provider.auth_url(&st, Some(&pair.code_challenge), Some(&nonce));
+        out.push(json!({
+            "name": provider.name(),
+            "displayName": provider.display_name(),
+            "state": st,
+            "authURL": auth_url,
+            "codeVerifier": pair.code_verifier,
+            "codeChallenge": pair.code_challenge,
+            "codeChallengeMethod": pair.method,
+        }));
+    }
+    Ok(out)
 }

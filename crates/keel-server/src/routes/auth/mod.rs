@@ -20,11 +20,14 @@ use crate::state::AppState;
 mod confirm_email_change;
 mod confirm_password_reset;
 mod confirm_verification;
+mod external;
 mod flow;
 mod impersonate;
 mod login;
 mod mail;
 mod methods;
+mod oauth2_flow;
+mod oauth2_redirect;
 mod refresh;
 mod request_email_change;
 mod request_otp;
@@ -32,6 +35,8 @@ mod request_password_reset;
 mod request_verification;
 mod revoke;
 mod totp;
+mod with_ldap;
+mod with_oauth2;
 mod with_otp;
 mod with_password;
 
@@ -83,6 +88,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/collections/{collection}/request-otp", post(request_otp::handler))
         .route("/api/collections/{collection}/auth-with-otp", post(with_otp::handler))
+        .route(
+            "/api/collections/{collection}/auth-with-oauth2",
+            post(with_oauth2::handler),
+        )
+        .route("/api/collections/{collection}/auth-with-ldap", post(with_ldap::handler))
+        .route(
+            "/api/oauth2-redirect",
+            get(oauth2_redirect::get_handler).post(oauth2_redirect::post_handler),
+        )
 }
 
 /// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.

@@ -1,0 +1,135 @@
+//! The record of an external identity (OAuth2, LDAP), as PocketBase's `auth-with-oauth2`
+//! finds it: the `_externalAuths` link, else the signed-in caller of the same collection,
+//! else a record with the same email (only when the provider vouches for the email), else a
+//! new record. The identity is linked to the record it ends on.
+
+use std::sync::Arc;
+
+use keel_core::Error;
+use keel_data::{Access, Collection, Record, RequestInfo};
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::{Map, Value};
+
+use super::caller_record;
+use crate::error::{ApiError, ApiResult};
+use crate::request::Caller;
+use crate::routes::records::auth_fields;
+use crate::state::AppState;
+
+/// An identity a provider vouched for.
+pub(super) struct ExternalUser<'a> {
+    /// `_externalAuths.provider`: the OAuth2 provider's name or `ldap`.
+    pub provider: &'a str,
+    /// The provider's stable id of the user (OAuth2 `id`, LDAP DN).
+    pub provider_id: &'a str,
+    pub email: &'a str,
+    /// Whether the provider says it verified `email`.
+    pub email_verified: bool,
+    /// The data of a new record besides `email` and `password` (createData, mapped fields).
+    pub create: Map<String, Value>,
+}
+
+/// The record `user` signs in to and whether it was created now.
+pub(super) async fn resolve(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    user: ExternalUser<'_>,
+    caller: &Caller,
+    req: &RequestInfo,
+) -> ApiResult<(Record, bool)> {
+    let (cid, provider, pid) = (collection.id.as_str(), user.provider, user.provider_id);
+    if let Some(id) = state.identity.find_external(cid, provider, pid).await? {
+        match state.store.get_record(collection, &id, req, Access::Superuser).await {
+            Ok(r) => return Ok((r, false)),
+            // The record was deleted: forget the link and go on as for a new identity.
+            Err(Error::NotFound(_)) => state.identity.unlink_external(cid, provider, pid).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let record = match caller.auth.as_ref().filter(|a| a.collection.id == collection.id) {
+        Some(auth) => Some(caller_record(auth)),
+        None => by_email(state, collection, &user).await?,
+    };
+    let (record, is_new) = match record {
+        Some(r) => (r, false),
+        None => (
+            create(state, collection, user.email, user.email_verified, user.create, req).await?,
+            true,
+        ),
+    };
+    state.identity.link_external(cid, record.id(), provider, pid).await?;
+    Ok((record, is_new))
+}
+
+/// The record with the user's email, when the provider verified it. An unverified email that
+/// another record holds is refused rather than linked (it could be anyone's claim).
+async fn by_email(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    user: &ExternalUser<'_>,
+) -> ApiResult<Option<Record>> {
+    if user.email.is_empty() {
+        return Ok(None);
+    }
+    let found = state
+        .store
+        .find_by_field(collection, "email", &Value::String(user.email.to_string()))
+        .await?;
+    match found {
+        Some(r) if user.email_verified => Ok(Some(r)),
+        Some(_) => Err(ApiError::field(
+            "email",
+            "validation_email_unverified",
+            "An account with this email exists, but the provider did not verify the email: sign in to that account first, then link this provider.",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Creates the record, as a sign-up through the records API would (the collection's
+/// `createRule` applies, `createData` cannot set `verified` or `tokenKey`), with a random
+/// password like PocketBase. `verified` is set when the provider vouched for the email.
+async fn create(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    email: &str,
+    email_verified: bool,
+    mut data: Map<String, Value>,
+    req: &RequestInfo,
+) -> ApiResult<Record> {
+    if collection.name == keel_data::schema::SUPERUSERS {
+        return Err(ApiError::forbidden(
+            "Superusers cannot sign up through an external provider.",
+        ));
+    }
+    let access = Access::for_rule(&collection.create_rule, req).ok_or_else(|| {
+        ApiError::forbidden(
+            "The collection does not allow new accounts to sign up (its createRule is superusers-only).",
+        )
+    })?;
+    if !email.is_empty() {
+        data.insert("email".into(), Value::String(email.to_string()));
+    }
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 30);
+    data.insert("password".into(), Value::String(password.clone()));
+    data.insert("passwordConfirm".into(), Value::String(password));
+    let mut req = req.clone();
+    req.body = data.clone();
+    req.body.remove("password");
+    req.body.remove("passwordConfirm");
+    auth_fields::prepare_create(collection, &mut data, false)?;
+    if email_verified && !email.is_empty() {
+        data.insert("verified".into(), Value::Bool(true));
+    }
+    Ok(state.store.create_record(collection, data, &req, access).await?)
+}
+
+/// Adds `value` under the collection field `field` unless the data has it, the value is
+/// empty or the collection has no such field.
+pub(super) fn map_into(collection: &Collection, data: &mut Map<String, Value>, field: Option<String>, value: &str) {
+    if let Some(field) = field {
+        if !value.is_empty() && !data.contains_key(&field) && collection.field(&field).is_some() {
+            data.insert(field, Value::String(value.to_string()));
+        }
+    }
+}

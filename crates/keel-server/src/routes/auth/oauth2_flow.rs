@@ -1,0 +1,154 @@
+//! What the OAuth2 routes share: the HTTP client that talks to providers, the collection's
+//! provider configs, redirect-host rules, and the PKCE pairs Keel issued.
+//!
+//! `auth-methods` issues a fresh state and PKCE pair per provider and remembers them in the
+//! cache provider (namespace `keel-oauth2-state`, 15 minutes, shared by every Keel process
+//! when the cache is Redis): `s:{state}` and `v:{codeChallenge}` → `{provider, collection}`.
+//! The verifier itself is never stored, only its S256 challenge. `auth-with-oauth2` then
+//! [`claim`]s the verifier: it must be one Keel issued for that provider and collection, and
+//! it is deleted on use, so a second sign-in with the same verifier is refused.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use keel_auth::oauth2::{pkce, ProviderConfig};
+use keel_data::Collection;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const NS: &str = "keel-oauth2-state";
+const TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The client for provider requests (rustls, the platform's roots), short timeouts, built once.
+pub(super) fn http() -> ApiResult<&'static reqwest::Client> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .user_agent("keel")
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ApiError(keel_core::Error::internal(format!("the OAuth2 HTTP client: {e}"))))
+}
+
+/// Whether the collection's `oauth2.enabled` is on.
+pub(super) fn enabled(collection: &Collection) -> bool {
+    collection
+        .auth
+        .as_ref()
+        .is_some_and(|a| a.oauth2.get("enabled").and_then(Value::as_bool).unwrap_or(false))
+}
+
+/// The collection's provider configs (unreadable entries are skipped with a warning).
+pub(super) fn providers(collection: &Collection) -> Vec<ProviderConfig> {
+    let list = collection
+        .auth
+        .as_ref()
+        .and_then(|a| a.oauth2.get("providers"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    list.into_iter()
+        .filter_map(|p| match serde_json::from_value::<ProviderConfig>(p) {
+            Ok(c) if !c.name.is_empty() => Some(c),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(collection = %collection.name, error = %e, "unreadable OAuth2 provider config");
+                None
+            }
+        })
+        .collect()
+}
+
+/// `oauth2.mappedFields[key]`: the collection field an OAuth2 user attribute goes to.
+pub(super) fn mapped_field(collection: &Collection, key: &str) -> Option<String> {
+    collection
+        .auth
+        .as_ref()
+        .and_then(|a| a.oauth2.pointer(&format!("/mappedFields/{key}")))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Whether `redirect_url` may receive a code: its host is the settings' `meta.appURL` host,
+/// a loopback host, or one of `[auth] redirect_hosts`.
+pub(super) fn redirect_allowed(state: &AppState, redirect_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(redirect_url) else {
+        return false;
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()) else {
+        return false;
+    };
+    if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    let app_url = state.settings.get().meta.app_url.clone();
+    let app_host = reqwest::Url::parse(&app_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    app_host.as_deref() == Some(host.as_str())
+        || state
+            .config
+            .auth
+            .redirect_hosts
+            .iter()
+            .any(|h| h.trim().eq_ignore_ascii_case(&host))
+}
+
+/// Remembers a fresh state and PKCE pair issued for `provider` of `collection_id`.
+pub(super) async fn issue(state: &AppState, collection_id: &str, provider: &str) -> ApiResult<(String, pkce::Pkce)> {
+    let st = keel_auth::oauth2::new_state();
+    let pair = pkce::new();
+    let entry = json!({"provider": provider, "collection": collection_id, "state": st});
+    state
+        .cache
+        .set(NS, &format!("v:{}", pair.code_challenge), entry.clone(), Some(TTL), &[])
+        .await?;
+    state.cache.set(NS, &format!("s:{st}"), entry, Some(TTL), &[]).await?;
+    Ok((st, pair))
+}
+
+/// Takes (single use) the verifier `verifier`, which must be one Keel issued for `provider`
+/// of `collection_id`; a 400 naming `codeVerifier` otherwise.
+pub(super) async fn claim(state: &AppState, collection_id: &str, provider: &str, verifier: &str) -> ApiResult<()> {
+    let refused = || {
+        ApiError::field(
+            "codeVerifier",
+            "validation_invalid_code_verifier",
+            "The codeVerifier is unknown, expired or already used: start the sign-in again (auth-methods).",
+        )
+    };
+    if verifier.is_empty() {
+        return Err(ApiError::field(
+            "codeVerifier",
+            "validation_required",
+            "Missing required value.",
+        ));
+    }
+    let key = format!("v:{}", pkce::challenge(verifier));
+    let Some(entry) = state.cache.get(NS, &key).await? else {
+        return Err(refused());
+    };
+    let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    if text("provider") != provider || text("collection") != collection_id {
+        return Err(refused());
+    }
+    // `delete` says whether this call removed it: of two concurrent claims, one wins.
+    if !state.cache.delete(NS, &key).await? {
+        return Err(refused());
+    }
+    let _ = state.cache.delete(NS, &format!("s:{}", text("state"))).await;
+    Ok(())
+}

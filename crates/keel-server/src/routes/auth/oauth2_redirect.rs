@@ -1,0 +1,89 @@
+//! `GET|POST /api/oauth2-redirect`: where providers send the browser back in the JS SDK's
+//! realtime `authWithOAuth2` flow. The SDK subscribes to `@oauth2` and uses its realtime
+//! client id as the OAuth2 `state`; this handler forwards `{state, code, error?}` as an
+//! `@oauth2` message to that client, which then calls `auth-with-oauth2`.
+//!
+//! A state that is no connected client holding an `@oauth2` subscription is refused with a
+//! 400 page. The subscription is removed once used, so a replayed redirect is refused too.
+//! The realtime broker is per process: behind a load balancer, the redirect must reach the
+//! process holding the client's SSE stream (sticky sessions).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::sse::Event;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::body_object;
+use crate::request::form_pairs;
+use crate::state::AppState;
+
+const TOPIC: &str = "@oauth2";
+
+pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Response {
+    let params: Map<String, Value> = form_pairs(uri.query().unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    forward(&state, &params)
+}
+
+/// Apple (`response_mode=form_post`) posts the code as a form.
+pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match body_object(&headers, &body) {
+        Ok(params) => forward(&state, &params),
+        Err(_) => page(StatusCode::BAD_REQUEST, "Failed to read the OAuth2 redirect."),
+    }
+}
+
+fn forward(state: &AppState, params: &Map<String, Value>) -> Response {
+    let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (st, code, error) = (text("state"), text("code"), text("error"));
+    let refused = || {
+        page(
+            StatusCode::BAD_REQUEST,
+            "Failed to authenticate: this sign-in link is unknown, expired or was already used. Go back to the app and try again.",
+        )
+    };
+    if st.is_empty() {
+        return refused();
+    }
+    let Some(client) = state.realtime.client(&st).filter(|c| !c.is_closed()) else {
+        return refused();
+    };
+    let (subs, _) = client.snapshot();
+    let is_oauth2 = |raw: &str| raw.split('?').next() == Some(TOPIC);
+    let Some(sub) = subs.iter().find(|s| is_oauth2(&s.raw)) else {
+        return refused();
+    };
+    let mut data = json!({"state": st, "code": code});
+    if !error.is_empty() {
+        data["error"] = Value::String(error.clone());
+    }
+    let event = Event::default().id(client.id()).event(&sub.raw).data(data.to_string());
+    let sent = client.send(event);
+    client.set_subscriptions(subs.iter().filter(|s| !is_oauth2(&s.raw)).cloned().collect());
+    if !sent {
+        state.realtime.disconnect(client.id());
+        return refused();
+    }
+    if !error.is_empty() || code.is_empty() {
+        return page(
+            StatusCode::OK,
+            "Failed to authenticate. You can close this window and go back to the app to try again.",
+        );
+    }
+    page(
+        StatusCode::OK,
+        "Auth completed. You can close this window and go back to the app.",
+    )
+}
+
+fn page(status: StatusCode, message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in</title></head>\
+         <body><p>{message}</p><script>setTimeout(function(){{window.close()}},500)</script></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
