@@ -24,6 +24,8 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // One rustls crypto provider for every TLS client (OAuth2, LDAP, SMTP, engines).
+    keel_auth::ldap::ensure_tls_provider();
     let cli = cli::Cli::parse();
     let cfg = match config::load(&cli) {
         Ok(c) => c,

@@ -1,5 +1,5 @@
 //! PocketBase's official JS SDK against a real Keel: `tests/sdk/scenario.mjs` and the identity
-//! steps `tests/sdk/identity.mjs` (OTP by email, MFA, OAuth2) under `node --test`.
+//! steps `tests/sdk/scenario_identity.mjs` (OTP by email, MFA, OAuth2) under `node --test`.
 //!
 //! Needs Node 20+ and `npm ci --prefix tests/sdk`. Without them the test prints that it skipped,
 //! unless `KEEL_TEST_REQUIRE_ENGINES=1` (as in `.ci/run`), which makes their absence a failure.
@@ -57,7 +57,7 @@ fn pocketbase_js_sdk_scenario() {
     let smtp = SmtpServer::start();
     let mut files = vec!["tests/sdk/scenario.mjs"];
     if smtp.is_some() {
-        files.push("tests/sdk/identity.mjs");
+        files.push("tests/sdk/scenario_identity.mjs");
     }
     let mut cmd = Command::new("node");
     cmd.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])

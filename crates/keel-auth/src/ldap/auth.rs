@@ -81,7 +81,15 @@ fn validate(cfg: &LdapConfig) -> Result<(), LdapError> {
     Ok(())
 }
 
+/// Makes sure rustls has a process-wide crypto provider: ldap3 builds its TLS config from
+/// the default, which rustls cannot pick on its own when the binary links more than one
+/// provider (another crate may bring `ring`). Installing twice is a no-op.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 async fn connect(cfg: &LdapConfig, timeout: Duration) -> Result<Ldap, LdapError> {
+    ensure_tls_provider();
     let settings = LdapConnSettings::new()
         .set_conn_timeout(timeout)
         .set_starttls(cfg.start_tls)

@@ -10,7 +10,7 @@
 mod auth;
 mod roles;
 
-pub use auth::authenticate;
+pub use auth::{authenticate, ensure_tls_provider};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -95,7 +95,15 @@ pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Re
     let totp = state.identity.totp(&cid, &rid).await?.is_some_and(|t| t.enabled);
     let mfa = totp || mfa_applies(state, &login).await?;
 
-    if let Some(mfa_id) = login.mfa_id.as_deref().filter(|m| !m.is_empty()) {
+    // PocketBase's SDK sends `{ mfaId }` options as a query parameter; a body field works too.
+    let from_query = login.req.query.get("mfaId").and_then(Value::as_str).map(str::to_string);
+    let mfa_id = login
+        .mfa_id
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or(from_query)
+        .filter(|m| !m.is_empty());
+    if let Some(mfa_id) = mfa_id.as_deref() {
         let first = state
             .identity
             .mfa_method(&cid, mfa_id, &rid, mfa_duration(login.collection))

@@ -152,7 +152,16 @@ pub(super) async fn auth_with_totp(
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let form = body_object(&headers, &body)?;
-    let mfa_id = text(&form, "mfaId");
+    let mut mfa_id = text(&form, "mfaId");
+    if mfa_id.is_empty() {
+        // The JS SDK sends `{ mfaId }` options in the query string.
+        let query = crate::request::form_pairs(uri.query().unwrap_or(""));
+        mfa_id = query
+            .into_iter()
+            .find(|(k, _)| k == "mfaId")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+    }
     if mfa_id.is_empty() {
         return Err(ApiError::field(
             "mfaId",

@@ -79,8 +79,10 @@ describe('identity', () => {
     await expectError(user.collection('users').authWithOTP(otpId, code), 400, 'a replayed OTP');
   });
 
-  test('MFA: the password answers 401 with an mfaId, an OTP finishes the sign-in', STEP, async () => {
+  test('MFA: the password answers 401 with an mfaId, an OTP finishes the sign-in', STEP, async (t) => {
     await su.collections.update('users', { mfa: { enabled: true, duration: 600, rule: '' } });
+    // Whatever happens, leave MFA off for the steps after this one.
+    t.after(() => su.collections.update('users', { mfa: { enabled: false } }));
     user.authStore.clear();
     const err = await expectError(user.collection('users').authWithPassword(email, password), 401, 'first factor');
     const mfaId = err.response.mfaId;
@@ -92,7 +94,6 @@ describe('identity', () => {
     const auth = await user.collection('users').authWithOTP(otpId, codes[codes.length - 1], { mfaId });
     assert.equal(auth.record.email, email);
     assert.ok(user.authStore.isValid);
-    await su.collections.update('users', { mfa: { enabled: false } });
   });
 
   test('OAuth2: authWithOAuth2Code with an OpenID Connect provider', STEP, async () => {
@@ -121,7 +122,7 @@ describe('identity', () => {
     // Play the browser: the provider redirects back with a code and our state.
     const redirectURL = `${BASE_URL}/api/oauth2-redirect`;
     const resp = await fetch(provider.authURL + encodeURIComponent(redirectURL), { redirect: 'manual' });
-    assert.equal(resp.status, 302);
+    assert.ok([302, 303].includes(resp.status), `the provider redirects (${resp.status})`);
     const back = new URL(resp.headers.get('location'));
     assert.equal(back.searchParams.get('state'), provider.state);
     const code = back.searchParams.get('code');
