@@ -131,6 +131,26 @@ pub(crate) fn audit_entry(
         .origin(origin.ip.clone(), origin.user_agent.clone())
 }
 
+/// The record of `collection` with `email`; when there is none, audits `event` as failed
+/// ("unknown email") and returns `None`, so the caller can answer as if it existed.
+pub(crate) async fn record_by_email(
+    state: &AppState,
+    collection: &std::sync::Arc<Collection>,
+    email: &str,
+    event: &str,
+    origin: &Origin,
+) -> ApiResult<Option<Record>> {
+    let found = state
+        .store
+        .find_by_field(collection, "email", &Value::String(email.to_string()))
+        .await?;
+    if found.is_none() {
+        let entry = audit_entry(event, false, collection, "", origin).identity(email);
+        state.identity.audit(entry.detail("reason", "unknown email")).await;
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,15 +37,9 @@ pub(super) async fn handler(
     let email = flow::email_field(&form, "email")?;
     let origin = Origin::from_headers(&headers);
 
-    let found = state
-        .store
-        .find_by_field(&collection, "email", &Value::String(email.clone()))
-        .await?;
-    let Some(record) = found else {
+    let Some(record) = flow::record_by_email(&state, &collection, &email, EVENT, &origin).await? else {
         // The real path hashes the code: spend the same.
         let _ = tokio::task::spawn_blocking(|| keel_auth::hash_password("keel-no-such-otp")).await;
-        let entry = flow::audit_entry(EVENT, false, &collection, "", &origin).identity(email);
-        state.identity.audit(entry.detail("reason", "unknown email")).await;
         return Ok(Json(json!({"otpId": keel_core::id::new_id()})));
     };
     let to = flow::email_of(&record).to_string();

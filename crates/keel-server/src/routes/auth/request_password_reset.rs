@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
-use serde_json::Value;
 
 use super::flow;
 use super::login::Origin;
@@ -28,13 +27,7 @@ pub(super) async fn handler(
     let email = flow::email_field(&form, "email")?;
     let origin = Origin::from_headers(&headers);
 
-    let found = state
-        .store
-        .find_by_field(&collection, "email", &Value::String(email.clone()))
-        .await?;
-    let Some(record) = found else {
-        let entry = flow::audit_entry(EVENT, false, &collection, "", &origin).identity(email);
-        state.identity.audit(entry.detail("reason", "unknown email")).await;
+    let Some(record) = flow::record_by_email(&state, &collection, &email, EVENT, &origin).await? else {
         return Ok(StatusCode::NO_CONTENT);
     };
     let mut vars = mail::vars(&state, &record);

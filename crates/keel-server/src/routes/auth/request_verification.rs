@@ -27,13 +27,8 @@ pub(super) async fn handler(
     let email = flow::email_field(&form, "email")?;
     let origin = Origin::from_headers(&headers);
 
-    let found = state
-        .store
-        .find_by_field(&collection, "email", &Value::String(email.clone()))
-        .await?;
-    let Some(record) = found else {
-        let entry = flow::audit_entry("auth.verification_request", false, &collection, "", &origin).identity(email);
-        state.identity.audit(entry.detail("reason", "unknown email")).await;
+    let Some(record) = flow::record_by_email(&state, &collection, &email, "auth.verification_request", &origin).await?
+    else {
         return Ok(StatusCode::NO_CONTENT);
     };
     let entry = flow::audit_entry("auth.verification_request", true, &collection, record.id(), &origin).identity(email);
