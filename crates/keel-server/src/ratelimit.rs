@@ -113,18 +113,13 @@ pub(crate) fn pick<'a>(
 
 /// The client address for limiting (see the module docs).
 fn client_ip(req: &Request, settings: &SettingsData) -> String {
-    let headers = settings
-        .trusted_proxy
-        .get("headers")
-        .and_then(|h| h.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let headers = settings.trusted_proxy.get("headers").and_then(|h| h.as_array());
     let leftmost = settings
         .trusted_proxy
         .get("useLeftmostIP")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    for name in headers.iter().filter_map(|h| h.as_str()) {
+    for name in headers.into_iter().flatten().filter_map(|h| h.as_str()) {
         if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             let mut hops = v.split(',').map(str::trim).filter(|s| !s.is_empty());
             let ip = if leftmost { hops.next() } else { hops.next_back() };
