@@ -365,3 +365,18 @@ async fn rate_limits_answer_429_with_retry_after_and_honour_exclusions() {
     assert!(ips.contains(&"10.0.0.3") && ips.contains(&"10.0.0.1"), "{ips:?}");
     assert!(!ips.contains(&"6.6.6.6"), "{ips:?}");
 }
+
+#[tokio::test]
+async fn parallel_failures_all_count_towards_the_lockout() {
+    let mut app = TestApp::new().await;
+    let mut config = (*app.state.config).clone();
+    config.auth.lockout_attempts = 6;
+    app.state.config = Arc::new(config);
+    app.create_auth("users", "hu@example.com", PW).await;
+    let tries = (0..6).map(|_| password(&app, "hu@example.com", "wrong-password", None));
+    for r in futures::future::join_all(tries).await {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+    let r = password(&app, "hu@example.com", PW, None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+}
