@@ -77,7 +77,13 @@ impl JobStore {
 
     /// Applies a partial settings document (`{"concurrency": 5, "paused": true, …}`; `null`
     /// clears an optional setting) and returns the result.
+    /// Runs detached (see `JobStore::detached`).
     pub async fn update_settings(&self, queue: &str, patch: &Value) -> Result<QueueSettings> {
+        let (store, queue, patch) = (self.clone(), queue.to_string(), patch.clone());
+        Self::detached(async move { store.update_settings_now(&queue, &patch).await }).await
+    }
+
+    async fn update_settings_now(&self, queue: &str, patch: &Value) -> Result<QueueSettings> {
         validate_queue_name(queue)?;
         let Value::Object(patch) = patch else {
             return Err(Error::bad_request("The body must be a JSON object of queue settings."));

@@ -104,7 +104,13 @@ impl JobStore {
     /// Completes several held jobs in one transaction (one commit for many jobs: what the
     /// in-process workers use). Each item succeeds or fails on its own: a stale lease is a
     /// `Conflict` for that item only.
+    /// Runs detached (see `JobStore::detached`): a cancelled caller cannot interrupt it.
     pub async fn complete_many(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
+        let (store, items) = (self.clone(), items.to_vec());
+        Self::detached(async move { store.complete_many_now(&items).await }).await
+    }
+
+    async fn complete_many_now(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
         let now = now_ms();
         let mut done = std::collections::HashMap::with_capacity(items.len());
         let mut tx = self.begin().await.map_err(db)?;
@@ -148,7 +154,13 @@ impl JobStore {
 
     /// Fails the current attempt of a held job: retried after its backoff, or dead when out
     /// of attempts or `mode` is `NoRetry`.
+    /// Runs detached (see `JobStore::detached`).
     pub async fn fail(&self, id: &str, lease: &str, message: &str, mode: FailMode) -> Result<Job> {
+        let (store, id, lease, message) = (self.clone(), id.to_string(), lease.to_string(), message.to_string());
+        Self::detached(async move { store.fail_now(&id, &lease, &message, mode).await }).await
+    }
+
+    async fn fail_now(&self, id: &str, lease: &str, message: &str, mode: FailMode) -> Result<Job> {
         let now = now_ms();
         let mut tx = self.begin().await.map_err(db)?;
         let row = sqlx::query(

@@ -29,9 +29,7 @@ impl JobStore {
     /// connection; the jobs it claimed then come back when their leases expire.
     pub async fn claim(&self, queue: &str, opts: &ClaimOptions) -> Result<Vec<ClaimedJob>> {
         let (store, queue, opts) = (self.clone(), queue.to_string(), opts.clone());
-        tokio::spawn(async move { store.claim_now(&queue, &opts).await })
-            .await
-            .map_err(|e| Error::internal(format!("the claim task failed: {e}")))?
+        Self::detached(async move { store.claim_now(&queue, &opts).await }).await
     }
 
     async fn claim_now(&self, queue: &str, opts: &ClaimOptions) -> Result<Vec<ClaimedJob>> {

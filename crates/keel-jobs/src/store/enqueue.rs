@@ -31,7 +31,10 @@ impl JobStore {
         }
         match &self.grouper {
             Some(grouper) => grouper.enqueue(queue, jobs).await,
-            None => self.enqueue_alone(queue, &jobs).await,
+            None => {
+                let (store, queue) = (self.clone(), queue.to_string());
+                Self::detached(async move { store.enqueue_alone(&queue, &jobs).await }).await
+            }
         }
     }
 

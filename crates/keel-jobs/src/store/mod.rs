@@ -111,6 +111,19 @@ impl JobStore {
         })
     }
 
+    /// Runs `work` (a whole transaction) in a task of its own, so a caller that stops waiting
+    /// (a worker shutting down, an HTTP client hanging up) never leaves a transaction half
+    /// done on a pooled connection: it runs to its commit or rollback either way.
+    pub(crate) async fn detached<T, F>(work: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::spawn(work)
+            .await
+            .map_err(|e| Error::internal(format!("a jobs store task failed: {e}")))?
+    }
+
     /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
     /// so a second process on the same file (the CLI) waits its turn instead of failing.
     pub(crate) async fn begin(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {

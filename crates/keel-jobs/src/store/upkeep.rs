@@ -49,7 +49,13 @@ impl JobStore {
 
     /// One upkeep pass over every queue: expired leases, then retention. Returns the jobs
     /// whose attempts timed out.
+    /// Runs detached (see `JobStore::detached`).
     pub async fn upkeep(&self) -> Result<Vec<Job>> {
+        let store = self.clone();
+        Self::detached(async move { store.upkeep_now().await }).await
+    }
+
+    async fn upkeep_now(&self) -> Result<Vec<Job>> {
         let now = now_ms();
         let mut tx = self.begin().await.map_err(db)?;
         let reaped = self.reap_expired(&mut tx, None, now, 500).await?;
