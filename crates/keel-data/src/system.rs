@@ -24,6 +24,9 @@ pub const API_KEYS: &str = "_apiKeys";
 pub const TOTP: &str = "_totp";
 /// `_audit`: the append-only auth audit trail.
 pub const AUDIT: &str = "_audit";
+/// `_authOrigins`: the devices (IP and user agent fingerprints) a record signed in from,
+/// for `authAlert` emails (migration `0004_auth_origins`).
+pub const AUTH_ORIGINS: &str = "_authOrigins";
 
 fn text(name: &str, required: bool) -> Field {
     let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
@@ -175,4 +178,19 @@ pub fn identity_collections() -> Vec<Collection> {
             false,
         ),
     ]
+}
+
+/// `_authOrigins`, as PocketBase has it (created by migration `0004_auth_origins`).
+pub fn auth_origins_collection() -> Collection {
+    collection(
+        AUTH_ORIGINS,
+        "pbc_4275539003",
+        vec![
+            text("collectionRef", true),
+            text("recordRef", true),
+            text("fingerprint", true),
+        ],
+        &["CREATE UNIQUE INDEX idx_authOrigins_unique ON {t} (\"collectionRef\", \"recordRef\", \"fingerprint\")"],
+        true,
+    )
 }

@@ -13,11 +13,10 @@ async fn fresh_store_has_system_collections() {
     assert_eq!(users.id, "_pb_users_auth_");
     assert!(users.field("email").is_some() && users.field("created").is_some());
     // _superusers, users and the identity system collections, which cannot be deleted.
-    assert_eq!(
-        t.store.collections().len(),
-        2 + keel_data::system::identity_collections().len()
-    );
-    for c in keel_data::system::identity_collections() {
+    let mut system = keel_data::system::identity_collections();
+    system.push(keel_data::system::auth_origins_collection());
+    assert_eq!(t.store.collections().len(), 2 + system.len());
+    for c in system {
         let stored = t.store.collection(&c.name).unwrap();
         assert!(stored.system && !stored.is_auth(), "{}", c.name);
         assert!(

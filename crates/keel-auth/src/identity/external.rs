@@ -65,3 +65,30 @@ impl Identity {
         .map(|_| ())
     }
 }
+
+impl Identity {
+    /// Records that a record signed in from the device `fingerprint`. Returns whether that
+    /// device is new for the record *and* the record had signed in from another one before
+    /// (PocketBase's condition for an `authAlert` email; the very first sign-in is not one).
+    pub async fn note_origin(&self, collection_id: &str, record_id: &str, fingerprint: &str) -> Result<bool> {
+        let rows = self
+            .rows(
+                "SELECT \"fingerprint\" FROM \"_authOrigins\" WHERE \"collectionRef\" = $1 AND \"recordRef\" = $2",
+                &[Value::from(collection_id), Value::from(record_id)],
+            )
+            .await?;
+        if rows.iter().any(|r| text(r, "fingerprint") == fingerprint) {
+            return Ok(false);
+        }
+        self.insert(
+            keel_data::system::AUTH_ORIGINS,
+            obj(vec![
+                ("collectionRef", Value::from(collection_id)),
+                ("recordRef", Value::from(record_id)),
+                ("fingerprint", Value::from(fingerprint)),
+            ]),
+        )
+        .await?;
+        Ok(!rows.is_empty())
+    }
+}

@@ -8,7 +8,12 @@ use crate::engine::Tx;
 use crate::schema::Collection;
 
 /// Migration names in the order they apply.
-const MIGRATIONS: &[&str] = &["0001_system_tables", "0002_default_collections", "0003_identity"];
+const MIGRATIONS: &[&str] = &[
+    "0001_system_tables",
+    "0002_default_collections",
+    "0003_identity",
+    "0004_auth_origins",
+];
 
 /// Applies pending migrations, each in its own transaction; returns those applied.
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
@@ -85,6 +90,13 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
                 save_row(store, tx, &c, true).await?;
             }
             Ok(())
+        }
+        "0004_auth_origins" => {
+            let c = crate::system::auth_origins_collection();
+            for stmt in ddl::create_table(&c, store.engine.dialect()) {
+                tx.execute(&stmt, &[]).await?;
+            }
+            save_row(store, tx, &c, true).await
         }
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }

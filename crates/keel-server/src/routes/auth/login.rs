@@ -142,6 +142,7 @@ pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Re
         return Ok(mfa_required(&id, message));
     }
 
+    alert_new_origin(state, &login).await;
     let entry = audit(&login, "auth.login", true);
     let extra = login.extra.clone();
     let Json(mut body) = auth_response(state, login.collection, login.record, login.req, &login.shape).await?;
@@ -165,4 +166,58 @@ pub(crate) async fn failed(state: &AppState, collection: &Collection, method: &s
         )
         .await;
     crate::lockout::record_failure(state, &collection.id, identity).await;
+}
+
+/// PocketBase's `authAlert`: when the collection enables it, a sign-in from a device (IP and
+/// user agent) the record has not used before, and not its first sign-in, emails the record.
+/// Failures are logged; they never fail the sign-in.
+async fn alert_new_origin(state: &AppState, login: &Login<'_>) {
+    let enabled = login
+        .collection
+        .auth
+        .as_ref()
+        .and_then(|a| a.auth_alert.get("enabled").and_then(Value::as_bool))
+        .unwrap_or(false);
+    if !enabled {
+        return;
+    }
+    let fingerprint = keel_auth::secret::sha256_hex(&format!("{}|{}", login.origin.ip, login.origin.user_agent));
+    let (cid, rid) = (&login.collection.id, login.record.id());
+    match state.identity.note_origin(cid, rid, &fingerprint).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a sign-in origin");
+            return;
+        }
+    }
+    let to = login
+        .record
+        .data
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if to.is_empty() {
+        return;
+    }
+    let mut vars = super::mail::vars(state, &login.record);
+    let agent = if login.origin.user_agent.is_empty() {
+        "an unknown client"
+    } else {
+        &login.origin.user_agent
+    };
+    let ip = if login.origin.ip.is_empty() {
+        "an unknown address"
+    } else {
+        &login.origin.ip
+    };
+    vars.alert_info = format!("{agent} from {ip} at {}", keel_core::time::now());
+    super::mail::send_in_background(
+        state,
+        login.collection.clone(),
+        super::mail::Template::AuthAlert,
+        to,
+        vars,
+    );
 }

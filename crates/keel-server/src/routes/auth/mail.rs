@@ -21,6 +21,7 @@ pub(crate) enum Template {
     ResetPassword,
     ConfirmEmailChange,
     Otp,
+    AuthAlert,
 }
 
 impl Template {
@@ -30,6 +31,7 @@ impl Template {
             Template::ResetPassword => "password reset",
             Template::ConfirmEmailChange => "email change",
             Template::Otp => "OTP",
+            Template::AuthAlert => "new sign-in alert",
         }
     }
 }
@@ -49,6 +51,11 @@ pub(crate) fn template(collection: &Collection, which: Template) -> EmailTemplat
             opts.and_then(|o| o.otp.get("emailTemplate").cloned())
                 .and_then(|v| serde_json::from_value::<MailTemplate>(v).ok()),
             d.otp,
+        ),
+        Template::AuthAlert => (
+            opts.and_then(|o| o.auth_alert.get("emailTemplate").cloned())
+                .and_then(|v| serde_json::from_value::<MailTemplate>(v).ok()),
+            d.auth_alert,
         ),
     };
     let custom = custom.unwrap_or_default();
