@@ -33,6 +33,14 @@ pub trait Dialect: Send + Sync + 'static {
     }
     /// An expression ordering rows randomly.
     fn random(&self) -> &'static str;
+    /// The column that orders a table's rows by insertion, qualified by `alias` when given
+    /// (`rowid` on SQLite; an identity column on engines without one).
+    fn insertion_order(&self, alias: Option<&str>) -> String;
+    /// `column = value`, compared case-insensitively (auth emails). `value` is SQL text,
+    /// usually a bind placeholder.
+    fn ci_eq(&self, column: &str, value: &str) -> String;
+    /// The index expression that makes `column` unique case-insensitively.
+    fn ci_index(&self, column: &str) -> String;
     /// `expr` wrapped so it compares as JSON text when it is a JSON array or object
     /// and as itself otherwise (used for `json` field equality).
     fn json_text(&self, expr: &str) -> String {

@@ -373,10 +373,11 @@ impl Store {
 
     /// Reloads every collection from `_collections` into the cache.
     pub(crate) async fn reload_schema(&self) -> Result<()> {
-        let rows = self
-            .engine
-            .fetch_all("SELECT json FROM _collections ORDER BY created, rowid", &[])
-            .await?;
+        let sql = format!(
+            "SELECT json FROM _collections ORDER BY created, {}",
+            self.engine.dialect().insertion_order(None)
+        );
+        let rows = self.engine.fetch_all(&sql, &[]).await?;
         let mut list = Vec::with_capacity(rows.len());
         for row in rows {
             let json = row.get("json").and_then(Value::as_str).unwrap_or("{}");

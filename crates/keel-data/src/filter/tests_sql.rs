@@ -37,6 +37,21 @@ impl Dialect for TestDialect {
     fn random(&self) -> &'static str {
         "random()"
     }
+
+    fn insertion_order(&self, alias: Option<&str>) -> String {
+        match alias {
+            Some(a) => format!("{a}.rowid"),
+            None => "rowid".into(),
+        }
+    }
+
+    fn ci_eq(&self, column: &str, value: &str) -> String {
+        format!("{column} = {value} COLLATE NOCASE")
+    }
+
+    fn ci_index(&self, column: &str) -> String {
+        format!("{column} COLLATE NOCASE")
+    }
 }
 
 pub(super) static DIALECT: TestDialect = TestDialect;

@@ -54,6 +54,21 @@ impl Dialect for SqliteDialect {
         "random()"
     }
 
+    fn insertion_order(&self, alias: Option<&str>) -> String {
+        match alias {
+            Some(a) => format!("{a}.rowid"),
+            None => "rowid".into(),
+        }
+    }
+
+    fn ci_eq(&self, column: &str, value: &str) -> String {
+        format!("{column} = {value} COLLATE NOCASE")
+    }
+
+    fn ci_index(&self, column: &str) -> String {
+        format!("{column} COLLATE NOCASE")
+    }
+
     fn json_text(&self, expr: &str) -> String {
         format!("(CASE WHEN json_valid({expr}) THEN json({expr}) ELSE {expr} END)")
     }

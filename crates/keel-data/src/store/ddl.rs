@@ -45,8 +45,9 @@ fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, String)> {
         (
             email.clone(),
             format!(
-                "CREATE UNIQUE INDEX {} ON {t} (\"email\" COLLATE NOCASE) WHERE \"email\" != ''",
-                d.quote_ident(&email)
+                "CREATE UNIQUE INDEX {} ON {t} ({}) WHERE \"email\" != ''",
+                d.quote_ident(&email),
+                d.ci_index("\"email\"")
             ),
         ),
         (

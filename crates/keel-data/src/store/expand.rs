@@ -73,7 +73,8 @@ async fn fetch(
             buf.push(" AND (").push(&cond).push(")");
         }
     }
-    buf.push(" ORDER BY t.rowid");
+    let order = format!(" ORDER BY {}", store.engine.dialect().insertion_order(Some("t")));
+    buf.push(&order);
     let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
     Ok(rows.iter().map(|r| row_to_record(target, r)).collect())
 }

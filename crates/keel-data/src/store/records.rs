@@ -144,10 +144,13 @@ impl<'s> Write<'s> {
             let email = data.get("email").and_then(Value::as_str).unwrap_or("");
             if !email.is_empty() {
                 let mut buf = SqlBuf::new(d);
+                let ph = buf.bind(Value::from(email));
+                let cond = d.ci_eq("\"email\"", &ph);
                 buf.push("SELECT 1 AS x FROM ")
                     .ident(&c.name)
-                    .push(" WHERE \"email\" = ");
-                buf.param(Value::from(email)).push(" COLLATE NOCASE AND \"id\" != ");
+                    .push(" WHERE ")
+                    .push(&cond);
+                buf.push(" AND \"id\" != ");
                 buf.param(data.get("id").cloned().unwrap_or(Value::Null))
                     .push(" LIMIT 1");
                 if !self.tx.fetch_all(&buf.text, &buf.params).await?.is_empty() {

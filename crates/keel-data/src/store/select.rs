@@ -65,7 +65,7 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect) -> Result<Strin
         let dir = if desc { "DESC" } else { "ASC" };
         match name {
             "@random" => terms.push(d.random().to_string()),
-            "@rowid" => terms.push(format!("t.rowid {dir}")),
+            "@rowid" => terms.push(format!("{} {dir}", d.insertion_order(Some("t")))),
             _ => {
                 if c.field(name).is_none() {
                     return Err(bad(name));
@@ -75,7 +75,7 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect) -> Result<Strin
         }
     }
     if terms.is_empty() {
-        terms.push("t.rowid ASC".into());
+        terms.push(format!("{} ASC", d.insertion_order(Some("t"))));
     }
     Ok(terms.join(", "))
 }
@@ -151,15 +151,15 @@ pub(crate) async fn find_by_field(
     }
     let mut buf = SqlBuf::new(store.engine.dialect());
     buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
-    buf.push(" FROM ")
-        .ident(&c.name)
-        .push(" t WHERE t.")
-        .ident(field)
-        .push(" = ")
-        .param(value.clone());
-    if field == "email" {
-        buf.push(" COLLATE NOCASE");
-    }
+    let d = store.engine.dialect();
+    let column = format!("t.{}", d.quote_ident(field));
+    let ph = buf.bind(value.clone());
+    let cond = if field == "email" {
+        d.ci_eq(&column, &ph)
+    } else {
+        format!("{column} = {ph}")
+    };
+    buf.push(" FROM ").ident(&c.name).push(" t WHERE ").push(&cond);
     buf.push(" LIMIT 1");
     let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
     Ok(rows.first().map(|r| row_to_record(c, r)))
