@@ -68,9 +68,24 @@ async fn alice_signs_up_with_her_directory_email_name_and_roles_then_signs_in_ag
         .unwrap();
     assert_eq!(linked.as_deref(), Some(id));
 
+    // The directory owns the profile: a name changed in Keel comes back on the next sign-in.
+    let mut patch = serde_json::Map::new();
+    patch.insert("name".into(), json!("Someone Else"));
+    app.state
+        .store
+        .update_record(
+            &users,
+            id,
+            patch,
+            &keel_data::RequestInfo::default(),
+            keel_data::Access::Superuser,
+        )
+        .await
+        .unwrap();
     let again = sign_in(&app, ALICE.uid, ALICE.password).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
     assert_eq!(again.json["record"]["id"], record["id"]);
+    assert_eq!(again.json["record"]["name"], ALICE.name, "{}", again.text());
 
     // Bob is in no mapped group: he gets no role.
     let bob = sign_in(&app, BOB.uid, BOB.password).await;

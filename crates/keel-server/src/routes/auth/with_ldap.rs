@@ -91,7 +91,10 @@ pub(super) async fn handler(
         create,
     };
     // The directory is the source of identity: a signed-in caller is not linked to the DN.
-    let (record, _) = external::resolve(&state, &collection, ext, &Caller::guest(), &req).await?;
+    let (mut record, is_new) = external::resolve(&state, &collection, ext, &Caller::guest(), &req).await?;
+    if !is_new {
+        record = refresh_profile(&state, &collection, record, &user).await;
+    }
     if !config.group_roles.is_empty() {
         state
             .identity
@@ -128,4 +131,42 @@ fn ldap_config(collection: &Collection) -> ApiResult<LdapConfig> {
         tracing::warn!(collection = %collection.name, error = %e, "unreadable LDAP config");
         ApiError::bad_request("The collection's LDAP configuration is invalid.")
     })
+}
+
+/// Updates a known record's email and name from the directory, which owns them. A change
+/// the store refuses (say, an email another record has) is logged and the sign-in goes on
+/// with the record as it was.
+async fn refresh_profile(
+    state: &AppState,
+    collection: &std::sync::Arc<keel_data::Collection>,
+    record: keel_data::Record,
+    user: &ldap::LdapUser,
+) -> keel_data::Record {
+    let mut changes = Map::new();
+    let differs = |field: &str, value: &str| record.data.get(field).and_then(Value::as_str) != Some(value);
+    if let Some(email) = user.email.as_deref().filter(|e| !e.is_empty() && differs("email", e)) {
+        changes.insert("email".into(), Value::from(email));
+    }
+    if let Some(name) = user
+        .name
+        .as_deref()
+        .filter(|n| collection.field("name").is_some() && differs("name", n))
+    {
+        changes.insert("name".into(), Value::from(name));
+    }
+    if changes.is_empty() {
+        return record;
+    }
+    let req = keel_data::RequestInfo::default();
+    match state
+        .store
+        .update_record(collection, record.id(), changes, &req, keel_data::Access::Superuser)
+        .await
+    {
+        Ok((_, after)) => after,
+        Err(e) => {
+            tracing::warn!(collection = %collection.name, error = %e, "could not update a record from the directory");
+            record
+        }
+    }
 }
