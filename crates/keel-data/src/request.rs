@@ -34,11 +34,22 @@ pub struct RequestInfo {
     pub body: Map<String, Value>,
     /// `@request.context`: `default`, `realtime`, `protectedFile`, `oauth2`, `batch`.
     pub context: String,
+    /// The caller holds the `records:manage` permission (an API key or a role granting it):
+    /// rules are skipped and hidden fields are readable as for a superuser, on every
+    /// collection but `_superusers`, which stays superusers-only.
+    pub manages_records: bool,
 }
 
 impl RequestInfo {
     pub fn is_superuser(&self) -> bool {
         self.auth.as_ref().is_some_and(|a| a.collection.id == SUPERUSERS_ID)
+    }
+
+    /// Whether the rules (and the hiding of hidden fields) of the collection `collection_id`
+    /// are skipped for this request: for superusers everywhere, for holders of
+    /// `records:manage` everywhere but `_superusers`.
+    pub fn skips_rules(&self, collection_id: &str) -> bool {
+        self.is_superuser() || (self.manages_records && collection_id != SUPERUSERS_ID)
     }
 }
 
@@ -53,10 +64,12 @@ pub enum Access<'a> {
 }
 
 impl<'a> Access<'a> {
-    /// The access for `rule` given the request: superusers skip every rule;
-    /// `None` means the caller must get a 403 (the rule is superusers-only).
-    pub fn for_rule(rule: &'a Option<String>, req: &RequestInfo) -> Option<Access<'a>> {
-        if req.is_superuser() {
+    /// The access for `rule` (one of `collection`'s rules) given the request: superusers
+    /// skip every rule, holders of `records:manage` those of every collection but
+    /// `_superusers` ([`RequestInfo::skips_rules`]); `None` means the caller must get a 403
+    /// (the rule is superusers-only).
+    pub fn for_rule(collection: &Collection, rule: &'a Option<String>, req: &RequestInfo) -> Option<Access<'a>> {
+        if req.skips_rules(&collection.id) {
             return Some(Access::Superuser);
         }
         rule.as_deref().map(Access::Rule)

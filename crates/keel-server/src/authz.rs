@@ -37,6 +37,10 @@ pub enum Permission {
     ApiKeysManage,
     /// Read the audit trail.
     AuditRead,
+    /// Skip collection rules on the records API (list, view, create, update, delete,
+    /// batch, files, expand, realtime) as a superuser does, on every collection but
+    /// `_superusers`: for service accounts that own the data.
+    RecordsManage,
 }
 
 impl Permission {
@@ -56,6 +60,7 @@ impl Permission {
             Permission::RolesManage => "roles:manage",
             Permission::ApiKeysManage => "apikeys:manage",
             Permission::AuditRead => "audit:read",
+            Permission::RecordsManage => "records:manage",
         }
     }
 }

@@ -11,6 +11,7 @@ use keel_auth::token::{self, TokenKind};
 use keel_data::{Access, AuthRecord, RequestInfo};
 use serde_json::{Map, Value};
 
+use crate::authz::Permission;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -29,6 +30,10 @@ pub struct Caller {
     pub roles: Arc<[String]>,
     /// The permissions those roles grant.
     pub permissions: Arc<[String]>,
+    /// What rules see as `@request.auth` for an API key: a record of the `_apiKeys`
+    /// collection with the key's `id`, `name` and `roles` (never its secret), so rules can
+    /// test `@request.auth.collectionName = "_apiKeys"` or `@request.auth.roles ?= "editor"`.
+    pub key_principal: Option<AuthRecord>,
 }
 
 impl Caller {
@@ -49,6 +54,17 @@ impl Caller {
         self.auth
             .as_ref()
             .is_some_and(|a| a.collection.id == keel_data::schema::SUPERUSERS_ID)
+    }
+
+    /// The `@request.auth` of rules: the auth record, or the API key's principal.
+    pub fn rule_auth(&self) -> Option<AuthRecord> {
+        self.auth.clone().or_else(|| self.key_principal.clone())
+    }
+
+    /// Whether the caller holds `records:manage` (granted by the `admin` role's `*`): it
+    /// skips collection rules as a superuser does, on every collection but `_superusers`.
+    pub fn manages_records(&self) -> bool {
+        !self.is_guest() && keel_auth::permissions::grants(&self.permissions, Permission::RecordsManage.as_str())
     }
 
     /// Whether the caller is a guest (no record, no API key).
@@ -137,11 +153,13 @@ pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
     if let Some(key) = state.identity.verify_api_key(raw).await? {
         let roles: Arc<[String]> = key.roles.clone().into();
         let permissions = state.identity.permissions_of(&roles).await?.into();
+        let key_principal = key_principal(state, &key);
         return Ok(Caller {
             auth: None,
             api_key: Some(Arc::new(key)),
             roles,
             permissions,
+            key_principal,
         });
     }
     let mut auth = authenticate(state, raw, TokenKind::Auth).await?;
@@ -158,7 +176,18 @@ pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
         api_key: None,
         roles: roles.into(),
         permissions,
+        key_principal: None,
     })
+}
+
+/// The `@request.auth` of an API key (see [`Caller::key_principal`]).
+fn key_principal(state: &AppState, key: &ApiKey) -> Option<AuthRecord> {
+    let collection = state.store.collection(keel_data::system::API_KEYS).ok()?;
+    let mut record = keel_data::RecordData::new();
+    record.insert("id".into(), Value::from(key.id.clone()));
+    record.insert("name".into(), Value::from(key.name.clone()));
+    record.insert("roles".into(), Value::from(key.roles.clone()));
+    Some(AuthRecord { collection, record })
 }
 
 /// Builds the `@request.*` context for a rule check.
@@ -189,7 +218,8 @@ pub fn request_info(
         })
         .collect();
     RequestInfo {
-        auth: caller.auth.clone(),
+        auth: caller.rule_auth(),
+        manages_records: caller.manages_records(),
         method: method.as_str().to_ascii_uppercase(),
         query,
         headers,

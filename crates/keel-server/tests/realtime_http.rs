@@ -414,3 +414,52 @@ async fn job_events_reach_subscribers_of_their_queue_who_may_read_jobs() {
     assert_eq!(msg.event, "posts/*", "{}", msg.data);
     assert_eq!(msg.json()["record"]["id"], post.id());
 }
+
+#[tokio::test]
+async fn an_api_key_receives_what_its_roles_allow_until_it_is_revoked() {
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/roles",
+            Some(&su),
+            Some(json!({"name": "reporter", "permissions": ["cache:read"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let r = app
+        .send(
+            Method::POST,
+            "/api/apikeys",
+            Some(&su),
+            Some(json!({"name": "dashboard", "roles": ["reporter"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let key_id = r.json["id"].as_str().unwrap().to_string();
+    let key = format!("Bearer {}", r.json["key"].as_str().unwrap());
+
+    let col = posts(
+        &app,
+        json!("@request.auth.roles ?= 'reporter' || title = 'marker'"),
+        json!(""),
+    )
+    .await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &id, &["posts/*"], Some(&key)).await,
+        StatusCode::NO_CONTENT
+    );
+    let first = create(&app, &col, "for reporters", true).await;
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], first.id());
+
+    let r = app
+        .send(Method::POST, &format!("/api/apikeys/{key_id}/revoke"), Some(&su), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.json);
+    create(&app, &col, "reporters only", true).await;
+    let marker = create(&app, &col, "marker", true).await;
+    // Revoked: now a guest, so only the marker (open to guests) arrives.
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], marker.id());
+}

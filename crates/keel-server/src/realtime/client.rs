@@ -101,6 +101,14 @@ impl Client {
         }
     }
 
+    /// Makes the client a guest when its caller is the API key `key_id` (revoked or deleted).
+    pub(crate) fn drop_api_key(&self, key_id: &str) {
+        let mut st = self.lock();
+        if st.caller.api_key.as_ref().is_some_and(|k| k.id == key_id) {
+            st.caller = Caller::guest();
+        }
+    }
+
     /// The subscriptions and auth at this moment.
     pub(crate) fn snapshot(&self) -> (Arc<[Subscription]>, Option<AuthRecord>) {
         let st = self.lock();

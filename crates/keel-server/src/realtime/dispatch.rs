@@ -11,12 +11,13 @@ use std::sync::{Arc, Weak};
 
 use axum::response::sse::Event;
 use keel_core::events::{RecordAction, RecordEvent};
-use keel_data::{AuthRecord, Collection, Record, RequestInfo, Store};
+use keel_data::{Collection, Record, RequestInfo, Store};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::{Realtime, Subscription, Target};
+use crate::request::Caller;
 use crate::serialize::{pick_fields, record_json};
 
 /// Consumes `events` until shutdown or until the store is gone.
@@ -62,14 +63,24 @@ pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) 
             c.refresh_auth(&collection.id, record_id, update);
         }
     }
+    if collection.name == keel_data::system::API_KEYS && event.action != RecordAction::Create {
+        // A revoked, expired-by-edit or deleted key stops being the clients' caller.
+        let still_valid = event.action == RecordAction::Update
+            && !event.record.get("revoked").and_then(Value::as_bool).unwrap_or(false);
+        if !still_valid {
+            for c in &clients {
+                c.drop_api_key(record_id);
+            }
+        }
+    }
 
     for client in clients {
         if client.is_closed() {
             continue;
         }
-        let (subs, auth) = client.snapshot();
+        let (subs, caller) = client.snapshot_caller();
         for sub in subs.iter().filter(|s| targets(s, &collection, record_id)) {
-            let Some(data) = message(store, &collection, event, sub, auth.clone()).await else {
+            let Some(data) = message(store, &collection, event, sub, &caller).await else {
                 continue;
             };
             let msg = Event::default().id(client.id()).event(&sub.raw).data(data);
@@ -97,10 +108,11 @@ async fn message(
     collection: &Arc<Collection>,
     event: &RecordEvent,
     sub: &Subscription,
-    auth: Option<AuthRecord>,
+    caller: &Caller,
 ) -> Option<String> {
     let req = RequestInfo {
-        auth,
+        auth: caller.rule_auth(),
+        manages_records: caller.manages_records(),
         method: "GET".into(),
         query: sub.query.clone(),
         headers: sub.headers.clone(),
@@ -111,7 +123,7 @@ async fn message(
         Target::Record { .. } => &collection.view_rule,
         _ => &collection.list_rule,
     };
-    if !req.is_superuser() {
+    if !req.skips_rules(&collection.id) {
         match rule.as_deref() {
             None => return None,
             Some(r) if r.trim().is_empty() => {}

@@ -37,8 +37,8 @@ pub struct RawRequest {
 
 /// The rule a store batch operation carries: `None` = no check (superusers); a null rule for
 /// anyone else is refused here with a 403.
-fn rule_for(rule: &Option<String>, req: &RequestInfo) -> Result<Option<String>, Error> {
-    match Access::for_rule(rule, req) {
+fn rule_for(collection: &Collection, rule: &Option<String>, req: &RequestInfo) -> Result<Option<String>, Error> {
+    match Access::for_rule(collection, rule, req) {
         None => Err(Error::Forbidden("Only superusers can perform this action.".into())),
         Some(Access::Superuser) => Ok(None),
         Some(Access::Rule(r)) => Ok(Some(r.to_string())),
@@ -95,7 +95,7 @@ pub async fn prepare(
 
     match kind {
         Action::Create | Action::Upsert => {
-            let rule = rule_for(&collection.create_rule, &req)?;
+            let rule = rule_for(&collection, &collection.create_rule, &req)?;
             let prepared = prepare_create(&collection, submitted, caller.is_superuser())?;
             req.body = prepared.body;
             let op = BatchOp::Create {
@@ -113,7 +113,7 @@ pub async fn prepare(
             })
         }
         Action::Update => {
-            let rule = rule_for(&collection.update_rule, &req)?;
+            let rule = rule_for(&collection, &collection.update_rule, &req)?;
             let access = rule.as_deref().map_or(Access::Superuser, Access::Rule);
             let current = state.store.get_record(&collection, &record_id, &req, access).await?;
             let prepared = prepare_update(state, &collection, &current, submitted, &req).await?;
@@ -134,7 +134,7 @@ pub async fn prepare(
             })
         }
         Action::Delete => {
-            let rule = rule_for(&collection.delete_rule, &req)?;
+            let rule = rule_for(&collection, &collection.delete_rule, &req)?;
             let op = BatchOp::Delete {
                 collection,
                 id: record_id,

@@ -48,7 +48,7 @@ pub async fn serve(
         };
         let mut req = request_info(&Caller::record(auth), &method, &uri, &headers, Map::new());
         req.context = "protectedFile".into();
-        let allowed = match Access::for_rule(&collection.view_rule, &req) {
+        let allowed = match Access::for_rule(&collection, &collection.view_rule, &req) {
             None => false,
             Some(Access::Superuser) => true,
             Some(Access::Rule(rule)) => {

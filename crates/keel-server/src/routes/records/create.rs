@@ -24,7 +24,7 @@ pub async fn create(
     let collection = super::load_collection(&state, &collection)?;
     let (parts, body) = request.into_parts();
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
-    let access = Access::for_rule(&collection.create_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let access = Access::for_rule(&collection, &collection.create_rule, &req).ok_or_else(ApiError::superusers_only)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
     let prepared = prepare_create(&collection, submitted, caller.is_superuser())?;
     req.body = prepared.body;

@@ -22,7 +22,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let collection = super::load_collection(&state, &collection)?;
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let access = Access::for_rule(&collection.delete_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let access = Access::for_rule(&collection, &collection.delete_rule, &req).ok_or_else(ApiError::superusers_only)?;
     let deleted = state.store.delete_record(&collection, &id, &req, access).await?;
     cleanup_deleted(state.files.as_ref(), &deleted).await;
     Ok(StatusCode::NO_CONTENT)

@@ -39,7 +39,7 @@ pub async fn list(
     let q = Query::from_uri(&uri);
     let params = q.list_params()?;
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let access = Access::for_rule(&collection.list_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let access = Access::for_rule(&collection, &collection.list_rule, &req).ok_or_else(ApiError::superusers_only)?;
     let mut page = state.store.list_records(&collection, &params, &req, access).await?;
     if let Some(expand) = q.expand() {
         state.store.expand(&mut page.items, expand, &req).await?;

@@ -26,7 +26,7 @@ pub async fn update(
     let (parts, body) = request.into_parts();
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let rule = collection.update_rule.clone();
-    let access = Access::for_rule(&rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let access = Access::for_rule(&collection, &rule, &req).ok_or_else(ApiError::superusers_only)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
     req.body = submitted.data.clone();
     // The record as the update rule lets this caller see it: 404 before anything is checked.

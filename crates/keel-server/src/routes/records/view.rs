@@ -27,7 +27,7 @@ pub async fn view(
     let collection = super::load_collection(&state, &collection)?;
     let q = Query::from_uri(&uri);
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let access = Access::for_rule(&collection.view_rule, &req).ok_or_else(ApiError::superusers_only)?;
+    let access = Access::for_rule(&collection, &collection.view_rule, &req).ok_or_else(ApiError::superusers_only)?;
     let record = state.store.get_record(&collection, &id, &req, access).await?;
     let mut records = [record];
     if let Some(expand) = q.expand() {
