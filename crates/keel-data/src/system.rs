@@ -28,6 +28,11 @@ pub const AUDIT: &str = "_audit";
 /// for `authAlert` emails (migration `0004_auth_origins`).
 pub const AUTH_ORIGINS: &str = "_authOrigins";
 
+/// The system collections whose rows belong to one auth record (`collectionRef`,
+/// `recordRef`): removed with the record, or with its whole collection. `_audit` is not
+/// among them: the trail outlives who it names.
+pub const OWNED_BY_RECORD: &[&str] = &[EXTERNAL_AUTHS, MFAS, OTPS, ROLE_ASSIGNMENTS, TOTP, AUTH_ORIGINS];
+
 fn text(name: &str, required: bool) -> Field {
     let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
     f.required = required;

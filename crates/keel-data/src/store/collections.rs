@@ -314,6 +314,9 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str) -> Result<Arc<Collec
     let mut tx = store.engine.begin().await?;
     tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
         .await?;
+    if c.is_auth() {
+        super::records::delete_owned_rows(&mut *tx, d, &schema, &c.id, None).await?;
+    }
     tx.execute(
         &format!("DELETE FROM _collections WHERE id = {}", d.placeholder(1)),
         &[Value::from(c.id.clone())],

@@ -351,6 +351,9 @@ impl<'s> Write<'s> {
                 d.placeholder(1)
             );
             self.tx.execute(&sql, &[Value::from(id.as_str())]).await?;
+            if c.is_auth() {
+                self.delete_owned(&c.id, Some(&id)).await?;
+            }
             if let Some(rec) = out.iter().rev().find(|x| x.collection.id == c.id && x.id() == id) {
                 let data = rec.data.clone();
                 self.event(RecordAction::Delete, &c, &data);
@@ -358,6 +361,48 @@ impl<'s> Write<'s> {
             Ok(())
         })
     }
+}
+
+impl Write<'_> {
+    /// Deletes the identity rows (`system::OWNED_BY_RECORD`) of the auth record `id` of
+    /// `collection_id`, or of every record of it when `id` is `None`.
+    pub(crate) async fn delete_owned(&mut self, collection_id: &str, id: Option<&str>) -> Result<()> {
+        delete_owned_rows(
+            &mut *self.tx,
+            self.store.engine.dialect(),
+            &self.schema,
+            collection_id,
+            id,
+        )
+        .await
+    }
+}
+
+/// See [`Write::delete_owned`]; also used when a whole auth collection is dropped.
+pub(crate) async fn delete_owned_rows(
+    tx: &mut dyn Tx,
+    d: &dyn crate::engine::Dialect,
+    schema: &Schema,
+    collection_id: &str,
+    id: Option<&str>,
+) -> Result<()> {
+    for name in crate::system::OWNED_BY_RECORD {
+        if schema.get(name).is_none() {
+            continue;
+        }
+        let mut sql = format!(
+            "DELETE FROM {} WHERE \"collectionRef\" = {}",
+            d.quote_ident(name),
+            d.placeholder(1)
+        );
+        let mut params = vec![Value::from(collection_id)];
+        if let Some(id) = id {
+            sql.push_str(&format!(" AND \"recordRef\" = {}", d.placeholder(2)));
+            params.push(Value::from(id));
+        }
+        tx.execute(&sql, &params).await?;
+    }
+    Ok(())
 }
 
 /// A unique violation on an index of `c` named by its columns (`index X` → X's columns).
