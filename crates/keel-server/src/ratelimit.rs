@@ -13,8 +13,12 @@
 //! runs behind a proxy; `useLeftmostIP` picks the first hop, else the last), else the
 //! socket's peer address. The same address goes to the audit trail.
 //!
-//! Counters live in this process (as PocketBase's do): with several Keel processes each
-//! enforces the limit on its own share of the traffic.
+//! Where the counters live follows the cache provider: with an in-process cache (the
+//! embedded default) they live in this process, as PocketBase's do; with a shared one
+//! (Redis, Memcached) they live there, under the namespace `keel-ratelimit`, so several Keel
+//! processes enforce one limit together. A shared counter is an atomic `incr` per request
+//! on a key per (rule, client, window); should the cache fail, the request is let through
+//! and a warning logged (a limiter must not take the API down).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +59,43 @@ impl Limiter {
         entry.1 += 1;
         Ok(())
     }
+}
+
+const SHARED_NS: &str = "keel-ratelimit";
+
+/// Counts one request of `client` under `rule` in the shared cache; `Err(seconds to wait)`
+/// past the limit. Fixed windows aligned to the clock, so every process agrees on them.
+async fn hit_shared(state: &AppState, rule: &RateLimitRule, client: &str) -> Result<(), u64> {
+    let len = rule.duration.max(1);
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let bucket = now / len;
+    let left = ((bucket + 1) * len).saturating_sub(now).max(1);
+    // Labels hold spaces and slashes: encode them into a key every provider accepts.
+    let label: String = form_urlencoded::byte_serialize(rule.label.as_bytes()).collect();
+    let key = format!("{label}|{client}|{bucket}");
+    let count = match state.cache.incr(SHARED_NS, &key, 1).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limit counter unavailable; request let through");
+            return Ok(());
+        }
+    };
+    if count == 1 {
+        // The window's first request created the counter: give it the window's lifetime
+        // (an increment racing this `set` may be lost, which only ever errs on the lenient side).
+        let ttl = Some(Duration::from_secs(left + 1));
+        if let Err(e) = state
+            .cache
+            .set(SHARED_NS, &key, serde_json::Value::from(1), ttl, &[])
+            .await
+        {
+            tracing::warn!(error = %e, "could not set the rate limit window's expiry");
+        }
+    }
+    if count > i64::from(rule.max_requests) {
+        return Err(left);
+    }
+    Ok(())
 }
 
 /// The `collection:action` of a request under `/api/collections/{c}/…`, if it is one.
@@ -168,7 +209,12 @@ pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next:
         authed,
     );
     if let Some(rule) = rule {
-        if let Err(wait) = state.limiter.hit(rule, &ip) {
+        let counted = if state.cache.capabilities().shared {
+            hit_shared(&state, rule, &ip).await
+        } else {
+            state.limiter.hit(rule, &ip)
+        };
+        if let Err(wait) = counted {
             return ApiError(keel_core::Error::TooManyRequests {
                 message: "Too many requests. Try again later.".into(),
                 retry_after_secs: wait,
