@@ -102,7 +102,7 @@ async fn create(
             "Superusers cannot sign up through an external provider.",
         ));
     }
-    let access = Access::for_rule(&collection, &collection.create_rule, req).ok_or_else(|| {
+    let access = Access::for_rule(collection, &collection.create_rule, req).ok_or_else(|| {
         ApiError::forbidden(
             "The collection does not allow new accounts to sign up (its createRule is superusers-only).",
         )
