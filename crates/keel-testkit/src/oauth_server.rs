@@ -1,8 +1,9 @@
 //! A local OAuth2 / OpenID Connect authorization server for browser-less tests of the code
 //! flow: discovery, JWKS (keys generated at start, never stored), `/authorize` that answers at
 //! once with a code for the test's user, `/token` (client secret, single-use codes, redirect URI,
-//! PKCE S256), `/userinfo`, GitHub-shaped `/user` and `/user/emails`, and knobs that make it
-//! issue bad `id_token`s.
+//! PKCE S256), `/userinfo`, GitHub-shaped `/user` and `/user/emails`, an `/avatar` picture the
+//! test chooses (404 until [`OAuthServer::set_avatar`]), and knobs that make it issue bad
+//! `id_token`s.
 
 mod keys;
 mod routes;
@@ -24,6 +25,8 @@ pub struct TestUser {
     pub email: String,
     pub email_verified: bool,
     pub name: String,
+    /// The `picture` claim (GitHub's `avatar_url`); empty (the default) is the server's own
+    /// [`OAuthServer::avatar_url`].
     pub picture: String,
     pub preferred_username: String,
     /// Whether GitHub's `/user` shows the email (else only `/user/emails` has it).
@@ -37,7 +40,7 @@ impl Default for TestUser {
             email: "ada@example.com".into(),
             email_verified: true,
             name: "Ada Lovelace".into(),
-            picture: "https://example.com/ada.png".into(),
+            picture: String::new(),
             preferred_username: "ada".into(),
             github_public_email: false,
         }
@@ -101,6 +104,13 @@ struct Grant {
     used: bool,
 }
 
+/// What `/avatar` answers.
+struct AvatarReply {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
 struct Inner {
     opts: OAuthServerOptions,
     url: String,
@@ -113,12 +123,18 @@ struct Inner {
     codes: HashMap<String, Grant>,
     tokens: Vec<String>,
     jwks_fetches: usize,
+    avatar: AvatarReply,
+    avatar_fetches: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn avatar_url(base: &str) -> String {
+    format!("{base}/avatar?size=96&sig=not-for-logs")
 }
 
 /// A running authorization server; stopped when dropped.
@@ -137,9 +153,12 @@ impl Drop for OAuthServer {
 
 impl OAuthServer {
     /// Starts a server on an ephemeral port of 127.0.0.1.
-    pub async fn start(opts: OAuthServerOptions) -> std::io::Result<OAuthServer> {
+    pub async fn start(mut opts: OAuthServerOptions) -> std::io::Result<OAuthServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        if opts.user.picture.is_empty() {
+            opts.user.picture = avatar_url(&url);
+        }
         let [published, forger] = rsa_ders()?;
         // Key ids unique to this server: a client's JWKS cache never mistakes another server's
         // key (an earlier server of the same test process may have had the same port).
@@ -159,6 +178,12 @@ impl OAuthServer {
             codes: HashMap::new(),
             tokens: Vec::new(),
             jwks_fetches: 0,
+            avatar: AvatarReply {
+                status: 404,
+                content_type: "text/plain".into(),
+                body: b"no avatar".to_vec(),
+            },
+            avatar_fetches: 0,
         };
         let state: Shared = Arc::new(Mutex::new(inner));
         let app = Router::new()
@@ -169,6 +194,7 @@ impl OAuthServer {
             .route("/userinfo", get(routes::userinfo))
             .route("/user", get(routes::github_user))
             .route("/user/emails", get(routes::github_emails))
+            .route("/avatar", get(routes::avatar))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -193,6 +219,26 @@ impl OAuthServer {
         s.ec = ec_key(&kid)?;
         s.ec_forger = ec_key(&kid)?;
         Ok(())
+    }
+
+    /// The URL of the server's `/avatar` picture (with a query string a client must not log).
+    pub fn avatar_url(&self) -> String {
+        avatar_url(&self.url)
+    }
+
+    /// Chooses what `/avatar` answers from now on: `status`, `Content-Type` and body (sent
+    /// chunked, without a `Content-Length`).
+    pub fn set_avatar(&self, status: u16, content_type: &str, body: &[u8]) {
+        lock(&self.state).avatar = AvatarReply {
+            status,
+            content_type: content_type.into(),
+            body: body.to_vec(),
+        };
+    }
+
+    /// How many times `/avatar` was fetched.
+    pub fn avatar_fetches(&self) -> usize {
+        lock(&self.state).avatar_fetches
     }
 
     /// How many times `/jwks` was fetched.

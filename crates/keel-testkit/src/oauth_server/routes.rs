@@ -199,3 +199,14 @@ pub(super) async fn github_emails(State(s): State<Shared>, headers: HeaderMap) -
     ]))
     .into_response()
 }
+
+pub(super) async fn avatar(State(s): State<Shared>) -> Response {
+    let mut s = lock(&s);
+    s.avatar_fetches += 1;
+    let a = &s.avatar;
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // Streamed without a Content-Length: a client must cap the body while reading it.
+    let chunk = axum::body::Bytes::from(a.body.clone());
+    let body = axum::body::Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(chunk)]));
+    (status, [(header::CONTENT_TYPE, a.content_type.clone())], body).into_response()
+}

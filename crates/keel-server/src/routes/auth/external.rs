@@ -1,7 +1,8 @@
 //! The record of an external identity (OAuth2, LDAP), as PocketBase's `auth-with-oauth2`
 //! finds it: the `_externalAuths` link, else the signed-in caller of the same collection,
 //! else a record with the same email (only when the provider vouches for the email), else a
-//! new record. The identity is linked to the record it ends on.
+//! new record. The identity is linked to the record it ends on. A new record gets the
+//! provider's avatar in a file field when the sign-in maps one (`avatar.rs`).
 
 use std::sync::Arc;
 
@@ -10,10 +11,13 @@ use keel_data::{Access, Collection, Record, RequestInfo};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Map, Value};
 
+use super::avatar::{self, AvatarSource};
 use super::caller_record;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::routes::records::auth_fields;
+use crate::routes::records::input::Submitted;
+use crate::routes::records::uploads::{delete_pending, write_all};
+use crate::routes::records::write::prepare_create;
 use crate::state::AppState;
 
 /// An identity a provider vouched for.
@@ -27,6 +31,8 @@ pub(super) struct ExternalUser<'a> {
     pub email_verified: bool,
     /// The data of a new record besides `email` and `password` (createData, mapped fields).
     pub create: Map<String, Value>,
+    /// The avatar a new record downloads into a file field (OAuth2 only).
+    pub avatar: Option<AvatarSource>,
 }
 
 /// The record `user` signs in to and whether it was created now.
@@ -52,10 +58,7 @@ pub(super) async fn resolve(
     };
     let (record, is_new) = match record {
         Some(r) => (r, false),
-        None => (
-            create(state, collection, user.email, user.email_verified, user.create, req).await?,
-            true,
-        ),
+        None => (create(state, collection, user, req).await?, true),
     };
     state.identity.link_external(cid, record.id(), provider, pid).await?;
     Ok((record, is_new))
@@ -87,14 +90,13 @@ async fn by_email(
 }
 
 /// Creates the record, as a sign-up through the records API would (the collection's
-/// `createRule` applies, `createData` cannot set `verified` or `tokenKey`), with a random
-/// password like PocketBase. `verified` is set when the provider vouched for the email.
+/// `createRule` applies, `createData` cannot set `verified` or `tokenKey`, files are named and
+/// stored as uploads are), with a random password like PocketBase. `verified` is set when the
+/// provider vouched for the email. The avatar is downloaded only here, for a new record.
 async fn create(
     state: &AppState,
     collection: &Arc<Collection>,
-    email: &str,
-    email_verified: bool,
-    mut data: Map<String, Value>,
+    user: ExternalUser<'_>,
     req: &RequestInfo,
 ) -> ApiResult<Record> {
     if collection.name == keel_data::schema::SUPERUSERS {
@@ -107,21 +109,46 @@ async fn create(
             "The collection does not allow new accounts to sign up (its createRule is superusers-only).",
         )
     })?;
+    let (email, mut data) = (user.email, user.create);
     if !email.is_empty() {
         data.insert("email".into(), Value::String(email.to_string()));
     }
     let password = Alphanumeric.sample_string(&mut rand::rng(), 30);
     data.insert("password".into(), Value::String(password.clone()));
     data.insert("passwordConfirm".into(), Value::String(password));
+    let uploads = match &user.avatar {
+        Some(src) => avatar::download(collection, src).await.into_iter().collect(),
+        None => Vec::new(),
+    };
+    let mut prepared = prepare_create(collection, Submitted { data, uploads }, false)?;
+    if let Err(e) = write_all(state.files.as_ref(), &prepared.pending).await {
+        // The avatar is optional: a file store that refuses it does not refuse the sign-up.
+        tracing::warn!(collection = %collection.name, error = %e, "could not store the OAuth2 avatar");
+        if let Some(src) = &user.avatar {
+            let cleared = match prepared.data.get(&src.field) {
+                Some(Value::Array(_)) => Value::Array(Vec::new()),
+                _ => Value::String(String::new()),
+            };
+            prepared.data.insert(src.field.clone(), cleared.clone());
+            prepared.body.insert(src.field.clone(), cleared);
+        }
+        prepared.pending.clear();
+    }
     let mut req = req.clone();
-    req.body = data.clone();
+    req.body = prepared.body;
     req.body.remove("password");
     req.body.remove("passwordConfirm");
-    auth_fields::prepare_create(collection, &mut data, false)?;
-    if email_verified && !email.is_empty() {
+    let mut data = prepared.data;
+    if user.email_verified && !email.is_empty() {
         data.insert("verified".into(), Value::Bool(true));
     }
-    Ok(state.store.create_record(collection, data, &req, access).await?)
+    match state.store.create_record(collection, data, &req, access).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            delete_pending(state.files.as_ref(), &prepared.pending).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Adds `value` under the collection field `field` unless the data has it, the value is

@@ -17,6 +17,7 @@ use crate::request::{form_pairs, Caller};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+mod avatar;
 mod confirm_email_change;
 mod confirm_password_reset;
 mod confirm_verification;

@@ -89,6 +89,7 @@ pub(super) async fn handler(
         // The directory is the organisation's own record of the user's address.
         email_verified: true,
         create,
+        avatar: None,
     };
     // The directory is the source of identity: a signed-in caller is not linked to the DN.
     let (mut record, is_new) = external::resolve(&state, &collection, ext, &Caller::guest(), &req).await?;

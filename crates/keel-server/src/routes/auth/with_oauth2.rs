@@ -4,6 +4,10 @@
 //!
 //! The code is exchanged only when the provider is configured, the `redirectURL` points at
 //! an allowed host and the `codeVerifier` is one `auth-methods` issued and nobody used.
+//!
+//! A new record gets the OAuth2 user's attributes under the collection's
+//! `oauth2.mappedFields`; an `avatarURL` mapped to a file field is downloaded into it
+//! (`avatar.rs`), only when the record is created, never on later sign-ins.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,6 +18,7 @@ use keel_core::{FieldError, FieldErrors};
 use keel_data::{Access, Collection, FieldKind, Record, RequestInfo};
 use serde_json::{Map, Value};
 
+use super::avatar::AvatarSource;
 use super::external::{self, map_into, ExternalUser};
 use super::login::{complete, failed, Login, Origin};
 use super::{auth_collection, body_object, oauth2_flow, ShapeParams};
@@ -116,12 +121,16 @@ pub(super) async fn handler(
     let mut req = request_info(&caller, &method, &uri, &headers, form);
     req.context = "oauth2".into();
     let create = new_record_data(&state, &collection, &user, create_data).await?;
+    let avatar = oauth2_flow::mapped_field(&collection, "avatarURL")
+        .filter(|f| !create.contains_key(f))
+        .and_then(|f| AvatarSource::for_field(&collection, f, &user.avatar_url));
     let ext = ExternalUser {
         provider: &provider_name,
         provider_id: &user.id,
         email: &user.email,
         email_verified: user.is_email_verified,
         create,
+        avatar,
     };
     let (record, is_new) = external::resolve(&state, &collection, ext, &caller, &req).await?;
     let record = mark_verified(&state, &collection, record, &user, &req).await?;
@@ -145,7 +154,8 @@ pub(super) async fn handler(
 
 /// `createData` with the OAuth2 user's attributes under the collection's `mappedFields`
 /// (`id`, `name`, `username`, `avatarURL`), where createData does not set them. A username
-/// another record holds is left out; an avatar mapped to a file field is not downloaded.
+/// another record holds is left out; an `avatarURL` mapped to a file field is not set here:
+/// the record's creation downloads it (`AvatarSource`, `external::resolve`).
 async fn new_record_data(
     state: &AppState,
     collection: &std::sync::Arc<Collection>,

@@ -158,13 +158,20 @@ pub fn plan(
     }
 }
 
-fn validate(opts: &FileOptions, up: &Upload) -> Result<(), FieldError> {
-    let max_size = if opts.max_size > 0 {
+/// The largest file a file field accepts, in bytes (its `maxSize`, or the default when 0).
+pub fn max_size(opts: &FileOptions) -> u64 {
+    let max = if opts.max_size > 0 {
         opts.max_size
     } else {
         FILE_DEFAULT_MAX_SIZE
     };
-    if up.data.len() as u64 > max_size as u64 {
+    u64::try_from(max).unwrap_or(0)
+}
+
+/// Checks a file against its field's `maxSize` and `mimeTypes`, as an upload is checked.
+pub fn validate(opts: &FileOptions, up: &Upload) -> Result<(), FieldError> {
+    let max_size = max_size(opts);
+    if up.data.len() as u64 > max_size {
         return Err(FieldError::new(
             "validation_file_size_limit",
             format!(
