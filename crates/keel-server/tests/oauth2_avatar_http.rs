@@ -86,10 +86,11 @@ async fn sign_up_stores_the_providers_avatar_as_an_uploaded_file() {
 #[tokio::test]
 async fn a_failed_avatar_download_still_signs_up_without_an_avatar() {
     // (what /avatar answers, the field's maxSize or 0 for the default)
-    let cases: [(u16, &str, Vec<u8>, u64); 3] = [
+    let cases: [(u16, &str, Vec<u8>, u64); 4] = [
         (404, "text/plain", b"no such picture".to_vec(), 0),
         (200, "image/png", PNG_1X1.to_vec(), 32),
         (200, "text/html", b"<html>not an image</html>".to_vec(), 0),
+        (200, "application/octet-stream", b"MZ\x90\x00 not an image".to_vec(), 0),
     ];
     for (status, content_type, body, max_size) in cases {
         let case = format!("{status} {content_type}, {} bytes, maxSize {max_size}", body.len());

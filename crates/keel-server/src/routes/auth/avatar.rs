@@ -3,6 +3,7 @@
 //! at most the field's `maxSize`, checked against its `mimeTypes`) and becomes an upload of that
 //! field, stored and named like any other (`routes/records/uploads.rs`).
 //!
+//! Only images are kept (`image/*`, declared or sniffed), whatever the field's `mimeTypes`.
 //! A download that fails (unreachable, timeout, non-2xx, too big, wrong type) only loses the
 //! avatar: it is logged as a warning with the URL's host (never its path or query string,
 //! which may carry a token) and the record is created without it.
@@ -122,6 +123,14 @@ async fn fetch(opts: &FileOptions, src: &AvatarSource) -> Result<Upload, String>
     }
     let data = body.freeze();
     let content_type = declared.or_else(|| sniff(&data).map(str::to_string));
+    // An avatar is an image: anything else (an HTML error page, a script) is not stored,
+    // whatever the field would accept from an upload.
+    if !content_type.as_deref().is_some_and(|c| c.starts_with("image/")) {
+        return Err(format!(
+            "not an image ({})",
+            content_type.as_deref().unwrap_or("unknown type")
+        ));
+    }
     let up = Upload {
         key: src.field.clone(),
         file_name: file_name(url.path(), content_type.as_deref()),
