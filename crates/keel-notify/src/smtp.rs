@@ -155,13 +155,20 @@ impl SmtpMailer {
         })
     }
 
-    /// The error for a failed send: names the server, never the password.
-    fn send_error(&self, cause: impl fmt::Display) -> Error {
+    /// The error for a failed send: names the server, never the password. A permanent
+    /// refusal by the server (an SMTP 5xx reply) is a bad request, not worth retrying; any
+    /// other failure (unreachable, timeout, a 4xx "try later") is `Internal`, which callers
+    /// may retry.
+    fn send_error(&self, cause: lettre::transport::smtp::Error) -> Error {
         let mut text = format!("sending email through SMTP server {} failed: {cause}", self.server);
         if !self.password.is_empty() {
             text = text.replace(&self.password, "***");
         }
-        Error::Internal(text)
+        if cause.is_permanent() {
+            Error::bad_request(text)
+        } else {
+            Error::Internal(text)
+        }
     }
 }
 

@@ -248,3 +248,57 @@ async fn with_smtp_disabled_requests_answer_the_same_and_send_nothing() {
     }
     assert_eq!(m.count_to("ann@x.test").await, 0);
 }
+
+#[tokio::test]
+async fn an_email_the_server_could_not_take_is_sent_again() {
+    if !keel_testkit::smtp_server::SmtpServer::available() {
+        // As MailApp::start: skip, or fail when engines are required.
+        assert!(
+            !keel_testkit::env::engines_required(),
+            "aiosmtpd is not installed but KEEL_TEST_REQUIRE_ENGINES=1"
+        );
+        return;
+    }
+    // The mail server's port: first a listener that hangs up on Keel, then aiosmtpd.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = support::TestApp::new().await;
+    let su = app.superuser_token().await;
+    let settings = json!({
+        "meta": {"appName": "Acme", "senderName": "Acme", "senderAddress": "support@acme.test"},
+        "smtp": {"enabled": true, "host": "127.0.0.1", "port": port, "tls": false}
+    });
+    let r = app
+        .send(Method::PATCH, "/api/settings", Some(&su), Some(settings))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.create_auth("users", "retry@x.test", PW).await;
+
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/users/request-password-reset",
+            None,
+            Some(json!({"email": "retry@x.test"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // The first attempt reaches a server that hangs up: it fails.
+    let (conn, _) = tokio::time::timeout(std::time::Duration::from_secs(30), listener.accept())
+        .await
+        .expect("Keel tried to send the email")
+        .unwrap();
+    drop(conn);
+    drop(listener);
+
+    // Now a real server on that port: a later attempt delivers.
+    let smtp = keel_testkit::smtp_server::SmtpServer::start_on(port).unwrap();
+    let got = smtp.wait_for_messages(1, std::time::Duration::from_secs(45)).await;
+    assert_eq!(got.len(), 1, "the email was sent again: {got:?}");
+    assert!(got[0].to.iter().any(|a| a.email == "retry@x.test"), "{:?}", got[0].to);
+    assert!(
+        got[0].subject.as_deref().unwrap_or("").contains("password"),
+        "{:?}",
+        got[0].subject
+    );
+}

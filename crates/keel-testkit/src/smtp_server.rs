@@ -137,10 +137,38 @@ impl SmtpServer {
         panic!("aiosmtpd did not start: {last}");
     }
 
+    /// Starts a server on `port` (one the caller reserved, e.g. to bring a mail server up
+    /// after Keel first failed to reach it); panics when it cannot. `None` as [`start`].
+    ///
+    /// [`start`]: SmtpServer::start
+    pub fn start_on(port: u16) -> Option<SmtpServer> {
+        if !aiosmtpd_installed() {
+            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
+            if engines_required() {
+                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
+            }
+            println!("skipped: {why}");
+            return None;
+        }
+        match Self::try_start_on(port) {
+            Ok(server) => Some(server),
+            Err(e) => panic!("aiosmtpd did not start on port {port}: {e}"),
+        }
+    }
+
+    /// Whether aiosmtpd can be used here (else tests skip, or fail when engines are required).
+    pub fn available() -> bool {
+        aiosmtpd_installed()
+    }
+
     fn try_start() -> Result<SmtpServer, String> {
+        let port = free_port().map_err(|e| format!("free port: {e}"))?;
+        Self::try_start_on(port)
+    }
+
+    fn try_start_on(port: u16) -> Result<SmtpServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let maildir = dir.path().join("maildir");
-        let port = free_port().map_err(|e| format!("free port: {e}"))?;
         let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
             .args(["-c", "aiosmtpd.handlers.Mailbox"])

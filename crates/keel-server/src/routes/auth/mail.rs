@@ -6,6 +6,7 @@
 //! account enumeration either way).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keel_data::schema::MailTemplate;
 use keel_data::{Collection, FieldKind, Record};
@@ -134,8 +135,16 @@ pub(crate) async fn send(
     Ok(true)
 }
 
+/// How long to wait before each new attempt at an email the mail server did not take: a
+/// server restarting or briefly unreachable loses nothing; one refusing the message for good
+/// (an SMTP 5xx) is not asked again.
+pub(crate) const RETRY_DELAYS: [Duration; 3] =
+    [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
+
 /// [`send`] on a background task, so a request's answer (and its timing) does not depend on
-/// whether an account exists or how slow the mail server is. A failure is logged.
+/// whether an account exists or how slow the mail server is. A transient failure is retried
+/// after each of [`RETRY_DELAYS`]; the last failure is logged as an error. (The email lives
+/// in this process until sent: a crash meanwhile loses it, and the user asks again.)
 pub(crate) fn send_in_background(
     state: &AppState,
     collection: Arc<Collection>,
@@ -145,10 +154,33 @@ pub(crate) fn send_in_background(
 ) {
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = send(&state, &collection, which, &to, &vars).await {
+        let mut delays = RETRY_DELAYS.iter();
+        loop {
             // The error names the server and the failing step, never a credential or the
             // message body (where the token or code is).
-            tracing::error!(collection = %collection.name, error = %e, "sending the {} email failed", which.name());
+            match send(&state, &collection, which, &to, &vars).await {
+                Ok(_) => return,
+                Err(e @ keel_core::Error::Internal(_)) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(
+                            collection = %collection.name, error = %e, retry_in_secs = delay.as_secs(),
+                            "sending the {} email failed; trying again", which.name()
+                        );
+                        tokio::time::sleep(*delay).await;
+                    }
+                    None => {
+                        tracing::error!(
+                            collection = %collection.name, error = %e,
+                            "sending the {} email failed {} times; giving up", which.name(), RETRY_DELAYS.len() + 1
+                        );
+                        return;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(collection = %collection.name, error = %e, "sending the {} email failed", which.name());
+                    return;
+                }
+            }
         }
     });
 }
