@@ -254,6 +254,39 @@ async fn tls_connections_sign_in_and_an_untrusted_certificate_is_refused() {
 }
 
 #[tokio::test]
+async fn a_configured_ca_certificate_is_trusted_and_a_bad_one_is_named() {
+    let tls = ServerOptions {
+        tls: true,
+        ..ServerOptions::default()
+    };
+    let Some(server) = LdapServer::start_with(tls) else {
+        return;
+    };
+    let ldaps = server.ldaps_url.clone().expect("an ldaps:// listener");
+    let pem = server.ca_cert_pem().expect("the server's certificate");
+    // Verified against the configured certificate, not skipped.
+    for cfg in [
+        config(&server, json!({ "startTls": true, "caCert": pem })),
+        config(&server, json!({ "url": ldaps, "caCert": pem })),
+    ] {
+        let alice = authenticate(&cfg, ALICE.uid, ALICE.password)
+            .await
+            .expect("alice over TLS with caCert");
+        assert_eq!(alice.email.as_deref(), Some(ALICE.email));
+    }
+    for bad in [
+        "not a certificate",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ] {
+        let cfg = config(&server, json!({ "url": ldaps, "caCert": bad }));
+        match authenticate(&cfg, ALICE.uid, ALICE.password).await {
+            Err(LdapError::Config(msg)) => assert!(msg.contains("caCert"), "{msg}"),
+            other => panic!("expected a caCert configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_unavailable_within_the_timeout() {
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -94,6 +94,13 @@ impl LdapServer {
     }
 
     /// The DN of seeded user `uid`.
+    /// The PEM of the server's self-signed TLS certificate (`caCert` to trust it), when
+    /// started with [`ServerOptions::tls`].
+    pub fn ca_cert_pem(&self) -> Option<String> {
+        self.ldaps_url.as_ref()?;
+        std::fs::read_to_string(self.dir.path().join("cert.pem")).ok()
+    }
+
     pub fn user_dn(&self, uid: &str) -> String {
         format!("uid={uid},ou=people,{}", self.base_dn)
     }

@@ -88,12 +88,39 @@ pub fn ensure_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// A TLS client trusting exactly the certificates in `pem` (`caCert`).
+fn tls_config(pem: &str) -> Result<std::sync::Arc<rustls::ClientConfig>, LdapError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = |why: String| LdapError::Config(format!("caCert: {why}; give the PEM of the CA certificate(s)"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.trim().as_bytes()) {
+        let cert = cert.map_err(|e| bad(format!("not valid PEM ({e})")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("a certificate cannot be used ({e})")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no CERTIFICATE block found".into()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| LdapError::Unavailable(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 async fn connect(cfg: &LdapConfig, timeout: Duration) -> Result<Ldap, LdapError> {
     ensure_tls_provider();
-    let settings = LdapConnSettings::new()
+    let mut settings = LdapConnSettings::new()
         .set_conn_timeout(timeout)
         .set_starttls(cfg.start_tls)
         .set_no_tls_verify(cfg.insecure_skip_verify);
+    if !cfg.insecure_skip_verify && !cfg.ca_cert.trim().is_empty() {
+        settings = settings.set_config(tls_config(&cfg.ca_cert)?);
+    }
     let (conn, ldap) = step(
         timeout,
         "connecting",

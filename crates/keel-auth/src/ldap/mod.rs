@@ -53,6 +53,10 @@ pub struct LdapConfig {
     pub timeout_secs: u64,
     /// Accept any TLS certificate (tests and lab setups only).
     pub insecure_skip_verify: bool,
+    /// PEM of the certificate(s) to trust for `ldaps://` and StartTLS instead of the
+    /// system's roots: a company CA, or a directory's self-signed certificate. Empty: the
+    /// system's roots.
+    pub ca_cert: String,
 }
 
 impl Default for LdapConfig {
@@ -71,6 +75,7 @@ impl Default for LdapConfig {
             group_roles: BTreeMap::new(),
             timeout_secs: 5,
             insecure_skip_verify: false,
+            ca_cert: String::new(),
         }
     }
 }
@@ -92,6 +97,7 @@ impl fmt::Debug for LdapConfig {
             .field("group_roles", &self.group_roles)
             .field("timeout_secs", &self.timeout_secs)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("ca_cert", &(!self.ca_cert.trim().is_empty()))
             .finish()
     }
 }
