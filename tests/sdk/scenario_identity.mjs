@@ -1,5 +1,6 @@
-// Identity through the official JS SDK: one-time codes by email, MFA (password + OTP) and
-// an OAuth2 sign-in with `authWithOAuth2Code` against a local OpenID Connect provider.
+// Identity through the official JS SDK: one-time codes by email, MFA (password + OTP), an
+// OAuth2 sign-in with `authWithOAuth2Code` against a local OpenID Connect provider, and an
+// API key used as the SDK's token.
 //
 // Started by crates/keel/tests/sdk.rs, which also starts a real SMTP server (aiosmtpd, its
 // Maildir in KEEL_SMTP_MAILDIR) and the test authorization server (KEEL_OAUTH_URL).
@@ -151,5 +152,31 @@ describe('identity', () => {
       400,
       'a replayed OAuth2 code'
     );
+  });
+
+  test('an API key (service account) works as the SDK token, as far as rules and roles go', STEP, async () => {
+    const name = `reports_${run}`;
+    await su.collections.create({
+      name,
+      type: 'base',
+      fields: [{ name: 'title', type: 'text' }],
+      listRule: '@request.auth.roles ?= "reporter"',
+      viewRule: '@request.auth.roles ?= "reporter"',
+    });
+    await su.collection(name).create({ title: 'q1' });
+    await su.send('/api/roles', { method: 'POST', body: { name: `reporter`, permissions: ['cache:read'] } });
+    const key = await su.send('/api/apikeys', { method: 'POST', body: { name: 'bi-export', roles: ['reporter'] } });
+    assert.ok(key.key.startsWith('keel_'), JSON.stringify(key));
+
+    // The SDK sends whatever token its auth store holds: a key works like a user token.
+    const svc = newClient();
+    svc.authStore.save(key.key, null);
+    const rows = await svc.collection(name).getFullList();
+    assert.deepEqual(rows.map((r) => r.title), ['q1']);
+    await expectError(svc.collection(name).create({ title: 'no' }), 403, 'a superusers-only create');
+
+    // Once revoked, the key is refused.
+    await su.send(`/api/apikeys/${key.id}/revoke`, { method: 'POST' });
+    await expectError(svc.collection(name).getFullList(), 401, 'a revoked key');
   });
 });
