@@ -163,6 +163,41 @@ async fn records_manage_skips_rules_everywhere_but_superusers() {
     let r = call(&app, Method::GET, "/api/collections/users/records", &owner, None).await;
     assert_eq!(r.json["items"][0]["email"], "hidden@example.com", "{}", r.text());
 
+    // Like a superuser, it may import verified users and set a password without the old one.
+    let body = json!({"email": "imported@example.com", "password": "password123",
+        "passwordConfirm": "password123", "verified": true});
+    let r = call(&app, Method::POST, "/api/collections/users/records", &owner, Some(body)).await;
+    assert_eq!(
+        (r.status, r.json["verified"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{}",
+        r.text()
+    );
+    let imported = format!(
+        "/api/collections/users/records/{}",
+        r.json["id"].as_str().unwrap_or_default()
+    );
+    let body = json!({"password": "password456", "passwordConfirm": "password456"});
+    let r = call(&app, Method::PATCH, &imported, &owner, Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let login = json!({"identity": "imported@example.com", "password": "password456"});
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/users/auth-with-password",
+            None,
+            Some(login),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // A key without records:manage may not set `verified`.
+    let (_, plain) = create_key(&app, &su, "plain", &[]).await;
+    let body = json!({"email": "x@example.com", "password": "password123",
+        "passwordConfirm": "password123", "verified": true});
+    let r = call(&app, Method::POST, "/api/collections/users/records", &plain, Some(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"]["verified"].is_object(), "{}", r.text());
+
     // `_superusers` stays superusers-only.
     let r = call(&app, Method::GET, "/api/collections/_superusers/records", &admin, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());

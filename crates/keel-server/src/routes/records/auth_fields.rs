@@ -14,13 +14,14 @@ pub const MAX_PASSWORD_BYTES: usize = 71;
 /// Keys of the submitted body that are never stored.
 const TRANSIENT: [&str; 2] = ["passwordConfirm", "oldPassword"];
 
-/// Prepares a create: validates and hashes password fields, refuses `verified` from
-/// non-superusers, drops `tokenKey` and the confirmation keys.
-pub fn prepare_create(collection: &Collection, data: &mut Map<String, Value>, is_superuser: bool) -> Result<(), Error> {
+/// Prepares a create: validates and hashes password fields, refuses `verified` unless the
+/// caller is `privileged` (a superuser, or `records:manage` outside `_superusers`), drops
+/// `tokenKey` and the confirmation keys.
+pub fn prepare_create(collection: &Collection, data: &mut Map<String, Value>, privileged: bool) -> Result<(), Error> {
     let mut errors = FieldErrors::new();
     if collection.is_auth() {
         data.remove("tokenKey");
-        if !is_superuser && data.get("verified").is_some_and(truthy) {
+        if !privileged && data.get("verified").is_some_and(truthy) {
             errors.insert(
                 "verified".into(),
                 FieldError::new(
@@ -77,7 +78,8 @@ pub async fn prepare_update(
             data.remove("password");
         }
         let sensitive = ["password", "email", "verified"].iter().any(|k| data.contains_key(*k));
-        let manager = sensitive && (req.is_superuser() || is_manager(state, collection, current, req).await?);
+        let manager =
+            sensitive && (req.skips_rules(&collection.id) || is_manager(state, collection, current, req).await?);
         if data.contains_key("password") {
             check_confirm(data, &mut errors);
             if !manager {

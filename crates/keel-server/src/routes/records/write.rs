@@ -22,7 +22,7 @@ pub struct Prepared {
 }
 
 /// Prepares a create. The record id is the submitted one or a new one (files are stored under it).
-pub fn prepare_create(collection: &Collection, submitted: Submitted, is_superuser: bool) -> Result<Prepared, Error> {
+pub fn prepare_create(collection: &Collection, submitted: Submitted, privileged: bool) -> Result<Prepared, Error> {
     let Submitted { mut data, uploads } = submitted;
     let id = match data.get("id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -38,7 +38,7 @@ pub fn prepare_create(collection: &Collection, submitted: Submitted, is_superuse
     }
     let pending = uploads::plan(collection, &id, &mut data, uploads, None)?;
     let body = data.clone();
-    auth_fields::prepare_create(collection, &mut data, is_superuser)?;
+    auth_fields::prepare_create(collection, &mut data, privileged)?;
     Ok(Prepared { data, body, pending })
 }
 
