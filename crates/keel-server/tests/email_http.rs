@@ -302,3 +302,44 @@ async fn an_email_the_server_could_not_take_is_sent_again() {
         got[0].subject
     );
 }
+
+#[tokio::test]
+async fn two_racing_confirmations_of_one_reset_token_let_one_through() {
+    let Some(m) = MailApp::start().await else { return };
+    m.user("race@x.test", true, json!({})).await;
+    let r = m
+        .post("request-password-reset", None, json!({"email": "race@x.test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let token = link_token(&m.mail_to("race@x.test", 1).await, "confirm-password-reset");
+
+    let confirm = |pw: &'static str| {
+        m.post(
+            "confirm-password-reset",
+            None,
+            json!({"token": token, "password": pw, "passwordConfirm": pw}),
+        )
+    };
+    let (a, b) = tokio::join!(confirm("first-new-password"), confirm("second-new-password"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::NO_CONTENT, StatusCode::BAD_REQUEST],
+        "{} / {}",
+        a.text,
+        b.text
+    );
+    let (won, lost) = if a.status == StatusCode::NO_CONTENT {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert_field_error(lost, "token");
+    let pw = if std::ptr::eq(won, &a) {
+        "first-new-password"
+    } else {
+        "second-new-password"
+    };
+    m.app.login("users", "race@x.test", pw).await;
+}

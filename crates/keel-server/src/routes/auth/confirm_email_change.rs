@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
-use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::flow;
@@ -85,16 +84,7 @@ pub(super) async fn handler(
     data.insert("email".into(), Value::String(new_email.clone()));
     data.insert("verified".into(), Value::Bool(true));
     data.insert("tokenKey".into(), Value::String(keel_core::id::new_secret()));
-    state
-        .store
-        .update_record(
-            &collection,
-            record.id(),
-            data,
-            &RequestInfo::default(),
-            Access::Superuser,
-        )
-        .await?;
+    flow::write_if_token_unchanged(&state, &collection, &record, data).await?;
     state.identity.audit(entry(true).detail("newEmail", new_email)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
-use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::flow;
@@ -50,17 +49,9 @@ pub(super) async fn handler(
     {
         data.insert("verified".into(), Value::Bool(true));
     }
-    // A new password makes the store rotate `tokenKey`.
-    state
-        .store
-        .update_record(
-            &collection,
-            record.id(),
-            data,
-            &RequestInfo::default(),
-            Access::Superuser,
-        )
-        .await?;
+    // A new password makes the store rotate `tokenKey`; a racing confirmation of the same
+    // token finds it rotated.
+    flow::write_if_token_unchanged(&state, &collection, &record, data).await?;
     let entry = flow::audit_entry(EVENT, true, &collection, record.id(), &origin);
     state.identity.audit(entry).await;
     Ok(StatusCode::NO_CONTENT)

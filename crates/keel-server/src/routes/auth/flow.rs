@@ -3,7 +3,7 @@
 //! entries.
 
 use keel_auth::token::{self, Claims, TokenKind};
-use keel_data::{Collection, Record};
+use keel_data::{Access, AuthRecord, Collection, Record, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::caller_record;
@@ -72,6 +72,43 @@ async fn check_token(
     // The signature was checked by `authenticate`: the claims can be trusted now.
     let claims = token::peek(raw).map_err(|_| invalid())?;
     Ok((caller_record(&auth), claims))
+}
+
+/// Writes `data` to `record` (checked by [`verify`]) only if its `tokenKey` is still the one
+/// the token was signed with, in one transaction: of two confirmations of one token racing,
+/// the second finds the key rotated by the first and gets "Invalid or expired token.".
+/// `data` must rotate the key (a new password or email does), which makes the token single use.
+pub(crate) async fn write_if_token_unchanged(
+    state: &AppState,
+    collection: &std::sync::Arc<Collection>,
+    record: &Record,
+    data: Map<String, Value>,
+) -> ApiResult<()> {
+    let token_key = record.data.get("tokenKey").cloned().unwrap_or(Value::Null);
+    // `tokenKey` is hidden: only a superuser context may compare it.
+    let superusers = state.store.collection(keel_data::schema::SUPERUSERS_ID)?;
+    let req = RequestInfo {
+        auth: Some(AuthRecord {
+            collection: superusers,
+            record: Map::new(),
+        }),
+        body: Map::from_iter([("tokenKey".to_string(), token_key)]),
+        ..RequestInfo::default()
+    };
+    let rule = Access::Rule("tokenKey = @request.body.tokenKey");
+    match state
+        .store
+        .update_record(collection, record.id(), data, &req, rule)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(keel_core::Error::NotFound(_)) => Err(ApiError::field(
+            "token",
+            "validation_invalid_token",
+            "Invalid or expired token.",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The record's `email`.
