@@ -34,6 +34,9 @@ pub struct Caller {
     /// collection with the key's `id`, `name` and `roles` (never its secret), so rules can
     /// test `@request.auth.collectionName = "_apiKeys"` or `@request.auth.roles ?= "editor"`.
     pub key_principal: Option<AuthRecord>,
+    /// The SHA-256 of the API key the request carried (what `_apiKeys.hash` stores, not the
+    /// secret): a realtime client bound to the key is dropped once the key is rotated.
+    pub api_key_hash: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -160,6 +163,7 @@ pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
             roles,
             permissions,
             key_principal,
+            api_key_hash: Some(keel_auth::secret::sha256_hex(raw).into()),
         });
     }
     let mut auth = authenticate(state, raw, TokenKind::Auth).await?;
@@ -177,6 +181,7 @@ pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
         roles: roles.into(),
         permissions,
         key_principal: None,
+        api_key_hash: None,
     })
 }
 

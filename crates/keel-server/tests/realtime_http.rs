@@ -415,9 +415,9 @@ async fn job_events_reach_subscribers_of_their_queue_who_may_read_jobs() {
     assert_eq!(msg.json()["record"]["id"], post.id());
 }
 
-#[tokio::test]
-async fn an_api_key_receives_what_its_roles_allow_until_it_is_revoked() {
-    let app = TestApp::new().await;
+/// A client subscribed with a key receives what the key's role allows, until the key gets
+/// `action` (`revoke` or `rotate`).
+async fn key_stream_until(app: &TestApp, action: &str) {
     let su = app.superuser_token().await;
     let r = app
         .send(
@@ -441,25 +441,40 @@ async fn an_api_key_receives_what_its_roles_allow_until_it_is_revoked() {
     let key = format!("Bearer {}", r.json["key"].as_str().unwrap());
 
     let col = posts(
-        &app,
+        app,
         json!("@request.auth.roles ?= 'reporter' || title = 'marker'"),
         json!(""),
     )
     .await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = connect(app).await;
     assert_eq!(
-        subscribe(&app, &id, &["posts/*"], Some(&key)).await,
+        subscribe(app, &id, &["posts/*"], Some(&key)).await,
         StatusCode::NO_CONTENT
     );
-    let first = create(&app, &col, "for reporters", true).await;
+    let first = create(app, &col, "for reporters", true).await;
     assert_eq!(reader.next().await.unwrap().json()["record"]["id"], first.id());
 
     let r = app
-        .send(Method::POST, &format!("/api/apikeys/{key_id}/revoke"), Some(&su), None)
+        .send(
+            Method::POST,
+            &format!("/api/apikeys/{key_id}/{action}"),
+            Some(&su),
+            None,
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.json);
-    create(&app, &col, "reporters only", true).await;
-    let marker = create(&app, &col, "marker", true).await;
-    // Revoked: now a guest, so only the marker (open to guests) arrives.
+    create(app, &col, "reporters only", true).await;
+    let marker = create(app, &col, "marker", true).await;
+    // Revoked or rotated away: now a guest, so only the marker (open to guests) arrives.
     assert_eq!(reader.next().await.unwrap().json()["record"]["id"], marker.id());
+}
+
+#[tokio::test]
+async fn an_api_key_receives_what_its_roles_allow_until_it_is_revoked() {
+    key_stream_until(&TestApp::new().await, "revoke").await;
+}
+
+#[tokio::test]
+async fn a_rotated_api_keys_stream_loses_the_keys_access() {
+    key_stream_until(&TestApp::new().await, "rotate").await;
 }

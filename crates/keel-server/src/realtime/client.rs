@@ -101,10 +101,14 @@ impl Client {
         }
     }
 
-    /// Makes the client a guest when its caller is the API key `key_id` (revoked or deleted).
-    pub(crate) fn drop_api_key(&self, key_id: &str) {
+    /// Makes the client a guest when its caller is the API key `key_id` and that key is no
+    /// longer live with the secret the client used: `live_hash` is the key's stored hash
+    /// after a change, `None` when it was revoked or deleted.
+    pub(crate) fn drop_api_key(&self, key_id: &str, live_hash: Option<&str>) {
         let mut st = self.lock();
-        if st.caller.api_key.as_ref().is_some_and(|k| k.id == key_id) {
+        let bound = st.caller.api_key.as_ref().is_some_and(|k| k.id == key_id);
+        let same_secret = live_hash.is_some_and(|h| st.caller.api_key_hash.as_deref() == Some(h));
+        if bound && !same_secret {
             st.caller = Caller::guest();
         }
     }

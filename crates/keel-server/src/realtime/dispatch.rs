@@ -64,13 +64,14 @@ pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) 
         }
     }
     if collection.name == keel_data::system::API_KEYS && event.action != RecordAction::Create {
-        // A revoked, expired-by-edit or deleted key stops being the clients' caller.
-        let still_valid = event.action == RecordAction::Update
-            && !event.record.get("revoked").and_then(Value::as_bool).unwrap_or(false);
-        if !still_valid {
-            for c in &clients {
-                c.drop_api_key(record_id);
-            }
+        // A revoked, rotated or deleted key stops being the clients' caller: only a client
+        // whose key still hashes to the stored hash of a live key keeps it.
+        let live_hash = (event.action == RecordAction::Update
+            && !event.record.get("revoked").and_then(Value::as_bool).unwrap_or(false))
+        .then(|| event.record.get("hash").and_then(Value::as_str))
+        .flatten();
+        for c in &clients {
+            c.drop_api_key(record_id, live_hash);
         }
     }
 
