@@ -14,8 +14,11 @@
 //!   or no recipient is refused with a validation error naming the field
 //!   ([`Error::BadRequest`](crate::Error::BadRequest)), and nothing is sent. Providers build
 //!   headers through typed builders, never by concatenating strings.
-//! - **An unreachable or failing server is an [`Error::Internal`](crate::Error::Internal)**
-//!   whose text names the server but never a credential.
+//! - **A failure says whether trying again may help**: an unreachable server, a timeout or a
+//!   temporary refusal (SMTP 4xx) is an [`Error::Internal`](crate::Error::Internal), worth a
+//!   retry later; a permanent refusal of the message (SMTP 5xx) is an
+//!   [`Error::BadRequest`](crate::Error::BadRequest), not worth one. Either text names the
+//!   server but never a credential.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

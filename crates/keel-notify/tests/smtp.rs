@@ -174,6 +174,27 @@ async fn an_unreachable_server_fails_fast_without_leaking_the_password() {
 }
 
 #[tokio::test]
+async fn a_permanent_refusal_is_a_bad_request_not_worth_a_retry() {
+    let Some(server) = SmtpServer::start_with_max_size(2_000) else {
+        return;
+    };
+    let big = Mail {
+        html: format!("<p>{}</p>", "x".repeat(20_000)),
+        ..mail("ann@x.test")
+    };
+    let err = mailer_for(&server).send(&big).await.unwrap_err();
+    // SMTP 552 (message too big) is permanent: a caller must not retry it.
+    assert!(matches!(err, Error::BadRequest { .. }), "{err:?}");
+    assert!(
+        format!("{err}").contains(&format!("127.0.0.1:{}", server.port)),
+        "{err}"
+    );
+    // A message the server takes still goes through.
+    mailer_for(&server).send(&mail("ann@x.test")).await.unwrap();
+    assert_eq!(server.wait_for_messages(1, WAIT).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_rendered_default_template_arrives_escaped() {
     let Some(server) = SmtpServer::start() else { return };
     let mut vars = Vars {

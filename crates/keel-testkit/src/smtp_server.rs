@@ -137,6 +137,30 @@ impl SmtpServer {
         panic!("aiosmtpd did not start: {last}");
     }
 
+    /// Starts a server that refuses, for good (SMTP 552), any message over `max_bytes`.
+    /// `None` as [`start`](SmtpServer::start).
+    pub fn start_with_max_size(max_bytes: usize) -> Option<SmtpServer> {
+        if !aiosmtpd_installed() {
+            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
+            if engines_required() {
+                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
+            }
+            println!("skipped: {why}");
+            return None;
+        }
+        let mut last = String::new();
+        for _ in 0..3 {
+            let started = free_port()
+                .map_err(|e| format!("free port: {e}"))
+                .and_then(|port| Self::spawn(port, Some(max_bytes)));
+            match started {
+                Ok(server) => return Some(server),
+                Err(e) => last = e,
+            }
+        }
+        panic!("aiosmtpd did not start: {last}");
+    }
+
     /// Starts a server on `port` (one the caller reserved, e.g. to bring a mail server up
     /// after Keel first failed to reach it); panics when it cannot. `None` as [`start`].
     ///
@@ -167,10 +191,20 @@ impl SmtpServer {
     }
 
     fn try_start_on(port: u16) -> Result<SmtpServer, String> {
+        Self::spawn(port, None)
+    }
+
+    fn spawn(port: u16, max_bytes: Option<usize>) -> Result<SmtpServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let maildir = dir.path().join("maildir");
         let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(
+                max_bytes
+                    .map(|n| ["-s".to_string(), n.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdin(Stdio::null())
