@@ -36,7 +36,8 @@ pub struct RequestInfo {
     pub context: String,
     /// The caller holds the `records:manage` permission (an API key or a role granting it):
     /// rules are skipped and hidden fields are readable as for a superuser, on every
-    /// collection but `_superusers`, which stays superusers-only.
+    /// collection but the system ones (`_superusers`, `_roles`, `_apiKeys`, … : every name
+    /// starting with `_`), which keep their rules.
     pub manages_records: bool,
 }
 
@@ -45,11 +46,12 @@ impl RequestInfo {
         self.auth.as_ref().is_some_and(|a| a.collection.id == SUPERUSERS_ID)
     }
 
-    /// Whether the rules (and the hiding of hidden fields) of the collection `collection_id`
-    /// are skipped for this request: for superusers everywhere, for holders of
-    /// `records:manage` everywhere but `_superusers`.
-    pub fn skips_rules(&self, collection_id: &str) -> bool {
-        self.is_superuser() || (self.manages_records && collection_id != SUPERUSERS_ID)
+    /// Whether the rules (and the hiding of hidden fields) of `collection` are skipped for
+    /// this request: for superusers everywhere; for holders of `records:manage` on the app's
+    /// own collections, never on a system collection (a name starting with `_`, reserved for
+    /// them), so the permission cannot be turned into roles, keys or superusers.
+    pub fn skips_rules(&self, collection: &Collection) -> bool {
+        self.is_superuser() || (self.manages_records && !collection.name.starts_with('_'))
     }
 }
 
@@ -65,11 +67,11 @@ pub enum Access<'a> {
 
 impl<'a> Access<'a> {
     /// The access for `rule` (one of `collection`'s rules) given the request: superusers
-    /// skip every rule, holders of `records:manage` those of every collection but
-    /// `_superusers` ([`RequestInfo::skips_rules`]); `None` means the caller must get a 403
+    /// skip every rule, holders of `records:manage` those of every collection but the
+    /// system ones ([`RequestInfo::skips_rules`]); `None` means the caller must get a 403
     /// (the rule is superusers-only).
     pub fn for_rule(collection: &Collection, rule: &'a Option<String>, req: &RequestInfo) -> Option<Access<'a>> {
-        if req.skips_rules(&collection.id) {
+        if req.skips_rules(collection) {
             return Some(Access::Superuser);
         }
         rule.as_deref().map(Access::Rule)

@@ -80,7 +80,7 @@ pub fn record_json(record: &Record, req: &RequestInfo) -> Value {
 }
 
 fn email_visible(record: &Record, req: &RequestInfo) -> bool {
-    if req.skips_rules(&record.collection.id) {
+    if req.skips_rules(&record.collection) {
         return true;
     }
     if record

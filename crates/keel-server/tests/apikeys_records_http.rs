@@ -1,6 +1,7 @@
 //! API keys on the records API: rules see a key as `@request.auth` (collection `_apiKeys`,
 //! its id, name and roles), and a key holding `records:manage` (the `admin` role's `*`, or a
-//! custom role) skips the rules as a superuser does, except on `_superusers`.
+//! custom role) skips the rules as a superuser does, except on the system collections
+//! (`_superusers`, `_roles`, `_apiKeys`, …).
 
 mod common;
 
@@ -219,6 +220,55 @@ async fn records_manage_skips_rules_everywhere_but_superusers() {
     assert!(r.status.is_success(), "{}", r.text());
     let r = call(&app, Method::GET, "/api/collections/reports/records", &token, None).await;
     assert_eq!(titles(&r), ["q1", "q2"], "{}", r.text());
+}
+
+#[tokio::test]
+async fn records_manage_cannot_reach_the_system_collections() {
+    let app = App::new().await;
+    let su = app.superuser().await;
+    create_role(&app, &su, "data-owner", &["records:manage"]).await;
+    let (key_id, owner) = create_key(&app, &su, "owner", &["data-owner"]).await;
+    let (user, _) = app.auth_record("users", "me@example.com", "password123").await;
+
+    // Writing its own roles, another key's roles, or a role's permissions would turn the
+    // permission into every other: the system collections keep their superusers-only rules.
+    let writes = [
+        (
+            Method::POST,
+            "/api/collections/_roleAssignments/records".to_string(),
+            json!({"collectionRef": user.collection.id, "recordRef": user.id(), "role": "admin"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/collections/_apiKeys/records/{key_id}"),
+            json!({"roles": ["admin"]}),
+        ),
+        (
+            Method::POST,
+            "/api/collections/_roles/records".to_string(),
+            json!({"name": "evil", "permissions": ["*"]}),
+        ),
+    ];
+    for (method, url, body) in writes {
+        let r = call(&app, method, &url, &owner, Some(body)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{url}: {}", r.text());
+    }
+    for c in ["_apiKeys", "_roleAssignments", "_totp", "_otps", "_audit"] {
+        let r = call(
+            &app,
+            Method::GET,
+            &format!("/api/collections/{c}/records"),
+            &owner,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{c}: {}", r.text());
+    }
+    // Nothing changed.
+    let r = call(&app, Method::GET, &format!("/api/apikeys/{key_id}"), &su, None).await;
+    assert_eq!(r.json["roles"], json!(["data-owner"]), "{}", r.text());
+    let r = call(&app, Method::GET, "/api/roles/admin/members", &su, None).await;
+    assert!(!r.text().contains(user.id()), "{}", r.text());
 }
 
 #[tokio::test]

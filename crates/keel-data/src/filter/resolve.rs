@@ -243,7 +243,7 @@ impl Compiler<'_, '_> {
         let Some(field) = auth.collection.field(name) else {
             return self.const_mod(navigate(value, rest).cloned(), p);
         };
-        if field.hidden && !self.ctx.request.skips_rules(&auth.collection.id) {
+        if field.hidden && !self.ctx.request.skips_rules(&auth.collection) {
             return Err(self.err(p.pos, &format!("field {name:?} of @request.auth is hidden")));
         }
         let FieldKind::Relation(opts) = &field.kind else {
@@ -311,7 +311,7 @@ impl Compiler<'_, '_> {
                 }
                 return Err(self.err(p.pos, &format!("unknown field {seg:?} in {:?}", p.raw)));
             };
-            if field.hidden && !self.ctx.request.skips_rules(&coll.id) {
+            if field.hidden && !self.ctx.request.skips_rules(&coll) {
                 return Err(self.err(p.pos, &format!("field {seg:?} is hidden and cannot be filtered on")));
             }
             let col = format!("{}.{}", w.row, self.q(seg));
@@ -399,7 +399,7 @@ impl Compiler<'_, '_> {
         if opts.collection_id != coll.id && opts.collection_id != coll.name {
             return Err(unknown());
         }
-        if field.hidden && !self.ctx.request.skips_rules(&target.id) {
+        if field.hidden && !self.ctx.request.skips_rules(&target) {
             return Err(self.err(p.pos, &format!("field {via:?} is hidden and cannot be filtered on")));
         }
         w.hops += 1;

@@ -60,7 +60,7 @@ async fn fetch(
         .push(" t WHERE (");
     where_fn(&mut buf);
     buf.push(")");
-    if !req.skips_rules(&target.id) {
+    if !req.skips_rules(target) {
         let rule = target.view_rule.as_deref().unwrap_or("");
         let ctx = RuleCtx {
             exprs: &store.exprs,
@@ -108,7 +108,7 @@ fn level<'a>(
                 let Some(target) = schema.get(&opts.collection_id) else {
                     continue;
                 };
-                if !req.skips_rules(&target.id) && target.view_rule.is_none() {
+                if !req.skips_rules(&target) && target.view_rule.is_none() {
                     continue;
                 }
                 let mut ids: Vec<String> = Vec::new();
@@ -146,7 +146,7 @@ fn level<'a>(
                 let Some(x) = schema.get(coll) else { continue };
                 let Some(xf) = x.field(field) else { continue };
                 let FieldKind::Relation(opts) = &xf.kind else { continue };
-                if opts.collection_id != c.id || (!req.skips_rules(&x.id) && x.view_rule.is_none()) {
+                if opts.collection_id != c.id || (!req.skips_rules(&x) && x.view_rule.is_none()) {
                     continue;
                 }
                 let parents: Vec<String> = records.iter().map(|r| r.id().to_string()).collect();

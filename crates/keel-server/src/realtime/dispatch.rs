@@ -124,7 +124,7 @@ async fn message(
         Target::Record { .. } => &collection.view_rule,
         _ => &collection.list_rule,
     };
-    if !req.skips_rules(&collection.id) {
+    if !req.skips_rules(collection) {
         match rule.as_deref() {
             None => return None,
             Some(r) if r.trim().is_empty() => {}

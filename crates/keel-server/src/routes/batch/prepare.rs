@@ -96,7 +96,7 @@ pub async fn prepare(
     match kind {
         Action::Create | Action::Upsert => {
             let rule = rule_for(&collection, &collection.create_rule, &req)?;
-            let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection.id))?;
+            let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection))?;
             req.body = prepared.body;
             let op = BatchOp::Create {
                 collection,

@@ -78,8 +78,7 @@ pub async fn prepare_update(
             data.remove("password");
         }
         let sensitive = ["password", "email", "verified"].iter().any(|k| data.contains_key(*k));
-        let manager =
-            sensitive && (req.skips_rules(&collection.id) || is_manager(state, collection, current, req).await?);
+        let manager = sensitive && (req.skips_rules(collection) || is_manager(state, collection, current, req).await?);
         if data.contains_key("password") {
             check_confirm(data, &mut errors);
             if !manager {

@@ -26,7 +26,7 @@ pub async fn create(
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let access = Access::for_rule(&collection, &collection.create_rule, &req).ok_or_else(ApiError::superusers_only)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
-    let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection.id))?;
+    let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection))?;
     req.body = prepared.body;
     write_all(state.files.as_ref(), &prepared.pending).await?;
     let record = match state
