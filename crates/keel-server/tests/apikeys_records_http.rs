@@ -135,7 +135,7 @@ async fn rules_can_tell_keys_from_users() {
 }
 
 #[tokio::test]
-async fn records_manage_skips_rules_everywhere_but_superusers() {
+async fn records_manage_skips_the_rules_of_the_apps_collections() {
     let app = App::new().await;
     let su = app.superuser().await;
     reports(&app).await;
