@@ -118,47 +118,13 @@ impl SmtpServer {
     /// Starts a server, or `None` (after printing why) when `python3 -m aiosmtpd` is not
     /// available and engines are not required.
     pub fn start() -> Option<SmtpServer> {
-        if !aiosmtpd_installed() {
-            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
-            if engines_required() {
-                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
-            }
-            println!("skipped: {why}");
-            return None;
-        }
-        // A port picked by the OS may be taken again before the server binds it: retry.
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start() {
-                Ok(server) => return Some(server),
-                Err(e) => last = e,
-            }
-        }
-        panic!("aiosmtpd did not start: {last}");
+        Self::start_on_free_port(None)
     }
 
     /// Starts a server that refuses, for good (SMTP 552), any message over `max_bytes`.
     /// `None` as [`start`](SmtpServer::start).
     pub fn start_with_max_size(max_bytes: usize) -> Option<SmtpServer> {
-        if !aiosmtpd_installed() {
-            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
-            if engines_required() {
-                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
-            }
-            println!("skipped: {why}");
-            return None;
-        }
-        let mut last = String::new();
-        for _ in 0..3 {
-            let started = free_port()
-                .map_err(|e| format!("free port: {e}"))
-                .and_then(|port| Self::spawn(port, Some(max_bytes)));
-            match started {
-                Ok(server) => return Some(server),
-                Err(e) => last = e,
-            }
-        }
-        panic!("aiosmtpd did not start: {last}");
+        Self::start_on_free_port(Some(max_bytes))
     }
 
     /// Starts a server on `port` (one the caller reserved, e.g. to bring a mail server up
@@ -166,32 +132,45 @@ impl SmtpServer {
     ///
     /// [`start`]: SmtpServer::start
     pub fn start_on(port: u16) -> Option<SmtpServer> {
-        if !aiosmtpd_installed() {
-            let why = "aiosmtpd is not installed (pip install aiosmtpd)";
-            if engines_required() {
-                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
-            }
-            println!("skipped: {why}");
+        if !Self::available() {
             return None;
         }
-        match Self::try_start_on(port) {
+        match Self::spawn(port, None) {
             Ok(server) => Some(server),
             Err(e) => panic!("aiosmtpd did not start on port {port}: {e}"),
         }
     }
 
-    /// Whether aiosmtpd can be used here (else tests skip, or fail when engines are required).
+    /// Whether aiosmtpd can be used here. When it cannot, prints that the test is skipped
+    /// and returns `false`, or panics when `KEEL_TEST_REQUIRE_ENGINES=1`.
     pub fn available() -> bool {
-        aiosmtpd_installed()
+        if aiosmtpd_installed() {
+            return true;
+        }
+        let why = "aiosmtpd is not installed (pip install aiosmtpd)";
+        if engines_required() {
+            panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1: the SMTP tests need it");
+        }
+        println!("skipped: {why}");
+        false
     }
 
-    fn try_start() -> Result<SmtpServer, String> {
-        let port = free_port().map_err(|e| format!("free port: {e}"))?;
-        Self::try_start_on(port)
-    }
-
-    fn try_start_on(port: u16) -> Result<SmtpServer, String> {
-        Self::spawn(port, None)
+    fn start_on_free_port(max_bytes: Option<usize>) -> Option<SmtpServer> {
+        if !Self::available() {
+            return None;
+        }
+        // A port picked by the OS may be taken again before the server binds it: retry.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let started = free_port()
+                .map_err(|e| format!("free port: {e}"))
+                .and_then(|port| Self::spawn(port, max_bytes));
+            match started {
+                Ok(server) => return Some(server),
+                Err(e) => last = e,
+            }
+        }
+        panic!("aiosmtpd did not start: {last}");
     }
 
     fn spawn(port: u16, max_bytes: Option<usize>) -> Result<SmtpServer, String> {
