@@ -15,7 +15,7 @@ pub mod settings;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, Services};
 
 /// The whole app.
 pub fn router(state: AppState) -> axum::Router {

@@ -1,5 +1,10 @@
 //! The state every handler receives: one cheap `Clone` of shared services.
+//!
+//! Axum clones the state for every request (once per middleware that takes it and once per
+//! handler), so `AppState` is one `Arc` around `Services`: a clone is one atomic increment,
+//! not one per service. Fields read through `Deref` (`state.store`).
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use keel_core::cache::Cache;
@@ -10,8 +15,32 @@ use keel_data::Store;
 use crate::realtime::Realtime;
 use crate::settings::Settings;
 
+/// Handle to the shared services; build it with `AppState::new(Services { .. })`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+
+    /// The services to change before the app is built (a copy if the state is shared).
+    pub fn edit(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// Every service a handler may use.
+#[derive(Clone)]
+pub struct Services {
     pub store: Arc<Store>,
     pub files: Arc<dyn FileStore>,
     pub realtime: Arc<Realtime>,

@@ -128,7 +128,7 @@ async fn repeated_failures_lock_the_username_out_with_retry_after() {
     let mut app = app_with(&server).await;
     let mut config = (*app.state.config).clone();
     config.auth.lockout_attempts = 3;
-    app.state.config = Arc::new(config);
+    app.state.edit().config = Arc::new(config);
     for _ in 0..3 {
         let r = sign_in(&app, ALICE.uid, "wrong").await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());

@@ -201,7 +201,7 @@ async fn repeated_failures_lock_the_identity_out_with_retry_after() {
     let mut config = (*app.state.config).clone();
     config.auth.lockout_attempts = 3;
     config.auth.lockout_secs = 600;
-    app.state.config = Arc::new(config);
+    app.state.edit().config = Arc::new(config);
     app.create_auth("users", "cy@example.com", PW).await;
     app.create_auth("users", "di@example.com", PW).await;
     for _ in 0..3 {
@@ -371,7 +371,7 @@ async fn parallel_failures_all_count_towards_the_lockout() {
     let mut app = TestApp::new().await;
     let mut config = (*app.state.config).clone();
     config.auth.lockout_attempts = 6;
-    app.state.config = Arc::new(config);
+    app.state.edit().config = Arc::new(config);
     app.create_auth("users", "hu@example.com", PW).await;
     let tries = (0..6).map(|_| password(&app, "hu@example.com", "wrong-password", None));
     for r in futures::future::join_all(tries).await {

@@ -64,10 +64,10 @@ async fn metrics_count_requests_by_route_template() {
     );
 
     // without a recorder, /metrics is absent
-    let mut state = app.state.clone();
-    state.metrics = None;
+    let mut services = (*app.state).clone();
+    services.metrics = None;
     let resp = tower::ServiceExt::oneshot(
-        keel_server::router(state),
+        keel_server::router(keel_server::AppState::new(services)),
         Request::get("/metrics").body(Body::empty()).unwrap(),
     )
     .await

@@ -22,7 +22,7 @@ fn window_now() -> u64 {
 /// An app whose cache is `cache`, with a `*:auth` limit of 2 requests a minute.
 async fn limited_app(cache: Arc<dyn Cache>) -> TestApp {
     let mut app = TestApp::new().await;
-    app.state.cache = cache;
+    app.state.edit().cache = cache;
     app.create_auth("users", "rl@example.com", PW).await;
     let su = app.superuser_token().await;
     let settings = json!({"trustedProxy": {"headers": ["X-Forwarded-For"], "useLeftmostIP": true},

@@ -9,7 +9,7 @@ use keel_core::config::Config;
 use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
-use keel_server::AppState;
+use keel_server::{AppState, Services};
 
 use crate::wiring::{open_cache, open_jobs, open_store};
 
@@ -29,7 +29,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         jobs.spawn_push_supervisor(Duration::from_secs(2), background.clone());
         jobs.spawn_scheduler(Duration::from_secs(1), background.clone());
     }
-    let state = AppState {
+    let state = AppState::new(Services {
         store: store.clone(),
         files: Arc::new(files),
         realtime: realtime.clone(),
@@ -40,7 +40,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         identity: keel_auth::Identity::new(store.clone()),
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
-    };
+    });
     keel_server::realtime::start(&state);
     spawn_identity_purge(
         state.identity.clone(),

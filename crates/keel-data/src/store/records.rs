@@ -87,7 +87,7 @@ impl<'s> Write<'s> {
         }
         buf.push(" LIMIT 1");
         let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
-        Ok(rows.first().map(|r| row_to_record(c, r)))
+        Ok(rows.into_iter().next().map(|r| row_to_record(c, r)))
     }
 
     /// Checks relation ids and (auth) email uniqueness; adds problems to `errors`.
@@ -312,7 +312,7 @@ impl<'s> Write<'s> {
                     }
                     let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
                     for row in rows {
-                        let r = row_to_record(o, &row);
+                        let r = row_to_record(o, row);
                         if out.iter().any(|x| x.collection.id == o.id && x.id() == r.id()) {
                             continue;
                         }

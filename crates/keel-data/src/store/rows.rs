@@ -9,29 +9,28 @@ use super::Record;
 use crate::engine::Row;
 use crate::schema::{Collection, Field, FieldKind, RecordData};
 
-/// A stored value as the record's JSON shows it.
-pub(crate) fn from_db(f: &Field, v: Option<&Value>) -> Value {
-    let v = v.unwrap_or(&Value::Null);
+/// A stored value as the record's JSON shows it (moved out of the row, not copied).
+pub(crate) fn from_db(f: &Field, v: Value) -> Value {
     if f.is_multiple() {
         return match v {
-            Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Value::String(s) => match serde_json::from_str::<Value>(&s) {
                 Ok(Value::Array(a)) => Value::Array(a),
                 _ if s.is_empty() => Value::Array(vec![]),
-                _ => Value::Array(vec![Value::String(s.clone())]),
+                _ => Value::Array(vec![Value::String(s)]),
             },
-            Value::Array(a) => Value::Array(a.clone()),
+            Value::Array(a) => Value::Array(a),
             _ => Value::Array(vec![]),
         };
     }
     match &f.kind {
         FieldKind::Bool(_) => Value::Bool(match v {
-            Value::Bool(b) => *b,
+            Value::Bool(b) => b,
             Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
             Value::String(s) => s == "1" || s.eq_ignore_ascii_case("true"),
             _ => false,
         }),
         FieldKind::Number(_) => match v {
-            Value::Number(_) => v.clone(),
+            Value::Number(_) => v,
             Value::String(s) => s
                 .trim()
                 .parse::<f64>()
@@ -42,11 +41,11 @@ pub(crate) fn from_db(f: &Field, v: Option<&Value>) -> Value {
             _ => Value::from(0),
         },
         FieldKind::Json(_) => match v {
-            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
-            other => other.clone(),
+            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+            other => other,
         },
         _ => match v {
-            Value::String(_) => v.clone(),
+            Value::String(_) => v,
             Value::Null => Value::String(String::new()),
             other => Value::String(other.to_string()),
         },
@@ -79,17 +78,21 @@ pub(crate) fn to_db(f: &Field, v: &Value) -> Value {
     }
 }
 
-/// A row of the collection's table as record data (fields in schema order).
-pub(crate) fn row_to_data(c: &Collection, row: &Row) -> RecordData {
-    let mut out = RecordData::new();
+/// A row of the collection's table as record data (fields in schema order). The row's
+/// keys and values are moved, not copied.
+pub(crate) fn row_to_data(c: &Collection, mut row: Row) -> RecordData {
+    let mut out = RecordData::with_capacity(c.fields.len());
     for f in &c.fields {
-        out.insert(f.name.clone(), from_db(f, row.get(&f.name)));
+        match row.swap_remove_entry(&f.name) {
+            Some((name, v)) => out.insert(name, from_db(f, v)),
+            None => out.insert(f.name.clone(), from_db(f, Value::Null)),
+        };
     }
     out
 }
 
 /// A row as a `Record` of `c` (nothing expanded).
-pub(crate) fn row_to_record(c: &Arc<Collection>, row: &Row) -> Record {
+pub(crate) fn row_to_record(c: &Arc<Collection>, row: Row) -> Record {
     Record {
         collection: c.clone(),
         data: row_to_data(c, row),

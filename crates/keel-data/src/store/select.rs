@@ -50,7 +50,10 @@ pub(crate) async fn get(
             store.engine.fetch_point(&buf.text, &buf.params).await?
         }
     };
-    rows.first().map(|r| row_to_record(c, r)).ok_or_else(Error::not_found)
+    rows.into_iter()
+        .next()
+        .map(|r| row_to_record(c, r))
+        .ok_or_else(Error::not_found)
 }
 
 /// `ORDER BY` terms for PocketBase's `sort` parameter.
@@ -136,7 +139,7 @@ pub(crate) async fn list(
         per_page,
         total_items: total,
         total_pages,
-        items: rows.iter().map(|r| row_to_record(c, r)).collect(),
+        items: rows.into_iter().map(|r| row_to_record(c, r)).collect(),
     })
 }
 
@@ -162,7 +165,7 @@ pub(crate) async fn find_by_field(
     buf.push(" FROM ").ident(&c.name).push(" t WHERE ").push(&cond);
     buf.push(" LIMIT 1");
     let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
-    Ok(rows.first().map(|r| row_to_record(c, r)))
+    Ok(rows.into_iter().next().map(|r| row_to_record(c, r)))
 }
 
 pub(crate) async fn record_matches(

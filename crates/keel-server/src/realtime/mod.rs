@@ -9,7 +9,7 @@
 //! let realtime = Arc::new(Realtime::new());
 //! realtime.start(store.clone(), &jobs);   // spawns the broker tasks; needs a Tokio runtime
 //!                                         // (or `keel_server::realtime::start(&state)`)
-//! // ... serve with AppState { realtime: realtime.clone(), .. } ...
+//! // ... serve with AppState::new(Services { realtime: realtime.clone(), .. }) ...
 //! realtime.shutdown();             // on SIGTERM, before waiting for in-flight requests:
 //!                                  // ends every SSE stream so graceful shutdown can finish
 //! ```

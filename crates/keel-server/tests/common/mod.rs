@@ -12,7 +12,7 @@ use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
 use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
-use keel_server::AppState;
+use keel_server::{AppState, Services};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -54,7 +54,7 @@ impl App {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        let state = AppState {
+        let state = AppState::new(Services {
             store: store.clone(),
             files,
             realtime: Arc::new(Realtime::default()),
@@ -69,7 +69,7 @@ impl App {
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
             metrics: None,
-        };
+        });
         App { state, dir }
     }
 

@@ -13,7 +13,7 @@ use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
 use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
-use keel_server::AppState;
+use keel_server::{AppState, Services};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -50,7 +50,7 @@ impl TestApp {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        let state = AppState {
+        let state = AppState::new(Services {
             store: store.clone(),
             files,
             realtime,
@@ -65,7 +65,7 @@ impl TestApp {
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
-        };
+        });
         // As the binary does: the record broker and the jobs forwarder.
         keel_server::realtime::start(&state);
         TestApp { state, dir }

@@ -1,0 +1,202 @@
+//! The JSON line format: one object per event,
+//! `{"timestamp","level",<event fields>,"target","span":{<span fields>,"name"}}`.
+//!
+//! It is the shape of `tracing_subscriber`'s JSON format with `flatten_event` and the current
+//! span, written directly: span fields are kept as the JSON text `JsonFields` stored when
+//! the span was created and copied into each line, where the stock format parses them back
+//! into a `serde_json::Value` and serializes them again for every event.
+
+use std::fmt;
+
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The event formatter (pair it with `.fmt_fields(JsonFields::new())`).
+pub struct JsonLines;
+
+impl<S> FormatEvent<S, JsonFields> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut line = Vec::with_capacity(256);
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        line.extend_from_slice(now.as_bytes());
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(meta.level().as_str().as_bytes());
+        line.push(b'"');
+        event.record(&mut Fields(&mut line));
+        line.extend_from_slice(b",\"target\":");
+        json(&mut line, meta.target());
+        if let Some(span) = ctx.lookup_current() {
+            line.extend_from_slice(b",\"span\":{");
+            let ext = span.extensions();
+            if let Some(fields) = ext.get::<FormattedFields<JsonFields>>() {
+                // `{"a":1,"b":2}` → `"a":1,"b":2,`
+                let inner = fields.fields.trim();
+                let inner = inner.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or("");
+                if !inner.trim().is_empty() {
+                    line.extend_from_slice(inner.as_bytes());
+                    line.push(b',');
+                }
+            }
+            line.extend_from_slice(b"\"name\":");
+            json(&mut line, span.name());
+            line.push(b'}');
+        }
+        line.extend_from_slice(b"}\n");
+        // Every piece above is UTF-8 (serde_json output, ASCII, or text already in a `String`).
+        writer.write_str(&String::from_utf8_lossy(&line))
+    }
+}
+
+/// Appends `v` as JSON.
+fn json(out: &mut Vec<u8>, v: impl Serialize) {
+    if serde_json::to_writer(&mut *out, &v).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes each event field as `,"name":value`.
+struct Fields<'a>(&'a mut Vec<u8>);
+
+impl Fields<'_> {
+    fn key(&mut self, field: &Field) {
+        self.0.push(b',');
+        json(self.0, field.name());
+        self.0.push(b':');
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        json(self.0, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        json(self.0, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        json(self.0, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        json(self.0, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        json(self.0, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.key(field);
+        json(self.0, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        json(self.0, format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Capture {
+            self.clone()
+        }
+    }
+
+    fn lines_of(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        let out = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .with_writer(out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    #[test]
+    fn a_request_event_carries_its_fields_and_its_span() {
+        let lines = lines_of(|| {
+            let span = tracing::info_span!("request", request_id = "r-1", method = "GET", path = "/a\"b");
+            let _in = span.enter();
+            tracing::info!(status = 200u16, latency_ms = 1.5, "request finished");
+        });
+        assert_eq!(lines.len(), 1);
+        let l = &lines[0];
+        assert_eq!(l["level"], "INFO");
+        assert_eq!(l["message"], "request finished");
+        assert_eq!(l["status"], 200);
+        assert_eq!(l["latency_ms"], 1.5);
+        assert_eq!(l["span"]["request_id"], "r-1");
+        assert_eq!(l["span"]["path"], "/a\"b");
+        assert_eq!(l["span"]["name"], "request");
+        assert!(l["target"].as_str().unwrap().contains("json"));
+        let ts = l["timestamp"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+    }
+
+    #[test]
+    fn events_outside_spans_and_odd_values_stay_valid_json() {
+        let lines = lines_of(|| {
+            let e = std::io::Error::other("disk \u{1} full\n");
+            tracing::warn!(error = %e, nan = f64::NAN, flag = true, n = -3i64, "line\nbreak");
+            let empty = tracing::info_span!("bare");
+            let _in = empty.enter();
+            tracing::error!(detail = ?vec!["a"], "inside");
+        });
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["message"], "line\nbreak");
+        assert_eq!(lines[0]["error"], "disk \u{1} full\n");
+        assert!(lines[0]["nan"].is_null());
+        assert_eq!(lines[0]["flag"], true);
+        assert_eq!(lines[0]["n"], -3);
+        assert!(lines[0].get("span").is_none());
+        assert_eq!(lines[1]["span"], serde_json::json!({"name": "bare"}));
+        assert_eq!(lines[1]["detail"], "[\"a\"]");
+        assert_eq!(lines[1]["level"], "ERROR");
+    }
+}

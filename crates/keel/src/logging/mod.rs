@@ -1,0 +1,40 @@
+//! Structured logs: JSON when stderr is not a terminal, human-readable when it is.
+
+use std::io::IsTerminal;
+
+use keel_core::config::Config;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::EnvFilter;
+
+mod batch;
+mod json;
+
+/// Flushes buffered log lines when dropped; keep it alive until exit.
+pub type LogGuard = batch::Guard;
+
+/// Installs the global subscriber. `RUST_LOG` overrides `log_level`. Lines go to stderr
+/// through `batch` (request handling never waits on the terminal or a pipe, and a busy server
+/// writes them in batches); keep the returned guard alive until exit so buffered lines are
+/// flushed.
+pub fn init(cfg: &Config) -> LogGuard {
+    let (writer, guard) = batch::start(std::io::stderr());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
+    let json = match cfg.log_format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let result = if json {
+        builder
+            .fmt_fields(JsonFields::new())
+            .event_format(json::JsonLines)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    if let Err(e) = result {
+        eprintln!("keel: logging already initialised: {e}");
+    }
+    guard
+}
