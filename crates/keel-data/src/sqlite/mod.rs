@@ -145,7 +145,10 @@ impl Engine for SqliteEngine {
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
-        Ok(Box::new(SqliteTx { tx }))
+        Ok(Box::new(SqliteTx {
+            tx,
+            wal: self.wal_frames.clone(),
+        }))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -173,6 +176,7 @@ impl Engine for SqliteEngine {
 /// A write transaction on the writer connection.
 struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
+    wal: checkpoint::WalFrames,
 }
 
 #[async_trait]
@@ -194,7 +198,9 @@ impl Tx for SqliteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(internal)
+        self.tx.commit().await.map_err(internal)?;
+        self.wal.committed();
+        Ok(())
     }
 }
 
