@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 use keel_core::{Error, Result};
 use rusqlite::Connection;
 
+use super::readers::Readers;
+
 /// WAL size (in pages) past which the WAL is rewound (about 16 MB with 4 KiB pages).
 const RESTART_AFTER_PAGES: i64 = 4_000;
 
@@ -63,7 +65,7 @@ impl WalFrames {
         self.0.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn commits(&self) -> u64 {
+    pub fn commits(&self) -> u64 {
         self.0.commits.load(Ordering::Relaxed)
     }
 }
@@ -103,7 +105,7 @@ impl Policy {
 }
 
 /// Starts the checkpoint task for the database at `path`.
-pub(crate) fn start(path: &Path, frames: WalFrames) -> Result<tokio::task::AbortHandle> {
+pub(crate) fn start(path: &Path, frames: WalFrames, readers: Arc<Readers>) -> Result<tokio::task::AbortHandle> {
     let conn = Connection::open(path).map_err(|e| Error::internal(format!("sqlite checkpointer: {e}")))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| Error::internal(format!("sqlite checkpointer: {e}")))?;
@@ -118,8 +120,13 @@ pub(crate) fn start(path: &Path, frames: WalFrames) -> Result<tokio::task::Abort
             if !policy.due(frames.commits(), Instant::now()) {
                 continue;
             }
-            let (conn, frames) = (conn.clone(), frames.clone());
-            let done = tokio::task::spawn_blocking(move || checkpoint(&conn, &frames)).await;
+            let (conn, frames, readers) = (conn.clone(), frames.clone(), readers.clone());
+            let done = tokio::task::spawn_blocking(move || {
+                // Idle readers' snapshots would keep the checkpoint from copying every page.
+                let _hold = readers.hold_snapshots();
+                checkpoint(&conn, &frames)
+            })
+            .await;
             match done {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint failed"),

@@ -111,9 +111,9 @@ impl SqliteEngine {
             .await
             .map_err(internal)?;
         // The writer created the file and switched it to WAL; readers open it read-only.
-        let readers = readers::Readers::open(path, readers)?;
         let wal_frames = checkpoint::WalFrames::default();
-        let checkpointer = checkpoint::start(path, wal_frames.clone())?;
+        let readers = readers::Readers::open(path, readers, wal_frames.clone())?;
+        let checkpointer = checkpoint::start(path, wal_frames.clone(), readers.clone())?;
         Ok(SqliteEngine {
             writer,
             readers,
@@ -161,6 +161,8 @@ impl Engine for SqliteEngine {
         if !self.wal_frames.is_large() {
             return Ok(());
         }
+        // A RESTART waits for every reader to leave the WAL: end the kept snapshots first.
+        let _hold = self.readers.hold_snapshots();
         let row = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
             .fetch_one(&self.writer)
             .await

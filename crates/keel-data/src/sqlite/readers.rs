@@ -8,9 +8,18 @@
 //! blocking pool's queue and two thread wake-ups. A read still running when the budget is
 //! spent is interrupted (SQLite's progress handler) and run again on Tokio's blocking pool,
 //! at most `max` at once, so a slow query never holds a runtime worker for longer.
+//!
+//! Snapshots: starting and ending a read transaction costs SQLite several file-lock system
+//! calls, more than a primary-key lookup itself. So a connection keeps its read transaction
+//! open between reads, and a read reuses it only while (a) no write has been committed by
+//! this process since it began (the writer counts its commits, `WalFrames::committed`, before
+//! any request that wrote is answered) and (b) it is younger than `MAX_SNAPSHOT_AGE`, so a
+//! write by another process (the CLI) is seen at most that much later. An open snapshot
+//! would keep a checkpoint from finishing, so checkpoints first `hold_snapshots`: idle
+//! connections end theirs, and no new one is kept until the hold is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,10 +29,14 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Number, Value};
 use tokio::sync::Semaphore;
 
+use super::checkpoint::WalFrames;
 use crate::engine::Row;
 
 /// How long a read may run on the caller's thread before it moves to the blocking pool.
 const INLINE_BUDGET: Duration = Duration::from_micros(500);
+
+/// The oldest read transaction a read may reuse.
+const MAX_SNAPSHOT_AGE: Duration = Duration::from_millis(2);
 
 /// SQLite virtual-machine steps between two checks of a connection's deadline.
 const CHECK_EVERY_OPS: i32 = 1_000;
@@ -33,6 +46,19 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Reader>>,
     permits: Semaphore,
+    /// The writer's commit count.
+    wal: WalFrames,
+    /// Checkpoints in progress that want no snapshot kept open.
+    holds: AtomicUsize,
+}
+
+/// While alive, reads end their read transaction when done (see `Readers::hold_snapshots`).
+pub(crate) struct SnapshotHold<'a>(&'a Readers);
+
+impl Drop for SnapshotHold<'_> {
+    fn drop(&mut self) {
+        self.0.holds.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A read-only connection and the deadline its progress handler enforces.
@@ -40,6 +66,19 @@ struct Reader {
     conn: Connection,
     /// Nanoseconds since `epoch()` after which the running statement is interrupted; 0: none.
     deadline: Arc<AtomicU64>,
+    /// The open read transaction: the commit count before it began, and when.
+    snapshot: Option<(u64, Instant)>,
+}
+
+impl Reader {
+    /// Ends the open read transaction, if any.
+    fn end_snapshot(&mut self) {
+        self.snapshot = None;
+        if !self.conn.is_autocommit() {
+            // A read-only transaction: ending it cannot fail in a way that matters here.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// The clock the deadlines count from.
@@ -60,14 +99,50 @@ enum Attempt {
 
 impl Readers {
     /// Opens one connection now (so a bad path fails at start) and allows `max` at once.
-    pub fn open(path: &Path, max: u32) -> Result<Arc<Readers>> {
+    pub fn open(path: &Path, max: u32, wal: WalFrames) -> Result<Arc<Readers>> {
         let first = open_conn(path).map_err(internal)?;
         let max = max.max(1) as usize;
         Ok(Arc::new(Readers {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![first]),
             permits: Semaphore::new(max),
+            wal,
+            holds: AtomicUsize::new(0),
         }))
+    }
+
+    /// Ends the snapshots of idle connections and keeps new ones from being kept, until the
+    /// returned hold is dropped (around a checkpoint).
+    pub fn hold_snapshots(&self) -> SnapshotHold<'_> {
+        self.holds.fetch_add(1, Ordering::SeqCst);
+        let mut idle = match self.idle.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for r in idle.iter_mut() {
+            r.end_snapshot();
+        }
+        SnapshotHold(self)
+    }
+
+    /// Runs `sql` on `r` in a read transaction that is reused when still current.
+    fn read(&self, r: &mut Reader, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<Row>> {
+        let commits = self.wal.commits();
+        let current = r
+            .snapshot
+            .is_some_and(|(c, at)| c == commits && at.elapsed() < MAX_SNAPSHOT_AGE && !r.conn.is_autocommit());
+        if !current {
+            r.end_snapshot();
+            // Deferred: the snapshot is taken by the first read, after `commits` was read, so
+            // it holds at least every write counted there.
+            r.conn.execute_batch("BEGIN")?;
+            r.snapshot = Some((commits, Instant::now()));
+        }
+        let rows = run(&r.conn, sql, params);
+        if rows.is_err() || self.holds.load(Ordering::SeqCst) > 0 {
+            r.end_snapshot();
+        }
+        rows
     }
 
     fn take(&self) -> Result<Reader> {
@@ -81,7 +156,10 @@ impl Readers {
         }
     }
 
-    fn give(&self, c: Reader) {
+    fn give(&self, mut c: Reader) {
+        if self.holds.load(Ordering::SeqCst) > 0 {
+            c.end_snapshot();
+        }
         match self.idle.lock() {
             Ok(mut idle) => idle.push(c),
             Err(poisoned) => poisoned.into_inner().push(c),
@@ -90,22 +168,22 @@ impl Readers {
 
     /// Runs a short read (a primary-key lookup) right here, on the caller's thread.
     pub fn query_now(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let c = self.take()?;
-        let rows = run(&c.conn, sql, params).map_err(internal);
+        let mut c = self.take()?;
+        let rows = self.read(&mut c, sql, params).map_err(internal);
         self.give(c);
         rows
     }
 
     /// Runs a read here if it finishes within `budget`.
     fn query_within(&self, sql: &str, params: &[Value], budget: Duration) -> Attempt {
-        let c = match self.take() {
+        let mut c = match self.take() {
             Ok(c) => c,
             Err(e) => return Attempt::Done(Err(e)),
         };
         let budget = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
         c.deadline
             .store(nanos_since_epoch().saturating_add(budget), Ordering::Relaxed);
-        let rows = run(&c.conn, sql, params);
+        let rows = self.read(&mut c, sql, params);
         c.deadline.store(0, Ordering::Relaxed);
         self.give(c);
         match rows {
@@ -151,7 +229,11 @@ fn open_conn(path: &Path) -> rusqlite::Result<Reader> {
     c.set_prepared_statement_cache_capacity(256);
     c.pragma_update(None, "cache_size", -1000)?;
     c.pragma_update(None, "temp_store", "memory")?;
-    Ok(Reader { conn: c, deadline })
+    Ok(Reader {
+        conn: c,
+        deadline,
+        snapshot: None,
+    })
 }
 
 fn run(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<Row>> {
@@ -209,7 +291,7 @@ mod tests {
             .unwrap()
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
             .unwrap();
-        Readers::open(&path, 2).unwrap()
+        Readers::open(&path, 2, WalFrames::default()).unwrap()
     }
 
     #[test]
@@ -235,5 +317,60 @@ mod tests {
         let r = readers(&dir);
         let rows = r.query(SLOW, &[Value::from(2_000_000)]).await.unwrap();
         assert_eq!(rows[0]["c"], 2_000_000);
+    }
+
+    fn count(r: &Readers) -> i64 {
+        r.query_now("SELECT count(*) AS c FROM t", &[]).unwrap()[0]["c"]
+            .as_i64()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_counted_commit_is_seen_by_the_next_read_and_an_uncounted_one_soon_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
+            .unwrap();
+        let wal = WalFrames::default();
+        let r = Readers::open(&path, 2, wal.clone()).unwrap();
+        assert_eq!(count(&r), 0);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        wal.committed();
+        assert_eq!(count(&r), 1, "this process's writes are seen at once");
+        // Another process's write (not counted) shows once the snapshot is MAX_SNAPSHOT_AGE old.
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while count(&r) != 2 {
+            assert!(Instant::now() < until, "an external write was never seen");
+        }
+    }
+
+    #[test]
+    fn a_hold_ends_idle_snapshots_so_a_restart_checkpoint_can_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
+            .unwrap();
+        let wal = WalFrames::default();
+        let r = Readers::open(&path, 2, wal.clone()).unwrap();
+        writer.busy_timeout(Duration::ZERO).unwrap();
+        let restart = || -> i64 {
+            writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+            writer
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))
+                .unwrap()
+        };
+        count(&r); // leaves its snapshot open in the idle pool
+        assert_eq!(restart(), 1, "an open snapshot keeps RESTART busy");
+        count(&r);
+        let hold = r.hold_snapshots();
+        assert_eq!(restart(), 0, "with the hold, nothing pins the WAL");
+        count(&r);
+        assert_eq!(restart(), 0, "reads during a hold keep no snapshot");
+        drop(hold);
     }
 }
