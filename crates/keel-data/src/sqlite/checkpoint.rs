@@ -42,7 +42,7 @@ const MAX_DEFER: Duration = Duration::from_secs(5);
 /// What the writer and the background task share: the WAL frames the last checkpoint saw,
 /// and a count of commits.
 #[derive(Clone, Default)]
-pub(crate) struct WalFrames(Arc<Counters>);
+pub(crate) struct WalCounters(Arc<Counters>);
 
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -50,7 +50,7 @@ pub(crate) struct Counters {
     commits: AtomicU64,
 }
 
-impl WalFrames {
+impl WalCounters {
     /// Whether the WAL has grown past the rewind threshold (as of the last checkpoint).
     pub fn is_large(&self) -> bool {
         self.0.frames.load(Ordering::Relaxed) > RESTART_AFTER_PAGES
@@ -105,7 +105,7 @@ impl Policy {
 }
 
 /// Starts the checkpoint task for the database at `path`.
-pub(crate) fn start(path: &Path, frames: WalFrames, readers: Arc<Readers>) -> Result<tokio::task::AbortHandle> {
+pub(crate) fn start(path: &Path, frames: WalCounters, readers: Arc<Readers>) -> Result<tokio::task::AbortHandle> {
     let conn = Connection::open(path).map_err(|e| Error::internal(format!("sqlite checkpointer: {e}")))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| Error::internal(format!("sqlite checkpointer: {e}")))?;
@@ -137,7 +137,7 @@ pub(crate) fn start(path: &Path, frames: WalFrames, readers: Arc<Readers>) -> Re
     Ok(task.abort_handle())
 }
 
-fn checkpoint(conn: &Mutex<Connection>, frames: &WalFrames) -> rusqlite::Result<()> {
+fn checkpoint(conn: &Mutex<Connection>, frames: &WalCounters) -> rusqlite::Result<()> {
     let conn = match conn.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),

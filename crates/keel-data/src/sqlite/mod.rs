@@ -79,7 +79,7 @@ pub struct SqliteEngine {
     writer: SqlitePool,
     readers: std::sync::Arc<readers::Readers>,
     checkpointer: tokio::task::AbortHandle,
-    wal_frames: checkpoint::WalFrames,
+    wal_frames: checkpoint::WalCounters,
 }
 
 impl Drop for SqliteEngine {
@@ -111,7 +111,7 @@ impl SqliteEngine {
             .await
             .map_err(internal)?;
         // The writer created the file and switched it to WAL; readers open it read-only.
-        let wal_frames = checkpoint::WalFrames::default();
+        let wal_frames = checkpoint::WalCounters::default();
         let readers = readers::Readers::open(path, readers, wal_frames.clone())?;
         let checkpointer = checkpoint::start(path, wal_frames.clone(), readers.clone())?;
         Ok(SqliteEngine {
@@ -178,7 +178,7 @@ impl Engine for SqliteEngine {
 /// A write transaction on the writer connection.
 struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
-    wal: checkpoint::WalFrames,
+    wal: checkpoint::WalCounters,
 }
 
 #[async_trait]

@@ -12,7 +12,7 @@
 //! Snapshots: starting and ending a read transaction costs SQLite several file-lock system
 //! calls, more than a primary-key lookup itself. So a connection keeps its read transaction
 //! open between reads, and a read reuses it only while (a) no write has been committed by
-//! this process since it began (the writer counts its commits, `WalFrames::committed`, before
+//! this process since it began (the writer counts its commits, `WalCounters::committed`, before
 //! any request that wrote is answered) and (b) it is younger than `MAX_SNAPSHOT_AGE`, so a
 //! write by another process (the CLI) is seen at most that much later. An open snapshot
 //! would keep a checkpoint from finishing, so checkpoints first `hold_snapshots`: idle
@@ -29,7 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Number, Value};
 use tokio::sync::Semaphore;
 
-use super::checkpoint::WalFrames;
+use super::checkpoint::WalCounters;
 use crate::engine::Row;
 
 /// How long a read may run on the caller's thread before it moves to the blocking pool.
@@ -47,7 +47,7 @@ pub(crate) struct Readers {
     idle: Mutex<Vec<Reader>>,
     permits: Semaphore,
     /// The writer's commit count.
-    wal: WalFrames,
+    wal: WalCounters,
     /// Checkpoints in progress that want no snapshot kept open.
     holds: AtomicUsize,
 }
@@ -99,7 +99,7 @@ enum Attempt {
 
 impl Readers {
     /// Opens one connection now (so a bad path fails at start) and allows `max` at once.
-    pub fn open(path: &Path, max: u32, wal: WalFrames) -> Result<Arc<Readers>> {
+    pub fn open(path: &Path, max: u32, wal: WalCounters) -> Result<Arc<Readers>> {
         let first = open_conn(path).map_err(internal)?;
         let max = max.max(1) as usize;
         Ok(Arc::new(Readers {
@@ -285,19 +285,24 @@ mod tests {
     const SLOW: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
                         SELECT count(*) AS c FROM n";
 
-    fn readers(dir: &tempfile::TempDir) -> Arc<Readers> {
+    /// A WAL database with table `t`: a writer connection (never busy-waits), the commit
+    /// counter and the readers.
+    fn db(dir: &tempfile::TempDir) -> (Connection, WalCounters, Arc<Readers>) {
         let path = dir.path().join("r.db");
-        Connection::open(&path)
-            .unwrap()
+        let writer = Connection::open(&path).unwrap();
+        writer
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
             .unwrap();
-        Readers::open(&path, 2, WalFrames::default()).unwrap()
+        writer.busy_timeout(Duration::ZERO).unwrap();
+        let wal = WalCounters::default();
+        let r = Readers::open(&path, 2, wal.clone()).unwrap();
+        (writer, wal, r)
     }
 
     #[test]
     fn a_read_past_its_budget_is_interrupted_and_a_quick_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let r = readers(&dir);
+        let (_writer, _wal, r) = db(&dir);
         let slow = [Value::from(5_000_000)];
         assert!(matches!(
             r.query_within(SLOW, &slow, Duration::from_micros(100)),
@@ -314,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_read_still_returns_its_whole_result() {
         let dir = tempfile::tempdir().unwrap();
-        let r = readers(&dir);
+        let (_writer, _wal, r) = db(&dir);
         let rows = r.query(SLOW, &[Value::from(2_000_000)]).await.unwrap();
         assert_eq!(rows[0]["c"], 2_000_000);
     }
@@ -328,13 +333,7 @@ mod tests {
     #[test]
     fn a_counted_commit_is_seen_by_the_next_read_and_an_uncounted_one_soon_after() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
-            .unwrap();
-        let wal = WalFrames::default();
-        let r = Readers::open(&path, 2, wal.clone()).unwrap();
+        let (writer, wal, r) = db(&dir);
         assert_eq!(count(&r), 0);
         writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
         wal.committed();
@@ -350,14 +349,7 @@ mod tests {
     #[test]
     fn a_hold_ends_idle_snapshots_so_a_restart_checkpoint_can_finish() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("h.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x)")
-            .unwrap();
-        let wal = WalFrames::default();
-        let r = Readers::open(&path, 2, wal.clone()).unwrap();
-        writer.busy_timeout(Duration::ZERO).unwrap();
+        let (writer, _wal, r) = db(&dir);
         let restart = || -> i64 {
             writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
             writer

@@ -72,77 +72,48 @@ fn json(out: &mut Vec<u8>, v: impl Serialize) {
 struct Fields<'a>(&'a mut Vec<u8>);
 
 impl Fields<'_> {
-    fn key(&mut self, field: &Field) {
+    fn put(&mut self, field: &Field, value: impl Serialize) {
         self.0.push(b',');
         json(self.0, field.name());
         self.0.push(b':');
+        json(self.0, value);
     }
 }
 
 impl Visit for Fields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        json(self.0, value);
+        self.put(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        json(self.0, value);
+        self.put(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        json(self.0, value);
+        self.put(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        json(self.0, value);
+        self.put(field, value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        json(self.0, value);
+        self.put(field, value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.key(field);
-        json(self.0, value.to_string());
+        self.put(field, value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        json(self.0, format!("{value:?}"));
+        self.put(field, format!("{value:?}"));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Capture {
-        type Writer = Capture;
-        fn make_writer(&'a self) -> Capture {
-            self.clone()
-        }
-    }
+    use crate::logging::Capture;
 
     fn lines_of(f: impl FnOnce()) -> Vec<serde_json::Value> {
         let out = Capture::default();
