@@ -1120,8 +1120,10 @@ mod tests {
         }
         for key in [scope.ns_index(), scope.tag_index("t", tag_gen)] {
             assert!(conn.store(&key, &filler, Mode::Set, 0).await.unwrap());
-            // Top it up until memcached refuses to append: the index is full.
-            let top_up = index_record("live");
+            // Top it up until memcached refuses to append: the index is full. The top-up is
+            // the shortest record (a gone key), so the record `set` appends below ("new") no
+            // longer fits either, whatever room the key's length left.
+            let top_up = index_record("x");
             let full = loop {
                 let appended = conn
                     .client()
