@@ -806,7 +806,7 @@ impl Cache for MemcachedCache {
             .is_some())
     }
 
-    async fn incr(&self, ns: &str, key: &str, by: i64) -> Result<i64> {
+    async fn incr(&self, ns: &str, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         let mut conn = self.pool.get().await?;
@@ -815,12 +815,14 @@ impl Cache for MemcachedCache {
         for attempt in 0..CAS_ATTEMPTS {
             match conn.gets(&data_key).await? {
                 None => {
+                    let now = now_ms()?;
+                    let e = deadline(ttl, now)?;
                     let fresh = Envelope {
                         v: Value::from(by),
-                        e: None,
+                        e,
                         t: Vec::new(),
                     };
-                    if conn.store(&data_key, &fresh.encode()?, Mode::Add, 0).await? {
+                    if conn.store(&data_key, &fresh.encode()?, Mode::Add, exptime(e, now)).await? {
                         let append = IndexAppend {
                             key: scope.ns_index(),
                             of: IndexOf::Namespace,
@@ -845,7 +847,7 @@ impl Cache for MemcachedCache {
                             .ok_or_else(|| Error::bad_request("the increment overflows a 64-bit integer"))?;
                         (n, entry.e, entry.t)
                     } else {
-                        (by, None, Vec::new())
+                        (by, deadline(ttl, now)?, Vec::new())
                     };
                     let next = Envelope {
                         v: Value::from(n),

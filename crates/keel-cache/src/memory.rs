@@ -227,7 +227,7 @@ impl Cache for MemoryCache {
         Ok(self.cache.contains_key(&k))
     }
 
-    async fn incr(&self, ns: &str, key: &str, by: i64) -> Result<i64> {
+    async fn incr(&self, ns: &str, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
         let k = Self::key(ns, key)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let shared = self.shared.clone();
@@ -237,7 +237,7 @@ impl Cache for MemoryCache {
             .entry(k)
             .and_try_compute_with(|current| async move {
                 let (old, expires_at, tags) = match current {
-                    None => (0, None, Arc::from(Vec::<String>::new())),
+                    None => (0, ttl.map(|d| Instant::now() + d), Arc::from(Vec::<String>::new())),
                     Some(e) => {
                         let e = e.into_value();
                         let n = e

@@ -27,6 +27,21 @@ use serde_json::Value;
 
 use crate::check_name;
 
+/// `INCRBY` that gives a key it creates a TTL (`ARGV[2]` ms, 0 = none), atomically: a Lua
+/// script runs as one command, so no other client sees the counter without its expiry.
+static INCR_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local existed = redis.call('EXISTS', KEYS[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 and tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return n
+",
+    )
+});
+
 /// The Redis provider's settings.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -194,10 +209,16 @@ impl Cache for RedisCache {
         self.conn.clone().exists(value_key(ns, key)).await.map_err(engine)
     }
 
-    async fn incr(&self, ns: &str, key: &str, by: i64) -> Result<i64> {
+    async fn incr(&self, ns: &str, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
-        let res: std::result::Result<i64, RedisError> = self.conn.clone().incr(value_key(ns, key), by).await;
+        let ttl_ms = ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        let res: std::result::Result<i64, RedisError> = INCR_SCRIPT
+            .key(value_key(ns, key))
+            .arg(by)
+            .arg(ttl_ms.unwrap_or(0))
+            .invoke_async(&mut self.conn.clone())
+            .await;
         res.map_err(|e| {
             let msg = e.to_string();
             if msg.contains("not an integer") || msg.contains("overflow") {

@@ -304,8 +304,8 @@ impl Cache for TieredCache {
         self.remote.exists(ns, key).await
     }
 
-    async fn incr(&self, ns: &str, key: &str, by: i64) -> Result<i64> {
-        let n = self.remote.incr(ns, key, by).await?;
+    async fn incr(&self, ns: &str, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
+        let n = self.remote.incr(ns, key, by, ttl).await?;
         self.written(ns, Some(key)).await?;
         Ok(n)
     }

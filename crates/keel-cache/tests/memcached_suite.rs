@@ -41,7 +41,7 @@ async fn memcached_hashes_keys_it_cannot_store_as_they_are() {
     c.set(&ns, "a key\nwith ünïcode", json!(2), None, &[]).await.unwrap();
     assert_eq!(c.get(&ns, &long).await.unwrap(), Some(json!("long")));
     assert_eq!(c.get(&ns, &"k".repeat(301)).await.unwrap(), None);
-    assert_eq!(c.incr(&ns, "a key\nwith ünïcode", 1).await.unwrap(), 3);
+    assert_eq!(c.incr(&ns, "a key\nwith ünïcode", 1, None).await.unwrap(), 3);
     assert_eq!(c.invalidate_tags(&ns, &tags[1..]).await.unwrap(), 1);
     assert!(!c.exists(&ns, &long).await.unwrap());
     assert_eq!(c.clear(&ns).await.unwrap(), 1);

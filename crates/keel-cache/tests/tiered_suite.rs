@@ -65,7 +65,7 @@ async fn writes_in_one_process_reach_the_memory_of_another() {
     // incr, delete, tag invalidation, set_many and clear each reach b's copy.
     raw.set(&ns, "n", json!(10), None, &[]).await.unwrap();
     assert_eq!(b.get(&ns, "n").await.unwrap(), Some(json!(10)));
-    a.incr(&ns, "n", 5).await.unwrap();
+    a.incr(&ns, "n", 5, None).await.unwrap();
     keel_testkit::eventually(within, "b sees a's incr", || async {
         b.get(&ns, "n").await.unwrap() == Some(json!(15))
     })

@@ -63,6 +63,10 @@ pub struct CacheEntry {
     pub tags: Vec<String>,
 }
 
+/// Namespaces starting with this prefix are Keel's own (sign-in lockout counters, rate-limit
+/// windows, OAuth2 state): the cache API refuses them, so no caller can read or clear them.
+pub const INTERNAL_NAMESPACE_PREFIX: &str = "keel-";
+
 /// A namespaced key/value cache of JSON values. See the module docs for the guarantees.
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
@@ -80,7 +84,10 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Atomically adds `by` to the integer under `key` (a missing key starts at 0) and
     /// returns the new value. A non-integer value (or an overflow) is a bad request.
-    async fn incr(&self, ns: &str, key: &str, by: i64) -> Result<i64>;
+    /// `ttl` applies only when this call creates the key (it was missing or expired): the
+    /// counter then expires `ttl` later, and later increments keep that expiry, so a fixed
+    /// window counter is one atomic call (Redis `INCRBY` + `EXPIRE NX` in one transaction).
+    async fn incr(&self, ns: &str, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64>;
 
     /// The values of `keys`, in order (`None` for a missing one). Counts hits and misses.
     async fn get_many(&self, ns: &str, keys: &[String]) -> Result<Vec<Option<Value>>>;

@@ -1,12 +1,17 @@
-//! Lockout after repeated failed sign-ins of one identity: failures are counted in the cache
-//! provider (shared by every Keel process when it is Redis) per auth collection and
-//! identity, in fixed windows of `[auth] lockout_secs`; past `lockout_attempts` the identity
-//! gets 429 with `Retry-After` until the window ends, whatever the password.
+//! Lockout after repeated failed sign-ins of one identity, per auth collection and identity,
+//! in fixed windows of `[auth] lockout_secs`, counted in the cache provider (shared by every
+//! Keel process when it is Redis or Memcached).
+//!
+//! Every attempt is counted **before** its credentials are checked: [`attempt`] atomically
+//! increments the window's counter (created with the window's lifetime by the same call) and
+//! refuses the attempt once the count passes `lockout_attempts`. A successful sign-in
+//! [`reset`]s the counter, so the count is the attempts since the last success. However many
+//! attempts arrive at once, at most `lockout_attempts` credentials are checked per window;
+//! the rest get 429 with `Retry-After` until the window ends, whatever the password.
 
 use std::time::Duration;
 
 use keel_core::Error;
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,21 +27,24 @@ fn window(state: &AppState, collection_id: &str, identity: &str) -> (String, u64
     (key, ((bucket + 1) * len).saturating_sub(now).max(1))
 }
 
-/// `Err(429)` when `identity` is locked out of `collection_id`.
-pub(crate) async fn check(state: &AppState, collection_id: &str, identity: &str) -> Result<(), ApiError> {
+/// Counts one sign-in attempt of `identity` on `collection_id`; `Err(429)` when the window
+/// already saw `lockout_attempts` attempts since the last success (the credentials must then
+/// not be checked). Should the cache fail, the attempt is let through and a warning logged.
+pub(crate) async fn attempt(state: &AppState, collection_id: &str, identity: &str) -> Result<(), ApiError> {
     let limit = state.config.auth.lockout_attempts;
     if limit == 0 || identity.is_empty() {
         return Ok(());
     }
     let (key, left) = window(state, collection_id, identity);
-    let failures = match state.cache.get(NS, &key).await {
-        Ok(v) => v.and_then(|v| v.as_i64()).unwrap_or(0),
+    let ttl = Some(Duration::from_secs(left + 1));
+    let attempts = match state.cache.incr(NS, &key, 1, ttl).await {
+        Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "could not read the failed sign-in count");
-            0
+            tracing::warn!(error = %e, "could not count a sign-in attempt; let through");
+            return Ok(());
         }
     };
-    if failures < i64::from(limit) {
+    if attempts <= i64::from(limit) {
         return Ok(());
     }
     Err(ApiError(Error::TooManyRequests {
@@ -45,39 +53,13 @@ pub(crate) async fn check(state: &AppState, collection_id: &str, identity: &str)
     }))
 }
 
-/// Counts one failed sign-in (an atomic increment, so parallel attempts all count). Errors
-/// of the cache are logged, never returned.
-pub(crate) async fn record_failure(state: &AppState, collection_id: &str, identity: &str) {
-    if state.config.auth.lockout_attempts == 0 || identity.is_empty() {
-        return;
-    }
-    let (key, left) = window(state, collection_id, identity);
-    // The first failure of a window creates the counter with the window's TTL; increments
-    // keep it.
-    let created = match state.cache.exists(NS, &key).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            state
-                .cache
-                .set(NS, &key, Value::from(0), Some(Duration::from_secs(left)), &[])
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = created {
-        tracing::warn!(error = %e, "could not count a failed sign-in");
-        return;
-    }
-    if let Err(e) = state.cache.incr(NS, &key, 1).await {
-        tracing::warn!(error = %e, "could not count a failed sign-in");
-    }
-}
-
-/// Forgets the failures of an identity (after a successful sign-in).
+/// Forgets the attempts of an identity (after a successful sign-in).
 pub(crate) async fn reset(state: &AppState, collection_id: &str, identity: &str) {
     if identity.is_empty() {
         return;
     }
     let (key, _) = window(state, collection_id, identity);
-    let _ = state.cache.delete(NS, &key).await;
+    if let Err(e) = state.cache.delete(NS, &key).await {
+        tracing::warn!(error = %e, "could not reset the sign-in attempt count");
+    }
 }

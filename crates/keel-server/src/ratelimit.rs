@@ -73,25 +73,15 @@ async fn hit_shared(state: &AppState, rule: &RateLimitRule, client: &str) -> Res
     // Labels hold spaces and slashes: encode them into a key every provider accepts.
     let label: String = form_urlencoded::byte_serialize(rule.label.as_bytes()).collect();
     let key = format!("{label}|{client}|{bucket}");
-    let count = match state.cache.incr(SHARED_NS, &key, 1).await {
+    // The window's first request creates the counter with the window's lifetime, atomically.
+    let ttl = Some(Duration::from_secs(left + 1));
+    let count = match state.cache.incr(SHARED_NS, &key, 1, ttl).await {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "rate limit counter unavailable; request let through");
             return Ok(());
         }
     };
-    if count == 1 {
-        // The window's first request created the counter: give it the window's lifetime
-        // (an increment racing this `set` may be lost, which only ever errs on the lenient side).
-        let ttl = Some(Duration::from_secs(left + 1));
-        if let Err(e) = state
-            .cache
-            .set(SHARED_NS, &key, serde_json::Value::from(1), ttl, &[])
-            .await
-        {
-            tracing::warn!(error = %e, "could not set the rate limit window's expiry");
-        }
-    }
     if count > i64::from(rule.max_requests) {
         return Err(left);
     }

@@ -214,6 +214,50 @@ async fn repeated_failures_lock_the_identity_out_with_retry_after() {
     let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=600).contains(&wait), "{wait}");
     assert_eq!(password(&app, "di@example.com", PW, None).await.status, StatusCode::OK);
+    // The counters live in a namespace of Keel's own that the cache API refuses, even to a
+    // superuser: clearing it cannot unlock the account.
+    let su = app.superuser_token().await;
+    for (method, uri) in [
+        (Method::DELETE, "/api/cache/keel-auth-lockout"),
+        (Method::GET, "/api/cache/keel-auth-lockout"),
+        (Method::PUT, "/api/cache/keel-auth-lockout/x"),
+        (Method::POST, "/api/cache/keel-ratelimit/x/incr"),
+    ] {
+        let r = app.send(method.clone(), uri, Some(&su), Some(json!(0))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {uri}: {}", r.text);
+        assert!(r.text.contains("reserved"), "{}", r.text);
+    }
+    let r = password(&app, "cy@example.com", PW, None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_check_at_most_the_limit() {
+    let mut app = TestApp::new().await;
+    let mut config = (*app.state.config).clone();
+    config.auth.lockout_attempts = 5;
+    config.auth.lockout_secs = 600;
+    app.state.edit().config = Arc::new(config);
+    app.create_auth("users", "fa@example.com", PW).await;
+    let app = Arc::new(app);
+    let tries: Vec<_> = (0..60)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { password(&app, "fa@example.com", "wrong-password", None).await.status })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            StatusCode::BAD_REQUEST => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Each attempt is counted before its password is checked: only the first five are.
+    assert_eq!(checked, 5, "passwords checked");
+    let r = password(&app, "fa@example.com", PW, None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
 }
 
 #[tokio::test]

@@ -18,10 +18,11 @@ pub async fn cache_suite<F>(make: F)
 where
     F: Fn() -> BoxFuture<'static, Arc<dyn Cache>>,
 {
-    let cases: [(&str, Case); 10] = [
+    let cases: [(&str, Case); 11] = [
         ("get_set_delete_exists", |c, ns| Box::pin(get_set_delete_exists(c, ns))),
         ("ttl_expires", |c, ns| Box::pin(ttl_expires(c, ns))),
         ("incr_is_atomic", |c, ns| Box::pin(incr_is_atomic(c, ns))),
+        ("incr_creates_a_counter_with_its_ttl", |c, ns| Box::pin(incr_creates_a_counter_with_its_ttl(c, ns))),
         ("incr_refuses_non_integers", |c, ns| {
             Box::pin(incr_refuses_non_integers(c, ns))
         }),
@@ -89,15 +90,15 @@ async fn ttl_expires(c: Arc<dyn Cache>, ns: String) {
 }
 
 async fn incr_is_atomic(c: Arc<dyn Cache>, ns: String) {
-    assert_eq!(c.incr(&ns, "n", 5).await.unwrap(), 5);
-    assert_eq!(c.incr(&ns, "n", -2).await.unwrap(), 3);
+    assert_eq!(c.incr(&ns, "n", 5, None).await.unwrap(), 5);
+    assert_eq!(c.incr(&ns, "n", -2, None).await.unwrap(), 3);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let c = c.clone();
             let ns = ns.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    c.incr(&ns, "counter", 1).await.unwrap();
+                    c.incr(&ns, "counter", 1, None).await.unwrap();
                 }
             })
         })
@@ -106,18 +107,48 @@ async fn incr_is_atomic(c: Arc<dyn Cache>, ns: String) {
         t.await.unwrap();
     }
     assert_eq!(c.get(&ns, "counter").await.unwrap(), Some(json!(500)));
-    assert_eq!(c.incr(&ns, "counter", 0).await.unwrap(), 500);
+    assert_eq!(c.incr(&ns, "counter", 0, None).await.unwrap(), 500);
     // incr on a value set as a JSON integer works, and keeps the TTL.
     c.set(&ns, "ttl", json!(10), Some(Duration::from_millis(300)), &[])
         .await
         .unwrap();
-    assert_eq!(c.incr(&ns, "ttl", 1).await.unwrap(), 11);
+    // A TTL given to incr does not replace the key's own.
+    assert_eq!(c.incr(&ns, "ttl", 1, Some(Duration::from_secs(3600))).await.unwrap(), 11);
     eventually(Duration::from_secs(10), "the incremented key to keep its TTL", || {
         let c = c.clone();
         let ns = ns.clone();
         async move { !c.exists(&ns, "ttl").await.unwrap() }
     })
     .await;
+}
+
+async fn incr_creates_a_counter_with_its_ttl(c: Arc<dyn Cache>, ns: String) {
+    // Parallel first increments of a window counter: exactly one creates it, every one counts,
+    // and the counter expires with the TTL of its creation.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let c = c.clone();
+            let ns = ns.clone();
+            tokio::spawn(async move { c.incr(&ns, "window", 1, Some(Duration::from_millis(600))).await.unwrap() })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=40).collect::<Vec<i64>>(), "each increment counted once");
+    // No TTL given: the counter lives on.
+    assert_eq!(c.incr(&ns, "forever", 1, None).await.unwrap(), 1);
+    eventually(Duration::from_secs(10), "the window counter to expire", || {
+        let c = c.clone();
+        let ns = ns.clone();
+        async move { !c.exists(&ns, "window").await.unwrap() }
+    })
+    .await;
+    assert!(c.exists(&ns, "forever").await.unwrap());
+    // Once expired, the next increment starts a new window from zero.
+    assert_eq!(c.incr(&ns, "window", 1, Some(Duration::from_secs(60))).await.unwrap(), 1);
 }
 
 async fn incr_refuses_non_integers(c: Arc<dyn Cache>, ns: String) {
@@ -128,12 +159,12 @@ async fn incr_refuses_non_integers(c: Arc<dyn Cache>, ns: String) {
         ("q", json!("5")),
     ] {
         c.set(&ns, key, v.clone(), None, &[]).await.unwrap();
-        let err = c.incr(&ns, key, 1).await.unwrap_err();
+        let err = c.incr(&ns, key, 1, None).await.unwrap_err();
         assert!(matches!(err, Error::BadRequest { .. }), "{key}: {err:?}");
         assert_eq!(c.get(&ns, key).await.unwrap(), Some(v), "{key} must be unchanged");
     }
     c.set(&ns, "max", json!(i64::MAX), None, &[]).await.unwrap();
-    let err = c.incr(&ns, "max", 1).await.unwrap_err();
+    let err = c.incr(&ns, "max", 1, None).await.unwrap_err();
     assert!(matches!(err, Error::BadRequest { .. }), "overflow: {err:?}");
 }
 
@@ -273,7 +304,7 @@ async fn namespaces_isolate(c: Arc<dyn Cache>, ns: String) {
     assert_eq!(c.get(&other, "k").await.unwrap(), None);
     assert!(!c.exists(&other, "k").await.unwrap());
     assert!(!c.delete(&other, "k").await.unwrap());
-    assert_eq!(c.incr(&other, "k", 1).await.unwrap(), 1);
+    assert_eq!(c.incr(&other, "k", 1, None).await.unwrap(), 1);
     assert_eq!(c.get(&ns, "k").await.unwrap(), Some(json!("mine")));
     c.clear(&other).await.unwrap();
 }

@@ -153,7 +153,8 @@ pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Re
     Ok(Json(body).into_response())
 }
 
-/// Records a failed sign-in for `identity` of `collection` (audit entry + lockout counter).
+/// Records a failed sign-in for `identity` of `collection` in the audit trail (the lockout
+/// counted the attempt before its credentials were checked: `lockout::attempt`).
 pub(crate) async fn failed(state: &AppState, collection: &Collection, method: &str, identity: &str, origin: &Origin) {
     state
         .identity
@@ -165,7 +166,6 @@ pub(crate) async fn failed(state: &AppState, collection: &Collection, method: &s
                 .detail("method", method),
         )
         .await;
-    crate::lockout::record_failure(state, &collection.id, identity).await;
 }
 
 /// PocketBase's `authAlert`: when the collection enables it, a sign-in from a device (IP and

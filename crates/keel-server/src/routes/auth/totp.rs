@@ -175,11 +175,12 @@ pub(super) async fn auth_with_totp(
         .mfa_session(&collection.id, &mfa_id, mfa_duration(&collection))
         .await?
         .ok_or_else(|| ApiError::unauthorized("The MFA session is invalid or has expired; sign in again."))?;
-    crate::lockout::check(&state, &collection.id, &rid).await?;
+    crate::lockout::attempt(&state, &collection.id, &rid).await?;
     if !second_factor(&state, &collection.id, &rid, &form).await? {
         failed(&state, &collection, "totp", &rid, &origin).await;
         return Err(ApiError::bad_request("Failed to authenticate."));
     }
+    crate::lockout::reset(&state, &collection.id, &rid).await;
     let record = state
         .store
         .get_record(&collection, &rid, &RequestInfo::default(), Access::Superuser)

@@ -55,7 +55,7 @@ pub(super) async fn handler(
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
 
-    crate::lockout::check(&state, &collection.id, &username).await?;
+    crate::lockout::attempt(&state, &collection.id, &username).await?;
     let origin = Origin::from_headers(&headers);
     let user = match ldap::authenticate(&config, &username, &password).await {
         Ok(u) => u,

@@ -66,7 +66,7 @@ pub(super) async fn handler(
         failed(&state, &collection, "otp", &otp_id, &origin).await;
         return Err(fail());
     };
-    crate::lockout::check(&state, &collection.id, &sent_to).await?;
+    crate::lockout::attempt(&state, &collection.id, &sent_to).await?;
     let taken = state
         .identity
         .take_otp(&collection.id, &otp_id, &code, duration)

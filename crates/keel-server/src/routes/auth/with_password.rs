@@ -67,7 +67,7 @@ pub(super) async fn handler(
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
 
-    crate::lockout::check(&state, &collection.id, &identity).await?;
+    crate::lockout::attempt(&state, &collection.id, &identity).await?;
 
     let fields: Vec<&str> = if identity_field.is_empty() {
         opts.password_auth.identity_fields.iter().map(String::as_str).collect()

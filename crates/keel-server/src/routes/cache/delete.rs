@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::check_name;
+use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -15,7 +15,7 @@ pub(super) async fn delete_value(
     Path((namespace, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::CacheWrite)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     check_name("key", &key)?;
     if state.cache.delete(&namespace, &key).await? {
         Ok(StatusCode::NO_CONTENT)

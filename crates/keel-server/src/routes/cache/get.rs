@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
-use super::check_name;
+use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -16,7 +16,7 @@ pub(super) async fn get_value(
     Path((namespace, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheRead)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     check_name("key", &key)?;
     match state.cache.get(&namespace, &key).await? {
         Some(v) => Ok(Json(v)),

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{check_batch, check_name, parse_object};
+use super::{check_batch, check_name, check_namespace, parse_object};
 use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
@@ -26,7 +26,7 @@ pub(super) async fn get_many(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheRead)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     let body: GetManyBody = parse_object(&body)?;
     check_batch("keys", body.keys.len())?;
     for (i, key) in body.keys.iter().enumerate() {

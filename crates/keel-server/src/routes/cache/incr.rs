@@ -1,6 +1,8 @@
-//! `POST /api/cache/{namespace}/{key}/incr` with an optional `{"by": N}` (default 1, may be
-//! negative; an empty body is allowed): atomically adds `by` to the integer under `key` (a
-//! missing key starts at 0, the entry keeps its TTL and tags) and answers `{"value": N}`.
+//! `POST /api/cache/{namespace}/{key}/incr` with an optional `{"by": N, "ttl": SECONDS}` (`by`
+//! defaults to 1 and may be negative; an empty body is allowed): atomically adds `by` to the
+//! integer under `key` (a missing key starts at 0, the entry keeps its TTL and tags) and
+//! answers `{"value": N}`. `ttl` applies only when this call creates the key, so a counter
+//! per time window is one call.
 //! A value that is not an integer, or an overflow, is a 400 naming `key`.
 
 use axum::body::Bytes;
@@ -11,7 +13,7 @@ use keel_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, parse_object};
+use super::{check_name, check_namespace, parse_object};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -22,6 +24,7 @@ use crate::state::AppState;
 struct IncrBody {
     #[serde(default = "one")]
     by: i64,
+    ttl: Option<f64>,
 }
 
 fn one() -> i64 {
@@ -35,10 +38,11 @@ pub(super) async fn incr(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheWrite)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     check_name("key", &key)?;
-    let IncrBody { by } = parse_object(&body)?;
-    match state.cache.incr(&namespace, &key, by).await {
+    let IncrBody { by, ttl } = parse_object(&body)?;
+    let ttl = ttl.map(|secs| super::put::ttl_from_secs("ttl", secs)).transpose()?;
+    match state.cache.incr(&namespace, &key, by, ttl).await {
         Ok(value) => Ok(Json(json!({"value": value}))),
         // Every provider refuses a non-integer value or an overflow with a bad request.
         Err(Error::BadRequest { message, .. }) => {

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, parse_object};
+use super::{check_name, check_namespace, parse_object};
 use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
@@ -25,7 +25,7 @@ pub(super) async fn invalidate(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheWrite)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     let body: InvalidateBody = parse_object(&body)?;
     for tag in &body.tags {
         check_name("tags", tag)?;

@@ -105,6 +105,21 @@ fn parse_object<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     }
 }
 
+/// Checks a namespace given to the API: a valid name (see [`check_name`]) that is not one of
+/// Keel's own (`keel-…`, [`keel_core::cache::INTERNAL_NAMESPACE_PREFIX`]): a 403 for those,
+/// whatever the caller's permissions, so no caller reads or clears lockout counters, rate-limit
+/// windows or OAuth2 state.
+pub(crate) fn check_namespace(namespace: &str) -> Result<(), ApiError> {
+    check_name("namespace", namespace)?;
+    if namespace.starts_with(keel_core::cache::INTERNAL_NAMESPACE_PREFIX) {
+        return Err(ApiError::forbidden(format!(
+            "Namespaces starting with \"{}\" are reserved for Keel itself; choose another namespace.",
+            keel_core::cache::INTERNAL_NAMESPACE_PREFIX
+        )));
+    }
+    Ok(())
+}
+
 /// The longest namespace, key or tag.
 const MAX_NAME: usize = 200;
 

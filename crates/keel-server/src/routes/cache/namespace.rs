@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::check_name;
+use super::check_namespace;
 use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
@@ -19,7 +19,7 @@ pub(super) async fn stats(
     Path(namespace): Path<String>,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheRead)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     let s = state.cache.stats(&namespace).await?;
     Ok(Json(json!({
         "namespace": namespace,
@@ -39,7 +39,7 @@ pub(super) async fn clear(
     Path(namespace): Path<String>,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheAdmin)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     let n = state.cache.clear(&namespace).await?;
     Ok(Json(json!({"cleared": n})))
 }

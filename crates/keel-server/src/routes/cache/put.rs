@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use serde_json::Value;
 
-use super::check_name;
+use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
@@ -27,7 +27,7 @@ pub(super) async fn put_value(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::CacheWrite)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     check_name("key", &key)?;
     let (ttl, tags) = parse_query(uri.query().unwrap_or(""))?;
     let value: Value =

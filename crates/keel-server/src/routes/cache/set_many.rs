@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::put::{check_tags, ttl_from_secs};
-use super::{check_batch, check_name, parse_object};
+use super::{check_batch, check_name, check_namespace, parse_object};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -38,7 +38,7 @@ struct EntryBody {
 
 pub(super) async fn set_many(state: AppState, caller: Caller, namespace: String, body: Bytes) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::CacheWrite)?;
-    check_name("namespace", &namespace)?;
+    check_namespace(&namespace)?;
     let body: SetManyBody = parse_object(&body)?;
     check_batch("entries", body.entries.len())?;
     let mut entries = Vec::with_capacity(body.entries.len());
