@@ -279,27 +279,23 @@ async fn non_superusers_only_give_keys_roles_they_hold() {
     .await;
     assert_forbidden(&r, "jobs:*");
 
-    // Rotating hands over the secret, so it needs the key's roles; revoking does not.
+    // Rotating, revoking and deleting a key all need the key's roles: a key above the caller
+    // is out of its reach (an admin key cannot be revoked by a key manager).
     let (op_key, _) = create_key(&app, &su, "ops", &["operator"]).await;
-    assert_forbidden(
-        &call(
-            &app,
-            Method::POST,
-            &format!("/api/apikeys/{op_key}/rotate"),
-            &mgr_token,
-            None,
-        )
-        .await,
-        "jobs:*",
-    );
-    let r = call(
-        &app,
-        Method::POST,
-        &format!("/api/apikeys/{op_key}/revoke"),
-        &mgr_token,
-        None,
-    )
-    .await;
+    let (admin_key, admin_secret) = create_key(&app, &su, "root", &["admin"]).await;
+    for (method, uri, needed) in [
+        (Method::POST, format!("/api/apikeys/{op_key}/rotate"), "jobs:*"),
+        (Method::POST, format!("/api/apikeys/{op_key}/revoke"), "jobs:*"),
+        (Method::DELETE, format!("/api/apikeys/{op_key}"), "jobs:*"),
+        (Method::POST, format!("/api/apikeys/{admin_key}/revoke"), "permission *,"),
+        (Method::DELETE, format!("/api/apikeys/{admin_key}"), "permission *,"),
+    ] {
+        assert_forbidden(&call(&app, method, &uri, &mgr_token, None).await, needed);
+    }
+    let r = with_key(&app, Method::GET, "/api/apikeys", &admin_secret, None).await;
+    assert_eq!(r.status, StatusCode::OK, "the admin key still works: {}", r.text());
+    let (own, _) = create_key(&app, &mgr_token, "own", &["cache-reader"]).await;
+    let r = call(&app, Method::POST, &format!("/api/apikeys/{own}/revoke"), &mgr_token, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
     // A key that manages keys acts as itself.

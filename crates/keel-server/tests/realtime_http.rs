@@ -453,6 +453,19 @@ async fn key_stream_until(app: &TestApp, action: &str) {
     );
     let first = create(app, &col, "for reporters", true).await;
     assert_eq!(reader.next().await.unwrap().json()["record"]["id"], first.id());
+    // Only the key that set the subscriptions may change them: not a guest who learnt the
+    // client id, nor another key.
+    let r = app
+        .send(
+            Method::POST,
+            "/api/apikeys",
+            Some(&su),
+            Some(json!({"name": "other", "roles": ["reporter"]})),
+        )
+        .await;
+    let other = format!("Bearer {}", r.json["key"].as_str().unwrap());
+    assert_eq!(subscribe(app, &id, &["users/*"], None).await, StatusCode::FORBIDDEN);
+    assert_eq!(subscribe(app, &id, &["users/*"], Some(&other)).await, StatusCode::FORBIDDEN);
 
     let r = app
         .send(
@@ -477,4 +490,49 @@ async fn an_api_key_receives_what_its_roles_allow_until_it_is_revoked() {
 #[tokio::test]
 async fn a_rotated_api_keys_stream_loses_the_keys_access() {
     key_stream_until(&TestApp::new().await, "rotate").await;
+}
+
+#[tokio::test]
+async fn a_role_taken_away_stops_reaching_a_connected_client() {
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let user = app.create_auth("users", "watcher@example.com", "password-watcher").await;
+    let token = app.login("users", "watcher@example.com", "password-watcher").await;
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/roles/viewer/members/users/{}", user.id()),
+            Some(&su),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let col = posts(&app, json!("@request.auth.roles ?= 'viewer' || title = 'marker'"), json!("")).await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(
+        subscribe(&app, &id, &["jobs/*", "posts/*"], Some(&token)).await,
+        StatusCode::NO_CONTENT
+    );
+    let job = enqueue_job(&app, &su, "emails", "while-viewer").await;
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], job.as_str());
+    let post = create(&app, &col, "for viewers", true).await;
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], post.id());
+
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/api/roles/viewer/members/users/{}", user.id()),
+            Some(&su),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    // Neither the job (jobs:read came from the role) nor the post (its rule tests the role)
+    // reaches the client any more: the marker, open to everyone, is the next message.
+    enqueue_job(&app, &su, "emails", "after-unassign").await;
+    create(&app, &col, "for viewers again", true).await;
+    let marker = create(&app, &col, "marker", true).await;
+    let msg = reader.next().await.unwrap();
+    assert_eq!(msg.event, "posts/*", "{}", msg.data);
+    assert_eq!(msg.json()["record"]["id"], marker.id());
 }

@@ -52,8 +52,10 @@ impl Client {
         self.lock().subscriptions = subscriptions.into();
     }
 
-    /// Binds the auth of a subscription request. A client that already has an auth record
-    /// keeps only that one: a guest or another record is refused (PocketBase's rule).
+    /// Binds the auth of a subscription request. A client bound to an auth record or an API
+    /// key keeps only that credential: a guest, another record or another key (or the same
+    /// key with another secret) is refused (PocketBase's rule, extended to keys), so only
+    /// whoever opened the subscriptions can change them.
     pub fn bind_auth(&self, caller: &Caller) -> Result<(), AuthMismatch> {
         let auth = caller.auth.clone();
         let mut st = self.lock();
@@ -61,6 +63,13 @@ impl Client {
             let same = auth
                 .as_ref()
                 .is_some_and(|a| a.collection.id == current.collection.id && a.id() == current.id());
+            if !same {
+                return Err(AuthMismatch);
+            }
+        }
+        if let Some(current) = &st.caller.api_key {
+            let same = caller.api_key.as_ref().is_some_and(|k| k.id == current.id)
+                && caller.api_key_hash == st.caller.api_key_hash;
             if !same {
                 return Err(AuthMismatch);
             }
@@ -111,6 +120,36 @@ impl Client {
         if bound && !same_secret {
             st.caller = Caller::guest();
         }
+    }
+
+    /// Gives the bound caller new `roles` and the `permissions` they grant, if it is still
+    /// `actor` (see `Caller::actor`): role assignments and role definitions change while a
+    /// client stays connected. Rules see the roles too (`@request.auth.roles`).
+    pub(crate) fn set_roles(&self, actor: &str, roles: Vec<String>, permissions: Vec<String>) {
+        let mut st = self.lock();
+        if st.caller.is_guest() || st.caller.actor() != actor {
+            return;
+        }
+        let listed = Value::from(roles.clone());
+        let set_on = |a: &mut AuthRecord| {
+            if a.collection.field("roles").is_none() || a.collection.name == keel_data::system::API_KEYS {
+                a.record.insert("roles".into(), listed.clone());
+            }
+        };
+        if let Some(a) = st.caller.auth.as_mut() {
+            set_on(a);
+        }
+        if let Some(a) = st.caller.key_principal.as_mut() {
+            set_on(a);
+        }
+        st.auth = st.caller.auth.clone();
+        st.caller.roles = roles.into();
+        st.caller.permissions = permissions.into();
+    }
+
+    /// The bound caller at this moment.
+    pub(crate) fn caller(&self) -> Caller {
+        self.lock().caller.clone()
     }
 
     /// The subscriptions and auth at this moment.

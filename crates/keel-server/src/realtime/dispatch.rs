@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 
 use axum::response::sse::Event;
 use keel_core::events::{RecordAction, RecordEvent};
-use keel_data::{Collection, Record, RequestInfo, Store};
+use keel_data::{system, Collection, Record, RequestInfo, Store};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,7 @@ pub(super) async fn run(
 }
 
 /// Delivers one event to every matching client.
-pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) {
+pub(super) async fn dispatch(rt: &Realtime, store: &Arc<Store>, event: &RecordEvent) {
     let Ok(collection) = store.collection(&event.collection_id) else {
         return;
     };
@@ -75,6 +75,12 @@ pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) 
         }
     }
 
+    let roles_changed = matches!(collection.name.as_str(), system::ROLES | system::ROLE_ASSIGNMENTS)
+        || (collection.name == system::API_KEYS && event.action == RecordAction::Update);
+    if roles_changed {
+        refresh_roles(&clients, store).await;
+    }
+
     for client in clients {
         if client.is_closed() {
             continue;
@@ -88,6 +94,36 @@ pub(super) async fn dispatch(rt: &Realtime, store: &Store, event: &RecordEvent) 
             if !client.send(msg) {
                 rt.disconnect(client.id());
                 break;
+            }
+        }
+    }
+}
+
+/// Re-reads the roles and permissions of every signed-in client (a record's assignments, a
+/// key's roles), so a role taken away or changed stops reaching its subscriptions with the
+/// next event. Superusers and guests have no roles to re-read.
+async fn refresh_roles(clients: &[Arc<super::Client>], store: &Arc<Store>) {
+    let identity = keel_auth::identity::Identity::new(store.clone());
+    for c in clients {
+        let caller = c.caller();
+        if caller.is_guest() || caller.is_superuser() {
+            continue;
+        }
+        let roles = match (&caller.auth, &caller.api_key) {
+            (Some(a), _) => identity.roles_of(&a.collection.id, a.id()).await,
+            (None, Some(k)) => identity.api_key(&k.id).await.map(|k| k.map(|k| k.roles).unwrap_or_default()),
+            (None, None) => continue,
+        };
+        let resolved = match roles {
+            Ok(roles) => identity.permissions_of(&roles).await.map(|p| (roles, p)),
+            Err(e) => Err(e),
+        };
+        match resolved {
+            Ok((roles, permissions)) => c.set_roles(&caller.actor(), roles, permissions),
+            Err(e) => {
+                // Fail closed: a caller whose roles cannot be read keeps none.
+                tracing::warn!(error = %e, client = %c.id(), "could not re-read a realtime client's roles");
+                c.set_roles(&caller.actor(), Vec::new(), Vec::new());
             }
         }
     }

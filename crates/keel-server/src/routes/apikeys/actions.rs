@@ -1,4 +1,5 @@
-//! Revoke and rotate an API key.
+//! Revoke, delete and rotate an API key. Each acts on a key only for a caller who holds every
+//! permission of the key's roles (`authz::may_grant`): a key above the caller is out of reach.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,7 +17,8 @@ use crate::state::AppState;
 
 async fn revoke_key(state: &AppState, caller: &Caller, id: &str, headers: &HeaderMap) -> ApiResult<ApiKey> {
     authorize(caller, Permission::ApiKeysManage)?;
-    key_or_404(state, id).await?;
+    let key = key_or_404(state, id).await?;
+    may_grant_roles(state, caller, &key.roles, false).await?;
     let key = state.identity.revoke_api_key(id).await?;
     let entry = audit_entry(caller, headers, "apikey.revoke")
         .detail("key", key.id.clone())
