@@ -8,7 +8,10 @@
 //!
 //! The most specific matching rule applies: a collection tag, then `*:action`, then the
 //! longest path prefix (one with a method before one without). `audience` narrows a rule to
-//! `@guest` (no `Authorization` header) or `@auth` requests. `excludedIPs` are never limited.
+//! `@guest` or `@auth` requests: a request is `@auth` only when its credential is valid (a
+//! junk `Authorization` header is a guest). Collection routes are matched on the collection
+//! they reach, however the path names it (by id, in another case, percent-encoded).
+//! `excludedIPs` are never limited.
 //! The client IP is the address in the header `trustedProxy.headers` names (set it when Keel
 //! runs behind a proxy; `useLeftmostIP` picks the first hop, else the last), else the
 //! socket's peer address. The same address goes to the audit trail.
@@ -88,28 +91,63 @@ async fn hit_shared(state: &AppState, rule: &RateLimitRule, client: &str) -> Res
     Ok(())
 }
 
-/// The `collection:action` of a request under `/api/collections/{c}/…`, if it is one.
-fn collection_tag(method: &str, path: &str) -> Option<(String, &'static str)> {
-    let rest = path.strip_prefix("/api/collections/")?;
-    let mut parts = rest.split('/');
-    let collection = parts.next().filter(|c| !c.is_empty())?.to_string();
-    let action = match (method, parts.next(), parts.next()) {
-        ("GET", Some("records"), None) => "list",
-        ("POST", Some("records"), None) => "create",
-        ("GET", Some("records"), Some(_)) => "view",
-        ("PATCH", Some("records"), Some(_)) => "update",
-        ("DELETE", Some("records"), Some(_)) => "delete",
-        (_, Some(a), _) if a.starts_with("auth-") || a.starts_with("request-") || a.starts_with("confirm-") => "auth",
-        _ => return None,
-    };
-    Some((collection, action))
+/// What a request is, for matching rules: its path with the collection named canonically,
+/// and the `collection:action` of a collection route.
+pub(crate) struct Target {
+    /// The path, with a `/api/collections/{c}/…` segment replaced by the collection's name
+    /// (whether the request named it by id, in another case or percent-encoded).
+    pub path: String,
+    /// The collection's name and id, and the action, for `/api/collections/{c}/…` routes.
+    pub tag: Option<(String, String, &'static str)>,
+}
+
+impl Target {
+    /// Resolves `path` against the collections `lookup` finds (by name or id, as the routes
+    /// do), so a rule cannot be dodged by naming the collection another way.
+    pub(crate) fn resolve(method: &str, path: &str, lookup: impl Fn(&str) -> Option<(String, String)>) -> Target {
+        let plain = || Target {
+            path: path.to_string(),
+            tag: None,
+        };
+        let Some(rest) = path.strip_prefix("/api/collections/") else {
+            return plain();
+        };
+        let mut parts = rest.split('/');
+        let raw = parts.next().unwrap_or("");
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        let Some((name, id)) = lookup(&decoded) else {
+            return plain();
+        };
+        let tail: Vec<&str> = parts.collect();
+        let mut canonical = format!("/api/collections/{name}");
+        for t in &tail {
+            canonical.push('/');
+            canonical.push_str(t);
+        }
+        let action = match (method, tail.first().copied(), tail.get(1)) {
+            ("GET", Some("records"), None) => Some("list"),
+            ("POST", Some("records"), None) => Some("create"),
+            ("GET", Some("records"), Some(_)) => Some("view"),
+            ("PATCH", Some("records"), Some(_)) => Some("update"),
+            ("DELETE", Some("records"), Some(_)) => Some("delete"),
+            (_, Some(a), _) if a.starts_with("auth-") || a.starts_with("request-") || a.starts_with("confirm-") => {
+                Some("auth")
+            }
+            _ => None,
+        };
+        Target {
+            path: canonical,
+            tag: action.map(|a| (name, id, a)),
+        }
+    }
 }
 
 /// The rule that applies to a request, if any (see the module docs for the order).
+/// `authed` is whether the request carries a *valid* credential.
 pub(crate) fn pick<'a>(
     rules: &'a [RateLimitRule],
     method: &str,
-    path: &str,
+    target: &Target,
     authed: bool,
 ) -> Option<&'a RateLimitRule> {
     let applies = |r: &&RateLimitRule| match r.audience.as_str() {
@@ -118,15 +156,19 @@ pub(crate) fn pick<'a>(
         _ => true,
     };
     let candidates: Vec<&RateLimitRule> = rules.iter().filter(applies).filter(|r| r.max_requests > 0).collect();
-    if let Some((collection, action)) = collection_tag(method, path) {
-        let exact = format!("{collection}:{action}");
+    if let Some((name, id, action)) = &target.tag {
+        let names = |c: &str| c.eq_ignore_ascii_case(name) || c == id;
+        let exact = candidates.iter().find(|r| {
+            r.label
+                .split_once(':')
+                .is_some_and(|(c, a)| a == *action && c != "*" && names(c))
+        });
         let any = format!("*:{action}");
-        for label in [exact, any] {
-            if let Some(r) = candidates.iter().find(|r| r.label == label) {
-                return Some(r);
-            }
+        if let Some(r) = exact.or_else(|| candidates.iter().find(|r| r.label == any)) {
+            return Some(r);
         }
     }
+    let path = target.path.as_str();
     candidates
         .iter()
         .filter_map(|r| {
@@ -191,13 +233,22 @@ pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next:
     if settings.rate_limits.excluded_ips.iter().any(|e| e == &ip) {
         return next.run(req).await;
     }
-    let authed = req.headers().contains_key(axum::http::header::AUTHORIZATION);
-    let rule = pick(
-        &settings.rate_limits.rules,
-        req.method().as_str(),
-        req.uri().path(),
-        authed,
-    );
+    // Only a valid credential makes a request `@auth`: junk in `Authorization` is a guest.
+    // The caller found here is kept for the handler (the `Caller` extractor reuses it).
+    let authed = match crate::request::bearer(req.headers()) {
+        None => false,
+        Some(raw) => match crate::request::identify(&state, raw).await {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                true
+            }
+            Err(_) => false,
+        },
+    };
+    let target = Target::resolve(req.method().as_str(), req.uri().path(), |c| {
+        state.store.collection(c).ok().map(|c| (c.name.clone(), c.id.clone()))
+    });
+    let rule = pick(&settings.rate_limits.rules, req.method().as_str(), &target, authed);
     if let Some(rule) = rule {
         let counted = if state.cache.capabilities().shared {
             hit_shared(&state, rule, &ip).await
@@ -238,7 +289,16 @@ mod tests {
             rule("/api/batch", 9, ""),
             rule("*:create", 20, "@guest"),
         ];
-        let label = |m, p, a| pick(&rules, m, p, a).map(|r| r.label.as_str());
+        let lookup = |c: &str| {
+            ["users", "admins", "posts"]
+                .into_iter()
+                .find(|n| n.eq_ignore_ascii_case(c) || c == format!("id_{n}"))
+                .map(|n| (n.to_string(), format!("id_{n}")))
+        };
+        let label = |m, p, a| {
+            let target = Target::resolve(m, p, lookup);
+            pick(&rules, m, &target, a).map(|r| r.label.as_str())
+        };
         assert_eq!(
             label("POST", "/api/collections/users/auth-with-password", false),
             Some("users:auth")
@@ -256,6 +316,23 @@ mod tests {
         assert_eq!(label("POST", "/api/batch", false), Some("POST /api/batch"));
         assert_eq!(label("GET", "/api/batch", false), Some("/api/batch"));
         assert_eq!(label("GET", "/metrics", false), None);
+        // The collection named by id, in another case or percent-encoded is the same one.
+        for path in [
+            "/api/collections/id_users/auth-with-password",
+            "/api/collections/Users/auth-with-password",
+            "/api/collections/%75sers/auth-with-password",
+        ] {
+            assert_eq!(label("POST", path, false), Some("users:auth"), "{path}");
+        }
+        let prefix = vec![rule("/api/collections/posts/records", 1, ""), rule("*:view", 0, "")];
+        for path in ["/api/collections/id_posts/records/x", "/api/collections/POSTS/records/x"] {
+            let target = Target::resolve("GET", path, lookup);
+            assert_eq!(
+                pick(&prefix, "GET", &target, false).map(|r| r.label.as_str()),
+                Some("/api/collections/posts/records"),
+                "{path}"
+            );
+        }
     }
 
     #[test]

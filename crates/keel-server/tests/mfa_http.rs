@@ -346,6 +346,47 @@ async fn revoking_sessions_refuses_every_earlier_token() {
 }
 
 #[tokio::test]
+async fn rate_limits_match_the_collection_reached_and_only_valid_credentials_count_as_auth() {
+    let app = TestApp::new().await;
+    app.create_auth("users", "ha@example.com", PW).await;
+    let su = app.superuser_token().await;
+    let users_id = app.state.store.collection("users").unwrap().id.clone();
+    let settings = json!({"rateLimits": {"enabled": true,
+        "rules": [{"label": "users:auth", "maxRequests": 1, "duration": 600, "audience": "@guest"}]}});
+    let r = app
+        .send(Method::PATCH, "/api/settings", Some(&su), Some(settings))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let sign_in = |path: String, junk_auth: bool| {
+        let mut b = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "10.1.1.1");
+        if junk_auth {
+            b = b.header("authorization", "Bearer not-a-token");
+        }
+        b.body(axum::body::Body::from(
+            json!({"identity": "ha@example.com", "password": PW}).to_string(),
+        ))
+        .unwrap()
+    };
+    let first = app
+        .raw(sign_in("/api/collections/users/auth-with-password".into(), false))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    for (path, junk) in [
+        (format!("/api/collections/{users_id}/auth-with-password"), false),
+        ("/api/collections/Users/auth-with-password".to_string(), false),
+        ("/api/collections/%75sers/auth-with-password".to_string(), false),
+        ("/api/collections/users/auth-with-password".to_string(), true),
+    ] {
+        let r = app.raw(sign_in(path.clone(), junk)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path} (junk auth: {junk}): {}", r.text);
+    }
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_and_honour_exclusions() {
     let app = TestApp::new().await;
     app.create_auth("users", "gi@example.com", PW).await;
