@@ -372,7 +372,9 @@ impl Collection {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    /// The collection as the API shows it: token secrets are removed.
+    /// The collection as the API shows it, to everyone, superusers included: token secrets,
+    /// the LDAP `bindPassword` and OAuth2 `clientSecret`s are removed (write-only: an update
+    /// that leaves them out keeps the stored ones).
     pub fn public_json(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Some(obj) = v.as_object_mut() {
@@ -389,6 +391,11 @@ impl Collection {
             }
             if let Some(Value::Object(ldap)) = obj.get_mut("ldap") {
                 ldap.remove("bindPassword");
+            }
+            if let Some(Value::Array(providers)) = obj.get_mut("oauth2").and_then(|o| o.get_mut("providers")) {
+                for p in providers.iter_mut().filter_map(Value::as_object_mut) {
+                    p.remove("clientSecret");
+                }
             }
         }
         v

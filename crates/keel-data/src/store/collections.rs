@@ -61,6 +61,34 @@ fn normalize_auth(c: &mut Collection) {
     }
 }
 
+/// OAuth2 client secrets are never shown ([`Collection::public_json`]), so a provider sent
+/// back without one (or with an empty one) keeps the secret stored for the same provider name.
+fn keep_oauth2_secrets(before: &Value, after: &mut Value) {
+    let providers = |v: &Value| v.pointer("/oauth2/providers").and_then(Value::as_array).cloned();
+    let Some(old) = providers(before) else { return };
+    let Some(Value::Array(new)) = after.pointer_mut("/oauth2/providers") else {
+        return;
+    };
+    for p in new.iter_mut() {
+        let Some(obj) = p.as_object_mut() else { continue };
+        let blank = obj
+            .get("clientSecret")
+            .is_none_or(|s| s.as_str().is_some_and(str::is_empty) || s.is_null());
+        if !blank {
+            continue;
+        }
+        let name = obj.get("name").cloned();
+        let stored = old
+            .iter()
+            .find(|o| o.get("name") == name.as_ref())
+            .and_then(|o| o.get("clientSecret"))
+            .cloned();
+        if let Some(secret) = stored {
+            obj.insert("clientSecret".into(), secret);
+        }
+    }
+}
+
 /// Merges `patch` into `base`: objects merge key by key, anything else is replaced.
 fn merge(base: &mut Value, patch: Value) {
     match (base, patch) {
@@ -98,8 +126,10 @@ pub(crate) async fn update(store: &Store, name_or_id: &str, patch: Value) -> Res
     for k in ["id", "system", "created", "updated"] {
         patch.remove(k);
     }
-    let mut merged = serde_json::to_value(&*old).map_err(Error::internal)?;
+    let before = serde_json::to_value(&*old).map_err(Error::internal)?;
+    let mut merged = before.clone();
     merge(&mut merged, Value::Object(patch));
+    keep_oauth2_secrets(&before, &mut merged);
     let mut c = parse(merged)?;
     c.id = old.id.clone();
     c.kind = old.kind;
