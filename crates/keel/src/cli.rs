@@ -144,6 +144,9 @@ pub enum QueuesCommand {
     Pause {
         /// The queue
         queue: String,
+        /// Pause a queue that has no job or settings yet (otherwise an unknown queue exits 1)
+        #[arg(long)]
+        create: bool,
     },
     /// Let workers take jobs of a paused queue again
     Resume {

@@ -152,15 +152,24 @@ fn job_row(job: &Job) -> Vec<String> {
 
 pub async fn run_queues(cfg: &Config, args: QueuesArgs) -> anyhow::Result<()> {
     match args.command {
-        Some(QueuesCommand::Pause { queue }) => set_paused(cfg, &queue, true).await,
-        Some(QueuesCommand::Resume { queue }) => set_paused(cfg, &queue, false).await,
+        Some(QueuesCommand::Pause { queue, create }) => set_paused(cfg, &queue, true, create).await,
+        Some(QueuesCommand::Resume { queue }) => set_paused(cfg, &queue, false, false).await,
         None => list_queues(cfg, args.json).await,
     }
 }
 
-async fn set_paused(cfg: &Config, queue: &str, paused: bool) -> anyhow::Result<()> {
+/// Pauses or resumes `queue`; a queue that was never used (no job, no settings) is an error
+/// (exit 1) unless `create`, so a typo does not silently pause nothing.
+async fn set_paused(cfg: &Config, queue: &str, paused: bool, create: bool) -> anyhow::Result<()> {
     keel_core::queue::validate_queue_name(queue)?;
     let jobs = open_jobs(cfg).await?;
+    let known = jobs.store().queues().await?.iter().any(|(name, _)| name == queue);
+    if !known && !create {
+        anyhow::bail!(
+            "no queue named {queue:?}: `keel queues` lists them (a queue appears with its first job); \
+             to pause it before its first job, add --create"
+        );
+    }
     jobs.update_settings(queue, &json!({ "paused": paused })).await?;
     if paused {
         println!("Paused queue {queue}: workers take no new jobs from it until `keel queues resume {queue}`.");

@@ -206,14 +206,22 @@ fn queues_table_and_pause_resume() {
         .collect();
     assert_eq!(&row[..4], ["thumbs", "1", "1", "0"], "waiting 1, delayed 1, active 0");
 
+    // An unknown queue is an error naming it; --create pauses one before its first job.
+    let err = fails(d, &["queues", "pause", "nosuch"], 1);
+    assert!(err.contains("no queue named \"nosuch\""), "{err}");
+    let err = fails(d, &["queues", "resume", "nosuch"], 1);
+    assert!(err.contains("nosuch"), "{err}");
+    ok(d, &["queues", "pause", "later", "--create"]);
     ok(d, &["queues", "pause", "thumbs"]);
     let listed = ok_json(d, &["queues", "--json"]);
-    assert_eq!(listed["items"][0]["name"], "thumbs");
+    assert_eq!(listed["items"][0]["name"], "later");
     assert_eq!(listed["items"][0]["settings"]["paused"], true);
-    assert_eq!(listed["items"][0]["counts"]["waiting"], 1);
+    assert_eq!(listed["items"][1]["name"], "thumbs");
+    assert_eq!(listed["items"][1]["settings"]["paused"], true);
+    assert_eq!(listed["items"][1]["counts"]["waiting"], 1);
     ok(d, &["queues", "resume", "thumbs"]);
     assert_eq!(
-        ok_json(d, &["queues", "--json"])["items"][0]["settings"]["paused"],
+        ok_json(d, &["queues", "--json"])["items"][1]["settings"]["paused"],
         false
     );
 }
