@@ -10,6 +10,7 @@ pub mod auth;
 pub mod batch;
 pub mod cache;
 pub mod collections;
+pub mod console;
 pub mod files;
 pub mod health;
 pub mod jobs;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(roles::routes())
         .merge(apikeys::routes())
         .merge(audit::routes())
+        .merge(console::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::layer,
