@@ -69,9 +69,25 @@ async fn custom_roles_grant_their_permissions_and_builtins_are_fixed() {
     id.create_role("editor", "edits posts", vec!["posts:write".into(), "cache:read".into()])
         .await
         .unwrap();
-    assert!(id.create_role("editor", "", vec![]).await.is_err(), "taken");
-    assert!(id.create_role("Bad Name", "", vec![]).await.is_err());
-    assert!(id.create_role("x", "", vec!["not a permission".into()]).await.is_err());
+    // Each refusal is the 400 naming the field at fault, not just any error.
+    let refused = |e: keel_core::Error, field: &str, code: &str| match &e {
+        keel_core::Error::BadRequest { fields, .. } => {
+            assert_eq!(fields.get(field).map(|f| f.code.as_str()), Some(code), "{e:?}")
+        }
+        other => panic!("expected a 400 naming {field}, got {other:?}"),
+    };
+    let taken = id.create_role("editor", "", vec![]).await.unwrap_err();
+    refused(taken, "name", "validation_role_exists");
+    let builtin = id.create_role("viewer", "", vec![]).await.unwrap_err();
+    refused(builtin, "name", "validation_role_exists");
+    assert!(matches!(
+        id.create_role("Bad Name", "", vec![]).await.unwrap_err(),
+        keel_core::Error::BadRequest { ref fields, .. } if fields.contains_key("name")
+    ));
+    assert!(matches!(
+        id.create_role("x", "", vec!["not a permission".into()]).await.unwrap_err(),
+        keel_core::Error::BadRequest { ref fields, .. } if fields.contains_key("permissions")
+    ));
     assert!(id.update_role("admin", None, Some(vec![])).await.is_err());
     assert!(id.delete_role("viewer").await.is_err());
     id.assign_role("users", "rec1", "editor").await.unwrap();

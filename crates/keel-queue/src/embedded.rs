@@ -467,3 +467,22 @@ impl Queue for EmbeddedQueue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod sql_tests {
+    use keel_core::queue::{MAX_PRIORITY, MIN_PRIORITY};
+
+    use super::{NEXT_DUE, SELECT_READY};
+
+    #[test]
+    fn the_claim_and_next_due_sql_list_every_priority() {
+        // Both statements spell the priorities out (one index range each): a priority the
+        // contract allows but the SQL does not list would never be claimed.
+        let listed: Vec<String> = (MIN_PRIORITY..=MAX_PRIORITY).rev().map(|p| p.to_string()).collect();
+        let wanted = format!("priority IN ({})", listed.join(", "));
+        assert!(SELECT_READY.contains(&wanted), "{SELECT_READY}");
+        for p in MIN_PRIORITY..=MAX_PRIORITY {
+            assert!(NEXT_DUE.contains(&format!("({p})")), "priority {p}: {NEXT_DUE}");
+        }
+    }
+}

@@ -215,7 +215,6 @@ pub(crate) async fn claim(provider: &impl Claims, queue: &str, req: ClaimRequest
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_core::queue::{MAX_PRIORITY, MIN_PRIORITY};
 
     #[test]
     fn lease_tokens_carry_the_message_id() {
@@ -224,12 +223,6 @@ mod tests {
         for bogus in ["", "nonsense", ".x", "x.", "0:0:0"] {
             assert!(matches!(lease_message_id(bogus), Err(Error::Conflict(_))), "{bogus:?}");
         }
-    }
-
-    #[test]
-    fn the_sql_lists_every_priority() {
-        // The claim and next-due SQL of both providers spell out priorities 0 to 9.
-        assert_eq!((MIN_PRIORITY, MAX_PRIORITY), (0, 9));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Services {
     pub identity: keel_auth::Identity,
     /// Rate-limit windows (`rateLimits` settings).
     pub limiter: Arc<crate::ratelimit::Limiter>,
+    /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let
+    /// it finish and tests can wait until it has.
+    pub background: tokio_util::task::TaskTracker,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -148,18 +148,31 @@ async fn size_mime_and_count_limits_are_field_errors() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let leftover = walk(&storage);
     assert!(leftover.is_empty(), "{leftover:?}");
+
+    // The control: a create that succeeds leaves its file exactly where the checks above looked.
+    let form = Multipart::new()
+        .text("title", "Kept")
+        .file("cover", "kept.png", "image/png", PNG);
+    let r = app
+        .multipart(Method::POST, "/api/collections/posts/records", None, form)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let stored = walk(&storage);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), PNG);
 }
 
+/// Every file under `dir`; a directory that cannot be read fails the test (a wrong path must
+/// not pass for an empty one).
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
+    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    for e in rd {
+        let p = e.unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())).path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
         }
     }
     out

@@ -39,6 +39,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         jobs,
         identity: keel_auth::Identity::new(store.clone()),
         limiter: Default::default(),
+        background: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
     keel_server::realtime::start(&state);

@@ -68,6 +68,7 @@ impl App {
             ),
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
+            background: Default::default(),
             metrics: None,
         });
         App { state, dir }

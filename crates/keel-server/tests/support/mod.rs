@@ -64,6 +64,7 @@ impl TestApp {
             ),
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
+            background: Default::default(),
             metrics: Some(metrics_handle()),
         });
         // As the binary does: the record broker and the jobs forwarder.

@@ -152,8 +152,9 @@ pub(crate) fn send_in_background(
     to: String,
     vars: Vars,
 ) {
-    let state = state.clone();
-    tokio::spawn(async move {
+    let task_state = state.clone();
+    state.background.spawn(async move {
+        let state = task_state;
         let mut delays = RETRY_DELAYS.iter();
         loop {
             // The error names the server and the failing step, never a credential or the
