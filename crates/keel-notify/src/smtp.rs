@@ -10,7 +10,7 @@ use keel_core::{Error, Result};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,9 @@ pub struct SmtpConfig {
     pub local_name: String,
     /// Bound on connecting and on each SMTP command, in seconds.
     pub timeout_secs: u64,
+    /// PEM certificates to trust besides the system's (a company CA, or a relay's
+    /// self-signed certificate), for both `tls` and STARTTLS. Keel's extension.
+    pub ca_cert: String,
 }
 
 impl Default for SmtpConfig {
@@ -63,6 +66,7 @@ impl Default for SmtpConfig {
             tls: false,
             local_name: String::new(),
             timeout_secs: 10,
+            ca_cert: String::new(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl fmt::Debug for SmtpConfig {
             .field("tls", &self.tls)
             .field("local_name", &self.local_name)
             .field("timeout_secs", &self.timeout_secs)
+            .field("ca_cert", &(!self.ca_cert.trim().is_empty()))
             .finish()
     }
 }
@@ -127,11 +132,27 @@ impl SmtpMailer {
         }
         let setup =
             |e: lettre::transport::smtp::Error| Error::internal(format!("setting up TLS for SMTP server {host}: {e}"));
+        let mut tls = TlsParameters::builder(host.clone());
+        if !cfg.ca_cert.trim().is_empty() {
+            let bad = || {
+                Error::field(
+                    "caCert",
+                    "validation_invalid_certificate",
+                    "caCert must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----).",
+                )
+            };
+            if !cfg.ca_cert.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(bad());
+            }
+            let cert = Certificate::from_pem(cfg.ca_cert.as_bytes()).map_err(|_| bad())?;
+            tls = tls.add_root_certificate(cert);
+        }
+        let params = tls.build().map_err(setup)?;
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone());
         let builder = if cfg.tls {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(setup)?
+            builder.tls(Tls::Wrapper(params))
         } else {
-            let params = TlsParameters::new(host.clone()).map_err(setup)?;
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone()).tls(Tls::Opportunistic(params))
+            builder.tls(Tls::Opportunistic(params))
         };
         let mut builder = builder
             .port(cfg.port)

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use keel_core::Error;
-use keel_notify::{default_templates, render, Address, Mail, Mailer, SmtpConfig, SmtpMailer, Vars};
+use keel_notify::{default_templates, render, Address, Mail, Mailer, SmtpAuthMethod, SmtpConfig, SmtpMailer, Vars};
 use keel_testkit::smtp_server::{MailAddr, SmtpServer};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -227,4 +227,38 @@ async fn a_rendered_default_template_arrives_escaped() {
         text.contains("Hi <script>x</script>"),
         "the text part is plain text: {text}"
     );
+}
+
+#[tokio::test]
+async fn auth_over_starttls_when_the_server_requires_both() {
+    let Some(server) = SmtpServer::start_secure("keel-mailer", "the-smtp-password") else {
+        return;
+    };
+    let ca = server.ca_cert_pem().expect("the server's certificate");
+    let config = |password: &str, method: SmtpAuthMethod, ca_cert: &str| SmtpConfig {
+        enabled: true,
+        host: server.host.clone(),
+        port: server.port,
+        username: "keel-mailer".into(),
+        password: password.into(),
+        auth_method: method,
+        local_name: "keel.test".into(),
+        ca_cert: ca_cert.into(),
+        ..SmtpConfig::default()
+    };
+    // The right password, over STARTTLS to a certificate trusted through caCert, with either
+    // mechanism: delivered.
+    for (i, method) in [SmtpAuthMethod::Plain, SmtpAuthMethod::Login].into_iter().enumerate() {
+        let mailer = SmtpMailer::new(config("the-smtp-password", method, &ca)).unwrap();
+        mailer.send(&mail("ann@x.test")).await.unwrap();
+        assert_eq!(server.wait_for_messages(i + 1, WAIT).await.len(), i + 1, "{method:?}");
+    }
+    // Without trusting the certificate the upgrade fails, and no mail goes out in clear.
+    let mailer = SmtpMailer::new(config("the-smtp-password", SmtpAuthMethod::Plain, "")).unwrap();
+    let err = mailer.send(&mail("ann@x.test")).await.unwrap_err();
+    assert!(matches!(err, Error::Internal(_)), "{err:?}");
+    assert_eq!(server.messages().len(), 2);
+    // A caCert that is not PEM is refused up front, naming the field.
+    let err = SmtpMailer::new(config("x", SmtpAuthMethod::Plain, "not a certificate")).unwrap_err();
+    assert_eq!(field_names(err), ["caCert"]);
 }

@@ -116,6 +116,8 @@ pub struct Smtp {
     pub auth_method: String,
     pub tls: bool,
     pub local_name: String,
+    /// PEM certificates to trust for the server's TLS (Keel's extension; see keel-notify).
+    pub ca_cert: String,
 }
 
 impl Default for Smtp {
@@ -129,6 +131,7 @@ impl Default for Smtp {
             auth_method: String::new(),
             tls: false,
             local_name: String::new(),
+            ca_cert: String::new(),
         }
     }
 }

@@ -536,3 +536,42 @@ async fn a_role_taken_away_stops_reaching_a_connected_client() {
     assert_eq!(msg.event, "posts/*", "{}", msg.data);
     assert_eq!(msg.json()["record"]["id"], marker.id());
 }
+
+#[tokio::test]
+async fn the_oauth2_redirect_reaches_the_client_holding_its_state_once() {
+    let app = TestApp::new().await;
+    let (mut reader, id) = connect(&app).await;
+    assert_eq!(subscribe(&app, &id, &["@oauth2"], None).await, StatusCode::NO_CONTENT);
+    let form = |body: String| {
+        Request::post("/api/oauth2-redirect")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Apple's form_post: the code arrives as a form, and reaches the client as `@oauth2`.
+    let r = app.raw(form(format!("state={id}&code=the-code"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Auth completed"), "{}", r.text);
+    let msg = reader.next().await.expect("the @oauth2 message");
+    assert_eq!(msg.event, "@oauth2");
+    assert_eq!(msg.json(), json!({"state": id, "code": "the-code"}));
+    // Used once: a replay, and a state no client holds, are refused.
+    let r = app.raw(form(format!("state={id}&code=the-code"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = app.raw(form("state=nobody&code=x".into())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // The provider's error comes through the GET redirect too.
+    assert_eq!(subscribe(&app, &id, &["@oauth2"], None).await, StatusCode::NO_CONTENT);
+    let r = app
+        .raw(
+            Request::get(format!("/api/oauth2-redirect?state={id}&error=access_denied"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Failed to authenticate"), "{}", r.text);
+    let msg = reader.next().await.expect("the @oauth2 message");
+    assert_eq!(msg.json(), json!({"state": id, "code": "", "error": "access_denied"}));
+}

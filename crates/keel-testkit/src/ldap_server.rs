@@ -17,9 +17,10 @@ mod seed;
 pub use seed::{SeedUser, ALICE, BOB, STAR, TWIN_ONE, TWIN_TWO, USERS};
 
 use crate::env::engines_required;
-use seed::{make_certificate, module_dir, seed_ldif, set_private, slapd_conf, write, Conf};
+use crate::tls::find_program;
+use seed::{module_dir, seed_ldif, set_private, slapd_conf, write, Conf};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,7 @@ impl LdapServer {
             println!("note: the slapd memberof overlay is not installed; memberOf will be missing");
         }
         if let Some(openssl) = openssl {
-            make_certificate(openssl, dir.path())?;
+            crate::tls::self_signed_certificate(openssl, dir.path())?;
         }
         let conf = slapd_conf(&Conf {
             dir: dir.path(),
@@ -290,13 +291,6 @@ fn not_installed(what: &str) -> Option<LdapServer> {
 }
 
 /// `name` on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;

@@ -7,6 +7,7 @@ pub mod ldap_server;
 pub mod oauth_server;
 pub mod queue;
 pub mod smtp_server;
+pub mod tls;
 
 pub use cache::cache_suite;
 pub use env::engine_url;

@@ -106,7 +106,7 @@ pub struct SmtpServer {
     pub port: u16,
     child: Child,
     maildir: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl SmtpServer {
@@ -155,6 +155,63 @@ impl SmtpServer {
         false
     }
 
+    /// Starts a server that offers STARTTLS with a self-signed certificate and requires it,
+    /// then `AUTH` (PLAIN or LOGIN) as `username`/`password`, before it takes any mail.
+    /// [`SmtpServer::ca_cert_pem`] is the certificate to trust. `None` as [`start`].
+    ///
+    /// [`start`]: SmtpServer::start
+    pub fn start_secure(username: &str, password: &str) -> Option<SmtpServer> {
+        if !Self::available() {
+            return None;
+        }
+        let Some(openssl) = crate::tls::find_program("openssl") else {
+            let why = "openssl is not installed (needed for the STARTTLS server)";
+            if engines_required() {
+                panic!("{why} but KEEL_TEST_REQUIRE_ENGINES=1");
+            }
+            println!("skipped: {why}");
+            return None;
+        };
+        let mut last = String::new();
+        for _ in 0..3 {
+            let started = free_port()
+                .map_err(|e| format!("free port: {e}"))
+                .and_then(|port| Self::spawn_secure(port, &openssl, username, password));
+            match started {
+                Ok(server) => return Some(server),
+                Err(e) => last = e,
+            }
+        }
+        panic!("aiosmtpd (STARTTLS + AUTH) did not start: {last}");
+    }
+
+    /// The PEM of the self-signed certificate of a [`start_secure`](SmtpServer::start_secure)
+    /// server.
+    pub fn ca_cert_pem(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("cert.pem")).ok()
+    }
+
+    fn spawn_secure(port: u16, openssl: &std::path::Path, username: &str, password: &str) -> Result<SmtpServer, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        crate::tls::self_signed_certificate(openssl, dir.path())?;
+        let maildir = dir.path().join("maildir");
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(SECURE_SERVER)
+            .arg(port.to_string())
+            .arg(&maildir)
+            .arg(dir.path().join("cert.pem"))
+            .arg(dir.path().join("key.pem"))
+            .arg(username)
+            .arg(password)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning python3: {e}"))?;
+        Self::ready(child, port, maildir, dir)
+    }
+
     fn start_on_free_port(max_bytes: Option<usize>) -> Option<SmtpServer> {
         if !Self::available() {
             return None;
@@ -176,7 +233,7 @@ impl SmtpServer {
     fn spawn(port: u16, max_bytes: Option<usize>) -> Result<SmtpServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let maildir = dir.path().join("maildir");
-        let mut child = Command::new("python3")
+        let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
             .args(
                 max_bytes
@@ -191,6 +248,11 @@ impl SmtpServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("spawning python3: {e}"))?;
+        Self::ready(child, port, maildir, dir)
+    }
+
+    /// Waits until the spawned server accepts connections on `port`.
+    fn ready(mut child: Child, port: u16, maildir: PathBuf, dir: tempfile::TempDir) -> Result<SmtpServer, String> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -212,7 +274,7 @@ impl SmtpServer {
             port,
             child,
             maildir,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -252,6 +314,29 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+/// aiosmtpd requiring STARTTLS, then AUTH, before mail; argv: port, maildir, cert, key,
+/// username, password. Messages go to the Maildir like the plain server's.
+const SECURE_SERVER: &str = r#"
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+
+port, maildir, cert, key, user, password = sys.argv[1:7]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == user.encode() and auth_data.password == password.encode()
+    return AuthResult(success=ok)
+
+controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port),
+    tls_context=ctx, require_starttls=True, auth_required=True, auth_require_tls=True,
+    authenticator=authenticate)
+controller.start()
+signal.pause()
+"#;
 
 fn aiosmtpd_installed() -> bool {
     Command::new("python3")

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A seeded user.
 #[derive(Debug, Clone, Copy)]
@@ -155,39 +154,6 @@ pub(super) fn seed_ldif(base_dn: &str, service_dn: &str, service_password: &str)
         l.push('\n');
     }
     l
-}
-
-/// A throwaway self-signed certificate for `127.0.0.1` in `dir/cert.pem` and `dir/key.pem`.
-pub(super) fn make_certificate(openssl: &Path, dir: &Path) -> Result<(), String> {
-    const ARGS: &[&str] = &[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-    ];
-    let out = Command::new(openssl)
-        .args(ARGS)
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .map_err(|e| format!("running openssl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("openssl req failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(())
 }
 
 /// Where the distribution keeps slapd's loadable modules, if it builds them as modules.

@@ -121,6 +121,7 @@ pub(crate) async fn send(
         },
         tls: s.tls,
         local_name: s.local_name.clone(),
+        ca_cert: s.ca_cert.clone(),
         ..SmtpConfig::default()
     };
     let rendered = keel_notify::render(&template(collection, which), vars);
