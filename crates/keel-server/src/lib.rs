@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod body;
 pub mod error;
 mod lockout;
 pub mod middleware;

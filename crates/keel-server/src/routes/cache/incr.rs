@@ -3,15 +3,17 @@
 //! missing key starts at 0, the entry keeps its TTL and tags) and answers `{"value": N}`.
 //! A value that is not an integer, or an overflow, is a 400 naming `key`.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use keel_core::error::{FieldError, FieldErrors};
 use keel_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, parse_object};
+use super::check_name;
+use crate::body::{read_object, Limit};
 use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -32,12 +34,13 @@ pub(super) async fn incr(
     State(state): State<AppState>,
     caller: Caller,
     Path((namespace, key)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheWrite)?;
     check_name("namespace", &namespace)?;
     check_name("key", &key)?;
-    let IncrBody { by } = parse_object(&body)?;
+    let IncrBody { by } = read_object(&state, &headers, body, Limit::Small).await?;
     match state.cache.incr(&namespace, &key, by).await {
         Ok(value) => Ok(Json(json!({"value": value}))),
         // Every provider refuses a non-integer value or an overflow with a bad request.

@@ -6,6 +6,7 @@ use keel_data::Access;
 use serde_json::{Map, Value};
 
 use super::input::read_submitted;
+use crate::body::Limit;
 use super::params::Query;
 use super::uploads::{delete_pending, write_all};
 use super::write::prepare_create;
@@ -25,7 +26,7 @@ pub async fn create(
     let (parts, body) = request.into_parts();
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let access = Access::for_rule(&collection, &collection.create_rule, &req).ok_or_else(ApiError::superusers_only)?;
-    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
+    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
     let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection))?;
     req.body = prepared.body;
     write_all(state.files.as_ref(), &prepared.pending).await?;
