@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod body;
 pub mod error;
+pub mod listen;
 mod lockout;
 pub mod middleware;
 pub mod ratelimit;
