@@ -264,7 +264,7 @@ impl Default for LimitsConfig {
             json_body_bytes: 1024 * 1024,
             json_max_depth: 32,
             json_max_items: 10_000,
-            body_timeout_secs: 60,
+            body_timeout_secs: 120,
             header_timeout_secs: 10,
             idle_timeout_secs: 75,
             max_connections_per_ip: 256,

@@ -131,3 +131,20 @@ async fn requests_see_the_client_address() {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     }
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused() {
+    let app = TestApp::with_config(|c| c.limits.body_timeout_secs = 1).await;
+    let (addr, _stop) = start(&app, options(600, 600, 0)).await;
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    // 100 bytes announced, 14 sent: a slow-loris body
+    conn.write_all(
+        b"POST /api/collections/users/auth-with-password HTTP/1.1\r\nHost: t\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"identity\":\"a",
+    )
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut conn).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("validation_body_timeout"), "{answer}");
+}
