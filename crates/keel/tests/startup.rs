@@ -132,3 +132,48 @@ async fn the_banner_links_pages_that_exist() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_the_open_files_soft_limit_to_the_hard_limit() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // Start with a low soft limit (below the hard one), as many systems do (1024).
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" --data-dir \"$1\" serve --http 127.0.0.1:0")
+        .arg(env!("CARGO_BIN_EXE_keel"))
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("Keel listening on ") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    let listening = rx.recv_timeout(std::time::Duration::from_secs(30));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening.is_ok(), "keel serve did not start");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_default()
+        .to_string();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{limits}");
+    assert_ne!(numbers[0], "256", "the soft limit was not raised: {line}");
+    assert_eq!(numbers[0], numbers[1], "{line}");
+}
