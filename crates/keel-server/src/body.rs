@@ -320,10 +320,21 @@ mod tests {
         }
         let cfg = Config::default();
         let h = HeaderMap::new();
-        assert_eq!(decode_object::<Sign>(&cfg, &h, br#"{"identity":"a"}"#).unwrap().identity, "a");
-        assert_eq!(field_of(decode_object::<Sign>(&cfg, &h, br#"{"identity":[0,0]}"#)), "identity");
+        assert_eq!(
+            decode_object::<Sign>(&cfg, &h, br#"{"identity":"a"}"#)
+                .unwrap()
+                .identity,
+            "a"
+        );
+        assert_eq!(
+            field_of(decode_object::<Sign>(&cfg, &h, br#"{"identity":[0,0]}"#)),
+            "identity"
+        );
         assert_eq!(field_of(decode_object::<Sign>(&cfg, &h, br#"{"n":1}"#)), "identity");
-        assert_eq!(field_of(decode_object::<Sign>(&cfg, &h, br#"{"identity":"a","x":1}"#)), "x");
+        assert_eq!(
+            field_of(decode_object::<Sign>(&cfg, &h, br#"{"identity":"a","x":1}"#)),
+            "x"
+        );
         assert!(decode_object::<Map<String, Value>>(&cfg, &h, b"  ").unwrap().is_empty());
         assert!(decode_object::<Map<String, Value>>(&cfg, &h, b"[1]").is_err());
         assert!(decode_object::<Map<String, Value>>(&cfg, &h, b"{nope").is_err());
@@ -333,7 +344,10 @@ mod tests {
     #[test]
     fn serde_errors_name_the_field() {
         assert!(from_object::<NewJob>(json!({"name": "x", "payload": {"a": 1}}), "").is_ok());
-        assert_eq!(field_of::<NewJob>(from_object(json!({"name": "x", "colour": 1}), "")), "colour");
+        assert_eq!(
+            field_of::<NewJob>(from_object(json!({"name": "x", "colour": 1}), "")),
+            "colour"
+        );
         assert_eq!(
             field_of::<NewJob>(from_object(json!({"maxAttempts": "three"}), "")),
             "maxAttempts"
@@ -342,7 +356,10 @@ mod tests {
             field_of::<NewJob>(from_object(json!({"backoff": {"type": "linear"}}), "2.")),
             "2.backoff"
         );
-        assert_eq!(field_of::<NewJob>(from_object(json!({"runAt": "yesterday"}), "")), "runAt");
+        assert_eq!(
+            field_of::<NewJob>(from_object(json!({"runAt": "yesterday"}), "")),
+            "runAt"
+        );
         match from_object::<NewJob>(json!({"name": "x", "colour": 1}), "") {
             Err(ApiError(Error::BadRequest { message, fields })) => {
                 assert!(message.contains("colour") && message.contains("payload"), "{message}");

@@ -150,7 +150,9 @@ impl Connection {
         let idle = self.options.idle_timeout;
         let mut closing = false;
         loop {
-            let check_at = activity.idle_since().map_or(Instant::now() + idle, |since| since + idle);
+            let check_at = activity
+                .idle_since()
+                .map_or(Instant::now() + idle, |since| since + idle);
             tokio::select! {
                 _ = conn.as_mut() => break,
                 () = tokio::time::sleep_until(check_at), if !closing => {

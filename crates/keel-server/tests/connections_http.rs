@@ -52,7 +52,9 @@ async fn read_to_close(conn: &mut TcpStream) -> Vec<u8> {
 
 /// One request on `conn` (kept alive), returning the response head.
 async fn health(conn: &mut TcpStream) -> String {
-    conn.write_all(b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    conn.write_all(b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(BOUND, conn.read(&mut buf)).await.unwrap().unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
@@ -118,9 +120,11 @@ async fn requests_see_the_client_address() {
             axum::http::Method::PATCH,
             "/api/settings",
             Some(&su),
-            Some(serde_json::json!({"rateLimits": {"enabled": true, "excludedIPs": ["127.0.0.1"], "rules": [
-                {"label": "/api/health", "maxRequests": 1, "duration": 60, "audience": ""}
-            ]}})),
+            Some(
+                serde_json::json!({"rateLimits": {"enabled": true, "excludedIPs": ["127.0.0.1"], "rules": [
+                    {"label": "/api/health", "maxRequests": 1, "duration": 60, "audience": ""}
+                ]}}),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);

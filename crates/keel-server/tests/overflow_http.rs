@@ -23,13 +23,23 @@ async fn a_page_past_the_engines_integers_is_a_400_naming_page() {
         assert!(field_error(&r, "page"), "{uri}: {}", r.text());
     }
     let r = app
-        .send(Method::GET, "/api/collections/posts/records?perPage=99999999999999999999", Some(&su), None)
+        .send(
+            Method::GET,
+            "/api/collections/posts/records?perPage=99999999999999999999",
+            Some(&su),
+            None,
+        )
         .await;
     assert!(field_error(&r, "perPage"), "{}", r.text());
     // the largest page accepted still answers (an empty page)
     let max = keel_server::routes::records::params::MAX_PAGE;
     let r = app
-        .send(Method::GET, &format!("/api/collections/posts/records?page={max}"), Some(&su), None)
+        .send(
+            Method::GET,
+            &format!("/api/collections/posts/records?page={max}"),
+            Some(&su),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["items"], json!([]));

@@ -58,7 +58,13 @@ impl DataDirLock {
     /// Takes the data dir's lock, or fails naming the process holding it.
     pub fn acquire(dir: &Path) -> anyhow::Result<DataDirLock> {
         let path = dir.join(LOCK_FILE);
-        let mut file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) => bail!(unwritable(dir, &e)),
         };
@@ -115,7 +121,10 @@ mod tests {
         let file = tmp.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let err = prepare(&file.join("sub")).unwrap_err().to_string();
-        assert!(err.contains("cannot write to data dir") && err.contains("not a directory"), "{err}");
+        assert!(
+            err.contains("cannot write to data dir") && err.contains("not a directory"),
+            "{err}"
+        );
         prepare(&tmp.path().join("fresh")).unwrap();
     }
 
@@ -126,7 +135,10 @@ mod tests {
         first.record(Some("127.0.0.1:1234")).unwrap();
         let err = DataDirLock::acquire(tmp.path()).unwrap_err().to_string();
         let pid = std::process::id();
-        assert!(err.contains(&format!("in use by keel process {pid} (serving 127.0.0.1:1234)")), "{err}");
+        assert!(
+            err.contains(&format!("in use by keel process {pid} (serving 127.0.0.1:1234)")),
+            "{err}"
+        );
         drop(first);
         DataDirLock::acquire(tmp.path()).unwrap();
     }

@@ -73,17 +73,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let rt = realtime.clone();
-    let server = keel_server::listen::serve(
-        listener,
-        app,
-        ServeOptions::from_limits(&cfg.limits),
-        async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            rt.shutdown();
-            let _ = stop_background.send(true);
-        },
-    );
+    let server = keel_server::listen::serve(listener, app, ServeOptions::from_limits(&cfg.limits), async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        rt.shutdown();
+        let _ = stop_background.send(true);
+    });
     let mut server = std::pin::pin!(server);
     tokio::select! {
         () = &mut server => {}
@@ -214,7 +209,10 @@ mod tests {
         assert!(parse_listen_addr("localhost:3").unwrap().ip().is_loopback());
         for bad in ["8090", "", "host", ":x", "1.2.3.4:99999"] {
             let e = parse_listen_addr(bad).unwrap_err().to_string();
-            assert!(e.contains("expected HOST:PORT such as 127.0.0.1:8090 or :8090"), "{bad}: {e}");
+            assert!(
+                e.contains("expected HOST:PORT such as 127.0.0.1:8090 or :8090"),
+                "{bad}: {e}"
+            );
         }
     }
 }

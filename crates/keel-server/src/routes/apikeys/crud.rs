@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::{key_or_404, may_grant_roles, with_secret};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
-use crate::body::{read_object, Limit};
 use crate::routes::jobs::to_json;
 use crate::routes::roles::audit_entry;
 use crate::state::AppState;

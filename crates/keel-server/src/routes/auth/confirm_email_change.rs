@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
-use super::auth_collection;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

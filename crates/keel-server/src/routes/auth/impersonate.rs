@@ -8,7 +8,7 @@ use axum::Json;
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_auth::AuditEntry;
 use keel_data::{Access, RequestInfo};
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 
 use super::login::Origin;
 use super::{auth_collection, ShapeParams};

@@ -7,12 +7,12 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::auth_collection;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

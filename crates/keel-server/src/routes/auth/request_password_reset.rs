@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::auth_collection;
 use serde_json::{Map, Value};
 
 use crate::body::JsonBody;

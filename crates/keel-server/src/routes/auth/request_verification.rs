@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::auth_collection;
 use crate::body::JsonBody;
 use crate::error::ApiResult;
 use crate::state::AppState;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_auth::AuditEntry;
 use keel_data::{Access, AuthRecord, RequestInfo};
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 
 use super::login::{complete, failed, mfa_duration, Login, Origin};
 use super::{auth_collection, same_collection, ShapeParams};

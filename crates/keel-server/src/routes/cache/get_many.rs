@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{check_batch, check_name};
-use crate::body::{read_object, Limit};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;

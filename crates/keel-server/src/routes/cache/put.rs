@@ -9,8 +9,8 @@ use axum::http::{StatusCode, Uri};
 use serde_json::Value;
 
 use super::check_name;
-use crate::body::{read_json, Limit};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;

@@ -13,9 +13,9 @@ use serde_json::Value;
 use super::put::{check_tags, ttl_from_secs};
 use super::{check_batch, check_name};
 use crate::authz::{authorize, Permission};
+use crate::body::{from_object, read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::body::{from_object, read_object, Limit};
 use crate::state::AppState;
 
 #[derive(Deserialize)]

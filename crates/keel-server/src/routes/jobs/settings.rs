@@ -13,8 +13,8 @@ use keel_jobs::QueueSettings;
 use serde_json::{json, Map, Value};
 
 use super::{check_queue, to_json};
-use crate::body::{from_object, read_json, Limit};
 use crate::authz::{authorize, Permission};
+use crate::body::{from_object, read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;

@@ -6,10 +6,10 @@ use keel_data::Access;
 use serde_json::{Map, Value};
 
 use super::input::read_submitted;
-use crate::body::Limit;
 use super::params::Query;
 use super::uploads::{delete_pending, write_all};
 use super::write::prepare_create;
+use crate::body::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;

@@ -173,12 +173,12 @@ fn normalize(col: &Collection, key: &str, value: &mut Value, limits: &LimitsConf
         FieldKind::Json(_) => {
             check_json_texts(value, limits)?;
             map_strings(value, &|s| {
-            let t = s.trim();
-            if t.is_empty() {
-                return Some(Value::Null);
-            }
-            Some(serde_json::from_str(t).unwrap_or_else(|_| Value::String(s.to_string())))
-        })
+                let t = s.trim();
+                if t.is_empty() {
+                    return Some(Value::Null);
+                }
+                Some(serde_json::from_str(t).unwrap_or_else(|_| Value::String(s.to_string())))
+            })
         }
         _ if field.is_multiple() || modifier => {
             if let Value::String(s) = value {

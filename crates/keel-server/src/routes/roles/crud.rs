@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::{audit_entry, may_grant_role, role_or_404};
 use crate::authz::{authorize, may_grant, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::body::{read_object, Limit};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
 

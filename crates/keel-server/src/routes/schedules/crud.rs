@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::body::{read_object, Limit};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
 
