@@ -38,6 +38,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+/// Counter of connections closed on accept because their IP held `max_per_ip` already.
+pub const CONNECTIONS_REFUSED: &str = "keel_http_connections_refused_total";
+
 /// The connection limits of [`serve`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -86,7 +89,9 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(ip_guard) = per_ip.acquire(peer.ip()) else {
-            tracing::warn!(ip = %peer.ip(), max = options.max_per_ip, "too many connections from one address; closed");
+            // Counted, not logged at warn: a flood would otherwise flood the log too.
+            metrics::counter!(CONNECTIONS_REFUSED).increment(1);
+            tracing::debug!(ip = %peer.ip(), max = options.max_per_ip, "too many connections from one address; closed");
             drop(stream);
             continue;
         };
