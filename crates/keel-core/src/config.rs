@@ -31,6 +31,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Sign-in protection and OAuth2 redirects (`[auth]` in `keel.toml`).
     pub auth: AuthConfig,
+    /// Request body limits, connection timeouts and caps (`[limits]` in `keel.toml`).
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -225,6 +228,46 @@ impl Default for AuthConfig {
             lockout_secs: 900,
             redirect_hosts: Vec::new(),
             audit_retention_days: 90,
+        }
+    }
+}
+
+/// What one request or one client may take (`[limits]`). Multipart uploads and `/api/batch`
+/// are limited by the top-level `max_body_bytes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest body of a small JSON endpoint: sign-ins and the other auth flows, job
+    /// claims and attempts, cache operations on keys, roles, API keys, realtime subscriptions.
+    pub small_body_bytes: usize,
+    /// Largest JSON document: a record created or updated as JSON, a collection, the
+    /// settings, enqueued jobs, schedules, cache values.
+    pub json_body_bytes: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    pub json_max_depth: usize,
+    /// Most members of one JSON array or object in a body.
+    pub json_max_items: usize,
+    /// Seconds a client has to send a request's whole body.
+    pub body_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers once it started.
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub idle_timeout_secs: u64,
+    /// Open connections one client IP may hold; more are closed at once (0 = no cap).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            small_body_bytes: 64 * 1024,
+            json_body_bytes: 1024 * 1024,
+            json_max_depth: 32,
+            json_max_items: 10_000,
+            body_timeout_secs: 120,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections_per_ip: 256,
         }
     }
 }

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod body;
 pub mod error;
+pub mod listen;
 mod lockout;
 pub mod middleware;
 pub mod ratelimit;

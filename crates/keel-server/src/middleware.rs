@@ -62,11 +62,12 @@ pub fn install_metrics() -> PrometheusHandle {
     }
 }
 
-/// Wraps `router` in Keel's middleware stack (see the module docs).
-pub fn apply(router: Router, max_body_bytes: usize) -> Router {
+/// Wraps `router` in Keel's middleware stack (see the module docs). `extractor_limit` bounds
+/// the body axum's own extractors read; Keel's routes read theirs with `crate::body`.
+pub fn apply(router: Router, extractor_limit: usize) -> Router {
     // `Router::layer` wraps what is already there: the last layer added is the outermost.
     router
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(extractor_limit))
         .layer(cors())
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -6,7 +6,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Keel: records, auth, files, realtime (PocketBase's Web API), jobs and schedules in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "keel", version, about, propagate_version = true)]
+#[command(name = "keel", version, propagate_version = true)]
 pub struct Cli {
     /// Where the database and uploaded files live [default: ./keel_data]
     #[arg(long, global = true, value_name = "DIR")]
@@ -50,7 +50,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8090]; port 0 picks a free port
+    /// Address to listen on, HOST:PORT or :PORT (127.0.0.1) [default: 127.0.0.1:8090]; port 0
+    /// picks a free port
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
 }
@@ -58,9 +59,17 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum SuperuserCommand {
     /// Create a superuser, or set the password of an existing one
-    Upsert { email: String, password: String },
+    Upsert {
+        /// The superuser's email address (how they sign in)
+        email: String,
+        /// Their password: at least 8 characters
+        password: String,
+    },
     /// Delete a superuser
-    Delete { email: String },
+    Delete {
+        /// The superuser's email address
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod apikeys_cli;
 mod bench;
 mod cli;
 mod config;
+mod datadir;
 mod jobs_cli;
 mod logging;
 mod roles_cli;

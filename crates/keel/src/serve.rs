@@ -1,12 +1,13 @@
 //! `keel serve`: open everything, listen, and shut down gracefully on SIGINT/SIGTERM.
 
-use std::future::IntoFuture;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use keel_core::config::Config;
 use keel_data::{Access, ListParams, RequestInfo};
+use keel_server::listen::ServeOptions;
 use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
@@ -14,6 +15,11 @@ use keel_server::{AppState, Services};
 use crate::wiring::{open_cache, open_jobs, open_store};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    // Everything that can be refused is checked before anything is created or opened.
+    let addr = parse_listen_addr(&cfg.http)?;
+    crate::datadir::prepare(&cfg.data_dir)?;
+    let mut lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir)?;
+    raise_open_files_limit();
     let store = open_store(&cfg).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
     let storage = cfg.data_dir.join("storage");
@@ -50,12 +56,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let app = keel_server::router(state);
 
-    let listener = tokio::net::TcpListener::bind(&cfg.http)
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {}", cfg.http))?;
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
+    lock.record(Some(&addr.to_string()))?;
     println!("Keel listening on http://{addr}");
-    println!("  REST API:  http://{addr}/api/");
+    println!("  Health:    http://{addr}/api/health");
     println!("  Data dir:  {}", cfg.data_dir.display());
     if !has_superuser(&store).await {
         println!(
@@ -67,25 +74,64 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let rt = realtime.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let server = keel_server::listen::serve(listener, app, ServeOptions::from_limits(&cfg.limits), async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         rt.shutdown();
         let _ = stop_background.send(true);
     });
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        res = &mut server => res.context("server error")?,
+        () = &mut server => {}
         _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
     }
+    drop(lock);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listen address: `HOST:PORT`, `:PORT` (on 127.0.0.1) or `NAME:PORT` (resolved).
+pub fn parse_listen_addr(raw: &str) -> anyhow::Result<SocketAddr> {
+    let raw = raw.trim();
+    let full = match raw.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => raw.to_string(),
+    };
+    if let Ok(addr) = full.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let has_port = full
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if has_port {
+        if let Some(addr) = full.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+            return Ok(addr);
+        }
+    }
+    Err(keel_core::Error::bad_request(format!(
+        "--http: expected HOST:PORT such as 127.0.0.1:8090 or :8090, got {raw:?}"
+    ))
+    .into())
+}
+
+/// Raises this process's soft limit on open files to its hard limit, so many clients can be
+/// connected at once (each connection is a file descriptor).
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) if soft < hard => {
+                if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                    tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+        }
+    }
 }
 
 async fn has_superuser(store: &keel_data::Store) -> bool {
@@ -149,4 +195,25 @@ fn spawn_identity_purge(identity: keel_auth::Identity, audit_days: u32, mut stop
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen_addr;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_addr(":0").unwrap().to_string(), "127.0.0.1:0");
+        assert_eq!(parse_listen_addr(":8090").unwrap().to_string(), "127.0.0.1:8090");
+        assert_eq!(parse_listen_addr("0.0.0.0:1").unwrap().to_string(), "0.0.0.0:1");
+        assert_eq!(parse_listen_addr("[::1]:2").unwrap().to_string(), "[::1]:2");
+        assert!(parse_listen_addr("localhost:3").unwrap().ip().is_loopback());
+        for bad in ["8090", "", "host", ":x", "1.2.3.4:99999"] {
+            let e = parse_listen_addr(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("expected HOST:PORT such as 127.0.0.1:8090 or :8090"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

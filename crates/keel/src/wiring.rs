@@ -9,8 +9,7 @@ use keel_data::Store;
 
 /// Opens (creating if needed) the data dir's SQLite database and the store over it.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    crate::datadir::prepare(&cfg.data_dir)?;
     let db = cfg.data_dir.join("data.db");
     let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
         .await

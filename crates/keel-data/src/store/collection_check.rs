@@ -126,6 +126,18 @@ pub(crate) fn validate(
                 "Collection names starting with _ are reserved.",
             ),
         );
+    } else if ["sqlite_", "keel_"]
+        .iter()
+        .any(|p| c.name.len() >= p.len() && c.name[..p.len()].eq_ignore_ascii_case(p))
+    {
+        // SQLite's own tables (`sqlite_master`, …) and Keel's (`keel_jobs`, …).
+        errs.insert(
+            "name".into(),
+            err(
+                "validation_invalid_name",
+                "Collection names starting with sqlite_ or keel_ are reserved for the database and Keel's own tables.",
+            ),
+        );
     } else if let Some(other) = schema.get(&c.name) {
         if other.id != c.id {
             errs.insert(

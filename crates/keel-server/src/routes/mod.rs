@@ -23,7 +23,9 @@ pub mod settings;
 /// Assembles the app. Each module contributes a `routes()` router; the middleware stack
 /// (request id, trace, metrics, CORS, body limit) wraps them all.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.config.max_body_bytes;
+    // Only axum's own body extractors see this limit; Keel's routes read bodies with
+    // `crate::body`, which applies each route's limit.
+    let extractor_limit = state.config.limits.small_body_bytes;
     let app = Router::new()
         .merge(health::routes())
         .merge(settings::routes())
@@ -45,5 +47,5 @@ pub fn router(state: AppState) -> Router {
             crate::ratelimit::layer,
         ))
         .with_state(state);
-    crate::middleware::apply(app, max_body)
+    crate::middleware::apply(app, extractor_limit)
 }

@@ -5,22 +5,21 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
 use keel_core::error::{FieldError, FieldErrors};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::{Realtime, Subscription};
 use crate::request::Caller;
-use crate::routes::auth::body_object;
 use crate::state::AppState;
 
 /// Longest accepted client id and subscription string, and most subscriptions per client.
@@ -80,10 +79,8 @@ async fn connect(State(state): State<AppState>) -> Response {
 async fn set_subscriptions(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
-    let form = body_object(&headers, &body)?;
     let client_id = form.get("clientId").and_then(Value::as_str).unwrap_or("");
     let mut errors = FieldErrors::new();
     if client_id.is_empty() {

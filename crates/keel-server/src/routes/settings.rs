@@ -3,14 +3,15 @@
 //! password is write-only: responses show it blank, and a blank one in a PATCH keeps the
 //! stored password (so a form that round-trips the GET answer does not wipe it).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use keel_core::error::{FieldError, FieldErrors};
 use serde_json::{Map, Value};
 
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::serialize::pick_fields;
@@ -31,21 +32,11 @@ async fn patch_settings(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     caller.require_superuser()?;
-    let patch: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(Value::Object(m)) => m,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "Failed to load the submitted data. The body must be a JSON object.",
-                ))
-            }
-        }
-    };
+    let patch: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
     let current = state.settings.get();
     let mut merged = serde_json::to_value(current.as_ref()).map_err(keel_core::Error::internal)?;
     let mut patch = Value::Object(patch);

@@ -36,6 +36,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        Self::with_config(|_| {}).await
+    }
+
+    /// Like `new`, with `change` applied to the default config first.
+    pub async fn with_config(change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
@@ -46,10 +51,11 @@ impl TestApp {
         let files = Arc::new(keel_files::LocalFileStore::new(&files_dir).unwrap());
         let settings = Arc::new(Settings::load(&store).await.unwrap());
         let realtime = Arc::new(Realtime::new());
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        change(&mut config);
         let state = AppState::new(Services {
             store: store.clone(),
             files,

@@ -90,9 +90,14 @@ impl KeelProcess {
 
     /// Serves an existing data dir with extra environment variables.
     pub fn serve_with_env(data_dir: TempDir, env: &[(&str, &str)]) -> Self {
+        Self::serve_on(data_dir, "127.0.0.1:0", env)
+    }
+
+    /// Serves an existing data dir on `http` (the `--http` flag) with extra variables.
+    pub fn serve_on(data_dir: TempDir, http: &str, env: &[(&str, &str)]) -> Self {
         let mut child = keel_command(data_dir.path())
             .envs(env.iter().copied())
-            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(["serve", "--http", http])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -133,6 +138,11 @@ impl KeelProcess {
             url,
             data_dir: Some(data_dir),
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).

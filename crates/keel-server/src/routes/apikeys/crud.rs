@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 
 use super::{key_or_404, may_grant_roles, with_secret};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
-use crate::routes::jobs::{read_object, to_json};
+use crate::routes::jobs::to_json;
 use crate::routes::roles::audit_entry;
 use crate::state::AppState;
 
@@ -47,7 +48,7 @@ pub(super) async fn create(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::ApiKeysManage)?;
-    let input: CreateKey = read_object(&state, body).await?;
+    let input: CreateKey = read_object(&state, &headers, body, Limit::Small).await?;
     may_grant_roles(&state, &caller, &input.roles, true).await?;
     let (key, secret) = state
         .identity

@@ -3,15 +3,15 @@
 //! inbox) and its `tokenKey` rotates, ending every session. The password is the record's
 //! current one (400 naming `password` when wrong); a bad token is a 400 naming `token`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
-use super::{auth_collection, body_object};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -21,10 +21,9 @@ pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let form = body_object(&headers, &body)?;
     let origin = Origin::from_headers(&headers);
     let raw = flow::text(&form, "token");
     let password = flow::text(&form, "password");

@@ -4,15 +4,15 @@
 //! stops working (it is single use). Like PocketBase, a record that was not verified becomes
 //! verified when the token's email is still its email (the mail reached that inbox).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
-use super::{auth_collection, body_object};
+use crate::body::JsonBody;
 use crate::error::ApiResult;
 use crate::routes::records::auth_fields;
 use crate::state::AppState;
@@ -23,10 +23,9 @@ pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let form = body_object(&headers, &body)?;
     let origin = Origin::from_headers(&headers);
     let raw = flow::text(&form, "token");
     let (record, claims) = flow::verify(&state, &collection, &raw, TokenKind::PasswordReset, EVENT, &origin).await?;

@@ -2,16 +2,16 @@
 //! verified. The token must be a verification token of this collection, still valid, and
 //! for the record's current email; otherwise 400 naming `token`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
-use super::{auth_collection, body_object};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -21,10 +21,9 @@ pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let form = body_object(&headers, &body)?;
     let raw = flow::text(&form, "token");
     let origin = Origin::from_headers(&headers);
     let (record, claims) = flow::verify(&state, &collection, &raw, TokenKind::Verification, EVENT, &origin).await?;

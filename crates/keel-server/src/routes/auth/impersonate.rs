@@ -2,17 +2,17 @@
 //! for any record, `{duration}` seconds long (0 = the collection's auth token duration).
 //! Every impersonation is in the audit trail.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::Json;
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_auth::AuditEntry;
 use keel_data::{Access, RequestInfo};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::login::Origin;
-use super::{auth_collection, body_object, ShapeParams};
+use super::{auth_collection, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::serialize::{pick_fields, record_json};
@@ -24,12 +24,11 @@ pub(super) async fn handler(
     caller: Caller,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     caller.require_superuser()?;
     let collection = auth_collection(&state, &collection)?;
     let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
-    let form = body_object(&headers, &body)?;
     let duration = match form.get("duration") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().filter(|d| *d >= 0).ok_or_else(|| {

@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_data::{AuthRecord, Collection, Record, RequestInfo};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
@@ -128,36 +127,6 @@ impl ShapeParams {
             }
         }
         out
-    }
-}
-
-/// Reads a JSON or `application/x-www-form-urlencoded` body into an object. An empty body is
-/// an empty object; anything else unreadable is a 400.
-pub(crate) fn body_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("Failed to read the request body."))?;
-        return Ok(form_pairs(text)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect());
-    }
-    if content_type.starts_with("multipart/form-data") {
-        return Err(ApiError::bad_request(
-            "This endpoint accepts JSON or URL-encoded form bodies.",
-        ));
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::bad_request(
-            "Failed to load the submitted data. The body must be a JSON object.",
-        )),
     }
 }
 

@@ -8,14 +8,14 @@
 //! The realtime broker is per process: behind a load balancer, the redirect must reach the
 //! process holding the client's SSE stream (sticky sessions).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::sse::Event;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::body_object;
+use crate::body::{read_object, Limit};
 use crate::request::form_pairs;
 use crate::state::AppState;
 
@@ -30,8 +30,8 @@ pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Resp
 }
 
 /// Apple (`response_mode=form_post`) posts the code as a form.
-pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match body_object(&headers, &body) {
+pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match read_object::<Map<String, Value>>(&state, &headers, body, Limit::Small).await {
         Ok(params) => forward(&state, &params),
         Err(_) => page(StatusCode::BAD_REQUEST, "Failed to read the OAuth2 redirect."),
     }

@@ -4,16 +4,16 @@
 //! or taken `newEmail` is a 400 naming it. The email is sent before answering, so a failing
 //! mail server is reported to the caller.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::{auth_collection, body_object, caller_record, same_collection};
+use super::{auth_collection, caller_record, same_collection};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub(super) async fn handler(
     Path(collection): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let Some(auth) = caller.auth.as_ref() else {
         return Err(ApiError::unauthorized(
@@ -39,7 +39,6 @@ pub(super) async fn handler(
     }
     let collection = auth_collection(&state, &collection)?;
     let record = caller_record(auth);
-    let form = body_object(&headers, &body)?;
     let new_email = flow::email_field(&form, "newEmail")?;
     let origin = Origin::from_headers(&headers);
 

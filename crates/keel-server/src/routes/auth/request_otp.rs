@@ -4,16 +4,16 @@
 //! with `{OTP}` and `{OTP_ID}`. An unknown email gets an id of the same shape that no OTP
 //! has (PocketBase's enumeration protection), after about the same work.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::{auth_collection, body_object};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     let collection = auth_collection(&state, &collection)?;
     let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
@@ -33,7 +33,6 @@ pub(super) async fn handler(
         ));
     }
     let length = opts.otp.get("length").and_then(Value::as_u64).unwrap_or(8) as usize;
-    let form = body_object(&headers, &body)?;
     let email = flow::email_field(&form, "email")?;
     let origin = Origin::from_headers(&headers);
 

@@ -2,15 +2,17 @@
 //! email belongs to a record, the collection's `resetPasswordTemplate` is sent to it with a
 //! password-reset token (`{TOKEN}`). An unknown email gets the same answer.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::token::TokenKind;
 
+use super::auth_collection;
 use super::flow;
 use super::login::Origin;
 use super::mail::{self, Template};
-use super::{auth_collection, body_object};
+use serde_json::{Map, Value};
+
+use crate::body::JsonBody;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -20,10 +22,9 @@ pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let form = body_object(&headers, &body)?;
     let email = flow::email_field(&form, "email")?;
     let origin = Origin::from_headers(&headers);
 

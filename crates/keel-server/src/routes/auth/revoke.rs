@@ -2,15 +2,15 @@
 //! its `tokenKey`, which invalidates every auth, file and refresh token issued to it. Without
 //! `id` it is the caller's own record; superusers may name any record.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use keel_auth::AuditEntry;
 use keel_data::{Access, RequestInfo};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::login::Origin;
-use super::{auth_collection, body_object, same_collection};
+use super::{auth_collection, same_collection};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -20,10 +20,9 @@ pub(super) async fn handler(
     Path(collection_name): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection_name)?;
-    let form = body_object(&headers, &body)?;
     let asked = form.get("id").and_then(Value::as_str).unwrap_or("").trim().to_string();
     let own = caller
         .auth

@@ -6,7 +6,6 @@
 //! - `POST /api/collections/{c}/auth-with-totp` `{mfaId, code}` or `{mfaId, recoveryCode}`:
 //!   the second step of a sign-in whose first factor answered 401 `{"mfaId"}`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +15,8 @@ use keel_data::{Access, AuthRecord, RequestInfo};
 use serde_json::{json, Map, Value};
 
 use super::login::{complete, failed, mfa_duration, Login, Origin};
-use super::{auth_collection, body_object, same_collection, ShapeParams};
+use super::{auth_collection, same_collection, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -83,10 +83,9 @@ pub(super) async fn confirm(
     Path(collection): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     let auth = own(&caller, &collection)?;
-    let form = body_object(&headers, &body)?;
     let code = text(&form, "code");
     if code.is_empty() {
         return Err(ApiError::field(
@@ -108,10 +107,9 @@ pub(super) async fn disable(
     Path(collection): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let auth = own(&caller, &collection)?;
-    let form = body_object(&headers, &body)?;
     let (cid, rid) = (auth.collection.id.clone(), auth.id().to_string());
     if !second_factor(&state, &cid, &rid, &form).await? {
         state.identity.audit(entry(auth, "totp.disable", false, &headers)).await;
@@ -148,10 +146,9 @@ pub(super) async fn auth_with_totp(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
-    let form = body_object(&headers, &body)?;
     let mut mfa_id = text(&form, "mfaId");
     if mfa_id.is_empty() {
         // The JS SDK sends `{ mfaId }` options in the query string.

@@ -7,7 +7,6 @@
 //! set, the record's roles become exactly those its groups map to (roles that exist).
 //! An unknown user and a wrong password get the same 400, and count towards the lockout.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
@@ -18,7 +17,8 @@ use serde_json::{Map, Value};
 
 use super::external::{self, ExternalUser};
 use super::login::{complete, failed, Login, Origin};
-use super::{auth_collection, body_object, ShapeParams};
+use super::{auth_collection, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -33,11 +33,10 @@ pub(super) async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(mut form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let config = ldap_config(&collection)?;
-    let mut form = body_object(&headers, &body)?;
     let text = |k: &str| form.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let (username, password) = (text("username").trim().to_string(), text("password"));
     let mfa_id = Some(text("mfaId")).filter(|s| !s.is_empty());

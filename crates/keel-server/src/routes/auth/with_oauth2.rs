@@ -9,7 +9,6 @@
 //! `oauth2.mappedFields`; an `avatarURL` mapped to a file field is downloaded into it
 //! (`avatar.rs`), only when the record is created, never on later sign-ins.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
@@ -21,7 +20,8 @@ use serde_json::{Map, Value};
 use super::avatar::AvatarSource;
 use super::external::{self, map_into, ExternalUser};
 use super::login::{complete, failed, Login, Origin};
-use super::{auth_collection, body_object, oauth2_flow, ShapeParams};
+use super::{auth_collection, oauth2_flow, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub(super) async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(mut form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     if !oauth2_flow::enabled(&collection) {
@@ -41,7 +41,6 @@ pub(super) async fn handler(
             "The collection is not configured to allow OAuth2 authentication.",
         ));
     }
-    let mut form = body_object(&headers, &body)?;
     let text = |k: &str| form.get(k).and_then(Value::as_str).unwrap_or("").trim().to_string();
     let (provider_name, code, verifier) = (text("provider"), text("code"), text("codeVerifier"));
     let redirect_url = Some(text("redirectURL"))

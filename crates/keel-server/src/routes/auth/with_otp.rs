@@ -6,7 +6,6 @@
 //! "Failed to authenticate.". Like PocketBase, success marks the record verified when the
 //! code went to its current email.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
@@ -17,7 +16,8 @@ use serde_json::{Map, Value};
 use super::flow;
 use super::login::{complete, failed, Login, Origin};
 use super::request_otp::otp_enabled;
-use super::{auth_collection, body_object, ShapeParams};
+use super::{auth_collection, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -28,7 +28,7 @@ pub(super) async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(mut form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
@@ -38,7 +38,6 @@ pub(super) async fn handler(
         ));
     }
     let duration = opts.otp.get("duration").and_then(Value::as_i64).unwrap_or(180);
-    let mut form = body_object(&headers, &body)?;
     let otp_id = flow::text(&form, "otpId");
     let code = flow::text(&form, "password");
     let mfa_id = flow::text(&form, "mfaId");

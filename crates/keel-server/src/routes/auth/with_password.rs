@@ -4,16 +4,16 @@
 
 use std::sync::OnceLock;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use keel_core::error::{FieldError, FieldErrors};
 use keel_data::Record;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::login::{complete, failed, Login, Origin};
-use super::{auth_collection, body_object, ShapeParams};
+use super::{auth_collection, ShapeParams};
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -27,7 +27,7 @@ pub(super) async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(mut form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
@@ -36,7 +36,6 @@ pub(super) async fn handler(
             "The collection is not configured to allow password authentication.",
         ));
     }
-    let mut form = body_object(&headers, &body)?;
     let identity = text(&form, "identity");
     let password = text(&form, "password");
     let identity_field = text(&form, "identityField");

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use keel_core::Error;
 use serde_json::{json, Map, Value};
 
+use crate::body::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::routes::records::input::{read_submitted, Upload};
@@ -35,7 +36,7 @@ async fn batch(State(state): State<AppState>, caller: Caller, request: Request) 
         return Err(ApiError::forbidden("Batch requests are not allowed."));
     }
     let (parts, body) = request.into_parts();
-    let submitted = read_submitted(&state, &parts.headers, body, None).await?;
+    let submitted = read_submitted(&state, &parts.headers, body, None, Limit::Upload).await?;
     let raws = split_requests(submitted.data, submitted.uploads, settings.batch.max_requests as usize)?;
 
     let mut prepared: Vec<PreparedOp> = Vec::with_capacity(raws.len());

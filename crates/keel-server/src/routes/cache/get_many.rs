@@ -2,13 +2,15 @@
 //! `{"values": {"a": <value>, "b": null}}`, `null` for a missing or expired key, in the
 //! order asked. At most `MAX_BATCH` keys. (Reached through `post_action`.)
 
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{check_batch, check_name, check_namespace, parse_object};
+use super::{check_batch, check_name, check_namespace};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
@@ -23,11 +25,12 @@ pub(super) async fn get_many(
     state: AppState,
     caller: Caller,
     namespace: String,
-    body: Bytes,
+    headers: &HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheRead)?;
     check_namespace(&namespace)?;
-    let body: GetManyBody = parse_object(&body)?;
+    let body: GetManyBody = read_object(&state, headers, body, Limit::Document).await?;
     check_batch("keys", body.keys.len())?;
     for (i, key) in body.keys.iter().enumerate() {
         check_name(&format!("keys.{i}"), key)?;

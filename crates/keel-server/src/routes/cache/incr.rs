@@ -5,16 +5,18 @@
 //! per time window is one call.
 //! A value that is not an integer, or an overflow, is a 400 naming `key`.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use keel_core::error::{FieldError, FieldErrors};
 use keel_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, check_namespace, parse_object};
+use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -35,12 +37,13 @@ pub(super) async fn incr(
     State(state): State<AppState>,
     caller: Caller,
     Path((namespace, key)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheWrite)?;
     check_namespace(&namespace)?;
     check_name("key", &key)?;
-    let IncrBody { by, ttl } = parse_object(&body)?;
+    let IncrBody { by, ttl } = read_object(&state, &headers, body, Limit::Small).await?;
     let ttl = ttl.map(|secs| super::put::ttl_from_secs("ttl", secs)).transpose()?;
     match state.cache.incr(&namespace, &key, by, ttl).await {
         Ok(value) => Ok(Json(json!({"value": value}))),

@@ -1,13 +1,15 @@
 //! `POST /api/cache/{namespace}/invalidate` with `{"tags": ["a", "b"]}`: deletes every key
 //! carrying any of the tags; answers `{"invalidated": N}`. (Reached through `post_action`.)
 
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, check_namespace, parse_object};
+use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
@@ -22,11 +24,12 @@ pub(super) async fn invalidate(
     state: AppState,
     caller: Caller,
     namespace: String,
-    body: Bytes,
+    headers: &HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CacheWrite)?;
     check_namespace(&namespace)?;
-    let body: InvalidateBody = parse_object(&body)?;
+    let body: InvalidateBody = read_object(&state, headers, body, Limit::Small).await?;
     for tag in &body.tags {
         check_name("tags", tag)?;
     }

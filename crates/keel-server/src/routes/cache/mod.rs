@@ -9,18 +9,17 @@
 //! - `GET /api/cache/{namespace}` (stats) and `DELETE /api/cache/{namespace}` (clear).
 //!
 //! The namespace-wide POSTs share the `{key}` route; [`post_action`] dispatches them by name
-//! (a POST to any other key is a 404). Bodies are JSON objects deserialized with the jobs
-//! API's `from_object`, so a wrong type, a missing or an unknown field is a 400 naming it.
+//! (a POST to any other key is a 404). Bodies are JSON objects read by `crate::body`, so a
+//! wrong type, a missing or an unknown field is a 400 naming it.
 //! Namespaces, keys and tags match `[A-Za-z0-9_.:-]{1,200}`.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use keel_core::Error;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
@@ -54,16 +53,17 @@ async fn post_action(
     State(state): State<AppState>,
     caller: Caller,
     Path((namespace, action)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Response> {
     match action.as_str() {
-        "invalidate" => Ok(invalidate::invalidate(state, caller, namespace, body)
+        "invalidate" => Ok(invalidate::invalidate(state, caller, namespace, &headers, body)
             .await?
             .into_response()),
-        "get-many" => Ok(get_many::get_many(state, caller, namespace, body)
+        "get-many" => Ok(get_many::get_many(state, caller, namespace, &headers, body)
             .await?
             .into_response()),
-        "set-many" => Ok(set_many::set_many(state, caller, namespace, body)
+        "set-many" => Ok(set_many::set_many(state, caller, namespace, &headers, body)
             .await?
             .into_response()),
         _ => Err(ApiError(Error::NotFound(
@@ -88,21 +88,6 @@ fn check_batch(field: &str, len: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Parses a JSON object body into `T` (an empty body is `{}`): a 400 for a body that is not
-/// a JSON object, or naming the field at fault (see `jobs::from_object`).
-fn parse_object<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return crate::routes::jobs::from_object(Value::Object(Map::new()), "");
-    }
-    match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) => crate::routes::jobs::from_object(v, ""),
-        Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "The request body is not valid JSON: {e}."
-        ))),
-    }
 }
 
 /// Checks a namespace given to the API: a valid name (see [`check_name`]) that is not one of

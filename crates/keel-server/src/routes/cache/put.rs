@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use serde_json::Value;
 
 use super::{check_name, check_namespace};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;
@@ -24,14 +25,13 @@ pub(super) async fn put_value(
     caller: Caller,
     Path((namespace, key)): Path<(String, String)>,
     uri: Uri,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::CacheWrite)?;
     check_namespace(&namespace)?;
     check_name("key", &key)?;
     let (ttl, tags) = parse_query(uri.query().unwrap_or(""))?;
-    let value: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("The request body must be a JSON value."))?;
+    let value: Value = read_json(&state, body, Limit::Document).await?;
     state.cache.set(&namespace, &key, value, ttl, &tags).await?;
     Ok(StatusCode::NO_CONTENT)
 }

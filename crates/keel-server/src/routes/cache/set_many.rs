@@ -4,18 +4,18 @@
 //! batch is checked before anything is written, but it is not a transaction in the
 //! provider. (Reached through `post_action`.)
 
-use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
 use keel_core::cache::CacheEntry;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::put::{check_tags, ttl_from_secs};
-use super::{check_batch, check_name, check_namespace, parse_object};
+use super::{check_batch, check_name, check_namespace};
 use crate::authz::{authorize, Permission};
+use crate::body::{from_object, read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::routes::jobs::from_object;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -36,10 +36,16 @@ struct EntryBody {
     tags: Vec<String>,
 }
 
-pub(super) async fn set_many(state: AppState, caller: Caller, namespace: String, body: Bytes) -> ApiResult<StatusCode> {
+pub(super) async fn set_many(
+    state: AppState,
+    caller: Caller,
+    namespace: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::CacheWrite)?;
     check_namespace(&namespace)?;
-    let body: SetManyBody = parse_object(&body)?;
+    let body: SetManyBody = read_object(&state, headers, body, Limit::Document).await?;
     check_batch("entries", body.entries.len())?;
     let mut entries = Vec::with_capacity(body.entries.len());
     for (i, raw) in body.entries.into_iter().enumerate() {

@@ -14,13 +14,15 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use keel_jobs::{FailMode, Progress};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{read_object, required, to_json};
+use super::{required, to_json};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -67,10 +69,11 @@ pub(super) async fn heartbeat(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsWork)?;
-    let body: HeartbeatBody = read_object(&state, body).await?;
+    let body: HeartbeatBody = read_object(&state, &headers, body, Limit::Small).await?;
     let lease = required("lease", body.lease)?;
     let job = state.jobs.heartbeat(&id, &lease).await?;
     Ok(Json(to_json(&job)?))
@@ -80,10 +83,11 @@ pub(super) async fn progress(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsWork)?;
-    let body: ProgressBody = read_object(&state, body).await?;
+    let body: ProgressBody = read_object(&state, &headers, body, Limit::Small).await?;
     let lease = required("lease", body.lease)?;
     let percent = body.percent.ok_or_else(|| {
         ApiError::field(
@@ -104,10 +108,11 @@ pub(super) async fn complete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsWork)?;
-    let body: CompleteBody = read_object(&state, body).await?;
+    let body: CompleteBody = read_object(&state, &headers, body, Limit::Small).await?;
     let lease = required("lease", body.lease)?;
     let job = state.jobs.complete(&id, &lease, body.result.as_ref()).await?;
     Ok(Json(to_json(&job)?))
@@ -117,10 +122,11 @@ pub(super) async fn fail(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsWork)?;
-    let body: FailBody = read_object(&state, body).await?;
+    let body: FailBody = read_object(&state, &headers, body, Limit::Small).await?;
     let lease = required("lease", body.lease)?;
     let message = body
         .error

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use keel_jobs::ClaimOptions;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_queue, read_object, to_json};
+use super::{check_queue, to_json};
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -41,11 +43,12 @@ pub(super) async fn claim(
     State(state): State<AppState>,
     caller: Caller,
     Path(queue): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsWork)?;
     check_queue(&queue)?;
-    let body: ClaimBody = read_object(&state, body).await?;
+    let body: ClaimBody = read_object(&state, &headers, body, Limit::Small).await?;
     let max = body.max.unwrap_or(1);
     if !(1..=MAX_CLAIM).contains(&max) {
         return Err(ApiError::field(

@@ -10,8 +10,9 @@ use keel_jobs::store::Enqueued;
 use keel_jobs::NewJob;
 use serde_json::{json, Value};
 
-use super::{check_queue, from_object, read_json, to_json};
+use super::{check_queue, to_json};
 use crate::authz::{authorize, Permission};
+use crate::body::{from_object, read_bytes, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -28,7 +29,11 @@ pub(super) async fn enqueue(
     authorize(&caller, Permission::JobsEnqueue)?;
     check_queue(&queue)?;
     let not_a_job = || ApiError::bad_request("The body must be a job object or an array of job objects.");
-    match read_json(&state, body).await?.ok_or_else(not_a_job)? {
+    let bytes = read_bytes(&state, body, Limit::Document).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(not_a_job());
+    }
+    match crate::body::decode_json::<Value>(&state.config, &bytes)? {
         one @ Value::Object(_) => {
             let job: NewJob = from_object(one, "")?;
             let mut out = state.jobs.enqueue(&queue, vec![job]).await?;

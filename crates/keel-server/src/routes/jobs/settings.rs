@@ -12,8 +12,9 @@ use axum::Json;
 use keel_jobs::QueueSettings;
 use serde_json::{json, Map, Value};
 
-use super::{check_queue, from_object, read_json, to_json};
+use super::{check_queue, to_json};
 use crate::authz::{authorize, Permission};
+use crate::body::{from_object, read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
@@ -26,7 +27,7 @@ pub(super) async fn patch(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsAdmin)?;
     check_queue(&queue)?;
-    let Some(Value::Object(patch)) = read_json(&state, body).await? else {
+    let Value::Object(patch) = read_json(&state, body, Limit::Small).await? else {
         return Err(ApiError::bad_request(
             "The body must be a JSON object of queue settings (paused, concurrency, rateLimit, pushUrl, \
              keepCompleted, keepDead).",

@@ -9,6 +9,7 @@ use super::input::read_submitted;
 use super::params::Query;
 use super::uploads::{delete_pending, write_all};
 use super::write::prepare_create;
+use crate::body::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -25,7 +26,7 @@ pub async fn create(
     let (parts, body) = request.into_parts();
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let access = Access::for_rule(&collection, &collection.create_rule, &req).ok_or_else(ApiError::superusers_only)?;
-    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
+    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
     let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection))?;
     req.body = prepared.body;
     write_all(state.files.as_ref(), &prepared.pending).await?;

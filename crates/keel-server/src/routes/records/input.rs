@@ -3,18 +3,15 @@
 //! `@jsonPayload` parts, files as parts with a file name).
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart};
-use axum::http::{header, HeaderMap, Request};
+use axum::http::{header, HeaderMap};
 use bytes::Bytes;
-use keel_core::Error;
+use keel_core::config::LimitsConfig;
 use keel_data::{Collection, FieldKind};
 use serde_json::{Map, Value};
 
+use crate::body::{check_shape, decode_object, read_bytes, Limit, INVALID_BODY};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// The message PocketBase answers for a body it cannot parse.
-pub const INVALID_BODY: &str = "Failed to load the submitted data due to invalid formatting.";
 
 /// One uploaded file part.
 #[derive(Debug, Clone)]
@@ -43,7 +40,8 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
-/// Reads the whole body (at most the configured body limit: 413 beyond it) and parses it.
+/// Reads the whole body with `crate::body` and parses it: multipart up to `max_body_bytes`,
+/// anything else as a JSON (or URL-encoded) object up to `json_limit` (413 beyond either).
 /// With `collection`, plain multipart strings are converted to the field's type
 /// (numbers, booleans, JSON, arrays for multi-value fields).
 pub async fn read_submitted(
@@ -51,47 +49,34 @@ pub async fn read_submitted(
     headers: &HeaderMap,
     body: Body,
     collection: Option<&Collection>,
+    json_limit: Limit,
 ) -> ApiResult<Submitted> {
-    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError(Error::TooLarge(format!(
-                "The request body is larger than the {} bytes allowed.",
-                state.config.max_body_bytes
-            )))
-        })?;
     if is_multipart(headers) {
-        parse_multipart(headers, bytes, collection).await
+        let bytes = read_bytes(state, body, Limit::Upload).await?;
+        parse_multipart(state, headers, bytes, collection).await
     } else {
+        let bytes = read_bytes(state, body, json_limit).await?;
         Ok(Submitted {
-            data: parse_json_object(&bytes)?,
+            data: decode_object(&state.config, headers, &bytes)?,
             uploads: Vec::new(),
         })
     }
 }
 
-/// Parses a JSON object body; an empty body is an empty object.
-pub fn parse_json_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::bad_request(INVALID_BODY)),
-    }
-}
-
-async fn parse_multipart(headers: &HeaderMap, bytes: Bytes, collection: Option<&Collection>) -> ApiResult<Submitted> {
-    let mut builder = Request::builder();
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        builder = builder.header(header::CONTENT_TYPE, ct);
-    }
-    let request = builder
-        .body(Body::from(bytes))
-        .map_err(|_| ApiError::bad_request(INVALID_BODY))?;
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+async fn parse_multipart(
+    state: &AppState,
+    headers: &HeaderMap,
+    bytes: Bytes,
+    collection: Option<&Collection>,
+) -> ApiResult<Submitted> {
+    let limits = &state.config.limits;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+    let whole = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(whole, boundary);
     let mut plain = Map::new();
     let mut payload = Map::new();
     let mut uploads = Vec::new();
@@ -106,13 +91,11 @@ async fn parse_multipart(headers: &HeaderMap, bytes: Bytes, collection: Option<&
             continue;
         }
         let file_name = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.to_string());
         let data = field.bytes().await.map_err(|_| ApiError::bad_request(INVALID_BODY))?;
         if key == "@jsonPayload" {
-            match serde_json::from_slice::<Value>(&data) {
-                Ok(Value::Object(m)) => payload.extend(m),
-                _ => return Err(ApiError::bad_request(INVALID_BODY)),
-            }
+            let m: Map<String, Value> = decode_object(&state.config, &HeaderMap::new(), &data)?;
+            payload.extend(m);
             continue;
         }
         match file_name {
@@ -132,7 +115,7 @@ async fn parse_multipart(headers: &HeaderMap, bytes: Bytes, collection: Option<&
     }
     if let Some(col) = collection {
         for (key, value) in plain.iter_mut() {
-            normalize(col, key, value);
+            normalize(col, key, value, limits)?;
         }
     }
     plain.extend(payload);
@@ -161,10 +144,11 @@ pub fn base_key(key: &str) -> &str {
         .unwrap_or(key)
 }
 
-/// Converts a plain form value (strings) to what the field expects.
-fn normalize(col: &Collection, key: &str, value: &mut Value) {
+/// Converts a plain form value (strings) to what the field expects. JSON text is held to
+/// the same depth and member bounds as a JSON body.
+fn normalize(col: &Collection, key: &str, value: &mut Value, limits: &LimitsConfig) -> ApiResult<()> {
     let Some(field) = col.field(base_key(key)) else {
-        return;
+        return Ok(());
     };
     let modifier = key != field.name;
     match &field.kind {
@@ -186,13 +170,16 @@ fn normalize(col: &Collection, key: &str, value: &mut Value) {
             "false" | "0" | "" | "off" => Some(Value::Bool(false)),
             _ => None,
         }),
-        FieldKind::Json(_) => map_strings(value, &|s| {
-            let t = s.trim();
-            if t.is_empty() {
-                return Some(Value::Null);
-            }
-            Some(serde_json::from_str(t).unwrap_or_else(|_| Value::String(s.to_string())))
-        }),
+        FieldKind::Json(_) => {
+            check_json_texts(value, limits)?;
+            map_strings(value, &|s| {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Some(Value::Null);
+                }
+                Some(serde_json::from_str(t).unwrap_or_else(|_| Value::String(s.to_string())))
+            })
+        }
         _ if field.is_multiple() || modifier => {
             if let Value::String(s) = value {
                 *value = if s.is_empty() {
@@ -203,6 +190,16 @@ fn normalize(col: &Collection, key: &str, value: &mut Value) {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Checks the JSON text in `value` (a string or an array of strings) with [`check_shape`].
+fn check_json_texts(value: &Value, limits: &LimitsConfig) -> ApiResult<()> {
+    match value {
+        Value::String(s) => check_shape(s.as_bytes(), limits),
+        Value::Array(items) => items.iter().try_for_each(|i| check_json_texts(i, limits)),
+        _ => Ok(()),
     }
 }
 
@@ -221,14 +218,6 @@ fn map_strings(value: &mut Value, f: &dyn Fn(&str) -> Option<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_bodies() {
-        assert!(parse_json_object(b"").unwrap().is_empty());
-        assert_eq!(parse_json_object(br#"{"a":1}"#).unwrap()["a"], 1);
-        assert!(parse_json_object(b"[1]").is_err());
-        assert!(parse_json_object(b"{nope").is_err());
-    }
 
     #[test]
     fn repeated_keys_become_arrays() {

@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::request::form_pairs;
 
+/// The largest `page` accepted: its rows' offset, `(page - 1) * perPage`, fits the
+/// engine's 64-bit integers.
+pub const MAX_PAGE: u64 = i64::MAX as u64 / MAX_PER_PAGE;
+
 /// The largest `perPage` accepted.
 pub const MAX_PER_PAGE: u64 = 1000;
 /// `perPage` when none is given.
@@ -63,7 +67,7 @@ impl Query {
     /// Validates paging and turns the parameters into `ListParams`. Bad values are a 400
     /// naming the parameter.
     pub fn list_params(&self) -> ApiResult<ListParams> {
-        let page = parse_positive("page", self.page.as_deref(), 1, u64::MAX)?;
+        let page = parse_positive("page", self.page.as_deref(), 1, MAX_PAGE)?;
         let per_page = parse_positive("perPage", self.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
         let skip_total = match self.skip_total.as_deref().map(str::trim) {
             None | Some("") | Some("0") | Some("false") => false,
@@ -131,7 +135,15 @@ mod tests {
         assert_eq!(q.expand(), Some("x"));
         let d = Query::from_query_str("").list_params().unwrap();
         assert_eq!((d.page, d.per_page, d.skip_total), (1, 30, false));
-        for bad in ["perPage=1001", "perPage=0", "page=-1", "page=abc", "skipTotal=maybe"] {
+        for bad in [
+            "perPage=1001",
+            "perPage=0",
+            "page=-1",
+            "page=abc",
+            "skipTotal=maybe",
+            "page=9223372036854775807",
+            "page=99999999999999999999",
+        ] {
             assert!(Query::from_query_str(bad).list_params().is_err(), "{bad}");
         }
     }

@@ -11,6 +11,7 @@ use super::input::read_submitted;
 use super::params::Query;
 use super::uploads::{cleanup_after_update, delete_pending, write_all};
 use super::write::prepare_update;
+use crate::body::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -27,7 +28,7 @@ pub async fn update(
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let rule = collection.update_rule.clone();
     let access = Access::for_rule(&collection, &rule, &req).ok_or_else(ApiError::superusers_only)?;
-    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection)).await?;
+    let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
     req.body = submitted.data.clone();
     // The record as the update rule lets this caller see it: 404 before anything is checked.
     let current = state.store.get_record(&collection, &id, &req, access).await?;

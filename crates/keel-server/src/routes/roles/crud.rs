@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 
 use super::{audit_entry, may_grant_role, role_or_404};
 use crate::authz::{authorize, may_grant, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::routes::jobs::{read_object, to_json};
+use crate::routes::jobs::to_json;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -62,7 +63,7 @@ pub(super) async fn create(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::RolesManage)?;
-    let input: CreateRole = read_object(&state, body).await?;
+    let input: CreateRole = read_object(&state, &headers, body, Limit::Small).await?;
     let name = input.name.trim();
     may_grant(&caller, &format!("the role {name:?}"), &well_formed(&input.permissions))?;
     let role = state
@@ -84,7 +85,7 @@ pub(super) async fn update(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::RolesManage)?;
-    let input: UpdateRole = read_object(&state, body).await?;
+    let input: UpdateRole = read_object(&state, &headers, body, Limit::Small).await?;
     let before = role_or_404(&state, &name).await?;
     if before.builtin {
         return Err(ApiError::forbidden(format!(

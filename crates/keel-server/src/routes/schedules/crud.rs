@@ -2,16 +2,17 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use keel_jobs::schedule::ScheduleInput;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::authz::{authorize, Permission};
+use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
-use crate::routes::jobs::{read_object, to_json};
+use crate::routes::jobs::to_json;
 use crate::state::AppState;
 
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
@@ -20,9 +21,14 @@ pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiRe
     Ok(Json(json!({ "items": to_json(&items)? })))
 }
 
-pub(super) async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Json<Value>> {
+pub(super) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsAdmin)?;
-    let input: ScheduleInput = read_object(&state, body).await?;
+    let input: ScheduleInput = read_object(&state, &headers, body, Limit::Document).await?;
     let schedule = state.jobs.store().create_schedule(input).await?;
     Ok(Json(to_json(&schedule)?))
 }
@@ -64,10 +70,11 @@ pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsAdmin)?;
-    let input: ScheduleInput = read_object(&state, body).await?;
+    let input: ScheduleInput = read_object(&state, &headers, body, Limit::Document).await?;
     let schedule = state.jobs.store().update_schedule(&id, input).await?;
     Ok(Json(to_json(&schedule)?))
 }
