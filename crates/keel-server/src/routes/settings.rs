@@ -1,17 +1,19 @@
 //! `GET /api/settings` and `PATCH /api/settings` (superusers only). A PATCH deep-merges the
 //! submitted JSON into the current settings, validates the result and persists it. The SMTP
 //! password is write-only: responses show it blank, and a blank one in a PATCH keeps the
-//! stored password (so a form that round-trips the GET answer does not wipe it).
+//! stored password (so a form that round-trips the GET answer does not wipe it). A PATCH is
+//! audited (`settings.update`) with the settings before and after, secrets masked.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use keel_core::error::{FieldError, FieldErrors};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::redact::redact_secrets;
 use crate::request::{form_pairs, Caller};
 use crate::serialize::pick_fields;
 use crate::settings::SettingsData;
@@ -31,6 +33,7 @@ async fn patch_settings(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     caller.require_superuser()?;
@@ -59,6 +62,15 @@ async fn patch_settings(
         .map_err(|e| ApiError::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
     let saved = state.settings.replace(&state.store, data).await?;
+    let masked = |s: &SettingsData| {
+        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+        redact_secrets(&mut v);
+        v
+    };
+    let entry = crate::routes::roles::audit_entry(&caller, &headers, "settings.update")
+        .detail("before", masked(&current))
+        .detail("after", masked(&saved));
+    state.identity.audit(entry).await;
     public_json(&saved, &uri)
 }
 

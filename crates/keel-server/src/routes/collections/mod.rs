@@ -1,8 +1,11 @@
-//! PocketBase's collections API (`/api/collections`), superusers only.
+//! PocketBase's collections API (`/api/collections`): superusers, and holders of
+//! `collections:read` / `collections:manage` for every collection but the system ones.
 
 use axum::routing::{delete, get};
 use axum::Router;
+use keel_data::SchemaActor;
 
+use crate::request::Caller;
 use crate::state::AppState;
 
 mod filter;
@@ -22,4 +25,13 @@ pub fn routes() -> Router<AppState> {
             get(view::view).patch(write::update).delete(remove::delete),
         )
         .route("/api/collections/{collection}/truncate", delete(remove::truncate))
+}
+
+/// Who changes the schema, for the store's system-collection check.
+fn schema_actor(caller: &Caller) -> SchemaActor {
+    if caller.is_superuser() {
+        SchemaActor::Superuser
+    } else {
+        SchemaActor::Manager
+    }
 }

@@ -1,22 +1,42 @@
 //! `POST /api/collections` and `PATCH /api/collections/{collection}`: create and update
-//! collections from PocketBase's JSON.
+//! collections from PocketBase's JSON. Only superusers may touch system collections (the
+//! store refuses a `collections:manage` holder: `SchemaActor`). Every change is audited
+//! with the collection before and after, secrets masked.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
 
+use super::schema_actor;
 use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
+use crate::redact::collection_json;
 use crate::request::Caller;
 use crate::routes::records::input::parse_json_object;
+use crate::routes::roles::audit_entry;
 use crate::state::AppState;
 
 /// Creates a collection.
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let input = parse_json_object(&body)?;
-    let collection = state.store.create_collection(Value::Object(input)).await?;
+    let collection = state
+        .store
+        .create_collection_by(Value::Object(input), schema_actor(&caller))
+        .await?;
+    let entry = audit_entry(&caller, &headers, "collection.create")
+        .detail("collection", collection.name.clone())
+        .detail("collectionId", collection.id.clone())
+        .detail("before", Value::Null)
+        .detail("after", collection_json(&collection));
+    state.identity.audit(entry).await;
     Ok(Json(collection.public_json()))
 }
 
@@ -25,10 +45,21 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let patch = parse_json_object(&body)?;
-    let collection = state.store.update_collection(&collection, Value::Object(patch)).await?;
-    Ok(Json(collection.public_json()))
+    let before = state.store.collection(&collection)?;
+    let after = state
+        .store
+        .update_collection_by(&before.id, Value::Object(patch), schema_actor(&caller))
+        .await?;
+    let entry = audit_entry(&caller, &headers, "collection.update")
+        .detail("collection", after.name.clone())
+        .detail("collectionId", after.id.clone())
+        .detail("before", collection_json(&before))
+        .detail("after", collection_json(&after));
+    state.identity.audit(entry).await;
+    Ok(Json(after.public_json()))
 }
