@@ -317,7 +317,8 @@ pub(crate) async fn verify(store: &Store) -> Result<AuditVerification> {
             if entry_hash(&stored_prev, &r.data) != text("hash") {
                 tx.commit().await?;
                 return Ok(broken(
-                    "its content was changed after it was written (its hash does not match)".into(),
+                    "its content or its position (seq) was changed after it was written (its hash does not match)"
+                        .into(),
                 ));
             }
             if seq < prev.seq + 1 {
