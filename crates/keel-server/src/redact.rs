@@ -26,6 +26,26 @@ pub fn redact_secrets(v: &mut Value) {
     }
 }
 
+/// The dotted path (`oauth2.providers.0.clientSecret`) of the first [`MASK`] under a key
+/// naming a secret or a password in `v`: a masked value sent back as if it were the secret.
+pub fn masked_path(v: &Value) -> Option<String> {
+    let (prefix, children): (&str, Vec<(String, &Value)>) = match v {
+        Value::Object(m) => ("", m.iter().map(|(k, v)| (k.clone(), v)).collect()),
+        Value::Array(a) => ("", a.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect()),
+        _ => return None,
+    };
+    for (k, child) in children {
+        let key = k.to_ascii_lowercase();
+        if (key.contains("secret") || key.contains("password")) && child.as_str() == Some(MASK) {
+            return Some(format!("{prefix}{k}"));
+        }
+        if let Some(rest) = masked_path(child) {
+            return Some(format!("{k}.{rest}"));
+        }
+    }
+    None
+}
+
 /// A collection as the audit trail records it: its public JSON (token secrets and the LDAP
 /// bind password removed) with any other secret (OAuth2 client secrets) masked.
 pub fn collection_json(c: &Collection) -> Value {
@@ -54,5 +74,11 @@ mod tests {
         assert_eq!(v["oauth2"]["providers"][0]["clientId"], "id");
         assert_eq!(v["passwordAuth"]["enabled"], true);
         assert_eq!(v["authToken"]["secret"], "");
+        assert_eq!(masked_path(&v).as_deref(), Some("smtp.password"));
+        assert_eq!(
+            masked_path(&json!({"oauth2": {"providers": [{"clientSecret": MASK}]}})).as_deref(),
+            Some("oauth2.providers.0.clientSecret")
+        );
+        assert_eq!(masked_path(&json!({"oauth2": {"providers": [{"clientSecret": "real"}]}})), None);
     }
 }

@@ -167,3 +167,47 @@ async fn nobody_truncates_a_system_collection_but_superusers_still_change_them()
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["authToken"]["duration"], Value::from(3600));
 }
+
+#[tokio::test]
+async fn oauth2_client_secrets_are_shown_to_superusers_only_and_never_audited() {
+    let app = App::new().await;
+    let su = app.superuser().await;
+    let body = json!({"name": "reader", "permissions": ["collections:read", "collections:manage"]});
+    let r = app.send(Method::POST, "/api/roles", Some(&su), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (reader, token) = app.auth_record("users", "reader@example.com", "reader-password-1").await;
+    let r = app
+        .send(Method::PUT, &format!("/api/roles/reader/members/users/{}", reader.id()), Some(&su), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+
+    let provider = json!({"name": "github", "clientId": "client-id-1", "clientSecret": "oauth-client-secret-xyz",
+        "authURL": "http://127.0.0.1:9/authorize", "tokenURL": "http://127.0.0.1:9/token",
+        "userInfoURL": "http://127.0.0.1:9/user"});
+    let patch = json!({"oauth2": {"enabled": true, "providers": [provider]}});
+    let r = app.send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["oauth2"]["providers"][0]["clientSecret"], "oauth-client-secret-xyz");
+
+    for uri in ["/api/collections/users", "/api/collections?perPage=100"] {
+        let r = app.send(Method::GET, uri, Some(&token), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert!(!r.text().contains("oauth-client-secret-xyz"), "{uri}: {}", r.text());
+    }
+    let r = app.send(Method::GET, "/api/collections/users", Some(&token), None).await;
+    assert_eq!(r.json["oauth2"]["providers"][0]["clientSecret"], "******");
+    assert_eq!(r.json["oauth2"]["providers"][0]["clientId"], "client-id-1");
+
+    // Sending the masked form back is refused rather than stored as the secret.
+    let back = json!({"oauth2": r.json["oauth2"].clone()});
+    let r = app.send(Method::PATCH, "/api/collections/users", Some(&token), Some(back)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"]["oauth2.providers.0.clientSecret"].is_object(), "{}", r.text());
+
+    let r = app
+        .send(Method::GET, "/api/audit?filter=event%3D'collection.update'", Some(&su), None)
+        .await;
+    assert_eq!(r.json["totalItems"], 1, "{}", r.text());
+    assert!(!r.text().contains("oauth-client-secret-xyz"), "{}", r.text());
+    assert_eq!(r.json["items"][0]["details"]["after"]["oauth2"]["providers"][0]["clientSecret"], "******");
+}

@@ -27,6 +27,7 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let input = parse_json_object(&body)?;
+    super::refuse_masked(&caller, &input)?;
     let collection = state
         .store
         .create_collection_by(Value::Object(input), schema_actor(&caller))
@@ -37,7 +38,7 @@ pub async fn create(
         .detail("before", Value::Null)
         .detail("after", collection_json(&collection));
     state.identity.audit(entry).await;
-    Ok(Json(collection.public_json()))
+    Ok(Json(super::shown(&caller, &collection)))
 }
 
 /// Updates a collection (partial).
@@ -50,6 +51,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let patch = parse_json_object(&body)?;
+    super::refuse_masked(&caller, &patch)?;
     let before = state.store.collection(&collection)?;
     let after = state
         .store
@@ -61,5 +63,5 @@ pub async fn update(
         .detail("before", collection_json(&before))
         .detail("after", collection_json(&after));
     state.identity.audit(entry).await;
-    Ok(Json(after.public_json()))
+    Ok(Json(super::shown(&caller, &after)))
 }
