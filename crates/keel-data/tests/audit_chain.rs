@@ -63,7 +63,10 @@ async fn entries_from_before_the_chain_are_chained_by_the_migration() {
     assert_eq!(intact(store.verify_audit().await.unwrap()), 2);
     let rows = store
         .engine()
-        .fetch_all("SELECT \"id\", \"seq\", \"prevHash\", \"hash\" FROM \"_audit\" ORDER BY \"seq\"", &[])
+        .fetch_all(
+            "SELECT \"id\", \"seq\", \"prevHash\", \"hash\" FROM \"_audit\" ORDER BY \"seq\"",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows[0]["id"], "oldentry0000001");
@@ -93,7 +96,11 @@ async fn retention_keeps_the_rest_of_the_chain_verifiable() {
         .unwrap();
     assert_eq!(rows[0]["seq"], Value::from(3));
     // Deleting the entry the anchor points past is still found.
-    run(t.store.engine(), &[format!("DELETE FROM \"_audit\" WHERE \"id\" = '{id}'")]).await;
+    run(
+        t.store.engine(),
+        &[format!("DELETE FROM \"_audit\" WHERE \"id\" = '{id}'")],
+    )
+    .await;
     assert!(matches!(
         t.store.verify_audit().await.unwrap(),
         AuditVerification::Broken { .. }
@@ -119,7 +126,12 @@ async fn record_writes_to_the_audit_trail_are_refused() {
             .await
             .unwrap_err(),
     );
-    forbidden(t.store.delete_record(&c, &id, &su, Access::Superuser).await.unwrap_err());
+    forbidden(
+        t.store
+            .delete_record(&c, &id, &su, Access::Superuser)
+            .await
+            .unwrap_err(),
+    );
     assert!(t.store.truncate_collection("_audit").await.is_err());
     assert!(t.store.delete_collection("_audit").await.is_err());
     forbidden(

@@ -79,6 +79,9 @@ mod tests {
             masked_path(&json!({"oauth2": {"providers": [{"clientSecret": MASK}]}})).as_deref(),
             Some("oauth2.providers.0.clientSecret")
         );
-        assert_eq!(masked_path(&json!({"oauth2": {"providers": [{"clientSecret": "real"}]}})), None);
+        assert_eq!(
+            masked_path(&json!({"oauth2": {"providers": [{"clientSecret": "real"}]}})),
+            None
+        );
     }
 }

@@ -32,7 +32,11 @@ async fn trail(app: &App) -> String {
 
 fn assert_append_only(r: &Resp) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert!(r.json["message"].as_str().unwrap().contains("append-only"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().contains("append-only"),
+        "{}",
+        r.text()
+    );
 }
 
 fn intact(v: &AuditVerification) -> u64 {
@@ -55,12 +59,20 @@ async fn superusers_cannot_change_delete_or_forge_entries_through_any_api() {
     assert_eq!(all.json["items"][1]["prevHash"], first["hash"]);
 
     let uri = format!("/api/collections/_audit/records/{id}");
-    assert_append_only(&app.send(Method::PATCH, &uri, Some(&su), Some(json!({"ip": "6.6.6.6"}))).await);
+    assert_append_only(
+        &app.send(Method::PATCH, &uri, Some(&su), Some(json!({"ip": "6.6.6.6"})))
+            .await,
+    );
     assert_append_only(&app.send(Method::DELETE, &uri, Some(&su), None).await);
     let forged = json!({"event": "auth.login", "success": true, "actor": "users/x"});
     assert_append_only(
-        &app.send(Method::POST, "/api/collections/_audit/records", Some(&su), Some(forged.clone()))
-            .await,
+        &app.send(
+            Method::POST,
+            "/api/collections/_audit/records",
+            Some(&su),
+            Some(forged.clone()),
+        )
+        .await,
     );
 
     app.enable_batch(10).await;
@@ -76,20 +88,29 @@ async fn superusers_cannot_change_delete_or_forge_entries_through_any_api() {
         assert!(r.text().contains("append-only"), "{}", r.text());
     }
 
-    let r = app.send(Method::DELETE, "/api/collections/_audit/truncate", Some(&su), None).await;
+    let r = app
+        .send(Method::DELETE, "/api/collections/_audit/truncate", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    let r = app.send(Method::DELETE, "/api/collections/_audit", Some(&su), None).await;
+    let r = app
+        .send(Method::DELETE, "/api/collections/_audit", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     for patch in [
         json!({"fields": [{"name": "event", "type": "text"}]}),
         json!({"listRule": ""}),
         json!({"indexes": []}),
     ] {
-        assert_append_only(&app.send(Method::PATCH, "/api/collections/_audit", Some(&su), Some(patch)).await);
+        assert_append_only(
+            &app.send(Method::PATCH, "/api/collections/_audit", Some(&su), Some(patch))
+                .await,
+        );
     }
 
     // Every entry is still there and the chain holds (the refusals above are not entries).
-    let after = app.send(Method::GET, &format!("/api/audit?filter=id%3D'{id}'"), Some(&su), None).await;
+    let after = app
+        .send(Method::GET, &format!("/api/audit?filter=id%3D'{id}'"), Some(&su), None)
+        .await;
     assert_eq!(after.json["items"][0]["ip"], first["ip"]);
     assert_eq!(intact(&app.state.store.verify_audit().await.unwrap()), 3);
 }
@@ -108,7 +129,11 @@ async fn tampering_in_the_database_is_found_and_the_entry_named() {
     let items = app.send(Method::GET, "/api/audit?sort=seq", Some(&su), None).await.json["items"].clone();
     let (second, third) = (items[1]["id"].as_str().unwrap(), items[2]["id"].as_str().unwrap());
 
-    tamper(&app, &format!("UPDATE \"_audit\" SET \"actor\" = 'someone/else' WHERE \"id\" = '{second}'")).await;
+    tamper(
+        &app,
+        &format!("UPDATE \"_audit\" SET \"actor\" = 'someone/else' WHERE \"id\" = '{second}'"),
+    )
+    .await;
     match app.state.store.verify_audit().await.unwrap() {
         AuditVerification::Broken { id, seq, problem } => {
             assert_eq!((id.as_str(), seq), (second, 2));
@@ -128,7 +153,12 @@ async fn tampering_in_the_database_is_found_and_the_entry_named() {
 
     // New entries keep chaining from the head: the gap stays visible.
     let r = app
-        .send(Method::POST, "/api/roles", Some(&su), Some(json!({"name": "gamma", "permissions": []})))
+        .send(
+            Method::POST,
+            "/api/roles",
+            Some(&su),
+            Some(json!({"name": "gamma", "permissions": []})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(matches!(
@@ -142,7 +172,12 @@ async fn collection_changes_are_entries_with_before_and_after() {
     let app = App::new().await;
     let su = app.superuser().await;
     let r = app
-        .send(Method::POST, "/api/collections", Some(&su), Some(json!({"name": "notes", "type": "base"})))
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&su),
+            Some(json!({"name": "notes", "type": "base"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let mut fields = r.json["fields"].as_array().unwrap().clone();
@@ -165,7 +200,9 @@ async fn collection_changes_are_entries_with_before_and_after() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let r = app.send(Method::DELETE, "/api/collections/notes", Some(&su), None).await;
+    let r = app
+        .send(Method::DELETE, "/api/collections/notes", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 
     let created = entries(&app, &su, "collection.create").await;
@@ -177,8 +214,18 @@ async fn collection_changes_are_entries_with_before_and_after() {
     let notes = updated.iter().find(|e| e["details"]["collection"] == "notes").unwrap();
     assert_eq!(notes["details"]["before"]["listRule"], Value::Null);
     assert_eq!(notes["details"]["after"]["listRule"], "@request.auth.id != ''");
-    let fields = |v: &Value| v["fields"].as_array().unwrap().iter().filter(|f| f["name"] == "body").count();
-    assert_eq!((fields(&notes["details"]["before"]), fields(&notes["details"]["after"])), (0, 1));
+    let fields = |v: &Value| {
+        v["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["name"] == "body")
+            .count()
+    };
+    assert_eq!(
+        (fields(&notes["details"]["before"]), fields(&notes["details"]["after"])),
+        (0, 1)
+    );
     let users = updated.iter().find(|e| e["details"]["collection"] == "users").unwrap();
     assert_eq!(users["details"]["after"]["viewRule"], "");
     let text = users.to_string();

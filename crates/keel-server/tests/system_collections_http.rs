@@ -15,7 +15,9 @@ async fn manager(app: &App) -> (String, String) {
     let body = json!({"name": "schema", "permissions": ["collections:manage"]});
     let r = app.send(Method::POST, "/api/roles", Some(&su), Some(body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let (mallory, token) = app.auth_record("users", "mallory@example.com", "mallory-password-1").await;
+    let (mallory, token) = app
+        .auth_record("users", "mallory@example.com", "mallory-password-1")
+        .await;
     let uri = format!("/api/roles/schema/members/users/{}", mallory.id());
     let r = app.send(Method::PUT, &uri, Some(&su), None).await;
     assert!(r.status.is_success(), "{}", r.text());
@@ -29,7 +31,11 @@ fn assert_refused(r: &Resp, what: &str) {
         r.status,
         r.text()
     );
-    assert!(!r.json["message"].as_str().unwrap_or("").is_empty(), "{what}: {}", r.text());
+    assert!(
+        !r.json["message"].as_str().unwrap_or("").is_empty(),
+        "{what}: {}",
+        r.text()
+    );
 }
 
 fn system_names(app: &App) -> Vec<String> {
@@ -49,12 +55,22 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
 
     // The reported attack: open _superusers' create rule, then sign up as a superuser.
     let r = app
-        .send(Method::PATCH, "/api/collections/_superusers", Some(&mallory), Some(json!({"createRule": ""})))
+        .send(
+            Method::PATCH,
+            "/api/collections/_superusers",
+            Some(&mallory),
+            Some(json!({"createRule": ""})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert!(r.json["message"].as_str().unwrap().contains("Only superusers"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().contains("Only superusers"),
+        "{}",
+        r.text()
+    );
     assert_eq!(app.collection("_superusers").create_rule, None);
-    let body = json!({"email": "evil@example.com", "password": "evil-password-1", "passwordConfirm": "evil-password-1"});
+    let body =
+        json!({"email": "evil@example.com", "password": "evil-password-1", "passwordConfirm": "evil-password-1"});
     let r = app
         .send(Method::POST, "/api/collections/_superusers/records", None, Some(body))
         .await;
@@ -97,21 +113,40 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert!(r.json["message"].as_str().unwrap().contains("authToken.secret"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().contains("authToken.secret"),
+        "{}",
+        r.text()
+    );
     assert_eq!(app.collection("users").auth.clone().unwrap().auth_token.secret, secret);
 
     // Their own collections are still theirs to manage.
     let r = app
-        .send(Method::PATCH, "/api/collections/users", Some(&mallory), Some(json!({"listRule": "id = @request.auth.id"})))
+        .send(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(&mallory),
+            Some(json!({"listRule": "id = @request.auth.id"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.json["authToken"].get("secret").is_none(), "{}", r.text());
     let r = app
-        .send(Method::POST, "/api/collections", Some(&mallory), Some(json!({"name": "notes", "type": "base"})))
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&mallory),
+            Some(json!({"name": "notes", "type": "base"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = app
-        .send(Method::POST, "/api/collections", Some(&mallory), Some(json!({"name": "_notes", "type": "base"})))
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&mallory),
+            Some(json!({"name": "_notes", "type": "base"})),
+        )
         .await;
     assert_refused(&r, "create _notes");
     assert!(app.state.store.collection("_notes").is_err());
@@ -128,8 +163,16 @@ async fn every_system_collection_is_out_of_a_managers_reach() {
         let mut fields = before["fields"].as_array().unwrap().clone();
         fields.push(json!({"name": "extra", "type": "text"}));
         for (method, uri, body) in [
-            (Method::PATCH, format!("/api/collections/{name}"), Some(json!({"listRule": "", "viewRule": ""}))),
-            (Method::PATCH, format!("/api/collections/{name}"), Some(json!({"fields": fields}))),
+            (
+                Method::PATCH,
+                format!("/api/collections/{name}"),
+                Some(json!({"listRule": "", "viewRule": ""})),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/collections/{name}"),
+                Some(json!({"fields": fields})),
+            ),
             (Method::DELETE, format!("/api/collections/{name}"), None),
             (Method::DELETE, format!("/api/collections/{name}/truncate"), None),
         ] {
@@ -146,23 +189,42 @@ async fn nobody_truncates_a_system_collection_but_superusers_still_change_them()
     let su = app.superuser().await;
     for name in system_names(&app) {
         let r = app
-            .send(Method::DELETE, &format!("/api/collections/{name}/truncate"), Some(&su), None)
+            .send(
+                Method::DELETE,
+                &format!("/api/collections/{name}/truncate"),
+                Some(&su),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text());
-        assert!(r.json["message"].as_str().unwrap().contains("cannot be truncated"), "{}", r.text());
+        assert!(
+            r.json["message"].as_str().unwrap().contains("cannot be truncated"),
+            "{}",
+            r.text()
+        );
     }
     // A superuser signed in before the attempts: still there.
     let supers = app.state.store.collection("_superusers").unwrap();
     let page = app
         .state
         .store
-        .list_records(&supers, &Default::default(), &Default::default(), keel_data::Access::Superuser)
+        .list_records(
+            &supers,
+            &Default::default(),
+            &Default::default(),
+            keel_data::Access::Superuser,
+        )
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
 
     let r = app
-        .send(Method::PATCH, "/api/collections/_superusers", Some(&su), Some(json!({"authToken": {"duration": 3600}})))
+        .send(
+            Method::PATCH,
+            "/api/collections/_superusers",
+            Some(&su),
+            Some(json!({"authToken": {"duration": 3600}})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["authToken"]["duration"], Value::from(3600));
@@ -175,9 +237,16 @@ async fn oauth2_client_secrets_are_shown_to_superusers_only_and_never_audited() 
     let body = json!({"name": "reader", "permissions": ["collections:read", "collections:manage"]});
     let r = app.send(Method::POST, "/api/roles", Some(&su), Some(body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let (reader, token) = app.auth_record("users", "reader@example.com", "reader-password-1").await;
+    let (reader, token) = app
+        .auth_record("users", "reader@example.com", "reader-password-1")
+        .await;
     let r = app
-        .send(Method::PUT, &format!("/api/roles/reader/members/users/{}", reader.id()), Some(&su), None)
+        .send(
+            Method::PUT,
+            &format!("/api/roles/reader/members/users/{}", reader.id()),
+            Some(&su),
+            None,
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.text());
 
@@ -185,29 +254,50 @@ async fn oauth2_client_secrets_are_shown_to_superusers_only_and_never_audited() 
         "authURL": "http://127.0.0.1:9/authorize", "tokenURL": "http://127.0.0.1:9/token",
         "userInfoURL": "http://127.0.0.1:9/user"});
     let patch = json!({"oauth2": {"enabled": true, "providers": [provider]}});
-    let r = app.send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch)).await;
+    let r = app
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json["oauth2"]["providers"][0]["clientSecret"], "oauth-client-secret-xyz");
+    assert_eq!(
+        r.json["oauth2"]["providers"][0]["clientSecret"],
+        "oauth-client-secret-xyz"
+    );
 
     for uri in ["/api/collections/users", "/api/collections?perPage=100"] {
         let r = app.send(Method::GET, uri, Some(&token), None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert!(!r.text().contains("oauth-client-secret-xyz"), "{uri}: {}", r.text());
     }
-    let r = app.send(Method::GET, "/api/collections/users", Some(&token), None).await;
+    let r = app
+        .send(Method::GET, "/api/collections/users", Some(&token), None)
+        .await;
     assert_eq!(r.json["oauth2"]["providers"][0]["clientSecret"], "******");
     assert_eq!(r.json["oauth2"]["providers"][0]["clientId"], "client-id-1");
 
     // Sending the masked form back is refused rather than stored as the secret.
     let back = json!({"oauth2": r.json["oauth2"].clone()});
-    let r = app.send(Method::PATCH, "/api/collections/users", Some(&token), Some(back)).await;
+    let r = app
+        .send(Method::PATCH, "/api/collections/users", Some(&token), Some(back))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    assert!(r.json["data"]["oauth2.providers.0.clientSecret"].is_object(), "{}", r.text());
+    assert!(
+        r.json["data"]["oauth2.providers.0.clientSecret"].is_object(),
+        "{}",
+        r.text()
+    );
 
     let r = app
-        .send(Method::GET, "/api/audit?filter=event%3D'collection.update'", Some(&su), None)
+        .send(
+            Method::GET,
+            "/api/audit?filter=event%3D'collection.update'",
+            Some(&su),
+            None,
+        )
         .await;
     assert_eq!(r.json["totalItems"], 1, "{}", r.text());
     assert!(!r.text().contains("oauth-client-secret-xyz"), "{}", r.text());
-    assert_eq!(r.json["items"][0]["details"]["after"]["oauth2"]["providers"][0]["clientSecret"], "******");
+    assert_eq!(
+        r.json["items"][0]["details"]["after"]["oauth2"]["providers"][0]["clientSecret"],
+        "******"
+    );
 }

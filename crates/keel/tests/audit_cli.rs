@@ -103,7 +103,10 @@ async fn deleting_the_newest_entry_is_detected_too() {
     exec(&engine, "DELETE FROM \"_audit\" WHERE \"seq\" = 3").await;
     let (_, stderr) = verify(dir.path(), 1);
     assert!(stderr.contains(&format!("entry {second} (seq 2)")), "{stderr}");
-    assert!(stderr.contains("newest entries after it (seq 3 to 3) were deleted"), "{stderr}");
+    assert!(
+        stderr.contains("newest entries after it (seq 3 to 3) were deleted"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,9 @@ pub enum AuditVerification {
 /// An integer from a JSON number (integral floats too) or numeric text.
 fn as_int(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -184,9 +186,7 @@ pub(crate) async fn append(store: &Store, mut data: RecordData) -> Result<Record
     data.insert("seq".into(), Value::from(head.seq + 1));
     data.insert("prevHash".into(), Value::from(head.hash.clone()));
     data.insert("hash".into(), Value::from(""));
-    let inserted = w
-        .insert(&c, data, &RequestInfo::default(), Access::Superuser)
-        .await?;
+    let inserted = w.insert(&c, data, &RequestInfo::default(), Access::Superuser).await?;
     // Hash the entry as it was stored (and as `verify` will read it back).
     let mut stored = w
         .fetch(&c, inserted.id(), &RequestInfo::default(), Access::Superuser, "")
@@ -341,11 +341,13 @@ pub(crate) async fn verify(store: &Store) -> Result<AuditVerification> {
             if stored_prev != prev.hash {
                 tx.commit().await?;
                 return Ok(broken(
-                    "its prevHash is not the hash of the entry before it (entries were reordered or replaced)"
-                        .into(),
+                    "its prevHash is not the hash of the entry before it (entries were reordered or replaced)".into(),
                 ));
             }
-            prev = Link { seq, hash: text("hash") };
+            prev = Link {
+                seq,
+                hash: text("hash"),
+            };
             prev_id = r.id().to_string();
             count += 1;
         }
@@ -384,10 +386,7 @@ pub(crate) async fn verify(store: &Store) -> Result<AuditVerification> {
             problem,
         });
     }
-    Ok(AuditVerification::Intact {
-        count,
-        head: head.hash,
-    })
+    Ok(AuditVerification::Intact { count, head: head.hash })
 }
 
 #[cfg(test)]

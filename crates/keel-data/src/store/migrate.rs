@@ -108,10 +108,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
 /// insertion order (see `store/audit.rs`).
 async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
     let d = store.engine.dialect();
-    let sql = format!(
-        "SELECT json FROM _collections WHERE name = {}",
-        d.placeholder(1)
-    );
+    let sql = format!("SELECT json FROM _collections WHERE name = {}", d.placeholder(1));
     let rows = tx.fetch_all(&sql, &[Value::from(crate::system::AUDIT)]).await?;
     let json = rows
         .first()
@@ -120,11 +117,18 @@ async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
         .ok_or_else(|| Error::internal("the _audit collection is missing"))?;
     let mut c: Collection = serde_json::from_str(json).map_err(Error::internal)?;
     let table = d.quote_ident(&c.name);
-    let at = c.fields.iter().position(|f| f.name == "created").unwrap_or(c.fields.len());
+    let at = c
+        .fields
+        .iter()
+        .position(|f| f.name == "created")
+        .unwrap_or(c.fields.len());
     let added = crate::system::audit_chain_fields();
     for f in &added {
-        tx.execute(&format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)), &[])
-            .await?;
+        tx.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
+            &[],
+        )
+        .await?;
     }
     c.fields.splice(at..at, added);
     let c = std::sync::Arc::new(c);
