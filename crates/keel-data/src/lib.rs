@@ -11,6 +11,6 @@ pub mod store;
 pub mod system;
 
 pub use engine::{Dialect, Engine, Row, SqlBuf, Tx};
-pub use request::{Access, AuthRecord, RequestInfo};
+pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
-pub use store::{BatchOp, Expanded, ListParams, Page, Record, Store};
+pub use store::{AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};

@@ -77,3 +77,21 @@ impl<'a> Access<'a> {
         rule.as_deref().map(Access::Rule)
     }
 }
+
+/// Who changes the schema (create, change, delete or truncate a collection). System
+/// collections (names starting with `_`: `_superusers`, `_roles`, `_roleAssignments`,
+/// `_apiKeys`, `_audit`, …) belong to superusers: their rules, options and fields decide who
+/// may become what, so a [`SchemaActor::Manager`] may not touch them, nor create a
+/// collection with such a name, nor set an auth collection's token secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaActor {
+    /// A superuser, or Keel itself (migrations, the CLI).
+    Superuser,
+    /// A holder of `collections:manage` who is not a superuser.
+    Manager,
+}
+
+/// Whether `name` is a system collection's (reserved for Keel: it starts with `_`).
+pub fn is_system_name(name: &str) -> bool {
+    name.starts_with('_')
+}

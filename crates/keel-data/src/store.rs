@@ -9,6 +9,7 @@
 //! OWNED BY THE STORE WORK. The public signatures below are the contract the server codes
 //! against: keep them (add, don't change) unless the integrator agrees.
 
+mod audit;
 mod batch;
 mod cache;
 mod collection_check;
@@ -31,8 +32,10 @@ use keel_core::{Error, Result};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
+pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+
 use crate::engine::Engine;
-use crate::request::{Access, RequestInfo};
+use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
 
 /// A record with the collection it belongs to and what was expanded into it.
@@ -190,7 +193,13 @@ impl Store {
     /// Validates names, field options, relation targets and rules (rules are compiled once
     /// to catch errors: a bad rule is a 400 naming e.g. `listRule`). Creates the table.
     pub async fn create_collection(&self, input: Value) -> Result<Arc<Collection>> {
-        collections::create(self, input).await
+        collections::create(self, input, SchemaActor::Superuser).await
+    }
+
+    /// [`Store::create_collection`] for `actor`: a non-superuser may not set token secrets
+    /// (403).
+    pub async fn create_collection_by(&self, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
+        collections::create(self, input, actor).await
     }
 
     /// Applies a partial update (PocketBase JSON). Fields are matched by `id` (then by name):
@@ -198,16 +207,35 @@ impl Store {
     /// with its column; new fields add columns. Renaming the collection renames the table.
     /// System fields cannot be removed or retyped.
     pub async fn update_collection(&self, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
-        collections::update(self, name_or_id, patch).await
+        collections::update(self, name_or_id, patch, SchemaActor::Superuser).await
+    }
+
+    /// [`Store::update_collection`] for `actor`: only superusers may change a system
+    /// collection (names starting with `_`) or set token secrets (403 otherwise). `_audit`
+    /// cannot be changed by anyone.
+    pub async fn update_collection_by(
+        &self,
+        name_or_id: &str,
+        patch: Value,
+        actor: SchemaActor,
+    ) -> Result<Arc<Collection>> {
+        collections::update(self, name_or_id, patch, actor).await
     }
 
     /// Deletes a collection and its table. System collections and collections referenced by
     /// another collection's relation field are refused with a 400.
     pub async fn delete_collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
-        collections::delete(self, name_or_id).await
+        collections::delete(self, name_or_id, SchemaActor::Superuser).await
     }
 
-    /// Deletes every record of a collection (cascading like single deletes).
+    /// [`Store::delete_collection`] for `actor` (a non-superuser gets a 403 for a system
+    /// collection, a superuser the 400 above).
+    pub async fn delete_collection_by(&self, name_or_id: &str, actor: SchemaActor) -> Result<Arc<Collection>> {
+        collections::delete(self, name_or_id, actor).await
+    }
+
+    /// Deletes every record of a collection (cascading like single deletes). System
+    /// collections (names starting with `_`) are refused with a 400, whoever asks.
     pub async fn truncate_collection(&self, name_or_id: &str) -> Result<()> {
         records::truncate(self, name_or_id).await
     }
@@ -349,6 +377,26 @@ impl Store {
         req: &RequestInfo,
     ) -> Result<bool> {
         select::record_matches(self, collection, record, rule, req).await
+    }
+
+    // ----- the audit trail (`_audit`, append-only and hash-chained; see store/audit.rs) -----
+
+    /// Appends an entry to the audit trail (`event`, `success`, `actor`, `collectionRef`,
+    /// `recordRef`, `identity`, `ip`, `userAgent`, `details`), chained to the previous one.
+    /// The only way an entry is written: record writes to `_audit` are refused.
+    pub async fn append_audit(&self, data: RecordData) -> Result<Record> {
+        audit::append(self, data).await
+    }
+
+    /// Deletes the audit entries created before `cutoff` (PocketBase's time format), keeping
+    /// the rest of the chain verifiable. Returns how many were deleted.
+    pub async fn purge_audit(&self, cutoff: &str) -> Result<u64> {
+        audit::purge(self, cutoff).await
+    }
+
+    /// Checks the audit trail's chain from its oldest kept entry to its head.
+    pub async fn verify_audit(&self) -> Result<AuditVerification> {
+        audit::verify(self).await
     }
 
     // ----- params (settings and other small JSON values) -----

@@ -22,7 +22,8 @@ pub const ROLE_ASSIGNMENTS: &str = "_roleAssignments";
 pub const API_KEYS: &str = "_apiKeys";
 /// `_totp`: an auth record's TOTP secret and hashed recovery codes.
 pub const TOTP: &str = "_totp";
-/// `_audit`: the append-only auth audit trail.
+/// `_audit`: the append-only, hash-chained audit trail (chained by migration `0005_audit_chain`;
+/// see `store/audit.rs`).
 pub const AUDIT: &str = "_audit";
 /// `_authOrigins`: the devices (IP and user agent fingerprints) a record signed in from,
 /// for `authAlert` emails (migration `0004_auth_origins`).
@@ -199,3 +200,13 @@ pub fn auth_origins_collection() -> Collection {
         true,
     )
 }
+
+/// The fields migration `0005_audit_chain` adds to `_audit`: `seq` (1, 2, 3, … in append
+/// order), `prevHash` (the previous entry's `hash`) and `hash` (SHA-256 over the entry's
+/// content and `prevHash`).
+pub fn audit_chain_fields() -> Vec<Field> {
+    vec![number("seq"), text("prevHash", false), text("hash", false)]
+}
+
+/// The index keeping `seq` unique (migration `0005_audit_chain`).
+pub const AUDIT_SEQ_INDEX: &str = "CREATE UNIQUE INDEX idx_audit_seq ON \"_audit\" (\"seq\")";

@@ -10,6 +10,7 @@ mod lockout;
 pub mod middleware;
 pub mod ratelimit;
 pub mod realtime;
+pub mod redact;
 pub mod request;
 pub mod routes;
 pub mod serialize;

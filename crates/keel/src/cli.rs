@@ -43,6 +43,9 @@ pub enum Command {
     /// Create, list, revoke and rotate API keys for service accounts
     #[command(subcommand)]
     Apikeys(crate::apikeys_cli::ApiKeysCommand),
+    /// Check the audit trail's hash chain (exit 1 names the first broken entry)
+    #[command(subcommand)]
+    Audit(crate::audit_cli::AuditCommand),
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),

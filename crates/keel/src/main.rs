@@ -1,8 +1,9 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `bench`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `bench`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod apikeys_cli;
+mod audit_cli;
 mod bench;
 mod cli;
 mod config;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             cli::Command::Schedules(cmd) => schedules_cli::run(&cfg, cmd).await,
             cli::Command::Roles(cmd) => roles_cli::run_roles(&cfg, cmd).await,
             cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
+            cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
         }
     });

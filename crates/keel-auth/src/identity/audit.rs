@@ -1,7 +1,8 @@
-//! The auth audit trail: who did what, when, from where, and whether it worked. Never a
+//! The audit trail: who did what, when, from where, and whether it worked. Never a
 //! secret: entries carry identities, ids and addresses, not passwords, codes or tokens.
+//! Entries are appended through `Store::append_audit` (append-only, hash-chained: see
+//! `keel-data/src/store/audit.rs`); nothing changes or deletes one but retention.
 
-use keel_data::system::AUDIT;
 use serde_json::Value;
 
 use super::{obj, Identity};
@@ -82,7 +83,7 @@ impl Identity {
             ("userAgent", Value::from(clip(entry.user_agent))),
             ("details", entry.details),
         ]);
-        if let Err(e) = self.insert(AUDIT, data).await {
+        if let Err(e) = self.store.append_audit(data).await {
             tracing::error!(error = %e, event = %entry.event, "could not append to the audit trail");
         }
     }
@@ -106,9 +107,7 @@ impl Identity {
         }
         if audit_days > 0 {
             let cutoff = keel_core::time::format(now - chrono::Duration::days(i64::from(audit_days)));
-            n += self
-                .execute("DELETE FROM \"_audit\" WHERE \"created\" < $1", &[Value::from(cutoff)])
-                .await?;
+            n += self.store.purge_audit(&cutoff).await?;
         }
         Ok(n)
     }

@@ -9,9 +9,49 @@ use serde_json::Value;
 use super::collection_check::{complete_fields, new_field_id, parse, validate};
 use super::{ddl, migrate, Store};
 use crate::engine::{Dialect, Tx};
+use crate::request::{is_system_name, SchemaActor};
 use crate::schema::{AuthOptions, Collection, CollectionType, Field};
+use crate::system::AUDIT;
 
-pub(crate) async fn create(store: &Store, input: Value) -> Result<Arc<Collection>> {
+/// The token options of an auth collection, each with a signing `secret`.
+const TOKEN_KEYS: &[&str] = &[
+    "authToken",
+    "passwordResetToken",
+    "emailChangeToken",
+    "verificationToken",
+    "fileToken",
+];
+
+/// 403 unless `actor` may change the system collection `name` (only superusers may).
+fn check_system(actor: SchemaActor, name: &str, system: bool) -> Result<()> {
+    if actor == SchemaActor::Manager && (system || is_system_name(name)) {
+        return Err(Error::Forbidden(format!(
+            "Only superusers may change the system collection {name} (its rules, options, fields and records)."
+        )));
+    }
+    Ok(())
+}
+
+/// 403 when a non-superuser sets a token secret in `input`: whoever knows a collection's
+/// secret can sign tokens for any of its records.
+fn check_secrets(actor: SchemaActor, input: &Value) -> Result<()> {
+    if actor == SchemaActor::Superuser {
+        return Ok(());
+    }
+    for key in TOKEN_KEYS {
+        if input.get(key).and_then(|t| t.get("secret")).is_some() {
+            return Err(Error::Forbidden(format!(
+                "Only superusers may set token secrets ({key}.secret)."
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
+    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
+    check_system(actor, name, false)?;
+    check_secrets(actor, &input)?;
     let _guard = store.ddl.lock().await;
     let schema = store.schema();
     let d = store.engine.dialect();
@@ -106,11 +146,23 @@ fn merge(base: &mut Value, patch: Value) {
     }
 }
 
-pub(crate) async fn update(store: &Store, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
+pub(crate) async fn update(
+    store: &Store,
+    name_or_id: &str,
+    patch: Value,
+    actor: SchemaActor,
+) -> Result<Arc<Collection>> {
     let _guard = store.ddl.lock().await;
     let schema = store.schema();
     let d = store.engine.dialect();
     let old = schema.get(name_or_id).ok_or_else(Error::not_found)?;
+    check_system(actor, &old.name, old.system)?;
+    check_secrets(actor, &patch)?;
+    if old.name == AUDIT {
+        return Err(Error::Forbidden(
+            "The audit trail (_audit) is append-only: its collection cannot be changed.".into(),
+        ));
+    }
     let Value::Object(mut patch) = patch else {
         return Err(Error::bad_request("The collection data must be a JSON object."));
     };
@@ -321,11 +373,12 @@ async fn convert_multiplicity(tx: &mut dyn Tx, table: &str, f: &Field, d: &dyn D
     Ok(())
 }
 
-pub(crate) async fn delete(store: &Store, name_or_id: &str) -> Result<Arc<Collection>> {
+pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) -> Result<Arc<Collection>> {
     let _guard = store.ddl.lock().await;
     let schema = store.schema();
     let d = store.engine.dialect();
     let c = schema.get(name_or_id).ok_or_else(Error::not_found)?;
+    check_system(actor, &c.name, c.system)?;
     if c.system {
         return Err(Error::bad_request("System collections cannot be deleted."));
     }

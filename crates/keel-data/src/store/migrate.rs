@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     "0002_default_collections",
     "0003_identity",
     "0004_auth_origins",
+    "0005_audit_chain",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied.
@@ -98,8 +99,45 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
             }
             save_row(store, tx, &c, true).await
         }
+        "0005_audit_chain" => audit_chain(store, tx).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
+}
+
+/// Adds `seq`, `prevHash` and `hash` to `_audit` and chains the entries already there, in
+/// insertion order (see `store/audit.rs`).
+async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
+    let d = store.engine.dialect();
+    let sql = format!("SELECT json FROM _collections WHERE name = {}", d.placeholder(1));
+    let rows = tx.fetch_all(&sql, &[Value::from(crate::system::AUDIT)]).await?;
+    let json = rows
+        .first()
+        .and_then(|r| r.get("json"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::internal("the _audit collection is missing"))?;
+    let mut c: Collection = serde_json::from_str(json).map_err(Error::internal)?;
+    let table = d.quote_ident(&c.name);
+    let at = c
+        .fields
+        .iter()
+        .position(|f| f.name == "created")
+        .unwrap_or(c.fields.len());
+    let added = crate::system::audit_chain_fields();
+    for f in &added {
+        tx.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
+            &[],
+        )
+        .await?;
+    }
+    c.fields.splice(at..at, added);
+    let c = std::sync::Arc::new(c);
+    super::audit::backfill(tx, d, &c).await?;
+    let mut c = (*c).clone();
+    c.indexes.push(crate::system::AUDIT_SEQ_INDEX.to_string());
+    tx.execute(crate::system::AUDIT_SEQ_INDEX, &[]).await?;
+    c.updated = keel_core::time::now();
+    save_row(store, tx, &c, false).await
 }
 
 /// Inserts (`insert`) or updates the `_collections` row of `c`.

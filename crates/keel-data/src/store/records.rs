@@ -20,9 +20,9 @@ use crate::schema::{Collection, FieldKind, RecordData};
 /// An open write transaction and the events it will send once committed.
 pub(crate) struct Write<'s> {
     store: &'s Store,
-    tx: Box<dyn Tx>,
+    pub(super) tx: Box<dyn Tx>,
     schema: Arc<Schema>,
-    events: Vec<RecordEvent>,
+    pub(super) events: Vec<RecordEvent>,
 }
 
 impl<'s> Write<'s> {
@@ -58,7 +58,7 @@ impl<'s> Write<'s> {
     }
 
     /// One record by id, if it passes `access` (`field` names the rule in errors).
-    async fn fetch(
+    pub(super) async fn fetch(
         &mut self,
         c: &Arc<Collection>,
         id: &str,
@@ -164,7 +164,20 @@ impl<'s> Write<'s> {
         Ok(())
     }
 
+    /// Creates a record; refused for `_audit`, which only [`Store::append_audit`] writes.
     pub async fn create(
+        &mut self,
+        c: &Arc<Collection>,
+        data: RecordData,
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Record> {
+        refuse_append_only(c)?;
+        self.insert(c, data, req, access).await
+    }
+
+    /// Inserts a record with no append-only check (the audit chain's own append).
+    pub(super) async fn insert(
         &mut self,
         c: &Arc<Collection>,
         data: RecordData,
@@ -213,6 +226,7 @@ impl<'s> Write<'s> {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<(Record, Record)> {
+        refuse_append_only(c)?;
         let before = self
             .fetch(c, id, req, access, "updateRule")
             .await?
@@ -264,6 +278,7 @@ impl<'s> Write<'s> {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<Vec<Record>> {
+        refuse_append_only(c)?;
         let rec = self
             .fetch(c, id, req, access, "deleteRule")
             .await?
@@ -405,6 +420,19 @@ pub(crate) async fn delete_owned_rows(
     Ok(())
 }
 
+/// 403 for a record write to `_audit` through the records API, batch, the CLI or any other
+/// caller of `Write`: the audit trail is append-only and only Keel itself appends to it
+/// ([`Store::append_audit`]).
+fn refuse_append_only(c: &Collection) -> Result<()> {
+    if c.name == crate::system::AUDIT {
+        return Err(Error::Forbidden(
+            "The audit trail (_audit) is append-only: its entries are written by Keel and cannot be created, changed or deleted."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A unique violation on an index of `c` named by its columns (`index X` → X's columns).
 fn remap_unique(c: &Collection, e: Error) -> Error {
     let Error::BadRequest { message, fields } = e else {
@@ -444,6 +472,12 @@ fn remap_unique(c: &Collection, e: Error) -> Error {
 /// Deletes every record of a collection (cascading), in one transaction.
 pub(crate) async fn truncate(store: &Store, name_or_id: &str) -> Result<()> {
     let c = store.collection(name_or_id)?;
+    if c.system || crate::request::is_system_name(&c.name) {
+        return Err(Error::bad_request(format!(
+            "System collections cannot be truncated ({} keeps Keel's own data).",
+            c.name
+        )));
+    }
     let d = store.engine.dialect();
     let mut w = Write::begin(store).await?;
     let rows =

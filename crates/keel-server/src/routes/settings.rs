@@ -1,7 +1,8 @@
 //! `GET /api/settings` and `PATCH /api/settings` (superusers only). A PATCH deep-merges the
 //! submitted JSON into the current settings, validates the result and persists it. The SMTP
 //! password is write-only: responses show it blank, and a blank one in a PATCH keeps the
-//! stored password (so a form that round-trips the GET answer does not wipe it).
+//! stored password (so a form that round-trips the GET answer does not wipe it). A PATCH is
+//! audited (`settings.update`) with the settings before and after, secrets masked.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
+use crate::redact::redact_secrets;
 use crate::request::{form_pairs, Caller};
 use crate::serialize::pick_fields;
 use crate::settings::SettingsData;
@@ -50,6 +52,15 @@ async fn patch_settings(
         .map_err(|e| ApiError::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
     let saved = state.settings.replace(&state.store, data).await?;
+    let masked = |s: &SettingsData| {
+        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+        redact_secrets(&mut v);
+        v
+    };
+    let entry = crate::routes::roles::audit_entry(&caller, &headers, "settings.update")
+        .detail("before", masked(&current))
+        .detail("after", masked(&saved));
+    state.identity.audit(entry).await;
     public_json(&saved, &uri)
 }
 

@@ -36,7 +36,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Ap
         .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(params.per_page as usize)
-        .map(|c| c.public_json())
+        .map(|c| super::shown(&caller, c))
         .collect();
     let (total_items, total_pages) = if params.skip_total {
         (-1, -1)

@@ -1,4 +1,5 @@
-//! `GET /api/collections/{collection}`: one collection by id or name.
+//! `GET /api/collections/{collection}`: one collection by id or name (secrets masked for
+//! non-superusers).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -16,5 +17,6 @@ pub async fn view(
     Path(collection): Path<String>,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsRead)?;
-    Ok(Json(state.store.collection(&collection)?.public_json()))
+    let c = state.store.collection(&collection)?;
+    Ok(Json(super::shown(&caller, &c)))
 }

@@ -1,5 +1,7 @@
 //! `POST /api/collections` and `PATCH /api/collections/{collection}`: create and update
-//! collections from PocketBase's JSON.
+//! collections from PocketBase's JSON. Only superusers may touch system collections (the
+//! store refuses a `collections:manage` holder: `SchemaActor`). Every change is audited
+//! with the collection before and after, secrets masked.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -7,10 +9,13 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{Map, Value};
 
+use super::schema_actor;
 use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
+use crate::redact::collection_json;
 use crate::request::Caller;
+use crate::routes::roles::audit_entry;
 use crate::state::AppState;
 
 /// Creates a collection.
@@ -22,8 +27,18 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    let collection = state.store.create_collection(Value::Object(input)).await?;
-    Ok(Json(collection.public_json()))
+    super::refuse_masked(&caller, &input)?;
+    let collection = state
+        .store
+        .create_collection_by(Value::Object(input), schema_actor(&caller))
+        .await?;
+    let entry = audit_entry(&caller, &headers, "collection.create")
+        .detail("collection", collection.name.clone())
+        .detail("collectionId", collection.id.clone())
+        .detail("before", Value::Null)
+        .detail("after", collection_json(&collection));
+    state.identity.audit(entry).await;
+    Ok(Json(super::shown(&caller, &collection)))
 }
 
 /// Updates a collection (partial).
@@ -36,6 +51,17 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let patch: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    let collection = state.store.update_collection(&collection, Value::Object(patch)).await?;
-    Ok(Json(collection.public_json()))
+    super::refuse_masked(&caller, &patch)?;
+    let before = state.store.collection(&collection)?;
+    let after = state
+        .store
+        .update_collection_by(&before.id, Value::Object(patch), schema_actor(&caller))
+        .await?;
+    let entry = audit_entry(&caller, &headers, "collection.update")
+        .detail("collection", after.name.clone())
+        .detail("collectionId", after.id.clone())
+        .detail("before", collection_json(&before))
+        .detail("after", collection_json(&after));
+    state.identity.audit(entry).await;
+    Ok(Json(super::shown(&caller, &after)))
 }

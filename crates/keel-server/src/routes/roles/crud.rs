@@ -102,7 +102,15 @@ pub(super) async fn update(
         .await?;
     let entry = audit_entry(&caller, &headers, "role.update")
         .detail("role", role.name.clone())
-        .detail("permissions", role.permissions.clone());
+        .detail("permissions", role.permissions.clone())
+        .detail(
+            "before",
+            serde_json::json!({"description": before.description, "permissions": before.permissions}),
+        )
+        .detail(
+            "after",
+            serde_json::json!({"description": role.description, "permissions": role.permissions}),
+        );
     state.identity.audit(entry).await;
     Ok(Json(to_json(&role)?))
 }
