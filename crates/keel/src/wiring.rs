@@ -29,9 +29,22 @@ pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache
     Ok(cache)
 }
 
+/// The outbound request guard of `[outbound]` (built once: push delivery and OAuth2 avatar
+/// downloads share it, and its HTTP client).
+pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::OutboundGuard> {
+    keel_core::outbound::OutboundGuard::new(&cfg.outbound).map_err(|e| match e {
+        keel_core::Error::BadRequest { fields, .. } => {
+            let why = fields.values().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
+            anyhow::anyhow!("[outbound] allow: {why}")
+        }
+        other => anyhow::anyhow!("[outbound]: {other}"),
+    })
+}
+
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
-/// `postgres`), once.
+/// `postgres`), once; its push queues go through the `[outbound]` guard.
 pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+    let outbound = open_outbound(cfg)?;
     let store = match cfg.jobs.store.as_str() {
         "embedded" => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
@@ -42,7 +55,7 @@ pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
         other => anyhow::bail!("unknown jobs store {other:?}: expected \"embedded\" or \"postgres\""),
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
-    Ok(keel_jobs::Jobs::new(store))
+    Ok(keel_jobs::Jobs::with_outbound(store, outbound))
 }
 
 /// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data

@@ -36,6 +36,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        TestApp::with_config(|_| {}).await
+    }
+
+    /// An app whose config `edit` changed first (e.g. `[outbound] allow`).
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
@@ -46,10 +51,12 @@ impl TestApp {
         let files = Arc::new(keel_files::LocalFileStore::new(&files_dir).unwrap());
         let settings = Arc::new(Settings::load(&store).await.unwrap());
         let realtime = Arc::new(Realtime::new());
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        edit(&mut config);
+        let outbound = keel_core::outbound::OutboundGuard::new(&config.outbound).unwrap();
         let state = AppState::new(Services {
             store: store.clone(),
             files,
@@ -57,11 +64,13 @@ impl TestApp {
             settings,
             config: Arc::new(config),
             cache: Arc::new(keel_cache::MemoryCache::default()),
-            jobs: keel_jobs::Jobs::new(
+            jobs: keel_jobs::Jobs::with_outbound(
                 keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
                     .await
                     .unwrap(),
+                outbound.clone(),
             ),
+            outbound,
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
