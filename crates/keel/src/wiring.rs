@@ -67,3 +67,18 @@ pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue
     tracing::info!(provider = queue.name(), "queue ready");
     Ok(queue)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_outbound_allow_entry_stops_the_start_naming_it() {
+        let mut cfg = Config::default();
+        cfg.outbound.allow = vec!["127.0.0.1/32".into(), "10.0.0.0/40".into()];
+        let err = open_outbound(&cfg).unwrap_err().to_string();
+        assert!(err.starts_with("[outbound] allow: \"10.0.0.0/40\" is not a CIDR"), "{err}");
+        cfg.outbound.allow = vec!["127.0.0.1/32".into(), "::1/128".into()];
+        assert_eq!(open_outbound(&cfg).unwrap().allowed().len(), 2);
+    }
+}
