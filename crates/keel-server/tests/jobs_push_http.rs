@@ -71,7 +71,10 @@ async fn receiver() -> (String, Arc<AtomicUsize>) {
             "/redirect",
             post(move || async move {
                 count(&h5);
-                (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, format!("http://127.0.0.1:{port}/secret"))])
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, format!("http://127.0.0.1:{port}/secret"))],
+                )
                     .into_response()
             }),
         );
@@ -162,7 +165,8 @@ async fn an_operator_cannot_point_a_push_url_at_an_internal_address() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.text);
         let message = r.json["data"]["pushUrl"]["message"].as_str().unwrap_or_default();
         assert!(
-            message.contains(&format!("refused: {kind} addresses are not allowed")) && message.contains("[outbound] allow"),
+            message.contains(&format!("refused: {kind} addresses are not allowed"))
+                && message.contains("[outbound] allow"),
             "{url}: {message}"
         );
     }
@@ -185,7 +189,11 @@ async fn an_operator_cannot_point_a_push_url_at_an_internal_address() {
 async fn the_allow_list_admits_the_internal_push_urls_it_lists() {
     let app = TestApp::with_config(allow_loopback).await;
     let key = operator(&app).await;
-    for url in ["http://127.0.0.1:9000/hook", "http://[::1]:9000/", "http://0x7f000001:9000/"] {
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://[::1]:9000/",
+        "http://0x7f000001:9000/",
+    ] {
         let r = set_push_url(&app, &key, "q", url).await;
         assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
     }
@@ -202,7 +210,12 @@ async fn a_push_to_a_name_that_resolves_to_loopback_is_refused_and_stores_nothin
     let app = TestApp::new().await;
     let key = operator(&app).await;
     let r = set_push_url(&app, &key, "hooks", &format!("http://localhost:{port}/secret")).await;
-    assert_eq!(r.status, StatusCode::OK, "a host name is checked at delivery: {}", r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "a host name is checked at delivery: {}",
+        r.text
+    );
 
     let job = push_one(&app, &key, "hooks").await;
     assert_eq!(job["state"], "dead", "{job}");

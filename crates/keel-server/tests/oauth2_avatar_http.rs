@@ -7,9 +7,9 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{oauth2_flow as flow, oauth2_oidc as oidc, App};
-use serde_json::Value;
 use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
 use serde_json::json;
+use serde_json::Value;
 
 /// A valid 1×1 RGBA PNG.
 const PNG_1X1: &[u8] = &[

@@ -34,7 +34,11 @@ pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache
 pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::OutboundGuard> {
     keel_core::outbound::OutboundGuard::new(&cfg.outbound).map_err(|e| match e {
         keel_core::Error::BadRequest { fields, .. } => {
-            let why = fields.values().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
+            let why = fields
+                .values()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
             anyhow::anyhow!("[outbound] allow: {why}")
         }
         other => anyhow::anyhow!("[outbound]: {other}"),
@@ -77,7 +81,10 @@ mod tests {
         let mut cfg = Config::default();
         cfg.outbound.allow = vec!["127.0.0.1/32".into(), "10.0.0.0/40".into()];
         let err = open_outbound(&cfg).unwrap_err().to_string();
-        assert!(err.starts_with("[outbound] allow: \"10.0.0.0/40\" is not a CIDR"), "{err}");
+        assert!(
+            err.starts_with("[outbound] allow: \"10.0.0.0/40\" is not a CIDR"),
+            "{err}"
+        );
         cfg.outbound.allow = vec!["127.0.0.1/32".into(), "::1/128".into()];
         assert_eq!(open_outbound(&cfg).unwrap().allowed().len(), 2);
     }

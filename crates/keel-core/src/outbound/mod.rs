@@ -51,7 +51,9 @@ pub enum Refusal {
     #[error("only http:// and https:// URLs are requested")]
     Scheme,
     /// The host is (or resolves only to) an internal address that is not allow-listed.
-    #[error("outbound request to {target} refused: {kind} addresses are not allowed; allow-list it in [outbound] allow")]
+    #[error(
+        "outbound request to {target} refused: {kind} addresses are not allowed; allow-list it in [outbound] allow"
+    )]
     Internal {
         /// The address, or `name (address)` for a resolved host name.
         target: String,
@@ -100,7 +102,9 @@ pub struct OutboundGuard {
 
 impl std::fmt::Debug for OutboundGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboundGuard").field("allow", &self.policy.allow).finish()
+        f.debug_struct("OutboundGuard")
+            .field("allow", &self.policy.allow)
+            .finish()
     }
 }
 

@@ -139,13 +139,13 @@ async fn a_host_name_resolving_to_loopback_is_refused_before_connecting() {
 async fn allow_listed_hosts_are_reached() {
     let (port, accepted) = server(ok("hello")).await;
     let g = guard(&["127.0.0.1/32", "::1/128"]);
-    for url in [
-        format!("http://127.0.0.1:{port}/"),
-        format!("http://localhost:{port}/"),
-    ] {
+    for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/")] {
         let mut resp = g.get(&url).unwrap().send().await.unwrap();
         assert_eq!(resp.status(), 200, "{url}");
-        assert_eq!(read_capped(&mut resp, 1024).await.unwrap(), (Bytes::from("hello"), false));
+        assert_eq!(
+            read_capped(&mut resp, 1024).await.unwrap(),
+            (Bytes::from("hello"), false)
+        );
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
@@ -158,7 +158,12 @@ async fn redirects_are_not_followed() {
     );
     let (port, _) = server(redirect).await;
     let g = guard(&["127.0.0.1/32"]);
-    let resp = g.post(&format!("http://127.0.0.1:{port}/")).unwrap().send().await.unwrap();
+    let resp = g
+        .post(&format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 307);
     assert_eq!(reached.load(Ordering::SeqCst), 0, "the redirect was followed");
 }
