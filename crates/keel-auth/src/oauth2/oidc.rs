@@ -24,9 +24,9 @@ use super::{IdTokenError, OAuth2Error};
 /// names a key it does not hold).
 const TTL: Duration = Duration::from_secs(3600);
 /// How long a failed discovery is answered from memory before the issuer is asked again.
-pub(crate) const FAILURE_TTL: Duration = Duration::from_secs(30);
+const FAILURE_TTL: Duration = Duration::from_secs(30);
 /// The longest a discovery or JWKS request may take (connecting included).
-pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clock skew allowed on `exp`.
 const LEEWAY_SECS: u64 = 30;
 
