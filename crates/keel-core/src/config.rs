@@ -33,6 +33,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Request body limits, connection timeouts and caps (`[limits]` in `keel.toml`).
     pub limits: LimitsConfig,
+    /// Outbound requests made on a user's behalf (`[outbound]` in `keel.toml`).
+    pub outbound: OutboundConfig,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -270,4 +273,36 @@ impl Default for LimitsConfig {
             max_connections_per_ip: 256,
         }
     }
+}
+
+/// Outbound requests made on a user's behalf: HTTP push queues, OAuth2 avatar downloads
+/// (`[outbound]`). They never reach a private, loopback, link-local or otherwise internal
+/// address unless `allow` lists it (see `keel_core::outbound`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundConfig {
+    /// CIDRs of internal addresses outbound requests may reach anyway, e.g.
+    /// `["10.1.0.0/16", "127.0.0.1/32", "::1/128"]` (a bare address means only itself). As a
+    /// variable: `KEEL_OUTBOUND__ALLOW="10.1.0.0/16,127.0.0.1/32"` (comma-separated).
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allow: Vec<String>,
+}
+
+/// A list of strings, or one string of comma-separated items (as a `KEEL_*` variable gives it).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Items::deserialize(d)? {
+        Items::List(list) => list,
+        Items::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }

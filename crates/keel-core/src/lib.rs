@@ -1,4 +1,4 @@
-//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events and the `FileStore` and `Cache` traits.
+//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events the `FileStore` and `Cache` traits, and the outbound request guard.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod id;
 pub mod mail;
+pub mod outbound;
 pub mod queue;
 pub mod time;
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keel_core::outbound::{self, OutboundGuard};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -248,13 +249,6 @@ impl Jobs {
     pub fn spawn_push_supervisor(self: &Arc<Self>, every: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let jobs = self.clone();
         tokio::spawn(async move {
-            let client = match reqwest::Client::builder().build() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot build the HTTP client for push queues");
-                    return;
-                }
-            };
             // queue → (url, concurrency, its workers' stop switch)
             let mut running: HashMap<String, (String, usize, watch::Sender<bool>)> = HashMap::new();
             let mut shutdown = shutdown;
@@ -296,7 +290,7 @@ impl Jobs {
                     }
                     let (stop, stopped) = watch::channel(false);
                     let handler = Arc::new(HttpPush {
-                        client: client.clone(),
+                        outbound: jobs.outbound().clone(),
                         url: url.clone(),
                     });
                     jobs.work(&name, handler, n, stopped);
@@ -317,11 +311,22 @@ struct Completion {
 }
 
 /// Delivers a job as `POST url` with `{"id","queue","name","payload","attempt"}`; a 2xx
-/// completes it (a JSON body becomes the result), anything else fails the attempt.
+/// completes it, anything else fails the attempt.
+///
+/// The request goes through the outbound guard: an internal address that `[outbound] allow`
+/// does not list is refused before connecting (the refusal is the attempt's error), and a
+/// redirect is an answer like any other non-2xx (never followed). At most
+/// [`MAX_PUSH_ANSWER`] bytes of the answer are read: a 2xx's JSON body within them becomes the
+/// job's result (a longer one is not kept), and an error quotes at most 500 characters.
 pub struct HttpPush {
-    pub client: reqwest::Client,
+    pub outbound: OutboundGuard,
     pub url: String,
 }
+
+/// The most bytes of a push answer read (and so ever stored in a job's result or errors).
+pub const MAX_PUSH_ANSWER: usize = 4096;
+/// The most characters of a failed answer quoted in the job's error.
+const MAX_QUOTE: usize = 500;
 
 #[async_trait]
 impl JobHandler for HttpPush {
@@ -333,21 +338,27 @@ impl JobHandler for HttpPush {
             "payload": job.payload,
             "attempt": job.attempts,
         });
-        let res = self
-            .client
-            .post(&self.url)
+        let failed = |why: String| format!("POST {} failed: {why}", self.url);
+        let request = self.outbound.post(&self.url).map_err(|r| failed(r.to_string()))?;
+        let mut res = request
             .header("x-keel-job-id", &job.id)
             .timeout(Duration::from_millis(job.timeout_ms))
             .json(&body)
             .send()
             .await
-            .map_err(|e| format!("POST {} failed: {}", self.url, e.without_url()))?;
+            .map_err(|e| failed(outbound::explain(&e)))?;
         let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+        let (text, truncated) = outbound::read_capped(&mut res, MAX_PUSH_ANSWER)
+            .await
+            .map_err(|e| failed(outbound::explain(&e)))?;
         if status.is_success() {
-            Ok(serde_json::from_str(&text).ok())
+            Ok(if truncated {
+                None
+            } else {
+                serde_json::from_slice(&text).ok()
+            })
         } else {
-            let excerpt: String = text.chars().take(500).collect();
+            let excerpt: String = String::from_utf8_lossy(&text).chars().take(MAX_QUOTE).collect();
             Err(format!("POST {} answered {status}: {excerpt}", self.url))
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keel_core::outbound::{OutboundGuard, Refusal};
 use keel_core::Result;
 use serde::Serialize;
 use serde_json::Value;
@@ -35,16 +36,30 @@ pub struct Jobs {
     store: JobStore,
     events: broadcast::Sender<JobEvent>,
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// HTTP push requests go through it; `pushUrl`s are checked by it when set.
+    outbound: OutboundGuard,
 }
 
 impl Jobs {
+    /// The service over `store`, whose push queues reach no internal address.
     pub fn new(store: JobStore) -> Arc<Self> {
+        Self::with_outbound(store, OutboundGuard::default())
+    }
+
+    /// The service over `store`, whose push queues go through `outbound` (`[outbound]`).
+    pub fn with_outbound(store: JobStore, outbound: OutboundGuard) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
         Arc::new(Self {
             store,
             events,
             wakers: Mutex::new(HashMap::new()),
+            outbound,
         })
+    }
+
+    /// The outbound request guard push delivery uses.
+    pub fn outbound(&self) -> &OutboundGuard {
+        &self.outbound
     }
 
     pub fn store(&self) -> &JobStore {
@@ -173,8 +188,19 @@ impl Jobs {
     }
 
     /// Changes a queue's settings and wakes its waiting claims (a resume or a raised limit
-    /// may let them through).
+    /// may let them through). A `pushUrl` the outbound guard refuses as it stands (not
+    /// http(s), or an internal IP literal not allow-listed) is a 400 naming `pushUrl`; a host
+    /// name is checked on every delivery, when it resolves.
     pub async fn update_settings(&self, queue: &str, patch: &Value) -> Result<crate::QueueSettings> {
+        if let Some(Value::String(url)) = patch.get("pushUrl") {
+            if let Err(refusal) = self.outbound.check_url(url) {
+                let message = match refusal {
+                    Refusal::Internal { .. } => format!("{refusal}."),
+                    _ => "pushUrl must be an http:// or https:// URL.".to_string(),
+                };
+                return Err(keel_core::Error::field("pushUrl", "validation_invalid_url", message));
+            }
+        }
         let s = self.store.update_settings(queue, patch).await?;
         self.waker(queue).notify_waiters();
         Ok(s)

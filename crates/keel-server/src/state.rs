@@ -50,6 +50,9 @@ pub struct Services {
     pub cache: Arc<dyn Cache>,
     /// Jobs, queues and schedules (`/api/jobs`, `/api/queues`, `/api/schedules`).
     pub jobs: Arc<keel_jobs::Jobs>,
+    /// The guard of outbound requests made on a user's behalf (OAuth2 avatar downloads); the
+    /// same one `jobs` uses for push queues.
+    pub outbound: keel_core::outbound::OutboundGuard,
     /// Roles, API keys, second factors, external identities and the audit trail.
     pub identity: keel_auth::Identity,
     /// Rate-limit windows (`rateLimits` settings).

@@ -1,12 +1,15 @@
 //! OAuth2 sign-up downloads the provider's avatar into the file field `mappedFields.avatarURL`
 //! names (the users' `avatar`), as PocketBase does; a failed download only loses the avatar.
+//! The download goes through the outbound guard: the test provider runs on loopback, so these
+//! apps allow-list it (`[outbound] allow`), except where the refusal is what is tested.
 
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{oauth2_app as app_with, oauth2_flow as flow, oauth2_oidc as oidc, App};
+use common::{oauth2_flow as flow, oauth2_oidc as oidc, App};
 use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
 use serde_json::json;
+use serde_json::Value;
 
 /// A valid 1×1 RGBA PNG.
 const PNG_1X1: &[u8] = &[
@@ -15,6 +18,11 @@ const PNG_1X1: &[u8] = &[
     0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
     0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
+
+/// An app whose users sign in with `providers`, allowed to reach the loopback test servers.
+async fn app_with(providers: Vec<Value>) -> App {
+    common::oauth2_app_with(providers, common::allow_loopback).await
+}
 
 async fn server() -> OAuthServer {
     OAuthServer::start(OAuthServerOptions::default()).await.unwrap()
@@ -139,4 +147,36 @@ async fn create_data_that_sets_the_avatar_field_skips_the_download() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["record"]["avatar"], "");
     assert_eq!(s.avatar_fetches(), 0);
+}
+
+#[tokio::test]
+async fn an_avatar_on_an_internal_address_is_not_fetched_by_default() {
+    let s = server().await;
+    s.set_avatar(200, "image/png", PNG_1X1);
+    // The default config: no `[outbound] allow`, so the provider's loopback avatar URL is
+    // refused (the sign-in itself talks to the provider, which a superuser configured).
+    let app = common::oauth2_app(vec![oidc(&s)]).await;
+
+    let (r, _) = flow(&app, &s, "oidc").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["meta"]["isNew"], true);
+    assert_eq!(r.json["record"]["avatar"], "");
+    assert_eq!(s.avatar_fetches(), 0, "the avatar was fetched from loopback");
+    let id = r.json["record"]["id"].as_str().unwrap();
+    assert!(stored_files(&app, id).is_empty());
+}
+
+#[tokio::test]
+async fn an_avatar_redirect_is_not_followed() {
+    let s = server().await;
+    let target = server().await;
+    target.set_avatar(200, "image/png", PNG_1X1);
+    s.set_avatar_redirect(&format!("{}/avatar", target.url));
+    let app = app_with(vec![oidc(&s)]).await;
+
+    let (r, _) = flow(&app, &s, "oidc").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["record"]["avatar"], "");
+    assert_eq!(s.avatar_fetches(), 1);
+    assert_eq!(target.avatar_fetches(), 0, "the redirect was followed");
 }

@@ -109,6 +109,8 @@ struct AvatarReply {
     status: u16,
     content_type: String,
     body: Vec<u8>,
+    /// A `Location` header (a redirect).
+    location: Option<String>,
 }
 
 struct Inner {
@@ -182,6 +184,7 @@ impl OAuthServer {
                 status: 404,
                 content_type: "text/plain".into(),
                 body: b"no avatar".to_vec(),
+                location: None,
             },
             avatar_fetches: 0,
         };
@@ -233,6 +236,17 @@ impl OAuthServer {
             status,
             content_type: content_type.into(),
             body: body.to_vec(),
+            location: None,
+        };
+    }
+
+    /// Makes `/avatar` answer `302 Found` with `Location: location` from now on.
+    pub fn set_avatar_redirect(&self, location: &str) {
+        lock(&self.state).avatar = AvatarReply {
+            status: 302,
+            content_type: "text/plain".into(),
+            body: Vec::new(),
+            location: Some(location.into()),
         };
     }
 

@@ -42,6 +42,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         settings: Arc::new(settings),
         config: Arc::new(cfg.clone()),
         cache,
+        outbound: jobs.outbound().clone(),
         jobs,
         identity: keel_auth::Identity::new(store.clone()),
         limiter: Default::default(),

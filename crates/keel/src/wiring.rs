@@ -28,9 +28,26 @@ pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache
     Ok(cache)
 }
 
+/// The outbound request guard of `[outbound]` (built once: push delivery and OAuth2 avatar
+/// downloads share it, and its HTTP client).
+pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::OutboundGuard> {
+    keel_core::outbound::OutboundGuard::new(&cfg.outbound).map_err(|e| match e {
+        keel_core::Error::BadRequest { fields, .. } => {
+            let why = fields
+                .values()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            anyhow::anyhow!("[outbound] allow: {why}")
+        }
+        other => anyhow::anyhow!("[outbound]: {other}"),
+    })
+}
+
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
-/// `postgres`), once.
+/// `postgres`), once; its push queues go through the `[outbound]` guard.
 pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+    let outbound = open_outbound(cfg)?;
     let store = match cfg.jobs.store.as_str() {
         "embedded" => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
@@ -41,7 +58,7 @@ pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
         other => anyhow::bail!("unknown jobs store {other:?}: expected \"embedded\" or \"postgres\""),
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
-    Ok(keel_jobs::Jobs::new(store))
+    Ok(keel_jobs::Jobs::with_outbound(store, outbound))
 }
 
 /// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data
@@ -52,4 +69,22 @@ pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue
         .map_err(|e| anyhow::anyhow!("cannot open the {} queue provider: {e}", cfg.queue.provider))?;
     tracing::info!(provider = queue.name(), "queue ready");
     Ok(queue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_outbound_allow_entry_stops_the_start_naming_it() {
+        let mut cfg = Config::default();
+        cfg.outbound.allow = vec!["127.0.0.1/32".into(), "10.0.0.0/40".into()];
+        let err = open_outbound(&cfg).unwrap_err().to_string();
+        assert!(
+            err.starts_with("[outbound] allow: \"10.0.0.0/40\" is not a CIDR"),
+            "{err}"
+        );
+        cfg.outbound.allow = vec!["127.0.0.1/32".into(), "::1/128".into()];
+        assert_eq!(open_outbound(&cfg).unwrap().allowed().len(), 2);
+    }
 }

@@ -1,4 +1,8 @@
 //! OpenID Connect: discovery documents and JWKS, cached in memory, and `id_token` validation.
+//!
+//! A discovery document is cached for an hour, and a failure to get one for 30 s, so an issuer
+//! that is down costs one request per 30 s (not one per `auth-methods` call); concurrent
+//! lookups of one URL share one request. Discovery and JWKS requests give up after 5 s.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -19,6 +23,10 @@ use super::{IdTokenError, OAuth2Error};
 /// How long a discovery document or a JWKS is reused (a JWKS is refetched sooner when a token
 /// names a key it does not hold).
 const TTL: Duration = Duration::from_secs(3600);
+/// How long a failed discovery is answered from memory before the issuer is asked again.
+const FAILURE_TTL: Duration = Duration::from_secs(30);
+/// The longest a discovery or JWKS request may take (connecting included).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clock skew allowed on `exp`.
 const LEEWAY_SECS: u64 = 30;
 
@@ -49,13 +57,15 @@ struct DiscoveryDoc {
 
 type Entries<T> = Mutex<HashMap<String, (Instant, Arc<T>)>>;
 
-static DISCOVERY: LazyLock<Entries<Discovery>> = LazyLock::new(Default::default);
+static DISCOVERY: LazyLock<Entries<Result<Discovery, String>>> = LazyLock::new(Default::default);
 static JWKS: LazyLock<Entries<JwkSet>> = LazyLock::new(Default::default);
+/// One lock per discovery URL: concurrent lookups wait for the one request in flight.
+static FETCHING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
 
-fn cached<T>(entries: &Entries<T>, url: &str) -> Option<Arc<T>> {
+fn cached<T>(entries: &Entries<T>, url: &str, ttl: impl Fn(&T) -> Duration) -> Option<Arc<T>> {
     let map = entries.lock().unwrap_or_else(|p| p.into_inner());
     map.get(url)
-        .filter(|(at, _)| at.elapsed() < TTL)
+        .filter(|(at, v)| at.elapsed() < ttl(v))
         .map(|(_, v)| v.clone())
 }
 
@@ -66,43 +76,101 @@ fn store<T>(entries: &Entries<T>, url: &str, value: T) -> Arc<T> {
     value
 }
 
+/// A discovery answer is kept an hour, a failure 30 s.
+fn discovery_ttl(entry: &Result<Discovery, String>) -> Duration {
+    if entry.is_ok() {
+        TTL
+    } else {
+        FAILURE_TTL
+    }
+}
+
+/// `GET url` as JSON within [`FETCH_TIMEOUT`]; every failure is a `Discovery` error naming
+/// the URL (discovery and JWKS URLs carry no secret).
 async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, OAuth2Error> {
+    let failed = |why: String| OAuth2Error::Discovery(format!("GET {url}: {why}"));
     let resp = http
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
+        .timeout(FETCH_TIMEOUT)
         .send()
-        .await?;
+        .await
+        .map_err(|e| failed(network_error(&e)))?;
     if !resp.status().is_success() {
-        return Err(OAuth2Error::Discovery(format!("GET {url} answered {}", resp.status())));
+        return Err(failed(format!("answered {}", resp.status())));
     }
     resp.json()
         .await
-        .map_err(|e| OAuth2Error::Discovery(format!("GET {url}: unexpected body ({})", e.without_url())))
+        .map_err(|e| failed(format!("unexpected body ({})", network_error(&e))))
+}
+
+/// A request error in words, without its URL.
+fn network_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", FETCH_TIMEOUT.as_secs());
+    }
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+async fn fetch_discovery(http: &reqwest::Client, url: &str) -> Result<Discovery, OAuth2Error> {
+    let raw: DiscoveryDoc = get_json(http, url).await?;
+    Ok(Discovery {
+        basic_auth_only: !raw
+            .token_endpoint_auth_methods_supported
+            .iter()
+            .any(|m| m == "client_secret_post"),
+        issuer: raw.issuer,
+        authorization_endpoint: raw.authorization_endpoint,
+        token_endpoint: raw.token_endpoint,
+        userinfo_endpoint: raw.userinfo_endpoint.filter(|u| !u.is_empty()),
+        jwks_uri: raw.jwks_uri.filter(|u| !u.is_empty()),
+    })
+}
+
+/// The discovery document at `url` from memory, or fetched once by whichever caller gets
+/// there first (the others wait for its answer, success or failure).
+async fn discovery(http: &reqwest::Client, url: &str) -> Arc<Result<Discovery, String>> {
+    if let Some(entry) = cached(&DISCOVERY, url, discovery_ttl) {
+        return entry;
+    }
+    let lock = {
+        let mut map = FETCHING.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(url.to_string()).or_default().clone()
+    };
+    let _fetching = lock.lock().await;
+    if let Some(entry) = cached(&DISCOVERY, url, discovery_ttl) {
+        return entry;
+    }
+    let fetched = fetch_discovery(http, url).await.map_err(|e| match e {
+        OAuth2Error::Discovery(why) => why,
+        other => other.to_string(),
+    });
+    store(&DISCOVERY, url, fetched)
 }
 
 /// The discovery document at `url`; when `expected_issuer` is given, its `issuer` must match.
+/// A failure is remembered for [`FAILURE_TTL`] and answered again without a request.
 pub(crate) async fn discover(
     http: &reqwest::Client,
     url: &str,
     expected_issuer: Option<&str>,
 ) -> Result<Discovery, OAuth2Error> {
-    let doc = match cached(&DISCOVERY, url) {
-        Some(doc) => doc,
-        None => {
-            let raw: DiscoveryDoc = get_json(http, url).await?;
-            let doc = Discovery {
-                basic_auth_only: !raw
-                    .token_endpoint_auth_methods_supported
-                    .iter()
-                    .any(|m| m == "client_secret_post"),
-                issuer: raw.issuer,
-                authorization_endpoint: raw.authorization_endpoint,
-                token_endpoint: raw.token_endpoint,
-                userinfo_endpoint: raw.userinfo_endpoint.filter(|u| !u.is_empty()),
-                jwks_uri: raw.jwks_uri.filter(|u| !u.is_empty()),
-            };
-            store(&DISCOVERY, url, doc)
-        }
+    let entry = discovery(http, url).await;
+    let doc = match &*entry {
+        Ok(doc) => doc,
+        Err(why) => return Err(OAuth2Error::Discovery(why.clone())),
     };
     if let Some(expected) = expected_issuer {
         if doc.issuer.trim_end_matches('/') != expected.trim_end_matches('/') {
@@ -112,12 +180,12 @@ pub(crate) async fn discover(
             )));
         }
     }
-    Ok(Discovery::clone(&doc))
+    Ok(doc.clone())
 }
 
 async fn jwks(http: &reqwest::Client, url: &str, refresh: bool) -> Result<Arc<JwkSet>, OAuth2Error> {
     if !refresh {
-        if let Some(set) = cached(&JWKS, url) {
+        if let Some(set) = cached(&JWKS, url, |_| TTL) {
             return Ok(set);
         }
     }

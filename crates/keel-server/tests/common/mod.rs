@@ -44,16 +44,23 @@ impl Resp {
 
 impl App {
     pub async fn new() -> App {
+        App::with_config(|_| {}).await
+    }
+
+    /// An app whose config `edit` changed first (e.g. `[outbound] allow`).
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> App {
         let dir = tempfile::tempdir().unwrap();
         let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
             .unwrap();
         let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
         let files = Arc::new(keel_files::LocalFileStore::new(&dir.path().join("storage")).unwrap());
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        edit(&mut config);
+        let outbound = keel_core::outbound::OutboundGuard::new(&config.outbound).unwrap();
         let state = AppState::new(Services {
             store: store.clone(),
             files,
@@ -61,11 +68,13 @@ impl App {
             settings: Arc::new(Settings::default()),
             config: Arc::new(config),
             cache: Arc::new(keel_cache::MemoryCache::default()),
-            jobs: keel_jobs::Jobs::new(
+            jobs: keel_jobs::Jobs::with_outbound(
                 keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
                     .await
                     .unwrap(),
+                outbound.clone(),
             ),
+            outbound,
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
             background: Default::default(),
@@ -284,7 +293,18 @@ pub fn oauth2_github(s: &OAuthServer) -> Value {
 
 /// OAuth2 tests: an app whose `users` offer `providers` (names and avatars mapped).
 pub async fn oauth2_app(providers: Vec<Value>) -> App {
-    let app = App::new().await;
+    oauth2_app_with(providers, |_| {}).await
+}
+
+/// `[outbound] allow` for the local test servers (on loopback): without it, the outbound
+/// guard refuses them as it would any internal address.
+pub fn allow_loopback(cfg: &mut Config) {
+    cfg.outbound.allow = vec!["127.0.0.1/32".into(), "::1/128".into()];
+}
+
+/// [`oauth2_app`] with a config `edit` changed first.
+pub async fn oauth2_app_with(providers: Vec<Value>, edit: impl FnOnce(&mut Config)) -> App {
+    let app = App::with_config(edit).await;
     let patch = json!({"oauth2": {"enabled": true, "providers": providers,
         "mappedFields": {"name": "name", "avatarURL": "avatar"}}});
     app.state.store.update_collection("users", patch).await.unwrap();

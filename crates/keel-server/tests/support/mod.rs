@@ -36,11 +36,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl TestApp {
     pub async fn new() -> TestApp {
-        Self::with_config(|_| {}).await
+        TestApp::with_config(|_| {}).await
     }
 
-    /// Like `new`, with `change` applied to the default config first.
-    pub async fn with_config(change: impl FnOnce(&mut Config)) -> TestApp {
+    /// An app whose config `edit` changed first (e.g. `[outbound] allow`).
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
@@ -55,7 +55,8 @@ impl TestApp {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        change(&mut config);
+        edit(&mut config);
+        let outbound = keel_core::outbound::OutboundGuard::new(&config.outbound).unwrap();
         let state = AppState::new(Services {
             store: store.clone(),
             files,
@@ -63,11 +64,13 @@ impl TestApp {
             settings,
             config: Arc::new(config),
             cache: Arc::new(keel_cache::MemoryCache::default()),
-            jobs: keel_jobs::Jobs::new(
+            jobs: keel_jobs::Jobs::with_outbound(
                 keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
                     .await
                     .unwrap(),
+                outbound.clone(),
             ),
+            outbound,
             identity: keel_auth::Identity::new(store.clone()),
             limiter: Default::default(),
             background: Default::default(),

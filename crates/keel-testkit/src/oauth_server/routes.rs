@@ -208,5 +208,13 @@ pub(super) async fn avatar(State(s): State<Shared>) -> Response {
     // Streamed without a Content-Length: a client must cap the body while reading it.
     let chunk = axum::body::Bytes::from(a.body.clone());
     let body = axum::body::Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(chunk)]));
-    (status, [(header::CONTENT_TYPE, a.content_type.clone())], body).into_response()
+    let mut resp = (status, [(header::CONTENT_TYPE, a.content_type.clone())], body).into_response();
+    if let Some(value) = a
+        .location
+        .as_deref()
+        .and_then(|l| header::HeaderValue::from_str(l).ok())
+    {
+        resp.headers_mut().insert(header::LOCATION, value);
+    }
+    resp
 }

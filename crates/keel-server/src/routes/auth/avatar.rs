@@ -3,20 +3,27 @@
 //! at most the field's `maxSize`, checked against its `mimeTypes`) and becomes an upload of that
 //! field, stored and named like any other (`routes/records/uploads.rs`).
 //!
+//! The download goes through the outbound guard (`keel_core::outbound`): the provider names
+//! the URL, so an internal address (loopback, private, link-local…) that `[outbound] allow`
+//! does not list is refused, and a redirect is not followed (a 3xx loses the avatar).
+//!
 //! Only images are kept (`image/*`, declared or sniffed), whatever the field's `mimeTypes`.
 //! A download that fails (unreachable, timeout, non-2xx, too big, wrong type) only loses the
 //! avatar: it is logged as a warning with the URL's host (never its path or query string,
 //! which may carry a token) and the record is created without it.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use keel_core::outbound::{self, OutboundGuard};
 use keel_data::schema::FileOptions;
 use keel_data::{Collection, FieldKind};
 
 use crate::routes::records::input::Upload;
 use crate::routes::records::uploads;
+
+/// The longest an avatar download may take.
+const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Where a new record's avatar comes from: the file field and the provider's URL.
 pub(super) struct AvatarSource {
@@ -38,11 +45,11 @@ impl AvatarSource {
 }
 
 /// Downloads the avatar as an upload of its field, or `None` (logged) when it cannot be had.
-pub(super) async fn download(collection: &Collection, src: &AvatarSource) -> Option<Upload> {
+pub(super) async fn download(outbound: &OutboundGuard, collection: &Collection, src: &AvatarSource) -> Option<Upload> {
     let Some(FieldKind::File(opts)) = collection.field(&src.field).map(|f| &f.kind) else {
         return None;
     };
-    match fetch(opts, src).await {
+    match fetch(outbound, opts, src).await {
         Ok(up) => Some(up),
         Err(reason) => {
             let host = reqwest::Url::parse(&src.url)
@@ -61,44 +68,18 @@ pub(super) async fn download(collection: &Collection, src: &AvatarSource) -> Opt
     }
 }
 
-/// The client for avatar downloads: the OAuth2 client's timeouts, at most 3 redirects and
-/// only to http(s), never from https down to http.
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let policy = reqwest::redirect::Policy::custom(|attempt| {
-                let downgrade = attempt.url().scheme() == "http"
-                    && attempt.previous().last().is_some_and(|u| u.scheme() == "https");
-                if attempt.previous().len() > 3 {
-                    attempt.error("too many redirects")
-                } else if !matches!(attempt.url().scheme(), "http" | "https") || downgrade {
-                    attempt.error("a redirect to another scheme")
-                } else {
-                    attempt.follow()
-                }
-            });
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(20))
-                .redirect(policy)
-                .user_agent("keel")
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| format!("the avatar HTTP client: {e}"))
-}
-
-async fn fetch(opts: &FileOptions, src: &AvatarSource) -> Result<Upload, String> {
-    let url = reqwest::Url::parse(&src.url).map_err(|_| "not a valid URL".to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("the {:?} scheme is not downloaded", url.scheme()));
-    }
+async fn fetch(outbound: &OutboundGuard, opts: &FileOptions, src: &AvatarSource) -> Result<Upload, String> {
+    let url = outbound.check_url(&src.url).map_err(|r| r.to_string())?;
     let max = uploads::max_size(opts);
     let too_big = || format!("larger than the field's {max} bytes");
-    let net = |e: reqwest::Error| e.without_url().to_string();
-    let mut resp = client()?.get(url.clone()).send().await.map_err(net)?;
+    let net = |e: reqwest::Error| outbound::explain(&e);
+    let mut resp = outbound
+        .get(url.as_str())
+        .map_err(|r| r.to_string())?
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(net)?;
     if !resp.status().is_success() {
         return Err(format!("the server answered {}", resp.status()));
     }

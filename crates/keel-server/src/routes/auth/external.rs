@@ -117,7 +117,10 @@ async fn create(
     data.insert("password".into(), Value::String(password.clone()));
     data.insert("passwordConfirm".into(), Value::String(password));
     let uploads = match &user.avatar {
-        Some(src) => avatar::download(collection, src).await.into_iter().collect(),
+        Some(src) => avatar::download(&state.outbound, collection, src)
+            .await
+            .into_iter()
+            .collect(),
         None => Vec::new(),
     };
     let mut prepared = prepare_create(collection, Submitted { data, uploads }, false)?;

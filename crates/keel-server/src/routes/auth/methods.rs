@@ -55,15 +55,19 @@ fn toggle(opt: &Value) -> Value {
 }
 
 /// The enabled collection's providers, each with a fresh state and PKCE pair. A provider that
-/// cannot be resolved (bad config, discovery down) is left out with a warning.
+/// cannot be resolved (bad config, discovery down) is left out with a warning. Providers are
+/// resolved together, so one whose issuer does not answer delays the answer by at most the
+/// discovery timeout (5 s), and only once per failure-cache window (30 s; `keel_auth::oauth2`).
 async fn oauth2_providers(state: &AppState, collection: &Collection) -> ApiResult<Vec<Value>> {
     if !oauth2_flow::enabled(collection) {
         return Ok(Vec::new());
     }
     let http = oauth2_flow::http()?;
+    let configs = oauth2_flow::providers(collection);
+    let resolved = futures::future::join_all(configs.iter().map(|cfg| Provider::resolve(cfg, http))).await;
     let mut out = Vec::new();
-    for cfg in oauth2_flow::providers(collection) {
-        let provider = match Provider::resolve(&cfg, http).await {
+    for (cfg, resolved) in configs.iter().zip(resolved) {
+        let provider = match resolved {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(provider = %cfg.name, error = %e, "OAuth2 provider left out of auth-methods");

@@ -22,6 +22,11 @@ const NS: &str = "keel-oauth2-state";
 const TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The client for provider requests (rustls, the platform's roots), short timeouts, built once.
+///
+/// The provider's URLs (discovery, token, userinfo, JWKS) come from a superuser's config, so
+/// they are not held to the outbound guard's address filter (an identity provider on the
+/// private network is a normal setup), but redirects are never followed: a provider cannot
+/// send Keel, with a code or a token, somewhere the superuser did not name. A 3xx is an error.
 pub(super) fn http() -> ApiResult<&'static reqwest::Client> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
@@ -29,7 +34,7 @@ pub(super) fn http() -> ApiResult<&'static reqwest::Client> {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(20))
-                .redirect(reqwest::redirect::Policy::limited(3))
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent("keel")
                 .build()
                 .map_err(|e| e.to_string())

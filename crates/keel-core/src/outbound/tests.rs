@@ -1,0 +1,184 @@
+//! The guard against real sockets: a tiny HTTP server on loopback counts the connections it
+//! accepts, so a refused request is one that never connected.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+/// A server on 127.0.0.1 answering every request with `response`; the count of accepted
+/// connections.
+async fn server(response: String) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = sock.write_all(response.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (port, accepted)
+}
+
+fn ok(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn guard(allow: &[&str]) -> OutboundGuard {
+    let cfg = OutboundConfig {
+        allow: allow.iter().map(|s| s.to_string()).collect(),
+    };
+    OutboundGuard::new(&cfg).unwrap()
+}
+
+#[test]
+fn internal_ip_literals_are_refused_in_every_encoding() {
+    let g = OutboundGuard::default();
+    for (url, kind) in [
+        ("http://127.0.0.1:8090/", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[::1]:6379/", "loopback"),
+        ("http://0x7f000001:5432/", "loopback"),
+        ("http://2130706433/", "loopback"),
+        ("http://0177.0.0.1/", "loopback"),
+        ("http://127.1/", "loopback"),
+        ("http://0/", "unspecified"),
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://[::ffff:a9fe:a9fe]/", "link-local"),
+        ("https://10.0.0.1/", "private"),
+        ("http://100.64.1.1/", "carrier-grade NAT"),
+        ("http://[fd00::1]/", "private"),
+        ("http://[fe80::1]/", "link-local"),
+    ] {
+        match g.check_url(url) {
+            Err(Refusal::Internal { kind: k, .. }) => assert_eq!(k, kind, "{url}"),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    let err = g.check_url("http://127.0.0.1/").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "outbound request to 127.0.0.1 refused: loopback addresses are not allowed; allow-list it in [outbound] allow"
+    );
+    assert_eq!(g.check_url("ftp://example.com/"), Err(Refusal::Scheme));
+    assert_eq!(g.check_url("file:///etc/passwd"), Err(Refusal::Scheme));
+    assert_eq!(g.check_url("not a url"), Err(Refusal::InvalidUrl));
+    // Public addresses and host names pass here (names are checked when they resolve).
+    for url in ["https://8.8.8.8/", "https://example.com/hook", "http://localhost:1/"] {
+        assert!(g.check_url(url).is_ok(), "{url}");
+    }
+}
+
+#[test]
+fn the_allow_list_opens_exactly_its_blocks() {
+    let g = guard(&["127.0.0.1/32", "::1/128", "10.1.0.0/16"]);
+    for url in [
+        "http://127.0.0.1:1/",
+        "http://0x7f000001/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://10.1.200.3/",
+    ] {
+        assert!(g.check_url(url).is_ok(), "{url}");
+    }
+    for url in ["http://127.0.0.2/", "http://10.2.0.1/", "http://169.254.169.254/"] {
+        assert!(matches!(g.check_url(url), Err(Refusal::Internal { .. })), "{url}");
+    }
+    let bad = OutboundGuard::new(&OutboundConfig {
+        allow: vec!["127.0.0.1/32".into(), "localhost".into()],
+    })
+    .unwrap_err();
+    let crate::Error::BadRequest { fields, .. } = bad else {
+        panic!("expected a 400")
+    };
+    assert!(fields["outbound.allow"].message.contains("\"localhost\""));
+}
+
+#[tokio::test]
+async fn a_host_name_resolving_to_loopback_is_refused_before_connecting() {
+    let (port, accepted) = server(ok("internal secret")).await;
+    let err = OutboundGuard::default()
+        .get(&format!("http://localhost:{port}/"))
+        .unwrap()
+        .send()
+        .await
+        .unwrap_err();
+    let text = explain(&err);
+    assert!(
+        text.starts_with("outbound request to localhost (") && text.contains("refused: loopback addresses"),
+        "{text}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "the guard connected");
+    // An IP literal never reaches the resolver: refused by the request builder.
+    let refused = OutboundGuard::default().get(&format!("http://127.0.0.1:{port}/"));
+    assert!(matches!(refused, Err(Refusal::Internal { kind: "loopback", .. })));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn allow_listed_hosts_are_reached() {
+    let (port, accepted) = server(ok("hello")).await;
+    let g = guard(&["127.0.0.1/32", "::1/128"]);
+    for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/")] {
+        let mut resp = g.get(&url).unwrap().send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{url}");
+        assert_eq!(
+            read_capped(&mut resp, 1024).await.unwrap(),
+            (Bytes::from("hello"), false)
+        );
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let (internal, reached) = server(ok("internal secret")).await;
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{internal}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    let (port, _) = server(redirect).await;
+    let g = guard(&["127.0.0.1/32"]);
+    let resp = g
+        .post(&format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 307);
+    assert_eq!(reached.load(Ordering::SeqCst), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn bodies_are_read_up_to_the_cap() {
+    let big = "x".repeat(100_000);
+    let (port, _) = server(ok(&big)).await;
+    let mut resp = guard(&["127.0.0.1/32"])
+        .get(&format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let (body, truncated) = read_capped(&mut resp, 4096).await.unwrap();
+    assert_eq!(body.len(), 4096);
+    assert!(truncated);
+}
