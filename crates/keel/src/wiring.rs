@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use keel_core::config::Config;
+use keel_core::config::{Config, JobsStore};
 use keel_data::sqlite::SqliteEngine;
 use keel_data::Store;
 
@@ -32,14 +32,13 @@ pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
 /// `postgres`), once.
 pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
-    let store = match cfg.jobs.store.as_str() {
-        "embedded" => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
+    let store = match cfg.jobs.store {
+        JobsStore::Embedded => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
-        "postgres" => keel_jobs::JobStore::connect_postgres(&cfg.jobs.postgres_url)
+        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.jobs.postgres_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?,
-        other => anyhow::bail!("unknown jobs store {other:?}: expected \"embedded\" or \"postgres\""),
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
     Ok(keel_jobs::Jobs::new(store))
