@@ -9,6 +9,7 @@ use keel_core::config::{CacheConfig, CacheProvider};
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
+mod metered;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]
@@ -17,14 +18,20 @@ pub mod tiered;
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedCache, MemcachedConfig};
 pub use memory::{MemoryCache, MemoryConfig};
+pub use metered::{metered, HITS_TOTAL, MISSES_TOTAL};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisConfig};
 #[cfg(feature = "redis")]
 pub use tiered::{TieredCache, TieredConfig};
 
-/// Opens the provider `cfg.provider` names. Connects (for Redis and Memcached) before
-/// returning, so a wrong URL fails at start-up rather than on the first request.
+/// Opens the provider `cfg.provider` names, its hits and misses counted for `/metrics`
+/// ([`metered`]). Connects (for Redis and Memcached) before returning, so a wrong URL fails
+/// at start-up rather than on the first request.
 pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
+    Ok(metered(open_provider(cfg).await?))
+}
+
+async fn open_provider(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
     match cfg.provider {
         CacheProvider::Memory => Ok(Arc::new(MemoryCache::new(MemoryConfig {
             max_bytes: cfg.memory_max_bytes,

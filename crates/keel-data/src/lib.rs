@@ -10,7 +10,7 @@ pub mod sqlite;
 pub mod store;
 pub mod system;
 
-pub use engine::{Dialect, Engine, Row, SqlBuf, Tx};
+pub use engine::{Dialect, Engine, PoolStats, Row, SqlBuf, Tx};
 pub use request::{Access, AuthRecord, RequestInfo};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::{BatchOp, Expanded, ListParams, Page, Record, Store};

@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod error;
 mod lockout;
+pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
 pub mod realtime;

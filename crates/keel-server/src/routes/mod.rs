@@ -13,6 +13,7 @@ pub mod collections;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod realtime;
 pub mod records;
 pub mod roles;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let app = Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(settings::routes())
         .merge(collections::routes())
         .merge(records::routes())
