@@ -4,8 +4,8 @@
 //! enumerated key and a malformed URL are errors at start. Each problem is reported on its
 //! own line naming the key path (`jobs.stroe`) and where it came from (the file, or the
 //! variable `KEEL_JOBS__STROE`), and what is allowed; a value is never echoed, since it may
-//! hold a credential. `KEEL_TEST_*` variables configure the test suites, not Keel, and are
-//! ignored.
+//! hold a credential. `KEEL_TEST_*` and `KEEL_BENCH_*` variables configure the test suites and
+//! the benchmark scripts, not Keel, and are ignored.
 
 use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -51,7 +51,11 @@ fn figment(cli: &Cli) -> Figment {
     // `KEEL_CACHE__PROVIDER` sets `cache.provider`: a double underscore nests.
     fig = fig.merge(
         Env::prefixed(ENV_PREFIX)
-            .filter(|k| !k.as_str().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("test_")))
+            .filter(|k| {
+                !IGNORED_ENV
+                    .iter()
+                    .any(|p| k.as_str().get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p)))
+            })
             .split("__"),
     );
     if let Some(dir) = &cli.data_dir {
@@ -66,6 +70,10 @@ fn figment(cli: &Cli) -> Figment {
 }
 
 const ENV_PREFIX: &str = "KEEL_";
+
+/// `KEEL_*` variables that are not configuration (after the prefix): the test suites'
+/// (`.env.example`) and the benchmark scripts'.
+const IGNORED_ENV: &[&str] = &["test_", "bench_"];
 
 /// Every key set in `fig` that `Config` does not have, as in [`describe_one`].
 fn unknown_keys(fig: &Figment) -> Vec<String> {
@@ -295,6 +303,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("KEEL_TEST_POSTGRES_URL", "postgres://x@h/db");
             jail.set_env("KEEL_TEST_REQUIRE_ENGINES", "1");
+            jail.set_env("KEEL_BENCH_POSTGRES_URL", "postgres://x@h/db");
             assert_eq!(errors(), Vec::<String>::new());
             jail.set_env("KEEL_JOBS__STROE", "postgres");
             let errs = errors();
