@@ -221,7 +221,13 @@ async fn priority_delay_and_listing(store: JobStore) {
     // The depth /metrics shows: unfinished jobs only, by state.
     let depth = store.depth(&q).await.unwrap();
     assert_eq!(
-        (depth.waiting, depth.delayed, depth.active, depth.failed, depth.completed),
+        (
+            depth.waiting,
+            depth.delayed,
+            depth.active,
+            depth.failed,
+            depth.completed
+        ),
         (0, 1, 4, 0, 0)
     );
     assert_eq!(
