@@ -8,7 +8,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
     ("admin", "Everything on every platform service.", &["*"]),
     (
         "operator",
-        "Runs the platform: jobs, queues, schedules and the cache; reads collections and the audit trail.",
+        "Runs the platform: jobs, queues, schedules and the cache; reads collections, the audit trail and the metrics.",
         &[
             "jobs:*",
             "queues:*",
@@ -16,6 +16,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
             "cache:*",
             "collections:read",
             "audit:read",
+            "metrics:read",
         ],
     ),
     ("viewer", "Reads every platform service, changes nothing.", &["*:read"]),

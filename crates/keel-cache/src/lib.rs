@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use keel_core::cache::Cache;
-use keel_core::config::CacheConfig;
+use keel_core::config::{CacheConfig, CacheProvider};
 
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
+mod metered;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]
@@ -17,27 +18,33 @@ pub mod tiered;
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedCache, MemcachedConfig};
 pub use memory::{MemoryCache, MemoryConfig};
+pub use metered::{metered, HITS_TOTAL, MISSES_TOTAL};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisConfig};
 #[cfg(feature = "redis")]
 pub use tiered::{TieredCache, TieredConfig};
 
-/// Opens the provider `cfg.provider` names. Connects (for Redis and Memcached) before
-/// returning, so a wrong URL fails at start-up rather than on the first request.
+/// Opens the provider `cfg.provider` names, its hits and misses counted for `/metrics`
+/// ([`metered`]). Connects (for Redis and Memcached) before returning, so a wrong URL fails
+/// at start-up rather than on the first request.
 pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
-    match cfg.provider.as_str() {
-        "memory" => Ok(Arc::new(MemoryCache::new(MemoryConfig {
+    Ok(metered(open_provider(cfg).await?))
+}
+
+async fn open_provider(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
+    match cfg.provider {
+        CacheProvider::Memory => Ok(Arc::new(MemoryCache::new(MemoryConfig {
             max_bytes: cfg.memory_max_bytes,
         }))),
         #[cfg(feature = "redis")]
-        "redis" => Ok(Arc::new(
+        CacheProvider::Redis => Ok(Arc::new(
             RedisCache::connect(RedisConfig {
                 url: cfg.redis_url.clone(),
             })
             .await?,
         )),
         #[cfg(feature = "redis")]
-        "tiered" => Ok(Arc::new(
+        CacheProvider::Tiered => Ok(Arc::new(
             TieredCache::connect(TieredConfig {
                 redis_url: cfg.redis_url.clone(),
                 memory_max_bytes: cfg.memory_max_bytes,
@@ -46,14 +53,15 @@ pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
             .await?,
         )),
         #[cfg(feature = "memcached")]
-        "memcached" => Ok(Arc::new(
+        CacheProvider::Memcached => Ok(Arc::new(
             MemcachedCache::connect(MemcachedConfig {
                 url: cfg.memcached_url.clone(),
             })
             .await?,
         )),
+        #[allow(unreachable_patterns)] // every provider compiled in
         other => Err(keel_core::Error::bad_request(format!(
-            "unknown cache provider {other:?}: expected \"memory\", \"redis\", \"tiered\" or \"memcached\""
+            "the {other} cache provider is not compiled into this build"
         ))),
     }
 }

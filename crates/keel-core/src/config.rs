@@ -5,16 +5,18 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Everything Keel can be told. Every key has a default that works on one machine.
+/// Everything Keel can be told. Every key has a default that works on one machine; an
+/// unknown key is an error (`deny_unknown_fields` on every section), and so is an unknown
+/// value of an enumerated key (they are Rust enums).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the database and files live.
     pub data_dir: PathBuf,
     /// The address `serve` listens on.
     pub http: String,
     /// Log format: `auto` (pretty on a TTY, JSON otherwise), `json` or `pretty`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax.
     pub log_level: String,
     /// Largest accepted request body in bytes (file uploads included).
@@ -35,6 +37,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Outbound requests made on a user's behalf (`[outbound]` in `keel.toml`).
     pub outbound: OutboundConfig,
+    /// Who may read `/metrics` (`[metrics]` in `keel.toml`).
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -42,7 +46,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("keel_data"),
             http: "127.0.0.1:8090".into(),
-            log_format: "auto".into(),
+            log_format: LogFormat::Auto,
             log_level: "info".into(),
             max_body_bytes: 64 * 1024 * 1024,
             sqlite_readers: 4,
@@ -53,17 +57,151 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             outbound: OutboundConfig::default(),
+            metrics: MetricsConfig::default(),
         }
+    }
+}
+
+/// An enumerated config value: a Rust enum read from and written as its lowercase name, so
+/// an unknown value is refused at start with the allowed ones listed.
+macro_rules! config_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every allowed value, in the config's spelling.
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            /// The value a name spells (as in the config), if any.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The value as written in the config.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+config_enum! {
+    /// `log_format`.
+    LogFormat {
+        /// Pretty on a terminal, JSON otherwise.
+        Auto => "auto",
+        /// JSON lines.
+        Json => "json",
+        /// Human-readable lines.
+        Pretty => "pretty",
+    }
+}
+
+config_enum! {
+    /// `[cache] provider`.
+    CacheProvider {
+        /// In process (moka).
+        Memory => "memory",
+        /// Redis.
+        Redis => "redis",
+        /// Memory in front of Redis, invalidated across processes by pub/sub.
+        Tiered => "tiered",
+        /// Memcached.
+        Memcached => "memcached",
+    }
+}
+
+config_enum! {
+    /// `[queue] provider`.
+    QueueProvider {
+        /// SQLite (`queues.db` in the data dir).
+        Embedded => "embedded",
+        /// PostgreSQL.
+        Postgres => "postgres",
+        /// Redis.
+        Redis => "redis",
+        /// NATS JetStream.
+        Nats => "nats",
+    }
+}
+
+config_enum! {
+    /// `[jobs] store`.
+    JobsStore {
+        /// SQLite (`jobs.db` in the data dir).
+        Embedded => "embedded",
+        /// PostgreSQL, shared by several processes.
+        Postgres => "postgres",
+    }
+}
+
+config_enum! {
+    /// `[metrics] access`: who may read `/metrics` without credentials.
+    MetricsAccess {
+        /// Nobody: a caller holding `metrics:read` (a superuser, a role, an API key) or the
+        /// `[metrics] token` bearer token.
+        Protected => "protected",
+        /// Also requests from a loopback peer that came through no proxy.
+        Loopback => "loopback",
+        /// Anyone.
+        Public => "public",
+    }
+}
+
+/// Who may read `/metrics` (`[metrics]`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `protected` (the default), `loopback` or `public` (see [`MetricsAccess`]).
+    pub access: MetricsAccess,
+    /// A bearer token a scraper may send (`Authorization: Bearer …`) instead of a Keel
+    /// credential; empty: none. At least 16 characters; compared in constant time, never
+    /// logged or shown.
+    pub token: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            access: MetricsAccess::Protected,
+            token: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() { "" } else { "<hidden>" };
+        f.debug_struct("MetricsConfig")
+            .field("access", &self.access)
+            .field("token", &token)
+            .finish()
     }
 }
 
 /// Which cache provider `keel` opens, and its settings.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// `memory` (in process, the default), `redis`, `tiered` (memory in front of Redis,
     /// invalidated across processes by Redis pub/sub) or `memcached`.
-    pub provider: String,
+    pub provider: CacheProvider,
     /// The memory provider's budget in bytes (serialized JSON size of the entries).
     pub memory_max_bytes: u64,
     /// The Redis provider's URL, e.g. `redis://:password@127.0.0.1:6379/0`.
@@ -79,7 +217,7 @@ pub struct CacheConfig {
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
-            provider: "memory".into(),
+            provider: CacheProvider::Memory,
             memory_max_bytes: 64 * 1024 * 1024,
             redis_url: "redis://127.0.0.1:6379".into(),
             memcached_url: "memcache://127.0.0.1:11211".into(),
@@ -102,11 +240,11 @@ impl std::fmt::Debug for CacheConfig {
 
 /// Which queue provider `keel` opens, and its settings.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     /// `embedded` (SQLite file `queues.db` in the data dir, the default), `postgres`,
     /// `redis` or `nats`.
-    pub provider: String,
+    pub provider: QueueProvider,
     /// The PostgreSQL provider's URL.
     pub postgres_url: String,
     /// The Redis provider's URL.
@@ -121,7 +259,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
-            provider: "embedded".into(),
+            provider: QueueProvider::Embedded,
             postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             nats_url: "nats://127.0.0.1:4222".into(),
@@ -144,11 +282,11 @@ impl std::fmt::Debug for QueueConfig {
 
 /// Where jobs and schedules live.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// `embedded` (SQLite file `jobs.db` in the data dir, the default) or `postgres`
     /// (shared by several Keel processes).
-    pub store: String,
+    pub store: JobsStore,
     /// The PostgreSQL URL when `store = "postgres"`.
     pub postgres_url: String,
     /// Whether this process runs schedules, HTTP-push delivery and upkeep (turn off on
@@ -159,7 +297,7 @@ pub struct JobsConfig {
 impl Default for JobsConfig {
     fn default() -> Self {
         Self {
-            store: "embedded".into(),
+            store: JobsStore::Embedded,
             postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
             background: true,
         }
@@ -176,10 +314,14 @@ impl std::fmt::Debug for JobsConfig {
     }
 }
 
-/// A URL with any `user:password@` credentials replaced by `***`, for logs and `Debug`.
+/// A URL with any `user:password@` credentials replaced by `***`, for logs and `Debug`. A
+/// string that is not a URL but holds an `@` loses everything before its last `@`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return match url.rfind('@') {
+            Some(at) => format!("***@{}", &url[at + 1..]),
+            None => url.to_string(),
+        };
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
@@ -198,6 +340,7 @@ mod tests {
         assert_eq!(redact_url("redis://u:p@h"), "redis://***@h");
         assert_eq!(redact_url("redis://h:1/2"), "redis://h:1/2");
         assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(redact_url("redis//:s3cret@host:6379"), "***@host:6379");
         let cfg = CacheConfig {
             redis_url: "redis://:hunter2@h".into(),
             memcached_url: "memcache://keel:hunter3@h:11211".into(),
@@ -210,7 +353,7 @@ mod tests {
 
 /// Sign-in protection (`[auth]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Failed sign-ins of one identity (per auth collection) before it is locked out
     /// (0 = never lock out).
@@ -238,7 +381,7 @@ impl Default for AuthConfig {
 /// What one request or one client may take (`[limits]`). Multipart uploads and `/api/batch`
 /// are limited by the top-level `max_body_bytes`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest body of a small JSON endpoint: sign-ins and the other auth flows, job
     /// claims and attempts, cache operations on keys, roles, API keys, realtime subscriptions.
@@ -279,7 +422,7 @@ impl Default for LimitsConfig {
 /// (`[outbound]`). They never reach a private, loopback, link-local or otherwise internal
 /// address unless `allow` lists it (see `keel_core::outbound`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboundConfig {
     /// CIDRs of internal addresses outbound requests may reach anyway, e.g.
     /// `["10.1.0.0/16", "127.0.0.1/32", "::1/128"]` (a bare address means only itself). As a

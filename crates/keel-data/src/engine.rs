@@ -96,6 +96,21 @@ impl SqlBuf {
     }
 }
 
+/// How an engine's connections are used at one moment (see [`Engine::pool_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Pooled reads allowed at once.
+    pub readers_max: u64,
+    /// Pooled reads running now.
+    pub readers_busy: u64,
+    /// Open read connections waiting for a read.
+    pub readers_idle: u64,
+    /// Open write connections.
+    pub writers: u64,
+    /// Write connections in a transaction or statement now.
+    pub writers_busy: u64,
+}
+
 /// A database engine: a pool for reads and one serialized writer.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
@@ -111,6 +126,11 @@ pub trait Engine: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// Checks that the engine answers (for `/api/ready`).
     async fn ping(&self) -> Result<()>;
+    /// The connection pools' use right now (for `/metrics`); engines without pools report
+    /// zeros.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
     /// Housekeeping the writer should do between transactions (SQLite: rewind a large WAL).
     /// Called by busy writers such as the group-commit task; the default does nothing.
     async fn after_writes(&self) -> Result<()> {

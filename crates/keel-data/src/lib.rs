@@ -10,7 +10,7 @@ pub mod sqlite;
 pub mod store;
 pub mod system;
 
-pub use engine::{Dialect, Engine, Row, SqlBuf, Tx};
+pub use engine::{Dialect, Engine, PoolStats, Row, SqlBuf, Tx};
 pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::{AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};

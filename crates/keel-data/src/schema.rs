@@ -9,6 +9,22 @@ pub const SUPERUSERS_ID: &str = "pbc_3142635823";
 pub const SUPERUSERS: &str = "_superusers";
 pub const USERS_ID: &str = "_pb_users_auth_";
 
+/// The OAuth2 provider names an auth collection's `oauth2.providers[].name` may use (keel-auth
+/// implements each; a collection naming another is refused with a 400).
+pub const OAUTH2_PROVIDERS: &[&str] = &[
+    "apple",
+    "discord",
+    "facebook",
+    "github",
+    "gitlab",
+    "google",
+    "linkedin",
+    "microsoft",
+    "oidc",
+    "oidc2",
+    "oidc3",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CollectionType {

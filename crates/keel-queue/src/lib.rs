@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use keel_core::config::QueueConfig;
+use keel_core::config::{QueueConfig, QueueProvider};
 use keel_core::queue::Queue;
 
 #[cfg(feature = "embedded")]
@@ -31,15 +31,15 @@ pub use redis::RedisQueue;
 /// Connects before returning, so a wrong URL fails at start-up rather than on first use.
 pub async fn open(cfg: &QueueConfig, data_dir: &Path) -> keel_core::Result<Arc<dyn Queue>> {
     let _ = data_dir;
-    match cfg.provider.as_str() {
+    match cfg.provider {
         #[cfg(feature = "embedded")]
-        "embedded" => Ok(Arc::new(EmbeddedQueue::open(&data_dir.join("queues.db")).await?)),
+        QueueProvider::Embedded => Ok(Arc::new(EmbeddedQueue::open(&data_dir.join("queues.db")).await?)),
         #[cfg(feature = "postgres")]
-        "postgres" => Ok(Arc::new(PostgresQueue::connect(&cfg.postgres_url).await?)),
+        QueueProvider::Postgres => Ok(Arc::new(PostgresQueue::connect(&cfg.postgres_url).await?)),
         #[cfg(feature = "redis")]
-        "redis" => Ok(Arc::new(RedisQueue::connect(&cfg.redis_url).await?)),
+        QueueProvider::Redis => Ok(Arc::new(RedisQueue::connect(&cfg.redis_url).await?)),
         #[cfg(feature = "nats")]
-        "nats" => Ok(Arc::new(
+        QueueProvider::Nats => Ok(Arc::new(
             NatsQueue::connect(NatsQueueConfig {
                 url: cfg.nats_url.clone(),
                 lease: std::time::Duration::from_secs(cfg.nats_lease_secs.max(1)),
@@ -47,8 +47,9 @@ pub async fn open(cfg: &QueueConfig, data_dir: &Path) -> keel_core::Result<Arc<d
             })
             .await?,
         )),
+        #[allow(unreachable_patterns)] // every provider compiled in
         other => Err(keel_core::Error::bad_request(format!(
-            "unknown queue provider {other:?}: expected \"embedded\", \"postgres\", \"redis\" or \"nats\""
+            "the {other} queue provider is not compiled into this build"
         ))),
     }
 }

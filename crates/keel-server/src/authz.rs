@@ -37,6 +37,8 @@ pub enum Permission {
     ApiKeysManage,
     /// Read the audit trail.
     AuditRead,
+    /// Read the Prometheus metrics (`/metrics`).
+    MetricsRead,
     /// Skip collection rules on the records API (list, view, create, update, delete,
     /// batch, files, expand, realtime) as a superuser does, on every collection but
     /// `_superusers`: for service accounts that own the data.
@@ -60,6 +62,7 @@ impl Permission {
             Permission::RolesManage => "roles:manage",
             Permission::ApiKeysManage => "apikeys:manage",
             Permission::AuditRead => "audit:read",
+            Permission::MetricsRead => "metrics:read",
             Permission::RecordsManage => "records:manage",
         }
     }
@@ -129,6 +132,7 @@ mod tests {
         assert_eq!(Permission::RolesManage.as_str(), "roles:manage");
         assert_eq!(Permission::ApiKeysManage.as_str(), "apikeys:manage");
         assert_eq!(Permission::AuditRead.to_string(), "audit:read");
+        assert_eq!(Permission::MetricsRead.to_string(), "metrics:read");
     }
 
     fn caller_of(collection: keel_data::Collection) -> Caller {

@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 pub mod listen;
 mod lockout;
+pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
 pub mod realtime;

@@ -28,14 +28,20 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Installs the global Prometheus recorder (with Keel's histogram buckets) and returns the
-/// handle that renders `/metrics` (put it in `AppState::metrics`). Call it once, early, from
-/// inside a Tokio runtime: it also starts the upkeep task that folds recorded histogram
-/// samples into their buckets every few seconds (without it, samples pile up in memory until
-/// someone scrapes `/metrics`).
-/// If a recorder is already installed, logs a warning and returns the handle of a
-/// detached recorder (its `/metrics` output stays empty) instead of failing the start.
+/// Installs the global Prometheus recorder (with Keel's histogram buckets and every metric's
+/// `# HELP` text, `crate::metrics::describe`) and returns the handle that renders `/metrics`
+/// (put it in `AppState::metrics`). Call it early, from inside a Tokio runtime: it also
+/// starts the upkeep task that folds recorded histogram samples into their buckets every few
+/// seconds (without it, samples pile up in memory until someone scrapes `/metrics`).
+/// Later calls return the same handle. If another recorder is already installed, logs a
+/// warning and returns the handle of a detached recorder (its `/metrics` output stays empty)
+/// instead of failing the start.
 pub fn install_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(install_recorder).clone()
+}
+
+fn install_recorder() -> PrometheusHandle {
     let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
         Ok(b) => b,
         Err(e) => {
@@ -45,6 +51,7 @@ pub fn install_metrics() -> PrometheusHandle {
     };
     match builder.install_recorder() {
         Ok(handle) => {
+            crate::metrics::describe();
             let upkeep = handle.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));

@@ -162,3 +162,42 @@ async fn an_unknown_or_disabled_provider_is_refused() {
         .await;
     assert_eq!(methods.json["oauth2"], json!({"enabled": false, "providers": []}));
 }
+
+#[tokio::test]
+async fn an_unknown_provider_name_is_a_400_naming_the_field_and_the_allowed_names() {
+    let app = common::App::new().await;
+    let su = app.superuser().await;
+    let patch = |name: &str| {
+        json!({"oauth2": {"enabled": true, "providers": [
+            {"name": "github", "clientId": "id", "clientSecret": "secret"},
+            {"name": name, "clientId": "id", "clientSecret": "secret"},
+        ]}})
+    };
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(&su),
+            Some(patch("twitter")),
+        )
+        .await;
+    assert!(field_error(&r, "oauth2.providers.1.name"), "{}", r.text());
+    let message = r.json["data"]["oauth2.providers.1.name"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(message.contains("github") && message.contains("oidc"), "{message}");
+    assert!(!r.text().contains("secret"), "{}", r.text());
+    // Nothing was stored: the collection still has no providers.
+    let view = app.send(Method::GET, "/api/collections/users", Some(&su), None).await;
+    assert_eq!(view.json["oauth2"]["providers"], json!([]), "{}", view.text());
+
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(&su),
+            Some(patch("google")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}

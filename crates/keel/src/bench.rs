@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use keel_core::config::Config;
+use keel_core::config::{Config, JobsStore, QueueProvider};
 use keel_jobs::{Job, JobContext, JobHandler, Jobs, NewJob, QueuedJobs};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
@@ -148,8 +148,11 @@ async fn jobs(cfg: &Config, args: BenchJobsArgs) -> anyhow::Result<()> {
         cfg.data_dir = dir.clone();
         temp_dir = Some(dir);
     }
-    cfg.jobs.store = args.engine.clone();
-    cfg.queue.provider = args.engine.clone();
+    cfg.queue.provider = QueueProvider::from_name(&args.engine)
+        .ok_or_else(|| anyhow::anyhow!("unknown --engine: expected one of {}", QueueProvider::ALL.join(", ")))?;
+    if let Some(store) = JobsStore::from_name(&args.engine) {
+        cfg.jobs.store = store;
+    }
     if let Some(url) = &args.url {
         match args.engine.as_str() {
             "postgres" => {

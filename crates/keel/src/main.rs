@@ -32,7 +32,11 @@ fn main() -> ExitCode {
     let cfg = match config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("keel: invalid configuration: {e}");
+            // One line per problem, each naming the key and where it was set.
+            eprintln!("keel: invalid configuration:");
+            for line in &e.0 {
+                eprintln!("  {line}");
+            }
             return ExitCode::from(2);
         }
     };

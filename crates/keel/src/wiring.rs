@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use keel_core::config::Config;
+use keel_core::config::{Config, JobsStore};
 use keel_data::sqlite::SqliteEngine;
 use keel_data::Store;
 
@@ -48,14 +48,13 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
 /// `postgres`), once; its push queues go through the `[outbound]` guard.
 pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     let outbound = open_outbound(cfg)?;
-    let store = match cfg.jobs.store.as_str() {
-        "embedded" => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
+    let store = match cfg.jobs.store {
+        JobsStore::Embedded => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
-        "postgres" => keel_jobs::JobStore::connect_postgres(&cfg.jobs.postgres_url)
+        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.jobs.postgres_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?,
-        other => anyhow::bail!("unknown jobs store {other:?}: expected \"embedded\" or \"postgres\""),
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
     Ok(keel_jobs::Jobs::with_outbound(store, outbound))

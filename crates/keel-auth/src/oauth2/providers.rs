@@ -5,20 +5,8 @@ use reqwest::Url;
 use super::oidc;
 use super::{OAuth2Error, ProviderConfig};
 
-/// Every provider name a config may use.
-pub const BUILTIN_PROVIDERS: &[&str] = &[
-    "apple",
-    "discord",
-    "facebook",
-    "github",
-    "gitlab",
-    "google",
-    "linkedin",
-    "microsoft",
-    "oidc",
-    "oidc2",
-    "oidc3",
-];
+/// Every provider name a config may use (the collection check refuses others).
+pub const BUILTIN_PROVIDERS: &[&str] = keel_data::schema::OAUTH2_PROVIDERS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

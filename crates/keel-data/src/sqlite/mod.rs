@@ -135,6 +135,19 @@ impl Engine for SqliteEngine {
         &SQLITE
     }
 
+    fn pool_stats(&self) -> crate::engine::PoolStats {
+        let (max, busy, idle) = self.readers.usage();
+        let writers = u64::from(self.writer.size());
+        let writers_idle = self.writer.num_idle() as u64;
+        crate::engine::PoolStats {
+            readers_max: max as u64,
+            readers_busy: busy as u64,
+            readers_idle: idle as u64,
+            writers,
+            writers_busy: writers.saturating_sub(writers_idle),
+        }
+    }
+
     async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         self.readers.query(sql, params).await
     }

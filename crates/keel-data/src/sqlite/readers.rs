@@ -46,6 +46,8 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Reader>>,
     permits: Semaphore,
+    /// Reads allowed at once (the permits' total).
+    max: usize,
     /// The writer's commit count.
     wal: WalCounters,
     /// Checkpoints in progress that want no snapshot kept open.
@@ -106,9 +108,23 @@ impl Readers {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![first]),
             permits: Semaphore::new(max),
+            max,
             wal,
             holds: AtomicUsize::new(0),
         }))
+    }
+
+    /// `(allowed at once, running now, idle connections)`, for metrics.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let idle = match self.idle.lock() {
+            Ok(g) => g.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        };
+        (
+            self.max,
+            self.max.saturating_sub(self.permits.available_permits()),
+            idle,
+        )
     }
 
     /// Ends the snapshots of idle connections and keeps new ones from being kept, until the

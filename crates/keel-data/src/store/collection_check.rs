@@ -11,7 +11,7 @@ use super::ddl;
 use crate::engine::{Dialect, SqlBuf};
 use crate::filter::{self, CompileCtx};
 use crate::request::RequestInfo;
-use crate::schema::{Collection, CollectionType, Field, FieldKind, TextOptions};
+use crate::schema::{Collection, CollectionType, Field, FieldKind, TextOptions, OAUTH2_PROVIDERS};
 
 /// Field names a record's JSON already uses for something else.
 const RESERVED: &[&str] = &["expand", "collectionId", "collectionName"];
@@ -255,6 +255,9 @@ pub(crate) fn validate(
         }
     }
 
+    if let Some(auth) = &c.auth {
+        check_oauth2_providers(&auth.oauth2, &mut errs);
+    }
     if errs.is_empty() {
         check_rules(schema, c, d, &mut errs);
     }
@@ -262,6 +265,26 @@ pub(crate) fn validate(
         Ok(())
     } else {
         Err(Error::fields(errs))
+    }
+}
+
+/// Each `oauth2.providers[i].name` must be one of [`OAUTH2_PROVIDERS`]: an unknown one would
+/// be stored and then silently left out of every sign-in.
+fn check_oauth2_providers(oauth2: &Value, errs: &mut FieldErrors) {
+    let Some(providers) = oauth2.get("providers").and_then(Value::as_array) else {
+        return;
+    };
+    for (i, p) in providers.iter().enumerate() {
+        let name = p.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
+        if !OAUTH2_PROVIDERS.contains(&name) {
+            errs.insert(
+                format!("oauth2.providers.{i}.name"),
+                err(
+                    "validation_missing_provider",
+                    &format!("Unknown OAuth2 provider; allowed: {}.", OAUTH2_PROVIDERS.join(", ")),
+                ),
+            );
+        }
     }
 }
 

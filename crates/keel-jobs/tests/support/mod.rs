@@ -218,6 +218,18 @@ async fn priority_delay_and_listing(store: JobStore) {
     );
     let all = store.list(&q, None, 1, 2).await.unwrap();
     assert_eq!((all.total_items, all.total_pages, all.items.len()), (5, 3, 2));
+    // The depth /metrics shows: unfinished jobs only, by state.
+    let depth = store.depth(&q).await.unwrap();
+    assert_eq!(
+        (
+            depth.waiting,
+            depth.delayed,
+            depth.active,
+            depth.failed,
+            depth.completed
+        ),
+        (0, 1, 4, 0, 0)
+    );
     assert_eq!(
         store.list(&q, Some(JobState::Active), 1, 50).await.unwrap().total_items,
         4

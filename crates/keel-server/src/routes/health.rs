@@ -1,21 +1,19 @@
-//! Liveness (`/api/health`), readiness (`/api/ready`) and Prometheus metrics (`/metrics`).
+//! Liveness (`/api/health`) and readiness (`/api/ready`); `/metrics` is `routes/metrics.rs`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `GET|HEAD /api/health`, `GET /api/ready`, `GET /metrics`.
+/// `GET|HEAD /api/health`, `GET /api/ready`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/ready", get(ready))
-        .route("/metrics", get(metrics))
 }
 
 /// PocketBase's liveness answer: the process serves requests.
@@ -69,18 +67,6 @@ fn readiness(checks: &[(&str, keel_core::Result<()>)]) -> (StatusCode, serde_jso
         status,
         json!({"code": status.as_u16(), "message": message, "data": data}),
     )
-}
-
-/// The Prometheus text exposition of every recorded metric; 404 when metrics are off.
-async fn metrics(State(state): State<AppState>) -> Response {
-    match &state.metrics {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            handle.render(),
-        )
-            .into_response(),
-        None => ApiError::not_found().into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod console;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod realtime;
 pub mod records;
 pub mod roles;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     let extractor_limit = state.config.limits.small_body_bytes;
     let app = Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(settings::routes())
         .merge(collections::routes())
         .merge(records::routes())

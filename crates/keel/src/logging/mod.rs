@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use keel_core::config::Config;
+use keel_core::config::{Config, LogFormat};
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::EnvFilter;
 
@@ -19,10 +19,10 @@ pub type LogGuard = batch::Guard;
 pub fn init(cfg: &Config) -> LogGuard {
     let (writer, guard) = batch::start(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
-    let json = match cfg.log_format.as_str() {
-        "json" => true,
-        "pretty" => false,
-        _ => !std::io::stderr().is_terminal(),
+    let json = match cfg.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = if json {

@@ -1,0 +1,95 @@
+//! `GET /metrics`: the Prometheus text exposition, for callers `[metrics] access` lets in.
+//!
+//! - `protected` (the default): a caller holding `metrics:read` (superusers, the `admin`,
+//!   `operator` and `viewer` roles, an API key with one of them), or the `[metrics] token`
+//!   bearer token, compared in constant time;
+//! - `loopback`: also a request whose socket peer is a loopback address and that carries no
+//!   proxy header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP` or a `trustedProxy` header),
+//!   so a reverse proxy on the same host does not open it to the world;
+//! - `public`: anyone.
+//!
+//! Gauges that describe the present (process, pools, realtime, job queues) are computed at
+//! scrape time (`crate::metrics::refresh`).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use keel_core::config::MetricsAccess;
+
+use crate::authz::{authorize, Permission};
+use crate::error::ApiError;
+use crate::request::{bearer, Caller};
+use crate::state::AppState;
+
+/// `GET /metrics`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// The exposition; 401/403 for a caller `[metrics]` does not let in; 404 when metrics are off.
+async fn metrics(State(state): State<AppState>, req: Request) -> Response {
+    let Some(handle) = &state.metrics else {
+        return ApiError::not_found().into_response();
+    };
+    if let Err(e) = admit(&state, req).await {
+        return e.into_response();
+    }
+    crate::metrics::refresh(&state).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// `Ok` if the request may read the metrics (see the module docs).
+async fn admit(state: &AppState, req: Request) -> Result<(), ApiError> {
+    let cfg = &state.config.metrics;
+    match cfg.access {
+        MetricsAccess::Public => return Ok(()),
+        MetricsAccess::Loopback if from_loopback(state, &req) => return Ok(()),
+        _ => {}
+    }
+    if !cfg.token.is_empty() {
+        if let Some(raw) = bearer(req.headers()) {
+            // Hashes first: equal lengths, so the comparison's time says nothing.
+            let (given, wanted) = (
+                keel_auth::secret::sha256_hex(raw),
+                keel_auth::secret::sha256_hex(&cfg.token),
+            );
+            if keel_auth::secret::constant_time_eq(&given, &wanted) {
+                return Ok(());
+            }
+        }
+    }
+    let (mut parts, _) = req.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, state).await?;
+    authorize(&caller, Permission::MetricsRead)
+}
+
+/// Whether the socket peer is a loopback address and no proxy forwarded the request.
+fn from_loopback(state: &AppState, req: &Request) -> bool {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return false; // no socket (an in-process request): not a peer we can vouch for
+    };
+    if !peer.ip().to_canonical().is_loopback() {
+        return false;
+    }
+    let settings = state.settings.get();
+    let trusted = settings
+        .trusted_proxy
+        .get("headers")
+        .and_then(|h| h.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str());
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .into_iter()
+        .chain(trusted)
+        .any(|h| req.headers().contains_key(h));
+    !forwarded
+}

@@ -1,0 +1,51 @@
+//! `keel serve` refuses a configuration with an unknown key, an unknown value or a malformed
+//! URL: it exits 2 before opening anything, naming each key, and never prints a password.
+
+mod common;
+
+use std::process::Output;
+
+use common::keel_command;
+
+/// Runs `keel --config FILE serve` with `toml` in FILE and `env` set. The listen address
+/// cannot be bound, so a configuration that is (wrongly) accepted ends the process too.
+fn serve_with(toml: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keel.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = keel_command(&dir.path().join("data"));
+    cmd.arg("--config").arg(&file).args(["serve", "--http", "256.0.0.1:1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn serve_with_an_unknown_key_exits_2_naming_it() {
+    let out = serve_with("[jobs]\nstroe = \"postgres\"\n", &[("KEEL_HTP", "127.0.0.1:1")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown key `jobs.stroe`"), "{stderr}");
+    assert!(stderr.contains("allowed: background, postgres_url, store"), "{stderr}");
+    assert!(stderr.contains("environment variable KEEL_HTP"), "{stderr}");
+}
+
+#[test]
+fn serve_with_a_bad_value_or_url_exits_2_without_echoing_secrets() {
+    let out = serve_with(
+        "[cache]\nprovider = \"redis\"\nredis_url = \"redis//:hunter2@10.0.0.1:6379\"\n",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`cache.redis_url`"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = serve_with("", &[("KEEL_LOG_FORMAT", "xml")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`log_format`") && stderr.contains("auto, json, pretty"),
+        "{stderr}"
+    );
+}
