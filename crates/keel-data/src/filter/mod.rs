@@ -34,6 +34,9 @@
 
 pub mod ast;
 mod compare;
+/// Test support for the fuzz target (`fuzz/`): not for production code.
+#[doc(hidden)]
+pub mod fuzzing;
 mod compile;
 mod lexer;
 mod parser;

@@ -323,9 +323,10 @@ impl Compiler<'_, '_> {
             let mut value = col.clone();
             match (&field.kind, last) {
                 (FieldKind::Json(_), false) => {
-                    // A literal, not a parameter, so folding the comparison away never leaves an
-                    // unused parameter; safe because every part is checked to be `\w+`.
-                    let mut path = String::from("'$");
+                    // A literal (the dialect quotes it), not a parameter, so folding the comparison
+                    // away never leaves an unused parameter; safe because every part is checked
+                    // to be `\w+`.
+                    let mut path = String::from("$");
                     for s in &segments[i + 1..] {
                         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                             return Err(self.err(p.pos, &format!("invalid JSON key {s:?} in {:?}", p.raw)));
@@ -336,7 +337,6 @@ impl Compiler<'_, '_> {
                             path.push_str(&format!(".{s}"));
                         }
                     }
-                    path.push('\'');
                     value = self.dialect().json_extract(&col, &path);
                     if modifier == Some(Modifier::Length) {
                         value = self.dialect().json_array_length(&value);

@@ -32,7 +32,8 @@ impl Dialect for TestDialect {
         format!("COALESCE(json_array_length({expr}), 0)")
     }
     fn json_extract(&self, expr: &str, path: &str) -> String {
-        format!("json_extract({expr}, {path})")
+        // As the SQLite dialect: the path arrives unquoted.
+        format!("json_extract({expr}, '{}')", path.replace('\'', "''"))
     }
     fn random(&self) -> &'static str {
         "random()"
