@@ -72,7 +72,12 @@ async fn store(dir: &TempDir, a: bool) -> Store {
     }))
     .await
     .unwrap();
-    create(&s, "_superusers", json!({"id": ROOT, "email": secret(a, "root"), "password": "x"})).await;
+    create(
+        &s,
+        "_superusers",
+        json!({"id": ROOT, "email": secret(a, "root"), "password": "x"}),
+    )
+    .await;
     for (id, email, visible) in [
         (U1, "alice@x.io".to_string(), true),
         (U2, secret(a, "bob"), false),
@@ -87,14 +92,27 @@ async fn store(dir: &TempDir, a: bool) -> Store {
         .await;
     }
     for (i, owner) in [U1, U2, U3].iter().enumerate() {
-        let body = if *owner == U1 { "mine".to_string() } else { secret(a, owner) };
-        create(&s, "diaries", json!({"id": format!("diary0000000{i:03}"), "body": body, "owner": owner})).await;
+        let body = if *owner == U1 {
+            "mine".to_string()
+        } else {
+            secret(a, owner)
+        };
+        create(
+            &s,
+            "diaries",
+            json!({"id": format!("diary0000000{i:03}"), "body": body, "owner": owner}),
+        )
+        .await;
     }
     for (i, (owner, editors)) in [(U1, vec![U2]), (U2, vec![U1, U3]), (U3, vec![]), ("", vec![U2])]
         .into_iter()
         .enumerate()
     {
-        let diary = if owner.is_empty() { String::new() } else { format!("diary0000000{:03}", i.min(2)) };
+        let diary = if owner.is_empty() {
+            String::new()
+        } else {
+            format!("diary0000000{:03}", i.min(2))
+        };
         let reviewer = if i % 2 == 0 { ROOT } else { "" };
         create(
             &s,
@@ -149,7 +167,17 @@ const USERS: &[&str] = &[
     "@request.auth.id",
 ];
 const VALUES: &[&str] = &[
-    "''", "null", "'a'", "'a%'", "'z%'", "'zz'", "'@a.io'", "'mine'", "true", "'alice@x.io'", "'user00000000002'",
+    "''",
+    "null",
+    "'a'",
+    "'a%'",
+    "'z%'",
+    "'zz'",
+    "'@a.io'",
+    "'mine'",
+    "true",
+    "'alice@x.io'",
+    "'user00000000002'",
 ];
 const OPS: &[&str] = &["=", "!=", "~", "!~", "?=", "?!=", "?~", "?!~", ">", "<"];
 const SORTS: &[&str] = &["", "email,id", "-email,id", "-name", "secret", "title,-id"];
@@ -159,7 +187,8 @@ fn expr(operands: &'static [&'static str]) -> impl Strategy<Value = String> {
         prop::sample::select(VALUES).prop_map(String::from),
         prop::sample::select(operands).prop_map(String::from),
     ];
-    let cmp = (prop::sample::select(operands), prop::sample::select(OPS), rhs).prop_map(|(l, o, r)| format!("{l} {o} {r}"));
+    let cmp =
+        (prop::sample::select(operands), prop::sample::select(OPS), rhs).prop_map(|(l, o, r)| format!("{l} {o} {r}"));
     cmp.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
@@ -197,10 +226,7 @@ async fn answer(store: &Store, coll: &str, filter: &str, sort: &str, req: &Reque
 
 async fn user(store: &Store) -> RequestInfo {
     let users = store.collection("users").unwrap();
-    let rec = store
-        .get_record(&users, U1, &guest(), Access::Superuser)
-        .await
-        .unwrap();
+    let rec = store.get_record(&users, U1, &guest(), Access::Superuser).await.unwrap();
     RequestInfo {
         auth: Some(AuthRecord {
             collection: Arc::clone(&users),
@@ -212,7 +238,10 @@ async fn user(store: &Store) -> RequestInfo {
 
 #[test]
 fn filters_never_depend_on_what_the_caller_cannot_read() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (da, db) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     let (a, b, callers) = rt.block_on(async {
         let a = store(&da, true).await;

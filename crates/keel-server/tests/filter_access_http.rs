@@ -174,8 +174,16 @@ async fn collection_filters_are_for_superusers_only() {
         f.refused("posts", filter, Some(&f.alice)).await;
     }
     // Superusers keep `@collection`.
-    assert_eq!(f.count("posts", "@collection._superusers.email ~ 'r%'", Some(&f.root)).await, 2);
-    assert_eq!(f.count("posts", "@collection._superusers.email ~ 'x%'", Some(&f.root)).await, 0);
+    assert_eq!(
+        f.count("posts", "@collection._superusers.email ~ 'r%'", Some(&f.root))
+            .await,
+        2
+    );
+    assert_eq!(
+        f.count("posts", "@collection._superusers.email ~ 'x%'", Some(&f.root))
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -212,12 +220,20 @@ async fn owner_only_records_are_not_reached_through_relations() {
     assert_eq!(f.count("posts", "note.body ~ 'diary'", Some(&f.bob)).await, 1);
     assert_eq!(f.count("posts", "note.body ~ 'diary'", Some(&f.root)).await, 1);
     // Back-relation: users ← notes.owner (list rule: the owner only).
-    assert_eq!(f.count("users", "notes_via_owner.body ?~ 'diary'", Some(&f.alice)).await, 0);
-    assert_eq!(f.count("users", "notes_via_owner.body ?~ 'diary'", Some(&f.bob)).await, 1);
+    assert_eq!(
+        f.count("users", "notes_via_owner.body ?~ 'diary'", Some(&f.alice))
+            .await,
+        0
+    );
+    assert_eq!(
+        f.count("users", "notes_via_owner.body ?~ 'diary'", Some(&f.bob)).await,
+        1
+    );
     // Two hops: forward to users (public), then back to notes (owner only).
     assert_eq!(f.count("posts", "owner.notes_via_owner.body ?~ 'diary'", None).await, 0);
     assert_eq!(
-        f.count("posts", "owner.notes_via_owner.body ?~ 'diary'", Some(&f.bob)).await,
+        f.count("posts", "owner.notes_via_owner.body ?~ 'diary'", Some(&f.bob))
+            .await,
         1
     );
 }
@@ -257,7 +273,9 @@ async fn sorts_refuse_hidden_fields_and_too_many_terms() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let message = r.json["data"]["sort"]["message"].as_str().unwrap();
     assert!(message.contains("32"), "{message}");
-    let r = f.list("posts", &format!("sort={}", vec!["-title"; 32].join(",")), None).await;
+    let r = f
+        .list("posts", &format!("sort={}", vec!["-title"; 32].join(",")), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["items"][0]["title"], "by bob");
 }
@@ -277,7 +295,9 @@ async fn sorting_by_an_invisible_email_tells_nothing() {
             .collect()
     };
     let before = order(f.list("users", "sort=email", Some(&f.alice)).await);
-    let bob = f.list("users", &format!("filter={}", enc("email = ''")), Some(&f.root)).await;
+    let bob = f
+        .list("users", &format!("filter={}", enc("email = ''")), Some(&f.root))
+        .await;
     assert_eq!(bob.json["totalItems"], 0);
     // Move bob's email to the other end of the alphabet.
     let users = f.app.collection("users");

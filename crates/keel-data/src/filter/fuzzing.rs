@@ -87,7 +87,12 @@ fn schema() -> Schema {
             Field::new("data", FieldKind::Json(JsonOptions::default())),
         ],
     );
-    let notes = base("notes", None, None, vec![text("body", false), rel("post", "pbc_posts", 1)]);
+    let notes = base(
+        "notes",
+        None,
+        None,
+        vec![text("body", false), rel("post", "pbc_posts", 1)],
+    );
     let sys = base("_sys", Some(""), Some(""), vec![text("value", false)]);
     Schema(
         [users, orgs, posts, notes, sys, Collection::default_superusers()]
@@ -153,7 +158,10 @@ fn requests(schema: &Schema) -> Vec<RequestInfo> {
         })
     };
     let user = RequestInfo {
-        auth: auth("users", json!({"id": "u1", "email": "a@x.io", "org": "o1", "secret": "s1"})),
+        auth: auth(
+            "users",
+            json!({"id": "u1", "email": "a@x.io", "org": "o1", "secret": "s1"}),
+        ),
         ..plain.clone()
     };
     let manager = RequestInfo {
@@ -173,10 +181,15 @@ pub fn check(src: &str) {
     SANDBOX.with(|cell| {
         let mut slot = cell.borrow_mut();
         let sb = slot.get_or_insert_with(sandbox);
-        let now = Utc.with_ymd_and_hms(2024, 6, 15, 12, 0, 0).single().unwrap_or_else(Utc::now);
+        let now = Utc
+            .with_ymd_and_hms(2024, 6, 15, 12, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
         for req in requests(&sb.schema) {
             for collection in ["posts", "users"] {
-                let Some(coll) = sb.schema.collection(collection) else { continue };
+                let Some(coll) = sb.schema.collection(collection) else {
+                    continue;
+                };
                 for origin in [Origin::Rule, Origin::Filter] {
                     let ctx = CompileCtx {
                         collection: &coll,

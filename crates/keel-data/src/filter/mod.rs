@@ -34,22 +34,22 @@
 
 pub mod ast;
 mod compare;
+mod compile;
 /// Test support for the fuzz target (`fuzz/`): not for production code.
 #[doc(hidden)]
 pub mod fuzzing;
-mod compile;
 mod lexer;
 mod parser;
 mod resolve;
 
+#[cfg(test)]
+mod tests_access;
 #[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
 mod tests_sql;
 #[cfg(test)]
 mod tests_sql_cases;
-#[cfg(test)]
-mod tests_access;
 
 use std::sync::Arc;
 

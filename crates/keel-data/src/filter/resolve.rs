@@ -438,7 +438,13 @@ impl Compiler<'_, '_> {
     /// `alias`, unquoted) the caller could read directly: the target's `viewRule` for a
     /// forward hop, its `listRule` for a back-relation (`back`). A `null` rule, or a system
     /// collection, makes the hop reach no row. Rules are trusted and reach anything.
-    fn reach(&mut self, conds: &mut Vec<String>, target: &Collection, alias: &str, back: bool) -> keel_core::Result<()> {
+    fn reach(
+        &mut self,
+        conds: &mut Vec<String>,
+        target: &Collection,
+        alias: &str,
+        back: bool,
+    ) -> keel_core::Result<()> {
         if self.ctx.origin == Origin::Rule || self.ctx.request.skips_rules(target) {
             return Ok(());
         }

@@ -67,7 +67,12 @@ pub const MAX_SORT_TERMS: usize = 32;
 /// no parameter, as the count query shares the WHERE's).
 fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestInfo) -> Result<String> {
     let bad = |what: &str| Error::field("sort", "validation_invalid_sort", format!("Invalid sort field {what}."));
-    let parts: Vec<&str> = sort.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = sort
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() > MAX_SORT_TERMS {
         return Err(Error::field(
             "sort",
@@ -231,7 +236,9 @@ pub(crate) async fn record_matches(
         Origin::Rule => "rule",
         Origin::Filter => "filter",
     };
-    let cond = ctx.compile(rule, field, origin, &mut buf)?.unwrap_or_else(|| "1=1".into());
+    let cond = ctx
+        .compile(rule, field, origin, &mut buf)?
+        .unwrap_or_else(|| "1=1".into());
     let sql = format!("SELECT 1 AS ok FROM (SELECT {}) t WHERE {cond}", cols.join(", "));
     Ok(!store.engine.fetch_all(&sql, &buf.params).await?.is_empty())
 }
