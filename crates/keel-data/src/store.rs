@@ -376,7 +376,20 @@ impl Store {
         rule: &str,
         req: &RequestInfo,
     ) -> Result<bool> {
-        select::record_matches(self, collection, record, rule, req).await
+        select::record_matches(self, collection, record, rule, req, crate::filter::Origin::Rule).await
+    }
+
+    /// Whether `record` (e.g. one a realtime event carries) passes a caller's `filter`,
+    /// which reaches only what the caller could read directly (`filter::Origin::Filter`):
+    /// `@collection` is refused (403) unless the caller skips the rules.
+    pub async fn filter_matches(
+        &self,
+        collection: &Arc<Collection>,
+        record: &RecordData,
+        filter: &str,
+        req: &RequestInfo,
+    ) -> Result<bool> {
+        select::record_matches(self, collection, record, filter, req, crate::filter::Origin::Filter).await
     }
 
     // ----- the audit trail (`_audit`, append-only and hash-chained; see store/audit.rs) -----

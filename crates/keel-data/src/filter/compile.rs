@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::ast::{Cmp, Expr, Operand, Root};
-use super::{invalid, CompileCtx};
+use super::{collection_forbidden, invalid, CompileCtx, Origin};
 use crate::engine::{Dialect, SqlBuf};
 use crate::schema::Collection;
 
@@ -101,6 +101,9 @@ pub(crate) struct Compiler<'c, 'a> {
     pub field: &'c str,
     next_alias: usize,
     pub scopes: Vec<Scope>,
+    /// Conditions the comparison being compiled holds only under (the visibility of an
+    /// auth record's email); `cmp` ANDs and clears them.
+    pub guards: Vec<String>,
 }
 
 /// The `@collection` key (`name` or `name:alias`) of an operand.
@@ -123,11 +126,56 @@ impl<'c, 'a> Compiler<'c, 'a> {
             field,
             next_alias: 0,
             scopes: Vec::new(),
+            guards: Vec::new(),
         }
     }
 
     pub(crate) fn run(mut self, expr: &Expr) -> keel_core::Result<String> {
-        Ok(self.expr(expr)?.into_sql())
+        let first = self.buf.params.len() + 1;
+        let sql = self.expr(expr)?.into_sql();
+        Ok(self.keep_params(first, sql))
+    }
+
+    /// Every parameter bound from `first` on stays referenced by the condition (engines
+    /// refuse unused ones): a comparison folded at compile time may drop an operand whose
+    /// SQL bound parameters (a related collection's rule); those are mentioned in a no-op.
+    fn keep_params(&self, first: usize, sql: String) -> String {
+        let d = self.buf.dialect();
+        let unused: Vec<String> = (first..=self.buf.params.len())
+            .map(|n| d.placeholder(n))
+            .filter(|p| !mentions(&sql, p))
+            .map(|p| format!("({p} IS NULL OR 1=1)"))
+            .collect();
+        if unused.is_empty() {
+            sql
+        } else {
+            format!("({sql} AND {})", unused.join(" AND "))
+        }
+    }
+
+    /// Compiles `expr`, a rule of `collection` (trusted), as a condition on the row `alias`
+    /// (unquoted) of the surrounding query, sharing this compilation's buffer and aliases.
+    pub(crate) fn nested_rule(
+        &mut self,
+        expr: &Expr,
+        field: &str,
+        collection: &crate::schema::Collection,
+        alias: &str,
+    ) -> keel_core::Result<String> {
+        let ctx = CompileCtx {
+            collection,
+            alias,
+            schema: self.ctx.schema,
+            request: self.ctx.request,
+            now: self.ctx.now,
+            origin: Origin::Rule,
+        };
+        let mut sub = Compiler::new(&ctx, self.buf, field);
+        sub.next_alias = self.next_alias;
+        let out = sub.expr(expr);
+        let next = sub.next_alias;
+        self.next_alias = next;
+        Ok(out?.into_sql())
     }
 
     pub(crate) fn dialect(&self) -> &'static dyn Dialect {
@@ -140,8 +188,14 @@ impl<'c, 'a> Compiler<'c, 'a> {
 
     /// A fresh, quoted alias like `"__r3"`.
     pub(crate) fn fresh(&mut self, prefix: &str) -> String {
+        let name = self.fresh_name(prefix);
+        self.q(&name)
+    }
+
+    /// A fresh, unquoted alias like `__r3`.
+    pub(crate) fn fresh_name(&mut self, prefix: &str) -> String {
         self.next_alias += 1;
-        self.q(&format!("__{prefix}{}", self.next_alias))
+        format!("__{prefix}{}", self.next_alias)
     }
 
     pub(crate) fn err(&self, pos: usize, what: &str) -> keel_core::Error {
@@ -214,6 +268,9 @@ impl<'c, 'a> Compiler<'c, 'a> {
                 .schema
                 .collection(name)
                 .ok_or_else(|| self.err(first.pos, &format!("unknown collection {name:?} in @collection")))?;
+            if self.ctx.origin == Origin::Filter && !self.ctx.request.skips_rules(&collection) {
+                return Err(collection_forbidden());
+            }
             let alias = self.fresh("c");
             new_scopes.push(Scope { key, alias, collection });
         }
@@ -251,8 +308,22 @@ impl<'c, 'a> Compiler<'c, 'a> {
     }
 
     fn cmp(&mut self, c: &Cmp) -> keel_core::Result<Cond> {
+        let outer = self.guards.len();
         let left = self.resolve(&c.left)?;
         let right = self.resolve(&c.right)?;
-        self.quantify(left, c.op, c.any, right)
+        let cond = self.quantify(left, c.op, c.any, right)?;
+        let guards = self.guards.split_off(outer);
+        if guards.is_empty() {
+            return Ok(cond);
+        }
+        let mut parts: Vec<Cond> = guards.into_iter().map(Cond::Sql).collect();
+        parts.push(cond);
+        Ok(Cond::all(parts))
     }
+}
+
+/// Whether `sql` contains the placeholder `p` as a whole token (`?1` is not in `?12`).
+fn mentions(sql: &str, p: &str) -> bool {
+    sql.match_indices(p)
+        .any(|(i, _)| !sql[i + p.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }

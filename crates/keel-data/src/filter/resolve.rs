@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::ast::{Macro, Modifier, Operand, Path, Root};
 use super::compile::Compiler;
+use super::{parser, Origin};
 use crate::schema::{Collection, FieldKind};
 
 /// Most relation hops in one path (`a.b.c.d.e.f.field`).
@@ -253,7 +254,8 @@ impl Compiler<'_, '_> {
             return self.const_mod(value.cloned(), p);
         }
         let target = self.target(&opts.collection_id, p)?;
-        let r = self.fresh("r");
+        let r_name = self.fresh_name("r");
+        let r = self.q(&r_name);
         let id = format!("{r}.{}", self.q("id"));
         let (cond, multi) = match value {
             Some(Value::Array(ids)) => {
@@ -271,9 +273,11 @@ impl Compiler<'_, '_> {
             _ => ("1=0".to_string(), false),
         };
         let from = vec![format!("{} AS {r}", self.q(&target.name))];
+        let mut conds = vec![cond];
+        self.reach(&mut conds, &target, &r_name, false)?;
         let walk = Walk {
             from,
-            conds: vec![cond],
+            conds,
             row: r,
             multi,
             hops: 1,
@@ -319,9 +323,10 @@ impl Compiler<'_, '_> {
             let mut value = col.clone();
             match (&field.kind, last) {
                 (FieldKind::Json(_), false) => {
-                    // A literal, not a parameter, so folding the comparison away never leaves an
-                    // unused parameter; safe because every part is checked to be `\w+`.
-                    let mut path = String::from("'$");
+                    // A literal (the dialect quotes it), not a parameter, so folding the comparison
+                    // away never leaves an unused parameter; safe because every part is checked
+                    // to be `\w+`.
+                    let mut path = String::from("$");
                     for s in &segments[i + 1..] {
                         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                             return Err(self.err(p.pos, &format!("invalid JSON key {s:?} in {:?}", p.raw)));
@@ -332,7 +337,6 @@ impl Compiler<'_, '_> {
                             path.push_str(&format!(".{s}"));
                         }
                     }
-                    path.push('\'');
                     value = self.dialect().json_extract(&col, &path);
                     if modifier == Some(Modifier::Length) {
                         value = self.dialect().json_array_length(&value);
@@ -345,7 +349,8 @@ impl Compiler<'_, '_> {
                         return Err(self.err(p.pos, &format!("more than {MAX_HOPS} relations in {:?}", p.raw)));
                     }
                     let target = self.target(&opts.collection_id, p)?;
-                    let r = self.fresh("r");
+                    let r_name = self.fresh_name("r");
+                    let r = self.q(&r_name);
                     w.from.push(format!("{} AS {r}", self.q(&target.name)));
                     let id = format!("{r}.{}", self.q("id"));
                     if field.is_multiple() {
@@ -356,6 +361,7 @@ impl Compiler<'_, '_> {
                     } else {
                         w.conds.push(format!("{id} = {col}"));
                     }
+                    self.reach(&mut w.conds, &target, &r_name, false)?;
                     w.row = r;
                     coll = Coll::Owned(target);
                     i += 1;
@@ -376,6 +382,9 @@ impl Compiler<'_, '_> {
                     w.multi = true;
                 }
                 (_, true) => {}
+            }
+            if last && seg.as_str() == "email" {
+                self.email_visibility(&mut w, &coll);
             }
             return self.finish(w, value, kind, p);
         }
@@ -406,10 +415,12 @@ impl Compiler<'_, '_> {
         if w.hops > MAX_HOPS {
             return Err(self.err(p.pos, &format!("more than {MAX_HOPS} relations in {:?}", p.raw)));
         }
-        let r = self.fresh("r");
+        let r_name = self.fresh_name("r");
+        let r = self.q(&r_name);
         let rel = format!("{r}.{}", self.q(via));
         let id = format!("{}.{}", w.row, self.q("id"));
         w.from.push(format!("{} AS {r}", self.q(&target.name)));
+        self.reach(&mut w.conds, &target, &r_name, true)?;
         if field.is_multiple() {
             let j = self.fresh("j");
             let each = self.dialect().json_each(&rel);
@@ -421,6 +432,71 @@ impl Compiler<'_, '_> {
         w.multi = true;
         w.row = r;
         Ok(target)
+    }
+
+    /// In a caller's filter, limits a relation hop to the rows of `target` (joined as
+    /// `alias`, unquoted) the caller could read directly: the target's `viewRule` for a
+    /// forward hop, its `listRule` for a back-relation (`back`). A `null` rule, or a system
+    /// collection, makes the hop reach no row. Rules are trusted and reach anything.
+    fn reach(
+        &mut self,
+        conds: &mut Vec<String>,
+        target: &Collection,
+        alias: &str,
+        back: bool,
+    ) -> keel_core::Result<()> {
+        if self.ctx.origin == Origin::Rule || self.ctx.request.skips_rules(target) {
+            return Ok(());
+        }
+        let (name, rule) = if back {
+            ("listRule", &target.list_rule)
+        } else {
+            ("viewRule", &target.view_rule)
+        };
+        let rule = if target.name.starts_with('_') {
+            None
+        } else {
+            rule.as_deref()
+        };
+        match rule {
+            None => conds.push("1=0".into()),
+            Some(r) if r.trim().is_empty() => {}
+            Some(r) => {
+                let expr = parser::parse_expr(r, name)?;
+                let cond = self.nested_rule(&expr, name, target, alias)?;
+                conds.push(format!("({cond})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// In a caller's filter, the `email` of an auth collection's row (`w.row`) counts only
+    /// when its `emailVisibility` is true or the row is the caller's own (PocketBase's rule):
+    /// on the row itself the comparison is guarded (false otherwise); through a relation the
+    /// row is left out of the walk, and a single-valued comparison is guarded by its existence.
+    fn email_visibility(&mut self, w: &mut Walk, coll: &Collection) {
+        if self.ctx.origin == Origin::Rule || !coll.is_auth() || self.ctx.request.skips_rules(coll) {
+            return;
+        }
+        let mut vis = format!("{}.{} = TRUE", w.row, self.q("emailVisibility"));
+        if let Some(auth) = &self.ctx.request.auth {
+            if auth.collection.id == coll.id {
+                let me = self.buf.bind(Value::String(auth.id().to_string()));
+                vis = format!("({vis} OR {}.{} = {me})", w.row, self.q("id"));
+            }
+        }
+        if w.from.is_empty() {
+            self.guards.push(vis);
+            return;
+        }
+        w.conds.push(vis);
+        if !w.multi {
+            self.guards.push(format!(
+                "EXISTS (SELECT 1 FROM {} WHERE {})",
+                w.from.join(", "),
+                w.conds.join(" AND ")
+            ));
+        }
     }
 
     /// Turns a finished walk into an operand, applying `:lower` and `:each`.

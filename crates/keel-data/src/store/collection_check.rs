@@ -301,6 +301,7 @@ fn check_rules(schema: &Schema, c: &Collection, d: &'static dyn Dialect, errs: &
         schema: &overlay,
         request: &req,
         now: chrono::Utc::now(),
+        origin: filter::Origin::Rule,
     };
     let mut rules: Vec<(&str, &Option<String>)> = vec![
         ("listRule", &c.list_rule),

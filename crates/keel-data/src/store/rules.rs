@@ -7,7 +7,7 @@ use chrono::Utc;
 use keel_core::Result;
 
 use crate::engine::SqlBuf;
-use crate::filter::{self, ast::Expr, CompileCtx, SchemaLookup};
+use crate::filter::{self, ast::Expr, CompileCtx, Origin, SchemaLookup};
 use crate::request::RequestInfo;
 use crate::schema::Collection;
 
@@ -54,8 +54,20 @@ pub(crate) struct RuleCtx<'a> {
 }
 
 impl RuleCtx<'_> {
-    /// Compiles `src` into an SQL condition (`None` when empty: no condition).
+    /// Compiles the rule `src` (trusted: written by a superuser) into an SQL condition
+    /// (`None` when empty: no condition). Errors name `field` (`listRule`, …).
     pub fn condition(&self, src: &str, field: &str, buf: &mut SqlBuf) -> Result<Option<String>> {
+        self.compile(src, field, Origin::Rule, buf)
+    }
+
+    /// Compiles a caller's `filter`: it reaches only what the caller could read directly
+    /// ([`Origin::Filter`]). Errors name `filter`.
+    pub fn user_filter(&self, src: &str, buf: &mut SqlBuf) -> Result<Option<String>> {
+        self.compile(src, "filter", Origin::Filter, buf)
+    }
+
+    /// Compiles `src` as written by `origin`.
+    pub fn compile(&self, src: &str, field: &str, origin: Origin, buf: &mut SqlBuf) -> Result<Option<String>> {
         if src.trim().is_empty() {
             return Ok(None);
         }
@@ -66,6 +78,7 @@ impl RuleCtx<'_> {
             schema: self.schema,
             request: self.req,
             now: Utc::now(),
+            origin,
         };
         filter::compile(&expr, field, &ctx, buf).map(Some)
     }

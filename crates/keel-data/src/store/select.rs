@@ -10,6 +10,7 @@ use super::rows::{data_params, row_to_record, select_cols};
 use super::rules::{and_all, RuleCtx};
 use super::{ListParams, Page, Record, Store};
 use crate::engine::{Dialect, SqlBuf};
+use crate::filter::Origin;
 use crate::request::{Access, RequestInfo};
 use crate::schema::Collection;
 
@@ -56,11 +57,32 @@ pub(crate) async fn get(
         .ok_or_else(Error::not_found)
 }
 
-/// `ORDER BY` terms for PocketBase's `sort` parameter.
-fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect) -> Result<String> {
+/// Most terms in one `sort`.
+pub const MAX_SORT_TERMS: usize = 32;
+
+/// `ORDER BY` terms for PocketBase's `sort` parameter. A sort reaches only what a filter
+/// may: hidden fields are refused (unless the caller skips the collection's rules), and
+/// the `email` of an auth collection sorts as empty where `emailVisibility` is false, so
+/// the order never tells an invisible email (the caller's own included: the ORDER BY binds
+/// no parameter, as the count query shares the WHERE's).
+fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestInfo) -> Result<String> {
     let bad = |what: &str| Error::field("sort", "validation_invalid_sort", format!("Invalid sort field {what}."));
+    let parts: Vec<&str> = sort
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() > MAX_SORT_TERMS {
+        return Err(Error::field(
+            "sort",
+            "validation_invalid_sort",
+            format!("Too many sort terms: at most {MAX_SORT_TERMS} are allowed."),
+        ));
+    }
+    let restricted = !req.skips_rules(c);
     let mut terms = Vec::new();
-    for part in sort.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in parts {
         let (desc, name) = match part.strip_prefix('-') {
             Some(n) => (true, n.trim()),
             None => (false, part.strip_prefix('+').unwrap_or(part).trim()),
@@ -70,10 +92,23 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect) -> Result<Strin
             "@random" => terms.push(d.random().to_string()),
             "@rowid" => terms.push(format!("{} {dir}", d.insertion_order(Some("t")))),
             _ => {
-                if c.field(name).is_none() {
+                let Some(field) = c.field(name) else {
                     return Err(bad(name));
+                };
+                let col = format!("t.{}", d.quote_ident(name));
+                if restricted && field.hidden {
+                    return Err(Error::field(
+                        "sort",
+                        "validation_invalid_sort",
+                        format!("Cannot sort by {name:?}: the field is hidden."),
+                    ));
                 }
-                terms.push(format!("t.{} {dir}", d.quote_ident(name)));
+                if restricted && name == "email" && c.is_auth() {
+                    let vis = format!("t.{}", d.quote_ident("emailVisibility"));
+                    terms.push(format!("CASE WHEN {vis} = TRUE THEN {col} END {dir}"));
+                } else {
+                    terms.push(format!("{col} {dir}"));
+                }
             }
         }
     }
@@ -104,9 +139,9 @@ pub(crate) async fn list(
         Access::Rule(r) => ctx.condition(r, "listRule", &mut buf)?,
         Access::Superuser => None,
     };
-    let filter_cond = ctx.condition(params.filter.as_deref().unwrap_or(""), "filter", &mut buf)?;
+    let filter_cond = ctx.user_filter(params.filter.as_deref().unwrap_or(""), &mut buf)?;
     let where_sql = and_all(&[rule_cond, filter_cond]);
-    let order = order_by(c, params.sort.as_deref(), d)?;
+    let order = order_by(c, params.sort.as_deref(), d, req)?;
     let per_page = params.per_page.max(1);
     let page = params.page.max(1);
     let offset = (page - 1).saturating_mul(per_page);
@@ -168,12 +203,15 @@ pub(crate) async fn find_by_field(
     Ok(rows.into_iter().next().map(|r| row_to_record(c, r)))
 }
 
+/// Whether `record` (not read from the table) passes `rule`, compiled as written by
+/// `origin` (a collection rule, or a caller's realtime filter).
 pub(crate) async fn record_matches(
     store: &Store,
     c: &Arc<Collection>,
     record: &RecordData,
     rule: &str,
     req: &RequestInfo,
+    origin: Origin,
 ) -> Result<bool> {
     if rule.trim().is_empty() {
         return Ok(true);
@@ -194,7 +232,13 @@ pub(crate) async fn record_matches(
         alias: "t",
         req,
     };
-    let cond = ctx.condition(rule, "rule", &mut buf)?.unwrap_or_else(|| "1=1".into());
+    let field = match origin {
+        Origin::Rule => "rule",
+        Origin::Filter => "filter",
+    };
+    let cond = ctx
+        .compile(rule, field, origin, &mut buf)?
+        .unwrap_or_else(|| "1=1".into());
     let sql = format!("SELECT 1 AS ok FROM (SELECT {}) t WHERE {cond}", cols.join(", "));
     Ok(!store.engine.fetch_all(&sql, &buf.params).await?.is_empty())
 }

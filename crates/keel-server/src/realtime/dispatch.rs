@@ -172,8 +172,15 @@ async fn message(
         }
     }
     if let Some(filter) = sub.query_str("filter") {
-        if !matches(store, collection, &event.record, filter, &req).await {
-            return None;
+        // A caller's filter reaches only what the caller could read directly; one that
+        // reaches further (`@collection`, …) fails to compile and delivers nothing.
+        match store.filter_matches(collection, &event.record, filter, &req).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::debug!(error = %e, "realtime filter refused; not delivering");
+                return None;
+            }
         }
     }
 
