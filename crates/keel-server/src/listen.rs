@@ -159,7 +159,12 @@ impl Connection {
                 .idle_since()
                 .map_or(Instant::now() + idle, |since| since + idle);
             tokio::select! {
-                _ = conn.as_mut() => break,
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        log_connection_error(self.peer, &e);
+                    }
+                    break;
+                }
                 () = tokio::time::sleep_until(check_at), if !closing => {
                     if activity.idle_since().is_some_and(|since| since.elapsed() >= idle) {
                         conn.as_mut().graceful_shutdown();
@@ -334,5 +339,23 @@ impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::SeqCst);
         self.0.closed.notify_waiters();
+    }
+}
+
+/// Logs why hyper ended a connection. A request hyper could not parse gets a bare 400 from
+/// hyper itself before Keel sees it; the commonest cause is a URL with characters that must
+/// be percent-encoded (a filter typed into curl: `filter=(views>0)`), so the line says so.
+fn log_connection_error(peer: SocketAddr, e: &hyper::Error) {
+    if e.is_parse() || e.is_parse_too_large() {
+        tracing::info!(
+            peer = %peer.ip(),
+            error = %e,
+            "request refused with 400 before routing: malformed request line or headers \
+             (percent-encode characters such as < > \" {{ }} | in URLs, e.g. curl -G --data-urlencode)"
+        );
+    } else if e.is_timeout() {
+        tracing::debug!(peer = %peer.ip(), "connection closed: headers not received in time");
+    } else {
+        tracing::debug!(peer = %peer.ip(), error = %e, "connection ended with an error");
     }
 }

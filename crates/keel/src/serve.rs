@@ -35,6 +35,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         jobs.spawn_push_supervisor(Duration::from_secs(2), background.clone());
         jobs.spawn_scheduler(Duration::from_secs(1), background.clone());
     }
+    // Work requests start and do not wait for (auth emails): given the grace period on shutdown.
+    let emails = tokio_util::task::TaskTracker::new();
     let state = AppState::new(Services {
         store: store.clone(),
         files: Arc::new(files),
@@ -46,7 +48,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         jobs,
         identity: keel_auth::Identity::new(store.clone()),
         limiter: Default::default(),
-        background: Default::default(),
+        background: emails.clone(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
     keel_server::realtime::start(&state);
@@ -87,6 +89,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
+    }
+    emails.close();
+    if tokio::time::timeout(grace, emails.wait()).await.is_err() {
+        tracing::warn!(
+            pending = emails.len(),
+            "emails still being sent after {}s were dropped; their users can ask again",
+            grace.as_secs()
+        );
     }
     drop(lock);
     tracing::info!("stopped");
