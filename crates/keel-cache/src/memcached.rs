@@ -822,7 +822,10 @@ impl Cache for MemcachedCache {
                         e,
                         t: Vec::new(),
                     };
-                    if conn.store(&data_key, &fresh.encode()?, Mode::Add, exptime(e, now)).await? {
+                    if conn
+                        .store(&data_key, &fresh.encode()?, Mode::Add, exptime(e, now))
+                        .await?
+                    {
                         let append = IndexAppend {
                             key: scope.ns_index(),
                             of: IndexOf::Namespace,

@@ -325,7 +325,10 @@ mod tests {
             assert_eq!(label("POST", path, false), Some("users:auth"), "{path}");
         }
         let prefix = vec![rule("/api/collections/posts/records", 1, ""), rule("*:view", 0, "")];
-        for path in ["/api/collections/id_posts/records/x", "/api/collections/POSTS/records/x"] {
+        for path in [
+            "/api/collections/id_posts/records/x",
+            "/api/collections/POSTS/records/x",
+        ] {
             let target = Target::resolve("GET", path, lookup);
             assert_eq!(
                 pick(&prefix, "GET", &target, false).map(|r| r.label.as_str()),

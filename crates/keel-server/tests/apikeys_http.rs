@@ -287,7 +287,11 @@ async fn non_superusers_only_give_keys_roles_they_hold() {
         (Method::POST, format!("/api/apikeys/{op_key}/rotate"), "jobs:*"),
         (Method::POST, format!("/api/apikeys/{op_key}/revoke"), "jobs:*"),
         (Method::DELETE, format!("/api/apikeys/{op_key}"), "jobs:*"),
-        (Method::POST, format!("/api/apikeys/{admin_key}/revoke"), "permission *,"),
+        (
+            Method::POST,
+            format!("/api/apikeys/{admin_key}/revoke"),
+            "permission *,",
+        ),
         (Method::DELETE, format!("/api/apikeys/{admin_key}"), "permission *,"),
     ] {
         assert_forbidden(&call(&app, method, &uri, &mgr_token, None).await, needed);
@@ -295,7 +299,14 @@ async fn non_superusers_only_give_keys_roles_they_hold() {
     let r = with_key(&app, Method::GET, "/api/apikeys", &admin_secret, None).await;
     assert_eq!(r.status, StatusCode::OK, "the admin key still works: {}", r.text());
     let (own, _) = create_key(&app, &mgr_token, "own", &["cache-reader"]).await;
-    let r = call(&app, Method::POST, &format!("/api/apikeys/{own}/revoke"), &mgr_token, None).await;
+    let r = call(
+        &app,
+        Method::POST,
+        &format!("/api/apikeys/{own}/revoke"),
+        &mgr_token,
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
     // A key that manages keys acts as itself.

@@ -32,7 +32,9 @@ async fn oauth2_client_secrets_are_write_only() {
     let su = app.superuser().await;
     let patch = json!({"oauth2": {"enabled": true, "providers": [provider(Some(SECRET))]},
         "ldap": {"enabled": false, "url": "ldap://127.0.0.1:1", "bindPassword": "ldap-bind-secret"}});
-    let r = app.send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch)).await;
+    let r = app
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(!r.text().contains(SECRET), "the update's answer shows no secret");
 
@@ -40,7 +42,10 @@ async fn oauth2_client_secrets_are_write_only() {
     // provider without its secret.
     let (viewer, viewer_token) = app.auth_record("users", "viewer@example.com", "password123").await;
     let uri = format!("/api/roles/viewer/members/users/{}", viewer.id());
-    assert_eq!(app.send(Method::PUT, &uri, Some(&su), None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.send(Method::PUT, &uri, Some(&su), None).await.status,
+        StatusCode::OK
+    );
     for token in [&viewer_token, &su] {
         for uri in ["/api/collections/users", "/api/collections?perPage=500"] {
             let r = app.send(Method::GET, uri, Some(token), None).await;
@@ -57,16 +62,29 @@ async fn oauth2_client_secrets_are_write_only() {
 
     // Sending the collection back as read keeps the secret; a new one replaces it.
     let r = app
-        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(json!({"oauth2": r.json["oauth2"]})))
+        .send(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(&su),
+            Some(json!({"oauth2": r.json["oauth2"]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(stored_secret(&app), json!(SECRET));
     let patch = json!({"oauth2": {"providers": [provider(Some(""))]}});
-    let r = app.send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch)).await;
+    let r = app
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(stored_secret(&app), json!(SECRET), "an empty secret keeps the stored one");
+    assert_eq!(
+        stored_secret(&app),
+        json!(SECRET),
+        "an empty secret keeps the stored one"
+    );
     let patch = json!({"oauth2": {"providers": [provider(Some("rotated-secret"))]}});
-    let r = app.send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch)).await;
+    let r = app
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(patch))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(stored_secret(&app), json!("rotated-secret"));
 }

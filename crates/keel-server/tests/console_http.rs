@@ -26,7 +26,10 @@ async fn the_links_of_the_default_auth_emails_lead_to_a_page_keel_serves() {
         ("confirm-password-reset", &templates.reset_password.body),
         ("confirm-email-change", &templates.confirm_email_change.body),
     ] {
-        assert!(body.contains(&format!("{{APP_URL}}/_/#/auth/{action}/{{TOKEN}}")), "{body}");
+        assert!(
+            body.contains(&format!("{{APP_URL}}/_/#/auth/{action}/{{TOKEN}}")),
+            "{body}"
+        );
         assert!(script.contains(action), "{action}");
     }
     assert!(script.contains("\"/api/collections/\""));

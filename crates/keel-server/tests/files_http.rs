@@ -168,7 +168,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     for e in rd {
-        let p = e.unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())).path();
+        let p = e
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .path();
         if p.is_dir() {
             out.extend(walk(&p));
         } else {

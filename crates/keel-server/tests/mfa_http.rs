@@ -382,7 +382,12 @@ async fn rate_limits_match_the_collection_reached_and_only_valid_credentials_cou
         ("/api/collections/users/auth-with-password".to_string(), true),
     ] {
         let r = app.raw(sign_in(path.clone(), junk)).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path} (junk auth: {junk}): {}", r.text);
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path} (junk auth: {junk}): {}",
+            r.text
+        );
     }
 }
 

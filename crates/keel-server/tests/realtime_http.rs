@@ -465,7 +465,10 @@ async fn key_stream_until(app: &TestApp, action: &str) {
         .await;
     let other = format!("Bearer {}", r.json["key"].as_str().unwrap());
     assert_eq!(subscribe(app, &id, &["users/*"], None).await, StatusCode::FORBIDDEN);
-    assert_eq!(subscribe(app, &id, &["users/*"], Some(&other)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        subscribe(app, &id, &["users/*"], Some(&other)).await,
+        StatusCode::FORBIDDEN
+    );
 
     let r = app
         .send(
@@ -496,7 +499,9 @@ async fn a_rotated_api_keys_stream_loses_the_keys_access() {
 async fn a_role_taken_away_stops_reaching_a_connected_client() {
     let app = TestApp::new().await;
     let su = app.superuser_token().await;
-    let user = app.create_auth("users", "watcher@example.com", "password-watcher").await;
+    let user = app
+        .create_auth("users", "watcher@example.com", "password-watcher")
+        .await;
     let token = app.login("users", "watcher@example.com", "password-watcher").await;
     let r = app
         .send(
@@ -507,7 +512,12 @@ async fn a_role_taken_away_stops_reaching_a_connected_client() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let col = posts(&app, json!("@request.auth.roles ?= 'viewer' || title = 'marker'"), json!("")).await;
+    let col = posts(
+        &app,
+        json!("@request.auth.roles ?= 'viewer' || title = 'marker'"),
+        json!(""),
+    )
+    .await;
     let (mut reader, id) = connect(&app).await;
     assert_eq!(
         subscribe(&app, &id, &["jobs/*", "posts/*"], Some(&token)).await,

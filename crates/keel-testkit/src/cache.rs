@@ -22,7 +22,9 @@ where
         ("get_set_delete_exists", |c, ns| Box::pin(get_set_delete_exists(c, ns))),
         ("ttl_expires", |c, ns| Box::pin(ttl_expires(c, ns))),
         ("incr_is_atomic", |c, ns| Box::pin(incr_is_atomic(c, ns))),
-        ("incr_creates_a_counter_with_its_ttl", |c, ns| Box::pin(incr_creates_a_counter_with_its_ttl(c, ns))),
+        ("incr_creates_a_counter_with_its_ttl", |c, ns| {
+            Box::pin(incr_creates_a_counter_with_its_ttl(c, ns))
+        }),
         ("incr_refuses_non_integers", |c, ns| {
             Box::pin(incr_refuses_non_integers(c, ns))
         }),
@@ -113,7 +115,10 @@ async fn incr_is_atomic(c: Arc<dyn Cache>, ns: String) {
         .await
         .unwrap();
     // A TTL given to incr does not replace the key's own.
-    assert_eq!(c.incr(&ns, "ttl", 1, Some(Duration::from_secs(3600))).await.unwrap(), 11);
+    assert_eq!(
+        c.incr(&ns, "ttl", 1, Some(Duration::from_secs(3600))).await.unwrap(),
+        11
+    );
     eventually(Duration::from_secs(10), "the incremented key to keep its TTL", || {
         let c = c.clone();
         let ns = ns.clone();
@@ -129,7 +134,11 @@ async fn incr_creates_a_counter_with_its_ttl(c: Arc<dyn Cache>, ns: String) {
         .map(|_| {
             let c = c.clone();
             let ns = ns.clone();
-            tokio::spawn(async move { c.incr(&ns, "window", 1, Some(Duration::from_millis(600))).await.unwrap() })
+            tokio::spawn(async move {
+                c.incr(&ns, "window", 1, Some(Duration::from_millis(600)))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut seen = Vec::new();
@@ -148,7 +157,10 @@ async fn incr_creates_a_counter_with_its_ttl(c: Arc<dyn Cache>, ns: String) {
     .await;
     assert!(c.exists(&ns, "forever").await.unwrap());
     // Once expired, the next increment starts a new window from zero.
-    assert_eq!(c.incr(&ns, "window", 1, Some(Duration::from_secs(60))).await.unwrap(), 1);
+    assert_eq!(
+        c.incr(&ns, "window", 1, Some(Duration::from_secs(60))).await.unwrap(),
+        1
+    );
 }
 
 async fn incr_refuses_non_integers(c: Arc<dyn Cache>, ns: String) {

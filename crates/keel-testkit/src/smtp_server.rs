@@ -191,7 +191,12 @@ impl SmtpServer {
         std::fs::read_to_string(self.dir.path().join("cert.pem")).ok()
     }
 
-    fn spawn_secure(port: u16, openssl: &std::path::Path, username: &str, password: &str) -> Result<SmtpServer, String> {
+    fn spawn_secure(
+        port: u16,
+        openssl: &std::path::Path,
+        username: &str,
+        password: &str,
+    ) -> Result<SmtpServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         crate::tls::self_signed_certificate(openssl, dir.path())?;
         let maildir = dir.path().join("maildir");

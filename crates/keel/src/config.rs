@@ -264,14 +264,23 @@ mod tests {
     fn outbound_allow_from_toml_and_env() {
         figment::Jail::expect_with(|jail| {
             let cli = Cli::parse_from(["keel", "serve"]);
-            assert!(load(&cli).map_err(|e| *e)?.outbound.allow.is_empty());
+            assert!(load(&cli).map_err(|e| e.to_string())?.outbound.allow.is_empty());
             jail.create_file("keel.toml", "[outbound]\nallow = [\"127.0.0.1/32\", \"::1/128\"]")?;
-            assert_eq!(load(&cli).map_err(|e| *e)?.outbound.allow, ["127.0.0.1/32", "::1/128"]);
+            assert_eq!(
+                load(&cli).map_err(|e| e.to_string())?.outbound.allow,
+                ["127.0.0.1/32", "::1/128"]
+            );
             // A variable gives the list comma-separated (or in figment's `[a, b]` form).
             jail.set_env("KEEL_OUTBOUND__ALLOW", "10.1.0.0/16, fd00::/8");
-            assert_eq!(load(&cli).map_err(|e| *e)?.outbound.allow, ["10.1.0.0/16", "fd00::/8"]);
+            assert_eq!(
+                load(&cli).map_err(|e| e.to_string())?.outbound.allow,
+                ["10.1.0.0/16", "fd00::/8"]
+            );
             jail.set_env("KEEL_OUTBOUND__ALLOW", "[10.2.0.0/16, 127.0.0.1]");
-            assert_eq!(load(&cli).map_err(|e| *e)?.outbound.allow, ["10.2.0.0/16", "127.0.0.1"]);
+            assert_eq!(
+                load(&cli).map_err(|e| e.to_string())?.outbound.allow,
+                ["10.2.0.0/16", "127.0.0.1"]
+            );
             Ok(())
         });
     }

@@ -111,7 +111,10 @@ async fn refresh_roles(clients: &[Arc<super::Client>], store: &Arc<Store>) {
         }
         let roles = match (&caller.auth, &caller.api_key) {
             (Some(a), _) => identity.roles_of(&a.collection.id, a.id()).await,
-            (None, Some(k)) => identity.api_key(&k.id).await.map(|k| k.map(|k| k.roles).unwrap_or_default()),
+            (None, Some(k)) => identity
+                .api_key(&k.id)
+                .await
+                .map(|k| k.map(|k| k.roles).unwrap_or_default()),
             (None, None) => continue,
         };
         let resolved = match roles {

@@ -53,9 +53,8 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
             break;
         }
     }
-    if !valid_listen_address(&cfg.http) {
-        bad("http", "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090".into());
-    }
+    // `http` is checked by `serve::parse_listen_addr` (it also takes `:PORT` and host names),
+    // before anything is created.
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&cfg.log_level) {
         bad(
             "log_level",
@@ -98,13 +97,6 @@ fn check_url(value: &str, schemes: &[&str], shape: &str) -> Result<(), String> {
 }
 
 /// `host:port` or `[v6]:port` with a numeric port.
-fn valid_listen_address(addr: &str) -> bool {
-    match addr.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,7 +115,5 @@ mod tests {
             let e = check_url(bad, redis, "").unwrap_err();
             assert!(!e.contains("pw"), "{e}");
         }
-        assert!(valid_listen_address("127.0.0.1:8090") && valid_listen_address("[::1]:1"));
-        assert!(!valid_listen_address("127.0.0.1") && !valid_listen_address(":80") && !valid_listen_address("h:x"));
     }
 }
