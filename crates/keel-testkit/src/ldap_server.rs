@@ -290,8 +290,6 @@ fn not_installed(what: &str) -> Option<LdapServer> {
     None
 }
 
-/// `name` on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
-
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
