@@ -9,12 +9,10 @@ mod support;
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use keel_data::{Access, Collection, Record, RequestInfo};
 use serde_json::{json, Value};
-use support::{Resp, SseReader, TestApp};
-use tower::ServiceExt;
+use support::{Resp, TestApp};
 
 const FORBIDDEN: &str = "Only superusers can filter by @collection.";
 
@@ -320,20 +318,6 @@ async fn sorting_by_an_invisible_email_tells_nothing() {
     assert_eq!(root_order[0], bob_rec.id());
 }
 
-/// Opens `/api/realtime` as a guest; returns the reader and the client id.
-async fn connect(app: &TestApp) -> (SseReader, String) {
-    let resp = app
-        .router()
-        .oneshot(Request::get("/api/realtime").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut reader = SseReader::new(resp.into_body());
-    let hello = reader.next().await.expect("PB_CONNECT");
-    let id = hello.json()["clientId"].as_str().unwrap().to_string();
-    (reader, id)
-}
-
 fn with_filter(topic: &str, filter: &str) -> String {
     let options = json!({"query": {"filter": filter}, "headers": {}}).to_string();
     format!("{topic}?options={}", enc(&options))
@@ -342,7 +326,7 @@ fn with_filter(topic: &str, filter: &str) -> String {
 #[tokio::test]
 async fn realtime_filters_reach_only_what_the_subscriber_may_read() {
     let f = fixture().await;
-    let (mut reader, id) = connect(&f.app).await;
+    let (mut reader, id) = f.app.realtime_connect().await;
     let leaking = [
         with_filter("posts/*", "@collection._superusers.email ~ 'r%'"),
         with_filter("posts/*", "owner.email ~ 'bob%'"),

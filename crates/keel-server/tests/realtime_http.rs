@@ -9,28 +9,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use keel_data::{Access, Collection, Record, RequestInfo};
 use serde_json::{json, Value};
-use support::{SseReader, TestApp};
+use support::TestApp;
 use tower::ServiceExt;
-
-/// Opens `/api/realtime`; returns the reader and the client id from `PB_CONNECT`.
-async fn connect(app: &TestApp) -> (SseReader, String) {
-    let resp = app
-        .router()
-        .oneshot(Request::get("/api/realtime").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    let mut reader = SseReader::new(resp.into_body());
-    let hello = reader.next().await.expect("PB_CONNECT");
-    assert_eq!(hello.event, "PB_CONNECT");
-    let id = hello.json()["clientId"].as_str().unwrap().to_string();
-    assert_eq!(hello.id, id, "the SDK reads the client id from lastEventId");
-    (reader, id)
-}
 
 async fn subscribe(app: &TestApp, client: &str, subs: &[&str], token: Option<&str>) -> StatusCode {
     app.send(
@@ -70,7 +50,7 @@ async fn create(app: &TestApp, col: &Arc<Collection>, title: &str, public: bool)
 async fn guests_receive_only_what_the_list_rule_allows() {
     let app = TestApp::new().await;
     let col = posts(&app, json!("public = true"), json!("public = true")).await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NO_CONTENT);
 
     create(&app, &col, "secret", false).await;
@@ -109,7 +89,7 @@ async fn record_topics_use_the_view_rule_and_options_apply() {
     // list rule superusers-only, view rule open
     let col = posts(&app, Value::Null, json!("")).await;
     let target = create(&app, &col, "first", true).await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     let options = urlencode(&json!({"query": {"fields": "id,title"}, "headers": {}}).to_string());
     let with_opts = format!("posts/{}?options={options}", target.id());
     assert_eq!(
@@ -145,7 +125,7 @@ async fn superusers_see_superuser_only_collections() {
     let app = TestApp::new().await;
     let col = posts(&app, Value::Null, Value::Null).await;
     let su = app.superuser_token().await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, &id, &["posts/*"], Some(&su)).await,
         StatusCode::NO_CONTENT
@@ -158,7 +138,7 @@ async fn superusers_see_superuser_only_collections() {
 #[tokio::test]
 async fn subscription_requests_are_validated() {
     let app = TestApp::new().await;
-    let (_reader, id) = connect(&app).await;
+    let (_reader, id) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, "no-such-client", &["posts/*"], None).await,
         StatusCode::NOT_FOUND
@@ -197,7 +177,7 @@ async fn a_client_keeps_the_auth_it_was_bound_to() {
     app.create_auth("users", "u2@example.com", "password-two").await;
     let t1 = app.login("users", "u1@example.com", "password-one").await;
     let t2 = app.login("users", "u2@example.com", "password-two").await;
-    let (_reader, id) = connect(&app).await;
+    let (_reader, id) = app.realtime_connect().await;
     // guest first, then an auth: allowed
     assert_eq!(subscribe(&app, &id, &["users/*"], None).await, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -224,7 +204,7 @@ async fn a_client_keeps_the_auth_it_was_bound_to() {
 #[tokio::test]
 async fn dropped_streams_are_forgotten_and_shutdown_ends_streams() {
     let app = TestApp::new().await;
-    let (reader, id) = connect(&app).await;
+    let (reader, id) = app.realtime_connect().await;
     assert!(app.state.realtime.client(&id).is_some());
     drop(reader);
     assert!(
@@ -233,7 +213,7 @@ async fn dropped_streams_are_forgotten_and_shutdown_ends_streams() {
     );
     assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NOT_FOUND);
 
-    let (mut reader, _id) = connect(&app).await;
+    let (mut reader, _id) = app.realtime_connect().await;
     app.state.realtime.shutdown();
     assert!(reader.next().await.is_none(), "the stream ends on shutdown");
     assert_eq!(app.state.realtime.client_count(), 0);
@@ -253,7 +233,7 @@ fn urlencode(s: &str) -> String {
 async fn a_client_that_cannot_keep_up_is_disconnected() {
     let app = TestApp::new().await;
     let col = posts(&app, json!(""), json!("")).await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NO_CONTENT);
     // more events than the client's queue holds, none read
     for i in 0..(keel_server::realtime::CLIENT_BUFFER + 20) {
@@ -279,7 +259,7 @@ async fn deleting_the_bound_auth_record_drops_the_clients_auth() {
     let app = TestApp::new().await;
     let user = app.create_auth("users", "gone@example.com", "password-gone").await;
     let token = app.login("users", "gone@example.com", "password-gone").await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     let col = posts(&app, json!("@request.auth.id != '' || title = 'marker'"), json!("")).await;
     assert_eq!(
         subscribe(&app, &id, &["posts/*"], Some(&token)).await,
@@ -323,18 +303,18 @@ async fn job_events_reach_subscribers_of_their_queue_who_may_read_jobs() {
     let user = app.login("users", "worker@example.com", "password-worker").await;
     let col = posts(&app, json!(""), json!("")).await;
 
-    let (mut queue_reader, queue_client) = connect(&app).await;
+    let (mut queue_reader, queue_client) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, &queue_client, &["jobs/emails"], Some(&su)).await,
         StatusCode::NO_CONTENT
     );
-    let (mut all_reader, all_client) = connect(&app).await;
+    let (mut all_reader, all_client) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, &all_client, &["jobs/*"], Some(&su)).await,
         StatusCode::NO_CONTENT
     );
     // a regular user may subscribe, but lacks jobs:read: it must only see the posts
-    let (mut user_reader, user_client) = connect(&app).await;
+    let (mut user_reader, user_client) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, &user_client, &["jobs/*", "jobs/emails", "posts/*"], Some(&user)).await,
         StatusCode::NO_CONTENT
@@ -446,7 +426,7 @@ async fn key_stream_until(app: &TestApp, action: &str) {
         json!(""),
     )
     .await;
-    let (mut reader, id) = connect(app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(
         subscribe(app, &id, &["posts/*"], Some(&key)).await,
         StatusCode::NO_CONTENT
@@ -518,7 +498,7 @@ async fn a_role_taken_away_stops_reaching_a_connected_client() {
         json!(""),
     )
     .await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(
         subscribe(&app, &id, &["jobs/*", "posts/*"], Some(&token)).await,
         StatusCode::NO_CONTENT
@@ -550,7 +530,7 @@ async fn a_role_taken_away_stops_reaching_a_connected_client() {
 #[tokio::test]
 async fn the_oauth2_redirect_reaches_the_client_holding_its_state_once() {
     let app = TestApp::new().await;
-    let (mut reader, id) = connect(&app).await;
+    let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(subscribe(&app, &id, &["@oauth2"], None).await, StatusCode::NO_CONTENT);
     let form = |body: String| {
         Request::post("/api/oauth2-redirect")

@@ -172,17 +172,22 @@ impl SmtpServer {
             println!("skipped: {why}");
             return None;
         };
+        Some(Self::on_free_port("aiosmtpd (STARTTLS + AUTH)", |port| {
+            Self::spawn_secure(port, &openssl, username, password)
+        }))
+    }
+
+    /// Starts a server with `spawn` on a port the OS picked; panics naming `what` when three
+    /// tries fail (a port picked by the OS may be taken again before the server binds it).
+    fn on_free_port(what: &str, spawn: impl Fn(u16) -> Result<SmtpServer, String>) -> SmtpServer {
         let mut last = String::new();
         for _ in 0..3 {
-            let started = free_port()
-                .map_err(|e| format!("free port: {e}"))
-                .and_then(|port| Self::spawn_secure(port, &openssl, username, password));
-            match started {
-                Ok(server) => return Some(server),
+            match free_port().map_err(|e| format!("free port: {e}")).and_then(&spawn) {
+                Ok(server) => return server,
                 Err(e) => last = e,
             }
         }
-        panic!("aiosmtpd (STARTTLS + AUTH) did not start: {last}");
+        panic!("{what} did not start: {last}");
     }
 
     /// The PEM of the self-signed certificate of a [`start_secure`](SmtpServer::start_secure)
@@ -221,18 +226,7 @@ impl SmtpServer {
         if !Self::available() {
             return None;
         }
-        // A port picked by the OS may be taken again before the server binds it: retry.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let started = free_port()
-                .map_err(|e| format!("free port: {e}"))
-                .and_then(|port| Self::spawn(port, max_bytes));
-            match started {
-                Ok(server) => return Some(server),
-                Err(e) => last = e,
-            }
-        }
-        panic!("aiosmtpd did not start: {last}");
+        Some(Self::on_free_port("aiosmtpd", |port| Self::spawn(port, max_bytes)))
     }
 
     fn spawn(port: u16, max_bytes: Option<usize>) -> Result<SmtpServer, String> {

@@ -150,6 +150,25 @@ impl TestApp {
     }
 
     /// A superuser and its token.
+    /// Opens `/api/realtime` as the SDK does; returns the reader and the client id from
+    /// `PB_CONNECT` (checked to be the event's id, where the SDK reads it).
+    pub async fn realtime_connect(&self) -> (SseReader, String) {
+        let resp = self
+            .router()
+            .oneshot(Request::get("/api/realtime").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        let mut reader = SseReader::new(resp.into_body());
+        let hello = reader.next().await.expect("PB_CONNECT");
+        assert_eq!(hello.event, "PB_CONNECT");
+        let id = hello.json()["clientId"].as_str().unwrap().to_string();
+        assert_eq!(hello.id, id, "the SDK reads the client id from lastEventId");
+        (reader, id)
+    }
+
     pub async fn superuser_token(&self) -> String {
         self.create_auth("_superusers", "root@example.com", "rootpassword123")
             .await;
