@@ -65,7 +65,7 @@ impl Caller {
     }
 
     /// Whether the caller holds `records:manage` (granted by the `admin` role's `*`): it
-    /// skips collection rules as a superuser does, on every collection but `_superusers`.
+    /// skips collection rules as a superuser does, on every collection but the system ones (`_…`).
     pub fn manages_records(&self) -> bool {
         !self.is_guest() && keel_auth::permissions::grants(&self.permissions, Permission::RecordsManage.as_str())
     }

@@ -120,17 +120,35 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
     );
     assert_eq!(app.collection("users").auth.clone().unwrap().auth_token.secret, secret);
 
-    // Their own collections are still theirs to manage.
-    let r = app
-        .send(
-            Method::PATCH,
-            "/api/collections/users",
-            Some(&mallory),
-            Some(json!({"listRule": "id = @request.auth.id"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert!(r.json["authToken"].get("secret").is_none(), "{}", r.text());
+    // Auth collections decide who signs in as whom: a manager may not change their rules
+    // (a manageRule would let it set the password of a user holding admin), nor create or
+    // delete one.
+    for (method, uri, body) in [
+        (Method::PATCH, "/api/collections/users", json!({"manageRule": "@request.auth.id != ''"})),
+        (Method::PATCH, "/api/collections/users", json!({"listRule": "id = @request.auth.id"})),
+        (Method::POST, "/api/collections", json!({"name": "staff", "type": "auth"})),
+        (Method::DELETE, "/api/collections/users", json!({})),
+    ] {
+        let r = app.send(method.clone(), uri, Some(&mallory), Some(body)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {uri}: {}", r.text());
+        assert!(r.text().contains("auth collection"), "{}", r.text());
+    }
+    assert_eq!(app.collection("users").auth.clone().unwrap().manage_rule, None);
+
+    // A collection's id may not take another collection's name or id (they are looked up by
+    // either), nor start with _ for a manager: `_audit` stays the audit trail.
+    for (body, field) in [
+        (json!({"name": "x1", "id": "_audit", "type": "base"}), "id"),
+        (json!({"name": "x2", "id": "_x2", "type": "base"}), "id"),
+        (json!({"name": "x3", "id": "USERS", "type": "base"}), "id"),
+    ] {
+        let r = app.send(Method::POST, "/api/collections", Some(&mallory), Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text());
+        assert!(r.json["data"][field].is_object(), "{body}: {}", r.text());
+    }
+    assert_eq!(app.state.store.collection("_audit").unwrap().name, "_audit");
+
+    // Their own base collections are still theirs to manage.
     let r = app
         .send(
             Method::POST,
@@ -140,6 +158,20 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/collections/notes",
+            Some(&mallory),
+            Some(json!({"listRule": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let notes_id = app.collection("notes").id.clone();
+    let body = json!({"name": notes_id, "type": "base"});
+    let r = app.send(Method::POST, "/api/collections", Some(&mallory), Some(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"]["name"].is_object(), "{}", r.text());
     let r = app
         .send(
             Method::POST,
@@ -285,7 +317,7 @@ async fn oauth2_client_secrets_are_never_shown_nor_audited() {
         .send(
             Method::PATCH,
             "/api/collections/users",
-            Some(&token),
+            Some(&su),
             Some(back.clone()),
         )
         .await;
@@ -296,7 +328,7 @@ async fn oauth2_client_secrets_are_never_shown_nor_audited() {
     let mut masked = back;
     masked["oauth2"]["providers"][0]["clientSecret"] = json!("******");
     let r = app
-        .send(Method::PATCH, "/api/collections/users", Some(&token), Some(masked))
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(masked))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(

@@ -23,11 +23,48 @@ const TOKEN_KEYS: &[&str] = &[
 ];
 
 /// 403 unless `actor` may change the system collection `name` (only superusers may).
-fn check_system(actor: SchemaActor, name: &str, system: bool) -> Result<()> {
-    if actor == SchemaActor::Manager && (system || is_system_name(name)) {
+fn check_system(actor: SchemaActor, name: &str, system: bool, auth: bool) -> Result<()> {
+    if actor != SchemaActor::Manager {
+        return Ok(());
+    }
+    if system || is_system_name(name) {
         return Err(Error::Forbidden(format!(
             "Only superusers may change the system collection {name} (its rules, options, fields and records)."
         )));
+    }
+    // An auth collection's rules and options decide who signs in as whom (`manageRule`,
+    // OAuth2 and LDAP endpoints, …): changing them could take over records holding roles the
+    // manager does not hold.
+    if auth {
+        return Err(Error::Forbidden(format!(
+            "Only superusers may create, change or delete the auth collection {name}: its rules and \
+             options decide who may sign in as whom."
+        )));
+    }
+    Ok(())
+}
+
+/// 400 when a new collection's id could be taken for another collection: collections are
+/// found by id or name, so an id may not be any collection's name or id (in any case), nor
+/// start with `_` (reserved for the system collections) unless a superuser chose it.
+fn check_new_id(schema: &super::cache::Schema, id: &str, actor: SchemaActor) -> Result<()> {
+    let taken = schema
+        .list
+        .iter()
+        .any(|o| o.id.eq_ignore_ascii_case(id) || o.name.eq_ignore_ascii_case(id));
+    if taken {
+        return Err(Error::field(
+            "id",
+            "validation_collection_id_exists",
+            "The id is already in use as a collection's id or name.",
+        ));
+    }
+    if actor == SchemaActor::Manager && id.starts_with('_') {
+        return Err(Error::field(
+            "id",
+            "validation_invalid_id",
+            "Ids starting with _ are reserved for system collections.",
+        ));
     }
     Ok(())
 }
@@ -50,7 +87,8 @@ fn check_secrets(actor: SchemaActor, input: &Value) -> Result<()> {
 
 pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
     let name = input.get("name").and_then(Value::as_str).unwrap_or("");
-    check_system(actor, name, false)?;
+    let auth = input.get("type").and_then(Value::as_str) == Some("auth");
+    check_system(actor, name, false, auth)?;
     check_secrets(actor, &input)?;
     let _guard = store.ddl.lock().await;
     let schema = store.schema();
@@ -60,11 +98,15 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
         c.id = format!("pbc_{}", keel_core::id::random_string(10, b"0123456789"));
     } else if !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || c.id.len() > 100 {
         return Err(Error::field("id", "validation_invalid_id", "Invalid collection id."));
-    } else if schema.get(&c.id).is_some_and(|o| o.id == c.id) {
+    } else {
+        check_new_id(&schema, &c.id, actor)?;
+    }
+    // Likewise a name may not be another collection's id.
+    if schema.list.iter().any(|o| o.id.eq_ignore_ascii_case(&c.name)) {
         return Err(Error::field(
-            "id",
-            "validation_collection_id_exists",
-            "The id is already in use.",
+            "name",
+            "validation_collection_name_exists",
+            "The name is already in use as a collection's id.",
         ));
     }
     c.system = false;
@@ -156,8 +198,8 @@ pub(crate) async fn update(
     let schema = store.schema();
     let d = store.engine.dialect();
     let old = schema.get(name_or_id).ok_or_else(Error::not_found)?;
-    check_system(actor, &old.name, old.system)?;
     check_secrets(actor, &patch)?;
+    check_system(actor, &old.name, old.system, old.is_auth())?;
     if old.name == AUDIT {
         return Err(Error::Forbidden(
             "The audit trail (_audit) is append-only: its collection cannot be changed.".into(),
@@ -184,6 +226,17 @@ pub(crate) async fn update(
     keep_oauth2_secrets(&before, &mut merged);
     let mut c = parse(merged)?;
     c.id = old.id.clone();
+    if schema
+        .list
+        .iter()
+        .any(|o| o.id != old.id && o.id.eq_ignore_ascii_case(&c.name))
+    {
+        return Err(Error::field(
+            "name",
+            "validation_collection_name_exists",
+            "The name is already in use as a collection's id.",
+        ));
+    }
     c.kind = old.kind;
     c.system = old.system;
     c.created = old.created.clone();
@@ -378,7 +431,7 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
     let schema = store.schema();
     let d = store.engine.dialect();
     let c = schema.get(name_or_id).ok_or_else(Error::not_found)?;
-    check_system(actor, &c.name, c.system)?;
+    check_system(actor, &c.name, c.system, c.is_auth())?;
     if c.system {
         return Err(Error::bad_request("System collections cannot be deleted."));
     }

@@ -27,7 +27,7 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    super::refuse_masked(&caller, &input)?;
+    super::refuse_masked(&input)?;
     let collection = state
         .store
         .create_collection_by(Value::Object(input), schema_actor(&caller))
@@ -51,7 +51,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsManage)?;
     let patch: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    super::refuse_masked(&caller, &patch)?;
+    super::refuse_masked(&patch)?;
     let before = state.store.collection(&collection)?;
     let after = state
         .store
