@@ -393,6 +393,9 @@ pub struct LimitsConfig {
     pub json_max_depth: usize,
     /// Most members of one JSON array or object in a body.
     pub json_max_items: usize,
+    /// Most values (scalars, arrays and objects) in one JSON body, all levels together: many
+    /// small arrays cannot add up to a tree that takes gigabytes.
+    pub json_max_values: usize,
     /// Seconds a client has to send a request's whole body.
     pub body_timeout_secs: u64,
     /// Seconds a client has to send a request's headers once it started.
@@ -410,6 +413,7 @@ impl Default for LimitsConfig {
             json_body_bytes: 1024 * 1024,
             json_max_depth: 32,
             json_max_items: 10_000,
+            json_max_values: 100_000,
             body_timeout_secs: 120,
             header_timeout_secs: 10,
             idle_timeout_secs: 75,

@@ -338,7 +338,8 @@ impl JobHandler for HttpPush {
             "payload": job.payload,
             "attempt": job.attempts,
         });
-        let failed = |why: String| format!("POST {} failed: {why}", self.url);
+        let shown = outbound::shown_url(&self.url);
+        let failed = |why: String| format!("POST {shown} failed: {why}");
         let request = self.outbound.post(&self.url).map_err(|r| failed(r.to_string()))?;
         let mut res = request
             .header("x-keel-job-id", &job.id)
@@ -359,7 +360,7 @@ impl JobHandler for HttpPush {
             })
         } else {
             let excerpt: String = String::from_utf8_lossy(&text).chars().take(MAX_QUOTE).collect();
-            Err(format!("POST {} answered {status}: {excerpt}", self.url))
+            Err(format!("POST {shown} answered {status}: {excerpt}"))
         }
     }
 }

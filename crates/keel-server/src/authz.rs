@@ -40,8 +40,8 @@ pub enum Permission {
     /// Read the Prometheus metrics (`/metrics`).
     MetricsRead,
     /// Skip collection rules on the records API (list, view, create, update, delete,
-    /// batch, files, expand, realtime) as a superuser does, on every collection but
-    /// `_superusers`: for service accounts that own the data.
+    /// batch, files, expand, realtime) as a superuser does, on every collection but the
+    /// system ones (`_…`): for service accounts that own the data.
     RecordsManage,
 }
 

@@ -172,12 +172,26 @@ pub fn decode_json<T: DeserializeOwned>(config: &Config, bytes: &[u8]) -> ApiRes
 pub const INVALID_BODY: &str = "Failed to load the submitted data due to invalid formatting.";
 
 /// Checks, without building anything, that `bytes` nests arrays and objects at most
-/// `json_max_depth` deep and that none holds more than `json_max_items` members. Malformed JSON passes
+/// `json_max_depth` deep, that none holds more than `json_max_items` members, and that the
+/// whole body holds at most `json_max_values` values. Malformed JSON passes
 /// (the parser reports it).
 pub fn check_shape(bytes: &[u8], limits: &LimitsConfig) -> ApiResult<()> {
     let max_depth = limits.json_max_depth;
     // Members seen so far (commas) in each open array or object.
     let mut open: Vec<usize> = Vec::new();
+    // Values seen so far, all levels together: every array or object opened and every
+    // separator (each comma starts one more value).
+    let mut values: usize = 1;
+    let too_many = || {
+        ApiError::field(
+            "body",
+            "validation_too_long",
+            format!(
+                "The request body holds more than {} values in all.",
+                limits.json_max_values
+            ),
+        )
+    };
     let mut in_string = false;
     let mut escaped = false;
     for &b in bytes {
@@ -201,6 +215,10 @@ pub fn check_shape(bytes: &[u8], limits: &LimitsConfig) -> ApiResult<()> {
                     ));
                 }
                 open.push(0);
+                values += 1;
+                if values > limits.json_max_values {
+                    return Err(too_many());
+                }
             }
             b']' | b'}' => {
                 open.pop();
@@ -211,6 +229,10 @@ pub fn check_shape(bytes: &[u8], limits: &LimitsConfig) -> ApiResult<()> {
                     if *commas >= limits.json_max_items {
                         return Err(too_long(limits));
                     }
+                }
+                values += 1;
+                if values > limits.json_max_values {
+                    return Err(too_many());
                 }
             }
             _ => {}
@@ -306,6 +328,24 @@ mod tests {
         assert_eq!(field_of(check_shape(br#"{"a":[[1]]}"#, &limits(2, 10))), "body");
         assert_eq!(field_of(check_shape(br#"{"a":[1,2,3,4]}"#, &limits(5, 3))), "body");
         assert!(check_shape(br#"{"a":"\"[[[[","b":1}"#, &limits(1, 10)).is_ok());
+    }
+
+    #[test]
+    fn many_small_arrays_cannot_add_up_past_the_values_bound() {
+        // Each array is within json_max_items, but together they are a huge tree.
+        let limits = LimitsConfig {
+            json_max_items: 1000,
+            json_max_values: 5000,
+            ..LimitsConfig::default()
+        };
+        let array = format!("[{}]", vec!["0"; 900].join(","));
+        let body = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{array}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        assert!(check_shape(body(5).as_bytes(), &limits).is_ok());
+        let err = check_shape(body(6).as_bytes(), &limits);
+        assert_eq!(field_of(err), "body");
     }
 
     #[test]

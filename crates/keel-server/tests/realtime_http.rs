@@ -459,6 +459,8 @@ async fn key_stream_until(app: &TestApp, action: &str) {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.json);
+    // Demoted to a guest, the client still belongs to the key: nobody else takes it over.
+    assert_eq!(subscribe(app, &id, &["users/*"], None).await, StatusCode::FORBIDDEN);
     create(app, &col, "reporters only", true).await;
     let marker = create(app, &col, "marker", true).await;
     // Revoked or rotated away: now a guest, so only the marker (open to guests) arrives.

@@ -124,9 +124,21 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
     // (a manageRule would let it set the password of a user holding admin), nor create or
     // delete one.
     for (method, uri, body) in [
-        (Method::PATCH, "/api/collections/users", json!({"manageRule": "@request.auth.id != ''"})),
-        (Method::PATCH, "/api/collections/users", json!({"listRule": "id = @request.auth.id"})),
-        (Method::POST, "/api/collections", json!({"name": "staff", "type": "auth"})),
+        (
+            Method::PATCH,
+            "/api/collections/users",
+            json!({"manageRule": "@request.auth.id != ''"}),
+        ),
+        (
+            Method::PATCH,
+            "/api/collections/users",
+            json!({"listRule": "id = @request.auth.id"}),
+        ),
+        (
+            Method::POST,
+            "/api/collections",
+            json!({"name": "staff", "type": "auth"}),
+        ),
         (Method::DELETE, "/api/collections/users", json!({})),
     ] {
         let r = app.send(method.clone(), uri, Some(&mallory), Some(body)).await;
@@ -142,7 +154,9 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
         (json!({"name": "x2", "id": "_x2", "type": "base"}), "id"),
         (json!({"name": "x3", "id": "USERS", "type": "base"}), "id"),
     ] {
-        let r = app.send(Method::POST, "/api/collections", Some(&mallory), Some(body.clone())).await;
+        let r = app
+            .send(Method::POST, "/api/collections", Some(&mallory), Some(body.clone()))
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text());
         assert!(r.json["data"][field].is_object(), "{body}: {}", r.text());
     }
@@ -169,7 +183,9 @@ async fn a_collections_manager_cannot_make_themselves_a_superuser() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let notes_id = app.collection("notes").id.clone();
     let body = json!({"name": notes_id, "type": "base"});
-    let r = app.send(Method::POST, "/api/collections", Some(&mallory), Some(body)).await;
+    let r = app
+        .send(Method::POST, "/api/collections", Some(&mallory), Some(body))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.json["data"]["name"].is_object(), "{}", r.text());
     let r = app
@@ -314,12 +330,7 @@ async fn oauth2_client_secrets_are_never_shown_nor_audited() {
     // were the secret is refused rather than stored.
     let back = json!({"oauth2": r.json["oauth2"].clone()});
     let r = app
-        .send(
-            Method::PATCH,
-            "/api/collections/users",
-            Some(&su),
-            Some(back.clone()),
-        )
+        .send(Method::PATCH, "/api/collections/users", Some(&su), Some(back.clone()))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let users = app.state.store.collection("users").unwrap();

@@ -189,6 +189,23 @@ impl OutboundGuard {
     }
 }
 
+/// A URL as errors and logs may show it (a job's errors are readable with `jobs:read`):
+/// without user name, password and query string, which may carry credentials.
+pub fn shown_url(raw: &str) -> String {
+    match reqwest::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            if url.query().is_some() {
+                url.set_query(Some("…"));
+            }
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "the URL".to_string(),
+    }
+}
+
 /// What went wrong with an outbound request, for a job's errors or a log line: the guard's
 /// refusal when that is what stopped it, else the error and its causes, without the URL.
 pub fn explain(err: &reqwest::Error) -> String {

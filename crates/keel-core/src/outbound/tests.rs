@@ -182,3 +182,14 @@ async fn bodies_are_read_up_to_the_cap() {
     assert_eq!(body.len(), 4096);
     assert!(truncated);
 }
+
+#[test]
+fn shown_urls_carry_no_credentials() {
+    let shown = super::shown_url("https://hook:s3cret@push.example.com:8443/in?token=t0k#f");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("hook") && !shown.contains("t0k"),
+        "{shown}"
+    );
+    assert!(shown.starts_with("https://push.example.com:8443/in?"), "{shown}");
+    assert_eq!(super::shown_url("not a url"), "the URL");
+}

@@ -26,6 +26,9 @@ struct State {
     auth: Option<AuthRecord>,
     /// The caller of the last subscription request (roles and permissions for job topics).
     caller: Caller,
+    /// Who owns the client: the actor (`Caller::actor`) and API key hash of the first
+    /// credential that set its subscriptions.
+    owner: Option<(String, Option<Arc<str>>)>,
 }
 
 /// The auth of a subscription request does not match the auth already bound to the client.
@@ -52,29 +55,22 @@ impl Client {
         self.lock().subscriptions = subscriptions.into();
     }
 
-    /// Binds the auth of a subscription request. A client bound to an auth record or an API
-    /// key keeps only that credential: a guest, another record or another key (or the same
-    /// key with another secret) is refused (PocketBase's rule, extended to keys), so only
-    /// whoever opened the subscriptions can change them.
+    /// Binds the auth of a subscription request. The first credential that sets the client's
+    /// subscriptions (an auth record, or an API key with its secret) owns the client for
+    /// good: a guest, another record or another key (or the same key with another secret) is
+    /// refused, also once that credential was revoked or rotated and the client demoted to a
+    /// guest (PocketBase's rule, extended to keys), so only whoever opened the subscriptions
+    /// can change them.
     pub fn bind_auth(&self, caller: &Caller) -> Result<(), AuthMismatch> {
-        let auth = caller.auth.clone();
         let mut st = self.lock();
-        if let Some(current) = &st.auth {
-            let same = auth
-                .as_ref()
-                .is_some_and(|a| a.collection.id == current.collection.id && a.id() == current.id());
-            if !same {
+        if let Some((actor, key_hash)) = &st.owner {
+            if caller.actor() != *actor || caller.api_key_hash != *key_hash {
                 return Err(AuthMismatch);
             }
+        } else if !caller.is_guest() {
+            st.owner = Some((caller.actor(), caller.api_key_hash.clone()));
         }
-        if let Some(current) = &st.caller.api_key {
-            let same = caller.api_key.as_ref().is_some_and(|k| k.id == current.id)
-                && caller.api_key_hash == st.caller.api_key_hash;
-            if !same {
-                return Err(AuthMismatch);
-            }
-        }
-        st.auth = auth;
+        st.auth = caller.auth.clone();
         st.caller = caller.clone();
         Ok(())
     }

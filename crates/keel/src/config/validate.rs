@@ -1,5 +1,5 @@
-//! Checks of values serde cannot make: URLs (scheme, host, port), the listen address, the
-//! log filter and the metrics token. A message names the key and the problem, never the
+//! Checks of values serde cannot make: URLs (scheme, host, port), the log filter, the
+//! metrics token and the request limits. A message names the key and the problem, never the
 //! value (a URL may carry a password).
 
 use keel_core::config::Config;
@@ -68,6 +68,28 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
             "expected at least 16 visible ASCII characters (no spaces), or empty for none".into(),
         );
     }
+    let l = &cfg.limits;
+    for (key, value) in [
+        ("limits.small_body_bytes", l.small_body_bytes as u64),
+        ("limits.json_body_bytes", l.json_body_bytes as u64),
+        ("limits.json_max_depth", l.json_max_depth as u64),
+        ("limits.json_max_items", l.json_max_items as u64),
+        ("limits.json_max_values", l.json_max_values as u64),
+        ("limits.body_timeout_secs", l.body_timeout_secs),
+        ("limits.header_timeout_secs", l.header_timeout_secs),
+        ("limits.idle_timeout_secs", l.idle_timeout_secs),
+        ("max_body_bytes", cfg.max_body_bytes as u64),
+    ] {
+        if value == 0 {
+            bad(key, "must be at least 1 (0 would refuse every request)".into());
+        }
+    }
+    if l.small_body_bytes > l.json_body_bytes || l.json_body_bytes > cfg.max_body_bytes {
+        bad(
+            "limits.json_body_bytes",
+            "expected limits.small_body_bytes <= limits.json_body_bytes <= max_body_bytes".into(),
+        );
+    }
     if errs.is_empty() {
         Ok(())
     } else {
@@ -96,10 +118,23 @@ fn check_url(value: &str, schemes: &[&str], shape: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `host:port` or `[v6]:port` with a numeric port.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_of_zero_or_out_of_order_are_named() {
+        let mut cfg = Config::default();
+        cfg.limits.json_max_depth = 0;
+        cfg.limits.small_body_bytes = cfg.limits.json_body_bytes + 1;
+        let errs = match check(&cfg, &|_| String::new()) {
+            Err(ConfigError(errs)) => errs,
+            Ok(()) => panic!("accepted"),
+        };
+        assert!(errs.iter().any(|e| e.contains("`limits.json_max_depth`")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("`limits.json_body_bytes`")), "{errs:?}");
+        assert!(check(&Config::default(), &|_| String::new()).is_ok());
+    }
 
     #[test]
     fn urls_are_checked_by_scheme_and_host() {
