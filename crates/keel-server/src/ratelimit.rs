@@ -233,22 +233,33 @@ pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next:
     if settings.rate_limits.excluded_ips.iter().any(|e| e == &ip) {
         return next.run(req).await;
     }
-    // Only a valid credential makes a request `@auth`: junk in `Authorization` is a guest.
-    // The caller found here is kept for the handler (the `Caller` extractor reuses it).
-    let authed = match crate::request::bearer(req.headers()) {
-        None => false,
-        Some(raw) => match crate::request::identify(&state, raw).await {
-            Ok(caller) => {
-                req.extensions_mut().insert(caller);
-                true
-            }
-            Err(_) => false,
-        },
-    };
     let target = Target::resolve(req.method().as_str(), req.uri().path(), |c| {
         state.store.collection(c).ok().map(|c| (c.name.clone(), c.id.clone()))
     });
-    let rule = pick(&settings.rate_limits.rules, req.method().as_str(), &target, authed);
+    let rules = &settings.rate_limits.rules;
+    let method = req.method().as_str();
+    let as_guest = pick(rules, method, &target, false);
+    let as_auth = pick(rules, method, &target, true);
+    // Only a valid credential makes a request `@auth` (junk in `Authorization` is a guest),
+    // so the credential is checked, before counting, only when the audience changes which
+    // rule applies. The caller found is kept for the handler (the `Caller` extractor reuses
+    // it).
+    let same_rule = match (as_guest, as_auth) {
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    let rule = match crate::request::bearer(req.headers()) {
+        None => as_guest,
+        Some(_) if same_rule => as_guest,
+        Some(raw) => match crate::request::identify(&state, raw).await {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                as_auth
+            }
+            Err(_) => as_guest,
+        },
+    };
     if let Some(rule) = rule {
         let counted = if state.cache.capabilities().shared {
             hit_shared(&state, rule, &ip).await
