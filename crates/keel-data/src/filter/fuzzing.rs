@@ -20,7 +20,8 @@ use crate::schema::{
 };
 use crate::sqlite::SQLITE;
 
-struct Schema(Vec<Arc<Collection>>);
+/// A fixed schema, looked up by name or id (also the filter unit tests' schema).
+pub(crate) struct Schema(pub Vec<Arc<Collection>>);
 
 impl SchemaLookup for Schema {
     fn collection(&self, name_or_id: &str) -> Option<Arc<Collection>> {

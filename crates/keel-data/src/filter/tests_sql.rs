@@ -57,16 +57,7 @@ impl Dialect for TestDialect {
 
 pub(super) static DIALECT: TestDialect = TestDialect;
 
-pub(super) struct Schema(pub Vec<Arc<Collection>>);
-
-impl SchemaLookup for Schema {
-    fn collection(&self, name_or_id: &str) -> Option<Arc<Collection>> {
-        self.0
-            .iter()
-            .find(|c| c.name == name_or_id || c.id == name_or_id)
-            .cloned()
-    }
-}
+pub(super) use super::fuzzing::Schema;
 
 fn base(name: &str, fields: Vec<Field>) -> Collection {
     let mut c = Collection::default_users();

@@ -25,6 +25,7 @@ use keel_core::{Error, Result};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::migrate::set_param_in as set_param;
 use super::records::Write;
 use super::rows::{row_to_record, select_cols};
 use super::{Record, Store};
@@ -143,27 +144,6 @@ async fn param(tx: &mut dyn Tx, d: &dyn Dialect, key: &str) -> Result<Option<Val
         Some(Value::Null) | None => None,
         Some(v) => Some(v.clone()),
     }))
-}
-
-/// Sets a `_params` value inside `tx`.
-pub(crate) async fn set_param(tx: &mut dyn Tx, d: &dyn Dialect, key: &str, value: &Value) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO _params (key, value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-        p1 = d.placeholder(1),
-        p2 = d.placeholder(2),
-        p3 = d.placeholder(3)
-    );
-    tx.execute(
-        &sql,
-        &[
-            Value::from(key),
-            Value::from(value.to_string()),
-            Value::from(keel_core::time::now()),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 /// `_audit` from the schema cache.

@@ -4,7 +4,7 @@ use keel_core::{Error, Result};
 use serde_json::Value;
 
 use super::{ddl, Store};
-use crate::engine::Tx;
+use crate::engine::{Dialect, Tx};
 use crate::schema::Collection;
 
 /// Migration names in the order they apply.
@@ -187,8 +187,13 @@ pub(crate) async fn get_param(store: &Store, key: &str) -> Result<Option<Value>>
 }
 
 pub(crate) async fn set_param(store: &Store, key: &str, value: &Value) -> Result<()> {
-    let d = store.engine.dialect();
-    let now = keel_core::time::now();
+    let mut tx = store.engine.begin().await?;
+    set_param_in(&mut *tx, store.engine.dialect(), key, value).await?;
+    tx.commit().await
+}
+
+/// Sets a `_params` value inside `tx`.
+pub(crate) async fn set_param_in(tx: &mut dyn Tx, d: &dyn Dialect, key: &str, value: &Value) -> Result<()> {
     let sql = format!(
         "INSERT INTO _params (key, value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
@@ -196,11 +201,11 @@ pub(crate) async fn set_param(store: &Store, key: &str, value: &Value) -> Result
         p2 = d.placeholder(2),
         p3 = d.placeholder(3)
     );
-    let mut tx = store.engine.begin().await?;
+    let now = keel_core::time::now();
     tx.execute(
         &sql,
         &[Value::from(key), Value::from(value.to_string()), Value::from(now)],
     )
     .await?;
-    tx.commit().await
+    Ok(())
 }
