@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod redact;
 pub mod request;
+mod request_line;
 pub mod routes;
 pub mod serialize;
 pub mod settings;

@@ -106,6 +106,7 @@ pub async fn serve(
         tokio::spawn(conn.run(Held {
             ip: Some(ip_guard),
             stream,
+            first: Default::default(),
         }));
     }
     drop(listener);
@@ -189,11 +190,14 @@ impl Connection {
 struct Held {
     ip: Option<IpGuard>,
     stream: TcpStream,
+    /// The first request line, made acceptable to hyper as PocketBase accepts it.
+    first: crate::request_line::FirstLine,
 }
 
 impl AsyncRead for Held {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let this = &mut *self;
+        this.first.poll_read(&mut this.stream, cx, buf)
     }
 }
 

@@ -152,3 +152,40 @@ async fn a_body_that_does_not_arrive_in_time_is_refused() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("validation_body_timeout"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_filter_typed_into_a_shell_is_accepted_as_pocketbase_accepts_it() {
+    // `curl '…/records?filter=(title>"a")'` sends `>` and `"` as they are: PocketBase answers
+    // the list; hyper alone would refuse the request line with a bare 400.
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let def = serde_json::json!({"name": "posts", "type": "base", "listRule": "",
+        "fields": [{"name": "title", "type": "text"}]});
+    let r = app
+        .send(axum::http::Method::POST, "/api/collections", Some(&su), Some(def))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    for title in ["apple", "banana"] {
+        let body = serde_json::json!({"title": title});
+        let r = app
+            .send(
+                axum::http::Method::POST,
+                "/api/collections/posts/records",
+                Some(&su),
+                Some(body),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let (addr, _stop) = start(&app, options(600, 600, 0)).await;
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"GET /api/collections/posts/records?filter=(title>\"b\")&fields=title HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let answer = String::from_utf8(read_to_close(&mut conn).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""totalItems":1"#), "{answer}");
+    assert!(answer.contains("banana") && !answer.contains("apple"), "{answer}");
+}
