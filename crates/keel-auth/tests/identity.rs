@@ -8,7 +8,7 @@ use serde_json::Value;
 
 async fn identity() -> (Identity, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2)
+    let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2)
         .await
         .unwrap();
     let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keel_core::cache::Cache;
-use keel_core::config::{CacheConfig, CacheProvider};
+use keel_core::config::{CacheConfig, CacheProvider, EnginesConfig};
 
 #[cfg(feature = "memcached")]
 pub mod memcached;
@@ -27,11 +27,12 @@ pub use tiered::{TieredCache, TieredConfig};
 /// Opens the provider `cfg.provider` names, its hits and misses counted for `/metrics`
 /// ([`metered`]). Connects (for Redis and Memcached) before returning, so a wrong URL fails
 /// at start-up rather than on the first request.
-pub async fn open(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
-    Ok(metered(open_provider(cfg).await?))
+pub async fn open(cfg: &CacheConfig, engines: &EnginesConfig) -> keel_core::Result<Arc<dyn Cache>> {
+    Ok(metered(open_provider(cfg, engines).await?))
 }
 
-async fn open_provider(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
+async fn open_provider(cfg: &CacheConfig, engines: &EnginesConfig) -> keel_core::Result<Arc<dyn Cache>> {
+    let _ = engines;
     match cfg.provider {
         CacheProvider::Memory => Ok(Arc::new(MemoryCache::new(MemoryConfig {
             max_bytes: cfg.memory_max_bytes,
@@ -39,14 +40,14 @@ async fn open_provider(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
         #[cfg(feature = "redis")]
         CacheProvider::Redis => Ok(Arc::new(
             RedisCache::connect(RedisConfig {
-                url: cfg.redis_url.clone(),
+                url: engines.redis_url.clone(),
             })
             .await?,
         )),
         #[cfg(feature = "redis")]
         CacheProvider::Tiered => Ok(Arc::new(
             TieredCache::connect(TieredConfig {
-                redis_url: cfg.redis_url.clone(),
+                redis_url: engines.redis_url.clone(),
                 memory_max_bytes: cfg.memory_max_bytes,
                 local_ttl: std::time::Duration::from_secs(cfg.tiered_local_ttl_secs.max(1)),
             })
@@ -55,7 +56,7 @@ async fn open_provider(cfg: &CacheConfig) -> keel_core::Result<Arc<dyn Cache>> {
         #[cfg(feature = "memcached")]
         CacheProvider::Memcached => Ok(Arc::new(
             MemcachedCache::connect(MemcachedConfig {
-                url: cfg.memcached_url.clone(),
+                url: engines.memcached_url.clone(),
             })
             .await?,
         )),

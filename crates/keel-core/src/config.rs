@@ -25,6 +25,10 @@ pub struct Config {
     pub sqlite_readers: u32,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Each external engine's address, named once (`[engines]` in `keel.toml`).
+    pub engines: EnginesConfig,
+    /// Where collections, records and identities live (`[data]` in `keel.toml`).
+    pub data: DataConfig,
     /// The cache service (`[cache]` in `keel.toml`).
     pub cache: CacheConfig,
     /// The queue service (`[queue]` in `keel.toml`).
@@ -51,6 +55,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024 * 1024,
             sqlite_readers: 4,
             shutdown_grace_secs: 10,
+            engines: EnginesConfig::default(),
+            data: DataConfig::default(),
             cache: CacheConfig::default(),
             queue: QueueConfig::default(),
             jobs: JobsConfig::default(),
@@ -110,6 +116,18 @@ config_enum! {
         Json => "json",
         /// Human-readable lines.
         Pretty => "pretty",
+    }
+}
+
+config_enum! {
+    /// `[data] engine`.
+    DataEngine {
+        /// SQLite (`data.db` in the data dir).
+        Sqlite => "sqlite",
+        /// PostgreSQL at `[engines] postgres_url`.
+        Postgres => "postgres",
+        /// MariaDB 10.11+ or MySQL 8 at `[engines] mysql_url`.
+        Mysql => "mysql",
     }
 }
 
@@ -195,6 +213,63 @@ impl std::fmt::Debug for MetricsConfig {
     }
 }
 
+/// Each external engine named once. Every service that uses an engine shares one pool (or
+/// connection manager) of it per process; a URL is only dialled when a service is
+/// configured to use its engine.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnginesConfig {
+    /// PostgreSQL, e.g. `postgres://user:password@127.0.0.1:5432/app`.
+    pub postgres_url: String,
+    /// MariaDB or MySQL, e.g. `mysql://root@127.0.0.1:3306/app`.
+    pub mysql_url: String,
+    /// Redis, e.g. `redis://:password@127.0.0.1:6379/0`.
+    pub redis_url: String,
+    /// NATS with JetStream enabled (several servers separated by commas).
+    pub nats_url: String,
+    /// Memcached, e.g. `memcache://127.0.0.1:11211` (or `memcache://user:password@host:port`
+    /// for a server run with `-Y`, or `unix:///path`).
+    pub memcached_url: String,
+}
+
+impl Default for EnginesConfig {
+    fn default() -> Self {
+        Self {
+            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            mysql_url: "mysql://root@127.0.0.1:3306/keel".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            memcached_url: "memcache://127.0.0.1:11211".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EnginesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnginesConfig")
+            .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("mysql_url", &redact_url(&self.mysql_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("memcached_url", &redact_url(&self.memcached_url))
+            .finish()
+    }
+}
+
+/// The records engine (`[data]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// `sqlite` (the default), `postgres` or `mysql`.
+    pub engine: DataEngine,
+}
+
+impl Default for DataEngine {
+    fn default() -> Self {
+        DataEngine::Sqlite
+    }
+}
+
 /// Which cache provider `keel` opens, and its settings.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -204,11 +279,6 @@ pub struct CacheConfig {
     pub provider: CacheProvider,
     /// The memory provider's budget in bytes (serialized JSON size of the entries).
     pub memory_max_bytes: u64,
-    /// The Redis provider's URL, e.g. `redis://:password@127.0.0.1:6379/0`.
-    pub redis_url: String,
-    /// The Memcached provider's URL, e.g. `memcache://127.0.0.1:11211` (or
-    /// `memcache://user:password@host:port` for a server run with `-Y`, or `unix:///path`).
-    pub memcached_url: String,
     /// The tiered provider: the longest a value stays in a process's memory before it is
     /// read from Redis again.
     pub tiered_local_ttl_secs: u64,
@@ -219,8 +289,6 @@ impl Default for CacheConfig {
         Self {
             provider: CacheProvider::Memory,
             memory_max_bytes: 64 * 1024 * 1024,
-            redis_url: "redis://127.0.0.1:6379".into(),
-            memcached_url: "memcache://127.0.0.1:11211".into(),
             tiered_local_ttl_secs: 60,
         }
     }
@@ -231,8 +299,6 @@ impl std::fmt::Debug for CacheConfig {
         f.debug_struct("CacheConfig")
             .field("provider", &self.provider)
             .field("memory_max_bytes", &self.memory_max_bytes)
-            .field("redis_url", &redact_url(&self.redis_url))
-            .field("memcached_url", &redact_url(&self.memcached_url))
             .field("tiered_local_ttl_secs", &self.tiered_local_ttl_secs)
             .finish()
     }
@@ -245,12 +311,6 @@ pub struct QueueConfig {
     /// `embedded` (SQLite file `queues.db` in the data dir, the default), `postgres`,
     /// `redis` or `nats`.
     pub provider: QueueProvider,
-    /// The PostgreSQL provider's URL.
-    pub postgres_url: String,
-    /// The Redis provider's URL.
-    pub redis_url: String,
-    /// The NATS provider's URL (JetStream must be enabled on the server).
-    pub nats_url: String,
     /// The NATS provider's lease in seconds: JetStream's ack wait is fixed per consumer, so
     /// a claim's requested lease is replaced by this one.
     pub nats_lease_secs: u64,
@@ -260,9 +320,6 @@ impl Default for QueueConfig {
     fn default() -> Self {
         Self {
             provider: QueueProvider::Embedded,
-            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            nats_url: "nats://127.0.0.1:4222".into(),
             nats_lease_secs: 30,
         }
     }
@@ -272,9 +329,6 @@ impl std::fmt::Debug for QueueConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueConfig")
             .field("provider", &self.provider)
-            .field("postgres_url", &redact_url(&self.postgres_url))
-            .field("redis_url", &redact_url(&self.redis_url))
-            .field("nats_url", &redact_url(&self.nats_url))
             .field("nats_lease_secs", &self.nats_lease_secs)
             .finish()
     }
@@ -287,8 +341,6 @@ pub struct JobsConfig {
     /// `embedded` (SQLite file `jobs.db` in the data dir, the default) or `postgres`
     /// (shared by several Keel processes).
     pub store: JobsStore,
-    /// The PostgreSQL URL when `store = "postgres"`.
-    pub postgres_url: String,
     /// Whether this process runs schedules, HTTP-push delivery and upkeep (turn off on
     /// API-only processes; any number of processes may leave it on).
     pub background: bool,
@@ -298,7 +350,6 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             store: JobsStore::Embedded,
-            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
             background: true,
         }
     }
@@ -308,7 +359,6 @@ impl std::fmt::Debug for JobsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobsConfig")
             .field("store", &self.store)
-            .field("postgres_url", &redact_url(&self.postgres_url))
             .field("background", &self.background)
             .finish()
     }
@@ -341,10 +391,10 @@ mod tests {
         assert_eq!(redact_url("redis://h:1/2"), "redis://h:1/2");
         assert_eq!(redact_url("not a url"), "not a url");
         assert_eq!(redact_url("redis//:s3cret@host:6379"), "***@host:6379");
-        let cfg = CacheConfig {
+        let cfg = EnginesConfig {
             redis_url: "redis://:hunter2@h".into(),
             memcached_url: "memcache://keel:hunter3@h:11211".into(),
-            ..CacheConfig::default()
+            ..EnginesConfig::default()
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
         assert!(!format!("{cfg:?}").contains("hunter3"));

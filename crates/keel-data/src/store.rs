@@ -34,9 +34,9 @@ use tokio::sync::broadcast;
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
 
-use crate::engine::Engine;
 use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
+use keel_sql::Engine;
 
 /// A record with the collection it belongs to and what was expanded into it.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{data, fresh, open_in};
-use keel_data::{Access, AuditVerification, Engine, RequestInfo, Store};
+use keel_data::{Access, AuditVerification, RequestInfo, Store};
+use keel_sql::Engine;
 use serde_json::{json, Value};
 
 fn intact(v: AuditVerification) -> u64 {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use keel_core::config::{QueueConfig, QueueProvider};
+use keel_core::config::{EnginesConfig, QueueConfig, QueueProvider};
 use keel_core::queue::Queue;
 
 #[cfg(feature = "embedded")]
@@ -29,19 +29,19 @@ pub use redis::RedisQueue;
 
 /// Opens the provider `cfg.provider` names; the embedded one keeps `queues.db` in `data_dir`.
 /// Connects before returning, so a wrong URL fails at start-up rather than on first use.
-pub async fn open(cfg: &QueueConfig, data_dir: &Path) -> keel_core::Result<Arc<dyn Queue>> {
-    let _ = data_dir;
+pub async fn open(cfg: &QueueConfig, engines: &EnginesConfig, data_dir: &Path) -> keel_core::Result<Arc<dyn Queue>> {
+    let _ = (data_dir, engines);
     match cfg.provider {
         #[cfg(feature = "embedded")]
         QueueProvider::Embedded => Ok(Arc::new(EmbeddedQueue::open(&data_dir.join("queues.db")).await?)),
         #[cfg(feature = "postgres")]
-        QueueProvider::Postgres => Ok(Arc::new(PostgresQueue::connect(&cfg.postgres_url).await?)),
+        QueueProvider::Postgres => Ok(Arc::new(PostgresQueue::connect(&engines.postgres_url).await?)),
         #[cfg(feature = "redis")]
-        QueueProvider::Redis => Ok(Arc::new(RedisQueue::connect(&cfg.redis_url).await?)),
+        QueueProvider::Redis => Ok(Arc::new(RedisQueue::connect(&engines.redis_url).await?)),
         #[cfg(feature = "nats")]
         QueueProvider::Nats => Ok(Arc::new(
             NatsQueue::connect(NatsQueueConfig {
-                url: cfg.nats_url.clone(),
+                url: engines.nats_url.clone(),
                 lease: std::time::Duration::from_secs(cfg.nats_lease_secs.max(1)),
                 ..NatsQueueConfig::default()
             })

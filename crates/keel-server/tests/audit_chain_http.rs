@@ -7,7 +7,8 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{App, Resp};
-use keel_data::{AuditVerification, Engine};
+use keel_data::AuditVerification;
+use keel_sql::Engine;
 use serde_json::{json, Value};
 
 async fn entries(app: &App, su: &str, event: &str) -> Vec<Value> {

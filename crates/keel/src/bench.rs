@@ -155,12 +155,9 @@ async fn jobs(cfg: &Config, args: BenchJobsArgs) -> anyhow::Result<()> {
     }
     if let Some(url) = &args.url {
         match args.engine.as_str() {
-            "postgres" => {
-                cfg.jobs.postgres_url = url.clone();
-                cfg.queue.postgres_url = url.clone();
-            }
-            "redis" => cfg.queue.redis_url = url.clone(),
-            "nats" => cfg.queue.nats_url = url.clone(),
+            "postgres" => cfg.engines.postgres_url = url.clone(),
+            "redis" => cfg.engines.redis_url = url.clone(),
+            "nats" => cfg.engines.nats_url = url.clone(),
             _ => anyhow::bail!(
                 "--url is for --engine postgres, redis or nats; embedded keeps its files in a temporary directory"
             ),

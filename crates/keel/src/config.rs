@@ -210,7 +210,7 @@ fn is_snippet_line(l: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
-    use keel_core::config::{CacheProvider, JobsStore, LogFormat, MetricsAccess};
+    use keel_core::config::{CacheProvider, DataEngine, JobsStore, LogFormat, MetricsAccess};
 
     use super::*;
 
@@ -249,12 +249,20 @@ mod tests {
             let cfg = load(&cli).map_err(|e| e.to_string())?;
             assert_eq!(cfg.cache.provider, CacheProvider::Memory);
             assert_eq!(cfg.cache.memory_max_bytes, 64 * 1024 * 1024);
-            jail.create_file("keel.toml", "[cache]\nprovider = \"redis\"\nmemory_max_bytes = 1024")?;
-            jail.set_env("KEEL_CACHE__REDIS_URL", "redis://10.0.0.1:6379");
+            assert_eq!(cfg.data.engine, DataEngine::Sqlite);
+            jail.create_file(
+                "keel.toml",
+                "[cache]\nprovider = \"redis\"\nmemory_max_bytes = 1024\n[data]\nengine = \"mysql\"",
+            )?;
+            jail.set_env("KEEL_ENGINES__REDIS_URL", "redis://10.0.0.1:6379");
+            jail.set_env("KEEL_DATA__ENGINE", "postgres");
+            jail.set_env("KEEL_ENGINES__POSTGRES_URL", "postgres://u@10.0.0.2:5432/app");
             let cfg = load(&cli).map_err(|e| e.to_string())?;
             assert_eq!(cfg.cache.provider, CacheProvider::Redis);
             assert_eq!(cfg.cache.memory_max_bytes, 1024);
-            assert_eq!(cfg.cache.redis_url, "redis://10.0.0.1:6379");
+            assert_eq!(cfg.engines.redis_url, "redis://10.0.0.1:6379");
+            assert_eq!(cfg.data.engine, DataEngine::Postgres);
+            assert_eq!(cfg.engines.postgres_url, "postgres://u@10.0.0.2:5432/app");
             Ok(())
         });
     }
@@ -316,7 +324,7 @@ mod tests {
                 .find(|e| e.contains("`jobs.stroe`"))
                 .expect("jobs.stroe named");
             assert!(stroe.contains("keel.toml"), "{stroe}");
-            assert!(stroe.contains("allowed: background, postgres_url, store"), "{stroe}");
+            assert!(stroe.contains("allowed: background, store"), "{stroe}");
             let htp = errs.iter().find(|e| e.contains("`htp`")).expect("htp named");
             assert!(htp.contains("keel.toml") && htp.contains("http"), "{htp}");
             Ok(())
@@ -355,6 +363,7 @@ mod tests {
                 ("cache", "provider", "memory, redis, tiered, memcached"),
                 ("queue", "provider", "embedded, postgres, redis, nats"),
                 ("jobs", "store", "embedded, postgres"),
+                ("data", "engine", "sqlite, postgres, mysql"),
                 ("metrics", "access", "protected, loopback, public"),
             ] {
                 jail.create_file("keel.toml", &format!("[{section}]\n{key} = \"hunter2\""))?;
@@ -378,7 +387,7 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
     fn a_toml_syntax_error_does_not_quote_the_line() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("keel.toml", "[cache]\nredis_url = \"redis://:hunter2@h:6379\n")?;
+            jail.create_file("keel.toml", "[engines]\nredis_url = \"redis://:hunter2@h:6379\n")?;
             let errs = errors();
             assert_eq!(errs.len(), 1, "{errs:?}");
             assert!(errs[0].contains("line 2"), "{errs:?}");
@@ -393,16 +402,16 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "keel.toml",
-                "[cache]\nprovider = \"redis\"\nredis_url = \"redis//:hunter2@h:6379\"\n\
-                 [queue]\npostgres_url = \"postgres://u:hunter3@h:99999/db\"\n\
-                 [jobs]\npostgres_url = \"http://u:hunter4@h/db\"",
+                "[engines]\nredis_url = \"redis//:hunter2@h:6379\"\n\
+                 postgres_url = \"postgres://u:hunter3@h:99999/db\"\n\
+                 mysql_url = \"http://u:hunter4@h/db\"",
             )?;
             let errs = errors();
             assert_eq!(errs.len(), 3, "{errs:?}");
             for (key, text) in [
-                ("cache.redis_url", "redis://"),
-                ("queue.postgres_url", "port"),
-                ("jobs.postgres_url", "postgres://"),
+                ("engines.redis_url", "redis://"),
+                ("engines.postgres_url", "port"),
+                ("engines.mysql_url", "mysql://"),
             ] {
                 let line = errs.iter().find(|e| e.contains(&format!("`{key}`"))).expect(key);
                 assert!(line.contains(text), "{line}");

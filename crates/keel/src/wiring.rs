@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use keel_core::config::{Config, JobsStore};
-use keel_data::sqlite::SqliteEngine;
 use keel_data::Store;
+use keel_sql::sqlite::SqliteEngine;
 
 /// Opens (creating if needed) the data dir's SQLite database and the store over it.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
@@ -21,7 +21,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
 
 /// Opens the cache provider `[cache] provider` names (`memory` or `redis`), once.
 pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache::Cache>> {
-    let cache = keel_cache::open(&cfg.cache)
+    let cache = keel_cache::open(&cfg.cache, &cfg.engines)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider))?;
     tracing::info!(provider = cache.name(), "cache ready");
@@ -52,7 +52,7 @@ pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
         JobsStore::Embedded => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
-        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.jobs.postgres_url)
+        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.engines.postgres_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?,
     };
@@ -63,7 +63,7 @@ pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
 /// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data
 /// dir), once.
 pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue::Queue>> {
-    let queue = keel_queue::open(&cfg.queue, &cfg.data_dir)
+    let queue = keel_queue::open(&cfg.queue, &cfg.engines, &cfg.data_dir)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the {} queue provider: {e}", cfg.queue.provider))?;
     tracing::info!(provider = queue.name(), "queue ready");

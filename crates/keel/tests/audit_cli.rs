@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 
-use keel_data::Engine;
+use keel_sql::Engine;
 use tempfile::TempDir;
 
 fn keel(dir: &Path, args: &[&str]) -> Output {
@@ -36,7 +36,7 @@ fn trail() -> TempDir {
 /// The database file, opened directly (not through the store, no migration run).
 async fn db(dir: &Path) -> Arc<dyn Engine> {
     Arc::new(
-        keel_data::sqlite::SqliteEngine::open(&dir.join("data.db"), 1)
+        keel_sql::sqlite::SqliteEngine::open(&dir.join("data.db"), 1)
             .await
             .unwrap(),
     )

@@ -27,19 +27,19 @@ fn serve_with_an_unknown_key_exits_2_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("unknown key `jobs.stroe`"), "{stderr}");
-    assert!(stderr.contains("allowed: background, postgres_url, store"), "{stderr}");
+    assert!(stderr.contains("allowed: background, store"), "{stderr}");
     assert!(stderr.contains("environment variable KEEL_HTP"), "{stderr}");
 }
 
 #[test]
 fn serve_with_a_bad_value_or_url_exits_2_without_echoing_secrets() {
     let out = serve_with(
-        "[cache]\nprovider = \"redis\"\nredis_url = \"redis//:hunter2@10.0.0.1:6379\"\n",
+        "[cache]\nprovider = \"redis\"\n[engines]\nredis_url = \"redis//:hunter2@10.0.0.1:6379\"\n",
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("`cache.redis_url`"), "{stderr}");
+    assert!(stderr.contains("`engines.redis_url`"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
     let out = serve_with("", &[("KEEL_LOG_FORMAT", "xml")]);
     let stderr = String::from_utf8_lossy(&out.stderr);

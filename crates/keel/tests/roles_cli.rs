@@ -52,7 +52,7 @@ fn fails(dir: &Path, args: &[&str], code: i32) -> String {
 
 /// The identity store over the data dir (opened after the CLI has made it).
 async fn identity(dir: &Path) -> Identity {
-    let engine = keel_data::sqlite::SqliteEngine::open(&dir.join("data.db"), 2)
+    let engine = keel_sql::sqlite::SqliteEngine::open(&dir.join("data.db"), 2)
         .await
         .unwrap();
     Identity::new(Arc::new(Store::open(Arc::new(engine)).await.unwrap()))

@@ -32,7 +32,7 @@ pub struct ApiKey {
 const COLUMNS: &str =
     "\"id\", \"name\", \"hash\", \"roles\", \"expires\", \"lastUsed\", \"revoked\", \"createdBy\", \"created\"";
 
-fn key_of(row: &keel_data::Row) -> ApiKey {
+fn key_of(row: &keel_sql::Row) -> ApiKey {
     ApiKey {
         id: text(row, "id"),
         name: text(row, "name"),

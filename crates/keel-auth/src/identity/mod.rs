@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use keel_core::{Error, Result};
-use keel_data::{Access, Collection, Record, RecordData, RequestInfo, Row, Store};
+use keel_data::{Access, Collection, Record, RecordData, RequestInfo, Store};
+use keel_sql::Row;
 use serde_json::Value;
 
 mod apikeys;

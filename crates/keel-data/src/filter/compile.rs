@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::ast::{Cmp, Expr, Operand, Root};
 use super::{collection_forbidden, invalid, CompileCtx, Origin};
-use crate::engine::{Dialect, SqlBuf};
 use crate::schema::Collection;
+use keel_sql::{Dialect, SqlBuf};
 
 /// A condition, folded when it is known at compile time.
 #[derive(Debug, Clone)]

@@ -12,13 +12,13 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::{compile_expr, CompileCtx, Origin, SchemaLookup};
-use crate::engine::SqlBuf;
 use crate::request::{AuthRecord, RequestInfo};
 use crate::schema::{
     Collection, CollectionType, Field, FieldKind, JsonOptions, NumberOptions, RelationOptions, SelectOptions,
     TextOptions,
 };
-use crate::sqlite::SQLITE;
+use keel_sql::sqlite::SQLITE;
+use keel_sql::SqlBuf;
 
 /// A fixed schema, looked up by name or id (also the filter unit tests' schema).
 pub(crate) struct Schema(pub Vec<Arc<Collection>>);
@@ -204,7 +204,7 @@ pub fn check(src: &str) {
                     match compile_expr(src, "filter", &ctx, &mut buf) {
                         Ok(cond) => {
                             let sql = format!("SELECT t.\"id\" AS id FROM \"{collection}\" t WHERE {cond}");
-                            if let Err(e) = crate::sqlite::readers::run(&sb.conn, &sql, &buf.params) {
+                            if let Err(e) = keel_sql::sqlite::readers::run(&sb.conn, &sql, &buf.params) {
                                 panic!("{src:?} compiled to SQL SQLite refuses: {e}\n{sql}\n{:?}", buf.params);
                             }
                         }

@@ -55,9 +55,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::SqlBuf;
 use crate::request::RequestInfo;
 use crate::schema::Collection;
+use keel_sql::SqlBuf;
 
 pub use parser::{MAX_COMPARISONS, MAX_DEPTH, MAX_LEN};
 

@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Row as _, SqliteConnection};
 
 use super::{compile_expr, CompileCtx, Origin, SchemaLookup};
-use crate::engine::{Dialect, SqlBuf};
 use crate::request::{AuthRecord, RequestInfo};
 use crate::schema::{
     Collection, CollectionType, EmptyOptions, Field, FieldKind, JsonOptions, NumberOptions, RelationOptions,
     SelectOptions, TextOptions,
 };
+use keel_sql::{Dialect, SqlBuf};
 
 /// The SQLite SQL the real dialect will produce, for these tests only.
 pub(super) struct TestDialect;
@@ -340,14 +340,14 @@ async fn sql_shape() {
         now: db.now,
         origin: Origin::Filter,
     };
-    let mut buf = crate::engine::SqlBuf::new(&DIALECT);
+    let mut buf = keel_sql::SqlBuf::new(&DIALECT);
     match super::compile_expr("nope = 1", "listRule", &ctx, &mut buf) {
         Err(keel_core::Error::BadRequest { fields, .. }) => assert!(fields.contains_key("listRule")),
         other => panic!("{other:?}"),
     }
     let parsed = super::parse("title = 'x'").unwrap();
     let cached: std::sync::Arc<super::ast::Expr> = std::sync::Arc::new(parsed);
-    let mut buf = crate::engine::SqlBuf::new(&DIALECT);
+    let mut buf = keel_sql::SqlBuf::new(&DIALECT);
     assert_eq!(
         super::compile(&cached, "filter", &ctx, &mut buf).unwrap(),
         "\"t\".\"title\" = ?1"

@@ -29,10 +29,10 @@ use super::migrate::set_param_in as set_param;
 use super::records::Write;
 use super::rows::{row_to_record, select_cols};
 use super::{Record, Store};
-use crate::engine::{Dialect, Tx};
 use crate::request::{Access, RequestInfo};
 use crate::schema::{Collection, RecordData};
 use crate::system::AUDIT;
+use keel_sql::{Dialect, Tx};
 
 /// The `_params` key of the chain's head: `{"seq", "hash"}` of the newest entry.
 pub(crate) const HEAD: &str = "auditHead";

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::engine::Dialect;
 use crate::filter::SchemaLookup;
 use crate::schema::Collection;
+use keel_sql::Dialect;
 
 /// One immutable snapshot of all collections. Replaced wholesale on every change.
 #[derive(Default)]

@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::cache::{Overlay, Schema};
 use super::ddl;
-use crate::engine::{Dialect, SqlBuf};
 use crate::filter::{self, CompileCtx};
 use crate::request::RequestInfo;
 use crate::schema::{Collection, CollectionType, Field, FieldKind, TextOptions, OAUTH2_PROVIDERS};
+use keel_sql::{Dialect, SqlBuf};
 
 /// Field names a record's JSON already uses for something else.
 const RESERVED: &[&str] = &["expand", "collectionId", "collectionName"];

@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::collection_check::{complete_fields, new_field_id, parse, validate};
 use super::{ddl, migrate, Store};
-use crate::engine::{Dialect, Tx};
 use crate::request::{is_system_name, SchemaActor};
 use crate::schema::{AuthOptions, Collection, CollectionType, Field};
 use crate::system::AUDIT;
+use keel_sql::{Dialect, Tx};
 
 /// The token options of an auth collection, each with a signing `secret`.
 const TOKEN_KEYS: &[&str] = &[

@@ -1,7 +1,7 @@
 //! Table and index DDL for collections.
 
-use crate::engine::Dialect;
 use crate::schema::{Collection, Field, FieldKind};
+use keel_sql::Dialect;
 
 /// The column definition of `f` (without its name).
 pub(crate) fn column_type(f: &Field) -> &'static str {

@@ -13,9 +13,9 @@ use super::rows::row_to_record;
 use super::rules::RuleCtx;
 use super::validate::to_list;
 use super::{Expanded, Record, Store};
-use crate::engine::SqlBuf;
 use crate::request::RequestInfo;
 use crate::schema::{Collection, FieldKind};
+use keel_sql::SqlBuf;
 
 /// Deepest expand path.
 const MAX_DEPTH: usize = 6;

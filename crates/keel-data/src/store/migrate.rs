@@ -4,8 +4,8 @@ use keel_core::{Error, Result};
 use serde_json::Value;
 
 use super::{ddl, Store};
-use crate::engine::{Dialect, Tx};
 use crate::schema::Collection;
+use keel_sql::{Dialect, Tx};
 
 /// Migration names in the order they apply.
 const MIGRATIONS: &[&str] = &[

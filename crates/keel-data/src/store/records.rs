@@ -13,9 +13,9 @@ use super::rows::{data_params, row_to_record, select_cols};
 use super::rules::RuleCtx;
 use super::validate::{prepare, to_list};
 use super::{ddl, Record, Store};
-use crate::engine::{SqlBuf, Tx};
 use crate::request::{Access, RequestInfo};
 use crate::schema::{Collection, FieldKind, RecordData};
+use keel_sql::{SqlBuf, Tx};
 
 /// An open write transaction and the events it will send once committed.
 pub(crate) struct Write<'s> {
@@ -396,7 +396,7 @@ impl Write<'_> {
 /// See [`Write::delete_owned`]; also used when a whole auth collection is dropped.
 pub(crate) async fn delete_owned_rows(
     tx: &mut dyn Tx,
-    d: &dyn crate::engine::Dialect,
+    d: &dyn keel_sql::Dialect,
     schema: &Schema,
     collection_id: &str,
     id: Option<&str>,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Record;
-use crate::engine::Row;
 use crate::schema::{Collection, Field, FieldKind, RecordData};
+use keel_sql::Row;
 
 /// A stored value as the record's JSON shows it (moved out of the row, not copied).
 pub(crate) fn from_db(f: &Field, v: Value) -> Value {
@@ -111,7 +111,7 @@ pub(crate) fn data_params(c: &Collection, data: &RecordData) -> Vec<Value> {
 /// `t."a", t."b", …`: every column of `c` by name. Reads never use `SELECT *`: prepared
 /// statements are cached per connection with their column names, so after a schema change a
 /// cached `SELECT *` would label columns wrongly; an explicit list changes the SQL text instead.
-pub(crate) fn select_cols(c: &Collection, alias: &str, d: &dyn crate::engine::Dialect) -> String {
+pub(crate) fn select_cols(c: &Collection, alias: &str, d: &dyn keel_sql::Dialect) -> String {
     let mut out = String::with_capacity(c.fields.len() * 12);
     for (i, f) in c.fields.iter().enumerate() {
         if i > 0 {

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use keel_core::Result;
 
-use crate::engine::SqlBuf;
 use crate::filter::{self, ast::Expr, CompileCtx, Origin, SchemaLookup};
 use crate::request::RequestInfo;
 use crate::schema::Collection;
+use keel_sql::SqlBuf;
 
 /// Most expressions kept per field name before the cache is cleared.
 const MAX_CACHED: usize = 2048;

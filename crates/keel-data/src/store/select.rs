@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::rows::{data_params, row_to_record, select_cols};
 use super::rules::{and_all, RuleCtx};
 use super::{ListParams, Page, Record, Store};
-use crate::engine::{Dialect, SqlBuf};
 use crate::filter::Origin;
 use crate::request::{Access, RequestInfo};
 use crate::schema::Collection;
+use keel_sql::{Dialect, SqlBuf};
 
 pub(crate) async fn get(
     store: &Store,

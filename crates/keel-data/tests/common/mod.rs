@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use keel_data::sqlite::SqliteEngine;
 use keel_data::{Access, RecordData, RequestInfo, Store};
+use keel_sql::sqlite::SqliteEngine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

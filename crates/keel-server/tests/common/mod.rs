@@ -50,7 +50,7 @@ impl App {
     /// An app whose config `edit` changed first (e.g. `[outbound] allow`).
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> App {
         let dir = tempfile::tempdir().unwrap();
-        let engine = keel_data::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
+        let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
             .unwrap();
         let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());

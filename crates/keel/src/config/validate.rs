@@ -19,19 +19,22 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
         &["postgres", "postgresql"][..],
         "postgres://[user[:password]@]host[:port]/database",
     );
+    let mysql = (
+        &["mysql", "mariadb"][..],
+        "mysql://[user[:password]@]host[:port]/database",
+    );
     for (key, value, (schemes, shape)) in [
-        ("cache.redis_url", &cfg.cache.redis_url, redis),
+        ("engines.redis_url", &cfg.engines.redis_url, redis),
         (
-            "cache.memcached_url",
-            &cfg.cache.memcached_url,
+            "engines.memcached_url",
+            &cfg.engines.memcached_url,
             (
                 &["memcache", "memcached", "tcp", "unix"][..],
                 "memcache://[user:password@]host[:port] or unix:///path",
             ),
         ),
-        ("queue.postgres_url", &cfg.queue.postgres_url, postgres),
-        ("queue.redis_url", &cfg.queue.redis_url, redis),
-        ("jobs.postgres_url", &cfg.jobs.postgres_url, postgres),
+        ("engines.postgres_url", &cfg.engines.postgres_url, postgres),
+        ("engines.mysql_url", &cfg.engines.mysql_url, mysql),
     ] {
         if let Err(problem) = check_url(value, schemes, shape) {
             bad(key, problem);
@@ -42,14 +45,14 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
         &["nats", "tls", "ws", "wss"][..],
         "nats://[user:password@]host[:port][,…]",
     );
-    for server in cfg.queue.nats_url.split(',').map(str::trim) {
+    for server in cfg.engines.nats_url.split(',').map(str::trim) {
         let server = if server.contains("://") {
             server.to_string()
         } else {
             format!("nats://{server}")
         };
         if let Err(problem) = check_url(&server, nats.0, nats.1) {
-            bad("queue.nats_url", problem);
+            bad("engines.nats_url", problem);
             break;
         }
     }

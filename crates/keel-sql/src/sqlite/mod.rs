@@ -6,7 +6,7 @@
 //! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
 
 mod checkpoint;
-pub(crate) mod readers;
+pub mod readers;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -252,7 +252,7 @@ fn open_conn(path: &Path) -> rusqlite::Result<Reader> {
     })
 }
 
-pub(crate) fn run(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<Row>> {
+pub fn run(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = c.prepare_cached(sql)?;
     for (i, p) in params.iter().enumerate() {
         let n = i + 1;
