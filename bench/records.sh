@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Records benchmark: Keel vs PocketBase, one server at a time, in the same run.
-# See docs/BENCHMARKS.md for what it measures and the targets.
+# Records benchmark: Keel (on each records engine asked for) vs PocketBase, one server at a
+# time, in the same run. See docs/BENCHMARKS.md for what it measures and the targets.
 #
 # usage: bench/records.sh [--keel PATH] [--pocketbase PATH] [--duration 10]
 #                         [--connections 32] [--threads 2] [--only keel|pocketbase]
-#                         [--warmup 2] [--records 10000]
+#                         [--warmup 2] [--records 10000] [--engines sqlite,postgres,mysql]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +18,9 @@ THREADS=2
 WARMUP=2
 RECORDS=10000
 ONLY=""
+ENGINES="sqlite"
+POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
+MYSQL_SERVER="mysql://root@127.0.0.1:3306"
 EMAIL="admin@bench.local"
 PASSWORD="benchpassword123"
 WORKLOADS=(view-one list-with-filter create)
@@ -29,7 +32,7 @@ usage: bench/records.sh [options]
 
 Benchmarks Keel and PocketBase on the same records workloads, one server at a time
 (view-one, list-with-filter, create), and writes a Markdown table to
-bench-out/records-<date>.md.
+bench-out/records-<date>.md. Keel runs once per records engine in --engines.
 
 options:
   --keel PATH          Keel binary (default: target/release/keel; `cargo build --release`)
@@ -42,6 +45,13 @@ options:
   --records N          records seeded before the runs (default 10000)
   --only keel|pocketbase
                        benchmark one server only (the other's columns show "—")
+  --engines LIST       Keel's records engines, comma-separated: sqlite, postgres, mysql
+                       (default sqlite); each runs on a fresh database keel_bench
+  --postgres-server URL
+                       PostgreSQL server for --engines postgres, without a database
+                       (default postgres://postgres@127.0.0.1:5432; needs psql)
+  --mysql-server URL   MariaDB/MySQL server for --engines mysql, without a database
+                       (default mysql://root@127.0.0.1:3306; needs the mariadb or mysql client)
   -h, --help           this text
 
 needs: wrk (`apt-get install wrk`), python3, curl.
@@ -73,11 +83,21 @@ while (($#)); do
       ONLY="${2:-}"
       [[ "$ONLY" == keel || "$ONLY" == pocketbase ]] || die "--only takes keel or pocketbase"
       shift 2 ;;
+    --engines) ENGINES="${2:?--engines needs a list}"; shift 2 ;;
+    --postgres-server) POSTGRES_SERVER="${2:?--postgres-server needs a URL}"; shift 2 ;;
+    --mysql-server) MYSQL_SERVER="${2:?--mysql-server needs a URL}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
 done
 ((RECORDS >= 1000)) || die "--records must be at least 1000"
+IFS=, read -r -a KEEL_ENGINES <<<"$ENGINES"
+for engine in "${KEEL_ENGINES[@]}"; do
+  case "$engine" in
+    sqlite | postgres | mysql) ;;
+    *) die "--engines takes sqlite, postgres and mysql, got '$engine'" ;;
+  esac
+done
 ((CONNECTIONS >= THREADS)) || die "--connections must be >= --threads (wrk needs one per thread)"
 
 # ---------------------------------------------------------------- tools and binaries
@@ -276,7 +296,35 @@ EOF
   tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): server %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
 }
 
-# bench_server NAME: start, seed, run the workloads, measure RSS, stop.
+# fresh_database ENGINE: drops and creates the database keel_bench on ENGINE's server and
+# prints the URL Keel is given for it.
+fresh_database() {
+  case "$1" in
+    postgres)
+      command -v psql >/dev/null || die "--engines postgres needs psql (apt-get install postgresql-client)"
+      psql "$POSTGRES_SERVER/postgres" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS keel_bench" \
+        -c "CREATE DATABASE keel_bench" >&2 || die "cannot create keel_bench on $POSTGRES_SERVER"
+      echo "$POSTGRES_SERVER/keel_bench"
+      ;;
+    mysql)
+      local client
+      client=$(command -v mariadb || command -v mysql) ||
+        die "--engines mysql needs the mariadb or mysql client (apt-get install mariadb-client)"
+      python3 - "$MYSQL_SERVER" "$client" <<'EOF' || die "cannot create keel_bench on $MYSQL_SERVER"
+import subprocess, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+args = [sys.argv[2], "-h", u.hostname or "127.0.0.1", "-P", str(u.port or 3306), "-u", u.username or "root"]
+if u.password:
+    args.append("-p" + urllib.parse.unquote(u.password))
+subprocess.run(args + ["-e", "DROP DATABASE IF EXISTS keel_bench; CREATE DATABASE keel_bench"], check=True)
+EOF
+      echo "$MYSQL_SERVER/keel_bench"
+      ;;
+  esac
+}
+
+# bench_server NAME: start, seed, run the workloads, measure RSS, stop. NAME is keel (on
+# SQLite), keel-postgres, keel-mysql or pocketbase.
 bench_server() {
   local name="$1" bin dir data port url log
   dir="$WORK/$name"
@@ -293,12 +341,20 @@ bench_server() {
 
   # Run from the temp dir so no ./keel.toml or ./pb_data of the caller is picked up.
   case "$name" in
-    keel)
+    keel*)
       bin="$KEEL_BIN"
-      meta keel.version "$("$bin" --version 2>/dev/null | head -n 1 || echo unknown)"
-      (cd "$dir" && "$bin" --data-dir "$data" superuser upsert "$EMAIL" "$PASSWORD") >"$dir/upsert.log" 2>&1 ||
-        { cat "$dir/upsert.log" >&2; die "keel superuser upsert failed"; }
-      (cd "$dir" && exec "$bin" --data-dir "$data" serve --http "127.0.0.1:$port") >"$log" 2>&1 &
+      meta "$name.version" "$("$bin" --version 2>/dev/null | head -n 1 || echo unknown)"
+      local engine="${name#keel-}" db_url
+      [[ "$name" == keel ]] && engine=sqlite
+      # The records engine comes from the environment, as a user would set it.
+      local env=(KEEL_DATA__ENGINE="$engine")
+      case "$engine" in
+        postgres) db_url=$(fresh_database postgres) && env+=(KEEL_ENGINES__POSTGRES_URL="$db_url") ;;
+        mysql) db_url=$(fresh_database mysql) && env+=(KEEL_ENGINES__MYSQL_URL="$db_url") ;;
+      esac
+      (cd "$dir" && env "${env[@]}" "$bin" --data-dir "$data" superuser upsert "$EMAIL" "$PASSWORD") \
+        >"$dir/upsert.log" 2>&1 || { cat "$dir/upsert.log" >&2; die "keel superuser upsert failed ($engine)"; }
+      (cd "$dir" && exec env "${env[@]}" "$bin" --data-dir "$data" serve --http "127.0.0.1:$port") >"$log" 2>&1 &
       SERVER_PID=$!
       ;;
     pocketbase)
@@ -355,7 +411,14 @@ meta wrk "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
 
-want keel && bench_server keel
+if want keel; then
+  for engine in "${KEEL_ENGINES[@]}"; do
+    case "$engine" in
+      sqlite) bench_server keel ;;
+      *) bench_server "keel-$engine" ;;
+    esac
+  done
+fi
 want pocketbase && bench_server pocketbase
 
 python3 "$BENCH/report.py" "$RESULTS" "$META" "$(basename "$RAW_DIR")" >"$REPORT"
