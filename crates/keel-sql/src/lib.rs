@@ -6,4 +6,6 @@
 pub mod engine;
 pub mod sqlite;
 
-pub use engine::{empty_row, Dialect, Engine, PoolStats, Row, SqlBuf, Tx};
+pub use engine::{
+    empty_row, ColumnType, Dialect, Engine, PoolStats, Row, SqlBuf, Tx, ValueType, INSERTION_ORDER_COLUMN,
+};
