@@ -105,10 +105,6 @@ pub trait Dialect: Send + Sync + 'static {
     fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
         placeholder.to_string()
     }
-    /// The whole stored value of a `json` column as a [`ValueType::Json`] expression.
-    fn json_value(&self, column: &str) -> String {
-        column.to_string()
-    }
 }
 
 /// SQL text with its bind parameters, numbered for one dialect.
