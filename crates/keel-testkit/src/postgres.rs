@@ -69,6 +69,34 @@ impl PgSchema {
     }
 }
 
+/// Drops the schema `name` when dropped (for tests that cannot await their cleanup): from
+/// a thread with its own runtime, ending the schema's sessions first.
+pub struct SchemaGuard {
+    pub url: String,
+    pub name: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async move { existing_schema(&url, &name, 1).await.drop_schema().await });
+            }
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL URL when `KEEL_TEST_DATA_ENGINE=postgres` asks tests that build a records
+/// store to use PostgreSQL (`KEEL_TEST_POSTGRES_URL`) instead of SQLite.
+pub fn data_engine_url() -> Option<String> {
+    match std::env::var("KEEL_TEST_DATA_ENGINE").as_deref() {
+        Ok("postgres") => crate::engine_url("KEEL_TEST_POSTGRES_URL"),
+        _ => None,
+    }
+}
+
 /// A fresh database `k_<random>` on the server at `url`; returns its URL. Drop it with
 /// [`drop_database`].
 pub async fn fresh_database(url: &str) -> (String, String) {

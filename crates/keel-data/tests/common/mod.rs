@@ -8,6 +8,7 @@ use std::sync::Arc;
 use keel_data::{Access, RecordData, RequestInfo, Store};
 use keel_sql::postgres::PgEngine;
 use keel_sql::sqlite::SqliteEngine;
+use keel_testkit::postgres::{data_engine_url, SchemaGuard};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -15,37 +16,7 @@ pub struct TestStore {
     pub dir: TempDir,
     pub store: Store,
     /// The PostgreSQL schema of this test (dropped with the `TestStore`).
-    pub pg: Option<PgTestSchema>,
-}
-
-pub struct PgTestSchema {
-    url: String,
-    name: String,
-}
-
-impl Drop for PgTestSchema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Drop the schema from a thread with its own runtime: `Drop` cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let schema = keel_testkit::postgres::existing_schema(&url, &name, 1).await;
-                schema.drop_schema().await;
-            });
-        })
-        .join();
-    }
-}
-
-fn pg_url() -> Option<String> {
-    match std::env::var("KEEL_TEST_DATA_ENGINE").as_deref() {
-        Ok("postgres") => keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL"),
-        _ => None,
-    }
+    pub pg: Option<SchemaGuard>,
 }
 
 /// Opens the store of `dir` (SQLite only: tests that reopen a store use [`TestStore::reopen`]).
@@ -56,14 +27,14 @@ pub async fn open_in(dir: &TempDir) -> Store {
 
 pub async fn fresh() -> TestStore {
     let dir = TempDir::new().unwrap();
-    match pg_url() {
+    match data_engine_url() {
         Some(url) => {
             let schema = keel_testkit::postgres::fresh_schema(&url, 4).await;
             let store = Store::open(Arc::new(PgEngine::new(schema.pool.clone()))).await.unwrap();
             TestStore {
                 dir,
                 store,
-                pg: Some(PgTestSchema { url, name: schema.name }),
+                pg: Some(SchemaGuard { url, name: schema.name }),
             }
         }
         None => {
@@ -74,7 +45,7 @@ pub async fn fresh() -> TestStore {
 }
 
 /// A second store over the database of a `TestStore` (`dir`, `pg`), as after a restart.
-pub async fn reopen(dir: &TempDir, pg: &Option<PgTestSchema>) -> Store {
+pub async fn reopen(dir: &TempDir, pg: &Option<SchemaGuard>) -> Store {
     match pg {
         Some(pg) => {
             let schema = keel_testkit::postgres::existing_schema(&pg.url, &pg.name, 4).await;
