@@ -15,10 +15,12 @@ mod error;
 use async_trait::async_trait;
 use keel_core::Result;
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 pub use dialect::{PgDialect, POSTGRES};
+/// The pool type `PgEngine::new` takes (re-exported so sharing it needs no sqlx import).
+pub use sqlx::postgres::PgPool;
 pub use error::ConnectError;
 
 use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
