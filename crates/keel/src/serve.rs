@@ -21,7 +21,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir)?;
     raise_open_files_limit();
     // `engines` holds the pools the records store opened, for the services that share them.
-    let crate::wiring::Data { store, engines: _engines } = open_data(&cfg).await?;
+    let crate::wiring::Data {
+        store,
+        engines: _engines,
+    } = open_data(&cfg).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
     let storage = cfg.data_dir.join("storage");
     let files = keel_files::LocalFileStore::new(&storage)

@@ -61,9 +61,9 @@ pub async fn open_data(cfg: &Config) -> anyhow::Result<Data> {
             };
             (Arc::new(engine), engines)
         }
-        DataEngine::Mysql => anyhow::bail!(
-            "[data] engine = \"mysql\" is not built yet: use \"sqlite\" or \"postgres\""
-        ),
+        DataEngine::Mysql => {
+            anyhow::bail!("[data] engine = \"mysql\" is not built yet: use \"sqlite\" or \"postgres\"")
+        }
     };
     let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();

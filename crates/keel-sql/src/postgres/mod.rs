@@ -19,9 +19,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 pub use dialect::{PgDialect, POSTGRES};
+pub use error::ConnectError;
 /// The pool type `PgEngine::new` takes (re-exported so sharing it needs no sqlx import).
 pub use sqlx::postgres::PgPool;
-pub use error::ConnectError;
 
 use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
 
@@ -44,6 +44,7 @@ impl PgEngine {
     pub async fn connect(url: &str, max_connections: u32) -> std::result::Result<PgEngine, ConnectError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await
             .map_err(ConnectError::from_sqlx)?;
