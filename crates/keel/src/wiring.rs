@@ -1,14 +1,26 @@
-//! Opens the engines once and hands each service its provider.
+//! Hands each service its provider, built on the engines opened once (`engines.rs`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use keel_core::config::{Config, JobsStore};
+use keel_core::cache::Cache;
+use keel_core::config::{CacheProvider, Config, DataEngine, JobsStore};
 use keel_data::Store;
 use keel_sql::sqlite::SqliteEngine;
 
-/// Opens (creating if needed) the data dir's SQLite database and the store over it.
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+pub use crate::engines::{Engines, Needs};
+
+/// Opens the records store on the engine `[data] engine` names: SQLite (`data.db` in the data
+/// dir) today.
+pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<Store>> {
+    let _ = engines; // the PostgreSQL and MariaDB records engines take their pool from here
+    if cfg.data.engine != DataEngine::Sqlite {
+        anyhow::bail!(
+            "data.engine: the {} records engine is not in this build yet; use \"sqlite\"",
+            cfg.data.engine
+        );
+    }
     crate::datadir::prepare(&cfg.data_dir)?;
     let db = cfg.data_dir.join("data.db");
     let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
@@ -19,13 +31,48 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     Ok(store)
 }
 
-/// Opens the cache provider `[cache] provider` names (`memory` or `redis`), once.
-pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache::Cache>> {
-    let cache = keel_cache::open(&cfg.cache, &cfg.engines)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider))?;
+/// The records store alone, on the engines it needs (the CLI's commands on records).
+pub async fn open_store_alone(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    let engines = Engines::open(&cfg.engines, Needs::store(cfg)).await?;
+    open_store(cfg, &engines).await
+}
+
+/// Opens the cache provider `[cache] provider` names, its hits and misses counted for
+/// `/metrics`; Redis and tiered run on the shared Redis engine.
+pub async fn open_cache(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<dyn Cache>> {
+    let failed = |e: keel_core::Error| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider);
+    let cache: Arc<dyn Cache> = match cfg.cache.provider {
+        CacheProvider::Memory => Arc::new(keel_cache::MemoryCache::new(keel_cache::MemoryConfig {
+            max_bytes: cfg.cache.memory_max_bytes,
+        })),
+        CacheProvider::Redis => Arc::new(
+            keel_cache::RedisCache::new(engines.redis()?.manager)
+                .await
+                .map_err(failed)?,
+        ),
+        CacheProvider::Tiered => {
+            let redis = engines.redis()?;
+            let tiered = keel_cache::TieredConfig {
+                memory_max_bytes: cfg.cache.memory_max_bytes,
+                local_ttl: Duration::from_secs(cfg.cache.tiered_local_ttl_secs.max(1)),
+            };
+            Arc::new(
+                keel_cache::TieredCache::new(&redis.client, redis.manager, tiered)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+        CacheProvider::Memcached => {
+            let url = cfg.engines.memcached_url.clone();
+            Arc::new(
+                keel_cache::MemcachedCache::connect(keel_cache::MemcachedConfig { url })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("engines.memcached_url: cannot connect ({e})"))?,
+            )
+        }
+    };
     tracing::info!(provider = cache.name(), "cache ready");
-    Ok(cache)
+    Ok(keel_cache::metered(cache))
 }
 
 /// The outbound request guard of `[outbound]` (built once: push delivery and OAuth2 avatar
@@ -46,28 +93,27 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
 
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
 /// `postgres`), once; its push queues go through the `[outbound]` guard.
-pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     let outbound = open_outbound(cfg)?;
     let store = match cfg.jobs.store {
         JobsStore::Embedded => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
-        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.engines.postgres_url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?,
+        JobsStore::Postgres => {
+            engines.postgres()?;
+            keel_jobs::JobStore::connect_postgres(&cfg.engines.postgres_url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?
+        }
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
     Ok(keel_jobs::Jobs::with_outbound(store, outbound))
 }
 
-/// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data
-/// dir), once.
-pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue::Queue>> {
-    let queue = keel_queue::open(&cfg.queue, &cfg.engines, &cfg.data_dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the {} queue provider: {e}", cfg.queue.provider))?;
-    tracing::info!(provider = queue.name(), "queue ready");
-    Ok(queue)
+/// The jobs service alone, on the engines it needs (the CLI's jobs and schedules commands).
+pub async fn open_jobs_alone(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+    let engines = Engines::open(&cfg.engines, Needs::jobs(cfg)).await?;
+    open_jobs(cfg, &engines).await
 }
 
 #[cfg(test)]
