@@ -91,8 +91,9 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
     })
 }
 
-/// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
-/// `postgres`), once; its push queues go through the `[outbound]` guard.
+/// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, an engine
+/// of its own; or `postgres`: the shared pool), once; its push queues go through the
+/// `[outbound]` guard.
 pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     let outbound = open_outbound(cfg)?;
     let store = match cfg.jobs.store {
@@ -100,8 +101,8 @@ pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<ke
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
         JobsStore::Postgres => {
-            engines.postgres()?;
-            keel_jobs::JobStore::connect_postgres(&cfg.engines.postgres_url)
+            let engine = keel_sql::postgres::PgEngine::new(engines.postgres()?);
+            keel_jobs::JobStore::open(Arc::new(engine))
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?
         }
