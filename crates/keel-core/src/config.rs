@@ -247,6 +247,7 @@ pub struct DataConfig {
     pub engine: DataEngine,
 }
 
+#[allow(clippy::derivable_impls)] // `config_enum!` derives no `Default`
 impl Default for DataEngine {
     fn default() -> Self {
         DataEngine::Sqlite

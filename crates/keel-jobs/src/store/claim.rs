@@ -165,7 +165,7 @@ impl JobStore {
             if for_update { self.dialect().for_update() } else { "" }
         );
         let rows = self.rows(tx, &sql, &[json!(queue)]).await?;
-        Ok(rows.first().map(queue_settings_of).transpose()?)
+        rows.first().map(queue_settings_of).transpose()
     }
 
     /// The queue's settings and rate counters outside a transaction.
@@ -176,7 +176,7 @@ impl JobStore {
                 &[json!(queue)],
             )
             .await?;
-        Ok(rows.first().map(queue_settings_of).transpose()?)
+        rows.first().map(queue_settings_of).transpose()
     }
 }
 
