@@ -7,26 +7,31 @@ use anyhow::Context;
 use keel_core::cache::Cache;
 use keel_core::config::{CacheProvider, Config, DataEngine, JobsStore};
 use keel_data::Store;
+use keel_sql::postgres::PgEngine;
 use keel_sql::sqlite::SqliteEngine;
+use keel_sql::Engine;
 
 pub use crate::engines::{Engines, Needs};
 
-/// Opens the records store on the engine `[data] engine` names: SQLite (`data.db` in the data
-/// dir) today.
+/// Opens the records store on the engine `[data] engine` names: `sqlite` (the data dir's
+/// `data.db`) or `postgres` (the shared pool of `[engines] postgres_url`). Migrations run
+/// here: an empty database gets Keel's tables; a newer one is refused.
 pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<Store>> {
-    let _ = engines; // the PostgreSQL and MariaDB records engines take their pool from here
-    if cfg.data.engine != DataEngine::Sqlite {
-        anyhow::bail!(
-            "data.engine: the {} records engine is not in this build yet; use \"sqlite\"",
-            cfg.data.engine
-        );
-    }
     crate::datadir::prepare(&cfg.data_dir)?;
-    let db = cfg.data_dir.join("data.db");
-    let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
-        .await
-        .with_context(|| format!("cannot open database {}", db.display()))?;
-    let store = Arc::new(Store::open(Arc::new(engine)).await.context("cannot open the store")?);
+    let engine: Arc<dyn Engine> = match cfg.data.engine {
+        DataEngine::Sqlite => {
+            let db = cfg.data_dir.join("data.db");
+            let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
+                .await
+                .with_context(|| format!("cannot open database {}", db.display()))?;
+            Arc::new(engine)
+        }
+        DataEngine::Postgres => Arc::new(PgEngine::new(engines.postgres()?)),
+        DataEngine::Mysql => {
+            anyhow::bail!("[data] engine = \"mysql\" is not built yet: use \"sqlite\" or \"postgres\"")
+        }
+    };
+    let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();
     Ok(store)
 }
@@ -101,7 +106,7 @@ pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<ke
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
         JobsStore::Postgres => {
-            let engine = keel_sql::postgres::PgEngine::new(engines.postgres()?);
+            let engine = PgEngine::new(engines.postgres()?);
             keel_jobs::JobStore::open(Arc::new(engine))
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?
