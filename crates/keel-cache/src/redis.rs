@@ -1,4 +1,5 @@
-//! The Redis provider: one `ConnectionManager` (reconnects on its own), values as JSON text.
+//! The Redis provider: the process's one `ConnectionManager` (reconnects on its own, shared
+//! with the other Redis users), values as JSON text.
 //!
 //! Layout of a namespace `NS` (the braces are literal: a Redis Cluster hash tag, so a
 //! namespace lives in one slot, and a namespace containing `:` cannot collide with another):
@@ -18,11 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_core::cache::{Cache, CacheCapabilities, CacheEntry, CacheStats};
-use keel_core::config::redact_url;
 use keel_core::{Error, Result};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::check_name;
@@ -41,30 +40,6 @@ return n
 ",
     )
 });
-
-/// The Redis provider's settings.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RedisConfig {
-    /// `redis://[:password@]host:port[/db]`. TLS (`rediss://`) is not built in and is refused.
-    pub url: String,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379".into(),
-        }
-    }
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redact_url(&self.url))
-            .finish()
-    }
-}
 
 /// A cache in Redis, shared by every process pointed at the same server.
 pub struct RedisCache {
@@ -107,11 +82,9 @@ fn px(ttl: Duration) -> Result<u64> {
 }
 
 impl RedisCache {
-    /// Connects and checks the server answers.
-    pub async fn connect(cfg: RedisConfig) -> Result<Self> {
-        let client = redis::Client::open(cfg.url.as_str())
-            .map_err(|e| Error::bad_request(format!("invalid redis url {}: {e}", redact_url(&cfg.url))))?;
-        let conn = client.get_connection_manager().await.map_err(engine)?;
+    /// A cache on the process's shared Redis connection manager (opened once by the binary
+    /// from `[engines] redis_url`); checks the server answers.
+    pub async fn new(conn: ConnectionManager) -> Result<Self> {
         let cache = Self { conn };
         cache.ping().await?;
         Ok(cache)
@@ -359,16 +332,6 @@ impl Cache for RedisCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_hides_the_password() {
-        let cfg = RedisConfig {
-            url: "redis://:hunter2@127.0.0.1:6379/0".into(),
-        };
-        let shown = format!("{cfg:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("127.0.0.1:6379"));
-    }
 
     #[test]
     fn namespaces_with_colons_do_not_collide() {

@@ -27,37 +27,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use keel_core::cache::{Cache, CacheCapabilities, CacheEntry, CacheStats};
-use keel_core::config::redact_url;
 use keel_core::{Error, Result};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{MemoryCache, MemoryConfig, RedisCache, RedisConfig};
+use crate::{MemoryCache, MemoryConfig, RedisCache};
 
 /// The pub/sub channel every tiered cache publishes its writes on.
 const CHANNEL: &str = "keel:cache:invalidate";
 /// Key buckets with a generation each (a write to one key rarely stops another's fill).
 const GENERATION_BUCKETS: usize = 4096;
 
-/// The tiered provider's settings.
-#[derive(Clone)]
+/// The tiered provider's settings (Redis itself is the process's shared engine).
+#[derive(Debug, Clone)]
 pub struct TieredConfig {
-    pub redis_url: String,
     /// The memory tier's budget in bytes.
     pub memory_max_bytes: u64,
     /// The longest a value stays in memory before it is read from Redis again.
     pub local_ttl: Duration,
-}
-
-impl std::fmt::Debug for TieredConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TieredConfig")
-            .field("redis_url", &redact_url(&self.redis_url))
-            .field("memory_max_bytes", &self.memory_max_bytes)
-            .field("local_ttl", &self.local_ttl)
-            .finish()
-    }
 }
 
 /// An invalidation: `key: None` drops the whole namespace.
@@ -154,16 +142,13 @@ fn engine(e: redis::RedisError) -> Error {
 }
 
 impl TieredCache {
-    /// Connects to Redis and subscribes before returning, so no write published after this
-    /// returns is missed.
-    pub async fn connect(cfg: TieredConfig) -> Result<Self> {
-        let remote = RedisCache::connect(RedisConfig {
-            url: cfg.redis_url.clone(),
-        })
-        .await?;
-        let client = redis::Client::open(cfg.redis_url.as_str())
-            .map_err(|e| Error::bad_request(format!("invalid redis url {}: {e}", redact_url(&cfg.redis_url))))?;
-        let publisher = client.get_connection_manager().await.map_err(engine)?;
+    /// A memory tier in front of Redis: reads and writes go through `conn`, the process's
+    /// shared connection manager; invalidations are received on a subscription of its own,
+    /// opened from `client` before this returns, so no write published afterwards is missed.
+    pub async fn new(client: &redis::Client, conn: ConnectionManager, cfg: TieredConfig) -> Result<Self> {
+        let remote = RedisCache::new(conn.clone()).await?;
+        let publisher = conn;
+        let client = client.clone();
         let local = Arc::new(Local {
             memory: MemoryCache::new(MemoryConfig {
                 max_bytes: cfg.memory_max_bytes,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use keel_cache::{RedisCache, RedisConfig};
+use keel_cache::RedisCache;
 use keel_core::cache::Cache;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +14,15 @@ async fn redis_passes_the_cache_suite() {
     };
     keel_testkit::cache_suite(move || {
         let url = url.clone();
-        async move { Arc::new(RedisCache::connect(RedisConfig { url }).await.unwrap()) as Arc<dyn Cache> }.boxed()
+        async move {
+            let conn = redis::Client::open(url)
+                .unwrap()
+                .get_connection_manager()
+                .await
+                .unwrap();
+            Arc::new(RedisCache::new(conn).await.unwrap()) as Arc<dyn Cache>
+        }
+        .boxed()
     })
     .await;
 }

@@ -6,13 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use keel_cache::{RedisCache, RedisConfig, TieredCache, TieredConfig};
+use keel_cache::{RedisCache, TieredCache, TieredConfig};
 use keel_core::cache::{Cache, CacheEntry};
 use serde_json::json;
 
-fn config(url: &str) -> TieredConfig {
+/// A tiered cache on a Redis engine of its own (as a separate process would have).
+async fn tiered(url: &str) -> TieredCache {
+    let client = redis::Client::open(url).unwrap();
+    let conn = client.get_connection_manager().await.unwrap();
+    TieredCache::new(&client, conn, config()).await.unwrap()
+}
+
+fn config() -> TieredConfig {
     TieredConfig {
-        redis_url: url.to_string(),
         memory_max_bytes: 8 * 1024 * 1024,
         // Long enough that only an invalidation can refresh a copy within a test.
         local_ttl: Duration::from_secs(600),
@@ -26,7 +32,7 @@ async fn tiered_passes_the_cache_suite() {
     };
     keel_testkit::cache_suite(move || {
         let url = url.clone();
-        async move { Arc::new(TieredCache::connect(config(&url)).await.unwrap()) as Arc<dyn Cache> }.boxed()
+        async move { Arc::new(tiered(&url).await) as Arc<dyn Cache> }.boxed()
     })
     .await;
 }
@@ -37,8 +43,8 @@ async fn writes_in_one_process_reach_the_memory_of_another() {
     let Some(url) = keel_testkit::engine_url("KEEL_TEST_REDIS_URL") else {
         return;
     };
-    let a = TieredCache::connect(config(&url)).await.unwrap();
-    let b = TieredCache::connect(config(&url)).await.unwrap();
+    let a = tiered(&url).await;
+    let b = tiered(&url).await;
     let ns = keel_testkit::random_name();
     let within = Duration::from_secs(5);
 
@@ -46,7 +52,12 @@ async fn writes_in_one_process_reach_the_memory_of_another() {
     // invalidation) is not seen by b, which proves b answers from memory ...
     // (The first value is written straight to Redis too, so no invalidation of this key is
     // in flight while b reads it, which would rightly stop b from keeping a copy.)
-    let raw = RedisCache::connect(RedisConfig { url: url.clone() }).await.unwrap();
+    let conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let raw = RedisCache::new(conn).await.unwrap();
     raw.set(&ns, "k", json!(1), None, &["t".into()]).await.unwrap();
     assert_eq!(b.get(&ns, "k").await.unwrap(), Some(json!(1)));
     raw.set(&ns, "k", json!("behind"), None, &[]).await.unwrap();

@@ -31,8 +31,6 @@ pub struct Config {
     pub data: DataConfig,
     /// The cache service (`[cache]` in `keel.toml`).
     pub cache: CacheConfig,
-    /// The queue service (`[queue]` in `keel.toml`).
-    pub queue: QueueConfig,
     /// The jobs and schedules service (`[jobs]` in `keel.toml`).
     pub jobs: JobsConfig,
     /// Sign-in protection and OAuth2 redirects (`[auth]` in `keel.toml`).
@@ -58,7 +56,6 @@ impl Default for Config {
             engines: EnginesConfig::default(),
             data: DataConfig::default(),
             cache: CacheConfig::default(),
-            queue: QueueConfig::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
@@ -142,20 +139,6 @@ config_enum! {
         Tiered => "tiered",
         /// Memcached.
         Memcached => "memcached",
-    }
-}
-
-config_enum! {
-    /// `[queue] provider`.
-    QueueProvider {
-        /// SQLite (`queues.db` in the data dir).
-        Embedded => "embedded",
-        /// PostgreSQL.
-        Postgres => "postgres",
-        /// Redis.
-        Redis => "redis",
-        /// NATS JetStream.
-        Nats => "nats",
     }
 }
 
@@ -264,6 +247,7 @@ pub struct DataConfig {
     pub engine: DataEngine,
 }
 
+#[allow(clippy::derivable_impls)] // `config_enum!` derives no `Default`
 impl Default for DataEngine {
     fn default() -> Self {
         DataEngine::Sqlite
@@ -300,36 +284,6 @@ impl std::fmt::Debug for CacheConfig {
             .field("provider", &self.provider)
             .field("memory_max_bytes", &self.memory_max_bytes)
             .field("tiered_local_ttl_secs", &self.tiered_local_ttl_secs)
-            .finish()
-    }
-}
-
-/// Which queue provider `keel` opens, and its settings.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueueConfig {
-    /// `embedded` (SQLite file `queues.db` in the data dir, the default), `postgres`,
-    /// `redis` or `nats`.
-    pub provider: QueueProvider,
-    /// The NATS provider's lease in seconds: JetStream's ack wait is fixed per consumer, so
-    /// a claim's requested lease is replaced by this one.
-    pub nats_lease_secs: u64,
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        Self {
-            provider: QueueProvider::Embedded,
-            nats_lease_secs: 30,
-        }
-    }
-}
-
-impl std::fmt::Debug for QueueConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueConfig")
-            .field("provider", &self.provider)
-            .field("nats_lease_secs", &self.nats_lease_secs)
             .finish()
     }
 }

@@ -114,7 +114,8 @@ async fn on_the_postgres_queue() {
     let Some(url) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
         return;
     };
-    let q = keel_queue::PostgresQueue::connect(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let q = keel_queue::PostgresQueue::new(pool).await.unwrap();
     runs_jobs_once_with_retries_and_dead_letters(Arc::new(q)).await;
 }
 
@@ -123,7 +124,9 @@ async fn on_the_redis_queue() {
     let Some(url) = keel_testkit::engine_url("KEEL_TEST_REDIS_URL") else {
         return;
     };
-    let q = keel_queue::RedisQueue::connect(&url).await.unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let conn = client.get_connection_manager().await.unwrap();
+    let q = keel_queue::RedisQueue::new(&client, conn).await.unwrap();
     runs_jobs_once_with_retries_and_dead_letters(Arc::new(q)).await;
 }
 
@@ -133,10 +136,10 @@ async fn on_the_nats_queue() {
         return;
     };
     let cfg = keel_queue::NatsQueueConfig {
-        url,
         prefix: format!("T{:x}", rand::random::<u32>()),
         ..keel_queue::NatsQueueConfig::default()
     };
-    let q = keel_queue::NatsQueue::connect(cfg).await.unwrap();
+    let client = async_nats::connect(url).await.unwrap();
+    let q = keel_queue::NatsQueue::new(client, cfg).await.unwrap();
     runs_jobs_once_with_retries_and_dead_letters(Arc::new(q)).await;
 }

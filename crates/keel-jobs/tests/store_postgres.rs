@@ -3,8 +3,21 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use futures::FutureExt;
 use keel_jobs::JobStore;
+use keel_sql::postgres::PgEngine;
+
+/// A store on a pool of its own (as a separate process would have).
+async fn store(url: &str) -> JobStore {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await
+        .unwrap();
+    JobStore::open(Arc::new(PgEngine::new(pool))).await.unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_jobs_cases() {
@@ -13,7 +26,7 @@ async fn postgres_store_passes_the_jobs_cases() {
     };
     support::run_all(move || {
         let url = url.clone();
-        async move { JobStore::connect_postgres(&url).await.unwrap() }.boxed()
+        async move { store(&url).await }.boxed()
     })
     .await;
 }
@@ -25,7 +38,7 @@ async fn postgres_store_passes_the_schedule_cases() {
     };
     support::schedules::run_all(move || {
         let url = url.clone();
-        async move { JobStore::connect_postgres(&url).await.unwrap() }.boxed()
+        async move { store(&url).await }.boxed()
     })
     .await;
 }

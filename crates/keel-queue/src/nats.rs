@@ -127,7 +127,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 use futures::{FutureExt, StreamExt};
-use keel_core::config::redact_url;
 use keel_core::queue::{
     stale_lease, validate_queue_name, ClaimRequest, DeadMessage, Delivery, Nack, NewMessage, Queue, QueueCapabilities,
     QueueStats, MAX_LEASE, MAX_PRIORITY, MIN_LEASE, MIN_PRIORITY,
@@ -136,12 +135,10 @@ use keel_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The NATS provider's settings.
-#[derive(Clone, Serialize, Deserialize)]
+/// The NATS provider's settings (the connection is the process's shared NATS client).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NatsQueueConfig {
-    /// `nats://[user:password@]host:port`.
-    pub url: String,
     /// The lease of every claim (the consumers' ack wait), 100 ms to 12 h.
     pub lease: Duration,
     /// Streams are named `{PREFIX}_Q_{queue}` … and subjects `{prefix}.q.{queue}.p5` …
@@ -154,22 +151,10 @@ pub struct NatsQueueConfig {
 impl Default for NatsQueueConfig {
     fn default() -> Self {
         Self {
-            url: "nats://127.0.0.1:4222".into(),
             lease: Duration::from_secs(30),
             prefix: "KEEL".into(),
             replicas: 1,
         }
-    }
-}
-
-impl std::fmt::Debug for NatsQueueConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsQueueConfig")
-            .field("url", &redact_url(&self.url))
-            .field("lease", &self.lease)
-            .field("prefix", &self.prefix)
-            .field("replicas", &self.replicas)
-            .finish()
     }
 }
 
@@ -434,7 +419,8 @@ enum Missing {
 impl NatsQueue {
     /// Connects, checks JetStream answers, and warns when the server's `max_payload` is too
     /// small for the largest messages.
-    pub async fn connect(cfg: NatsQueueConfig) -> Result<Self> {
+    /// `client` is the process's shared NATS connection (opened once by the binary).
+    pub async fn new(client: async_nats::Client, cfg: NatsQueueConfig) -> Result<Self> {
         if cfg.lease < MIN_LEASE || cfg.lease > MAX_LEASE {
             return Err(Error::field(
                 "lease",
@@ -453,11 +439,6 @@ impl NatsQueue {
                 "The NATS queue prefix is 1 to 32 letters or digits.",
             ));
         }
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(10))
-            .connect(cfg.url.as_str())
-            .await
-            .map_err(|e| Error::internal(format!("nats: cannot connect to {}: {e}", redact_url(&cfg.url))))?;
         let js = jetstream::ContextBuilder::new()
             .timeout(Duration::from_secs(10))
             .ack_timeout(Duration::from_secs(10))
@@ -1594,17 +1575,6 @@ mod tests {
         assert!(!ok("$JS.ACK.KEEL_Q_emails.p5.2.7.7.1.>"), "wildcards");
         assert!(!ok("$JS.ACK.KEEL_Q_emails.p5.2.7.7.1"), "too short");
         assert!(!ok(""));
-    }
-
-    #[test]
-    fn config_debug_hides_credentials() {
-        let cfg = NatsQueueConfig {
-            url: "nats://user:secret@host:4222".into(),
-            ..NatsQueueConfig::default()
-        };
-        let shown = format!("{cfg:?}");
-        assert!(!shown.contains("secret"), "{shown}");
-        assert!(shown.contains("host:4222"), "{shown}");
     }
 
     #[test]

@@ -27,13 +27,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keel_core::config::redact_url;
 use keel_core::queue::{
     stale_lease, validate_queue_name, ClaimRequest, DeadMessage, Delivery, Nack, NewMessage, Queue, QueueCapabilities,
     QueueStats, MAX_CLAIM_WAIT,
 };
 use keel_core::{Error, Result};
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool};
 
 use crate::sql::{self, Claims, Waiters};
 
@@ -206,20 +205,9 @@ fn engine(e: sqlx::Error) -> Error {
 }
 
 impl PostgresQueue {
-    /// Connects to `url` (`postgres://user:password@host:port/db`), creates the table if
-    /// missing and starts listening for pushes.
-    pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(url)
-            .await
-            .map_err(|e| Error::internal(format!("postgres queue: cannot connect to {}: {e}", redact_url(url))))?;
-        Self::with_pool(pool).await
-    }
-
-    /// The same on an existing pool (shared with other services); the listener keeps one of
-    /// its connections.
-    pub async fn with_pool(pool: PgPool) -> Result<Self> {
+    /// A queue on the process's shared PostgreSQL pool: creates the table if missing and
+    /// starts listening for pushes (the listener keeps one of the pool's connections).
+    pub async fn new(pool: PgPool) -> Result<Self> {
         let mut tx = pool.begin().await.map_err(engine)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK)

@@ -50,7 +50,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keel_core::config::redact_url;
 use keel_core::id::{is_valid_id, new_id, random_string, SECRET_ALPHABET};
 use keel_core::queue::{
     stale_lease, validate_queue_name, ClaimRequest, DeadMessage, Delivery, Nack, NewMessage, Queue, QueueCapabilities,
@@ -71,7 +70,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 const MIN_NAP: Duration = Duration::from_millis(25);
 /// Scripts on big batches (a 1000-message push, a purge) can take longer than the client's
 /// default 500 ms response timeout.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A queue provider on Redis, shared by every process pointed at the same server.
 pub struct RedisQueue {
@@ -124,17 +123,12 @@ fn invocation<'a>(script: &'a Script, queue: &str) -> ScriptInvocation<'a> {
 }
 
 impl RedisQueue {
-    /// Connects (a command connection and a subscriber for waiting claims) and checks the
-    /// server answers.
-    pub async fn connect(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::bad_request(format!("invalid redis url {}: {e}", redact_url(url))))?;
-        let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(engine)?;
-        let wakeups = Wakeups::connect(&client).await?;
+    /// A queue on the process's shared Redis engine: commands go through `conn` (its one
+    /// connection manager, whose response timeout must allow [`RESPONSE_TIMEOUT`] for big
+    /// batches); waiting claims get a subscriber connection of their own from `client`.
+    /// Checks the server answers.
+    pub async fn new(client: &redis::Client, conn: ConnectionManager) -> Result<Self> {
+        let wakeups = Wakeups::connect(client).await?;
         let queue = Self { conn, wakeups };
         queue.ping().await?;
         Ok(queue)

@@ -14,13 +14,15 @@ use keel_core::queue::{ClaimRequest, NewMessage, Queue, QueueStats};
 use keel_queue::{NatsQueue, NatsQueueConfig};
 use serde_json::json;
 
-fn config(url: &str, prefix: &str, lease: Duration) -> NatsQueueConfig {
-    NatsQueueConfig {
-        url: url.to_string(),
+/// A provider on a NATS connection of its own (as a separate process would have).
+async fn provider(url: &str, prefix: &str, lease: Duration) -> NatsQueue {
+    let cfg = NatsQueueConfig {
         lease,
         prefix: prefix.to_string(),
         ..NatsQueueConfig::default()
-    }
+    };
+    let client = async_nats::connect(url).await.unwrap();
+    NatsQueue::new(client, cfg).await.unwrap()
 }
 
 /// A random stream prefix for one test (letters and digits only).
@@ -56,8 +58,8 @@ async fn nats_passes_the_queue_suite() {
     {
         let (url, prefix) = (url.clone(), prefix.clone());
         keel_testkit::queue_suite(move || {
-            let cfg = config(&url, &prefix, Duration::from_secs(2));
-            async move { Arc::new(NatsQueue::connect(cfg).await.unwrap()) as Arc<dyn Queue> }.boxed()
+            let (url, prefix) = (url.clone(), prefix.clone());
+            async move { Arc::new(provider(&url, &prefix, Duration::from_secs(2)).await) as Arc<dyn Queue> }.boxed()
         })
         .await;
     }
@@ -74,8 +76,8 @@ async fn two_connections_process_each_message_once() {
     const TOTAL: u64 = 300;
     let prefix = random_prefix();
     let lease = Duration::from_secs(30);
-    let a: Arc<dyn Queue> = Arc::new(NatsQueue::connect(config(&url, &prefix, lease)).await.unwrap());
-    let b: Arc<dyn Queue> = Arc::new(NatsQueue::connect(config(&url, &prefix, lease)).await.unwrap());
+    let a: Arc<dyn Queue> = Arc::new(provider(&url, &prefix, lease).await);
+    let b: Arc<dyn Queue> = Arc::new(provider(&url, &prefix, lease).await);
     let n = keel_testkit::random_name();
 
     // Half pushed through each connection.

@@ -13,6 +13,16 @@ use keel_core::queue::{ClaimRequest, NewMessage, Queue, QueueStats};
 use keel_queue::PostgresQueue;
 use serde_json::json;
 
+/// A provider on a pool of its own (as a separate process would have).
+async fn provider(url: &str) -> PostgresQueue {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(url)
+        .await
+        .unwrap();
+    PostgresQueue::new(pool).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_queue_suite() {
     let Some(url) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
@@ -20,7 +30,7 @@ async fn postgres_passes_the_queue_suite() {
     };
     keel_testkit::queue_suite(move || {
         let url = url.clone();
-        async move { Arc::new(PostgresQueue::connect(&url).await.unwrap()) as Arc<dyn Queue> }.boxed()
+        async move { Arc::new(provider(&url).await) as Arc<dyn Queue> }.boxed()
     })
     .await;
 }
@@ -31,8 +41,8 @@ async fn two_processes_share_a_queue_each_message_once() {
         return;
     };
     const TOTAL: usize = 500;
-    let (a, b) = tokio::join!(PostgresQueue::connect(&url), PostgresQueue::connect(&url));
-    let providers: [Arc<dyn Queue>; 2] = [Arc::new(a.unwrap()), Arc::new(b.unwrap())];
+    let (a, b) = tokio::join!(provider(&url), provider(&url));
+    let providers: [Arc<dyn Queue>; 2] = [Arc::new(a), Arc::new(b)];
     let name = keel_testkit::random_name();
     let done = Arc::new(AtomicUsize::new(0));
 

@@ -11,6 +11,15 @@ use keel_core::queue::{ClaimRequest, NewMessage, Queue, QueueStats};
 use keel_queue::RedisQueue;
 use serde_json::json;
 
+/// A provider on a Redis engine of its own (as a separate process would have).
+async fn provider(url: &str) -> RedisQueue {
+    let client = redis::Client::open(url).unwrap();
+    let config =
+        redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(keel_queue::redis::RESPONSE_TIMEOUT));
+    let conn = client.get_connection_manager_with_config(config).await.unwrap();
+    RedisQueue::new(&client, conn).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_passes_the_queue_suite() {
     let Some(url) = keel_testkit::engine_url("KEEL_TEST_REDIS_URL") else {
@@ -18,7 +27,7 @@ async fn redis_passes_the_queue_suite() {
     };
     keel_testkit::queue_suite(move || {
         let url = url.clone();
-        async move { Arc::new(RedisQueue::connect(&url).await.unwrap()) as Arc<dyn Queue> }.boxed()
+        async move { Arc::new(provider(&url).await) as Arc<dyn Queue> }.boxed()
     })
     .await;
 }
@@ -31,8 +40,8 @@ async fn two_processes_share_a_queue_each_message_once() {
         return;
     };
     const TOTAL: u64 = 500;
-    let a: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&url).await.unwrap());
-    let b: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&url).await.unwrap());
+    let a: Arc<dyn Queue> = Arc::new(provider(&url).await);
+    let b: Arc<dyn Queue> = Arc::new(provider(&url).await);
     let name = keel_testkit::random_name();
     for chunk in (0..TOTAL).collect::<Vec<_>>().chunks(100) {
         let msgs = chunk.iter().map(|i| NewMessage::new(json!(i))).collect();

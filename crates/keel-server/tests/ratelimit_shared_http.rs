@@ -59,11 +59,12 @@ async fn two_processes_on_redis_share_one_limit() {
         return;
     };
     let connect = || async {
-        Arc::new(
-            keel_cache::RedisCache::connect(keel_cache::RedisConfig { url: url.clone() })
-                .await
-                .unwrap(),
-        ) as Arc<dyn Cache>
+        let conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection_manager()
+            .await
+            .unwrap();
+        Arc::new(keel_cache::RedisCache::new(conn).await.unwrap()) as Arc<dyn Cache>
     };
     let a = limited_app(connect().await).await;
     let b = limited_app(connect().await).await;

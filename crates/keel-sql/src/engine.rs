@@ -105,6 +105,46 @@ pub trait Dialect: Send + Sync + 'static {
     fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
         placeholder.to_string()
     }
+    /// The primary key column type of a table's 64-bit sequence (`seq`), numbered by the
+    /// engine in insertion order (the jobs store's tables).
+    fn serial_primary_key(&self) -> &'static str {
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
+    }
+    /// What ends a `SELECT` so other transactions skip the rows it locks instead of waiting
+    /// for them (`FOR UPDATE SKIP LOCKED`); empty where one writer runs at a time.
+    fn skip_locked(&self) -> &'static str {
+        ""
+    }
+    /// What ends a `SELECT` so it locks the rows it reads until the transaction ends
+    /// (`FOR UPDATE`); empty where one writer runs at a time.
+    fn for_update(&self) -> &'static str {
+        ""
+    }
+    /// A statement that lets the current transaction's commit return before its WAL flush
+    /// (for writes a crash may lose without harm, such as a job claim); `None` if the engine
+    /// has no such setting.
+    fn relaxed_commit(&self) -> Option<&'static str> {
+        None
+    }
+    /// `sql` with every `$N` placeholder written as this dialect's (statements written once
+    /// for every engine; `$` must not occur in them otherwise).
+    fn numbered(&self, sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut chars = sql.char_indices().peekable();
+        while let Some((_, c)) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
+                let mut n = 0usize;
+                while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+                    n = n * 10 + d.to_digit(10).unwrap_or(0) as usize;
+                    chars.next();
+                }
+                out.push_str(&self.placeholder(n));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 /// SQL text with its bind parameters, numbered for one dialect.
@@ -191,6 +231,13 @@ pub trait Engine: Send + Sync + 'static {
     fn pool_stats(&self) -> PoolStats {
         PoolStats::default()
     }
+    /// Starts a write transaction that runs beside other writers of this engine, for stores
+    /// whose statements take their own row locks (the jobs store: `FOR UPDATE SKIP LOCKED`,
+    /// conditional updates). Engines whose `begin` serializes every writer only for the
+    /// records store's sake override it; the default is `begin`.
+    async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
+        self.begin().await
+    }
     /// Housekeeping the writer should do between transactions (SQLite: rewind a large WAL).
     /// Called by busy writers such as the group-commit task; the default does nothing.
     async fn after_writes(&self) -> Result<()> {
@@ -211,4 +258,48 @@ pub trait Tx: Send {
 /// Shorthand for an empty object.
 pub fn empty_row() -> Row {
     Map::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Question;
+    impl Dialect for Question {
+        fn name(&self) -> &'static str {
+            "question"
+        }
+        fn placeholder(&self, n: usize) -> String {
+            format!("?{n}")
+        }
+        fn json_each(&self, expr: &str) -> String {
+            expr.into()
+        }
+        fn json_array_length(&self, expr: &str) -> String {
+            expr.into()
+        }
+        fn json_extract(&self, expr: &str, _path: &str) -> String {
+            expr.into()
+        }
+        fn random(&self) -> &'static str {
+            "random()"
+        }
+        fn insertion_order(&self, _alias: Option<&str>) -> String {
+            "rowid".into()
+        }
+        fn ci_eq(&self, column: &str, value: &str) -> String {
+            format!("{column} = {value}")
+        }
+        fn ci_index(&self, column: &str) -> String {
+            column.into()
+        }
+    }
+
+    #[test]
+    fn numbered_rewrites_every_placeholder_and_nothing_else() {
+        assert_eq!(
+            Question.numbered("UPDATE t SET a = $12 || id, b = $2 + x WHERE c = $1 AND d = '$'"),
+            "UPDATE t SET a = ?12 || id, b = ?2 + x WHERE c = ?1 AND d = '$'"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use keel_core::config::Config;
 use keel_data::AuditVerification;
 
-use crate::wiring::open_store;
+use crate::wiring::open_store_alone;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -19,7 +19,7 @@ pub enum AuditCommand {
 pub async fn run(cfg: &Config, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify => {
-            let store = open_store(cfg).await?;
+            let store = open_store_alone(cfg).await?;
             match store.verify_audit().await? {
                 AuditVerification::Intact { count, head } => {
                     println!("The audit trail is intact: {count} entries.");

@@ -19,14 +19,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use keel_core::config::{Config, JobsStore, QueueProvider};
+use keel_core::config::{Config, JobsStore};
+use keel_core::queue::Queue;
 use keel_jobs::{Job, JobContext, JobHandler, Jobs, NewJob, QueuedJobs};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::cli::{BenchCommand, BenchJobsArgs};
-use crate::wiring::{open_jobs, open_queue};
+use crate::wiring::{open_jobs, Engines, Needs};
 
 pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
@@ -79,6 +80,67 @@ impl JobHandler for Noop {
         self.ran_one();
         Ok(None)
     }
+}
+
+/// The queue provider `--engine` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueEngine {
+    /// SQLite (`queues.db` in a temporary data dir).
+    Embedded,
+    Postgres,
+    Redis,
+    /// NATS JetStream.
+    Nats,
+}
+
+impl QueueEngine {
+    fn from_name(name: &str) -> Option<QueueEngine> {
+        Some(match name {
+            "embedded" => QueueEngine::Embedded,
+            "postgres" => QueueEngine::Postgres,
+            "redis" => QueueEngine::Redis,
+            "nats" => QueueEngine::Nats,
+            _ => return None,
+        })
+    }
+
+    fn needs(self) -> Needs {
+        Needs {
+            postgres: self == QueueEngine::Postgres,
+            redis: self == QueueEngine::Redis,
+            nats: self == QueueEngine::Nats,
+        }
+    }
+}
+
+/// Opens the queue provider `engine` names on the shared engines.
+async fn open_queue(cfg: &Config, engine: QueueEngine, engines: &Engines) -> anyhow::Result<Arc<dyn Queue>> {
+    let failed = |e: keel_core::Error| anyhow::anyhow!("cannot open the {engine:?} queue provider: {e}");
+    Ok(match engine {
+        QueueEngine::Embedded => Arc::new(
+            keel_queue::EmbeddedQueue::open(&cfg.data_dir.join("queues.db"))
+                .await
+                .map_err(failed)?,
+        ),
+        QueueEngine::Postgres => Arc::new(
+            keel_queue::PostgresQueue::new(engines.postgres()?)
+                .await
+                .map_err(failed)?,
+        ),
+        QueueEngine::Redis => {
+            let redis = engines.redis()?;
+            Arc::new(
+                keel_queue::RedisQueue::new(&redis.client, redis.manager)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+        QueueEngine::Nats => Arc::new(
+            keel_queue::NatsQueue::new(engines.nats()?, keel_queue::NatsQueueConfig::default())
+                .await
+                .map_err(failed)?,
+        ),
+    })
 }
 
 /// The layer under test.
@@ -148,8 +210,8 @@ async fn jobs(cfg: &Config, args: BenchJobsArgs) -> anyhow::Result<()> {
         cfg.data_dir = dir.clone();
         temp_dir = Some(dir);
     }
-    cfg.queue.provider = QueueProvider::from_name(&args.engine)
-        .ok_or_else(|| anyhow::anyhow!("unknown --engine: expected one of {}", QueueProvider::ALL.join(", ")))?;
+    let engine = QueueEngine::from_name(&args.engine)
+        .ok_or_else(|| anyhow::anyhow!("unknown --engine: expected one of embedded, postgres, redis, nats"))?;
     if let Some(store) = JobsStore::from_name(&args.engine) {
         cfg.jobs.store = store;
     }
@@ -165,9 +227,11 @@ async fn jobs(cfg: &Config, args: BenchJobsArgs) -> anyhow::Result<()> {
     }
     let outcome = async {
         let target = if via == "store" {
-            Target::Store(open_jobs(&cfg).await?)
+            let engines = Engines::open(&cfg.engines, Needs::jobs(&cfg)).await?;
+            Target::Store(open_jobs(&cfg, &engines).await?)
         } else {
-            Target::Queue(QueuedJobs::new(open_queue(&cfg).await?))
+            let engines = Engines::open(&cfg.engines, engine.needs()).await?;
+            Target::Queue(QueuedJobs::new(open_queue(&cfg, engine, &engines).await?))
         };
         bench_jobs(&target, &args, temp_dir.is_none()).await
     }

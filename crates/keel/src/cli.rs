@@ -263,7 +263,7 @@ pub struct BenchJobsArgs {
     /// The engine the jobs live on (embedded: a fresh temporary directory)
     #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres", "redis", "nats"])]
     pub engine: String,
-    /// The engine's URL [default: the `[jobs]`/`[queue]` settings]
+    /// The engine's URL [default: its `[engines]` key]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// What to measure: `store`, the jobs store the HTTP API serves (embedded, postgres), or

@@ -361,7 +361,6 @@ mod tests {
             jail.set_env("KEEL_LOG_FORMAT", "json");
             for (section, key, allowed) in [
                 ("cache", "provider", "memory, redis, tiered, memcached"),
-                ("queue", "provider", "embedded, postgres, redis, nats"),
                 ("jobs", "store", "embedded, postgres"),
                 ("data", "engine", "sqlite, postgres, mysql"),
                 ("metrics", "access", "protected, loopback, public"),

@@ -15,19 +15,19 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::cli::{EnqueueArgs, JobsCommand, ListJobsArgs, QueuesArgs, QueuesCommand};
-use crate::wiring::open_jobs;
+use crate::wiring::open_jobs_alone;
 
 pub async fn run_jobs(cfg: &Config, cmd: JobsCommand) -> anyhow::Result<()> {
     match cmd {
         JobsCommand::Enqueue(args) => enqueue(cfg, args).await,
         JobsCommand::List(args) => list(cfg, args).await,
         JobsCommand::Show { id } => {
-            let jobs = open_jobs(cfg).await?;
+            let jobs = open_jobs_alone(cfg).await?;
             let job = jobs.store().get(&id).await?.ok_or_else(|| no_job(&id))?;
             print_json(&job)
         }
         JobsCommand::Retry { id } => {
-            let jobs = open_jobs(cfg).await?;
+            let jobs = open_jobs_alone(cfg).await?;
             let job = jobs.retry(&id).await.map_err(|e| job_not_found(e, &id))?;
             println!(
                 "Retried job {} ({} in queue {}): {} again, with {} fresh attempts.",
@@ -40,7 +40,7 @@ pub async fn run_jobs(cfg: &Config, cmd: JobsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         JobsCommand::Cancel { id } => {
-            let jobs = open_jobs(cfg).await?;
+            let jobs = open_jobs_alone(cfg).await?;
             let job = jobs.cancel(&id).await.map_err(|e| job_not_found(e, &id))?;
             println!("Cancelled job {} ({} in queue {}).", job.id, job.name, job.queue);
             Ok(())
@@ -75,7 +75,7 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
         unique_key: args.unique_key.clone(),
     };
     job.validate()?;
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let enqueued = jobs
         .enqueue(&args.queue, vec![job])
         .await?
@@ -94,7 +94,7 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
 async fn list(cfg: &Config, args: ListJobsArgs) -> anyhow::Result<()> {
     keel_core::queue::validate_queue_name(&args.queue)?;
     let state = args.state.as_deref().map(|s| JobState::parse("state", s)).transpose()?;
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let page = jobs.store().list(&args.queue, state, args.page, args.per_page).await?;
     if args.json {
         return print_json(&page);
@@ -162,7 +162,7 @@ pub async fn run_queues(cfg: &Config, args: QueuesArgs) -> anyhow::Result<()> {
 /// (exit 1) unless `create`, so a typo does not silently pause nothing.
 async fn set_paused(cfg: &Config, queue: &str, paused: bool, create: bool) -> anyhow::Result<()> {
     keel_core::queue::validate_queue_name(queue)?;
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let known = jobs.store().queues().await?.iter().any(|(name, _)| name == queue);
     if !known && !create {
         anyhow::bail!(
@@ -180,7 +180,7 @@ async fn set_paused(cfg: &Config, queue: &str, paused: bool, create: bool) -> an
 }
 
 async fn list_queues(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let queues = jobs.store().queues().await?;
     let mut items = Vec::with_capacity(queues.len());
     for (name, settings) in queues {

@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod config;
 mod datadir;
+mod engines;
 mod jobs_cli;
 mod logging;
 mod roles_cli;

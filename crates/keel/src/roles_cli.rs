@@ -10,7 +10,7 @@ use keel_data::{Access, RequestInfo};
 use serde_json::json;
 
 use crate::jobs_cli::{print_json, table};
-use crate::wiring::open_store;
+use crate::wiring::open_store_alone;
 
 #[derive(Debug, Subcommand)]
 pub enum RolesCommand {
@@ -64,7 +64,7 @@ pub enum RolesCommand {
 pub(crate) const ACTOR: &str = "cli";
 
 pub(crate) async fn identity(cfg: &Config) -> anyhow::Result<Identity> {
-    Ok(Identity::new(open_store(cfg).await?))
+    Ok(Identity::new(open_store_alone(cfg).await?))
 }
 
 pub(crate) async fn audit(id: &Identity, event: &str, entry: impl FnOnce(AuditEntry) -> AuditEntry) {

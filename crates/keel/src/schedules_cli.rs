@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{CreateScheduleArgs, SchedulesCommand};
 use crate::jobs_cli::{fmt_time, parse_json_arg, print_json, table};
-use crate::wiring::open_jobs;
+use crate::wiring::open_jobs_alone;
 
 /// How many fire times `show` lists.
 const UPCOMING: usize = 5;
@@ -19,7 +19,7 @@ pub async fn run(cfg: &Config, cmd: SchedulesCommand) -> anyhow::Result<()> {
         SchedulesCommand::Show { name, json } => show(cfg, &name, json).await,
         SchedulesCommand::Create(args) => create(cfg, args).await,
         SchedulesCommand::Delete { name } => {
-            let jobs = open_jobs(cfg).await?;
+            let jobs = open_jobs_alone(cfg).await?;
             jobs.store()
                 .delete_schedule(&name)
                 .await
@@ -30,7 +30,7 @@ pub async fn run(cfg: &Config, cmd: SchedulesCommand) -> anyhow::Result<()> {
         SchedulesCommand::Pause { name } => set_paused(cfg, &name, true).await,
         SchedulesCommand::Resume { name } => set_paused(cfg, &name, false).await,
         SchedulesCommand::Trigger { name } => {
-            let jobs = open_jobs(cfg).await?;
+            let jobs = open_jobs_alone(cfg).await?;
             let job = jobs.trigger_schedule(&name).await.map_err(|e| not_found(e, &name))?;
             println!(
                 "Triggered schedule {name}: enqueued job {} ({}) in queue {}.",
@@ -43,7 +43,7 @@ pub async fn run(cfg: &Config, cmd: SchedulesCommand) -> anyhow::Result<()> {
 }
 
 async fn list(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let schedules = jobs.store().schedules().await?;
     if as_json {
         return print_json(&json!({ "items": schedules }));
@@ -76,7 +76,7 @@ async fn list(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
 }
 
 async fn show(cfg: &Config, name: &str, as_json: bool) -> anyhow::Result<()> {
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let s = jobs.store().schedule(name).await.map_err(|e| not_found(e, name))?;
     let upcoming = if s.paused {
         Vec::new()
@@ -154,7 +154,7 @@ async fn create(cfg: &Config, args: CreateScheduleArgs) -> anyhow::Result<()> {
         }),
         paused: Some(args.paused),
     };
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let s = jobs.store().create_schedule(input).await?;
     println!(
         "Created schedule {} ({}) into queue {}{}.",
@@ -171,7 +171,7 @@ async fn create(cfg: &Config, args: CreateScheduleArgs) -> anyhow::Result<()> {
 }
 
 async fn set_paused(cfg: &Config, name: &str, paused: bool) -> anyhow::Result<()> {
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let input = ScheduleInput {
         paused: Some(paused),
         ..ScheduleInput::default()
@@ -196,7 +196,7 @@ async fn set_paused(cfg: &Config, name: &str, paused: bool) -> anyhow::Result<()
 }
 
 async fn runs(cfg: &Config, name: &str, limit: u32, as_json: bool) -> anyhow::Result<()> {
-    let jobs = open_jobs(cfg).await?;
+    let jobs = open_jobs_alone(cfg).await?;
     let runs = jobs
         .store()
         .schedule_runs(name, limit)

@@ -12,7 +12,7 @@ use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_cache, open_data, open_jobs};
+use crate::wiring::{open_cache, open_jobs, open_store, Engines, Needs};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -20,18 +20,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     crate::datadir::prepare(&cfg.data_dir)?;
     let mut lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir)?;
     raise_open_files_limit();
-    // `engines` holds the pools the records store opened, for the services that share them.
-    let crate::wiring::Data {
-        store,
-        engines: _engines,
-    } = open_data(&cfg).await?;
+    // Each engine the configured services use, opened once and shared by them.
+    let engines = Engines::open(
+        &cfg.engines,
+        Needs::store(&cfg).and(Needs::jobs(&cfg)).and(Needs::cache(&cfg)),
+    )
+    .await?;
+    let store = open_store(&cfg, &engines).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
     let storage = cfg.data_dir.join("storage");
     let files = keel_files::LocalFileStore::new(&storage)
         .with_context(|| format!("cannot open file storage {}", storage.display()))?;
     let realtime = Arc::new(Realtime::default());
-    let cache = open_cache(&cfg).await?;
-    let jobs = open_jobs(&cfg).await?;
+    let cache = open_cache(&cfg, &engines).await?;
+    let jobs = open_jobs(&cfg, &engines).await?;
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {

@@ -6,10 +6,10 @@ use keel_data::{Access, RequestInfo};
 use serde_json::{json, Value};
 
 use crate::cli::SuperuserCommand;
-use crate::wiring::open_store;
+use crate::wiring::open_store_alone;
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let store = open_store(cfg).await?;
+    let store = open_store_alone(cfg).await?;
     let applied = store.migrate().await.context("migration failed")?;
     if applied.is_empty() {
         println!("Database is up to date.");
@@ -22,7 +22,7 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn run(cfg: &Config, cmd: SuperuserCommand) -> anyhow::Result<()> {
-    let store = open_store(cfg).await?;
+    let store = open_store_alone(cfg).await?;
     let col = store.collection(keel_data::schema::SUPERUSERS)?;
     let req = RequestInfo::default();
     match cmd {

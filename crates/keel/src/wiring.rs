@@ -1,87 +1,83 @@
-//! Opens the engines once and hands each service its provider.
+//! Hands each service its provider, built on the engines opened once (`engines.rs`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use keel_core::config::{Config, DataEngine, JobsStore};
+use keel_core::cache::Cache;
+use keel_core::config::{CacheProvider, Config, DataEngine, JobsStore};
 use keel_data::Store;
-use keel_sql::postgres::{ConnectError, PgEngine, PgPool};
+use keel_sql::postgres::PgEngine;
 use keel_sql::sqlite::SqliteEngine;
 use keel_sql::Engine;
 
-/// Connections a PostgreSQL pool opens at most (shared by every service on that engine).
-const POSTGRES_POOL_SIZE: u32 = 32;
-
-/// The SQL engines the records store opened, for the services that share them (one pool
-/// per engine per process).
-#[derive(Clone, Default)]
-pub struct Engines {
-    /// The pool of `[engines] postgres_url`, when `[data] engine = "postgres"`.
-    #[expect(
-        dead_code,
-        reason = "the jobs store and the queue take this pool once they share it (issue 11, brief E)"
-    )]
-    pub postgres: Option<PgPool>,
-}
-
-/// The records store and the engines it opened.
-pub struct Data {
-    pub store: Arc<Store>,
-    pub engines: Engines,
-}
+pub use crate::engines::{Engines, Needs};
 
 /// Opens the records store on the engine `[data] engine` names: `sqlite` (the data dir's
-/// `data.db`) or `postgres` (a pool of `[engines] postgres_url`). Migrations run here: an
-/// empty database gets Keel's tables; a newer one is refused.
-pub async fn open_data(cfg: &Config) -> anyhow::Result<Data> {
+/// `data.db`) or `postgres` (the shared pool of `[engines] postgres_url`). Migrations run
+/// here: an empty database gets Keel's tables; a newer one is refused.
+pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<Store>> {
     crate::datadir::prepare(&cfg.data_dir)?;
-    let (engine, engines): (Arc<dyn Engine>, Engines) = match cfg.data.engine {
+    let engine: Arc<dyn Engine> = match cfg.data.engine {
         DataEngine::Sqlite => {
             let db = cfg.data_dir.join("data.db");
             let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
                 .await
                 .with_context(|| format!("cannot open database {}", db.display()))?;
-            (Arc::new(engine), Engines::default())
+            Arc::new(engine)
         }
-        DataEngine::Postgres => {
-            let url = &cfg.engines.postgres_url;
-            let engine = PgEngine::connect(url, POSTGRES_POOL_SIZE).await.map_err(|e| {
-                let what = match e {
-                    ConnectError::BadUrl(_) => "is not a valid PostgreSQL URL",
-                    ConnectError::Unreachable(_) => "cannot be reached (or refused the login)",
-                };
-                anyhow::Error::new(e).context(format!(
-                    "[data] engine = \"postgres\": the database at engines.postgres_url ({}) {what}; \
-                     fix engines.postgres_url (KEEL_ENGINES__POSTGRES_URL)",
-                    keel_core::config::redact_url(url)
-                ))
-            })?;
-            let engines = Engines {
-                postgres: Some(engine.pool().clone()),
-            };
-            (Arc::new(engine), engines)
-        }
+        DataEngine::Postgres => Arc::new(PgEngine::new(engines.postgres()?)),
         DataEngine::Mysql => {
             anyhow::bail!("[data] engine = \"mysql\" is not built yet: use \"sqlite\" or \"postgres\"")
         }
     };
     let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();
-    Ok(Data { store, engines })
+    Ok(store)
 }
 
-/// Opens the records store (see [`open_data`]) for a command that needs nothing else.
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
-    Ok(open_data(cfg).await?.store)
+/// The records store alone, on the engines it needs (the CLI's commands on records).
+pub async fn open_store_alone(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    let engines = Engines::open(&cfg.engines, Needs::store(cfg)).await?;
+    open_store(cfg, &engines).await
 }
 
-/// Opens the cache provider `[cache] provider` names (`memory` or `redis`), once.
-pub async fn open_cache(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::cache::Cache>> {
-    let cache = keel_cache::open(&cfg.cache, &cfg.engines)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider))?;
+/// Opens the cache provider `[cache] provider` names, its hits and misses counted for
+/// `/metrics`; Redis and tiered run on the shared Redis engine.
+pub async fn open_cache(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<dyn Cache>> {
+    let failed = |e: keel_core::Error| anyhow::anyhow!("cannot open the {} cache: {e}", cfg.cache.provider);
+    let cache: Arc<dyn Cache> = match cfg.cache.provider {
+        CacheProvider::Memory => Arc::new(keel_cache::MemoryCache::new(keel_cache::MemoryConfig {
+            max_bytes: cfg.cache.memory_max_bytes,
+        })),
+        CacheProvider::Redis => Arc::new(
+            keel_cache::RedisCache::new(engines.redis()?.manager)
+                .await
+                .map_err(failed)?,
+        ),
+        CacheProvider::Tiered => {
+            let redis = engines.redis()?;
+            let tiered = keel_cache::TieredConfig {
+                memory_max_bytes: cfg.cache.memory_max_bytes,
+                local_ttl: Duration::from_secs(cfg.cache.tiered_local_ttl_secs.max(1)),
+            };
+            Arc::new(
+                keel_cache::TieredCache::new(&redis.client, redis.manager, tiered)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+        CacheProvider::Memcached => {
+            let url = cfg.engines.memcached_url.clone();
+            Arc::new(
+                keel_cache::MemcachedCache::connect(keel_cache::MemcachedConfig { url })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("engines.memcached_url: cannot connect ({e})"))?,
+            )
+        }
+    };
     tracing::info!(provider = cache.name(), "cache ready");
-    Ok(cache)
+    Ok(keel_cache::metered(cache))
 }
 
 /// The outbound request guard of `[outbound]` (built once: push delivery and OAuth2 avatar
@@ -100,30 +96,30 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
     })
 }
 
-/// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, or
-/// `postgres`), once; its push queues go through the `[outbound]` guard.
-pub async fn open_jobs(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+/// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, an engine
+/// of its own; or `postgres`: the shared pool), once; its push queues go through the
+/// `[outbound]` guard.
+pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     let outbound = open_outbound(cfg)?;
     let store = match cfg.jobs.store {
         JobsStore::Embedded => keel_jobs::JobStore::open_sqlite(&cfg.data_dir.join("jobs.db"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the jobs database: {e}"))?,
-        JobsStore::Postgres => keel_jobs::JobStore::connect_postgres(&cfg.engines.postgres_url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?,
+        JobsStore::Postgres => {
+            let engine = PgEngine::new(engines.postgres()?);
+            keel_jobs::JobStore::open(Arc::new(engine))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?
+        }
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");
     Ok(keel_jobs::Jobs::with_outbound(store, outbound))
 }
 
-/// Opens the queue provider `[queue] provider` names (`embedded`: `queues.db` in the data
-/// dir), once.
-pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn keel_core::queue::Queue>> {
-    let queue = keel_queue::open(&cfg.queue, &cfg.engines, &cfg.data_dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the {} queue provider: {e}", cfg.queue.provider))?;
-    tracing::info!(provider = queue.name(), "queue ready");
-    Ok(queue)
+/// The jobs service alone, on the engines it needs (the CLI's jobs and schedules commands).
+pub async fn open_jobs_alone(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
+    let engines = Engines::open(&cfg.engines, Needs::jobs(cfg)).await?;
+    open_jobs(cfg, &engines).await
 }
 
 #[cfg(test)]

@@ -49,3 +49,51 @@ fn serve_with_a_bad_value_or_url_exits_2_without_echoing_secrets() {
         "{stderr}"
     );
 }
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Runs `keel serve` on a listen address it can bind, so it gets as far as opening engines.
+fn serve_until_exit(toml: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keel.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = keel_command(&dir.path().join("data"));
+    cmd.arg("--config").arg(&file).args(["serve", "--http", "127.0.0.1:0"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn an_unreachable_engine_stops_the_start_naming_its_key_not_its_password() {
+    let port = closed_port();
+    for (toml, key, var, url) in [
+        (
+            "[jobs]\nstore = \"postgres\"\n",
+            "engines.postgres_url",
+            "KEEL_ENGINES__POSTGRES_URL",
+            format!("postgres://keel:hunter2@127.0.0.1:{port}/app"),
+        ),
+        (
+            "[cache]\nprovider = \"tiered\"\n",
+            "engines.redis_url",
+            "KEEL_ENGINES__REDIS_URL",
+            format!("redis://:hunter2@127.0.0.1:{port}/0"),
+        ),
+    ] {
+        let out = serve_until_exit(toml, &[(var, &url)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{key}: cannot connect (")), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("Keel listening"),
+            "no engine, no start"
+        );
+    }
+}

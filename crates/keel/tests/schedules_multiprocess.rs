@@ -37,7 +37,7 @@ async fn three_processes_fire_each_tick_once() {
     };
     let env = [
         ("KEEL_JOBS__STORE", "postgres"),
-        ("KEEL_JOBS__POSTGRES_URL", pg.as_str()),
+        ("KEEL_ENGINES__POSTGRES_URL", pg.as_str()),
     ];
     let procs: Vec<KeelProcess> = (0..3).map(|_| KeelProcess::start_with_env(&env)).collect();
     let http = reqwest::Client::builder()

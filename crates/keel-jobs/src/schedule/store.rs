@@ -9,13 +9,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use keel_core::queue::validate_queue_name;
 use keel_core::{Error, Result};
-use serde_json::Value;
-use sqlx::Row;
+use keel_sql::{Row, Tx};
+use serde_json::{json, Value};
 
 use super::model::{Overlap, Schedule, ScheduleInput, ScheduleRun};
 use super::spec::{decide, Catchup, Decision, Spec};
 use crate::model::{Job, NewJob};
-use crate::store::{db, now_ms, to_time, JobStore};
+use crate::store::{db, int, is_unique_violation, now_ms, opt, opt_int, opt_text, text, to_time, JobStore};
 
 const COLUMNS: &str =
     "id, name, spec, queue, job, overlap, catchup, paused, last_tick, last_job_id, next_at, created_at, updated_at";
@@ -47,32 +47,35 @@ impl JobStore {
             ));
         }
         let id = keel_core::id::new_id();
-        let res = sqlx::query(
-            "INSERT INTO keel_schedules (id, name, spec, queue, job, overlap, catchup, paused, next_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-        )
-        .bind(id.clone())
-        .bind(name)
-        .bind(spec.to_json().to_string())
-        .bind(queue)
-        .bind(job.to_string())
-        .bind(input.overlap.unwrap_or_default().as_str())
-        .bind(input.catchup.unwrap_or_default().as_str())
-        .bind(i64::from(input.paused.unwrap_or(false)))
-        .bind(next.map(|t| t.timestamp_millis()))
-        .bind(now)
-        .execute(&self.pool)
-        .await;
+        let params = [
+            json!(id),
+            json!(name),
+            json!(spec.to_json().to_string()),
+            json!(queue),
+            json!(job.to_string()),
+            json!(input.overlap.unwrap_or_default().as_str()),
+            json!(input.catchup.unwrap_or_default().as_str()),
+            json!(i64::from(input.paused.unwrap_or(false))),
+            millis(next),
+            json!(now),
+        ];
+        let res = self
+            .write(
+                "INSERT INTO keel_schedules (id, name, spec, queue, job, overlap, catchup, paused, next_at, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS BIGINT), $10, $10)",
+                &params,
+            )
+            .await;
         match res {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(e) if is_unique_violation(&e) => {
                 return Err(Error::field(
                     "name",
                     "validation_not_unique",
                     "A schedule with this name exists already.",
                 ));
             }
-            Err(e) => return Err(db(e)),
+            Err(e) => return Err(e),
         }
         self.schedule(&id).await
     }
@@ -84,22 +87,14 @@ impl JobStore {
 
     async fn schedule_row(&self, id_or_name: &str) -> Result<Row_> {
         let sql = format!("SELECT {COLUMNS} FROM keel_schedules WHERE id = $1 OR name = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id_or_name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(Error::not_found)?;
-        parse_row(&row)
+        let rows = self.read(&sql, &[json!(id_or_name)]).await?;
+        parse_row(rows.first().ok_or_else(Error::not_found)?)
     }
 
     /// Every schedule, by name.
     pub async fn schedules(&self) -> Result<Vec<Schedule>> {
         let sql = format!("SELECT {COLUMNS} FROM keel_schedules ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = self.read(&sql, &[]).await?;
         rows.iter().map(|r| parse_row(r).map(|r| r.schedule)).collect()
     }
 
@@ -119,37 +114,42 @@ impl JobStore {
             current.last_tick.unwrap_or(current.created_at)
         };
         let next = spec.next_after(from, current.created_at).map(|t| t.timestamp_millis());
-        let res = sqlx::query(
-            "UPDATE keel_schedules SET name = $1, spec = $2, queue = $3, job = $4, overlap = $5, catchup = $6, \
-             paused = $7, next_at = $8, last_tick = $9, updated_at = $10 WHERE id = $11",
-        )
-        .bind(name)
-        .bind(spec.to_json().to_string())
-        .bind(queue)
-        .bind(job.to_string())
-        .bind(input.overlap.unwrap_or(current.overlap).as_str())
-        .bind(input.catchup.unwrap_or(current.catchup).as_str())
-        .bind(i64::from(input.paused.unwrap_or(current.paused)))
-        .bind(next)
-        .bind(if spec_changed {
+        let last_tick = if spec_changed {
             Some(now)
         } else {
             current.last_tick.map(|t| t.timestamp_millis())
-        })
-        .bind(now)
-        .bind(current.id.clone())
-        .execute(&self.pool)
-        .await;
+        };
+        let params = [
+            json!(name),
+            json!(spec.to_json().to_string()),
+            json!(queue),
+            json!(job.to_string()),
+            json!(input.overlap.unwrap_or(current.overlap).as_str()),
+            json!(input.catchup.unwrap_or(current.catchup).as_str()),
+            json!(i64::from(input.paused.unwrap_or(current.paused))),
+            next.map_or(Value::Null, |n| json!(n)),
+            last_tick.map_or(Value::Null, |n| json!(n)),
+            json!(now),
+            json!(current.id),
+        ];
+        let res = self
+            .write(
+                "UPDATE keel_schedules SET name = $1, spec = $2, queue = $3, job = $4, overlap = $5, catchup = $6, \
+                 paused = $7, next_at = CAST($8 AS BIGINT), last_tick = CAST($9 AS BIGINT), updated_at = $10 \
+                 WHERE id = $11",
+                &params,
+            )
+            .await;
         match res {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(e) if is_unique_violation(&e) => {
                 return Err(Error::field(
                     "name",
                     "validation_not_unique",
                     "A schedule with this name exists already.",
                 ));
             }
-            Err(e) => return Err(db(e)),
+            Err(e) => return Err(e),
         }
         self.schedule(&current.id).await
     }
@@ -157,17 +157,15 @@ impl JobStore {
     /// Deletes a schedule and its run history (jobs it enqueued stay).
     pub async fn delete_schedule(&self, id_or_name: &str) -> Result<()> {
         let id = self.schedule(id_or_name).await?.id;
-        let mut tx = self.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM keel_schedule_runs WHERE schedule_id = $1")
-            .bind(id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM keel_schedules WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let mut tx = self.begin().await?;
+        self.exec(
+            tx.as_mut(),
+            "DELETE FROM keel_schedule_runs WHERE schedule_id = $1",
+            &[json!(id)],
+        )
+        .await?;
+        self.exec(tx.as_mut(), "DELETE FROM keel_schedules WHERE id = $1", &[json!(id)])
+            .await?;
         tx.commit().await.map_err(db)
     }
 
@@ -181,25 +179,23 @@ impl JobStore {
     /// The newest `limit` runs, newest first, with their jobs' current states.
     pub async fn schedule_runs(&self, id_or_name: &str, limit: u32) -> Result<Vec<ScheduleRun>> {
         let id = self.schedule(id_or_name).await?.id;
-        let rows = sqlx::query(
-            "SELECT r.tick, r.fired_at, r.outcome, r.job_id, j.state, j.run_at FROM keel_schedule_runs r \
-             LEFT JOIN keel_jobs j ON j.id = r.job_id WHERE r.schedule_id = $1 ORDER BY r.tick DESC LIMIT $2",
-        )
-        .bind(id)
-        .bind(i64::from(limit.clamp(1, 1000)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .read(
+                "SELECT r.tick, r.fired_at, r.outcome, r.job_id, j.state, j.run_at FROM keel_schedule_runs r \
+                 LEFT JOIN keel_jobs j ON j.id = r.job_id WHERE r.schedule_id = $1 ORDER BY r.tick DESC LIMIT $2",
+                &[json!(id), json!(i64::from(limit.clamp(1, 1000)))],
+            )
+            .await?;
         let now = now_ms();
         rows.iter()
             .map(|r| {
-                let state: Option<String> = r.try_get("state").map_err(db)?;
-                let run_at: Option<i64> = r.try_get("run_at").map_err(db)?;
+                let state = opt_text(r, "state")?;
+                let run_at = opt_int(r, "run_at")?;
                 Ok(ScheduleRun {
-                    tick: to_time(r.try_get("tick").map_err(db)?),
-                    fired_at: to_time(r.try_get("fired_at").map_err(db)?),
-                    outcome: r.try_get("outcome").map_err(db)?,
-                    job_id: r.try_get("job_id").map_err(db)?,
+                    tick: to_time(int(r, "tick")?),
+                    fired_at: to_time(int(r, "fired_at")?),
+                    outcome: text(r, "outcome")?,
+                    job_id: opt_text(r, "job_id")?,
                     job_state: state.map(|s| crate::store::visible_state(&s, run_at.unwrap_or(0), now)),
                 })
             })
@@ -210,32 +206,29 @@ impl JobStore {
     pub async fn trigger_schedule(&self, id_or_name: &str) -> Result<Job> {
         let s = self.schedule(id_or_name).await?;
         let mut now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
+        let mut tx = self.begin().await?;
         // The run key is the millisecond; two triggers in one millisecond take the next.
         loop {
-            let inserted = sqlx::query(
-                "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $2, 'triggered') \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(s.id.clone())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
+            let inserted = self
+                .exec(
+                    tx.as_mut(),
+                    "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) \
+                     VALUES ($1, $2, $2, 'triggered') ON CONFLICT DO NOTHING",
+                    &[json!(s.id), json!(now)],
+                )
+                .await?;
             if inserted == 1 {
                 break;
             }
             now += 1;
         }
-        let job = self.enqueue_template(&mut tx, &s, now).await?;
-        sqlx::query("UPDATE keel_schedule_runs SET job_id = $1 WHERE schedule_id = $2 AND tick = $3")
-            .bind(job.id.clone())
-            .bind(s.id.clone())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let job = self.enqueue_template(tx.as_mut(), &s, now).await?;
+        self.exec(
+            tx.as_mut(),
+            "UPDATE keel_schedule_runs SET job_id = $1 WHERE schedule_id = $2 AND tick = $3",
+            &[json!(job.id), json!(s.id), json!(now)],
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(job)
     }
@@ -247,11 +240,7 @@ impl JobStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM keel_schedules WHERE paused = 0 AND next_at <= $1 ORDER BY next_at LIMIT 500"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = self.read(&sql, &[json!(now)]).await?;
         let mut fired = Vec::new();
         for row in rows {
             let Ok(row) = parse_row(&row) else { continue };
@@ -271,29 +260,25 @@ impl JobStore {
             Decision::Wait => {
                 // next_at was stale (e.g. after an edit): recompute it.
                 let next = row.spec.next_after(s.last_tick.unwrap_or(s.created_at), s.created_at);
-                sqlx::query("UPDATE keel_schedules SET next_at = $1 WHERE id = $2")
-                    .bind(next.map(|t| t.timestamp_millis()))
-                    .bind(s.id.clone())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db)?;
+                self.write(
+                    "UPDATE keel_schedules SET next_at = CAST($1 AS BIGINT) WHERE id = $2",
+                    &[millis(next), json!(s.id)],
+                )
+                .await?;
                 return Ok(None);
             }
         };
         let tick_ms = tick.timestamp_millis();
-        let mut tx = self.begin().await.map_err(db)?;
-        let claimed = sqlx::query(
-            "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(s.id.clone())
-        .bind(tick_ms)
-        .bind(now)
-        .bind(if fire { "enqueued" } else { "missed" })
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
+        let mut tx = self.begin().await?;
+        let outcome = if fire { "enqueued" } else { "missed" };
+        let claimed = self
+            .exec(
+                tx.as_mut(),
+                "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+                &[json!(s.id), json!(tick_ms), json!(now), json!(outcome)],
+            )
+            .await?;
         if claimed == 0 {
             // Another process fired this tick.
             return Ok(None);
@@ -302,55 +287,52 @@ impl JobStore {
         if fire {
             let busy = match (&s.overlap, &s.last_job_id) {
                 (Overlap::Skip, Some(last)) => {
-                    let state: Option<String> = sqlx::query("SELECT state FROM keel_jobs WHERE id = $1")
-                        .bind(last.clone())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?
-                        .map(|r| r.try_get("state"))
-                        .transpose()
-                        .map_err(db)?;
+                    let rows = self
+                        .rows(tx.as_mut(), "SELECT state FROM keel_jobs WHERE id = $1", &[json!(last)])
+                        .await?;
+                    let state = rows.first().map(|r| text(r, "state")).transpose()?;
                     state.is_some_and(|st| matches!(st.as_str(), "waiting" | "active" | "failed"))
                 }
                 _ => false,
             };
             if busy {
-                sqlx::query("UPDATE keel_schedule_runs SET outcome = 'skipped' WHERE schedule_id = $1 AND tick = $2")
-                    .bind(s.id.clone())
-                    .bind(tick_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                self.exec(
+                    tx.as_mut(),
+                    "UPDATE keel_schedule_runs SET outcome = 'skipped' WHERE schedule_id = $1 AND tick = $2",
+                    &[json!(s.id), json!(tick_ms)],
+                )
+                .await?;
             } else {
-                let j = self.enqueue_template(&mut tx, s, now).await?;
-                sqlx::query("UPDATE keel_schedule_runs SET job_id = $1 WHERE schedule_id = $2 AND tick = $3")
-                    .bind(j.id.clone())
-                    .bind(s.id.clone())
-                    .bind(tick_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                let j = self.enqueue_template(tx.as_mut(), s, now).await?;
+                self.exec(
+                    tx.as_mut(),
+                    "UPDATE keel_schedule_runs SET job_id = $1 WHERE schedule_id = $2 AND tick = $3",
+                    &[json!(j.id), json!(s.id), json!(tick_ms)],
+                )
+                .await?;
                 job = Some(j);
             }
         }
-        let next = row.spec.next_after(tick, s.created_at).map(|t| t.timestamp_millis());
-        sqlx::query(
-            "UPDATE keel_schedules SET last_tick = $1, last_job_id = COALESCE($2, last_job_id), next_at = $3, \
-             updated_at = $4 WHERE id = $5",
+        let next = row.spec.next_after(tick, s.created_at);
+        let params = [
+            json!(tick_ms),
+            opt(job.as_ref().map(|j: &Job| j.id.clone())),
+            millis(next),
+            json!(now),
+            json!(s.id),
+        ];
+        self.exec(
+            tx.as_mut(),
+            "UPDATE keel_schedules SET last_tick = $1, last_job_id = COALESCE($2, last_job_id), \
+             next_at = CAST($3 AS BIGINT), updated_at = $4 WHERE id = $5",
+            &params,
         )
-        .bind(tick_ms)
-        .bind(job.as_ref().map(|j: &Job| j.id.clone()))
-        .bind(next)
-        .bind(now)
-        .bind(s.id.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(job)
     }
 
-    async fn enqueue_template(&self, tx: &mut sqlx::AnyConnection, s: &Schedule, now: i64) -> Result<Job> {
+    async fn enqueue_template(&self, tx: &mut dyn Tx, s: &Schedule, now: i64) -> Result<Job> {
         let new: NewJob = serde_json::from_value(s.job.clone()).map_err(|e| {
             Error::field(
                 "job",
@@ -363,6 +345,11 @@ impl JobStore {
             .map(|e| e.job)
             .ok_or_else(|| Error::internal("enqueue returned no job"))
     }
+}
+
+/// A time as bound milliseconds (NULL for none).
+fn millis(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.timestamp_millis()))
 }
 
 fn required(field: &str) -> Error {
@@ -410,20 +397,20 @@ fn validate(name: &str, spec: &Value, queue: &str, job: &Value) -> Result<(Spec,
     Ok((spec, job.clone()))
 }
 
-fn parse_row(row: &sqlx::any::AnyRow) -> Result<Row_> {
-    let spec_text: String = row.try_get("spec").map_err(db)?;
+fn parse_row(row: &Row) -> Result<Row_> {
+    let spec_text = text(row, "spec")?;
     let spec_json: Value = serde_json::from_str(&spec_text).map_err(Error::internal)?;
     let spec = Spec::from_json(&spec_json).map_err(|e| Error::internal(format!("stored schedule spec: {e}")))?;
-    let job_text: String = row.try_get("job").map_err(db)?;
-    let overlap: String = row.try_get("overlap").map_err(db)?;
-    let catchup: String = row.try_get("catchup").map_err(db)?;
-    let opt_time = |c: &str| row.try_get::<Option<i64>, _>(c).map(|v| v.map(to_time)).map_err(db);
+    let job_text = text(row, "job")?;
+    let overlap = text(row, "overlap")?;
+    let catchup = text(row, "catchup")?;
+    let opt_time = |c: &str| opt_int(row, c).map(|v| v.map(to_time));
     Ok(Row_ {
         schedule: Schedule {
-            id: row.try_get("id").map_err(db)?,
-            name: row.try_get("name").map_err(db)?,
+            id: text(row, "id")?,
+            name: text(row, "name")?,
             schedule: spec_json,
-            queue: row.try_get("queue").map_err(db)?,
+            queue: text(row, "queue")?,
             job: serde_json::from_str(&job_text).unwrap_or_default(),
             overlap: if overlap == "allow" {
                 Overlap::Allow
@@ -431,12 +418,12 @@ fn parse_row(row: &sqlx::any::AnyRow) -> Result<Row_> {
                 Overlap::Skip
             },
             catchup: catchup.parse().unwrap_or(Catchup::Skip),
-            paused: row.try_get::<i64, _>("paused").map_err(db)? != 0,
+            paused: int(row, "paused")? != 0,
             last_tick: opt_time("last_tick")?,
-            last_job_id: row.try_get("last_job_id").map_err(db)?,
+            last_job_id: opt_text(row, "last_job_id")?,
             next_at: opt_time("next_at")?,
-            created_at: to_time(row.try_get("created_at").map_err(db)?),
-            updated_at: to_time(row.try_get("updated_at").map_err(db)?),
+            created_at: to_time(int(row, "created_at")?),
+            updated_at: to_time(int(row, "updated_at")?),
         },
         spec,
     })

@@ -2,9 +2,9 @@
 
 use keel_core::queue::validate_queue_name;
 use keel_core::{Error, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use super::{db, is_unique_violation, job_from_row, now_ms, JobStore, JOB_COLUMNS};
 use crate::model::{Job, QueueSettings};
 
 impl JobStore {
@@ -17,11 +17,10 @@ impl JobStore {
              lease_token = NULL, lease_expires_at = NULL, updated_at = $2 \
              WHERE id = $1 AND state IN ('failed', 'dead', 'cancelled', 'completed') RETURNING {JOB_COLUMNS}"
         );
-        match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&self.pool)
+        match self
+            .write(&sql, &[json!(id), json!(now)])
             .await
+            .map(|rows| rows.into_iter().next())
         {
             Ok(Some(row)) => job_from_row(&row),
             Ok(None) => match self.get(id).await? {
@@ -31,10 +30,10 @@ impl JobStore {
                 ))),
                 None => Err(Error::not_found()),
             },
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Conflict(
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(
                 "Another job with the same uniqueKey is pending in this queue; retry it once that one finishes.".into(),
             )),
-            Err(e) => Err(db(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -46,13 +45,7 @@ impl JobStore {
             "UPDATE keel_jobs SET state = 'cancelled', finished_at = $2, lease_token = NULL, lease_expires_at = NULL, \
              updated_at = $2 WHERE id = $1 AND state IN ('waiting', 'active', 'failed') RETURNING {JOB_COLUMNS}"
         );
-        match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-        {
+        match self.write(&sql, &[json!(id), json!(now)]).await?.into_iter().next() {
             Some(row) => job_from_row(&row),
             None => match self.get(id).await? {
                 Some(job) => Err(Error::Conflict(format!(
@@ -67,12 +60,7 @@ impl JobStore {
     /// The queue's settings (the defaults for a queue never used).
     pub async fn settings(&self, queue: &str) -> Result<QueueSettings> {
         validate_queue_name(queue)?;
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        Ok(self
-            .queue_row(&mut conn, queue, false)
-            .await?
-            .map(|(s, _, _)| s)
-            .unwrap_or_default())
+        Ok(self.queue_row_now(queue).await?.map(|(s, _, _)| s).unwrap_or_default())
     }
 
     /// Applies a partial settings document (`{"concurrency": 5, "paused": true, …}`; `null`
@@ -89,10 +77,10 @@ impl JobStore {
             return Err(Error::bad_request("The body must be a JSON object of queue settings."));
         };
         let now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
-        self.ensure_queue(&mut tx, queue, now).await?;
+        let mut tx = self.begin().await?;
+        self.ensure_queue(tx.as_mut(), queue, now).await?;
         let current = self
-            .queue_row(&mut tx, queue, false)
+            .queue_row(tx.as_mut(), queue, false)
             .await?
             .map(|(s, _, _)| s)
             .unwrap_or_default();
@@ -112,13 +100,13 @@ impl JobStore {
         let settings: QueueSettings =
             serde_json::from_value(doc).map_err(|e| Error::bad_request(format!("Invalid queue settings: {e}")))?;
         validate_settings(&settings)?;
-        sqlx::query("UPDATE keel_job_queues SET settings = $1, updated_at = $2 WHERE name = $3")
-            .bind(serde_json::to_string(&settings).map_err(Error::internal)?)
-            .bind(now)
-            .bind(queue)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let doc = serde_json::to_string(&settings).map_err(Error::internal)?;
+        self.exec(
+            tx.as_mut(),
+            "UPDATE keel_job_queues SET settings = $1, updated_at = $2 WHERE name = $3",
+            &[json!(doc), json!(now), json!(queue)],
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(settings)
     }

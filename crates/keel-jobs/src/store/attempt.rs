@@ -2,10 +2,10 @@
 //! lease token of its claim and changes the job only while that lease is held.
 
 use keel_core::{Error, Result};
-use serde_json::Value;
-use sqlx::Row;
+use keel_sql::{Row, Tx};
+use serde_json::{json, Value};
 
-use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use super::{db, int, job_from_row, now_ms, opt, opt_int, opt_text, text, JobStore, JOB_COLUMNS};
 use crate::model::{AttemptError, Backoff, Job, Progress};
 
 /// Jobs completed by one statement of `complete_many` (3 bound values each).
@@ -47,7 +47,7 @@ impl JobStore {
             lease,
             "lease_expires_at = $3 + timeout_ms, updated_at = $3",
             now,
-            |q| q,
+            Vec::new(),
         )
         .await
     }
@@ -75,7 +75,7 @@ impl JobStore {
             lease,
             "progress = $4, lease_expires_at = $3 + timeout_ms, updated_at = $3",
             now,
-            move |q| q.bind(json),
+            vec![json!(json)],
         )
         .await
     }
@@ -96,7 +96,7 @@ impl JobStore {
             "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, finished_at = $3, \
              updated_at = $3",
             now,
-            move |q| q.bind(json),
+            vec![opt(json)],
         )
         .await
     }
@@ -113,7 +113,7 @@ impl JobStore {
     async fn complete_many_now(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
         let now = now_ms();
         let mut done = std::collections::HashMap::with_capacity(items.len());
-        let mut tx = self.begin().await.map_err(db)?;
+        let mut tx = self.begin().await?;
         // One statement per chunk: `UPDATE … FROM (VALUES (id, lease, result), …)` (the
         // columns of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
         for chunk in items.chunks(COMPLETE_CHUNK) {
@@ -132,15 +132,16 @@ impl JobStore {
                  AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
                 *QUALIFIED_JOB_COLUMNS
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut params = Vec::with_capacity(1 + 3 * chunk.len());
+            params.push(json!(now));
             for (id, lease, result) in chunk {
                 let json = match result {
                     Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
                     None => None,
                 };
-                q = q.bind(id.clone()).bind(lease.clone()).bind(json);
+                params.extend([json!(id), json!(lease), opt(json)]);
             }
-            for row in q.fetch_all(&mut *tx).await.map_err(db)? {
+            for row in self.rows(tx.as_mut(), &sql, &params).await? {
                 let job = job_from_row(&row)?;
                 done.insert(job.id.clone(), job);
             }
@@ -162,27 +163,25 @@ impl JobStore {
 
     async fn fail_now(&self, id: &str, lease: &str, message: &str, mode: FailMode) -> Result<Job> {
         let now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
-        let row = sqlx::query(
-            "SELECT lease_token, lease_expires_at, state, attempts, max_attempts, backoff, errors FROM keel_jobs \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or_else(Error::not_found)?;
-        let held = row.try_get::<Option<String>, _>("lease_token").map_err(db)?.as_deref() == Some(lease)
-            && row.try_get::<String, _>("state").map_err(db)? == "active"
-            && row
-                .try_get::<Option<i64>, _>("lease_expires_at")
-                .map_err(db)?
-                .unwrap_or(0)
-                > now;
+        let mut tx = self.begin().await?;
+        let row = self
+            .rows(
+                tx.as_mut(),
+                "SELECT lease_token, lease_expires_at, state, attempts, max_attempts, backoff, errors FROM keel_jobs \
+                 WHERE id = $1",
+                &[json!(id)],
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(Error::not_found)?;
+        let held = opt_text(&row, "lease_token")?.as_deref() == Some(lease)
+            && text(&row, "state")? == "active"
+            && opt_int(&row, "lease_expires_at")?.unwrap_or(0) > now;
         if !held {
             return Err(stale_job_lease());
         }
-        let job = fail_attempt(&mut tx, id, lease, &row, message, mode, now)
+        let job = fail_attempt(self, tx.as_mut(), id, lease, &row, message, mode, now)
             .await?
             .ok_or_else(stale_job_lease)?;
         tx.commit().await.map_err(db)?;
@@ -190,23 +189,16 @@ impl JobStore {
     }
 
     /// Runs `UPDATE keel_jobs SET {set}` on a job whose lease `lease` is held and unexpired
-    /// (`$1` id, `$2` lease, `$3` now, then whatever `bind` adds); 404 / 409 otherwise.
-    async fn update_held<'q, F>(&self, id: &str, lease: &str, set: &str, now: i64, bind: F) -> Result<Job>
-    where
-        F: FnOnce(
-            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    {
+    /// (`$1` id, `$2` lease, `$3` now, then `more` from `$4`); 404 / 409 otherwise.
+    async fn update_held(&self, id: &str, lease: &str, set: &str, now: i64, more: Vec<Value>) -> Result<Job> {
         let sql = format!(
             "UPDATE keel_jobs SET {set} WHERE id = $1 AND lease_token = $2 AND state = 'active' \
              AND lease_expires_at > $3 RETURNING {JOB_COLUMNS}"
         );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .bind(lease.to_string())
-            .bind(now);
-        match bind(q).fetch_optional(&self.pool).await.map_err(db)? {
-            Some(row) => job_from_row(&row),
+        let mut params = vec![json!(id), json!(lease), json!(now)];
+        params.extend(more);
+        match self.write(&sql, &params).await?.first() {
+            Some(row) => job_from_row(row),
             None => match self.get(id).await? {
                 Some(_) => Err(stale_job_lease()),
                 None => Err(Error::not_found()),
@@ -218,20 +210,21 @@ impl JobStore {
 /// Ends attempt `attempts` of job `id` as failed with `message`, if `lease` still is its
 /// token: back to `failed` with a retry time, or `dead`. `row` holds the job's attempts,
 /// max_attempts, backoff and errors. Returns `None` when the lease changed meanwhile.
+#[allow(clippy::too_many_arguments)] // one attempt's facts, all needed
 pub(crate) async fn fail_attempt(
-    conn: &mut sqlx::AnyConnection,
+    store: &JobStore,
+    tx: &mut dyn Tx,
     id: &str,
     lease: &str,
-    row: &sqlx::any::AnyRow,
+    row: &Row,
     message: &str,
     mode: FailMode,
     now: i64,
 ) -> Result<Option<Job>> {
-    let attempts = row.try_get::<i64, _>("attempts").map_err(db)?;
-    let max_attempts = row.try_get::<i64, _>("max_attempts").map_err(db)?;
-    let backoff: Backoff = serde_json::from_str(&row.try_get::<String, _>("backoff").map_err(db)?).unwrap_or_default();
-    let mut errors: Vec<AttemptError> =
-        serde_json::from_str(&row.try_get::<String, _>("errors").map_err(db)?).unwrap_or_default();
+    let attempts = int(row, "attempts")?;
+    let max_attempts = int(row, "max_attempts")?;
+    let backoff: Backoff = serde_json::from_str(&text(row, "backoff")?).unwrap_or_default();
+    let mut errors: Vec<AttemptError> = serde_json::from_str(&text(row, "errors")?).unwrap_or_default();
     errors.push(AttemptError {
         attempt: attempts as u32,
         message: message.chars().take(4000).collect(),
@@ -250,20 +243,20 @@ pub(crate) async fn fail_attempt(
     };
     let errors = serde_json::to_string(&errors).map_err(Error::internal)?;
     let sql = format!(
-        "UPDATE keel_jobs SET state = $1, run_at = $2, finished_at = $3, errors = $4, lease_token = NULL, \
+        "UPDATE keel_jobs SET state = $1, run_at = $2, finished_at = CAST($3 AS BIGINT), errors = $4, lease_token = NULL, \
          lease_expires_at = NULL, updated_at = $5 WHERE id = $6 AND lease_token = $7 AND state = 'active' \
          RETURNING {JOB_COLUMNS}"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(state)
-        .bind(run_at)
-        .bind(finished)
-        .bind(errors)
-        .bind(now)
-        .bind(id)
-        .bind(lease)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?;
-    row.as_ref().map(job_from_row).transpose()
+    let finished = finished.map_or(Value::Null, |f| json!(f));
+    let params = [
+        json!(state),
+        json!(run_at),
+        finished,
+        json!(errors),
+        json!(now),
+        json!(id),
+        json!(lease),
+    ];
+    let rows = store.rows(tx, &sql, &params).await?;
+    rows.first().map(job_from_row).transpose()
 }

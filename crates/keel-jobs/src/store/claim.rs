@@ -3,9 +3,10 @@
 
 use keel_core::queue::validate_queue_name;
 use keel_core::{Error, Result};
-use sqlx::Row;
+use keel_sql::Tx;
+use serde_json::json;
 
-use super::{db, job_from_row, now_ms, Dialect, JobStore, JOB_COLUMNS};
+use super::{db, int, job_from_row, now_ms, opt, text, JobStore, JOB_COLUMNS};
 use crate::model::{ClaimedJob, QueueSettings};
 
 /// The most jobs one claim may return.
@@ -51,28 +52,24 @@ impl JobStore {
             }
         }
         let now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
-        if self.dialect == Dialect::Postgres {
+        let mut boxed = self.begin().await?;
+        let tx = boxed.as_mut();
+        if let Some(relaxed) = self.dialect().relaxed_commit() {
             // A claim need not wait for its WAL flush: a claim lost in a crash only puts the
             // job back to waiting, and it is delivered again (at-least-once either way).
             // Completions and enqueues stay synchronous.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            self.exec(tx, relaxed, &[]).await?;
         }
-        let Some((settings, mut rate_window, mut rate_count)) = self.queue_row(&mut tx, queue, false).await? else {
-            tx.commit().await.map_err(db)?;
+        let Some((settings, mut rate_window, mut rate_count)) = self.queue_row(tx, queue, false).await? else {
             return Ok(Vec::new());
         };
         if settings.paused {
-            tx.commit().await.map_err(db)?;
             return Ok(Vec::new());
         }
         let limited = settings.concurrency.is_some() || settings.rate_limit.is_some();
-        let settings = if limited && self.dialect == Dialect::Postgres {
+        let settings = if limited && !self.dialect().for_update().is_empty() {
             // Serialize this queue's claims across processes while limits are counted.
-            let Some((s, w, c)) = self.queue_row(&mut tx, queue, true).await? else {
+            let Some((s, w, c)) = self.queue_row(tx, queue, true).await? else {
                 return Ok(Vec::new());
             };
             (rate_window, rate_count) = (w, c);
@@ -80,17 +77,18 @@ impl JobStore {
         } else {
             settings
         };
-        self.reap_expired(&mut tx, Some(queue), now, 100).await?;
+        self.reap_expired(tx, Some(queue), now, 100).await?;
 
         let mut n = opts.max as i64;
         if let Some(limit) = settings.concurrency {
-            let active: i64 = sqlx::query("SELECT COUNT(*) AS n FROM keel_jobs WHERE queue = $1 AND state = 'active'")
-                .bind(queue)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?
-                .try_get("n")
-                .map_err(db)?;
+            let rows = self
+                .rows(
+                    tx,
+                    "SELECT COUNT(*) AS n FROM keel_jobs WHERE queue = $1 AND state = 'active'",
+                    &[json!(queue)],
+                )
+                .await?;
+            let active = rows.first().map(|r| int(r, "n")).transpose()?.unwrap_or(0);
             n = n.min(i64::from(limit) - active);
         }
         let mut window = 0;
@@ -104,14 +102,11 @@ impl JobStore {
             n = n.min(i64::from(rate.max) - rate_count);
         }
         if n <= 0 {
-            tx.commit().await.map_err(db)?;
+            boxed.commit().await.map_err(db)?;
             return Ok(Vec::new());
         }
 
-        let lock = match self.dialect {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
-        };
+        let lock = self.dialect().skip_locked();
         let sql = format!(
             "UPDATE keel_jobs SET state = 'active', attempts = attempts + 1, lease_token = $1 || id, \
              lease_expires_at = $2 + timeout_ms, started_at = $2, worker = $3, progress = NULL, updated_at = $2 \
@@ -120,34 +115,31 @@ impl JobStore {
              RETURNING {JOB_COLUMNS}, lease_token, seq"
         );
         let token_prefix = format!("{}.", keel_core::id::random_string(24, keel_core::id::SECRET_ALPHABET));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token_prefix)
-            .bind(now)
-            .bind(opts.worker.clone())
-            .bind(queue)
-            .bind(n)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
+        let params = [
+            json!(token_prefix),
+            json!(now),
+            opt(opts.worker.clone()),
+            json!(queue),
+            json!(n),
+        ];
+        let rows = self.rows(tx, &sql, &params).await?;
         if settings.rate_limit.is_some() && !rows.is_empty() {
-            sqlx::query("UPDATE keel_job_queues SET rate_window = $1, rate_count = $2 WHERE name = $3")
-                .bind(window)
-                .bind(rate_count + rows.len() as i64)
-                .bind(queue)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            self.exec(
+                tx,
+                "UPDATE keel_job_queues SET rate_window = $1, rate_count = $2 WHERE name = $3",
+                &[json!(window), json!(rate_count + rows.len() as i64), json!(queue)],
+            )
+            .await?;
         }
-        tx.commit().await.map_err(db)?;
+        boxed.commit().await.map_err(db)?;
 
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let seq: i64 = row.try_get("seq").map_err(db)?;
             claimed.push((
-                seq,
+                int(row, "seq")?,
                 ClaimedJob {
                     job: job_from_row(row)?,
-                    lease: row.try_get("lease_token").map_err(db)?,
+                    lease: text(row, "lease_token")?,
                 },
             ));
         }
@@ -164,28 +156,31 @@ impl JobStore {
     /// The queue's settings and rate counters (`None`: the queue has never been used).
     pub(crate) async fn queue_row(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        tx: &mut dyn Tx,
         queue: &str,
         for_update: bool,
     ) -> Result<Option<(QueueSettings, i64, i64)>> {
         let sql = format!(
             "SELECT settings, rate_window, rate_count FROM keel_job_queues WHERE name = $1{}",
-            if for_update { " FOR UPDATE" } else { "" }
+            if for_update { self.dialect().for_update() } else { "" }
         );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(queue)
-            .fetch_optional(conn)
-            .await
-            .map_err(db)?
-        else {
-            return Ok(None);
-        };
-        let settings: String = row.try_get("settings").map_err(db)?;
-        let settings = serde_json::from_str(&settings).unwrap_or_default();
-        Ok(Some((
-            settings,
-            row.try_get("rate_window").map_err(db)?,
-            row.try_get("rate_count").map_err(db)?,
-        )))
+        let rows = self.rows(tx, &sql, &[json!(queue)]).await?;
+        rows.first().map(queue_settings_of).transpose()
     }
+
+    /// The queue's settings and rate counters outside a transaction.
+    pub(crate) async fn queue_row_now(&self, queue: &str) -> Result<Option<(QueueSettings, i64, i64)>> {
+        let rows = self
+            .read(
+                "SELECT settings, rate_window, rate_count FROM keel_job_queues WHERE name = $1",
+                &[json!(queue)],
+            )
+            .await?;
+        rows.first().map(queue_settings_of).transpose()
+    }
+}
+
+fn queue_settings_of(row: &keel_sql::Row) -> Result<(QueueSettings, i64, i64)> {
+    let settings = serde_json::from_str(&text(row, "settings")?).unwrap_or_default();
+    Ok((settings, int(row, "rate_window")?, int(row, "rate_count")?))
 }

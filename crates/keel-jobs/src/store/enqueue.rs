@@ -2,8 +2,10 @@
 
 use keel_core::queue::validate_queue_name;
 use keel_core::Result;
+use keel_sql::Tx;
+use serde_json::json;
 
-use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use super::{db, job_from_row, now_ms, opt, JobStore, JOB_COLUMNS};
 use crate::model::{Job, NewJob, QueueSettings};
 
 /// The defaults of a job enqueued without them.
@@ -40,8 +42,8 @@ impl JobStore {
 
     /// Enqueues validated jobs in a transaction of their own.
     pub(crate) async fn enqueue_alone(&self, queue: &str, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
-        let mut tx = self.begin().await.map_err(db)?;
-        let out = self.enqueue_on(&mut tx, queue, jobs, now_ms()).await?;
+        let mut tx = self.begin().await?;
+        let out = self.enqueue_on(tx.as_mut(), queue, jobs, now_ms()).await?;
         tx.commit().await.map_err(db)?;
         Ok(out)
     }
@@ -49,12 +51,12 @@ impl JobStore {
     /// `enqueue` inside the caller's transaction (jobs already validated).
     pub(crate) async fn enqueue_on(
         &self,
-        tx: &mut sqlx::AnyConnection,
+        tx: &mut dyn Tx,
         queue: &str,
         jobs: &[NewJob],
         now: i64,
     ) -> Result<Vec<Enqueued>> {
-        self.ensure_queue(&mut *tx, queue, now).await?;
+        self.ensure_queue(tx, queue, now).await?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             let run_at = match (job.run_at, job.delay_ms) {
@@ -71,21 +73,20 @@ impl JobStore {
                  VALUES ($1, $2, $3, $4, 'waiting', $5, $6, 0, $7, $8, $9, $10, '[]', $11, $11) \
                  ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(keel_core::id::new_id())
-                .bind(queue)
-                .bind(job.name.clone().unwrap_or_else(|| "default".into()))
-                .bind(payload)
-                .bind(i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY)))
-                .bind(run_at)
-                .bind(i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
-                .bind(backoff)
-                .bind(job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64)
-                .bind(job.unique_key.clone())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+            let params = [
+                json!(keel_core::id::new_id()),
+                json!(queue),
+                json!(job.name.clone().unwrap_or_else(|| "default".into())),
+                json!(payload),
+                json!(i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY))),
+                json!(run_at),
+                json!(i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))),
+                json!(backoff),
+                json!(job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64),
+                opt(job.unique_key.clone()),
+                json!(now),
+            ];
+            let row = self.rows(tx, &sql, &params).await?.into_iter().next();
             match row {
                 Some(row) => out.push(Enqueued {
                     job: job_from_row(&row)?,
@@ -97,12 +98,13 @@ impl JobStore {
                         "SELECT {JOB_COLUMNS} FROM keel_jobs WHERE queue = $1 AND unique_key = $2 \
                          AND state IN ('waiting', 'active', 'failed')"
                     );
-                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(queue)
-                        .bind(job.unique_key.clone())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db)?;
+                    let rows = self
+                        .rows(tx, &sql, &[json!(queue), opt(job.unique_key.clone())])
+                        .await?;
+                    let row = rows
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| keel_core::Error::internal("jobs store: a unique job vanished"))?;
                     out.push(Enqueued {
                         job: job_from_row(&row)?,
                         created: false,
@@ -114,17 +116,14 @@ impl JobStore {
     }
 
     /// Creates the queue's settings row with the defaults, if it has none.
-    pub(crate) async fn ensure_queue(&self, conn: &mut sqlx::AnyConnection, queue: &str, now: i64) -> Result<()> {
+    pub(crate) async fn ensure_queue(&self, tx: &mut dyn Tx, queue: &str, now: i64) -> Result<()> {
         let settings = serde_json::to_string(&QueueSettings::default()).map_err(keel_core::Error::internal)?;
-        sqlx::query(
+        self.exec(
+            tx,
             "INSERT INTO keel_job_queues (name, settings, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[json!(queue), json!(settings), json!(now)],
         )
-        .bind(queue)
-        .bind(settings)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 }

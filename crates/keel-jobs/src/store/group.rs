@@ -73,10 +73,10 @@ impl JobStore {
 
     async fn enqueue_together(&self, group: &[Request]) -> Result<Vec<Vec<Enqueued>>> {
         let now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
+        let mut tx = self.begin().await?;
         let mut outs = Vec::with_capacity(group.len());
         for req in group {
-            outs.push(self.enqueue_on(&mut tx, &req.queue, &req.jobs, now).await?);
+            outs.push(self.enqueue_on(tx.as_mut(), &req.queue, &req.jobs, now).await?);
         }
         tx.commit().await.map_err(db)?;
         Ok(outs)

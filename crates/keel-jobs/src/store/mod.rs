@@ -1,22 +1,26 @@
-//! The job store: jobs and queue settings in one SQL engine, embedded SQLite (a `jobs.db`
-//! file in the data dir) or PostgreSQL, through sqlx's `Any` driver so both run the same
-//! statements (`$N` placeholders, BIGINT columns, JSON as text, times as Unix milliseconds).
+//! The job store: jobs and queue settings in one SQL engine of the one SQL layer
+//! (`keel_sql::Engine`), embedded SQLite (a `jobs.db` file of its own in the data dir) or
+//! PostgreSQL (the process's shared pool). Statements are written once, with `$N`
+//! placeholders, BIGINT columns, JSON as text and times as Unix milliseconds; the dialect
+//! numbers the placeholders and supplies what differs (`FOR UPDATE SKIP LOCKED`, the `seq`
+//! column, asynchronous commits).
 //!
 //! The jobs table is itself the queue, as in Oban, River or Solid Queue: a claim is one
 //! `UPDATE … RETURNING` that flips waiting rows to active with a fresh lease token, so a
 //! job's state, its lease, its unique key and its counts change in one transaction. On
 //! PostgreSQL the claim's inner `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
-//! which serializes that queue's claims across processes. On SQLite the pool has one
-//! connection, so every write transaction runs alone.
+//! which serializes that queue's claims across processes. Its transactions run beside each
+//! other (`Engine::begin_concurrent`), not behind the records store's write lock. On SQLite
+//! there is one writer, so every write transaction runs alone.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use keel_core::{Error, Result};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use keel_sql::{Dialect, Engine, Row, Tx};
+use serde_json::Value;
 
 use crate::model::{AttemptError, Backoff, Job, JobState, Progress};
 
@@ -32,18 +36,10 @@ pub use claim::ClaimOptions;
 pub use enqueue::Enqueued;
 pub use query::JobPage;
 
-/// Which SQL the store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
 /// Jobs and queue settings in SQL. Cheap to clone.
 #[derive(Clone)]
 pub struct JobStore {
-    pub(crate) pool: AnyPool,
-    pub(crate) dialect: Dialect,
+    pub(crate) engine: Arc<dyn Engine>,
     /// Group commit of concurrent enqueues (`None` in the grouper's own copy).
     grouper: Option<group::Grouper>,
 }
@@ -53,57 +49,25 @@ const JOB_COLUMNS: &str = "id, queue, name, payload, state, priority, run_at, at
      timeout_ms, unique_key, progress, result, errors, worker, lease_expires_at, created_at, started_at, \
      finished_at, updated_at";
 
+/// Readers of the SQLite file (job lists, counts and the scheduler's scan).
+const SQLITE_READERS: u32 = 2;
+
 impl JobStore {
-    /// Opens (creating if missing) the SQLite file at `path`.
+    /// Opens (creating if missing) the SQLite file at `path`, an engine of its own.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
-        sqlx::any::install_default_drivers();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::internal)?;
         }
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; \
-                         PRAGMA foreign_keys=ON;",
-                    )
-                    .execute(conn)
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        let engine = keel_sql::sqlite::SqliteEngine::open(path, SQLITE_READERS)
             .await
             .map_err(|e| Error::internal(format!("cannot open the jobs database {}: {e}", path.display())))?;
-        Self::ready(pool, Dialect::Sqlite).await
+        Self::open(Arc::new(engine)).await
     }
 
-    /// Connects to PostgreSQL at `url` and creates the tables if missing.
-    pub async fn connect_postgres(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .map_err(|e| {
-                Error::internal(format!(
-                    "cannot connect to PostgreSQL at {}: {e}",
-                    keel_core::config::redact_url(url)
-                ))
-            })?;
-        Self::ready(pool, Dialect::Postgres).await
-    }
-
-    /// Migrates, then starts the enqueue grouper on a copy of the store without one.
-    async fn ready(pool: AnyPool, dialect: Dialect) -> Result<Self> {
-        let bare = Self {
-            pool,
-            dialect,
-            grouper: None,
-        };
+    /// The store on `engine` (for PostgreSQL, a `PgEngine` over the process's shared pool);
+    /// creates the tables if missing.
+    pub async fn open(engine: Arc<dyn Engine>) -> Result<Self> {
+        let bare = Self { engine, grouper: None };
         bare.migrate().await?;
         Ok(Self {
             grouper: Some(group::Grouper::spawn(bare.clone())),
@@ -124,32 +88,53 @@ impl JobStore {
             .map_err(|e| Error::internal(format!("a jobs store task failed: {e}")))?
     }
 
-    /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
-    /// so a second process on the same file (the CLI) waits its turn instead of failing.
-    pub(crate) async fn begin(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
-        }
+    /// A write transaction, beside other writers where the engine allows it. On SQLite it
+    /// takes the write lock up front (`BEGIN IMMEDIATE`), so a second process on the same
+    /// file (the CLI) waits its turn instead of failing.
+    pub(crate) async fn begin(&self) -> Result<Box<dyn Tx>> {
+        self.engine.begin_concurrent().await.map_err(db)
     }
 
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.engine.dialect()
+    }
+
+    /// A read outside any transaction (`$N` placeholders).
+    pub(crate) async fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = self.dialect().numbered(sql);
+        self.engine.fetch_all(&sql, params).await.map_err(db)
+    }
+
+    /// A statement in `tx` returning rows (`$N` placeholders).
+    pub(crate) async fn rows(&self, tx: &mut dyn Tx, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = self.dialect().numbered(sql);
+        tx.fetch_all(&sql, params).await.map_err(db)
+    }
+
+    /// A statement in `tx`; the rows it changed (`$N` placeholders).
+    pub(crate) async fn exec(&self, tx: &mut dyn Tx, sql: &str, params: &[Value]) -> Result<u64> {
+        let sql = self.dialect().numbered(sql);
+        tx.execute(&sql, params).await.map_err(db)
+    }
+
+    /// One statement returning rows, in a transaction of its own.
+    pub(crate) async fn write(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut tx = self.begin().await?;
+        let rows = self.rows(tx.as_mut(), sql, params).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(rows)
     }
 
     /// Checks the engine answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
-        Ok(())
+        self.engine.ping().await
     }
 
     async fn migrate(&self) -> Result<()> {
-        let seq = match self.dialect {
-            Dialect::Sqlite => "seq INTEGER PRIMARY KEY AUTOINCREMENT",
-            Dialect::Postgres => "seq BIGSERIAL PRIMARY KEY",
-        };
-        let ddl = format!(
-            "CREATE TABLE IF NOT EXISTS keel_jobs (
+        let seq = format!("seq {}", self.dialect().serial_primary_key());
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS keel_jobs (
                 {seq},
                 id TEXT NOT NULL UNIQUE,
                 queue TEXT NOT NULL,
@@ -173,23 +158,28 @@ impl JobStore {
                 started_at BIGINT,
                 finished_at BIGINT,
                 updated_at BIGINT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS keel_jobs_ready ON keel_jobs (queue, priority DESC, run_at, seq)
-                WHERE state IN ('waiting', 'failed');
-            CREATE INDEX IF NOT EXISTS keel_jobs_by_state ON keel_jobs (queue, state, seq);
-            CREATE INDEX IF NOT EXISTS keel_jobs_leases ON keel_jobs (lease_expires_at) WHERE state = 'active';
-            CREATE INDEX IF NOT EXISTS keel_jobs_finished ON keel_jobs (queue, state, finished_at)
-                WHERE state IN ('completed', 'dead');
-            CREATE UNIQUE INDEX IF NOT EXISTS keel_jobs_unique ON keel_jobs (queue, unique_key)
-                WHERE unique_key IS NOT NULL AND state IN ('waiting', 'active', 'failed');
-            CREATE TABLE IF NOT EXISTS keel_job_queues (
+            )"
+            ),
+            "CREATE INDEX IF NOT EXISTS keel_jobs_ready ON keel_jobs (queue, priority DESC, run_at, seq) \
+             WHERE state IN ('waiting', 'failed')"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS keel_jobs_by_state ON keel_jobs (queue, state, seq)".into(),
+            "CREATE INDEX IF NOT EXISTS keel_jobs_leases ON keel_jobs (lease_expires_at) WHERE state = 'active'".into(),
+            "CREATE INDEX IF NOT EXISTS keel_jobs_finished ON keel_jobs (queue, state, finished_at) \
+             WHERE state IN ('completed', 'dead')"
+                .into(),
+            "CREATE UNIQUE INDEX IF NOT EXISTS keel_jobs_unique ON keel_jobs (queue, unique_key) \
+             WHERE unique_key IS NOT NULL AND state IN ('waiting', 'active', 'failed')"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS keel_job_queues (
                 name TEXT PRIMARY KEY,
                 settings TEXT NOT NULL,
                 rate_window BIGINT NOT NULL DEFAULT 0,
                 rate_count BIGINT NOT NULL DEFAULT 0,
                 updated_at BIGINT NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS keel_schedules (
+            )"
+            .into(),
+            "CREATE TABLE IF NOT EXISTS keel_schedules (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL UNIQUE,
                 spec TEXT NOT NULL,
@@ -203,37 +193,78 @@ impl JobStore {
                 next_at BIGINT,
                 created_at BIGINT NOT NULL,
                 updated_at BIGINT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS keel_schedules_due ON keel_schedules (next_at) WHERE paused = 0;
-            CREATE TABLE IF NOT EXISTS keel_schedule_runs (
+            )"
+            .into(),
+            "CREATE INDEX IF NOT EXISTS keel_schedules_due ON keel_schedules (next_at) WHERE paused = 0".into(),
+            "CREATE TABLE IF NOT EXISTS keel_schedule_runs (
                 schedule_id TEXT NOT NULL,
                 tick BIGINT NOT NULL,
                 fired_at BIGINT NOT NULL,
                 outcome TEXT NOT NULL,
                 job_id TEXT,
                 PRIMARY KEY (schedule_id, tick)
-            );"
-        );
-        let mut tx = self.begin().await.map_err(db)?;
-        if self.dialect == Dialect::Postgres {
-            // Several processes may start at once; CREATE … IF NOT EXISTS races in PostgreSQL.
-            sqlx::query("SELECT pg_advisory_xact_lock(7361920458)")
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            )"
+            .into(),
+        ];
+        // The engine's serialized writer (`begin`, not `begin_concurrent`): several processes
+        // may start at once, and CREATE … IF NOT EXISTS races in PostgreSQL.
+        let mut tx = self.engine.begin().await.map_err(db)?;
+        for statement in &statements {
+            tx.execute(statement, &[]).await.map_err(db)?;
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
 }
 
-/// An engine error: logged by the server, never sent to a client.
-pub(crate) fn db(e: sqlx::Error) -> Error {
-    Error::internal(format!("jobs store: {e}"))
+/// An engine error, as the jobs store's: an internal one is logged by the server, never sent
+/// to a client; a unique violation stays a `BadRequest` (see [`is_unique_violation`]).
+pub(crate) fn db(e: Error) -> Error {
+    match e {
+        Error::Internal(msg) => Error::Internal(format!("jobs store: {msg}")),
+        other => other,
+    }
+}
+
+/// Whether `e` is an engine's unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &Error) -> bool {
+    matches!(e, Error::BadRequest { fields, .. } if fields.values().any(|f| f.code == "validation_not_unique"))
+}
+
+/// A column of a row as an integer.
+pub(crate) fn int(row: &Row, column: &str) -> Result<i64> {
+    opt_int(row, column)?.ok_or_else(|| Error::internal(format!("jobs store: {column} is NULL")))
+}
+
+/// A column of a row as an integer or NULL.
+pub(crate) fn opt_int(row: &Row, column: &str) -> Result<Option<i64>> {
+    match row.get(column) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| Error::internal(format!("jobs store: {column} is not an integer"))),
+        Some(_) => Err(Error::internal(format!("jobs store: {column} is not a number"))),
+    }
+}
+
+/// A column of a row as text.
+pub(crate) fn text(row: &Row, column: &str) -> Result<String> {
+    opt_text(row, column)?.ok_or_else(|| Error::internal(format!("jobs store: {column} is NULL")))
+}
+
+/// A column of a row as text or NULL.
+pub(crate) fn opt_text(row: &Row, column: &str) -> Result<Option<String>> {
+    match row.get(column) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::internal(format!("jobs store: {column} is not text"))),
+    }
+}
+
+/// An optional text as a bound value (NULL for none).
+pub(crate) fn opt(value: Option<String>) -> Value {
+    value.map_or(Value::Null, Value::String)
 }
 
 pub fn now_ms() -> i64 {
@@ -261,11 +292,11 @@ pub(crate) fn visible_state(stored: &str, run_at: i64, now: i64) -> JobState {
     }
 }
 
-pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job> {
-    let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(db);
-    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db);
-    let get_os = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db);
-    let get_oi = |c: &str| row.try_get::<Option<i64>, _>(c).map_err(db);
+pub(crate) fn job_from_row(row: &Row) -> Result<Job> {
+    let get_i = |c: &str| int(row, c);
+    let get_s = |c: &str| text(row, c);
+    let get_os = |c: &str| opt_text(row, c);
+    let get_oi = |c: &str| opt_int(row, c);
     let now = now_ms();
     let run_at = get_i("run_at")?;
     let state = get_s("state")?;

@@ -2,10 +2,11 @@
 
 use keel_core::queue::validate_queue_name;
 use keel_core::{Error, Result};
+use keel_sql::Row;
 use serde::Serialize;
-use sqlx::Row;
+use serde_json::json;
 
-use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use super::{int, job_from_row, now_ms, text, JobStore, JOB_COLUMNS};
 use crate::model::{Job, JobState, QueueCounts, QueueSettings};
 
 /// A page of jobs, in the records API's list shape.
@@ -23,12 +24,8 @@ impl JobStore {
     /// The job `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM keel_jobs WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(job_from_row).transpose()
+        let rows = self.read(&sql, &[json!(id)]).await?;
+        rows.first().map(job_from_row).transpose()
     }
 
     /// The jobs of `queue` (in `state`, if given), newest first.
@@ -56,25 +53,21 @@ impl JobStore {
             Some(JobState::Delayed) => "queue = $1 AND state = 'waiting' AND run_at > $2".to_string(),
             Some(s) => format!("queue = $1 AND state = '{}' AND $2 = $2", s.as_str()),
         };
-        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM keel_jobs WHERE {filter}"
-        )))
-        .bind(queue)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?
-        .try_get("n")
-        .map_err(db)?;
+        let counted = self
+            .read(
+                &format!("SELECT COUNT(*) AS n FROM keel_jobs WHERE {filter}"),
+                &[json!(queue), json!(now)],
+            )
+            .await?;
+        let total = counted.first().map(|r| int(r, "n")).transpose()?.unwrap_or(0);
         let sql = format!("SELECT {JOB_COLUMNS} FROM keel_jobs WHERE {filter} ORDER BY seq DESC LIMIT $3 OFFSET $4");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(queue)
-            .bind(now)
-            .bind(i64::from(per_page))
-            .bind(i64::from(page - 1) * i64::from(per_page))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let params = [
+            json!(queue),
+            json!(now),
+            json!(i64::from(per_page)),
+            json!(i64::from(page - 1) * i64::from(per_page)),
+        ];
+        let rows = self.read(&sql, &params).await?;
         let items = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         Ok(JobPage {
             page,
@@ -89,31 +82,29 @@ impl JobStore {
     pub async fn counts(&self, queue: &str) -> Result<QueueCounts> {
         validate_queue_name(queue)?;
         let now = now_ms();
-        let rows = sqlx::query(
-            "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
-             COUNT(*) AS n FROM keel_jobs WHERE queue = $1 GROUP BY state, \
-             CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
-        )
-        .bind(queue)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .read(
+                "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
+                 COUNT(*) AS n FROM keel_jobs WHERE queue = $1 GROUP BY state, \
+                 CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
+                &[json!(queue), json!(now)],
+            )
+            .await?;
         let mut counts = counts_of(&rows)?;
         let minute_ago = now - 60_000;
-        let recent = sqlx::query(
+        let recent = self
+            .read(
             "SELECT \
              CAST(COALESCE(SUM(CASE WHEN state = 'completed' AND finished_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS done, \
              CAST(COALESCE(SUM(CASE WHEN state IN ('failed', 'dead') AND updated_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed \
              FROM keel_jobs WHERE queue = $1 AND updated_at >= $2",
-        )
-        .bind(queue)
-        .bind(minute_ago)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        counts.completed_last_minute = recent.try_get::<i64, _>("done").map_err(db)? as u64;
-        counts.failed_last_minute = recent.try_get::<i64, _>("failed").map_err(db)? as u64;
+                &[json!(queue), json!(minute_ago)],
+            )
+            .await?;
+        if let Some(recent) = recent.first() {
+            counts.completed_last_minute = int(recent, "done")? as u64;
+            counts.failed_last_minute = int(recent, "failed")? as u64;
+        }
         Ok(counts)
     }
 
@@ -122,42 +113,38 @@ impl JobStore {
     /// visited (the `(queue, state)` index).
     pub async fn depth(&self, queue: &str) -> Result<QueueCounts> {
         validate_queue_name(queue)?;
-        let rows = sqlx::query(
-            "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
-             COUNT(*) AS n FROM keel_jobs WHERE queue = $1 AND state IN ('waiting', 'active', 'failed') \
-             GROUP BY state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
-        )
-        .bind(queue)
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .read(
+                "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
+                 COUNT(*) AS n FROM keel_jobs WHERE queue = $1 AND state IN ('waiting', 'active', 'failed') \
+                 GROUP BY state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
+                &[json!(queue), json!(now_ms())],
+            )
+            .await?;
         counts_of(&rows)
     }
 
     /// Every queue that has been used, with its settings, by name.
     pub async fn queues(&self) -> Result<Vec<(String, QueueSettings)>> {
-        let rows = sqlx::query("SELECT name, settings FROM keel_job_queues ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = self
+            .read("SELECT name, settings FROM keel_job_queues ORDER BY name", &[])
+            .await?;
         rows.iter()
             .map(|r| {
-                let name: String = r.try_get("name").map_err(db)?;
-                let settings: String = r.try_get("settings").map_err(db)?;
-                Ok((name, serde_json::from_str(&settings).unwrap_or_default()))
+                let settings = text(r, "settings")?;
+                Ok((text(r, "name")?, serde_json::from_str(&settings).unwrap_or_default()))
             })
             .collect()
     }
 }
 
 /// Counts from `(state, later, n)` rows; a waiting job due later is delayed.
-fn counts_of(rows: &[sqlx::any::AnyRow]) -> Result<QueueCounts> {
+fn counts_of(rows: &[Row]) -> Result<QueueCounts> {
     let mut counts = QueueCounts::default();
     for row in rows {
-        let state: String = row.try_get("state").map_err(db)?;
-        let later: i64 = row.try_get("later").map_err(db)?;
-        let n: i64 = row.try_get("n").map_err(db)?;
+        let state = text(row, "state")?;
+        let later = int(row, "later")?;
+        let n = int(row, "n")?;
         let state = if later == 1 {
             JobState::Delayed
         } else {

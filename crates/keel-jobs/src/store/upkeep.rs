@@ -3,10 +3,11 @@
 //! every change is conditional on the row still being what was read.
 
 use keel_core::Result;
-use sqlx::Row;
+use keel_sql::Tx;
+use serde_json::json;
 
 use super::attempt::{fail_attempt, FailMode};
-use super::{db, now_ms, JobStore};
+use super::{db, int, now_ms, opt_text, text, JobStore};
 use crate::model::{Job, QueueSettings};
 
 impl JobStore {
@@ -14,7 +15,7 @@ impl JobStore {
     /// returns the jobs changed.
     pub(crate) async fn reap_expired(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        tx: &mut dyn Tx,
         queue: Option<&str>,
         now: i64,
         limit: i64,
@@ -24,23 +25,20 @@ impl JobStore {
              WHERE state = 'active' AND lease_expires_at <= $1{} ORDER BY lease_expires_at LIMIT $2",
             if queue.is_some() { " AND queue = $3" } else { "" }
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit);
+        let mut params = vec![json!(now), json!(limit)];
         if let Some(queue) = queue {
-            q = q.bind(queue.to_string());
+            params.push(json!(queue));
         }
-        let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
+        let rows = self.rows(tx, &sql, &params).await?;
         let mut changed = Vec::new();
         for row in rows {
-            let id: String = row.try_get("id").map_err(db)?;
-            let lease: String = row
-                .try_get::<Option<String>, _>("lease_token")
-                .map_err(db)?
-                .unwrap_or_default();
-            let timeout: i64 = row.try_get("timeout_ms").map_err(db)?;
+            let id = text(&row, "id")?;
+            let lease = opt_text(&row, "lease_token")?.unwrap_or_default();
+            let timeout = int(&row, "timeout_ms")?;
             let message = format!(
                 "timed out: no heartbeat, progress or result within {timeout} ms (the worker stopped or crashed)"
             );
-            if let Some(job) = fail_attempt(&mut *conn, &id, &lease, &row, &message, FailMode::Retry, now).await? {
+            if let Some(job) = fail_attempt(self, tx, &id, &lease, &row, &message, FailMode::Retry, now).await? {
                 changed.push(job);
             }
         }
@@ -57,8 +55,8 @@ impl JobStore {
 
     async fn upkeep_now(&self) -> Result<Vec<Job>> {
         let now = now_ms();
-        let mut tx = self.begin().await.map_err(db)?;
-        let reaped = self.reap_expired(&mut tx, None, now, 500).await?;
+        let mut tx = self.begin().await?;
+        let reaped = self.reap_expired(tx.as_mut(), None, now, 500).await?;
         tx.commit().await.map_err(db)?;
         for (queue, settings) in self.queues().await? {
             self.prune(&queue, &settings, now).await?;
@@ -70,18 +68,16 @@ impl JobStore {
     async fn prune(&self, queue: &str, settings: &QueueSettings, now: i64) -> Result<()> {
         for (state, keep) in [("completed", settings.keep_completed), ("dead", settings.keep_dead)] {
             let cutoff = now.saturating_sub((keep.age_secs as i64).saturating_mul(1000));
-            sqlx::query(
+            let mut tx = self.begin().await?;
+            self.exec(
+                tx.as_mut(),
                 "DELETE FROM keel_jobs WHERE seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
                  AND (finished_at < $3 OR seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
                  ORDER BY finished_at DESC, seq DESC LIMIT 9223372036854775807 OFFSET $4)) LIMIT 5000)",
+                &[json!(queue), json!(state), json!(cutoff), json!(keep.count as i64)],
             )
-            .bind(queue)
-            .bind(state)
-            .bind(cutoff)
-            .bind(keep.count as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
+            tx.commit().await.map_err(db)?;
         }
         Ok(())
     }

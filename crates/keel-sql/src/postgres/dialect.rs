@@ -44,6 +44,26 @@ impl Dialect for PgDialect {
         format!("${n}")
     }
 
+    fn numbered(&self, sql: &str) -> String {
+        sql.to_string()
+    }
+
+    fn serial_primary_key(&self) -> &'static str {
+        "BIGSERIAL PRIMARY KEY"
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
+
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
+    fn relaxed_commit(&self) -> Option<&'static str> {
+        Some("SET LOCAL synchronous_commit = off")
+    }
+
     /// Elements as text (`value`), in a `LATERAL` subquery so it may name columns of the
     /// rows before it in the same `FROM`.
     fn json_each(&self, expr: &str) -> String {

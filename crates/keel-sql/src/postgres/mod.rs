@@ -91,6 +91,12 @@ impl Engine for PgEngine {
         Ok(Box::new(PgTx { tx, failed: false }))
     }
 
+    /// A plain transaction, without the records store's write lock.
+    async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(error::map)?;
+        Ok(Box::new(PgTx { tx, failed: false }))
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error::map)?;
         Ok(())
