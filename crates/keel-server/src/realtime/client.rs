@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use axum::response::sse::Event;
 use keel_data::AuthRecord;
 
-use crate::request::Caller;
+use keel_app::Caller;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;

@@ -17,8 +17,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::{Realtime, Subscription, Target};
-use crate::request::Caller;
 use crate::serialize::{pick_fields, record_json};
+use keel_app::Caller;
 
 /// Consumes `events` until shutdown or until the store is gone.
 pub(super) async fn run(

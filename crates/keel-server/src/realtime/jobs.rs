@@ -14,7 +14,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::Realtime;
-use crate::authz::{authorize, Permission};
+use keel_app::authz::{authorize, Permission};
 
 /// Consumes `events` until shutdown, until the broker is gone or the jobs service is dropped.
 pub(super) async fn run(

@@ -4,27 +4,26 @@
 //! current one (400 naming `password` when wrong); a bad token is a 400 naming `token`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
 use super::auth_collection;
 use super::flow;
-use super::login::Origin;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::request::ClientOrigin;
 use crate::state::AppState;
 
 const EVENT: &str = "auth.email_change_confirm";
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let origin = Origin::from_headers(&headers);
     let raw = flow::text(&form, "token");
     let password = flow::text(&form, "password");
     let (record, claims) = flow::verify(&state, &collection, &raw, TokenKind::EmailChange, EVENT, &origin).await?;

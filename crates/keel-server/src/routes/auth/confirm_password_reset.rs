@@ -5,15 +5,15 @@
 //! verified when the token's email is still its email (the mail reached that inbox).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
 use super::auth_collection;
 use super::flow;
-use super::login::Origin;
 use crate::body::JsonBody;
 use crate::error::ApiResult;
+use crate::request::ClientOrigin;
 use crate::routes::records::auth_fields;
 use crate::state::AppState;
 
@@ -21,12 +21,11 @@ const EVENT: &str = "auth.password_reset_confirm";
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let origin = Origin::from_headers(&headers);
     let raw = flow::text(&form, "token");
     let (record, claims) = flow::verify(&state, &collection, &raw, TokenKind::PasswordReset, EVENT, &origin).await?;
 

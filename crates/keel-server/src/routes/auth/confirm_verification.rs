@@ -3,29 +3,28 @@
 //! for the record's current email; otherwise 400 naming `token`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::token::TokenKind;
 use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::auth_collection;
 use super::flow;
-use super::login::Origin;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::request::ClientOrigin;
 use crate::state::AppState;
 
 const EVENT: &str = "auth.verification_confirm";
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
     let raw = flow::text(&form, "token");
-    let origin = Origin::from_headers(&headers);
     let (record, claims) = flow::verify(&state, &collection, &raw, TokenKind::Verification, EVENT, &origin).await?;
 
     let entry = |ok| flow::audit_entry(EVENT, ok, &collection, record.id(), &origin);

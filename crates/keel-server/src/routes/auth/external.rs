@@ -14,11 +14,11 @@ use serde_json::{Map, Value};
 use super::avatar::{self, AvatarSource};
 use super::caller_record;
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
 use crate::routes::records::input::Submitted;
 use crate::routes::records::uploads::{delete_pending, write_all};
 use crate::routes::records::write::prepare_create;
 use crate::state::AppState;
+use keel_app::Caller;
 
 /// An identity a provider vouched for.
 pub(super) struct ExternalUser<'a> {

@@ -7,9 +7,9 @@ use keel_data::{Access, AuthRecord, Collection, Record, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::caller_record;
-use super::login::Origin;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use keel_app::Origin;
 
 /// A token of `kind` for `record`, signed with the collection's secret for that kind and the
 /// record's `tokenKey`.
@@ -63,7 +63,7 @@ async fn check_token(
         return Err(ApiError::field("token", "validation_required", "Cannot be blank."));
     }
     let invalid = || ApiError::field("token", "validation_invalid_token", "Invalid or expired token.");
-    let auth = crate::request::authenticate(state, raw, kind)
+    let auth = keel_app::caller::authenticate(state, raw, kind)
         .await
         .map_err(|_| invalid())?;
     if auth.collection.id != collection.id {

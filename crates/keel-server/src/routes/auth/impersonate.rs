@@ -3,27 +3,26 @@
 //! Every impersonation is in the audit trail.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::Json;
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_auth::AuditEntry;
 use keel_data::{Access, RequestInfo};
 use serde_json::{json, Map, Value};
 
-use super::login::Origin;
 use super::{auth_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path((collection, id)): Path<(String, String)>,
     caller: Caller,
     uri: Uri,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     caller.require_superuser()?;
@@ -53,7 +52,6 @@ pub(super) async fn handler(
     claims.refreshable = false;
     let token = token::sign(&claims, &opts.auth_token.secret, token_key)?;
 
-    let origin = Origin::from_headers(&headers);
     state
         .identity
         .audit(

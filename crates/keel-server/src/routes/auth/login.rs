@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_auth::AuditEntry;
@@ -19,21 +19,7 @@ use super::{auth_response, ShapeParams};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Where a request came from, for the audit trail and lockouts.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Origin {
-    pub ip: String,
-    pub user_agent: String,
-}
-
-impl Origin {
-    /// The client address the middleware resolved (trusted proxy header, else the socket's
-    /// peer; see `ratelimit`) and the user agent.
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let (ip, user_agent) = crate::request::client_origin(headers);
-        Origin { ip, user_agent }
-    }
-}
+pub(crate) use keel_app::Origin;
 
 /// A first or second factor that passed, to be finished into a token (or an MFA step).
 pub(crate) struct Login<'a> {

@@ -8,11 +8,12 @@ use serde_json::{Map, Value};
 
 use super::{auth_collection, auth_response, caller_record, same_collection, ShapeParams};
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     caller: Caller,
     method: Method,
@@ -39,7 +40,6 @@ pub(super) async fn handler(
     }
     let record = caller_record(auth);
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let origin = super::login::Origin::from_headers(&headers);
     let entry = keel_auth::AuditEntry::new("auth.refresh", true)
         .record(&collection.id, record.id())
         .actor(caller.actor())

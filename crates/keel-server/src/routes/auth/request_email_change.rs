@@ -5,26 +5,25 @@
 //! mail server is reported to the caller.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
 use super::flow;
-use super::login::Origin;
 use super::mail::{self, Template};
 use super::{auth_collection, caller_record, same_collection};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 const EVENT: &str = "auth.email_change_request";
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     caller: Caller,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let Some(auth) = caller.auth.as_ref() else {
@@ -40,7 +39,6 @@ pub(super) async fn handler(
     let collection = auth_collection(&state, &collection)?;
     let record = caller_record(auth);
     let new_email = flow::email_field(&form, "newEmail")?;
-    let origin = Origin::from_headers(&headers);
 
     let taken = state
         .store

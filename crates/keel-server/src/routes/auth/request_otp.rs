@@ -5,24 +5,23 @@
 //! has (PocketBase's enumeration protection), after about the same work.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::auth_collection;
 use super::flow;
-use super::login::Origin;
 use super::mail::{self, Template};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::request::ClientOrigin;
 use crate::state::AppState;
 
 const EVENT: &str = "auth.otp_request";
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     let collection = auth_collection(&state, &collection)?;
@@ -34,7 +33,6 @@ pub(super) async fn handler(
     }
     let length = opts.otp.get("length").and_then(Value::as_u64).unwrap_or(8) as usize;
     let email = flow::email_field(&form, "email")?;
-    let origin = Origin::from_headers(&headers);
 
     let Some(record) = flow::record_by_email(&state, &collection, &email, EVENT, &origin).await? else {
         // The real path hashes the code: spend the same.

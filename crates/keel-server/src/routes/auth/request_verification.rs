@@ -4,27 +4,26 @@
 //! the same answer, so the endpoint reveals no account.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::token::TokenKind;
 use serde_json::{Map, Value};
 
 use super::auth_collection;
 use super::flow;
-use super::login::Origin;
 use super::mail::{self, Template};
 use crate::body::JsonBody;
 use crate::error::ApiResult;
+use crate::request::ClientOrigin;
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
     let email = flow::email_field(&form, "email")?;
-    let origin = Origin::from_headers(&headers);
 
     let Some(record) = flow::record_by_email(&state, &collection, &email, "auth.verification_request", &origin).await?
     else {

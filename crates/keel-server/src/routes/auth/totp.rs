@@ -18,7 +18,7 @@ use super::login::{complete, failed, mfa_duration, Login, Origin};
 use super::{auth_collection, same_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
 fn own<'a>(caller: &'a Caller, collection: &str) -> ApiResult<&'a AuthRecord> {
@@ -38,12 +38,11 @@ fn text(form: &Map<String, Value>, key: &str) -> String {
     form.get(key).and_then(Value::as_str).unwrap_or("").trim().to_string()
 }
 
-fn entry(auth: &AuthRecord, event: &str, success: bool, headers: &HeaderMap) -> AuditEntry {
-    let origin = Origin::from_headers(headers);
+fn entry(auth: &AuthRecord, event: &str, success: bool, origin: &Origin) -> AuditEntry {
     AuditEntry::new(event, success)
         .record(&auth.collection.id, auth.id())
         .actor(format!("{}/{}", auth.collection.name, auth.id()))
-        .origin(origin.ip, origin.user_agent)
+        .origin(origin.ip.clone(), origin.user_agent.clone())
 }
 
 pub(super) async fn status(
@@ -58,9 +57,9 @@ pub(super) async fn status(
 
 pub(super) async fn setup(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     caller: Caller,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let auth = own(&caller, &collection)?;
     let secret = state.identity.totp_begin(&auth.collection.id, auth.id()).await?;
@@ -74,15 +73,15 @@ pub(super) async fn setup(
     let issuer = state.settings.get().meta.app_name.clone();
     let uri = keel_auth::totp::otpauth_uri(&secret, &issuer, &account)
         .ok_or_else(|| ApiError(keel_core::Error::internal("cannot build the otpauth URI")))?;
-    state.identity.audit(entry(auth, "totp.setup", true, &headers)).await;
+    state.identity.audit(entry(auth, "totp.setup", true, &origin)).await;
     Ok(Json(json!({"secret": secret, "uri": uri})))
 }
 
 pub(super) async fn confirm(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     caller: Caller,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     let auth = own(&caller, &collection)?;
@@ -98,21 +97,21 @@ pub(super) async fn confirm(
         .identity
         .totp_enable(&auth.collection.id, auth.id(), &code)
         .await?;
-    state.identity.audit(entry(auth, "totp.enable", true, &headers)).await;
+    state.identity.audit(entry(auth, "totp.enable", true, &origin)).await;
     Ok(Json(json!({"recoveryCodes": codes})))
 }
 
 pub(super) async fn disable(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     caller: Caller,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let auth = own(&caller, &collection)?;
     let (cid, rid) = (auth.collection.id.clone(), auth.id().to_string());
     if !second_factor(&state, &cid, &rid, &form).await? {
-        state.identity.audit(entry(auth, "totp.disable", false, &headers)).await;
+        state.identity.audit(entry(auth, "totp.disable", false, &origin)).await;
         return Err(ApiError::field(
             "code",
             "validation_invalid_code",
@@ -120,7 +119,7 @@ pub(super) async fn disable(
         ));
     }
     state.identity.totp_disable(&cid, &rid).await?;
-    state.identity.audit(entry(auth, "totp.disable", true, &headers)).await;
+    state.identity.audit(entry(auth, "totp.disable", true, &origin)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -142,6 +141,7 @@ async fn second_factor(state: &AppState, cid: &str, rid: &str, form: &Map<String
 
 pub(super) async fn auth_with_totp(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     method: Method,
     uri: Uri,
@@ -166,18 +166,17 @@ pub(super) async fn auth_with_totp(
             "Send the mfaId of the first sign-in step.",
         ));
     }
-    let origin = Origin::from_headers(&headers);
     let (rid, _) = state
         .identity
         .mfa_session(&collection.id, &mfa_id, mfa_duration(&collection))
         .await?
         .ok_or_else(|| ApiError::unauthorized("The MFA session is invalid or has expired; sign in again."))?;
-    crate::lockout::attempt(&state, &collection.id, &rid).await?;
+    keel_app::lockout::attempt(&state, &collection.id, &rid).await?;
     if !second_factor(&state, &collection.id, &rid, &form).await? {
         failed(&state, &collection, "totp", &rid, &origin).await;
         return Err(ApiError::bad_request("Failed to authenticate."));
     }
-    crate::lockout::reset(&state, &collection.id, &rid).await;
+    keel_app::lockout::reset(&state, &collection.id, &rid).await;
     let record = state
         .store
         .get_record(&collection, &rid, &RequestInfo::default(), Access::Superuser)
@@ -185,7 +184,7 @@ pub(super) async fn auth_with_totp(
     let mut form = form;
     form.remove("code");
     form.remove("recoveryCode");
-    let req = request_info(&Caller::guest(), &method, &uri, &headers, form);
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, form);
     let login = Login {
         collection: &collection,
         record,

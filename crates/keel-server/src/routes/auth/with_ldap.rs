@@ -16,11 +16,11 @@ use keel_data::Collection;
 use serde_json::{Map, Value};
 
 use super::external::{self, ExternalUser};
-use super::login::{complete, failed, Login, Origin};
+use super::login::{complete, failed, Login};
 use super::{auth_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
 /// Longest accepted username or password.
@@ -28,6 +28,7 @@ const MAX_LEN: usize = 255;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     caller: Caller,
     Path(collection): Path<String>,
     method: Method,
@@ -54,8 +55,7 @@ pub(super) async fn handler(
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
 
-    crate::lockout::attempt(&state, &collection.id, &username).await?;
-    let origin = Origin::from_headers(&headers);
+    keel_app::lockout::attempt(&state, &collection.id, &username).await?;
     let user = match ldap::authenticate(&config, &username, &password).await {
         Ok(u) => u,
         Err(LdapError::InvalidCredentials) => {
@@ -72,7 +72,7 @@ pub(super) async fn handler(
             }));
         }
     };
-    crate::lockout::reset(&state, &collection.id, &username).await;
+    keel_app::lockout::reset(&state, &collection.id, &username).await;
 
     form.remove("password");
     let req = request_info(&caller, &method, &uri, &headers, form);
@@ -91,7 +91,7 @@ pub(super) async fn handler(
         avatar: None,
     };
     // The directory is the source of identity: a signed-in caller is not linked to the DN.
-    let (mut record, is_new) = external::resolve(&state, &collection, ext, &Caller::guest(), &req).await?;
+    let (mut record, is_new) = external::resolve(&state, &collection, ext, &keel_app::Caller::guest(), &req).await?;
     if !is_new {
         record = refresh_profile(&state, &collection, record, &user).await;
     }

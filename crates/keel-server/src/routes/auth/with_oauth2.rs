@@ -19,15 +19,16 @@ use serde_json::{Map, Value};
 
 use super::avatar::AvatarSource;
 use super::external::{self, map_into, ExternalUser};
-use super::login::{complete, failed, Login, Origin};
+use super::login::{complete, failed, Login};
 use super::{auth_collection, oauth2_flow, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     caller: Caller,
     Path(collection): Path<String>,
     method: Method,
@@ -94,7 +95,6 @@ pub(super) async fn handler(
     }
     oauth2_flow::claim(&state, &collection.id, &provider_name, &verifier).await?;
 
-    let origin = Origin::from_headers(&headers);
     let http = oauth2_flow::http()?;
     let nonce = pkce::nonce_for(&verifier);
     let user = match Provider::resolve(&config, http).await {

@@ -14,16 +14,17 @@ use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::flow;
-use super::login::{complete, failed, Login, Origin};
+use super::login::{complete, failed, Login};
 use super::request_otp::otp_enabled;
 use super::{auth_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, ClientOrigin};
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     method: Method,
     uri: Uri,
@@ -58,14 +59,13 @@ pub(super) async fn handler(
     if !errors.is_empty() {
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
-    let origin = Origin::from_headers(&headers);
     let fail = || ApiError::bad_request("Failed to authenticate.");
 
     let Some((owner, sent_to)) = state.identity.otp_owner(&collection.id, &otp_id).await? else {
         failed(&state, &collection, "otp", &otp_id, &origin).await;
         return Err(fail());
     };
-    crate::lockout::attempt(&state, &collection.id, &sent_to).await?;
+    keel_app::lockout::attempt(&state, &collection.id, &sent_to).await?;
     let taken = state
         .identity
         .take_otp(&collection.id, &otp_id, &code, duration)
@@ -83,7 +83,7 @@ pub(super) async fn handler(
         Err(keel_core::Error::NotFound(_)) => return Err(fail()),
         Err(e) => return Err(e.into()),
     };
-    crate::lockout::reset(&state, &collection.id, &sent_to).await;
+    keel_app::lockout::reset(&state, &collection.id, &sent_to).await;
 
     let verified = record.data.get("verified").and_then(Value::as_bool).unwrap_or(false);
     let record = if !verified && sent_to.eq_ignore_ascii_case(flow::email_of(&record)) {
@@ -105,7 +105,7 @@ pub(super) async fn handler(
     };
 
     form.remove("password");
-    let req = request_info(&Caller::guest(), &method, &uri, &headers, form);
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, form);
     let login = Login {
         collection: &collection,
         record,

@@ -11,11 +11,11 @@ use keel_core::error::{FieldError, FieldErrors};
 use keel_data::Record;
 use serde_json::{Map, Value};
 
-use super::login::{complete, failed, Login, Origin};
+use super::login::{complete, failed, Login};
 use super::{auth_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{request_info, Caller};
+use crate::request::{request_info, ClientOrigin};
 use crate::state::AppState;
 
 /// Longest accepted identity or password, like PocketBase.
@@ -23,6 +23,7 @@ const MAX_LEN: usize = 255;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     method: Method,
     uri: Uri,
@@ -40,7 +41,6 @@ pub(super) async fn handler(
     let password = text(&form, "password");
     let identity_field = text(&form, "identityField");
     let mfa_id = text(&form, "mfaId");
-    let origin = Origin::from_headers(&headers);
 
     let mut errors = FieldErrors::new();
     for (name, value) in [("identity", &identity), ("password", &password)] {
@@ -66,7 +66,7 @@ pub(super) async fn handler(
         return Err(ApiError(keel_core::Error::fields(errors)));
     }
 
-    crate::lockout::attempt(&state, &collection.id, &identity).await?;
+    keel_app::lockout::attempt(&state, &collection.id, &identity).await?;
 
     let fields: Vec<&str> = if identity_field.is_empty() {
         opts.password_auth.identity_fields.iter().map(String::as_str).collect()
@@ -100,10 +100,10 @@ pub(super) async fn handler(
             return Err(ApiError::bad_request("Failed to authenticate."));
         }
     };
-    crate::lockout::reset(&state, &collection.id, &identity).await;
+    keel_app::lockout::reset(&state, &collection.id, &identity).await;
 
     form.remove("password");
-    let req = request_info(&Caller::guest(), &method, &uri, &headers, form);
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, form);
     let login = Login {
         collection: &collection,
         record,
