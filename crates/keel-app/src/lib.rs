@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod authz;
+pub mod batch;
 pub mod caller;
 pub mod collections;
 pub mod lockout;
+pub mod records;
 pub mod redact;
 pub mod settings;
 

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_core::Error;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -45,8 +45,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status, the `{"status","message","data"}` body and the `Retry-After` seconds of
+    /// this error. A 500 logs its cause here, once, and gets a generic message.
+    fn shape(self) -> (StatusCode, Value, Option<u64>) {
         let (status, message, data, retry) = match self.0 {
             Error::BadRequest { message, fields } => (StatusCode::BAD_REQUEST, message, json!(fields), None),
             Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m, json!({}), None),
@@ -74,6 +76,29 @@ impl IntoResponse for ApiError {
             }
         };
         let body = json!({"status": status.as_u16(), "message": message, "data": data});
+        (status, body, retry)
+    }
+
+    /// PocketBase's failed-batch answer: a 400 naming the failing request (`index`) and
+    /// carrying the answer its own error would have had.
+    pub fn batch_failed(index: usize, error: Error) -> Response {
+        let (_, response, _) = ApiError(error).shape();
+        let body = json!({
+            "status": 400,
+            "message": "Batch transaction failed.",
+            "data": {"requests": {index.to_string(): {
+                "code": "batch_request_failed",
+                "message": "Batch request failed.",
+                "response": response,
+            }}},
+        });
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body, retry) = self.shape();
         let mut resp = (status, Json(body)).into_response();
         if let Some(secs) = retry {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

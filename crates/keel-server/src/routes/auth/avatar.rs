@@ -19,8 +19,8 @@ use keel_core::outbound::{self, OutboundGuard};
 use keel_data::schema::FileOptions;
 use keel_data::{Collection, FieldKind};
 
-use crate::routes::records::input::Upload;
-use crate::routes::records::uploads;
+use keel_app::records::files as uploads;
+use keel_app::records::Upload;
 
 /// The longest an avatar download may take.
 const TIMEOUT: Duration = Duration::from_secs(20);

@@ -14,8 +14,8 @@ use super::flow;
 use crate::body::JsonBody;
 use crate::error::ApiResult;
 use crate::request::ClientOrigin;
-use crate::routes::records::auth_fields;
 use crate::state::AppState;
+use keel_app::records::auth_fields;
 
 const EVENT: &str = "auth.password_reset_confirm";
 

@@ -14,10 +14,10 @@ use serde_json::{Map, Value};
 use super::avatar::{self, AvatarSource};
 use super::caller_record;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::records::input::Submitted;
-use crate::routes::records::uploads::{delete_pending, write_all};
-use crate::routes::records::write::prepare_create;
 use crate::state::AppState;
+use keel_app::records::files::{delete_pending, write_all};
+use keel_app::records::prepare_create;
+use keel_app::records::Submitted;
 use keel_app::Caller;
 
 /// An identity a provider vouched for.

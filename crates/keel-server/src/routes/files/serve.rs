@@ -12,9 +12,9 @@ use serde_json::Map;
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, request_info};
-use crate::routes::records::uploads::{field_names, file_key, is_safe_segment};
 use crate::state::AppState;
 use keel_app::caller::authenticate;
+use keel_app::records::files::{field_names, file_key, is_safe_segment};
 
 /// Serves one file (`?download=1` for an attachment; `?thumb=` is accepted and ignored).
 pub async fn serve(
