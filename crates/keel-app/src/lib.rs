@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth;
 pub mod authz;
 pub mod batch;
 pub mod caller;

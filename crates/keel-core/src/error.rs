@@ -48,6 +48,13 @@ pub enum Error {
     /// Too many requests: HTTP 429, with the seconds to wait.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
+    /// A first sign-in factor passed and another is needed: HTTP 401 carrying `mfa_id`, the
+    /// MFA session to send with the second sign-in.
+    #[error("{message}")]
+    MfaRequired { message: String, mfa_id: String },
+    /// The service cannot take the request now (it is shutting down): HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// The engine or the disk failed. The cause is logged once by the server and never sent to a client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -49,6 +49,7 @@ impl ApiError {
     /// The status, the `{"status","message","data"}` body and the `Retry-After` seconds of
     /// this error. A 500 logs its cause here, once, and gets a generic message.
     fn shape(self) -> (StatusCode, Value, Option<u64>) {
+        let mut mfa_id = None;
         let (status, message, data, retry) = match self.0 {
             Error::BadRequest { message, fields } => (StatusCode::BAD_REQUEST, message, json!(fields), None),
             Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m, json!({}), None),
@@ -56,6 +57,11 @@ impl ApiError {
             Error::NotFound(m) => (StatusCode::NOT_FOUND, m, json!({}), None),
             Error::Conflict(m) => (StatusCode::CONFLICT, m, json!({}), None),
             Error::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m, json!({}), None),
+            Error::MfaRequired { message, mfa_id: id } => {
+                mfa_id = Some(id);
+                (StatusCode::UNAUTHORIZED, message, json!({}), None)
+            }
+            Error::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m, json!({}), None),
             Error::TooManyRequests {
                 message,
                 retry_after_secs,
@@ -75,7 +81,11 @@ impl ApiError {
                 )
             }
         };
-        let body = json!({"status": status.as_u16(), "message": message, "data": data});
+        let mut body = json!({"status": status.as_u16(), "message": message, "data": data});
+        if let (Some(id), Value::Object(m)) = (mfa_id, &mut body) {
+            // PocketBase's MFA step: the session id beside the usual error members.
+            m.insert("mfaId".into(), Value::String(id));
+        }
         (status, body, retry)
     }
 

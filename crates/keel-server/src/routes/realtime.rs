@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use futures::StreamExt;
 use keel_core::error::{FieldError, FieldErrors};
 use serde_json::{json, Map, Value};
@@ -48,8 +48,8 @@ impl Drop for Disconnect {
 
 async fn connect(State(state): State<AppState>) -> Response {
     let Some((client, rx)) = state.realtime.connect() else {
-        let body = json!({"status": 503, "message": "The server is shutting down.", "data": {}});
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        let e = keel_core::Error::Unavailable("The server is shutting down.".into());
+        return crate::error::ApiError(e).into_response();
     };
     let id = client.id().to_string();
     let hello = Event::default()

@@ -14,12 +14,13 @@ use keel_auth::AuditEntry;
 use keel_data::{Access, AuthRecord, RequestInfo};
 use serde_json::{json, Map, Value};
 
-use super::login::{complete, failed, mfa_duration, Login, Origin};
+use super::login::{complete, failed, mfa_duration, Login};
 use super::{auth_collection, same_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
+use keel_app::Origin;
 
 fn own<'a>(caller: &'a Caller, collection: &str) -> ApiResult<&'a AuthRecord> {
     let auth = caller
@@ -191,9 +192,13 @@ pub(super) async fn auth_with_totp(
         method: "totp",
         mfa_id: Some(mfa_id),
         req,
-        shape: ShapeParams::from_query(uri.query()),
         origin,
         extra: None,
     };
-    Ok(complete(&state, login).await?.into_response())
+    let signed = complete(&state, login).await?;
+    Ok(
+        super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))
+            .await?
+            .into_response(),
+    )
 }

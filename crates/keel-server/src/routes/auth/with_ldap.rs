@@ -9,7 +9,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keel_auth::ldap::{self, LdapConfig, LdapError};
 use keel_core::{FieldError, FieldErrors};
 use keel_data::Collection;
@@ -108,11 +108,15 @@ pub(super) async fn handler(
         method: "ldap",
         mfa_id,
         req,
-        shape: ShapeParams::from_query(uri.query()),
         origin,
         extra: None,
     };
-    complete(&state, login).await
+    let signed = complete(&state, login).await?;
+    Ok(
+        super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))
+            .await?
+            .into_response(),
+    )
 }
 
 /// The collection's `ldap` option; 403 when it is not enabled, 400 when it is unreadable.

@@ -11,7 +11,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keel_auth::oauth2::{pkce, OAuth2User, Provider};
 use keel_core::{FieldError, FieldErrors};
 use keel_data::{Access, Collection, FieldKind, Record, RequestInfo};
@@ -144,11 +144,15 @@ pub(super) async fn handler(
         method: "oauth2",
         mfa_id,
         req,
-        shape: ShapeParams::from_query(uri.query()),
         origin,
         extra: Some(("meta".into(), meta)),
     };
-    complete(&state, login).await
+    let signed = complete(&state, login).await?;
+    Ok(
+        super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))
+            .await?
+            .into_response(),
+    )
 }
 
 /// `createData` with the OAuth2 user's attributes under the collection's `mappedFields`

@@ -8,7 +8,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keel_core::error::{FieldError, FieldErrors};
 use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
@@ -112,9 +112,13 @@ pub(super) async fn handler(
         method: "otp",
         mfa_id: (!mfa_id.is_empty()).then_some(mfa_id),
         req,
-        shape: ShapeParams::from_query(uri.query()),
         origin,
         extra: None,
     };
-    complete(&state, login).await
+    let signed = complete(&state, login).await?;
+    Ok(
+        super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))
+            .await?
+            .into_response(),
+    )
 }
