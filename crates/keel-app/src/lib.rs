@@ -12,8 +12,10 @@ pub mod batch;
 pub mod caller;
 pub mod collections;
 pub mod lockout;
+pub mod realtime;
 pub mod records;
 pub mod redact;
+pub mod serialize;
 pub mod settings;
 
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct App {
     pub outbound: keel_core::outbound::OutboundGuard,
     /// Roles, API keys, second factors, external identities and the audit trail.
     pub identity: keel_auth::Identity,
+    /// The realtime broker: clients and their subscriptions.
+    pub realtime: Arc<realtime::Realtime>,
     /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let
     /// it finish and tests can wait until it has.
     pub background: tokio_util::task::TaskTracker,

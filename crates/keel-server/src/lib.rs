@@ -8,11 +8,9 @@ pub mod listen;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
-pub mod realtime;
 pub mod request;
 mod request_line;
 pub mod routes;
-pub mod serialize;
 pub mod state;
 
 pub use error::ApiError;

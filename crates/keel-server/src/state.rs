@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 use keel_app::App;
 
-use crate::realtime::Realtime;
-
 /// Handle to the shared services; build it with `AppState::new(Services { .. })`. Derefs to
 /// `Services`, and through it to the core's `App`.
 #[derive(Clone)]
@@ -40,7 +38,6 @@ impl Deref for AppState {
 #[derive(Clone)]
 pub struct Services {
     pub app: App,
-    pub realtime: Arc<Realtime>,
     /// Rate-limit windows (`rateLimits` settings).
     pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use keel_app::realtime::Realtime;
 use keel_app::Settings;
 use keel_core::config::Config;
 use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
-use keel_server::realtime::Realtime;
 use keel_server::{AppState, Services};
 
 use crate::wiring::{open_cache, open_jobs, open_store};
@@ -47,13 +47,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             outbound: jobs.outbound().clone(),
             jobs,
             identity: keel_auth::Identity::new(store.clone()),
+            realtime: realtime.clone(),
             background: emails.clone(),
         },
-        realtime: realtime.clone(),
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
-    keel_server::realtime::start(&state);
+    keel_app::realtime::start(&state);
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,

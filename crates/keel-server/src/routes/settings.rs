@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::{form_pairs, Caller, ClientOrigin};
-use crate::serialize::pick_fields;
 use crate::state::AppState;
+use keel_app::serialize::pick_fields;
 
 /// `GET|PATCH /api/settings`.
 pub fn routes() -> Router<AppState> {

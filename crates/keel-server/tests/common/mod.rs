@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use keel_app::realtime::Realtime;
 use keel_app::Settings;
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
-use keel_server::realtime::Realtime;
 use keel_server::{AppState, Services};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -76,9 +76,9 @@ impl App {
                 ),
                 outbound,
                 identity: keel_auth::Identity::new(store.clone()),
+                realtime: Arc::new(Realtime::default()),
                 background: Default::default(),
             },
-            realtime: Arc::new(Realtime::default()),
             limiter: Default::default(),
             metrics: None,
         });

@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use futures::StreamExt;
+use keel_app::realtime::Realtime;
 use keel_app::Settings;
 use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
-use keel_server::realtime::Realtime;
 use keel_server::{AppState, Services};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
@@ -72,14 +72,14 @@ impl TestApp {
                 ),
                 outbound,
                 identity: keel_auth::Identity::new(store.clone()),
+                realtime,
                 background: Default::default(),
             },
-            realtime,
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
         });
         // As the binary does: the record broker and the jobs forwarder.
-        keel_server::realtime::start(&state);
+        keel_app::realtime::start(&state);
         TestApp { state, dir }
     }
 

@@ -14,8 +14,8 @@ use super::{auth_collection, ShapeParams};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{Caller, ClientOrigin};
-use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json};
 
 pub(super) async fn handler(
     State(state): State<AppState>,

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiResult;
 use crate::request::form_pairs;
-use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json};
 
 pub(crate) use keel_app::auth::{auth_collection, caller_record, same_collection};
 use keel_app::auth::{avatar, external, flow, login, mail, oauth2_flow};

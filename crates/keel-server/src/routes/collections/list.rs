@@ -13,9 +13,9 @@ use super::filter;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::records::params::{list_json, Query};
-use crate::serialize::pick_fields;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
+use keel_app::serialize::pick_fields;
 
 /// Lists collections.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> ApiResult<Json<Value>> {

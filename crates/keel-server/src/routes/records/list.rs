@@ -12,8 +12,8 @@ use serde_json::Map;
 use super::params::{list_json, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
-use crate::serialize::{pick_fields, record_json, RecordOut};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json, RecordOut};
 
 /// PocketBase's list shape.
 #[derive(Serialize)]

@@ -10,8 +10,8 @@ use keel_data::{Collection, Record, RequestInfo};
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json};
 
 mod create;
 mod delete;

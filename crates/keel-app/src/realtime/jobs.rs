@@ -8,13 +8,13 @@
 
 use std::sync::Weak;
 
-use axum::response::sse::Event;
+use super::Message;
 use keel_jobs::JobEvent;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::Realtime;
-use keel_app::authz::{authorize, Permission};
+use crate::authz::{authorize, Permission};
 
 /// Consumes `events` until shutdown, until the broker is gone or the jobs service is dropped.
 pub(super) async fn run(
@@ -70,7 +70,7 @@ pub(super) fn dispatch(rt: &Realtime, event: &JobEvent) {
         }
         let Some(data) = data.as_deref() else { return };
         for sub in matching {
-            let msg = Event::default().id(client.id()).event(&sub.raw).data(data);
+            let msg = Message::new(client.id(), &sub.raw, data);
             if !client.send(msg) {
                 rt.disconnect(client.id());
                 break;
