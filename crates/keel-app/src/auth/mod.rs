@@ -13,12 +13,19 @@ use serde_json::Value;
 use crate::{App, Caller};
 
 pub mod avatar;
+pub mod email_change;
 pub mod external;
 pub mod flow;
+pub mod ldap;
 pub mod login;
 pub mod mail;
+pub mod oauth2;
 pub mod oauth2_flow;
+pub mod otp;
 pub mod password;
+pub mod password_reset;
+pub mod session;
+pub mod verification;
 
 /// A signed-in record: its new auth token, and the request context (its `auth` the record)
 /// to shape the answer with.

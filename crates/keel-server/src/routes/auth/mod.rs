@@ -3,12 +3,9 @@
 //! `docs/auth-email.md`. Flows not implemented yet stay unrouted (404) rather than
 //! pretending to work.
 
-use std::sync::Arc;
-
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keel_app::auth::SignedIn;
-use keel_data::{Collection, Record, RequestInfo};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
@@ -16,8 +13,8 @@ use crate::request::form_pairs;
 use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json};
 
-pub(crate) use keel_app::auth::{auth_collection, caller_record, same_collection};
-use keel_app::auth::{avatar, external, flow, login, mail, oauth2_flow};
+pub(crate) use keel_app::auth::{auth_collection, same_collection};
+use keel_app::auth::{login, oauth2_flow};
 
 mod confirm_email_change;
 mod confirm_password_reset;
@@ -115,20 +112,6 @@ impl ShapeParams {
         }
         out
     }
-}
-
-/// PocketBase's auth response `{"token", "record"}` for `record` of `collection`
-/// (`keel_app::auth::issue` checks the `authRule` and signs), expanded and picked as the
-/// query asks. `req` is the request's `@request.*` context.
-pub(crate) async fn auth_response(
-    state: &AppState,
-    collection: &Arc<Collection>,
-    record: Record,
-    req: RequestInfo,
-    shape: &ShapeParams,
-) -> ApiResult<Json<Value>> {
-    let signed = keel_app::auth::issue(state, collection, record, req).await?;
-    signed_json(state, signed, shape).await
 }
 
 /// The answer of a sign-in: `{"token", "record", ...extra}`, expanded and picked as the
