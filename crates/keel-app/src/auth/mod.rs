@@ -25,6 +25,7 @@ pub mod otp;
 pub mod password;
 pub mod password_reset;
 pub mod session;
+pub mod totp;
 pub mod verification;
 
 /// A signed-in record: its new auth token, and the request context (its `auth` the record)

@@ -13,8 +13,8 @@ use crate::request::form_pairs;
 use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json};
 
+use keel_app::auth::oauth2_flow;
 pub(crate) use keel_app::auth::{auth_collection, same_collection};
-use keel_app::auth::{login, oauth2_flow};
 
 mod confirm_email_change;
 mod confirm_password_reset;
