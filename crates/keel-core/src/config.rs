@@ -264,6 +264,8 @@ pub struct DataConfig {
     pub engine: DataEngine,
 }
 
+// `config_enum!` declares the enum, so `#[derive(Default)]` is not available to it.
+#[allow(clippy::derivable_impls)]
 impl Default for DataEngine {
     fn default() -> Self {
         DataEngine::Sqlite

@@ -72,7 +72,7 @@ impl ApiError {
                 Some(retry_after_secs),
             ),
             Error::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
+                tracing::error!(error = %chain(&cause), "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong while processing your request.".to_string(),
@@ -120,3 +120,15 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error and its sources, `outer: inner: …`, for the log line of a 500.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}

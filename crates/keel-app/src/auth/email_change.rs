@@ -99,7 +99,7 @@ pub async fn confirm(
         .to_string();
     let matches = tokio::task::spawn_blocking(move || keel_auth::verify_password(&password, &hash))
         .await
-        .map_err(Error::internal)?;
+        .map_err(Error::wrap)?;
     if !matches {
         app.identity
             .audit(entry(false).detail("reason", "wrong password"))

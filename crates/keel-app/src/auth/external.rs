@@ -48,7 +48,7 @@ pub async fn resolve(
             Ok(r) => return Ok((r, false)),
             // The record was deleted: forget the link and go on as for a new identity.
             Err(Error::NotFound(_)) => app.identity.unlink_external(cid, provider, pid).await?,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     let record = match caller.auth.as_ref().filter(|a| a.collection.id == collection.id) {
@@ -144,7 +144,7 @@ async fn create(
         Ok(r) => Ok(r),
         Err(e) => {
             delete_pending(app.files.as_ref(), &prepared.pending).await;
-            Err(e.into())
+            Err(e)
         }
     }
 }

@@ -129,7 +129,7 @@ pub async fn sign_in(
     let (record, is_new) = external::resolve(app, collection, ext, caller, &req).await?;
     let record = mark_verified(app, collection, record, &user, &req).await?;
 
-    let mut meta = serde_json::to_value(&user).map_err(Error::internal)?;
+    let mut meta = serde_json::to_value(&user).map_err(Error::wrap)?;
     if let Value::Object(m) = &mut meta {
         m.insert("isNew".into(), Value::Bool(is_new));
     }

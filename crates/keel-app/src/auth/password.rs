@@ -122,7 +122,7 @@ pub async fn sign_in(
         .unwrap_or_else(|| dummy_hash().to_owned());
     let matches = tokio::task::spawn_blocking(move || keel_auth::verify_password(&password, &hash))
         .await
-        .map_err(Error::internal)?;
+        .map_err(Error::wrap)?;
     let record = match found {
         Some(r) if matches => r,
         _ => {

@@ -57,7 +57,7 @@ pub async fn confirm(
     let col = collection.clone();
     let data = tokio::task::spawn_blocking(move || auth_fields::prepare_password_reset(&col, &mut data).map(|()| data))
         .await
-        .map_err(Error::internal)??;
+        .map_err(Error::wrap)??;
     let mut data = data;
     let verified = record.data.get("verified").and_then(Value::as_bool).unwrap_or(false);
     if !verified

@@ -49,7 +49,7 @@ impl Settings {
 
     /// Persists then publishes new settings.
     pub async fn replace(&self, store: &Store, data: SettingsData) -> keel_core::Result<Arc<SettingsData>> {
-        let v = serde_json::to_value(&data).map_err(keel_core::Error::internal)?;
+        let v = serde_json::to_value(&data).map_err(keel_core::Error::wrap)?;
         store.set_param(PARAM_KEY, &v).await?;
         let data = Arc::new(data);
         match self.current.write() {

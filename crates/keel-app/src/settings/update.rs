@@ -25,7 +25,7 @@ pub async fn update(
 ) -> Result<Arc<SettingsData>, Error> {
     caller.require_superuser()?;
     let current = app.settings.get();
-    let mut merged = serde_json::to_value(current.as_ref()).map_err(Error::internal)?;
+    let mut merged = serde_json::to_value(current.as_ref()).map_err(Error::wrap)?;
     let mut patch = Value::Object(patch);
     if let Some(pw) = patch.pointer_mut("/smtp/password") {
         if pw.as_str().is_some_and(str::is_empty) || pw.is_null() {
@@ -51,7 +51,7 @@ pub async fn update(
 
 /// The settings as clients see them: the SMTP password blank.
 pub fn public_json(data: &SettingsData) -> Result<Value, Error> {
-    let mut v = serde_json::to_value(data).map_err(Error::internal)?;
+    let mut v = serde_json::to_value(data).map_err(Error::wrap)?;
     if let Some(pw) = v.pointer_mut("/smtp/password") {
         *pw = Value::String(String::new());
     }

@@ -4,7 +4,7 @@
 //! are `keel_app::auth::oauth2::sign_in`'s.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -19,16 +19,14 @@ pub(super) async fn handler(
     ClientOrigin(origin): ClientOrigin,
     caller: Caller,
     Path(collection): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    parts: Parts,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
     let signed = keel_app::auth::oauth2::sign_in(&state, &caller, &collection, form, req, origin).await?;
     Ok(
-        super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))
+        super::signed_json(&state, signed, &ShapeParams::from_query(parts.uri.query()))
             .await?
             .into_response(),
     )

@@ -58,7 +58,7 @@ pub async fn list(
             total_pages: page.total_pages,
             items,
         })
-        .map_err(keel_core::Error::internal)?;
+        .map_err(keel_core::Error::wrap)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();

@@ -38,7 +38,7 @@ pub async fn view(
             record: &records[0],
             req: &req,
         })
-        .map_err(keel_core::Error::internal)?;
+        .map_err(keel_core::Error::wrap)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let mut out = record_json(&records[0], &req);
