@@ -247,7 +247,8 @@ pub struct DataConfig {
     pub engine: DataEngine,
 }
 
-#[allow(clippy::derivable_impls)] // `config_enum!` derives no `Default`
+// `config_enum!` declares the enum, so `#[derive(Default)]` is not available to it.
+#[allow(clippy::derivable_impls)]
 impl Default for DataEngine {
     fn default() -> Self {
         DataEngine::Sqlite

@@ -1,6 +1,8 @@
 //! The error vocabulary every service speaks. `keel-server` is the one place that maps it to HTTP.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,9 +50,17 @@ pub enum Error {
     /// Too many requests: HTTP 429, with the seconds to wait.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
-    /// The engine or the disk failed. The cause is logged once by the server and never sent to a client.
+    /// A first sign-in factor passed and another is needed: HTTP 401 carrying `mfa_id`, the
+    /// MFA session to send with the second sign-in.
+    #[error("{message}")]
+    MfaRequired { message: String, mfa_id: String },
+    /// The service cannot take the request now (it is shutting down): HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The engine or the disk failed. The cause (with its source chain) is logged once by the
+    /// server and never sent to a client.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl Error {
@@ -80,9 +90,15 @@ impl Error {
         }
     }
 
-    /// An internal error wrapping any cause (logged by the server, not sent).
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Error::Internal(cause.to_string())
+    /// An internal error described by a message (logged by the server, not sent). For an
+    /// error value, [`Error::wrap`] keeps its source chain.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Error::Internal(Cause(Arc::new(Message(cause.to_string()))))
+    }
+
+    /// An internal error caused by `e`, kept whole: `source()` walks its chain.
+    pub fn wrap(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal(Cause(Arc::new(e)))
     }
 
     pub fn not_found() -> Self {
@@ -91,3 +107,54 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The cause of an [`Error::Internal`]: an error kept whole (its `source()` chain intact), or
+/// a message. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A cause known only by its message.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_wrapped_error_keeps_its_source_chain() {
+        let e = Error::wrap(Outer(std::io::Error::other("disk gone")));
+        let mut chain = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = next {
+            chain.push(err.to_string());
+            next = err.source();
+        }
+        assert_eq!(chain, ["internal error: outer", "outer", "disk gone"]);
+        assert_eq!(Error::internal("plain").to_string(), "internal error: plain");
+    }
+}

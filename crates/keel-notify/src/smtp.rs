@@ -188,7 +188,7 @@ impl SmtpMailer {
         if cause.is_permanent() {
             Error::bad_request(text)
         } else {
-            Error::Internal(text)
+            Error::internal(text)
         }
     }
 }

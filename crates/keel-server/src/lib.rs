@@ -2,21 +2,15 @@
 //! request ids, logs and metrics. `router(state)` builds it; tests call it without a socket.
 #![forbid(unsafe_code)]
 
-pub mod authz;
 pub mod body;
 pub mod error;
 pub mod listen;
-mod lockout;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
-pub mod realtime;
-pub mod redact;
 pub mod request;
 mod request_line;
 pub mod routes;
-pub mod serialize;
-pub mod settings;
 pub mod state;
 
 pub use error::ApiError;

@@ -33,8 +33,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::settings::{RateLimitRule, SettingsData};
 use crate::state::AppState;
+use keel_app::settings::{RateLimitRule, SettingsData};
 
 /// The windows of every (rule, client) pair seen recently.
 #[derive(Default)]
@@ -214,19 +214,12 @@ fn client_ip(req: &Request, settings: &SettingsData) -> String {
     }
 }
 
-/// The header the middleware sets to the resolved client address (any value a client sent
-/// is replaced), read by `Origin` for the audit trail.
-pub(crate) const CLIENT_IP_HEADER: &str = "x-keel-client-ip";
-
-/// The middleware: resolves the client address (into `CLIENT_IP_HEADER`), then applies the
-/// rate limits when `rateLimits.enabled`.
+/// The middleware: resolves the client address (into the request's `ClientIp` extension),
+/// then applies the rate limits when `rateLimits.enabled`.
 pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let settings = state.settings.get();
     let ip = client_ip(&req, &settings);
-    match axum::http::HeaderValue::from_str(&ip) {
-        Ok(v) => req.headers_mut().insert(CLIENT_IP_HEADER, v),
-        Err(_) => req.headers_mut().remove(CLIENT_IP_HEADER),
-    };
+    req.extensions_mut().insert(crate::request::ClientIp(ip.clone()));
     if !settings.rate_limits.enabled {
         return next.run(req).await;
     }
@@ -252,7 +245,7 @@ pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next:
     let rule = match crate::request::bearer(req.headers()) {
         None => as_guest,
         Some(_) if same_rule => as_guest,
-        Some(raw) => match crate::request::identify(&state, raw).await {
+        Some(raw) => match keel_app::caller::resolve(&state, Some(raw)).await {
             Ok(caller) => {
                 req.extensions_mut().insert(caller);
                 as_auth

@@ -1,100 +1,28 @@
-//! Who is calling: the `Caller` extractor reads the auth token, and `request_info` builds the
-//! `@request.*` context rules are evaluated against.
+//! Who is calling and from where: the `Caller` and `ClientOrigin` extractors, and
+//! `request_info`, the `@request.*` context rules are evaluated against, from a request's parts.
 
-use std::sync::Arc;
+use std::ops::Deref;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
-use keel_auth::identity::ApiKey;
-use keel_auth::token::{self, TokenKind};
-use keel_data::{Access, AuthRecord, RequestInfo};
+use keel_data::RequestInfo;
 use serde_json::{Map, Value};
 
-use crate::authz::Permission;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Who is calling: the auth record behind the request's token, or the API key it carries,
-/// with the roles and permissions they hold. A token or key that is present but invalid
-/// (forged, expired, revoked, unknown record) is a 401.
+/// The `Caller` extractor: the request's credential resolved by `keel_app::caller::resolve`
+/// (kept in the request's extensions, so middleware that resolved it already is not repeated).
+/// Derefs to [`keel_app::Caller`].
 #[derive(Debug, Clone, Default)]
-pub struct Caller {
-    /// The authenticated auth record (`None` for guests and API keys). When its collection
-    /// has no `roles` field, `record["roles"]` holds its role names, so rules can test
-    /// `@request.auth.roles ?= "editor"`.
-    pub auth: Option<AuthRecord>,
-    /// The API key the request carries, if it is one.
-    pub api_key: Option<Arc<ApiKey>>,
-    /// Role names held (assigned to the record, or given to the key).
-    pub roles: Arc<[String]>,
-    /// The permissions those roles grant.
-    pub permissions: Arc<[String]>,
-    /// What rules see as `@request.auth` for an API key: a record of the `_apiKeys`
-    /// collection with the key's `id`, `name` and `roles` (never its secret), so rules can
-    /// test `@request.auth.collectionName = "_apiKeys"` or `@request.auth.roles ?= "editor"`.
-    pub key_principal: Option<AuthRecord>,
-    /// The SHA-256 of the API key the request carried (what `_apiKeys.hash` stores, not the
-    /// secret): a realtime client bound to the key is dropped once the key is rotated.
-    pub api_key_hash: Option<Arc<str>>,
-}
+pub struct Caller(pub keel_app::Caller);
 
-impl Caller {
-    /// A guest.
-    pub fn guest() -> Self {
-        Caller::default()
-    }
+impl Deref for Caller {
+    type Target = keel_app::Caller;
 
-    /// An auth record without roles (file tokens, tests).
-    pub fn record(auth: Option<AuthRecord>) -> Self {
-        Caller {
-            auth,
-            ..Caller::default()
-        }
-    }
-
-    pub fn is_superuser(&self) -> bool {
-        self.auth
-            .as_ref()
-            .is_some_and(|a| a.collection.id == keel_data::schema::SUPERUSERS_ID)
-    }
-
-    /// The `@request.auth` of rules: the auth record, or the API key's principal.
-    pub fn rule_auth(&self) -> Option<AuthRecord> {
-        self.auth.clone().or_else(|| self.key_principal.clone())
-    }
-
-    /// Whether the caller holds `records:manage` (granted by the `admin` role's `*`): it
-    /// skips collection rules as a superuser does, on every collection but the system ones (`_…`).
-    pub fn manages_records(&self) -> bool {
-        !self.is_guest() && keel_auth::permissions::grants(&self.permissions, Permission::RecordsManage.as_str())
-    }
-
-    /// Whether the caller is a guest (no record, no API key).
-    pub fn is_guest(&self) -> bool {
-        self.auth.is_none() && self.api_key.is_none()
-    }
-
-    /// Who acts, for the audit trail: `collectionName/recordId`, `apikey/keyId` or "".
-    pub fn actor(&self) -> String {
-        match (&self.auth, &self.api_key) {
-            (Some(a), _) => format!("{}/{}", a.collection.name, a.id()),
-            (None, Some(k)) => format!("apikey/{}", k.id),
-            _ => String::new(),
-        }
-    }
-
-    /// 401 for guests, 403 for non-superusers.
-    pub fn require_superuser(&self) -> Result<(), ApiError> {
-        if self.is_superuser() {
-            Ok(())
-        } else if self.is_guest() {
-            Err(ApiError::unauthorized(
-                "The request requires valid record authorization token.",
-            ))
-        } else {
-            Err(ApiError::superusers_only())
-        }
+    fn deref(&self) -> &keel_app::Caller {
+        &self.0
     }
 }
 
@@ -109,95 +37,56 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!v.is_empty()).then_some(v)
 }
 
-/// Resolves an auth token of `kind` to its record, checking signature, expiry and token key.
-pub async fn authenticate(state: &AppState, raw: &str, kind: TokenKind) -> Result<AuthRecord, ApiError> {
-    let invalid = || ApiError::unauthorized("The request requires valid record authorization token.");
-    let claims = token::peek(raw).map_err(|_| invalid())?;
-    let collection = state.store.collection(&claims.collection_id).map_err(|_| invalid())?;
-    let auth = collection.auth.as_ref().ok_or_else(invalid)?;
-    let secret = match kind {
-        TokenKind::Auth => &auth.auth_token.secret,
-        TokenKind::File => &auth.file_token.secret,
-        TokenKind::Verification => &auth.verification_token.secret,
-        TokenKind::PasswordReset => &auth.password_reset_token.secret,
-        TokenKind::EmailChange => &auth.email_change_token.secret,
-    };
-    let record = state
-        .store
-        .get_record(&collection, &claims.id, &RequestInfo::default(), Access::Superuser)
-        .await
-        .map_err(|_| invalid())?;
-    let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
-    token::verify(raw, kind, secret, token_key).map_err(|_| invalid())?;
-    Ok(AuthRecord {
-        collection,
-        record: record.data,
-    })
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(c) = parts.extensions.get::<Caller>() {
-            return Ok(c.clone());
+        if let Some(c) = parts.extensions.get::<keel_app::Caller>() {
+            return Ok(Caller(c.clone()));
         }
-        let caller = match bearer(&parts.headers) {
-            None => Caller::guest(),
-            Some(raw) => identify(state, raw).await?,
-        };
+        let caller = keel_app::caller::resolve(state, bearer(&parts.headers)).await?;
         parts.extensions.insert(caller.clone());
-        Ok(caller)
+        Ok(Caller(caller))
     }
 }
 
-/// Resolves a bearer credential: an API key (`keel_…`) or an auth token, with its roles.
-pub async fn identify(state: &AppState, raw: &str) -> Result<Caller, ApiError> {
-    if let Some(key) = state.identity.verify_api_key(raw).await? {
-        let roles: Arc<[String]> = key.roles.clone().into();
-        let permissions = state.identity.permissions_of(&roles).await?.into();
-        let key_principal = key_principal(state, &key);
-        return Ok(Caller {
-            auth: None,
-            api_key: Some(Arc::new(key)),
-            roles,
-            permissions,
-            key_principal,
-            api_key_hash: Some(keel_auth::secret::sha256_hex(raw).into()),
-        });
+/// The client address the rate-limit middleware resolved for the request (the trusted proxy
+/// header, else the socket's peer; see `ratelimit`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIp(pub String);
+
+/// Where a request came from, for the audit trail: the [`ClientIp`] and the user agent.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOrigin(pub keel_app::Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientOrigin(origin_of(parts)))
     }
-    let mut auth = authenticate(state, raw, TokenKind::Auth).await?;
-    if auth.collection.id == keel_data::schema::SUPERUSERS_ID {
-        return Ok(Caller::record(Some(auth)));
-    }
-    let roles = state.identity.roles_of(&auth.collection.id, auth.id()).await?;
-    let permissions = state.identity.permissions_of(&roles).await?.into();
-    if auth.collection.field("roles").is_none() {
-        auth.record.insert("roles".into(), Value::from(roles.clone()));
-    }
-    Ok(Caller {
-        auth: Some(auth),
-        api_key: None,
-        roles: roles.into(),
-        permissions,
-        key_principal: None,
-        api_key_hash: None,
-    })
 }
 
-/// The `@request.auth` of an API key (see [`Caller::key_principal`]).
-fn key_principal(state: &AppState, key: &ApiKey) -> Option<AuthRecord> {
-    let collection = state.store.collection(keel_data::system::API_KEYS).ok()?;
-    let mut record = keel_data::RecordData::new();
-    record.insert("id".into(), Value::from(key.id.clone()));
-    record.insert("name".into(), Value::from(key.name.clone()));
-    record.insert("roles".into(), Value::from(key.roles.clone()));
-    Some(AuthRecord { collection, record })
+/// The [`ClientOrigin`] of a request's parts.
+pub fn origin_of(parts: &Parts) -> keel_app::Origin {
+    let ip = parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    let user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    keel_app::Origin { ip, user_agent }
 }
 
 /// Builds the `@request.*` context for a rule check.
 pub fn request_info(
-    caller: &Caller,
+    caller: &keel_app::Caller,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -222,30 +111,7 @@ pub fn request_info(
             ))
         })
         .collect();
-    RequestInfo {
-        auth: caller.rule_auth(),
-        manages_records: caller.manages_records(),
-        method: method.as_str().to_ascii_uppercase(),
-        query,
-        headers,
-        body,
-        context: "default".into(),
-    }
-}
-
-/// Where a request came from, for the audit trail: the client address the middleware
-/// resolved (the trusted proxy header, else the socket's peer; see `ratelimit`) and the user
-/// agent.
-pub fn client_origin(headers: &HeaderMap) -> (String, String) {
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-    (header(crate::ratelimit::CLIENT_IP_HEADER), header("user-agent"))
+    caller.request_info(method.as_str(), query, headers, body)
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings).

@@ -4,18 +4,13 @@
 //! handler), so `AppState` is one `Arc` around `Services`: a clone is one atomic increment,
 //! not one per service. Fields read through `Deref` (`state.store`).
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use keel_core::cache::Cache;
-use keel_core::config::Config;
-use keel_core::files::FileStore;
-use keel_data::Store;
+use keel_app::App;
 
-use crate::realtime::Realtime;
-use crate::settings::Settings;
-
-/// Handle to the shared services; build it with `AppState::new(Services { .. })`.
+/// Handle to the shared services; build it with `AppState::new(Services { .. })`. Derefs to
+/// `Services`, and through it to the core's `App`.
 #[derive(Clone)]
 pub struct AppState(Arc<Services>);
 
@@ -38,28 +33,27 @@ impl Deref for AppState {
     }
 }
 
-/// Every service a handler may use.
+/// Every service a handler may use: the application core ([`keel_app::App`], reached
+/// through `Deref`: `state.store`) and what only the HTTP face needs.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<Store>,
-    pub files: Arc<dyn FileStore>,
-    pub realtime: Arc<Realtime>,
-    pub settings: Arc<Settings>,
-    pub config: Arc<Config>,
-    /// The cache provider (`/api/cache`).
-    pub cache: Arc<dyn Cache>,
-    /// Jobs, queues and schedules (`/api/jobs`, `/api/queues`, `/api/schedules`).
-    pub jobs: Arc<keel_jobs::Jobs>,
-    /// The guard of outbound requests made on a user's behalf (OAuth2 avatar downloads); the
-    /// same one `jobs` uses for push queues.
-    pub outbound: keel_core::outbound::OutboundGuard,
-    /// Roles, API keys, second factors, external identities and the audit trail.
-    pub identity: keel_auth::Identity,
+    pub app: App,
     /// Rate-limit windows (`rateLimits` settings).
     pub limiter: Arc<crate::ratelimit::Limiter>,
-    /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let
-    /// it finish and tests can wait until it has.
-    pub background: tokio_util::task::TaskTracker,
     /// Renders `/metrics`; `None` when metrics are not installed (tests).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl Deref for Services {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl DerefMut for Services {
+    fn deref_mut(&mut self) -> &mut App {
+        &mut self.app
+    }
 }

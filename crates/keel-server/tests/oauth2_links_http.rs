@@ -38,7 +38,7 @@ async fn the_redirect_handler_refuses_unknown_states() {
 async fn the_redirect_handler_forwards_the_code_once_to_the_oauth2_subscriber() {
     let app = App::new().await;
     let (client, mut rx) = app.state.realtime.connect().unwrap();
-    let sub = keel_server::realtime::Subscription::parse("@oauth2").unwrap();
+    let sub = keel_app::realtime::Subscription::parse("@oauth2").unwrap();
     client.set_subscriptions(vec![sub]);
     let uri = format!("/api/oauth2-redirect?state={}&code=the-code", client.id());
     let r = app.send(Method::GET, &uri, None, None).await;

@@ -4,7 +4,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use keel_server::settings::Settings;
+use keel_app::Settings;
 use serde_json::json;
 use support::TestApp;
 

@@ -236,7 +236,7 @@ async fn a_client_that_cannot_keep_up_is_disconnected() {
     let (mut reader, id) = app.realtime_connect().await;
     assert_eq!(subscribe(&app, &id, &["posts/*"], None).await, StatusCode::NO_CONTENT);
     // more events than the client's queue holds, none read
-    for i in 0..(keel_server::realtime::CLIENT_BUFFER + 20) {
+    for i in 0..(keel_app::realtime::CLIENT_BUFFER + 20) {
         create(&app, &col, &format!("p{i}"), true).await;
     }
     let gone = tokio::time::timeout(support::WAIT, async {
@@ -251,7 +251,7 @@ async fn a_client_that_cannot_keep_up_is_disconnected() {
     while reader.next().await.is_some() {
         received += 1;
     }
-    assert!(received <= keel_server::realtime::CLIENT_BUFFER, "{received}");
+    assert!(received <= keel_app::realtime::CLIENT_BUFFER, "{received}");
 }
 
 #[tokio::test]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use keel_app::realtime::Realtime;
+use keel_app::Settings;
 use keel_core::config::Config;
 use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
-use keel_server::realtime::Realtime;
-use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
 
 use crate::wiring::{open_cache, open_jobs, open_store, Engines, Needs};
@@ -44,20 +44,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Work requests start and do not wait for (auth emails): given the grace period on shutdown.
     let emails = tokio_util::task::TaskTracker::new();
     let state = AppState::new(Services {
-        store: store.clone(),
-        files: Arc::new(files),
-        realtime: realtime.clone(),
-        settings: Arc::new(settings),
-        config: Arc::new(cfg.clone()),
-        cache,
-        outbound: jobs.outbound().clone(),
-        jobs,
-        identity: keel_auth::Identity::new(store.clone()),
+        app: keel_app::App {
+            store: store.clone(),
+            files: Arc::new(files),
+            settings: Arc::new(settings),
+            config: Arc::new(cfg.clone()),
+            cache,
+            outbound: jobs.outbound().clone(),
+            jobs,
+            identity: keel_auth::Identity::new(store.clone()),
+            realtime: realtime.clone(),
+            background: emails.clone(),
+        },
         limiter: Default::default(),
-        background: emails.clone(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
-    keel_server::realtime::start(&state);
+    keel_app::realtime::start(&state);
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,

@@ -9,12 +9,12 @@ use axum::{Json, Router};
 use keel_data::Access;
 use serde_json::{Map, Value};
 
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::{request_info, Caller};
 use crate::routes::records::params::{list_json, Query};
-use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
+use keel_app::serialize::{pick_fields, record_json};
 
 /// The audit route.
 pub fn routes() -> Router<AppState> {

@@ -20,10 +20,10 @@ use axum::routing::get;
 use axum::Router;
 use keel_core::config::MetricsAccess;
 
-use crate::authz::{authorize, Permission};
 use crate::error::ApiError;
 use crate::request::{bearer, Caller};
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// `GET /metrics`.
 pub fn routes() -> Router<AppState> {
@@ -68,7 +68,7 @@ async fn admit(state: &AppState, req: Request) -> Result<(), ApiError> {
     }
     let (mut parts, _) = req.into_parts();
     let caller = Caller::from_request_parts(&mut parts, state).await?;
-    authorize(&caller, Permission::MetricsRead)
+    Ok(authorize(&caller, Permission::MetricsRead)?)
 }
 
 /// Whether the socket peer is a loopback address and no proxy forwarded the request.

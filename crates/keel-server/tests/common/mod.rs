@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use keel_app::realtime::Realtime;
+use keel_app::Settings;
 use keel_auth::token::{self, Claims, TokenKind};
 use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
-use keel_server::realtime::Realtime;
-use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -62,22 +62,24 @@ impl App {
         edit(&mut config);
         let outbound = keel_core::outbound::OutboundGuard::new(&config.outbound).unwrap();
         let state = AppState::new(Services {
-            store: store.clone(),
-            files,
-            realtime: Arc::new(Realtime::default()),
-            settings: Arc::new(Settings::default()),
-            config: Arc::new(config),
-            cache: Arc::new(keel_cache::MemoryCache::default()),
-            jobs: keel_jobs::Jobs::with_outbound(
-                keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
-                    .await
-                    .unwrap(),
-                outbound.clone(),
-            ),
-            outbound,
-            identity: keel_auth::Identity::new(store.clone()),
+            app: keel_app::App {
+                store: store.clone(),
+                files,
+                settings: Arc::new(Settings::default()),
+                config: Arc::new(config),
+                cache: Arc::new(keel_cache::MemoryCache::default()),
+                jobs: keel_jobs::Jobs::with_outbound(
+                    keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
+                        .await
+                        .unwrap(),
+                    outbound.clone(),
+                ),
+                outbound,
+                identity: keel_auth::Identity::new(store.clone()),
+                realtime: Arc::new(Realtime::default()),
+                background: Default::default(),
+            },
             limiter: Default::default(),
-            background: Default::default(),
             metrics: None,
         });
         App { state, dir }

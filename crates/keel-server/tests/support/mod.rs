@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use futures::StreamExt;
+use keel_app::realtime::Realtime;
+use keel_app::Settings;
 use keel_core::config::Config;
 use keel_data::{Access, Collection, Record, RequestInfo, Store};
-use keel_server::realtime::Realtime;
-use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
@@ -58,26 +58,28 @@ impl TestApp {
         edit(&mut config);
         let outbound = keel_core::outbound::OutboundGuard::new(&config.outbound).unwrap();
         let state = AppState::new(Services {
-            store: store.clone(),
-            files,
-            realtime,
-            settings,
-            config: Arc::new(config),
-            cache: Arc::new(keel_cache::MemoryCache::default()),
-            jobs: keel_jobs::Jobs::with_outbound(
-                keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
-                    .await
-                    .unwrap(),
-                outbound.clone(),
-            ),
-            outbound,
-            identity: keel_auth::Identity::new(store.clone()),
+            app: keel_app::App {
+                store: store.clone(),
+                files,
+                settings,
+                config: Arc::new(config),
+                cache: Arc::new(keel_cache::MemoryCache::default()),
+                jobs: keel_jobs::Jobs::with_outbound(
+                    keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
+                        .await
+                        .unwrap(),
+                    outbound.clone(),
+                ),
+                outbound,
+                identity: keel_auth::Identity::new(store.clone()),
+                realtime,
+                background: Default::default(),
+            },
             limiter: Default::default(),
-            background: Default::default(),
             metrics: Some(metrics_handle()),
         });
         // As the binary does: the record broker and the jobs forwarder.
-        keel_server::realtime::start(&state);
+        keel_app::realtime::start(&state);
         TestApp { state, dir }
     }
 

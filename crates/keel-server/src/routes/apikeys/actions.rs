@@ -2,25 +2,25 @@
 //! permission of the key's roles (`authz::may_grant`): a key above the caller is out of reach.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use keel_auth::identity::ApiKey;
 use serde_json::Value;
 
 use super::{key_or_404, may_grant_roles, with_secret};
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
-use crate::routes::roles::audit_entry;
 use crate::state::AppState;
+use keel_app::audit;
+use keel_app::authz::{authorize, Permission};
 
-async fn revoke_key(state: &AppState, caller: &Caller, id: &str, headers: &HeaderMap) -> ApiResult<ApiKey> {
+async fn revoke_key(state: &AppState, caller: &Caller, id: &str, origin: &keel_app::Origin) -> ApiResult<ApiKey> {
     authorize(caller, Permission::ApiKeysManage)?;
     let key = key_or_404(state, id).await?;
     may_grant_roles(state, caller, &key.roles, false).await?;
     let key = state.identity.revoke_api_key(id).await?;
-    let entry = audit_entry(caller, headers, "apikey.revoke")
+    let entry = audit::entry(caller, origin, "apikey.revoke")
         .detail("key", key.id.clone())
         .detail("name", key.name.clone());
     state.identity.audit(entry).await;
@@ -30,20 +30,20 @@ async fn revoke_key(state: &AppState, caller: &Caller, id: &str, headers: &Heade
 pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let key = revoke_key(&state, &caller, &id, &headers).await?;
+    let key = revoke_key(&state, &caller, &id, &origin).await?;
     Ok(Json(to_json(&key)?))
 }
 
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    revoke_key(&state, &caller, &id, &headers).await?;
+    revoke_key(&state, &caller, &id, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -51,14 +51,14 @@ pub(super) async fn delete(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::ApiKeysManage)?;
     let key = key_or_404(&state, &id).await?;
     may_grant_roles(&state, &caller, &key.roles, false).await?;
     let (key, secret) = state.identity.rotate_api_key(&id).await?;
-    let entry = audit_entry(&caller, &headers, "apikey.rotate")
+    let entry = audit::entry(&caller, &origin, "apikey.rotate")
         .detail("key", key.id.clone())
         .detail("name", key.name.clone());
     state.identity.audit(entry).await;

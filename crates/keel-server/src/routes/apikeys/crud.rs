@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{key_or_404, may_grant_roles, with_secret};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
-use crate::routes::roles::audit_entry;
 use crate::state::AppState;
+use keel_app::audit;
+use keel_app::authz::{authorize, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +44,7 @@ pub(super) async fn view(
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
@@ -54,7 +55,7 @@ pub(super) async fn create(
         .identity
         .create_api_key(&input.name, input.roles, input.expires.as_deref(), &caller.actor())
         .await?;
-    let entry = audit_entry(&caller, &headers, "apikey.create")
+    let entry = audit::entry(&caller, &origin, "apikey.create")
         .detail("key", key.id.clone())
         .detail("name", key.name.clone())
         .detail("roles", key.roles.clone());

@@ -17,11 +17,11 @@ use keel_auth::identity::ApiKey;
 use keel_core::Error;
 use serde_json::Value;
 
-use crate::authz::may_grant;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
+use keel_app::authz::may_grant;
 
 mod actions;
 mod crud;

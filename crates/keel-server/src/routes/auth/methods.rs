@@ -14,8 +14,8 @@ use keel_data::Collection;
 
 use super::{auth_collection, oauth2_flow, ShapeParams};
 use crate::error::{ApiError, ApiResult};
-use crate::serialize::pick_fields;
 use crate::state::AppState;
+use keel_app::serialize::pick_fields;
 
 pub(super) async fn handler(
     State(state): State<AppState>,

@@ -1,32 +1,26 @@
-//! Auth routes of auth collections, PocketBase's Web API: one endpoint per file.
-//! The email flows (verification, password reset, email change, OTP) share `mail.rs` and `flow.rs`; see
+//! Auth routes of auth collections, PocketBase's Web API: one endpoint per file; the
+//! sign-in and email flows themselves are `keel_app::auth`'s; see
 //! `docs/auth-email.md`. Flows not implemented yet stay unrouted (404) rather than
 //! pretending to work.
 
-use std::sync::Arc;
-
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keel_auth::token::{self, Claims, TokenKind};
-use keel_data::{AuthRecord, Collection, Record, RequestInfo};
+use keel_app::auth::SignedIn;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
-use crate::request::{form_pairs, Caller};
-use crate::serialize::{pick_fields, record_json};
+use crate::error::ApiResult;
+use crate::request::form_pairs;
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json};
 
-mod avatar;
+use keel_app::auth::oauth2_flow;
+pub(crate) use keel_app::auth::{auth_collection, same_collection};
+
 mod confirm_email_change;
 mod confirm_password_reset;
 mod confirm_verification;
-mod external;
-mod flow;
 mod impersonate;
-mod login;
-mod mail;
 mod methods;
-mod oauth2_flow;
 mod oauth2_redirect;
 mod refresh;
 mod request_email_change;
@@ -99,16 +93,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The auth collection named (or id'd) in the path; 404 like PocketBase otherwise.
-pub(crate) fn auth_collection(state: &AppState, name_or_id: &str) -> ApiResult<Arc<Collection>> {
-    match state.store.collection(name_or_id) {
-        Ok(c) if c.is_auth() && c.auth.is_some() => Ok(c),
-        _ => Err(ApiError(keel_core::Error::NotFound(
-            "Missing or invalid auth collection context.".into(),
-        ))),
-    }
-}
-
 /// The `expand` and `fields` query parameters.
 #[derive(Debug, Default)]
 pub(crate) struct ShapeParams {
@@ -130,76 +114,23 @@ impl ShapeParams {
     }
 }
 
-/// PocketBase's auth response `{"token", "record"}` for `record` of `collection`: checks the
-/// collection's `authRule` with the record as `@request.auth`, signs a new auth token,
-/// expands and picks fields as the query asks. `req` is the request's `@request.*` context;
-/// its `auth` is replaced by the authenticated record.
-pub(crate) async fn auth_response(
-    state: &AppState,
-    collection: &Arc<Collection>,
-    record: Record,
-    mut req: RequestInfo,
-    shape: &ShapeParams,
-) -> ApiResult<Json<Value>> {
-    let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
-    req.auth = Some(AuthRecord {
-        collection: collection.clone(),
-        record: record.data.clone(),
-    });
-    check_auth_rule(state, collection, &record, &req).await?;
-
-    let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
-    let claims = Claims::new(TokenKind::Auth, record.id(), &collection.id, opts.auth_token.duration);
-    let token = token::sign(&claims, &opts.auth_token.secret, token_key)?;
-
+/// The answer of a sign-in: `{"token", "record", ...extra}`, expanded and picked as the
+/// query asks.
+pub(crate) async fn signed_json(state: &AppState, signed: SignedIn, shape: &ShapeParams) -> ApiResult<Json<Value>> {
+    let SignedIn {
+        token,
+        record,
+        req,
+        extra,
+    } = signed;
     let mut records = [record];
     if let Some(expand) = &shape.expand {
         state.store.expand(&mut records, expand, &req).await?;
     }
     let mut body = json!({"token": token, "record": record_json(&records[0], &req)});
+    if let (Some((k, v)), Value::Object(m)) = (extra, &mut body) {
+        m.insert(k, v);
+    }
     pick_fields(&mut body, shape.fields.as_deref());
     Ok(Json(body))
-}
-
-/// `authRule`: `null` lets only superusers in, `""` everyone, otherwise the rule must match.
-async fn check_auth_rule(
-    state: &AppState,
-    collection: &Arc<Collection>,
-    record: &Record,
-    req: &RequestInfo,
-) -> ApiResult<()> {
-    let denied = || ApiError::forbidden("The request doesn't satisfy the collection requirements to authenticate.");
-    if req.is_superuser() {
-        return Ok(());
-    }
-    match collection.auth.as_ref().and_then(|a| a.auth_rule.as_deref()) {
-        None => Err(denied()),
-        Some(rule) if rule.trim().is_empty() => Ok(()),
-        Some(rule) => match state.store.record_matches(collection, &record.data, rule, req).await? {
-            true => Ok(()),
-            false => Err(denied()),
-        },
-    }
-}
-
-/// A `Caller`'s record as a `Record` of its collection.
-/// The injected `roles` (not a column) are left out.
-pub(crate) fn caller_record(auth: &AuthRecord) -> Record {
-    let mut data = auth.record.clone();
-    if auth.collection.field("roles").is_none() {
-        data.remove("roles");
-    }
-    Record {
-        collection: auth.collection.clone(),
-        data,
-        expand: Default::default(),
-    }
-}
-
-/// Whether the path's `{collection}` names the caller's collection (by id or name).
-pub(crate) fn same_collection(caller: &Caller, name_or_id: &str) -> bool {
-    caller
-        .auth
-        .as_ref()
-        .is_some_and(|a| a.collection.id == name_or_id || a.collection.name == name_or_id)
 }

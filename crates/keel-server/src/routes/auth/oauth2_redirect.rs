@@ -11,15 +11,13 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::sse::Event;
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use keel_app::realtime::oauth2::{self, Redirect};
+use serde_json::{Map, Value};
 
 use crate::body::{read_object, Limit};
 use crate::request::form_pairs;
 use crate::state::AppState;
-
-const TOPIC: &str = "@oauth2";
 
 pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Response {
     let params: Map<String, Value> = form_pairs(uri.query().unwrap_or(""))
@@ -39,45 +37,20 @@ pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderM
 
 fn forward(state: &AppState, params: &Map<String, Value>) -> Response {
     let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let (st, code, error) = (text("state"), text("code"), text("error"));
-    let refused = || {
-        page(
+    match oauth2::forward_redirect(state, &text("state"), &text("code"), &text("error")) {
+        Redirect::Refused => page(
             StatusCode::BAD_REQUEST,
             "Failed to authenticate: this sign-in link is unknown, expired or was already used. Go back to the app and try again.",
-        )
-    };
-    if st.is_empty() {
-        return refused();
-    }
-    let Some(client) = state.realtime.client(&st).filter(|c| !c.is_closed()) else {
-        return refused();
-    };
-    let (subs, _) = client.snapshot();
-    let is_oauth2 = |raw: &str| raw.split('?').next() == Some(TOPIC);
-    let Some(sub) = subs.iter().find(|s| is_oauth2(&s.raw)) else {
-        return refused();
-    };
-    let mut data = json!({"state": st, "code": code});
-    if !error.is_empty() {
-        data["error"] = Value::String(error.clone());
-    }
-    let event = Event::default().id(client.id()).event(&sub.raw).data(data.to_string());
-    let sent = client.send(event);
-    client.set_subscriptions(subs.iter().filter(|s| !is_oauth2(&s.raw)).cloned().collect());
-    if !sent {
-        state.realtime.disconnect(client.id());
-        return refused();
-    }
-    if !error.is_empty() || code.is_empty() {
-        return page(
+        ),
+        Redirect::Failed => page(
             StatusCode::OK,
             "Failed to authenticate. You can close this window and go back to the app to try again.",
-        );
+        ),
+        Redirect::Forwarded => page(
+            StatusCode::OK,
+            "Auth completed. You can close this window and go back to the app.",
+        ),
     }
-    page(
-        StatusCode::OK,
-        "Auth completed. You can close this window and go back to the app.",
-    )
 }
 
 fn page(status: StatusCode, message: &str) -> Response {

@@ -2,43 +2,25 @@
 //! belongs to a record that is not verified yet, the collection's `verificationTemplate` is
 //! sent to it with a verification token (`{TOKEN}`). Unknown and already verified emails get
 //! the same answer, so the endpoint reveals no account.
+//! The rules are `keel_app::auth::verification::request`'s.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use keel_auth::token::TokenKind;
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::auth_collection;
-use super::flow;
-use super::login::Origin;
-use super::mail::{self, Template};
 use crate::body::JsonBody;
 use crate::error::ApiResult;
+use crate::request::ClientOrigin;
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection)?;
-    let email = flow::email_field(&form, "email")?;
-    let origin = Origin::from_headers(&headers);
-
-    let Some(record) = flow::record_by_email(&state, &collection, &email, "auth.verification_request", &origin).await?
-    else {
-        return Ok(StatusCode::NO_CONTENT);
-    };
-    let entry = flow::audit_entry("auth.verification_request", true, &collection, record.id(), &origin).identity(email);
-    if record.data.get("verified").and_then(Value::as_bool).unwrap_or(false) {
-        state.identity.audit(entry.detail("reason", "already verified")).await;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    let mut vars = mail::vars(&state, &record);
-    vars.token = flow::sign(&collection, &record, TokenKind::Verification, None)?;
-    let to = flow::email_of(&record).to_string();
-    mail::send_in_background(&state, collection.clone(), Template::Verification, to, vars);
-    state.identity.audit(entry).await;
+    keel_app::auth::verification::request(&state, &collection, &form, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }

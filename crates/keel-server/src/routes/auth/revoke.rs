@@ -3,23 +3,22 @@
 //! `id` it is the caller's own record; superusers may name any record.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use keel_auth::AuditEntry;
 use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
-use super::login::Origin;
 use super::{auth_collection, same_collection};
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 pub(super) async fn handler(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection_name): Path<String>,
     caller: Caller,
-    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
     let collection = auth_collection(&state, &collection_name)?;
@@ -46,7 +45,6 @@ pub(super) async fn handler(
         .store
         .update_record(&collection, &id, data, &RequestInfo::default(), Access::Superuser)
         .await?;
-    let origin = Origin::from_headers(&headers);
     state
         .identity
         .audit(

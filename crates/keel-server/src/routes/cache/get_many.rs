@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{check_batch, check_name, check_namespace};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{check_name, check_namespace};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,10 +6,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::check_namespace;
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// `{"namespace", "provider", "hits", "misses", "evictions", "keys", "capabilities"}`
 /// (`keys` is `null` when the provider cannot count them cheaply).

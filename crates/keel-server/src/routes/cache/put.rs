@@ -9,11 +9,11 @@ use axum::http::{StatusCode, Uri};
 use serde_json::Value;
 
 use super::{check_name, check_namespace};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// The longest TTL accepted: ten years.
 const MAX_TTL_SECS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;

@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::put::{check_tags, ttl_from_secs};
 use super::{check_batch, check_name, check_namespace};
-use crate::authz::{authorize, Permission};
 use crate::body::{from_object, read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

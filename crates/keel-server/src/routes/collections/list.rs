@@ -10,12 +10,12 @@ use keel_data::Collection;
 use serde_json::Value;
 
 use super::filter;
-use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::records::params::{list_json, Query};
-use crate::serialize::pick_fields;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
+use keel_app::serialize::pick_fields;
 
 /// Lists collections.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> ApiResult<Json<Value>> {
@@ -36,7 +36,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Ap
         .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(params.per_page as usize)
-        .map(|c| super::shown(&caller, c))
+        .map(|c| keel_app::collections::shown(&caller, c))
         .collect();
     let (total_items, total_pages) = if params.skip_total {
         (-1, -1)

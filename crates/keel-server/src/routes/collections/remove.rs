@@ -1,38 +1,22 @@
 //! `DELETE /api/collections/{collection}` and `DELETE /api/collections/{collection}/truncate`:
-//! drop a collection, or empty it; either way its files go too. System collections are
-//! never dropped or truncated (the store refuses it); both are audited.
+//! drop a collection, or empty it (`keel_app::collections` holds the rules and the audit).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use serde_json::Value;
+use axum::http::StatusCode;
+use keel_app::collections;
 
-use super::schema_actor;
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
-use crate::redact::collection_json;
-use crate::request::Caller;
-use crate::routes::roles::audit_entry;
+use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 /// Deletes a collection, its table and its files.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::CollectionsManage)?;
-    let deleted = state
-        .store
-        .delete_collection_by(&collection, schema_actor(&caller))
-        .await?;
-    delete_files(&state, &deleted.id).await;
-    let entry = audit_entry(&caller, &headers, "collection.delete")
-        .detail("collection", deleted.name.clone())
-        .detail("collectionId", deleted.id.clone())
-        .detail("before", collection_json(&deleted))
-        .detail("after", Value::Null);
-    state.identity.audit(entry).await;
+    collections::delete(&state, &caller, &origin, &collection).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -40,22 +24,9 @@ pub async fn delete(
 pub async fn truncate(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::CollectionsManage)?;
-    let col = state.store.collection(&collection)?;
-    state.store.truncate_collection(&col.id).await?;
-    delete_files(&state, &col.id).await;
-    let entry = audit_entry(&caller, &headers, "collection.truncate")
-        .detail("collection", col.name.clone())
-        .detail("collectionId", col.id.clone());
-    state.identity.audit(entry).await;
+    collections::truncate(&state, &caller, &origin, &collection).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_files(state: &AppState, collection_id: &str) {
-    if let Err(e) = state.files.delete_prefix(collection_id).await {
-        tracing::warn!(collection_id, error = %e, "could not delete the files of a collection");
-    }
 }

@@ -7,10 +7,10 @@ use keel_data::schema::CollectionType;
 use keel_data::Collection;
 use serde_json::{Map, Value};
 
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// The scaffolds of `base` and `auth` collections.
 pub async fn scaffolds(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -5,10 +5,10 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// Views one collection.
 pub async fn view(
@@ -18,5 +18,5 @@ pub async fn view(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsRead)?;
     let c = state.store.collection(&collection)?;
-    Ok(Json(super::shown(&caller, &c)))
+    Ok(Json(keel_app::collections::shown(&caller, &c)))
 }

@@ -1,67 +1,43 @@
 //! `POST /api/collections` and `PATCH /api/collections/{collection}`: create and update
-//! collections from PocketBase's JSON. Only superusers may touch system collections (the
-//! store refuses a `collections:manage` holder: `SchemaActor`). Every change is audited
-//! with the collection before and after, secrets masked.
+//! collections from PocketBase's JSON (`keel_app::collections` holds the rules and the audit).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
+use keel_app::collections;
 use serde_json::{Map, Value};
 
-use super::schema_actor;
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
-use crate::redact::collection_json;
-use crate::request::Caller;
-use crate::routes::roles::audit_entry;
+use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 /// Creates a collection.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CollectionsManage)?;
+    keel_app::authz::authorize(&caller, keel_app::authz::Permission::CollectionsManage)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    super::refuse_masked(&input)?;
-    let collection = state
-        .store
-        .create_collection_by(Value::Object(input), schema_actor(&caller))
-        .await?;
-    let entry = audit_entry(&caller, &headers, "collection.create")
-        .detail("collection", collection.name.clone())
-        .detail("collectionId", collection.id.clone())
-        .detail("before", Value::Null)
-        .detail("after", collection_json(&collection));
-    state.identity.audit(entry).await;
-    Ok(Json(super::shown(&caller, &collection)))
+    let collection = collections::create(&state, &caller, &origin, input).await?;
+    Ok(Json(collections::shown(&caller, &collection)))
 }
 
 /// Updates a collection (partial).
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(collection): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CollectionsManage)?;
+    keel_app::authz::authorize(&caller, keel_app::authz::Permission::CollectionsManage)?;
     let patch: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
-    super::refuse_masked(&patch)?;
-    let before = state.store.collection(&collection)?;
-    let after = state
-        .store
-        .update_collection_by(&before.id, Value::Object(patch), schema_actor(&caller))
-        .await?;
-    let entry = audit_entry(&caller, &headers, "collection.update")
-        .detail("collection", after.name.clone())
-        .detail("collectionId", after.id.clone())
-        .detail("before", collection_json(&before))
-        .detail("after", collection_json(&after));
-    state.identity.audit(entry).await;
-    Ok(Json(super::shown(&caller, &after)))
+    let after = collections::update(&state, &caller, &origin, &collection, patch).await?;
+    Ok(Json(collections::shown(&caller, &after)))
 }

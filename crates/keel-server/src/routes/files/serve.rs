@@ -11,9 +11,10 @@ use keel_data::{Access, FieldKind, RequestInfo};
 use serde_json::Map;
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::{authenticate, form_pairs, request_info, Caller};
-use crate::routes::records::uploads::{field_names, file_key, is_safe_segment};
+use crate::request::{form_pairs, request_info};
 use crate::state::AppState;
+use keel_app::caller::authenticate;
+use keel_app::records::files::{field_names, file_key, is_safe_segment};
 
 /// Serves one file (`?download=1` for an attachment; `?thumb=` is accepted and ignored).
 pub async fn serve(
@@ -46,7 +47,7 @@ pub async fn serve(
             Some(t) => authenticate(&state, t, TokenKind::File).await.ok(),
             None => None,
         };
-        let mut req = request_info(&Caller::record(auth), &method, &uri, &headers, Map::new());
+        let mut req = request_info(&keel_app::Caller::record(auth), &method, &uri, &headers, Map::new());
         req.context = "protectedFile".into();
         let allowed = match Access::for_rule(&collection, &collection.view_rule, &req) {
             None => false,

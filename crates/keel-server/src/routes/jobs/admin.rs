@@ -11,10 +11,10 @@ use axum::Json;
 use serde_json::Value;
 
 use super::to_json;
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn retry(
     State(state): State<AppState>,

@@ -21,11 +21,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{required, to_json};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

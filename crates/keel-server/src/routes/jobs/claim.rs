@@ -17,11 +17,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{check_queue, to_json};
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// The most jobs one claim returns.
 const MAX_CLAIM: i64 = 100;

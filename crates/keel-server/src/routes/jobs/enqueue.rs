@@ -11,11 +11,11 @@ use keel_jobs::NewJob;
 use serde_json::{json, Value};
 
 use super::{check_queue, to_json};
-use crate::authz::{authorize, Permission};
 use crate::body::{from_object, read_bytes, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// The most jobs one request may enqueue.
 pub const MAX_BATCH: usize = 1000;

@@ -5,10 +5,10 @@ use axum::Json;
 use serde_json::Value;
 
 use super::to_json;
-use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn get_job(
     State(state): State<AppState>,

@@ -9,10 +9,10 @@ use keel_jobs::JobState;
 use serde_json::Value;
 
 use super::{check_queue, to_json};
-use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 /// The largest page.
 const MAX_PER_PAGE: u32 = 500;

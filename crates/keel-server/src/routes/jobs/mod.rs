@@ -62,7 +62,7 @@ pub(crate) fn required(field: &str, value: Option<String>) -> ApiResult<String> 
 
 /// Serializes an API value (a job, settings, counts) to JSON.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
-    serde_json::to_value(value).map_err(|e| ApiError(Error::internal(e)))
+    serde_json::to_value(value).map_err(|e| ApiError(Error::wrap(e)))
 }
 
 /// Checks a queue name from the path: a 400 naming `queue` unless `[A-Za-z0-9_-]{1,64}`.

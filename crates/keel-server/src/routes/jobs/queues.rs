@@ -8,10 +8,10 @@ use keel_jobs::QueueSettings;
 use serde_json::{json, Value};
 
 use super::{check_queue, to_json};
-use crate::authz::{authorize, Permission};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn list_queues(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsRead)?;

@@ -13,11 +13,11 @@ use keel_jobs::QueueSettings;
 use serde_json::{json, Map, Value};
 
 use super::{check_queue, to_json};
-use crate::authz::{authorize, Permission};
 use crate::body::{from_object, read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn patch(
     State(state): State<AppState>,

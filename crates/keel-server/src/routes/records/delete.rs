@@ -1,13 +1,11 @@
 //! `DELETE /api/collections/{collection}/records/{id}`: deletes a record (cascading) and the
-//! files of every deleted record; 204.
+//! files of every deleted record (`keel_app::records::delete`); 204.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use keel_data::Access;
 use serde_json::Map;
 
-use super::uploads::cleanup_deleted;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
@@ -22,8 +20,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let collection = super::load_collection(&state, &collection)?;
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let access = Access::for_rule(&collection, &collection.delete_rule, &req).ok_or_else(ApiError::superusers_only)?;
-    let deleted = state.store.delete_record(&collection, &id, &req, access).await?;
-    cleanup_deleted(state.files.as_ref(), &deleted).await;
+    keel_app::records::delete(&state, &collection, &id, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

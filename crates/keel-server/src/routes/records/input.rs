@@ -1,10 +1,12 @@
-//! Reading a submitted record body: JSON, or multipart form data the way PocketBase's SDK sends
-//! it (plain fields as strings, repeated keys as arrays, non-file data as JSON in one or more
-//! `@jsonPayload` parts, files as parts with a file name).
+//! Reading a submitted record body into `keel_app::records::Submitted`: JSON, or multipart
+//! form data the way PocketBase's SDK sends it (plain fields as strings, repeated keys as
+//! arrays, non-file data as JSON in one or more `@jsonPayload` parts, files as parts with a
+//! file name).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
+use keel_app::records::{base_key, Submitted, Upload};
 use keel_core::config::LimitsConfig;
 use keel_data::{Collection, FieldKind};
 use serde_json::{Map, Value};
@@ -12,25 +14,6 @@ use serde_json::{Map, Value};
 use crate::body::{check_shape, decode_object, read_bytes, Limit, INVALID_BODY};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// One uploaded file part.
-#[derive(Debug, Clone)]
-pub struct Upload {
-    /// The form key (`avatar`, `documents+`, `requests.0.avatar`).
-    pub key: String,
-    /// The client's file name.
-    pub file_name: String,
-    /// The part's declared content type, if any.
-    pub content_type: Option<String>,
-    pub data: Bytes,
-}
-
-/// A parsed body: the plain data and the uploaded files.
-#[derive(Debug, Default)]
-pub struct Submitted {
-    pub data: Map<String, Value>,
-    pub uploads: Vec<Upload>,
-}
 
 /// Whether the request carries multipart form data.
 pub fn is_multipart(headers: &HeaderMap) -> bool {
@@ -136,14 +119,6 @@ fn push_value(map: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
-/// The field a body key addresses, without its `+`/`-` modifier.
-pub fn base_key(key: &str) -> &str {
-    key.strip_prefix('+')
-        .or_else(|| key.strip_suffix('+'))
-        .or_else(|| key.strip_suffix('-'))
-        .unwrap_or(key)
-}
-
 /// Converts a plain form value (strings) to what the field expects. JSON text is held to
 /// the same depth and member bounds as a JSON body.
 fn normalize(col: &Collection, key: &str, value: &mut Value, limits: &LimitsConfig) -> ApiResult<()> {
@@ -226,8 +201,5 @@ mod tests {
         push_value(&mut m, "a".into(), Value::from("2"));
         push_value(&mut m, "a".into(), Value::from("3"));
         assert_eq!(m["a"], serde_json::json!(["1", "2", "3"]));
-        assert_eq!(base_key("files+"), "files");
-        assert_eq!(base_key("+files"), "files");
-        assert_eq!(base_key("files-"), "files");
     }
 }

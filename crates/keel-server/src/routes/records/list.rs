@@ -12,8 +12,8 @@ use serde_json::Map;
 use super::params::{list_json, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
-use crate::serialize::{pick_fields, record_json, RecordOut};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json, RecordOut};
 
 /// PocketBase's list shape.
 #[derive(Serialize)]
@@ -58,7 +58,7 @@ pub async fn list(
             total_pages: page.total_pages,
             items,
         })
-        .map_err(keel_core::Error::internal)?;
+        .map_err(keel_core::Error::wrap)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();

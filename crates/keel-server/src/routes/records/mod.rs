@@ -1,6 +1,6 @@
 //! PocketBase's records API: `/api/collections/{collection}/records[/{id}]`, one file per
-//! endpoint, plus the body parsing, upload and auth-field handling they share (also used by
-//! `/api/batch`).
+//! endpoint, plus the body parsing they share with `/api/batch`; the writes are
+//! `keel_app::records`'.
 
 use std::sync::Arc;
 
@@ -10,19 +10,16 @@ use keel_data::{Collection, Record, RequestInfo};
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json};
 
-pub mod auth_fields;
 mod create;
 mod delete;
 pub mod input;
 mod list;
 pub mod params;
 mod update;
-pub mod uploads;
 mod view;
-pub mod write;
 
 /// The records routes.
 pub fn routes() -> Router<AppState> {

@@ -1,18 +1,15 @@
 //! `PATCH /api/collections/{collection}/records/{id}`: updates a record (JSON or multipart,
-//! with `field+`, `+field` and `field-` modifiers); files the record no longer references
-//! are deleted after the commit.
+//! with `field+`, `+field` and `field-` modifiers; `keel_app::records::update` holds the rules).
 
 use axum::extract::{Path, Request, State};
 use axum::Json;
-use keel_data::Access;
+use keel_app::records::{self, Write};
 use serde_json::{Map, Value};
 
 use super::input::read_submitted;
 use super::params::Query;
-use super::uploads::{cleanup_after_update, delete_pending, write_all};
-use super::write::prepare_update;
 use crate::body::Limit;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
@@ -26,27 +23,9 @@ pub async fn update(
     let collection = super::load_collection(&state, &collection)?;
     let (parts, body) = request.into_parts();
     let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
-    let rule = collection.update_rule.clone();
-    let access = Access::for_rule(&collection, &rule, &req).ok_or_else(ApiError::superusers_only)?;
+    records::access(&collection, Write::Update, &req)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
-    req.body = submitted.data.clone();
-    // The record as the update rule lets this caller see it: 404 before anything is checked.
-    let current = state.store.get_record(&collection, &id, &req, access).await?;
-    let prepared = prepare_update(&state, &collection, &current, submitted, &req).await?;
-    req.body = prepared.body;
-    write_all(state.files.as_ref(), &prepared.pending).await?;
-    let (before, after) = match state
-        .store
-        .update_record(&collection, &id, prepared.data, &req, access)
-        .await
-    {
-        Ok(pair) => pair,
-        Err(e) => {
-            delete_pending(state.files.as_ref(), &prepared.pending).await;
-            return Err(e.into());
-        }
-    };
-    cleanup_after_update(state.files.as_ref(), &before, &after, &prepared.pending).await;
+    let record = records::update(&state, &collection, &id, submitted, &mut req).await?;
     let q = Query::from_uri(&parts.uri);
-    Ok(Json(super::written_record_json(&state, after, &q, &req).await))
+    Ok(Json(super::written_record_json(&state, record, &q, &req).await))
 }

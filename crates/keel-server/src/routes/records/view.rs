@@ -12,8 +12,8 @@ use serde_json::Map;
 use super::params::Query;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
-use crate::serialize::{pick_fields, record_json, RecordOut};
 use crate::state::AppState;
+use keel_app::serialize::{pick_fields, record_json, RecordOut};
 
 /// Views one record (`expand`, `fields`).
 pub async fn view(
@@ -38,7 +38,7 @@ pub async fn view(
             record: &records[0],
             req: &req,
         })
-        .map_err(keel_core::Error::internal)?;
+        .map_err(keel_core::Error::wrap)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let mut out = record_json(&records[0], &req);

@@ -7,13 +7,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{audit_entry, may_grant_role, role_or_404};
-use crate::authz::{authorize, may_grant, Permission};
+use super::{may_grant_role, role_or_404};
 use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
+use keel_app::audit;
+use keel_app::authz::{authorize, may_grant, Permission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +60,7 @@ pub(super) async fn view(
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
@@ -70,7 +72,7 @@ pub(super) async fn create(
         .identity
         .create_role(name, input.description.trim(), input.permissions)
         .await?;
-    let entry = audit_entry(&caller, &headers, "role.create")
+    let entry = audit::entry(&caller, &origin, "role.create")
         .detail("role", role.name.clone())
         .detail("permissions", role.permissions.clone());
     state.identity.audit(entry).await;
@@ -80,6 +82,7 @@ pub(super) async fn create(
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -100,7 +103,7 @@ pub(super) async fn update(
         .identity
         .update_role(&name, input.description.as_deref().map(str::trim), input.permissions)
         .await?;
-    let entry = audit_entry(&caller, &headers, "role.update")
+    let entry = audit::entry(&caller, &origin, "role.update")
         .detail("role", role.name.clone())
         .detail("permissions", role.permissions.clone())
         .detail(
@@ -118,8 +121,8 @@ pub(super) async fn update(
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::RolesManage)?;
     let role = role_or_404(&state, &name).await?;
@@ -130,7 +133,7 @@ pub(super) async fn delete(
     }
     may_grant_role(&caller, &role)?;
     state.identity.delete_role(&name).await?;
-    let entry = audit_entry(&caller, &headers, "role.delete").detail("role", name);
+    let entry = audit::entry(&caller, &origin, "role.delete").detail("role", name);
     state.identity.audit(entry).await;
     Ok(StatusCode::NO_CONTENT)
 }

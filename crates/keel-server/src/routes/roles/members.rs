@@ -3,17 +3,18 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use keel_core::Error;
 use keel_data::{Access, Collection, RequestInfo};
 use serde_json::{json, Value};
 
-use super::{audit_entry, may_grant_role, role_or_404};
-use crate::authz::{authorize, Permission};
+use super::{may_grant_role, role_or_404};
 use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
+use keel_app::audit;
+use keel_app::authz::{authorize, Permission};
 
 /// The auth collection `name_or_id` (404 when absent, 400 naming `collection` when it is not
 /// an auth collection or is `_superusers`, who hold every permission without roles).
@@ -85,8 +86,8 @@ pub(super) async fn list(
 pub(super) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path((name, collection, record)): Path<(String, String, String)>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::RolesManage)?;
     let role = role_or_404(&state, &name).await?;
@@ -94,7 +95,7 @@ pub(super) async fn assign(
     let collection = auth_collection(&state, &collection)?;
     require_record(&state, &collection, &record).await?;
     state.identity.assign_role(&collection.id, &record, &name).await?;
-    let entry = audit_entry(&caller, &headers, "role.assign")
+    let entry = audit::entry(&caller, &origin, "role.assign")
         .record(&collection.id, &record)
         .detail("role", name);
     state.identity.audit(entry).await;
@@ -106,15 +107,15 @@ pub(super) async fn assign(
 pub(super) async fn unassign(
     State(state): State<AppState>,
     caller: Caller,
+    ClientOrigin(origin): ClientOrigin,
     Path((name, collection, record)): Path<(String, String, String)>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     authorize(&caller, Permission::RolesManage)?;
     let role = role_or_404(&state, &name).await?;
     may_grant_role(&caller, &role)?;
     let collection = auth_collection(&state, &collection)?;
     state.identity.unassign_role(&collection.id, &record, &name).await?;
-    let entry = audit_entry(&caller, &headers, "role.unassign")
+    let entry = audit::entry(&caller, &origin, "role.unassign")
         .record(&collection.id, &record)
         .detail("role", name);
     state.identity.audit(entry).await;

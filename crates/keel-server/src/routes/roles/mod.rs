@@ -13,20 +13,18 @@
 //!
 //! Anti-escalation: a caller who is not a superuser may only create, change, delete, assign
 //! or unassign a role whose every permission (before and after a change) they hold
-//! themselves ([`crate::authz::may_grant`]). Every change is an audit entry
+//! themselves ([`keel_app::authz::may_grant`]). Every change is an audit entry
 //! (`role.create|update|delete|assign|unassign`).
 
-use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::Router;
 use keel_auth::identity::Role;
-use keel_auth::AuditEntry;
 use keel_core::Error;
 
-use crate::authz::may_grant;
 use crate::error::{ApiError, ApiResult};
-use crate::request::{client_origin, Caller};
+use crate::request::Caller;
 use crate::state::AppState;
+use keel_app::authz::may_grant;
 
 mod crud;
 mod members;
@@ -50,14 +48,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// An audit entry for `event`, acted by `caller`, from the request's origin.
-pub(crate) fn audit_entry(caller: &Caller, headers: &HeaderMap, event: &str) -> AuditEntry {
-    let (ip, user_agent) = client_origin(headers);
-    AuditEntry::new(event, true)
-        .actor(caller.actor())
-        .origin(ip, user_agent)
-}
-
 /// The role `name`, or a 404 saying so.
 async fn role_or_404(state: &AppState, name: &str) -> ApiResult<Role> {
     state
@@ -69,5 +59,9 @@ async fn role_or_404(state: &AppState, name: &str) -> ApiResult<Role> {
 
 /// 403 unless `caller` holds every permission of `role` (superusers always do).
 fn may_grant_role(caller: &Caller, role: &Role) -> ApiResult<()> {
-    may_grant(caller, &format!("the role {:?}", role.name), &role.permissions)
+    Ok(may_grant(
+        caller,
+        &format!("the role {:?}", role.name),
+        &role.permissions,
+    )?)
 }

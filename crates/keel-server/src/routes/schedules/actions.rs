@@ -6,11 +6,11 @@ use keel_jobs::schedule::ScheduleInput;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::authz::{authorize, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn pause(
     State(state): State<AppState>,

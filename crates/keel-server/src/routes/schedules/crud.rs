@@ -8,12 +8,12 @@ use keel_jobs::schedule::ScheduleInput;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::authz::{authorize, Permission};
 use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
+use keel_app::authz::{authorize, Permission};
 
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsRead)?;

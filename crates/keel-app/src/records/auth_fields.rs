@@ -6,7 +6,7 @@ use keel_core::{Error, FieldError, FieldErrors};
 use keel_data::{Collection, FieldKind, Record, RequestInfo};
 use serde_json::{Map, Value};
 
-use crate::state::AppState;
+use crate::App;
 
 /// bcrypt-compatible ceiling PocketBase keeps for passwords.
 pub const MAX_PASSWORD_BYTES: usize = 71;
@@ -61,7 +61,7 @@ pub fn prepare_create(collection: &Collection, data: &mut Map<String, Value>, pr
 /// that are neither superusers nor managers, the right `oldPassword`; such callers cannot change
 /// `email` (that is the email-change flow) nor `verified`.
 pub async fn prepare_update(
-    state: &AppState,
+    app: &App,
     collection: &Collection,
     data: &mut Map<String, Value>,
     current: &Record,
@@ -78,7 +78,7 @@ pub async fn prepare_update(
             data.remove("password");
         }
         let sensitive = ["password", "email", "verified"].iter().any(|k| data.contains_key(*k));
-        let manager = sensitive && (req.skips_rules(collection) || is_manager(state, collection, current, req).await?);
+        let manager = sensitive && (req.skips_rules(collection) || is_manager(app, collection, current, req).await?);
         if data.contains_key("password") {
             check_confirm(data, &mut errors);
             if !manager {
@@ -157,20 +157,14 @@ pub fn prepare_password_reset(collection: &Collection, data: &mut Map<String, Va
 }
 
 /// Whether the caller passes the collection's `manageRule` for `current`.
-async fn is_manager(
-    state: &AppState,
-    collection: &Collection,
-    current: &Record,
-    req: &RequestInfo,
-) -> Result<bool, Error> {
+async fn is_manager(app: &App, collection: &Collection, current: &Record, req: &RequestInfo) -> Result<bool, Error> {
     let Some(rule) = collection.auth.as_ref().and_then(|a| a.manage_rule.as_deref()) else {
         return Ok(false);
     };
     if req.auth.is_none() {
         return Ok(false);
     }
-    state
-        .store
+    app.store
         .record_matches(&current.collection, &current.data, rule, req)
         .await
 }

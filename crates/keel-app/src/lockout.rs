@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use keel_core::Error;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::App;
 
 const NS: &str = "keel-auth-lockout";
 
 /// The counter key of the current fixed window and the seconds left in it.
-fn window(state: &AppState, collection_id: &str, identity: &str) -> (String, u64) {
-    let len = state.config.auth.lockout_secs.max(1);
+fn window(app: &App, collection_id: &str, identity: &str) -> (String, u64) {
+    let len = app.config.auth.lockout_secs.max(1);
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let bucket = now / len;
     let key = format!("{collection_id}:{}:{bucket}", identity.trim().to_lowercase());
@@ -30,14 +29,14 @@ fn window(state: &AppState, collection_id: &str, identity: &str) -> (String, u64
 /// Counts one sign-in attempt of `identity` on `collection_id`; `Err(429)` when the window
 /// already saw `lockout_attempts` attempts since the last success (the credentials must then
 /// not be checked). Should the cache fail, the attempt is let through and a warning logged.
-pub(crate) async fn attempt(state: &AppState, collection_id: &str, identity: &str) -> Result<(), ApiError> {
-    let limit = state.config.auth.lockout_attempts;
+pub async fn attempt(app: &App, collection_id: &str, identity: &str) -> Result<(), Error> {
+    let limit = app.config.auth.lockout_attempts;
     if limit == 0 || identity.is_empty() {
         return Ok(());
     }
-    let (key, left) = window(state, collection_id, identity);
+    let (key, left) = window(app, collection_id, identity);
     let ttl = Some(Duration::from_secs(left + 1));
-    let attempts = match state.cache.incr(NS, &key, 1, ttl).await {
+    let attempts = match app.cache.incr(NS, &key, 1, ttl).await {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "could not count a sign-in attempt; let through");
@@ -47,19 +46,19 @@ pub(crate) async fn attempt(state: &AppState, collection_id: &str, identity: &st
     if attempts <= i64::from(limit) {
         return Ok(());
     }
-    Err(ApiError(Error::TooManyRequests {
+    Err(Error::TooManyRequests {
         message: format!("Too many failed sign-ins for this account. Try again in {left} seconds."),
         retry_after_secs: left,
-    }))
+    })
 }
 
 /// Forgets the attempts of an identity (after a successful sign-in).
-pub(crate) async fn reset(state: &AppState, collection_id: &str, identity: &str) {
+pub async fn reset(app: &App, collection_id: &str, identity: &str) {
     if identity.is_empty() {
         return;
     }
-    let (key, _) = window(state, collection_id, identity);
-    if let Err(e) = state.cache.delete(NS, &key).await {
+    let (key, _) = window(app, collection_id, identity);
+    if let Err(e) = app.cache.delete(NS, &key).await {
         tracing::warn!(error = %e, "could not reset the sign-in attempt count");
     }
 }

@@ -1,9 +1,5 @@
-//! Application settings (`/api/settings`) in PocketBase's shape, persisted as the `settings`
-//! param and cached in memory. Handlers read a snapshot (`Settings::get`), never the database.
+//! The settings document in PocketBase's shape: its sections and their defaults.
 
-use std::sync::{Arc, RwLock};
-
-use keel_data::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -145,53 +141,5 @@ impl std::fmt::Debug for Smtp {
             .field("username", &self.username)
             .field("password", &"***")
             .finish()
-    }
-}
-
-const PARAM_KEY: &str = "settings";
-
-/// The live settings: a snapshot behind a lock, swapped whole on update.
-pub struct Settings {
-    current: RwLock<Arc<SettingsData>>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            current: RwLock::new(Arc::new(SettingsData::default())),
-        }
-    }
-}
-
-impl Settings {
-    /// Loads the stored settings (defaults for a fresh data dir).
-    pub async fn load(store: &Store) -> keel_core::Result<Settings> {
-        let data = match store.get_param(PARAM_KEY).await? {
-            Some(v) => serde_json::from_value(v).unwrap_or_default(),
-            None => SettingsData::default(),
-        };
-        Ok(Settings {
-            current: RwLock::new(Arc::new(data)),
-        })
-    }
-
-    /// The current settings.
-    pub fn get(&self) -> Arc<SettingsData> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Persists then publishes new settings.
-    pub async fn replace(&self, store: &Store, data: SettingsData) -> keel_core::Result<Arc<SettingsData>> {
-        let v = serde_json::to_value(&data).map_err(keel_core::Error::internal)?;
-        store.set_param(PARAM_KEY, &v).await?;
-        let data = Arc::new(data);
-        match self.current.write() {
-            Ok(mut g) => *g = data.clone(),
-            Err(p) => *p.into_inner() = data.clone(),
-        }
-        Ok(data)
     }
 }

@@ -3,23 +3,23 @@
 //! entries.
 
 use keel_auth::token::{self, Claims, TokenKind};
+use keel_core::Error;
 use keel_data::{Access, AuthRecord, Collection, Record, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::caller_record;
-use super::login::Origin;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::App;
+use crate::Origin;
 
 /// A token of `kind` for `record`, signed with the collection's secret for that kind and the
 /// record's `tokenKey`.
-pub(crate) fn sign(
+pub fn sign(
     collection: &Collection,
     record: &Record,
     kind: TokenKind,
     new_email: Option<String>,
-) -> ApiResult<String> {
-    let opts = collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
+) -> Result<String, Error> {
+    let opts = collection.auth.as_ref().ok_or_else(Error::not_found)?;
     let cfg = match kind {
         TokenKind::Verification => &opts.verification_token,
         TokenKind::PasswordReset => &opts.password_reset_token,
@@ -31,39 +31,39 @@ pub(crate) fn sign(
     claims.email = Some(email_of(record).to_string());
     claims.new_email = new_email;
     let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
-    Ok(token::sign(&claims, &cfg.secret, token_key)?)
+    token::sign(&claims, &cfg.secret, token_key)
 }
 
 /// The record and claims of a valid token of `kind` for `collection`; a 400 naming `token`
 /// otherwise (missing, forged, expired, revoked, of another kind or collection), after a
 /// failed `event` audit entry.
-pub(crate) async fn verify(
-    state: &AppState,
+pub async fn verify(
+    app: &App,
     collection: &Collection,
     raw: &str,
     kind: TokenKind,
     event: &str,
     origin: &Origin,
-) -> ApiResult<(Record, Claims)> {
-    let found = check_token(state, collection, raw, kind).await;
+) -> Result<(Record, Claims), Error> {
+    let found = check_token(app, collection, raw, kind).await;
     if found.is_err() {
         let entry = audit_entry(event, false, collection, "", origin).detail("reason", "invalid token");
-        state.identity.audit(entry).await;
+        app.identity.audit(entry).await;
     }
     found
 }
 
 async fn check_token(
-    state: &AppState,
+    app: &App,
     collection: &Collection,
     raw: &str,
     kind: TokenKind,
-) -> ApiResult<(Record, Claims)> {
+) -> Result<(Record, Claims), Error> {
     if raw.trim().is_empty() {
-        return Err(ApiError::field("token", "validation_required", "Cannot be blank."));
+        return Err(Error::field("token", "validation_required", "Cannot be blank."));
     }
-    let invalid = || ApiError::field("token", "validation_invalid_token", "Invalid or expired token.");
-    let auth = crate::request::authenticate(state, raw, kind)
+    let invalid = || Error::field("token", "validation_invalid_token", "Invalid or expired token.");
+    let auth = crate::caller::authenticate(app, raw, kind)
         .await
         .map_err(|_| invalid())?;
     if auth.collection.id != collection.id {
@@ -78,15 +78,15 @@ async fn check_token(
 /// the token was signed with, in one transaction: of two confirmations of one token racing,
 /// the second finds the key rotated by the first and gets "Invalid or expired token.".
 /// `data` must rotate the key (a new password or email does), which makes the token single use.
-pub(crate) async fn write_if_token_unchanged(
-    state: &AppState,
+pub async fn write_if_token_unchanged(
+    app: &App,
     collection: &std::sync::Arc<Collection>,
     record: &Record,
     data: Map<String, Value>,
-) -> ApiResult<()> {
+) -> Result<(), Error> {
     let token_key = record.data.get("tokenKey").cloned().unwrap_or(Value::Null);
     // `tokenKey` is hidden: only a superuser context may compare it.
-    let superusers = state.store.collection(keel_data::schema::SUPERUSERS_ID)?;
+    let superusers = app.store.collection(keel_data::schema::SUPERUSERS_ID)?;
     let req = RequestInfo {
         auth: Some(AuthRecord {
             collection: superusers,
@@ -96,28 +96,24 @@ pub(crate) async fn write_if_token_unchanged(
         ..RequestInfo::default()
     };
     let rule = Access::Rule("tokenKey = @request.body.tokenKey");
-    match state
-        .store
-        .update_record(collection, record.id(), data, &req, rule)
-        .await
-    {
+    match app.store.update_record(collection, record.id(), data, &req, rule).await {
         Ok(_) => Ok(()),
-        Err(keel_core::Error::NotFound(_)) => Err(ApiError::field(
+        Err(keel_core::Error::NotFound(_)) => Err(Error::field(
             "token",
             "validation_invalid_token",
             "Invalid or expired token.",
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
 /// The record's `email`.
-pub(crate) fn email_of(record: &Record) -> &str {
+pub fn email_of(record: &Record) -> &str {
     record.data.get("email").and_then(Value::as_str).unwrap_or("")
 }
 
 /// A string field of a request body (numbers as their text), trimmed of nothing.
-pub(crate) fn text(form: &Map<String, Value>, key: &str) -> String {
+pub fn text(form: &Map<String, Value>, key: &str) -> String {
     match form.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -126,13 +122,13 @@ pub(crate) fn text(form: &Map<String, Value>, key: &str) -> String {
 }
 
 /// The submitted `field` as an email address: 400 naming it when blank or malformed.
-pub(crate) fn email_field(form: &Map<String, Value>, field: &str) -> ApiResult<String> {
+pub fn email_field(form: &Map<String, Value>, field: &str) -> Result<String, Error> {
     let email = text(form, field).trim().to_string();
     if email.is_empty() {
-        return Err(ApiError::field(field, "validation_required", "Cannot be blank."));
+        return Err(Error::field(field, "validation_required", "Cannot be blank."));
     }
     if !looks_like_email(&email) {
-        return Err(ApiError::field(
+        return Err(Error::field(
             field,
             "validation_is_email",
             "Must be a valid email address.",
@@ -156,7 +152,7 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// An audit entry of `event` about `record_id` (may be empty) from `origin`.
-pub(crate) fn audit_entry(
+pub fn audit_entry(
     event: &str,
     success: bool,
     collection: &Collection,
@@ -170,20 +166,20 @@ pub(crate) fn audit_entry(
 
 /// The record of `collection` with `email`; when there is none, audits `event` as failed
 /// ("unknown email") and returns `None`, so the caller can answer as if it existed.
-pub(crate) async fn record_by_email(
-    state: &AppState,
+pub async fn record_by_email(
+    app: &App,
     collection: &std::sync::Arc<Collection>,
     email: &str,
     event: &str,
     origin: &Origin,
-) -> ApiResult<Option<Record>> {
-    let found = state
+) -> Result<Option<Record>, Error> {
+    let found = app
         .store
         .find_by_field(collection, "email", &Value::String(email.to_string()))
         .await?;
     if found.is_none() {
         let entry = audit_entry(event, false, collection, "", origin).identity(email);
-        state.identity.audit(entry.detail("reason", "unknown email")).await;
+        app.identity.audit(entry.detail("reason", "unknown email")).await;
     }
     Ok(found)
 }

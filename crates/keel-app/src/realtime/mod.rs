@@ -1,4 +1,4 @@
-//! Realtime over SSE (`/api/realtime`), PocketBase's protocol: a client opens the stream,
+//! The realtime broker, PocketBase's protocol (served over SSE by `keel-server`): a client opens the stream,
 //! receives `PB_CONNECT` with its id, then sets its subscriptions (`posts/*`, `posts/ID`, with
 //! optional `?options=` query/headers) with a POST. A broker task turns every committed record
 //! change into messages for the clients allowed to see it; a second task forwards job
@@ -8,7 +8,7 @@
 //! ```text
 //! let realtime = Arc::new(Realtime::new());
 //! realtime.start(store.clone(), &jobs);   // spawns the broker tasks; needs a Tokio runtime
-//!                                         // (or `keel_server::realtime::start(&state)`)
+//!                                         // (or `keel_app::realtime::start(&app)`)
 //! // ... serve with AppState::new(Services { realtime: realtime.clone(), .. }) ...
 //! realtime.shutdown();             // on SIGTERM, before waiting for in-flight requests:
 //!                                  // ends every SSE stream so graceful shutdown can finish
@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use axum::response::sse::Event;
 use keel_data::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,10 +29,33 @@ mod jobs;
 
 pub use client::{Client, JobsTopic, Subscription, Target};
 
-/// Starts `state.realtime`'s broker over `state.store` and `state.jobs` (see
-/// `Realtime::start`).
-pub fn start(state: &crate::state::AppState) {
-    state.realtime.start(state.store.clone(), &state.jobs);
+pub mod oauth2;
+mod subscribe;
+
+pub use subscribe::set_subscriptions;
+
+/// Starts `app.realtime`'s broker over `app.store` and `app.jobs` (see `Realtime::start`).
+pub fn start(app: &crate::App) {
+    app.realtime.start(app.store.clone(), &app.jobs);
+}
+
+/// One message for a client: PocketBase's SSE event (`id` the client's id, `event` the
+/// subscription or `PB_CONNECT`, `data` JSON text). The entry point frames it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+impl Message {
+    pub fn new(id: &str, event: &str, data: impl Into<String>) -> Self {
+        Message {
+            id: id.into(),
+            event: event.into(),
+            data: data.into(),
+        }
+    }
 }
 
 /// Messages a client may have queued before it counts as too slow and is disconnected.
@@ -95,7 +117,7 @@ impl Realtime {
 
     /// Registers a new client; returns it and the receiving end of its message queue.
     /// `None` after shutdown.
-    pub fn connect(&self) -> Option<(Arc<Client>, mpsc::Receiver<Event>)> {
+    pub fn connect(&self) -> Option<(Arc<Client>, mpsc::Receiver<Message>)> {
         if self.shutdown.is_cancelled() {
             return None;
         }
@@ -126,7 +148,7 @@ impl Realtime {
         self.read_clients().len()
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Arc<Client>> {
+    pub fn snapshot(&self) -> Vec<Arc<Client>> {
         self.read_clients().values().cloned().collect()
     }
 

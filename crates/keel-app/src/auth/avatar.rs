@@ -19,21 +19,21 @@ use keel_core::outbound::{self, OutboundGuard};
 use keel_data::schema::FileOptions;
 use keel_data::{Collection, FieldKind};
 
-use crate::routes::records::input::Upload;
-use crate::routes::records::uploads;
+use crate::records::files as uploads;
+use crate::records::Upload;
 
 /// The longest an avatar download may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Where a new record's avatar comes from: the file field and the provider's URL.
-pub(super) struct AvatarSource {
+pub struct AvatarSource {
     pub field: String,
     pub url: String,
 }
 
 impl AvatarSource {
     /// The source for `url` when `field` is a file field of the collection and the URL is set.
-    pub(super) fn for_field(collection: &Collection, field: String, url: &str) -> Option<AvatarSource> {
+    pub fn for_field(collection: &Collection, field: String, url: &str) -> Option<AvatarSource> {
         let is_file = collection
             .field(&field)
             .is_some_and(|f| matches!(f.kind, FieldKind::File(_)));
@@ -45,7 +45,7 @@ impl AvatarSource {
 }
 
 /// Downloads the avatar as an upload of its field, or `None` (logged) when it cannot be had.
-pub(super) async fn download(outbound: &OutboundGuard, collection: &Collection, src: &AvatarSource) -> Option<Upload> {
+pub async fn download(outbound: &OutboundGuard, collection: &Collection, src: &AvatarSource) -> Option<Upload> {
     let Some(FieldKind::File(opts)) = collection.field(&src.field).map(|f| &f.kind) else {
         return None;
     };

@@ -5,8 +5,9 @@
 //! roles, or an API key's roles). [`may_grant`] is the anti-escalation check for handing
 //! permissions on (to a role, a role member or an API key).
 
-use crate::error::ApiError;
-use crate::request::Caller;
+use keel_core::Error;
+
+use crate::caller::{Caller, INVALID_TOKEN};
 
 /// Something a caller may be allowed to do, named `service:action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,15 +76,13 @@ impl std::fmt::Display for Permission {
 }
 
 /// `Ok` if `caller` holds `permission`: 401 for a guest, 403 naming the permission otherwise.
-pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), ApiError> {
+pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), Error> {
     if caller.is_superuser() || keel_auth::permissions::grants(&caller.permissions, permission.as_str()) {
         Ok(())
     } else if caller.is_guest() {
-        Err(ApiError::unauthorized(
-            "The request requires valid record authorization token.",
-        ))
+        Err(Error::Unauthorized(INVALID_TOKEN.into()))
     } else {
-        Err(ApiError::forbidden(format!(
+        Err(Error::Forbidden(format!(
             "You are not allowed to perform this request (missing permission {permission})."
         )))
     }
@@ -93,7 +92,7 @@ pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), ApiError
 /// `the role "editor"`): superusers may hand on anything, others only permissions they hold
 /// themselves ([`keel_auth::permissions::covers`]: `*` only if they hold `*`). Else a 403
 /// naming the first permission they lack.
-pub fn may_grant<S: AsRef<str>>(caller: &Caller, what: &str, permissions: &[S]) -> Result<(), ApiError> {
+pub fn may_grant<S: AsRef<str>>(caller: &Caller, what: &str, permissions: &[S]) -> Result<(), Error> {
     if caller.is_superuser() {
         return Ok(());
     }
@@ -103,7 +102,7 @@ pub fn may_grant<S: AsRef<str>>(caller: &Caller, what: &str, permissions: &[S]) 
         .find(|p| !keel_auth::permissions::covers(&caller.permissions, p))
     {
         None => Ok(()),
-        Some(p) => Err(ApiError::forbidden(format!(
+        Some(p) => Err(Error::Forbidden(format!(
             "You cannot grant {what}: it holds the permission {p}, which you do not hold."
         ))),
     }
@@ -116,7 +115,7 @@ mod tests {
     #[test]
     fn guests_get_401() {
         let err = authorize(&Caller::guest(), Permission::CacheRead).unwrap_err();
-        assert!(matches!(err.0, keel_core::Error::Unauthorized(_)));
+        assert!(matches!(err, Error::Unauthorized(_)));
     }
 
     #[test]
@@ -161,7 +160,7 @@ mod tests {
         ] {
             assert!(authorize(&su, p).is_ok(), "{p}");
             match authorize(&user, p) {
-                Err(ApiError(keel_core::Error::Forbidden(m))) => assert!(m.contains(p.as_str()), "{m}"),
+                Err(Error::Forbidden(m)) => assert!(m.contains(p.as_str()), "{m}"),
                 other => panic!("{p}: expected a 403, got {other:?}"),
             }
         }
@@ -176,7 +175,7 @@ mod tests {
             Permission::JobsAdmin,
         ] {
             let err = authorize(&Caller::guest(), p).unwrap_err();
-            assert!(matches!(err.0, keel_core::Error::Unauthorized(_)), "{p}");
+            assert!(matches!(err, Error::Unauthorized(_)), "{p}");
         }
     }
 
@@ -192,7 +191,7 @@ mod tests {
         assert!(authorize(&op, Permission::JobsAdmin).is_ok());
         assert!(authorize(&op, Permission::RolesRead).is_ok());
         match authorize(&op, Permission::RolesManage) {
-            Err(ApiError(keel_core::Error::Forbidden(m))) => assert!(m.contains("roles:manage"), "{m}"),
+            Err(Error::Forbidden(m)) => assert!(m.contains("roles:manage"), "{m}"),
             other => panic!("expected a 403, got {other:?}"),
         }
     }
@@ -206,7 +205,7 @@ mod tests {
         assert!(may_grant::<&str>(&op, "x", &[]).is_ok());
         for (wanted, lacking) in [(vec!["jobs:read", "cache:read"], "cache:read"), (vec!["*"], "*")] {
             match may_grant(&op, "the role \"r\"", &wanted) {
-                Err(ApiError(keel_core::Error::Forbidden(m))) => {
+                Err(Error::Forbidden(m)) => {
                     assert!(m.contains(&format!("permission {lacking},")), "{m}")
                 }
                 other => panic!("expected a 403, got {other:?}"),

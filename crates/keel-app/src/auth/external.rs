@@ -13,15 +13,14 @@ use serde_json::{Map, Value};
 
 use super::avatar::{self, AvatarSource};
 use super::caller_record;
-use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
-use crate::routes::records::input::Submitted;
-use crate::routes::records::uploads::{delete_pending, write_all};
-use crate::routes::records::write::prepare_create;
-use crate::state::AppState;
+use crate::records::files::{delete_pending, write_all};
+use crate::records::prepare_create;
+use crate::records::Submitted;
+use crate::App;
+use crate::Caller;
 
 /// An identity a provider vouched for.
-pub(super) struct ExternalUser<'a> {
+pub struct ExternalUser<'a> {
     /// `_externalAuths.provider`: the OAuth2 provider's name or `ldap`.
     pub provider: &'a str,
     /// The provider's stable id of the user (OAuth2 `id`, LDAP DN).
@@ -36,51 +35,47 @@ pub(super) struct ExternalUser<'a> {
 }
 
 /// The record `user` signs in to and whether it was created now.
-pub(super) async fn resolve(
-    state: &AppState,
+pub async fn resolve(
+    app: &App,
     collection: &Arc<Collection>,
     user: ExternalUser<'_>,
     caller: &Caller,
     req: &RequestInfo,
-) -> ApiResult<(Record, bool)> {
+) -> Result<(Record, bool), Error> {
     let (cid, provider, pid) = (collection.id.as_str(), user.provider, user.provider_id);
-    if let Some(id) = state.identity.find_external(cid, provider, pid).await? {
-        match state.store.get_record(collection, &id, req, Access::Superuser).await {
+    if let Some(id) = app.identity.find_external(cid, provider, pid).await? {
+        match app.store.get_record(collection, &id, req, Access::Superuser).await {
             Ok(r) => return Ok((r, false)),
             // The record was deleted: forget the link and go on as for a new identity.
-            Err(Error::NotFound(_)) => state.identity.unlink_external(cid, provider, pid).await?,
-            Err(e) => return Err(e.into()),
+            Err(Error::NotFound(_)) => app.identity.unlink_external(cid, provider, pid).await?,
+            Err(e) => return Err(e),
         }
     }
     let record = match caller.auth.as_ref().filter(|a| a.collection.id == collection.id) {
         Some(auth) => Some(caller_record(auth)),
-        None => by_email(state, collection, &user).await?,
+        None => by_email(app, collection, &user).await?,
     };
     let (record, is_new) = match record {
         Some(r) => (r, false),
-        None => (create(state, collection, user, req).await?, true),
+        None => (create(app, collection, user, req).await?, true),
     };
-    state.identity.link_external(cid, record.id(), provider, pid).await?;
+    app.identity.link_external(cid, record.id(), provider, pid).await?;
     Ok((record, is_new))
 }
 
 /// The record with the user's email, when the provider verified it. An unverified email that
 /// another record holds is refused rather than linked (it could be anyone's claim).
-async fn by_email(
-    state: &AppState,
-    collection: &Arc<Collection>,
-    user: &ExternalUser<'_>,
-) -> ApiResult<Option<Record>> {
+async fn by_email(app: &App, collection: &Arc<Collection>, user: &ExternalUser<'_>) -> Result<Option<Record>, Error> {
     if user.email.is_empty() {
         return Ok(None);
     }
-    let found = state
+    let found = app
         .store
         .find_by_field(collection, "email", &Value::String(user.email.to_string()))
         .await?;
     match found {
         Some(r) if user.email_verified => Ok(Some(r)),
-        Some(_) => Err(ApiError::field(
+        Some(_) => Err(Error::field(
             "email",
             "validation_email_unverified",
             "An account with this email exists, but the provider did not verify the email: sign in to that account first, then link this provider.",
@@ -94,19 +89,19 @@ async fn by_email(
 /// stored as uploads are), with a random password like PocketBase. `verified` is set when the
 /// provider vouched for the email. The avatar is downloaded only here, for a new record.
 async fn create(
-    state: &AppState,
+    app: &App,
     collection: &Arc<Collection>,
     user: ExternalUser<'_>,
     req: &RequestInfo,
-) -> ApiResult<Record> {
+) -> Result<Record, Error> {
     if collection.name == keel_data::schema::SUPERUSERS {
-        return Err(ApiError::forbidden(
-            "Superusers cannot sign up through an external provider.",
+        return Err(Error::Forbidden(
+            "Superusers cannot sign up through an external provider.".into(),
         ));
     }
     let access = Access::for_rule(collection, &collection.create_rule, req).ok_or_else(|| {
-        ApiError::forbidden(
-            "The collection does not allow new accounts to sign up (its createRule is superusers-only).",
+        Error::Forbidden(
+            "The collection does not allow new accounts to sign up (its createRule is superusers-only).".into(),
         )
     })?;
     let (email, mut data) = (user.email, user.create);
@@ -117,14 +112,14 @@ async fn create(
     data.insert("password".into(), Value::String(password.clone()));
     data.insert("passwordConfirm".into(), Value::String(password));
     let uploads = match &user.avatar {
-        Some(src) => avatar::download(&state.outbound, collection, src)
+        Some(src) => avatar::download(&app.outbound, collection, src)
             .await
             .into_iter()
             .collect(),
         None => Vec::new(),
     };
     let mut prepared = prepare_create(collection, Submitted { data, uploads }, false)?;
-    if let Err(e) = write_all(state.files.as_ref(), &prepared.pending).await {
+    if let Err(e) = write_all(app.files.as_ref(), &prepared.pending).await {
         // The avatar is optional: a file store that refuses it does not refuse the sign-up.
         tracing::warn!(collection = %collection.name, error = %e, "could not store the OAuth2 avatar");
         if let Some(src) = &user.avatar {
@@ -145,18 +140,18 @@ async fn create(
     if user.email_verified && !email.is_empty() {
         data.insert("verified".into(), Value::Bool(true));
     }
-    match state.store.create_record(collection, data, &req, access).await {
+    match app.store.create_record(collection, data, &req, access).await {
         Ok(r) => Ok(r),
         Err(e) => {
-            delete_pending(state.files.as_ref(), &prepared.pending).await;
-            Err(e.into())
+            delete_pending(app.files.as_ref(), &prepared.pending).await;
+            Err(e)
         }
     }
 }
 
 /// Adds `value` under the collection field `field` unless the data has it, the value is
 /// empty or the collection has no such field.
-pub(super) fn map_into(collection: &Collection, data: &mut Map<String, Value>, field: Option<String>, value: &str) {
+pub fn map_into(collection: &Collection, data: &mut Map<String, Value>, field: Option<String>, value: &str) {
     if let Some(field) = field {
         if !value.is_empty() && !data.contains_key(&field) && collection.field(&field).is_some() {
             data.insert(field, Value::String(value.to_string()));

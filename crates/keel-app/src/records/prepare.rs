@@ -1,4 +1,5 @@
-//! Turning a submitted body into what the store writes, shared by create, update and batch:
+//! Turning a submitted body into what the store writes, shared by create, update, batch and
+//! the sign-in flows that create records:
 //! the record id, uploaded files (validated and named, not yet written) and auth fields.
 
 use keel_core::{Error, FieldErrors};
@@ -6,9 +7,9 @@ use keel_data::{Collection, Record, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::auth_fields;
+use super::files::{self, is_safe_segment, PendingFile};
 use super::input::Submitted;
-use super::uploads::{self, is_safe_segment, PendingFile};
-use crate::state::AppState;
+use crate::App;
 
 /// A write ready for the store.
 #[derive(Debug)]
@@ -36,7 +37,7 @@ pub fn prepare_create(collection: &Collection, submitted: Submitted, privileged:
     if !uploads.is_empty() && !is_safe_segment(&id) {
         return Err(Error::field("id", "validation_invalid_value", "Invalid record id."));
     }
-    let pending = uploads::plan(collection, &id, &mut data, uploads, None)?;
+    let pending = files::plan(collection, &id, &mut data, uploads, None)?;
     let body = data.clone();
     auth_fields::prepare_create(collection, &mut data, privileged)?;
     Ok(Prepared { data, body, pending })
@@ -44,7 +45,7 @@ pub fn prepare_create(collection: &Collection, submitted: Submitted, privileged:
 
 /// Prepares an update of `current` (already checked against the update rule).
 pub async fn prepare_update(
-    state: &AppState,
+    app: &App,
     collection: &Collection,
     current: &Record,
     submitted: Submitted,
@@ -61,8 +62,8 @@ pub async fn prepare_update(
             return Err(Error::fields(f));
         }
     }
-    let pending = uploads::plan(collection, current.id(), &mut data, uploads, Some(&current.data))?;
+    let pending = files::plan(collection, current.id(), &mut data, uploads, Some(&current.data))?;
     let body = data.clone();
-    auth_fields::prepare_update(state, collection, &mut data, current, req).await?;
+    auth_fields::prepare_update(app, collection, &mut data, current, req).await?;
     Ok(Prepared { data, body, pending })
 }

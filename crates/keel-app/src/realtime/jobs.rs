@@ -8,7 +8,7 @@
 
 use std::sync::Weak;
 
-use axum::response::sse::Event;
+use super::Message;
 use keel_jobs::JobEvent;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -70,7 +70,7 @@ pub(super) fn dispatch(rt: &Realtime, event: &JobEvent) {
         }
         let Some(data) = data.as_deref() else { return };
         for sub in matching {
-            let msg = Event::default().id(client.id()).event(&sub.raw).data(data);
+            let msg = Message::new(client.id(), &sub.raw, data);
             if !client.send(msg) {
                 rt.disconnect(client.id());
                 break;

@@ -1,42 +1,24 @@
 //! The end of every sign-in (password, OTP, OAuth2, LDAP, TOTP): multi-factor checks, the
-//! audit entry, failed-login lockout, then PocketBase's `{"token", "record"}` response.
+//! audit entry, the new-device alert, then the signed token ([`SignedIn`]).
 //!
 //! MFA works as PocketBase's does: when the collection's `mfa` is enabled (and its `rule`, if
-//! any, matches the record), a first factor answers **401 `{"mfaId"}`** and the client signs
+//! any, matches the record), a first factor ends in [`Error::MfaRequired`] (a 401 carrying
+//! `mfaId` over HTTP) and the client signs
 //! in again with a *different* method, sending that `mfaId`. Keel adds TOTP: a record with
 //! TOTP enabled always needs it as its second factor (`auth-with-totp`).
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use keel_auth::AuditEntry;
+use keel_core::Error;
 use keel_data::{Collection, Record, RequestInfo};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{auth_response, ShapeParams};
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-
-/// Where a request came from, for the audit trail and lockouts.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Origin {
-    pub ip: String,
-    pub user_agent: String,
-}
-
-impl Origin {
-    /// The client address the middleware resolved (trusted proxy header, else the socket's
-    /// peer; see `ratelimit`) and the user agent.
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let (ip, user_agent) = crate::request::client_origin(headers);
-        Origin { ip, user_agent }
-    }
-}
+use super::{issue, SignedIn};
+use crate::{App, Origin};
 
 /// A first or second factor that passed, to be finished into a token (or an MFA step).
-pub(crate) struct Login<'a> {
+pub struct Login<'a> {
     pub collection: &'a Arc<Collection>,
     pub record: Record,
     /// `password`, `otp`, `oauth2`, `ldap` or `totp`.
@@ -44,7 +26,6 @@ pub(crate) struct Login<'a> {
     /// The `mfaId` the client sent (its second sign-in).
     pub mfa_id: Option<String>,
     pub req: RequestInfo,
-    pub shape: ShapeParams,
     pub origin: Origin,
     /// Extra fields for the response (OAuth2's `meta`).
     pub extra: Option<(String, Value)>,
@@ -59,14 +40,14 @@ fn audit(login: &Login<'_>, event: &str, success: bool) -> AuditEntry {
 }
 
 /// Whether the collection's MFA applies to this record.
-async fn mfa_applies(state: &AppState, login: &Login<'_>) -> ApiResult<bool> {
-    let opts = login.collection.auth.as_ref().ok_or_else(ApiError::not_found)?;
+async fn mfa_applies(app: &App, login: &Login<'_>) -> Result<bool, Error> {
+    let opts = login.collection.auth.as_ref().ok_or_else(Error::not_found)?;
     if !opts.mfa.get("enabled").and_then(Value::as_bool).unwrap_or(false) {
         return Ok(false);
     }
     match opts.mfa.get("rule").and_then(Value::as_str).map(str::trim) {
         None | Some("") => Ok(true),
-        Some(rule) => Ok(state
+        Some(rule) => Ok(app
             .store
             .record_matches(login.collection, &login.record.data, rule, &login.req)
             .await?),
@@ -74,7 +55,7 @@ async fn mfa_applies(state: &AppState, login: &Login<'_>) -> ApiResult<bool> {
 }
 
 /// How long an MFA session stays open (the collection's `mfa.duration`, default 30 min).
-pub(crate) fn mfa_duration(collection: &Collection) -> i64 {
+pub fn mfa_duration(collection: &Collection) -> i64 {
     collection
         .auth
         .as_ref()
@@ -83,17 +64,19 @@ pub(crate) fn mfa_duration(collection: &Collection) -> i64 {
         .unwrap_or(1800)
 }
 
-/// 401 `{"mfaId"}`: sign in again with another factor.
-fn mfa_required(mfa_id: &str, message: &str) -> Response {
-    let body = json!({"status": 401, "message": message, "data": {}, "mfaId": mfa_id});
-    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+/// The MFA step: sign in again with another factor, sending `mfa_id`.
+fn mfa_required(mfa_id: &str, message: &str) -> Error {
+    Error::MfaRequired {
+        message: message.into(),
+        mfa_id: mfa_id.into(),
+    }
 }
 
 /// Finishes a sign-in whose factor `login.method` passed.
-pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Response> {
+pub async fn complete(app: &App, login: Login<'_>) -> Result<SignedIn, Error> {
     let (cid, rid) = (login.collection.id.clone(), login.record.id().to_string());
-    let totp = state.identity.totp(&cid, &rid).await?.is_some_and(|t| t.enabled);
-    let mfa = totp || mfa_applies(state, &login).await?;
+    let totp = app.identity.totp(&cid, &rid).await?.is_some_and(|t| t.enabled);
+    let mfa = totp || mfa_applies(app, &login).await?;
 
     // PocketBase's SDK sends `{ mfaId }` options as a query parameter; a body field works too.
     let from_query = login.req.query.get("mfaId").and_then(Value::as_str).map(str::to_string);
@@ -104,60 +87,55 @@ pub(crate) async fn complete(state: &AppState, login: Login<'_>) -> ApiResult<Re
         .or(from_query)
         .filter(|m| !m.is_empty());
     if let Some(mfa_id) = mfa_id.as_deref() {
-        let first = state
+        let first = app
             .identity
             .mfa_method(&cid, mfa_id, &rid, mfa_duration(login.collection))
             .await?
-            .ok_or_else(|| ApiError::unauthorized("The MFA session is invalid or has expired; sign in again."))?;
+            .ok_or_else(|| Error::Unauthorized("The MFA session is invalid or has expired; sign in again.".into()))?;
         if first == login.method {
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 "The second factor must be a different sign-in method than the first.",
             ));
         }
         if totp && login.method != "totp" {
-            return Ok(mfa_required(
+            return Err(mfa_required(
                 mfa_id,
                 "Complete the sign-in with your TOTP code (auth-with-totp).",
             ));
         }
-        state.identity.delete_mfa(mfa_id).await?;
-        state
-            .identity
+        app.identity.delete_mfa(mfa_id).await?;
+        app.identity
             .audit(audit(&login, "auth.mfa", true).detail("firstMethod", first))
             .await;
     } else if login.method == "totp" {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "mfaId",
             "validation_required",
             "TOTP is a second factor: send the mfaId of the first.",
         ));
     } else if mfa {
-        let id = state.identity.create_mfa(&cid, &rid, login.method).await?;
-        state.identity.audit(audit(&login, "auth.mfa_required", true)).await;
+        let id = app.identity.create_mfa(&cid, &rid, login.method).await?;
+        app.identity.audit(audit(&login, "auth.mfa_required", true)).await;
         let message = if totp {
             "Complete the sign-in with your TOTP code (auth-with-totp)."
         } else {
             "Please complete the multi-factor authentication with another sign-in method."
         };
-        return Ok(mfa_required(&id, message));
+        return Err(mfa_required(&id, message));
     }
 
-    alert_new_origin(state, &login).await;
+    alert_new_origin(app, &login).await;
     let entry = audit(&login, "auth.login", true);
-    let extra = login.extra.clone();
-    let Json(mut body) = auth_response(state, login.collection, login.record, login.req, &login.shape).await?;
-    if let (Some((k, v)), Value::Object(m)) = (extra, &mut body) {
-        m.insert(k, v);
-    }
-    state.identity.audit(entry).await;
-    Ok(Json(body).into_response())
+    let mut signed = issue(app, login.collection, login.record, login.req).await?;
+    signed.extra = login.extra;
+    app.identity.audit(entry).await;
+    Ok(signed)
 }
 
 /// Records a failed sign-in for `identity` of `collection` in the audit trail (the lockout
 /// counted the attempt before its credentials were checked: `lockout::attempt`).
-pub(crate) async fn failed(state: &AppState, collection: &Collection, method: &str, identity: &str, origin: &Origin) {
-    state
-        .identity
+pub async fn failed(app: &App, collection: &Collection, method: &str, identity: &str, origin: &Origin) {
+    app.identity
         .audit(
             AuditEntry::new("auth.login", false)
                 .record(&collection.id, "")
@@ -171,7 +149,7 @@ pub(crate) async fn failed(state: &AppState, collection: &Collection, method: &s
 /// PocketBase's `authAlert`: when the collection enables it, a sign-in from a device (IP and
 /// user agent) the record has not used before, and not its first sign-in, emails the record.
 /// Failures are logged; they never fail the sign-in.
-async fn alert_new_origin(state: &AppState, login: &Login<'_>) {
+async fn alert_new_origin(app: &App, login: &Login<'_>) {
     let enabled = login
         .collection
         .auth
@@ -183,7 +161,7 @@ async fn alert_new_origin(state: &AppState, login: &Login<'_>) {
     }
     let fingerprint = keel_auth::secret::sha256_hex(&format!("{}|{}", login.origin.ip, login.origin.user_agent));
     let (cid, rid) = (&login.collection.id, login.record.id());
-    match state.identity.note_origin(cid, rid, &fingerprint).await {
+    match app.identity.note_origin(cid, rid, &fingerprint).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -201,7 +179,7 @@ async fn alert_new_origin(state: &AppState, login: &Login<'_>) {
     if to.is_empty() {
         return;
     }
-    let mut vars = super::mail::vars(state, &login.record);
+    let mut vars = super::mail::vars(app, &login.record);
     let agent = if login.origin.user_agent.is_empty() {
         "an unknown client"
     } else {
@@ -214,7 +192,7 @@ async fn alert_new_origin(state: &AppState, login: &Login<'_>) {
     };
     vars.alert_info = format!("{agent} from {ip} at {}", keel_core::time::now());
     super::mail::send_in_background(
-        state,
+        app,
         login.collection.clone(),
         super::mail::Template::AuthAlert,
         to,

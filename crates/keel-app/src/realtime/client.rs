@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::response::sse::Event;
+use super::Message;
 use keel_data::AuthRecord;
 
-use crate::request::Caller;
+use crate::Caller;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -15,7 +15,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// A connected SSE client.
 pub struct Client {
     id: String,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Message>,
     closed: CancellationToken,
     state: Mutex<State>,
 }
@@ -36,7 +36,7 @@ struct State {
 pub struct AuthMismatch;
 
 impl Client {
-    pub(crate) fn new(id: String, tx: mpsc::Sender<Event>, closed: CancellationToken) -> Self {
+    pub fn new(id: String, tx: mpsc::Sender<Message>, closed: CancellationToken) -> Self {
         Client {
             id,
             tx,
@@ -82,7 +82,7 @@ impl Client {
 
     /// Replaces (`Some`) or drops (`None`) the bound auth when its record `id` of
     /// `collection_id` changed or was deleted.
-    pub(crate) fn refresh_auth(&self, collection_id: &str, id: &str, update: Option<&Map<String, Value>>) {
+    pub fn refresh_auth(&self, collection_id: &str, id: &str, update: Option<&Map<String, Value>>) {
         let mut st = self.lock();
         let Some(current) = &st.auth else { return };
         if current.collection.id != collection_id || current.id() != id {
@@ -109,7 +109,7 @@ impl Client {
     /// Makes the client a guest when its caller is the API key `key_id` and that key is no
     /// longer live with the secret the client used: `live_hash` is the key's stored hash
     /// after a change, `None` when it was revoked or deleted.
-    pub(crate) fn drop_api_key(&self, key_id: &str, live_hash: Option<&str>) {
+    pub fn drop_api_key(&self, key_id: &str, live_hash: Option<&str>) {
         let mut st = self.lock();
         let bound = st.caller.api_key.as_ref().is_some_and(|k| k.id == key_id);
         let same_secret = live_hash.is_some_and(|h| st.caller.api_key_hash.as_deref() == Some(h));
@@ -121,7 +121,7 @@ impl Client {
     /// Gives the bound caller new `roles` and the `permissions` they grant, if it is still
     /// `actor` (see `Caller::actor`): role assignments and role definitions change while a
     /// client stays connected. Rules see the roles too (`@request.auth.roles`).
-    pub(crate) fn set_roles(&self, actor: &str, roles: Vec<String>, permissions: Vec<String>) {
+    pub fn set_roles(&self, actor: &str, roles: Vec<String>, permissions: Vec<String>) {
         let mut st = self.lock();
         if st.caller.is_guest() || st.caller.actor() != actor {
             return;
@@ -144,25 +144,25 @@ impl Client {
     }
 
     /// The bound caller at this moment.
-    pub(crate) fn caller(&self) -> Caller {
+    pub fn caller(&self) -> Caller {
         self.lock().caller.clone()
     }
 
     /// The subscriptions and auth at this moment.
-    pub(crate) fn snapshot(&self) -> (Arc<[Subscription]>, Option<AuthRecord>) {
+    pub fn snapshot(&self) -> (Arc<[Subscription]>, Option<AuthRecord>) {
         let st = self.lock();
         (st.subscriptions.clone(), st.auth.clone())
     }
 
     /// The subscriptions and the caller (with its permissions) at this moment.
-    pub(crate) fn snapshot_caller(&self) -> (Arc<[Subscription]>, Caller) {
+    pub fn snapshot_caller(&self) -> (Arc<[Subscription]>, Caller) {
         let st = self.lock();
         (st.subscriptions.clone(), st.caller.clone())
     }
 
     /// Queues `event`. A full queue means the client cannot keep up: it is closed and
     /// `false` returned, so the broker never waits on one client.
-    pub(crate) fn send(&self, event: Event) -> bool {
+    pub fn send(&self, event: Message) -> bool {
         match self.tx.try_send(event) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {

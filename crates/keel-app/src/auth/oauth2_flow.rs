@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use keel_auth::oauth2::{pkce, ProviderConfig};
+use keel_core::Error;
 use keel_data::Collection;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::App;
 
 const NS: &str = "keel-oauth2-state";
 const TTL: Duration = Duration::from_secs(15 * 60);
@@ -27,7 +27,7 @@ const TTL: Duration = Duration::from_secs(15 * 60);
 /// they are not held to the outbound guard's address filter (an identity provider on the
 /// private network is a normal setup), but redirects are never followed: a provider cannot
 /// send Keel, with a code or a token, somewhere the superuser did not name. A 3xx is an error.
-pub(super) fn http() -> ApiResult<&'static reqwest::Client> {
+pub fn http() -> Result<&'static reqwest::Client, Error> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -40,11 +40,11 @@ pub(super) fn http() -> ApiResult<&'static reqwest::Client> {
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|e| ApiError(keel_core::Error::internal(format!("the OAuth2 HTTP client: {e}"))))
+        .map_err(|e| keel_core::Error::internal(format!("the OAuth2 HTTP client: {e}")))
 }
 
 /// Whether the collection's `oauth2.enabled` is on.
-pub(super) fn enabled(collection: &Collection) -> bool {
+pub fn enabled(collection: &Collection) -> bool {
     collection
         .auth
         .as_ref()
@@ -52,7 +52,7 @@ pub(super) fn enabled(collection: &Collection) -> bool {
 }
 
 /// The collection's provider configs (unreadable entries are skipped with a warning).
-pub(super) fn providers(collection: &Collection) -> Vec<ProviderConfig> {
+pub fn providers(collection: &Collection) -> Vec<ProviderConfig> {
     let list = collection
         .auth
         .as_ref()
@@ -73,7 +73,7 @@ pub(super) fn providers(collection: &Collection) -> Vec<ProviderConfig> {
 }
 
 /// `oauth2.mappedFields[key]`: the collection field an OAuth2 user attribute goes to.
-pub(super) fn mapped_field(collection: &Collection, key: &str) -> Option<String> {
+pub fn mapped_field(collection: &Collection, key: &str) -> Option<String> {
     collection
         .auth
         .as_ref()
@@ -86,7 +86,7 @@ pub(super) fn mapped_field(collection: &Collection, key: &str) -> Option<String>
 
 /// Whether `redirect_url` may receive a code: its host is the settings' `meta.appURL` host,
 /// a loopback host, or one of `[auth] redirect_hosts`.
-pub(super) fn redirect_allowed(state: &AppState, redirect_url: &str) -> bool {
+pub fn redirect_allowed(app: &App, redirect_url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(redirect_url) else {
         return false;
     };
@@ -99,12 +99,12 @@ pub(super) fn redirect_allowed(state: &AppState, redirect_url: &str) -> bool {
     if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
         return true;
     }
-    let app_url = state.settings.get().meta.app_url.clone();
+    let app_url = app.settings.get().meta.app_url.clone();
     let app_host = reqwest::Url::parse(&app_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
     app_host.as_deref() == Some(host.as_str())
-        || state
+        || app
             .config
             .auth
             .redirect_hosts
@@ -113,37 +113,36 @@ pub(super) fn redirect_allowed(state: &AppState, redirect_url: &str) -> bool {
 }
 
 /// Remembers a fresh state and PKCE pair issued for `provider` of `collection_id`.
-pub(super) async fn issue(state: &AppState, collection_id: &str, provider: &str) -> ApiResult<(String, pkce::Pkce)> {
+pub async fn issue(app: &App, collection_id: &str, provider: &str) -> Result<(String, pkce::Pkce), Error> {
     let st = keel_auth::oauth2::new_state();
     let pair = pkce::new();
     let entry = json!({"provider": provider, "collection": collection_id, "state": st});
-    state
-        .cache
+    app.cache
         .set(NS, &format!("v:{}", pair.code_challenge), entry.clone(), Some(TTL), &[])
         .await?;
-    state.cache.set(NS, &format!("s:{st}"), entry, Some(TTL), &[]).await?;
+    app.cache.set(NS, &format!("s:{st}"), entry, Some(TTL), &[]).await?;
     Ok((st, pair))
 }
 
 /// Takes (single use) the verifier `verifier`, which must be one Keel issued for `provider`
 /// of `collection_id`; a 400 naming `codeVerifier` otherwise.
-pub(super) async fn claim(state: &AppState, collection_id: &str, provider: &str, verifier: &str) -> ApiResult<()> {
+pub async fn claim(app: &App, collection_id: &str, provider: &str, verifier: &str) -> Result<(), Error> {
     let refused = || {
-        ApiError::field(
+        Error::field(
             "codeVerifier",
             "validation_invalid_code_verifier",
             "The codeVerifier is unknown, expired or already used: start the sign-in again (auth-methods).",
         )
     };
     if verifier.is_empty() {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "codeVerifier",
             "validation_required",
             "Missing required value.",
         ));
     }
     let key = format!("v:{}", pkce::challenge(verifier));
-    let Some(entry) = state.cache.get(NS, &key).await? else {
+    let Some(entry) = app.cache.get(NS, &key).await? else {
         return Err(refused());
     };
     let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -151,9 +150,9 @@ pub(super) async fn claim(state: &AppState, collection_id: &str, provider: &str,
         return Err(refused());
     }
     // `delete` says whether this call removed it: of two concurrent claims, one wins.
-    if !state.cache.delete(NS, &key).await? {
+    if !app.cache.delete(NS, &key).await? {
         return Err(refused());
     }
-    let _ = state.cache.delete(NS, &format!("s:{}", text("state"))).await;
+    let _ = app.cache.delete(NS, &format!("s:{}", text("state"))).await;
     Ok(())
 }

@@ -13,11 +13,11 @@ use keel_data::{Collection, FieldKind, Record};
 use keel_notify::{Address, EmailTemplate, Mail, Mailer, SmtpAuthMethod, SmtpConfig, SmtpMailer, Vars};
 use serde_json::{Map, Value};
 
-use crate::state::AppState;
+use crate::App;
 
 /// Which of a collection's email templates.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Template {
+pub enum Template {
     Verification,
     ResetPassword,
     ConfirmEmailChange,
@@ -38,7 +38,7 @@ impl Template {
 }
 
 /// The collection's template, an empty subject or body replaced by Keel's default.
-pub(crate) fn template(collection: &Collection, which: Template) -> EmailTemplate {
+pub fn template(collection: &Collection, which: Template) -> EmailTemplate {
     let d = keel_notify::default_templates();
     let opts = collection.auth.as_ref();
     let (custom, default) = match which {
@@ -66,8 +66,8 @@ pub(crate) fn template(collection: &Collection, which: Template) -> EmailTemplat
 
 /// The placeholders' values for `record`: the app's name and URL, and the record's fields
 /// except hidden ones (the password hash, `tokenKey`).
-pub(crate) fn vars(state: &AppState, record: &Record) -> Vars {
-    let meta = state.settings.get().meta.clone();
+pub fn vars(app: &App, record: &Record) -> Vars {
+    let meta = app.settings.get().meta.clone();
     let hidden = |name: &str| {
         record
             .collection
@@ -91,14 +91,14 @@ pub(crate) fn vars(state: &AppState, record: &Record) -> Vars {
 
 /// Renders `which` for `vars` and sends it to `to`. `Ok(false)`: SMTP is disabled in the
 /// settings, nothing was sent (a warning is logged).
-pub(crate) async fn send(
-    state: &AppState,
+pub async fn send(
+    app: &App,
     collection: &Collection,
     which: Template,
     to: &str,
     vars: &Vars,
 ) -> keel_core::Result<bool> {
-    let settings = state.settings.get();
+    let settings = app.settings.get();
     if !settings.smtp.enabled {
         tracing::warn!(
             collection = %collection.name,
@@ -139,28 +139,21 @@ pub(crate) async fn send(
 /// How long to wait before each new attempt at an email the mail server did not take: a
 /// server restarting or briefly unreachable loses nothing; one refusing the message for good
 /// (an SMTP 5xx) is not asked again.
-pub(crate) const RETRY_DELAYS: [Duration; 3] =
-    [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
+pub const RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
 
 /// [`send`] on a background task, so a request's answer (and its timing) does not depend on
 /// whether an account exists or how slow the mail server is. A transient failure is retried
 /// after each of [`RETRY_DELAYS`]; the last failure is logged as an error. (The email lives
 /// in this process until sent: a crash meanwhile loses it, and the user asks again.)
-pub(crate) fn send_in_background(
-    state: &AppState,
-    collection: Arc<Collection>,
-    which: Template,
-    to: String,
-    vars: Vars,
-) {
-    let task_state = state.clone();
-    state.background.spawn(async move {
-        let state = task_state;
+pub fn send_in_background(app: &App, collection: Arc<Collection>, which: Template, to: String, vars: Vars) {
+    let task_app = app.clone();
+    app.background.spawn(async move {
+        let app = task_app;
         let mut delays = RETRY_DELAYS.iter();
         loop {
             // The error names the server and the failing step, never a credential or the
             // message body (where the token or code is).
-            match send(&state, &collection, which, &to, &vars).await {
+            match send(&app, &collection, which, &to, &vars).await {
                 Ok(_) => return,
                 Err(e @ keel_core::Error::Internal(_)) => match delays.next() {
                     Some(delay) => {

@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Weak};
 
-use axum::response::sse::Event;
+use super::Message;
 use keel_core::events::{RecordAction, RecordEvent};
 use keel_data::{system, Collection, Record, RequestInfo, Store};
 use serde_json::{json, Map, Value};
@@ -17,8 +17,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::{Realtime, Subscription, Target};
-use crate::request::Caller;
 use crate::serialize::{pick_fields, record_json};
+use crate::Caller;
 
 /// Consumes `events` until shutdown or until the store is gone.
 pub(super) async fn run(
@@ -90,7 +90,7 @@ pub(super) async fn dispatch(rt: &Realtime, store: &Arc<Store>, event: &RecordEv
             let Some(data) = message(store, &collection, event, sub, &caller).await else {
                 continue;
             };
-            let msg = Event::default().id(client.id()).event(&sub.raw).data(data);
+            let msg = Message::new(client.id(), &sub.raw, data);
             if !client.send(msg) {
                 rt.disconnect(client.id());
                 break;

@@ -1,79 +1,72 @@
 //! Turning one batch request into a store `BatchOp`: collection, rule, body and files, with
-//! the same preparation as the single-record endpoints.
+//! the same preparation as the single-record writes.
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, Method, Uri};
 use keel_core::Error;
 use keel_data::{Access, BatchOp, Collection, Record, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::target::{self, Action};
-use crate::request::{request_info, Caller};
-use crate::routes::records::input::{Submitted, Upload};
-use crate::routes::records::params::Query;
-use crate::routes::records::uploads::PendingFile;
-use crate::routes::records::write::{prepare_create, prepare_update};
-use crate::state::AppState;
+use super::Request;
+use crate::records::files::PendingFile;
+use crate::records::{prepare_create, prepare_update, Submitted};
+use crate::App;
 
 /// A prepared batch request: the store operation and what answering it needs afterwards.
-pub struct PreparedOp {
+pub(super) struct PreparedOp {
     pub op: BatchOp,
-    pub kind: Action,
+    pub action: Action,
     /// The record before an update (to delete files it no longer references).
     pub before: Option<Record>,
     pub pending: Vec<PendingFile>,
-    pub query: Query,
+    pub query: String,
     pub req: RequestInfo,
-}
-
-/// One raw request of the batch body.
-pub struct RawRequest {
-    pub method: String,
-    pub url: String,
-    pub body: Map<String, Value>,
-    pub uploads: Vec<Upload>,
 }
 
 /// The rule a store batch operation carries: `None` = no check (superusers); a null rule for
 /// anyone else is refused here with a 403.
 fn rule_for(collection: &Collection, rule: &Option<String>, req: &RequestInfo) -> Result<Option<String>, Error> {
     match Access::for_rule(collection, rule, req) {
-        None => Err(Error::Forbidden("Only superusers can perform this action.".into())),
+        None => Err(crate::caller::superusers_only()),
         Some(Access::Superuser) => Ok(None),
         Some(Access::Rule(r)) => Ok(Some(r.to_string())),
     }
 }
 
-/// Prepares one batch request.
-pub async fn prepare(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    raw: RawRequest,
-) -> Result<PreparedOp, Error> {
-    let target = target::parse(&raw.method, &raw.url)?;
-    let collection: Arc<Collection> = state.store.collection(&target.collection)?;
-    let method = Method::from_bytes(raw.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
-    let uri: Uri = raw.url.parse().unwrap_or_else(|_| Uri::from_static("/api/batch"));
-    let mut req = request_info(caller, &method, &uri, headers, raw.body.clone());
+/// The rule context of one request: the caller's, with the request's method, query and body.
+fn request_info(base: &RequestInfo, method: &str, query: &str, body: &Map<String, Value>) -> RequestInfo {
+    let mut req = base.clone();
+    req.method = method.to_ascii_uppercase();
+    req.query = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    req.body = body.clone();
     req.context = "batch".into();
-    let query = Query::from_query_str(&target.query);
+    req
+}
+
+/// Prepares one batch request.
+pub(super) async fn prepare(app: &App, base: &RequestInfo, raw: Request) -> Result<PreparedOp, Error> {
+    let target = target::parse(&raw.method, &raw.url)?;
+    let collection: Arc<Collection> = app.store.collection(&target.collection)?;
+    let mut req = request_info(base, &raw.method, &target.query, &raw.body);
+    let query = target.query;
     let submitted = Submitted {
         data: raw.body,
         uploads: raw.uploads,
     };
 
-    let mut kind = target.action;
-    let mut id = target.id.clone();
-    if kind == Action::Upsert {
+    let mut action = target.action;
+    let mut id = target.id;
+    if action == Action::Upsert {
         let existing = match submitted
             .data
             .get("id")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         {
-            Some(body_id) => match state
+            Some(body_id) => match app
                 .store
                 .get_record(&collection, body_id, &RequestInfo::default(), Access::Superuser)
                 .await
@@ -84,7 +77,7 @@ pub async fn prepare(
             },
             None => None,
         };
-        kind = if existing.is_some() {
+        action = if existing.is_some() {
             Action::Update
         } else {
             Action::Create
@@ -93,7 +86,7 @@ pub async fn prepare(
     }
     let record_id = id.unwrap_or_default();
 
-    match kind {
+    match action {
         Action::Create | Action::Upsert => {
             let rule = rule_for(&collection, &collection.create_rule, &req)?;
             let prepared = prepare_create(&collection, submitted, req.skips_rules(&collection))?;
@@ -105,7 +98,7 @@ pub async fn prepare(
             };
             Ok(PreparedOp {
                 op,
-                kind: Action::Create,
+                action: Action::Create,
                 before: None,
                 pending: prepared.pending,
                 query,
@@ -115,8 +108,8 @@ pub async fn prepare(
         Action::Update => {
             let rule = rule_for(&collection, &collection.update_rule, &req)?;
             let access = rule.as_deref().map_or(Access::Superuser, Access::Rule);
-            let current = state.store.get_record(&collection, &record_id, &req, access).await?;
-            let prepared = prepare_update(state, &collection, &current, submitted, &req).await?;
+            let current = app.store.get_record(&collection, &record_id, &req, access).await?;
+            let prepared = prepare_update(app, &collection, &current, submitted, &req).await?;
             req.body = prepared.body;
             let op = BatchOp::Update {
                 collection,
@@ -126,7 +119,7 @@ pub async fn prepare(
             };
             Ok(PreparedOp {
                 op,
-                kind,
+                action,
                 before: Some(current),
                 pending: prepared.pending,
                 query,
@@ -142,7 +135,7 @@ pub async fn prepare(
             };
             Ok(PreparedOp {
                 op,
-                kind,
+                action,
                 before: None,
                 pending: Vec::new(),
                 query,

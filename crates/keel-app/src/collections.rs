@@ -1,0 +1,127 @@
+//! Changes of the schema by a caller: `collections:manage` (only superusers touch system
+//! collections; the store refuses a manager through `SchemaActor`), masked secrets refused,
+//! files of a dropped or emptied collection deleted, every change audited with the
+//! collection before and after, secrets masked.
+
+use std::sync::Arc;
+
+use keel_core::Error;
+use keel_data::{Collection, SchemaActor};
+use serde_json::{Map, Value};
+
+use crate::audit::{self, Origin};
+use crate::authz::{authorize, Permission};
+use crate::caller::Caller;
+use crate::redact::{collection_json, masked_path};
+use crate::App;
+
+/// Creates a collection from PocketBase's JSON.
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    input: Map<String, Value>,
+) -> Result<Arc<Collection>, Error> {
+    authorize(caller, Permission::CollectionsManage)?;
+    refuse_masked(&input)?;
+    let collection = app
+        .store
+        .create_collection_by(Value::Object(input), schema_actor(caller))
+        .await?;
+    let entry = audit::entry(caller, origin, "collection.create")
+        .detail("collection", collection.name.clone())
+        .detail("collectionId", collection.id.clone())
+        .detail("before", Value::Null)
+        .detail("after", collection_json(&collection));
+    app.identity.audit(entry).await;
+    Ok(collection)
+}
+
+/// Updates the collection `id_or_name` with a partial definition.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id_or_name: &str,
+    patch: Map<String, Value>,
+) -> Result<Arc<Collection>, Error> {
+    authorize(caller, Permission::CollectionsManage)?;
+    refuse_masked(&patch)?;
+    let before = app.store.collection(id_or_name)?;
+    let after = app
+        .store
+        .update_collection_by(&before.id, Value::Object(patch), schema_actor(caller))
+        .await?;
+    let entry = audit::entry(caller, origin, "collection.update")
+        .detail("collection", after.name.clone())
+        .detail("collectionId", after.id.clone())
+        .detail("before", collection_json(&before))
+        .detail("after", collection_json(&after));
+    app.identity.audit(entry).await;
+    Ok(after)
+}
+
+/// Deletes a collection, its table and its files.
+pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id_or_name: &str) -> Result<(), Error> {
+    authorize(caller, Permission::CollectionsManage)?;
+    let deleted = app.store.delete_collection_by(id_or_name, schema_actor(caller)).await?;
+    delete_files(app, &deleted.id).await;
+    let entry = audit::entry(caller, origin, "collection.delete")
+        .detail("collection", deleted.name.clone())
+        .detail("collectionId", deleted.id.clone())
+        .detail("before", collection_json(&deleted))
+        .detail("after", Value::Null);
+    app.identity.audit(entry).await;
+    Ok(())
+}
+
+/// Deletes every record of a collection and their files.
+pub async fn truncate(app: &App, caller: &Caller, origin: &Origin, id_or_name: &str) -> Result<(), Error> {
+    authorize(caller, Permission::CollectionsManage)?;
+    let col = app.store.collection(id_or_name)?;
+    app.store.truncate_collection(&col.id).await?;
+    delete_files(app, &col.id).await;
+    let entry = audit::entry(caller, origin, "collection.truncate")
+        .detail("collection", col.name.clone())
+        .detail("collectionId", col.id.clone());
+    app.identity.audit(entry).await;
+    Ok(())
+}
+
+/// A collection as `caller` may see it: superusers get its public JSON (no token secrets);
+/// everyone else also gets every other secret (OAuth2 client secrets) masked.
+pub fn shown(caller: &Caller, c: &Collection) -> Value {
+    if caller.is_superuser() {
+        c.public_json()
+    } else {
+        collection_json(c)
+    }
+}
+
+/// Who changes the schema, for the store's system-collection check.
+pub fn schema_actor(caller: &Caller) -> SchemaActor {
+    if caller.is_superuser() {
+        SchemaActor::Superuser
+    } else {
+        SchemaActor::Manager
+    }
+}
+
+/// 400 when a caller (superusers included) sends back a masked secret as if it were the
+/// secret.
+fn refuse_masked(input: &Map<String, Value>) -> Result<(), Error> {
+    match masked_path(&Value::Object(input.clone())) {
+        None => Ok(()),
+        Some(path) => Err(Error::field(
+            path,
+            "validation_masked_secret",
+            "This is the masked value shown instead of the secret: send the secret itself, or leave it out.",
+        )),
+    }
+}
+
+async fn delete_files(app: &App, collection_id: &str) {
+    if let Err(e) = app.files.delete_prefix(collection_id).await {
+        tracing::warn!(collection_id, error = %e, "could not delete the files of a collection");
+    }
+}

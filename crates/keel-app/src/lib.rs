@@ -1,0 +1,53 @@
+//! The application core: what a request MEANS, with no HTTP in it. Who is calling and what
+//! they may do (`caller`, `authz`), sign-in lockout, the settings document, record writes
+//! with their auth fields and files, batch, and the audit entries of changes. Every entry
+//! point (the HTTP server, the console, the CLI, webhooks, ops runs) calls it with an [`App`]
+//! and gets `keel_core::Error`s back; only `keel-server` turns those into status codes.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod authz;
+pub mod batch;
+pub mod caller;
+pub mod collections;
+pub mod lockout;
+pub mod realtime;
+pub mod records;
+pub mod redact;
+pub mod serialize;
+pub mod settings;
+
+use std::sync::Arc;
+
+use keel_core::cache::Cache;
+use keel_core::config::Config;
+use keel_core::files::FileStore;
+use keel_data::Store;
+
+pub use audit::Origin;
+pub use caller::Caller;
+pub use settings::Settings;
+
+/// The engines and services the core works with, each as its provider. One cheap `Clone`.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<Store>,
+    pub files: Arc<dyn FileStore>,
+    pub settings: Arc<Settings>,
+    pub config: Arc<Config>,
+    /// The cache provider (also where sign-in attempts are counted).
+    pub cache: Arc<dyn Cache>,
+    /// Jobs, queues and schedules.
+    pub jobs: Arc<keel_jobs::Jobs>,
+    /// The guard of outbound requests made on a user's behalf (OAuth2 avatar downloads); the
+    /// same one `jobs` uses for push queues.
+    pub outbound: keel_core::outbound::OutboundGuard,
+    /// Roles, API keys, second factors, external identities and the audit trail.
+    pub identity: keel_auth::Identity,
+    /// The realtime broker: clients and their subscriptions.
+    pub realtime: Arc<realtime::Realtime>,
+    /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let
+    /// it finish and tests can wait until it has.
+    pub background: tokio_util::task::TaskTracker,
+}

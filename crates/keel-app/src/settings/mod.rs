@@ -1,0 +1,61 @@
+//! Application settings in PocketBase's shape, persisted as the `settings` param and cached
+//! in memory: readers take a snapshot (`Settings::get`), never the database. [`update`]
+//! applies a superuser's change (merge, validation, audit).
+
+use std::sync::{Arc, RwLock};
+
+use keel_data::Store;
+
+mod data;
+mod update;
+
+pub use data::{Batch, Meta, RateLimitRule, RateLimits, SettingsData, Smtp};
+pub use update::{public_json, update};
+
+const PARAM_KEY: &str = "settings";
+
+/// The live settings: a snapshot behind a lock, swapped whole on update.
+pub struct Settings {
+    current: RwLock<Arc<SettingsData>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            current: RwLock::new(Arc::new(SettingsData::default())),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the stored settings (defaults for a fresh data dir).
+    pub async fn load(store: &Store) -> keel_core::Result<Settings> {
+        let data = match store.get_param(PARAM_KEY).await? {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => SettingsData::default(),
+        };
+        Ok(Settings {
+            current: RwLock::new(Arc::new(data)),
+        })
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Arc<SettingsData> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Persists then publishes new settings.
+    pub async fn replace(&self, store: &Store, data: SettingsData) -> keel_core::Result<Arc<SettingsData>> {
+        let v = serde_json::to_value(&data).map_err(keel_core::Error::wrap)?;
+        store.set_param(PARAM_KEY, &v).await?;
+        let data = Arc::new(data);
+        match self.current.write() {
+            Ok(mut g) => *g = data.clone(),
+            Err(p) => *p.into_inner() = data.clone(),
+        }
+        Ok(data)
+    }
+}

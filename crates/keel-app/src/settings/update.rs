@@ -1,0 +1,189 @@
+//! A change of the settings by a superuser: the submitted JSON is deep-merged into the current
+//! settings, validated and persisted. The SMTP password is write-only: [`public_json`] shows it
+//! blank, and a blank one in a change keeps the stored password (so a form that round-trips
+//! the document does not wipe it). A change is audited (`settings.update`) with the settings
+//! before and after, secrets masked.
+
+use std::sync::Arc;
+
+use keel_core::error::{FieldError, FieldErrors};
+use keel_core::Error;
+use serde_json::{Map, Value};
+
+use super::SettingsData;
+use crate::audit::{self, Origin};
+use crate::caller::Caller;
+use crate::redact::redact_secrets;
+use crate::App;
+
+/// Applies `patch` to the settings (superusers only) and returns the saved settings.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    patch: Map<String, Value>,
+) -> Result<Arc<SettingsData>, Error> {
+    caller.require_superuser()?;
+    let current = app.settings.get();
+    let mut merged = serde_json::to_value(current.as_ref()).map_err(Error::wrap)?;
+    let mut patch = Value::Object(patch);
+    if let Some(pw) = patch.pointer_mut("/smtp/password") {
+        if pw.as_str().is_some_and(str::is_empty) || pw.is_null() {
+            *pw = Value::String(current.smtp.password.clone());
+        }
+    }
+    merge(&mut merged, patch);
+    let data: SettingsData = serde_json::from_value(merged)
+        .map_err(|e| Error::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
+    validate(&data)?;
+    let saved = app.settings.replace(&app.store, data).await?;
+    let masked = |s: &SettingsData| {
+        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+        redact_secrets(&mut v);
+        v
+    };
+    let entry = audit::entry(caller, origin, "settings.update")
+        .detail("before", masked(&current))
+        .detail("after", masked(&saved));
+    app.identity.audit(entry).await;
+    Ok(saved)
+}
+
+/// The settings as clients see them: the SMTP password blank.
+pub fn public_json(data: &SettingsData) -> Result<Value, Error> {
+    let mut v = serde_json::to_value(data).map_err(Error::wrap)?;
+    if let Some(pw) = v.pointer_mut("/smtp/password") {
+        *pw = Value::String(String::new());
+    }
+    Ok(v)
+}
+
+/// Recursively merges `patch` into `target`: objects key by key, anything else replaced.
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                match t.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// serde's message without positions, which mean nothing for a merged document.
+fn type_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+/// Checks the merged settings; a 400 names each offending field by its dotted path.
+fn validate(s: &SettingsData) -> Result<(), Error> {
+    let mut errs = FieldErrors::new();
+    let mut fail = |path: String, code: &str, msg: &str| {
+        errs.insert(path, FieldError::new(code, msg));
+    };
+    if s.meta.app_name.trim().is_empty() {
+        fail("meta.appName".into(), "validation_required", "Cannot be blank.");
+    }
+    if s.meta.app_url.trim().is_empty() {
+        fail("meta.appURL".into(), "validation_required", "Cannot be blank.");
+    } else if !(s.meta.app_url.starts_with("http://") || s.meta.app_url.starts_with("https://")) {
+        fail("meta.appURL".into(), "validation_is_url", "Must be a valid url.");
+    }
+    if s.batch.max_requests < 1 {
+        fail(
+            "batch.maxRequests".into(),
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 1.",
+        );
+    }
+    if s.batch.enabled && s.batch.timeout < 1 {
+        fail(
+            "batch.timeout".into(),
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 1.",
+        );
+    }
+    for (i, rule) in s.rate_limits.rules.iter().enumerate() {
+        if rule.label.trim().is_empty() {
+            fail(
+                format!("rateLimits.rules.{i}.label"),
+                "validation_required",
+                "Cannot be blank.",
+            );
+        }
+        if rule.max_requests < 1 {
+            fail(
+                format!("rateLimits.rules.{i}.maxRequests"),
+                "validation_min_greater_equal_than_required",
+                "Must be no less than 1.",
+            );
+        }
+        if rule.duration < 1 {
+            fail(
+                format!("rateLimits.rules.{i}.duration"),
+                "validation_min_greater_equal_than_required",
+                "Must be no less than 1.",
+            );
+        }
+        if !["", "@guest", "@auth"].contains(&rule.audience.as_str()) {
+            fail(
+                format!("rateLimits.rules.{i}.audience"),
+                "validation_in_invalid",
+                "Must be a valid value.",
+            );
+        }
+    }
+    if s.smtp.enabled {
+        if s.smtp.host.trim().is_empty() {
+            fail("smtp.host".into(), "validation_required", "Cannot be blank.");
+        }
+        if s.smtp.port == 0 {
+            fail("smtp.port".into(), "validation_required", "Cannot be blank.");
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fields(errs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_is_deep() {
+        let mut a = json!({"batch": {"enabled": false, "maxRequests": 50}, "meta": {"appName": "x"}});
+        merge(&mut a, json!({"batch": {"enabled": true}, "logs": {"maxDays": 3}}));
+        assert_eq!(
+            a,
+            json!({"batch": {"enabled": true, "maxRequests": 50}, "meta": {"appName": "x"}, "logs": {"maxDays": 3}})
+        );
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let mut s = SettingsData::default();
+        s.batch.max_requests = 0;
+        s.rate_limits.rules.push(Default::default());
+        let err = validate(&s).unwrap_err();
+        let Error::BadRequest { fields, .. } = err else {
+            panic!("not a 400")
+        };
+        assert!(fields.contains_key("batch.maxRequests"));
+        assert!(fields.contains_key("rateLimits.rules.0.label"));
+        assert!(fields.contains_key("rateLimits.rules.0.maxRequests"));
+        assert!(validate(&SettingsData::default()).is_ok());
+    }
+}
