@@ -104,6 +104,24 @@ impl Error {
     pub fn not_found() -> Self {
         Error::NotFound("The requested resource wasn't found.".into())
     }
+
+    /// An internal error with `what` said before its cause (`jobs store` → the chain reads
+    /// "jobs store", then the cause); any other error unchanged.
+    pub fn context(self, what: &'static str) -> Self {
+        match self {
+            Error::Internal(cause) => Error::wrap(Context { what, cause }),
+            other => other,
+        }
+    }
+}
+
+/// Where an internal error happened, in front of its cause ([`Error::context`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct Context {
+    what: &'static str,
+    #[source]
+    cause: Cause,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -220,10 +220,7 @@ impl JobStore {
 /// An engine error, as the jobs store's: an internal one is logged by the server, never sent
 /// to a client; a unique violation stays a `BadRequest` (see [`is_unique_violation`]).
 pub(crate) fn db(e: Error) -> Error {
-    match e {
-        Error::Internal(msg) => Error::Internal(format!("jobs store: {msg}")),
-        other => other,
-    }
+    e.context("jobs store")
 }
 
 /// Whether `e` is an engine's unique-constraint violation.
