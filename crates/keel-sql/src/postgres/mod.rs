@@ -15,7 +15,9 @@ mod error;
 use async_trait::async_trait;
 use keel_core::Result;
 use serde_json::Value;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 pub use dialect::{PgDialect, POSTGRES};
@@ -42,10 +44,14 @@ impl PgEngine {
 
     /// Makes a pool of at most `max_connections` to `url` and checks it answers.
     pub async fn connect(url: &str, max_connections: u32) -> std::result::Result<PgEngine, ConnectError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(ConnectError::from_sqlx)?
+            // `CREATE … IF NOT EXISTS` notices at every start are not worth a log line.
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+            .connect_with(opts)
             .await
             .map_err(ConnectError::from_sqlx)?;
         Ok(PgEngine::new(pool))
