@@ -31,6 +31,11 @@ pub trait Dialect: Send + Sync + 'static {
     fn like_op(&self) -> &'static str {
         "LIKE"
     }
+    /// `lhs [NOT] LIKE pattern ESCAPE '\'`, ignoring ASCII case like SQLite's LIKE.
+    fn like(&self, lhs: &str, pattern: &str, negated: bool) -> String {
+        let not = if negated { "NOT " } else { "" };
+        format!("{lhs} {not}{} {pattern} ESCAPE '\\'", self.like_op())
+    }
     /// An expression ordering rows randomly.
     fn random(&self) -> &'static str;
     /// The column that orders a table's rows by insertion, qualified by `alias` when given

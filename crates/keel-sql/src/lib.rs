@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod mysql;
 pub mod sqlite;
 
 pub use engine::{empty_row, Dialect, Engine, PoolStats, Row, SqlBuf, Tx};

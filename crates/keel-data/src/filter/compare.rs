@@ -221,9 +221,7 @@ impl Compiler<'_, '_> {
                     Side::Absent => self.buf.bind(Value::Null),
                 };
                 let (lhs, _) = self.sql_of(l);
-                let not = if op == Op::NotLike { "NOT " } else { "" };
-                let like = self.buf.dialect().like_op();
-                Cond::Sql(format!("{lhs} {not}{like} {rhs} ESCAPE '\\'"))
+                Cond::Sql(self.buf.dialect().like(&lhs, &rhs, op == Op::NotLike))
             }
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
                 let (a, _) = self.sql_of(l);
