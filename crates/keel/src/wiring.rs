@@ -3,18 +3,36 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use keel_core::config::{Config, JobsStore};
+use keel_core::config::{Config, DataEngine, JobsStore};
 use keel_data::Store;
+use keel_sql::mysql::MySqlEngine;
 use keel_sql::sqlite::SqliteEngine;
+use keel_sql::Engine;
 
-/// Opens (creating if needed) the data dir's SQLite database and the store over it.
+/// Connections the records engine keeps to a server database (MariaDB/MySQL).
+const SERVER_POOL_SIZE: u32 = 16;
+
+/// Opens the records engine `[data] engine` names (SQLite in the data dir, or the server at
+/// `[engines] mysql_url`) and the store over it, running pending migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     crate::datadir::prepare(&cfg.data_dir)?;
-    let db = cfg.data_dir.join("data.db");
-    let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
-        .await
-        .with_context(|| format!("cannot open database {}", db.display()))?;
-    let store = Arc::new(Store::open(Arc::new(engine)).await.context("cannot open the store")?);
+    let engine: Arc<dyn Engine> = match cfg.data.engine {
+        DataEngine::Sqlite => {
+            let db = cfg.data_dir.join("data.db");
+            let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
+                .await
+                .with_context(|| format!("cannot open database {}", db.display()))?;
+            Arc::new(engine)
+        }
+        DataEngine::Mysql => {
+            let engine = MySqlEngine::connect(&cfg.engines.mysql_url, SERVER_POOL_SIZE)
+                .await
+                .map_err(|e| anyhow::anyhow!("[engines] mysql_url: {e} (check engines.mysql_url)"))?;
+            Arc::new(engine)
+        }
+        DataEngine::Postgres => anyhow::bail!("[data] engine = \"postgres\" is not built yet"),
+    };
+    let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();
     Ok(store)
 }

@@ -6,11 +6,12 @@ use crate::engine::Dialect;
 
 /// The hidden `AUTO_INCREMENT` column that orders a table's rows by insertion (MySQL has no
 /// `rowid`). The engine never returns it to callers.
-pub const SEQ_COLUMN: &str = "_seq";
+pub const SEQ_COLUMN: &str = "_keel_rowid";
 
-/// Whether a result column is one the engine keeps for itself.
+/// Whether a result column is one the engine keeps for itself (the insertion order, the
+/// generated columns behind case-insensitive unique indexes).
 pub(crate) fn is_hidden_column(name: &str) -> bool {
-    name == SEQ_COLUMN
+    name.starts_with("_keel_")
 }
 
 /// MySQL 8 or MariaDB 10.11+ (they differ in a few JSON functions).

@@ -17,6 +17,7 @@ mod dialect;
 mod params;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,6 +38,9 @@ const SESSION_SQL_MODE: &str = "SET SESSION sql_mode = CONCAT(@@sql_mode, \
 pub struct MySqlEngine {
     pool: MySqlPool,
     dialect: &'static MySqlDialect,
+    /// Write transactions run one at a time in this process (the store's check-then-write
+    /// steps rely on it, as on SQLite's single writer).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl MySqlEngine {
@@ -52,7 +56,11 @@ impl MySqlEngine {
         } else {
             &MYSQL
         };
-        Ok(MySqlEngine { pool, dialect })
+        Ok(MySqlEngine {
+            pool,
+            dialect,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Opens a pool of up to `max_connections` to `url` (`mysql://user:pass@host:3306/db`)
@@ -141,8 +149,9 @@ impl Engine for MySqlEngine {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let turn = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin().await.map_err(decode::internal)?;
-        Ok(Box::new(MySqlTx { tx }))
+        Ok(Box::new(MySqlTx { tx, _turn: turn }))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -157,6 +166,7 @@ impl Engine for MySqlEngine {
 /// A transaction on one pooled connection.
 struct MySqlTx {
     tx: Transaction<'static, MySql>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl MySqlTx {
