@@ -9,6 +9,36 @@ use serde_json::{Map, Value};
 /// INTEGER/REAL → number, TEXT → string, NULL → null (BLOBs are not used by Keel).
 pub type Row = Map<String, Value>;
 
+/// The name of the hidden insertion-order column on engines that need one
+/// ([`Dialect::insertion_order_column`]); no field may take it.
+pub const INSERTION_ORDER_COLUMN: &str = "_keel_rowid";
+
+/// What a column stores; each dialect names its engine's type for it ([`Dialect::column_type`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A text primary key (ids, names, `_params` keys).
+    Key,
+    /// Text, compared and ordered byte-wise (SQLite's BINARY collation).
+    Text,
+    /// A number, integer or real.
+    Number,
+    Bool,
+    /// JSON text (objects, arrays or scalars). Bound and read back as text.
+    Json,
+}
+
+/// The type of an SQL expression the filter compiler compares. On engines with strict
+/// types ([`Dialect::strict_types`]) both sides of a comparison must have the same one,
+/// and the compiler converts with [`Dialect::cast`] and [`Dialect::typed_param`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Text,
+    Number,
+    Bool,
+    /// A JSON value (a `json` field, a path into one).
+    Json,
+}
+
 /// The SQL differences between engines. Everything the store and the filter compiler
 /// emit goes through here, so no SQLite-only SQL appears outside the SQLite engine.
 pub trait Dialect: Send + Sync + 'static {
@@ -50,6 +80,39 @@ pub trait Dialect: Send + Sync + 'static {
     /// and as itself otherwise (used for `json` field equality).
     fn json_text(&self, expr: &str) -> String {
         expr.to_string()
+    }
+    /// The engine's type for a column storing `t` (without constraints or default).
+    fn column_type(&self, t: ColumnType) -> &'static str {
+        match t {
+            ColumnType::Key | ColumnType::Text => "TEXT",
+            ColumnType::Number => "NUMERIC",
+            ColumnType::Bool => "BOOLEAN",
+            ColumnType::Json => "JSON",
+        }
+    }
+    /// The definition of the hidden column that orders a collection's rows by insertion,
+    /// added to every collection table, on engines without an implicit one (SQLite has
+    /// `rowid`). Reads list their columns, so clients never see it.
+    fn insertion_order_column(&self) -> Option<String> {
+        None
+    }
+    /// Whether comparing values of different types is an error (PostgreSQL), rather than
+    /// decided by the engine's own conversion rules (SQLite's type affinity).
+    fn strict_types(&self) -> bool {
+        false
+    }
+    /// `expr`, an expression of type `from`, converted to `to` (only called when
+    /// [`Dialect::strict_types`]).
+    fn cast(&self, expr: &str, _from: ValueType, _to: ValueType) -> String {
+        expr.to_string()
+    }
+    /// A bound placeholder whose value was converted to `t`, typed for the engine.
+    fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
+        placeholder.to_string()
+    }
+    /// The whole stored value of a `json` column as a [`ValueType::Json`] expression.
+    fn json_value(&self, column: &str) -> String {
+        column.to_string()
     }
 }
 
@@ -116,7 +179,8 @@ pub struct PoolStats {
     pub writers_busy: u64,
 }
 
-/// A database engine: a pool for reads and one serialized writer.
+/// A database engine: a pool for reads and serialized write transactions (one at a time,
+/// so the store's check-then-write steps and the audit chain need no further locking).
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
     fn dialect(&self) -> &'static dyn Dialect;

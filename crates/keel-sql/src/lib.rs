@@ -5,6 +5,9 @@
 
 pub mod engine;
 pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
-pub use engine::{empty_row, Dialect, Engine, PoolStats, Row, SqlBuf, Tx};
+pub use engine::{
+    empty_row, ColumnType, Dialect, Engine, PoolStats, Row, SqlBuf, Tx, ValueType, INSERTION_ORDER_COLUMN,
+};

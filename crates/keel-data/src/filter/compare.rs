@@ -8,12 +8,21 @@
 //!   when `x` is NULL. `>`, `<`, … compare directly (a NULL side is never true).
 //! - `~`/`!~` are `LIKE … ESCAPE '\'`; a constant pattern without an unescaped `%` has its
 //!   `%`, `_` and `\` escaped and is wrapped in `%…%` (PocketBase's rule).
+//! - On engines with strict types (PostgreSQL) both sides get one type, chosen as SQLite's
+//!   affinity would: a constant is converted to the column's kind (`"5"` to a number for a
+//!   number field; a text that is no number makes `=` false, `!=` true, and orders after
+//!   every number); two columns of different kinds compare as text, or as JSON when one is
+//!   a JSON value. Constants compared with constants are decided here. On SQLite the SQL is
+//!   exactly what it was without these steps.
+
+use std::cmp::Ordering;
 
 use serde_json::Value;
 
 use super::ast::Op;
 use super::compile::{Compiler, Cond};
 use super::resolve::{Kind, Resolved, Source};
+use keel_sql::ValueType;
 
 /// One side of a scalar comparison.
 enum Side {
@@ -44,6 +53,103 @@ fn scalar_value(v: Value) -> Value {
     match v {
         Value::Object(_) | Value::Array(_) => Value::String(v.to_string()),
         other => other,
+    }
+}
+
+/// The value type an operand of `kind` has in SQL.
+pub(crate) fn value_type(kind: Kind) -> ValueType {
+    match kind {
+        Kind::Text => ValueType::Text,
+        Kind::Number => ValueType::Number,
+        Kind::Bool => ValueType::Bool,
+        Kind::Any => ValueType::Json,
+    }
+}
+
+/// The type two operands of different kinds compare as on a strict engine.
+fn common(a: Kind, b: Kind) -> Kind {
+    match (a, b) {
+        _ if a == b => a,
+        (Kind::Text, _) | (_, Kind::Text) => Kind::Text,
+        (Kind::Any, _) | (_, Kind::Any) => Kind::Any,
+        _ => Kind::Number,
+    }
+}
+
+/// A number as SQLite's numeric affinity reads a text (`None`: not a number).
+fn numeric(v: &Value) -> Option<Value> {
+    match v {
+        Value::Number(_) => Some(v.clone()),
+        Value::Bool(b) => Some(Value::from(i64::from(*b))),
+        Value::String(s) => {
+            let f = s.trim().parse::<f64>().ok().filter(|f| f.is_finite())?;
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                Some(Value::from(f as i64))
+            } else {
+                serde_json::Number::from_f64(f).map(Value::Number)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Constant `v` converted to `kind` for a strict engine (`None`: it cannot be one, so
+/// SQLite would compare it as another type and never find it equal).
+fn convert(v: Value, kind: Kind) -> Option<Value> {
+    if v.is_null() {
+        return Some(v);
+    }
+    match kind {
+        Kind::Text => Some(Value::String(match v {
+            Value::Bool(b) => if b { "1" } else { "0" }.to_string(),
+            other => as_text(&other),
+        })),
+        Kind::Number => numeric(&v),
+        Kind::Bool => match numeric(&v)?.as_f64()? {
+            x if x == 0.0 => Some(Value::Bool(false)),
+            x if x == 1.0 => Some(Value::Bool(true)),
+            _ => None,
+        },
+        // A text holding a JSON array or object compares as that JSON (SQLite compares the
+        // stored JSON text); anything else as the JSON value it is.
+        Kind::Any => Some(Value::String(match &v {
+            Value::String(s) if s.trim_start().starts_with(['[', '{']) => match serde_json::from_str::<Value>(s) {
+                Ok(j) => j.to_string(),
+                Err(_) => v.to_string(),
+            },
+            _ => v.to_string(),
+        })),
+    }
+}
+
+/// How SQLite orders two constants (no affinity on either side): NULL is unordered,
+/// numbers (and booleans, as 0/1) before texts, texts byte-wise.
+fn const_cmp(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        (Value::String(_), _) => Some(Ordering::Greater),
+        (_, Value::String(_)) => Some(Ordering::Less),
+        _ => numeric(a)?.as_f64()?.partial_cmp(&numeric(b)?.as_f64()?),
+    }
+}
+
+fn holds(op: Op, ord: Ordering) -> bool {
+    match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Neq => ord != Ordering::Equal,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Gte => ord != Ordering::Less,
+        Op::Lt => ord == Ordering::Less,
+        _ => ord != Ordering::Greater,
+    }
+}
+
+fn fold(b: bool) -> Cond {
+    if b {
+        Cond::True
+    } else {
+        Cond::False
     }
 }
 
@@ -167,7 +273,9 @@ impl Compiler<'_, '_> {
                         conds: vec![],
                         value: format!("{j}.value"),
                     },
-                    kind: Kind::Any,
+                    // Elements are compared as text where types are strict (the dialect's
+                    // `json_each` yields text); on SQLite the kind only picks `""` as zero.
+                    kind: Kind::Text,
                     each,
                 }
             }
@@ -175,11 +283,82 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn sql_of(&mut self, s: Side) -> (String, Kind) {
+    fn strict(&self) -> bool {
+        self.dialect().strict_types()
+    }
+
+    /// Binds constant `v` to be compared with an operand of `kind`: as it is on SQLite; on a
+    /// strict engine converted and typed (`None` when it cannot be of that kind).
+    fn bind_for(&mut self, v: Value, kind: Kind) -> Option<String> {
+        if !self.strict() {
+            return Some(self.buf.bind(v));
+        }
+        let v = convert(v, kind)?;
+        let p = self.buf.bind(v);
+        Some(self.dialect().typed_param(&p, value_type(kind)))
+    }
+
+    /// `expr` of `from` as `to` (unchanged on SQLite).
+    fn cast(&self, expr: String, from: Kind, to: Kind) -> String {
+        if !self.strict() || from == to {
+            return expr;
+        }
+        self.dialect().cast(&expr, value_type(from), value_type(to))
+    }
+
+    /// A side as SQL text (for LIKE): a constant bound as text where types are strict.
+    fn text_of(&mut self, s: Side) -> String {
         match s {
-            Side::Const(v) => (self.buf.bind(v), Kind::Any),
-            Side::Sql(x, k) => (x, k),
-            Side::Absent => (self.buf.bind(Value::Null), Kind::Any),
+            Side::Const(v) if self.strict() => {
+                let p = self.buf.bind(Value::String(as_text(&v)));
+                self.dialect().typed_param(&p, ValueType::Text)
+            }
+            Side::Const(v) => self.buf.bind(v),
+            Side::Sql(x, k) => self.cast(x, k, Kind::Text),
+            Side::Absent => self.buf.bind(Value::Null),
+        }
+    }
+
+    /// `l op r` for the ordering operators.
+    fn order(&mut self, l: Side, op: Op, r: Side) -> Cond {
+        let sym = match op {
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            _ => "<=",
+        };
+        if !self.strict() {
+            let (a, b) = (self.text_or_bind(l), self.text_or_bind(r));
+            return Cond::Sql(format!("{a} {sym} {b}"));
+        }
+        match (l, r) {
+            (Side::Const(a), Side::Const(b)) => fold(const_cmp(&a, &b).is_some_and(|o| holds(op, o))),
+            (Side::Sql(x, k), Side::Const(c)) => match self.bind_for(c, k) {
+                Some(p) => Cond::Sql(format!("{x} {sym} {p}")),
+                // A text that is no number, beside a number: every number orders before it.
+                None if matches!(op, Op::Lt | Op::Lte) => Cond::Sql(format!("{x} IS NOT NULL")),
+                None => Cond::False,
+            },
+            (Side::Const(c), Side::Sql(x, k)) => match self.bind_for(c, k) {
+                Some(p) => Cond::Sql(format!("{p} {sym} {x}")),
+                None if matches!(op, Op::Gt | Op::Gte) => Cond::Sql(format!("{x} IS NOT NULL")),
+                None => Cond::False,
+            },
+            (Side::Sql(a, ka), Side::Sql(b, kb)) => {
+                let t = common(ka, kb);
+                let (a, b) = (self.cast(a, ka, t), self.cast(b, kb, t));
+                Cond::Sql(format!("{a} {sym} {b}"))
+            }
+            _ => Cond::False,
+        }
+    }
+
+    /// A side's SQL, a constant bound as it is (SQLite).
+    fn text_or_bind(&mut self, s: Side) -> String {
+        match s {
+            Side::Const(v) => self.buf.bind(v),
+            Side::Sql(x, _) => x,
+            Side::Absent => self.buf.bind(Value::Null),
         }
     }
 
@@ -217,33 +396,26 @@ impl Compiler<'_, '_> {
             Op::Like | Op::NotLike => {
                 let rhs = match r {
                     Side::Const(v) => self.buf.bind(Value::String(like_pattern(&as_text(&v)))),
-                    Side::Sql(x, _) => format!("('%' || {x} || '%')"),
+                    Side::Sql(x, k) => format!("('%' || {} || '%')", self.cast(x, k, Kind::Text)),
                     Side::Absent => self.buf.bind(Value::Null),
                 };
-                let (lhs, _) = self.sql_of(l);
+                let lhs = self.text_of(l);
                 Cond::Sql(self.buf.dialect().like(&lhs, &rhs, op == Op::NotLike))
             }
-            Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
-                let (a, _) = self.sql_of(l);
-                let (b, _) = self.sql_of(r);
-                let sym = match op {
-                    Op::Gt => ">",
-                    Op::Gte => ">=",
-                    Op::Lt => "<",
-                    _ => "<=",
-                };
-                Cond::Sql(format!("{a} {sym} {b}"))
-            }
+            Op::Gt | Op::Gte | Op::Lt | Op::Lte => self.order(l, op, r),
         }
     }
 
     /// `=` (or `!=` when `!eq`) with PocketBase's null/empty handling.
     fn equal(&mut self, l: Side, eq: bool, r: Side) -> Cond {
-        let (sym, fold) = if eq { ("=", Cond::True) } else { ("<>", Cond::False) };
+        let (sym, fold_empty) = if eq { ("=", Cond::True) } else { ("<>", Cond::False) };
         match (l, r) {
             (Side::Const(a), Side::Const(b)) => match (is_empty(&a), is_empty(&b)) {
-                (true, true) => fold,
-                (true, false) | (false, true) => fold.not_true(),
+                (true, true) => fold_empty,
+                (true, false) | (false, true) => fold_empty.not_true(),
+                (false, false) if self.strict() => {
+                    fold(const_cmp(&a, &b).is_some_and(|o| holds(if eq { Op::Eq } else { Op::Neq }, o)))
+                }
                 (false, false) => {
                     let (a, b) = (self.buf.bind(a), self.buf.bind(b));
                     Cond::Sql(format!("{a} {sym} {b}"))
@@ -251,23 +423,34 @@ impl Compiler<'_, '_> {
             },
             (Side::Sql(x, kind), Side::Const(c)) | (Side::Const(c), Side::Sql(x, kind)) => {
                 if is_empty(&c) {
-                    let z = self.buf.bind(zero(kind));
+                    let z = self.zero(kind);
                     Cond::Sql(format!("COALESCE({x}, {z}) {sym} {z}"))
                 } else {
-                    let p = self.buf.bind(c);
-                    if eq {
-                        Cond::Sql(format!("{x} = {p}"))
-                    } else {
-                        Cond::Sql(format!("({x} <> {p} OR {x} IS NULL)"))
+                    match self.bind_for(c, kind) {
+                        Some(p) if eq => Cond::Sql(format!("{x} = {p}")),
+                        Some(p) => Cond::Sql(format!("({x} <> {p} OR {x} IS NULL)")),
+                        // Never equal (a strict engine's mismatched types).
+                        None => fold(!eq),
                     }
                 }
             }
             (Side::Absent, _) | (_, Side::Absent) => Cond::False,
             (Side::Sql(a, ka), Side::Sql(b, kb)) => {
-                let za = self.buf.bind(zero(ka));
-                let zb = if ka == kb { za.clone() } else { self.buf.bind(zero(kb)) };
-                Cond::Sql(format!("COALESCE({a}, {za}) {sym} COALESCE({b}, {zb})"))
+                let za = self.zero(ka);
+                let zb = if ka == kb { za.clone() } else { self.zero(kb) };
+                let t = common(ka, kb);
+                let a = self.cast(format!("COALESCE({a}, {za})"), ka, t);
+                let b = self.cast(format!("COALESCE({b}, {zb})"), kb, t);
+                Cond::Sql(format!("{a} {sym} {b}"))
             }
+        }
+    }
+
+    /// The bound zero value of `kind` (what `null` compares as).
+    fn zero(&mut self, kind: Kind) -> String {
+        match self.bind_for(zero(kind), kind) {
+            Some(p) => p,
+            None => self.buf.bind(Value::Null),
         }
     }
 }

@@ -381,6 +381,7 @@ impl Compiler<'_, '_> {
                     value = format!("{j}.value");
                     w.multi = true;
                 }
+                (FieldKind::Json(_), true) => value = self.dialect().json_value(&col),
                 (_, true) => {}
             }
             if last && seg.as_str() == "email" {
@@ -505,7 +506,15 @@ impl Compiler<'_, '_> {
         if each && !w.multi {
             return Err(self.err(p.pos, &format!(":each needs a multi-valued field, {:?} is not", p.raw)));
         }
+        let mut kind = kind;
         if p.modifier == Some(Modifier::Lower) {
+            if self.dialect().strict_types() && kind != Kind::Text {
+                let text = self
+                    .dialect()
+                    .cast(&value, super::compare::value_type(kind), keel_sql::ValueType::Text);
+                value = text;
+                kind = Kind::Text;
+            }
             value = format!("LOWER({value})");
         }
         if w.multi {

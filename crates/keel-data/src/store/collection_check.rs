@@ -13,8 +13,13 @@ use crate::request::RequestInfo;
 use crate::schema::{Collection, CollectionType, Field, FieldKind, TextOptions, OAUTH2_PROVIDERS};
 use keel_sql::{Dialect, SqlBuf};
 
-/// Field names a record's JSON already uses for something else.
-const RESERVED: &[&str] = &["expand", "collectionId", "collectionName"];
+/// Field names a record's JSON already uses for something else (or an engine's hidden column).
+const RESERVED: &[&str] = &[
+    "expand",
+    "collectionId",
+    "collectionName",
+    keel_sql::INSERTION_ORDER_COLUMN,
+];
 
 fn re(cell: &'static OnceLock<Regex>, src: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(src).unwrap_or_else(|_| unreachable!("static regex")))

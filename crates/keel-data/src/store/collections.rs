@@ -120,7 +120,7 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     let mut tx = store.engine.begin().await?;
     let stmts = ddl::create_table(&c, d);
     tx.execute(&stmts[0], &[]).await?;
-    run_indexes(tx.as_mut(), &c, &stmts[1..]).await?;
+    run_indexes(tx.as_mut(), &c, &stmts[1..], d).await?;
     migrate::save_row(store, tx.as_mut(), &c, true).await?;
     tx.commit().await?;
 
@@ -276,7 +276,7 @@ pub(crate) async fn update(
     let mut tx = store.engine.begin().await?;
     alter_table(tx.as_mut(), &old, &c, d).await?;
     let creates = ddl::create_indexes(&c, d);
-    run_indexes(tx.as_mut(), &c, &creates).await?;
+    run_indexes(tx.as_mut(), &c, &creates, d).await?;
     migrate::save_row(store, tx.as_mut(), &c, false).await?;
     tx.commit().await?;
 
@@ -291,10 +291,10 @@ pub(crate) async fn update(
 }
 
 /// Runs index statements; a failing user index is a 400 naming it.
-async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String]) -> Result<()> {
+async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn Dialect) -> Result<()> {
     for stmt in stmts {
         if let Err(e) = tx.execute(stmt, &[]).await {
-            return match c.indexes.iter().position(|i| i == stmt) {
+            return match c.indexes.iter().position(|i| ddl::executable_index(i, d) == *stmt) {
                 Some(i) => Err(Error::field(
                     format!("indexes.{i}"),
                     "validation_invalid_index_expression",

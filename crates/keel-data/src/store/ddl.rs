@@ -1,33 +1,34 @@
 //! Table and index DDL for collections.
 
 use crate::schema::{Collection, Field, FieldKind};
-use keel_sql::Dialect;
+use keel_sql::{ColumnType, Dialect};
 
 /// The column definition of `f` (without its name).
-pub(crate) fn column_type(f: &Field) -> &'static str {
+pub(crate) fn column_type(f: &Field, d: &dyn Dialect) -> String {
     if f.name == "id" {
-        return "TEXT PRIMARY KEY NOT NULL";
+        return format!("{} PRIMARY KEY NOT NULL", d.column_type(ColumnType::Key));
     }
     if f.is_multiple() {
-        return "JSON NOT NULL DEFAULT '[]'";
+        return format!("{} NOT NULL DEFAULT '[]'", d.column_type(ColumnType::Json));
     }
     match &f.kind {
-        FieldKind::Number(_) => "NUMERIC NOT NULL DEFAULT 0",
-        FieldKind::Bool(_) => "BOOLEAN NOT NULL DEFAULT FALSE",
-        FieldKind::Json(_) => "JSON DEFAULT NULL",
-        _ => "TEXT NOT NULL DEFAULT ''",
+        FieldKind::Number(_) => format!("{} NOT NULL DEFAULT 0", d.column_type(ColumnType::Number)),
+        FieldKind::Bool(_) => format!("{} NOT NULL DEFAULT FALSE", d.column_type(ColumnType::Bool)),
+        FieldKind::Json(_) => format!("{} DEFAULT NULL", d.column_type(ColumnType::Json)),
+        _ => format!("{} NOT NULL DEFAULT ''", d.column_type(ColumnType::Text)),
     }
 }
 
 /// `"name" TYPE` for a column.
 pub(crate) fn column_def(f: &Field, d: &dyn Dialect) -> String {
-    format!("{} {}", d.quote_ident(&f.name), column_type(f))
+    format!("{} {}", d.quote_ident(&f.name), column_type(f, d))
 }
 
-/// Everything creating a collection's table runs: the table, the auth indexes, the
-/// collection's own indexes.
+/// Everything creating a collection's table runs: the table (with the dialect's hidden
+/// insertion-order column, if it needs one), the auth indexes, the collection's own indexes.
 pub(crate) fn create_table(c: &Collection, d: &dyn Dialect) -> Vec<String> {
-    let cols: Vec<String> = c.fields.iter().map(|f| column_def(f, d)).collect();
+    let mut cols: Vec<String> = c.fields.iter().map(|f| column_def(f, d)).collect();
+    cols.extend(d.insertion_order_column());
     let mut out = vec![format!("CREATE TABLE {} ({})", d.quote_ident(&c.name), cols.join(", "))];
     out.extend(create_indexes(c, d));
     out
@@ -41,26 +42,92 @@ fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, String)> {
     let t = d.quote_ident(&c.name);
     let email = format!("idx_email_{}", c.id);
     let token = format!("idx_tokenKey_{}", c.id);
+    let email_col = d.quote_ident("email");
     vec![
         (
             email.clone(),
             format!(
-                "CREATE UNIQUE INDEX {} ON {t} ({}) WHERE \"email\" != ''",
+                "CREATE UNIQUE INDEX {} ON {t} ({}) WHERE {email_col} != ''",
                 d.quote_ident(&email),
-                d.ci_index("\"email\"")
+                d.ci_index(&email_col)
             ),
         ),
         (
             token.clone(),
-            format!("CREATE UNIQUE INDEX {} ON {t} (\"tokenKey\")", d.quote_ident(&token)),
+            format!(
+                "CREATE UNIQUE INDEX {} ON {t} ({})",
+                d.quote_ident(&token),
+                d.quote_ident("tokenKey")
+            ),
         ),
     ]
 }
 
-/// Statements creating every index of `c` (system ones, then the collection's).
+/// Statements creating every index of `c` (system ones, then the collection's, as
+/// [`executable_index`] makes them).
 pub(crate) fn create_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {
     let mut out: Vec<String> = system_indexes(c, d).into_iter().map(|(_, sql)| sql).collect();
-    out.extend(c.indexes.iter().cloned());
+    out.extend(c.indexes.iter().map(|i| executable_index(i, d)));
+    out
+}
+
+/// A collection's index statement as it runs on `d`: kept as PocketBase writes it (the
+/// collection's JSON shows it unchanged), but its identifiers, often in backticks or
+/// brackets, quoted by the dialect. A statement that does not parse runs as written.
+pub(crate) fn executable_index(sql: &str, d: &dyn Dialect) -> String {
+    match parse_index(sql) {
+        Some(def) => {
+            let def = IndexDef {
+                rest: requote(&def.rest, d),
+                ..def
+            };
+            index_sql(&def, &def.table, d)
+        }
+        None => sql.to_string(),
+    }
+}
+
+/// `rest` with each `` `ident` ``, `[ident]` or `"ident"` quoted by `d` (string literals
+/// are copied as they are).
+fn requote(rest: &str, d: &dyn Dialect) -> String {
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let close = match c {
+            '`' => '`',
+            '[' => ']',
+            '"' => '"',
+            '\'' => {
+                // A string literal, with '' as an escaped quote.
+                out.push(c);
+                while let Some((_, n)) = chars.next() {
+                    out.push(n);
+                    if n == '\'' {
+                        if chars.peek().map(|(_, p)| *p) == Some('\'') {
+                            out.push('\'');
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        match rest[i + 1..].find(close) {
+            Some(len) => {
+                out.push_str(&d.quote_ident(&rest[i + 1..i + 1 + len]));
+                while chars.peek().is_some_and(|(j, _)| *j <= i + 1 + len) {
+                    chars.next();
+                }
+            }
+            None => out.push(c),
+        }
+    }
     out
 }
 
@@ -194,5 +261,17 @@ mod tests {
         assert_eq!(d.table, "my posts");
         assert!(parse_index("DROP TABLE x").is_none());
         assert!(parse_index("CREATE INDEX a ON b (c); DROP TABLE b").is_none());
+    }
+
+    #[test]
+    fn index_identifiers_are_quoted_by_the_dialect() {
+        let d = &keel_sql::sqlite::SQLITE;
+        assert_eq!(
+            executable_index(
+                "CREATE UNIQUE INDEX `idx_a` ON `posts` (`slug`, [lang]) WHERE `slug` != 'it''s `x`'",
+                d
+            ),
+            "CREATE UNIQUE INDEX \"idx_a\" ON \"posts\" (\"slug\", \"lang\") WHERE \"slug\" != 'it''s `x`'"
+        );
     }
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{ddl, Store};
 use crate::schema::Collection;
-use keel_sql::{Dialect, Tx};
+use keel_sql::{ColumnType, Dialect, Tx};
 
 /// Migration names in the order they apply.
 const MIGRATIONS: &[&str] = &[
@@ -16,11 +16,18 @@ const MIGRATIONS: &[&str] = &[
     "0005_audit_chain",
 ];
 
-/// Applies pending migrations, each in its own transaction; returns those applied.
+/// Applies pending migrations, each in its own transaction; returns those applied. A
+/// database holding a migration this binary does not know (written by a newer Keel) is
+/// refused, naming it, before anything is changed.
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
+    let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     tx.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied TEXT NOT NULL DEFAULT '')",
+        &format!(
+            "CREATE TABLE IF NOT EXISTS _migrations (name {} PRIMARY KEY NOT NULL, applied {} NOT NULL DEFAULT '')",
+            d.column_type(ColumnType::Key),
+            d.column_type(ColumnType::Text)
+        ),
         &[],
     )
     .await?;
@@ -31,6 +38,9 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
         .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
         .collect();
     tx.commit().await?;
+    if let Some(unknown) = applied.iter().find(|a| !MIGRATIONS.contains(&a.as_str())) {
+        return Err(newer_schema(unknown));
+    }
     let mut done = Vec::new();
     for name in MIGRATIONS {
         if applied.iter().any(|a| a == name) {
@@ -38,11 +48,11 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
         }
         let mut tx = store.engine.begin().await?;
         apply(store, tx.as_mut(), name).await?;
-        let ph = (
-            store.engine.dialect().placeholder(1),
-            store.engine.dialect().placeholder(2),
+        let sql = format!(
+            "INSERT INTO _migrations (name, applied) VALUES ({}, {})",
+            d.placeholder(1),
+            d.placeholder(2)
         );
-        let sql = format!("INSERT INTO _migrations (name, applied) VALUES ({}, {})", ph.0, ph.1);
         tx.execute(&sql, &[Value::from(*name), Value::from(keel_core::time::now())])
             .await?;
         tx.commit().await?;
@@ -51,13 +61,32 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
     Ok(done)
 }
 
+/// The error for a database migrated by a newer Keel: a `Conflict` (the data is fine, this
+/// binary is too old for it), naming the migration.
+pub(crate) fn newer_schema(migration: &str) -> Error {
+    Error::Conflict(format!(
+        "the database has migration {migration:?}, which this Keel does not know: it was written by a newer \
+         version; upgrade Keel (or point it at another database)"
+    ))
+}
+
 async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
     match name {
         "0001_system_tables" => {
+            let d = store.engine.dialect();
+            let (key, text, bool, json) = (
+                d.column_type(ColumnType::Key),
+                d.column_type(ColumnType::Text),
+                d.column_type(ColumnType::Bool),
+                d.column_type(ColumnType::Json),
+            );
+            let order = d.insertion_order_column().map(|c| format!(", {c}")).unwrap_or_default();
             tx.execute(
-                "CREATE TABLE IF NOT EXISTS _collections (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
-                 type TEXT NOT NULL DEFAULT 'base', system BOOLEAN NOT NULL DEFAULT FALSE, json TEXT NOT NULL, \
-                 created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')",
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS _collections (id {key} PRIMARY KEY NOT NULL, name {text} NOT NULL, \
+                     type {text} NOT NULL DEFAULT 'base', system {bool} NOT NULL DEFAULT FALSE, json {text} NOT NULL, \
+                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT ''{order})"
+                ),
                 &[],
             )
             .await?;
@@ -67,8 +96,10 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
             )
             .await?;
             tx.execute(
-                "CREATE TABLE IF NOT EXISTS _params (key TEXT PRIMARY KEY NOT NULL, value JSON DEFAULT NULL, \
-                 created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')",
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS _params (key {key} PRIMARY KEY NOT NULL, value {json} DEFAULT NULL, \
+                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT '')"
+                ),
                 &[],
             )
             .await?;
@@ -135,7 +166,8 @@ async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
     super::audit::backfill(tx, d, &c).await?;
     let mut c = (*c).clone();
     c.indexes.push(crate::system::AUDIT_SEQ_INDEX.to_string());
-    tx.execute(crate::system::AUDIT_SEQ_INDEX, &[]).await?;
+    tx.execute(&ddl::executable_index(crate::system::AUDIT_SEQ_INDEX, d), &[])
+        .await?;
     c.updated = keel_core::time::now();
     save_row(store, tx, &c, false).await
 }

@@ -103,9 +103,15 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestIn
                         format!("Cannot sort by {name:?}: the field is hidden."),
                     ));
                 }
+                // NULLs (an invisible email, an unset json field) order first ascending and
+                // last descending, as on SQLite, whatever the engine's own NULL order.
                 if restricted && name == "email" && c.is_auth() {
                     let vis = format!("t.{}", d.quote_ident("emailVisibility"));
+                    terms.push(format!("CASE WHEN {vis} = TRUE THEN 1 ELSE 0 END {dir}"));
                     terms.push(format!("CASE WHEN {vis} = TRUE THEN {col} END {dir}"));
+                } else if matches!(field.kind, crate::schema::FieldKind::Json(_)) {
+                    terms.push(format!("CASE WHEN {col} IS NULL THEN 0 ELSE 1 END {dir}"));
+                    terms.push(format!("{col} {dir}"));
                 } else {
                     terms.push(format!("{col} {dir}"));
                 }

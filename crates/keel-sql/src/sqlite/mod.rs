@@ -253,7 +253,7 @@ pub(crate) fn unique_violation(message: &str) -> Error {
     Error::fields(fields)
 }
 
-fn unique_error() -> keel_core::FieldError {
+pub(crate) fn unique_error() -> keel_core::FieldError {
     keel_core::FieldError::new("validation_not_unique", "Value must be unique.")
 }
 

@@ -1,0 +1,125 @@
+//! The PostgreSQL engine: reads and writes on one `sqlx::PgPool` the caller gives it (the
+//! binary shares one pool per engine among the records store, the jobs store and the queue).
+//!
+//! Durability: a write is durable when `commit` returns (PostgreSQL's WAL, with the
+//! server's `synchronous_commit`). Write transactions are serialized per schema with a
+//! transaction-scoped advisory lock taken at `begin`, as SQLite's single writer serializes
+//! them, so the store's check-then-write steps and the audit chain stay correct across
+//! several Keel processes; the lock ends with the transaction, also when a process dies.
+//! Reads run on any pooled connection and never wait for a writer.
+
+mod codec;
+mod dialect;
+mod error;
+
+use async_trait::async_trait;
+use keel_core::Result;
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
+
+pub use dialect::{PgDialect, POSTGRES};
+pub use error::ConnectError;
+
+use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
+
+/// The first key of the advisory lock that serializes write transactions (the second is
+/// the current schema's hash).
+const WRITE_LOCK: i32 = 0x6b65_656c; // "keel"
+
+/// PostgreSQL over a shared pool.
+pub struct PgEngine {
+    pool: PgPool,
+}
+
+impl PgEngine {
+    /// The engine over `pool` (the schema its connections use is the one records live in).
+    pub fn new(pool: PgPool) -> PgEngine {
+        PgEngine { pool }
+    }
+
+    /// Makes a pool of at most `max_connections` to `url` and checks it answers.
+    pub async fn connect(url: &str, max_connections: u32) -> std::result::Result<PgEngine, ConnectError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await
+            .map_err(ConnectError::from_sqlx)?;
+        Ok(PgEngine::new(pool))
+    }
+
+    /// The pool, for the other services that share this engine.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Engine for PgEngine {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &POSTGRES
+    }
+
+    async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::map)?;
+        rows.iter().map(codec::decode_row).collect()
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let mut tx = self.pool.begin().await.map_err(error::map)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+            .bind(WRITE_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::map)?;
+        Ok(Box::new(PgTx { tx }))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error::map)?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let size = u64::from(self.pool.size());
+        let idle = self.pool.num_idle() as u64;
+        PoolStats {
+            readers_max: u64::from(self.pool.options().get_max_connections()),
+            readers_busy: size.saturating_sub(idle),
+            readers_idle: idle,
+            writers: 0,
+            writers_busy: 0,
+        }
+    }
+}
+
+/// A write transaction holding the write lock.
+struct PgTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(error::map)?;
+        rows.iter().map(codec::decode_row).collect()
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let done = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(error::map)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(error::map)
+    }
+}
