@@ -114,6 +114,57 @@ pub trait Dialect: Send + Sync + 'static {
     fn json_value(&self, column: &str) -> String {
         column.to_string()
     }
+    /// Statements making `column` of `table` unique case-insensitively under the index
+    /// `name` (all three unquoted); with `skip_empty`, empty values never collide. Safe to
+    /// run again after an index of that name was dropped.
+    fn ci_unique_index(&self, name: &str, table: &str, column: &str, skip_empty: bool) -> Vec<String> {
+        let col = self.quote_ident(column);
+        let filter = if skip_empty {
+            format!(" WHERE {col} != ''")
+        } else {
+            String::new()
+        };
+        vec![format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}){filter}",
+            self.quote_ident(name),
+            self.quote_ident(table),
+            self.ci_index(&col)
+        )]
+    }
+    /// The tail of an `INSERT` that, when a row with the same `key` exists, updates its
+    /// `columns` to the inserted values instead (names unquoted).
+    fn upsert(&self, key: &str, columns: &[&str]) -> String {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let c = self.quote_ident(c);
+                format!("{c} = excluded.{c}")
+            })
+            .collect();
+        format!(
+            "ON CONFLICT ({}) DO UPDATE SET {}",
+            self.quote_ident(key),
+            set.join(", ")
+        )
+    }
+    /// Drops the index `name` of `table` if it exists (names unquoted).
+    fn drop_index(&self, name: &str, _table: &str) -> String {
+        format!("DROP INDEX IF EXISTS {}", self.quote_ident(name))
+    }
+    /// Whether `CREATE INDEX … WHERE …` (a partial index) is supported.
+    fn partial_indexes(&self) -> bool {
+        true
+    }
+    /// A column of a user's index as the engine must name it (`column` is quoted; engines
+    /// that index long text only by a prefix add its length).
+    fn index_key(&self, column: &str, _t: ColumnType, _unique: bool) -> String {
+        column.to_string()
+    }
+    /// Whether DDL takes part in transactions (false on MySQL: each statement commits), so
+    /// a schema change that fails halfway must be undone by hand.
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
 }
 
 /// SQL text with its bind parameters, numbered for one dialect.

@@ -294,7 +294,7 @@ pub(crate) async fn update(
 async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn Dialect) -> Result<()> {
     for stmt in stmts {
         if let Err(e) = tx.execute(stmt, &[]).await {
-            return match c.indexes.iter().position(|i| ddl::executable_index(i, d) == *stmt) {
+            return match c.indexes.iter().position(|i| ddl::executable_index(i, c, d) == *stmt) {
                 Some(i) => Err(Error::field(
                     format!("indexes.{i}"),
                     "validation_invalid_index_expression",

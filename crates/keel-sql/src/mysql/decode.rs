@@ -56,7 +56,12 @@ pub(super) fn row(row: &MySqlRow) -> Result<Row> {
     Ok(out)
 }
 
+/// A double as JSON: integral values as integers (`10`, not `10.0`), as SQLite's NUMERIC
+/// affinity stores them.
 fn float(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        return Value::from(f as i64);
+    }
     Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
 }
 

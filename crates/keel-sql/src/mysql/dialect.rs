@@ -2,11 +2,18 @@
 //! `NO_BACKSLASH_ESCAPES` (see the engine), so identifiers, `||` and `ESCAPE '\'` read as
 //! in standard SQL; what differs from SQLite is decided here.
 
-use crate::engine::Dialect;
+use crate::engine::{ColumnType, Dialect, INSERTION_ORDER_COLUMN};
 
 /// The hidden `AUTO_INCREMENT` column that orders a table's rows by insertion (MySQL has no
 /// `rowid`). The engine never returns it to callers.
-pub const SEQ_COLUMN: &str = "_keel_rowid";
+const SEQ_COLUMN: &str = INSERTION_ORDER_COLUMN;
+
+/// Characters of a long text column a non-unique index covers (InnoDB indexes TEXT only by
+/// a prefix; 255 × 4 bytes of utf8mb4 stays under every row format's key limit).
+const TEXT_KEY_PREFIX: u32 = 255;
+
+/// Characters kept by the generated column behind a case-insensitive unique index.
+const CI_KEY_LENGTH: u32 = 768;
 
 /// Whether a result column is one the engine keeps for itself (the insertion order, the
 /// generated columns behind case-insensitive unique indexes).
@@ -108,5 +115,90 @@ impl Dialect for MySqlDialect {
         } else {
             format!("(CASE WHEN JSON_VALID({expr}) THEN CAST(CAST({expr} AS JSON) AS CHAR) ELSE {expr} END)")
         }
+    }
+
+    fn column_type(&self, t: ColumnType) -> &'static str {
+        match t {
+            // Ids, names and keys are indexed whole: a bounded VARCHAR.
+            ColumnType::Key => "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            ColumnType::Text => "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            ColumnType::Number => "DOUBLE",
+            ColumnType::Bool => "BOOLEAN",
+            // MariaDB's JSON is LONGTEXT (utf8mb4_bin) with a JSON_VALID check: text in, the
+            // same text out. MySQL's JSON is a binary type that re-serializes what it keeps.
+            ColumnType::Json => "JSON",
+        }
+    }
+
+    fn insertion_order_column(&self) -> Option<String> {
+        Some(format!(
+            "{} BIGINT NOT NULL AUTO_INCREMENT UNIQUE",
+            self.quote_ident(SEQ_COLUMN)
+        ))
+    }
+
+    /// MariaDB and MySQL have no partial index, and MariaDB no expression index: the
+    /// lower-cased value lives in a hidden stored generated column with a plain unique
+    /// index; an empty value becomes NULL there, and NULLs never collide.
+    fn ci_unique_index(&self, name: &str, table: &str, column: &str, skip_empty: bool) -> Vec<String> {
+        let col = self.quote_ident(column);
+        let ci = self.quote_ident(&format!("_keel_ci_{column}"));
+        let lower = if skip_empty {
+            format!("NULLIF(LOWER({col}), '')")
+        } else {
+            format!("LOWER({col})")
+        };
+        let if_not_exists = if self.mariadb { "IF NOT EXISTS " } else { "" };
+        vec![
+            format!(
+                "ALTER TABLE {} ADD COLUMN {if_not_exists}{ci} VARCHAR({CI_KEY_LENGTH}) CHARACTER SET utf8mb4 \
+                 COLLATE utf8mb4_bin AS ({lower}) STORED",
+                self.quote_ident(table)
+            ),
+            format!(
+                "CREATE UNIQUE INDEX {if_not_exists}{} ON {} ({ci})",
+                self.quote_ident(name),
+                self.quote_ident(table)
+            ),
+        ]
+    }
+
+    fn upsert(&self, _key: &str, columns: &[&str]) -> String {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let c = self.quote_ident(c);
+                format!("{c} = VALUES({c})")
+            })
+            .collect();
+        format!("ON DUPLICATE KEY UPDATE {}", set.join(", "))
+    }
+
+    fn drop_index(&self, name: &str, table: &str) -> String {
+        let if_exists = if self.mariadb { "IF EXISTS " } else { "" };
+        format!(
+            "DROP INDEX {if_exists}{} ON {}",
+            self.quote_ident(name),
+            self.quote_ident(table)
+        )
+    }
+
+    fn partial_indexes(&self) -> bool {
+        false
+    }
+
+    /// Long text is indexed by a prefix, except in a unique index on MariaDB, which
+    /// enforces uniqueness of the whole value through a hidden hash.
+    fn index_key(&self, column: &str, t: ColumnType, unique: bool) -> String {
+        match t {
+            ColumnType::Text | ColumnType::Json if !(unique && self.mariadb) => {
+                format!("{column}({TEXT_KEY_PREFIX})")
+            }
+            _ => column.to_string(),
+        }
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
     }
 }
