@@ -218,3 +218,67 @@ async fn data_survives_reopen() {
         users_secret
     );
 }
+
+/// A change that fails at its last step (a unique index over duplicates) leaves the table
+/// and the collection as they were, data included, on every engine (MySQL commits each
+/// DDL statement, so there the store undoes the steps that ran).
+#[tokio::test]
+async fn a_failed_change_leaves_the_collection_as_it_was() {
+    let t = fresh().await;
+    posts(&t.store).await;
+    for title in ["same", "same"] {
+        create(
+            &t.store,
+            "posts",
+            json!({"title": title, "views": 3, "tags": ["a", "b"]}),
+        )
+        .await
+        .unwrap();
+    }
+    let before = t.store.collection("posts").unwrap();
+    let mut fields = serde_json::to_value(&before.fields).unwrap();
+    let list = fields.as_array_mut().unwrap();
+    let at = list.iter().position(|f| f["name"] == "title").unwrap();
+    list[at]["name"] = json!("heading");
+    list.retain(|f| f["name"] != "views");
+    let tags = list.iter_mut().find(|f| f["name"] == "tags").unwrap();
+    tags["maxSelect"] = json!(1);
+    list.push(json!({"name": "extra", "type": "text"}));
+    let e = t
+        .store
+        .update_collection(
+            "posts",
+            json!({"name": "articles", "fields": fields,
+                   "indexes": ["CREATE UNIQUE INDEX idx_heading ON articles (heading)"]}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e, "indexes.0"), "validation_invalid_index_expression");
+    let c = t.store.collection("posts").unwrap();
+    assert_eq!(c.fields.len(), before.fields.len());
+    let page = t
+        .store
+        .list_records(&c, &Default::default(), &guest(), Access::Superuser)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    for r in &page.items {
+        assert_eq!(r.data["title"], "same");
+        assert_eq!(r.data["views"], 3);
+        assert_eq!(r.data["tags"], json!(["a", "b"]));
+    }
+    // The same change without the impossible index goes through.
+    t.store
+        .update_collection("posts", json!({"name": "articles", "fields": fields}))
+        .await
+        .unwrap();
+    let c = t.store.collection("articles").unwrap();
+    let page = t
+        .store
+        .list_records(&c, &Default::default(), &guest(), Access::Superuser)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].data["heading"], "same");
+    assert_eq!(page.items[0].data["tags"], json!("a"));
+    assert!(page.items[0].data.get("views").is_none());
+}

@@ -113,8 +113,9 @@ fn keyed_columns(rest: &str, c: &Collection, unique: bool, d: &dyn Dialect) -> S
                 tail_kw.is_empty() || tail_kw.eq_ignore_ascii_case("ASC") || tail_kw.eq_ignore_ascii_case("DESC");
             match c.field(&name) {
                 Some(f) if plain => {
+                    let lead = &part[..part.len() - part.trim_start().len()];
                     let key = d.index_key(&d.quote_ident(&name), field_column_type(f), unique);
-                    format!("{key}{tail}")
+                    format!("{lead}{key}{tail}")
                 }
                 _ => part.to_string(),
             }
@@ -356,15 +357,49 @@ mod tests {
         assert!(parse_index("CREATE INDEX a ON b (c); DROP TABLE b").is_none());
     }
 
+    fn posts() -> Collection {
+        let mut c = Collection::default_users();
+        c.name = "posts".into();
+        for (name, kind) in [("slug", "text"), ("lang", "text"), ("views", "number")] {
+            c.fields
+                .push(serde_json::from_value(serde_json::json!({"name": name, "type": kind})).unwrap());
+        }
+        c
+    }
+
     #[test]
     fn index_identifiers_are_quoted_by_the_dialect() {
         let d = &keel_sql::sqlite::SQLITE;
         assert_eq!(
             executable_index(
                 "CREATE UNIQUE INDEX `idx_a` ON `posts` (`slug`, [lang]) WHERE `slug` != 'it''s `x`'",
+                &posts(),
                 d
             ),
             "CREATE UNIQUE INDEX \"idx_a\" ON \"posts\" (\"slug\", \"lang\") WHERE \"slug\" != 'it''s `x`'"
         );
+    }
+
+    #[test]
+    fn long_text_columns_are_indexed_by_prefix_on_mysql() {
+        let d = &keel_sql::mysql::MARIADB;
+        assert_eq!(
+            executable_index(
+                "CREATE INDEX idx_b ON posts (slug DESC, views, lower(lang))",
+                &posts(),
+                d
+            ),
+            "CREATE INDEX \"idx_b\" ON \"posts\" (\"slug\"(255) DESC, \"views\", lower(lang))"
+        );
+        // MariaDB enforces a unique index over whole long values itself.
+        assert_eq!(
+            executable_index("CREATE UNIQUE INDEX idx_c ON posts (`slug`,lang)", &posts(), d),
+            "CREATE UNIQUE INDEX \"idx_c\" ON \"posts\" (\"slug\",\"lang\")"
+        );
+        let partial = parse_index("CREATE INDEX i ON posts (slug) WHERE slug != ''").unwrap();
+        assert!(is_partial(&partial));
+        assert!(!is_partial(
+            &parse_index("CREATE INDEX i ON posts (lower(slug))").unwrap()
+        ));
     }
 }
