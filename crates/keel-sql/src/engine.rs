@@ -110,10 +110,6 @@ pub trait Dialect: Send + Sync + 'static {
     fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
         placeholder.to_string()
     }
-    /// The whole stored value of a `json` column as a [`ValueType::Json`] expression.
-    fn json_value(&self, column: &str) -> String {
-        column.to_string()
-    }
     /// Statements making `column` of `table` unique case-insensitively under the index
     /// `name` (all three unquoted); with `skip_empty`, empty values never collide. Safe to
     /// run again after an index of that name was dropped.

@@ -5,13 +5,16 @@ pub mod cache;
 pub mod env;
 pub mod ldap_server;
 pub mod oauth_server;
+pub mod postgres;
 pub mod queue;
+pub mod records;
 pub mod smtp_server;
 pub mod tls;
 
 pub use cache::cache_suite;
 pub use env::engine_url;
 pub use queue::queue_suite;
+pub use records::records_suite;
 
 use std::time::{Duration, Instant};
 

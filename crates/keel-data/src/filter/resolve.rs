@@ -381,7 +381,8 @@ impl Compiler<'_, '_> {
                     value = format!("{j}.value");
                     w.multi = true;
                 }
-                (FieldKind::Json(_), true) => value = self.dialect().json_value(&col),
+                // A whole json field compares as its stored JSON text (as on SQLite).
+                (FieldKind::Json(_), true) => kind = Kind::Text,
                 (_, true) => {}
             }
             if last && seg.as_str() == "email" {

@@ -28,6 +28,31 @@ pub(super) fn bind(params: &[Value]) -> Result<PgArguments> {
     Ok(args)
 }
 
+/// `sql` made unique per parameter-type list. sqlx prepares a statement once per SQL text
+/// and connection, with the parameter types of its first use, then sends later values in
+/// those types' binary format: the same text bound with another type (`5` then `2.5`, or
+/// NULL then a number) would be misread. A trailing comment naming the types gives each
+/// type list its own prepared statement.
+pub(super) fn typed_sql(sql: &str, params: &[Value]) -> String {
+    if params.is_empty() {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + params.len() + 8);
+    out.push_str(sql);
+    out.push_str(" /*");
+    for p in params {
+        out.push(match p {
+            Value::Null => 'n',
+            Value::Bool(_) => 'b',
+            Value::Number(n) if n.as_i64().is_some() => 'i',
+            Value::Number(_) => 'f',
+            _ => 't',
+        });
+    }
+    out.push_str("*/");
+    out
+}
+
 /// Largest integer a double holds exactly.
 const EXACT: f64 = 9_007_199_254_740_992.0;
 

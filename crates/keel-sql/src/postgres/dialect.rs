@@ -98,7 +98,9 @@ impl Dialect for PgDialect {
             ColumnType::Key | ColumnType::Text => "TEXT COLLATE \"C\"",
             ColumnType::Number => "DOUBLE PRECISION",
             ColumnType::Bool => "BOOLEAN",
-            ColumnType::Json => "TEXT",
+            // The same type as text: a field turned from single to multiple keeps its type,
+            // so statements prepared before the change stay valid.
+            ColumnType::Json => "TEXT COLLATE \"C\"",
         }
     }
 
@@ -142,10 +144,6 @@ impl Dialect for PgDialect {
             ValueType::Json => "JSONB",
         };
         format!("CAST({placeholder} AS {ty})")
-    }
-
-    fn json_value(&self, column: &str) -> String {
-        format!("NULLIF({}, CAST('null' AS JSONB))", jsonb(column, "NULL"))
     }
 }
 

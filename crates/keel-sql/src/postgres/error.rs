@@ -42,6 +42,14 @@ impl std::error::Error for ConnectError {
     }
 }
 
+/// Whether `e` is PostgreSQL refusing a prepared statement whose result columns changed
+/// since it was prepared (`cached plan must not change result type`).
+pub(super) fn is_stale_plan(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
+        .is_some_and(|pg| pg.code() == "0A000" && pg.message().contains("cached plan"))
+}
+
 /// Maps an sqlx error to a Keel error.
 pub(super) fn map(e: sqlx::Error) -> Error {
     let Some(db) = e.as_database_error() else {

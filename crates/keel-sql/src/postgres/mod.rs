@@ -61,10 +61,20 @@ impl Engine for PgEngine {
     }
 
     async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+        let text = codec::typed_sql(sql, params);
+        let rows = match sqlx::query_with(AssertSqlSafe(text.clone()), codec::bind(params)?)
             .fetch_all(&self.pool)
             .await
-            .map_err(error::map)?;
+        {
+            // A statement prepared before a schema change whose rows now have another shape:
+            // run it unprepared (the stale one is replaced when it next fails or is evicted).
+            Err(e) if error::is_stale_plan(&e) => sqlx::query_with(AssertSqlSafe(text), codec::bind(params)?)
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::map)?,
+            other => other.map_err(error::map)?,
+        };
         rows.iter().map(codec::decode_row).collect()
     }
 
@@ -104,7 +114,7 @@ struct PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+        let rows = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
             .fetch_all(&mut *self.tx)
             .await
             .map_err(error::map)?;
@@ -112,7 +122,7 @@ impl Tx for PgTx {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let done = sqlx::query_with(AssertSqlSafe(sql.to_string()), codec::bind(params)?)
+        let done = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
             .execute(&mut *self.tx)
             .await
             .map_err(error::map)?;
