@@ -110,6 +110,11 @@ pub trait Dialect: Send + Sync + 'static {
     fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
         placeholder.to_string()
     }
+    /// `a sym b` (`>`, `>=`, `<`, `<=`) for two operands of type `t` (only called when
+    /// [`Dialect::strict_types`]); engines whose JSON values are text order JSON numbers here.
+    fn order_cmp(&self, a: &str, sym: &str, b: &str, _t: ValueType) -> String {
+        format!("{a} {sym} {b}")
+    }
     /// Statements making `column` of `table` unique case-insensitively under the index
     /// `name` (all three unquoted); with `skip_empty`, empty values never collide. Safe to
     /// run again after an index of that name was dropped.

@@ -13,35 +13,7 @@ pub struct TestStore {
     pub store: Store,
 }
 
-/// Opens the store kept in `dir`: SQLite, or with `KEEL_TEST_DATA_ENGINE=mysql` a fresh
-/// MariaDB/MySQL database on `KEEL_TEST_MYSQL_URL` whose name the dir remembers.
 pub async fn open_in(dir: &TempDir) -> Store {
-    if std::env::var("KEEL_TEST_DATA_ENGINE").as_deref() == Ok("mysql") {
-        let url = std::env::var("KEEL_TEST_MYSQL_URL").unwrap();
-        let marker = dir.path().join("mysql_db");
-        let name = match std::fs::read_to_string(&marker) {
-            Ok(n) => n,
-            Err(_) => {
-                let n = format!("k_{}", keel_core::id::new_id().to_lowercase());
-                let admin = keel_sql::mysql::MySqlEngine::connect(&url, 1).await.unwrap();
-                let mut tx = keel_sql::Engine::begin(&admin).await.unwrap();
-                tx.execute(
-                    &format!("CREATE DATABASE {n} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
-                    &[],
-                )
-                .await
-                .unwrap();
-                tx.commit().await.unwrap();
-                std::fs::write(&marker, &n).unwrap();
-                n
-            }
-        };
-        let (base, _) = url.rsplit_once('/').unwrap();
-        let engine = keel_sql::mysql::MySqlEngine::connect(&format!("{base}/{name}"), 8)
-            .await
-            .unwrap();
-        return Store::open(Arc::new(engine)).await.unwrap();
-    }
     let engine = SqliteEngine::open(&dir.path().join("data.db"), 4).await.unwrap();
     Store::open(Arc::new(engine)).await.unwrap()
 }

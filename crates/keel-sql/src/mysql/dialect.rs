@@ -2,7 +2,7 @@
 //! `NO_BACKSLASH_ESCAPES` (see the engine), so identifiers, `||` and `ESCAPE '\'` read as
 //! in standard SQL; what differs from SQLite is decided here.
 
-use crate::engine::{ColumnType, Dialect, INSERTION_ORDER_COLUMN};
+use crate::engine::{ColumnType, Dialect, ValueType, INSERTION_ORDER_COLUMN};
 
 /// The hidden `AUTO_INCREMENT` column that orders a table's rows by insertion (MySQL has no
 /// `rowid`). The engine never returns it to callers.
@@ -11,6 +11,9 @@ const SEQ_COLUMN: &str = INSERTION_ORDER_COLUMN;
 /// Characters of a long text column a non-unique index covers (InnoDB indexes TEXT only by
 /// a prefix; 255 × 4 bytes of utf8mb4 stays under every row format's key limit).
 const TEXT_KEY_PREFIX: u32 = 255;
+
+/// A text that reads as a number (SQLite's numeric affinity would convert it).
+const NUMERIC_TEXT: &str = "'^[[:space:]]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?[[:space:]]*$'";
 
 /// Characters kept by the generated column behind a case-insensitive unique index.
 const CI_KEY_LENGTH: u32 = 768;
@@ -35,6 +38,15 @@ impl MySqlDialect {
     /// Whether this is MariaDB's flavour.
     pub fn is_mariadb(&self) -> bool {
         self.mariadb
+    }
+
+    /// The JSON text in `expr` without insignificant spaces.
+    fn compact(&self, expr: &str) -> String {
+        if self.mariadb {
+            format!("JSON_COMPACT({expr})")
+        } else {
+            format!("CAST(CAST({expr} AS JSON) AS CHAR)")
+        }
     }
 
     /// `expr` when it holds valid JSON, else `fallback` (MySQL's JSON functions raise an
@@ -72,15 +84,14 @@ impl Dialect for MySqlDialect {
         )
     }
 
-    /// Like SQLite's `json_extract`: strings unquoted, `true`/`false` as 1/0, JSON null as
-    /// NULL, objects and arrays as JSON text.
+    /// A JSON value ([`ValueType::Json`]) as compact JSON text; JSON `null` and a missing
+    /// path are SQL NULL.
     fn json_extract(&self, expr: &str, path: &str) -> String {
         let path = path.replace('\'', "''");
         let doc = self.valid_json(expr, "NULL");
-        let x = format!("JSON_EXTRACT({doc}, '{path}')");
         format!(
-            "(CASE JSON_TYPE({x}) WHEN 'NULL' THEN NULL WHEN 'BOOLEAN' THEN (CASE WHEN {x} = 'true' THEN 1 ELSE 0 END) \
-             ELSE JSON_UNQUOTE({x}) END)"
+            "NULLIF({}, 'null')",
+            self.compact(&format!("JSON_EXTRACT({doc}, '{path}')"))
         )
     }
 
@@ -110,11 +121,10 @@ impl Dialect for MySqlDialect {
     }
 
     fn json_text(&self, expr: &str) -> String {
-        if self.mariadb {
-            format!("(CASE WHEN JSON_VALID({expr}) THEN JSON_COMPACT({expr}) ELSE {expr} END)")
-        } else {
-            format!("(CASE WHEN JSON_VALID({expr}) THEN CAST(CAST({expr} AS JSON) AS CHAR) ELSE {expr} END)")
-        }
+        format!(
+            "(CASE WHEN JSON_VALID({expr}) THEN {} ELSE {expr} END)",
+            self.compact(expr)
+        )
     }
 
     fn column_type(&self, t: ColumnType) -> &'static str {
@@ -196,6 +206,47 @@ impl Dialect for MySqlDialect {
             }
             _ => column.to_string(),
         }
+    }
+
+    /// MySQL converts a text to a number when it meets one (`'abc' = 0` holds), where SQLite
+    /// compares by storage class: the filter compiler gives both sides one type, as on
+    /// PostgreSQL. JSON values ([`ValueType::Json`]) are compact JSON text.
+    fn strict_types(&self) -> bool {
+        true
+    }
+
+    fn cast(&self, e: &str, from: ValueType, to: ValueType) -> String {
+        use ValueType::*;
+        match (from, to) {
+            (Text, Text) | (Number, Number) | (Bool, Bool) | (Json, Json) => e.to_string(),
+            (Number, Text) => format!("CAST({e} AS CHAR)"),
+            (Bool, Text) => format!("(CASE WHEN {e} THEN '1' WHEN NOT {e} THEN '0' END)"),
+            (Json, Text) => format!("(CASE WHEN JSON_TYPE({e}) = 'STRING' THEN JSON_UNQUOTE({e}) ELSE {e} END)"),
+            (Bool, Number) => format!("({e} + 0)"),
+            (Text, Number) => format!("(CASE WHEN {e} REGEXP {NUMERIC_TEXT} THEN CAST({e} AS DOUBLE) END)"),
+            (Json, Number) => format!(
+                "(CASE WHEN JSON_TYPE({e}) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL') \
+                 THEN CAST({e} AS DOUBLE) END)"
+            ),
+            (Json, Bool) => format!("(CASE WHEN JSON_TYPE({e}) = 'BOOLEAN' THEN ({e} = 'true') END)"),
+            (Text | Number, Bool) => format!("({} <> 0)", self.cast(e, from, Number)),
+            (Text, Json) => format!("JSON_QUOTE({e})"),
+            (Number, Json) => format!("CAST({e} AS CHAR)"),
+            (Bool, Json) => format!("(CASE WHEN {e} THEN 'true' WHEN NOT {e} THEN 'false' END)"),
+        }
+    }
+
+    /// JSON values are text here: two JSON numbers compare as numbers.
+    fn order_cmp(&self, a: &str, sym: &str, b: &str, t: ValueType) -> String {
+        if t != ValueType::Json {
+            return format!("{a} {sym} {b}");
+        }
+        let num = |e: &str| format!("JSON_TYPE({e}) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')");
+        format!(
+            "(CASE WHEN {} AND {} THEN CAST({a} AS DOUBLE) {sym} CAST({b} AS DOUBLE) ELSE {a} {sym} {b} END)",
+            num(a),
+            num(b)
+        )
     }
 
     fn transactional_ddl(&self) -> bool {
