@@ -39,6 +39,31 @@ fn missing_prerequisite() -> Option<String> {
 
 #[test]
 fn pocketbase_js_sdk_scenario() {
+    run_scenario(&[]);
+}
+
+/// The same scenario with records on MariaDB/MySQL (`KEEL_TEST_MYSQL_URL`), in a fresh
+/// database dropped after it.
+#[test]
+fn pocketbase_js_sdk_scenario_on_mariadb() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(keel_testkit::mysql::fresh_database(&url));
+    let env = [
+        ("KEEL_DATA__ENGINE", "mysql"),
+        ("KEEL_ENGINES__MYSQL_URL", db.url.as_str()),
+    ];
+    let outcome = std::panic::catch_unwind(|| run_scenario(&env));
+    rt.block_on(db.drop_database());
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs the scenario against a fresh Keel started with `env` (which picks its engines).
+fn run_scenario(env: &[(&str, &str)]) {
     if let Some(why) = missing_prerequisite() {
         assert!(
             !engines_required(),
@@ -48,7 +73,7 @@ fn pocketbase_js_sdk_scenario() {
         return;
     }
 
-    let keel = KeelProcess::start();
+    let keel = KeelProcess::start_with_env(env);
     let root = common::workspace_root();
     // The identity steps need a real SMTP server (to read the one-time codes) and an OpenID
     // Connect provider; the local one runs on this runtime's threads.

@@ -65,7 +65,7 @@ fn a_second_serve_on_the_same_data_dir_is_refused_naming_the_first() {
     assert!(err.contains(&expected), "{err}");
 
     // other commands still work beside the server
-    upsert_superuser(&data, SUPERUSER_EMAIL, "another-password-2");
+    upsert_superuser(&data, SUPERUSER_EMAIL, "another-password-2", &[]);
 }
 
 #[test]
