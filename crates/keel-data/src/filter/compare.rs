@@ -106,8 +106,8 @@ fn convert(v: Value, kind: Kind) -> Option<Value> {
         })),
         Kind::Number => numeric(&v),
         Kind::Bool => match numeric(&v)?.as_f64()? {
-            x if x == 0.0 => Some(Value::Bool(false)),
-            x if x == 1.0 => Some(Value::Bool(true)),
+            0.0 => Some(Value::Bool(false)),
+            1.0 => Some(Value::Bool(true)),
             _ => None,
         },
         // A text holding a JSON array or object compares as that JSON (SQLite compares the
