@@ -27,7 +27,13 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
         DataEngine::Mysql => {
             let engine = MySqlEngine::connect(&cfg.engines.mysql_url, SERVER_POOL_SIZE)
                 .await
-                .map_err(|e| anyhow::anyhow!("[engines] mysql_url: {e} (check engines.mysql_url)"))?;
+                .map_err(|e| {
+                    let why = match e {
+                        keel_core::Error::Internal(why) => why,
+                        other => other.to_string(),
+                    };
+                    anyhow::anyhow!("[engines] mysql_url: {why} (check engines.mysql_url)")
+                })?;
             Arc::new(engine)
         }
         DataEngine::Postgres => anyhow::bail!("[data] engine = \"postgres\" is not built yet"),
