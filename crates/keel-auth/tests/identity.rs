@@ -1,18 +1,29 @@
-//! The identity store on a real SQLite store: API keys, roles, one-time codes and the purge.
+//! The identity store on a real records store (SQLite; PostgreSQL with
+//! `KEEL_TEST_DATA_ENGINE=postgres`): API keys, roles, one-time codes and the purge.
 
 use std::sync::Arc;
 
 use keel_auth::Identity;
 use keel_data::Store;
+use keel_testkit::postgres::{data_engine_url, SchemaGuard};
 use serde_json::Value;
 
-async fn identity() -> (Identity, tempfile::TempDir) {
+/// The identity store over a fresh records store: SQLite, or a fresh PostgreSQL schema with
+/// `KEEL_TEST_DATA_ENGINE=postgres`. The second value keeps the database until dropped.
+async fn identity() -> (Identity, (tempfile::TempDir, Option<SchemaGuard>)) {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(url) = data_engine_url() {
+        let schema = keel_testkit::postgres::fresh_schema(&url, 4).await;
+        let engine = keel_sql::postgres::PgEngine::new(schema.pool.clone());
+        let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
+        let guard = SchemaGuard { url, name: schema.name };
+        return (Identity::new(store), (dir, Some(guard)));
+    }
     let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2)
         .await
         .unwrap();
     let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
-    (Identity::new(store), dir)
+    (Identity::new(store), (dir, None))
 }
 
 #[tokio::test]
@@ -125,7 +136,10 @@ async fn one_time_codes_work_once_and_old_ones_are_purged() {
     for (table, rid) in [("_otps", &old), ("_mfas", &mfa)] {
         let mut tx = id.store().engine().begin().await.unwrap();
         tx.execute(
-            &format!("UPDATE \"{table}\" SET \"created\" = '2020-01-01 00:00:00.000Z' WHERE \"id\" = ?1"),
+            &format!(
+                "UPDATE \"{table}\" SET \"created\" = '2020-01-01 00:00:00.000Z' WHERE \"id\" = {}",
+                id.store().engine().dialect().placeholder(1)
+            ),
             &[Value::from(rid.as_str())],
         )
         .await

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{data, fresh, open_in};
+use common::{data, fresh, reopen};
 use keel_data::{Access, AuditVerification, RequestInfo, Store};
 use keel_sql::Engine;
 use serde_json::{json, Value};
@@ -54,13 +54,13 @@ async fn entries_from_before_the_chain_are_chained_by_the_migration() {
     for (id, event) in [("oldentry0000001", "auth.login"), ("oldentry0000002", "role.create")] {
         sqls.push(format!(
             "INSERT INTO \"_audit\" (\"id\", \"event\", \"success\", \"details\", \"created\", \"updated\") \
-             VALUES ('{id}', '{event}', 1, '{{\"b\": 2, \"a\": 1.5}}', '2026-01-01 00:00:00.000Z', '2026-01-01 00:00:00.000Z')"
+             VALUES ('{id}', '{event}', TRUE, '{{\"b\": 2, \"a\": 1.5}}', '2026-01-01 00:00:00.000Z', '2026-01-01 00:00:00.000Z')"
         ));
     }
     run(t.store.engine(), &sqls).await;
     drop(t.store);
 
-    let store = open_in(&t.dir).await;
+    let store = reopen(&t.dir, &t.pg).await;
     assert_eq!(intact(store.verify_audit().await.unwrap()), 2);
     let rows = store
         .engine()

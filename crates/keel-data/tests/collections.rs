@@ -197,7 +197,7 @@ async fn data_survives_reopen() {
         .auth_token
         .secret;
     drop(t.store);
-    let store = open_in(&t.dir).await;
+    let store = reopen(&t.dir, &t.pg).await;
     let c = store.collection("posts").unwrap();
     let got = store
         .get_record(&c, rec.id(), &guest(), Access::Superuser)

@@ -26,9 +26,16 @@ pub async fn fresh_schema(url: &str, max: u32) -> PgSchema {
         .await
         .expect("create a test schema");
     let _ = admin.close().await;
+    existing_schema(url, &name, max).await
+}
+
+/// A pool of `max` connections into the existing schema `name`.
+pub async fn existing_schema(url: &str, name: &str, max: u32) -> PgSchema {
     let opts = PgConnectOptions::from_str(url)
         .expect("a PostgreSQL URL")
-        .options([("search_path", name.as_str())]);
+        .options([("search_path", name)])
+        // Names the test's sessions, so `drop_schema` can end those still open.
+        .application_name(name);
     let pool = PgPoolOptions::new()
         .max_connections(max)
         .connect_with(opts)
@@ -36,21 +43,57 @@ pub async fn fresh_schema(url: &str, max: u32) -> PgSchema {
         .expect("connect the test pool");
     PgSchema {
         pool,
-        name,
+        name: name.to_string(),
         url: url.to_string(),
     }
 }
 
 impl PgSchema {
-    /// Closes the pool and drops the schema with everything in it.
+    /// Closes the pool, ends any other session still in the schema (a store's pool kept by
+    /// a test, a transaction whose rollback is still queued), and drops the schema.
     pub async fn drop_schema(self) {
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(&self.url).await {
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&self.name)
+            .execute(&mut admin)
+            .await;
             let _ = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{}\" CASCADE", self.name)))
                 .execute(&mut admin)
                 .await;
             let _ = admin.close().await;
         }
+    }
+}
+
+/// Drops the schema `name` when dropped (for tests that cannot await their cleanup): from
+/// a thread with its own runtime, ending the schema's sessions first.
+pub struct SchemaGuard {
+    pub url: String,
+    pub name: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async move { existing_schema(&url, &name, 1).await.drop_schema().await });
+            }
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL URL when `KEEL_TEST_DATA_ENGINE=postgres` asks tests that build a records
+/// store to use PostgreSQL (`KEEL_TEST_POSTGRES_URL`) instead of SQLite.
+pub fn data_engine_url() -> Option<String> {
+    match std::env::var("KEEL_TEST_DATA_ENGINE").as_deref() {
+        Ok("postgres") => crate::engine_url("KEEL_TEST_POSTGRES_URL"),
+        _ => None,
     }
 }
 

@@ -85,7 +85,7 @@ impl Engine for PgEngine {
             .execute(&mut *tx)
             .await
             .map_err(error::map)?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(PgTx { tx, failed: false }))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -107,29 +107,56 @@ impl Engine for PgEngine {
 }
 
 /// A write transaction holding the write lock.
+///
+/// After a failed statement PostgreSQL refuses everything but a rollback (to a savepoint),
+/// and answers `COMMIT` with a rollback: `failed` remembers it, so `commit` reports the
+/// transaction lost instead of claiming it durable. A successful `ROLLBACK TO` clears it.
 struct PgTx {
     tx: Transaction<'static, Postgres>,
+    failed: bool,
+}
+
+impl PgTx {
+    fn track<T>(&mut self, sql: &str, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+        match r {
+            Ok(v) => {
+                if self.failed && sql.trim_start().to_ascii_uppercase().starts_with("ROLLBACK TO") {
+                    self.failed = false;
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(error::map(e))
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Tx for PgTx {
     async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
+        let r = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
             .fetch_all(&mut *self.tx)
-            .await
-            .map_err(error::map)?;
+            .await;
+        let rows = self.track(sql, r)?;
         rows.iter().map(codec::decode_row).collect()
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let done = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
+        let r = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
             .execute(&mut *self.tx)
-            .await
-            .map_err(error::map)?;
-        Ok(done.rows_affected())
+            .await;
+        Ok(self.track(sql, r)?.rows_affected())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
+        if self.failed {
+            self.tx.rollback().await.map_err(error::map)?;
+            return Err(keel_core::Error::internal(
+                "PostgreSQL: the transaction was aborted by an earlier error and rolled back",
+            ));
+        }
         self.tx.commit().await.map_err(error::map)
     }
 }
