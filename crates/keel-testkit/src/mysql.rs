@@ -33,7 +33,46 @@ pub async fn fresh_database(url: &str) -> MySqlDatabase {
     }
 }
 
+/// Drops a database made by [`fresh_database`] when dropped (from a test's sync code too).
+pub struct DatabaseGuard {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        let db = MySqlDatabase {
+            url: String::new(),
+            name: self.name.clone(),
+            admin_url: self.admin_url.clone(),
+        };
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(db.drop_database());
+            }
+        })
+        .join();
+    }
+}
+
+/// The MariaDB/MySQL URL when `KEEL_TEST_DATA_ENGINE=mysql` asks tests that build a records
+/// store to use MariaDB (`KEEL_TEST_MYSQL_URL`) instead of SQLite.
+pub fn data_engine_url() -> Option<String> {
+    match std::env::var("KEEL_TEST_DATA_ENGINE").as_deref() {
+        Ok("mysql") => crate::engine_url("KEEL_TEST_MYSQL_URL"),
+        _ => None,
+    }
+}
+
 impl MySqlDatabase {
+    /// A guard dropping the database when it goes out of scope.
+    pub fn guard(&self) -> DatabaseGuard {
+        DatabaseGuard {
+            admin_url: self.admin_url.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Drops the database with everything in it.
     pub async fn drop_database(self) {
         if let Ok(mut admin) = MySqlConnection::connect(&self.admin_url).await {
