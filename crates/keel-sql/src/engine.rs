@@ -110,6 +110,10 @@ pub trait Dialect: Send + Sync + 'static {
     fn typed_param(&self, placeholder: &str, _t: ValueType) -> String {
         placeholder.to_string()
     }
+    /// The `DEFAULT` clause giving a column of type `t` the SQL literal `literal`.
+    fn column_default(&self, _t: ColumnType, literal: &str) -> String {
+        format!("DEFAULT {literal}")
+    }
     /// `a sym b` (`>`, `>=`, `<`, `<=`) for two operands of type `t` (only called when
     /// [`Dialect::strict_types`]); engines whose JSON values are text order JSON numbers here.
     fn order_cmp(&self, a: &str, sym: &str, b: &str, _t: ValueType) -> String {

@@ -27,13 +27,13 @@ pub(crate) fn column_type(f: &Field, d: &dyn Dialect) -> String {
         return format!("{ty} PRIMARY KEY NOT NULL");
     }
     if f.is_multiple() {
-        return format!("{ty} NOT NULL DEFAULT '[]'");
+        return format!("{ty} NOT NULL {}", d.column_default(t, "'[]'"));
     }
     match t {
-        ColumnType::Number => format!("{ty} NOT NULL DEFAULT 0"),
-        ColumnType::Bool => format!("{ty} NOT NULL DEFAULT FALSE"),
+        ColumnType::Number => format!("{ty} NOT NULL {}", d.column_default(t, "0")),
+        ColumnType::Bool => format!("{ty} NOT NULL {}", d.column_default(t, "FALSE")),
         ColumnType::Json => format!("{ty} DEFAULT NULL"),
-        _ => format!("{ty} NOT NULL DEFAULT ''"),
+        _ => format!("{ty} NOT NULL {}", d.column_default(t, "''")),
     }
 }
 

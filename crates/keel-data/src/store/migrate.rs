@@ -24,9 +24,10 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
     let mut tx = store.engine.begin().await?;
     tx.execute(
         &format!(
-            "CREATE TABLE IF NOT EXISTS _migrations (name {} PRIMARY KEY NOT NULL, applied {} NOT NULL DEFAULT '')",
+            "CREATE TABLE IF NOT EXISTS _migrations (name {} PRIMARY KEY NOT NULL, applied {} NOT NULL {})",
             d.column_type(ColumnType::Key),
-            d.column_type(ColumnType::Text)
+            d.column_type(ColumnType::Text),
+            d.column_default(ColumnType::Text, "''")
         ),
         &[],
     )
@@ -81,11 +82,15 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
                 d.column_type(ColumnType::Json),
             );
             let order = d.insertion_order_column().map(|c| format!(", {c}")).unwrap_or_default();
+            let (empty, base) = (
+                d.column_default(ColumnType::Text, "''"),
+                d.column_default(ColumnType::Text, "'base'"),
+            );
             tx.execute(
                 &format!(
                     "CREATE TABLE IF NOT EXISTS _collections (id {key} PRIMARY KEY NOT NULL, name {text} NOT NULL, \
-                     type {text} NOT NULL DEFAULT 'base', \"system\" {bool} NOT NULL DEFAULT FALSE, json {text} NOT NULL, \
-                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT ''{order})"
+                     type {text} NOT NULL {base}, \"system\" {bool} NOT NULL DEFAULT FALSE, json {text} NOT NULL, \
+                     created {text} NOT NULL {empty}, updated {text} NOT NULL {empty}{order})"
                 ),
                 &[],
             )
@@ -96,7 +101,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
             tx.execute(
                 &format!(
                     "CREATE TABLE IF NOT EXISTS _params (\"key\" {key} PRIMARY KEY NOT NULL, value {json} DEFAULT NULL, \
-                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT '')"
+                     created {text} NOT NULL {empty}, updated {text} NOT NULL {empty})"
                 ),
                 &[],
             )

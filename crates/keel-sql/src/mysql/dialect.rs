@@ -249,7 +249,44 @@ impl Dialect for MySqlDialect {
         )
     }
 
+    /// MySQL 8 accepts a default on TEXT and JSON columns only as an expression.
+    fn column_default(&self, t: ColumnType, literal: &str) -> String {
+        match t {
+            ColumnType::Text | ColumnType::Json if !self.mariadb => format!("DEFAULT ({literal})"),
+            _ => format!("DEFAULT {literal}"),
+        }
+    }
+
     fn transactional_ddl(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_8_gets_statements_it_accepts() {
+        // TEXT and JSON defaults are expressions on MySQL 8; MariaDB takes literals.
+        assert_eq!(MYSQL.column_default(ColumnType::Text, "''"), "DEFAULT ('')");
+        assert_eq!(MYSQL.column_default(ColumnType::Number, "0"), "DEFAULT 0");
+        assert_eq!(MARIADB.column_default(ColumnType::Json, "'[]'"), "DEFAULT '[]'");
+        // No IF [NOT] EXISTS on MySQL 8's ADD COLUMN, CREATE INDEX and DROP INDEX.
+        let stmts = MYSQL.ci_unique_index("idx_e", "users", "email", true);
+        assert!(stmts.iter().all(|s| !s.contains("IF NOT EXISTS")), "{stmts:?}");
+        assert!(stmts[0].contains("AS (NULLIF(LOWER(\"email\"), '')) STORED"));
+        assert_eq!(MYSQL.drop_index("idx_e", "users"), "DROP INDEX \"idx_e\" ON \"users\"");
+        assert_eq!(
+            MARIADB.drop_index("idx_e", "users"),
+            "DROP INDEX IF EXISTS \"idx_e\" ON \"users\""
+        );
+        // A unique index over long text: whole values on MariaDB, a prefix on MySQL 8.
+        assert_eq!(MARIADB.index_key("\"a\"", ColumnType::Text, true), "\"a\"");
+        assert_eq!(MYSQL.index_key("\"a\"", ColumnType::Text, true), "\"a\"(255)");
+        assert_eq!(
+            MYSQL.upsert("key", &["value"]),
+            "ON DUPLICATE KEY UPDATE \"value\" = VALUES(\"value\")"
+        );
     }
 }
