@@ -58,3 +58,27 @@ async fn partial_indexes_are_refused_naming_the_index() {
     drop(store);
     db.drop_database().await;
 }
+
+/// A pool made without the engine's session settings is refused up front, naming what is
+/// missing, instead of failing on the first quoted identifier.
+#[tokio::test]
+async fn a_pool_without_the_session_settings_is_refused() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let plain = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect_with(MySqlEngine::connect_options(&url).unwrap().pipes_as_concat(false))
+        .await
+        .unwrap();
+    let Err(e) = MySqlEngine::new(plain).await else {
+        panic!("a pool without ANSI_QUOTES was accepted")
+    };
+    assert!(e.to_string().contains("ANSI_QUOTES"), "{e}");
+    let good = MySqlEngine::pool_options()
+        .max_connections(1)
+        .connect_with(MySqlEngine::connect_options(&url).unwrap())
+        .await
+        .unwrap();
+    assert!(MySqlEngine::new(good).await.is_ok());
+}

@@ -47,10 +47,20 @@ impl MySqlEngine {
     /// An engine over `pool`, whose connections were made with [`MySqlEngine::pool_options`]
     /// and [`MySqlEngine::connect_options`]. Asks the server which flavour it is.
     pub async fn new(pool: MySqlPool) -> Result<MySqlEngine> {
-        let version: String = sqlx::query_scalar("SELECT VERSION()")
+        let (version, mode): (String, String) = sqlx::query_as("SELECT VERSION(), @@SESSION.sql_mode")
             .fetch_one(&pool)
             .await
-            .map_err(|e| Error::internal(format!("cannot reach the MySQL database: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot reach the MySQL database: {}", redact(&e))))?;
+        let missing: Vec<&str> = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "NO_BACKSLASH_ESCAPES"]
+            .into_iter()
+            .filter(|m| !mode.split(',').any(|have| have.eq_ignore_ascii_case(m)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::internal(format!(
+                "the MySQL pool's connections run without {}: make the pool with MySqlEngine::pool_options",
+                missing.join(", ")
+            )));
+        }
         let dialect = if version.to_ascii_lowercase().contains("mariadb") {
             &MARIADB
         } else {
