@@ -126,6 +126,25 @@ pub(crate) fn database_url(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..host_end])
 }
 
+/// Drops the database `name` when dropped (made by [`fresh_database`]), also when the test
+/// panicked: from a thread with its own runtime.
+pub struct DatabaseGuard {
+    pub url: String,
+    pub name: String,
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(drop_database(&url, &name));
+            }
+        })
+        .join();
+    }
+}
+
 /// Drops the database `name` (made by [`fresh_database`]), ending its sessions first.
 pub async fn drop_database(url: &str, name: &str) {
     if let Ok(mut admin) = PgConnection::connect(url).await {

@@ -56,6 +56,7 @@ pub const CASES: &[(&str, Case)] = cases![
     text_collation_is_binary,
     params_round_trip,
     realtime_rule_matching,
+    a_newer_schema_is_refused,
 ];
 
 /// Runs every case on stores made by `make` (one per case), concurrently, and panics
@@ -992,5 +993,29 @@ async fn realtime_rule_matching(s: Arc<Store>) {
             want,
             "rule {rule}"
         );
+    }
+}
+
+async fn a_newer_schema_is_refused(s: Arc<Store>) {
+    // Reopening an up-to-date database changes nothing.
+    let again = Store::open(s.engine().clone()).await.unwrap();
+    assert!(again.collection("users").is_ok());
+    let d = s.engine().dialect();
+    let mut tx = s.engine().begin().await.unwrap();
+    let sql = format!(
+        "INSERT INTO _migrations (name, applied) VALUES ({}, {})",
+        d.placeholder(1),
+        d.placeholder(2)
+    );
+    tx.execute(&sql, &[json!("9999_from_a_newer_keel"), json!("")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    match Store::open(s.engine().clone()).await {
+        Ok(_) => panic!("a database with an unknown migration was opened"),
+        Err(e) => {
+            assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+            assert!(e.to_string().contains("9999_from_a_newer_keel"), "{e}");
+        }
     }
 }

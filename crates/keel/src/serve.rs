@@ -12,7 +12,7 @@ use keel_server::realtime::Realtime;
 use keel_server::settings::Settings;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_cache, open_jobs, open_store};
+use crate::wiring::{open_cache, open_data, open_jobs};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -20,7 +20,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     crate::datadir::prepare(&cfg.data_dir)?;
     let mut lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir)?;
     raise_open_files_limit();
-    let store = open_store(&cfg).await?;
+    // `engines` holds the pools the records store opened, for the services that share them.
+    let crate::wiring::Data {
+        store,
+        engines: _engines,
+    } = open_data(&cfg).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
     let storage = cfg.data_dir.join("storage");
     let files = keel_files::LocalFileStore::new(&storage)

@@ -5,42 +5,95 @@ use std::sync::Arc;
 use anyhow::Context;
 use keel_core::config::{Config, DataEngine, JobsStore};
 use keel_data::Store;
-use keel_sql::mysql::MySqlEngine;
+use keel_sql::mysql::{MySqlEngine, MySqlPool};
+use keel_sql::postgres::{ConnectError, PgEngine, PgPool};
 use keel_sql::sqlite::SqliteEngine;
 use keel_sql::Engine;
 
-/// Connections the records engine keeps to a server database (MariaDB/MySQL).
-const SERVER_POOL_SIZE: u32 = 16;
+/// Connections a PostgreSQL pool opens at most (shared by every service on that engine).
+const POSTGRES_POOL_SIZE: u32 = 32;
 
-/// Opens the records engine `[data] engine` names (SQLite in the data dir, or the server at
-/// `[engines] mysql_url`) and the store over it, running pending migrations.
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+/// Connections a MariaDB/MySQL pool opens at most.
+const MYSQL_POOL_SIZE: u32 = 16;
+
+/// The SQL engines the records store opened, for the services that share them (one pool
+/// per engine per process).
+#[derive(Clone, Default)]
+pub struct Engines {
+    /// The pool of `[engines] postgres_url`, when `[data] engine = "postgres"`.
+    #[expect(
+        dead_code,
+        reason = "the jobs store and the queue take this pool once they share it (issue 11, brief E)"
+    )]
+    pub postgres: Option<PgPool>,
+    /// The pool of `[engines] mysql_url`, when `[data] engine = "mysql"`.
+    #[expect(dead_code, reason = "no other service runs on MariaDB/MySQL yet")]
+    pub mysql: Option<MySqlPool>,
+}
+
+/// The records store and the engines it opened.
+pub struct Data {
+    pub store: Arc<Store>,
+    pub engines: Engines,
+}
+
+/// Opens the records store on the engine `[data] engine` names: `sqlite` (the data dir's
+/// `data.db`) or `postgres` (a pool of `[engines] postgres_url`). Migrations run here: an
+/// empty database gets Keel's tables; a newer one is refused.
+pub async fn open_data(cfg: &Config) -> anyhow::Result<Data> {
     crate::datadir::prepare(&cfg.data_dir)?;
-    let engine: Arc<dyn Engine> = match cfg.data.engine {
+    let (engine, engines): (Arc<dyn Engine>, Engines) = match cfg.data.engine {
         DataEngine::Sqlite => {
             let db = cfg.data_dir.join("data.db");
             let engine = SqliteEngine::open(&db, cfg.sqlite_readers)
                 .await
                 .with_context(|| format!("cannot open database {}", db.display()))?;
-            Arc::new(engine)
+            (Arc::new(engine), Engines::default())
+        }
+        DataEngine::Postgres => {
+            let url = &cfg.engines.postgres_url;
+            let engine = PgEngine::connect(url, POSTGRES_POOL_SIZE).await.map_err(|e| {
+                let what = match e {
+                    ConnectError::BadUrl(_) => "is not a valid PostgreSQL URL",
+                    ConnectError::Unreachable(_) => "cannot be reached (or refused the login)",
+                };
+                anyhow::Error::new(e).context(format!(
+                    "[data] engine = \"postgres\": the database at engines.postgres_url ({}) {what}; \
+                     fix engines.postgres_url (KEEL_ENGINES__POSTGRES_URL)",
+                    keel_core::config::redact_url(url)
+                ))
+            })?;
+            let engines = Engines {
+                postgres: Some(engine.pool().clone()),
+                ..Engines::default()
+            };
+            (Arc::new(engine), engines)
         }
         DataEngine::Mysql => {
-            let engine = MySqlEngine::connect(&cfg.engines.mysql_url, SERVER_POOL_SIZE)
+            let engine = MySqlEngine::connect(&cfg.engines.mysql_url, MYSQL_POOL_SIZE)
                 .await
                 .map_err(|e| {
                     let why = match e {
                         keel_core::Error::Internal(why) => why,
                         other => other.to_string(),
                     };
-                    anyhow::anyhow!("[engines] mysql_url: {why} (check engines.mysql_url)")
+                    anyhow::anyhow!("[data] engine = \"mysql\": {why}; fix engines.mysql_url (KEEL_ENGINES__MYSQL_URL)")
                 })?;
-            Arc::new(engine)
+            let engines = Engines {
+                mysql: Some(engine.pool().clone()),
+                ..Engines::default()
+            };
+            (Arc::new(engine), engines)
         }
-        DataEngine::Postgres => anyhow::bail!("[data] engine = \"postgres\" is not built yet"),
     };
     let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();
-    Ok(store)
+    Ok(Data { store, engines })
+}
+
+/// Opens the records store (see [`open_data`]) for a command that needs nothing else.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    Ok(open_data(cfg).await?.store)
 }
 
 /// Opens the cache provider `[cache] provider` names (`memory` or `redis`), once.

@@ -1,6 +1,9 @@
 //! PocketBase's official JS SDK against a real Keel: `tests/sdk/scenario.mjs` and the identity
 //! steps `tests/sdk/scenario_identity.mjs` (OTP by email, MFA, OAuth2) under `node --test`.
 //!
+//! It runs once per records engine: SQLite, and PostgreSQL on a fresh database
+//! (`KEEL_TEST_POSTGRES_URL`; skipped without it unless `KEEL_TEST_REQUIRE_ENGINES=1`).
+//!
 //! Needs Node 20+ and `npm ci --prefix tests/sdk`. Without them the test prints that it skipped,
 //! unless `KEEL_TEST_REQUIRE_ENGINES=1` (as in `.ci/run`), which makes their absence a failure.
 
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{forward_lines, KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
 use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
+use keel_testkit::postgres::DatabaseGuard;
 use keel_testkit::smtp_server::SmtpServer;
 
 /// The whole scenario normally takes a few seconds; this only stops a hung run.
@@ -42,27 +46,52 @@ fn pocketbase_js_sdk_scenario() {
     run_scenario(&[]);
 }
 
-/// The same scenario with records on MariaDB/MySQL (`KEEL_TEST_MYSQL_URL`), in a fresh
-/// database dropped after it.
 #[test]
-fn pocketbase_js_sdk_scenario_on_mariadb() {
-    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+fn pocketbase_js_sdk_scenario_on_postgres() {
+    let Some((env, _db)) = postgres_engine() else {
         return;
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(keel_testkit::mysql::fresh_database(&url));
-    let env = [
-        ("KEEL_DATA__ENGINE", "mysql"),
-        ("KEEL_ENGINES__MYSQL_URL", db.url.as_str()),
-    ];
-    let outcome = std::panic::catch_unwind(|| run_scenario(&env));
-    rt.block_on(db.drop_database());
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_scenario(&env);
 }
 
-/// Runs the scenario against a fresh Keel started with `env` (which picks its engines).
+/// The server environment for records on a fresh PostgreSQL database (`KEEL_TEST_POSTGRES_URL`),
+/// and the guard that drops the database; `None` when the engine is not configured.
+fn postgres_engine() -> Option<(Vec<(&'static str, String)>, DatabaseGuard)> {
+    let url = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL")?;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db_url, name) = rt.block_on(keel_testkit::postgres::fresh_database(&url));
+    let env = vec![
+        ("KEEL_DATA__ENGINE", "postgres".to_string()),
+        ("KEEL_ENGINES__POSTGRES_URL", db_url),
+    ];
+    Some((env, DatabaseGuard { url, name }))
+}
+
+#[test]
+fn pocketbase_js_sdk_scenario_on_mariadb() {
+    let Some((env, _db)) = mysql_engine() else {
+        return;
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_scenario(&env);
+}
+
+/// The server environment for records on a fresh MariaDB/MySQL database
+/// (`KEEL_TEST_MYSQL_URL`), and the guard that drops the database; `None` when the engine is
+/// not configured.
+fn mysql_engine() -> Option<(Vec<(&'static str, String)>, keel_testkit::mysql::DatabaseGuard)> {
+    let url = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL")?;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(keel_testkit::mysql::fresh_database(&url));
+    let env = vec![
+        ("KEEL_DATA__ENGINE", "mysql".to_string()),
+        ("KEEL_ENGINES__MYSQL_URL", db.url.clone()),
+    ];
+    Some((env, db.guard()))
+}
+
+/// Runs the scenario against a fresh `keel serve` started with `env`.
 fn run_scenario(env: &[(&str, &str)]) {
     if let Some(why) = missing_prerequisite() {
         assert!(

@@ -65,7 +65,7 @@ fn a_second_serve_on_the_same_data_dir_is_refused_naming_the_first() {
     assert!(err.contains(&expected), "{err}");
 
     // other commands still work beside the server
-    upsert_superuser(&data, SUPERUSER_EMAIL, "another-password-2", &[]);
+    upsert_superuser(&data, SUPERUSER_EMAIL, "another-password-2");
 }
 
 #[test]
@@ -176,4 +176,48 @@ fn serve_raises_the_open_files_soft_limit_to_the_hard_limit() {
     assert_eq!(numbers.len(), 2, "{limits}");
     assert_ne!(numbers[0], "256", "the soft limit was not raised: {line}");
     assert_eq!(numbers[0], numbers[1], "{line}");
+}
+
+#[test]
+fn an_unreachable_records_database_names_the_key_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["postgres://keel:secret-pw@127.0.0.1:1/app", "not a url"] {
+        let (status, _, err) = run(keel_command(dir.path())
+            .env("KEEL_DATA__ENGINE", "postgres")
+            .env("KEEL_ENGINES__POSTGRES_URL", url)
+            .arg("migrate"));
+        assert!(!status.success(), "{err}");
+        assert!(err.contains("engines.postgres_url"), "{err}");
+        assert!(!err.contains("secret-pw"), "the password was printed: {err}");
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_keel_is_refused_naming_its_migration() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db_url, name) = rt.block_on(keel_testkit::postgres::fresh_database(&url));
+    let _db = keel_testkit::postgres::DatabaseGuard { url, name };
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = || {
+        run(keel_command(dir.path())
+            .env("KEEL_DATA__ENGINE", "postgres")
+            .env("KEEL_ENGINES__POSTGRES_URL", &db_url)
+            .arg("migrate"))
+    };
+    let (status, _, err) = migrate();
+    assert!(status.success(), "an empty database gets Keel's tables: {err}");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db_url).await.unwrap();
+        sqlx::query("INSERT INTO _migrations (name, applied) VALUES ('9999_from_the_future', '')")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let (status, _, err) = migrate();
+    assert!(!status.success());
+    assert!(err.contains("9999_from_the_future") && err.contains("newer"), "{err}");
 }

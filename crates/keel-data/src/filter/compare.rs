@@ -105,11 +105,10 @@ fn convert(v: Value, kind: Kind) -> Option<Value> {
             other => as_text(&other),
         })),
         Kind::Number => numeric(&v),
-        Kind::Bool => match numeric(&v)?.as_f64()? {
-            0.0 => Some(Value::Bool(false)),
-            1.0 => Some(Value::Bool(true)),
-            _ => None,
-        },
+        Kind::Bool => {
+            let x = numeric(&v)?.as_f64()?;
+            (x == 0.0 || x == 1.0).then_some(Value::Bool(x == 1.0))
+        }
         // A text holding a JSON array or object compares as that JSON (SQLite compares the
         // stored JSON text); anything else as the JSON value it is.
         Kind::Any => Some(Value::String(match &v {

@@ -23,10 +23,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keel_core::{Error, Result};
 use serde_json::Value;
-use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{Arguments, AssertSqlSafe, Executor, Transaction};
 
 pub use dialect::{MySqlDialect, MARIADB, MYSQL};
+pub use sqlx::mysql::MySqlPool;
 
 use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
 
@@ -39,7 +40,8 @@ pub struct MySqlEngine {
     pool: MySqlPool,
     dialect: &'static MySqlDialect,
     /// Write transactions run one at a time in this process (the store's check-then-write
-    /// steps rely on it, as on SQLite's single writer).
+    /// steps and the audit chain rely on it, as on SQLite's single writer); across processes
+    /// they queue on a row lock of `_keel_writer`.
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -60,6 +62,16 @@ impl MySqlEngine {
                 "the MySQL pool's connections run without {}: make the pool with MySqlEngine::pool_options",
                 missing.join(", ")
             )));
+        }
+        // The row every write transaction locks first (see `begin`).
+        for sql in [
+            "CREATE TABLE IF NOT EXISTS \"_keel_writer\" (id INT NOT NULL PRIMARY KEY)",
+            "INSERT IGNORE INTO \"_keel_writer\" (id) VALUES (1)",
+        ] {
+            sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .map_err(|e| Error::internal(format!("cannot prepare the MySQL database: {}", redact(&e))))?;
         }
         let dialect = if version.to_ascii_lowercase().contains("mariadb") {
             &MARIADB
@@ -160,7 +172,14 @@ impl Engine for MySqlEngine {
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let turn = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin().await.map_err(decode::internal)?;
+        let mut tx = self.pool.begin().await.map_err(decode::internal)?;
+        // Serializes write transactions across processes too: the row lock is held until
+        // commit or rollback. (A DDL statement commits, and so releases it early: collection
+        // changes are serialized per process only.)
+        sqlx::query("SELECT id FROM \"_keel_writer\" WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(decode::internal)?;
         Ok(Box::new(MySqlTx { tx, _turn: turn }))
     }
 

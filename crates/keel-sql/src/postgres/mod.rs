@@ -15,11 +15,15 @@ mod error;
 use async_trait::async_trait;
 use keel_core::Result;
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 pub use dialect::{PgDialect, POSTGRES};
 pub use error::ConnectError;
+/// The pool type `PgEngine::new` takes (re-exported so sharing it needs no sqlx import).
+pub use sqlx::postgres::PgPool;
 
 use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
 
@@ -40,9 +44,14 @@ impl PgEngine {
 
     /// Makes a pool of at most `max_connections` to `url` and checks it answers.
     pub async fn connect(url: &str, max_connections: u32) -> std::result::Result<PgEngine, ConnectError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(ConnectError::from_sqlx)?
+            // `CREATE … IF NOT EXISTS` notices at every start are not worth a log line.
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect(url)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(opts)
             .await
             .map_err(ConnectError::from_sqlx)?;
         Ok(PgEngine::new(pool))

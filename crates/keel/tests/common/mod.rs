@@ -79,7 +79,7 @@ impl KeelProcess {
     /// Like `start`, with extra environment variables for the server (e.g. `KEEL_JOBS__STORE`).
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::Builder::new().prefix("keel-test-").tempdir().unwrap();
-        upsert_superuser(data_dir.path(), SUPERUSER_EMAIL, SUPERUSER_PASSWORD, env);
+        upsert_superuser_with_env(data_dir.path(), SUPERUSER_EMAIL, SUPERUSER_PASSWORD, env);
         Self::serve_with_env(data_dir, env)
     }
 
@@ -197,9 +197,13 @@ impl Drop for KeelProcess {
     }
 }
 
-/// `keel --data-dir DIR superuser upsert EMAIL PASSWORD` with `env` (the records engine),
-/// which must succeed.
-pub fn upsert_superuser(data_dir: &Path, email: &str, password: &str, env: &[(&str, &str)]) {
+/// `keel --data-dir DIR superuser upsert EMAIL PASSWORD`, which must succeed.
+pub fn upsert_superuser(data_dir: &Path, email: &str, password: &str) {
+    upsert_superuser_with_env(data_dir, email, password, &[]);
+}
+
+/// `upsert_superuser` with extra environment variables (the records engine's, e.g.).
+pub fn upsert_superuser_with_env(data_dir: &Path, email: &str, password: &str, env: &[(&str, &str)]) {
     let out = keel_command(data_dir)
         .envs(env.iter().copied())
         .args(["superuser", "upsert", email, password])
