@@ -57,6 +57,7 @@ pub const CASES: &[(&str, Case)] = cases![
     params_round_trip,
     realtime_rule_matching,
     a_newer_schema_is_refused,
+    a_recreated_collection_with_other_types,
 ];
 
 /// Runs every case on stores made by `make` (one per case), concurrently, and panics
@@ -1017,5 +1018,35 @@ async fn a_newer_schema_is_refused(s: Arc<Store>) {
             assert!(matches!(e, Error::Conflict(_)), "{e:?}");
             assert!(e.to_string().contains("9999_from_a_newer_keel"), "{e}");
         }
+    }
+}
+
+async fn a_recreated_collection_with_other_types(s: Arc<Store>) {
+    for round in 0..2 {
+        let v = if round == 0 {
+            json!({"name": "v", "type": "number"})
+        } else {
+            json!({"name": "v", "type": "text"})
+        };
+        s.create_collection(json!({"name": "things", "fields": [v]}))
+            .await
+            .unwrap();
+        let value = if round == 0 { json!(7) } else { json!("seven") };
+        let r = must_create(&s, "things", json!({"v": value})).await;
+        let c = s.collection("things").unwrap();
+        // Reads on the pool and inside write transactions, several times (each pooled
+        // connection may hold statements prepared before the change).
+        for _ in 0..4 {
+            assert_eq!(
+                list_by(&s, "things", "", None, "v").await,
+                vec![value.to_string().trim_matches('"').to_string()]
+            );
+            let (_, after) = s
+                .update_record(&c, r.id(), data(json!({"v": value})), &guest(), Access::Superuser)
+                .await
+                .unwrap();
+            assert_eq!(after.data["v"], value);
+        }
+        s.delete_collection("things").await.unwrap();
     }
 }

@@ -28,18 +28,17 @@ pub(super) fn bind(params: &[Value]) -> Result<PgArguments> {
     Ok(args)
 }
 
-/// `sql` made unique per parameter-type list. sqlx prepares a statement once per SQL text
-/// and connection, with the parameter types of its first use, then sends later values in
-/// those types' binary format: the same text bound with another type (`5` then `2.5`, or
-/// NULL then a number) would be misread. A trailing comment naming the types gives each
-/// type list its own prepared statement.
-pub(super) fn typed_sql(sql: &str, params: &[Value]) -> String {
-    if params.is_empty() {
-        return sql.to_string();
-    }
-    let mut out = String::with_capacity(sql.len() + params.len() + 8);
+/// `sql` made unique per parameter-type list and schema generation. sqlx prepares a
+/// statement once per SQL text and connection, with the parameter types of its first use,
+/// then sends later values in those types' binary format: the same text bound with another
+/// type (`5` then `2.5`, or NULL then a number) would be misread. And a statement prepared
+/// before a schema change may return rows of another shape, which PostgreSQL refuses. A
+/// trailing comment naming the types and the engine's schema generation (bumped by every
+/// committed DDL) gives each its own prepared statement.
+pub(super) fn typed_sql(sql: &str, params: &[Value], generation: u64) -> String {
+    let mut out = String::with_capacity(sql.len() + params.len() + 16);
     out.push_str(sql);
-    out.push_str(" /*");
+    out.push_str(&format!(" /*{generation}:"));
     for p in params {
         out.push(match p {
             Value::Null => 'n',

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use keel_core::Result;
 use serde_json::Value;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
@@ -34,12 +36,17 @@ const WRITE_LOCK: i32 = 0x6b65_656c; // "keel"
 /// PostgreSQL over a shared pool.
 pub struct PgEngine {
     pool: PgPool,
+    /// Committed schema changes so far (see `codec::typed_sql`).
+    generation: Arc<AtomicU64>,
 }
 
 impl PgEngine {
     /// The engine over `pool` (the schema its connections use is the one records live in).
     pub fn new(pool: PgPool) -> PgEngine {
-        PgEngine { pool }
+        PgEngine {
+            pool,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Makes a pool of at most `max_connections` to `url` and checks it answers.
@@ -70,7 +77,7 @@ impl Engine for PgEngine {
     }
 
     async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let text = codec::typed_sql(sql, params);
+        let text = codec::typed_sql(sql, params, self.generation.load(Ordering::Acquire));
         let rows = match sqlx::query_with(AssertSqlSafe(text.clone()), codec::bind(params)?)
             .fetch_all(&self.pool)
             .await
@@ -94,7 +101,12 @@ impl Engine for PgEngine {
             .execute(&mut *tx)
             .await
             .map_err(error::map)?;
-        Ok(Box::new(PgTx { tx, failed: false }))
+        Ok(Box::new(PgTx {
+            tx,
+            failed: false,
+            ddl: false,
+            generation: self.generation.clone(),
+        }))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -123,9 +135,20 @@ impl Engine for PgEngine {
 struct PgTx {
     tx: Transaction<'static, Postgres>,
     failed: bool,
+    /// A schema change ran: committing bumps the engine's generation.
+    ddl: bool,
+    generation: Arc<AtomicU64>,
 }
 
 impl PgTx {
+    fn text(&mut self, sql: &str, params: &[Value]) -> String {
+        let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+        if matches!(head.as_str(), "CREATE" | "ALTER " | "DROP I" | "DROP T") {
+            self.ddl = true;
+        }
+        codec::typed_sql(sql, params, self.generation.load(Ordering::Acquire))
+    }
+
     fn track<T>(&mut self, sql: &str, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
         match r {
             Ok(v) => {
@@ -145,7 +168,8 @@ impl PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let r = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
+        let text = self.text(sql, params);
+        let r = sqlx::query_with(AssertSqlSafe(text), codec::bind(params)?)
             .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(sql, r)?;
@@ -153,7 +177,8 @@ impl Tx for PgTx {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let r = sqlx::query_with(AssertSqlSafe(codec::typed_sql(sql, params)), codec::bind(params)?)
+        let text = self.text(sql, params);
+        let r = sqlx::query_with(AssertSqlSafe(text), codec::bind(params)?)
             .execute(&mut *self.tx)
             .await;
         Ok(self.track(sql, r)?.rows_affected())
@@ -166,6 +191,10 @@ impl Tx for PgTx {
                 "PostgreSQL: the transaction was aborted by an earlier error and rolled back",
             ));
         }
-        self.tx.commit().await.map_err(error::map)
+        self.tx.commit().await.map_err(error::map)?;
+        if self.ddl {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
     }
 }
