@@ -1,5 +1,6 @@
 //! The identity store on a real records store (SQLite; PostgreSQL with
-//! `KEEL_TEST_DATA_ENGINE=postgres`): API keys, roles, one-time codes and the purge.
+//! `KEEL_TEST_DATA_ENGINE=postgres`, MariaDB with `KEEL_TEST_DATA_ENGINE=mysql`): API keys,
+//! roles, one-time codes and the purge.
 
 use std::sync::Arc;
 
@@ -9,21 +10,28 @@ use keel_testkit::postgres::{data_engine_url, SchemaGuard};
 use serde_json::Value;
 
 /// The identity store over a fresh records store: SQLite, or a fresh PostgreSQL schema with
-/// `KEEL_TEST_DATA_ENGINE=postgres`. The second value keeps the database until dropped.
-async fn identity() -> (Identity, (tempfile::TempDir, Option<SchemaGuard>)) {
+/// `KEEL_TEST_DATA_ENGINE=postgres`, or a fresh MariaDB database with
+/// `KEEL_TEST_DATA_ENGINE=mysql`. The second value keeps the database until dropped.
+async fn identity() -> (Identity, Box<dyn std::any::Any + Send>) {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(url) = keel_testkit::mysql::data_engine_url() {
+        let db = keel_testkit::mysql::fresh_database(&url).await;
+        let engine = keel_sql::mysql::MySqlEngine::connect(&db.url, 4).await.unwrap();
+        let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
+        return (Identity::new(store), Box::new((dir, db.guard())));
+    }
     if let Some(url) = data_engine_url() {
         let schema = keel_testkit::postgres::fresh_schema(&url, 4).await;
         let engine = keel_sql::postgres::PgEngine::new(schema.pool.clone());
         let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
         let guard = SchemaGuard { url, name: schema.name };
-        return (Identity::new(store), (dir, Some(guard)));
+        return (Identity::new(store), Box::new((dir, guard)));
     }
     let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2)
         .await
         .unwrap();
     let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
-    (Identity::new(store), (dir, None))
+    (Identity::new(store), Box::new(dir))
 }
 
 #[tokio::test]

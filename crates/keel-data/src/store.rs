@@ -9,6 +9,7 @@
 //! OWNED BY THE STORE WORK. The public signatures below are the contract the server codes
 //! against: keep them (add, don't change) unless the integrator agrees.
 
+mod alter;
 mod audit;
 mod batch;
 mod cache;

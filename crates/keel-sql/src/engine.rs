@@ -61,6 +61,11 @@ pub trait Dialect: Send + Sync + 'static {
     fn like_op(&self) -> &'static str {
         "LIKE"
     }
+    /// `lhs [NOT] LIKE pattern ESCAPE '\'`, ignoring ASCII case like SQLite's LIKE.
+    fn like(&self, lhs: &str, pattern: &str, negated: bool) -> String {
+        let not = if negated { "NOT " } else { "" };
+        format!("{lhs} {not}{} {pattern} ESCAPE '\\'", self.like_op())
+    }
     /// An expression ordering rows randomly.
     fn random(&self) -> &'static str;
     /// The column that orders a table's rows by insertion, qualified by `alias` when given
@@ -144,6 +149,66 @@ pub trait Dialect: Send + Sync + 'static {
             }
         }
         out
+    }
+    /// The `DEFAULT` clause giving a column of type `t` the SQL literal `literal`.
+    fn column_default(&self, _t: ColumnType, literal: &str) -> String {
+        format!("DEFAULT {literal}")
+    }
+    /// `a sym b` (`>`, `>=`, `<`, `<=`) for two operands of type `t` (only called when
+    /// [`Dialect::strict_types`]); engines whose JSON values are text order JSON numbers here.
+    fn order_cmp(&self, a: &str, sym: &str, b: &str, _t: ValueType) -> String {
+        format!("{a} {sym} {b}")
+    }
+    /// Statements making `column` of `table` unique case-insensitively under the index
+    /// `name` (all three unquoted); with `skip_empty`, empty values never collide. Safe to
+    /// run again after an index of that name was dropped.
+    fn ci_unique_index(&self, name: &str, table: &str, column: &str, skip_empty: bool) -> Vec<String> {
+        let col = self.quote_ident(column);
+        let filter = if skip_empty {
+            format!(" WHERE {col} != ''")
+        } else {
+            String::new()
+        };
+        vec![format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}){filter}",
+            self.quote_ident(name),
+            self.quote_ident(table),
+            self.ci_index(&col)
+        )]
+    }
+    /// The tail of an `INSERT` that, when a row with the same `key` exists, updates its
+    /// `columns` to the inserted values instead (names unquoted).
+    fn upsert(&self, key: &str, columns: &[&str]) -> String {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let c = self.quote_ident(c);
+                format!("{c} = excluded.{c}")
+            })
+            .collect();
+        format!(
+            "ON CONFLICT ({}) DO UPDATE SET {}",
+            self.quote_ident(key),
+            set.join(", ")
+        )
+    }
+    /// Drops the index `name` of `table` if it exists (names unquoted).
+    fn drop_index(&self, name: &str, _table: &str) -> String {
+        format!("DROP INDEX IF EXISTS {}", self.quote_ident(name))
+    }
+    /// Whether `CREATE INDEX … WHERE …` (a partial index) is supported.
+    fn partial_indexes(&self) -> bool {
+        true
+    }
+    /// A column of a user's index as the engine must name it (`column` is quoted; engines
+    /// that index long text only by a prefix add its length).
+    fn index_key(&self, column: &str, _t: ColumnType, _unique: bool) -> String {
+        column.to_string()
+    }
+    /// Whether DDL takes part in transactions (false on MySQL: each statement commits), so
+    /// a schema change that fails halfway must be undone by hand.
+    fn transactional_ddl(&self) -> bool {
+        true
     }
 }
 

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod env;
 pub mod ldap_server;
+pub mod mysql;
 pub mod oauth_server;
 pub mod postgres;
 pub mod queue;

@@ -113,7 +113,7 @@ pub async fn fresh_database(url: &str) -> (String, String) {
 }
 
 /// `url` with its database replaced by `name` (query parameters kept).
-fn database_url(url: &str, name: &str) -> String {
+pub(crate) fn database_url(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (url, String::new()),

@@ -38,6 +38,7 @@ pub const CASES: &[(&str, Case)] = cases![
     rename_and_remove_fields_keep_data,
     rename_a_collection,
     indexes_and_unique_constraints,
+    failed_collection_change_keeps_everything,
     record_crud,
     filter_operators,
     like_escaping,
@@ -367,6 +368,62 @@ async fn indexes_and_unique_constraints(s: Arc<Store>) {
     // Dropping the index allows duplicates.
     s.update_collection("slugs", json!({"indexes": []})).await.unwrap();
     must_create(&s, "slugs", json!({"slug": "a", "lang": "en"})).await;
+}
+
+/// A change that fails at its last step (a unique index over duplicates) leaves the table
+/// and the collection as they were, data included (MySQL commits each DDL statement: there
+/// the store undoes the steps that ran).
+async fn failed_collection_change_keeps_everything(s: Arc<Store>) {
+    seed_posts(&s).await;
+    must_create(&s, "posts", json!({"title": "p1", "views": 7})).await;
+    let before = s.collection("posts").unwrap();
+    let mut fields = serde_json::to_value(&before.fields).unwrap();
+    let list = fields.as_array_mut().unwrap();
+    for f in list.iter_mut() {
+        if f["name"] == "title" {
+            f["name"] = json!("headline");
+        }
+        if f["name"] == "tags" {
+            f["maxSelect"] = json!(1);
+        }
+    }
+    list.retain(|f| f["name"] != "views");
+    list.push(json!({"name": "extra", "type": "text"}));
+    let e = s
+        .update_collection(
+            "posts",
+            json!({"name": "articles", "fields": fields,
+                   "indexes": ["CREATE UNIQUE INDEX idx_headline ON articles (headline)"]}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(field_codes(&e)[0].0, "indexes.0");
+    assert!(s.collection("articles").is_err());
+    assert_eq!(s.collection("posts").unwrap().fields.len(), before.fields.len());
+    assert_eq!(
+        list_by(&s, "posts", "title = 'p1'", None, "views").await,
+        vec!["5", "7"]
+    );
+    assert_eq!(
+        list_by(&s, "posts", "title = 'p1'", None, "tags").await,
+        vec![r#"["a","b"]"#, "[]"]
+    );
+    must_create(&s, "posts", json!({"title": "p9", "views": 1, "tags": ["a", "c"]})).await;
+    // The same change without the impossible index goes through.
+    s.update_collection("posts", json!({"name": "articles", "fields": fields}))
+        .await
+        .unwrap();
+    assert_eq!(
+        list_by(&s, "articles", "headline = 'p9'", None, "tags").await,
+        vec!["a"]
+    );
+    // A collection that cannot be created leaves its name free.
+    let bad = json!({"name": "later", "fields": [{"name": "a", "type": "text"}],
+                     "indexes": ["CREATE INDEX idx_later ON later (a, nosuch(a))"]});
+    assert!(s.create_collection(bad).await.is_err());
+    s.create_collection(json!({"name": "later", "fields": [{"name": "a", "type": "text"}]}))
+        .await
+        .unwrap();
 }
 
 async fn record_crud(s: Arc<Store>) {

@@ -107,6 +107,7 @@ impl QueueEngine {
     fn needs(self) -> Needs {
         Needs {
             postgres: self == QueueEngine::Postgres,
+            mysql: false,
             redis: self == QueueEngine::Redis,
             nats: self == QueueEngine::Nats,
         }

@@ -1,6 +1,6 @@
 //! The external engines of `[engines]`, each opened at most once per process and shared by
-//! every service that uses it: one PostgreSQL pool, one Redis client and connection manager,
-//! one NATS client. Only the engines the configured services need are dialled ([`Needs`]).
+//! every service that uses it: one PostgreSQL pool, one MariaDB/MySQL pool, one Redis client
+//! and connection manager, one NATS client. Only the engines the configured services need are dialled ([`Needs`]).
 //!
 //! Opening checks the engine answers with one plain connection first, so an unreachable
 //! engine stops the start at once with an error naming the key to fix
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use keel_core::config::{CacheProvider, Config, DataEngine, EnginesConfig, JobsStore};
+use keel_sql::mysql::{MySqlEngine, MySqlPool};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection;
@@ -19,11 +20,14 @@ use sqlx::Connection;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The shared PostgreSQL pool's size (records, jobs store and queue together).
 const POSTGRES_CONNECTIONS: u32 = 32;
+/// The shared MariaDB/MySQL pool's size.
+const MYSQL_CONNECTIONS: u32 = 16;
 
 /// Which engines to open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     pub postgres: bool,
+    pub mysql: bool,
     pub redis: bool,
     pub nats: bool,
 }
@@ -33,6 +37,7 @@ impl Needs {
     pub fn store(cfg: &Config) -> Needs {
         Needs {
             postgres: cfg.data.engine == DataEngine::Postgres,
+            mysql: cfg.data.engine == DataEngine::Mysql,
             ..Needs::default()
         }
     }
@@ -58,6 +63,7 @@ impl Needs {
     pub fn and(self, other: Needs) -> Needs {
         Needs {
             postgres: self.postgres || other.postgres,
+            mysql: self.mysql || other.mysql,
             redis: self.redis || other.redis,
             nats: self.nats || other.nats,
         }
@@ -76,6 +82,7 @@ pub struct RedisEngine {
 #[derive(Default)]
 pub struct Engines {
     postgres: Option<PgPool>,
+    mysql: Option<MySqlPool>,
     redis: Option<RedisEngine>,
     nats: Option<async_nats::Client>,
 }
@@ -86,6 +93,9 @@ impl Engines {
         let mut engines = Engines::default();
         if needs.postgres {
             engines.postgres = Some(open_postgres(&cfg.postgres_url).await?);
+        }
+        if needs.mysql {
+            engines.mysql = Some(open_mysql(&cfg.mysql_url).await?);
         }
         if needs.redis {
             engines.redis = Some(open_redis(&cfg.redis_url).await?);
@@ -99,6 +109,11 @@ impl Engines {
     /// The PostgreSQL pool (opened when a service needs it).
     pub fn postgres(&self) -> anyhow::Result<PgPool> {
         self.postgres.clone().ok_or_else(|| not_opened("postgres_url"))
+    }
+
+    /// The MariaDB/MySQL pool (opened when a service needs it).
+    pub fn mysql(&self) -> anyhow::Result<MySqlPool> {
+        self.mysql.clone().ok_or_else(|| not_opened("mysql_url"))
     }
 
     /// The Redis client and connection manager (opened when a service needs them).
@@ -131,7 +146,10 @@ fn cannot_connect(key: &str, url: &str, why: impl std::fmt::Display) -> anyhow::
 /// connection until its timeout, hiding the cause).
 async fn open_postgres(url: &str) -> anyhow::Result<PgPool> {
     let key = "postgres_url";
-    let options = PgConnectOptions::from_str(url).map_err(|e| cannot_connect(key, url, e))?;
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| cannot_connect(key, url, e))?
+        // `CREATE … IF NOT EXISTS` notices at every start are not worth a log line.
+        .options([("client_min_messages", "warning")]);
     let probe = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&options))
         .await
         .map_err(|_| cannot_connect(key, url, "no answer within 10 s"))?
@@ -140,6 +158,23 @@ async fn open_postgres(url: &str) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(POSTGRES_CONNECTIONS)
         .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| cannot_connect(key, url, e))
+}
+
+/// The MariaDB/MySQL pool, its connections set up as the records engine needs them
+/// (charset, collation, SQL mode). One connection is opened first, as for PostgreSQL.
+async fn open_mysql(url: &str) -> anyhow::Result<MySqlPool> {
+    let key = "mysql_url";
+    let options = MySqlEngine::connect_options(url).map_err(|e| cannot_connect(key, url, e))?;
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::MySqlConnection::connect_with(&options))
+        .await
+        .map_err(|_| cannot_connect(key, url, "no answer within 10 s"))?
+        .map_err(|e| cannot_connect(key, url, e))?;
+    let _ = probe.close().await;
+    MySqlEngine::pool_options()
+        .max_connections(MYSQL_CONNECTIONS)
         .connect_with(options)
         .await
         .map_err(|e| cannot_connect(key, url, e))
@@ -206,6 +241,7 @@ mod tests {
             all(&cfg),
             Needs {
                 postgres: true,
+                mysql: false,
                 redis: true,
                 nats: false
             }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use keel_core::cache::Cache;
 use keel_core::config::{CacheProvider, Config, DataEngine, JobsStore};
 use keel_data::Store;
+use keel_sql::mysql::MySqlEngine;
 use keel_sql::postgres::PgEngine;
 use keel_sql::sqlite::SqliteEngine;
 use keel_sql::Engine;
@@ -14,7 +15,8 @@ use keel_sql::Engine;
 pub use crate::engines::{Engines, Needs};
 
 /// Opens the records store on the engine `[data] engine` names: `sqlite` (the data dir's
-/// `data.db`) or `postgres` (the shared pool of `[engines] postgres_url`). Migrations run
+/// `data.db`), `postgres` or `mysql` (the shared pool of `[engines] postgres_url` or
+/// `mysql_url`). Migrations run
 /// here: an empty database gets Keel's tables; a newer one is refused.
 pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<Store>> {
     crate::datadir::prepare(&cfg.data_dir)?;
@@ -27,9 +29,9 @@ pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<S
             Arc::new(engine)
         }
         DataEngine::Postgres => Arc::new(PgEngine::new(engines.postgres()?)),
-        DataEngine::Mysql => {
-            anyhow::bail!("[data] engine = \"mysql\" is not built yet: use \"sqlite\" or \"postgres\"")
-        }
+        DataEngine::Mysql => Arc::new(MySqlEngine::new(engines.mysql()?).await.map_err(|e| {
+            anyhow::Error::new(e).context("[data] engine = \"mysql\": the database at engines.mysql_url")
+        })?),
     };
     let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();

@@ -68,6 +68,29 @@ fn postgres_engine() -> Option<(Vec<(&'static str, String)>, DatabaseGuard)> {
     Some((env, DatabaseGuard { url, name }))
 }
 
+#[test]
+fn pocketbase_js_sdk_scenario_on_mariadb() {
+    let Some((env, _db)) = mysql_engine() else {
+        return;
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_scenario(&env);
+}
+
+/// The server environment for records on a fresh MariaDB/MySQL database
+/// (`KEEL_TEST_MYSQL_URL`), and the guard that drops the database; `None` when the engine is
+/// not configured.
+fn mysql_engine() -> Option<(Vec<(&'static str, String)>, keel_testkit::mysql::DatabaseGuard)> {
+    let url = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL")?;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(keel_testkit::mysql::fresh_database(&url));
+    let env = vec![
+        ("KEEL_DATA__ENGINE", "mysql".to_string()),
+        ("KEEL_ENGINES__MYSQL_URL", db.url.clone()),
+    ];
+    Some((env, db.guard()))
+}
+
 /// Runs the scenario against a fresh `keel serve` started with `env`.
 fn run_scenario(env: &[(&str, &str)]) {
     if let Some(why) = missing_prerequisite() {

@@ -333,20 +333,20 @@ impl Compiler<'_, '_> {
         match (l, r) {
             (Side::Const(a), Side::Const(b)) => fold(const_cmp(&a, &b).is_some_and(|o| holds(op, o))),
             (Side::Sql(x, k), Side::Const(c)) => match self.bind_for(c, k) {
-                Some(p) => Cond::Sql(format!("{x} {sym} {p}")),
+                Some(p) => Cond::Sql(self.dialect().order_cmp(&x, sym, &p, value_type(k))),
                 // A text that is no number, beside a number: every number orders before it.
                 None if matches!(op, Op::Lt | Op::Lte) => Cond::Sql(format!("{x} IS NOT NULL")),
                 None => Cond::False,
             },
             (Side::Const(c), Side::Sql(x, k)) => match self.bind_for(c, k) {
-                Some(p) => Cond::Sql(format!("{p} {sym} {x}")),
+                Some(p) => Cond::Sql(self.dialect().order_cmp(&p, sym, &x, value_type(k))),
                 None if matches!(op, Op::Gt | Op::Gte) => Cond::Sql(format!("{x} IS NOT NULL")),
                 None => Cond::False,
             },
             (Side::Sql(a, ka), Side::Sql(b, kb)) => {
                 let t = common(ka, kb);
                 let (a, b) = (self.cast(a, ka, t), self.cast(b, kb, t));
-                Cond::Sql(format!("{a} {sym} {b}"))
+                Cond::Sql(self.dialect().order_cmp(&a, sym, &b, value_type(t)))
             }
             _ => Cond::False,
         }
@@ -399,9 +399,7 @@ impl Compiler<'_, '_> {
                     Side::Absent => self.buf.bind(Value::Null),
                 };
                 let lhs = self.text_of(l);
-                let not = if op == Op::NotLike { "NOT " } else { "" };
-                let like = self.buf.dialect().like_op();
-                Cond::Sql(format!("{lhs} {not}{like} {rhs} ESCAPE '\\'"))
+                Cond::Sql(self.buf.dialect().like(&lhs, &rhs, op == Op::NotLike))
             }
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => self.order(l, op, r),
         }

@@ -137,7 +137,7 @@ pub fn entry_hash(prev_hash: &str, entry: &RecordData) -> String {
 
 /// A `_params` value inside `tx`.
 async fn param(tx: &mut dyn Tx, d: &dyn Dialect, key: &str) -> Result<Option<Value>> {
-    let sql = format!("SELECT value FROM _params WHERE key = {}", d.placeholder(1));
+    let sql = format!("SELECT value FROM _params WHERE \"key\" = {}", d.placeholder(1));
     let rows = tx.fetch_all(&sql, &[Value::from(key)]).await?;
     Ok(rows.into_iter().next().and_then(|r| match r.get("value") {
         Some(Value::String(s)) => serde_json::from_str(s).ok(),

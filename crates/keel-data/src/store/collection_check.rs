@@ -250,6 +250,18 @@ pub(crate) fn validate(
                     .all(|col| fields.contains(col) || def.rest.contains(&format!("{col}(")))
         });
         match ok {
+            Some(def) if ddl::is_partial(&def) && !d.partial_indexes() => {
+                errs.insert(
+                    format!("indexes.{i}"),
+                    err(
+                        "validation_partial_index_unsupported",
+                        &format!(
+                            "Partial indexes (CREATE INDEX … WHERE …) are not supported on {}: remove the WHERE clause.",
+                            d.name()
+                        ),
+                    ),
+                );
+            }
             Some(def) => *idx = ddl::index_sql(&def, &c.name, d),
             None => {
                 errs.insert(

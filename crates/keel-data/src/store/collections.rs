@@ -7,9 +7,9 @@ use keel_core::{Error, Result};
 use serde_json::Value;
 
 use super::collection_check::{complete_fields, new_field_id, parse, validate};
-use super::{ddl, migrate, Store};
+use super::{alter, ddl, migrate, Store};
 use crate::request::{is_system_name, SchemaActor};
-use crate::schema::{AuthOptions, Collection, CollectionType, Field};
+use crate::schema::{AuthOptions, Collection, CollectionType};
 use crate::system::AUDIT;
 use keel_sql::{Dialect, Tx};
 
@@ -117,12 +117,13 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     c.updated = now;
     validate(&schema, None, &mut c, d)?;
 
-    let mut tx = store.engine.begin().await?;
-    let stmts = ddl::create_table(&c, d);
-    tx.execute(&stmts[0], &[]).await?;
-    run_indexes(tx.as_mut(), &c, &stmts[1..], d).await?;
-    migrate::save_row(store, tx.as_mut(), &c, true).await?;
-    tx.commit().await?;
+    if let Err(e) = create_table(store, &c).await {
+        // MySQL committed the CREATE TABLE: drop it so the name stays free.
+        if !d.transactional_ddl() {
+            alter::drop_table(store, &c.name).await;
+        }
+        return Err(e);
+    }
 
     let c = Arc::new(c);
     let mut list = schema.list.clone();
@@ -273,12 +274,14 @@ pub(crate) async fn update(
     c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), false)?;
     validate(&schema, Some(&old), &mut c, d)?;
 
-    let mut tx = store.engine.begin().await?;
-    alter_table(tx.as_mut(), &old, &c, d).await?;
-    let creates = ddl::create_indexes(&c, d);
-    run_indexes(tx.as_mut(), &c, &creates, d).await?;
-    migrate::save_row(store, tx.as_mut(), &c, false).await?;
-    tx.commit().await?;
+    let mut journal = alter::Journal::default();
+    if let Err(e) = update_table(store, &old, &c, &mut journal).await {
+        // MySQL committed each DDL statement: put the table back the way `_collections` says.
+        if !d.transactional_ddl() {
+            alter::undo(store, &old, &c, journal).await;
+        }
+        return Err(e);
+    }
 
     let c = Arc::new(c);
     let list = schema
@@ -290,11 +293,36 @@ pub(crate) async fn update(
     Ok(c)
 }
 
+/// Moves the table of `old` to `c`, recreates the indexes and saves the `_collections` row,
+/// in one transaction (on engines whose DDL is transactional); `journal` records how to undo
+/// each DDL step that ran.
+async fn update_table(store: &Store, old: &Collection, c: &Collection, journal: &mut alter::Journal) -> Result<()> {
+    let d = store.engine.dialect();
+    let mut tx = store.engine.begin().await?;
+    alter::alter_table(tx.as_mut(), old, c, d, journal).await?;
+    let creates = ddl::create_indexes(c, d);
+    run_indexes(tx.as_mut(), c, &creates, d).await?;
+    alter::drop_removed(tx.as_mut(), old, c, d).await?;
+    migrate::save_row(store, tx.as_mut(), c, false).await?;
+    tx.commit().await
+}
+
+/// Creates the table of `c` with its indexes and saves its `_collections` row.
+async fn create_table(store: &Store, c: &Collection) -> Result<()> {
+    let d = store.engine.dialect();
+    let mut tx = store.engine.begin().await?;
+    let stmts = ddl::create_table(c, d);
+    tx.execute(&stmts[0], &[]).await?;
+    run_indexes(tx.as_mut(), c, &stmts[1..], d).await?;
+    migrate::save_row(store, tx.as_mut(), c, true).await?;
+    tx.commit().await
+}
+
 /// Runs index statements; a failing user index is a 400 naming it.
 async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn Dialect) -> Result<()> {
     for stmt in stmts {
         if let Err(e) = tx.execute(stmt, &[]).await {
-            return match c.indexes.iter().position(|i| ddl::executable_index(i, d) == *stmt) {
+            return match c.indexes.iter().position(|i| ddl::executable_index(i, c, d) == *stmt) {
                 Some(i) => Err(Error::field(
                     format!("indexes.{i}"),
                     "validation_invalid_index_expression",
@@ -304,125 +332,6 @@ async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn 
             };
         }
     }
-    Ok(())
-}
-
-/// Moves the table of `old` to the shape of `new` (indexes are dropped here and recreated by the caller).
-async fn alter_table(tx: &mut dyn Tx, old: &Collection, new: &Collection, d: &dyn Dialect) -> Result<()> {
-    for stmt in ddl::drop_indexes(old, d) {
-        tx.execute(&stmt, &[]).await?;
-    }
-    let table = d.quote_ident(&new.name);
-    if old.name != new.name {
-        tx.execute(
-            &format!("ALTER TABLE {} RENAME TO {table}", d.quote_ident(&old.name)),
-            &[],
-        )
-        .await?;
-    }
-    // Dropped fields.
-    for o in &old.fields {
-        if !new.fields.iter().any(|f| f.id == o.id) {
-            tx.execute(
-                &format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&o.name)),
-                &[],
-            )
-            .await?;
-        }
-    }
-    // Renamed fields, through temporary names so swaps work.
-    let renamed: Vec<(&Field, &Field)> = new
-        .fields
-        .iter()
-        .filter_map(|f| {
-            old.fields
-                .iter()
-                .find(|o| o.id == f.id && o.name != f.name)
-                .map(|o| (o, f))
-        })
-        .collect();
-    for (o, f) in &renamed {
-        let tmp = format!("__tmp_{}", f.id);
-        tx.execute(
-            &format!(
-                "ALTER TABLE {table} RENAME COLUMN {} TO {}",
-                d.quote_ident(&o.name),
-                d.quote_ident(&tmp)
-            ),
-            &[],
-        )
-        .await?;
-    }
-    for (_, f) in &renamed {
-        let tmp = format!("__tmp_{}", f.id);
-        tx.execute(
-            &format!(
-                "ALTER TABLE {table} RENAME COLUMN {} TO {}",
-                d.quote_ident(&tmp),
-                d.quote_ident(&f.name)
-            ),
-            &[],
-        )
-        .await?;
-    }
-    // Single ↔ multiple: rebuild the column with converted values.
-    for f in &new.fields {
-        let Some(o) = old.fields.iter().find(|o| o.id == f.id) else {
-            tx.execute(
-                &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
-                &[],
-            )
-            .await?;
-            continue;
-        };
-        if o.is_multiple() != f.is_multiple() {
-            convert_multiplicity(tx, &table, f, d).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn convert_multiplicity(tx: &mut dyn Tx, table: &str, f: &Field, d: &dyn Dialect) -> Result<()> {
-    let col = d.quote_ident(&f.name);
-    let tmp = d.quote_ident(&format!("__conv_{}", f.id));
-    let tmp_field = Field {
-        name: format!("__conv_{}", f.id),
-        ..f.clone()
-    };
-    tx.execute(
-        &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(&tmp_field, d)),
-        &[],
-    )
-    .await?;
-    let rows = tx
-        .fetch_all(&format!("SELECT \"id\", {col} AS v FROM {table}"), &[])
-        .await?;
-    let sql = format!(
-        "UPDATE {table} SET {tmp} = {} WHERE \"id\" = {}",
-        d.placeholder(1),
-        d.placeholder(2)
-    );
-    for row in rows {
-        let id = row.get("id").cloned().unwrap_or(Value::Null);
-        let v = row.get("v").and_then(Value::as_str).unwrap_or("");
-        let converted = if f.is_multiple() {
-            let arr: Vec<Value> = if v.is_empty() { vec![] } else { vec![Value::from(v)] };
-            Value::from(Value::Array(arr).to_string())
-        } else {
-            let arr: Vec<Value> = serde_json::from_str(v).unwrap_or_default();
-            let first = arr
-                .into_iter()
-                .next()
-                .and_then(|x| x.as_str().map(str::to_string))
-                .unwrap_or_default();
-            Value::from(first)
-        };
-        tx.execute(&sql, &[converted, id]).await?;
-    }
-    tx.execute(&format!("ALTER TABLE {table} DROP COLUMN {col}"), &[])
-        .await?;
-    tx.execute(&format!("ALTER TABLE {table} RENAME COLUMN {tmp} TO {col}"), &[])
-        .await?;
     Ok(())
 }
 
@@ -447,9 +356,9 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
             }
         }
     }
+    // The table goes last: where DDL commits on its own (MySQL), a failure before it leaves
+    // the collection whole, and one after it nothing but an unused table.
     let mut tx = store.engine.begin().await?;
-    tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
-        .await?;
     if c.is_auth() {
         super::records::delete_owned_rows(&mut *tx, d, &schema, &c.id, None).await?;
     }
@@ -458,6 +367,8 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
         &[Value::from(c.id.clone())],
     )
     .await?;
+    tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
+        .await?;
     tx.commit().await?;
     store.set_schema(schema.list.iter().filter(|x| x.id != c.id).cloned().collect());
     Ok(c)

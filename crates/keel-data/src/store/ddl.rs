@@ -3,19 +3,37 @@
 use crate::schema::{Collection, Field, FieldKind};
 use keel_sql::{ColumnType, Dialect};
 
-/// The column definition of `f` (without its name).
-pub(crate) fn column_type(f: &Field, d: &dyn Dialect) -> String {
+/// What the column of `f` stores.
+pub(crate) fn field_column_type(f: &Field) -> ColumnType {
     if f.name == "id" {
-        return format!("{} PRIMARY KEY NOT NULL", d.column_type(ColumnType::Key));
+        return ColumnType::Key;
     }
     if f.is_multiple() {
-        return format!("{} NOT NULL DEFAULT '[]'", d.column_type(ColumnType::Json));
+        return ColumnType::Json;
     }
     match &f.kind {
-        FieldKind::Number(_) => format!("{} NOT NULL DEFAULT 0", d.column_type(ColumnType::Number)),
-        FieldKind::Bool(_) => format!("{} NOT NULL DEFAULT FALSE", d.column_type(ColumnType::Bool)),
-        FieldKind::Json(_) => format!("{} DEFAULT NULL", d.column_type(ColumnType::Json)),
-        _ => format!("{} NOT NULL DEFAULT ''", d.column_type(ColumnType::Text)),
+        FieldKind::Number(_) => ColumnType::Number,
+        FieldKind::Bool(_) => ColumnType::Bool,
+        FieldKind::Json(_) => ColumnType::Json,
+        _ => ColumnType::Text,
+    }
+}
+
+/// The column definition of `f` (without its name).
+pub(crate) fn column_type(f: &Field, d: &dyn Dialect) -> String {
+    let t = field_column_type(f);
+    let ty = d.column_type(t);
+    if f.name == "id" {
+        return format!("{ty} PRIMARY KEY NOT NULL");
+    }
+    if f.is_multiple() {
+        return format!("{ty} NOT NULL {}", d.column_default(t, "'[]'"));
+    }
+    match t {
+        ColumnType::Number => format!("{ty} NOT NULL {}", d.column_default(t, "0")),
+        ColumnType::Bool => format!("{ty} NOT NULL {}", d.column_default(t, "FALSE")),
+        ColumnType::Json => format!("{ty} DEFAULT NULL"),
+        _ => format!("{ty} NOT NULL {}", d.column_default(t, "''")),
     }
 }
 
@@ -34,31 +52,23 @@ pub(crate) fn create_table(c: &Collection, d: &dyn Dialect) -> Vec<String> {
     out
 }
 
-/// The names of the system indexes of an auth collection.
-fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, String)> {
+/// The system indexes of an auth collection: each name with the statements creating it.
+fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, Vec<String>)> {
     if !c.is_auth() {
         return vec![];
     }
-    let t = d.quote_ident(&c.name);
     let email = format!("idx_email_{}", c.id);
     let token = format!("idx_tokenKey_{}", c.id);
-    let email_col = d.quote_ident("email");
     vec![
-        (
-            email.clone(),
-            format!(
-                "CREATE UNIQUE INDEX {} ON {t} ({}) WHERE {email_col} != ''",
-                d.quote_ident(&email),
-                d.ci_index(&email_col)
-            ),
-        ),
+        (email.clone(), d.ci_unique_index(&email, &c.name, "email", true)),
         (
             token.clone(),
-            format!(
-                "CREATE UNIQUE INDEX {} ON {t} ({})",
+            vec![format!(
+                "CREATE UNIQUE INDEX {} ON {} ({})",
                 d.quote_ident(&token),
+                d.quote_ident(&c.name),
                 d.quote_ident("tokenKey")
-            ),
+            )],
         ),
     ]
 }
@@ -66,24 +76,111 @@ fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, String)> {
 /// Statements creating every index of `c` (system ones, then the collection's, as
 /// [`executable_index`] makes them).
 pub(crate) fn create_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {
-    let mut out: Vec<String> = system_indexes(c, d).into_iter().map(|(_, sql)| sql).collect();
-    out.extend(c.indexes.iter().map(|i| executable_index(i, d)));
+    let mut out: Vec<String> = system_indexes(c, d).into_iter().flat_map(|(_, sql)| sql).collect();
+    out.extend(c.indexes.iter().map(|i| executable_index(i, c, d)));
     out
 }
 
 /// A collection's index statement as it runs on `d`: kept as PocketBase writes it (the
 /// collection's JSON shows it unchanged), but its identifiers, often in backticks or
-/// brackets, quoted by the dialect. A statement that does not parse runs as written.
-pub(crate) fn executable_index(sql: &str, d: &dyn Dialect) -> String {
+/// brackets, quoted by the dialect, and each column of `c` named as the dialect indexes it
+/// (a prefix of long text on MySQL). A statement that does not parse runs as written.
+pub(crate) fn executable_index(sql: &str, c: &Collection, d: &dyn Dialect) -> String {
     match parse_index(sql) {
         Some(def) => {
-            let def = IndexDef {
-                rest: requote(&def.rest, d),
-                ..def
-            };
+            let rest = keyed_columns(&requote(&def.rest, d), c, def.unique, d);
+            let def = IndexDef { rest, ..def };
             index_sql(&def, &def.table, d)
         }
         None => sql.to_string(),
+    }
+}
+
+/// `rest` (`(a, b DESC) WHERE …`, identifiers quoted) with each plain column of `c` in the
+/// column list replaced by [`Dialect::index_key`]; expressions are kept as written.
+fn keyed_columns(rest: &str, c: &Collection, unique: bool, d: &dyn Dialect) -> String {
+    let Some(end) = list_end(rest) else {
+        return rest.to_string();
+    };
+    let parts: Vec<String> = split_top_level(&rest[1..end])
+        .into_iter()
+        .map(|part| {
+            let Some((name, tail)) = next_ident(part) else {
+                return part.to_string();
+            };
+            let tail_kw = tail.trim();
+            let plain =
+                tail_kw.is_empty() || tail_kw.eq_ignore_ascii_case("ASC") || tail_kw.eq_ignore_ascii_case("DESC");
+            match c.field(&name) {
+                Some(f) if plain => {
+                    let lead = &part[..part.len() - part.trim_start().len()];
+                    let key = d.index_key(&d.quote_ident(&name), field_column_type(f), unique);
+                    format!("{lead}{key}{tail}")
+                }
+                _ => part.to_string(),
+            }
+        })
+        .collect();
+    format!("({}){}", parts.join(","), &rest[end + 1..])
+}
+
+/// The index of the `)` closing the list that opens `s` (quotes and nesting respected).
+fn list_end(s: &str) -> Option<usize> {
+    if !s.starts_with('(') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, ch) in s.char_indices() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '\'' | '"' | '`' => quote = Some(ch),
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
+/// `s` split at the commas outside parentheses and quotes.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    for (i, ch) in s.char_indices() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '\'' | '"' | '`' => quote = Some(ch),
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    out.push(&s[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            },
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Whether the index statement filters rows (`… (cols) WHERE …`: a partial index).
+pub(crate) fn is_partial(def: &IndexDef) -> bool {
+    match list_end(&def.rest) {
+        Some(end) => strip_kw(&def.rest[end + 1..], "WHERE").is_some(),
+        None => false,
     }
 }
 
@@ -135,10 +232,7 @@ fn requote(rest: &str, d: &dyn Dialect) -> String {
 pub(crate) fn drop_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {
     let mut names: Vec<String> = system_indexes(c, d).into_iter().map(|(n, _)| n).collect();
     names.extend(c.indexes.iter().filter_map(|i| parse_index(i).map(|p| p.name)));
-    names
-        .into_iter()
-        .map(|n| format!("DROP INDEX IF EXISTS {}", d.quote_ident(&n)))
-        .collect()
+    names.into_iter().map(|n| d.drop_index(&n, &c.name)).collect()
 }
 
 /// The parts of a `CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (...)` statement.
@@ -263,15 +357,49 @@ mod tests {
         assert!(parse_index("CREATE INDEX a ON b (c); DROP TABLE b").is_none());
     }
 
+    fn posts() -> Collection {
+        let mut c = Collection::default_users();
+        c.name = "posts".into();
+        for (name, kind) in [("slug", "text"), ("lang", "text"), ("views", "number")] {
+            c.fields
+                .push(serde_json::from_value(serde_json::json!({"name": name, "type": kind})).unwrap());
+        }
+        c
+    }
+
     #[test]
     fn index_identifiers_are_quoted_by_the_dialect() {
         let d = &keel_sql::sqlite::SQLITE;
         assert_eq!(
             executable_index(
                 "CREATE UNIQUE INDEX `idx_a` ON `posts` (`slug`, [lang]) WHERE `slug` != 'it''s `x`'",
+                &posts(),
                 d
             ),
             "CREATE UNIQUE INDEX \"idx_a\" ON \"posts\" (\"slug\", \"lang\") WHERE \"slug\" != 'it''s `x`'"
         );
+    }
+
+    #[test]
+    fn long_text_columns_are_indexed_by_prefix_on_mysql() {
+        let d = &keel_sql::mysql::MARIADB;
+        assert_eq!(
+            executable_index(
+                "CREATE INDEX idx_b ON posts (slug DESC, views, lower(lang))",
+                &posts(),
+                d
+            ),
+            "CREATE INDEX \"idx_b\" ON \"posts\" (\"slug\"(255) DESC, \"views\", lower(lang))"
+        );
+        // MariaDB enforces a unique index over whole long values itself.
+        assert_eq!(
+            executable_index("CREATE UNIQUE INDEX idx_c ON posts (`slug`,lang)", &posts(), d),
+            "CREATE UNIQUE INDEX \"idx_c\" ON \"posts\" (\"slug\",\"lang\")"
+        );
+        let partial = parse_index("CREATE INDEX i ON posts (slug) WHERE slug != ''").unwrap();
+        assert!(is_partial(&partial));
+        assert!(!is_partial(
+            &parse_index("CREATE INDEX i ON posts (lower(slug))").unwrap()
+        ));
     }
 }

@@ -24,9 +24,10 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {
     let mut tx = store.engine.begin().await?;
     tx.execute(
         &format!(
-            "CREATE TABLE IF NOT EXISTS _migrations (name {} PRIMARY KEY NOT NULL, applied {} NOT NULL DEFAULT '')",
+            "CREATE TABLE IF NOT EXISTS _migrations (name {} PRIMARY KEY NOT NULL, applied {} NOT NULL {})",
             d.column_type(ColumnType::Key),
-            d.column_type(ColumnType::Text)
+            d.column_type(ColumnType::Text),
+            d.column_default(ColumnType::Text, "''")
         ),
         &[],
     )
@@ -81,24 +82,26 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
                 d.column_type(ColumnType::Json),
             );
             let order = d.insertion_order_column().map(|c| format!(", {c}")).unwrap_or_default();
+            let (empty, base) = (
+                d.column_default(ColumnType::Text, "''"),
+                d.column_default(ColumnType::Text, "'base'"),
+            );
             tx.execute(
                 &format!(
                     "CREATE TABLE IF NOT EXISTS _collections (id {key} PRIMARY KEY NOT NULL, name {text} NOT NULL, \
-                     type {text} NOT NULL DEFAULT 'base', system {bool} NOT NULL DEFAULT FALSE, json {text} NOT NULL, \
-                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT ''{order})"
+                     type {text} NOT NULL {base}, \"system\" {bool} NOT NULL DEFAULT FALSE, json {text} NOT NULL, \
+                     created {text} NOT NULL {empty}, updated {text} NOT NULL {empty}{order})"
                 ),
                 &[],
             )
             .await?;
-            tx.execute(
-                "CREATE UNIQUE INDEX IF NOT EXISTS _collections_name ON _collections (LOWER(name))",
-                &[],
-            )
-            .await?;
+            for stmt in d.ci_unique_index("_collections_name", "_collections", "name", false) {
+                tx.execute(&stmt, &[]).await?;
+            }
             tx.execute(
                 &format!(
-                    "CREATE TABLE IF NOT EXISTS _params (key {key} PRIMARY KEY NOT NULL, value {json} DEFAULT NULL, \
-                     created {text} NOT NULL DEFAULT '', updated {text} NOT NULL DEFAULT '')"
+                    "CREATE TABLE IF NOT EXISTS _params (\"key\" {key} PRIMARY KEY NOT NULL, value {json} DEFAULT NULL, \
+                     created {text} NOT NULL {empty}, updated {text} NOT NULL {empty})"
                 ),
                 &[],
             )
@@ -166,7 +169,7 @@ async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
     super::audit::backfill(tx, d, &c).await?;
     let mut c = (*c).clone();
     c.indexes.push(crate::system::AUDIT_SEQ_INDEX.to_string());
-    tx.execute(&ddl::executable_index(crate::system::AUDIT_SEQ_INDEX, d), &[])
+    tx.execute(&ddl::executable_index(crate::system::AUDIT_SEQ_INDEX, &c, d), &[])
         .await?;
     c.updated = keel_core::time::now();
     save_row(store, tx, &c, false).await
@@ -180,12 +183,12 @@ pub(crate) async fn save_row(store: &Store, tx: &mut dyn Tx, c: &Collection, ins
     let p: Vec<String> = (1..=7).map(|n| d.placeholder(n)).collect();
     let sql = if insert {
         format!(
-            "INSERT INTO _collections (id, name, type, system, json, created, updated) VALUES ({})",
+            "INSERT INTO _collections (id, name, type, \"system\", json, created, updated) VALUES ({})",
             p.join(", ")
         )
     } else {
         format!(
-            "UPDATE _collections SET name = {}, type = {}, system = {}, json = {}, created = {}, updated = {} WHERE id = {}",
+            "UPDATE _collections SET name = {}, type = {}, \"system\" = {}, json = {}, created = {}, updated = {} WHERE id = {}",
             p[1], p[2], p[3], p[4], p[5], p[6], p[0]
         )
     };
@@ -204,7 +207,7 @@ pub(crate) async fn save_row(store: &Store, tx: &mut dyn Tx, c: &Collection, ins
 
 pub(crate) async fn get_param(store: &Store, key: &str) -> Result<Option<Value>> {
     let sql = format!(
-        "SELECT value FROM _params WHERE key = {}",
+        "SELECT value FROM _params WHERE \"key\" = {}",
         store.engine.dialect().placeholder(1)
     );
     let rows = store.engine.fetch_all(&sql, &[Value::from(key)]).await?;
@@ -227,8 +230,8 @@ pub(crate) async fn set_param(store: &Store, key: &str, value: &Value) -> Result
 /// Sets a `_params` value inside `tx`.
 pub(crate) async fn set_param_in(tx: &mut dyn Tx, d: &dyn Dialect, key: &str, value: &Value) -> Result<()> {
     let sql = format!(
-        "INSERT INTO _params (key, value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+        "INSERT INTO _params (\"key\", value, created, updated) VALUES ({p1}, {p2}, {p3}, {p3}) {upsert}",
+        upsert = d.upsert("key", &["value", "updated"]),
         p1 = d.placeholder(1),
         p2 = d.placeholder(2),
         p3 = d.placeholder(3)

@@ -112,7 +112,12 @@ impl Engine for PgEngine {
     /// A plain transaction, without the records store's write lock.
     async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(error::map)?;
-        Ok(Box::new(PgTx { tx, failed: false }))
+        Ok(Box::new(PgTx {
+            tx,
+            failed: false,
+            ddl: false,
+            generation: self.generation.clone(),
+        }))
     }
 
     async fn ping(&self) -> Result<()> {
