@@ -9,6 +9,7 @@ pub mod listen;
 mod lockout;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;
 pub mod redact;

@@ -9,8 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use futures::StreamExt;
 use keel_core::error::{FieldError, FieldErrors};
 use serde_json::{json, Map, Value};
@@ -21,6 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::realtime::{Realtime, Subscription};
 use crate::request::Caller;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest accepted client id and subscription string, and most subscriptions per client.
 const MAX_CLIENT_ID: usize = 255;
@@ -30,8 +31,8 @@ const MAX_SUBSCRIPTIONS: usize = 1000;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET|POST /api/realtime`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/realtime", get(connect).post(set_subscriptions))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(connect, set_subscriptions))
 }
 
 /// Removes the client when its stream is dropped (disconnect, shutdown, slow client).
@@ -46,6 +47,10 @@ impl Drop for Disconnect {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/realtime", operation_id = "realtimeConnect", tag = "realtime",
+    responses((status = 200, description = "Server-sent events: `PB_CONNECT` `{clientId}` first, then one event per subscription match", body = String, content_type = "text/event-stream"), (status = 503, description = "Shutting down", body = crate::openapi::schemas::ErrorBody))
+)]
 async fn connect(State(state): State<AppState>) -> Response {
     let Some((client, rx)) = state.realtime.connect() else {
         let body = json!({"status": 503, "message": "The server is shutting down.", "data": {}});
@@ -76,6 +81,10 @@ async fn connect(State(state): State<AppState>) -> Response {
     resp
 }
 
+#[utoipa::path(
+    post, path = "/api/realtime", operation_id = "realtimeSubscribe", tag = "realtime",
+    request_body = crate::openapi::schemas::RealtimeSubscriptions, responses((status = 204, description = "The client's subscriptions are replaced"))
+)]
 async fn set_subscriptions(
     State(state): State<AppState>,
     caller: Caller,

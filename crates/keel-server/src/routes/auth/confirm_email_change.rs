@@ -17,6 +17,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.email_change_confirm";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-email-change", operation_id = "confirmEmailChange", tag = "auth",
+    request_body = crate::openapi::auth::EmailChangeInput, responses((status = 204, description = "The email is changed"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

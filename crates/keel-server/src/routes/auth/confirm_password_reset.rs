@@ -19,6 +19,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.password_reset_confirm";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-password-reset", operation_id = "confirmPasswordReset", tag = "auth",
+    request_body = crate::openapi::auth::PasswordResetInput, responses((status = 204, description = "The password is changed; every session ends"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

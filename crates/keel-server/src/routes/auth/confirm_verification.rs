@@ -17,6 +17,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.verification_confirm";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-verification", operation_id = "confirmVerification", tag = "auth",
+    request_body = crate::openapi::auth::TokenInput, responses((status = 204, description = "The record is verified"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

@@ -18,6 +18,10 @@ use crate::request::Caller;
 use crate::serialize::{pick_fields, record_json};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/impersonate/{id}", operation_id = "impersonate", tag = "auth",
+    security(("authToken" = [])), params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::ImpersonateInput, responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path((collection, id)): Path<(String, String)>,

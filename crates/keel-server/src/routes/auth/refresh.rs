@@ -11,6 +11,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-refresh", operation_id = "authRefresh", tag = "auth",
+    security(("authToken" = [])), params(crate::openapi::params::RecordQuery), responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

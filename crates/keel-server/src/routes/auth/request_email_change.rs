@@ -20,6 +20,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.email_change_request";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-email-change", operation_id = "requestEmailChange", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::NewEmailInput, responses((status = 204, description = "Sent to the new address"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

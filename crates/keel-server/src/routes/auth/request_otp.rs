@@ -19,6 +19,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.otp_request";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-otp", operation_id = "requestOtp", tag = "auth",
+    request_body = crate::openapi::auth::EmailInput, responses((status = 200, body = crate::openapi::auth::OtpRequested))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

@@ -18,6 +18,10 @@ use crate::state::AppState;
 
 const EVENT: &str = "auth.password_reset_request";
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-password-reset", operation_id = "requestPasswordReset", tag = "auth",
+    request_body = crate::openapi::auth::EmailInput, responses((status = 204, description = "Sent when the email is a record's (the same answer otherwise)"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

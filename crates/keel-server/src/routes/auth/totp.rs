@@ -46,6 +46,10 @@ fn entry(auth: &AuthRecord, event: &str, success: bool, headers: &HeaderMap) -> 
         .origin(origin.ip, origin.user_agent)
 }
 
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/totp", operation_id = "totpStatus", tag = "auth",
+    security(("authToken" = [])), responses((status = 200, body = crate::openapi::auth::TotpStatus))
+)]
 pub(super) async fn status(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -56,6 +60,10 @@ pub(super) async fn status(
     Ok(Json(json!({"enabled": t.is_some_and(|t| t.enabled)})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/setup", operation_id = "totpSetup", tag = "auth",
+    security(("authToken" = [])), responses((status = 200, description = "A new secret, active once confirmed", body = crate::openapi::auth::TotpSetup))
+)]
 pub(super) async fn setup(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -78,6 +86,10 @@ pub(super) async fn setup(
     Ok(Json(json!({"secret": secret, "uri": uri})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/confirm", operation_id = "totpConfirm", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::TotpCode, responses((status = 200, body = crate::openapi::auth::RecoveryCodes))
+)]
 pub(super) async fn confirm(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -102,6 +114,10 @@ pub(super) async fn confirm(
     Ok(Json(json!({"recoveryCodes": codes})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/disable", operation_id = "totpDisable", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::TotpCode, responses((status = 204, description = "TOTP is off"))
+)]
 pub(super) async fn disable(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -140,6 +156,10 @@ async fn second_factor(state: &AppState, cid: &str, rid: &str, form: &Map<String
     ))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-totp", operation_id = "authWithTotp", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::TotpAuth, responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn auth_with_totp(
     State(state): State<AppState>,
     Path(collection): Path<String>,

@@ -26,6 +26,10 @@ use crate::state::AppState;
 /// Longest accepted username or password.
 const MAX_LEN: usize = 255;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-ldap", operation_id = "authWithLdap", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::LdapAuth, responses((status = 200, body = crate::openapi::schemas::AuthResponse), (status = 401, description = "MFA: sign in again with another method and this `mfaId`", body = crate::openapi::schemas::MfaRequired))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     caller: Caller,

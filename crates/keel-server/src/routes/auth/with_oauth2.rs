@@ -26,6 +26,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-oauth2", operation_id = "authWithOAuth2", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::OAuth2Auth, responses((status = 200, body = crate::openapi::schemas::AuthResponse), (status = 401, description = "MFA: sign in again with another method and this `mfaId`", body = crate::openapi::schemas::MfaRequired))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     caller: Caller,

@@ -19,6 +19,10 @@ use crate::routes::roles::audit_entry;
 use crate::state::AppState;
 
 /// Creates a collection.
+#[utoipa::path(
+    post, path = "/api/collections", operation_id = "createCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::CollectionInput, responses((status = 200, body = crate::openapi::schemas::Collection))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,6 +46,10 @@ pub async fn create(
 }
 
 /// Updates a collection (partial).
+#[utoipa::path(
+    patch, path = "/api/collections/{collection}", operation_id = "updateCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::CollectionInput, responses((status = 200, body = crate::openapi::schemas::Collection))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,6 +20,10 @@ use crate::state::AppState;
 /// The most jobs one request may enqueue.
 pub const MAX_BATCH: usize = 1000;
 
+#[utoipa::path(
+    post, path = "/api/queues/{queue}/jobs", operation_id = "enqueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body(description = "One job, or `{jobs: [...]}`", content = crate::openapi::schemas::NewJob), responses((status = 200, description = "The job (or `{items}` for a batch)", body = crate::openapi::schemas::Job))
+)]
 pub(super) async fn enqueue(
     State(state): State<AppState>,
     caller: Caller,
