@@ -176,10 +176,7 @@ async fn every_route_keel_answers_is_in_the_document_and_the_document_holds_noth
     let token = app.superuser().await;
     let doc = document(&app).await;
     let documented = documented(&doc);
-    let table: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let table: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(table.len(), ROUTES.len(), "a row of ROUTES is repeated");
 
     let mut unanswered = Vec::new();
@@ -192,13 +189,19 @@ async fn every_route_keel_answers_is_in_the_document_and_the_document_holds_noth
     assert!(unanswered.is_empty(), "the router does not answer: {unanswered:#?}");
 
     let undocumented: Vec<_> = table.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "served but not in openapi.json: {undocumented:#?}");
+    assert!(
+        undocumented.is_empty(),
+        "served but not in openapi.json: {undocumented:#?}"
+    );
     let unlisted: Vec<_> = documented.difference(&table).collect();
     assert!(unlisted.is_empty(), "in openapi.json but not in ROUTES: {unlisted:#?}");
 
     for (method, path) in NOT_DOCUMENTED {
         let (status, _) = probe(&app, method, path, &token).await;
-        assert!(status.is_success() || status.is_redirection(), "{method} {path} → {status}");
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{method} {path} → {status}"
+        );
     }
 }
 
@@ -233,14 +236,23 @@ fn routes_are_registered_only_through_their_documentation() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for needle in [".route(", ".route_service(", ".nest(", ".nest_service(", "Router::new()"] {
+            for needle in [
+                ".route(",
+                ".route_service(",
+                ".nest(",
+                ".nest_service(",
+                "Router::new()",
+            ] {
                 if text.contains(needle) && !(needle == "Router::new()" && text.contains("OpenApiRouter::new()")) {
                     offenders.push(format!("{}: {needle}", path.strip_prefix(&root).unwrap().display()));
                 }
             }
         }
     }
-    assert!(offenders.is_empty(), "routes registered outside routes!(): {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "routes registered outside routes!(): {offenders:#?}"
+    );
 }
 
 #[tokio::test]
@@ -268,7 +280,10 @@ async fn the_document_is_openapi_3_1_with_parameters_errors_and_credentials() {
         for (method, op) in item.as_object().unwrap() {
             let at = format!("{method} {path}");
             let id = op["operationId"].as_str().unwrap_or_default().to_string();
-            assert!(!id.is_empty() && ids.insert(id.clone()), "{at}: operationId {id:?} missing or repeated");
+            assert!(
+                !id.is_empty() && ids.insert(id.clone()),
+                "{at}: operationId {id:?} missing or repeated"
+            );
             assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{at}: no tag");
             assert_eq!(
                 op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
@@ -279,7 +294,10 @@ async fn the_document_is_openapi_3_1_with_parameters_errors_and_credentials() {
                 op["responses"].as_object().unwrap().keys().any(|k| k.starts_with('2')),
                 "{at}: no success response"
             );
-            assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{at}: no security");
+            assert!(
+                op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                "{at}: no security"
+            );
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
             for name in &names {
                 assert!(
@@ -312,7 +330,11 @@ async fn the_document_is_openapi_3_1_with_parameters_errors_and_credentials() {
     }
     assert!(record["additionalProperties"].is_object() || record["additionalProperties"] == true);
     let settings = &doc["paths"]["/api/settings"]["get"]["security"];
-    assert_eq!(settings, &serde_json::json!([{"authToken": []}]), "settings: superusers only");
+    assert_eq!(
+        settings,
+        &serde_json::json!([{"authToken": []}]),
+        "settings: superusers only"
+    );
 }
 
 #[tokio::test]
@@ -320,13 +342,20 @@ async fn the_docs_page_and_every_asset_it_loads_are_served_by_keel() {
     let app = App::new().await;
     let r = app.send(Method::GET, "/api/docs/", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.header("content-type").starts_with("text/html"), "{}", r.header("content-type"));
+    assert!(
+        r.header("content-type").starts_with("text/html"),
+        "{}",
+        r.header("content-type")
+    );
     let page = r.text();
     let mut assets = Vec::new();
     for attr in ["src=\"", "href=\""] {
         for part in page.split(attr).skip(1) {
             let url = part.split('"').next().unwrap();
-            assert!(!url.contains("://") && !url.starts_with("//"), "the page loads {url} from elsewhere");
+            assert!(
+                !url.contains("://") && !url.starts_with("//"),
+                "the page loads {url} from elsewhere"
+            );
             assets.push(url.trim_start_matches("./").to_string());
         }
     }

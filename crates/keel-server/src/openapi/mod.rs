@@ -11,10 +11,14 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::tag::TagBuilder;
-use utoipa::openapi::{ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, OpenApi, Ref, Required, ResponseBuilder};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, Required, ResponseBuilder,
+};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::state::AppState;
 
@@ -151,7 +155,9 @@ fn add_path_params(op: &mut Operation, names: &[String]) {
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String)))
+                .schema(Some(
+                    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+                ))
                 .build(),
         ));
     }
@@ -179,7 +185,9 @@ fn add_error_response(op: &mut Operation) {
 /// `GET /api/openapi.json`, `/api/docs` (Swagger UI, its assets compiled in) and `/api/`
 /// (a redirect to the page, the link the startup banner prints).
 pub fn routes(doc: OpenApi) -> Router<AppState> {
-    let docs: Router<AppState> = SwaggerUi::new(DOCS_PATH).url(SPEC_PATH, doc).into();
+    // No validator: Swagger UI would otherwise send the document to validator.swagger.io.
+    let config = Config::default().validator_url("none");
+    let docs: Router<AppState> = SwaggerUi::new(DOCS_PATH).url(SPEC_PATH, doc).config(config).into();
     docs.route("/api", get(to_docs)).route("/api/", get(to_docs))
 }
 

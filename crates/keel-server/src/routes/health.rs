@@ -12,9 +12,7 @@ use utoipa_axum::routes;
 
 /// `GET|HEAD /api/health`, `GET /api/ready`.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(ready))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
 }
 
 /// PocketBase's liveness answer: the process serves requests.

@@ -38,7 +38,12 @@ mod set_many;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(namespace::stats, namespace::clear))
-        .routes(routes!(get::get_value, put::put_value, delete::delete_value, post_action))
+        .routes(routes!(
+            get::get_value,
+            put::put_value,
+            delete::delete_value,
+            post_action
+        ))
         .routes(routes!(incr::incr))
 }
 

@@ -1,7 +1,6 @@
 //! PocketBase's files API: `GET /api/files/{collection}/{recordId}/{filename}` and
 //! `POST /api/files/token`.
 
-
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

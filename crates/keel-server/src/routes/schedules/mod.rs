@@ -8,7 +8,6 @@
 //!
 //! `{id}` is a schedule's id or its name.
 
-
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
