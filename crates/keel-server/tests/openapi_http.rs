@@ -307,6 +307,13 @@ async fn the_document_is_openapi_3_1_with_parameters_errors_and_credentials() {
                     "{at}: path parameter {name} not declared"
                 );
             }
+            for p in params.iter().filter(|p| p["in"] == "path") {
+                assert!(
+                    p["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{at}: path parameter {} is not described",
+                    p["name"]
+                );
+            }
         }
     }
 
@@ -329,6 +336,8 @@ async fn the_document_is_openapi_3_1_with_parameters_errors_and_credentials() {
         assert!(record["properties"][field].is_object(), "Record.{field}");
     }
     assert!(record["additionalProperties"].is_object() || record["additionalProperties"] == true);
+    let queue = &doc["paths"]["/api/queues/{queue}"]["get"]["parameters"][0];
+    assert_eq!(queue["schema"]["pattern"], "^[A-Za-z0-9_-]{1,64}$", "{queue}");
     let settings = &doc["paths"]["/api/settings"]["get"]["security"];
     assert_eq!(
         settings,

@@ -119,6 +119,7 @@ pub fn finish(doc: &mut OpenApi) {
         .flatten()
         {
             add_path_params(op, &names);
+            describe_path_params(op, path);
             add_error_response(op);
             if op.security.is_none() {
                 op.security = Some(vec![
@@ -161,9 +162,69 @@ fn add_path_params(op: &mut Operation, names: &[String]) {
                 .build(),
         ));
     }
-    // Path parameters first, in the template's order.
+    // The added path parameters first, in the template's order.
     missing.append(params);
     *params = missing;
+}
+
+/// What each path parameter names, by the path it is in (first match), with the pattern the
+/// handler checks where it checks one.
+const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "/api/cache/",
+        "namespace",
+        "A cache namespace (not starting with `keel-`)",
+        Some(NAME),
+    ),
+    ("/api/cache/", "key", "A cache key", Some(NAME)),
+    ("/api/queues/", "queue", "A queue name", Some("^[A-Za-z0-9_-]{1,64}$")),
+    ("/api/roles/", "name", "A role name", None),
+    ("/api/roles/", "collection", "An auth collection's name or id", None),
+    ("/api/roles/", "record", "An auth record's id", None),
+    ("/api/files/", "collection", "The collection's name or id", None),
+    ("/api/files/", "record", "The record's id", None),
+    (
+        "/api/files/",
+        "filename",
+        "The stored file name (as in the record's file field)",
+        None,
+    ),
+    ("/api/collections/", "collection", "A collection's name or id", None),
+    ("/api/collections/", "id", "A record's id", None),
+    ("/api/jobs/", "id", "A job's id", None),
+    ("/api/schedules/", "id", "A schedule's id", None),
+    ("/api/apikeys/", "id", "An API key's id", None),
+];
+
+/// Cache namespaces, keys and tags (`routes/cache/mod.rs::check_name`).
+const NAME: &str = "^[A-Za-z0-9_.:-]{1,200}$";
+
+fn describe_path_params(op: &mut Operation, path: &str) {
+    for param in op.parameters.iter_mut().flatten() {
+        let utoipa::openapi::RefOr::T(param) = param else {
+            continue;
+        };
+        if param.parameter_in != ParameterIn::Path {
+            continue;
+        }
+        let Some((_, _, about, pattern)) = PATH_PARAMS
+            .iter()
+            .find(|(prefix, name, _, _)| path.starts_with(prefix) && *name == param.name)
+        else {
+            continue;
+        };
+        if param.description.is_none() {
+            param.description = Some(about.to_string());
+        }
+        if let Some(pattern) = pattern {
+            param.schema = Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .pattern(Some(*pattern))
+                    .into(),
+            );
+        }
+    }
 }
 
 fn add_error_response(op: &mut Operation) {
