@@ -23,13 +23,14 @@ pub struct ErrorBody {
 /// A record: the system fields below plus the collection's own fields (free-form; their
 /// names and types are the collection's schema, see `GET /api/collections/{collection}`).
 /// Hidden fields never appear; an auth record's `email` only where `emailVisibility` allows.
+/// `fields=` may leave out any member, the system fields included.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     /// 15 characters `[a-z0-9]` unless the collection's `id` field says otherwise.
-    pub id: String,
-    pub collection_id: String,
-    pub collection_name: String,
+    pub id: Option<String>,
+    pub collection_id: Option<String>,
+    pub collection_name: Option<String>,
     /// `expand=` relations, by field name.
     #[schema(value_type = Option<Object>)]
     pub expand: Option<Value>,
@@ -51,25 +52,25 @@ pub struct RecordInput {
     pub other: HashMap<String, Value>,
 }
 
-/// A page of records.
+/// A page of records (`fields=` may leave out any member).
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordList {
-    pub page: u64,
-    pub per_page: u64,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
     /// -1 with `skipTotal=1`.
-    pub total_items: i64,
+    pub total_items: Option<i64>,
     /// -1 with `skipTotal=1`.
-    pub total_pages: i64,
-    pub items: Vec<Record>,
+    pub total_pages: Option<i64>,
+    pub items: Option<Vec<Record>>,
 }
 
-/// A signed-in identity: the auth token and its record.
+/// A signed-in identity: the auth token and its record (`fields=` may leave out any member).
 #[derive(ToSchema)]
 pub struct AuthResponse {
     /// Send as `Authorization: <token>` (or `Bearer <token>`).
-    pub token: String,
-    pub record: Record,
+    pub token: Option<String>,
+    pub record: Option<Record>,
     /// OAuth2 / LDAP sign-ins: the provider's profile (`id`, `name`, `email`, `avatarURL`,
     /// `isNew`, `rawUser`, tokens).
     #[schema(value_type = Option<Object>)]
@@ -95,7 +96,7 @@ pub struct MfaRequired {
 pub struct Collection {
     pub id: String,
     pub name: String,
-    /// `base`, `auth` or `view`.
+    /// `base` or `auth`.
     #[schema(rename = "type")]
     pub kind: String,
     pub system: bool,
@@ -116,7 +117,7 @@ pub struct Collection {
 #[derive(ToSchema)]
 pub struct CollectionInput {
     pub name: Option<String>,
-    /// `base` (default), `auth` or `view`.
+    /// `base` (default) or `auth`.
     #[schema(rename = "type")]
     pub kind: Option<String>,
     #[schema(value_type = Option<Vec<Object>>)]
@@ -144,7 +145,7 @@ pub struct Items {
     pub items: Vec<Value>,
 }
 
-/// A free-form JSON object (the settings document, stats, a cached value, a job's payload…).
+/// A free-form JSON object (the settings document, stats, options…).
 #[derive(ToSchema)]
 pub struct Object {
     /// Any members.
@@ -159,7 +160,6 @@ pub struct Job {
     pub id: String,
     pub queue: String,
     pub name: String,
-    #[schema(value_type = Object)]
     pub payload: Value,
     /// `waiting`, `delayed`, `active`, `completed`, `failed` (to be retried), `dead`,
     /// `cancelled`.
@@ -174,7 +174,6 @@ pub struct Job {
     pub unique_key: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub progress: Option<Value>,
-    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     #[schema(value_type = Vec<Object>)]
     pub errors: Vec<Value>,
@@ -189,24 +188,63 @@ pub struct Job {
     pub other: HashMap<String, Value>,
 }
 
-/// A job to enqueue; `POST /api/queues/{queue}/jobs` also takes `{"jobs": [NewJob, …]}`.
+/// A job to enqueue.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewJob {
     pub name: Option<String>,
-    #[schema(value_type = Object)]
     pub payload: Value,
+    /// 0 to 9, higher runs first.
+    #[schema(minimum = 0, maximum = 9)]
     pub priority: Option<i32>,
+    /// At most 366 days.
     pub delay_ms: Option<i64>,
     /// RFC 3339.
     pub run_at: Option<String>,
     pub max_attempts: Option<u32>,
-    /// `{"kind": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}`.
+    /// `{"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}`.
     #[schema(value_type = Option<Object>)]
     pub backoff: Option<Value>,
     pub timeout_ms: Option<u64>,
     /// At most one waiting or active job per key; a duplicate answers the existing job.
     pub unique_key: Option<String>,
+}
+
+/// `POST /api/queues/{queue}/jobs`: one job, or an array of at most 1000 (all or none).
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Enqueue {
+    One(Box<NewJob>),
+    Many(Vec<NewJob>),
+}
+
+/// The answer to an enqueue: the job with `created` (false when a pending job of the queue
+/// already held the `uniqueKey`: that job is returned), or `{items}` for an array.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Enqueued {
+    One(Box<Job>),
+    Many(Items),
+}
+
+/// A queue's settings.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSettings {
+    pub paused: bool,
+    /// At most this many jobs active at once (null: no limit).
+    pub concurrency: Option<u32>,
+    /// `{"max", "intervalMs"}`: at most `max` claims per interval.
+    #[schema(value_type = Option<Object>)]
+    pub rate_limit: Option<Value>,
+    /// Jobs are POSTed to this URL instead of waiting for a worker's claim.
+    pub push_url: Option<String>,
+    /// `{"count", "ageSecs"}`.
+    #[schema(value_type = Object)]
+    pub keep_completed: Value,
+    /// `{"count", "ageSecs"}`.
+    #[schema(value_type = Object)]
+    pub keep_dead: Value,
 }
 
 /// A queue: its settings and its jobs counted by state.
@@ -223,8 +261,9 @@ pub struct Queue {
     pub counts: Value,
 }
 
-/// A schedule: when (`schedule`: `{"cron", "tz"}`, `{"everyMs"}` or `{"at"}`) to enqueue
-/// which job on which queue.
+/// A schedule: when to enqueue which job on which queue. `schedule` is
+/// `{"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"}`, `{"every": "15m", "anchor": …}` or
+/// `{"at": "2026-12-01T09:00:00Z"}`.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
@@ -233,11 +272,11 @@ pub struct Schedule {
     #[schema(value_type = Object)]
     pub schedule: Value,
     pub queue: String,
-    #[schema(value_type = Object)]
     pub job: Value,
-    /// `allow`, `skip` or `cancelPrevious`.
+    /// `skip` (default) or `allow`: whether a tick may enqueue while the last one's job is
+    /// pending.
     pub overlap: String,
-    /// `none`, `one` or `all`.
+    /// `skip` (default) or `runOnce`: what a missed tick does.
     pub catchup: String,
     pub paused: bool,
     pub last_tick: Option<String>,

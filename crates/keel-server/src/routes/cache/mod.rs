@@ -50,7 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `POST /api/cache/{namespace}/{action}`: the namespace-wide operations, by name.
 #[utoipa::path(
     post, path = "/api/cache/{namespace}/{key}", operation_id = "cacheAction", tag = "cache",
-    security(("authToken" = []), ("apiKey" = [])), params(("key" = String, Path, description = "The operation: `invalidate` `{tags}`, `get-many` `{keys}` or `set-many` `{entries}`")), request_body = crate::openapi::schemas::CacheAction, responses((status = 200, description = "get-many: `{values}`; invalidate: `{removed}`", body = crate::openapi::schemas::Object), (status = 204, description = "set-many: stored"))
+    security(("authToken" = []), ("apiKey" = [])), params(("key" = String, Path, description = "The operation: `invalidate` `{tags}`, `get-many` `{keys}` or `set-many` `{entries}`")), request_body = crate::openapi::schemas::CacheAction, responses((status = 200, description = "get-many: `{values}` (by key; absent keys are null); invalidate: `{invalidated}` (how many entries)", body = crate::openapi::schemas::Object), (status = 204, description = "set-many: stored"))
 )]
 async fn post_action(
     State(state): State<AppState>,

@@ -39,7 +39,7 @@ pub(super) async fn stats(
 /// Removes every entry, tag and counter of the namespace; `{"cleared": N}`.
 #[utoipa::path(
     delete, path = "/api/cache/{namespace}", operation_id = "cacheClear", tag = "cache",
-    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Cleared"))
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "`{cleared}`: how many entries", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn clear(
     State(state): State<AppState>,

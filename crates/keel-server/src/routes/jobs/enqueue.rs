@@ -22,7 +22,7 @@ pub const MAX_BATCH: usize = 1000;
 
 #[utoipa::path(
     post, path = "/api/queues/{queue}/jobs", operation_id = "enqueue", tag = "jobs",
-    security(("authToken" = []), ("apiKey" = [])), request_body(description = "One job, or `{jobs: [...]}`", content = crate::openapi::schemas::NewJob), responses((status = 200, description = "The job (or `{items}` for a batch)", body = crate::openapi::schemas::Job))
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::Enqueue, responses((status = 200, body = crate::openapi::schemas::Enqueued))
 )]
 pub(super) async fn enqueue(
     State(state): State<AppState>,

@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 #[utoipa::path(
     patch, path = "/api/queues/{queue}", operation_id = "updateQueue", tag = "jobs",
-    security(("authToken" = []), ("apiKey" = [])), request_body(description = "Settings to change: `concurrency`, `rateLimit`, `pushUrl`, `keepCompleted`, `keepDead`", content = crate::openapi::schemas::Object), responses((status = 200, body = crate::openapi::schemas::Queue))
+    security(("authToken" = []), ("apiKey" = [])), request_body(description = "Settings to change: `concurrency`, `rateLimit`, `pushUrl`, `keepCompleted`, `keepDead`", content = crate::openapi::schemas::Object), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
 )]
 pub(super) async fn patch(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ pub(super) async fn patch(
 
 #[utoipa::path(
     post, path = "/api/queues/{queue}/pause", operation_id = "pauseQueue", tag = "jobs",
-    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Queue))
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
 )]
 pub(super) async fn pause(
     State(state): State<AppState>,
@@ -62,7 +62,7 @@ pub(super) async fn pause(
 
 #[utoipa::path(
     post, path = "/api/queues/{queue}/resume", operation_id = "resumeQueue", tag = "jobs",
-    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Queue))
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
 )]
 pub(super) async fn resume(
     State(state): State<AppState>,

@@ -88,7 +88,7 @@ pub(super) async fn list(
 
 #[utoipa::path(
     put, path = "/api/roles/{name}/members/{collection}/{record}", operation_id = "assignRole", tag = "roles",
-    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Assigned"))
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "`{roles}`: the record's roles now", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn assign(
     State(state): State<AppState>,
