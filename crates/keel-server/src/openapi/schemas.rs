@@ -91,18 +91,19 @@ pub struct MfaRequired {
 
 /// A collection, PocketBase's shape (`fields`, rules, `indexes`, auth options). Secrets in
 /// options (token secrets, OAuth2 client secrets, LDAP bind password) are never returned.
+/// `fields=` may leave out any member.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Collection {
-    pub id: String,
-    pub name: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
     /// `base` or `auth`.
     #[schema(rename = "type")]
-    pub kind: String,
-    pub system: bool,
-    #[schema(value_type = Vec<Object>)]
-    pub fields: Vec<Value>,
-    pub indexes: Vec<String>,
+    pub kind: Option<String>,
+    pub system: Option<bool>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fields: Option<Vec<Value>>,
+    pub indexes: Option<Vec<String>>,
     pub list_rule: Option<String>,
     pub view_rule: Option<String>,
     pub create_rule: Option<String>,
@@ -131,11 +132,11 @@ pub struct CollectionInput {
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionList {
-    pub page: u64,
-    pub per_page: u64,
-    pub total_items: i64,
-    pub total_pages: i64,
-    pub items: Vec<Collection>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+    pub total_items: Option<i64>,
+    pub total_pages: Option<i64>,
+    pub items: Option<Vec<Collection>>,
 }
 
 /// A list that is not paged.
