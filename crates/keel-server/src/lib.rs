@@ -7,6 +7,7 @@ pub mod error;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod ratelimit;
 pub mod request;
 mod request_line;

@@ -73,6 +73,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("cannot read the bound address")?;
     lock.record(Some(&addr.to_string()))?;
     println!("Keel listening on http://{addr}");
+    println!("  REST API:  http://{addr}/api/");
+    println!("  API docs:  http://{addr}/api/docs/");
     println!("  Health:    http://{addr}/api/health");
     println!("  Data dir:  {}", cfg.data_dir.display());
     if !has_superuser(&store).await {

@@ -124,7 +124,10 @@ async fn the_banner_links_pages_that_exist() {
         .filter(|w| w.starts_with("http://"))
         .collect();
     assert!(links.len() >= 2, "{banner:?}");
-    // every link but the bare base URL answers 200
+    // The REST API link leads to the API's docs page (a redirect), and the page is linked.
+    assert!(links.iter().any(|l| l.ends_with("/api/")), "{banner:?}");
+    assert!(links.iter().any(|l| l.ends_with("/api/docs/")), "{banner:?}");
+    // every link but the bare base URL answers 200 (redirects followed)
     for link in links.iter().filter(|l| l.matches('/').count() > 2) {
         let status = reqwest::get(*link).await.map(|r| r.status().as_u16());
         assert_eq!(status.ok(), Some(200), "{link} in {banner:?}");

@@ -4,8 +4,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use keel_data::Access;
 use serde_json::{Map, Value};
 
@@ -15,12 +14,18 @@ use crate::routes::records::params::{list_json, Query};
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 use keel_app::serialize::{pick_fields, record_json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The audit route.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/audit", get(list))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+#[utoipa::path(
+    get, path = "/api/audit", operation_id = "listAudit", tag = "audit",
+    security(("authToken" = []), ("apiKey" = [])), params(crate::openapi::params::ListQuery), responses((status = 200, description = "A page of `_audit` records", body = crate::openapi::schemas::RecordList))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,8 +4,7 @@
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use keel_app::batch::{self, Failure};
 use serde_json::{json, Map, Value};
 
@@ -16,13 +15,19 @@ use crate::routes::records::input::read_submitted;
 use crate::routes::records::params::Query;
 use crate::routes::records::written_record_json;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The batch route.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/batch", post(batch))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(batch))
 }
 
 /// Runs a batch: all writes commit or none do.
+#[utoipa::path(
+    post, path = "/api/batch", operation_id = "batch", tag = "batch",
+    request_body(content((crate::openapi::schemas::BatchInput = "application/json"), (crate::openapi::schemas::BatchInput = "multipart/form-data"))), responses((status = 200, description = "One result per request, in order", body = Vec<crate::openapi::schemas::BatchResult>))
+)]
 async fn batch(State(state): State<AppState>, caller: Caller, request: Request) -> ApiResult<Response> {
     batch::ensure_enabled(&state)?;
     let (parts, body) = request.into_parts();

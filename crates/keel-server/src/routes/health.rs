@@ -3,26 +3,33 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `GET|HEAD /api/health`, `GET /api/ready`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/ready", get(ready))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
 }
 
 /// PocketBase's liveness answer: the process serves requests.
+#[utoipa::path(
+    get, path = "/api/health", operation_id = "health", tag = "health",
+    responses((status = 200, description = "The process serves requests: `{code: 200, message, data}`", body = crate::openapi::schemas::Object))
+)]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"code": 200, "message": "API is healthy.", "data": {}}))
 }
 
 /// Readiness: every engine answers (the database, the file store, the cache provider and the
 /// jobs store). 503 naming what is down otherwise.
+#[utoipa::path(
+    get, path = "/api/ready", operation_id = "ready", tag = "health",
+    responses((status = 200, description = "Every engine answers", body = crate::openapi::schemas::Object), (status = 503, description = "An engine is down (named in `data`)", body = crate::openapi::schemas::ErrorBody))
+)]
 async fn ready(State(state): State<AppState>) -> Response {
     let (database, files, cache, jobs) = tokio::join!(
         state.store.engine().ping(),

@@ -16,21 +16,25 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use keel_core::config::MetricsAccess;
 
 use crate::error::ApiError;
 use crate::request::{bearer, Caller};
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `GET /metrics`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// The exposition; 401/403 for a caller `[metrics]` does not let in; 404 when metrics are off.
+#[utoipa::path(
+    get, path = "/metrics", operation_id = "metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format (`metrics:read`, the metrics token, or open by `[metrics] access`)", body = String, content_type = "text/plain"))
+)]
 async fn metrics(State(state): State<AppState>, req: Request) -> Response {
     let Some(handle) = &state.metrics else {
         return ApiError::not_found().into_response();

@@ -1,6 +1,8 @@
 //! Every route, one module per service, one file per endpoint where it helps.
 
 use axum::Router;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
@@ -21,13 +23,11 @@ pub mod roles;
 pub mod schedules;
 pub mod settings;
 
-/// Assembles the app. Each module contributes a `routes()` router; the middleware stack
-/// (request id, trace, metrics, CORS, body limit) wraps them all.
-pub fn router(state: AppState) -> Router {
-    // Only axum's own body extractors see this limit; Keel's routes read bodies with
-    // `crate::body`, which applies each route's limit.
-    let extractor_limit = state.config.limits.small_body_bytes;
-    let app = Router::new()
+/// Every documented route: each module contributes an `OpenApiRouter` whose routes are
+/// registered by their handlers' `#[utoipa::path]` (`routes!`), so a route cannot be served
+/// without being in the document.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(settings::routes())
@@ -43,6 +43,26 @@ pub fn router(state: AppState) -> Router {
         .merge(roles::routes())
         .merge(apikeys::routes())
         .merge(audit::routes())
+}
+
+/// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].
+pub fn openapi() -> OpenApi {
+    let mut doc = api().into_openapi();
+    crate::openapi::finish(&mut doc);
+    doc
+}
+
+/// Assembles the app: the documented routes, the document and its page (`/api/openapi.json`,
+/// `/api/docs`), and the console's pages (`/_/`, HTML, not part of the Web API). The
+/// middleware stack (request id, trace, metrics, CORS, body limit) wraps them all.
+pub fn router(state: AppState) -> Router {
+    // Only axum's own body extractors see this limit; Keel's routes read bodies with
+    // `crate::body`, which applies each route's limit.
+    let extractor_limit = state.config.limits.small_body_bytes;
+    let (api, mut doc) = api().split_for_parts();
+    crate::openapi::finish(&mut doc);
+    let app = api
+        .merge(crate::openapi::routes(doc))
         .merge(console::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

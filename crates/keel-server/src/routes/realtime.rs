@@ -10,8 +10,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,13 +19,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::realtime::{Message, Realtime};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Interval of SSE keep-alive comments (they also reveal dead connections).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET|POST /api/realtime`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/realtime", get(connect).post(set_subscriptions))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(connect, set_subscriptions))
 }
 
 /// Removes the client when its stream is dropped (disconnect, shutdown, slow client).
@@ -42,6 +42,10 @@ impl Drop for Disconnect {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/realtime", operation_id = "realtimeConnect", tag = "realtime",
+    responses((status = 200, description = "Server-sent events: `PB_CONNECT` `{clientId}` first, then one event per subscription match", body = String, content_type = "text/event-stream"), (status = 503, description = "Shutting down", body = crate::openapi::schemas::ErrorBody))
+)]
 async fn connect(State(state): State<AppState>) -> Response {
     let Some((client, rx)) = state.realtime.connect() else {
         let e = keel_core::Error::Unavailable("The server is shutting down.".into());
@@ -74,6 +78,10 @@ fn sse_event(m: Message) -> Event {
     Event::default().id(m.id).event(m.event).data(m.data)
 }
 
+#[utoipa::path(
+    post, path = "/api/realtime", operation_id = "realtimeSubscribe", tag = "realtime",
+    request_body = crate::openapi::schemas::RealtimeSubscriptions, responses((status = 204, description = "The client's subscriptions are replaced"))
+)]
 async fn set_subscriptions(
     State(state): State<AppState>,
     caller: Caller,

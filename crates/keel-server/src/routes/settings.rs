@@ -4,8 +4,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use keel_app::settings::{self, SettingsData};
 use serde_json::{Map, Value};
 
@@ -14,17 +13,27 @@ use crate::error::ApiResult;
 use crate::request::{form_pairs, Caller, ClientOrigin};
 use crate::state::AppState;
 use keel_app::serialize::pick_fields;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `GET|PATCH /api/settings`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/settings", get(get_settings).patch(patch_settings))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, patch_settings))
 }
 
+#[utoipa::path(
+    get, path = "/api/settings", operation_id = "getSettings", tag = "settings",
+    security(("authToken" = [])), responses((status = 200, description = "The settings (secrets masked)", body = crate::openapi::schemas::Object))
+)]
 async fn get_settings(State(state): State<AppState>, caller: Caller, uri: Uri) -> ApiResult<Json<Value>> {
     caller.require_superuser()?;
     public_json(&state.settings.get(), &uri)
 }
 
+#[utoipa::path(
+    patch, path = "/api/settings", operation_id = "updateSettings", tag = "settings",
+    security(("authToken" = [])), request_body = crate::openapi::schemas::Object, responses((status = 200, description = "The settings after the change", body = crate::openapi::schemas::Object))
+)]
 async fn patch_settings(
     State(state): State<AppState>,
     caller: Caller,

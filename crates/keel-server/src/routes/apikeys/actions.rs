@@ -27,6 +27,10 @@ async fn revoke_key(state: &AppState, caller: &Caller, id: &str, origin: &keel_a
     Ok(key)
 }
 
+#[utoipa::path(
+    post, path = "/api/apikeys/{id}/revoke", operation_id = "revokeApiKey", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::ApiKey))
+)]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,6 +41,10 @@ pub(super) async fn revoke(
     Ok(Json(to_json(&key)?))
 }
 
+#[utoipa::path(
+    delete, path = "/api/apikeys/{id}", operation_id = "deleteApiKey", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Deleted"))
+)]
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,6 +56,10 @@ pub(super) async fn delete(
 }
 
 /// A new secret for the key: whoever rotates gets it, so they must hold its roles.
+#[utoipa::path(
+    post, path = "/api/apikeys/{id}/rotate", operation_id = "rotateApiKey", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "The key with its new secret `key` (shown once)", body = crate::openapi::schemas::ApiKey))
+)]
 pub(super) async fn rotate(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use keel_app::audit;
 use keel_app::authz::{authorize, Permission};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateKey {
     name: String,
@@ -26,12 +26,20 @@ pub(super) struct CreateKey {
     expires: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/apikeys", operation_id = "listApiKeys", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::ApiKeysManage)?;
     let keys = state.identity.list_api_keys().await?;
     Ok(Json(json!({ "items": to_json(&keys)? })))
 }
 
+#[utoipa::path(
+    get, path = "/api/apikeys/{id}", operation_id = "viewApiKey", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::ApiKey))
+)]
 pub(super) async fn view(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +49,10 @@ pub(super) async fn view(
     Ok(Json(to_json(&key_or_404(&state, &id).await?)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/apikeys", operation_id = "createApiKey", tag = "apikeys",
+    security(("authToken" = []), ("apiKey" = [])), request_body = CreateKey, responses((status = 200, description = "The key, with its secret `key` (shown once)", body = crate::openapi::schemas::ApiKey))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,8 +11,6 @@
 //! give a key (on create) or take a key's secret (on rotate) whose roles' permissions they
 //! all hold. Audit entries `apikey.create|revoke|rotate`.
 
-use axum::routing::{get, post};
-use axum::Router;
 use keel_auth::identity::ApiKey;
 use keel_core::Error;
 use serde_json::Value;
@@ -22,17 +20,19 @@ use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
 use keel_app::authz::may_grant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod actions;
 mod crud;
 
 /// The API key routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/apikeys", get(crud::list).post(crud::create))
-        .route("/api/apikeys/{id}", get(crud::view).delete(actions::delete))
-        .route("/api/apikeys/{id}/revoke", post(actions::revoke))
-        .route("/api/apikeys/{id}/rotate", post(actions::rotate))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crud::list, crud::create))
+        .routes(routes!(crud::view, actions::delete))
+        .routes(routes!(actions::revoke))
+        .routes(routes!(actions::rotate))
 }
 
 /// The key `id`, or a 404 saying so.

@@ -14,6 +14,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-email-change", operation_id = "confirmEmailChange", tag = "auth",
+    request_body = crate::openapi::auth::EmailChangeInput, responses((status = 204, description = "The email is changed"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

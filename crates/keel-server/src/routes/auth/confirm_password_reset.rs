@@ -15,6 +15,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-password-reset", operation_id = "confirmPasswordReset", tag = "auth",
+    request_body = crate::openapi::auth::PasswordResetInput, responses((status = 204, description = "The password is changed; every session ends"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -13,6 +13,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/confirm-verification", operation_id = "confirmVerification", tag = "auth",
+    request_body = crate::openapi::auth::TokenInput, responses((status = 204, description = "The record is verified"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -15,6 +15,10 @@ use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/impersonate/{id}", operation_id = "impersonate", tag = "auth",
+    security(("authToken" = [])), params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::ImpersonateInput, responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

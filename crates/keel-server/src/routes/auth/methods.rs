@@ -17,6 +17,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use keel_app::serialize::pick_fields;
 
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/auth-methods", operation_id = "authMethods", tag = "auth",
+    responses((status = 200, body = crate::openapi::auth::AuthMethods))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     Path(collection): Path<String>,

@@ -3,8 +3,7 @@
 //! `docs/auth-email.md`. Flows not implemented yet stay unrouted (404) rather than
 //! pretending to work.
 
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use keel_app::auth::SignedIn;
 use serde_json::{json, Value};
 
@@ -15,6 +14,8 @@ use keel_app::serialize::{pick_fields, record_json};
 
 use keel_app::auth::oauth2_flow;
 pub(crate) use keel_app::auth::{auth_collection, same_collection};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod confirm_email_change;
 mod confirm_password_reset;
@@ -35,62 +36,29 @@ mod with_otp;
 mod with_password;
 
 /// `auth-with-password`, `auth-refresh`, `auth-methods` under `/api/collections/{c}/`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/collections/{collection}/auth-with-password",
-            post(with_password::handler),
-        )
-        .route("/api/collections/{collection}/auth-refresh", post(refresh::handler))
-        .route("/api/collections/{collection}/auth-methods", get(methods::handler))
-        .route(
-            "/api/collections/{collection}/auth-with-totp",
-            post(totp::auth_with_totp),
-        )
-        .route("/api/collections/{collection}/totp", get(totp::status))
-        .route("/api/collections/{collection}/totp/setup", post(totp::setup))
-        .route("/api/collections/{collection}/totp/confirm", post(totp::confirm))
-        .route("/api/collections/{collection}/totp/disable", post(totp::disable))
-        .route(
-            "/api/collections/{collection}/impersonate/{id}",
-            post(impersonate::handler),
-        )
-        .route("/api/collections/{collection}/auth-revoke", post(revoke::handler))
-        .route(
-            "/api/collections/{collection}/request-verification",
-            post(request_verification::handler),
-        )
-        .route(
-            "/api/collections/{collection}/confirm-verification",
-            post(confirm_verification::handler),
-        )
-        .route(
-            "/api/collections/{collection}/request-password-reset",
-            post(request_password_reset::handler),
-        )
-        .route(
-            "/api/collections/{collection}/confirm-password-reset",
-            post(confirm_password_reset::handler),
-        )
-        .route(
-            "/api/collections/{collection}/request-email-change",
-            post(request_email_change::handler),
-        )
-        .route(
-            "/api/collections/{collection}/confirm-email-change",
-            post(confirm_email_change::handler),
-        )
-        .route("/api/collections/{collection}/request-otp", post(request_otp::handler))
-        .route("/api/collections/{collection}/auth-with-otp", post(with_otp::handler))
-        .route(
-            "/api/collections/{collection}/auth-with-oauth2",
-            post(with_oauth2::handler),
-        )
-        .route("/api/collections/{collection}/auth-with-ldap", post(with_ldap::handler))
-        .route(
-            "/api/oauth2-redirect",
-            get(oauth2_redirect::get_handler).post(oauth2_redirect::post_handler),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(with_password::handler))
+        .routes(routes!(refresh::handler))
+        .routes(routes!(methods::handler))
+        .routes(routes!(totp::auth_with_totp))
+        .routes(routes!(totp::status))
+        .routes(routes!(totp::setup))
+        .routes(routes!(totp::confirm))
+        .routes(routes!(totp::disable))
+        .routes(routes!(impersonate::handler))
+        .routes(routes!(revoke::handler))
+        .routes(routes!(request_verification::handler))
+        .routes(routes!(confirm_verification::handler))
+        .routes(routes!(request_password_reset::handler))
+        .routes(routes!(confirm_password_reset::handler))
+        .routes(routes!(request_email_change::handler))
+        .routes(routes!(confirm_email_change::handler))
+        .routes(routes!(request_otp::handler))
+        .routes(routes!(with_otp::handler))
+        .routes(routes!(with_oauth2::handler))
+        .routes(routes!(with_ldap::handler))
+        .routes(routes!(oauth2_redirect::get_handler, oauth2_redirect::post_handler))
 }
 
 /// The `expand` and `fields` query parameters.

@@ -19,6 +19,10 @@ use crate::body::{read_object, Limit};
 use crate::request::form_pairs;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get, path = "/api/oauth2-redirect", operation_id = "oauth2RedirectGet", tag = "auth",
+    params(("state" = String, Query), ("code" = Option<String>, Query), ("error" = Option<String>, Query)), responses((status = 200, description = "A page telling the user to return to the app", body = String, content_type = "text/html"))
+)]
 pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Response {
     let params: Map<String, Value> = form_pairs(uri.query().unwrap_or(""))
         .into_iter()
@@ -28,6 +32,10 @@ pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Resp
 }
 
 /// Apple (`response_mode=form_post`) posts the code as a form.
+#[utoipa::path(
+    post, path = "/api/oauth2-redirect", operation_id = "oauth2RedirectPost", tag = "auth",
+    request_body(content = crate::openapi::schemas::Object, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "A page telling the user to return to the app", body = String, content_type = "text/html"))
+)]
 pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_object::<Map<String, Value>>(&state, &headers, body, Limit::Small).await {
         Ok(params) => forward(&state, &params),

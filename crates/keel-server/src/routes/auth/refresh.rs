@@ -11,6 +11,10 @@ use crate::error::ApiResult;
 use crate::request::{bearer, request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-refresh", operation_id = "authRefresh", tag = "auth",
+    security(("authToken" = [])), params(crate::openapi::params::RecordQuery), responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

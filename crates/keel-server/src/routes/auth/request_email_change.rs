@@ -14,6 +14,10 @@ use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-email-change", operation_id = "requestEmailChange", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::NewEmailInput, responses((status = 204, description = "Sent to the new address"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -11,6 +11,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-otp", operation_id = "requestOtp", tag = "auth",
+    request_body = crate::openapi::auth::EmailInput, responses((status = 200, body = crate::openapi::auth::OtpRequested))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

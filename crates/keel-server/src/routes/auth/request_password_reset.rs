@@ -13,6 +13,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-password-reset", operation_id = "requestPasswordReset", tag = "auth",
+    request_body = crate::openapi::auth::EmailInput, responses((status = 204, description = "Sent when the email is a record's (the same answer otherwise)"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

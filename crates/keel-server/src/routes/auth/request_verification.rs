@@ -14,6 +14,10 @@ use crate::error::ApiResult;
 use crate::request::ClientOrigin;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/request-verification", operation_id = "requestVerification", tag = "auth",
+    request_body = crate::openapi::auth::EmailInput, responses((status = 204, description = "Sent when the email is an unverified record's (the same answer otherwise)"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -14,6 +14,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-revoke", operation_id = "authRevoke", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::RevokeInput, responses((status = 204, description = "Every token of the record is invalid"))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

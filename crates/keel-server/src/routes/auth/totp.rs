@@ -21,6 +21,10 @@ use crate::error::ApiResult;
 use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/totp", operation_id = "totpStatus", tag = "auth",
+    security(("authToken" = [])), responses((status = 200, body = crate::openapi::auth::TotpStatus))
+)]
 pub(super) async fn status(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -30,6 +34,10 @@ pub(super) async fn status(
     Ok(Json(json!({"enabled": enabled})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/setup", operation_id = "totpSetup", tag = "auth",
+    security(("authToken" = [])), responses((status = 200, description = "A new secret, active once confirmed", body = crate::openapi::auth::TotpSetup))
+)]
 pub(super) async fn setup(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
@@ -40,6 +48,10 @@ pub(super) async fn setup(
     Ok(Json(json!({"secret": s.secret, "uri": s.uri})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/confirm", operation_id = "totpConfirm", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::TotpCode, responses((status = 200, body = crate::openapi::auth::RecoveryCodes))
+)]
 pub(super) async fn confirm(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
@@ -51,6 +63,10 @@ pub(super) async fn confirm(
     Ok(Json(json!({"recoveryCodes": codes})))
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/totp/disable", operation_id = "totpDisable", tag = "auth",
+    security(("authToken" = [])), request_body = crate::openapi::auth::TotpCode, responses((status = 204, description = "TOTP is off"))
+)]
 pub(super) async fn disable(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
@@ -62,6 +78,10 @@ pub(super) async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-totp", operation_id = "authWithTotp", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::TotpAuth, responses((status = 200, body = crate::openapi::schemas::AuthResponse))
+)]
 pub(super) async fn auth_with_totp(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -14,6 +14,10 @@ use crate::error::ApiResult;
 use crate::request::{request_info, Caller, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-oauth2", operation_id = "authWithOAuth2", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::OAuth2Auth, responses((status = 200, body = crate::openapi::schemas::AuthResponse), (status = 401, description = "MFA: sign in again with another method and this `mfaId`", body = crate::openapi::schemas::MfaRequired))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -13,6 +13,10 @@ use crate::error::ApiResult;
 use crate::request::{request_info, ClientOrigin};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/auth-with-otp", operation_id = "authWithOtp", tag = "auth",
+    params(crate::openapi::params::RecordQuery), request_body = crate::openapi::auth::OtpAuth, responses((status = 200, body = crate::openapi::schemas::AuthResponse), (status = 401, description = "MFA: sign in again with another method and this `mfaId`", body = crate::openapi::schemas::MfaRequired))
+)]
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

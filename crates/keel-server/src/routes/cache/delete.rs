@@ -9,6 +9,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    delete, path = "/api/cache/{namespace}/{key}", operation_id = "cacheDelete", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Deleted"))
+)]
 pub(super) async fn delete_value(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,6 +10,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    get, path = "/api/cache/{namespace}/{key}", operation_id = "cacheGet", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "The stored JSON value", body = serde_json::Value))
+)]
 pub(super) async fn get_value(
     State(state): State<AppState>,
     caller: Caller,

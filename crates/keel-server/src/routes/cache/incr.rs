@@ -21,7 +21,7 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IncrBody {
     #[serde(default = "one")]
@@ -33,6 +33,10 @@ fn one() -> i64 {
     1
 }
 
+#[utoipa::path(
+    post, path = "/api/cache/{namespace}/{key}/incr", operation_id = "cacheIncr", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), request_body = IncrBody, responses((status = 200, description = "`{value}`", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn incr(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,13 +17,13 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use keel_core::Error;
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod delete;
 mod get;
@@ -35,20 +35,23 @@ mod put;
 mod set_many;
 
 /// The cache routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/cache/{namespace}", get(namespace::stats).delete(namespace::clear))
-        .route(
-            "/api/cache/{namespace}/{key}",
-            get(get::get_value)
-                .put(put::put_value)
-                .delete(delete::delete_value)
-                .post(post_action),
-        )
-        .route("/api/cache/{namespace}/{key}/incr", post(incr::incr))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(namespace::stats, namespace::clear))
+        .routes(routes!(
+            get::get_value,
+            put::put_value,
+            delete::delete_value,
+            post_action
+        ))
+        .routes(routes!(incr::incr))
 }
 
 /// `POST /api/cache/{namespace}/{action}`: the namespace-wide operations, by name.
+#[utoipa::path(
+    post, path = "/api/cache/{namespace}/{key}", operation_id = "cacheAction", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), params(("key" = String, Path, description = "The operation: `invalidate` `{tags}`, `get-many` `{keys}` or `set-many` `{entries}`")), request_body = crate::openapi::schemas::CacheAction, responses((status = 200, description = "get-many: `{values}` (by key; absent keys are null); invalidate: `{invalidated}` (how many entries)", body = crate::openapi::schemas::Object), (status = 204, description = "set-many: stored"))
+)]
 async fn post_action(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,6 +13,10 @@ use keel_app::authz::{authorize, Permission};
 
 /// `{"namespace", "provider", "hits", "misses", "evictions", "keys", "capabilities"}`
 /// (`keys` is `null` when the provider cannot count them cheaply).
+#[utoipa::path(
+    get, path = "/api/cache/{namespace}", operation_id = "cacheStats", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "The namespace's statistics", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -33,6 +37,10 @@ pub(super) async fn stats(
 }
 
 /// Removes every entry, tag and counter of the namespace; `{"cleared": N}`.
+#[utoipa::path(
+    delete, path = "/api/cache/{namespace}", operation_id = "cacheClear", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "`{cleared}`: how many entries", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn clear(
     State(state): State<AppState>,
     caller: Caller,

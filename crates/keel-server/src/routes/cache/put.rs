@@ -20,6 +20,10 @@ const MAX_TTL_SECS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;
 /// The most tags one entry may carry.
 const MAX_TAGS: usize = 64;
 
+#[utoipa::path(
+    put, path = "/api/cache/{namespace}/{key}", operation_id = "cacheSet", tag = "cache",
+    security(("authToken" = []), ("apiKey" = [])), params(("ttl" = Option<f64>, Query, description = "Seconds"), ("tags" = Option<String>, Query, description = "Comma-separated")), request_body(description = "Any JSON value", content = serde_json::Value, content_type = "application/json"), responses((status = 204, description = "Stored"))
+)]
 pub(super) async fn put_value(
     State(state): State<AppState>,
     caller: Caller,

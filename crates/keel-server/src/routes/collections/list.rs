@@ -18,6 +18,10 @@ use keel_app::authz::{authorize, Permission};
 use keel_app::serialize::pick_fields;
 
 /// Lists collections.
+#[utoipa::path(
+    get, path = "/api/collections", operation_id = "listCollections", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), params(crate::openapi::params::ListQuery), responses((status = 200, body = crate::openapi::schemas::CollectionList))
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsRead)?;
     let q = Query::from_uri(&uri);

@@ -2,8 +2,8 @@
 //! `collections:read` / `collections:manage` for every collection but the system ones.
 
 use crate::state::AppState;
-use axum::routing::{delete, get};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod filter;
 mod list;
@@ -13,13 +13,10 @@ mod view;
 mod write;
 
 /// The collections routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/collections", get(list::list).post(write::create))
-        .route("/api/collections/meta/scaffolds", get(scaffolds::scaffolds))
-        .route(
-            "/api/collections/{collection}",
-            get(view::view).patch(write::update).delete(remove::delete),
-        )
-        .route("/api/collections/{collection}/truncate", delete(remove::truncate))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list, write::create))
+        .routes(routes!(scaffolds::scaffolds))
+        .routes(routes!(view::view, write::update, remove::delete))
+        .routes(routes!(remove::truncate))
 }

@@ -10,6 +10,10 @@ use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 /// Deletes a collection, its table and its files.
+#[utoipa::path(
+    delete, path = "/api/collections/{collection}", operation_id = "deleteCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Deleted, with its records and files"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -21,6 +25,10 @@ pub async fn delete(
 }
 
 /// Deletes every record of a collection and their files.
+#[utoipa::path(
+    delete, path = "/api/collections/{collection}/truncate", operation_id = "truncateCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Every record deleted"))
+)]
 pub async fn truncate(
     State(state): State<AppState>,
     caller: Caller,

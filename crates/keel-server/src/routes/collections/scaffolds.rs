@@ -13,6 +13,10 @@ use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
 /// The scaffolds of `base` and `auth` collections.
+#[utoipa::path(
+    get, path = "/api/collections/meta/scaffolds", operation_id = "collectionScaffolds", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "A blank collection of each type, by type", body = crate::openapi::schemas::Object))
+)]
 pub async fn scaffolds(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsRead)?;
     let mut out = Map::new();

@@ -11,6 +11,10 @@ use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
 /// Views one collection.
+#[utoipa::path(
+    get, path = "/api/collections/{collection}", operation_id = "viewCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Collection))
+)]
 pub async fn view(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,6 +14,10 @@ use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
 /// Creates a collection.
+#[utoipa::path(
+    post, path = "/api/collections", operation_id = "createCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::CollectionInput, responses((status = 200, body = crate::openapi::schemas::Collection))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -28,6 +32,10 @@ pub async fn create(
 }
 
 /// Updates a collection (partial).
+#[utoipa::path(
+    patch, path = "/api/collections/{collection}", operation_id = "updateCollection", tag = "collections",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::CollectionInput, responses((status = 200, body = crate::openapi::schemas::Collection))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

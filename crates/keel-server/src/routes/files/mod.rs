@@ -1,17 +1,16 @@
 //! PocketBase's files API: `GET /api/files/{collection}/{recordId}/{filename}` and
 //! `POST /api/files/token`.
 
-use axum::routing::{get, post};
-use axum::Router;
-
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod serve;
 mod token;
 
 /// The files routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/files/token", post(token::token))
-        .route("/api/files/{collection}/{record}/{filename}", get(serve::serve))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token::token))
+        .routes(routes!(serve::serve))
 }

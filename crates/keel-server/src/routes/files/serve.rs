@@ -17,6 +17,10 @@ use keel_app::caller::authenticate;
 use keel_app::records::files::{field_names, file_key, is_safe_segment};
 
 /// Serves one file (`?download=1` for an attachment; `?thumb=` is accepted and ignored).
+#[utoipa::path(
+    get, path = "/api/files/{collection}/{record}/{filename}", operation_id = "serveFile", tag = "files",
+    params(("token" = Option<String>, Query, description = "A file token, for protected files"), ("download" = Option<String>, Query, description = "`1`/`true`: as an attachment"), ("thumb" = Option<String>, Query, description = "Accepted, ignored")), responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>))
+)]
 pub async fn serve(
     State(state): State<AppState>,
     Path((collection, record_id, filename)): Path<(String, String, String)>,

@@ -11,6 +11,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 
 /// Issues a file token; 401 for guests.
+#[utoipa::path(
+    post, path = "/api/files/token", operation_id = "fileToken", tag = "files",
+    security(("authToken" = [])), responses((status = 200, body = crate::openapi::schemas::FileToken))
+)]
 pub async fn token(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let Some(auth) = caller.auth.as_ref() else {
         return Err(ApiError::unauthorized(

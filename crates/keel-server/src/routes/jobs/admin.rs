@@ -16,6 +16,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/retry", operation_id = "retryJob", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Job))
+)]
 pub(super) async fn retry(
     State(state): State<AppState>,
     caller: Caller,
@@ -26,6 +30,10 @@ pub(super) async fn retry(
     Ok(Json(to_json(&job)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/cancel", operation_id = "cancelJob", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Job))
+)]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

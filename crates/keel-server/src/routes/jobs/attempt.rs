@@ -27,14 +27,14 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HeartbeatBody {
     #[serde(default)]
     lease: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProgressBody {
     #[serde(default)]
@@ -45,7 +45,7 @@ struct ProgressBody {
     message: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CompleteBody {
     #[serde(default)]
@@ -54,7 +54,7 @@ struct CompleteBody {
     result: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FailBody {
     #[serde(default)]
@@ -65,6 +65,10 @@ struct FailBody {
     retry: Option<bool>,
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/heartbeat", operation_id = "jobHeartbeat", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = HeartbeatBody, responses((status = 200, body = crate::openapi::schemas::Job), (status = 409, description = "The lease is no longer held: stop working on the job", body = crate::openapi::schemas::ErrorBody))
+)]
 pub(super) async fn heartbeat(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +83,10 @@ pub(super) async fn heartbeat(
     Ok(Json(to_json(&job)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/progress", operation_id = "jobProgress", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = ProgressBody, responses((status = 200, body = crate::openapi::schemas::Job), (status = 409, description = "The lease is no longer held: stop working on the job", body = crate::openapi::schemas::ErrorBody))
+)]
 pub(super) async fn progress(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,6 +112,10 @@ pub(super) async fn progress(
     Ok(Json(to_json(&job)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/complete", operation_id = "jobComplete", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = CompleteBody, responses((status = 200, body = crate::openapi::schemas::Job), (status = 409, description = "The lease is no longer held: stop working on the job", body = crate::openapi::schemas::ErrorBody))
+)]
 pub(super) async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,6 +130,10 @@ pub(super) async fn complete(
     Ok(Json(to_json(&job)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/fail", operation_id = "jobFail", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = FailBody, responses((status = 200, body = crate::openapi::schemas::Job), (status = 409, description = "The lease is no longer held: stop working on the job", body = crate::openapi::schemas::ErrorBody))
+)]
 pub(super) async fn fail(
     State(state): State<AppState>,
     caller: Caller,

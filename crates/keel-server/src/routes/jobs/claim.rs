@@ -28,7 +28,7 @@ const MAX_CLAIM: i64 = 100;
 /// The longest a claim may wait, in milliseconds.
 const MAX_WAIT_MS: i64 = 60_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClaimBody {
     #[serde(default)]
@@ -39,6 +39,10 @@ struct ClaimBody {
     worker: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/queues/{queue}/claim", operation_id = "claimJobs", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = ClaimBody, responses((status = 200, description = "`{items: [Job + lease]}`", body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn claim(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,6 +20,10 @@ use keel_app::authz::{authorize, Permission};
 /// The most jobs one request may enqueue.
 pub const MAX_BATCH: usize = 1000;
 
+#[utoipa::path(
+    post, path = "/api/queues/{queue}/jobs", operation_id = "enqueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::Enqueue, responses((status = 200, body = crate::openapi::schemas::Enqueued))
+)]
 pub(super) async fn enqueue(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,6 +10,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    get, path = "/api/jobs/{id}", operation_id = "getJob", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Job))
+)]
 pub(super) async fn get_job(
     State(state): State<AppState>,
     caller: Caller,

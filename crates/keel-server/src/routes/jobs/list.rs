@@ -18,6 +18,10 @@ use keel_app::authz::{authorize, Permission};
 const MAX_PER_PAGE: u32 = 500;
 const DEFAULT_PER_PAGE: u32 = 30;
 
+#[utoipa::path(
+    get, path = "/api/queues/{queue}/jobs", operation_id = "listJobs", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), params(("state" = Option<String>, Query, description = "waiting, delayed, active, completed, failed, dead or cancelled"), crate::openapi::params::PageQuery), responses((status = 200, description = "`{page, perPage, totalItems, totalPages, items: [Job]}`", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,

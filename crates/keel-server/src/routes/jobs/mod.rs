@@ -13,13 +13,13 @@
 //! Bodies are read by `crate::body`, so a malformed body, a wrong type or an unknown field
 //! is a 400 naming the field in PocketBase's error shape (never axum's plain-text 422). Queue names match `[A-Za-z0-9_-]{1,64}`.
 
-use axum::routing::{get, post};
-use axum::Router;
 use keel_core::Error;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod admin;
 mod attempt;
@@ -31,21 +31,21 @@ mod queues;
 mod settings;
 
 /// The jobs and queues routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/queues", get(queues::list_queues))
-        .route("/api/queues/{queue}", get(queues::get_queue).patch(settings::patch))
-        .route("/api/queues/{queue}/jobs", get(list::list_jobs).post(enqueue::enqueue))
-        .route("/api/queues/{queue}/claim", post(claim::claim))
-        .route("/api/queues/{queue}/pause", post(settings::pause))
-        .route("/api/queues/{queue}/resume", post(settings::resume))
-        .route("/api/jobs/{id}", get(get::get_job))
-        .route("/api/jobs/{id}/heartbeat", post(attempt::heartbeat))
-        .route("/api/jobs/{id}/progress", post(attempt::progress))
-        .route("/api/jobs/{id}/complete", post(attempt::complete))
-        .route("/api/jobs/{id}/fail", post(attempt::fail))
-        .route("/api/jobs/{id}/retry", post(admin::retry))
-        .route("/api/jobs/{id}/cancel", post(admin::cancel))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(queues::list_queues))
+        .routes(routes!(queues::get_queue, settings::patch))
+        .routes(routes!(list::list_jobs, enqueue::enqueue))
+        .routes(routes!(claim::claim))
+        .routes(routes!(settings::pause))
+        .routes(routes!(settings::resume))
+        .routes(routes!(get::get_job))
+        .routes(routes!(attempt::heartbeat))
+        .routes(routes!(attempt::progress))
+        .routes(routes!(attempt::complete))
+        .routes(routes!(attempt::fail))
+        .routes(routes!(admin::retry))
+        .routes(routes!(admin::cancel))
 }
 
 /// `Some(s)` when `value` is a non-blank string, else a 400 naming `field` as required.

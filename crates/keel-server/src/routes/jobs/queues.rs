@@ -13,6 +13,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    get, path = "/api/queues", operation_id = "listQueues", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn list_queues(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsRead)?;
     let queues = state.jobs.store().queues().await?;
@@ -23,6 +27,10 @@ pub(super) async fn list_queues(State(state): State<AppState>, caller: Caller) -
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    get, path = "/api/queues/{queue}", operation_id = "getQueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Queue))
+)]
 pub(super) async fn get_queue(
     State(state): State<AppState>,
     caller: Caller,

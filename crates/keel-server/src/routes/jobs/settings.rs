@@ -19,6 +19,10 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    patch, path = "/api/queues/{queue}", operation_id = "updateQueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), request_body(description = "Settings to change: `concurrency`, `rateLimit`, `pushUrl`, `keepCompleted`, `keepDead`", content = crate::openapi::schemas::Object), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
+)]
 pub(super) async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,6 +48,10 @@ pub(super) async fn patch(
     Ok(Json(to_json(&settings)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/queues/{queue}/pause", operation_id = "pauseQueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
+)]
 pub(super) async fn pause(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,6 +60,10 @@ pub(super) async fn pause(
     set_paused(state, caller, queue, true).await
 }
 
+#[utoipa::path(
+    post, path = "/api/queues/{queue}/resume", operation_id = "resumeQueue", tag = "jobs",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::QueueSettings))
+)]
 pub(super) async fn resume(
     State(state): State<AppState>,
     caller: Caller,

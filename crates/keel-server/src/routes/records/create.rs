@@ -15,6 +15,10 @@ use crate::state::AppState;
 
 /// Creates a record; 403 when the create rule is superusers-only, 400 on invalid data or a
 /// failing create rule.
+#[utoipa::path(
+    post, path = "/api/collections/{collection}/records", operation_id = "createRecord", tag = "records",
+    params(crate::openapi::params::RecordQuery), request_body(description = "The collection's fields", content((crate::openapi::schemas::RecordInput = "application/json"), (crate::openapi::schemas::RecordInput = "multipart/form-data"))), responses((status = 200, body = crate::openapi::schemas::Record))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,6 +10,10 @@ use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
 /// Deletes one record; 404 when absent or hidden by the delete rule.
+#[utoipa::path(
+    delete, path = "/api/collections/{collection}/records/{id}", operation_id = "deleteRecord", tag = "records",
+    responses((status = 204, description = "Deleted"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -27,6 +27,10 @@ struct ListOut<'a> {
 }
 
 /// Lists records (`page`, `perPage`, `sort`, `filter`, `expand`, `fields`, `skipTotal`).
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/records", operation_id = "listRecords", tag = "records",
+    params(crate::openapi::params::ListQuery), responses((status = 200, description = "A page of the records the list rule lets the caller see", body = crate::openapi::schemas::RecordList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

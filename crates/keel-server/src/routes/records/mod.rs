@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
-use axum::Router;
 use keel_data::{Collection, Record, RequestInfo};
 use serde_json::Value;
 
 use crate::error::ApiResult;
 use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod create;
 mod delete;
@@ -22,16 +22,10 @@ mod update;
 mod view;
 
 /// The records routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/collections/{collection}/records",
-            get(list::list).post(create::create),
-        )
-        .route(
-            "/api/collections/{collection}/records/{id}",
-            get(view::view).patch(update::update).delete(delete::delete),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list, create::create))
+        .routes(routes!(view::view, update::update, delete::delete))
 }
 
 /// A collection by id or name; 404 when absent.

@@ -14,6 +14,10 @@ use crate::request::{request_info, Caller};
 use crate::state::AppState;
 
 /// Updates a record; 404 when absent or hidden by the update rule.
+#[utoipa::path(
+    patch, path = "/api/collections/{collection}/records/{id}", operation_id = "updateRecord", tag = "records",
+    params(crate::openapi::params::RecordQuery), request_body(description = "The collection's fields", content((crate::openapi::schemas::RecordInput = "application/json"), (crate::openapi::schemas::RecordInput = "multipart/form-data"))), responses((status = 200, body = crate::openapi::schemas::Record))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

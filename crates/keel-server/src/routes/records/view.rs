@@ -16,6 +16,10 @@ use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json, RecordOut};
 
 /// Views one record (`expand`, `fields`).
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/records/{id}", operation_id = "viewRecord", tag = "records",
+    params(crate::openapi::params::RecordQuery), responses((status = 200, body = crate::openapi::schemas::Record))
+)]
 pub async fn view(
     State(state): State<AppState>,
     caller: Caller,

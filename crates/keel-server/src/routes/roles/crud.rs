@@ -16,7 +16,7 @@ use crate::state::AppState;
 use keel_app::audit;
 use keel_app::authz::{authorize, may_grant, Permission};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateRole {
     name: String,
@@ -26,7 +26,7 @@ pub(super) struct CreateRole {
     permissions: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateRole {
     description: Option<String>,
@@ -42,12 +42,20 @@ fn well_formed(p: &[String]) -> Vec<&str> {
         .collect()
 }
 
+#[utoipa::path(
+    get, path = "/api/roles", operation_id = "listRoles", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::RolesRead)?;
     let roles = state.identity.list_roles().await?;
     Ok(Json(json!({ "items": to_json(&roles)? })))
 }
 
+#[utoipa::path(
+    get, path = "/api/roles/{name}", operation_id = "viewRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Role))
+)]
 pub(super) async fn view(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +65,10 @@ pub(super) async fn view(
     Ok(Json(to_json(&role_or_404(&state, &name).await?)?))
 }
 
+#[utoipa::path(
+    post, path = "/api/roles", operation_id = "createRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), request_body = CreateRole, responses((status = 200, body = crate::openapi::schemas::Role))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +91,10 @@ pub(super) async fn create(
     Ok(Json(to_json(&role)?))
 }
 
+#[utoipa::path(
+    patch, path = "/api/roles/{name}", operation_id = "updateRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), request_body = UpdateRole, responses((status = 200, body = crate::openapi::schemas::Role))
+)]
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,6 +134,10 @@ pub(super) async fn update(
     Ok(Json(to_json(&role)?))
 }
 
+#[utoipa::path(
+    delete, path = "/api/roles/{name}", operation_id = "deleteRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Deleted"))
+)]
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,

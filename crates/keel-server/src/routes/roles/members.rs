@@ -59,6 +59,10 @@ async fn require_record(state: &AppState, collection: &Arc<Collection>, id: &str
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/roles/{name}/members", operation_id = "roleMembers", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "`{items: [{collectionId, collectionName, recordId}]}`", body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,6 +87,10 @@ pub(super) async fn list(
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    put, path = "/api/roles/{name}/members/{collection}/{record}", operation_id = "assignRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "`{roles}`: the record's roles now", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,6 +112,10 @@ pub(super) async fn assign(
 }
 
 /// Unassigns the role; the record need not exist any more (so stale assignments can go).
+#[utoipa::path(
+    delete, path = "/api/roles/{name}/members/{collection}/{record}", operation_id = "unassignRole", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Unassigned"))
+)]
 pub(super) async fn unassign(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,6 +135,10 @@ pub(super) async fn unassign(
 }
 
 /// A record's roles: for holders of `roles:read`, and for the record itself.
+#[utoipa::path(
+    get, path = "/api/collections/{collection}/records/{id}/roles", operation_id = "recordRoles", tag = "roles",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "The record's role names", body = crate::openapi::schemas::Object))
+)]
 pub(super) async fn record_roles(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,8 +16,6 @@
 //! themselves ([`keel_app::authz::may_grant`]). Every change is an audit entry
 //! (`role.create|update|delete|assign|unassign`).
 
-use axum::routing::{get, put};
-use axum::Router;
 use keel_auth::identity::Role;
 use keel_core::Error;
 
@@ -25,27 +23,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::may_grant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod crud;
 mod members;
 
 /// The roles routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/roles", get(crud::list).post(crud::create))
-        .route(
-            "/api/roles/{name}",
-            get(crud::view).patch(crud::update).delete(crud::delete),
-        )
-        .route("/api/roles/{name}/members", get(members::list))
-        .route(
-            "/api/roles/{name}/members/{collection}/{record}",
-            put(members::assign).delete(members::unassign),
-        )
-        .route(
-            "/api/collections/{collection}/records/{id}/roles",
-            get(members::record_roles),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crud::list, crud::create))
+        .routes(routes!(crud::view, crud::update, crud::delete))
+        .routes(routes!(members::list))
+        .routes(routes!(members::assign, members::unassign))
+        .routes(routes!(members::record_roles))
 }
 
 /// The role `name`, or a 404 saying so.

@@ -12,6 +12,10 @@ use crate::routes::jobs::to_json;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    post, path = "/api/schedules/{id}/pause", operation_id = "pauseSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Schedule))
+)]
 pub(super) async fn pause(
     State(state): State<AppState>,
     caller: Caller,
@@ -20,6 +24,10 @@ pub(super) async fn pause(
     set_paused(state, caller, id, true).await
 }
 
+#[utoipa::path(
+    post, path = "/api/schedules/{id}/resume", operation_id = "resumeSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Schedule))
+)]
 pub(super) async fn resume(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,6 +47,10 @@ async fn set_paused(state: AppState, caller: Caller, id: String, paused: bool) -
 }
 
 /// Enqueues the schedule's job now; answers with the job.
+#[utoipa::path(
+    post, path = "/api/schedules/{id}/trigger", operation_id = "triggerSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "The enqueued job", body = crate::openapi::schemas::Job))
+)]
 pub(super) async fn trigger(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +66,10 @@ pub(super) struct RunsQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/schedules/{id}/runs", operation_id = "scheduleRuns", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), params(("limit" = Option<u32>, Query, description = "1-1000, default 50")), responses((status = 200, body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn runs(
     State(state): State<AppState>,
     caller: Caller,

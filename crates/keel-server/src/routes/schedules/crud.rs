@@ -15,12 +15,20 @@ use crate::routes::jobs::to_json;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
+#[utoipa::path(
+    get, path = "/api/schedules", operation_id = "listSchedules", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
+)]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::JobsRead)?;
     let items = state.jobs.store().schedules().await?;
     Ok(Json(json!({ "items": to_json(&items)? })))
 }
 
+#[utoipa::path(
+    post, path = "/api/schedules", operation_id = "createSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::ScheduleInput, responses((status = 200, body = crate::openapi::schemas::Schedule))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -38,6 +46,10 @@ pub(super) struct ViewQuery {
     next: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/schedules/{id}", operation_id = "viewSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), params(("next" = Option<u32>, Query, description = "How many next fire times to list (0-100, default 5)")), responses((status = 200, body = crate::openapi::schemas::Schedule))
+)]
 pub(super) async fn view(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,6 +78,10 @@ pub(super) async fn view(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    patch, path = "/api/schedules/{id}", operation_id = "updateSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), request_body = crate::openapi::schemas::ScheduleInput, responses((status = 200, body = crate::openapi::schemas::Schedule))
+)]
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +95,10 @@ pub(super) async fn update(
     Ok(Json(to_json(&schedule)?))
 }
 
+#[utoipa::path(
+    delete, path = "/api/schedules/{id}", operation_id = "deleteSchedule", tag = "schedules",
+    security(("authToken" = []), ("apiKey" = [])), responses((status = 204, description = "Deleted"))
+)]
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,

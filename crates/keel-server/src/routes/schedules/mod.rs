@@ -8,24 +8,20 @@
 //!
 //! `{id}` is a schedule's id or its name.
 
-use axum::routing::{get, post};
-use axum::Router;
-
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod actions;
 mod crud;
 
 /// The schedules routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/schedules", get(crud::list).post(crud::create))
-        .route(
-            "/api/schedules/{id}",
-            get(crud::view).patch(crud::update).delete(crud::delete),
-        )
-        .route("/api/schedules/{id}/pause", post(actions::pause))
-        .route("/api/schedules/{id}/resume", post(actions::resume))
-        .route("/api/schedules/{id}/trigger", post(actions::trigger))
-        .route("/api/schedules/{id}/runs", get(actions::runs))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crud::list, crud::create))
+        .routes(routes!(crud::view, crud::update, crud::delete))
+        .routes(routes!(actions::pause))
+        .routes(routes!(actions::resume))
+        .routes(routes!(actions::trigger))
+        .routes(routes!(actions::runs))
 }
