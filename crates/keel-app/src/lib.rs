@@ -45,6 +45,9 @@ pub struct App {
     pub outbound: keel_core::outbound::OutboundGuard,
     /// Roles, API keys, second factors, external identities and the audit trail.
     pub identity: keel_auth::Identity,
+    /// The event bus: how this process tells the others what changed, and hears what they
+    /// changed (`[events] bus`; in process on one machine).
+    pub bus: Arc<dyn keel_core::bus::EventBus>,
     /// The realtime broker: clients and their subscriptions.
     pub realtime: Arc<realtime::Realtime>,
     /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let

@@ -33,6 +33,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The jobs and schedules service (`[jobs]` in `keel.toml`).
     pub jobs: JobsConfig,
+    /// How processes tell each other what changed (`[events]` in `keel.toml`).
+    pub events: EventsConfig,
     /// Sign-in protection and OAuth2 redirects (`[auth]` in `keel.toml`).
     pub auth: AuthConfig,
     /// Request body limits, connection timeouts and caps (`[limits]` in `keel.toml`).
@@ -57,6 +59,7 @@ impl Default for Config {
             data: DataConfig::default(),
             cache: CacheConfig::default(),
             jobs: JobsConfig::default(),
+            events: EventsConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             outbound: OutboundConfig::default(),
@@ -140,6 +143,37 @@ config_enum! {
         /// Memcached.
         Memcached => "memcached",
     }
+}
+
+config_enum! {
+    /// `[events] bus`.
+    EventBusProvider {
+        /// In process: one process only (the default).
+        Local => "local",
+        /// PostgreSQL LISTEN/NOTIFY at `[engines] postgres_url`.
+        Postgres => "postgres",
+        /// Redis pub/sub at `[engines] redis_url`.
+        Redis => "redis",
+        /// Core NATS at `[engines] nats_url`.
+        Nats => "nats",
+    }
+}
+
+// `config_enum!` declares the enum, so `#[derive(Default)]` is not available to it.
+#[allow(clippy::derivable_impls)]
+impl Default for EventBusProvider {
+    fn default() -> Self {
+        EventBusProvider::Local
+    }
+}
+
+/// The event bus (`[events]`): how the processes of one deployment tell each other what
+/// changed (records for realtime, schema, settings, revocations, job events).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// `local` (one process, the default), `postgres`, `redis` or `nats`.
+    pub bus: EventBusProvider,
 }
 
 config_enum! {

@@ -1,6 +1,7 @@
-//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events the `FileStore` and `Cache` traits, and the outbound request guard.
+//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events, the `FileStore`, `Cache` and `EventBus` traits, and the outbound request guard.
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -53,6 +53,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             outbound: jobs.outbound().clone(),
             jobs,
             identity: keel_auth::Identity::new(store.clone()),
+            bus: Arc::new(keel_events::LocalBus::new()),
             realtime: realtime.clone(),
             background: emails.clone(),
         },

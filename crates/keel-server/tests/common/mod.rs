@@ -76,6 +76,7 @@ impl App {
                 ),
                 outbound,
                 identity: keel_auth::Identity::new(store.clone()),
+                bus: Arc::new(keel_events::LocalBus::new()),
                 realtime: Arc::new(Realtime::default()),
                 background: Default::default(),
             },

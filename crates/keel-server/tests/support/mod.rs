@@ -72,6 +72,7 @@ impl TestApp {
                 ),
                 outbound,
                 identity: keel_auth::Identity::new(store.clone()),
+                bus: Arc::new(keel_events::LocalBus::new()),
                 realtime,
                 background: Default::default(),
             },
