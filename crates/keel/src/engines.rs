@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use keel_core::config::{CacheProvider, Config, DataEngine, EnginesConfig, JobsStore};
+use keel_core::config::{CacheProvider, Config, DataEngine, EnginesConfig, EventBusProvider, JobsStore};
 use keel_sql::mysql::{MySqlEngine, MySqlPool};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -55,6 +55,16 @@ impl Needs {
     pub fn cache(cfg: &Config) -> Needs {
         Needs {
             redis: matches!(cfg.cache.provider, CacheProvider::Redis | CacheProvider::Tiered),
+            ..Needs::default()
+        }
+    }
+
+    /// What the event bus needs (`[events] bus`).
+    pub fn bus(cfg: &Config) -> Needs {
+        Needs {
+            postgres: cfg.events.bus == EventBusProvider::Postgres,
+            redis: cfg.events.bus == EventBusProvider::Redis,
+            nats: cfg.events.bus == EventBusProvider::Nats,
             ..Needs::default()
         }
     }
@@ -233,7 +243,12 @@ mod tests {
     #[test]
     fn only_the_engines_of_configured_services_are_needed() {
         let mut cfg = Config::default();
-        let all = |cfg: &Config| Needs::store(cfg).and(Needs::jobs(cfg)).and(Needs::cache(cfg));
+        let all = |cfg: &Config| {
+            Needs::store(cfg)
+                .and(Needs::jobs(cfg))
+                .and(Needs::cache(cfg))
+                .and(Needs::bus(cfg))
+        };
         assert_eq!(all(&cfg), Needs::default());
         cfg.jobs.store = JobsStore::Postgres;
         cfg.cache.provider = CacheProvider::Tiered;
@@ -246,5 +261,9 @@ mod tests {
                 nats: false
             }
         );
+        cfg.events.bus = EventBusProvider::Nats;
+        assert!(all(&cfg).nats);
+        cfg.events.bus = EventBusProvider::Local;
+        assert!(!all(&cfg).nats);
     }
 }
