@@ -10,7 +10,11 @@ mod frame;
 pub mod local;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use local::LocalBus;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresBus;
+#[cfg(feature = "redis")]
+pub use redis::RedisBus;

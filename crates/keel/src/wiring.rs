@@ -95,7 +95,15 @@ pub async fn open_bus(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<dyn
                 .await
                 .map_err(failed)?,
         ),
-        EventBusProvider::Redis | EventBusProvider::Nats => {
+        EventBusProvider::Redis => {
+            let redis = engines.redis()?;
+            Arc::new(
+                keel_events::RedisBus::new(&redis.client, redis.manager, channel)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+        EventBusProvider::Nats => {
             anyhow::bail!("[events] bus = \"{}\": not available in this build", cfg.events.bus)
         }
     };

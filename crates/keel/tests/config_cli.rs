@@ -86,6 +86,12 @@ fn an_unreachable_engine_stops_the_start_naming_its_key_not_its_password() {
             format!("redis://:hunter2@127.0.0.1:{port}/0"),
         ),
         (
+            "[events]\nbus = \"redis\"\n",
+            "engines.redis_url",
+            "KEEL_ENGINES__REDIS_URL",
+            format!("redis://:hunter2@127.0.0.1:{port}/0"),
+        ),
+        (
             "[events]\nbus = \"postgres\"\n",
             "engines.postgres_url",
             "KEEL_ENGINES__POSTGRES_URL",
