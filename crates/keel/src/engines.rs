@@ -94,7 +94,7 @@ pub struct Engines {
     postgres: Option<PgPool>,
     mysql: Option<MySqlPool>,
     redis: Option<RedisEngine>,
-    nats: Option<async_nats::Client>,
+    nats: Option<(async_nats::Client, keel_events::NatsEvents)>,
 }
 
 impl Engines {
@@ -133,7 +133,18 @@ impl Engines {
 
     /// The NATS client (opened when a service needs it).
     pub fn nats(&self) -> anyhow::Result<async_nats::Client> {
-        self.nats.clone().ok_or_else(|| not_opened("nats_url"))
+        self.nats
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .ok_or_else(|| not_opened("nats_url"))
+    }
+
+    /// What the NATS client tells about its connection (reconnections), for the event bus.
+    pub fn nats_events(&self) -> anyhow::Result<keel_events::NatsEvents> {
+        self.nats
+            .as_ref()
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| not_opened("nats_url"))
     }
 }
 
@@ -214,13 +225,28 @@ async fn open_redis(url: &str) -> anyhow::Result<RedisEngine> {
     Ok(RedisEngine { client, manager })
 }
 
-/// The NATS client (reconnects on its own once connected).
-async fn open_nats(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
+/// The NATS client (reconnects on its own once connected) and its connection events: logged,
+/// and handed to the event bus, which reports a gap after a reconnection.
+async fn open_nats(url: &str) -> anyhow::Result<(async_nats::Client, keel_events::NatsEvents)> {
+    let events = keel_events::NatsEvents::new();
+    let observer = events.clone();
+    let client = async_nats::ConnectOptions::new()
         .connection_timeout(CONNECT_TIMEOUT)
+        .event_callback(move |event| {
+            let observer = observer.clone();
+            async move {
+                match &event {
+                    async_nats::Event::Connected => tracing::info!("nats: connected"),
+                    async_nats::Event::Disconnected => tracing::warn!("nats: disconnected; reconnecting"),
+                    other => tracing::warn!(event = %other, "nats"),
+                }
+                observer.observe(&event);
+            }
+        })
         .connect(url)
         .await
-        .map_err(|e| cannot_connect("nats_url", url, e))
+        .map_err(|e| cannot_connect("nats_url", url, e))?;
+    Ok((client, events))
 }
 
 #[cfg(test)]

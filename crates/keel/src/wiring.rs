@@ -103,9 +103,11 @@ pub async fn open_bus(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<dyn
                     .map_err(failed)?,
             )
         }
-        EventBusProvider::Nats => {
-            anyhow::bail!("[events] bus = \"{}\": not available in this build", cfg.events.bus)
-        }
+        EventBusProvider::Nats => Arc::new(
+            keel_events::NatsBus::new(engines.nats()?, &engines.nats_events()?, channel)
+                .await
+                .map_err(failed)?,
+        ),
     };
     tracing::info!(bus = bus.name(), channel = %channel, "event bus ready");
     Ok(bus)

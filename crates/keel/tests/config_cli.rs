@@ -92,6 +92,12 @@ fn an_unreachable_engine_stops_the_start_naming_its_key_not_its_password() {
             format!("redis://:hunter2@127.0.0.1:{port}/0"),
         ),
         (
+            "[events]\nbus = \"nats\"\n",
+            "engines.nats_url",
+            "KEEL_ENGINES__NATS_URL",
+            format!("nats://keel:hunter2@127.0.0.1:{port}"),
+        ),
+        (
             "[events]\nbus = \"postgres\"\n",
             "engines.postgres_url",
             "KEEL_ENGINES__POSTGRES_URL",
