@@ -16,7 +16,10 @@
 //!   overflowed because it read too slowly, or the provider's connection to its engine dropped
 //!   and was re-established), the subscription yields [`BusDelivery::Gap`] before the next
 //!   message, so the subscriber reloads whatever it derives from the messages instead of
-//!   serving stale state.
+//!   serving stale state. After a lost connection the gap is reported once the provider
+//!   listens again, so a reload made after it sees every change whose message it missed. A
+//!   provider may report a gap it cannot rule out (a spurious reload is safe, a silent loss
+//!   is not). A gap wakes a subscriber waiting in `recv`.
 //! - **Payloads up to [`MAX_PAYLOAD`] bytes** are delivered whole, whatever the engine's own
 //!   limit (PostgreSQL's NOTIFY takes 8,000 bytes: its provider carries larger ones another way).
 //! - `publish` returns once the engine accepted the message; an engine that is down is an

@@ -5,6 +5,8 @@
 //! prefixes locally in `keel_core::bus::Fanout`.
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod backoff;
 #[cfg(any(feature = "postgres", feature = "redis", feature = "nats"))]
 mod frame;
 pub mod local;

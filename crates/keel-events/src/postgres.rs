@@ -28,6 +28,7 @@ use keel_core::bus::{check, check_channel, BusSubscription, EventBus, Fanout};
 use keel_core::{Error, Result};
 use sqlx::postgres::{PgListener, PgPool};
 
+use crate::backoff::Backoff;
 use crate::frame;
 
 /// The longest NOTIFY payload PostgreSQL takes (it must be shorter than 8,000 bytes).
@@ -209,15 +210,14 @@ async fn forward(mut listener: PgListener, pool: PgPool, channel: String, fanout
 
 /// A new listener, retried with backoff (0.1 s doubling to 5 s); `None` once the pool closed.
 async fn relisten(pool: &PgPool, channel: &str) -> Option<PgListener> {
-    let mut wait = Duration::from_millis(100);
+    let mut backoff = Backoff::new();
     loop {
         match listen(pool, channel).await {
             Ok(l) => return Some(l),
             Err(sqlx::Error::PoolClosed) => return None,
             Err(e) => tracing::warn!(error = %e, "postgres bus: listening again failed; retrying"),
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(5));
+        backoff.wait().await;
     }
 }
 

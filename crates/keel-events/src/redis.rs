@@ -25,6 +25,7 @@ use keel_core::bus::{check, check_channel, BusSubscription, EventBus, Fanout};
 use keel_core::{Error, Result};
 use redis::aio::{ConnectionManager, PubSub};
 
+use crate::backoff::Backoff;
 use crate::frame;
 
 /// How long a publish may take before it fails as `Unavailable`.
@@ -119,14 +120,13 @@ async fn forward(client: redis::Client, channel: String, first: PubSub, fanout: 
         }
         drop(stream);
         tracing::warn!("redis bus: the subscription ended; subscribing again");
-        let mut wait = Duration::from_millis(100);
+        let mut backoff = Backoff::new();
         pubsub = loop {
             match subscribe(&client, &channel).await {
                 Ok(p) => break p,
                 Err(e) => tracing::warn!(error = %e, "redis bus: subscribing again failed; retrying"),
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
+            backoff.wait().await;
         };
         fanout.gap();
     }
