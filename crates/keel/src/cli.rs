@@ -280,6 +280,12 @@ pub struct BenchBusArgs {
     /// Bytes per message (at least the 8 of its timestamp)
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(8..=1_048_576))]
     pub payload: u64,
+    /// Internal: run as the subscriber process of a run (started by the publisher)
+    #[arg(long, hide = true)]
+    pub subscriber: bool,
+    /// Internal: the run's `[events] channel` (given to the subscriber process)
+    #[arg(long, hide = true)]
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Args)]
