@@ -27,6 +27,7 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     assert_eq!(claimed[0].kind, "mail");
     assert_eq!(claimed[0].payload, json!({"to": "a@example.com"}));
     assert!(claimed[0].created_ms > 0);
+    assert!(!claimed[0].reclaimed);
 
     // Held for the lease: nobody else gets them.
     assert!(store.outbox_claim(10, Duration::from_secs(60)).await.unwrap().is_empty());
@@ -41,6 +42,7 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     assert_eq!(short[0].id, c);
     let again = reopen.outbox_claim(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [c.clone()]);
+    assert!(again[0].reclaimed, "the consumer learns an earlier holder may have handed it on");
     store.outbox_done(&[b, c]).await.unwrap();
     assert_eq!(store.outbox_len().await.unwrap(), 0);
 

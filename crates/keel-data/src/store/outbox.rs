@@ -44,6 +44,9 @@ pub struct OutboxEntry {
     pub payload: Value,
     /// When it was written, in milliseconds since the epoch.
     pub created_ms: i64,
+    /// Whether an earlier claim's lease ended without the row being done: its holder may
+    /// have handed it on before dying, so the consumer should check for that.
+    pub reclaimed: bool,
 }
 
 /// Creates `_outbox` (system migration `0006_outbox`).
@@ -137,7 +140,7 @@ impl Store {
         let max = max.clamp(1, MAX_CLAIM);
         let mut tx = self.engine.begin().await?;
         let sql = format!(
-            "SELECT id, kind, payload, created FROM _outbox WHERE claimed_until <= {} \
+            "SELECT id, kind, payload, created, claimed_until FROM _outbox WHERE claimed_until <= {} \
              ORDER BY created, id LIMIT {max}{}",
             d.placeholder(1),
             d.skip_locked()
@@ -155,6 +158,7 @@ impl Store {
                 kind: text("kind"),
                 payload,
                 created_ms: row.get("created").and_then(number).unwrap_or_default(),
+                reclaimed: row.get("claimed_until").and_then(number).unwrap_or_default() > 0,
             });
         }
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
