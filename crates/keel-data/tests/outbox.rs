@@ -30,9 +30,13 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     assert!(!claimed[0].reclaimed);
 
     // Held for the lease: nobody else gets them.
-    assert!(store.outbox_claim(10, Duration::from_secs(60)).await.unwrap().is_empty());
+    assert!(store
+        .outbox_claim(10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_empty());
     // Done: gone for good.
-    store.outbox_done(&[a.clone()]).await.unwrap();
+    store.outbox_done(std::slice::from_ref(&a)).await.unwrap();
     assert_eq!(store.outbox_len().await.unwrap(), 1);
 
     // A claim whose lease ended (its holder died) is claimed again.
@@ -41,8 +45,11 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     assert_eq!(short.len(), 1, "only the row nobody holds: {short:?}");
     assert_eq!(short[0].id, c);
     let again = reopen.outbox_claim(10, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(again.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [c.clone()]);
-    assert!(again[0].reclaimed, "the consumer learns an earlier holder may have handed it on");
+    assert_eq!(again.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [c.as_str()]);
+    assert!(
+        again[0].reclaimed,
+        "the consumer learns an earlier holder may have handed it on"
+    );
     store.outbox_done(&[b, c]).await.unwrap();
     assert_eq!(store.outbox_len().await.unwrap(), 0);
 

@@ -298,14 +298,21 @@ async fn an_email_the_server_could_not_take_is_sent_again() {
         if first["errors"].as_array().is_some_and(|e| !e.is_empty()) {
             break first;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no failed attempt recorded: {}", r.text);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed attempt recorded: {}",
+            r.text
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(job["payload"]["template"], "resetPassword", "{job}");
     assert_eq!(job["payload"]["to"], "retry@x.test", "{job}");
     assert!(job["payload"].get("token").is_none(), "{job}");
     assert!(
-        job["errors"][0]["message"].as_str().unwrap_or("").contains("password reset email failed"),
+        job["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("password reset email failed"),
         "{job}"
     );
 
@@ -369,10 +376,19 @@ async fn keels_own_mail_queue_is_read_only_through_the_api() {
     let app = support::TestApp::new().await;
     let su = app.superuser_token().await;
     let r = app
-        .send(Method::POST, "/api/queues/_keel-mail/jobs", Some(&su), Some(json!({"payload": {}})))
+        .send(
+            Method::POST,
+            "/api/queues/_keel-mail/jobs",
+            Some(&su),
+            Some(json!({"payload": {}})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    assert!(r.json["message"].as_str().unwrap_or("").contains("Keel's own"), "{}", r.text);
+    assert!(
+        r.json["message"].as_str().unwrap_or("").contains("Keel's own"),
+        "{}",
+        r.text
+    );
     let r = app
         .send(Method::POST, "/api/queues/_keel-mail/claim", Some(&su), Some(json!({})))
         .await;
@@ -387,11 +403,18 @@ async fn keels_own_mail_queue_is_read_only_through_the_api() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.json["data"]["pushUrl"].is_object(), "{}", r.text);
-    let r = app.send(Method::GET, "/api/queues/_keel-mail/jobs", Some(&su), None).await;
+    let r = app
+        .send(Method::GET, "/api/queues/_keel-mail/jobs", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     // Other queues whose names merely start with '_' are the user's.
     let r = app
-        .send(Method::POST, "/api/queues/_mine/jobs", Some(&su), Some(json!({"payload": {}})))
+        .send(
+            Method::POST,
+            "/api/queues/_mine/jobs",
+            Some(&su),
+            Some(json!({"payload": {}})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }

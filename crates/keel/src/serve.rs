@@ -103,7 +103,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // The system workers finish the attempts they hold (an unfinished one is retried after a
     // restart: it is a job, not a task of this process).
-    if tokio::time::timeout(grace, futures::future::join_all(outbox)).await.is_err() {
+    if tokio::time::timeout(grace, futures::future::join_all(outbox))
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "system jobs still running after {}s were left to their leases; they run again after a restart",
             grace.as_secs()

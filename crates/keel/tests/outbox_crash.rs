@@ -68,7 +68,8 @@ async fn a_pending_auth_email_is_delivered_after_kill_9_and_restart() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let user = json!({"email": "crash@x.test", "password": "secret-password-1", "passwordConfirm": "secret-password-1"});
+    let user =
+        json!({"email": "crash@x.test", "password": "secret-password-1", "passwordConfirm": "secret-password-1"});
     let res = http
         .post(format!("{url}/api/collections/users/records"))
         .header("Authorization", &su)
@@ -97,7 +98,10 @@ async fn a_pending_auth_email_is_delivered_after_kill_9_and_restart() {
         {
             break;
         }
-        assert!(started.elapsed() < DEADLINE, "no failed send attempt recorded: {jobs:?}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no failed send attempt recorded: {jobs:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -106,7 +110,11 @@ async fn a_pending_auth_email_is_delivered_after_kill_9_and_restart() {
     let smtp = SmtpServer::start_on(port).unwrap();
     let keel = KeelProcess::serve(data_dir);
     let got = smtp.wait_for_messages(1, DEADLINE).await;
-    assert_eq!(got.len(), 1, "the pending email was delivered after the restart: {got:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "the pending email was delivered after the restart: {got:?}"
+    );
     assert!(got[0].to.iter().any(|a| a.email == "crash@x.test"), "{:?}", got[0].to);
     assert!(
         got[0].subject.as_deref().unwrap_or("").contains("password"),

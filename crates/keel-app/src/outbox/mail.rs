@@ -50,7 +50,8 @@ impl JobHandler for MailWorker {
             Err(e) => return Err(format!("cannot read the record: {e}")),
         };
         let mut vars = mail::vars(app, &record);
-        let sign = |kind| flow::sign(&collection, &record, kind, None).map_err(|e| format!("cannot sign the token: {e}"));
+        let sign =
+            |kind| flow::sign(&collection, &record, kind, None).map_err(|e| format!("cannot sign the token: {e}"));
         match m.template {
             Template::Verification => vars.token = sign(TokenKind::Verification)?,
             Template::ResetPassword => vars.token = sign(TokenKind::PasswordReset)?,
@@ -71,9 +72,7 @@ impl JobHandler for MailWorker {
                 }
             }
             Template::AuthAlert => vars.alert_info = m.alert_info.clone().unwrap_or_default(),
-            Template::ConfirmEmailChange => {
-                return Ok(skipped("email change emails are sent while the request waits"))
-            }
+            Template::ConfirmEmailChange => return Ok(skipped("email change emails are sent while the request waits")),
         }
         match mail::send(app, &collection, m.template, &m.to, &vars).await {
             Ok(true) => Ok(Some(json!({"sent": true}))),

@@ -68,7 +68,9 @@ pub(crate) async fn migrate(store: &Store, tx: &mut dyn Tx) -> Result<()> {
 fn checked(kind: &str, payload: &Value) -> Result<String> {
     let kind_ok = !kind.is_empty()
         && kind.len() <= 64
-        && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !kind_ok {
         return Err(Error::internal(format!(
             "outbox: the kind {kind:?} is not 1 to 64 characters of letters, digits, '_' and '-'"
@@ -193,10 +195,7 @@ impl Store {
 
     /// How many rows are waiting (claimed or not).
     pub async fn outbox_len(&self) -> Result<u64> {
-        let rows = self
-            .engine
-            .fetch_all("SELECT COUNT(*) AS n FROM _outbox", &[])
-            .await?;
+        let rows = self.engine.fetch_all("SELECT COUNT(*) AS n FROM _outbox", &[]).await?;
         Ok(rows
             .first()
             .and_then(|r| r.get("n"))

@@ -256,7 +256,10 @@ async fn unique_keys(store: JobStore) {
     store.complete(&c.job.id, &c.lease, None).await.unwrap();
     // A producer that may have enqueued before a crash finds the job, finished or not.
     let found = store.find_unique(&q, "report-42").await.unwrap().unwrap();
-    assert_eq!((found.id.as_str(), found.state), (first.job.id.as_str(), JobState::Completed));
+    assert_eq!(
+        (found.id.as_str(), found.state),
+        (first.job.id.as_str(), JobState::Completed)
+    );
     assert!(store.find_unique(&q, "report-43").await.unwrap().is_none());
     let fourth = store.enqueue(&q, vec![keyed()]).await.unwrap().remove(0);
     assert!(fourth.created, "a completed job frees its key");

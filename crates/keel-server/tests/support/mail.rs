@@ -104,7 +104,10 @@ impl MailApp {
     pub async fn count_to(&self, to: &str) -> usize {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !keel_app::outbox::settled(&self.app.state).await.unwrap() {
-            assert!(tokio::time::Instant::now() < deadline, "the queued emails were not all sent");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the queued emails were not all sent"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.smtp.messages_to(to).len()
