@@ -28,6 +28,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// Stops the outbox relay and system workers when dropped.
     pub stop: tokio::sync::watch::Sender<bool>,
+    /// The relay's and the system workers' tasks (ended once `stop` is sent).
+    pub outbox: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The process-wide metrics recorder (one per test binary).
@@ -83,8 +85,13 @@ impl TestApp {
         // As the binary does: the record broker and the jobs forwarder.
         keel_app::realtime::start(&state);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        keel_app::outbox::start(&state, stopped);
-        TestApp { state, dir, stop }
+        let outbox = keel_app::outbox::start(&state, stopped);
+        TestApp {
+            state,
+            dir,
+            stop,
+            outbox,
+        }
     }
 
     pub fn router(&self) -> Router {
