@@ -7,23 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
+use common::{superuser_token, KeelProcess};
 use keel_testkit::smtp_server::SmtpServer;
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn superuser_token(http: &reqwest::Client, url: &str) -> String {
-    let res = http
-        .post(format!("{url}/api/collections/_superusers/auth-with-password"))
-        .json(&json!({ "identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "superuser login: {}", res.text().await.unwrap());
-    let body: Value = res.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
-}
 
 /// The jobs of Keel's mail queue, as the jobs API lists them.
 async fn mail_jobs(http: &reqwest::Client, url: &str, token: &str) -> Vec<Value> {
