@@ -88,6 +88,17 @@ pub fn authorize(caller: &Caller, permission: Permission) -> Result<(), Error> {
     }
 }
 
+/// [`authorize`] for enqueueing into or claiming from `queue`: Keel's own queues
+/// (`_keel-…`, the outbox's emails) are refused to every caller, superusers included, since a
+/// job put there would be sent as Keel's email and a job taken from there would never be.
+pub fn authorize_queue_work(caller: &Caller, permission: Permission, queue: &str) -> Result<(), Error> {
+    authorize(caller, permission)?;
+    if keel_jobs::is_system_queue(queue) {
+        return Err(keel_jobs::system_queue_refused(queue));
+    }
+    Ok(())
+}
+
 /// `Ok` if `caller` may hand on every permission in `permissions` (what `what` grants, e.g.
 /// `the role "editor"`): superusers may hand on anything, others only permissions they hold
 /// themselves ([`keel_auth::permissions::covers`]: `*` only if they hold `*`). Else a 403

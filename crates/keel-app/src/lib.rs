@@ -12,6 +12,7 @@ pub mod batch;
 pub mod caller;
 pub mod collections;
 pub mod lockout;
+pub mod outbox;
 pub mod realtime;
 pub mod records;
 pub mod redact;
@@ -50,7 +51,4 @@ pub struct App {
     pub bus: Arc<dyn keel_core::bus::EventBus>,
     /// The realtime broker: clients and their subscriptions.
     pub realtime: Arc<realtime::Realtime>,
-    /// Work a request starts and does not wait for (auth emails): tracked so shutdown can let
-    /// it finish and tests can wait until it has.
-    pub background: tokio_util::task::TaskTracker,
 }

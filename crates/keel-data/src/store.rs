@@ -19,6 +19,7 @@ mod ddl;
 mod expand;
 mod group;
 mod migrate;
+mod outbox;
 mod records;
 mod rows;
 mod rules;
@@ -34,6 +35,7 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
 
 use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
@@ -130,6 +132,8 @@ pub struct Store {
     pub(crate) exprs: rules::ExprCache,
     /// The group-commit writer for creates, once enabled.
     pub(crate) group: std::sync::OnceLock<tokio::sync::mpsc::Sender<group::CreateJob>>,
+    /// Woken after a commit that wrote outbox rows (`store/outbox.rs`).
+    pub(crate) outbox_wake: tokio::sync::Notify,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -148,6 +152,7 @@ impl Store {
             ddl: tokio::sync::Mutex::new(()),
             exprs: rules::ExprCache::default(),
             group: std::sync::OnceLock::new(),
+            outbox_wake: tokio::sync::Notify::new(),
         };
         store.migrate().await?;
         store.reload_schema().await?;

@@ -9,7 +9,10 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 
-pub use model::{Backoff, BackoffKind, ClaimedJob, Job, JobState, NewJob, Progress, QueueCounts, QueueSettings};
+pub use model::{
+    is_system_queue, system_queue_refused, Backoff, BackoffKind, ClaimedJob, Job, JobState, NewJob, Progress,
+    QueueCounts, QueueSettings, SYSTEM_QUEUE_PREFIX,
+};
 pub use queued::QueuedJobs;
 pub use runtime::{HttpPush, JobContext, JobHandler};
 pub use service::{JobEvent, Jobs};

@@ -161,6 +161,24 @@ pub struct AttemptError {
     pub at: DateTime<Utc>,
 }
 
+/// Queues whose names start with this are Keel's own (`_keel-mail`: the auth emails of the
+/// outbox). The jobs API shows them like any other queue, but only Keel enqueues into them
+/// and works them, and they take no `pushUrl`.
+pub const SYSTEM_QUEUE_PREFIX: &str = "_keel-";
+
+/// Whether `queue` is one of Keel's own ([`SYSTEM_QUEUE_PREFIX`]).
+pub fn is_system_queue(queue: &str) -> bool {
+    queue.starts_with(SYSTEM_QUEUE_PREFIX)
+}
+
+/// The error for a change to one of Keel's own queues through the API.
+pub fn system_queue_refused(queue: &str) -> Error {
+    Error::Forbidden(format!(
+        "The queue {queue:?} is Keel's own (names starting with {SYSTEM_QUEUE_PREFIX:?}): its jobs can be read, \
+         retried and cancelled, but only Keel enqueues and works them. Use another queue name."
+    ))
+}
+
 /// A job as stored and as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

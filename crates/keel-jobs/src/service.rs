@@ -192,6 +192,13 @@ impl Jobs {
     /// http(s), or an internal IP literal not allow-listed) is a 400 naming `pushUrl`; a host
     /// name is checked on every delivery, when it resolves.
     pub async fn update_settings(&self, queue: &str, patch: &Value) -> Result<crate::QueueSettings> {
+        if crate::model::is_system_queue(queue) && patch.get("pushUrl").is_some_and(|u| !u.is_null()) {
+            return Err(keel_core::Error::field(
+                "pushUrl",
+                "validation_system_queue",
+                format!("{queue} is Keel's own queue: its jobs are worked inside Keel, never pushed to a URL."),
+            ));
+        }
         if let Some(Value::String(url)) = patch.get("pushUrl") {
             if let Err(refusal) = self.outbound.check_url(url) {
                 let message = match refusal {

@@ -286,6 +286,36 @@ async fn an_email_the_server_could_not_take_is_sent_again() {
     drop(conn);
     drop(listener);
 
+    // The failed attempt shows in the jobs API, on Keel's own mail queue; the job names the
+    // template and the address, never the token.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let job = loop {
+        let r = app
+            .send(Method::GET, "/api/queues/_keel-mail/jobs", Some(&su), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let first = r.json["items"][0].clone();
+        if first["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            break first;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed attempt recorded: {}",
+            r.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["payload"]["template"], "resetPassword", "{job}");
+    assert_eq!(job["payload"]["to"], "retry@x.test", "{job}");
+    assert!(job["payload"].get("token").is_none(), "{job}");
+    assert!(
+        job["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("password reset email failed"),
+        "{job}"
+    );
+
     // Now a real server on that port: a later attempt delivers.
     let smtp = keel_testkit::smtp_server::SmtpServer::start_on(port).unwrap();
     let got = smtp.wait_for_messages(1, std::time::Duration::from_secs(45)).await;
@@ -337,4 +367,54 @@ async fn two_racing_confirmations_of_one_reset_token_let_one_through() {
         "second-new-password"
     };
     m.app.login("users", "race@x.test", pw).await;
+}
+
+/// Keel's own queues (`_keel-…`) are read through the jobs API like any other, but nobody,
+/// not even a superuser, enqueues into or claims from them, or points them at a push URL.
+#[tokio::test]
+async fn keels_own_mail_queue_is_read_only_through_the_api() {
+    let app = support::TestApp::new().await;
+    let su = app.superuser_token().await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/queues/_keel-mail/jobs",
+            Some(&su),
+            Some(json!({"payload": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(
+        r.json["message"].as_str().unwrap_or("").contains("Keel's own"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .send(Method::POST, "/api/queues/_keel-mail/claim", Some(&su), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/queues/_keel-mail",
+            Some(&su),
+            Some(json!({"pushUrl": "https://example.com/hook"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.json["data"]["pushUrl"].is_object(), "{}", r.text);
+    let r = app
+        .send(Method::GET, "/api/queues/_keel-mail/jobs", Some(&su), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Other queues whose names merely start with '_' are the user's.
+    let r = app
+        .send(
+            Method::POST,
+            "/api/queues/_mine/jobs",
+            Some(&su),
+            Some(json!({"payload": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }

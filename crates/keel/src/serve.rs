@@ -45,8 +45,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         jobs.spawn_push_supervisor(Duration::from_secs(2), background.clone());
         jobs.spawn_scheduler(Duration::from_secs(1), background.clone());
     }
-    // Work requests start and do not wait for (auth emails): given the grace period on shutdown.
-    let emails = tokio_util::task::TaskTracker::new();
     let state = AppState::new(Services {
         app: keel_app::App {
             store: store.clone(),
@@ -59,12 +57,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             identity: keel_auth::Identity::new(store.clone()),
             bus,
             realtime: realtime.clone(),
-            background: emails.clone(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
     keel_app::realtime::start(&state);
+    // The outbox relay and the system workers (auth emails): what requests start and do not
+    // wait for, durable in the outbox and carried out as jobs.
+    let outbox = keel_app::outbox::start(&state, background.clone());
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,
@@ -105,11 +105,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
     }
-    emails.close();
-    if tokio::time::timeout(grace, emails.wait()).await.is_err() {
+    // The system workers finish the attempts they hold (an unfinished one is retried after a
+    // restart: it is a job, not a task of this process).
+    if tokio::time::timeout(grace, futures::future::join_all(outbox))
+        .await
+        .is_err()
+    {
         tracing::warn!(
-            pending = emails.len(),
-            "emails still being sent after {}s were dropped; their users can ask again",
+            "system jobs still running after {}s were left to their leases; they run again after a restart",
             grace.as_secs()
         );
     }

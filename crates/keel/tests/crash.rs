@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
+use common::{superuser_token, KeelProcess};
 use serde_json::{json, Value};
 
 const WRITERS: usize = 6;
@@ -20,18 +20,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-async fn superuser_token(http: &reqwest::Client, url: &str) -> String {
-    let res = http
-        .post(format!("{url}/api/collections/_superusers/auth-with-password"))
-        .json(&json!({ "identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "superuser login: {}", res.text().await.unwrap());
-    let body: Value = res.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 /// Creates records until a request fails (the server died) or `stop` is set; returns nothing,

@@ -179,7 +179,6 @@ async fn alert_new_origin(app: &App, login: &Login<'_>) {
     if to.is_empty() {
         return;
     }
-    let mut vars = super::mail::vars(app, &login.record);
     let agent = if login.origin.user_agent.is_empty() {
         "an unknown client"
     } else {
@@ -190,12 +189,9 @@ async fn alert_new_origin(app: &App, login: &Login<'_>) {
     } else {
         &login.origin.ip
     };
-    vars.alert_info = format!("{agent} from {ip} at {}", keel_core::time::now());
-    super::mail::send_in_background(
-        app,
-        login.collection.clone(),
-        super::mail::Template::AuthAlert,
-        to,
-        vars,
-    );
+    let mut mail = super::mail::MailJob::new(super::mail::Template::AuthAlert, &login.record, &to);
+    mail.alert_info = Some(format!("{agent} from {ip} at {}", keel_core::time::now()));
+    if let Err(e) = super::mail::queue(app, &mail).await {
+        tracing::warn!(error = %e, "could not queue the new sign-in alert email");
+    }
 }

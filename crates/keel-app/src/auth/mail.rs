@@ -5,18 +5,17 @@
 //! nothing, logs a warning and answers exactly as if it had sent (the flows stay free of
 //! account enumeration either way).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use keel_data::schema::MailTemplate;
 use keel_data::{Collection, FieldKind, Record};
 use keel_notify::{Address, EmailTemplate, Mail, Mailer, SmtpAuthMethod, SmtpConfig, SmtpMailer, Vars};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::App;
 
 /// Which of a collection's email templates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Template {
     Verification,
     ResetPassword,
@@ -26,7 +25,7 @@ pub enum Template {
 }
 
 impl Template {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Template::Verification => "verification",
             Template::ResetPassword => "password reset",
@@ -136,48 +135,51 @@ pub async fn send(
     Ok(true)
 }
 
-/// How long to wait before each new attempt at an email the mail server did not take: a
-/// server restarting or briefly unreachable loses nothing; one refusing the message for good
-/// (an SMTP 5xx) is not asked again.
-pub const RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
+/// An auth email to send at least once, as the outbox and the `_keel-mail` job carry it:
+/// which template, to whom, for which record. Never the token or the code: the worker makes
+/// those when it sends (`crate::outbox::mail`), so neither is stored in a job that
+/// `jobs:read` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailJob {
+    pub template: Template,
+    /// The collection's id.
+    pub collection: String,
+    /// The auth record's id.
+    pub record: String,
+    pub to: String,
+    /// The OTP whose code the email carries (template `otp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otp_id: Option<String>,
+    /// The sign-in the alert is about (template `authAlert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_info: Option<String>,
+}
 
-/// [`send`] on a background task, so a request's answer (and its timing) does not depend on
-/// whether an account exists or how slow the mail server is. A transient failure is retried
-/// after each of [`RETRY_DELAYS`]; the last failure is logged as an error. (The email lives
-/// in this process until sent: a crash meanwhile loses it, and the user asks again.)
-pub fn send_in_background(app: &App, collection: Arc<Collection>, which: Template, to: String, vars: Vars) {
-    let task_app = app.clone();
-    app.background.spawn(async move {
-        let app = task_app;
-        let mut delays = RETRY_DELAYS.iter();
-        loop {
-            // The error names the server and the failing step, never a credential or the
-            // message body (where the token or code is).
-            match send(&app, &collection, which, &to, &vars).await {
-                Ok(_) => return,
-                Err(e @ keel_core::Error::Internal(_)) => match delays.next() {
-                    Some(delay) => {
-                        tracing::warn!(
-                            collection = %collection.name, error = %e, retry_in_secs = delay.as_secs(),
-                            "sending the {} email failed; trying again", which.name()
-                        );
-                        tokio::time::sleep(*delay).await;
-                    }
-                    None => {
-                        tracing::error!(
-                            collection = %collection.name, error = %e,
-                            "sending the {} email failed {} times; giving up", which.name(), RETRY_DELAYS.len() + 1
-                        );
-                        return;
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(collection = %collection.name, error = %e, "sending the {} email failed", which.name());
-                    return;
-                }
-            }
+/// The outbox kind of auth emails (worked on the jobs queue `_keel-mail`).
+pub const OUTBOX_KIND: &str = "mail";
+
+impl MailJob {
+    /// The email `which` of `record` to `to`.
+    pub fn new(which: Template, record: &Record, to: &str) -> MailJob {
+        MailJob {
+            template: which,
+            collection: record.collection.id.clone(),
+            record: record.id().to_string(),
+            to: to.to_string(),
+            otp_id: None,
+            alert_info: None,
         }
-    });
+    }
+}
+
+/// Queues `mail` in the outbox: durable when this returns (a crash afterwards loses nothing),
+/// sent by the `_keel-mail` worker with the jobs service's retries. So a request's answer
+/// (and its timing) does not depend on the mail server, nor on whether an account exists.
+pub async fn queue(app: &App, mail: &MailJob) -> keel_core::Result<()> {
+    let payload = serde_json::to_value(mail).map_err(keel_core::Error::internal)?;
+    app.store.outbox_put(OUTBOX_KIND, &payload).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::flow;
 use super::login::{complete, failed, Login};
-use super::mail::{self, Template};
+use super::mail::{self, MailJob, Template};
 use super::SignedIn;
 use crate::{lockout, App, Origin};
 
@@ -47,14 +47,15 @@ pub async fn request(
         return Ok(keel_core::id::new_id());
     };
     let to = flow::email_of(&record).to_string();
-    let (otp_id, code) = app
+    // The code made here is never sent: the worker gives the OTP a fresh one when it sends
+    // the email, so no code is stored in clear (outbox, job payload).
+    let (otp_id, _unsent) = app
         .identity
         .create_otp(&collection.id, record.id(), &to, length)
         .await?;
-    let mut vars = mail::vars(app, &record);
-    vars.otp = code;
-    vars.otp_id = otp_id.clone();
-    mail::send_in_background(app, collection.clone(), Template::Otp, to, vars);
+    let mut job = MailJob::new(Template::Otp, &record, &to);
+    job.otp_id = Some(otp_id.clone());
+    mail::queue(app, &job).await?;
     let entry = flow::audit_entry(EVENT, true, collection, record.id(), origin).identity(email);
     app.identity.audit(entry.detail("otpId", otp_id.clone())).await;
     Ok(otp_id)

@@ -11,7 +11,7 @@ use keel_data::Collection;
 use serde_json::{Map, Value};
 
 use super::flow;
-use super::mail::{self, Template};
+use super::mail::{self, MailJob, Template};
 use crate::records::auth_fields;
 use crate::{App, Origin};
 
@@ -31,10 +31,8 @@ pub async fn request(
     let Some(record) = flow::record_by_email(app, collection, &email, REQUEST, origin).await? else {
         return Ok(());
     };
-    let mut vars = mail::vars(app, &record);
-    vars.token = flow::sign(collection, &record, TokenKind::PasswordReset, None)?;
-    let to = flow::email_of(&record).to_string();
-    mail::send_in_background(app, collection.clone(), Template::ResetPassword, to, vars);
+    let to = flow::email_of(&record);
+    mail::queue(app, &MailJob::new(Template::ResetPassword, &record, to)).await?;
     let entry = flow::audit_entry(REQUEST, true, collection, record.id(), origin).identity(email);
     app.identity.audit(entry).await;
     Ok(())

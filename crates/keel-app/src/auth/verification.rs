@@ -9,7 +9,7 @@ use keel_data::{Access, Collection, RequestInfo};
 use serde_json::{Map, Value};
 
 use super::flow;
-use super::mail::{self, Template};
+use super::mail::{self, MailJob, Template};
 use crate::{App, Origin};
 
 const CONFIRM: &str = "auth.verification_confirm";
@@ -33,10 +33,8 @@ pub async fn request(
         app.identity.audit(entry.detail("reason", "already verified")).await;
         return Ok(());
     }
-    let mut vars = mail::vars(app, &record);
-    vars.token = flow::sign(collection, &record, TokenKind::Verification, None)?;
-    let to = flow::email_of(&record).to_string();
-    mail::send_in_background(app, collection.clone(), Template::Verification, to, vars);
+    let to = flow::email_of(&record);
+    mail::queue(app, &MailJob::new(Template::Verification, &record, to)).await?;
     app.identity.audit(entry).await;
     Ok(())
 }

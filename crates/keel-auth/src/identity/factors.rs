@@ -54,6 +54,31 @@ impl Identity {
         Ok((r.id().to_string(), code))
     }
 
+    /// Gives the OTP `otp_id` a new code (its hash replaces the old one) and returns it, for
+    /// the email that carries it: the code exists in clear only while that email is sent, never
+    /// in a stored job. `None` when the OTP is gone (used, expired and purged).
+    pub async fn reissue_otp(&self, otp_id: &str, length: usize) -> Result<Option<String>> {
+        let rows = self
+            .rows("SELECT \"id\" FROM \"_otps\" WHERE \"id\" = $1", &[Value::from(otp_id)])
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let code = random_digits(length.clamp(4, 20));
+        let to_hash = code.clone();
+        let hash = tokio::task::spawn_blocking(move || crate::hash_password(&to_hash))
+            .await
+            .map_err(Error::internal)??;
+        match self
+            .update(OTPS, otp_id, obj(vec![("password", Value::from(hash))]))
+            .await
+        {
+            Ok(_) => Ok(Some(code)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The `(recordId, sentTo)` of the OTP `otp_id` of the collection, expired or not, without
     /// using it up (to know whose sign-in an `auth-with-otp` attempt is).
     pub async fn otp_owner(&self, collection_id: &str, otp_id: &str) -> Result<Option<(String, String)>> {

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     "0003_identity",
     "0004_auth_origins",
     "0005_audit_chain",
+    "0006_outbox",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -134,6 +135,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
             save_row(store, tx, &c, true).await
         }
         "0005_audit_chain" => audit_chain(store, tx).await,
+        "0006_outbox" => super::outbox::migrate(store, tx).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }

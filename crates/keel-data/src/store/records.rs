@@ -19,10 +19,12 @@ use keel_sql::{SqlBuf, Tx};
 
 /// An open write transaction and the events it will send once committed.
 pub(crate) struct Write<'s> {
-    store: &'s Store,
+    pub(super) store: &'s Store,
     pub(super) tx: Box<dyn Tx>,
     schema: Arc<Schema>,
     pub(super) events: Vec<RecordEvent>,
+    /// Whether this write added outbox rows (the relay is woken after the commit).
+    pub(super) outbox_written: bool,
 }
 
 impl<'s> Write<'s> {
@@ -33,13 +35,17 @@ impl<'s> Write<'s> {
             tx,
             schema: store.schema(),
             events: Vec::new(),
+            outbox_written: false,
         })
     }
 
-    /// Commits, then sends the events.
+    /// Commits, then sends the events (and wakes the outbox relay if it has rows).
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         self.store.emit(self.events);
+        if self.outbox_written {
+            self.store.outbox_wake.notify_one();
+        }
         Ok(())
     }
 

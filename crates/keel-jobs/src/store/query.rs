@@ -28,6 +28,17 @@ impl JobStore {
         rows.first().map(job_from_row).transpose()
     }
 
+    /// The newest job of `queue` enqueued with `unique_key`, in any state (finished ones too):
+    /// how a producer that may have enqueued before a crash learns whether it did.
+    pub async fn find_unique(&self, queue: &str, unique_key: &str) -> Result<Option<Job>> {
+        validate_queue_name(queue)?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM keel_jobs WHERE queue = $1 AND unique_key = $2 ORDER BY seq DESC LIMIT 1"
+        );
+        let rows = self.read(&sql, &[json!(queue), json!(unique_key)]).await?;
+        rows.first().map(job_from_row).transpose()
+    }
+
     /// The jobs of `queue` (in `state`, if given), newest first.
     pub async fn list(&self, queue: &str, state: Option<JobState>, page: u32, per_page: u32) -> Result<JobPage> {
         validate_queue_name(queue)?;

@@ -254,9 +254,18 @@ async fn unique_keys(store: JobStore) {
     let third = store.enqueue(&q, vec![keyed()]).await.unwrap().remove(0);
     assert_eq!(third.job.id, first.job.id, "an active job still holds its key");
     store.complete(&c.job.id, &c.lease, None).await.unwrap();
+    // A producer that may have enqueued before a crash finds the job, finished or not.
+    let found = store.find_unique(&q, "report-42").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.state),
+        (first.job.id.as_str(), JobState::Completed)
+    );
+    assert!(store.find_unique(&q, "report-43").await.unwrap().is_none());
     let fourth = store.enqueue(&q, vec![keyed()]).await.unwrap().remove(0);
     assert!(fourth.created, "a completed job frees its key");
     assert_ne!(fourth.job.id, first.job.id);
+    let newest = store.find_unique(&q, "report-42").await.unwrap().unwrap();
+    assert_eq!(newest.id, fourth.job.id, "the newest job with the key");
     let other_queue = store.enqueue(&random_name(), vec![keyed()]).await.unwrap().remove(0);
     assert!(other_queue.created, "keys are per queue");
 }

@@ -78,7 +78,6 @@ impl App {
                 identity: keel_auth::Identity::new(store.clone()),
                 bus: Arc::new(keel_events::LocalBus::new()),
                 realtime: Arc::new(Realtime::default()),
-                background: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

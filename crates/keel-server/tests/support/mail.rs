@@ -100,12 +100,16 @@ impl MailApp {
     }
 
     /// How many messages reached `to` once every email the app started sending is sent (or
-    /// given up): a send still running cannot hide behind a zero.
+    /// given up): a send still queued or running cannot hide behind a zero.
     pub async fn count_to(&self, to: &str) -> usize {
-        let background = &self.app.state.background;
-        background.close();
-        background.wait().await;
-        background.reopen();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !keel_app::outbox::settled(&self.app.state).await.unwrap() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the queued emails were not all sent"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.smtp.messages_to(to).len()
     }
 

@@ -26,6 +26,10 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestApp {
     pub state: AppState,
     pub dir: TempDir,
+    /// Stops the outbox relay and system workers when dropped.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    /// The relay's and the system workers' tasks (ended once `stop` is sent).
+    pub outbox: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The process-wide metrics recorder (one per test binary).
@@ -74,14 +78,20 @@ impl TestApp {
                 identity: keel_auth::Identity::new(store.clone()),
                 bus: Arc::new(keel_events::LocalBus::new()),
                 realtime,
-                background: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
         });
         // As the binary does: the record broker and the jobs forwarder.
         keel_app::realtime::start(&state);
-        TestApp { state, dir }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let outbox = keel_app::outbox::start(&state, stopped);
+        TestApp {
+            state,
+            dir,
+            stop,
+            outbox,
+        }
     }
 
     pub fn router(&self) -> Router {

@@ -218,3 +218,16 @@ pub fn upsert_superuser_with_env(data_dir: &Path, email: &str, password: &str, e
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A superuser token (`SUPERUSER_EMAIL` / `SUPERUSER_PASSWORD`) from the server at `url`.
+pub async fn superuser_token(http: &reqwest::Client, url: &str) -> String {
+    let res = http
+        .post(format!("{url}/api/collections/_superusers/auth-with-password"))
+        .json(&serde_json::json!({ "identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "superuser login: {}", res.text().await.unwrap());
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}

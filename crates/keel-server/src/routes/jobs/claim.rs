@@ -21,7 +21,7 @@ use crate::body::{read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::authz::{authorize_queue_work, Permission};
 
 /// The most jobs one claim returns.
 const MAX_CLAIM: i64 = 100;
@@ -50,8 +50,8 @@ pub(super) async fn claim(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsWork)?;
     check_queue(&queue)?;
+    authorize_queue_work(&caller, Permission::JobsWork, &queue)?;
     let body: ClaimBody = read_object(&state, &headers, body, Limit::Small).await?;
     let max = body.max.unwrap_or(1);
     if !(1..=MAX_CLAIM).contains(&max) {

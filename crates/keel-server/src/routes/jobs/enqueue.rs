@@ -15,7 +15,7 @@ use crate::body::{from_object, read_bytes, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::authz::{authorize_queue_work, Permission};
 
 /// The most jobs one request may enqueue.
 pub const MAX_BATCH: usize = 1000;
@@ -30,8 +30,8 @@ pub(super) async fn enqueue(
     Path(queue): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsEnqueue)?;
     check_queue(&queue)?;
+    authorize_queue_work(&caller, Permission::JobsEnqueue, &queue)?;
     let not_a_job = || ApiError::bad_request("The body must be a job object or an array of job objects.");
     let bytes = read_bytes(&state, body, Limit::Document).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
