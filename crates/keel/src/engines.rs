@@ -46,6 +46,7 @@ impl Needs {
     pub fn jobs(cfg: &Config) -> Needs {
         Needs {
             postgres: cfg.jobs.store == JobsStore::Postgres,
+            mysql: cfg.jobs.store == JobsStore::Mysql,
             ..Needs::default()
         }
     }
@@ -246,5 +247,7 @@ mod tests {
                 nats: false
             }
         );
+        cfg.jobs.store = JobsStore::Mysql;
+        assert!(all(&cfg).mysql);
     }
 }

@@ -1,14 +1,16 @@
 //! The job store: jobs and queue settings in one SQL engine of the one SQL layer
-//! (`keel_sql::Engine`), embedded SQLite (a `jobs.db` file of its own in the data dir) or
-//! PostgreSQL (the process's shared pool). Statements are written once, with `$N`
+//! (`keel_sql::Engine`), embedded SQLite (a `jobs.db` file of its own in the data dir),
+//! PostgreSQL or MariaDB (the process's shared pool). Statements are written once, with `$N`
 //! placeholders, BIGINT columns, JSON as text and times as Unix milliseconds; the dialect
 //! numbers the placeholders and supplies what differs (`FOR UPDATE SKIP LOCKED`, the `seq`
-//! column, asynchronous commits).
+//! column, asynchronous commits, `INSERT IGNORE`, whether `UPDATE … RETURNING` exists: on
+//! MariaDB an update locks its rows with a `SELECT … FOR UPDATE`, updates them by `seq` and
+//! reads them back in the same transaction, see `JobStore::update_returning`).
 //!
 //! The jobs table is itself the queue, as in Oban, River or Solid Queue: a claim is one
 //! `UPDATE … RETURNING` that flips waiting rows to active with a fresh lease token, so a
 //! job's state, its lease, its unique key and its counts change in one transaction. On
-//! PostgreSQL the claim's inner `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
+//! PostgreSQL and MariaDB the claim's `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
 //! which serializes that queue's claims across processes. Its transactions run beside each
 //! other (`Engine::begin_concurrent`), not behind the records store's write lock. On SQLite
@@ -67,6 +69,13 @@ impl JobStore {
     /// The store on `engine` (for PostgreSQL, a `PgEngine` over the process's shared pool);
     /// creates the tables if missing.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Self> {
+        if engine.dialect().name() == "mysql" {
+            // Enqueues need `INSERT … RETURNING`, and claims `SKIP LOCKED`: MariaDB 10.6+.
+            return Err(Error::bad_request(
+                "The jobs store runs on MariaDB 10.6 or later, not MySQL (it has no INSERT … RETURNING): \
+                 set [jobs] store to \"embedded\" or \"postgres\", or engines.mysql_url to a MariaDB server.",
+            ));
+        }
         let bare = Self { engine, grouper: None };
         bare.migrate().await?;
         Ok(Self {
