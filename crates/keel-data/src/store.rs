@@ -18,6 +18,7 @@ mod collections;
 mod ddl;
 mod expand;
 mod group;
+mod journal;
 mod migrate;
 mod records;
 mod rows;
@@ -34,6 +35,8 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+#[doc(hidden)]
+pub use journal::Failpoint;
 
 use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
@@ -130,6 +133,8 @@ pub struct Store {
     pub(crate) exprs: rules::ExprCache,
     /// The group-commit writer for creates, once enabled.
     pub(crate) group: std::sync::OnceLock<tokio::sync::mpsc::Sender<group::CreateJob>>,
+    /// A test hook inside collection changes ([`Store::set_schema_failpoint`]).
+    pub(crate) failpoint: std::sync::RwLock<Option<journal::Failpoint>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -148,10 +153,24 @@ impl Store {
             ddl: tokio::sync::Mutex::new(()),
             exprs: rules::ExprCache::default(),
             group: std::sync::OnceLock::new(),
+            failpoint: std::sync::RwLock::new(None),
         };
         store.migrate().await?;
+        // A collection change a killed process left half done (MySQL) is finished or undone.
+        journal::recover(&store).await?;
         store.reload_schema().await?;
         Ok(store)
+    }
+
+    /// Test hook: `hook` runs after each step of a collection change's DDL (`("step", n)`)
+    /// and once the change can only roll forward (`("forward", 0)`); a hook that never
+    /// returns, with its task aborted, stands in for a process killed there.
+    #[doc(hidden)]
+    pub fn set_schema_failpoint(&self, hook: Option<journal::Failpoint>) {
+        match self.failpoint.write() {
+            Ok(mut g) => *g = hook,
+            Err(p) => *p.into_inner() = hook,
+        }
     }
 
     /// Applies pending system migrations; returns the names of those applied (empty when up to date).
