@@ -8,13 +8,21 @@ use std::sync::Arc;
 use keel_data::store::Failpoint;
 use keel_data::{Access, ListParams, RequestInfo, Store};
 use keel_sql::mysql::MySqlEngine;
-use keel_testkit::mysql::fresh_database;
+use keel_testkit::mysql::{fresh_database, DatabaseGuard, MySqlDatabase};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 async fn open(url: &str) -> Store {
     let engine = MySqlEngine::connect(url, 4).await.unwrap();
     Store::open(Arc::new(engine)).await.unwrap()
+}
+
+/// A fresh database (dropped with the guard), or `None` without `KEEL_TEST_MYSQL_URL`.
+async fn database() -> Option<(MySqlDatabase, DatabaseGuard)> {
+    let url = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL")?;
+    let db = fresh_database(&url).await;
+    let guard = db.guard();
+    Some((db, guard))
 }
 
 /// A hook that reports reaching (`what`, `n`) and then never returns there.
@@ -142,7 +150,18 @@ async fn columns(store: &Store, table: &str) -> Vec<String> {
 async fn stop_change_at(store: Arc<Store>, what: &'static str, n: usize) {
     let (hook, mut reached) = stop_at(what, n);
     store.set_schema_failpoint(Some(hook));
-    let patch = change_for(&store);
+    let task = change_until_hook(&store, &mut reached).await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+}
+
+/// Starts the change on `store` in a task of its own; returns once its failpoint hook
+/// reports (the task is then waiting in the hook).
+async fn change_until_hook(
+    store: &Arc<Store>,
+    reached: &mut mpsc::UnboundedReceiver<()>,
+) -> tokio::task::JoinHandle<keel_core::Result<Arc<keel_data::Collection>>> {
+    let patch = change_for(store);
     let mut task = tokio::spawn({
         let store = store.clone();
         async move { store.update_collection("notes", patch).await }
@@ -151,17 +170,12 @@ async fn stop_change_at(store: Arc<Store>, what: &'static str, n: usize) {
         _ = reached.recv() => {}
         done = &mut task => panic!("the change ended before its failpoint: {done:?}"),
     }
-    task.abort();
-    assert!(task.await.unwrap_err().is_cancelled());
+    task
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stopped_while_reversible_is_undone_on_open() {
-    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
-        return;
-    };
-    let db = fresh_database(&url).await;
-    let _drop = db.guard();
+    let Some((db, _drop)) = database().await else { return };
     let store = Arc::new(open(&db.url).await);
     notes(&store).await;
     let before = rows(&store, "notes", &["title", "code", "n", "tag"]).await;
@@ -198,11 +212,7 @@ async fn a_change_stopped_while_reversible_is_undone_on_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stopped_past_its_point_of_no_return_is_finished_on_open() {
-    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
-        return;
-    };
-    let db = fresh_database(&url).await;
-    let _drop = db.guard();
+    let Some((db, _drop)) = database().await else { return };
     let store = Arc::new(open(&db.url).await);
     notes(&store).await;
     stop_change_at(store.clone(), "forward", 0).await;
@@ -226,11 +236,7 @@ async fn a_change_stopped_past_its_point_of_no_return_is_finished_on_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_stopped_part_way_leaves_no_table() {
-    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
-        return;
-    };
-    let db = fresh_database(&url).await;
-    let _drop = db.guard();
+    let Some((db, _drop)) = database().await else { return };
     let store = Arc::new(open(&db.url).await);
     let (hook, mut reached) = stop_at("step", 1);
     store.set_schema_failpoint(Some(hook));
@@ -255,11 +261,7 @@ async fn a_create_stopped_part_way_leaves_no_table() {
 /// change, the other's waits for the schema lock instead of interleaving DDL with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_changes_from_two_stores_are_serialized() {
-    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
-        return;
-    };
-    let db = fresh_database(&url).await;
-    let _drop = db.guard();
+    let Some((db, _drop)) = database().await else { return };
     let a = Arc::new(open(&db.url).await);
     let b = Arc::new(open(&db.url).await);
     notes(&a).await;
@@ -283,15 +285,7 @@ async fn concurrent_changes_from_two_stores_are_serialized() {
         })
     });
     a.set_schema_failpoint(Some(hook));
-    let patch = change_for(&a);
-    let mut task_a = tokio::spawn({
-        let a = a.clone();
-        async move { a.update_collection("notes", patch).await }
-    });
-    tokio::select! {
-        _ = reached.recv() => {}
-        done = &mut task_a => panic!("A's change ended before its failpoint: {done:?}"),
-    }
+    let task_a = change_until_hook(&a, &mut reached).await;
     let task_b = tokio::spawn({
         let b = b.clone();
         async move {
