@@ -197,6 +197,8 @@ config_enum! {
         Embedded => "embedded",
         /// PostgreSQL, shared by several processes.
         Postgres => "postgres",
+        /// MariaDB 10.6+ (`[engines] mysql_url`), shared by several processes.
+        Mysql => "mysql",
     }
 }
 
@@ -341,8 +343,8 @@ impl std::fmt::Debug for CacheConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
-    /// `embedded` (SQLite file `jobs.db` in the data dir, the default) or `postgres`
-    /// (shared by several Keel processes).
+    /// `embedded` (SQLite file `jobs.db` in the data dir, the default), `postgres` or `mysql`
+    /// (MariaDB; both shared by several Keel processes).
     pub store: JobsStore,
     /// Whether this process runs schedules, HTTP-push delivery and upkeep (turn off on
     /// API-only processes; any number of processes may leave it on).

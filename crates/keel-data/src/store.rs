@@ -18,6 +18,7 @@ mod collections;
 mod ddl;
 mod expand;
 mod group;
+mod journal;
 mod migrate;
 mod outbox;
 mod records;
@@ -36,6 +37,8 @@ use tokio::sync::broadcast;
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
 pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
+#[doc(hidden)]
+pub use journal::Failpoint;
 
 use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
@@ -134,6 +137,8 @@ pub struct Store {
     pub(crate) group: std::sync::OnceLock<tokio::sync::mpsc::Sender<group::CreateJob>>,
     /// Woken after a commit that wrote outbox rows (`store/outbox.rs`).
     pub(crate) outbox_wake: tokio::sync::Notify,
+    /// A test hook inside collection changes ([`Store::set_schema_failpoint`]).
+    pub(crate) failpoint: std::sync::RwLock<Option<journal::Failpoint>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -153,10 +158,24 @@ impl Store {
             exprs: rules::ExprCache::default(),
             group: std::sync::OnceLock::new(),
             outbox_wake: tokio::sync::Notify::new(),
+            failpoint: std::sync::RwLock::new(None),
         };
         store.migrate().await?;
+        // A collection change a killed process left half done (MySQL) is finished or undone.
+        journal::recover(&store).await?;
         store.reload_schema().await?;
         Ok(store)
+    }
+
+    /// Test hook: `hook` runs after each step of a collection change's DDL (`("step", n)`)
+    /// and once the change can only roll forward (`("forward", 0)`); a hook that never
+    /// returns, with its task aborted, stands in for a process killed there.
+    #[doc(hidden)]
+    pub fn set_schema_failpoint(&self, hook: Option<journal::Failpoint>) {
+        match self.failpoint.write() {
+            Ok(mut g) => *g = hook,
+            Err(p) => *p.into_inner() = hook,
+        }
     }
 
     /// Applies pending system migrations; returns the names of those applied (empty when up to date).

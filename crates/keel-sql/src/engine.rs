@@ -210,6 +210,43 @@ pub trait Dialect: Send + Sync + 'static {
     fn transactional_ddl(&self) -> bool {
         true
     }
+    /// Whether `UPDATE … RETURNING` exists (MariaDB has `RETURNING` on `INSERT` and `DELETE`
+    /// only): where it does not, the jobs store locks the rows with a `SELECT` first, updates
+    /// them by key and reads them back in the same transaction.
+    fn update_returning(&self) -> bool {
+        true
+    }
+    /// `INSERT INTO {into}` (a table, its columns and `VALUES …`) that inserts nothing when
+    /// the row would break a unique key, instead of failing (`ON CONFLICT DO NOTHING`). A
+    /// `RETURNING` clause may follow; it yields no row when nothing was inserted.
+    fn insert_ignoring_duplicates(&self, into: &str) -> String {
+        format!("INSERT INTO {into} ON CONFLICT DO NOTHING")
+    }
+    /// `expr` converted to a 64-bit integer (`CAST(… AS BIGINT)`).
+    fn integer_cast(&self, expr: &str) -> String {
+        format!("CAST({expr} AS BIGINT)")
+    }
+    /// Statements making `(scope…, column)` of `table` unique among the rows where `column`
+    /// is not NULL and `condition` holds, under the index `name` (names unquoted, the
+    /// condition SQL over the table's columns). Safe to run again.
+    fn conditional_unique_index(
+        &self,
+        name: &str,
+        table: &str,
+        scope: &[&str],
+        column: &str,
+        condition: &str,
+    ) -> Vec<String> {
+        let mut cols: Vec<String> = scope.iter().map(|c| self.quote_ident(c)).collect();
+        let col = self.quote_ident(column);
+        cols.push(col.clone());
+        vec![format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}) WHERE {col} IS NOT NULL AND {condition}",
+            self.quote_ident(name),
+            self.quote_ident(table),
+            cols.join(", ")
+        )]
+    }
 }
 
 /// SQL text with its bind parameters, numbered for one dialect.
@@ -307,6 +344,36 @@ pub trait Engine: Send + Sync + 'static {
     /// Called by busy writers such as the group-commit task; the default does nothing.
     async fn after_writes(&self) -> Result<()> {
         Ok(())
+    }
+    /// Serializes collection changes across every process on this database, for engines
+    /// whose write transactions do not (MySQL: each DDL statement commits, releasing the
+    /// writer's row lock). Held until the returned guard is dropped, or the process dies.
+    /// The default holds nothing: SQLite has one writer, PostgreSQL's DDL runs inside the
+    /// write transaction and its advisory lock.
+    async fn lock_schema(&self) -> Result<SchemaLock> {
+        Ok(SchemaLock::none())
+    }
+}
+
+/// A held [`Engine::lock_schema`]; dropping it releases the lock.
+pub struct SchemaLock {
+    _held: Option<Box<dyn Send>>,
+}
+
+impl SchemaLock {
+    /// A guard holding nothing (engines that need no lock).
+    pub fn none() -> SchemaLock {
+        SchemaLock { _held: None }
+    }
+
+    /// A guard that releases the lock when `held` is dropped.
+    pub fn holding(held: Box<dyn Send>) -> SchemaLock {
+        SchemaLock { _held: Some(held) }
+    }
+
+    /// Whether a lock is held (false on engines that need none).
+    pub fn is_held(&self) -> bool {
+        self._held.is_some()
     }
 }
 

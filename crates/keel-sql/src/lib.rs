@@ -9,5 +9,5 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use engine::{
-    empty_row, ColumnType, Dialect, Engine, PoolStats, Row, SqlBuf, Tx, ValueType, INSERTION_ORDER_COLUMN,
+    empty_row, ColumnType, Dialect, Engine, PoolStats, Row, SchemaLock, SqlBuf, Tx, ValueType, INSERTION_ORDER_COLUMN,
 };

@@ -361,7 +361,7 @@ mod tests {
             jail.set_env("KEEL_LOG_FORMAT", "json");
             for (section, key, allowed) in [
                 ("cache", "provider", "memory, redis, tiered, memcached"),
-                ("jobs", "store", "embedded, postgres"),
+                ("jobs", "store", "embedded, postgres, mysql"),
                 ("data", "engine", "sqlite, postgres, mysql"),
                 ("metrics", "access", "protected, loopback, public"),
             ] {

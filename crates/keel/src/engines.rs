@@ -46,6 +46,7 @@ impl Needs {
     pub fn jobs(cfg: &Config) -> Needs {
         Needs {
             postgres: cfg.jobs.store == JobsStore::Postgres,
+            mysql: cfg.jobs.store == JobsStore::Mysql,
             ..Needs::default()
         }
     }
@@ -291,5 +292,7 @@ mod tests {
         assert!(all(&cfg).nats);
         cfg.events.bus = EventBusProvider::Local;
         assert!(!all(&cfg).nats);
+        cfg.jobs.store = JobsStore::Mysql;
+        assert!(all(&cfg).mysql);
     }
 }

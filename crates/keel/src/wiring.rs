@@ -130,7 +130,7 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
 }
 
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, an engine
-/// of its own; or `postgres`: the shared pool), once; its push queues go through the
+/// of its own; or `postgres` / `mysql`: the shared pool), once; its push queues go through the
 /// `[outbound]` guard.
 pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<keel_jobs::Jobs>> {
     let outbound = open_outbound(cfg)?;
@@ -143,6 +143,14 @@ pub async fn open_jobs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<ke
             keel_jobs::JobStore::open(Arc::new(engine))
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the jobs store on PostgreSQL: {e}"))?
+        }
+        JobsStore::Mysql => {
+            let engine = MySqlEngine::new(engines.mysql()?).await.map_err(|e| {
+                anyhow::Error::new(e).context("[jobs] store = \"mysql\": the database at engines.mysql_url")
+            })?;
+            keel_jobs::JobStore::open(Arc::new(engine))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the jobs store on MariaDB: {e}"))?
         }
     };
     tracing::info!(store = %cfg.jobs.store, "jobs ready");

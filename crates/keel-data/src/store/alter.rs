@@ -11,15 +11,10 @@
 use keel_core::Result;
 use serde_json::Value;
 
+use super::journal::{self, Journal};
 use super::{ddl, Store};
 use crate::schema::{Collection, Field};
 use keel_sql::{Dialect, Tx};
-
-/// The statements reversing each DDL step that ran, run in the opposite order to undo.
-#[derive(Default)]
-pub(crate) struct Journal {
-    undo: Vec<String>,
-}
 
 /// The temporary name of a removed field's column until [`drop_removed`].
 fn removed_name(f: &Field) -> String {
@@ -55,9 +50,13 @@ pub(crate) async fn alter_table(
     let table = d.quote_ident(&new.name);
     if old.name != new.name {
         let from = d.quote_ident(&old.name);
-        tx.execute(&format!("ALTER TABLE {from} RENAME TO {table}"), &[])
+        journal
+            .run(
+                tx,
+                &format!("ALTER TABLE {from} RENAME TO {table}"),
+                format!("ALTER TABLE {table} RENAME TO {from}"),
+            )
             .await?;
-        journal.undo.push(format!("ALTER TABLE {table} RENAME TO {from}"));
     }
     let rename = |from: &str, to: &str| {
         format!(
@@ -68,8 +67,13 @@ pub(crate) async fn alter_table(
     };
     // Removed fields, set aside.
     for o in old.fields.iter().filter(|o| !new.fields.iter().any(|f| f.id == o.id)) {
-        tx.execute(&rename(&o.name, &removed_name(o)), &[]).await?;
-        journal.undo.push(rename(&removed_name(o), &o.name));
+        journal
+            .run(
+                tx,
+                &rename(&o.name, &removed_name(o)),
+                rename(&removed_name(o), &o.name),
+            )
+            .await?;
     }
     // Renamed fields, through temporary names so swaps work.
     let renamed: Vec<(&Field, &Field)> = new
@@ -84,32 +88,26 @@ pub(crate) async fn alter_table(
         .collect();
     for (o, f) in &renamed {
         let tmp = format!("__tmp_{}", f.id);
-        tx.execute(&rename(&o.name, &tmp), &[]).await?;
-        journal.undo.push(rename(&tmp, &o.name));
+        journal.run(tx, &rename(&o.name, &tmp), rename(&tmp, &o.name)).await?;
     }
     for (_, f) in &renamed {
         let tmp = format!("__tmp_{}", f.id);
-        tx.execute(&rename(&tmp, &f.name), &[]).await?;
-        journal.undo.push(rename(&f.name, &tmp));
+        journal.run(tx, &rename(&tmp, &f.name), rename(&f.name, &tmp)).await?;
     }
     // New fields; single ↔ multiple: rebuild the column with converted values.
     for f in &new.fields {
         match old.fields.iter().find(|o| o.id == f.id) {
             None => {
-                tx.execute(
-                    &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
-                    &[],
-                )
-                .await?;
                 journal
-                    .undo
-                    .push(format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&f.name)));
+                    .run(
+                        tx,
+                        &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
+                        format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&f.name)),
+                    )
+                    .await?;
             }
             Some(o) if o.is_multiple() != f.is_multiple() => {
-                convert_multiplicity(tx, &table, f, d).await?;
-                let col = d.quote_ident(&f.name);
-                journal.undo.push(rename(&converted_name(f), &f.name));
-                journal.undo.push(format!("ALTER TABLE {table} DROP COLUMN {col}"));
+                convert_multiplicity(tx, &table, f, d, journal).await?;
             }
             Some(_) => {}
         }
@@ -119,27 +117,34 @@ pub(crate) async fn alter_table(
 
 /// Drops the columns of the fields `new` removed from `old` (set aside by [`alter_table`]).
 pub(crate) async fn drop_removed(tx: &mut dyn Tx, old: &Collection, new: &Collection, d: &dyn Dialect) -> Result<()> {
+    for stmt in drop_removed_statements(old, new, d) {
+        tx.execute(&stmt, &[]).await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`drop_removed`].
+pub(crate) fn drop_removed_statements(old: &Collection, new: &Collection, d: &dyn Dialect) -> Vec<String> {
     let table = d.quote_ident(&new.name);
     let removed = old
         .fields
         .iter()
         .filter(|o| !new.fields.iter().any(|f| f.id == o.id))
         .map(removed_name);
-    for name in removed.chain(converted(old, new).map(converted_name)) {
-        tx.execute(
-            &format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&name)),
-            &[],
-        )
-        .await?;
-    }
-    Ok(())
+    removed
+        .chain(converted(old, new).map(converted_name))
+        .map(|name| format!("ALTER TABLE {table} DROP COLUMN {}", d.quote_ident(&name)))
+        .collect()
 }
 
 /// Reverses the steps in `journal` (a change from `old` to `new` that failed part way on an
-/// engine whose DDL commits by itself) and restores `old`'s indexes. Best effort: a step
-/// that fails is logged and the rest still run.
-pub(crate) async fn undo(store: &Store, old: &Collection, new: &Collection, journal: Journal) {
+/// engine whose DDL commits by itself) and restores `old`'s indexes, then removes the
+/// journal's durable row. Best effort: a step that fails is logged and the rest still run;
+/// the row stays when a step failed, except the last recorded one when `recovering` (a
+/// process killed before it ran that step).
+pub(crate) async fn undo(store: &Store, old: &Collection, new: &Collection, journal: Journal, recovering: bool) {
     let d = store.engine.dialect();
+    let (steps, durable) = journal.into_parts();
     let mut tx = match store.engine.begin().await {
         Ok(tx) => tx,
         Err(e) => {
@@ -147,26 +152,62 @@ pub(crate) async fn undo(store: &Store, old: &Collection, new: &Collection, jour
             return;
         }
     };
-    let mut steps: Vec<Result<()>> = Vec::new();
+    let mut failed = false;
+    // New indexes may not exist (or their table not have its new name yet): not a failure.
     for stmt in ddl::drop_indexes(new, d) {
-        steps.push(tx.execute(&stmt, &[]).await.map(|_| ()));
+        if let Err(e) = tx.execute(&stmt, &[]).await {
+            tracing::debug!(collection = %old.name, error = %e, "an index to drop was not there");
+        }
     }
-    for step in journal.undo.into_iter().rev() {
-        let sql = step;
-        steps.push(tx.execute(&sql, &[]).await.map(|_| ()));
+    let last = steps.len().saturating_sub(1);
+    for (i, step) in steps.iter().enumerate().rev() {
+        if let Err(e) = tx.execute(step, &[]).await {
+            if recovering && i == last {
+                tracing::debug!(collection = %old.name, error = %e, "the last recorded step had not run");
+            } else {
+                failed = true;
+                tracing::error!(collection = %old.name, error = %e, "a step undoing a collection change failed");
+            }
+        }
     }
     for stmt in ddl::create_indexes(old, d) {
-        steps.push(tx.execute(&stmt, &[]).await.map(|_| ()));
+        if let Err(e) = tx.execute(&stmt, &[]).await {
+            failed = true;
+            tracing::error!(collection = %old.name, error = %e, "cannot restore an index of a collection");
+        }
     }
-    steps.push(tx.commit().await);
-    for e in steps.into_iter().filter_map(|s| s.err()) {
-        tracing::error!(collection = %old.name, error = %e, "a step undoing a failed collection change failed");
+    if let Err(e) = tx.commit().await {
+        failed = true;
+        tracing::error!(collection = %old.name, error = %e, "cannot undo a failed collection change");
+    }
+    forget(store, durable, failed, &old.name).await;
+}
+
+/// Drops the table of `new`, a collection whose creation did not finish, and removes the
+/// journal's durable row.
+pub(crate) async fn undo_create(store: &Store, new: &Collection, journal: Journal) {
+    let (_, durable) = journal.into_parts();
+    let failed = !drop_table(store, &new.name).await;
+    forget(store, durable, failed, &new.name).await;
+}
+
+/// Removes the journal row `durable` once its change is undone; keeps it (for the next
+/// start to try again) when a step `failed`.
+async fn forget(store: &Store, durable: Option<String>, failed: bool, collection: &str) {
+    let Some(id) = durable else { return };
+    if failed {
+        tracing::error!(
+            collection,
+            "the schema journal keeps the change: repair the table by hand or restart"
+        );
+    } else if let Err(e) = journal::discard(store, &id).await {
+        tracing::error!(collection, error = %e, "cannot remove a schema journal row");
     }
 }
 
 /// Drops `table` (a table whose collection could not be created, on an engine whose DDL
-/// commits by itself).
-pub(crate) async fn drop_table(store: &Store, table: &str) {
+/// commits by itself); whether it is gone.
+pub(crate) async fn drop_table(store: &Store, table: &str) -> bool {
     let d = store.engine.dialect();
     let sql = format!("DROP TABLE IF EXISTS {}", d.quote_ident(table));
     let done = match store.engine.begin().await {
@@ -176,25 +217,34 @@ pub(crate) async fn drop_table(store: &Store, table: &str) {
         },
         Err(e) => Err(e),
     };
-    if let Err(e) = done {
+    if let Err(e) = &done {
         tracing::error!(table, error = %e, "cannot drop the table of a collection that failed to be created");
     }
+    done.is_ok()
 }
 
 /// Rebuilds the column of `f` in the multiplicity `f` has now, converting each value; the
 /// old column stays, renamed aside, until [`drop_removed`].
-async fn convert_multiplicity(tx: &mut dyn Tx, table: &str, f: &Field, d: &dyn Dialect) -> Result<()> {
+async fn convert_multiplicity(
+    tx: &mut dyn Tx,
+    table: &str,
+    f: &Field,
+    d: &dyn Dialect,
+    journal: &mut Journal,
+) -> Result<()> {
     let col = d.quote_ident(&f.name);
     let tmp = d.quote_ident(&format!("__conv_{}", f.id));
     let tmp_field = Field {
         name: format!("__conv_{}", f.id),
         ..f.clone()
     };
-    tx.execute(
-        &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(&tmp_field, d)),
-        &[],
-    )
-    .await?;
+    journal
+        .run(
+            tx,
+            &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(&tmp_field, d)),
+            format!("ALTER TABLE {table} DROP COLUMN {tmp}"),
+        )
+        .await?;
     let rows = tx
         .fetch_all(&format!("SELECT \"id\", {col} AS v FROM {table}"), &[])
         .await?;
@@ -221,9 +271,19 @@ async fn convert_multiplicity(tx: &mut dyn Tx, table: &str, f: &Field, d: &dyn D
         tx.execute(&sql, &[converted, id]).await?;
     }
     let aside = d.quote_ident(&converted_name(f));
-    tx.execute(&format!("ALTER TABLE {table} RENAME COLUMN {col} TO {aside}"), &[])
+    journal
+        .run(
+            tx,
+            &format!("ALTER TABLE {table} RENAME COLUMN {col} TO {aside}"),
+            format!("ALTER TABLE {table} RENAME COLUMN {aside} TO {col}"),
+        )
         .await?;
-    tx.execute(&format!("ALTER TABLE {table} RENAME COLUMN {tmp} TO {col}"), &[])
+    journal
+        .run(
+            tx,
+            &format!("ALTER TABLE {table} RENAME COLUMN {tmp} TO {col}"),
+            format!("ALTER TABLE {table} RENAME COLUMN {col} TO {tmp}"),
+        )
         .await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use keel_core::{Error, Result};
 use serde_json::Value;
 
 use super::collection_check::{complete_fields, new_field_id, parse, validate};
+use super::journal::Journal;
 use super::{alter, ddl, migrate, Store};
 use crate::request::{is_system_name, SchemaActor};
 use crate::schema::{AuthOptions, Collection, CollectionType};
@@ -91,6 +92,7 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     check_system(actor, name, false, auth)?;
     check_secrets(actor, &input)?;
     let _guard = store.ddl.lock().await;
+    let _lock = lock_schema(store).await?;
     let schema = store.schema();
     let d = store.engine.dialect();
     let mut c = parse(input)?;
@@ -117,10 +119,11 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     c.updated = now;
     validate(&schema, None, &mut c, d)?;
 
-    if let Err(e) = create_table(store, &c).await {
+    let mut journal = Journal::default();
+    if let Err(e) = create_table(store, &c, &mut journal).await {
         // MySQL committed the CREATE TABLE: drop it so the name stays free.
         if !d.transactional_ddl() {
-            alter::drop_table(store, &c.name).await;
+            alter::undo_create(store, &c, journal).await;
         }
         return Err(e);
     }
@@ -196,6 +199,7 @@ pub(crate) async fn update(
     actor: SchemaActor,
 ) -> Result<Arc<Collection>> {
     let _guard = store.ddl.lock().await;
+    let _lock = lock_schema(store).await?;
     let schema = store.schema();
     let d = store.engine.dialect();
     let old = schema.get(name_or_id).ok_or_else(Error::not_found)?;
@@ -274,11 +278,11 @@ pub(crate) async fn update(
     c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), false)?;
     validate(&schema, Some(&old), &mut c, d)?;
 
-    let mut journal = alter::Journal::default();
+    let mut journal = Journal::default();
     if let Err(e) = update_table(store, &old, &c, &mut journal).await {
         // MySQL committed each DDL statement: put the table back the way `_collections` says.
         if !d.transactional_ddl() {
-            alter::undo(store, &old, &c, journal).await;
+            alter::undo(store, &old, &c, journal, false).await;
         }
         return Err(e);
     }
@@ -296,26 +300,43 @@ pub(crate) async fn update(
 /// Moves the table of `old` to `c`, recreates the indexes and saves the `_collections` row,
 /// in one transaction (on engines whose DDL is transactional); `journal` records how to undo
 /// each DDL step that ran.
-async fn update_table(store: &Store, old: &Collection, c: &Collection, journal: &mut alter::Journal) -> Result<()> {
+async fn update_table(store: &Store, old: &Collection, c: &Collection, journal: &mut Journal) -> Result<()> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
+    *journal = Journal::start(store, tx.as_mut(), Some(old), c).await?;
     alter::alter_table(tx.as_mut(), old, c, d, journal).await?;
     let creates = ddl::create_indexes(c, d);
     run_indexes(tx.as_mut(), c, &creates, d).await?;
+    journal.forward(tx.as_mut()).await?;
     alter::drop_removed(tx.as_mut(), old, c, d).await?;
     migrate::save_row(store, tx.as_mut(), c, false).await?;
+    journal.finish(tx.as_mut()).await?;
     tx.commit().await
 }
 
 /// Creates the table of `c` with its indexes and saves its `_collections` row.
-async fn create_table(store: &Store, c: &Collection) -> Result<()> {
+async fn create_table(store: &Store, c: &Collection, journal: &mut Journal) -> Result<()> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
+    *journal = Journal::start(store, tx.as_mut(), None, c).await?;
     let stmts = ddl::create_table(c, d);
-    tx.execute(&stmts[0], &[]).await?;
+    let drop = format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name));
+    journal.run(tx.as_mut(), &stmts[0], drop).await?;
     run_indexes(tx.as_mut(), c, &stmts[1..], d).await?;
+    journal.forward(tx.as_mut()).await?;
     migrate::save_row(store, tx.as_mut(), c, true).await?;
+    journal.finish(tx.as_mut()).await?;
     tx.commit().await
+}
+
+/// The cross-process schema lock (MySQL: collection changes of other processes wait); where
+/// one is held, the schema is read again under it, as another process may have changed it.
+async fn lock_schema(store: &Store) -> Result<keel_sql::SchemaLock> {
+    let lock = store.engine.lock_schema().await?;
+    if lock.is_held() {
+        store.reload_schema().await?;
+    }
+    Ok(lock)
 }
 
 /// Runs index statements; a failing user index is a 400 naming it.
@@ -337,6 +358,7 @@ async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn 
 
 pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) -> Result<Arc<Collection>> {
     let _guard = store.ddl.lock().await;
+    let _lock = lock_schema(store).await?;
     let schema = store.schema();
     let d = store.engine.dialect();
     let c = schema.get(name_or_id).ok_or_else(Error::not_found)?;

@@ -59,13 +59,12 @@ impl JobStore {
             millis(next),
             json!(now),
         ];
-        let res = self
-            .write(
-                "INSERT INTO keel_schedules (id, name, spec, queue, job, overlap, catchup, paused, next_at, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS BIGINT), $10, $10)",
-                &params,
-            )
-            .await;
+        let sql = format!(
+            "INSERT INTO keel_schedules (id, name, spec, queue, job, overlap, catchup, paused, next_at, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}, $10, $10)",
+            self.dialect().integer_cast("$9")
+        );
+        let res = self.write(&sql, &params).await;
         match res {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -132,14 +131,14 @@ impl JobStore {
             json!(now),
             json!(current.id),
         ];
-        let res = self
-            .write(
-                "UPDATE keel_schedules SET name = $1, spec = $2, queue = $3, job = $4, overlap = $5, catchup = $6, \
-                 paused = $7, next_at = CAST($8 AS BIGINT), last_tick = CAST($9 AS BIGINT), updated_at = $10 \
-                 WHERE id = $11",
-                &params,
-            )
-            .await;
+        let d = self.dialect();
+        let sql = format!(
+            "UPDATE keel_schedules SET name = $1, spec = $2, queue = $3, job = $4, overlap = $5, catchup = $6, \
+             paused = $7, next_at = {}, last_tick = {}, updated_at = $10 WHERE id = $11",
+            d.integer_cast("$8"),
+            d.integer_cast("$9")
+        );
+        let res = self.write(&sql, &params).await;
         match res {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -209,14 +208,10 @@ impl JobStore {
         let mut tx = self.begin().await?;
         // The run key is the millisecond; two triggers in one millisecond take the next.
         loop {
-            let inserted = self
-                .exec(
-                    tx.as_mut(),
-                    "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) \
-                     VALUES ($1, $2, $2, 'triggered') ON CONFLICT DO NOTHING",
-                    &[json!(s.id), json!(now)],
-                )
-                .await?;
+            let sql = self.dialect().insert_ignoring_duplicates(
+                "keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $2, 'triggered')",
+            );
+            let inserted = self.exec(tx.as_mut(), &sql, &[json!(s.id), json!(now)]).await?;
             if inserted == 1 {
                 break;
             }
@@ -260,22 +255,24 @@ impl JobStore {
             Decision::Wait => {
                 // next_at was stale (e.g. after an edit): recompute it.
                 let next = row.spec.next_after(s.last_tick.unwrap_or(s.created_at), s.created_at);
-                self.write(
-                    "UPDATE keel_schedules SET next_at = CAST($1 AS BIGINT) WHERE id = $2",
-                    &[millis(next), json!(s.id)],
-                )
-                .await?;
+                let sql = format!(
+                    "UPDATE keel_schedules SET next_at = {} WHERE id = $2",
+                    self.dialect().integer_cast("$1")
+                );
+                self.write(&sql, &[millis(next), json!(s.id)]).await?;
                 return Ok(None);
             }
         };
         let tick_ms = tick.timestamp_millis();
         let mut tx = self.begin().await?;
         let outcome = if fire { "enqueued" } else { "missed" };
+        let sql = self.dialect().insert_ignoring_duplicates(
+            "keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $3, $4)",
+        );
         let claimed = self
             .exec(
                 tx.as_mut(),
-                "INSERT INTO keel_schedule_runs (schedule_id, tick, fired_at, outcome) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
+                &sql,
                 &[json!(s.id), json!(tick_ms), json!(now), json!(outcome)],
             )
             .await?;
@@ -321,13 +318,12 @@ impl JobStore {
             json!(now),
             json!(s.id),
         ];
-        self.exec(
-            tx.as_mut(),
+        let sql = format!(
             "UPDATE keel_schedules SET last_tick = $1, last_job_id = COALESCE($2, last_job_id), \
-             next_at = CAST($3 AS BIGINT), updated_at = $4 WHERE id = $5",
-            &params,
-        )
-        .await?;
+             next_at = {}, updated_at = $4 WHERE id = $5",
+            self.dialect().integer_cast("$3")
+        );
+        self.exec(tx.as_mut(), &sql, &params).await?;
         tx.commit().await.map_err(db)?;
         Ok(job)
     }

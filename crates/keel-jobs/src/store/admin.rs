@@ -4,7 +4,7 @@ use keel_core::queue::validate_queue_name;
 use keel_core::{Error, Result};
 use serde_json::{json, Value};
 
-use super::{db, is_unique_violation, job_from_row, now_ms, JobStore, JOB_COLUMNS};
+use super::{db, is_unique_violation, job_from_row, now_ms, JobStore};
 use crate::model::{Job, QueueSettings};
 
 impl JobStore {
@@ -12,13 +12,13 @@ impl JobStore {
     /// fresh set of attempts (its error history is kept).
     pub async fn retry(&self, id: &str) -> Result<Job> {
         let now = now_ms();
-        let sql = format!(
-            "UPDATE keel_jobs SET state = 'waiting', run_at = $2, attempts = 0, finished_at = NULL, \
-             lease_token = NULL, lease_expires_at = NULL, updated_at = $2 \
-             WHERE id = $1 AND state IN ('failed', 'dead', 'cancelled', 'completed') RETURNING {JOB_COLUMNS}"
-        );
         match self
-            .write(&sql, &[json!(id), json!(now)])
+            .write_update(
+                "state = 'waiting', run_at = $2, attempts = 0, finished_at = NULL, lease_token = NULL, \
+                 lease_expires_at = NULL, updated_at = $2",
+                "id = $1 AND state IN ('failed', 'dead', 'cancelled', 'completed')",
+                &[json!(id), json!(now)],
+            )
             .await
             .map(|rows| rows.into_iter().next())
         {
@@ -41,11 +41,14 @@ impl JobStore {
     /// next heartbeat, progress, complete or fail gets a 409.
     pub async fn cancel(&self, id: &str) -> Result<Job> {
         let now = now_ms();
-        let sql = format!(
-            "UPDATE keel_jobs SET state = 'cancelled', finished_at = $2, lease_token = NULL, lease_expires_at = NULL, \
-             updated_at = $2 WHERE id = $1 AND state IN ('waiting', 'active', 'failed') RETURNING {JOB_COLUMNS}"
-        );
-        match self.write(&sql, &[json!(id), json!(now)]).await?.into_iter().next() {
+        let rows = self
+            .write_update(
+                "state = 'cancelled', finished_at = $2, lease_token = NULL, lease_expires_at = NULL, updated_at = $2",
+                "id = $1 AND state IN ('waiting', 'active', 'failed')",
+                &[json!(id), json!(now)],
+            )
+            .await?;
+        match rows.into_iter().next() {
             Some(row) => job_from_row(&row),
             None => match self.get(id).await? {
                 Some(job) => Err(Error::Conflict(format!(

@@ -116,7 +116,31 @@ impl JobStore {
         let mut tx = self.begin().await?;
         // One statement per chunk: `UPDATE … FROM (VALUES (id, lease, result), …)` (the
         // columns of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
-        for chunk in items.chunks(COMPLETE_CHUNK) {
+        if !self.dialect().update_returning() {
+            // No `UPDATE … FROM … RETURNING` (MariaDB): one locked update per job, still
+            // one transaction and one commit.
+            for (id, lease, result) in items {
+                let json = match result {
+                    Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
+                    None => None,
+                };
+                let rows = self
+                    .update_returning(
+                        tx.as_mut(),
+                        "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
+                         finished_at = $1, updated_at = $1",
+                        "id = $2 AND lease_token = $3 AND state = 'active' AND lease_expires_at > $1",
+                        &[json!(now), json!(id), json!(lease), opt(json)],
+                    )
+                    .await?;
+                for row in rows {
+                    let job = job_from_row(&row)?;
+                    done.insert(job.id.clone(), job);
+                }
+            }
+        }
+        let chunks = if self.dialect().update_returning() { items } else { &[] };
+        for chunk in chunks.chunks(COMPLETE_CHUNK) {
             let mut values = String::with_capacity(chunk.len() * 16);
             for i in 0..chunk.len() {
                 let p = 2 + 3 * i;
@@ -191,13 +215,10 @@ impl JobStore {
     /// Runs `UPDATE keel_jobs SET {set}` on a job whose lease `lease` is held and unexpired
     /// (`$1` id, `$2` lease, `$3` now, then `more` from `$4`); 404 / 409 otherwise.
     async fn update_held(&self, id: &str, lease: &str, set: &str, now: i64, more: Vec<Value>) -> Result<Job> {
-        let sql = format!(
-            "UPDATE keel_jobs SET {set} WHERE id = $1 AND lease_token = $2 AND state = 'active' \
-             AND lease_expires_at > $3 RETURNING {JOB_COLUMNS}"
-        );
         let mut params = vec![json!(id), json!(lease), json!(now)];
         params.extend(more);
-        match self.write(&sql, &params).await?.first() {
+        let filter = "id = $1 AND lease_token = $2 AND state = 'active' AND lease_expires_at > $3";
+        match self.write_update(set, filter, &params).await?.first() {
             Some(row) => job_from_row(row),
             None => match self.get(id).await? {
                 Some(_) => Err(stale_job_lease()),
@@ -242,10 +263,10 @@ pub(crate) async fn fail_attempt(
         ("failed", now.saturating_add(delay), None)
     };
     let errors = serde_json::to_string(&errors).map_err(Error::internal)?;
-    let sql = format!(
-        "UPDATE keel_jobs SET state = $1, run_at = $2, finished_at = CAST($3 AS BIGINT), errors = $4, lease_token = NULL, \
-         lease_expires_at = NULL, updated_at = $5 WHERE id = $6 AND lease_token = $7 AND state = 'active' \
-         RETURNING {JOB_COLUMNS}"
+    let set = format!(
+        "state = $1, run_at = $2, finished_at = {}, errors = $4, lease_token = NULL, lease_expires_at = NULL, \
+         updated_at = $5",
+        store.dialect().integer_cast("$3")
     );
     let finished = finished.map_or(Value::Null, |f| json!(f));
     let params = [
@@ -257,6 +278,8 @@ pub(crate) async fn fail_attempt(
         json!(id),
         json!(lease),
     ];
-    let rows = store.rows(tx, &sql, &params).await?;
+    let rows = store
+        .update_returning(tx, &set, "id = $6 AND lease_token = $7 AND state = 'active'", &params)
+        .await?;
     rows.first().map(job_from_row).transpose()
 }

@@ -107,12 +107,11 @@ impl JobStore {
         }
 
         let lock = self.dialect().skip_locked();
-        let sql = format!(
-            "UPDATE keel_jobs SET state = 'active', attempts = attempts + 1, lease_token = $1 || id, \
-             lease_expires_at = $2 + timeout_ms, started_at = $2, worker = $3, progress = NULL, updated_at = $2 \
-             WHERE seq IN (SELECT seq FROM keel_jobs WHERE queue = $4 AND state IN ('waiting', 'failed') \
-             AND run_at <= $2 ORDER BY priority DESC, run_at, seq LIMIT $5{lock}) \
-             RETURNING {JOB_COLUMNS}, lease_token, seq"
+        let set = "state = 'active', attempts = attempts + 1, lease_token = $1 || id, \
+             lease_expires_at = $2 + timeout_ms, started_at = $2, worker = $3, progress = NULL, updated_at = $2";
+        let due = format!(
+            "SELECT seq FROM keel_jobs WHERE queue = $4 AND state IN ('waiting', 'failed') \
+             AND run_at <= $2 ORDER BY priority DESC, run_at, seq LIMIT $5{lock}"
         );
         let token_prefix = format!("{}.", keel_core::id::random_string(24, keel_core::id::SECRET_ALPHABET));
         let params = [
@@ -122,7 +121,17 @@ impl JobStore {
             json!(queue),
             json!(n),
         ];
-        let rows = self.rows(tx, &sql, &params).await?;
+        let rows = if self.dialect().update_returning() {
+            let sql =
+                format!("UPDATE keel_jobs SET {set} WHERE seq IN ({due}) RETURNING {JOB_COLUMNS}, lease_token, seq");
+            self.rows(tx, &sql, &params).await?
+        } else {
+            // No `UPDATE … RETURNING`, no `LIMIT` in an `IN` subquery (MariaDB): lock the due
+            // rows (skipping those another claim holds), then update them by `seq`.
+            let locked = self.rows(tx, &due, &params).await?;
+            let columns = format!("{JOB_COLUMNS}, lease_token, seq");
+            self.update_seqs(tx, set, &locked, &params, &columns).await?
+        };
         if settings.rate_limit.is_some() && !rows.is_empty() {
             self.exec(
                 tx,

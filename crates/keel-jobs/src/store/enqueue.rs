@@ -67,11 +67,14 @@ impl JobStore {
             let backoff =
                 serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?;
             let payload = serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?;
+            // Only the unique index on pending jobs' keys can refuse a fresh id.
             let sql = format!(
-                "INSERT INTO keel_jobs (id, queue, name, payload, state, priority, run_at, attempts, max_attempts, \
-                 backoff, timeout_ms, unique_key, errors, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'waiting', $5, $6, 0, $7, $8, $9, $10, '[]', $11, $11) \
-                 ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
+                "{} RETURNING {JOB_COLUMNS}",
+                self.dialect().insert_ignoring_duplicates(
+                    "keel_jobs (id, queue, name, payload, state, priority, run_at, attempts, max_attempts, \
+                     backoff, timeout_ms, unique_key, errors, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'waiting', $5, $6, 0, $7, $8, $9, $10, '[]', $11, $11)"
+                )
             );
             let params = [
                 json!(keel_core::id::new_id()),
@@ -118,12 +121,11 @@ impl JobStore {
     /// Creates the queue's settings row with the defaults, if it has none.
     pub(crate) async fn ensure_queue(&self, tx: &mut dyn Tx, queue: &str, now: i64) -> Result<()> {
         let settings = serde_json::to_string(&QueueSettings::default()).map_err(keel_core::Error::internal)?;
-        self.exec(
-            tx,
-            "INSERT INTO keel_job_queues (name, settings, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[json!(queue), json!(settings), json!(now)],
-        )
-        .await?;
+        let sql = self
+            .dialect()
+            .insert_ignoring_duplicates("keel_job_queues (name, settings, updated_at) VALUES ($1, $2, $3)");
+        self.exec(tx, &sql, &[json!(queue), json!(settings), json!(now)])
+            .await?;
         Ok(())
     }
 }

@@ -1,14 +1,16 @@
 //! The job store: jobs and queue settings in one SQL engine of the one SQL layer
-//! (`keel_sql::Engine`), embedded SQLite (a `jobs.db` file of its own in the data dir) or
-//! PostgreSQL (the process's shared pool). Statements are written once, with `$N`
+//! (`keel_sql::Engine`), embedded SQLite (a `jobs.db` file of its own in the data dir),
+//! PostgreSQL or MariaDB (the process's shared pool). Statements are written once, with `$N`
 //! placeholders, BIGINT columns, JSON as text and times as Unix milliseconds; the dialect
 //! numbers the placeholders and supplies what differs (`FOR UPDATE SKIP LOCKED`, the `seq`
-//! column, asynchronous commits).
+//! column, asynchronous commits, `INSERT IGNORE`, whether `UPDATE … RETURNING` exists: on
+//! MariaDB an update locks its rows with a `SELECT … FOR UPDATE`, updates them by `seq` and
+//! reads them back in the same transaction, see `JobStore::update_returning`).
 //!
 //! The jobs table is itself the queue, as in Oban, River or Solid Queue: a claim is one
 //! `UPDATE … RETURNING` that flips waiting rows to active with a fresh lease token, so a
 //! job's state, its lease, its unique key and its counts change in one transaction. On
-//! PostgreSQL the claim's inner `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
+//! PostgreSQL and MariaDB the claim's `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
 //! which serializes that queue's claims across processes. Its transactions run beside each
 //! other (`Engine::begin_concurrent`), not behind the records store's write lock. On SQLite
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use keel_core::{Error, Result};
-use keel_sql::{Dialect, Engine, Row, Tx};
+use keel_sql::{ColumnType, Dialect, Engine, Row, Tx};
 use serde_json::Value;
 
 use crate::model::{AttemptError, Backoff, Job, JobState, Progress};
@@ -67,6 +69,13 @@ impl JobStore {
     /// The store on `engine` (for PostgreSQL, a `PgEngine` over the process's shared pool);
     /// creates the tables if missing.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Self> {
+        if engine.dialect().name() == "mysql" {
+            // Enqueues need `INSERT … RETURNING`, and claims `SKIP LOCKED`: MariaDB 10.6+.
+            return Err(Error::bad_request(
+                "The jobs store runs on MariaDB 10.6 or later, not MySQL (it has no INSERT … RETURNING): \
+                 set [jobs] store to \"embedded\" or \"postgres\", or engines.mysql_url to a MariaDB server.",
+            ));
+        }
         let bare = Self { engine, grouper: None };
         bare.migrate().await?;
         Ok(Self {
@@ -117,6 +126,69 @@ impl JobStore {
         tx.execute(&sql, params).await.map_err(db)
     }
 
+    /// `UPDATE keel_jobs SET {set} WHERE {filter} RETURNING {JOB_COLUMNS}` in `tx` (`$N`
+    /// placeholders shared by `set` and `filter`). Where the engine has no `UPDATE …
+    /// RETURNING`, the rows are locked by a `SELECT … FOR UPDATE` first, updated by `seq`
+    /// and read back, all in `tx`.
+    pub(crate) async fn update_returning(
+        &self,
+        tx: &mut dyn Tx,
+        set: &str,
+        filter: &str,
+        params: &[Value],
+    ) -> Result<Vec<Row>> {
+        let d = self.dialect();
+        if d.update_returning() {
+            let sql = format!("UPDATE keel_jobs SET {set} WHERE {filter} RETURNING {JOB_COLUMNS}");
+            return self.rows(tx, &sql, params).await;
+        }
+        let locked = self
+            .rows(
+                tx,
+                &format!("SELECT seq FROM keel_jobs WHERE {filter}{}", d.for_update()),
+                params,
+            )
+            .await?;
+        self.update_seqs(tx, set, &locked, params, JOB_COLUMNS).await
+    }
+
+    /// Updates the rows whose `seq` is in `locked` (rows this transaction locked) with `set`
+    /// and reads back `columns` of them.
+    pub(crate) async fn update_seqs(
+        &self,
+        tx: &mut dyn Tx,
+        set: &str,
+        locked: &[Row],
+        params: &[Value],
+        columns: &str,
+    ) -> Result<Vec<Row>> {
+        if locked.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Integers read from the table: no user input in the text.
+        let seqs = locked
+            .iter()
+            .map(|r| int(r, "seq").map(|s| s.to_string()))
+            .collect::<Result<Vec<_>>>()?
+            .join(", ");
+        self.exec(tx, &format!("UPDATE keel_jobs SET {set} WHERE seq IN ({seqs})"), params)
+            .await?;
+        self.rows(
+            tx,
+            &format!("SELECT {columns} FROM keel_jobs WHERE seq IN ({seqs}) ORDER BY seq"),
+            &[],
+        )
+        .await
+    }
+
+    /// [`JobStore::update_returning`] in a transaction of its own.
+    pub(crate) async fn write_update(&self, set: &str, filter: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut tx = self.begin().await?;
+        let rows = self.update_returning(tx.as_mut(), set, filter, params).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(rows)
+    }
+
     /// One statement returning rows, in a transaction of its own.
     pub(crate) async fn write(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let mut tx = self.begin().await?;
@@ -131,28 +203,42 @@ impl JobStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let seq = format!("seq {}", self.dialect().serial_primary_key());
-        let statements = [
+        let d = self.dialect();
+        let seq = format!("seq {}", d.serial_primary_key());
+        // Keys (ids, names, states) are indexed whole: a bounded type on MySQL; text that is
+        // only stored is unbounded.
+        let key = d.column_type(ColumnType::Key);
+        let txt = d.column_type(ColumnType::Text);
+        let empty_list = d.column_default(ColumnType::Text, "'[]'");
+        // Engines without partial indexes index every row.
+        let only = |condition: &str| {
+            if d.partial_indexes() {
+                format!(" WHERE {condition}")
+            } else {
+                String::new()
+            }
+        };
+        let mut statements = vec![
             format!(
                 "CREATE TABLE IF NOT EXISTS keel_jobs (
                 {seq},
-                id TEXT NOT NULL UNIQUE,
-                queue TEXT NOT NULL,
-                name TEXT NOT NULL,
-                payload TEXT NOT NULL,
-                state TEXT NOT NULL,
+                id {key} NOT NULL UNIQUE,
+                queue {key} NOT NULL,
+                name {txt} NOT NULL,
+                payload {txt} NOT NULL,
+                state {key} NOT NULL,
                 priority BIGINT NOT NULL,
                 run_at BIGINT NOT NULL,
                 attempts BIGINT NOT NULL DEFAULT 0,
                 max_attempts BIGINT NOT NULL,
-                backoff TEXT NOT NULL,
+                backoff {txt} NOT NULL,
                 timeout_ms BIGINT NOT NULL,
-                unique_key TEXT,
-                progress TEXT,
-                result TEXT,
-                errors TEXT NOT NULL DEFAULT '[]',
-                worker TEXT,
-                lease_token TEXT,
+                unique_key {txt},
+                progress {txt},
+                result {txt},
+                errors {txt} NOT NULL {empty_list},
+                worker {txt},
+                lease_token {txt},
                 lease_expires_at BIGINT,
                 created_at BIGINT NOT NULL,
                 started_at BIGINT,
@@ -160,52 +246,69 @@ impl JobStore {
                 updated_at BIGINT NOT NULL
             )"
             ),
-            "CREATE INDEX IF NOT EXISTS keel_jobs_ready ON keel_jobs (queue, priority DESC, run_at, seq) \
-             WHERE state IN ('waiting', 'failed')"
-                .into(),
+            format!(
+                "CREATE INDEX IF NOT EXISTS keel_jobs_ready ON keel_jobs (queue, priority DESC, run_at, seq){}",
+                only("state IN ('waiting', 'failed')")
+            ),
             "CREATE INDEX IF NOT EXISTS keel_jobs_by_state ON keel_jobs (queue, state, seq)".into(),
-            "CREATE INDEX IF NOT EXISTS keel_jobs_leases ON keel_jobs (lease_expires_at) WHERE state = 'active'".into(),
-            "CREATE INDEX IF NOT EXISTS keel_jobs_finished ON keel_jobs (queue, state, finished_at) \
-             WHERE state IN ('completed', 'dead')"
-                .into(),
-            "CREATE UNIQUE INDEX IF NOT EXISTS keel_jobs_unique ON keel_jobs (queue, unique_key) \
-             WHERE unique_key IS NOT NULL AND state IN ('waiting', 'active', 'failed')"
-                .into(),
-            "CREATE TABLE IF NOT EXISTS keel_job_queues (
-                name TEXT PRIMARY KEY,
-                settings TEXT NOT NULL,
+            format!(
+                "CREATE INDEX IF NOT EXISTS keel_jobs_leases ON keel_jobs (lease_expires_at){}",
+                only("state = 'active'")
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS keel_jobs_finished ON keel_jobs (queue, state, finished_at){}",
+                only("state IN ('completed', 'dead')")
+            ),
+        ];
+        statements.extend(d.conditional_unique_index(
+            "keel_jobs_unique",
+            "keel_jobs",
+            &["queue"],
+            "unique_key",
+            "state IN ('waiting', 'active', 'failed')",
+        ));
+        statements.extend([
+            format!(
+                "CREATE TABLE IF NOT EXISTS keel_job_queues (
+                name {key} PRIMARY KEY,
+                settings {txt} NOT NULL,
                 rate_window BIGINT NOT NULL DEFAULT 0,
                 rate_count BIGINT NOT NULL DEFAULT 0,
                 updated_at BIGINT NOT NULL
             )"
-            .into(),
-            "CREATE TABLE IF NOT EXISTS keel_schedules (
-                id TEXT PRIMARY KEY,
-                name TEXT NOT NULL UNIQUE,
-                spec TEXT NOT NULL,
-                queue TEXT NOT NULL,
-                job TEXT NOT NULL,
-                overlap TEXT NOT NULL,
-                catchup TEXT NOT NULL,
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS keel_schedules (
+                id {key} PRIMARY KEY,
+                name {key} NOT NULL UNIQUE,
+                spec {txt} NOT NULL,
+                queue {key} NOT NULL,
+                job {txt} NOT NULL,
+                overlap {key} NOT NULL,
+                catchup {key} NOT NULL,
                 paused BIGINT NOT NULL DEFAULT 0,
                 last_tick BIGINT,
-                last_job_id TEXT,
+                last_job_id {key},
                 next_at BIGINT,
                 created_at BIGINT NOT NULL,
                 updated_at BIGINT NOT NULL
             )"
-            .into(),
-            "CREATE INDEX IF NOT EXISTS keel_schedules_due ON keel_schedules (next_at) WHERE paused = 0".into(),
-            "CREATE TABLE IF NOT EXISTS keel_schedule_runs (
-                schedule_id TEXT NOT NULL,
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS keel_schedules_due ON keel_schedules (next_at){}",
+                only("paused = 0")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS keel_schedule_runs (
+                schedule_id {key} NOT NULL,
                 tick BIGINT NOT NULL,
                 fired_at BIGINT NOT NULL,
-                outcome TEXT NOT NULL,
-                job_id TEXT,
+                outcome {key} NOT NULL,
+                job_id {key},
                 PRIMARY KEY (schedule_id, tick)
             )"
-            .into(),
-        ];
+            ),
+        ]);
         // The engine's serialized writer (`begin`, not `begin_concurrent`): several processes
         // may start at once, and CREATE … IF NOT EXISTS races in PostgreSQL.
         let mut tx = self.engine.begin().await.map_err(db)?;

@@ -93,11 +93,13 @@ impl JobStore {
     pub async fn counts(&self, queue: &str) -> Result<QueueCounts> {
         validate_queue_name(queue)?;
         let now = now_ms();
+        let later = self.later();
         let rows = self
             .read(
-                "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
-                 COUNT(*) AS n FROM keel_jobs WHERE queue = $1 GROUP BY state, \
-                 CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
+                &format!(
+                    "SELECT state, {later} AS later, COUNT(*) AS n FROM keel_jobs WHERE queue = $1 \
+                     GROUP BY state, {later}"
+                ),
                 &[json!(queue), json!(now)],
             )
             .await?;
@@ -105,10 +107,15 @@ impl JobStore {
         let minute_ago = now - 60_000;
         let recent = self
             .read(
-            "SELECT \
-             CAST(COALESCE(SUM(CASE WHEN state = 'completed' AND finished_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS done, \
-             CAST(COALESCE(SUM(CASE WHEN state IN ('failed', 'dead') AND updated_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed \
-             FROM keel_jobs WHERE queue = $1 AND updated_at >= $2",
+                &format!(
+                    "SELECT {} AS done, {} AS failed FROM keel_jobs WHERE queue = $1 AND updated_at >= $2",
+                    self.dialect().integer_cast(
+                        "COALESCE(SUM(CASE WHEN state = 'completed' AND finished_at >= $2 THEN 1 ELSE 0 END), 0)"
+                    ),
+                    self.dialect().integer_cast(
+                        "COALESCE(SUM(CASE WHEN state IN ('failed', 'dead') AND updated_at >= $2 THEN 1 ELSE 0 END), 0)"
+                    ),
+                ),
                 &[json!(queue), json!(minute_ago)],
             )
             .await?;
@@ -124,15 +131,23 @@ impl JobStore {
     /// visited (the `(queue, state)` index).
     pub async fn depth(&self, queue: &str) -> Result<QueueCounts> {
         validate_queue_name(queue)?;
+        let later = self.later();
         let rows = self
             .read(
-                "SELECT state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT) AS later, \
-                 COUNT(*) AS n FROM keel_jobs WHERE queue = $1 AND state IN ('waiting', 'active', 'failed') \
-                 GROUP BY state, CAST(CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END AS BIGINT)",
+                &format!(
+                    "SELECT state, {later} AS later, COUNT(*) AS n FROM keel_jobs WHERE queue = $1 \
+                     AND state IN ('waiting', 'active', 'failed') GROUP BY state, {later}"
+                ),
                 &[json!(queue), json!(now_ms())],
             )
             .await?;
         counts_of(&rows)
+    }
+
+    /// 1 for a waiting job whose time has not come (`$2` is now), else 0.
+    fn later(&self) -> String {
+        self.dialect()
+            .integer_cast("CASE WHEN state = 'waiting' AND run_at > $2 THEN 1 ELSE 0 END")
     }
 
     /// Every queue that has been used, with its settings, by name.

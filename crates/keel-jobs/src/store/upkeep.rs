@@ -71,9 +71,12 @@ impl JobStore {
             let mut tx = self.begin().await?;
             self.exec(
                 tx.as_mut(),
-                "DELETE FROM keel_jobs WHERE seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
-                 AND (finished_at < $3 OR seq IN (SELECT seq FROM keel_jobs WHERE queue = $1 AND state = $2 \
-                 ORDER BY finished_at DESC, seq DESC LIMIT 9223372036854775807 OFFSET $4)) LIMIT 5000)",
+                // Subqueries with LIMIT inside derived tables (`AS t`): MariaDB allows neither
+                // LIMIT in an IN subquery nor the target table in one otherwise.
+                "DELETE FROM keel_jobs WHERE seq IN (SELECT seq FROM (SELECT seq FROM keel_jobs WHERE queue = $1 \
+                 AND state = $2 AND (finished_at < $3 OR seq IN (SELECT seq FROM (SELECT seq FROM keel_jobs \
+                 WHERE queue = $1 AND state = $2 ORDER BY finished_at DESC, seq DESC \
+                 LIMIT 9223372036854775807 OFFSET $4) AS kept_beyond)) LIMIT 5000) AS doomed)",
                 &[json!(queue), json!(state), json!(cutoff), json!(keep.count as i64)],
             )
             .await?;

@@ -260,6 +260,66 @@ impl Dialect for MySqlDialect {
     fn transactional_ddl(&self) -> bool {
         false
     }
+
+    fn serial_primary_key(&self) -> &'static str {
+        "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY"
+    }
+
+    /// MariaDB 10.6+ and MySQL 8.
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
+
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
+    fn update_returning(&self) -> bool {
+        false
+    }
+
+    /// `INSERT IGNORE` (which also turns other errors into warnings: callers validate
+    /// their values first). MariaDB returns no row from its `RETURNING` when nothing was
+    /// inserted.
+    fn insert_ignoring_duplicates(&self, into: &str) -> String {
+        format!("INSERT IGNORE INTO {into}")
+    }
+
+    fn integer_cast(&self, expr: &str) -> String {
+        format!("CAST({expr} AS SIGNED)")
+    }
+
+    /// No partial index: a hidden stored generated column holds `column` where `condition`
+    /// holds and NULL elsewhere, under a plain unique index (NULLs never collide; long
+    /// values are checked through MariaDB's hidden hash).
+    fn conditional_unique_index(
+        &self,
+        name: &str,
+        table: &str,
+        scope: &[&str],
+        column: &str,
+        condition: &str,
+    ) -> Vec<String> {
+        let col = self.quote_ident(column);
+        let live = self.quote_ident(&format!("_keel_live_{column}"));
+        let mut cols: Vec<String> = scope.iter().map(|c| self.quote_ident(c)).collect();
+        cols.push(live.clone());
+        let if_not_exists = if self.mariadb { "IF NOT EXISTS " } else { "" };
+        vec![
+            format!(
+                "ALTER TABLE {} ADD COLUMN {if_not_exists}{live} {} AS (CASE WHEN {col} IS NOT NULL AND {condition} \
+                 THEN {col} END) STORED",
+                self.quote_ident(table),
+                self.column_type(ColumnType::Text)
+            ),
+            format!(
+                "CREATE UNIQUE INDEX {if_not_exists}{} ON {} ({})",
+                self.quote_ident(name),
+                self.quote_ident(table),
+                cols.join(", ")
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -24,16 +24,20 @@ use async_trait::async_trait;
 use keel_core::{Error, Result};
 use serde_json::Value;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::pool::MaybePoolConnection;
 use sqlx::{Arguments, AssertSqlSafe, Executor, Transaction};
 
 pub use dialect::{MySqlDialect, MARIADB, MYSQL};
 pub use sqlx::mysql::MySqlPool;
 
-use crate::engine::{Dialect, Engine, PoolStats, Row, Tx};
+use crate::engine::{Dialect, Engine, PoolStats, Row, SchemaLock, Tx};
 
 /// The session settings every connection needs (see the module comment).
 const SESSION_SQL_MODE: &str = "SET SESSION sql_mode = CONCAT(@@sql_mode, \
      ',ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES,NO_ENGINE_SUBSTITUTION')";
+
+/// How long a collection change waits for another process's to finish.
+const SCHEMA_LOCK_WAIT_SECS: i64 = 120;
 
 /// A MySQL or MariaDB database reached through one pool.
 pub struct MySqlEngine {
@@ -180,7 +184,44 @@ impl Engine for MySqlEngine {
             .execute(&mut *tx)
             .await
             .map_err(decode::internal)?;
-        Ok(Box::new(MySqlTx { tx, _turn: turn }))
+        Ok(Box::new(MySqlTx { tx, _turn: Some(turn) }))
+    }
+
+    /// A transaction beside other writers, in `READ COMMITTED` (each statement sees what
+    /// committed before it, as on PostgreSQL): for the jobs store, whose statements take
+    /// their own row locks (`FOR UPDATE [SKIP LOCKED]`).
+    async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
+        let mut conn = self.pool.acquire().await.map_err(decode::internal)?;
+        // Applies to the next transaction on this connection only.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await
+            .map_err(decode::internal)?;
+        let tx = Transaction::begin(MaybePoolConnection::PoolConnection(conn), None)
+            .await
+            .map_err(decode::internal)?;
+        Ok(Box::new(MySqlTx { tx, _turn: None }))
+    }
+
+    /// `GET_LOCK` named after the database, on a pooled connection of its own that is
+    /// closed (releasing the lock) when the guard drops; a process that dies loses its
+    /// connection and so the lock.
+    async fn lock_schema(&self) -> Result<SchemaLock> {
+        let mut conn = self.pool.acquire().await.map_err(decode::internal)?;
+        conn.close_on_drop();
+        let got: Option<i64> = sqlx::query_scalar(
+            "SELECT GET_LOCK(CONCAT('keel_schema ', IF(LENGTH(DATABASE()) > 50, MD5(DATABASE()), DATABASE())), ?)",
+        )
+        .bind(SCHEMA_LOCK_WAIT_SECS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(decode::internal)?;
+        if got != Some(1) {
+            return Err(Error::Unavailable(
+                "Another Keel process has been changing collections for too long; try again.".into(),
+            ));
+        }
+        Ok(SchemaLock::holding(Box::new(conn)))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -195,7 +236,8 @@ impl Engine for MySqlEngine {
 /// A transaction on one pooled connection.
 struct MySqlTx {
     tx: Transaction<'static, MySql>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    /// This process's writer turn (none for [`Engine::begin_concurrent`]).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl MySqlTx {
