@@ -12,7 +12,7 @@ use crate::request::form_pairs;
 /// engine's 64-bit integers.
 pub const MAX_PAGE: u64 = i64::MAX as u64 / MAX_PER_PAGE;
 
-/// The largest `perPage` accepted.
+/// The largest `perPage` served; a larger one is lowered to it (PocketBase's `MaxPerPage`).
 pub const MAX_PER_PAGE: u64 = 1000;
 /// `perPage` when none is given.
 pub const DEFAULT_PER_PAGE: u64 = 30;
@@ -68,7 +68,9 @@ impl Query {
     /// naming the parameter.
     pub fn list_params(&self) -> ApiResult<ListParams> {
         let page = parse_positive("page", self.page.as_deref(), 1, MAX_PAGE)?;
-        let per_page = parse_positive("perPage", self.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+        // PocketBase lowers a larger perPage to its maximum rather than refusing it.
+        let per_page =
+            parse_positive("perPage", self.per_page.as_deref(), DEFAULT_PER_PAGE, u64::MAX)?.min(MAX_PER_PAGE);
         let skip_total = match self.skip_total.as_deref().map(str::trim) {
             None | Some("") | Some("0") | Some("false") => false,
             Some("1") | Some("true") => true,
@@ -135,8 +137,9 @@ mod tests {
         assert_eq!(q.expand(), Some("x"));
         let d = Query::from_query_str("").list_params().unwrap();
         assert_eq!((d.page, d.per_page, d.skip_total), (1, 30, false));
+        let big = Query::from_query_str("perPage=1001").list_params().unwrap();
+        assert_eq!(big.per_page, MAX_PER_PAGE);
         for bad in [
-            "perPage=1001",
             "perPage=0",
             "page=-1",
             "page=abc",
