@@ -5,6 +5,7 @@
 //! and gets `keel_core::Error`s back; only `keel-server` turns those into status codes.
 #![forbid(unsafe_code)]
 
+pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
@@ -15,6 +16,7 @@ pub mod lockout;
 pub mod realtime;
 pub mod records;
 pub mod redact;
+pub mod roles;
 pub mod serialize;
 pub mod settings;
 
