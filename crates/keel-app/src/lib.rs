@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod batch;
+pub mod cache;
 pub mod caller;
 pub mod collections;
 pub mod lockout;
