@@ -13,6 +13,7 @@ pub mod batch;
 pub mod cache;
 pub mod caller;
 pub mod collections;
+pub mod files;
 pub mod lockout;
 pub mod realtime;
 pub mod records;
