@@ -1,6 +1,8 @@
 //! Query parameters shared by list endpoints: `page`, `perPage`, `sort`, `filter`,
 //! `skipTotal`, plus `expand` and `fields` on every record response.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::Uri;
 use keel_data::ListParams;
 use serde_json::{json, Value};
@@ -109,6 +111,25 @@ fn parse_positive(name: &str, raw: Option<&str>, default: u64, max: u64) -> ApiR
             "validation_invalid_value",
             format!("{name} must be a positive integer."),
         )),
+    }
+}
+
+/// The list-query extractor: `page`, `perPage`, `sort`, `filter`, `skipTotal`, `expand` and
+/// `fields` read once into the plain [`keel_app::records::ListQuery`] (bad paging is a 400
+/// naming the parameter). Take it as `Result<ListQuery, ApiError>` to answer a missing
+/// collection's 404 first, as PocketBase does.
+pub struct ListQuery(pub keel_app::records::ListQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = Query::from_uri(&parts.uri);
+        Ok(ListQuery(keel_app::records::ListQuery {
+            params: q.list_params()?,
+            expand: q.expand().map(String::from),
+            fields: q.fields().map(String::from),
+        }))
     }
 }
 
