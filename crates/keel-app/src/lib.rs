@@ -14,11 +14,13 @@ pub mod cache;
 pub mod caller;
 pub mod collections;
 pub mod files;
+pub mod jobs;
 pub mod lockout;
 pub mod realtime;
 pub mod records;
 pub mod redact;
 pub mod roles;
+pub mod schedules;
 pub mod serialize;
 pub mod settings;
 
