@@ -1,5 +1,6 @@
-//! Changes of the schema by a caller: `collections:manage` (only superusers touch system
-//! collections; the store refuses a manager through `SchemaActor`), masked secrets refused,
+//! Collections for a caller: listing (`collections:read`; `list`, with its filter language in
+//! `filter`) and changes of the schema (`collections:manage`; only superusers touch system
+//! collections, the store refuses a manager through `SchemaActor`), masked secrets refused,
 //! files of a dropped or emptied collection deleted, every change audited with the
 //! collection before and after, secrets masked.
 
@@ -14,6 +15,11 @@ use crate::authz::{authorize, Permission};
 use crate::caller::Caller;
 use crate::redact::{collection_json, masked_path};
 use crate::App;
+
+pub mod filter;
+mod list;
+
+pub use list::{list, may_read};
 
 /// Creates a collection from PocketBase's JSON.
 pub async fn create(
