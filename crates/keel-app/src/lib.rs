@@ -14,6 +14,7 @@ pub mod cache;
 pub mod caller;
 pub mod collections;
 pub mod files;
+pub mod health;
 pub mod jobs;
 pub mod lockout;
 pub mod realtime;

@@ -21,6 +21,13 @@ mod list;
 
 pub use list::{list, may_read};
 
+/// The collection `id_or_name` as `caller` may see it (`collections:read`; 404 when absent).
+pub fn view(app: &App, caller: &Caller, id_or_name: &str) -> Result<Value, Error> {
+    may_read(caller)?;
+    let collection = app.store.collection(id_or_name)?;
+    Ok(shown(caller, &collection))
+}
+
 /// Creates a collection from PocketBase's JSON.
 pub async fn create(
     app: &App,

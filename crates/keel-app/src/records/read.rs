@@ -22,6 +22,11 @@ pub struct ListQuery {
     pub fields: Option<String>,
 }
 
+/// The collection `id_or_name` whose records a request reaches (404 when absent).
+pub fn collection(app: &App, id_or_name: &str) -> Result<Arc<Collection>, Error> {
+    app.store.collection(id_or_name)
+}
+
 /// A page of the records of `collection` the list rule lets `req` see (a 403 when the rule is
 /// superusers-only and the caller does not skip rules).
 pub async fn list(
@@ -54,4 +59,10 @@ pub async fn view(
     }
     let [record] = records;
     Ok(record)
+}
+
+/// Expands the relations named in `expand` into `records` (written ones, or a signed-in
+/// record), leaving out related records `req` may not view.
+pub async fn expand(app: &App, records: &mut [Record], expand: &str, req: &RequestInfo) -> Result<(), Error> {
+    app.store.expand(records, expand, req).await
 }
