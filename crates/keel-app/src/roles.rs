@@ -77,14 +77,7 @@ pub async fn update(
     description: Option<&str>,
     permissions: Option<Vec<String>>,
 ) -> Result<Role, Error> {
-    may_manage(caller)?;
-    let before = role_or_404(app, name).await?;
-    if before.builtin {
-        return Err(Error::Forbidden(format!(
-            "The built-in role {name:?} cannot be changed."
-        )));
-    }
-    may_grant_role(caller, &before)?;
+    let before = custom_role(app, caller, name, "changed").await?;
     if let Some(p) = &permissions {
         may_grant(caller, &format!("the role {name:?}"), &well_formed(p))?;
     }
@@ -109,14 +102,7 @@ pub async fn update(
 
 /// Deletes a custom role (`roles:manage`, holding every permission of it).
 pub async fn delete(app: &App, caller: &Caller, origin: &Origin, name: &str) -> Result<(), Error> {
-    may_manage(caller)?;
-    let role = role_or_404(app, name).await?;
-    if role.builtin {
-        return Err(Error::Forbidden(format!(
-            "The built-in role {name:?} cannot be deleted."
-        )));
-    }
-    may_grant_role(caller, &role)?;
+    custom_role(app, caller, name, "deleted").await?;
     app.identity.delete_role(name).await?;
     let entry = audit::entry(caller, origin, "role.delete").detail("role", name.to_string());
     app.identity.audit(entry).await;
@@ -200,6 +186,20 @@ pub async fn of_record(app: &App, caller: &Caller, collection: &str, id: &str) -
         require_record(app, &collection, id).await?;
     }
     app.identity.roles_of(&collection.id, id).await
+}
+
+/// The custom role `name` a manager changes or deletes (`verb`): 404 when absent, 403 for a
+/// built-in role or one granting a permission the caller does not hold.
+async fn custom_role(app: &App, caller: &Caller, name: &str, verb: &str) -> Result<Role, Error> {
+    may_manage(caller)?;
+    let role = role_or_404(app, name).await?;
+    if role.builtin {
+        return Err(Error::Forbidden(format!(
+            "The built-in role {name:?} cannot be {verb}."
+        )));
+    }
+    may_grant_role(caller, &role)?;
+    Ok(role)
 }
 
 /// The role `name`, or a 404 saying so.
