@@ -140,10 +140,7 @@ pub async fn assign(
     collection: &str,
     record: &str,
 ) -> Result<Vec<String>, Error> {
-    may_manage(caller)?;
-    let role = role_or_404(app, name).await?;
-    may_grant_role(caller, &role)?;
-    let collection = auth_collection(app, collection)?;
+    let collection = holders(app, caller, name, collection).await?;
     require_record(app, &collection, record).await?;
     app.identity.assign_role(&collection.id, record, name).await?;
     let entry = audit::entry(caller, origin, "role.assign")
@@ -162,10 +159,7 @@ pub async fn unassign(
     collection: &str,
     record: &str,
 ) -> Result<(), Error> {
-    may_manage(caller)?;
-    let role = role_or_404(app, name).await?;
-    may_grant_role(caller, &role)?;
-    let collection = auth_collection(app, collection)?;
+    let collection = holders(app, caller, name, collection).await?;
     app.identity.unassign_role(&collection.id, record, name).await?;
     let entry = audit::entry(caller, origin, "role.unassign")
         .record(&collection.id, record)
@@ -200,6 +194,15 @@ async fn custom_role(app: &App, caller: &Caller, name: &str, verb: &str) -> Resu
     }
     may_grant_role(caller, &role)?;
     Ok(role)
+}
+
+/// The auth collection whose records a manager gives the role `name` or takes it from: 404
+/// for an unknown role, 403 for one granting a permission the caller does not hold.
+async fn holders(app: &App, caller: &Caller, name: &str, collection: &str) -> Result<Arc<Collection>, Error> {
+    may_manage(caller)?;
+    let role = role_or_404(app, name).await?;
+    may_grant_role(caller, &role)?;
+    auth_collection(app, collection)
 }
 
 /// The role `name`, or a 404 saying so.
