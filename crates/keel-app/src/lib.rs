@@ -5,17 +5,24 @@
 //! and gets `keel_core::Error`s back; only `keel-server` turns those into status codes.
 #![forbid(unsafe_code)]
 
+pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod batch;
+pub mod cache;
 pub mod caller;
 pub mod collections;
+pub mod files;
+pub mod health;
+pub mod jobs;
 pub mod lockout;
 pub mod outbox;
 pub mod realtime;
 pub mod records;
 pub mod redact;
+pub mod roles;
+pub mod schedules;
 pub mod serialize;
 pub mod settings;
 

@@ -155,6 +155,9 @@ pub fn decode_json<T: DeserializeOwned>(config: &Config, bytes: &[u8]) -> ApiRes
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => de.end().map(|()| v).map_err(|_| ApiError::bad_request(INVALID_BODY)),
+        Err(e) if e.inner().is_syntax() && e.inner().to_string().starts_with(OUT_OF_RANGE) => {
+            Err(out_of_range(e.path()))
+        }
         Err(e) if e.inner().is_syntax() || e.inner().is_eof() => Err(ApiError::bad_request(INVALID_BODY)),
         Err(e) => {
             let inner = e.inner().to_string();
@@ -165,6 +168,22 @@ pub fn decode_json<T: DeserializeOwned>(config: &Config, bytes: &[u8]) -> ApiRes
             };
             Err(path_error(e.path(), inner, ""))
         }
+    }
+}
+
+/// serde_json's message for a number too large for a float (`1e400`): PocketBase's parser
+/// would read it as infinity, which no field stores.
+const OUT_OF_RANGE: &str = "number out of range";
+
+/// A number out of range is named by its field (the first key of its path) when it has one.
+fn out_of_range(path: &serde_path_to_error::Path) -> ApiError {
+    match path.iter().next() {
+        Some(Segment::Map { key }) => field_error(
+            key,
+            "validation_invalid_number",
+            format!("{key} is too large a number (it overflows to infinity)."),
+        ),
+        _ => ApiError::bad_request("The request body holds a number too large to store (it overflows to infinity)."),
     }
 }
 

@@ -131,6 +131,12 @@ async fn list_filter_sort_and_page() {
     let r = app
         .send(Method::GET, "/api/collections?perPage=5000", Some(&su), None)
         .await;
+    // as PocketBase's search provider does: above its MaxPerPage, served as 1000
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["perPage"], 1000);
+    let r = app
+        .send(Method::GET, "/api/collections?perPage=many", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 

@@ -133,7 +133,7 @@ async fn bad_requests_name_what_is_wrong() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     let r = app
-        .send(Method::GET, "/api/collections/posts/records?perPage=1001", None, None)
+        .send(Method::GET, "/api/collections/posts/records?perPage=many", None, None)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json["data"]["perPage"].is_object(), "{}", r.text());
@@ -331,4 +331,84 @@ async fn multipart_plain_fields_are_typed() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["views"], 7);
+}
+
+#[tokio::test]
+async fn a_number_that_overflows_to_infinity_is_a_400_naming_the_field() {
+    let app = App::new().await;
+    posts(&app).await;
+    let r = app
+        .send_bytes(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            "application/json",
+            br#"{"title": "huge", "views": 1e400}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"].get("views").is_some(), "{}", r.text());
+    let r = app
+        .multipart(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            Multipart::new()
+                .text("title", "huge")
+                .text("views", &format!("1{}", "0".repeat(400))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json["data"].get("views").is_some(), "{}", r.text());
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records", None, None)
+        .await;
+    assert_eq!(r.json["totalItems"], 0, "nothing stored: {}", r.text());
+}
+
+#[tokio::test]
+async fn per_page_above_the_maximum_is_lowered_to_it_as_pocketbase_does() {
+    let app = App::new().await;
+    posts(&app).await;
+    app.insert("posts", json!({"title": "first"})).await;
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records?perPage=5555", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["perPage"], 1000);
+    assert_eq!(r.json["totalItems"], 1);
+    assert_eq!(r.json["items"][0]["title"], "first");
+}
+
+#[tokio::test]
+async fn the_only_superuser_cannot_be_deleted() {
+    let app = App::new().await;
+    let su = app.superuser().await;
+    let r = app
+        .send(Method::GET, "/api/collections/_superusers/records", Some(&su), None)
+        .await;
+    let root = r.json["items"][0]["id"].as_str().unwrap().to_string();
+    let url = format!("/api/collections/_superusers/records/{root}");
+    let r = app.send(Method::DELETE, &url, Some(&su), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json["message"], "You can't delete the only existing superuser");
+    let r = app.send(Method::GET, &url, Some(&su), None).await;
+    assert_eq!(r.status, StatusCode::OK, "still there: {}", r.text());
+
+    // with a second superuser, one of the two may go, but not the last one left
+    let (second, _) = app
+        .auth_record("_superusers", "second@example.com", "secondpassword1")
+        .await;
+    let r = app.send(Method::DELETE, &url, Some(&su), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let second_token = app.sign(&second, keel_auth::token::TokenKind::Auth);
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/api/collections/_superusers/records/{}", second.id()),
+            Some(&second_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }

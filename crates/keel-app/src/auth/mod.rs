@@ -19,6 +19,7 @@ pub mod flow;
 pub mod ldap;
 pub mod login;
 pub mod mail;
+pub mod methods;
 pub mod oauth2;
 pub mod oauth2_flow;
 pub mod otp;

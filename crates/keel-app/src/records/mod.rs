@@ -1,7 +1,7 @@
-//! Record writes through a collection's rules: create, update and delete with the auth-field
-//! rules (`auth_fields`), uploaded files written before the database write and cleaned up
-//! after it (`files`), shared by the records API, batch and the sign-in flows that create
-//! records.
+//! Records through a collection's rules: reads (`list`, `view`, with `expand`) and writes
+//! (create, update and delete with the auth-field rules (`auth_fields`), uploaded files
+//! written before the database write and cleaned up after it (`files`)), shared by the
+//! records API, batch and the sign-in flows that create records.
 
 use std::sync::Arc;
 
@@ -12,9 +12,11 @@ pub mod auth_fields;
 pub mod files;
 mod input;
 mod prepare;
+mod read;
 
 pub use input::{base_key, Submitted, Upload};
 pub use prepare::{prepare_create, prepare_update, Prepared};
+pub use read::{collection, expand, list, view, ListQuery};
 
 use crate::caller::superusers_only;
 use crate::App;

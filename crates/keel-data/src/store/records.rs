@@ -14,7 +14,7 @@ use super::rules::RuleCtx;
 use super::validate::{prepare, to_list};
 use super::{ddl, Record, Store};
 use crate::request::{Access, RequestInfo};
-use crate::schema::{Collection, FieldKind, RecordData};
+use crate::schema::{Collection, FieldKind, RecordData, SUPERUSERS_ID};
 use keel_sql::{SqlBuf, Tx};
 
 /// An open write transaction and the events it will send once committed.
@@ -130,12 +130,7 @@ impl<'s> Write<'s> {
                 buf.param(Value::from(id.as_str()));
             }
             buf.push(")");
-            let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
-            let n = rows
-                .first()
-                .and_then(|r| r.get("n"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let n = self.count(&buf).await?;
             if n as usize != ids.len() {
                 errors.insert(
                     field.clone(),
@@ -289,9 +284,33 @@ impl<'s> Write<'s> {
             .fetch(c, id, req, access, "deleteRule")
             .await?
             .ok_or_else(Error::not_found)?;
+        if c.id == SUPERUSERS_ID {
+            self.refuse_only_superuser(c).await?;
+        }
         let mut out = Vec::new();
         self.delete_cascade(c.clone(), rec, &mut out, 0).await?;
         Ok(out)
+    }
+
+    /// The `n` of a `SELECT COUNT(*) AS n …` run in the transaction.
+    async fn count(&mut self, buf: &SqlBuf) -> Result<u64> {
+        let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get("n"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+
+    /// PocketBase's rule: the only existing superuser cannot be deleted (400). Counted inside
+    /// the write's transaction, so a batch deleting every superuser fails on the last one.
+    async fn refuse_only_superuser(&mut self, c: &Collection) -> Result<()> {
+        let mut buf = SqlBuf::new(self.store.engine.dialect());
+        buf.push("SELECT COUNT(*) AS n FROM ").ident(&c.name);
+        if self.count(&buf).await? <= 1 {
+            return Err(Error::bad_request("You can't delete the only existing superuser"));
+        }
+        Ok(())
     }
 
     fn delete_cascade<'a>(

@@ -11,8 +11,8 @@ pub struct ListQuery {
     /// The page, from 1.
     #[param(minimum = 1)]
     pub page: Option<u64>,
-    /// Records per page, 1 to 1000 (default 30).
-    #[param(rename = "perPage", minimum = 1, maximum = 1000)]
+    /// Records per page, from 1 (default 30); more than 1000 is served as 1000.
+    #[param(rename = "perPage", minimum = 1)]
     pub per_page: Option<u64>,
     /// Comma-separated fields, `-` for descending, `@random`; e.g. `-created,title`.
     pub sort: Option<String>,

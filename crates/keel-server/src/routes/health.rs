@@ -31,18 +31,7 @@ async fn health() -> Json<serde_json::Value> {
     responses((status = 200, description = "Every engine answers", body = crate::openapi::schemas::Object), (status = 503, description = "An engine is down (named in `data`)", body = crate::openapi::schemas::ErrorBody))
 )]
 async fn ready(State(state): State<AppState>) -> Response {
-    let (database, files, cache, jobs) = tokio::join!(
-        state.store.engine().ping(),
-        state.files.ping(),
-        state.cache.ping(),
-        state.jobs.store().ping(),
-    );
-    let (status, body) = readiness(&[
-        ("database", database),
-        ("files", files),
-        ("cache", cache),
-        ("jobs", jobs),
-    ]);
+    let (status, body) = readiness(&keel_app::health::checks(&state).await);
     (status, Json(body)).into_response()
 }
 

@@ -1,31 +1,17 @@
-//! Revoke, delete and rotate an API key. Each acts on a key only for a caller who holds every
-//! permission of the key's roles (`authz::may_grant`): a key above the caller is out of reach.
+//! Revoke, delete and rotate an API key (`keel_app::apikeys`: a key above the caller is out
+//! of reach).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use keel_auth::identity::ApiKey;
 use serde_json::Value;
 
-use super::{key_or_404, may_grant_roles, with_secret};
+use super::with_secret;
 use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::audit;
-use keel_app::authz::{authorize, Permission};
-
-async fn revoke_key(state: &AppState, caller: &Caller, id: &str, origin: &keel_app::Origin) -> ApiResult<ApiKey> {
-    authorize(caller, Permission::ApiKeysManage)?;
-    let key = key_or_404(state, id).await?;
-    may_grant_roles(state, caller, &key.roles, false).await?;
-    let key = state.identity.revoke_api_key(id).await?;
-    let entry = audit::entry(caller, origin, "apikey.revoke")
-        .detail("key", key.id.clone())
-        .detail("name", key.name.clone());
-    state.identity.audit(entry).await;
-    Ok(key)
-}
+use keel_app::apikeys;
 
 #[utoipa::path(
     post, path = "/api/apikeys/{id}/revoke", operation_id = "revokeApiKey", tag = "apikeys",
@@ -37,7 +23,7 @@ pub(super) async fn revoke(
     ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let key = revoke_key(&state, &caller, &id, &origin).await?;
+    let key = apikeys::revoke(&state, &caller, &origin, &id).await?;
     Ok(Json(to_json(&key)?))
 }
 
@@ -51,7 +37,7 @@ pub(super) async fn delete(
     ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    revoke_key(&state, &caller, &id, &origin).await?;
+    apikeys::revoke(&state, &caller, &origin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -66,13 +52,6 @@ pub(super) async fn rotate(
     ClientOrigin(origin): ClientOrigin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::ApiKeysManage)?;
-    let key = key_or_404(&state, &id).await?;
-    may_grant_roles(&state, &caller, &key.roles, false).await?;
-    let (key, secret) = state.identity.rotate_api_key(&id).await?;
-    let entry = audit::entry(&caller, &origin, "apikey.rotate")
-        .detail("key", key.id.clone())
-        .detail("name", key.name.clone());
-    state.identity.audit(entry).await;
+    let (key, secret) = apikeys::rotate(&state, &caller, &origin, &id).await?;
     Ok(Json(with_secret(&key, secret)?))
 }

@@ -1,4 +1,4 @@
-//! List, create and view API keys.
+//! List, create and view API keys (`keel_app::apikeys`).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -7,14 +7,13 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{key_or_404, may_grant_roles, with_secret};
+use super::with_secret;
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::audit;
-use keel_app::authz::{authorize, Permission};
+use keel_app::apikeys;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,8 +30,7 @@ pub(super) struct CreateKey {
     security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
 )]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::ApiKeysManage)?;
-    let keys = state.identity.list_api_keys().await?;
+    let keys = apikeys::list(&state, &caller).await?;
     Ok(Json(json!({ "items": to_json(&keys)? })))
 }
 
@@ -45,8 +43,7 @@ pub(super) async fn view(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::ApiKeysManage)?;
-    Ok(Json(to_json(&key_or_404(&state, &id).await?)?))
+    Ok(Json(to_json(&apikeys::view(&state, &caller, &id).await?)?))
 }
 
 #[utoipa::path(
@@ -60,17 +57,16 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::ApiKeysManage)?;
+    apikeys::may_manage(&caller)?;
     let input: CreateKey = read_object(&state, &headers, body, Limit::Small).await?;
-    may_grant_roles(&state, &caller, &input.roles, true).await?;
-    let (key, secret) = state
-        .identity
-        .create_api_key(&input.name, input.roles, input.expires.as_deref(), &caller.actor())
-        .await?;
-    let entry = audit::entry(&caller, &origin, "apikey.create")
-        .detail("key", key.id.clone())
-        .detail("name", key.name.clone())
-        .detail("roles", key.roles.clone());
-    state.identity.audit(entry).await;
+    let (key, secret) = apikeys::create(
+        &state,
+        &caller,
+        &origin,
+        &input.name,
+        input.roles,
+        input.expires.as_deref(),
+    )
+    .await?;
     Ok(Json(with_secret(&key, secret)?))
 }

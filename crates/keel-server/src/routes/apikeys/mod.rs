@@ -7,19 +7,15 @@
 //! - `POST /api/apikeys/{id}/revoke` → the revoked key; `DELETE /api/apikeys/{id}` revokes too
 //!   (204).
 //!
-//! A key never shows its hash. Anti-escalation: a caller who is not a superuser may only
-//! give a key (on create) or take a key's secret (on rotate) whose roles' permissions they
-//! all hold. Audit entries `apikey.create|revoke|rotate`.
+//! A key never shows its hash. Who may act on which key (anti-escalation) and the audit
+//! entries are [`keel_app::apikeys`]'s.
 
 use keel_auth::identity::ApiKey;
-use keel_core::Error;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
+use crate::error::ApiResult;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::authz::may_grant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,35 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crud::view, actions::delete))
         .routes(routes!(actions::revoke))
         .routes(routes!(actions::rotate))
-}
-
-/// The key `id`, or a 404 saying so.
-async fn key_or_404(state: &AppState, id: &str) -> ApiResult<ApiKey> {
-    state
-        .identity
-        .api_key(id)
-        .await?
-        .ok_or_else(|| ApiError(Error::NotFound(format!("No API key with the id {id:?}."))))
-}
-
-/// 403 unless `caller` holds every permission of every role in `roles`; a 400 naming
-/// `roles` for a role that does not exist when `strict` (on create; a role deleted since a
-/// key was made grants nothing, so it is skipped on rotate).
-async fn may_grant_roles(state: &AppState, caller: &Caller, roles: &[String], strict: bool) -> ApiResult<()> {
-    for name in roles {
-        match state.identity.role(name).await? {
-            Some(role) => may_grant(caller, &format!("the role {name:?}"), &role.permissions)?,
-            None if strict => {
-                return Err(ApiError::field(
-                    "roles",
-                    "validation_unknown_role",
-                    format!("No role named {name:?}."),
-                ))
-            }
-            None => {}
-        }
-    }
-    Ok(())
 }
 
 /// A key's JSON with its secret added as `"key"`.

@@ -12,7 +12,6 @@ use crate::request::form_pairs;
 use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json};
 
-use keel_app::auth::oauth2_flow;
 pub(crate) use keel_app::auth::{auth_collection, same_collection};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -93,7 +92,7 @@ pub(crate) async fn signed_json(state: &AppState, signed: SignedIn, shape: &Shap
     } = signed;
     let mut records = [record];
     if let Some(expand) = &shape.expand {
-        state.store.expand(&mut records, expand, &req).await?;
+        keel_app::records::expand(state, &mut records, expand, &req).await?;
     }
     let mut body = json!({"token": token, "record": record_json(&records[0], &req)});
     if let (Some((k, v)), Value::Object(m)) = (extra, &mut body) {

@@ -3,11 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{check_name, check_namespace};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache;
 
 #[utoipa::path(
     delete, path = "/api/cache/{namespace}/{key}", operation_id = "cacheDelete", tag = "cache",
@@ -18,12 +17,6 @@ pub(super) async fn delete_value(
     caller: Caller,
     Path((namespace, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::CacheWrite)?;
-    check_namespace(&namespace)?;
-    check_name("key", &key)?;
-    if state.cache.delete(&namespace, &key).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    cache::delete(&state, &caller, &namespace, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,11 +4,10 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
-use super::{check_name, check_namespace};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache;
 
 #[utoipa::path(
     get, path = "/api/cache/{namespace}/{key}", operation_id = "cacheGet", tag = "cache",
@@ -19,11 +18,5 @@ pub(super) async fn get_value(
     caller: Caller,
     Path((namespace, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CacheRead)?;
-    check_namespace(&namespace)?;
-    check_name("key", &key)?;
-    match state.cache.get(&namespace, &key).await? {
-        Some(v) => Ok(Json(v)),
-        None => Err(ApiError::not_found()),
-    }
+    Ok(Json(cache::get(&state, &caller, &namespace, &key).await?))
 }

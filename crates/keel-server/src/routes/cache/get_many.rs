@@ -6,14 +6,13 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{check_batch, check_name, check_namespace};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache::{self, Op};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,19 +27,8 @@ pub(super) async fn get_many(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CacheRead)?;
-    check_namespace(&namespace)?;
+    cache::guard(&caller, Op::Read, &namespace, None)?;
     let body: GetManyBody = read_object(&state, headers, body, Limit::Document).await?;
-    check_batch("keys", body.keys.len())?;
-    for (i, key) in body.keys.iter().enumerate() {
-        check_name(&format!("keys.{i}"), key)?;
-    }
-    let found = state.cache.get_many(&namespace, &body.keys).await?;
-    let values: Map<String, Value> = body
-        .keys
-        .into_iter()
-        .zip(found)
-        .map(|(key, value)| (key, value.unwrap_or(Value::Null)))
-        .collect();
+    let values = cache::get_many(&state, &caller, &namespace, body.keys).await?;
     Ok(Json(json!({"values": values})))
 }

@@ -7,12 +7,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_name, check_namespace};
 use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache::{self, Op};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,12 +26,8 @@ pub(super) async fn invalidate(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CacheWrite)?;
-    check_namespace(&namespace)?;
+    cache::guard(&caller, Op::Write, &namespace, None)?;
     let body: InvalidateBody = read_object(&state, headers, body, Limit::Small).await?;
-    for tag in &body.tags {
-        check_name("tags", tag)?;
-    }
-    let n = state.cache.invalidate_tags(&namespace, &body.tags).await?;
+    let n = cache::invalidate(&state, &caller, &namespace, &body.tags).await?;
     Ok(Json(json!({"invalidated": n})))
 }

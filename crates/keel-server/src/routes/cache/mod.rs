@@ -11,7 +11,9 @@
 //! The namespace-wide POSTs share the `{key}` route; [`post_action`] dispatches them by name
 //! (a POST to any other key is a 404). Bodies are JSON objects read by `crate::body`, so a
 //! wrong type, a missing or an unknown field is a 400 naming it.
-//! Namespaces, keys and tags match `[A-Za-z0-9_.:-]{1,200}`.
+//! Who may touch which namespace and what a name, TTL or batch may be are
+//! [`keel_app::cache`]'s; each handler checks the caller with [`keel_app::cache::guard`]
+//! before it reads a body.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -75,71 +77,5 @@ async fn post_action(
              value use PUT /api/cache/{namespace}/{key}."
                 .into(),
         ))),
-    }
-}
-
-/// The most keys (`get-many`) or entries (`set-many`) one call may carry.
-const MAX_BATCH: usize = 1000;
-
-/// A 400 naming `field` when a batch of `len` is over [`MAX_BATCH`].
-fn check_batch(field: &str, len: usize) -> Result<(), ApiError> {
-    if len > MAX_BATCH {
-        return Err(ApiError::field(
-            field,
-            "validation_too_many",
-            format!("At most {MAX_BATCH} {field} per call (got {len}); split the request."),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a namespace given to the API: a valid name (see [`check_name`]) that is not one of
-/// Keel's own (`keel-…`, [`keel_core::cache::INTERNAL_NAMESPACE_PREFIX`]): a 403 for those,
-/// whatever the caller's permissions, so no caller reads or clears lockout counters, rate-limit
-/// windows or OAuth2 state.
-pub(crate) fn check_namespace(namespace: &str) -> Result<(), ApiError> {
-    check_name("namespace", namespace)?;
-    if namespace.starts_with(keel_core::cache::INTERNAL_NAMESPACE_PREFIX) {
-        return Err(ApiError::forbidden(format!(
-            "Namespaces starting with \"{}\" are reserved for Keel itself; choose another namespace.",
-            keel_core::cache::INTERNAL_NAMESPACE_PREFIX
-        )));
-    }
-    Ok(())
-}
-
-/// The longest namespace, key or tag.
-const MAX_NAME: usize = 200;
-
-/// Checks a namespace, key or tag: 1–200 of `[A-Za-z0-9_.:-]`, else a 400 naming `field`.
-pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_NAME
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "validation_invalid_name",
-            format!("Must be 1 to {MAX_NAME} characters of A-Z, a-z, 0-9, _ . : -"),
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_name;
-
-    #[test]
-    fn names() {
-        for ok in ["a", "users:42", "A-b_c.d", &"x".repeat(200)] {
-            assert!(check_name("key", ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "a b", "a/b", "é", "{x}", "*", &"x".repeat(201)] {
-            assert!(check_name("key", bad).is_err(), "{bad}");
-        }
     }
 }

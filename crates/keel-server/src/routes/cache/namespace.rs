@@ -5,11 +5,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::check_namespace;
 use crate::error::ApiResult;
 use crate::request::Caller;
+use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache;
 
 /// `{"namespace", "provider", "hits", "misses", "evictions", "keys", "capabilities"}`
 /// (`keys` is `null` when the provider cannot count them cheaply).
@@ -22,18 +22,7 @@ pub(super) async fn stats(
     caller: Caller,
     Path(namespace): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CacheRead)?;
-    check_namespace(&namespace)?;
-    let s = state.cache.stats(&namespace).await?;
-    Ok(Json(json!({
-        "namespace": namespace,
-        "provider": state.cache.name(),
-        "hits": s.hits,
-        "misses": s.misses,
-        "evictions": s.evictions,
-        "keys": s.keys,
-        "capabilities": state.cache.capabilities(),
-    })))
+    Ok(Json(to_json(&cache::stats(&state, &caller, &namespace).await?)?))
 }
 
 /// Removes every entry, tag and counter of the namespace; `{"cleared": N}`.
@@ -46,8 +35,6 @@ pub(super) async fn clear(
     caller: Caller,
     Path(namespace): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CacheAdmin)?;
-    check_namespace(&namespace)?;
-    let n = state.cache.clear(&namespace).await?;
+    let n = cache::clear(&state, &caller, &namespace).await?;
     Ok(Json(json!({"cleared": n})))
 }

@@ -6,17 +6,14 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
-use keel_core::cache::CacheEntry;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::put::{check_tags, ttl_from_secs};
-use super::{check_batch, check_name, check_namespace};
 use crate::body::{from_object, read_object, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::cache::{self, Op};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,10 +40,9 @@ pub(super) async fn set_many(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::CacheWrite)?;
-    check_namespace(&namespace)?;
+    cache::guard(&caller, Op::Write, &namespace, None)?;
     let body: SetManyBody = read_object(&state, headers, body, Limit::Document).await?;
-    check_batch("entries", body.entries.len())?;
+    cache::check_batch("entries", body.entries.len())?;
     let mut entries = Vec::with_capacity(body.entries.len());
     for (i, raw) in body.entries.into_iter().enumerate() {
         if !raw.is_object() {
@@ -57,19 +53,8 @@ pub(super) async fn set_many(
             ));
         }
         let e: EntryBody = from_object(raw, &format!("entries.{i}."))?;
-        check_name(&format!("entries.{i}.key"), &e.key)?;
-        let ttl = match e.ttl {
-            Some(secs) => Some(ttl_from_secs(&format!("entries.{i}.ttl"), secs)?),
-            None => None,
-        };
-        let tags = check_tags(&format!("entries.{i}.tags"), e.tags)?;
-        entries.push(CacheEntry {
-            key: e.key,
-            value: e.value,
-            ttl,
-            tags,
-        });
+        entries.push(cache::entry(&format!("entries.{i}."), e.key, e.value, e.ttl, e.tags)?);
     }
-    state.cache.set_many(&namespace, entries).await?;
+    cache::set_many(&state, &caller, &namespace, entries).await?;
     Ok(StatusCode::NO_CONTENT)
 }

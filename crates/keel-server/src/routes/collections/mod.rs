@@ -5,7 +5,6 @@ use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-mod filter;
 mod list;
 mod remove;
 mod scaffolds;

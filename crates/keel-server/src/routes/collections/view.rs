@@ -8,7 +8,6 @@ use serde_json::Value;
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
 
 /// Views one collection.
 #[utoipa::path(
@@ -20,7 +19,5 @@ pub async fn view(
     caller: Caller,
     Path(collection): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::CollectionsRead)?;
-    let c = state.store.collection(&collection)?;
-    Ok(Json(keel_app::collections::shown(&caller, &c)))
+    Ok(Json(keel_app::collections::view(&state, &caller, &collection)?))
 }

@@ -1,20 +1,16 @@
-//! `GET /api/files/{collection}/{recordId}/{filename}`: streams a record's file. Protected file
-//! fields need `?token=` (a file token) whose record passes the collection's view rule; other
-//! files are public, like PocketBase's.
+//! `GET /api/files/{collection}/{recordId}/{filename}`: streams a record's file. Who may read
+//! it (protected fields need `?token=`, a file token whose record passes the view rule) is
+//! `keel_app::files::open`'s; this sets the response's headers.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use keel_auth::token::TokenKind;
-use keel_data::{Access, FieldKind, RequestInfo};
 use serde_json::Map;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{form_pairs, request_info};
 use crate::state::AppState;
-use keel_app::caller::authenticate;
-use keel_app::records::files::{field_names, file_key, is_safe_segment};
 
 /// Serves one file (`?download=1` for an attachment; `?thumb=` is accepted and ignored).
 #[utoipa::path(
@@ -28,50 +24,10 @@ pub async fn serve(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let collection = state.store.collection(&collection).map_err(|_| ApiError::not_found())?;
-    if !is_safe_segment(&record_id) || filename.contains('/') || filename.contains("..") {
-        return Err(ApiError::not_found());
-    }
-    let record = state
-        .store
-        .get_record(&collection, &record_id, &RequestInfo::default(), Access::Superuser)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    let field = collection
-        .fields
-        .iter()
-        .find(|f| matches!(f.kind, FieldKind::File(_)) && field_names(record.data.get(&f.name)).contains(&filename))
-        .ok_or_else(ApiError::not_found)?;
     let query = form_pairs(uri.query().unwrap_or(""));
     let param = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-
-    if matches!(&field.kind, FieldKind::File(o) if o.protected) {
-        // A missing or invalid token means a guest, like PocketBase.
-        let auth = match param("token").filter(|t| !t.is_empty()) {
-            Some(t) => authenticate(&state, t, TokenKind::File).await.ok(),
-            None => None,
-        };
-        let mut req = request_info(&keel_app::Caller::record(auth), &method, &uri, &headers, Map::new());
-        req.context = "protectedFile".into();
-        let allowed = match Access::for_rule(&collection, &collection.view_rule, &req) {
-            None => false,
-            Some(Access::Superuser) => true,
-            Some(Access::Rule(rule)) => {
-                state
-                    .store
-                    .record_matches(&collection, &record.data, rule, &req)
-                    .await?
-            }
-        };
-        if !allowed {
-            return Err(ApiError::not_found());
-        }
-    }
-
-    let object = state
-        .files
-        .get(&file_key(&collection.id, &record_id, &filename))
-        .await?;
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, Map::new());
+    let object = keel_app::files::open(&state, &collection, &record_id, &filename, param("token"), req).await?;
     let download = matches!(param("download"), Some("1") | Some("true") | Some("t"));
     let mime = mime_guess::from_path(&filename).first_or_octet_stream();
     let disposition = format!(

@@ -14,7 +14,7 @@ use super::to_json;
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs;
 
 #[utoipa::path(
     post, path = "/api/jobs/{id}/retry", operation_id = "retryJob", tag = "jobs",
@@ -25,8 +25,7 @@ pub(super) async fn retry(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    let job = state.jobs.retry(&id).await?;
+    let job = jobs::retry(&state, &caller, &id).await?;
     Ok(Json(to_json(&job)?))
 }
 
@@ -39,7 +38,6 @@ pub(super) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    let job = state.jobs.cancel(&id).await?;
+    let job = jobs::cancel(&state, &caller, &id).await?;
     Ok(Json(to_json(&job)?))
 }

@@ -16,16 +16,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use keel_jobs::{FailMode, Progress};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{required, to_json};
+use super::to_json;
 use crate::body::{read_object, Limit};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs::{self, Op};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,10 +75,9 @@ pub(super) async fn heartbeat(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsWork)?;
+    jobs::guard(&caller, Op::Work, None)?;
     let body: HeartbeatBody = read_object(&state, &headers, body, Limit::Small).await?;
-    let lease = required("lease", body.lease)?;
-    let job = state.jobs.heartbeat(&id, &lease).await?;
+    let job = jobs::heartbeat(&state, &caller, &id, body.lease).await?;
     Ok(Json(to_json(&job)?))
 }
 
@@ -94,21 +92,9 @@ pub(super) async fn progress(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsWork)?;
+    jobs::guard(&caller, Op::Work, None)?;
     let body: ProgressBody = read_object(&state, &headers, body, Limit::Small).await?;
-    let lease = required("lease", body.lease)?;
-    let percent = body.percent.ok_or_else(|| {
-        ApiError::field(
-            "percent",
-            "validation_required",
-            "percent is required (a number from 0 to 100).",
-        )
-    })?;
-    let progress = Progress {
-        percent,
-        message: body.message.unwrap_or_default(),
-    };
-    let job = state.jobs.progress(&id, &lease, &progress).await?;
+    let job = jobs::progress(&state, &caller, &id, body.lease, body.percent, body.message).await?;
     Ok(Json(to_json(&job)?))
 }
 
@@ -123,10 +109,9 @@ pub(super) async fn complete(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsWork)?;
+    jobs::guard(&caller, Op::Work, None)?;
     let body: CompleteBody = read_object(&state, &headers, body, Limit::Small).await?;
-    let lease = required("lease", body.lease)?;
-    let job = state.jobs.complete(&id, &lease, body.result.as_ref()).await?;
+    let job = jobs::complete(&state, &caller, &id, body.lease, body.result.as_ref()).await?;
     Ok(Json(to_json(&job)?))
 }
 
@@ -141,18 +126,8 @@ pub(super) async fn fail(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsWork)?;
+    jobs::guard(&caller, Op::Work, None)?;
     let body: FailBody = read_object(&state, &headers, body, Limit::Small).await?;
-    let lease = required("lease", body.lease)?;
-    let message = body
-        .error
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or_else(|| "The worker reported a failure without a message.".into());
-    let mode = if body.retry.unwrap_or(true) {
-        FailMode::Retry
-    } else {
-        FailMode::NoRetry
-    };
-    let job = state.jobs.fail(&id, &lease, &message, mode).await?;
+    let job = jobs::fail(&state, &caller, &id, body.lease, body.error, body.retry).await?;
     Ok(Json(to_json(&job)?))
 }

@@ -10,15 +10,12 @@ use keel_jobs::store::Enqueued;
 use keel_jobs::NewJob;
 use serde_json::{json, Value};
 
-use super::{check_queue, to_json};
+use super::to_json;
 use crate::body::{from_object, read_bytes, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize_queue_work, Permission};
-
-/// The most jobs one request may enqueue.
-pub const MAX_BATCH: usize = 1000;
+use keel_app::jobs::{self, Op};
 
 #[utoipa::path(
     post, path = "/api/queues/{queue}/jobs", operation_id = "enqueue", tag = "jobs",
@@ -30,8 +27,7 @@ pub(super) async fn enqueue(
     Path(queue): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    check_queue(&queue)?;
-    authorize_queue_work(&caller, Permission::JobsEnqueue, &queue)?;
+    jobs::guard(&caller, Op::Enqueue, Some(&queue))?;
     let not_a_job = || ApiError::bad_request("The body must be a job object or an array of job objects.");
     let bytes = read_bytes(&state, body, Limit::Document).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -40,21 +36,16 @@ pub(super) async fn enqueue(
     match crate::body::decode_json::<Value>(&state.config, &bytes)? {
         one @ Value::Object(_) => {
             let job: NewJob = from_object(one, "")?;
-            let mut out = state.jobs.enqueue(&queue, vec![job]).await?;
+            let mut out = jobs::enqueue(&state, &caller, &queue, vec![job]).await?;
             let first = out
                 .pop()
                 .ok_or_else(|| ApiError(keel_core::Error::internal("enqueue returned no job")))?;
             Ok(Json(job_json(&first)?))
         }
         Value::Array(items) => {
-            if items.is_empty() || items.len() > MAX_BATCH {
-                return Err(ApiError::bad_request(format!(
-                    "A batch holds 1 to {MAX_BATCH} jobs; this one holds {}.",
-                    items.len()
-                )));
-            }
+            jobs::check_batch(items.len())?;
             let many = items.len() > 1;
-            let mut jobs = Vec::with_capacity(items.len());
+            let mut batch = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
                 let prefix = if many { format!("{i}.") } else { String::new() };
                 if !item.is_object() {
@@ -62,9 +53,9 @@ pub(super) async fn enqueue(
                         "Item {i} of the batch is not a job object."
                     )));
                 }
-                jobs.push(from_object::<NewJob>(item, &prefix)?);
+                batch.push(from_object::<NewJob>(item, &prefix)?);
             }
-            let out = state.jobs.enqueue(&queue, jobs).await?;
+            let out = jobs::enqueue(&state, &caller, &queue, batch).await?;
             let items = out.iter().map(job_json).collect::<ApiResult<Vec<_>>>()?;
             Ok(Json(json!({ "items": items })))
         }

@@ -5,10 +5,10 @@ use axum::Json;
 use serde_json::Value;
 
 use super::to_json;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs;
 
 #[utoipa::path(
     get, path = "/api/jobs/{id}", operation_id = "getJob", tag = "jobs",
@@ -19,9 +19,5 @@ pub(super) async fn get_job(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsRead)?;
-    match state.jobs.store().get(&id).await? {
-        Some(job) => Ok(Json(to_json(&job)?)),
-        None => Err(ApiError::not_found()),
-    }
+    Ok(Json(to_json(&jobs::get(&state, &caller, &id).await?)?))
 }

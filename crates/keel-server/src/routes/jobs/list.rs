@@ -8,11 +8,11 @@ use axum::Json;
 use keel_jobs::JobState;
 use serde_json::Value;
 
-use super::{check_queue, to_json};
+use super::to_json;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs::{self, Op};
 
 /// The largest page.
 const MAX_PER_PAGE: u32 = 500;
@@ -28,10 +28,9 @@ pub(super) async fn list_jobs(
     Path(queue): Path<String>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsRead)?;
-    check_queue(&queue)?;
+    jobs::guard(&caller, Op::Read, Some(&queue))?;
     let (job_state, page, per_page) = parse_query(uri.query().unwrap_or(""))?;
-    let page = state.jobs.store().list(&queue, job_state, page, per_page).await?;
+    let page = jobs::list(&state, &caller, &queue, job_state, page, per_page).await?;
     Ok(Json(to_json(&page)?))
 }
 

@@ -11,7 +11,8 @@
 //! - `PATCH /api/queues/{queue}`, `POST /api/queues/{queue}/pause|resume` (`jobs:admin`).
 //!
 //! Bodies are read by `crate::body`, so a malformed body, a wrong type or an unknown field
-//! is a 400 naming the field in PocketBase's error shape (never axum's plain-text 422). Queue names match `[A-Za-z0-9_-]{1,64}`.
+//! is a 400 naming the field in PocketBase's error shape (never axum's plain-text 422). Who
+//! may do what, queue names and the limits of a batch or a claim are [`keel_app::jobs`]'s.
 
 use keel_core::Error;
 use serde_json::Value;
@@ -48,24 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::cancel))
 }
 
-/// `Some(s)` when `value` is a non-blank string, else a 400 naming `field` as required.
-pub(crate) fn required(field: &str, value: Option<String>) -> ApiResult<String> {
-    match value {
-        Some(s) if !s.trim().is_empty() => Ok(s),
-        _ => Err(ApiError::field(
-            field,
-            "validation_required",
-            format!("{field} is required."),
-        )),
-    }
-}
-
 /// Serializes an API value (a job, settings, counts) to JSON.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
     serde_json::to_value(value).map_err(|e| ApiError(Error::wrap(e)))
-}
-
-/// Checks a queue name from the path: a 400 naming `queue` unless `[A-Za-z0-9_-]{1,64}`.
-pub(crate) fn check_queue(queue: &str) -> ApiResult<()> {
-    keel_core::queue::validate_queue_name(queue).map_err(ApiError)
 }

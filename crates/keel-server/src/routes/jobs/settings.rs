@@ -10,14 +10,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
 use keel_jobs::QueueSettings;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::{check_queue, to_json};
+use super::to_json;
 use crate::body::{from_object, read_json, Limit};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs::{self, Op};
 
 #[utoipa::path(
     patch, path = "/api/queues/{queue}", operation_id = "updateQueue", tag = "jobs",
@@ -29,8 +29,7 @@ pub(super) async fn patch(
     Path(queue): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    check_queue(&queue)?;
+    jobs::guard(&caller, Op::Admin, Some(&queue))?;
     let Value::Object(patch) = read_json(&state, body, Limit::Small).await? else {
         return Err(ApiError::bad_request(
             "The body must be a JSON object of queue settings (paused, concurrency, rateLimit, pushUrl, \
@@ -44,7 +43,7 @@ pub(super) async fn patch(
         let alone = Value::Object(Map::from_iter([(k.clone(), v.clone())]));
         from_object::<QueueSettings>(alone, "")?;
     }
-    let settings = state.jobs.update_settings(&queue, &Value::Object(patch)).await?;
+    let settings = jobs::update_settings(&state, &caller, &queue, patch).await?;
     Ok(Json(to_json(&settings)?))
 }
 
@@ -73,8 +72,6 @@ pub(super) async fn resume(
 }
 
 async fn set_paused(state: AppState, caller: Caller, queue: String, paused: bool) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    check_queue(&queue)?;
-    let settings = state.jobs.update_settings(&queue, &json!({ "paused": paused })).await?;
+    let settings = jobs::set_paused(&state, &caller, &queue, paused).await?;
     Ok(Json(to_json(&settings)?))
 }

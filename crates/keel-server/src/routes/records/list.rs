@@ -1,15 +1,15 @@
-//! `GET /api/collections/{collection}/records`: a page of records visible under the list rule.
+//! `GET /api/collections/{collection}/records`: a page of records visible under the list rule
+//! (`keel_app::records::list`).
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keel_data::Access;
 use serde::Serialize;
 use serde_json::Map;
 
-use super::params::{list_json, Query};
+use super::params::{list_json, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::state::AppState;
@@ -35,20 +35,16 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection): Path<String>,
+    query: Result<ListQuery, ApiError>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let collection = super::load_collection(&state, &collection)?;
-    let q = Query::from_uri(&uri);
-    let params = q.list_params()?;
+    let ListQuery(q) = query?;
     let req = request_info(&caller, &method, &uri, &headers, Map::new());
-    let access = Access::for_rule(&collection, &collection.list_rule, &req).ok_or_else(ApiError::superusers_only)?;
-    let mut page = state.store.list_records(&collection, &params, &req, access).await?;
-    if let Some(expand) = q.expand() {
-        state.store.expand(&mut page.items, expand, &req).await?;
-    }
-    if q.fields().is_none() {
+    let page = keel_app::records::list(&state, &collection, &q, &req).await?;
+    if q.fields.is_none() {
         // The common case: serialize straight from the records.
         let items: Vec<RecordOut<'_>> = page
             .items
@@ -67,6 +63,6 @@ pub async fn list(
     }
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);
-    pick_fields(&mut out, q.fields());
+    pick_fields(&mut out, q.fields.as_deref());
     Ok(Json(out).into_response())
 }

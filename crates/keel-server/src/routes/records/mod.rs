@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A collection by id or name; 404 when absent.
 pub fn load_collection(state: &AppState, id_or_name: &str) -> ApiResult<Arc<Collection>> {
-    Ok(state.store.collection(id_or_name)?)
+    Ok(keel_app::records::collection(state, id_or_name)?)
 }
 
 /// A written record as the response shows it: expanded when asked (an expand failure after a
@@ -38,7 +38,7 @@ pub fn load_collection(state: &AppState, id_or_name: &str) -> ApiResult<Arc<Coll
 pub async fn written_record_json(state: &AppState, record: Record, q: &params::Query, req: &RequestInfo) -> Value {
     let mut records = [record];
     if let Some(expand) = q.expand() {
-        if let Err(e) = state.store.expand(&mut records, expand, req).await {
+        if let Err(e) = keel_app::records::expand(state, &mut records, expand, req).await {
             tracing::warn!(error = %e, "expand after a write failed");
         }
     }

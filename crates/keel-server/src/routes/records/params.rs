@@ -1,6 +1,8 @@
 //! Query parameters shared by list endpoints: `page`, `perPage`, `sort`, `filter`,
 //! `skipTotal`, plus `expand` and `fields` on every record response.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::Uri;
 use keel_data::ListParams;
 use serde_json::{json, Value};
@@ -12,7 +14,7 @@ use crate::request::form_pairs;
 /// engine's 64-bit integers.
 pub const MAX_PAGE: u64 = i64::MAX as u64 / MAX_PER_PAGE;
 
-/// The largest `perPage` accepted.
+/// The largest `perPage` served; a larger one is lowered to it (PocketBase's `MaxPerPage`).
 pub const MAX_PER_PAGE: u64 = 1000;
 /// `perPage` when none is given.
 pub const DEFAULT_PER_PAGE: u64 = 30;
@@ -68,7 +70,9 @@ impl Query {
     /// naming the parameter.
     pub fn list_params(&self) -> ApiResult<ListParams> {
         let page = parse_positive("page", self.page.as_deref(), 1, MAX_PAGE)?;
-        let per_page = parse_positive("perPage", self.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+        // PocketBase lowers a larger perPage to its maximum rather than refusing it.
+        let per_page =
+            parse_positive("perPage", self.per_page.as_deref(), DEFAULT_PER_PAGE, u64::MAX)?.min(MAX_PER_PAGE);
         let skip_total = match self.skip_total.as_deref().map(str::trim) {
             None | Some("") | Some("0") | Some("false") => false,
             Some("1") | Some("true") => true,
@@ -110,6 +114,25 @@ fn parse_positive(name: &str, raw: Option<&str>, default: u64, max: u64) -> ApiR
     }
 }
 
+/// The list-query extractor: `page`, `perPage`, `sort`, `filter`, `skipTotal`, `expand` and
+/// `fields` read once into the plain [`keel_app::records::ListQuery`] (bad paging is a 400
+/// naming the parameter). Take it as `Result<ListQuery, ApiError>` to answer a missing
+/// collection's 404 first, as PocketBase does.
+pub struct ListQuery(pub keel_app::records::ListQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = Query::from_uri(&parts.uri);
+        Ok(ListQuery(keel_app::records::ListQuery {
+            params: q.list_params()?,
+            expand: q.expand().map(String::from),
+            fields: q.fields().map(String::from),
+        }))
+    }
+}
+
 /// PocketBase's list shape: `{page, perPage, totalItems, totalPages, items}`.
 pub fn list_json(page: u64, per_page: u64, total_items: i64, total_pages: i64, items: Vec<Value>) -> Value {
     json!({
@@ -135,8 +158,9 @@ mod tests {
         assert_eq!(q.expand(), Some("x"));
         let d = Query::from_query_str("").list_params().unwrap();
         assert_eq!((d.page, d.per_page, d.skip_total), (1, 30, false));
+        let big = Query::from_query_str("perPage=1001").list_params().unwrap();
+        assert_eq!(big.per_page, MAX_PER_PAGE);
         for bad in [
-            "perPage=1001",
             "perPage=0",
             "page=-1",
             "page=abc",

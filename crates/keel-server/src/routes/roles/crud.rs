@@ -1,4 +1,4 @@
-//! List, create, view, change and delete roles.
+//! List, create, view, change and delete roles (`keel_app::roles`).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -7,14 +7,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{may_grant_role, role_or_404};
 use crate::body::{read_object, Limit};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::audit;
-use keel_app::authz::{authorize, may_grant, Permission};
+use keel_app::roles;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,22 +31,12 @@ pub(super) struct UpdateRole {
     permissions: Option<Vec<String>>,
 }
 
-/// The well-formed permissions of `p`: the malformed ones are left to the store's 400 naming
-/// `permissions`, so bad input is reported as such rather than as a permission not held.
-fn well_formed(p: &[String]) -> Vec<&str> {
-    p.iter()
-        .map(String::as_str)
-        .filter(|p| keel_auth::permissions::is_valid_permission(p))
-        .collect()
-}
-
 #[utoipa::path(
     get, path = "/api/roles", operation_id = "listRoles", tag = "roles",
     security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
 )]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::RolesRead)?;
-    let roles = state.identity.list_roles().await?;
+    let roles = roles::list(&state, &caller).await?;
     Ok(Json(json!({ "items": to_json(&roles)? })))
 }
 
@@ -61,8 +49,7 @@ pub(super) async fn view(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::RolesRead)?;
-    Ok(Json(to_json(&role_or_404(&state, &name).await?)?))
+    Ok(Json(to_json(&roles::view(&state, &caller, &name).await?)?))
 }
 
 #[utoipa::path(
@@ -76,18 +63,17 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::RolesManage)?;
+    roles::may_manage(&caller)?;
     let input: CreateRole = read_object(&state, &headers, body, Limit::Small).await?;
-    let name = input.name.trim();
-    may_grant(&caller, &format!("the role {name:?}"), &well_formed(&input.permissions))?;
-    let role = state
-        .identity
-        .create_role(name, input.description.trim(), input.permissions)
-        .await?;
-    let entry = audit::entry(&caller, &origin, "role.create")
-        .detail("role", role.name.clone())
-        .detail("permissions", role.permissions.clone());
-    state.identity.audit(entry).await;
+    let role = roles::create(
+        &state,
+        &caller,
+        &origin,
+        &input.name,
+        &input.description,
+        input.permissions,
+    )
+    .await?;
     Ok(Json(to_json(&role)?))
 }
 
@@ -103,34 +89,17 @@ pub(super) async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::RolesManage)?;
+    roles::may_manage(&caller)?;
     let input: UpdateRole = read_object(&state, &headers, body, Limit::Small).await?;
-    let before = role_or_404(&state, &name).await?;
-    if before.builtin {
-        return Err(ApiError::forbidden(format!(
-            "The built-in role {name:?} cannot be changed."
-        )));
-    }
-    may_grant_role(&caller, &before)?;
-    if let Some(p) = &input.permissions {
-        may_grant(&caller, &format!("the role {name:?}"), &well_formed(p))?;
-    }
-    let role = state
-        .identity
-        .update_role(&name, input.description.as_deref().map(str::trim), input.permissions)
-        .await?;
-    let entry = audit::entry(&caller, &origin, "role.update")
-        .detail("role", role.name.clone())
-        .detail("permissions", role.permissions.clone())
-        .detail(
-            "before",
-            serde_json::json!({"description": before.description, "permissions": before.permissions}),
-        )
-        .detail(
-            "after",
-            serde_json::json!({"description": role.description, "permissions": role.permissions}),
-        );
-    state.identity.audit(entry).await;
+    let role = roles::update(
+        &state,
+        &caller,
+        &origin,
+        &name,
+        input.description.as_deref(),
+        input.permissions,
+    )
+    .await?;
     Ok(Json(to_json(&role)?))
 }
 
@@ -144,16 +113,6 @@ pub(super) async fn delete(
     ClientOrigin(origin): ClientOrigin,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::RolesManage)?;
-    let role = role_or_404(&state, &name).await?;
-    if role.builtin {
-        return Err(ApiError::forbidden(format!(
-            "The built-in role {name:?} cannot be deleted."
-        )));
-    }
-    may_grant_role(&caller, &role)?;
-    state.identity.delete_role(&name).await?;
-    let entry = audit::entry(&caller, &origin, "role.delete").detail("role", name);
-    state.identity.audit(entry).await;
+    roles::delete(&state, &caller, &origin, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,18 +11,10 @@
 //! - `GET /api/collections/{collection}/records/{id}/roles` (`roles:read`, or the record
 //!   itself) → `{"roles": [...]}`.
 //!
-//! Anti-escalation: a caller who is not a superuser may only create, change, delete, assign
-//! or unassign a role whose every permission (before and after a change) they hold
-//! themselves ([`keel_app::authz::may_grant`]). Every change is an audit entry
-//! (`role.create|update|delete|assign|unassign`).
+//! Who may do what (anti-escalation, built-in roles, auth collections only) and the audit
+//! entries are [`keel_app::roles`]'s.
 
-use keel_auth::identity::Role;
-use keel_core::Error;
-
-use crate::error::{ApiError, ApiResult};
-use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::authz::may_grant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -37,22 +29,4 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::list))
         .routes(routes!(members::assign, members::unassign))
         .routes(routes!(members::record_roles))
-}
-
-/// The role `name`, or a 404 saying so.
-async fn role_or_404(state: &AppState, name: &str) -> ApiResult<Role> {
-    state
-        .identity
-        .role(name)
-        .await?
-        .ok_or_else(|| ApiError(Error::NotFound(format!("No role named {name:?}."))))
-}
-
-/// 403 unless `caller` holds every permission of `role` (superusers always do).
-fn may_grant_role(caller: &Caller, role: &Role) -> ApiResult<()> {
-    Ok(may_grant(
-        caller,
-        &format!("the role {:?}", role.name),
-        &role.permissions,
-    )?)
 }

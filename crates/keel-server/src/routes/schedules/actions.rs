@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use keel_jobs::schedule::ScheduleInput;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -10,7 +9,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs::{guard, Op};
+use keel_app::schedules;
 
 #[utoipa::path(
     post, path = "/api/schedules/{id}/pause", operation_id = "pauseSchedule", tag = "schedules",
@@ -21,7 +21,9 @@ pub(super) async fn pause(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    set_paused(state, caller, id, true).await
+    Ok(Json(to_json(
+        &schedules::set_paused(&state, &caller, &id, true).await?,
+    )?))
 }
 
 #[utoipa::path(
@@ -33,17 +35,9 @@ pub(super) async fn resume(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    set_paused(state, caller, id, false).await
-}
-
-async fn set_paused(state: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    let input = ScheduleInput {
-        paused: Some(paused),
-        ..ScheduleInput::default()
-    };
-    let schedule = state.jobs.store().update_schedule(&id, input).await?;
-    Ok(Json(to_json(&schedule)?))
+    Ok(Json(to_json(
+        &schedules::set_paused(&state, &caller, &id, false).await?,
+    )?))
 }
 
 /// Enqueues the schedule's job now; answers with the job.
@@ -56,8 +50,7 @@ pub(super) async fn trigger(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    let job = state.jobs.trigger_schedule(&id).await?;
+    let job = schedules::trigger(&state, &caller, &id).await?;
     Ok(Json(to_json(&job)?))
 }
 
@@ -76,7 +69,7 @@ pub(super) async fn runs(
     Path(id): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsRead)?;
+    guard(&caller, Op::Read, None)?;
     let limit = match q.limit.as_deref() {
         None => 50,
         Some(s) => match s.parse::<u32>() {
@@ -90,6 +83,6 @@ pub(super) async fn runs(
             }
         },
     };
-    let runs = state.jobs.store().schedule_runs(&id, limit).await?;
+    let runs = schedules::runs(&state, &caller, &id, limit).await?;
     Ok(Json(json!({ "items": to_json(&runs)? })))
 }

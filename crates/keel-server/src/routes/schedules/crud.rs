@@ -13,15 +13,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Caller;
 use crate::routes::jobs::to_json;
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
+use keel_app::jobs::{guard, Op};
+use keel_app::schedules;
 
 #[utoipa::path(
     get, path = "/api/schedules", operation_id = "listSchedules", tag = "schedules",
     security(("authToken" = []), ("apiKey" = [])), responses((status = 200, body = crate::openapi::schemas::Items))
 )]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsRead)?;
-    let items = state.jobs.store().schedules().await?;
+    let items = schedules::list(&state, &caller).await?;
     Ok(Json(json!({ "items": to_json(&items)? })))
 }
 
@@ -35,9 +35,9 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
+    guard(&caller, Op::Admin, None)?;
     let input: ScheduleInput = read_object(&state, &headers, body, Limit::Document).await?;
-    let schedule = state.jobs.store().create_schedule(input).await?;
+    let schedule = schedules::create(&state, &caller, input).await?;
     Ok(Json(to_json(&schedule)?))
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn view(
     Path(id): Path<String>,
     Query(q): Query<ViewQuery>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsRead)?;
+    guard(&caller, Op::Read, None)?;
     let next = match q.next.as_deref() {
         None => 5,
         Some(s) => match s.parse::<usize>() {
@@ -70,9 +70,7 @@ pub(super) async fn view(
             }
         },
     };
-    let store = state.jobs.store();
-    let schedule = store.schedule(&id).await?;
-    let upcoming = store.upcoming(&schedule.id, next).await?;
+    let (schedule, upcoming) = schedules::view(&state, &caller, &id, next).await?;
     let mut out = to_json(&schedule)?;
     out["upcoming"] = to_json(&upcoming)?;
     Ok(Json(out))
@@ -89,9 +87,9 @@ pub(super) async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, Permission::JobsAdmin)?;
+    guard(&caller, Op::Admin, None)?;
     let input: ScheduleInput = read_object(&state, &headers, body, Limit::Document).await?;
-    let schedule = state.jobs.store().update_schedule(&id, input).await?;
+    let schedule = schedules::update(&state, &caller, &id, input).await?;
     Ok(Json(to_json(&schedule)?))
 }
 
@@ -104,7 +102,6 @@ pub(super) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, Permission::JobsAdmin)?;
-    state.jobs.store().delete_schedule(&id).await?;
+    schedules::delete(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

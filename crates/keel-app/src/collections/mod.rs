@@ -1,5 +1,6 @@
-//! Changes of the schema by a caller: `collections:manage` (only superusers touch system
-//! collections; the store refuses a manager through `SchemaActor`), masked secrets refused,
+//! Collections for a caller: listing (`collections:read`; `list`, with its filter language in
+//! `filter`) and changes of the schema (`collections:manage`; only superusers touch system
+//! collections, the store refuses a manager through `SchemaActor`), masked secrets refused,
 //! files of a dropped or emptied collection deleted, every change audited with the
 //! collection before and after, secrets masked.
 
@@ -14,6 +15,18 @@ use crate::authz::{authorize, Permission};
 use crate::caller::Caller;
 use crate::redact::{collection_json, masked_path};
 use crate::App;
+
+pub mod filter;
+mod list;
+
+pub use list::{list, may_read};
+
+/// The collection `id_or_name` as `caller` may see it (`collections:read`; 404 when absent).
+pub fn view(app: &App, caller: &Caller, id_or_name: &str) -> Result<Value, Error> {
+    may_read(caller)?;
+    let collection = app.store.collection(id_or_name)?;
+    Ok(shown(caller, &collection))
+}
 
 /// Creates a collection from PocketBase's JSON.
 pub async fn create(

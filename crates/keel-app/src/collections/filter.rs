@@ -4,7 +4,9 @@
 
 use keel_data::Collection;
 
-use crate::error::{ApiError, ApiResult};
+use keel_core::Error;
+
+type Result<T> = std::result::Result<T, Error>;
 
 /// A parsed collection filter.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +26,8 @@ pub enum Op {
 
 const FIELDS: [&str; 6] = ["id", "name", "type", "system", "created", "updated"];
 
-fn unsupported(detail: &str) -> ApiError {
-    ApiError::field(
+fn unsupported(detail: &str) -> Error {
+    Error::field(
         "filter",
         "validation_invalid_filter",
         format!(
@@ -46,7 +48,7 @@ enum Tok {
     Close,
 }
 
-fn tokenize(s: &str) -> ApiResult<Vec<Tok>> {
+fn tokenize(s: &str) -> Result<Vec<Tok>> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -122,7 +124,7 @@ impl Parser {
         t
     }
 
-    fn or(&mut self, depth: usize) -> ApiResult<Expr> {
+    fn or(&mut self, depth: usize) -> Result<Expr> {
         if depth > 32 {
             return Err(unsupported("too deeply nested"));
         }
@@ -134,7 +136,7 @@ impl Parser {
         Ok(left)
     }
 
-    fn and(&mut self, depth: usize) -> ApiResult<Expr> {
+    fn and(&mut self, depth: usize) -> Result<Expr> {
         let mut left = self.atom(depth)?;
         while self.peek() == Some(&Tok::And) {
             self.pos += 1;
@@ -143,7 +145,7 @@ impl Parser {
         Ok(left)
     }
 
-    fn atom(&mut self, depth: usize) -> ApiResult<Expr> {
+    fn atom(&mut self, depth: usize) -> Result<Expr> {
         match self.next() {
             Some(Tok::Open) => {
                 let e = self.or(depth + 1)?;
@@ -172,7 +174,7 @@ impl Parser {
 }
 
 /// Parses a collection filter.
-pub fn parse(filter: &str) -> ApiResult<Expr> {
+pub fn parse(filter: &str) -> Result<Expr> {
     let mut p = Parser {
         toks: tokenize(filter)?,
         pos: 0,
