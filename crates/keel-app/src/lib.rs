@@ -17,6 +17,7 @@ pub mod records;
 pub mod redact;
 pub mod serialize;
 pub mod settings;
+pub mod sync;
 
 use std::sync::Arc;
 

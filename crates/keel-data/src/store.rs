@@ -31,7 +31,7 @@ use std::sync::Arc;
 use keel_core::events::RecordEvent;
 use keel_core::{Error, Result};
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
+use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
 
@@ -121,7 +121,11 @@ pub enum BatchOp {
 /// Collections and records over one engine.
 pub struct Store {
     pub(crate) engine: Arc<dyn Engine>,
-    pub(crate) events: broadcast::Sender<RecordEvent>,
+    /// Every receiver of committed record changes (`subscribe`); unbounded, so a slow
+    /// receiver never loses one (the bus publisher is the one that matters).
+    pub(crate) events: std::sync::Mutex<Vec<mpsc::UnboundedSender<RecordEvent>>>,
+    /// Counts committed collection changes made through this store (`schema_changes`).
+    pub(crate) schema_version: watch::Sender<u64>,
     /// The schema cache: replaced wholesale after every committed collection change.
     pub(crate) schema: std::sync::RwLock<Arc<cache::Schema>>,
     /// Serializes collection changes (validation reads the cache, then writes it).
@@ -140,10 +144,10 @@ impl Store {
     /// Opens a store over `engine`: runs pending system migrations (system tables, the
     /// `_superusers` and `users` collections on a fresh database) and loads the schema cache.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Store> {
-        let (events, _) = broadcast::channel(1024);
         let store = Store {
             engine,
-            events,
+            events: std::sync::Mutex::default(),
+            schema_version: watch::Sender::new(0),
             schema: std::sync::RwLock::new(Arc::new(cache::Schema::default())),
             ddl: tokio::sync::Mutex::new(()),
             exprs: rules::ExprCache::default(),
@@ -171,9 +175,25 @@ impl Store {
         &self.engine
     }
 
-    /// Receives every committed record change.
-    pub fn subscribe(&self) -> broadcast::Receiver<RecordEvent> {
-        self.events.subscribe()
+    /// Receives every committed record change made through this store, in commit order,
+    /// from now on. Nothing is dropped: a receiver that stops reading must be dropped.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<RecordEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock_events().push(tx);
+        rx
+    }
+
+    /// Changes whenever a collection change made through this store commits (the value
+    /// counts them), so the process can tell the others to reload their schema.
+    pub fn schema_changes(&self) -> watch::Receiver<u64> {
+        self.schema_version.subscribe()
+    }
+
+    /// Re-reads every collection from the database, e.g. after another process changed
+    /// one. Waits for a collection change of this process in progress.
+    pub async fn refresh_schema(&self) -> Result<()> {
+        let _ddl = self.ddl.lock().await;
+        self.reload_schema().await
     }
 
     // ----- collections -----
@@ -461,9 +481,20 @@ impl Store {
 
     /// Sends committed events (nobody listening is fine).
     pub(crate) fn emit(&self, events: Vec<RecordEvent>) {
-        for e in events {
-            let _ = self.events.send(e);
+        if events.is_empty() {
+            return;
         }
+        let mut subs = self.lock_events();
+        subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+    }
+
+    /// Tells `schema_changes` receivers that a collection change committed.
+    pub(crate) fn schema_changed(&self) {
+        self.schema_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn lock_events(&self) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<RecordEvent>>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

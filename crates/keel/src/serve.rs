@@ -60,7 +60,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
-    keel_app::realtime::start(&state);
+    keel_app::realtime::start(&state)
+        .await
+        .context("cannot subscribe to the event bus")?;
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,

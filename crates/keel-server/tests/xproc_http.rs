@@ -1,0 +1,297 @@
+//! Several processes as one, in one test process: two apps over the same databases and one
+//! shared event bus, each with its own schema, settings and realtime clients (what two
+//! `keel serve` processes hold). What one changes, the other serves.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use bytes::Bytes;
+use keel_core::bus::{BusSubscription, EventBus};
+use serde_json::{json, Value};
+use support::TestApp;
+
+/// The in-process bus under another name: a redirect not held locally is handed over (the
+/// `local` provider knows it is alone and skips that).
+struct SharedBus(keel_events::LocalBus);
+
+#[async_trait]
+impl EventBus for SharedBus {
+    fn name(&self) -> &'static str {
+        "shared-for-tests"
+    }
+    async fn publish(&self, topic: &str, payload: Bytes) -> keel_core::Result<()> {
+        self.0.publish(topic, payload).await
+    }
+    async fn subscribe(&self, prefix: &str) -> keel_core::Result<BusSubscription> {
+        self.0.subscribe(prefix).await
+    }
+}
+
+/// Two "processes" on one data dir and one bus (keep the first's `TestApp` alive: it owns the dir).
+async fn two() -> (TestApp, TestApp) {
+    let bus: Arc<dyn EventBus> = Arc::new(SharedBus(keel_events::LocalBus::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestApp::process(dir.path(), bus.clone()).await;
+    let b = TestApp::process(dir.path(), bus).await;
+    // The databases live in `dir`: hand it to `a` so it lives as long as the test.
+    let a = TestApp { dir, ..a };
+    (a, b)
+}
+
+/// Polls `cond` until it holds; panics after 10 s. Returns how long it took.
+async fn until<F, Fut>(what: &str, mut cond: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < support::WAIT, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    start.elapsed()
+}
+
+async fn subscribe(app: &TestApp, client: &str, subs: &[&str], token: Option<&str>) {
+    let r = app
+        .send(
+            Method::POST,
+            "/api/realtime",
+            token,
+            Some(json!({"clientId": client, "subscriptions": subs})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+}
+
+async fn create_posts(app: &TestApp, su: &str, list_rule: Value, create_rule: Value) {
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(su),
+            Some(json!({
+                "name": "posts", "type": "base",
+                "fields": [{"name": "title", "type": "text"}, {"name": "public", "type": "bool"}],
+                "listRule": list_rule, "viewRule": "", "createRule": create_rule,
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn post(app: &TestApp, token: Option<&str>, title: &str, public: bool) -> (StatusCode, Value) {
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/posts/records",
+            token,
+            Some(json!({"title": title, "public": public})),
+        )
+        .await;
+    (r.status, r.json)
+}
+
+#[tokio::test]
+async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules() {
+    let (a, b) = two().await;
+    let su = a.superuser_token().await;
+    create_posts(&a, &su, json!("public = true"), json!("")).await;
+    until("the other process knows the collection", || async {
+        b.state.store.collection("posts").is_ok()
+    })
+    .await;
+    let (mut reader, id) = b.realtime_connect().await;
+    subscribe(&b, &id, &["posts/*"], None).await;
+
+    let (s, _) = post(&a, None, "secret", false).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, hello) = post(&a, None, "hello", true).await;
+    assert_eq!(s, StatusCode::OK);
+    let hello_id = hello["id"].as_str().unwrap().to_string();
+    let path = format!("/api/collections/posts/records/{hello_id}");
+    let r = a
+        .send(Method::PATCH, &path, Some(&su), Some(json!({"title": "hello again"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = a.send(Method::DELETE, &path, Some(&su), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    // The secret post never arrives; the public one's create, update, delete do, in order.
+    let seen: Vec<(String, String, String)> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            let m = reader.next().await.expect("an event");
+            assert_eq!(m.event, "posts/*");
+            let d = m.json();
+            v.push((
+                d["action"].as_str().unwrap().to_string(),
+                d["record"]["id"].as_str().unwrap().to_string(),
+                d["record"]["title"].as_str().unwrap().to_string(),
+            ));
+        }
+        v
+    };
+    let expect = |action: &str, title: &str| (action.to_string(), hello_id.clone(), title.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            expect("create", "hello"),
+            expect("update", "hello again"),
+            expect("delete", "hello again")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the_other() {
+    let (a, b) = two().await;
+    let su = a.superuser_token().await;
+    create_posts(&a, &su, json!(""), json!("")).await;
+    let took = until("a guest can create on the other process", || async {
+        post(&b, None, "first", true).await.0 == StatusCode::OK
+    })
+    .await;
+    println!("collection created on A, served by B after {took:?}");
+
+    // Tightened on A: B refuses the guest.
+    let r = a
+        .send(
+            Method::PATCH,
+            "/api/collections/posts",
+            Some(&su),
+            Some(json!({"createRule": null})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let took = until("the other process refuses the guest", || async {
+        post(&b, None, "second", true).await.0 != StatusCode::OK
+    })
+    .await;
+    println!("rule tightened on A, enforced by B after {took:?}");
+    let (s, _) = post(&b, Some(&su), "by a superuser", true).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let r = a
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(json!({"meta": {"appName": "Renamed"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    until("the other process serves the new settings", || async {
+        b.state.settings.get().meta.app_name == "Renamed"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other() {
+    let (a, b) = two().await;
+    let su = a.superuser_token().await;
+    let user = a.create_auth("users", "watcher@example.com", "password-watcher").await;
+    let token = a.login("users", "watcher@example.com", "password-watcher").await;
+    let members = format!("/api/roles/viewer/members/users/{}", user.id());
+    let r = a.send(Method::PUT, &members, Some(&su), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    create_posts(
+        &a,
+        &su,
+        json!("@request.auth.roles ?= 'viewer' || title = 'marker'"),
+        json!(""),
+    )
+    .await;
+    until("the other process knows the collection", || async {
+        b.state.store.collection("posts").is_ok()
+    })
+    .await;
+
+    let (mut reader, id) = b.realtime_connect().await;
+    subscribe(&b, &id, &["posts/*"], Some(&token)).await;
+    let (_, p) = post(&a, Some(&su), "for viewers", true).await;
+    assert_eq!(reader.next().await.unwrap().json()["record"]["id"], p["id"]);
+
+    let r = a.send(Method::DELETE, &members, Some(&su), None).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    post(&a, Some(&su), "for viewers again", true).await;
+    let (_, marker) = post(&a, Some(&su), "marker", true).await;
+    let msg = reader.next().await.unwrap();
+    assert_eq!(msg.json()["record"]["id"], marker["id"], "{}", msg.data);
+}
+
+#[tokio::test]
+async fn job_events_and_wakeups_cross_processes() {
+    let (a, b) = two().await;
+    let su = a.superuser_token().await;
+    let (mut reader, id) = b.realtime_connect().await;
+    subscribe(&b, &id, &["jobs/emails"], Some(&su)).await;
+
+    // A long-polling claim on B, then an enqueue on A: the claim gets the job.
+    let claim = {
+        let b_router = b.router();
+        let su = su.clone();
+        tokio::spawn(async move {
+            let req = Request::post("/api/queues/emails/claim")
+                .header("authorization", su)
+                .header("content-type", "application/json")
+                .body(Body::from(json!({"max": 1, "waitMs": 30000}).to_string()))
+                .unwrap();
+            let resp = tower::ServiceExt::oneshot(b_router, req).await.unwrap();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        })
+    };
+    let r = a
+        .send(
+            Method::POST,
+            "/api/queues/emails/jobs",
+            Some(&su),
+            Some(json!({"name": "welcome"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let job_id = r.json["id"].clone();
+
+    // `enqueued` (published by A) and `active` (by B's claim) come from two processes: the
+    // bus orders each one's messages, not the two against each other.
+    let mut actions = Vec::new();
+    for _ in 0..2 {
+        let msg = reader.next().await.unwrap();
+        assert_eq!(msg.event, "jobs/emails");
+        assert_eq!(msg.json()["record"]["id"], job_id);
+        actions.push(msg.json()["action"].as_str().unwrap().to_string());
+    }
+    actions.sort();
+    assert_eq!(actions, ["active", "enqueued"]);
+    let claimed = claim.await.unwrap();
+    assert_eq!(claimed["items"][0]["id"], job_id, "{claimed}");
+}
+
+#[tokio::test]
+async fn an_oauth2_redirect_landing_on_another_process_reaches_the_client() {
+    let (a, b) = two().await;
+    let (mut reader, id) = a.realtime_connect().await;
+    subscribe(&a, &id, &["@oauth2"], None).await;
+    let form = |body: String| {
+        Request::post("/api/oauth2-redirect")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = b.raw(form(format!("state={id}&code=the-code"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Auth completed"), "{}", r.text);
+    let msg = reader.next().await.expect("the @oauth2 message");
+    assert_eq!(msg.event, "@oauth2");
+    assert_eq!(msg.json(), json!({"state": id, "code": "the-code"}));
+    // Used once, on every process.
+    let r = b.raw(form(format!("state={id}&code=the-code"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
