@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::Result;
 
@@ -51,6 +51,27 @@ pub trait EventBus: Send + Sync + 'static {
     /// Receives every message published after this returns on a topic that starts with
     /// `prefix` (`""` receives everything). Dropping the subscription ends it.
     async fn subscribe(&self, prefix: &str) -> Result<BusSubscription>;
+
+    /// How many subscriptions of this process are live (dropped ones no longer count).
+    fn subscriptions(&self) -> usize;
+}
+
+/// Checks `[events] channel`, the namespace of one deployment on a shared engine: 1 to 40
+/// bytes of `a-z 0-9 _`, so it fits a PostgreSQL channel, a Redis key and a NATS subject token.
+pub fn check_channel(channel: &str) -> Result<()> {
+    if channel.is_empty()
+        || channel.len() > 40
+        || !channel
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(crate::Error::field(
+            "channel",
+            "validation_invalid_channel",
+            "[events] channel: use 1 to 40 of `a-z 0-9 _` (e.g. \"keel\")",
+        ));
+    }
+    Ok(())
 }
 
 /// One message as published.
@@ -91,7 +112,21 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<()> {
 /// gone (the process is shutting down).
 pub struct BusSubscription {
     rx: mpsc::Receiver<BusMessage>,
-    lagged: Arc<AtomicBool>,
+    lagged: Arc<Lagged>,
+}
+
+/// A subscription's gap flag, and what wakes a `recv` that waits for messages when it is set.
+#[derive(Default)]
+struct Lagged {
+    flag: AtomicBool,
+    wake: Notify,
+}
+
+impl Lagged {
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
 }
 
 impl BusSubscription {
@@ -99,18 +134,23 @@ impl BusSubscription {
     /// that were buffered ahead of it: a subscriber reloads its state on a gap and keeps
     /// applying the messages that follow.
     pub async fn recv(&mut self) -> Option<BusDelivery> {
-        if self.lagged.swap(false, Ordering::AcqRel) {
-            return Some(BusDelivery::Gap);
+        loop {
+            if self.lagged.flag.swap(false, Ordering::AcqRel) {
+                return Some(BusDelivery::Gap);
+            }
+            tokio::select! {
+                biased;
+                msg = self.rx.recv() => return msg.map(BusDelivery::Message),
+                () = self.lagged.wake.notified() => {}
+            }
         }
-        let msg = self.rx.recv().await?;
-        Some(BusDelivery::Message(msg))
     }
 }
 
 struct Subscriber {
     prefix: String,
     tx: mpsc::Sender<BusMessage>,
-    lagged: Arc<AtomicBool>,
+    lagged: Arc<Lagged>,
 }
 
 /// The in-process half every provider shares: the subscriptions of this process and the
@@ -130,7 +170,7 @@ impl Fanout {
     /// A new subscription to topics starting with `prefix`.
     pub fn subscribe(&self, prefix: &str) -> BusSubscription {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let lagged = Arc::new(Lagged::default());
         self.lock().push(Subscriber {
             prefix: prefix.to_string(),
             tx,
@@ -154,7 +194,7 @@ impl Fanout {
             match s.tx.try_send(msg) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    s.lagged.store(true, Ordering::Release);
+                    s.lagged.set();
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -166,7 +206,7 @@ impl Fanout {
     pub fn gap(&self) {
         let mut subs = self.lock();
         subs.retain(|s| {
-            s.lagged.store(true, Ordering::Release);
+            s.lagged.set();
             !s.tx.is_closed()
         });
     }
@@ -215,6 +255,25 @@ mod tests {
         // `all` overflowed: the gap comes first, then what its buffer holds.
         assert_eq!(all.recv().await, Some(BusDelivery::Gap));
         assert!(matches!(all.recv().await, Some(BusDelivery::Message(m)) if m.topic == "records.users"));
+    }
+
+    #[tokio::test]
+    async fn a_gap_wakes_a_waiting_subscriber() {
+        let f = Arc::new(Fanout::new());
+        let mut sub = f.subscribe("");
+        let waiting = tokio::spawn(async move { sub.recv().await });
+        tokio::task::yield_now().await;
+        f.gap();
+        assert_eq!(waiting.await.unwrap(), Some(BusDelivery::Gap));
+    }
+
+    #[test]
+    fn channels_are_checked() {
+        assert!(check_channel("keel").is_ok());
+        assert!(check_channel("t0123456789abcdef_x").is_ok());
+        for bad in ["", "Keel", "a.b", "a b", "a-b", &"x".repeat(41)] {
+            assert!(check_channel(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -169,11 +169,25 @@ impl Default for EventBusProvider {
 
 /// The event bus (`[events]`): how the processes of one deployment tell each other what
 /// changed (records for realtime, schema, settings, revocations, job events).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
     /// `local` (one process, the default), `postgres`, `redis` or `nats`.
     pub bus: EventBusProvider,
+    /// The deployment's namespace on the engine (1 to 40 of `a-z 0-9 _`): processes hear
+    /// each other only when they share it, so deployments (and tests) sharing an engine do
+    /// not hear each other. PostgreSQL channel `keel_bus_<channel>`, Redis channel
+    /// `keel:<channel>:bus`, NATS subject `keel.<channel>.bus`.
+    pub channel: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            bus: EventBusProvider::Local,
+            channel: "keel".into(),
+        }
+    }
 }
 
 config_enum! {

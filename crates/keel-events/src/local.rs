@@ -34,4 +34,8 @@ impl EventBus for LocalBus {
     async fn subscribe(&self, prefix: &str) -> Result<BusSubscription> {
         Ok(self.fanout.subscribe(prefix))
     }
+
+    fn subscriptions(&self) -> usize {
+        self.fanout.len()
+    }
 }

@@ -1,6 +1,7 @@
 //! Behaviour suites every provider of a Keel service must pass, and the helpers they share.
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod cache;
 pub mod env;
 pub mod ldap_server;
@@ -12,6 +13,7 @@ pub mod records;
 pub mod smtp_server;
 pub mod tls;
 
+pub use bus::bus_suite;
 pub use cache::cache_suite;
 pub use env::engine_url;
 pub use queue::queue_suite;
