@@ -30,6 +30,9 @@ impl EventBus for SharedBus {
     async fn subscribe(&self, prefix: &str) -> keel_core::Result<BusSubscription> {
         self.0.subscribe(prefix).await
     }
+    fn subscriptions(&self) -> usize {
+        self.0.subscriptions()
+    }
 }
 
 /// Two "processes" on one data dir and one bus (keep the first's `TestApp` alive: it owns the dir).
