@@ -1,6 +1,8 @@
 //! Several processes as one, in one test process: two apps over the same databases and one
 //! shared event bus, each with its own schema, settings and realtime clients (what two
-//! `keel serve` processes hold). What one changes, the other serves.
+//! `keel serve` processes hold). What one changes, the other serves. Every case runs on the
+//! in-process bus and, with `KEEL_TEST_POSTGRES_URL`, on two PostgreSQL buses (one pool each,
+//! as two processes have) in a fresh channel.
 
 mod support;
 
@@ -35,16 +37,70 @@ impl EventBus for SharedBus {
     }
 }
 
-/// Two "processes" on one data dir and one bus (keep the first's `TestApp` alive: it owns the dir).
-async fn two() -> (TestApp, TestApp) {
-    let bus: Arc<dyn EventBus> = Arc::new(SharedBus(keel_events::LocalBus::new()));
+/// Which bus the two processes share.
+#[derive(Clone, Copy)]
+enum Bus {
+    Local,
+    Postgres,
+}
+
+/// Two "processes" on one data dir and one bus (keep the first's `TestApp` alive: it owns
+/// the dir); `None` when the bus's engine is not configured.
+async fn two(kind: Bus) -> Option<(TestApp, TestApp)> {
+    let (bus_a, bus_b): (Arc<dyn EventBus>, Arc<dyn EventBus>) = match kind {
+        Bus::Local => {
+            let bus: Arc<dyn EventBus> = Arc::new(SharedBus(keel_events::LocalBus::new()));
+            (bus.clone(), bus)
+        }
+        Bus::Postgres => {
+            let url = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL")?;
+            let channel = keel_testkit::random_name();
+            let open = || async {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .connect(&url)
+                    .await
+                    .unwrap();
+                Arc::new(keel_events::PostgresBus::new(pool, &channel).await.unwrap()) as Arc<dyn EventBus>
+            };
+            (open().await, open().await)
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let a = TestApp::process(dir.path(), bus.clone()).await;
-    let b = TestApp::process(dir.path(), bus).await;
+    let a = TestApp::process(dir.path(), bus_a).await;
+    let b = TestApp::process(dir.path(), bus_b).await;
     // The databases live in `dir`: hand it to `a` so it lives as long as the test.
     let a = TestApp { dir, ..a };
-    (a, b)
+    Some((a, b))
 }
+
+/// Runs `case` on each bus.
+macro_rules! on_every_bus {
+    ($($case:ident),+ $(,)?) => {
+        mod local {
+            $(#[tokio::test]
+            async fn $case() {
+                let (a, b) = super::two(super::Bus::Local).await.unwrap();
+                super::$case(a, b).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((a, b)) = super::two(super::Bus::Postgres).await else { return };
+                super::$case(a, b).await;
+            })+
+        }
+    };
+}
+
+on_every_bus!(
+    writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules,
+    collection_rule_and_settings_changes_on_one_process_are_enforced_by_the_other,
+    a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other,
+    job_events_and_wakeups_cross_processes,
+    an_oauth2_redirect_landing_on_another_process_reaches_the_client,
+);
 
 /// Polls `cond` until it holds; panics after 10 s. Returns how long it took.
 async fn until<F, Fut>(what: &str, mut cond: F) -> Duration
@@ -100,9 +156,7 @@ async fn post(app: &TestApp, token: Option<&str>, title: &str, public: bool) -> 
     (r.status, r.json)
 }
 
-#[tokio::test]
-async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules() {
-    let (a, b) = two().await;
+async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     create_posts(&a, &su, json!("public = true"), json!("")).await;
     until("the other process knows the collection", || async {
@@ -151,9 +205,7 @@ async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules(
     );
 }
 
-#[tokio::test]
-async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the_other() {
-    let (a, b) = two().await;
+async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the_other(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     create_posts(&a, &su, json!(""), json!("")).await;
     let took = until("a guest can create on the other process", || async {
@@ -195,9 +247,7 @@ async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the
     .await;
 }
 
-#[tokio::test]
-async fn a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other() {
-    let (a, b) = two().await;
+async fn a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     let user = a.create_auth("users", "watcher@example.com", "password-watcher").await;
     let token = a.login("users", "watcher@example.com", "password-watcher").await;
@@ -229,9 +279,7 @@ async fn a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other() {
     assert_eq!(msg.json()["record"]["id"], marker["id"], "{}", msg.data);
 }
 
-#[tokio::test]
-async fn job_events_and_wakeups_cross_processes() {
-    let (a, b) = two().await;
+async fn job_events_and_wakeups_cross_processes(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     let (mut reader, id) = b.realtime_connect().await;
     subscribe(&b, &id, &["jobs/emails"], Some(&su)).await;
@@ -277,9 +325,7 @@ async fn job_events_and_wakeups_cross_processes() {
     assert_eq!(claimed["items"][0]["id"], job_id, "{claimed}");
 }
 
-#[tokio::test]
-async fn an_oauth2_redirect_landing_on_another_process_reaches_the_client() {
-    let (a, b) = two().await;
+async fn an_oauth2_redirect_landing_on_another_process_reaches_the_client(a: TestApp, b: TestApp) {
     let (mut reader, id) = a.realtime_connect().await;
     subscribe(&a, &id, &["@oauth2"], None).await;
     let form = |body: String| {
