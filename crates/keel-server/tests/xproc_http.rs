@@ -100,6 +100,7 @@ on_every_bus!(
     a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other,
     job_events_and_wakeups_cross_processes,
     an_oauth2_redirect_landing_on_another_process_reaches_the_client,
+    subscriptions_set_through_another_process_reach_the_stream,
 );
 
 /// Polls `cond` until it holds; panics after 10 s. Returns how long it took.
@@ -343,4 +344,39 @@ async fn an_oauth2_redirect_landing_on_another_process_reaches_the_client(a: Tes
     // Used once, on every process.
     let r = b.raw(form(format!("state={id}&code=the-code"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+async fn subscriptions_set_through_another_process_reach_the_stream(a: TestApp, b: TestApp) {
+    let su = a.superuser_token().await;
+    create_posts(&a, &su, json!("@request.auth.id != ''"), json!("")).await;
+    let user = a.create_auth("users", "u@example.com", "password-user1").await;
+    let token = a.login("users", "u@example.com", "password-user1").await;
+    // The stream is on A; the SDK's subscription request lands on B, with the user's token.
+    let (mut reader, id) = a.realtime_connect().await;
+    subscribe(&b, &id, &["posts/*"], Some(&token)).await;
+    // Bound to the user on A: a guest, through either process, may not change them.
+    let r = b
+        .send(
+            Method::POST,
+            "/api/realtime",
+            None,
+            Some(json!({"clientId": id, "subscriptions": []})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = b
+        .send(
+            Method::POST,
+            "/api/realtime",
+            None,
+            Some(json!({"clientId": "nobody", "subscriptions": []})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    // The list rule passes for the bound user.
+    let (s, p) = post(&b, Some(&su), "hello", true).await;
+    assert_eq!(s, StatusCode::OK);
+    let msg = reader.next().await.unwrap();
+    assert_eq!(msg.json()["record"]["id"], p["id"], "{}", msg.data);
+    assert!(!user.id().is_empty());
 }

@@ -4,7 +4,8 @@
 //! change, made by this process or another one, heard on the event bus as `records.*`, into
 //! messages for the clients allowed to see it; a second task forwards job lifecycle events
 //! (`jobs.*` on the bus) to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`; a
-//! third hands OAuth2 redirects that landed on another process to the `@oauth2` client here.
+//! third carries out the requests for its clients that landed on another process
+//! (subscription changes, OAuth2 redirects: `handover`).
 //!
 //! Wiring (the binary):
 //! ```text
@@ -30,6 +31,7 @@ mod jobs;
 
 pub use client::{Client, JobsTopic, Subscription, Target};
 
+mod handover;
 pub mod oauth2;
 mod subscribe;
 
@@ -96,16 +98,17 @@ impl Realtime {
     pub async fn start(self: &Arc<Self>, app: &crate::App) -> keel_core::Result<()> {
         let records = app.bus.subscribe(keel_core::events::RECORDS_TOPIC).await?;
         let jobs = app.bus.subscribe(crate::sync::JOBS_TOPIC).await?;
-        let redirects = app.bus.subscribe(oauth2::REDIRECT_TOPIC).await?;
+        let handed = app.bus.subscribe(handover::TOPIC).await?;
         let mut slot = self.broker.lock().unwrap_or_else(|p| p.into_inner());
         if slot.iter().any(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
             return Ok(());
         }
         let weak = Arc::downgrade(self);
         let records = dispatch::run(weak.clone(), app.store.clone(), records, self.shutdown.clone());
-        let forwarder = jobs::run(weak.clone(), jobs, self.shutdown.clone());
-        let redirects = oauth2::run(weak, app.bus.clone(), redirects, self.shutdown.clone());
-        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder), tokio::spawn(redirects)];
+        let forwarder = jobs::run(weak, jobs, self.shutdown.clone());
+        // Holds the app until shutdown (or until the bus is gone).
+        let handed = handover::run(app.clone(), handed, self.shutdown.clone());
+        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder), tokio::spawn(handed)];
         Ok(())
     }
 
