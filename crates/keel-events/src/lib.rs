@@ -8,9 +8,17 @@
 #[cfg(any(feature = "postgres", feature = "redis", feature = "nats"))]
 mod frame;
 pub mod local;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use local::LocalBus;
+#[cfg(feature = "nats")]
+pub use nats::{NatsBus, NatsEvents};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresBus;
+#[cfg(feature = "redis")]
+pub use redis::RedisBus;

@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod queue;
 pub mod records;
 pub mod smtp_server;
+pub mod tcp_proxy;
 pub mod tls;
 
 pub use bus::bus_suite;

@@ -32,6 +32,7 @@ use crate::wiring::{open_jobs, Engines, Needs};
 pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Jobs(args) => jobs(cfg, args).await,
+        BenchCommand::Bus(args) => crate::bench_bus::run(cfg, args).await,
     }
 }
 

@@ -256,6 +256,30 @@ pub struct CreateScheduleArgs {
 pub enum BenchCommand {
     /// Jobs: single and bulk enqueue throughput and processing throughput of no-op jobs
     Jobs(BenchJobsArgs),
+    /// Event bus: publish-to-delivery latency and throughput across two instances
+    Bus(BenchBusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBusArgs {
+    /// The bus provider
+    #[arg(long, default_value = "local", value_parser = ["local", "postgres", "redis", "nats"])]
+    pub provider: String,
+    /// The engine's URL [default: its `[engines]` key]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Subscriptions held by the second instance
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub subscribers: u64,
+    /// Messages the first instance publishes
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub messages: u64,
+    /// Messages per second (0: each as soon as the previous publish returned)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub rate: u64,
+    /// Bytes per message (at least the 8 of its timestamp)
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(8..=1_048_576))]
+    pub payload: u64,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use keel_core::config::{CacheProvider, Config, DataEngine, EnginesConfig, JobsStore};
+use keel_core::config::{CacheProvider, Config, DataEngine, EnginesConfig, EventBusProvider, JobsStore};
 use keel_sql::mysql::{MySqlEngine, MySqlPool};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -59,6 +59,16 @@ impl Needs {
         }
     }
 
+    /// What the event bus needs (`[events] bus`).
+    pub fn bus(cfg: &Config) -> Needs {
+        Needs {
+            postgres: cfg.events.bus == EventBusProvider::Postgres,
+            redis: cfg.events.bus == EventBusProvider::Redis,
+            nats: cfg.events.bus == EventBusProvider::Nats,
+            ..Needs::default()
+        }
+    }
+
     /// Both sets.
     pub fn and(self, other: Needs) -> Needs {
         Needs {
@@ -84,7 +94,7 @@ pub struct Engines {
     postgres: Option<PgPool>,
     mysql: Option<MySqlPool>,
     redis: Option<RedisEngine>,
-    nats: Option<async_nats::Client>,
+    nats: Option<(async_nats::Client, keel_events::NatsEvents)>,
 }
 
 impl Engines {
@@ -123,7 +133,18 @@ impl Engines {
 
     /// The NATS client (opened when a service needs it).
     pub fn nats(&self) -> anyhow::Result<async_nats::Client> {
-        self.nats.clone().ok_or_else(|| not_opened("nats_url"))
+        self.nats
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .ok_or_else(|| not_opened("nats_url"))
+    }
+
+    /// What the NATS client tells about its connection (reconnections), for the event bus.
+    pub fn nats_events(&self) -> anyhow::Result<keel_events::NatsEvents> {
+        self.nats
+            .as_ref()
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| not_opened("nats_url"))
     }
 }
 
@@ -204,13 +225,28 @@ async fn open_redis(url: &str) -> anyhow::Result<RedisEngine> {
     Ok(RedisEngine { client, manager })
 }
 
-/// The NATS client (reconnects on its own once connected).
-async fn open_nats(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
+/// The NATS client (reconnects on its own once connected) and its connection events: logged,
+/// and handed to the event bus, which reports a gap after a reconnection.
+async fn open_nats(url: &str) -> anyhow::Result<(async_nats::Client, keel_events::NatsEvents)> {
+    let events = keel_events::NatsEvents::new();
+    let observer = events.clone();
+    let client = async_nats::ConnectOptions::new()
         .connection_timeout(CONNECT_TIMEOUT)
+        .event_callback(move |event| {
+            let observer = observer.clone();
+            async move {
+                match &event {
+                    async_nats::Event::Connected => tracing::info!("nats: connected"),
+                    async_nats::Event::Disconnected => tracing::warn!("nats: disconnected; reconnecting"),
+                    other => tracing::warn!(event = %other, "nats"),
+                }
+                observer.observe(&event);
+            }
+        })
         .connect(url)
         .await
-        .map_err(|e| cannot_connect("nats_url", url, e))
+        .map_err(|e| cannot_connect("nats_url", url, e))?;
+    Ok((client, events))
 }
 
 #[cfg(test)]
@@ -233,7 +269,12 @@ mod tests {
     #[test]
     fn only_the_engines_of_configured_services_are_needed() {
         let mut cfg = Config::default();
-        let all = |cfg: &Config| Needs::store(cfg).and(Needs::jobs(cfg)).and(Needs::cache(cfg));
+        let all = |cfg: &Config| {
+            Needs::store(cfg)
+                .and(Needs::jobs(cfg))
+                .and(Needs::cache(cfg))
+                .and(Needs::bus(cfg))
+        };
         assert_eq!(all(&cfg), Needs::default());
         cfg.jobs.store = JobsStore::Postgres;
         cfg.cache.provider = CacheProvider::Tiered;
@@ -246,5 +287,9 @@ mod tests {
                 nats: false
             }
         );
+        cfg.events.bus = EventBusProvider::Nats;
+        assert!(all(&cfg).nats);
+        cfg.events.bus = EventBusProvider::Local;
+        assert!(!all(&cfg).nats);
     }
 }

@@ -5,6 +5,7 @@
 mod apikeys_cli;
 mod audit_cli;
 mod bench;
+mod bench_bus;
 mod cli;
 mod config;
 mod datadir;

@@ -12,7 +12,7 @@ use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_cache, open_jobs, open_store, Engines, Needs};
+use crate::wiring::{open_bus, open_cache, open_jobs, open_store, Engines, Needs};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -29,7 +29,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Each engine the configured services use, opened once and shared by them.
     let engines = Engines::open(
         &cfg.engines,
-        Needs::store(&cfg).and(Needs::jobs(&cfg)).and(Needs::cache(&cfg)),
+        Needs::store(&cfg)
+            .and(Needs::jobs(&cfg))
+            .and(Needs::cache(&cfg))
+            .and(Needs::bus(&cfg)),
     )
     .await?;
     let store = open_store(&cfg, &engines).await?;
@@ -40,6 +43,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let realtime = Arc::new(Realtime::default());
     let cache = open_cache(&cfg, &engines).await?;
     let jobs = open_jobs(&cfg, &engines).await?;
+    let bus = open_bus(&cfg, &engines).await?;
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {
@@ -59,7 +63,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             outbound: jobs.outbound().clone(),
             jobs,
             identity: keel_auth::Identity::new(store.clone()),
-            bus: Arc::new(keel_events::LocalBus::new()),
+            bus,
             realtime: realtime.clone(),
             background: emails.clone(),
         },

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use keel_core::bus::EventBus;
 use keel_core::cache::Cache;
-use keel_core::config::{CacheProvider, Config, DataEngine, JobsStore};
+use keel_core::config::{CacheProvider, Config, DataEngine, EventBusProvider, JobsStore};
 use keel_data::Store;
 use keel_sql::mysql::MySqlEngine;
 use keel_sql::postgres::PgEngine;
@@ -80,6 +81,36 @@ pub async fn open_cache(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<d
     };
     tracing::info!(provider = cache.name(), "cache ready");
     Ok(keel_cache::metered(cache))
+}
+
+/// Opens the event bus `[events] bus` names in the namespace `[events] channel`: `local` (this
+/// process only) or, on the shared engine, `postgres`, `redis` or `nats`.
+pub async fn open_bus(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<dyn EventBus>> {
+    let channel = &cfg.events.channel;
+    let failed = |e: keel_core::Error| anyhow::anyhow!("cannot open the {} event bus: {e}", cfg.events.bus);
+    let bus: Arc<dyn EventBus> = match cfg.events.bus {
+        EventBusProvider::Local => Arc::new(keel_events::LocalBus::new()),
+        EventBusProvider::Postgres => Arc::new(
+            keel_events::PostgresBus::new(engines.postgres()?, channel)
+                .await
+                .map_err(failed)?,
+        ),
+        EventBusProvider::Redis => {
+            let redis = engines.redis()?;
+            Arc::new(
+                keel_events::RedisBus::new(&redis.client, redis.manager, channel)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+        EventBusProvider::Nats => Arc::new(
+            keel_events::NatsBus::new(engines.nats()?, &engines.nats_events()?, channel)
+                .await
+                .map_err(failed)?,
+        ),
+    };
+    tracing::info!(bus = bus.name(), channel = %channel, "event bus ready");
+    Ok(bus)
 }
 
 /// The outbound request guard of `[outbound]` (built once: push delivery and OAuth2 avatar

@@ -85,6 +85,24 @@ fn an_unreachable_engine_stops_the_start_naming_its_key_not_its_password() {
             "KEEL_ENGINES__REDIS_URL",
             format!("redis://:hunter2@127.0.0.1:{port}/0"),
         ),
+        (
+            "[events]\nbus = \"redis\"\n",
+            "engines.redis_url",
+            "KEEL_ENGINES__REDIS_URL",
+            format!("redis://:hunter2@127.0.0.1:{port}/0"),
+        ),
+        (
+            "[events]\nbus = \"nats\"\n",
+            "engines.nats_url",
+            "KEEL_ENGINES__NATS_URL",
+            format!("nats://keel:hunter2@127.0.0.1:{port}"),
+        ),
+        (
+            "[events]\nbus = \"postgres\"\n",
+            "engines.postgres_url",
+            "KEEL_ENGINES__POSTGRES_URL",
+            format!("postgres://keel:hunter2@127.0.0.1:{port}/app"),
+        ),
     ] {
         let out = serve_until_exit(toml, &[(var, &url)]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -96,4 +114,19 @@ fn an_unreachable_engine_stops_the_start_naming_its_key_not_its_password() {
             "no engine, no start"
         );
     }
+}
+
+#[test]
+fn a_bad_events_channel_exits_2_naming_the_key() {
+    let out = serve_with("[events]\nbus = \"postgres\"\nchannel = \"Keel Prod\"\n", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`events.channel`") && stderr.contains("a-z 0-9 _"),
+        "{stderr}"
+    );
+    let out = serve_with("[events]\nbus = \"kafka\"\n", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("local, postgres, redis, nats"), "{stderr}");
 }

@@ -56,6 +56,14 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
             break;
         }
     }
+    if let Err(keel_core::Error::BadRequest { fields, .. }) = keel_core::bus::check_channel(&cfg.events.channel) {
+        for f in fields.values() {
+            bad(
+                "events.channel",
+                f.message.trim_start_matches("[events] channel: ").to_string(),
+            );
+        }
+    }
     // `http` is checked by `serve::parse_listen_addr` (it also takes `:PORT` and host names),
     // before anything is created.
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&cfg.log_level) {
