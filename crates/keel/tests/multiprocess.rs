@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(15);
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 async fn login(url: &str, collection: &str, email: &str, password: &str) -> String {
@@ -27,7 +30,10 @@ async fn login(url: &str, collection: &str, email: &str, password: &str) -> Stri
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "sign-in on {url}");
-    res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn send(method: reqwest::Method, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -133,7 +139,14 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     for url in [b, c] {
         let took = until("the collection is served", || async {
             let body = json!({"title": "probe", "public": false});
-            send(M::POST, &format!("{url}/api/collections/posts/records"), None, Some(body)).await.0 == 200
+            send(
+                M::POST,
+                &format!("{url}/api/collections/posts/records"),
+                None,
+                Some(body),
+            )
+            .await
+            .0 == 200
         })
         .await;
         println!("collection created on A served by {url} after {took:?}");
@@ -144,14 +157,38 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     let (mut guest, guest_id) = Sse::open(a).await;
     subscribe(b, &guest_id, &["posts/*"], None).await;
     let records = |url: &str| format!("{url}/api/collections/posts/records");
-    send(M::POST, &records(b), None, Some(json!({"title": "hidden", "public": false}))).await;
-    let (_, on_b) = send(M::POST, &records(b), None, Some(json!({"title": "from b", "public": true}))).await;
+    send(
+        M::POST,
+        &records(b),
+        None,
+        Some(json!({"title": "hidden", "public": false})),
+    )
+    .await;
+    let (_, on_b) = send(
+        M::POST,
+        &records(b),
+        None,
+        Some(json!({"title": "from b", "public": true})),
+    )
+    .await;
     let b_id = on_b["id"].as_str().unwrap().to_string();
-    let (s, _) = send(M::PATCH, &format!("{}/{b_id}", records(c)), Some(&su), Some(json!({"title": "b, by c"}))).await;
+    let (s, _) = send(
+        M::PATCH,
+        &format!("{}/{b_id}", records(c)),
+        Some(&su),
+        Some(json!({"title": "b, by c"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, _) = send(M::DELETE, &format!("{}/{b_id}", records(c)), Some(&su), None).await;
     assert_eq!(s, 204);
-    let (_, on_c) = send(M::POST, &records(c), None, Some(json!({"title": "from c", "public": true}))).await;
+    let (_, on_c) = send(
+        M::POST,
+        &records(c),
+        None,
+        Some(json!({"title": "from c", "public": true})),
+    )
+    .await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let (event, data) = guest.next().await;
@@ -161,17 +198,31 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
             data["record"]["title"].as_str().unwrap().to_string(),
         ));
     }
-    let b_events: Vec<_> = seen.iter().filter(|(_, t)| t.starts_with('b') || t == "from b").cloned().collect();
+    let b_events: Vec<_> = seen
+        .iter()
+        .filter(|(_, t)| t.starts_with('b') || t == "from b")
+        .cloned()
+        .collect();
     let pair = |a: &str, t: &str| (a.to_string(), t.to_string());
     assert_eq!(
         b_events,
-        vec![pair("create", "from b"), pair("update", "b, by c"), pair("delete", "b, by c")]
+        vec![
+            pair("create", "from b"),
+            pair("update", "b, by c"),
+            pair("delete", "b, by c")
+        ]
     );
     assert!(seen.contains(&pair("create", "from c")), "{seen:?}");
     assert!(on_c["id"].is_string());
 
     // A rule tightened on A is enforced by B and C.
-    let (s, v) = send(M::PATCH, &format!("{a}/api/collections/posts"), Some(&su), Some(json!({"createRule": null}))).await;
+    let (s, v) = send(
+        M::PATCH,
+        &format!("{a}/api/collections/posts"),
+        Some(&su),
+        Some(json!({"createRule": null})),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     for url in [b, c] {
         let took = until("the tightened rule is enforced", || async {
@@ -198,12 +249,30 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     let token = login(c, "users", "viewer@example.com", "viewer-password-1").await;
     let (mut viewer, viewer_id) = Sse::open(c).await;
     subscribe(c, &viewer_id, &["posts/*"], Some(&token)).await;
-    send(M::POST, &records(b), Some(&su), Some(json!({"title": "for viewers", "public": false}))).await;
+    send(
+        M::POST,
+        &records(b),
+        Some(&su),
+        Some(json!({"title": "for viewers", "public": false})),
+    )
+    .await;
     assert_eq!(viewer.next().await.1["record"]["title"], "for viewers");
     let (s, v) = send(M::DELETE, &members, Some(&su), None).await;
     assert!(s < 300, "{v}");
-    send(M::POST, &records(b), Some(&su), Some(json!({"title": "for viewers again", "public": false}))).await;
-    send(M::POST, &records(b), Some(&su), Some(json!({"title": "marker", "public": true}))).await;
+    send(
+        M::POST,
+        &records(b),
+        Some(&su),
+        Some(json!({"title": "for viewers again", "public": false})),
+    )
+    .await;
+    send(
+        M::POST,
+        &records(b),
+        Some(&su),
+        Some(json!({"title": "marker", "public": true})),
+    )
+    .await;
     assert_eq!(viewer.next().await.1["record"]["title"], "marker");
 }
 
