@@ -1,7 +1,9 @@
 //! Keeping the processes of one deployment in step through the event bus (`App.bus`).
 //!
 //! What this process tells the others, each from one task publishing in order:
-//! - every committed record change, as `records.<collectionId>` (JSON of `RecordEvent`);
+//! - every committed record change, as `records.<collectionId>` (JSON of `RecordEvent`); the
+//!   write returns only once its changes were handed to the bus, so a change answered to its
+//!   caller reaches the other processes even when this one is killed right after;
 //! - every committed collection change, as `schema`;
 //! - every job lifecycle event, as `jobs.<queue>` (the JSON realtime clients receive);
 //! - saved settings, as `settings` (published by `settings::update` itself).
@@ -20,6 +22,7 @@ use bytes::Bytes;
 use keel_core::bus::{BusDelivery, BusSubscription, EventBus, MAX_PAYLOAD};
 use keel_core::events::RecordEvent;
 use keel_core::Result;
+use keel_data::store::Committed;
 use keel_data::Store;
 use keel_jobs::{JobEvent, Jobs};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
@@ -34,7 +37,10 @@ pub const JOBS_TOPIC: &str = "jobs.";
 /// Starts publishing this process's changes and following the other processes' ones. Every
 /// subscription exists when this returns. Needs a Tokio runtime; call it once per `App`.
 pub async fn start(app: &App) -> Result<()> {
-    tokio::spawn(publish_records(app.store.subscribe(), app.bus.clone()));
+    match app.store.publish_committed() {
+        Some(committed) => drop(tokio::spawn(publish_records(committed, app.bus.clone()))),
+        None => tracing::warn!("the store's record changes are published already; not twice"),
+    }
     tokio::spawn(publish_schema(app.store.schema_changes(), app.bus.clone()));
     tokio::spawn(publish_jobs(app.jobs.subscribe(), app.bus.clone()));
 
@@ -55,27 +61,35 @@ pub async fn start(app: &App) -> Result<()> {
     Ok(())
 }
 
-/// Publishes committed record changes in commit order; ends when the store is gone.
-async fn publish_records(mut events: mpsc::UnboundedReceiver<RecordEvent>, bus: Arc<dyn EventBus>) {
-    while let Some(event) = events.recv().await {
-        let payload = match serde_json::to_vec(&event) {
-            Ok(p) if p.len() <= MAX_PAYLOAD => p,
-            Ok(p) => {
-                tracing::warn!(
-                    collection = %event.collection_name,
-                    bytes = p.len(),
-                    "a record change is larger than the event bus carries; realtime clients do not hear it"
-                );
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot encode a record change for the event bus");
-                continue;
-            }
-        };
-        if let Err(e) = bus.publish(&event.topic(), Bytes::from(payload)).await {
-            tracing::warn!(error = %e, collection = %event.collection_name, "cannot publish a record change on the event bus");
+/// Publishes committed record changes in commit order, telling each write once its changes
+/// were handed to the bus; ends when the store is gone.
+async fn publish_records(mut committed: mpsc::UnboundedReceiver<Committed>, bus: Arc<dyn EventBus>) {
+    while let Some(Committed { events, done }) = committed.recv().await {
+        for event in events {
+            publish_record(&event, bus.as_ref()).await;
         }
+        let _ = done.send(());
+    }
+}
+
+async fn publish_record(event: &RecordEvent, bus: &dyn EventBus) {
+    let payload = match serde_json::to_vec(&event) {
+        Ok(p) if p.len() <= MAX_PAYLOAD => p,
+        Ok(p) => {
+            tracing::warn!(
+                collection = %event.collection_name,
+                bytes = p.len(),
+                "a record change is larger than the event bus carries; realtime clients do not hear it"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot encode a record change for the event bus");
+            return;
+        }
+    };
+    if let Err(e) = bus.publish(&event.topic(), Bytes::from(payload)).await {
+        tracing::warn!(error = %e, collection = %event.collection_name, "cannot publish a record change on the event bus");
     }
 }
 

@@ -124,6 +124,8 @@ pub struct Store {
     /// Every receiver of committed record changes (`subscribe`); unbounded, so a slow
     /// receiver never loses one (the bus publisher is the one that matters).
     pub(crate) events: std::sync::Mutex<Vec<mpsc::UnboundedSender<RecordEvent>>>,
+    /// Where committed changes go to be published to the other processes (`publish_committed`).
+    pub(crate) publisher: std::sync::OnceLock<mpsc::UnboundedSender<Committed>>,
     /// Counts committed collection changes made through this store (`schema_changes`).
     pub(crate) schema_version: watch::Sender<u64>,
     /// The schema cache: replaced wholesale after every committed collection change.
@@ -147,6 +149,7 @@ impl Store {
         let store = Store {
             engine,
             events: std::sync::Mutex::default(),
+            publisher: std::sync::OnceLock::new(),
             schema_version: watch::Sender::new(0),
             schema: std::sync::RwLock::new(Arc::new(cache::Schema::default())),
             ddl: tokio::sync::Mutex::new(()),
@@ -181,6 +184,16 @@ impl Store {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock_events().push(tx);
         rx
+    }
+
+    /// The committed record changes of every write, for the one task that publishes them to
+    /// the other processes: a write does not return before that task signals `done` (or
+    /// drops it), so a change answered to its caller was handed to the bus first. `None` when
+    /// called before (there is one publisher).
+    pub fn publish_committed(&self) -> Option<mpsc::UnboundedReceiver<Committed>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.publisher.set(tx).ok()?;
+        Some(rx)
     }
 
     /// Changes whenever a collection change made through this store commits (the value
@@ -479,13 +492,22 @@ impl Store {
         }
     }
 
-    /// Sends committed events (nobody listening is fine).
-    pub(crate) fn emit(&self, events: Vec<RecordEvent>) {
+    /// Sends committed events (nobody listening is fine), and waits until the publisher
+    /// handed them to the bus.
+    pub(crate) async fn emit(&self, events: Vec<RecordEvent>) {
         if events.is_empty() {
             return;
         }
-        let mut subs = self.lock_events();
-        subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+        {
+            let mut subs = self.lock_events();
+            subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+        }
+        if let Some(publisher) = self.publisher.get() {
+            let (done, published) = tokio::sync::oneshot::channel();
+            if publisher.send(Committed { events, done }).is_ok() {
+                let _ = published.await;
+            }
+        }
     }
 
     /// Tells `schema_changes` receivers that a collection change committed.
@@ -496,6 +518,13 @@ impl Store {
     fn lock_events(&self) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<RecordEvent>>> {
         self.events.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The record changes of one committed write, handed to the publisher (`publish_committed`).
+pub struct Committed {
+    pub events: Vec<RecordEvent>,
+    /// Signalled (or dropped) once the events were handed to the bus.
+    pub done: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Builds an object from pairs (handy in tests).

@@ -2,7 +2,8 @@
 //! (or MariaDB), the processes kept in step by the Redis bus (or NATS). A realtime subscriber
 //! on A hears what B and C write, filtered by rules; a collection and a rule changed on A are
 //! enforced by B and C; a role removed on A cuts off a subscription held by C; a subscription
-//! request may land on any process.
+//! request may land on any process; `kill -9` of B during a stream of creates loses none that
+//! B answered 200: each is in the database and reached the subscribers on A and C.
 
 mod common;
 
@@ -118,8 +119,13 @@ async fn subscribe(url: &str, client: &str, subs: &[&str], token: Option<&str>) 
 }
 
 async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
-    let procs: Vec<KeelProcess> = (0..3).map(|_| KeelProcess::start_with_env(env)).collect();
-    let (a, b, c) = (procs[0].url(), procs[1].url(), procs[2].url());
+    let mut procs: Vec<KeelProcess> = (0..3).map(|_| KeelProcess::start_with_env(env)).collect();
+    let (a, b, c) = (
+        procs[0].url().to_string(),
+        procs[1].url().to_string(),
+        procs[2].url().to_string(),
+    );
+    let (a, b, c) = (a.as_str(), b.as_str(), c.as_str());
     let su = login(a, "_superusers", SUPERUSER_EMAIL, SUPERUSER_PASSWORD).await;
     use reqwest::Method as M;
 
@@ -274,6 +280,59 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     )
     .await;
     assert_eq!(viewer.next().await.1["record"]["title"], "marker");
+
+    // kill -9 of B during a stream of creates on B.
+    let (mut on_a, on_a_id) = Sse::open(a).await;
+    subscribe(a, &on_a_id, &["posts/*"], None).await;
+    let (mut on_c, on_c_id) = Sse::open(c).await;
+    subscribe(c, &on_c_id, &["posts/*"], None).await;
+    let (progress, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stream = {
+        let url = records(b);
+        let su = su.clone();
+        tokio::spawn(async move {
+            for i in 0..400 {
+                let body = json!({"title": format!("stream {i}"), "public": true});
+                let Ok(r) = http().post(&url).header("Authorization", &su).json(&body).send().await else {
+                    break;
+                };
+                if r.status() != 200 {
+                    break;
+                }
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                match v["id"].as_str() {
+                    Some(id) => drop(progress.send(id.to_string())),
+                    None => break,
+                }
+            }
+        })
+    };
+    // Kill B once 20 creates were answered.
+    let mut answered = Vec::new();
+    while answered.len() < 20 {
+        answered.push(answered_rx.recv().await.expect("the stream of creates stopped early"));
+    }
+    drop(procs.remove(1).kill());
+    stream.await.unwrap();
+    while let Ok(id) = answered_rx.try_recv() {
+        answered.push(id);
+    }
+    assert!(answered.len() < 400, "B answered every create: it was not killed");
+    for id in &answered {
+        let (s, v) = send(M::GET, &format!("{}/{id}", records(a)), Some(&su), None).await;
+        assert_eq!(s, 200, "a create answered 200 is in the database: {v}");
+    }
+    for (name, sub) in [("A", &mut on_a), ("C", &mut on_c)] {
+        let mut heard = std::collections::HashSet::new();
+        while !answered.iter().all(|id| heard.contains(id)) {
+            let (_, data) = sub.next().await;
+            heard.insert(data["record"]["id"].as_str().unwrap_or_default().to_string());
+        }
+        println!(
+            "{} creates answered before kill -9, all heard on {name}",
+            answered.len()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

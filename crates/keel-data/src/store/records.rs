@@ -36,10 +36,10 @@ impl<'s> Write<'s> {
         })
     }
 
-    /// Commits, then sends the events.
+    /// Commits, then sends the events (and waits until they were handed to the bus).
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
-        self.store.emit(self.events);
+        self.store.emit(self.events).await;
         Ok(())
     }
 
