@@ -7,7 +7,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -103,20 +102,6 @@ on_every_bus!(
     subscriptions_set_through_another_process_reach_the_stream,
 );
 
-/// Polls `cond` until it holds; panics after 10 s. Returns how long it took.
-async fn until<F, Fut>(what: &str, mut cond: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < support::WAIT, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    start.elapsed()
-}
-
 async fn subscribe(app: &TestApp, client: &str, subs: &[&str], token: Option<&str>) {
     let r = app
         .send(
@@ -160,7 +145,7 @@ async fn post(app: &TestApp, token: Option<&str>, title: &str, public: bool) -> 
 async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     create_posts(&a, &su, json!("public = true"), json!("")).await;
-    until("the other process knows the collection", || async {
+    keel_testkit::eventually(support::WAIT, "the other process knows the collection", || async {
         b.state.store.collection("posts").is_ok()
     })
     .await;
@@ -209,7 +194,7 @@ async fn writes_on_one_process_reach_subscribers_on_the_other_filtered_by_rules(
 async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the_other(a: TestApp, b: TestApp) {
     let su = a.superuser_token().await;
     create_posts(&a, &su, json!(""), json!("")).await;
-    let took = until("a guest can create on the other process", || async {
+    let took = keel_testkit::eventually(support::WAIT, "a guest can create on the other process", || async {
         post(&b, None, "first", true).await.0 == StatusCode::OK
     })
     .await;
@@ -225,7 +210,7 @@ async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let took = until("the other process refuses the guest", || async {
+    let took = keel_testkit::eventually(support::WAIT, "the other process refuses the guest", || async {
         post(&b, None, "second", true).await.0 != StatusCode::OK
     })
     .await;
@@ -242,7 +227,7 @@ async fn collection_rule_and_settings_changes_on_one_process_are_enforced_by_the
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    until("the other process serves the new settings", || async {
+    keel_testkit::eventually(support::WAIT, "the other process serves the new settings", || async {
         b.state.settings.get().meta.app_name == "Renamed"
     })
     .await;
@@ -262,7 +247,7 @@ async fn a_role_removed_on_one_process_cuts_off_a_subscription_on_the_other(a: T
         json!(""),
     )
     .await;
-    until("the other process knows the collection", || async {
+    keel_testkit::eventually(support::WAIT, "the other process knows the collection", || async {
         b.state.store.collection("posts").is_ok()
     })
     .await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
 use futures::StreamExt;
@@ -48,20 +48,6 @@ async fn send(method: reqwest::Method, url: &str, token: Option<&str>, body: Opt
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `cond` until it holds; panics after `WAIT`. Returns how long it took.
-async fn until<F, Fut>(what: &str, mut cond: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < WAIT, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
 }
 
 /// An SSE stream as the SDK reads it.
@@ -143,7 +129,7 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     .await;
     assert_eq!(s, 200, "{v}");
     for url in [b, c] {
-        let took = until("the collection is served", || async {
+        let took = keel_testkit::eventually(WAIT, "the collection is served", || async {
             let body = json!({"title": "probe", "public": false});
             send(
                 M::POST,
@@ -231,7 +217,7 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     .await;
     assert_eq!(s, 200, "{v}");
     for url in [b, c] {
-        let took = until("the tightened rule is enforced", || async {
+        let took = keel_testkit::eventually(WAIT, "the tightened rule is enforced", || async {
             let body = json!({"title": "late", "public": false});
             send(M::POST, &records(url), None, Some(body)).await.0 != 200
         })
