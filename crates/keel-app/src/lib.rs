@@ -25,6 +25,7 @@ pub mod roles;
 pub mod schedules;
 pub mod serialize;
 pub mod settings;
+pub mod sync;
 
 use std::sync::Arc;
 

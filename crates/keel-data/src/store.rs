@@ -33,7 +33,7 @@ use std::sync::Arc;
 use keel_core::events::RecordEvent;
 use keel_core::{Error, Result};
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
+use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
 pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
@@ -126,7 +126,13 @@ pub enum BatchOp {
 /// Collections and records over one engine.
 pub struct Store {
     pub(crate) engine: Arc<dyn Engine>,
-    pub(crate) events: broadcast::Sender<RecordEvent>,
+    /// Every receiver of committed record changes (`subscribe`); unbounded, so a slow
+    /// receiver never loses one (the bus publisher is the one that matters).
+    pub(crate) events: std::sync::Mutex<Vec<mpsc::UnboundedSender<RecordEvent>>>,
+    /// Where committed changes go to be published to the other processes (`publish_committed`).
+    pub(crate) publisher: std::sync::OnceLock<mpsc::UnboundedSender<Committed>>,
+    /// Counts committed collection changes made through this store (`schema_changes`).
+    pub(crate) schema_version: watch::Sender<u64>,
     /// The schema cache: replaced wholesale after every committed collection change.
     pub(crate) schema: std::sync::RwLock<Arc<cache::Schema>>,
     /// Serializes collection changes (validation reads the cache, then writes it).
@@ -149,10 +155,11 @@ impl Store {
     /// Opens a store over `engine`: runs pending system migrations (system tables, the
     /// `_superusers` and `users` collections on a fresh database) and loads the schema cache.
     pub async fn open(engine: Arc<dyn Engine>) -> Result<Store> {
-        let (events, _) = broadcast::channel(1024);
         let store = Store {
             engine,
-            events,
+            events: std::sync::Mutex::default(),
+            publisher: std::sync::OnceLock::new(),
+            schema_version: watch::Sender::new(0),
             schema: std::sync::RwLock::new(Arc::new(cache::Schema::default())),
             ddl: tokio::sync::Mutex::new(()),
             exprs: rules::ExprCache::default(),
@@ -195,9 +202,35 @@ impl Store {
         &self.engine
     }
 
-    /// Receives every committed record change.
-    pub fn subscribe(&self) -> broadcast::Receiver<RecordEvent> {
-        self.events.subscribe()
+    /// Receives every committed record change made through this store, in commit order,
+    /// from now on. Nothing is dropped: a receiver that stops reading must be dropped.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<RecordEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock_events().push(tx);
+        rx
+    }
+
+    /// The committed record changes of every write, for the one task that publishes them to
+    /// the other processes: a write does not return before that task signals `done` (or
+    /// drops it), so a change answered to its caller was handed to the bus first. `None` when
+    /// called before (there is one publisher).
+    pub fn publish_committed(&self) -> Option<mpsc::UnboundedReceiver<Committed>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.publisher.set(tx).ok()?;
+        Some(rx)
+    }
+
+    /// Changes whenever a collection change made through this store commits (the value
+    /// counts them), so the process can tell the others to reload their schema.
+    pub fn schema_changes(&self) -> watch::Receiver<u64> {
+        self.schema_version.subscribe()
+    }
+
+    /// Re-reads every collection from the database, e.g. after another process changed
+    /// one. Waits for a collection change of this process in progress.
+    pub async fn refresh_schema(&self) -> Result<()> {
+        let _ddl = self.ddl.lock().await;
+        self.reload_schema().await
     }
 
     // ----- collections -----
@@ -483,12 +516,39 @@ impl Store {
         }
     }
 
-    /// Sends committed events (nobody listening is fine).
-    pub(crate) fn emit(&self, events: Vec<RecordEvent>) {
-        for e in events {
-            let _ = self.events.send(e);
+    /// Sends committed events (nobody listening is fine), and waits until the publisher
+    /// handed them to the bus.
+    pub(crate) async fn emit(&self, events: Vec<RecordEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut subs = self.lock_events();
+            subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+        }
+        if let Some(publisher) = self.publisher.get() {
+            let (done, published) = tokio::sync::oneshot::channel();
+            if publisher.send(Committed { events, done }).is_ok() {
+                let _ = published.await;
+            }
         }
     }
+
+    /// Tells `schema_changes` receivers that a collection change committed.
+    pub(crate) fn schema_changed(&self) {
+        self.schema_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn lock_events(&self) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<RecordEvent>>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The record changes of one committed write, handed to the publisher (`publish_committed`).
+pub struct Committed {
+    pub events: Vec<RecordEvent>,
+    /// Signalled (or dropped) once the events were handed to the bus.
+    pub done: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Builds an object from pairs (handy in tests).

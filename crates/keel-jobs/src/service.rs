@@ -66,7 +66,8 @@ impl Jobs {
         &self.store
     }
 
-    /// Lifecycle events of every job changed through this process.
+    /// Lifecycle events of every job changed through this process (the realtime wiring
+    /// publishes them on the event bus as `jobs.<queue>` for every process).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
     }
@@ -77,6 +78,12 @@ impl Jobs {
             action,
             job: job.clone(),
         });
+    }
+
+    /// Wakes this process's claims waiting on `queue`, e.g. when another process announced
+    /// (over the event bus) that it enqueued or released a job there.
+    pub fn wake(&self, queue: &str) {
+        self.waker(queue).notify_waiters();
     }
 
     fn waker(&self, queue: &str) -> Arc<Notify> {

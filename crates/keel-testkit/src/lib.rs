@@ -27,18 +27,20 @@ pub fn random_name() -> String {
     format!("t{:016x}", rand::random::<u64>())
 }
 
-/// Polls `cond` every 20 ms until it holds or `within` elapses (then panics with `what`).
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+/// Polls `cond` every 20 ms until it holds or `within` elapses (then panics with `what`);
+/// returns how long it took.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + within;
+    let start = Instant::now();
     while !cond().await {
         assert!(
-            Instant::now() < deadline,
+            start.elapsed() < within,
             "timed out after {within:?} waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    start.elapsed()
 }

@@ -1,5 +1,8 @@
 //! The data dir: created and checked writable before anything opens a database in it, and
-//! held by one `keel serve` at a time through an exclusive lock on `keel.lock`.
+//! held by one `keel serve` at a time through an exclusive lock on `keel.lock` while records
+//! or jobs are SQLite files in it ([`embedded_in`]). With both on shared engines, several
+//! processes on one machine may share the data dir (what is left in it, `storage/`, is
+//! plain files every process reads and writes).
 //!
 //! The lock is the operating system's (`flock` on Unix), so it is released when the process
 //! ends however it ends; the file holds the holder's pid and address for the message a
@@ -54,9 +57,23 @@ pub struct DataDirLock {
     path: PathBuf,
 }
 
+/// What of `cfg` lives in SQLite files in the data dir, so only one process may serve it.
+pub fn embedded_in(cfg: &keel_core::config::Config) -> Vec<&'static str> {
+    use keel_core::config::{DataEngine, JobsStore};
+    let mut what = Vec::new();
+    if cfg.data.engine == DataEngine::Sqlite {
+        what.push("records (data.db)");
+    }
+    if cfg.jobs.store == JobsStore::Embedded {
+        what.push("jobs (jobs.db)");
+    }
+    what
+}
+
 impl DataDirLock {
-    /// Takes the data dir's lock, or fails naming the process holding it.
-    pub fn acquire(dir: &Path) -> anyhow::Result<DataDirLock> {
+    /// Takes the data dir's lock, or fails naming the process holding it, what of the data
+    /// dir (`embedded`: see [`embedded_in`]) only one process may serve, and how to run several.
+    pub fn acquire(dir: &Path, embedded: &[&str]) -> anyhow::Result<DataDirLock> {
         let path = dir.join(LOCK_FILE);
         let mut file = match OpenOptions::new()
             .read(true)
@@ -82,8 +99,13 @@ impl DataDirLock {
                     _ => "another keel process".to_string(),
                 };
                 bail!(
-                    "the data dir {} is in use by {who}; stop it or choose another --data-dir",
-                    dir.display()
+                    "the data dir {} is in use by {who}; stop it or choose another --data-dir. \
+                     Its {} are SQLite files one process serves; to run several processes, \
+                     put records and jobs on a shared engine ([data] engine = \"postgres\" or \
+                     \"mysql\", [jobs] store = \"postgres\", an [events] bus other than \
+                     \"local\"): see \"Running several processes\" in docs/operations.md",
+                    dir.display(),
+                    embedded.join(" and ")
                 );
             }
             Err(TryLockError::Error(e)) => bail!("cannot lock {}: {e}", path.display()),
@@ -131,15 +153,21 @@ mod tests {
     #[test]
     fn a_second_lock_names_the_holder() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut first = DataDirLock::acquire(tmp.path()).unwrap();
+        let what = ["records (data.db)"];
+        let mut first = DataDirLock::acquire(tmp.path(), &what).unwrap();
         first.record(Some("127.0.0.1:1234")).unwrap();
-        let err = DataDirLock::acquire(tmp.path()).unwrap_err().to_string();
+        let err = DataDirLock::acquire(tmp.path(), &what).unwrap_err().to_string();
         let pid = std::process::id();
         assert!(
             err.contains(&format!("in use by keel process {pid} (serving 127.0.0.1:1234)")),
             "{err}"
         );
+        assert!(
+            err.contains("Its records (data.db) are SQLite files one process serves"),
+            "{err}"
+        );
+        assert!(err.contains("[data] engine = \"postgres\""), "{err}");
         drop(first);
-        DataDirLock::acquire(tmp.path()).unwrap();
+        DataDirLock::acquire(tmp.path(), &what).unwrap();
     }
 }

@@ -18,7 +18,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
     let addr = parse_listen_addr(&cfg.http)?;
     crate::datadir::prepare(&cfg.data_dir)?;
-    let mut lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir)?;
+    // One process per data dir while records or jobs are SQLite files in it.
+    let embedded = crate::datadir::embedded_in(&cfg);
+    let mut lock = if embedded.is_empty() {
+        None
+    } else {
+        Some(crate::datadir::DataDirLock::acquire(&cfg.data_dir, &embedded)?)
+    };
     raise_open_files_limit();
     // Each engine the configured services use, opened once and shared by them.
     let engines = Engines::open(
@@ -61,7 +67,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
     });
-    keel_app::realtime::start(&state);
+    keel_app::realtime::start(&state)
+        .await
+        .context("cannot subscribe to the event bus")?;
     // The outbox relay and the system workers (auth emails): what requests start and do not
     // wait for, durable in the outbox and carried out as jobs.
     let outbox = keel_app::outbox::start(&state, background.clone());
@@ -76,7 +84,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
-    lock.record(Some(&addr.to_string()))?;
+    if let Some(lock) = lock.as_mut() {
+        lock.record(Some(&addr.to_string()))?;
+    }
     println!("Keel listening on http://{addr}");
     println!("  REST API:  http://{addr}/api/");
     println!("  API docs:  http://{addr}/api/docs/");

@@ -63,6 +63,10 @@ fn a_second_serve_on_the_same_data_dir_is_refused_naming_the_first() {
         first.pid()
     );
     assert!(err.contains(&expected), "{err}");
+    assert!(
+        err.contains("to run several processes, put records and jobs on a shared engine"),
+        "{err}"
+    );
 
     // other commands still work beside the server
     upsert_superuser(&data, SUPERUSER_EMAIL, "another-password-2");

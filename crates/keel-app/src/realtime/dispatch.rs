@@ -10,43 +10,70 @@
 use std::sync::{Arc, Weak};
 
 use super::Message;
+use keel_core::bus::{BusDelivery, BusSubscription};
 use keel_core::events::{RecordAction, RecordEvent};
 use keel_data::{system, Collection, Record, RequestInfo, Store};
 use serde_json::{json, Map, Value};
-use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::{Realtime, Subscription, Target};
 use crate::serialize::{pick_fields, record_json};
 use crate::Caller;
 
-/// Consumes `events` until shutdown or until the store is gone.
+/// Consumes the bus's `records.*` messages until shutdown or until the bus is gone.
 pub(super) async fn run(
     realtime: Weak<Realtime>,
     store: Arc<Store>,
-    mut events: broadcast::Receiver<RecordEvent>,
+    mut events: BusSubscription,
     shutdown: CancellationToken,
 ) {
     loop {
-        let event = tokio::select! {
+        let delivery = tokio::select! {
             _ = shutdown.cancelled() => break,
-            e = events.recv() => e,
+            d = events.recv() => d,
         };
-        match event {
-            Ok(event) => {
-                let Some(rt) = realtime.upgrade() else { break };
-                dispatch(&rt, &store, &event).await;
+        let Some(rt) = realtime.upgrade() else { break };
+        match delivery {
+            Some(BusDelivery::Message(msg)) => match serde_json::from_slice::<RecordEvent>(&msg.payload) {
+                Ok(event) => dispatch(&rt, &store, &event).await,
+                Err(e) => tracing::warn!(error = %e, topic = %msg.topic, "unreadable record event on the event bus"),
+            },
+            Some(BusDelivery::Gap) => {
+                // Changes may have been missed: whoever a client is may have changed.
+                tracing::warn!("realtime broker may have missed record events; re-checking every client's auth");
+                recheck_callers(&rt.snapshot(), &store).await;
             }
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    skipped = n,
-                    "realtime broker lagged behind record events; some messages were dropped"
-                );
-            }
-            Err(RecvError::Closed) => break,
+            None => break,
         }
     }
     tracing::debug!("realtime broker stopped");
+}
+
+/// Re-reads what every client's caller rests on (its auth record and token key, its API
+/// key, its roles), when the events that would have told may have been missed.
+pub(super) async fn recheck_callers(clients: &[Arc<super::Client>], store: &Arc<Store>) {
+    let current = |collection: String, id: String| async move {
+        let col = store.collection(&collection).ok()?;
+        let req = RequestInfo::default();
+        let r = store.get_record(&col, &id, &req, keel_data::Access::Superuser).await;
+        r.ok().map(|r| r.data)
+    };
+    for c in clients {
+        let caller = c.caller();
+        if let Some(a) = &caller.auth {
+            let now = current(a.collection.id.clone(), a.id().to_string()).await;
+            c.refresh_auth(&a.collection.id, a.id(), now.as_ref());
+        }
+        if let Some(k) = &caller.api_key {
+            let now = current(system::API_KEYS.to_string(), k.id.clone()).await;
+            let live = now
+                .as_ref()
+                .filter(|r| !r.get("revoked").and_then(Value::as_bool).unwrap_or(false))
+                .and_then(|r| r.get("hash").and_then(Value::as_str));
+            c.drop_api_key(&k.id, live);
+        }
+    }
+    refresh_roles(clients, store).await;
 }
 
 /// Delivers one event to every matching client.

@@ -3,50 +3,46 @@
 //!
 //! The message is the SSE event named by the subscription string as the client sent it, with
 //! data `{"action": "enqueued" | "active" | "progress" | "completed" | "failed" | "dead" |
-//! "cancelled" | "retried", "record": {job}}`. Events are those of jobs changed through this
-//! process (the jobs service's broadcast channel).
+//! "cancelled" | "retried", "record": {job}}`. Events are those of jobs changed through any
+//! process, heard on the event bus as `jobs.<queue>` with exactly that data as payload.
 
 use std::sync::Weak;
 
 use super::Message;
-use keel_jobs::JobEvent;
-use tokio::sync::broadcast::{self, error::RecvError};
+use keel_core::bus::{BusDelivery, BusSubscription};
 use tokio_util::sync::CancellationToken;
 
 use super::Realtime;
 use crate::authz::{authorize, Permission};
 
-/// Consumes `events` until shutdown, until the broker is gone or the jobs service is dropped.
-pub(super) async fn run(
-    realtime: Weak<Realtime>,
-    mut events: broadcast::Receiver<JobEvent>,
-    shutdown: CancellationToken,
-) {
+/// Consumes the bus's `jobs.*` messages until shutdown, until the broker or the bus is gone.
+pub(super) async fn run(realtime: Weak<Realtime>, mut events: BusSubscription, shutdown: CancellationToken) {
     loop {
-        let event = tokio::select! {
+        let delivery = tokio::select! {
             _ = shutdown.cancelled() => break,
-            e = events.recv() => e,
+            d = events.recv() => d,
         };
-        match event {
-            Ok(event) => {
-                let Some(rt) = realtime.upgrade() else { break };
-                dispatch(&rt, &event);
+        let Some(rt) = realtime.upgrade() else { break };
+        match delivery {
+            Some(BusDelivery::Message(msg)) => {
+                let queue = msg.topic.strip_prefix(crate::sync::JOBS_TOPIC).unwrap_or_default();
+                match std::str::from_utf8(&msg.payload) {
+                    Ok(data) => dispatch(&rt, queue, data),
+                    Err(_) => tracing::warn!(topic = %msg.topic, "unreadable job event on the event bus"),
+                }
             }
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    skipped = n,
-                    "realtime broker lagged behind job events; some messages were dropped"
-                );
+            Some(BusDelivery::Gap) => {
+                tracing::warn!("realtime jobs forwarder may have missed job events");
             }
-            Err(RecvError::Closed) => break,
+            None => break,
         }
     }
     tracing::debug!("realtime jobs forwarder stopped");
 }
 
-/// Delivers one job event to every client with a matching subscription that may read jobs.
-pub(super) fn dispatch(rt: &Realtime, event: &JobEvent) {
-    let mut data: Option<String> = None;
+/// Delivers one job event of `queue` (its JSON `data`) to every client with a matching
+/// subscription that may read jobs.
+pub(super) fn dispatch(rt: &Realtime, queue: &str, data: &str) {
     for client in rt.snapshot() {
         if client.is_closed() {
             continue;
@@ -54,21 +50,11 @@ pub(super) fn dispatch(rt: &Realtime, event: &JobEvent) {
         let (subs, caller) = client.snapshot_caller();
         let mut matching = subs
             .iter()
-            .filter(|s| s.jobs_topic().is_some_and(|t| t.matches(&event.job.queue)))
+            .filter(|s| s.jobs_topic().is_some_and(|t| t.matches(queue)))
             .peekable();
         if matching.peek().is_none() || authorize(&caller, Permission::JobsRead).is_err() {
             continue;
         }
-        if data.is_none() {
-            match serde_json::to_string(event) {
-                Ok(d) => data = Some(d),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot serialize a job event; not delivering it");
-                    return;
-                }
-            }
-        }
-        let Some(data) = data.as_deref() else { return };
         for sub in matching {
             let msg = Message::new(client.id(), &sub.raw, data);
             if !client.send(msg) {

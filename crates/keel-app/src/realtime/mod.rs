@@ -1,16 +1,19 @@
 //! The realtime broker, PocketBase's protocol (served over SSE by `keel-server`): a client opens the stream,
 //! receives `PB_CONNECT` with its id, then sets its subscriptions (`posts/*`, `posts/ID`, with
 //! optional `?options=` query/headers) with a POST. A broker task turns every committed record
-//! change into messages for the clients allowed to see it; a second task forwards job
-//! lifecycle events to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`.
+//! change, made by this process or another one, heard on the event bus as `records.*`, into
+//! messages for the clients allowed to see it; a second task forwards job lifecycle events
+//! (`jobs.*` on the bus) to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`; a
+//! third carries out the requests for its clients that landed on another process
+//! (subscription changes, OAuth2 redirects: `handover`).
 //!
 //! Wiring (the binary):
 //! ```text
-//! let realtime = Arc::new(Realtime::new());
-//! realtime.start(store.clone(), &jobs);   // spawns the broker tasks; needs a Tokio runtime
-//!                                         // (or `keel_app::realtime::start(&app)`)
-//! // ... serve with AppState::new(Services { realtime: realtime.clone(), .. }) ...
-//! realtime.shutdown();             // on SIGTERM, before waiting for in-flight requests:
+//! keel_app::realtime::start(&app).await?; // publishes this process's changes on app.bus,
+//!                                         // follows the others' (crate::sync), and spawns the
+//!                                         // broker tasks; needs a Tokio runtime
+//! // ... serve with AppState::new(Services { app, .. }) ...
+//! app.realtime.shutdown();         // on SIGTERM, before waiting for in-flight requests:
 //!                                  // ends every SSE stream so graceful shutdown can finish
 //! ```
 //! Tests may use `Realtime::default()` without `start` when they need no events.
@@ -18,7 +21,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use keel_data::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,14 +31,17 @@ mod jobs;
 
 pub use client::{Client, JobsTopic, Subscription, Target};
 
+mod handover;
 pub mod oauth2;
 mod subscribe;
 
 pub use subscribe::set_subscriptions;
 
-/// Starts `app.realtime`'s broker over `app.store` and `app.jobs` (see `Realtime::start`).
-pub fn start(app: &crate::App) {
-    app.realtime.start(app.store.clone(), &app.jobs);
+/// Starts keeping `app` in step with the other processes (`crate::sync`) and `app.realtime`'s
+/// broker over `app.bus` (see `Realtime::start`). Call it once per `App`.
+pub async fn start(app: &crate::App) -> keel_core::Result<()> {
+    crate::sync::start(app).await?;
+    app.realtime.start(app).await
 }
 
 /// One message for a client: PocketBase's SSE event (`id` the client's id, `event` the
@@ -85,20 +90,26 @@ impl Realtime {
         }
     }
 
-    /// Spawns the tasks that deliver `store`'s record events and `jobs`' lifecycle events to
-    /// subscribed clients. Both channels are subscribed before this returns, so no event
-    /// committed afterwards is missed. Calling it again while a task runs does nothing. Must
+    /// Spawns the tasks that deliver the record events and job lifecycle events heard on
+    /// `app.bus` (from every process) to subscribed clients, and OAuth2 redirects other
+    /// processes received for them. The bus is subscribed before this returns, so no event
+    /// published afterwards is missed. Calling it again while a task runs does nothing. Must
     /// run inside a Tokio runtime.
-    pub fn start(self: &Arc<Self>, store: Arc<Store>, jobs: &keel_jobs::Jobs) {
+    pub async fn start(self: &Arc<Self>, app: &crate::App) -> keel_core::Result<()> {
+        let records = app.bus.subscribe(keel_core::events::RECORDS_TOPIC).await?;
+        let jobs = app.bus.subscribe(crate::sync::JOBS_TOPIC).await?;
+        let handed = app.bus.subscribe(handover::TOPIC).await?;
         let mut slot = self.broker.lock().unwrap_or_else(|p| p.into_inner());
         if slot.iter().any(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
-            return;
+            return Ok(());
         }
-        let record_events = store.subscribe();
-        let job_events = jobs.subscribe();
-        let records = dispatch::run(Arc::downgrade(self), store, record_events, self.shutdown.clone());
-        let forwarder = jobs::run(Arc::downgrade(self), job_events, self.shutdown.clone());
-        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder)];
+        let weak = Arc::downgrade(self);
+        let records = dispatch::run(weak.clone(), app.store.clone(), records, self.shutdown.clone());
+        let forwarder = jobs::run(weak, jobs, self.shutdown.clone());
+        // Holds the app until shutdown (or until the bus is gone).
+        let handed = handover::run(app.clone(), handed, self.shutdown.clone());
+        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder), tokio::spawn(handed)];
+        Ok(())
     }
 
     /// Ends every SSE stream, stops the broker and refuses new connections.

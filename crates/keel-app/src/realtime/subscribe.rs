@@ -1,11 +1,13 @@
 //! A client's subscriptions: `{clientId, subscriptions}` replaces them and binds the caller's
-//! credential to the client (another record, key or a guest later gets a 403).
+//! credential to the client (another record, key or a guest later gets a 403). A request for
+//! a client held by another process is handed over through the event bus (`super::handover`).
 
 use keel_core::error::{FieldError, FieldErrors};
 use keel_core::Error;
 use serde_json::{Map, Value};
 
-use super::Subscription;
+use super::handover::{self, Reply, Request};
+use super::{Client, Subscription};
 use crate::{App, Caller};
 
 /// Longest accepted client id and subscription string, and most subscriptions per client.
@@ -13,8 +15,42 @@ const MAX_CLIENT_ID: usize = 255;
 const MAX_SUBSCRIPTION: usize = 2500;
 const MAX_SUBSCRIPTIONS: usize = 1000;
 
-/// Replaces the subscriptions of the client `form.clientId` with `form.subscriptions`.
-pub fn set_subscriptions(app: &App, caller: &Caller, form: &Map<String, Value>) -> Result<(), Error> {
+/// Replaces the subscriptions of the client `form.clientId` with `form.subscriptions`, for
+/// `caller` (who presented `credential`, the raw token or API key, if any).
+pub async fn set_subscriptions(
+    app: &App,
+    caller: &Caller,
+    credential: Option<&str>,
+    form: &Map<String, Value>,
+) -> Result<(), Error> {
+    let (client_id, subscriptions) = check(form)?;
+    if let Some(client) = app.realtime.client(client_id) {
+        return bind(&client, caller, subscriptions);
+    }
+    let request = Request::Subscribe {
+        credential: credential.map(str::to_string),
+        form: form.clone(),
+    };
+    match handover::ask(app, client_id, request).await {
+        Some(Reply::Subscribed) => Ok(()),
+        Some(Reply::Forbidden) => Err(mismatch()),
+        _ => Err(Error::NotFound("Missing or invalid client id.".into())),
+    }
+}
+
+/// Binds `caller` to `client` (held by this process) and sets its `subscriptions`.
+pub(super) fn bind(client: &Client, caller: &Caller, subscriptions: Vec<Subscription>) -> Result<(), Error> {
+    client.bind_auth(caller).map_err(|_| mismatch())?;
+    client.set_subscriptions(subscriptions);
+    Ok(())
+}
+
+fn mismatch() -> Error {
+    Error::Forbidden("The current and the previous request authorization don't match.".into())
+}
+
+/// The client id and the parsed subscriptions of `form`, or the 400 naming what is wrong.
+pub(super) fn check(form: &Map<String, Value>) -> Result<(&str, Vec<Subscription>), Error> {
     let client_id = form.get("clientId").and_then(Value::as_str).unwrap_or("");
     let mut errors = FieldErrors::new();
     if client_id.is_empty() {
@@ -41,15 +77,7 @@ pub fn set_subscriptions(app: &App, caller: &Caller, form: &Map<String, Value>) 
     if !errors.is_empty() {
         return Err(Error::fields(errors));
     }
-    let client = app
-        .realtime
-        .client(client_id)
-        .ok_or_else(|| Error::NotFound("Missing or invalid client id.".into()))?;
-    client
-        .bind_auth(caller)
-        .map_err(|_| Error::Forbidden("The current and the previous request authorization don't match.".into()))?;
-    client.set_subscriptions(subscriptions);
-    Ok(())
+    Ok((client_id, subscriptions))
 }
 
 /// `subscriptions`: absent, null or an array of strings (duplicates kept once).

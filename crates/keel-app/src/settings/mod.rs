@@ -14,6 +14,9 @@ pub use update::{public_json, update};
 
 const PARAM_KEY: &str = "settings";
 
+/// The bus topic on which a process announces that it saved new settings.
+pub const TOPIC: &str = "settings";
+
 /// The live settings: a snapshot behind a lock, swapped whole on update.
 pub struct Settings {
     current: RwLock<Arc<SettingsData>>,
@@ -39,6 +42,20 @@ impl Settings {
         })
     }
 
+    /// Re-reads the stored settings (another process saved new ones).
+    pub async fn reload(&self, store: &Store) -> keel_core::Result<()> {
+        let fresh = Settings::load(store).await?.get();
+        self.swap(fresh);
+        Ok(())
+    }
+
+    fn swap(&self, data: Arc<SettingsData>) {
+        match self.current.write() {
+            Ok(mut g) => *g = data,
+            Err(p) => *p.into_inner() = data,
+        }
+    }
+
     /// The current settings.
     pub fn get(&self) -> Arc<SettingsData> {
         match self.current.read() {
@@ -52,10 +69,7 @@ impl Settings {
         let v = serde_json::to_value(&data).map_err(keel_core::Error::wrap)?;
         store.set_param(PARAM_KEY, &v).await?;
         let data = Arc::new(data);
-        match self.current.write() {
-            Ok(mut g) => *g = data.clone(),
-            Err(p) => *p.into_inner() = data.clone(),
-        }
+        self.swap(data.clone());
         Ok(data)
     }
 }

@@ -37,6 +37,10 @@ pub async fn update(
         .map_err(|e| Error::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
     let saved = app.settings.replace(&app.store, data).await?;
+    // Every other process reloads them (see `crate::sync`).
+    if let Err(e) = app.bus.publish(super::TOPIC, bytes::Bytes::new()).await {
+        tracing::warn!(error = %e, "settings saved but not announced on the event bus; other processes keep their copy until they reload");
+    }
     let masked = |s: &SettingsData| {
         let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
         redact_secrets(&mut v);

@@ -132,6 +132,7 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     let mut list = schema.list.clone();
     list.push(c.clone());
     store.set_schema(list);
+    store.schema_changed();
     Ok(c)
 }
 
@@ -294,6 +295,7 @@ pub(crate) async fn update(
         .map(|x| if x.id == c.id { c.clone() } else { x.clone() })
         .collect();
     store.set_schema(list);
+    store.schema_changed();
     Ok(c)
 }
 
@@ -393,5 +395,6 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
         .await?;
     tx.commit().await?;
     store.set_schema(schema.list.iter().filter(|x| x.id != c.id).cloned().collect());
+    store.schema_changed();
     Ok(c)
 }

@@ -39,10 +39,11 @@ impl<'s> Write<'s> {
         })
     }
 
-    /// Commits, then sends the events (and wakes the outbox relay if it has rows).
+    /// Commits, then sends the events (waiting until they were handed to the bus) and wakes
+    /// the outbox relay if the write added rows.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
-        self.store.emit(self.events);
+        self.store.emit(self.events).await;
         if self.outbox_written {
             self.store.outbox_wake.notify_one();
         }

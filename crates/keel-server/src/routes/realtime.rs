@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -85,8 +85,10 @@ fn sse_event(m: Message) -> Event {
 async fn set_subscriptions(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
-    keel_app::realtime::set_subscriptions(&state, &caller, &form)?;
+    let credential = crate::request::bearer(&headers);
+    keel_app::realtime::set_subscriptions(&state, &caller, credential, &form).await?;
     Ok(StatusCode::NO_CONTENT)
 }

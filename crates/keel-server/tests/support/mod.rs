@@ -46,7 +46,23 @@ impl TestApp {
     /// An app whose config `edit` changed first (e.g. `[outbound] allow`).
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
+        let db = dir.path().to_path_buf();
+        TestApp::open(dir, &db, Arc::new(keel_events::LocalBus::new()), edit).await
+    }
+
+    /// An app standing for one process of several: its databases in `db_dir` (shared with
+    /// the others), `bus` shared with them, its own caches, settings and realtime clients.
+    pub async fn process(db_dir: &std::path::Path, bus: Arc<dyn keel_core::bus::EventBus>) -> TestApp {
+        TestApp::open(tempfile::tempdir().unwrap(), db_dir, bus, |_| {}).await
+    }
+
+    async fn open(
+        dir: TempDir,
+        db_dir: &std::path::Path,
+        bus: Arc<dyn keel_core::bus::EventBus>,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let engine = keel_sql::sqlite::SqliteEngine::open(&db_dir.join("data.db"), 4)
             .await
             .unwrap();
         let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
@@ -69,21 +85,19 @@ impl TestApp {
                 config: Arc::new(config),
                 cache: Arc::new(keel_cache::MemoryCache::default()),
                 jobs: keel_jobs::Jobs::with_outbound(
-                    keel_jobs::JobStore::open_sqlite(&dir.path().join("jobs.db"))
-                        .await
-                        .unwrap(),
+                    keel_jobs::JobStore::open_sqlite(&db_dir.join("jobs.db")).await.unwrap(),
                     outbound.clone(),
                 ),
                 outbound,
                 identity: keel_auth::Identity::new(store.clone()),
-                bus: Arc::new(keel_events::LocalBus::new()),
+                bus,
                 realtime,
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
         });
-        // As the binary does: the record broker and the jobs forwarder.
-        keel_app::realtime::start(&state);
+        // As the binary does: the bus wiring, the record broker, the jobs forwarder, the outbox.
+        keel_app::realtime::start(&state).await.unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let outbox = keel_app::outbox::start(&state, stopped);
         TestApp {

@@ -28,7 +28,7 @@ pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Resp
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    forward(&state, &params)
+    forward(&state, &params).await
 }
 
 /// Apple (`response_mode=form_post`) posts the code as a form.
@@ -38,14 +38,14 @@ pub(super) async fn get_handler(State(state): State<AppState>, uri: Uri) -> Resp
 )]
 pub(super) async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_object::<Map<String, Value>>(&state, &headers, body, Limit::Small).await {
-        Ok(params) => forward(&state, &params),
+        Ok(params) => forward(&state, &params).await,
         Err(_) => page(StatusCode::BAD_REQUEST, "Failed to read the OAuth2 redirect."),
     }
 }
 
-fn forward(state: &AppState, params: &Map<String, Value>) -> Response {
+async fn forward(state: &AppState, params: &Map<String, Value>) -> Response {
     let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    match oauth2::forward_redirect(state, &text("state"), &text("code"), &text("error")) {
+    match oauth2::forward_redirect(state, &text("state"), &text("code"), &text("error")).await {
         Redirect::Refused => page(
             StatusCode::BAD_REQUEST,
             "Failed to authenticate: this sign-in link is unknown, expired or was already used. Go back to the app and try again.",
