@@ -36,9 +36,9 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
-pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
 #[doc(hidden)]
 pub use journal::Failpoint;
+pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
 
 use crate::request::{Access, RequestInfo, SchemaActor};
 use crate::schema::{Collection, RecordData};
