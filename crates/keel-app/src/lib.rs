@@ -17,6 +17,7 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod lockout;
+pub mod metrics;
 pub mod outbox;
 pub mod realtime;
 pub mod records;

@@ -94,3 +94,41 @@ pub async fn impersonate(
         .await;
     Ok((token, record))
 }
+
+/// Signs out every session of a record by rotating its `tokenKey` (`auth-revoke`): the
+/// caller's own record when `asked` is empty or names it; a superuser may name any record of
+/// the collection. Guests get a 401, other records a 403. Audited.
+pub async fn revoke(app: &App, caller: &Caller, name_or_id: &str, asked: &str, origin: &Origin) -> Result<(), Error> {
+    let collection = auth_collection(app, name_or_id)?;
+    let asked = asked.trim();
+    let own = caller
+        .auth
+        .as_ref()
+        .filter(|_| same_collection(caller, name_or_id))
+        .map(|a| a.id().to_string());
+    let id = match (asked.is_empty(), own) {
+        (true, Some(own)) => own,
+        (false, Some(own)) if own == asked => own,
+        (false, _) if caller.is_superuser() => asked.to_string(),
+        (_, None) if caller.is_guest() => {
+            return Err(Error::Unauthorized(
+                "The request requires valid record authorization token.".into(),
+            ))
+        }
+        _ => return Err(Error::Forbidden("Only superusers can sign out another record.".into())),
+    };
+    let mut data = serde_json::Map::new();
+    data.insert("tokenKey".into(), Value::from(keel_core::id::new_secret()));
+    app.store
+        .update_record(&collection, &id, data, &RequestInfo::default(), Access::Superuser)
+        .await?;
+    app.identity
+        .audit(
+            AuditEntry::new("auth.revoke", true)
+                .record(&collection.id, &id)
+                .actor(caller.actor())
+                .origin(origin.ip.clone(), origin.user_agent.clone()),
+        )
+        .await;
+    Ok(())
+}

@@ -16,12 +16,10 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use keel_core::config::MetricsAccess;
 
 use crate::error::ApiError;
 use crate::request::{bearer, Caller};
 use crate::state::AppState;
-use keel_app::authz::{authorize, Permission};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -52,27 +50,13 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Response {
 
 /// `Ok` if the request may read the metrics (see the module docs).
 async fn admit(state: &AppState, req: Request) -> Result<(), ApiError> {
-    let cfg = &state.config.metrics;
-    match cfg.access {
-        MetricsAccess::Public => return Ok(()),
-        MetricsAccess::Loopback if from_loopback(state, &req) => return Ok(()),
-        _ => {}
-    }
-    if !cfg.token.is_empty() {
-        if let Some(raw) = bearer(req.headers()) {
-            // Hashes first: equal lengths, so the comparison's time says nothing.
-            let (given, wanted) = (
-                keel_auth::secret::sha256_hex(raw),
-                keel_auth::secret::sha256_hex(&cfg.token),
-            );
-            if keel_auth::secret::constant_time_eq(&given, &wanted) {
-                return Ok(());
-            }
-        }
+    let direct_loopback = from_loopback(state, &req);
+    if keel_app::metrics::open_without_caller(&state.config.metrics, direct_loopback, bearer(req.headers())) {
+        return Ok(());
     }
     let (mut parts, _) = req.into_parts();
     let caller = Caller::from_request_parts(&mut parts, state).await?;
-    Ok(authorize(&caller, Permission::MetricsRead)?)
+    Ok(keel_app::metrics::authorize_reader(&caller)?)
 }
 
 /// Whether the socket peer is a loopback address and no proxy forwarded the request.

@@ -12,7 +12,7 @@ use crate::request::form_pairs;
 use crate::state::AppState;
 use keel_app::serialize::{pick_fields, record_json};
 
-pub(crate) use keel_app::auth::{auth_collection, same_collection};
+pub(crate) use keel_app::auth::auth_collection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

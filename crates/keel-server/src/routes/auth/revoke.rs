@@ -4,13 +4,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keel_auth::AuditEntry;
-use keel_data::{Access, RequestInfo};
 use serde_json::{Map, Value};
 
-use super::{auth_collection, same_collection};
 use crate::body::JsonBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
 
@@ -21,42 +18,11 @@ use crate::state::AppState;
 pub(super) async fn handler(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
-    Path(collection_name): Path<String>,
+    Path(collection): Path<String>,
     caller: Caller,
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<StatusCode> {
-    let collection = auth_collection(&state, &collection_name)?;
-    let asked = form.get("id").and_then(Value::as_str).unwrap_or("").trim().to_string();
-    let own = caller
-        .auth
-        .as_ref()
-        .filter(|_| same_collection(&caller, &collection_name))
-        .map(|a| a.id().to_string());
-    let id = match (asked.is_empty(), own) {
-        (true, Some(own)) => own,
-        (false, Some(own)) if own == asked => own,
-        (false, _) if caller.is_superuser() => asked,
-        (_, None) if caller.is_guest() => {
-            return Err(ApiError::unauthorized(
-                "The request requires valid record authorization token.",
-            ))
-        }
-        _ => return Err(ApiError::forbidden("Only superusers can sign out another record.")),
-    };
-    let mut data = serde_json::Map::new();
-    data.insert("tokenKey".into(), Value::from(keel_core::id::new_secret()));
-    state
-        .store
-        .update_record(&collection, &id, data, &RequestInfo::default(), Access::Superuser)
-        .await?;
-    state
-        .identity
-        .audit(
-            AuditEntry::new("auth.revoke", true)
-                .record(&collection.id, &id)
-                .actor(caller.actor())
-                .origin(origin.ip, origin.user_agent),
-        )
-        .await;
+    let asked = form.get("id").and_then(Value::as_str).unwrap_or("");
+    keel_app::auth::session::revoke(&state, &caller, &collection, asked, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
