@@ -31,6 +31,7 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bench_bus::{percentile, until_end};
 use crate::cli::BenchRealtimeArgs;
 
 /// How long subscribers wait for the rest once the last create was answered.
@@ -409,20 +410,6 @@ impl Events {
     }
 }
 
-/// Returns once the end was announced and its time came.
-async fn until_end(end: &mut watch::Receiver<Option<Instant>>) {
-    loop {
-        let at = *end.borrow_and_update();
-        if let Some(at) = at {
-            tokio::time::sleep_until(at.into()).await;
-            return;
-        }
-        if end.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 /// The figures, one per line.
 fn figures(times: &[Option<(u64, u64)>], heard: &[Heard], subscribers: u64) -> String {
     let (mut from_answer, mut from_send) = (Vec::new(), Vec::new());
@@ -443,13 +430,7 @@ fn figures(times: &[Option<(u64, u64)>], heard: &[Heard], subscribers: u64) -> S
     let mut out = String::new();
     for (name, mut all) in [("from_answer", from_answer), ("from_send", from_send)] {
         all.sort_unstable();
-        let pct = |p: f64| -> f64 {
-            if all.is_empty() {
-                return 0.0;
-            }
-            let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-            all[i] as f64 / 1000.0
-        };
+        let pct = |p: f64| percentile(&all, p).map_or(0.0, |us| us as f64 / 1000.0);
         out.push_str(&format!(
             "{name}_p50_ms {:.2}\n{name}_p99_ms {:.2}\n{name}_max_ms {:.2}\n",
             pct(0.5),
