@@ -128,11 +128,11 @@ async fn oauth2_started_on_one_process_completes_on_another(a: &str, b: &str, c:
 
     let (mut stream, client_id) = Sse::open(a).await;
     subscribe(a, &client_id, &["@oauth2"], None).await;
-    let methods = keel_testkit::eventually(WAIT, "A offers the oidc provider", || async {
+    keel_testkit::eventually(WAIT, "A offers the oidc provider", || async {
         let (s, v) = send(M::GET, &format!("{a}/api/collections/users/auth-methods"), None, None).await;
         s == 200 && v["oauth2"]["providers"][0]["name"] == "oidc"
-    });
-    methods.await;
+    })
+    .await;
     let (_, m) = send(M::GET, &format!("{a}/api/collections/users/auth-methods"), None, None).await;
     let m = &m["oauth2"]["providers"][0];
     let verifier = m["codeVerifier"].as_str().unwrap();
