@@ -33,6 +33,7 @@ pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Jobs(args) => jobs(cfg, args).await,
         BenchCommand::Bus(args) => crate::bench_bus::run(cfg, args).await,
+        BenchCommand::Realtime(args) => crate::bench_realtime::run(cfg, args).await,
     }
 }
 

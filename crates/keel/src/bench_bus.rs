@@ -263,13 +263,7 @@ async fn collect(readers: Vec<JoinHandle<Seen>>, args: &BenchBusArgs) -> anyhow:
         all.extend(seen.latencies_us);
     }
     all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        all[i] as f64 / 1000.0
-    };
+    let pct = |p: f64| percentile(&all, p).map_or(0.0, |us| us as f64 / 1000.0);
     let secs = last_us.saturating_sub(first_us) as f64 / 1e6;
     let per_s = if secs > 0.0 {
         (all.len() as f64 / secs).round() as u64
@@ -285,8 +279,14 @@ async fn collect(readers: Vec<JoinHandle<Seen>>, args: &BenchBusArgs) -> anyhow:
     ))
 }
 
+/// The `p` (0 to 1) percentile of `sorted` (nearest rank); `None` when it is empty.
+pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+    sorted.get(i).copied()
+}
+
 /// Returns once the end was announced and its time came.
-async fn until_end(end: &mut watch::Receiver<Option<Instant>>) {
+pub(crate) async fn until_end(end: &mut watch::Receiver<Option<Instant>>) {
     loop {
         let at = *end.borrow_and_update();
         if let Some(at) = at {

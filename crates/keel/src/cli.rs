@@ -258,6 +258,49 @@ pub enum BenchCommand {
     Jobs(BenchJobsArgs),
     /// Event bus: publish-to-delivery latency and throughput across two instances
     Bus(BenchBusArgs),
+    /// Realtime: commit-to-delivery latency from creates on one `keel serve` to SSE clients
+    /// on another
+    Realtime(BenchRealtimeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRealtimeArgs {
+    /// Where the records live (shared by both processes; a fresh database per run)
+    #[arg(long, default_value = "postgres", value_parser = ["postgres"])]
+    pub data_engine: String,
+    /// The event bus between the two processes
+    #[arg(long, default_value = "postgres", value_parser = ["postgres", "redis", "nats"])]
+    pub bus: String,
+    /// PostgreSQL server URL [default: `[engines] postgres_url`]
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// Redis URL for `--bus redis` [default: `[engines] redis_url`]
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// NATS URL for `--bus nats` [default: `[engines] nats_url`]
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+    /// SSE realtime clients on B
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    pub subscribers: u64,
+    /// Records created on A
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub creates: u64,
+    /// Creates per second
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rate: u64,
+    /// Base URL of a running process A (with --b: no processes are started)
+    #[arg(long, value_name = "URL", requires = "b")]
+    pub a: Option<String>,
+    /// Base URL of a running process B, on the same engines as A
+    #[arg(long, value_name = "URL", requires = "a")]
+    pub b: Option<String>,
+    /// With --a/--b: a superuser's email on those processes
+    #[arg(long, env = "KEEL_BENCH_EMAIL", default_value = "")]
+    pub email: String,
+    /// With --a/--b: that superuser's password
+    #[arg(long, env = "KEEL_BENCH_PASSWORD", default_value = "", hide_env_values = true)]
+    pub password: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,9 @@
 //! on A hears what B and C write, filtered by rules; a collection and a rule changed on A are
 //! enforced by B and C; a role removed on A cuts off a subscription held by C; a subscription
 //! request may land on any process; `kill -9` of B during a stream of creates loses none that
-//! B answered 200: each is in the database and reached the subscribers on A and C.
+//! B answered 200: each is in the database and reached the subscribers on A and C. On the
+//! PostgreSQL + Redis set (with the Redis cache), an OAuth2 sign-in started on A completes on
+//! B and C.
 
 mod common;
 
@@ -104,7 +106,87 @@ async fn subscribe(url: &str, client: &str, subs: &[&str], token: Option<&str>) 
     assert_eq!(s, 204, "{v}");
 }
 
-async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
+/// An OAuth2 sign-in as the JS SDK's all-in-one flow makes it, spread over the processes
+/// as a load balancer may: the realtime stream (`@oauth2`) and `auth-methods` (state and PKCE
+/// kept in the shared Redis cache) on A, the provider's redirect landing on B, the sign-in on
+/// C; the verifier is then used up on every process.
+async fn oauth2_started_on_one_process_completes_on_another(a: &str, b: &str, c: &str, su: &str) {
+    use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
+    use reqwest::Method as M;
+    let idp = OAuthServer::start(OAuthServerOptions::default()).await.unwrap();
+    let d = OAuthServerOptions::default();
+    let provider = json!({"name": "oidc", "clientId": d.client_id, "clientSecret": d.client_secret,
+        "displayName": "Test IdP", "extra": {"issuer": idp.url}});
+    let (s, v) = send(
+        M::PATCH,
+        &format!("{a}/api/collections/users"),
+        Some(su),
+        Some(json!({"oauth2": {"enabled": true, "providers": [provider]}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+
+    let (mut stream, client_id) = Sse::open(a).await;
+    subscribe(a, &client_id, &["@oauth2"], None).await;
+    keel_testkit::eventually(WAIT, "A offers the oidc provider", || async {
+        let (s, v) = send(M::GET, &format!("{a}/api/collections/users/auth-methods"), None, None).await;
+        s == 200 && v["oauth2"]["providers"][0]["name"] == "oidc"
+    })
+    .await;
+    let (_, m) = send(M::GET, &format!("{a}/api/collections/users/auth-methods"), None, None).await;
+    let m = &m["oauth2"]["providers"][0];
+    let verifier = m["codeVerifier"].as_str().unwrap();
+    // The SDK sends the browser to the provider with the realtime client id as the state and
+    // the deployment's `/api/oauth2-redirect` (here answered by B) as the redirect.
+    let redirect = format!("{b}/api/oauth2-redirect");
+    let mut auth_url = reqwest::Url::parse(&format!("{}{redirect}", m["authURL"].as_str().unwrap())).unwrap();
+    let query: Vec<(String, String)> = auth_url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                client_id.clone()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    auth_url.query_pairs_mut().clear().extend_pairs(query);
+    let (code, state) = idp.follow_authorize(auth_url.as_str()).await;
+    assert_eq!(state, client_id);
+    let landed = http()
+        .get(format!("{redirect}?state={state}&code={code}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(landed.status(), 200, "the redirect on B");
+    let (event, data) = stream.next().await;
+    assert_eq!(event, "@oauth2");
+    assert_eq!(data, json!({"state": client_id, "code": code}));
+
+    let sign_in = json!({"provider": "oidc", "code": data["code"], "codeVerifier": verifier, "redirectURL": redirect});
+    let url = |p: &str| format!("{p}/api/collections/users/auth-with-oauth2");
+    let (s, v) = send(M::POST, &url(c), None, Some(sign_in.clone())).await;
+    assert_eq!(s, 200, "sign-in on C with the verifier A issued: {v}");
+    assert_eq!(v["record"]["email"], "ada@example.com");
+    let token = v["token"].as_str().unwrap();
+    let (s, _) = send(
+        M::POST,
+        &format!("{a}/api/collections/users/auth-refresh"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "the token C issued is good on A");
+    // The verifier was used up, on every process.
+    for p in [a, b] {
+        let (s, v) = send(M::POST, &url(p), None, Some(sign_in.clone())).await;
+        assert_eq!(s, 400, "a second sign-in with the same verifier on {p}: {v}");
+        assert!(v["data"]["codeVerifier"].is_object(), "{v}");
+    }
+}
+
+async fn three_processes_behave_as_one(env: &[(&str, &str)], shared_cache: bool) {
     let mut procs: Vec<KeelProcess> = (0..3).map(|_| KeelProcess::start_with_env(env)).collect();
     let (a, b, c) = (
         procs[0].url().to_string(),
@@ -114,6 +196,9 @@ async fn three_processes_behave_as_one(env: &[(&str, &str)]) {
     let (a, b, c) = (a.as_str(), b.as_str(), c.as_str());
     let su = login(a, "_superusers", SUPERUSER_EMAIL, SUPERUSER_PASSWORD).await;
     use reqwest::Method as M;
+    if shared_cache {
+        oauth2_started_on_one_process_completes_on_another(a, b, c, &su).await;
+    }
 
     // A collection created on A is served by B and C.
     let (s, v) = send(
@@ -332,14 +417,21 @@ async fn on_postgres_and_the_redis_bus() {
     let (url, name) = keel_testkit::postgres::fresh_database(&pg).await;
     let _guard = keel_testkit::postgres::DatabaseGuard { url: pg.clone(), name };
     let channel = keel_testkit::random_name();
-    three_processes_behave_as_one(&[
-        ("KEEL_DATA__ENGINE", "postgres"),
-        ("KEEL_JOBS__STORE", "postgres"),
-        ("KEEL_ENGINES__POSTGRES_URL", url.as_str()),
-        ("KEEL_EVENTS__BUS", "redis"),
-        ("KEEL_EVENTS__CHANNEL", channel.as_str()),
-        ("KEEL_ENGINES__REDIS_URL", redis.as_str()),
-    ])
+    three_processes_behave_as_one(
+        &[
+            ("KEEL_DATA__ENGINE", "postgres"),
+            ("KEEL_JOBS__STORE", "postgres"),
+            ("KEEL_ENGINES__POSTGRES_URL", url.as_str()),
+            ("KEEL_EVENTS__BUS", "redis"),
+            ("KEEL_EVENTS__CHANNEL", channel.as_str()),
+            ("KEEL_ENGINES__REDIS_URL", redis.as_str()),
+            // OAuth2 state and PKCE live in the cache: shared, a flow may span the processes.
+            ("KEEL_CACHE__PROVIDER", "redis"),
+            // The test's authorization server is on loopback.
+            ("KEEL_OUTBOUND__ALLOW", "127.0.0.1/32"),
+        ],
+        true,
+    )
     .await;
 }
 
@@ -361,14 +453,17 @@ async fn on_mariadb_and_the_nats_bus() {
         name: jobs_name,
     };
     let channel = keel_testkit::random_name();
-    three_processes_behave_as_one(&[
-        ("KEEL_DATA__ENGINE", "mysql"),
-        ("KEEL_ENGINES__MYSQL_URL", db.url.as_str()),
-        ("KEEL_JOBS__STORE", "postgres"),
-        ("KEEL_ENGINES__POSTGRES_URL", jobs_url.as_str()),
-        ("KEEL_EVENTS__BUS", "nats"),
-        ("KEEL_EVENTS__CHANNEL", channel.as_str()),
-        ("KEEL_ENGINES__NATS_URL", nats.as_str()),
-    ])
+    three_processes_behave_as_one(
+        &[
+            ("KEEL_DATA__ENGINE", "mysql"),
+            ("KEEL_ENGINES__MYSQL_URL", db.url.as_str()),
+            ("KEEL_JOBS__STORE", "postgres"),
+            ("KEEL_ENGINES__POSTGRES_URL", jobs_url.as_str()),
+            ("KEEL_EVENTS__BUS", "nats"),
+            ("KEEL_EVENTS__CHANNEL", channel.as_str()),
+            ("KEEL_ENGINES__NATS_URL", nats.as_str()),
+        ],
+        false,
+    )
     .await;
 }
