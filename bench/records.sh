@@ -5,6 +5,7 @@
 # usage: bench/records.sh [--keel PATH] [--pocketbase PATH] [--duration 10]
 #                         [--connections 32] [--threads 2] [--only keel|pocketbase]
 #                         [--warmup 2] [--records 10000] [--engines sqlite,postgres,mysql]
+#                         [--processes 1]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,7 @@ CONNECTIONS=32
 THREADS=2
 WARMUP=2
 RECORDS=10000
+PROCESSES=1
 ONLY=""
 ENGINES="sqlite"
 POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
@@ -52,6 +54,12 @@ options:
                        (default postgres://postgres@127.0.0.1:5432; needs psql)
   --mysql-server URL   MariaDB/MySQL server for --engines mysql, without a database
                        (default mysql://root@127.0.0.1:3306; needs the mariadb or mysql client)
+  --processes N        Keel processes (default 1); N > 1 only with --only keel --engines postgres:
+                       N `keel serve` (own data dir and port each) on the same fresh database,
+                       with the PostgreSQL jobs store and event bus (a random channel); seeded
+                       through the first; each workload runs N wrk at once, one per process,
+                       with connections/N connections each (a load balancer's split); the
+                       report sums req/s and takes the largest of the N p50s and p99s
   -h, --help           this text
 
 needs: wrk (`apt-get install wrk`), python3, curl.
@@ -75,6 +83,7 @@ while (($#)); do
     --connections) CONNECTIONS="${2:-}"; positive_int "$1" "$CONNECTIONS"; shift 2 ;;
     --threads) THREADS="${2:-}"; positive_int "$1" "$THREADS"; shift 2 ;;
     --records) RECORDS="${2:-}"; positive_int "$1" "$RECORDS"; shift 2 ;;
+    --processes) PROCESSES="${2:-}"; positive_int "$1" "$PROCESSES"; shift 2 ;;
     --warmup)
       WARMUP="${2:-}"
       [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "--warmup needs a number of seconds, got '$WARMUP'"
@@ -99,6 +108,12 @@ for engine in "${KEEL_ENGINES[@]}"; do
   esac
 done
 ((CONNECTIONS >= THREADS)) || die "--connections must be >= --threads (wrk needs one per thread)"
+if ((PROCESSES > 1)); then
+  [[ "$ONLY" == keel && "$ENGINES" == postgres ]] ||
+    die "--processes $PROCESSES needs --only keel --engines postgres (several processes share one PostgreSQL database; SQLite, MariaDB and PocketBase are measured with one process)"
+  ((CONNECTIONS / PROCESSES >= THREADS)) ||
+    die "--processes $PROCESSES splits --connections $CONNECTIONS into $((CONNECTIONS / PROCESSES)) per process, fewer than --threads $THREADS (wrk needs one per thread)"
+fi
 
 # ---------------------------------------------------------------- tools and binaries
 
@@ -167,11 +182,25 @@ META="$RAW_DIR/meta.tsv"
 : >"$META"
 
 SERVER_PID=""
+# With --processes N > 1: the PIDs and URLs of all N servers (SERVER_PID is the first).
+SERVER_PIDS=()
+SERVER_URLS=()
 
 stop_server() {
-  local pid="$SERVER_PID"
-  [[ -n "$pid" ]] || return 0
+  local pid
+  # The other processes first (no-op with one process), then the first.
+  for pid in "${SERVER_PIDS[@]:1}"; do stop_pid "$pid"; done
+  SERVER_PIDS=()
+  SERVER_URLS=()
+  pid="$SERVER_PID"
   SERVER_PID=""
+  stop_pid "$pid"
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
+stop_pid() {
+  local pid="$1"
+  [[ -n "$pid" ]] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     local i
@@ -296,6 +325,90 @@ EOF
   tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): server %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
 }
 
+# run_wrk_multi SERVER WORKLOAD IDS_FILE: --processes N > 1. N wrk at once, one per URL in
+# SERVER_URLS, with CONNECTIONS/N connections each (the remainder to the first ones), as a
+# load balancer would split them; one warm-up round (unmeasured) and one measured round. The
+# row in results.tsv: requests/s and requests summed, p50 and p99 the largest of the N
+# instances' (not a merged histogram), errors summed, server CPU summed over the N processes.
+run_wrk_multi() {
+  local server="$1" workload="$2" ids="$3"
+  local script args=()
+  case "$workload" in
+    view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
+    list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
+    create) script="$BENCH/wrk/create.lua" ;;
+  esac
+  local n=${#SERVER_URLS[@]} i conns=() pids=() rc
+  for ((i = 0; i < n; i++)); do
+    conns+=($((CONNECTIONS / n + (i < CONNECTIONS % n ? 1 : 0))))
+  done
+  local raw="$RAW_DIR/$server-$workload"
+  if ((WARMUP > 0)); then
+    pids=()
+    for ((i = 0; i < n; i++)); do
+      timeout $((WARMUP + 30)) wrk -t "$THREADS" -c "${conns[i]}" -d "${WARMUP}s" \
+        -s "$script" "${SERVER_URLS[i]}" "${args[@]}" >"$raw.p$((i + 1)).warmup.txt" 2>&1 &
+      pids+=($!)
+    done
+    rc=0
+    for i in "${pids[@]}"; do wait "$i" || rc=1; done
+    ((rc == 0)) || die "wrk warm-up failed for $server $workload (see $raw.p*.warmup.txt)"
+  fi
+  echo "  $workload: $n × wrk -t $THREADS -c ${conns[*]} -d ${DURATION}s --latency ... (one per process, at once)" >&2
+  local cpu0 srv0=0 cpu1 srv1=0 wrk_times pid TIMEFORMAT='%3U %3S'
+  cpu0=$(machine_ticks)
+  for pid in "${SERVER_PIDS[@]}"; do srv0=$((srv0 + $(server_ticks "$pid"))); done
+  # The subshell waits for its wrk children, so `time` counts all of their CPU.
+  { time (
+    wpids=()
+    for ((i = 0; i < n; i++)); do
+      timeout $((DURATION + 30)) wrk -t "$THREADS" -c "${conns[i]}" -d "${DURATION}s" \
+        --latency -s "$script" "${SERVER_URLS[i]}" "${args[@]}" >"$raw.p$((i + 1)).txt" 2>&1 &
+      wpids+=($!)
+    done
+    wrc=0
+    for p in "${wpids[@]}"; do wait "$p" || wrc=1; done
+    exit "$wrc"
+  ); } 2>"$raw.time" || die "wrk failed for $server $workload (see $raw.p*.txt)"
+  cpu1=$(machine_ticks)
+  for pid in "${SERVER_PIDS[@]}"; do srv1=$((srv1 + $(server_ticks "$pid"))); done
+  wrk_times=$(tail -n 1 "$raw.time")
+  rm -f "$raw.time"
+  local lines="" line
+  for ((i = 0; i < n; i++)); do
+    line=$(grep '^BENCH ' "$raw.p$((i + 1)).txt" | tail -n 1) || die "no BENCH line in $raw.p$((i + 1)).txt"
+    echo "    process $((i + 1)): ${line#BENCH }" >&2
+    lines+="$line"$'\n'
+  done
+  python3 - "$server" "$workload" "$lines" "$cpu0" "$cpu1" "$srv0" "$srv1" "$wrk_times" \
+    "$CLK_TCK" "$(nproc)" >>"$RESULTS" <<'EOF'
+import sys
+server, workload, lines, cpu0, cpu1, srv0, srv1, wrk_times, hz, ncpu = sys.argv[1:11]
+kvs = [dict(p.split("=", 1) for p in line.split()[1:]) for line in lines.split("\n") if line.strip()]
+rps = sum(float(kv["rps"]) for kv in kvs)
+p50 = max(int(kv["p50_us"]) for kv in kvs)
+p99 = max(int(kv["p99_us"]) for kv in kvs)
+requests = sum(int(kv["requests"]) for kv in kvs)
+status = sum(int(kv["status_errors"]) for kv in kvs)
+sock = sum(int(kv[k]) for kv in kvs for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+busy0, total0 = map(int, cpu0.split())
+busy1, total1 = map(int, cpu1.split())
+wall = (total1 - total0) / int(ncpu)  # wall-clock ticks
+srv = int(srv1) - int(srv0)
+wrk = sum(float(x) for x in wrk_times.split()) * int(hz)
+other = (busy1 - busy0) - srv - wrk
+
+
+def pct(ticks):  # percent of one core
+    return f"{100 * max(0.0, ticks) / wall:.0f}" if wall > 0 else "0"
+
+
+print("\t".join([server, workload, f"{rps:.2f}", str(p50), str(p99), str(requests),
+                 str(status), str(sock), pct(srv), pct(wrk), pct(other)]))
+EOF
+  tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    combined: %.0f req/s, p50 %.2f ms, p99 %.2f ms (largest of the processes), %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): servers %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
+}
+
 # fresh_database ENGINE: drops and creates the database keel_bench on ENGINE's server and
 # prints the URL Keel is given for it.
 fresh_database() {
@@ -326,7 +439,7 @@ EOF
 # bench_server NAME: start, seed, run the workloads, measure RSS, stop. NAME is keel (on
 # SQLite), keel-postgres, keel-mysql or pocketbase.
 bench_server() {
-  local name="$1" bin dir data port url log
+  local name="$1" bin dir data port url log i
   dir="$WORK/$name"
   data="$dir/data"
   log="$dir/server.log"
@@ -354,8 +467,17 @@ bench_server() {
       esac
       (cd "$dir" && env "${env[@]}" "$bin" --data-dir "$data" superuser upsert "$EMAIL" "$PASSWORD") \
         >"$dir/upsert.log" 2>&1 || { cat "$dir/upsert.log" >&2; die "keel superuser upsert failed ($engine)"; }
+      if ((PROCESSES > 1)); then
+        # Several processes behave as one (docs/operations.md "Running several processes"):
+        # jobs in PostgreSQL, changes on the PostgreSQL bus, on a channel of this run only.
+        local channel="bench_$(date +%s)_$RANDOM"
+        env+=(KEEL_JOBS__STORE=postgres KEEL_EVENTS__BUS=postgres KEEL_EVENTS__CHANNEL="$channel")
+        meta "$name.channel" "$channel"
+      fi
       (cd "$dir" && exec env "${env[@]}" "$bin" --data-dir "$data" serve --http "127.0.0.1:$port") >"$log" 2>&1 &
       SERVER_PID=$!
+      SERVER_PIDS=("$SERVER_PID")
+      SERVER_URLS=("$url")
       ;;
     pocketbase)
       bin="$PB_BIN"
@@ -367,6 +489,24 @@ bench_server() {
       ;;
   esac
   wait_healthy "$url" "$SERVER_PID" "$log" || die "$name did not start"
+  if ((PROCESSES > 1)); then
+    # Processes 2..N: own data dir and port, same database and bus; started after the first
+    # has migrated the database. Only the first is seeded.
+    local pdir pport purl
+    for ((i = 2; i <= PROCESSES; i++)); do
+      pdir="$dir/p$i"
+      mkdir -p "$pdir/data"
+      pport=$(free_port)
+      purl="http://127.0.0.1:$pport"
+      (cd "$pdir" && exec env "${env[@]}" "$bin" --data-dir "$pdir/data" serve --http "127.0.0.1:$pport") \
+        >"$pdir/server.log" 2>&1 &
+      SERVER_PIDS+=($!)
+      SERVER_URLS+=("$purl")
+      wait_healthy "$purl" "$!" "$pdir/server.log" || die "$name process $i did not start"
+    done
+    echo "  $PROCESSES processes: ${SERVER_URLS[*]} (PIDs ${SERVER_PIDS[*]})" >&2
+    meta "$name.processes" "$PROCESSES"
+  fi
 
   local seed_line
   seed_line=$(python3 "$BENCH/seed.py" --url "$url" --email "$EMAIL" --password "$PASSWORD" \
@@ -381,10 +521,30 @@ bench_server() {
       tail -n 40 "$log" >&2 || true
       die "$name exited before the $workload run (the end of its log is above)"
     fi
-    run_wrk "$name" "$workload" "$url" "$dir/ids.txt"
+    if ((PROCESSES > 1)); then
+      for ((i = 1; i < PROCESSES; i++)); do
+        kill -0 "${SERVER_PIDS[i]}" 2>/dev/null ||
+          die "$name process $((i + 1)) exited before the $workload run (see $dir/p$((i + 1))/server.log)"
+      done
+      run_wrk_multi "$name" "$workload" "$dir/ids.txt"
+    else
+      run_wrk "$name" "$workload" "$url" "$dir/ids.txt"
+    fi
   done
 
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
+  if ((PROCESSES > 1)) && kill -0 "$SERVER_PID" 2>/dev/null; then
+    # Summed over the N processes.
+    local rss=0 hwm=0 pid r h
+    for pid in "${SERVER_PIDS[@]}"; do
+      r=$(ps -o rss= -p "$pid" | tr -d ' ') || r=0
+      h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+      rss=$((rss + ${r:-0}))
+      hwm=$((hwm + ${h:-0}))
+    done
+    meta "$name.rss_kb" "$rss"
+    meta "$name.hwm_kb" "$hwm"
+    echo "  RSS after the runs, $PROCESSES processes summed: $((rss / 1024)) MB (peaks summed $((hwm / 1024)) MB)" >&2
+  elif kill -0 "$SERVER_PID" 2>/dev/null; then
     local rss hwm
     rss=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
@@ -397,6 +557,11 @@ bench_server() {
   fi
   stop_server
   tail -n 200 "$log" >"$RAW_DIR/$name-server.log" 2>/dev/null || true
+  if ((PROCESSES > 1)); then
+    for ((i = 2; i <= PROCESSES; i++)); do
+      tail -n 200 "$dir/p$i/server.log" >"$RAW_DIR/$name-server.p$i.log" 2>/dev/null || true
+    done
+  fi
 }
 
 # ---------------------------------------------------------------- run
@@ -408,7 +573,7 @@ meta cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 meta mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
 meta kernel "$(uname -sr)"
 meta wrk "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
-meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS"
+meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS$( ((PROCESSES > 1)) && echo " processes=$PROCESSES")"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
 
 if want keel; then

@@ -48,6 +48,10 @@ def main():
             key, _, value = line.rstrip("\n").partition("\t")
             meta[key] = value
     ran = [s for s in SERVERS if any(r["server"] == s for r in rows)]
+    # --processes N > 1 (Keel on PostgreSQL only): N servers, one wrk each, combined.
+    processes = {s: int(meta[s + ".processes"]) for s in ran if meta.get(s + ".processes", "").isdigit()}
+    for s, n in processes.items():
+        LABELS[s] = LABELS[s][:-1] + f", {n} processes)"
 
     out = []
     w = out.append
@@ -66,6 +70,14 @@ def main():
             f"- {label}: {meta.get(s + '.version', '?')}; seeding: {meta.get(s + '.seed', '?')}; "
             f"CPU idle before start: {meta.get(s + '.idle_before', '?')}%, "
             f"load average: {meta.get(s + '.loadavg_before', '?')}"
+        )
+    for s, n in processes.items():
+        w(
+            f"- {LABELS[s]}: {n} `keel serve` on the same database, PostgreSQL jobs store and event "
+            f"bus (channel {meta.get(s + '.channel', '?')}), seeded through the first; each workload ran "
+            f"{n} wrk at once, one per process, with connections/{n} each: req/s and requests are "
+            f"summed, p50 and p99 are the largest of the {n} instances' (not a merged histogram), "
+            "server CPU and RSS are summed over the processes"
         )
     idle = {s: int(meta[s + ".idle_before"]) for s in ran if meta.get(s + ".idle_before", "").isdigit()}
     # On PostgreSQL and MariaDB the database server's CPU is in "others": it is the engine.
