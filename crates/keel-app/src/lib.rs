@@ -13,6 +13,7 @@ pub mod batch;
 pub mod cache;
 pub mod caller;
 pub mod collections;
+pub mod events;
 pub mod files;
 pub mod health;
 pub mod jobs;
@@ -60,4 +61,7 @@ pub struct App {
     pub bus: Arc<dyn keel_core::bus::EventBus>,
     /// The realtime broker: clients and their subscriptions.
     pub realtime: Arc<realtime::Realtime>,
+    /// What acts on events (webhook endpoints, notification rules), and so which record
+    /// changes the store writes as durable events.
+    pub events: Arc<events::Events>,
 }

@@ -43,6 +43,11 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Who may read `/metrics` (`[metrics]` in `keel.toml`).
     pub metrics: MetricsConfig,
+    /// Webhook delivery: timeout, retry schedule, when a failing endpoint is disabled
+    /// (`[webhooks]` in `keel.toml`).
+    pub webhooks: WebhooksConfig,
+    /// Notification channel providers (`[[notify.providers]]` in `keel.toml`).
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -64,6 +69,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             outbound: OutboundConfig::default(),
             metrics: MetricsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -488,6 +495,45 @@ pub struct OutboundConfig {
     /// variable: `KEEL_OUTBOUND__ALLOW="10.1.0.0/16,127.0.0.1/32"` (comma-separated).
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub allow: Vec<String>,
+}
+
+/// Webhook delivery (`[webhooks]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// How long an endpoint has to answer one delivery attempt with a 2xx.
+    pub timeout_secs: u64,
+    /// The delays before each retry of a failed delivery, in seconds; its length is the
+    /// number of retries (Svix's schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    pub retry_schedule_secs: Vec<u64>,
+    /// An endpoint whose deliveries have all failed for this long is disabled (with a
+    /// `webhook.disabled` event).
+    pub disable_after_hours: u64,
+    /// How long the previous secret keeps signing beside the new one after a rotation.
+    pub secret_grace_hours: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 15,
+            retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+            disable_after_hours: 120,
+            secret_grace_hours: 24,
+        }
+    }
+}
+
+/// Notification channel providers (`[notify]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `[[notify.providers]]`: each a table with `name` (unique), `kind` (`ses`, `sendgrid`,
+    /// `mailgun`, `smtp`, `twilio`, `slack`, `teams`, `discord`, `webpush`, `fcm`, `apns`),
+    /// optionally `base_url` and `rate_per_second`, and the kind's own keys. `keel-notify`
+    /// checks each when the server starts; a mistake stops the start naming the provider and
+    /// the key, never a value.
+    pub providers: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A list of strings, or one string of comma-separated items (as a `KEEL_*` variable gives it).

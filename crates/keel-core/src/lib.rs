@@ -9,6 +9,7 @@ pub mod events;
 pub mod files;
 pub mod id;
 pub mod mail;
+pub mod notify;
 pub mod outbound;
 pub mod queue;
 pub mod time;

@@ -16,6 +16,7 @@ mod cache;
 mod collection_check;
 mod collections;
 mod ddl;
+mod durable;
 mod expand;
 mod group;
 mod journal;
@@ -36,6 +37,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+pub use durable::{event_payload, record_event_type, EventTap, EVENT_KIND};
 #[doc(hidden)]
 pub use journal::Failpoint;
 pub use outbox::{OutboxEntry, MAX_PAYLOAD_BYTES as MAX_OUTBOX_PAYLOAD_BYTES};
@@ -145,6 +147,8 @@ pub struct Store {
     pub(crate) outbox_wake: tokio::sync::Notify,
     /// A test hook inside collection changes ([`Store::set_schema_failpoint`]).
     pub(crate) failpoint: std::sync::RwLock<Option<journal::Failpoint>>,
+    /// Which record changes become durable events (`store/durable.rs`).
+    pub(crate) tap: std::sync::RwLock<Option<Arc<dyn durable::EventTap>>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,6 +169,7 @@ impl Store {
             exprs: rules::ExprCache::default(),
             group: std::sync::OnceLock::new(),
             outbox_wake: tokio::sync::Notify::new(),
+            tap: std::sync::RwLock::new(None),
             failpoint: std::sync::RwLock::new(None),
         };
         store.migrate().await?;

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_data::Store;
+use keel_core::events::RecordAction;
+use keel_data::{Access, RequestInfo, Store};
 use serde_json::json;
 
 /// Runs every case on `store`; `reopen` opens a second store on the same database.
@@ -72,6 +73,81 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     let e = store.outbox_put("mail", &big).await.unwrap_err();
     assert!(matches!(e, keel_core::Error::TooLarge(_)), "{e:?}");
     assert_eq!(store.outbox_len().await.unwrap(), 40);
+    store.outbox_done(&seen.into_iter().collect::<Vec<_>>()).await.unwrap();
+
+    durable_event_cases(&store).await;
+}
+
+/// Wants creates and deletes of `posts`, nothing else.
+struct PostsTap;
+
+impl keel_data::store::EventTap for PostsTap {
+    fn wants(&self, c: &keel_data::Collection, action: RecordAction) -> bool {
+        c.name == "posts" && action != RecordAction::Update
+    }
+}
+
+/// Record changes a tap wants are outbox rows written with the record; others are not.
+async fn durable_event_cases(store: &Store) {
+    let posts = store
+        .create_collection(json!({"name": "posts", "fields": [
+            {"name": "title", "type": "text"},
+            {"name": "secret", "type": "text", "hidden": true}
+        ]}))
+        .await
+        .unwrap();
+    let create = |title: &str| {
+        let mut data = keel_data::RecordData::new();
+        data.insert("title".into(), json!(title));
+        data.insert("secret".into(), json!("s3cret"));
+        data
+    };
+    let (req, su) = (RequestInfo::default(), Access::Superuser);
+    // No tap: a write costs no row.
+    store.create_record(&posts, create("before"), &req, su).await.unwrap();
+    assert_eq!(store.outbox_len().await.unwrap(), 0);
+
+    store.set_event_tap(Arc::new(PostsTap));
+    let rec = store.create_record(&posts, create("hello"), &req, su).await.unwrap();
+    let id = rec.data["id"].as_str().unwrap().to_string();
+    let mut change = keel_data::RecordData::new();
+    change.insert("title".into(), json!("changed"));
+    store.update_record(&posts, &id, change, &req, su).await.unwrap();
+    // A write the rules refuse rolls its event back with it.
+    let refused = store
+        .create_record(&posts, create("refused"), &req, Access::Rule("title = 'never'"))
+        .await;
+    assert!(refused.is_err());
+    store.delete_record(&posts, &id, &req, su).await.unwrap();
+
+    let rows = store.outbox_claim(10, Duration::from_secs(60)).await.unwrap();
+    let types: Vec<&str> = rows.iter().map(|r| r.payload["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["record.created", "record.deleted"], "{rows:?}");
+    for row in &rows {
+        assert_eq!(row.kind, keel_data::store::EVENT_KIND);
+        assert_eq!(row.payload["id"], json!(row.id), "the event's id is the row's");
+        let data = &row.payload["data"];
+        assert_eq!(data["collectionName"], json!("posts"));
+        assert_eq!(data["collectionId"], json!(posts.id));
+        assert_eq!(data["record"]["id"], json!(id));
+        assert_eq!(
+            data["record"]["title"],
+            json!(if row.payload["type"] == "record.created" {
+                "hello"
+            } else {
+                "changed"
+            })
+        );
+        assert!(
+            data["record"].get("secret").is_none(),
+            "hidden fields never leave: {data}"
+        );
+        assert!(row.payload["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    store
+        .outbox_done(&rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ pub use model::{
     QueueCounts, QueueSettings, SYSTEM_QUEUE_PREFIX,
 };
 pub use queued::QueuedJobs;
-pub use runtime::{HttpPush, JobContext, JobHandler};
+pub use runtime::{HttpPush, JobContext, JobFailure, JobHandler, Retry};
 pub use service::{JobEvent, Jobs};
 pub use store::attempt::FailMode;
 pub use store::{ClaimOptions, JobPage, JobStore};

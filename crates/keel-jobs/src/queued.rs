@@ -24,7 +24,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::model::{Backoff, Job, JobState, NewJob};
-use crate::runtime::{free_slots, JobContext, JobHandler};
+use crate::runtime::{free_slots, JobContext, JobHandler, Retry};
 use crate::store::enqueue::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS};
 
 /// The most messages one fetch claims.
@@ -211,11 +211,14 @@ async fn run_one(queue: Arc<dyn Queue>, name: &str, d: Delivery, handler: &dyn J
     beat.abort();
     let outcome = match run {
         Ok(Ok(_)) => queue.ack(name, &d.lease).await,
-        Ok(Err(message)) => {
-            tracing::info!(queue = %name, job = %job.id, attempt = job.attempts, error = %message, "job attempt failed");
-            queue
-                .nack(name, &d.lease, Nack::Retry(job.backoff.delay(job.attempts)))
-                .await
+        Ok(Err(failure)) => {
+            tracing::info!(queue = %name, job = %job.id, attempt = job.attempts, error = %failure, "job attempt failed");
+            let nack = match failure.retry {
+                Retry::Backoff => Nack::Retry(job.backoff.delay(job.attempts)),
+                Retry::After(d) => Nack::Retry(d),
+                Retry::Never => Nack::Dead,
+            };
+            queue.nack(name, &d.lease, nack).await
         }
         Err(_) => {
             tracing::info!(queue = %name, job = %job.id, attempt = job.attempts, "job attempt timed out");

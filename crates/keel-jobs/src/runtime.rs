@@ -25,9 +25,77 @@ use crate::FailMode;
 /// Runs jobs of a queue inside Keel.
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Runs one attempt. `Ok(result)` completes the job; `Err(message)` fails the attempt
-    /// (retried per its backoff).
-    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, String>;
+    /// Runs one attempt. `Ok(result)` completes the job; `Err(failure)` fails the attempt,
+    /// retried as the failure says (a `String` converts into a failure retried per the job's
+    /// backoff).
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, JobFailure>;
+}
+
+/// A failed attempt: what went wrong and when to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub message: String,
+    pub retry: Retry,
+}
+
+/// When a failed attempt is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// After the job's backoff, unless it is out of attempts (then dead).
+    Backoff,
+    /// After this long (a `Retry-After` answer, a rate limit, a schedule of the handler's
+    /// own), unless the job is out of attempts.
+    After(Duration),
+    /// Never: the job is dead now, whatever attempts are left.
+    Never,
+}
+
+impl JobFailure {
+    /// A failure retried after `delay` (unless out of attempts).
+    pub fn retry_after(message: impl Into<String>, delay: Duration) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retry: Retry::After(delay),
+        }
+    }
+
+    /// A failure that is not retried: the job is dead now.
+    pub fn permanent(message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retry: Retry::Never,
+        }
+    }
+
+    /// How the jobs store ends the attempt.
+    pub fn mode(&self) -> FailMode {
+        match self.retry {
+            Retry::Backoff => FailMode::Retry,
+            Retry::After(d) => FailMode::RetryAfter(d),
+            Retry::Never => FailMode::NoRetry,
+        }
+    }
+}
+
+impl From<String> for JobFailure {
+    fn from(message: String) -> JobFailure {
+        JobFailure {
+            message,
+            retry: Retry::Backoff,
+        }
+    }
+}
+
+impl From<&str> for JobFailure {
+    fn from(message: &str) -> JobFailure {
+        JobFailure::from(message.to_string())
+    }
+}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// What a running handler may report.
@@ -232,7 +300,7 @@ impl Jobs {
                 });
                 return;
             }
-            Ok(Err(message)) => self.fail(&job.id, &lease, &message, FailMode::Retry).await,
+            Ok(Err(failure)) => self.fail(&job.id, &lease, &failure.message, failure.mode()).await,
             Err(_) => {
                 let message = format!("timed out after {} ms", job.timeout_ms);
                 self.fail(&job.id, &lease, &message, FailMode::Retry).await
@@ -330,7 +398,7 @@ const MAX_QUOTE: usize = 500;
 
 #[async_trait]
 impl JobHandler for HttpPush {
-    async fn run(&self, job: &Job, _ctx: &JobContext) -> Result<Option<Value>, String> {
+    async fn run(&self, job: &Job, _ctx: &JobContext) -> Result<Option<Value>, JobFailure> {
         let body = json!({
             "id": job.id,
             "queue": job.queue,
@@ -360,7 +428,7 @@ impl JobHandler for HttpPush {
             })
         } else {
             let excerpt: String = String::from_utf8_lossy(&text).chars().take(MAX_QUOTE).collect();
-            Err(format!("POST {shown} answered {status}: {excerpt}"))
+            Err(format!("POST {shown} answered {status}: {excerpt}").into())
         }
     }
 }

@@ -21,12 +21,12 @@ struct Handler {
 
 #[async_trait]
 impl JobHandler for Handler {
-    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, String> {
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, keel_jobs::JobFailure> {
         *self.attempts.lock().unwrap().entry(job.id.clone()).or_default() += 1;
         ctx.progress(50.0, "halfway").await.map_err(|e| e.to_string())?;
         let kind = job.payload["kind"].as_str().unwrap_or_default();
         if kind == "doomed" || (kind == "flaky" && job.attempts == 1) {
-            return Err(format!("{kind} attempt {}", job.attempts));
+            return Err(format!("{kind} attempt {}", job.attempts).into());
         }
         let _ = self.done.send((job.id.clone(), job.attempts));
         Ok(None)

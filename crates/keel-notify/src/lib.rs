@@ -1,6 +1,7 @@
 //! Notifications: the email sender (SMTP) and message templates.
 #![forbid(unsafe_code)]
 
+pub mod providers;
 pub mod smtp;
 pub mod template;
 mod text;

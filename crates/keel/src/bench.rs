@@ -78,7 +78,7 @@ impl Noop {
 
 #[async_trait::async_trait]
 impl JobHandler for Noop {
-    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<Option<Value>, String> {
+    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<Option<Value>, keel_jobs::JobFailure> {
         self.ran_one();
         Ok(None)
     }

@@ -63,6 +63,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             identity: keel_auth::Identity::new(store.clone()),
             bus,
             realtime: realtime.clone(),
+            events: Default::default(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
@@ -72,7 +73,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("cannot subscribe to the event bus")?;
     // The outbox relay and the system workers (auth emails): what requests start and do not
     // wait for, durable in the outbox and carried out as jobs.
-    let outbox = keel_app::outbox::start(&state, background.clone());
+    let outbox = keel_app::outbox::start(&state, background.clone())
+        .await
+        .context("cannot start the outbox and event consumers")?;
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,

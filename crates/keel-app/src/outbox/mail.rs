@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use keel_auth::token::TokenKind;
 use keel_data::{Access, RequestInfo};
-use keel_jobs::{Job, JobContext, JobHandler};
+use keel_jobs::{Job, JobContext, JobFailure, JobHandler};
 use serde_json::{json, Value};
 
 use crate::auth::flow;
@@ -33,7 +33,7 @@ fn skipped(reason: &str) -> Option<Value> {
 
 #[async_trait]
 impl JobHandler for MailWorker {
-    async fn run(&self, job: &Job, _ctx: &JobContext) -> Result<Option<Value>, String> {
+    async fn run(&self, job: &Job, _ctx: &JobContext) -> Result<Option<Value>, JobFailure> {
         let app = &self.app;
         let m: MailJob =
             serde_json::from_value(job.payload.clone()).map_err(|e| format!("not an auth email job: {e}"))?;
@@ -47,7 +47,7 @@ impl JobHandler for MailWorker {
         {
             Ok(r) => r,
             Err(keel_core::Error::NotFound(_)) => return Ok(skipped("the record was deleted")),
-            Err(e) => return Err(format!("cannot read the record: {e}")),
+            Err(e) => return Err(format!("cannot read the record: {e}").into()),
         };
         let mut vars = mail::vars(app, &record);
         let sign =
@@ -68,7 +68,7 @@ impl JobHandler for MailWorker {
                         vars.otp_id = otp_id;
                     }
                     Ok(None) => return Ok(skipped("the OTP was used or has expired")),
-                    Err(e) => return Err(format!("cannot issue the OTP: {e}")),
+                    Err(e) => return Err(format!("cannot issue the OTP: {e}").into()),
                 }
             }
             Template::AuthAlert => vars.alert_info = m.alert_info.clone().unwrap_or_default(),
@@ -80,7 +80,7 @@ impl JobHandler for MailWorker {
             Err(e) => {
                 tracing::warn!(collection = %collection.name, job = %job.id, attempt = job.attempts, error = %e,
                     "sending the {} email failed", m.template.name());
-                Err(format!("sending the {} email failed: {e}", m.template.name()))
+                Err(format!("sending the {} email failed: {e}", m.template.name()).into())
             }
         }
     }

@@ -36,22 +36,30 @@ pub fn queue_of(kind: &str) -> String {
 
 /// The system workers: `(kind, handler, concurrency)`.
 fn workers(app: &App) -> Vec<(&'static str, Arc<dyn JobHandler>, usize)> {
-    vec![(
-        crate::auth::mail::OUTBOX_KIND,
-        Arc::new(mail::MailWorker::new(app.clone())),
-        4,
-    )]
+    vec![
+        (
+            crate::auth::mail::OUTBOX_KIND,
+            Arc::new(mail::MailWorker::new(app.clone())),
+            4,
+        ),
+        (
+            keel_data::store::EVENT_KIND,
+            Arc::new(crate::events::worker::EventWorker::new(app.clone())),
+            16,
+        ),
+    ]
 }
 
-/// Starts the relay and the system workers of this process; they stop when `shutdown` turns
-/// true (or its sender is dropped). Work in flight then is left to its lease: it is done again
-/// by the next process to run, never lost.
-pub fn start(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![relay::spawn(app.clone(), shutdown.clone())];
+/// Starts the event consumers ([`crate::events::start`]), the relay and the system workers of
+/// this process; they stop when `shutdown` turns true (or its sender is dropped). Work in
+/// flight then is left to its lease: it is done again by the next process to run, never lost.
+pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> keel_core::Result<Vec<JoinHandle<()>>> {
+    let mut tasks = crate::events::start(app, shutdown.clone()).await?;
+    tasks.push(relay::spawn(app.clone(), shutdown.clone()));
     for (kind, handler, concurrency) in workers(app) {
         tasks.push(app.jobs.work(&queue_of(kind), handler, concurrency, shutdown.clone()));
     }
-    tasks
+    Ok(tasks)
 }
 
 /// Whether nothing is left to do: the outbox is empty and no job of a system queue is

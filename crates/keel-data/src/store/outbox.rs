@@ -88,9 +88,15 @@ fn checked(kind: &str, payload: &Value) -> Result<String> {
 
 /// Inserts a row in `tx`; returns its id.
 async fn insert(tx: &mut dyn Tx, store: &Store, kind: &str, payload: &Value) -> Result<String> {
+    let id = keel_core::id::new_id();
+    insert_with_id(tx, store, &id, kind, payload).await?;
+    Ok(id)
+}
+
+/// Inserts the row `id` in `tx`.
+async fn insert_with_id(tx: &mut dyn Tx, store: &Store, id: &str, kind: &str, payload: &Value) -> Result<()> {
     let text = checked(kind, payload)?;
     let d = store.engine.dialect();
-    let id = keel_core::id::new_id();
     let p: Vec<String> = (1..=4).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO _outbox (id, kind, payload, created) VALUES ({})",
@@ -99,14 +105,14 @@ async fn insert(tx: &mut dyn Tx, store: &Store, kind: &str, payload: &Value) -> 
     tx.execute(
         &sql,
         &[
-            Value::from(id.clone()),
+            Value::from(id),
             Value::from(kind),
             Value::from(text),
             Value::from(now_ms()),
         ],
     )
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -114,12 +120,24 @@ fn now_ms() -> i64 {
 }
 
 impl Write<'_> {
-    /// Adds an outbox row to this write: committed with it, relayed after the commit.
-    #[allow(dead_code)] // the notifications and webhooks issue writes these from record writes
-    pub(crate) async fn outbox(&mut self, kind: &str, payload: &Value) -> Result<String> {
-        let id = insert(self.tx.as_mut(), self.store, kind, payload).await?;
+    /// Adds the outbox row `id` to this write: committed with it, relayed after the commit.
+    pub(crate) async fn outbox_with_id(&mut self, id: &str, kind: &str, payload: &Value) -> Result<()> {
+        insert_with_id(self.tx.as_mut(), self.store, id, kind, payload).await?;
         self.outbox_written = true;
-        Ok(id)
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Writes the outbox row `id` in a transaction of its own (durable when this returns) and
+    /// wakes the relay: for a cause that has no record write of its own (a job's end) and
+    /// must name the row's id in its payload.
+    pub async fn outbox_put_with_id(&self, id: &str, kind: &str, payload: &Value) -> Result<()> {
+        let mut tx = self.engine.begin().await?;
+        insert_with_id(tx.as_mut(), self, id, kind, payload).await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
     }
 }
 

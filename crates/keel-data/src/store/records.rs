@@ -41,7 +41,8 @@ impl<'s> Write<'s> {
 
     /// Commits, then sends the events (waiting until they were handed to the bus) and wakes
     /// the outbox relay if the write added rows.
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.write_durable_events().await?;
         self.tx.commit().await?;
         self.store.emit(self.events).await;
         if self.outbox_written {

@@ -34,6 +34,8 @@ pub fn stale_job_lease() -> Error {
 pub enum FailMode {
     /// Retry after the backoff, unless out of attempts (then dead).
     Retry,
+    /// Retry after this long instead of the backoff, unless out of attempts (then dead).
+    RetryAfter(std::time::Duration),
     /// Dead now, whatever attempts are left.
     NoRetry,
 }
@@ -259,7 +261,10 @@ pub(crate) async fn fail_attempt(
     let (state, run_at, finished) = if dead {
         ("dead", now, Some(now))
     } else {
-        let delay = backoff.delay(attempts as u32).as_millis() as i64;
+        let delay = match mode {
+            FailMode::RetryAfter(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            _ => backoff.delay(attempts as u32).as_millis() as i64,
+        };
         ("failed", now.saturating_add(delay), None)
     };
     let errors = serde_json::to_string(&errors).map_err(Error::internal)?;

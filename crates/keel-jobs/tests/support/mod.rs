@@ -481,7 +481,11 @@ struct Flaky;
 
 #[async_trait::async_trait]
 impl keel_jobs::JobHandler for Flaky {
-    async fn run(&self, job: &keel_jobs::Job, _: &keel_jobs::JobContext) -> Result<Option<serde_json::Value>, String> {
+    async fn run(
+        &self,
+        job: &keel_jobs::Job,
+        _: &keel_jobs::JobContext,
+    ) -> Result<Option<serde_json::Value>, keel_jobs::JobFailure> {
         if job.payload["flaky"] == true && job.attempts == 1 {
             return Err("first attempt fails".into());
         }

@@ -78,6 +78,7 @@ impl App {
                 identity: keel_auth::Identity::new(store.clone()),
                 bus: Arc::new(keel_events::LocalBus::new()),
                 realtime: Arc::new(Realtime::default()),
+                events: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

@@ -92,6 +92,7 @@ impl TestApp {
                 identity: keel_auth::Identity::new(store.clone()),
                 bus,
                 realtime,
+                events: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
@@ -99,7 +100,7 @@ impl TestApp {
         // As the binary does: the bus wiring, the record broker, the jobs forwarder, the outbox.
         keel_app::realtime::start(&state).await.unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let outbox = keel_app::outbox::start(&state, stopped);
+        let outbox = keel_app::outbox::start(&state, stopped).await.unwrap();
         TestApp {
             state,
             dir,

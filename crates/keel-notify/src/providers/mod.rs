@@ -1,0 +1,42 @@
+//! Channel providers behind keel-core's `Notifier` contract, and [`build`], which turns
+//! `[[notify.providers]]` into them.
+
+use std::sync::Arc;
+
+use keel_core::config::NotifyConfig;
+use keel_core::notify::Notifier;
+use keel_core::outbound::OutboundGuard;
+use keel_core::{Error, Result};
+use serde_json::{Map, Value};
+
+/// The providers `[[notify.providers]]` configures, each checked: a 400 naming
+/// `notify.providers[i].key` for a missing, unknown or invalid key (never its value), or a
+/// duplicate name.
+pub fn build(cfg: &NotifyConfig, outbound: &OutboundGuard) -> Result<Vec<Arc<dyn Notifier>>> {
+    let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+    for (i, table) in cfg.providers.iter().enumerate() {
+        let at = format!("notify.providers[{i}]");
+        let provider = build_one(&at, table, outbound)?;
+        if out.iter().any(|p| p.name() == provider.name()) {
+            return Err(Error::field(
+                format!("{at}.name"),
+                "validation_not_unique",
+                "another provider has this name; give each a unique name",
+            ));
+        }
+        out.push(provider);
+    }
+    Ok(out)
+}
+
+fn build_one(at: &str, table: &Map<String, Value>, _outbound: &OutboundGuard) -> Result<Arc<dyn Notifier>> {
+    let kind = table.get("kind").and_then(Value::as_str).unwrap_or_default();
+    #[allow(clippy::match_single_binding)] // every provider adds its arm here
+    match kind {
+        _ => Err(Error::field(
+            format!("{at}.kind"),
+            "validation_invalid_value",
+            "kind must be one of ses, sendgrid, mailgun, smtp, twilio, slack, teams, discord, webpush, fcm, apns",
+        )),
+    }
+}
