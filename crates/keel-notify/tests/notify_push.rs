@@ -311,19 +311,26 @@ async fn fcm_exchanges_a_service_account_jwt_keeps_the_token_and_sends() {
     let to = Recipient::Device {
         token: "device-token-1".into(),
     };
+    // Sends at once with no token yet: one exchange, the others wait for it.
+    let msg = message(to.clone());
+    let sends: Vec<_> = (0..8).map(|_| provider.send(&msg)).collect();
+    for r in futures::future::join_all(sends).await {
+        r.unwrap();
+    }
+    assert_eq!(service.tokens_issued(), 1);
     let sent = provider.send(&message(to.clone())).await.unwrap();
     assert_eq!(service.problems(), Vec::<String>::new());
     assert!(sent.provider_id.unwrap().starts_with("projects/keel-test/messages/"));
     let got = service.received();
-    assert_eq!(got[0].path, "/v1/projects/keel-test/messages:send");
+    assert_eq!(got[8].path, "/v1/projects/keel-test/messages:send");
     assert_eq!(
-        got[0].body,
+        got[8].body,
         json!({"message": {"token": "device-token-1",
                            "notification": {"title": "Build finished", "body": "main is green ✓"},
                            "data": {"url": "/builds/42", "attempt": "3"}}})
     );
 
-    // The access token is kept: a second send makes no second exchange.
+    // The access token is kept: another send makes no second exchange.
     provider.send(&message(to.clone())).await.unwrap();
     assert_eq!(service.tokens_issued(), 1);
 
@@ -348,7 +355,7 @@ async fn fcm_exchanges_a_service_account_jwt_keeps_the_token_and_sends() {
     );
     from_file.send(&message(to)).await.unwrap();
     assert_eq!(service.problems(), Vec::<String>::new());
-    assert_eq!(service.received().len(), 5);
+    assert_eq!(service.received().len(), 13);
 }
 
 #[tokio::test]
@@ -585,6 +592,15 @@ fn config_mistakes_name_the_key_never_the_value() {
     );
     assert_eq!(fields[0].0, "notify.providers[0].base_url");
     assert!(!format!("{fields:?}").contains("PRIVATE KEY"));
+
+    // A PEM whose line breaks were escaped into one line (an environment variable) builds.
+    let one_line = pem.replace('\n', "\\n");
+    let cfg = NotifyConfig {
+        providers: vec![table(
+            json!({"name": "a", "kind": "apns", "team_id": "T", "key_id": "K", "topic": "x", "private_key": one_line}),
+        )],
+    };
+    assert!(providers::build(&cfg, &loopback()).is_ok());
 
     // The sandbox is a config key away; a good table builds.
     let cfg = NotifyConfig {

@@ -15,9 +15,11 @@ use super::push_common::{b64url, b64url_decode};
 pub(crate) fn parse_key(text: &str) -> Option<SecretKey> {
     let text = text.trim();
     if text.contains("-----BEGIN") {
-        return SecretKey::from_pkcs8_pem(text)
+        // A PEM pasted into one line of an environment variable keeps its breaks as `\n`.
+        let text = text.replace("\\n", "\n");
+        return SecretKey::from_pkcs8_pem(&text)
             .ok()
-            .or_else(|| SecretKey::from_sec1_pem(text).ok());
+            .or_else(|| SecretKey::from_sec1_pem(&text).ok());
     }
     let raw = b64url_decode(text)?;
     if raw.len() != 32 {

@@ -21,14 +21,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient, Sent};
-use keel_core::outbound::OutboundGuard;
+use keel_core::outbound::{OutboundGuard, Refusal};
 use keel_core::Result;
 use p256::SecretKey;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
 use serde_json::{json, Map, Value};
 
 use super::es256;
-use super::push_common::{b64url, b64url_decode, send, unix_now, Keys};
+use super::push_common::{b64url, b64url_decode, refused, send, unix_now, Keys};
 
 const SERVICE: &str = "web push service";
 /// How long the push service keeps a message it cannot deliver yet, unless `ttl_secs` says.
@@ -107,6 +107,16 @@ impl WebPush {
     }
 }
 
+/// An endpoint the guard refuses: one that is not a URL or names an internal address is
+/// refused for good (a subscription's endpoint is the browser's, not the operator's); a client
+/// that could not be built is worth retrying.
+fn endpoint_refused(e: Refusal) -> NotifyError {
+    match e {
+        Refusal::Client(_) => refused(SERVICE, e),
+        e => NotifyError::Rejected(format!("the subscription's endpoint: {e}")),
+    }
+}
+
 /// The payload a service worker receives.
 fn payload(message: &Message) -> Vec<u8> {
     let mut out = Map::new();
@@ -146,14 +156,11 @@ impl Notifier for WebPush {
         let auth = b64url_decode(auth).ok_or_else(|| NotifyError::Rejected(ece::EceError::BadAuth.to_string()))?;
         let body = ece::encrypt(&payload(message), &p256dh, &auth).map_err(|e| NotifyError::Rejected(e.to_string()))?;
 
-        let url = self
-            .outbound
-            .check_url(endpoint)
-            .map_err(|e| NotifyError::Rejected(format!("the subscription's endpoint: {e}")))?;
+        let url = self.outbound.check_url(endpoint).map_err(endpoint_refused)?;
         let mut request = self
             .outbound
             .post(url.as_str())
-            .map_err(|e| NotifyError::Rejected(format!("the subscription's endpoint: {e}")))?
+            .map_err(endpoint_refused)?
             .timeout(self.timeout)
             .header(AUTHORIZATION, self.vapid(&url))
             .header(CONTENT_ENCODING, "aes128gcm")
