@@ -454,10 +454,22 @@ async fn apns_sends_over_http2_with_a_reused_provider_token() {
     std::fs::write(&path, service.private_key_pem()).unwrap();
     let mut cfg = apns_config(&service, path.to_str().unwrap());
     cfg["priority"] = json!(5);
+    cfg["ttl_secs"] = json!(0);
     let from_file = build_one(cfg, &loopback());
     from_file.send(&message(to)).await.unwrap();
     assert_eq!(service.problems(), Vec::<String>::new());
     assert_eq!(service.received()[2].header("apns-priority"), Some("5"));
+    assert_eq!(service.received()[2].header("apns-expiration"), Some("0"));
+    let expiration: u64 = service.received()[0]
+        .header("apns-expiration")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expiration > now + 27 * 24 * 3600, "four weeks by default");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! `topic` (the app's bundle id), optionally `environment` (`production`, the default, or
 //! `sandbox`: picks the default base URL), `base_url` (default `https://api.push.apple.com`,
 //! sandbox `https://api.sandbox.push.apple.com`), `priority` (10 send now, the default; 5
-//! power-considerate), `ttl_secs` (sets `apns-expiration`; default 4 weeks),
+//! power-considerate), `ttl_secs` (sets `apns-expiration`; default 4 weeks; 0: at once or never),
 //! `rate_per_second`, `timeout_secs`.
 //!
 //! Each send is `POST {base}/3/device/{token}` with the provider token `authorization: bearer
@@ -113,7 +113,7 @@ impl Apns {
             key,
             topic,
             priority,
-            ttl: keys.opt_u32("ttl_secs", DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
+            ttl: keys.opt_u32_in("ttl_secs", 0, DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
             rate: keys.rate()?,
             timeout: keys.timeout()?,
             outbound: if base.starts_with("http://") {
@@ -141,6 +141,14 @@ impl Apns {
         );
         *cached = Some((token.clone(), Instant::now()));
         token
+    }
+
+    /// `apns-expiration`: `0` (deliver at once or never) for a TTL of 0, else now + the TTL.
+    fn expiration(&self) -> u64 {
+        match self.ttl {
+            0 => 0,
+            ttl => unix_now() + u64::from(ttl),
+        }
     }
 
     fn error(&self, answer: &Answer) -> NotifyError {
@@ -214,7 +222,7 @@ impl Notifier for Apns {
             .header("apns-topic", self.topic.as_str())
             .header("apns-push-type", "alert")
             .header("apns-priority", self.priority.to_string())
-            .header("apns-expiration", (unix_now() + u64::from(self.ttl)).to_string())
+            .header("apns-expiration", self.expiration().to_string())
             .header(CONTENT_TYPE, "application/json")
             .body(body(message).to_string());
         let answer = send(SERVICE, request).await?;

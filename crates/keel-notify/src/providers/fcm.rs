@@ -7,7 +7,7 @@
 //!
 //! Keel signs an RS256 JWT with the key (`iss` its `client_email`, `scope` firebase.messaging,
 //! `aud` the token URL), exchanges it for an OAuth2 access token (grant type jwt-bearer) and
-//! keeps that token until a minute before it expires (see [`token`]). Each send is
+//! keeps that token until a minute before it expires (`fcm/token.rs`). Each send is
 //! `POST {base}/v1/projects/{project}/messages:send` with `{"message": {"token",
 //! "notification": {"title", "body"}, "data"}}` (`data` values as strings, as FCM requires).
 //!

@@ -69,11 +69,16 @@ impl<'a> Keys<'a> {
 
     /// An optional whole number key in `1..=max`.
     pub(crate) fn opt_u32(&self, key: &str, max: u32) -> Result<Option<u32>> {
+        self.opt_u32_in(key, 1, max)
+    }
+
+    /// An optional whole number key in `min..=max`.
+    pub(crate) fn opt_u32_in(&self, key: &str, min: u32, max: u32) -> Result<Option<u32>> {
         match self.table.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => match v.as_u64() {
-                Some(n) if n >= 1 && n <= u64::from(max) => Ok(Some(n as u32)),
-                _ => Err(self.invalid(key, format!("must be a whole number from 1 to {max}"))),
+                Some(n) if n >= u64::from(min) && n <= u64::from(max) => Ok(Some(n as u32)),
+                _ => Err(self.invalid(key, format!("must be a whole number from {min} to {max}"))),
             },
         }
     }

@@ -87,7 +87,7 @@ impl WebPush {
             public_b64: b64url(&es256::public_point(&key)),
             key,
             subject,
-            ttl: keys.opt_u32("ttl_secs", DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
+            ttl: keys.opt_u32_in("ttl_secs", 0, DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
             urgency,
             rate: keys.rate()?,
             timeout: keys.timeout()?,

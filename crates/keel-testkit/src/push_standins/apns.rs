@@ -141,8 +141,11 @@ async fn send(State(shared): State<Shared>, Path(_token): Path<String>, req: Req
     if !["10", "5", "1"].contains(&get("apns-priority").as_str()) {
         return rec.problem("apns-priority is not 10, 5 or 1");
     }
-    if get("apns-expiration").parse::<u64>().map_or(true, |e| e < now()) {
-        return rec.problem("apns-expiration is not a future UNIX time");
+    if get("apns-expiration")
+        .parse::<u64>()
+        .map_or(true, |e| e != 0 && e < now())
+    {
+        return rec.problem("apns-expiration is neither 0 nor a future UNIX time");
     }
     let Ok(body) = axum::body::to_bytes(req.into_body(), 8192).await else {
         return rec.problem("body over 8 KiB");
