@@ -128,18 +128,23 @@ impl Apns {
 
     /// The provider token: the one made less than 50 minutes ago, or a new one.
     async fn provider_token(&self) -> String {
+        self.provider_token_at(Instant::now(), unix_now()).await
+    }
+
+    /// [`provider_token`](Self::provider_token) at `now`, a new one issued at `iat`.
+    async fn provider_token_at(&self, now: Instant, iat: u64) -> String {
         let mut cached = self.token.lock().await;
         if let Some((token, made)) = cached.as_ref() {
-            if made.elapsed() < TOKEN_REUSE {
+            if now.saturating_duration_since(*made) < TOKEN_REUSE {
                 return token.clone();
             }
         }
         let token = es256::sign(
             &self.key,
             &json!({"alg": "ES256", "kid": self.key_id}),
-            &json!({"iss": self.team_id, "iat": unix_now()}),
+            &json!({"iss": self.team_id, "iat": iat}),
         );
-        *cached = Some((token.clone(), Instant::now()));
+        *cached = Some((token.clone(), now));
         token
     }
 
@@ -238,5 +243,32 @@ impl Notifier for Apns {
             *self.token.lock().await = None;
         }
         Err(self.error(&answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    #[tokio::test]
+    async fn the_provider_token_is_reused_for_50_minutes_then_replaced() {
+        let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let table = json!({"name": "apns", "kind": "apns", "team_id": "T", "key_id": "K",
+                           "private_key": pem, "topic": "com.example.app"});
+        let apns = Apns::from_config("p", table.as_object().unwrap(), &OutboundGuard::default()).unwrap();
+        let t0 = Instant::now();
+        let first = apns.provider_token_at(t0, 1_000).await;
+        let later = apns.provider_token_at(t0 + Duration::from_secs(49 * 60), 3_940).await;
+        assert_eq!(first, later, "reused within 50 minutes");
+        let renewed = apns.provider_token_at(t0 + Duration::from_secs(50 * 60), 4_000).await;
+        assert_ne!(first, renewed, "a new token from 50 minutes on");
+        let claims = renewed.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims, json!({"iss": "T", "iat": 4_000}));
     }
 }
