@@ -122,6 +122,11 @@ fn webpush_encryption_reproduces_the_rfc8291_example() {
 #[tokio::test]
 async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
     let (key, private, public) = vapid_keys();
+    assert_eq!(
+        providers::webpush::vapid_public_key(&private).as_deref(),
+        Some(public.as_str())
+    );
+    assert_eq!(providers::webpush::vapid_public_key("nope"), None);
     let service = WebPushService::start(&public).await.unwrap();
     let outbound = loopback();
     let provider = build_one(

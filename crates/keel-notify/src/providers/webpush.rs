@@ -107,6 +107,12 @@ impl WebPush {
     }
 }
 
+/// The VAPID public key (base64url, 65 bytes) of a `vapid_private_key` value: what a page
+/// passes to `pushManager.subscribe({applicationServerKey})`. `None` when it is not a key.
+pub fn vapid_public_key(vapid_private_key: &str) -> Option<String> {
+    es256::parse_key(vapid_private_key).map(|k| b64url(&es256::public_point(&k)))
+}
+
 /// An endpoint the guard refuses: one that is not a URL or names an internal address is
 /// refused for good (a subscription's endpoint is the browser's, not the operator's); a client
 /// that could not be built is worth retrying.
