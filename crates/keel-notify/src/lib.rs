@@ -1,4 +1,4 @@
-//! Notifications: the email sender (SMTP) and message templates.
+//! Notifications: channel providers (SMTP email; Web Push, FCM, APNs) and message templates.
 #![forbid(unsafe_code)]
 
 pub mod providers;
