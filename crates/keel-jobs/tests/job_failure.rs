@@ -66,12 +66,19 @@ async fn retry_after_and_permanent_set_the_next_run_or_the_dead_state() {
     assert_eq!(after.errors.last().unwrap().message, "come back in an hour");
 
     let never = settled(&jobs, &ids[1]).await;
-    assert_eq!((never.state, never.attempts), (JobState::Dead, 1), "dead with 4 attempts left");
+    assert_eq!(
+        (never.state, never.attempts),
+        (JobState::Dead, 1),
+        "dead with 4 attempts left"
+    );
     assert_eq!(never.errors.last().unwrap().message, "gone for good");
 
     let plain = settled(&jobs, &ids[2]).await;
     assert_eq!(plain.state, JobState::Failed);
-    assert!(plain.run_at - before < chrono::Duration::seconds(600), "the backoff, not an hour");
+    assert!(
+        plain.run_at - before < chrono::Duration::seconds(600),
+        "the backoff, not an hour"
+    );
 
     stop.send(true).unwrap();
     worker.await.unwrap();
