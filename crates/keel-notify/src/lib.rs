@@ -1,10 +1,11 @@
-//! Notifications: channel providers (SMTP email; Web Push, FCM, APNs) and message templates.
+//! Notifications: channel providers (email, SMS, chat, push), message templates and webhook signing.
 #![forbid(unsafe_code)]
 
 pub mod providers;
 pub mod smtp;
 pub mod template;
 mod text;
+pub mod webhook;
 
 pub use keel_core::mail::{Address, Mail, Mailer};
 pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer};
