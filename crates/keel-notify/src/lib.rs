@@ -1,4 +1,5 @@
-//! Notifications: the email sender (SMTP) and message templates.
+//! Notifications: the email sender (SMTP), message templates, and the channel providers
+//! behind keel-core's `Notifier` (email, SMS, chat; see [`providers`]).
 #![forbid(unsafe_code)]
 
 pub mod providers;
@@ -7,6 +8,6 @@ pub mod template;
 mod text;
 
 pub use keel_core::mail::{Address, Mail, Mailer};
-pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer};
+pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer, TlsMode};
 pub use template::{default_templates, render, DefaultTemplates, EmailTemplate, RenderedMail, Vars};
 pub use text::html_to_text;

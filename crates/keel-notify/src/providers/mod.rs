@@ -9,6 +9,19 @@ use keel_core::outbound::OutboundGuard;
 use keel_core::{Error, Result};
 use serde_json::{Map, Value};
 
+mod chat;
+pub mod config;
+mod discord;
+pub(crate) mod http;
+mod mailgun;
+mod sendgrid;
+mod ses;
+pub mod sigv4;
+mod slack;
+mod smtp;
+mod teams;
+mod twilio;
+
 /// The providers `[[notify.providers]]` configures, each checked: a 400 naming
 /// `notify.providers[i].key` for a missing, unknown or invalid key (never its value), or a
 /// duplicate name.
@@ -29,10 +42,17 @@ pub fn build(cfg: &NotifyConfig, outbound: &OutboundGuard) -> Result<Vec<Arc<dyn
     Ok(out)
 }
 
-fn build_one(at: &str, table: &Map<String, Value>, _outbound: &OutboundGuard) -> Result<Arc<dyn Notifier>> {
+fn build_one(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> Result<Arc<dyn Notifier>> {
     let kind = table.get("kind").and_then(Value::as_str).unwrap_or_default();
-    #[allow(clippy::match_single_binding)] // every provider adds its arm here
     match kind {
+        "smtp" => smtp::build(at, table),
+        "ses" => ses::build(at, table, outbound),
+        "sendgrid" => sendgrid::build(at, table, outbound),
+        "mailgun" => mailgun::build(at, table, outbound),
+        "twilio" => twilio::build(at, table, outbound),
+        "slack" => slack::build(at, table, outbound),
+        "teams" => teams::build(at, table, outbound),
+        "discord" => discord::build(at, table, outbound),
         _ => Err(Error::field(
             format!("{at}.kind"),
             "validation_invalid_value",
