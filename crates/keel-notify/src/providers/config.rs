@@ -73,7 +73,11 @@ fn describe(path: &str, inner: &str) -> (String, String) {
 
 /// A required text key that is present but blank.
 pub fn blank(at: &str, key: &str) -> Error {
-    Error::field(format!("{at}.{key}"), "validation_required", format!("{key} must not be empty"))
+    Error::field(
+        format!("{at}.{key}"),
+        "validation_required",
+        format!("{key} must not be empty"),
+    )
 }
 
 /// Checks that each `(key, value)` is not blank.
@@ -137,7 +141,11 @@ mod tests {
 
     #[test]
     fn a_secret_is_hidden_from_debug() {
-        let t: T = parse("p", json!({"name": "a", "port": 1, "key": "s3cr3t"}).as_object().unwrap()).unwrap();
+        let t: T = parse(
+            "p",
+            json!({"name": "a", "port": 1, "key": "s3cr3t"}).as_object().unwrap(),
+        )
+        .unwrap();
         assert!(!format!("{t:?}").contains("s3cr3t"));
         assert_eq!(t.key.expose(), "s3cr3t");
     }

@@ -169,12 +169,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Checks a configured URL (`base_url`, `webhook_url`) when the provider is built: it must
 /// be http(s) and, when its host is an IP address, one the guard allows. The error names the
 /// key, never the URL (a webhook URL is a secret).
-pub(crate) fn check_url(
-    outbound: &OutboundGuard,
-    at: &str,
-    key: &str,
-    url: &str,
-) -> keel_core::Result<String> {
+pub(crate) fn check_url(outbound: &OutboundGuard, at: &str, key: &str, url: &str) -> keel_core::Result<String> {
     match outbound.check_url(url) {
         Ok(_) => Ok(url.trim().trim_end_matches('/').to_string()),
         Err(Refusal::InvalidUrl | Refusal::Scheme) => Err(keel_core::Error::field(
@@ -207,7 +202,10 @@ mod tests {
         assert_eq!(retry_after(&with_retry_after("0.5")), Some(Duration::from_millis(500)));
         let at = chrono::Utc::now() + chrono::Duration::seconds(120);
         let got = retry_after(&with_retry_after(&at.to_rfc2822())).unwrap();
-        assert!(got > Duration::from_secs(100) && got <= Duration::from_secs(120), "{got:?}");
+        assert!(
+            got > Duration::from_secs(100) && got <= Duration::from_secs(120),
+            "{got:?}"
+        );
         let past = retry_after(&with_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert_eq!(past, Some(Duration::ZERO));
         assert_eq!(retry_after(&with_retry_after("soon")), None);

@@ -52,7 +52,10 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>, outbound: &OutboundGua
         ],
     )?;
     let domain = cfg.domain.trim();
-    if !domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+    if !domain
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
         return Err(Error::field(
             format!("{at}.domain"),
             "validation_invalid_value",

@@ -46,7 +46,11 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>, outbound: &OutboundGua
     let cfg: SendgridConfig = parse(at, table)?;
     require(
         at,
-        &[("name", &cfg.name), ("api_key", cfg.api_key.expose()), ("from", &cfg.from)],
+        &[
+            ("name", &cfg.name),
+            ("api_key", cfg.api_key.expose()),
+            ("from", &cfg.from),
+        ],
     )?;
     let base = check_url(
         outbound,

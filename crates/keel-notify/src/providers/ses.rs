@@ -87,7 +87,11 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>, outbound: &OutboundGua
         (None, _) => return Err(super::config::blank(at, "base_url")),
     };
     let from = match cfg.from_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), cfg.from.trim()),
+        Some(name) => format!(
+            "\"{}\" <{}>",
+            name.replace(['"', '\\', '\r', '\n'], ""),
+            cfg.from.trim()
+        ),
         None => cfg.from.trim().to_string(),
     };
     let mut secrets = vec![cfg.secret_access_key.expose().to_string()];

@@ -41,6 +41,9 @@ struct SmtpProviderConfig {
     /// The name sent in `EHLO` (default: this machine's host name).
     #[serde(default)]
     local_name: Option<String>,
+    /// PEM certificates to trust besides the system's (a relay's own CA).
+    #[serde(default)]
+    ca_cert: Option<String>,
 }
 
 pub(crate) struct SmtpNotifier {
@@ -66,7 +69,11 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>) -> Result<Arc<dyn Noti
             ))
         }
     };
-    let password = cfg.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+    let password = cfg
+        .password
+        .as_ref()
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
     let smtp = SmtpConfig {
         enabled: true,
         host: cfg.host.trim().to_string(),
@@ -74,15 +81,21 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>) -> Result<Arc<dyn Noti
         username: cfg.username.clone().unwrap_or_default(),
         password: password.clone(),
         local_name: cfg.local_name.clone().unwrap_or_default(),
+        ca_cert: cfg.ca_cert.clone().unwrap_or_default(),
         ..SmtpConfig::default()
     };
     let mailer = SmtpMailer::with_tls_mode(smtp, mode).map_err(|e| match e {
         Error::BadRequest { fields, .. } => {
             let key = match fields.keys().next().map(String::as_str) {
-                Some("caCert") | None => "host".to_string(),
+                Some("caCert") => "ca_cert".to_string(),
                 Some(k) => k.to_string(),
+                None => "host".to_string(),
             };
-            Error::field(format!("{at}.{key}"), "validation_invalid_value", format!("invalid {key}"))
+            Error::field(
+                format!("{at}.{key}"),
+                "validation_invalid_value",
+                format!("invalid {key}"),
+            )
         }
         other => other,
     })?;

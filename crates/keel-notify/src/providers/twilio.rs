@@ -67,7 +67,12 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>, outbound: &OutboundGua
             "account_sid must be letters and digits (AC…)",
         ));
     }
-    let nonblank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let nonblank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let sender = match (nonblank(&cfg.messaging_service_sid), nonblank(&cfg.from)) {
         (Some(service), _) => ("MessagingServiceSid", service),
         (None, Some(from)) => ("From", from),
