@@ -426,7 +426,7 @@ impl StandIn {
             }
             let b = r.json();
             let content = b["content"].as_str().unwrap_or_default();
-            if content.is_empty() && !b["embeds"].as_array().is_some_and(|e| !e.is_empty()) {
+            if content.is_empty() && b["embeds"].as_array().is_none_or(|e| e.is_empty()) {
                 return Err(Reply::json(
                     400,
                     json!({"message": "Cannot send an empty message", "code": 50006}),
