@@ -11,8 +11,7 @@ use serde::Deserialize;
 use super::config::{blank, check_rate, Secret};
 use super::http::{check_url, Service};
 
-/// The keys of every chat provider (`deny_unknown_fields` holds for each kind's own struct
-/// embedding these by name).
+/// The keys of the chat providers (`format` is Teams' own: Slack and Discord refuse it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookConfig {
