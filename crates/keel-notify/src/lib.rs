@@ -1,4 +1,5 @@
-//! Notifications: channel providers (email, SMS, chat, push), message templates and webhook signing.
+//! Notifications: the channel providers behind keel-core's `Notifier` (email, SMS, chat, push;
+//! see [`providers`]), the SMTP mailer, message templates and webhook signing.
 #![forbid(unsafe_code)]
 
 pub mod providers;
@@ -8,6 +9,6 @@ mod text;
 pub mod webhook;
 
 pub use keel_core::mail::{Address, Mail, Mailer};
-pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer};
+pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer, TlsMode};
 pub use template::{default_templates, render, DefaultTemplates, EmailTemplate, RenderedMail, Vars};
 pub use text::html_to_text;

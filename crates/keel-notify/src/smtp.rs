@@ -29,6 +29,19 @@ pub enum SmtpAuthMethod {
     Login,
 }
 
+/// How the connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Implicit TLS from the first byte (port 465).
+    Wrapper,
+    /// STARTTLS when the server offers it, plain otherwise (PocketBase's behaviour).
+    Opportunistic,
+    /// STARTTLS, refusing a server that does not offer it.
+    Required,
+    /// Plain SMTP (a relay on loopback or a private network).
+    None,
+}
+
 /// PocketBase's settings `smtp` object, plus `timeoutSecs`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -108,6 +121,16 @@ impl SmtpMailer {
     /// Builds the transport; connects only when sending. An empty host or a zero port or
     /// timeout is a validation error naming the field.
     pub fn new(cfg: SmtpConfig) -> Result<SmtpMailer> {
+        let mode = if cfg.tls {
+            TlsMode::Wrapper
+        } else {
+            TlsMode::Opportunistic
+        };
+        SmtpMailer::with_tls_mode(cfg, mode)
+    }
+
+    /// As [`new`](Self::new), with the TLS behaviour given by `mode` (`cfg.tls` ignored).
+    pub fn with_tls_mode(cfg: SmtpConfig, mode: TlsMode) -> Result<SmtpMailer> {
         let host = cfg.host.trim().to_string();
         if host.is_empty() {
             return Err(Error::field(
@@ -149,10 +172,11 @@ impl SmtpMailer {
         }
         let params = tls.build().map_err(setup)?;
         let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone());
-        let builder = if cfg.tls {
-            builder.tls(Tls::Wrapper(params))
-        } else {
-            builder.tls(Tls::Opportunistic(params))
+        let builder = match mode {
+            TlsMode::Wrapper => builder.tls(Tls::Wrapper(params)),
+            TlsMode::Opportunistic => builder.tls(Tls::Opportunistic(params)),
+            TlsMode::Required => builder.tls(Tls::Required(params)),
+            TlsMode::None => builder.tls(Tls::None),
         };
         let mut builder = builder
             .port(cfg.port)

@@ -6,6 +6,9 @@ pub mod cache;
 pub mod env;
 pub mod ldap_server;
 pub mod mysql;
+pub mod notify;
+mod notify_sigv4;
+pub mod notify_standins;
 pub mod oauth_server;
 pub mod postgres;
 pub mod push_standins;
@@ -18,6 +21,7 @@ pub mod tls;
 pub use bus::bus_suite;
 pub use cache::cache_suite;
 pub use env::engine_url;
+pub use notify::{notifier_suite, NotifierCase};
 pub use queue::queue_suite;
 pub use records::records_suite;
 

@@ -12,7 +12,7 @@ use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_bus, open_cache, open_jobs, open_store, Engines, Needs};
+use crate::wiring::{open_bus, open_cache, open_jobs, open_notifiers, open_store, Engines, Needs};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -43,6 +43,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let realtime = Arc::new(Realtime::default());
     let cache = open_cache(&cfg, &engines).await?;
     let jobs = open_jobs(&cfg, &engines).await?;
+    // The notification channel providers (`[[notify.providers]]`), for the notifications service.
+    let notifiers = open_notifiers(&cfg, jobs.outbound())?;
+    if !notifiers.is_empty() {
+        let names: Vec<&str> = notifiers.iter().map(|n| n.name()).collect();
+        tracing::info!(providers = ?names, "notification providers ready");
+    }
     let bus = open_bus(&cfg, &engines).await?;
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);

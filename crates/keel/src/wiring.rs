@@ -129,6 +129,43 @@ pub fn open_outbound(cfg: &Config) -> anyhow::Result<keel_core::outbound::Outbou
     })
 }
 
+/// The notification channel providers of `[[notify.providers]]` (email, SMS, chat), built
+/// once for the notifications service; every HTTP provider's requests go through `outbound`.
+/// A mistake (checked first when the config loads, see [`notify_problems`]) names
+/// `notify.providers[i].<key>`, never a value.
+pub fn open_notifiers(
+    cfg: &Config,
+    outbound: &keel_core::outbound::OutboundGuard,
+) -> anyhow::Result<Vec<Arc<dyn keel_core::notify::Notifier>>> {
+    keel_notify::providers::build(&cfg.notify, outbound).map_err(|e| match e {
+        keel_core::Error::BadRequest { fields, .. } => {
+            let why = fields
+                .iter()
+                .map(|(key, f)| format!("{key}: {}", f.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            anyhow::anyhow!("{why}")
+        }
+        other => anyhow::anyhow!("[notify]: {other}"),
+    })
+}
+
+/// The problems of `[[notify.providers]]`, as `(key, problem)`: what [`open_notifiers`]
+/// would refuse, checked against the `[outbound]` allow-list (none when that list is itself
+/// wrong: it is reported on its own).
+pub fn notify_problems(cfg: &Config) -> Vec<(String, String)> {
+    let Ok(outbound) = keel_core::outbound::OutboundGuard::new(&cfg.outbound) else {
+        return Vec::new();
+    };
+    match keel_notify::providers::build(&cfg.notify, &outbound) {
+        Ok(_) => Vec::new(),
+        Err(keel_core::Error::BadRequest { fields, .. }) => {
+            fields.into_iter().map(|(key, f)| (key, f.message)).collect()
+        }
+        Err(other) => vec![("notify.providers".to_string(), other.to_string())],
+    }
+}
+
 /// Opens the jobs store `[jobs] store` names (`embedded`: `jobs.db` in the data dir, an engine
 /// of its own; or `postgres` / `mysql`: the shared pool), once; its push queues go through the
 /// `[outbound]` guard.
@@ -178,5 +215,37 @@ mod tests {
         );
         cfg.outbound.allow = vec!["127.0.0.1/32".into(), "::1/128".into()];
         assert_eq!(open_outbound(&cfg).unwrap().allowed().len(), 2);
+    }
+
+    fn provider(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn notify_providers_are_built_and_a_bad_one_is_named_without_its_value() {
+        let mut cfg = Config::default();
+        cfg.notify.providers = vec![
+            provider(
+                serde_json::json!({"name": "ops", "kind": "slack", "webhook_url": "https://hooks.slack.test/T/B/x"}),
+            ),
+            provider(
+                serde_json::json!({"name": "sms", "kind": "twilio", "account_sid": "AC1", "auth_token": "tw-s3cret", "from": "+15005550006", "rate_per_second": 1}),
+            ),
+        ];
+        let outbound = open_outbound(&cfg).unwrap();
+        let built = open_notifiers(&cfg, &outbound).unwrap();
+        let names: Vec<&str> = built.iter().map(|n| n.name()).collect();
+        assert_eq!(names, ["ops", "sms"]);
+        assert_eq!(built[1].rate_per_second(), Some(1));
+        assert!(notify_problems(&cfg).is_empty());
+
+        cfg.notify.providers[1].remove("from");
+        cfg.notify.providers[1].insert("frm".into(), "+1".into());
+        let err = open_notifiers(&cfg, &outbound).err().unwrap().to_string();
+        assert!(err.starts_with("notify.providers[1].frm: unknown key"), "{err}");
+        assert!(!err.contains("tw-s3cret"), "{err}");
+        let problems = notify_problems(&cfg);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "notify.providers[1].frm");
     }
 }

@@ -130,3 +130,18 @@ fn a_bad_events_channel_exits_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("local, postgres, redis, nats"), "{stderr}");
 }
+
+#[test]
+fn a_bad_notify_provider_exits_2_naming_its_key_not_its_secret() {
+    let toml = "[[notify.providers]]\nname = \"mail\"\nkind = \"sendgrid\"\nfrom = \"a@b.test\"\napi_key = \"SG.hunter2\"\n\n\
+                [[notify.providers]]\nname = \"sms\"\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"hunter2\"\n";
+    let out = serve_with(toml, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`notify.providers[1].from`"), "{stderr}");
+    assert!(
+        !stderr.contains("notify.providers[0]"),
+        "the first provider is fine: {stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

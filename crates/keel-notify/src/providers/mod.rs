@@ -14,6 +14,18 @@ mod es256;
 pub mod fcm;
 mod push_common;
 pub mod webpush;
+mod chat;
+pub mod config;
+mod discord;
+pub(crate) mod http;
+mod mailgun;
+mod sendgrid;
+mod ses;
+pub mod sigv4;
+mod slack;
+mod smtp;
+mod teams;
+mod twilio;
 
 /// The providers `[[notify.providers]]` configures, each checked: a 400 naming
 /// `notify.providers[i].key` for a missing, unknown or invalid key (never its value), or a
@@ -41,6 +53,14 @@ fn build_one(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> 
         "webpush" => Ok(Arc::new(webpush::WebPush::from_config(at, table, outbound)?)),
         "fcm" => Ok(Arc::new(fcm::Fcm::from_config(at, table, outbound)?)),
         "apns" => Ok(Arc::new(apns::Apns::from_config(at, table, outbound)?)),
+        "smtp" => smtp::build(at, table),
+        "ses" => ses::build(at, table, outbound),
+        "sendgrid" => sendgrid::build(at, table, outbound),
+        "mailgun" => mailgun::build(at, table, outbound),
+        "twilio" => twilio::build(at, table, outbound),
+        "slack" => slack::build(at, table, outbound),
+        "teams" => teams::build(at, table, outbound),
+        "discord" => discord::build(at, table, outbound),
         _ => Err(Error::field(
             format!("{at}.kind"),
             "validation_invalid_value",

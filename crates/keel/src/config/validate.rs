@@ -101,6 +101,10 @@ pub(super) fn check(cfg: &Config, source: &dyn Fn(&str) -> String) -> Result<(),
             "expected limits.small_body_bytes <= limits.json_body_bytes <= max_body_bytes".into(),
         );
     }
+    // `[[notify.providers]]`: each table checked as the server builds it (key names only).
+    for (key, problem) in crate::wiring::notify_problems(cfg) {
+        bad(&key, problem);
+    }
     if errs.is_empty() {
         Ok(())
     } else {
