@@ -1,7 +1,12 @@
-//! Notifications: the email sender (SMTP) and message templates.
+//! Notifications: the email sender (SMTP), message templates, and the pure logic of the
+//! notifications service (quiet hours, digest windows, minijinja templates, rate limits).
 #![forbid(unsafe_code)]
 
+pub mod digest;
+pub mod prefs;
 pub mod providers;
+pub mod ratelimit;
+pub mod render;
 pub mod smtp;
 pub mod template;
 mod text;
