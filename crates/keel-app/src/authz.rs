@@ -44,6 +44,12 @@ pub enum Permission {
     /// batch, files, expand, realtime) as a superuser does, on every collection but the
     /// system ones (`_…`): for service accounts that own the data.
     RecordsManage,
+    /// Send notifications (`POST /api/notifications/send`).
+    NotificationsSend,
+    /// Manage notification templates, topics, rules, and everyone's preferences and subscriptions.
+    NotificationsManage,
+    /// Read every notification and its deliveries (not only one's own).
+    NotificationsRead,
 }
 
 impl Permission {
@@ -65,6 +71,9 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::MetricsRead => "metrics:read",
             Permission::RecordsManage => "records:manage",
+            Permission::NotificationsSend => "notifications:send",
+            Permission::NotificationsManage => "notifications:manage",
+            Permission::NotificationsRead => "notifications:read",
         }
     }
 }

@@ -76,6 +76,19 @@ pub fn render(source: &Source, data: &Value) -> Result<Rendered, RenderError> {
     })
 }
 
+/// Checks that every part of `source` compiles (syntax only; values are checked at render).
+pub fn check(source: &Source) -> Result<(), RenderError> {
+    let env = Environment::new();
+    for (field, src) in [("subject", &source.subject), ("text", &source.text), ("html", &source.html)] {
+        env.template_from_named_str(field, src).map_err(|e| RenderError {
+            field,
+            line: e.line(),
+            message: e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string()),
+        })?;
+    }
+    Ok(())
+}
+
 /// The best of `available` locales for `wanted`: exact (case-insensitive), then its
 /// language (`de` for `de-AT`), then the default `""`; `None` if none of those exists.
 pub fn pick_locale<'a>(available: &[&'a str], wanted: Option<&str>) -> Option<&'a str> {
