@@ -79,7 +79,11 @@ pub fn render(source: &Source, data: &Value) -> Result<Rendered, RenderError> {
 /// Checks that every part of `source` compiles (syntax only; values are checked at render).
 pub fn check(source: &Source) -> Result<(), RenderError> {
     let env = Environment::new();
-    for (field, src) in [("subject", &source.subject), ("text", &source.text), ("html", &source.html)] {
+    for (field, src) in [
+        ("subject", &source.subject),
+        ("text", &source.text),
+        ("html", &source.html),
+    ] {
         env.template_from_named_str(field, src).map_err(|e| RenderError {
             field,
             line: e.line(),

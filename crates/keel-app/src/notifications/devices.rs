@@ -84,7 +84,13 @@ pub async fn delete(app: &App, caller: &Caller, which: DeviceRef) -> Result<()> 
     let filter = match (&which.id, &which.token) {
         (Some(id), _) => format!("{} && id = {}", owner.filter(), lit(id)),
         (None, Some(t)) => format!("{} && token = {}", owner.filter(), lit(t)),
-        _ => return Err(Error::field("id", "validation_required", "Give the device's id or token.")),
+        _ => {
+            return Err(Error::field(
+                "id",
+                "validation_required",
+                "Give the device's id or token.",
+            ))
+        }
     };
     let rows = find(app, DEVICES, &filter).await?;
     if rows.is_empty() {

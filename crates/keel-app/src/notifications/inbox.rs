@@ -36,7 +36,11 @@ pub async fn list(app: &App, caller: &Caller, params: &ListParams, req: &Request
         params.sort = Some("-created".into());
     }
     let rule = c.list_rule.clone().unwrap_or_default();
-    let access = if reads_all(caller) { Access::Superuser } else { Access::Rule(&rule) };
+    let access = if reads_all(caller) {
+        Access::Superuser
+    } else {
+        Access::Rule(&rule)
+    };
     app.store.list_records(&c, &params, req, access).await
 }
 
@@ -45,7 +49,11 @@ pub async fn view(app: &App, caller: &Caller, id: &str, req: &RequestInfo) -> Re
     may_read(caller)?;
     let c = col(app, NOTIFICATIONS)?;
     let rule = c.view_rule.clone().unwrap_or_default();
-    let access = if reads_all(caller) { Access::Superuser } else { Access::Rule(&rule) };
+    let access = if reads_all(caller) {
+        Access::Superuser
+    } else {
+        Access::Rule(&rule)
+    };
     match app.store.get_record(&c, id, req, access).await {
         Err(Error::NotFound(_)) => Err(not_found("notification", id)),
         other => other,
@@ -65,7 +73,11 @@ async fn own(app: &App, caller: &Caller, id: &str, req: &RequestInfo) -> Result<
 /// Marks the caller's notification read (once: the first time stays).
 pub async fn read(app: &App, caller: &Caller, id: &str, req: &RequestInfo) -> Result<Record> {
     let n = own(app, caller, id, req).await?;
-    if n.data.get("readAt").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    if n.data
+        .get("readAt")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
         return Ok(n);
     }
     let now = keel_core::time::format(app.notifications.now());
@@ -75,7 +87,11 @@ pub async fn read(app: &App, caller: &Caller, id: &str, req: &RequestInfo) -> Re
 /// Acknowledges the caller's notification (which also marks it read); stops its escalation.
 pub async fn ack(app: &App, caller: &Caller, id: &str, req: &RequestInfo) -> Result<Record> {
     let n = own(app, caller, id, req).await?;
-    if n.data.get("ackedAt").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    if n.data
+        .get("ackedAt")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
         return Ok(n);
     }
     let now = keel_core::time::format(app.notifications.now());

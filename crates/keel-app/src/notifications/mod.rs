@@ -150,7 +150,11 @@ impl Owner {
 
     /// A filter matching rows of this owner.
     fn filter(&self) -> String {
-        format!("collectionRef = {} && recordRef = {}", lit(&self.collection), lit(&self.record))
+        format!(
+            "collectionRef = {} && recordRef = {}",
+            lit(&self.collection),
+            lit(&self.record)
+        )
     }
 }
 
@@ -163,15 +167,25 @@ pub fn may_act_for(caller: &Caller, owner: &Owner) -> Result<()> {
 }
 
 /// The owner named by `user` in `collection` (default `users`): 400 naming `field` when absent.
-pub async fn user_owner(app: &App, collection: Option<&str>, user: &str, field: &str) -> Result<(Arc<Collection>, Record)> {
+pub async fn user_owner(
+    app: &App,
+    collection: Option<&str>,
+    user: &str,
+    field: &str,
+) -> Result<(Arc<Collection>, Record)> {
     let name = collection.filter(|c| !c.is_empty()).unwrap_or("users");
-    let col = app
+    let col = app.store.collection(name).ok().filter(|c| c.is_auth()).ok_or_else(|| {
+        Error::field(
+            field,
+            "validation_unknown_collection",
+            format!("No auth collection {name:?}."),
+        )
+    })?;
+    match app
         .store
-        .collection(name)
-        .ok()
-        .filter(|c| c.is_auth())
-        .ok_or_else(|| Error::field(field, "validation_unknown_collection", format!("No auth collection {name:?}.")))?;
-    match app.store.get_record(&col, user, &RequestInfo::default(), Access::Superuser).await {
+        .get_record(&col, user, &RequestInfo::default(), Access::Superuser)
+        .await
+    {
         Ok(r) => Ok((col, r)),
         Err(Error::NotFound(_)) => Err(Error::field(
             field,
@@ -217,7 +231,11 @@ pub(crate) async fn find(app: &App, name: &str, filter: &str) -> Result<Vec<Reco
 /// The row `id` of `name`, or `None`.
 pub(crate) async fn get(app: &App, name: &str, id: &str) -> Result<Option<Record>> {
     let c = col(app, name)?;
-    match app.store.get_record(&c, id, &RequestInfo::default(), Access::Superuser).await {
+    match app
+        .store
+        .get_record(&c, id, &RequestInfo::default(), Access::Superuser)
+        .await
+    {
         Ok(r) => Ok(Some(r)),
         Err(Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e),

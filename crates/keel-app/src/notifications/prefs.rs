@@ -79,8 +79,17 @@ pub async fn load(app: &App, owner: &Owner) -> Result<Prefs> {
     } else {
         QuietHours::parse(zone, start, end).ok()
     };
-    let topics = r.data.get("topics").and_then(Value::as_object).cloned().unwrap_or_default();
-    Ok(Prefs { timezone, quiet, topics })
+    let topics = r
+        .data
+        .get("topics")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Prefs {
+        timezone,
+        quiet,
+        topics,
+    })
 }
 
 /// The preferences of `owner`, for the caller (themself, or `notifications:manage`).
@@ -95,7 +104,8 @@ pub async fn update(app: &App, caller: &Caller, owner: &Owner, input: PrefsInput
     let mut set = Map::new();
     if let Some(tz) = &input.timezone {
         if !tz.is_empty() {
-            keel_notify::prefs::parse_zone(tz).map_err(|m| Error::field("timezone", "validation_invalid_timezone", m))?;
+            keel_notify::prefs::parse_zone(tz)
+                .map_err(|m| Error::field("timezone", "validation_invalid_timezone", m))?;
         }
         set.insert("timezone".into(), json!(tz));
     }
@@ -117,9 +127,8 @@ pub async fn update(app: &App, caller: &Caller, owner: &Owner, input: PrefsInput
     if let Some(topics) = &input.topics {
         for (topic, channels) in topics {
             let ok = channels.as_object().is_some_and(|m| {
-                m.iter().all(|(c, v)| {
-                    v.is_boolean() && serde_json::from_value::<Channel>(json!(c)).is_ok()
-                })
+                m.iter()
+                    .all(|(c, v)| v.is_boolean() && serde_json::from_value::<Channel>(json!(c)).is_ok())
             });
             if !ok {
                 return Err(Error::field(

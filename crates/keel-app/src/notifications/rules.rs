@@ -50,21 +50,37 @@ pub fn may_manage(caller: &Caller) -> Result<()> {
 fn validate(app: &App, r: &RuleInput) -> Result<()> {
     let event = r.event.as_deref().unwrap_or_default();
     if event.is_empty() || event.len() > 64 || !event.contains('.') {
-        return Err(Error::field("event", "validation_invalid_event", "event is an event type such as record.created or job.dead."));
+        return Err(Error::field(
+            "event",
+            "validation_invalid_event",
+            "event is an event type such as record.created or job.dead.",
+        ));
     }
     if let Some(c) = r.collection.as_deref().filter(|c| !c.is_empty()) {
         if app.store.collection(c).is_err() {
-            return Err(Error::field("collection", "validation_unknown_collection", format!("No collection {c:?}.")));
+            return Err(Error::field(
+                "collection",
+                "validation_unknown_collection",
+                format!("No collection {c:?}."),
+            ));
         }
     }
     if r.template.as_deref().unwrap_or_default().is_empty()
         && r.subject.as_deref().unwrap_or_default().is_empty()
         && r.body.as_deref().unwrap_or_default().is_empty()
     {
-        return Err(Error::field("body", "validation_required", "Give a template, or a subject and body."));
+        return Err(Error::field(
+            "body",
+            "validation_required",
+            "Give a template, or a subject and body.",
+        ));
     }
     if r.recipients.as_ref().is_none_or(Vec::is_empty) {
-        return Err(Error::field("recipients", "validation_required", "Name at least one recipient."));
+        return Err(Error::field(
+            "recipients",
+            "validation_required",
+            "Name at least one recipient.",
+        ));
     }
     Ok(())
 }
@@ -130,8 +146,18 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<()> {
 fn rule_json(r: &Record) -> Value {
     let mut m = Map::new();
     for k in [
-        "event", "collection", "filter", "template", "subject", "body", "recipients", "channels", "escalation",
-        "ackRequired", "critical", "active",
+        "event",
+        "collection",
+        "filter",
+        "template",
+        "subject",
+        "body",
+        "recipients",
+        "channels",
+        "escalation",
+        "ackRequired",
+        "critical",
+        "active",
     ] {
         if let Some(v) = r.data.get(k).filter(|v| !v.is_null() && *v != &json!("")) {
             m.insert(k.into(), v.clone());
@@ -161,11 +187,13 @@ impl RuleConsumer {
         rules
             .iter()
             .filter(|r| r.input.event.as_deref() == Some(kind))
-            .filter(|r| match (r.input.collection.as_deref().filter(|c| !c.is_empty()), collection) {
-                (None, _) => true,
-                (Some(want), Some(c)) => c.id == want || c.name == want,
-                (Some(_), None) => false,
-            })
+            .filter(
+                |r| match (r.input.collection.as_deref().filter(|c| !c.is_empty()), collection) {
+                    (None, _) => true,
+                    (Some(want), Some(c)) => c.id == want || c.name == want,
+                    (Some(_), None) => false,
+                },
+            )
             .cloned()
             .collect()
     }
@@ -203,7 +231,12 @@ impl EventConsumer for RuleConsumer {
             Some(id) => app.store.collection(id).ok(),
             None => None,
         };
-        let record = event.data.get("record").and_then(Value::as_object).cloned().unwrap_or_default();
+        let record = event
+            .data
+            .get("record")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for rule in self.matching(&event.kind, collection.as_deref()) {
             fire(app, &rule, event, collection.as_ref(), &record)
                 .await
@@ -241,12 +274,10 @@ async fn fire(
         if let Some(topic) = who.strip_prefix("topic:") {
             topics.push(topic.to_string());
         } else if let Some(field) = who.strip_prefix("@record.") {
-            let target = collection
-                .and_then(|c| c.field(field))
-                .and_then(|f| match &f.kind {
-                    FieldKind::Relation(o) => app.store.collection(&o.collection_id).ok().map(|c| c.name.clone()),
-                    _ => None,
-                });
+            let target = collection.and_then(|c| c.field(field)).and_then(|f| match &f.kind {
+                FieldKind::Relation(o) => app.store.collection(&o.collection_id).ok().map(|c| c.name.clone()),
+                _ => None,
+            });
             match record.get(field) {
                 Some(Value::String(id)) if !id.is_empty() => add(target, id.clone()),
                 Some(Value::Array(ids)) => {
@@ -274,7 +305,11 @@ async fn fire(
     };
     for (i, (collection, users)) in groups.into_iter().enumerate() {
         let req = SendRequest {
-            to: To { users, collection, ..To::default() },
+            to: To {
+                users,
+                collection,
+                ..To::default()
+            },
             ..base.clone()
         };
         // A recipient that no longer exists is skipped, not retried forever.
@@ -285,7 +320,10 @@ async fn fire(
     }
     for topic in topics {
         let req = SendRequest {
-            to: To { topic: Some(topic.clone()), ..To::default() },
+            to: To {
+                topic: Some(topic.clone()),
+                ..To::default()
+            },
             ..base.clone()
         };
         match dispatch(app, req, &format!("rule:{}:{}:topic:{topic}", rule.id, event.id)).await {

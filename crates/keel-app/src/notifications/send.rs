@@ -100,7 +100,11 @@ pub async fn dispatch(app: &App, mut req: SendRequest, source: &str) -> Result<S
         req.data = json!({});
     }
     if !req.data.is_object() {
-        return Err(Error::field("data", "validation_invalid_data", "data must be a JSON object."));
+        return Err(Error::field(
+            "data",
+            "validation_invalid_data",
+            "data must be a JSON object.",
+        ));
     }
     let done = find(app, NOTIFICATIONS, &format!("source = {}", lit(source))).await?;
     if !done.is_empty() {
@@ -125,7 +129,11 @@ pub async fn dispatch(app: &App, mut req: SendRequest, source: &str) -> Result<S
         c
     });
     if channels.is_empty() {
-        return Err(Error::field("channels", "validation_required", "Name at least one channel."));
+        return Err(Error::field(
+            "channels",
+            "validation_required",
+            "Name at least one channel.",
+        ));
     }
     let content = render_all(app, &req, &channels).await?;
     let topic = req.to.topic.clone().unwrap_or_default();
@@ -225,16 +233,29 @@ pub async fn dispatch(app: &App, mut req: SendRequest, source: &str) -> Result<S
                     .unwrap_or_else(|| to_key(&to));
                 if digest_secs > 0 && !req.critical {
                     let b = keel_notify::digest::bucket(now, digest_secs);
-                    let digest_key = format!("{}:{}", keel_notify::digest::bucket_key(&topic, &key, &b), channel.as_str());
+                    let digest_key = format!(
+                        "{}:{}",
+                        keel_notify::digest::bucket_key(&topic, &key, &b),
+                        channel.as_str()
+                    );
                     d["status"] = json!("deferred");
                     d["dueAt"] = json!(keel_core::time::format(b.due));
                     d["digestKey"] = json!(digest_key);
                     let row = insert(app, DELIVERIES, d).await?;
                     out.deliveries.push(delivery_json(&row));
-                    jobs.push(job(app, json!({"kind": "digest", "key": digest_key, "topic": topic}), &digest_key, b.due));
+                    jobs.push(job(
+                        app,
+                        json!({"kind": "digest", "key": digest_key, "topic": topic}),
+                        &digest_key,
+                        b.due,
+                    ));
                     continue;
                 }
-                let due = if req.critical { None } else { prefs.quiet.and_then(|q| q.deliver_at(now)) };
+                let due = if req.critical {
+                    None
+                } else {
+                    prefs.quiet.and_then(|q| q.deliver_at(now))
+                };
                 d["status"] = json!(if due.is_some() { "deferred" } else { "queued" });
                 if let Some(due) = due {
                     d["dueAt"] = json!(keel_core::time::format(due));
@@ -330,7 +351,11 @@ async fn resolve(app: &App, req: &SendRequest) -> Result<Vec<Target>> {
     }
     if let Some(topic) = &req.to.topic {
         if topics::topic(app, topic).await?.is_none() {
-            return Err(Error::field("to.topic", "validation_unknown_topic", format!("No topic named {topic:?}.")));
+            return Err(Error::field(
+                "to.topic",
+                "validation_unknown_topic",
+                format!("No topic named {topic:?}."),
+            ));
         }
         for owner in topics::subscribers(app, topic).await? {
             let Ok(c) = app.store.collection(&owner.collection) else {
@@ -344,19 +369,31 @@ async fn resolve(app: &App, req: &SendRequest) -> Result<Vec<Target>> {
     }
     for e in &req.to.emails {
         if !e.contains('@') || e.chars().any(char::is_whitespace) {
-            return Err(Error::field("to.emails", "validation_invalid_email", format!("{e:?} is not an email address.")));
+            return Err(Error::field(
+                "to.emails",
+                "validation_invalid_email",
+                format!("{e:?} is not an email address."),
+            ));
         }
         out.push(Target::Address(Channel::Email, Recipient::Email { address: e.clone() }));
     }
     for p in &req.to.phones {
         let digits = p.strip_prefix('+').unwrap_or("");
         if digits.is_empty() || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::field("to.phones", "validation_invalid_phone", format!("{p:?} is not an E.164 number (+14155550100).")));
+            return Err(Error::field(
+                "to.phones",
+                "validation_invalid_phone",
+                format!("{p:?} is not an E.164 number (+14155550100)."),
+            ));
         }
         out.push(Target::Address(Channel::Sms, Recipient::Phone { number: p.clone() }));
     }
     if out.is_empty() && req.to.topic.is_none() {
-        return Err(Error::field("to", "validation_required", "Name at least one recipient (users, emails, phones or topic)."));
+        return Err(Error::field(
+            "to",
+            "validation_required",
+            "Name at least one recipient (users, emails, phones or topic).",
+        ));
     }
     Ok(out)
 }
@@ -377,7 +414,11 @@ async fn render_all(app: &App, req: &SendRequest, channels: &[Channel]) -> Resul
                 })?,
             None => {
                 if req.subject.is_none() && req.body.is_none() {
-                    return Err(Error::field("body", "validation_required", "Give a template, or a subject and body."));
+                    return Err(Error::field(
+                        "body",
+                        "validation_required",
+                        "Give a template, or a subject and body.",
+                    ));
                 }
                 Source {
                     subject: req.subject.clone().unwrap_or_default(),

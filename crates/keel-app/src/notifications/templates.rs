@@ -47,7 +47,11 @@ pub fn may_manage(caller: &Caller) -> Result<()> {
 
 /// A render error as a 400 naming the template part (`subject`, `text`, `html`) and line.
 pub fn render_error(prefix: &str, e: &RenderError) -> Error {
-    Error::field(format!("{prefix}{}", e.field), "validation_invalid_template", e.to_string())
+    Error::field(
+        format!("{prefix}{}", e.field),
+        "validation_invalid_template",
+        e.to_string(),
+    )
 }
 
 fn validate(input: &TemplateInput, creating: bool) -> Result<()> {
@@ -127,7 +131,10 @@ pub async fn update(app: &App, caller: &Caller, id: &str, input: TemplateInput) 
         name: input.name.clone().or_else(|| Some(str_of(&before.data, "name").into())),
         locale: input.locale.clone(),
         channel: input.channel.clone(),
-        subject: input.subject.clone().or_else(|| Some(str_of(&before.data, "subject").into())),
+        subject: input
+            .subject
+            .clone()
+            .or_else(|| Some(str_of(&before.data, "subject").into())),
         text: input.text.clone().or_else(|| Some(str_of(&before.data, "text").into())),
         html: input.html.clone().or_else(|| Some(str_of(&before.data, "html").into())),
     };
@@ -184,7 +191,11 @@ pub async fn preview(app: &App, caller: &Caller, input: PreviewInput) -> Result<
             let s = resolve(app, &name, channel, input.locale.as_deref())
                 .await?
                 .ok_or_else(|| {
-                    Error::field("template", "validation_unknown_template", format!("No template {name:?}."))
+                    Error::field(
+                        "template",
+                        "validation_unknown_template",
+                        format!("No template {name:?}."),
+                    )
                 })?;
             (s, "")
         }

@@ -1,8 +1,8 @@
 //! Work the service clock says is due now: delayed `_keel-notify` jobs (quiet hours, digest
-//! windows, escalations) carry their `due` instant; [`release_due`] enqueues, to run now, a
-//! copy of each one whose `due` has passed by the service clock. The jobs are idempotent, so
-//! the original, when its real delay runs out, finds its work done. With the real clock this
-//! is never needed (the delay is the same); tests call it after moving the clock.
+//! windows, escalations) carry their `due` instant; [`release_due`] replaces each one whose
+//! `due` has passed by the service clock with a copy that runs now (the original is
+//! cancelled, and the copy takes its unique key). With the real clock this is never needed
+//! (the jobs' delay is the same); tests call it after moving the clock.
 
 use keel_core::Result;
 use keel_jobs::{JobState, NewJob};
@@ -21,12 +21,16 @@ pub async fn release_due(app: &App) -> Result<usize> {
         loop {
             let p = app.jobs.store().list(&queue, Some(state), page, 500).await?;
             for j in &p.items {
-                let at = j.payload.get("due").and_then(Value::as_str).and_then(keel_core::time::parse);
+                let at = j
+                    .payload
+                    .get("due")
+                    .and_then(Value::as_str)
+                    .and_then(keel_core::time::parse);
                 if at.is_some_and(|at| at <= now) {
                     let mut copy = NewJob::new(j.name.clone(), j.payload.clone());
-                    copy.unique_key = Some(format!("{}:due", j.unique_key.clone().unwrap_or_else(|| j.id.clone())));
+                    copy.unique_key = j.unique_key.clone();
                     copy.max_attempts = Some(50);
-                    due.push(copy);
+                    due.push((j.id.clone(), copy));
                 }
             }
             if p.items.len() < 500 {
@@ -35,9 +39,13 @@ pub async fn release_due(app: &App) -> Result<usize> {
             page += 1;
         }
     }
-    let n = due.len();
-    if n > 0 {
-        app.jobs.enqueue(&queue, due).await?;
+    let mut n = 0;
+    for (id, copy) in due {
+        // A job that started meanwhile is left to run (it is due).
+        if app.jobs.cancel(&id).await.is_ok() {
+            app.jobs.enqueue(&queue, vec![copy]).await?;
+            n += 1;
+        }
     }
     Ok(n)
 }

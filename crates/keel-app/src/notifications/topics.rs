@@ -48,7 +48,10 @@ pub async fn topic(app: &App, name: &str) -> Result<Option<Record>> {
     if !valid_name(name) {
         return Ok(None);
     }
-    Ok(find(app, TOPICS, &format!("name = {}", lit(name))).await?.into_iter().next())
+    Ok(find(app, TOPICS, &format!("name = {}", lit(name)))
+        .await?
+        .into_iter()
+        .next())
 }
 
 async fn topic_or_404(app: &App, name: &str) -> Result<Record> {
@@ -76,7 +79,11 @@ pub async fn create(app: &App, caller: &Caller, input: TopicInput) -> Result<Rec
         ));
     }
     if topic(app, &input.name).await?.is_some() {
-        return Err(Error::field("name", "validation_not_unique", "A topic with this name exists."));
+        return Err(Error::field(
+            "name",
+            "validation_not_unique",
+            "A topic with this name exists.",
+        ));
     }
     insert(
         app,

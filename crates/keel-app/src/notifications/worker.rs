@@ -53,7 +53,14 @@ impl JobHandler for NotifyWorker {
         }
         match p.get("kind").and_then(Value::as_str) {
             Some("deliver") => deliver(app, p["delivery"].as_str().unwrap_or_default()).await,
-            Some("digest") => digest(app, p["key"].as_str().unwrap_or_default(), p["topic"].as_str().unwrap_or_default()).await,
+            Some("digest") => {
+                digest(
+                    app,
+                    p["key"].as_str().unwrap_or_default(),
+                    p["topic"].as_str().unwrap_or_default(),
+                )
+                .await
+            }
             Some("escalate") => escalate(app, p["notification"].as_str().unwrap_or_default()).await,
             _ => Err(JobFailure::permanent("not a notification job")),
         }
@@ -67,7 +74,9 @@ fn content(n: &Record, channel: Channel) -> (Option<String>, String, Option<Stri
     let c = n.data.get("content").and_then(|c| c.get(channel.as_str()));
     let s = |k: &str| c.and_then(|c| c.get(k)).and_then(Value::as_str).map(str::to_string);
     (
-        s("subject").or_else(|| Some(str_of(&n.data, "subject").to_string())).filter(|s| !s.is_empty()),
+        s("subject")
+            .or_else(|| Some(str_of(&n.data, "subject").to_string()))
+            .filter(|s| !s.is_empty()),
         s("text").unwrap_or_else(|| str_of(&n.data, "body").to_string()),
         s("html"),
     )
@@ -90,7 +99,10 @@ async fn deliver(app: &App, id: &str) -> Result<Option<Value>, JobFailure> {
     if FINAL.contains(&str_of(&d.data, "status")) {
         return Ok(Some(json!({"sent": false, "reason": "already done"})));
     }
-    let Some(n) = get(app, NOTIFICATIONS, str_of(&d.data, "notification")).await.map_err(failure)? else {
+    let Some(n) = get(app, NOTIFICATIONS, str_of(&d.data, "notification"))
+        .await
+        .map_err(failure)?
+    else {
         return Ok(Some(json!({"sent": false, "reason": "the notification was deleted"})));
     };
     let (Some(channel), Some((to, device))) = (channel_of(&d), recipient_of(&d)) else {
@@ -98,7 +110,13 @@ async fn deliver(app: &App, id: &str) -> Result<Option<Value>, JobFailure> {
     };
     let (subject, text, html) = content(&n, channel);
     let data = n.data.get("data").cloned().unwrap_or(Value::Null);
-    let message = Message { to, subject, text, html, data };
+    let message = Message {
+        to,
+        subject,
+        text,
+        html,
+        data,
+    };
     send_and_record(app, &[d], channel, &message, device.as_deref()).await
 }
 
@@ -147,10 +165,16 @@ async fn send_and_record(
                 json!({"provider": provider, "providerId": sent.provider_id.unwrap_or_default(), "attempts": attempts, "error": ""}),
             )
             .await;
-            Ok(Some(json!({"sent": true, "provider": provider, "deliveries": ds.len()})))
+            Ok(Some(
+                json!({"sent": true, "provider": provider, "deliveries": ds.len()}),
+            ))
         }
         Err(NotifyError::Retry { message: m, after }) => {
-            mark("queued", json!({"provider": provider, "attempts": attempts, "error": m})).await;
+            mark(
+                "queued",
+                json!({"provider": provider, "attempts": attempts, "error": m}),
+            )
+            .await;
             let msg = format!("{provider}: {m}");
             Err(match after {
                 Some(a) => JobFailure::retry_after(msg, a),
@@ -158,7 +182,11 @@ async fn send_and_record(
             })
         }
         Err(NotifyError::Rejected(m)) => {
-            mark("failed", json!({"provider": provider, "attempts": attempts, "error": m})).await;
+            mark(
+                "failed",
+                json!({"provider": provider, "attempts": attempts, "error": m}),
+            )
+            .await;
             Err(JobFailure::permanent(format!("{provider} rejected the message: {m}")))
         }
         Err(NotifyError::Gone(m)) => {
@@ -172,9 +200,13 @@ async fn send_and_record(
 }
 
 async fn digest(app: &App, key: &str, topic: &str) -> Result<Option<Value>, JobFailure> {
-    let members = find(app, DELIVERIES, &format!("digestKey = {} && status = 'deferred'", lit(key)))
-        .await
-        .map_err(failure)?;
+    let members = find(
+        app,
+        DELIVERIES,
+        &format!("digestKey = {} && status = 'deferred'", lit(key)),
+    )
+    .await
+    .map_err(failure)?;
     let members: Vec<Record> = members
         .into_iter()
         .filter(|d| !FINAL.contains(&str_of(&d.data, "status")))
@@ -188,7 +220,10 @@ async fn digest(app: &App, key: &str, topic: &str) -> Result<Option<Value>, JobF
     let mut lines = Vec::new();
     let mut items = Vec::new();
     for d in &members {
-        if let Some(n) = get(app, NOTIFICATIONS, str_of(&d.data, "notification")).await.map_err(failure)? {
+        if let Some(n) = get(app, NOTIFICATIONS, str_of(&d.data, "notification"))
+            .await
+            .map_err(failure)?
+        {
             let (subject, text, _) = content(&n, channel);
             lines.push(match &subject {
                 Some(s) => format!("- {s}: {text}"),
@@ -209,7 +244,9 @@ async fn digest(app: &App, key: &str, topic: &str) -> Result<Option<Value>, JobF
 
 async fn escalate(app: &App, id: &str) -> Result<Option<Value>, JobFailure> {
     let Some(n) = get(app, NOTIFICATIONS, id).await.map_err(failure)? else {
-        return Ok(Some(json!({"escalated": false, "reason": "the notification was deleted"})));
+        return Ok(Some(
+            json!({"escalated": false, "reason": "the notification was deleted"}),
+        ));
     };
     if !str_of(&n.data, "ackedAt").is_empty() {
         return Ok(Some(json!({"escalated": false, "reason": "acknowledged"})));

@@ -53,6 +53,10 @@ const TAGS: &[(&str, &str)] = &[
     ("roles", "Roles and their members"),
     ("apikeys", "API keys"),
     ("audit", "The audit trail"),
+    (
+        "notifications",
+        "Notifications: send, inbox, templates, topics, preferences, rules",
+    ),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.
