@@ -141,8 +141,15 @@ pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<Vec<Joi
     }
     let follower = {
         let app = app.clone();
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            while let Some(delivery) = sub.recv().await {
+            loop {
+                let delivery = tokio::select! {
+                    d = sub.recv() => d,
+                    // Ends with the other tasks (a dropped sender counts as a stop).
+                    _ = stop.wait_for(|s| *s) => None,
+                };
+                let Some(delivery) = delivery else { break };
                 if delivery == BusDelivery::Gap {
                     tracing::info!("event bus reported a gap: reloading webhook endpoints and rules");
                 }

@@ -198,11 +198,26 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/jobs/", "id", "A job's id", None),
     ("/api/schedules/", "id", "A schedule's id", None),
     ("/api/apikeys/", "id", "An API key's id", None),
-    ("/api/notifications/templates/", "id", "A notification template's id", None),
+    (
+        "/api/notifications/templates/",
+        "id",
+        "A notification template's id",
+        None,
+    ),
     ("/api/notifications/rules/", "id", "A notification rule's id", None),
     ("/api/notifications/topics/", "name", "A topic's name", None),
-    ("/api/notifications/preferences/", "userId", "An auth record's id (`?collection=`, default `users`)", None),
-    ("/api/notifications/", "id", "A notification's id (one recipient's)", None),
+    (
+        "/api/notifications/preferences/",
+        "userId",
+        "An auth record's id (`?collection=`, default `users`)",
+        None,
+    ),
+    (
+        "/api/notifications/",
+        "id",
+        "A notification's id (one recipient's)",
+        None,
+    ),
 ];
 
 /// Cache namespaces, keys and tags (`routes/cache/mod.rs::check_name`).
