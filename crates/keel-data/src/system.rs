@@ -288,7 +288,7 @@ pub fn notification_collections() -> Vec<Collection> {
                 text("error", false),
                 text("providerId", false),
                 number("attempts"),
-                json("errors"),
+                json("log"),
                 date("dueAt"),
                 text("digestKey", false),
             ],

@@ -212,6 +212,9 @@ async fn a_send_to_users_lands_in_their_inbox_and_email_and_each_sees_only_their
     let email = ds.iter().find(|d| d["channel"] == "email").unwrap();
     assert_eq!(email["provider"], "capture-email");
     assert!(email["providerId"].as_str().unwrap().starts_with("capture-email-"));
+    assert_eq!(email["attempts"], 1);
+    assert_eq!(email["log"][0]["status"], "sent", "{email}");
+    assert_eq!(email["log"][0]["provider"], "capture-email");
 
     // Bob cannot see alice's notification, its deliveries, nor read or ack it.
     for (m, uri) in [
@@ -774,4 +777,87 @@ async fn devices_are_the_users_own() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+/// A provider that always gives one answer.
+struct Refuse {
+    channel: Channel,
+    answer: NotifyError,
+}
+
+#[async_trait]
+impl Notifier for Refuse {
+    fn name(&self) -> &str {
+        "refuse"
+    }
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+    async fn send(&self, _message: &Message) -> Result<Sent, NotifyError> {
+        Err(self.answer.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_message_fails_for_good_and_a_gone_device_is_dropped() {
+    let e = env().await;
+    e.app.state.notifications.set_notifiers(vec![
+        Arc::new(Refuse {
+            channel: Channel::Email,
+            answer: NotifyError::Rejected("invalid address".into()),
+        }),
+        Arc::new(Refuse {
+            channel: Channel::Push,
+            answer: NotifyError::Gone("unregistered".into()),
+        }),
+    ]);
+    e.ok(
+        Method::POST,
+        "/api/notifications/devices",
+        &e.alice.1,
+        Some(json!({"kind": "fcm", "token": "tok-9"})),
+    )
+    .await;
+    let body = json!({"to": {"users": [e.alice.0]}, "body": "hello", "channels": ["email", "push", "sms"]});
+    let out = e.ok(Method::POST, "/api/notifications/send", &e.su, Some(body)).await;
+    // No phone on the record: sms is skipped, not failed.
+    let sms: Vec<&Value> = out["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "sms")
+        .collect();
+    assert_eq!(sms[0]["status"], "skipped");
+    let id = out["recipients"][0]["id"].as_str().unwrap().to_string();
+    until("both outcomes recorded", || async {
+        let ds = e.deliveries(&id).await;
+        statuses(&ds, "email") == ["failed"] && statuses(&ds, "push") == ["gone"]
+    })
+    .await;
+    let ds = e.deliveries(&id).await;
+    let email = ds.iter().find(|d| d["channel"] == "email").unwrap();
+    assert_eq!(email["error"], "invalid address");
+    // The device is gone.
+    let r = e
+        .call(
+            Method::DELETE,
+            "/api/notifications/devices",
+            &e.alice.1,
+            Some(json!({"token": "tok-9"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The rejected email's job is dead after one attempt.
+    until("the email job dead", || async {
+        let jobs = e
+            .app
+            .state
+            .jobs
+            .store()
+            .list("_keel-notify", Some(keel_jobs::JobState::Dead), 1, 10)
+            .await
+            .unwrap();
+        jobs.items.len() == 1 && jobs.items[0].attempts == 1
+    })
+    .await;
 }

@@ -202,7 +202,7 @@ pub async fn dispatch(app: &App, mut req: SendRequest, source: &str) -> Result<S
                 (Target::Address(c, to), ch) if *c == ch => vec![(None, to.clone())],
                 (Target::Address(..), _) => continue,
             };
-            let mut base = json!({"notification": row.id(), "channel": channel, "attempts": 0, "errors": []});
+            let mut base = json!({"notification": row.id(), "channel": channel, "attempts": 0, "log": []});
             let skip = if prefs.opted_out(&topic, channel) {
                 Some("the recipient opted out of this channel for this topic")
             } else if recipients.is_empty() {
@@ -307,6 +307,7 @@ pub fn delivery_json(r: &Record) -> Value {
         "providerId": str_of(d, "providerId"),
         "attempts": d.get("attempts").cloned().unwrap_or(json!(0)),
         "dueAt": str_of(d, "dueAt"),
+        "log": d.get("log").cloned().unwrap_or(json!([])),
         "updated": str_of(d, "updated"),
     })
 }

@@ -134,6 +134,18 @@ async fn send_and_record(
             if let (Value::Object(s), Value::Object(e)) = (&mut set, &extra) {
                 s.extend(e.clone());
             }
+            // Each provider attempt is appended to the delivery's log.
+            if let Some(attempt) = extra.get("attempts") {
+                let mut log = d.data.get("log").and_then(Value::as_array).cloned().unwrap_or_default();
+                log.push(json!({
+                    "attempt": attempt,
+                    "status": status,
+                    "provider": extra.get("provider"),
+                    "error": extra.get("error").and_then(Value::as_str).unwrap_or_default(),
+                    "at": keel_core::time::format(app.notifications.now()),
+                }));
+                set["log"] = Value::Array(log);
+            }
             if let Err(e) = patch(app, DELIVERIES, d.id(), set).await {
                 tracing::warn!(delivery = d.id(), error = %e, "cannot record a notification delivery");
             }
