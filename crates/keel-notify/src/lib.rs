@@ -1,5 +1,6 @@
-//! Notifications: the email sender (SMTP), message templates, and the pure logic of the
-//! notifications service (quiet hours, digest windows, minijinja templates, rate limits).
+//! Notifications: channel providers (SMTP email; Web Push, FCM, APNs), message templates, and
+//! the pure logic of the notifications service (quiet hours, digest windows, minijinja
+//! templates, rate limits).
 #![forbid(unsafe_code)]
 
 pub mod digest;

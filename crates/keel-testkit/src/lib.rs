@@ -8,6 +8,7 @@ pub mod ldap_server;
 pub mod mysql;
 pub mod oauth_server;
 pub mod postgres;
+pub mod push_standins;
 pub mod queue;
 pub mod records;
 pub mod smtp_server;

@@ -2,7 +2,7 @@
 //! The token or code an email carries is made here, at send time, from the record as it is
 //! now; a record, collection or OTP deleted meanwhile completes the job without an email
 //! (its result says why). A failure fails the attempt, which the jobs service retries with
-//! backoff until the job is dead; the error names the server and the failing step, never a
+//! backoff until the job is dead (a permanent refusal, SMTP 5xx, is dead at once); the error names the server and the failing step, never a
 //! credential or the message body.
 
 use async_trait::async_trait;
@@ -80,7 +80,13 @@ impl JobHandler for MailWorker {
             Err(e) => {
                 tracing::warn!(collection = %collection.name, job = %job.id, attempt = job.attempts, error = %e,
                     "sending the {} email failed", m.template.name());
-                Err(format!("sending the {} email failed: {e}", m.template.name()).into())
+                let message = format!("sending the {} email failed: {e}", m.template.name());
+                // The Mailer contract: a permanent refusal (SMTP 5xx, a bad address) is a
+                // BadRequest, which no retry would change.
+                Err(match e {
+                    keel_core::Error::BadRequest { .. } => JobFailure::permanent(message),
+                    _ => message.into(),
+                })
             }
         }
     }

@@ -98,6 +98,10 @@ impl Policy {
 pub struct OutboundGuard {
     policy: Arc<Policy>,
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    /// The HTTP/2-only client of [`OutboundGuard::http2`], built on first use.
+    h2_client: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    /// Whether this guard's requests use `h2_client`.
+    http2_only: bool,
 }
 
 impl std::fmt::Debug for OutboundGuard {
@@ -120,7 +124,20 @@ impl OutboundGuard {
         Ok(OutboundGuard {
             policy: Arc::new(Policy { allow }),
             client: Arc::default(),
+            h2_client: Arc::default(),
+            http2_only: false,
         })
+    }
+
+    /// The same guard (allow-list, resolver, no redirects, no proxy) whose requests speak
+    /// only HTTP/2, with prior knowledge: for a service that takes nothing else (APNs) reached
+    /// over cleartext `http://` (a local stand-in or relay), where there is no TLS ALPN to
+    /// agree on h2. Over `https://` the ordinary guard already negotiates h2 by ALPN.
+    pub fn http2(&self) -> OutboundGuard {
+        OutboundGuard {
+            http2_only: true,
+            ..self.clone()
+        }
     }
 
     /// The allow-listed blocks.
@@ -168,24 +185,30 @@ impl OutboundGuard {
         self.request(Method::POST, url)
     }
 
-    /// The client, built on first use: the guard's resolver, no redirects, no proxy.
+    /// The client, built on first use: the guard's resolver, no redirects, no proxy (and
+    /// HTTP/2 prior knowledge for [`http2`](Self::http2)'s guard).
     fn client(&self) -> Result<&reqwest::Client, Refusal> {
         let policy = self.policy.clone();
-        self.client
-            .get_or_init(move || {
-                reqwest::Client::builder()
-                    .dns_resolver(resolver::GuardResolver::new(policy))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .no_proxy()
-                    .referer(false)
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .timeout(DEFAULT_TIMEOUT)
-                    .user_agent("keel")
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| Refusal::Client(e.clone()))
+        let http2_only = self.http2_only;
+        let cell = if http2_only { &self.h2_client } else { &self.client };
+        cell.get_or_init(move || {
+            let builder = reqwest::Client::builder()
+                .dns_resolver(resolver::GuardResolver::new(policy))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .referer(false)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(DEFAULT_TIMEOUT)
+                .user_agent("keel");
+            let builder = if http2_only {
+                builder.http2_prior_knowledge()
+            } else {
+                builder
+            };
+            builder.build().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Refusal::Client(e.clone()))
     }
 }
 

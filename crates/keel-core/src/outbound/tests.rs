@@ -193,3 +193,39 @@ fn shown_urls_carry_no_credentials() {
     assert!(shown.starts_with("https://push.example.com:8443/in?"), "{shown}");
     assert_eq!(super::shown_url("not a url"), "the URL");
 }
+
+#[tokio::test]
+async fn the_http2_guard_keeps_the_policy_and_opens_with_the_h2_preface() {
+    // Same allow-list: refused without it, before any connection.
+    let (port, accepted) = server(ok("")).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    assert!(matches!(
+        OutboundGuard::default().http2().post(&url),
+        Err(Refusal::Internal { kind: "loopback", .. })
+    ));
+    let allowed = guard(&["127.0.0.1/32"]).http2();
+    assert_eq!(allowed.allowed().len(), 1);
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+    // With it, the connection opens with HTTP/2's client preface (prior knowledge), where the
+    // ordinary guard speaks HTTP/1.1.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_bytes = tokio::spawn(async move {
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 24];
+            sock.read_exact(&mut buf).await.unwrap();
+            out.push(buf);
+            // Closing the connection fails the request; only its first bytes matter here.
+        }
+        out
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let _ = allowed.post(&url).unwrap().send().await;
+    let _ = guard(&["127.0.0.1/32"]).post(&url).unwrap().send().await;
+    let first_bytes = first_bytes.await.unwrap();
+    assert_eq!(first_bytes[0], b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert!(first_bytes[1].starts_with(b"POST / HTTP/1.1\r\n"));
+}

@@ -9,6 +9,12 @@ use keel_core::outbound::OutboundGuard;
 use keel_core::{Error, Result};
 use serde_json::{Map, Value};
 
+pub mod apns;
+mod es256;
+pub mod fcm;
+mod push_common;
+pub mod webpush;
+
 /// The providers `[[notify.providers]]` configures, each checked: a 400 naming
 /// `notify.providers[i].key` for a missing, unknown or invalid key (never its value), or a
 /// duplicate name.
@@ -29,10 +35,12 @@ pub fn build(cfg: &NotifyConfig, outbound: &OutboundGuard) -> Result<Vec<Arc<dyn
     Ok(out)
 }
 
-fn build_one(at: &str, table: &Map<String, Value>, _outbound: &OutboundGuard) -> Result<Arc<dyn Notifier>> {
+fn build_one(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> Result<Arc<dyn Notifier>> {
     let kind = table.get("kind").and_then(Value::as_str).unwrap_or_default();
-    #[allow(clippy::match_single_binding)] // every provider adds its arm here
     match kind {
+        "webpush" => Ok(Arc::new(webpush::WebPush::from_config(at, table, outbound)?)),
+        "fcm" => Ok(Arc::new(fcm::Fcm::from_config(at, table, outbound)?)),
+        "apns" => Ok(Arc::new(apns::Apns::from_config(at, table, outbound)?)),
         _ => Err(Error::field(
             format!("{at}.kind"),
             "validation_invalid_value",

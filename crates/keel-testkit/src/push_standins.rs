@@ -1,0 +1,175 @@
+//! Local stand-ins for the push services (a Web Push service, FCM HTTP v1 with its OAuth2
+//! token endpoint, APNs over HTTP/2 cleartext), each an axum server on 127.0.0.1 that checks
+//! the exact request a provider must make and records what it received:
+//!
+//! - [`WebPushService`] issues subscriptions as a browser would (a fresh P-256 key pair and
+//!   auth secret each), checks the VAPID token (ES256 signature by the `k=` key it was told,
+//!   `aud` its own origin, `exp` within 24 h, `sub`) and DECRYPTS the `aes128gcm` body with the
+//!   subscription's private key;
+//! - [`FcmService`] makes a service account (a fresh RSA key), verifies the jwt-bearer
+//!   assertion at `/token` with the public key (`iss`, `scope`, `aud`, `exp`), issues access
+//!   tokens and checks the bearer and body shape of `messages:send`;
+//! - [`ApnsService`] makes a `.p8` key, serves HTTP/2 only (a request in HTTP/1.1 is refused),
+//!   verifies the provider token (ES256, `kid`, `iss`, `iat`) and the `apns-*` headers.
+//!
+//! A request that fails a check is answered 400 with the reason and listed in
+//! [`Recorder::problems`]; a test asserts there are none. [`Recorder::answer_next`] scripts the
+//! next answers (a 410, a 429 with `Retry-After`…); by default each accepts.
+
+mod apns;
+mod fcm;
+mod webpush;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Response, StatusCode, Version};
+use serde_json::Value;
+
+pub use apns::ApnsService;
+pub use fcm::{FcmService, FCM_PROJECT};
+pub use webpush::{Subscription, WebPushService};
+
+/// One request a stand-in accepted the form of.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    /// The path (`/push/<id>`, `/v1/projects/p/messages:send`, `/3/device/<token>`).
+    pub path: String,
+    /// Its headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Whether it came over HTTP/2.
+    pub http2: bool,
+    /// The body: for Web Push the DECRYPTED payload parsed as JSON (or a string when it is not
+    /// JSON); for FCM and APNs the JSON body.
+    pub body: Value,
+}
+
+impl PushRequest {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+struct Canned {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+#[derive(Default)]
+struct Recorded {
+    received: Vec<PushRequest>,
+    problems: Vec<String>,
+    next: VecDeque<Canned>,
+}
+
+/// What a stand-in received and will answer; every stand-in derefs to one.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Recorded>>,
+}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, Recorded> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The requests that passed the checks, in order.
+    pub fn received(&self) -> Vec<PushRequest> {
+        self.lock().received.clone()
+    }
+
+    /// Why requests were refused (empty when every request was right).
+    pub fn problems(&self) -> Vec<String> {
+        self.lock().problems.clone()
+    }
+
+    /// The next request that passes the checks is answered `status` with these headers and
+    /// body instead of the service's success (queued: call several times for several).
+    pub fn answer_next(&self, status: u16, headers: &[(&str, &str)], body: &str) {
+        self.lock().next.push_back(Canned {
+            status,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: body.to_string(),
+        });
+    }
+
+    /// Records a refusal and answers it 400.
+    fn problem(&self, why: impl Into<String>) -> Response<Body> {
+        let why = why.into();
+        self.lock().problems.push(why.clone());
+        answer(400, &[], &why)
+    }
+
+    /// Records an accepted request; the scripted answer, else `ok`.
+    fn accept(&self, request: PushRequest, ok: Response<Body>) -> Response<Body> {
+        let mut rec = self.lock();
+        rec.received.push(request);
+        match rec.next.pop_front() {
+            Some(c) => {
+                let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                answer(c.status, &headers, &c.body)
+            }
+            None => ok,
+        }
+    }
+}
+
+fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn is_http2(version: Version) -> bool {
+    version == Version::HTTP_2
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An ephemeral port of 127.0.0.1 and its URL (`http://127.0.0.1:port`).
+async fn bind() -> std::io::Result<(tokio::net::TcpListener, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, and HTTP/2 cleartext with prior knowledge); the task
+/// to abort.
+fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
