@@ -47,6 +47,12 @@ pub enum Permission {
     /// Create, list, change, rotate and delete webhook endpoints; read, redeliver and test
     /// their deliveries.
     WebhooksManage,
+    /// Send notifications (`POST /api/notifications/send`).
+    NotificationsSend,
+    /// Manage notification templates, topics, rules, and everyone's preferences and subscriptions.
+    NotificationsManage,
+    /// Read every notification and its deliveries (not only one's own).
+    NotificationsRead,
 }
 
 impl Permission {
@@ -69,6 +75,9 @@ impl Permission {
             Permission::MetricsRead => "metrics:read",
             Permission::RecordsManage => "records:manage",
             Permission::WebhooksManage => "webhooks:manage",
+            Permission::NotificationsSend => "notifications:send",
+            Permission::NotificationsManage => "notifications:manage",
+            Permission::NotificationsRead => "notifications:read",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod health;
 pub mod jobs;
 pub mod lockout;
 pub mod metrics;
+pub mod notifications;
 pub mod outbox;
 pub mod realtime;
 pub mod records;
@@ -65,4 +66,6 @@ pub struct App {
     /// What acts on events (webhook endpoints, notification rules), and so which record
     /// changes the store writes as durable events.
     pub events: Arc<events::Events>,
+    /// The notifications service's clock, channel providers and rate limits.
+    pub notifications: Arc<notifications::Notifications>,
 }

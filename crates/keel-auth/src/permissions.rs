@@ -1,6 +1,9 @@
 //! Roles and permission strings. A permission is `service:action` (`jobs:enqueue`,
 //! `cache:read`, `vault:reveal`, `collections:manage`); `service:*` holds every action of a
 //! service, `*:action` that action of every service, and `*` everything.
+//!
+//! Notifications: `notifications:send`, `notifications:manage` (templates, topics, rules,
+//! everyone's preferences), `notifications:read` (every notification's history).
 
 /// The roles every data dir has: name, description, permissions. They cannot be changed or
 /// deleted; custom roles sit beside them.

@@ -32,7 +32,17 @@ pub const AUTH_ORIGINS: &str = "_authOrigins";
 /// The system collections whose rows belong to one auth record (`collectionRef`,
 /// `recordRef`): removed with the record, or with its whole collection. `_audit` is not
 /// among them: the trail outlives who it names.
-pub const OWNED_BY_RECORD: &[&str] = &[EXTERNAL_AUTHS, MFAS, OTPS, ROLE_ASSIGNMENTS, TOTP, AUTH_ORIGINS];
+pub const OWNED_BY_RECORD: &[&str] = &[
+    EXTERNAL_AUTHS,
+    MFAS,
+    OTPS,
+    ROLE_ASSIGNMENTS,
+    TOTP,
+    AUTH_ORIGINS,
+    NOTIFICATION_SUBSCRIPTIONS,
+    NOTIFICATION_PREFERENCES,
+    NOTIFICATION_DEVICES,
+];
 
 fn text(name: &str, required: bool) -> Field {
     let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
@@ -210,6 +220,152 @@ pub fn audit_chain_fields() -> Vec<Field> {
 
 /// The index keeping `seq` unique (migration `0005_audit_chain`).
 pub const AUDIT_SEQ_INDEX: &str = "CREATE UNIQUE INDEX idx_audit_seq ON \"_audit\" (\"seq\")";
+
+/// `_notifications`: one row per notification and recipient, the history and the in-app inbox
+/// (migration `0008_notifications`); the recipient lists and views their own.
+pub const NOTIFICATIONS: &str = "_notifications";
+/// `_notificationDeliveries`: one row per notification and channel: status, attempts, errors.
+pub const NOTIFICATION_DELIVERIES: &str = "_notificationDeliveries";
+/// `_notificationTemplates`: minijinja templates per name, locale and channel.
+pub const NOTIFICATION_TEMPLATES: &str = "_notificationTemplates";
+/// `_notificationTopics`: what users subscribe to, with an optional digest window.
+pub const NOTIFICATION_TOPICS: &str = "_notificationTopics";
+/// `_notificationSubscriptions`: which auth record follows which topic.
+pub const NOTIFICATION_SUBSCRIPTIONS: &str = "_notificationSubscriptions";
+/// `_notificationPreferences`: an auth record's time zone, quiet hours, per-topic channels.
+pub const NOTIFICATION_PREFERENCES: &str = "_notificationPreferences";
+/// `_notificationRules`: event → notification rules, with escalation.
+pub const NOTIFICATION_RULES: &str = "_notificationRules";
+/// `_notificationDevices`: an auth record's push subscriptions and device tokens.
+pub const NOTIFICATION_DEVICES: &str = "_notificationDevices";
+
+/// The notifications service's system collections (migration `0008_notifications`).
+pub fn notification_collections() -> Vec<Collection> {
+    let owner = || vec![text("collectionRef", false), text("recordRef", false)];
+    let mut inbox = collection(
+        NOTIFICATIONS,
+        "keel_notif00001",
+        [
+            owner(),
+            vec![
+                text("address", false),
+                text("topic", false),
+                text("template", false),
+                text("subject", false),
+                text("body", false),
+                json("content"),
+                json("data"),
+                json("channels"),
+                boolean("critical"),
+                boolean("ackRequired"),
+                json("escalation"),
+                date("readAt"),
+                date("ackedAt"),
+                text("status", false),
+                text("source", false),
+            ],
+        ]
+        .concat(),
+        &[
+            "CREATE INDEX idx_notifications_record ON {t} (\"collectionRef\", \"recordRef\")",
+            "CREATE INDEX idx_notifications_source ON {t} (\"source\")",
+        ],
+        true,
+    );
+    // The recipient reads their own; marking read and acknowledging go through the API.
+    inbox.delete_rule = None;
+    vec![
+        inbox,
+        collection(
+            NOTIFICATION_DELIVERIES,
+            "keel_notifdel01",
+            vec![
+                text("notification", true),
+                text("channel", true),
+                text("provider", false),
+                json("recipient"),
+                text("status", true),
+                text("error", false),
+                text("providerId", false),
+                number("attempts"),
+                json("log"),
+                date("dueAt"),
+                text("digestKey", false),
+            ],
+            &[
+                "CREATE INDEX idx_notificationDeliveries_notification ON {t} (\"notification\")",
+                "CREATE INDEX idx_notificationDeliveries_digest ON {t} (\"digestKey\")",
+            ],
+            false,
+        ),
+        collection(
+            NOTIFICATION_TEMPLATES,
+            "keel_notiftpl01",
+            vec![
+                text("name", true),
+                text("locale", false),
+                text("channel", false),
+                text("subject", false),
+                text("text", false),
+                text("html", false),
+            ],
+            &["CREATE UNIQUE INDEX idx_notificationTemplates ON {t} (\"name\", \"locale\", \"channel\")"],
+            false,
+        ),
+        collection(
+            NOTIFICATION_TOPICS,
+            "keel_notiftop01",
+            vec![text("name", true), text("description", false), number("digestSecs")],
+            &["CREATE UNIQUE INDEX idx_notificationTopics_name ON {t} (\"name\")"],
+            false,
+        ),
+        collection(
+            NOTIFICATION_SUBSCRIPTIONS,
+            "keel_notifsub01",
+            [vec![text("topic", true)], owner()].concat(),
+            &["CREATE UNIQUE INDEX idx_notificationSubscriptions ON {t} (\"topic\", \"collectionRef\", \"recordRef\")"],
+            false,
+        ),
+        collection(
+            NOTIFICATION_PREFERENCES,
+            "keel_notifpref1",
+            [
+                owner(),
+                vec![text("timezone", false), text("quietStart", false), text("quietEnd", false), json("topics")],
+            ]
+            .concat(),
+            &["CREATE UNIQUE INDEX idx_notificationPreferences ON {t} (\"collectionRef\", \"recordRef\")"],
+            false,
+        ),
+        collection(
+            NOTIFICATION_RULES,
+            "keel_notifrul01",
+            vec![
+                text("event", true),
+                text("collection", false),
+                text("filter", false),
+                text("template", false),
+                text("subject", false),
+                text("body", false),
+                json("recipients"),
+                json("channels"),
+                json("escalation"),
+                boolean("ackRequired"),
+                boolean("critical"),
+                boolean("active"),
+            ],
+            &[],
+            false,
+        ),
+        collection(
+            NOTIFICATION_DEVICES,
+            "keel_notifdev01",
+            [owner(), vec![text("kind", true), text("token", false), json("subscription")]].concat(),
+            &["CREATE INDEX idx_notificationDevices_record ON {t} (\"collectionRef\", \"recordRef\")"],
+            false,
+        ),
+    ]
+}
 
 /// `_webhooks`: webhook endpoints (migration `0007_webhooks`): where to POST which events,
 /// signed with `secret` (and `previousSecret` until `previousSecretUntil` after a rotation).

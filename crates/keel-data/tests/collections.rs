@@ -15,6 +15,7 @@ async fn fresh_store_has_system_collections() {
     // _superusers, users and the identity system collections, which cannot be deleted.
     let mut system = keel_data::system::identity_collections();
     system.push(keel_data::system::auth_origins_collection());
+    system.extend(keel_data::system::notification_collections());
     assert_eq!(t.store.collections().len(), 2 + system.len());
     for c in system {
         let stored = t.store.collection(&c.name).unwrap();

@@ -1,8 +1,13 @@
 //! Notifications: the channel providers behind keel-core's `Notifier` (email, SMS, chat, push;
-//! see [`providers`]), the SMTP mailer, message templates and webhook signing.
+//! see [`providers`]), the SMTP mailer, message templates, webhook signing, and the pure logic
+//! of the notifications service (quiet hours, digest windows, minijinja templates, rate limits).
 #![forbid(unsafe_code)]
 
+pub mod digest;
+pub mod prefs;
 pub mod providers;
+pub mod ratelimit;
+pub mod render;
 pub mod smtp;
 pub mod template;
 mod text;

@@ -70,6 +70,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             bus,
             realtime: realtime.clone(),
             events: Default::default(),
+            notifications: Default::default(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),

@@ -90,7 +90,10 @@ pub struct Events {
 impl Default for Events {
     /// Keel's consumers.
     fn default() -> Self {
-        Events::new(vec![Arc::new(crate::webhooks::WebhookConsumer::default())])
+        Events::new(vec![
+            Arc::new(crate::webhooks::WebhookConsumer::default()),
+            Arc::new(crate::notifications::rules::RuleConsumer::default()),
+        ])
     }
 }
 

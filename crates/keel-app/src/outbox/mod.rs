@@ -52,6 +52,11 @@ fn workers(app: &App) -> Vec<(&'static str, Arc<dyn JobHandler>, usize)> {
             Arc::new(crate::webhooks::DeliveryWorker::new(app.clone())),
             64,
         ),
+        (
+            crate::notifications::KIND,
+            Arc::new(crate::notifications::worker::NotifyWorker::new(app.clone())),
+            8,
+        ),
     ]
 }
 

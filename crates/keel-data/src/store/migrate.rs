@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     "0005_audit_chain",
     "0006_outbox",
     "0007_webhooks",
+    "0008_notifications",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -137,17 +138,23 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         }
         "0005_audit_chain" => audit_chain(store, tx).await,
         "0006_outbox" => super::outbox::migrate(store, tx).await,
-        "0007_webhooks" => {
-            for c in crate::system::webhook_collections() {
-                for stmt in ddl::create_table(&c, store.engine.dialect()) {
-                    tx.execute(&stmt, &[]).await?;
-                }
-                save_row(store, tx, &c, true).await?;
-            }
-            Ok(())
+        "0007_webhooks" => create_system_collections(store, tx, crate::system::webhook_collections()).await,
+        "0008_notifications" => {
+            create_system_collections(store, tx, crate::system::notification_collections()).await
         }
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
+}
+
+/// Creates the tables of system collections `cs` and records them in `_collections`.
+async fn create_system_collections(store: &Store, tx: &mut dyn Tx, cs: Vec<Collection>) -> Result<()> {
+    for c in cs {
+        for stmt in ddl::create_table(&c, store.engine.dialect()) {
+            tx.execute(&stmt, &[]).await?;
+        }
+        save_row(store, tx, &c, true).await?;
+    }
+    Ok(())
 }
 
 /// Adds `seq`, `prevHash` and `hash` to `_audit` and chains the entries already there, in

@@ -54,6 +54,10 @@ const TAGS: &[(&str, &str)] = &[
     ("apikeys", "API keys"),
     ("audit", "The audit trail"),
     ("webhooks", "Webhook endpoints and their deliveries"),
+    (
+        "notifications",
+        "Notifications: send, inbox, templates, topics, preferences, rules",
+    ),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.
@@ -197,6 +201,26 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/apikeys/", "id", "An API key's id", None),
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),
     ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
+    (
+        "/api/notifications/templates/",
+        "id",
+        "A notification template's id",
+        None,
+    ),
+    ("/api/notifications/rules/", "id", "A notification rule's id", None),
+    ("/api/notifications/topics/", "name", "A topic's name", None),
+    (
+        "/api/notifications/preferences/",
+        "userId",
+        "An auth record's id (`?collection=`, default `users`)",
+        None,
+    ),
+    (
+        "/api/notifications/",
+        "id",
+        "A notification's id (one recipient's)",
+        None,
+    ),
 ];
 
 /// Cache namespaces, keys and tags (`routes/cache/mod.rs::check_name`).

@@ -17,6 +17,7 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod notifications;
 pub mod realtime;
 pub mod records;
 pub mod roles;
@@ -45,6 +46,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(apikeys::routes())
         .merge(audit::routes())
         .merge(webhooks::routes())
+        .merge(notifications::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].

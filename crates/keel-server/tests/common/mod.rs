@@ -79,6 +79,7 @@ impl App {
                 bus: Arc::new(keel_events::LocalBus::new()),
                 realtime: Arc::new(Realtime::default()),
                 events: Default::default(),
+                notifications: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

@@ -93,6 +93,7 @@ impl TestApp {
                 bus,
                 realtime,
                 events: Default::default(),
+                notifications: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
