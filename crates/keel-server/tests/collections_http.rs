@@ -89,7 +89,10 @@ async fn list_filter_sort_and_page() {
         .collect();
     assert!(names.contains(&"users") && names.contains(&"_superusers"), "{names:?}");
     // As a member (`"secret":`): `_webhooks` has a (hidden) field named "secret".
-    assert!(!r.text().contains("\"secret\":"), "token secrets never leave the server");
+    assert!(
+        !r.text().contains("\"secret\":"),
+        "token secrets never leave the server"
+    );
 
     let r = app
         .send(
