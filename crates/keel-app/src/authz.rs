@@ -44,6 +44,9 @@ pub enum Permission {
     /// batch, files, expand, realtime) as a superuser does, on every collection but the
     /// system ones (`_…`): for service accounts that own the data.
     RecordsManage,
+    /// Create, list, change, rotate and delete webhook endpoints; read, redeliver and test
+    /// their deliveries.
+    WebhooksManage,
 }
 
 impl Permission {
@@ -65,6 +68,7 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::MetricsRead => "metrics:read",
             Permission::RecordsManage => "records:manage",
+            Permission::WebhooksManage => "webhooks:manage",
         }
     }
 }
@@ -143,6 +147,7 @@ mod tests {
         assert_eq!(Permission::ApiKeysManage.as_str(), "apikeys:manage");
         assert_eq!(Permission::AuditRead.to_string(), "audit:read");
         assert_eq!(Permission::MetricsRead.to_string(), "metrics:read");
+        assert_eq!(Permission::WebhooksManage.as_str(), "webhooks:manage");
     }
 
     fn caller_of(collection: keel_data::Collection) -> Caller {

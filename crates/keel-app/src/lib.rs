@@ -28,6 +28,7 @@ pub mod schedules;
 pub mod serialize;
 pub mod settings;
 pub mod sync;
+pub mod webhooks;
 
 use std::sync::Arc;
 

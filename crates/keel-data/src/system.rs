@@ -210,3 +210,59 @@ pub fn audit_chain_fields() -> Vec<Field> {
 
 /// The index keeping `seq` unique (migration `0005_audit_chain`).
 pub const AUDIT_SEQ_INDEX: &str = "CREATE UNIQUE INDEX idx_audit_seq ON \"_audit\" (\"seq\")";
+
+/// `_webhooks`: webhook endpoints (migration `0007_webhooks`): where to POST which events,
+/// signed with `secret` (and `previousSecret` until `previousSecretUntil` after a rotation).
+pub const WEBHOOKS: &str = "_webhooks";
+/// `_webhookDeliveries`: one row per delivery attempt (insert-only), newest first per endpoint.
+pub const WEBHOOK_DELIVERIES: &str = "_webhookDeliveries";
+
+/// The webhook system collections (migration `0007_webhooks`).
+pub fn webhook_collections() -> Vec<Collection> {
+    let hidden = |name: &str| hidden_text(name);
+    vec![
+        collection(
+            WEBHOOKS,
+            "keel_webhooks01",
+            vec![
+                text("url", true),
+                json("events"),
+                text("collection", false),
+                text("filter", false),
+                json("headers"),
+                boolean("active"),
+                text("description", false),
+                hidden("secret"),
+                hidden("previousSecret"),
+                date("previousSecretUntil"),
+                date("disabledAt"),
+                text("disabledReason", false),
+                date("failingSince"),
+            ],
+            &[],
+            false,
+        ),
+        collection(
+            WEBHOOK_DELIVERIES,
+            "keel_webhookdel",
+            vec![
+                text("webhook", true),
+                text("messageId", true),
+                text("eventType", false),
+                json("payload"),
+                number("attempt"),
+                text("status", true),
+                number("httpStatus"),
+                number("durationMs"),
+                text("response", false),
+                text("error", false),
+                date("nextAttemptAt"),
+            ],
+            &[
+                "CREATE INDEX idx_webhookDeliveries_webhook ON {t} (\"webhook\", \"created\")",
+                "CREATE INDEX idx_webhookDeliveries_message ON {t} (\"messageId\")",
+            ],
+            false,
+        ),
+    ]
+}

@@ -35,6 +35,8 @@ pub struct JobEvent {
 pub struct Jobs {
     store: JobStore,
     events: broadcast::Sender<JobEvent>,
+    /// Schedule ticks this process recorded as missed (`schedule.missed`).
+    missed: broadcast::Sender<crate::schedule::MissedTick>,
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// HTTP push requests go through it; `pushUrl`s are checked by it when set.
     outbound: OutboundGuard,
@@ -49,9 +51,11 @@ impl Jobs {
     /// The service over `store`, whose push queues go through `outbound` (`[outbound]`).
     pub fn with_outbound(store: JobStore, outbound: OutboundGuard) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
+        let (missed, _) = broadcast::channel(256);
         Arc::new(Self {
             store,
             events,
+            missed,
             wakers: Mutex::new(HashMap::new()),
             outbound,
         })
@@ -70,6 +74,20 @@ impl Jobs {
     /// publishes them on the event bus as `jobs.<queue>` for every process).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
+    }
+
+    /// Schedule ticks this process's scheduler recorded as missed (each tick is reported by
+    /// one process).
+    pub fn subscribe_missed(&self) -> broadcast::Receiver<crate::schedule::MissedTick> {
+        self.missed.subscribe()
+    }
+
+    /// Tells the [`subscribe_missed`](Self::subscribe_missed) receivers about `missed`.
+    pub fn announce_missed(&self, missed: Vec<crate::schedule::MissedTick>) {
+        for tick in missed {
+            tracing::info!(schedule = %tick.schedule, name = %tick.name, tick = %tick.tick, "a schedule tick was missed");
+            let _ = self.missed.send(tick);
+        }
     }
 
     fn emit(&self, action: &'static str, job: &Job) {

@@ -1,9 +1,10 @@
-//! Notifications: the email sender (SMTP) and message templates.
+//! Notifications: the email sender (SMTP), message templates and webhook signing.
 #![forbid(unsafe_code)]
 
 pub mod providers;
 pub mod smtp;
 pub mod template;
+pub mod webhook;
 mod text;
 
 pub use keel_core::mail::{Address, Mail, Mailer};

@@ -112,6 +112,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/apikeys/{id}/revoke"),
     ("POST", "/api/apikeys/{id}/rotate"),
     ("GET", "/api/audit"),
+    ("GET", "/api/webhooks"),
+    ("POST", "/api/webhooks"),
+    ("GET", "/api/webhooks/{id}"),
+    ("PATCH", "/api/webhooks/{id}"),
+    ("DELETE", "/api/webhooks/{id}"),
+    ("POST", "/api/webhooks/{id}/rotate-secret"),
+    ("GET", "/api/webhooks/{id}/deliveries"),
+    ("POST", "/api/webhooks/{id}/deliveries/{deliveryId}/redeliver"),
+    ("POST", "/api/webhooks/{id}/test"),
 ];
 
 /// Served, but not part of the Web API the document describes: the document and its page, the

@@ -25,12 +25,22 @@ fn event_type(action: &str) -> Option<&'static str> {
     }
 }
 
-/// Follows this process's job events until `shutdown`.
+/// Follows this process's job events (and the schedule ticks its scheduler recorded as
+/// missed: `schedule.missed`) until `shutdown`.
 pub fn spawn(app: App, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let mut events = app.jobs.subscribe();
+    let mut missed = app.jobs.subscribe_missed();
     tokio::spawn(async move {
         loop {
             let event: JobEvent = tokio::select! {
+                r = missed.recv() => {
+                    match r {
+                        Ok(tick) => emit_missed(&app, &tick).await,
+                        Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "{n} schedule.missed events were not written"),
+                        Err(RecvError::Closed) => return,
+                    }
+                    continue;
+                }
                 r = events.recv() => match r {
                     Ok(e) => e,
                     Err(RecvError::Lagged(n)) => {
@@ -60,4 +70,18 @@ pub fn spawn(app: App, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// Writes a `schedule.missed` event: `{"schedule", "name", "queue", "tick"}`.
+async fn emit_missed(app: &App, tick: &keel_jobs::schedule::MissedTick) {
+    let data = match serde_json::to_value(tick) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot serialize a missed schedule tick");
+            return;
+        }
+    };
+    if let Err(e) = super::emit(app, "schedule.missed", data).await {
+        tracing::warn!(schedule = %tick.schedule, error = %e, "cannot write the schedule.missed event");
+    }
 }

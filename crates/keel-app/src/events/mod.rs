@@ -90,7 +90,7 @@ pub struct Events {
 impl Default for Events {
     /// Keel's consumers.
     fn default() -> Self {
-        Events::new(Vec::new())
+        Events::new(vec![Arc::new(crate::webhooks::WebhookConsumer::default())])
     }
 }
 

@@ -47,6 +47,11 @@ fn workers(app: &App) -> Vec<(&'static str, Arc<dyn JobHandler>, usize)> {
             Arc::new(crate::events::worker::EventWorker::new(app.clone())),
             16,
         ),
+        (
+            crate::webhooks::OUTBOX_KIND,
+            Arc::new(crate::webhooks::DeliveryWorker::new(app.clone())),
+            64,
+        ),
     ]
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     "0004_auth_origins",
     "0005_audit_chain",
     "0006_outbox",
+    "0007_webhooks",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -136,6 +137,15 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         }
         "0005_audit_chain" => audit_chain(store, tx).await,
         "0006_outbox" => super::outbox::migrate(store, tx).await,
+        "0007_webhooks" => {
+            for c in crate::system::webhook_collections() {
+                for stmt in ddl::create_table(&c, store.engine.dialect()) {
+                    tx.execute(&stmt, &[]).await?;
+                }
+                save_row(store, tx, &c, true).await?;
+            }
+            Ok(())
+        }
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }

@@ -9,4 +9,4 @@ mod store;
 
 pub use model::{Overlap, Schedule, ScheduleInput, ScheduleRun};
 pub use spec::Catchup;
-pub use store::GRACE;
+pub use store::{MissedTick, GRACE};

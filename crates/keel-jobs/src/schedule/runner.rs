@@ -24,8 +24,11 @@ impl Jobs {
                 if *shutdown.borrow() {
                     return;
                 }
-                match jobs.store().fire_due().await {
-                    Ok(fired) => jobs.announce_enqueued(&fired),
+                match jobs.store().fire_due_reporting().await {
+                    Ok((fired, missed)) => {
+                        jobs.announce_enqueued(&fired);
+                        jobs.announce_missed(missed);
+                    }
                     Err(e) => tracing::warn!(error = %e, "firing schedules failed; retrying next tick"),
                 }
             }

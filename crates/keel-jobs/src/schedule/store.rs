@@ -17,6 +17,24 @@ use super::spec::{decide, Catchup, Decision, Spec};
 use crate::model::{Job, NewJob};
 use crate::store::{db, int, is_unique_violation, now_ms, opt, opt_int, opt_text, text, to_time, JobStore};
 
+/// A schedule tick recorded as missed (Keel was not running within the grace and the
+/// schedule does not catch up): reported so the app can emit `schedule.missed`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MissedTick {
+    /// The schedule's id.
+    pub schedule: String,
+    pub name: String,
+    pub queue: String,
+    /// The tick that did not fire.
+    pub tick: DateTime<Utc>,
+}
+
+/// What firing one schedule did.
+enum Fired {
+    Job(Job),
+    Missed(MissedTick),
+}
+
 const COLUMNS: &str =
     "id, name, spec, queue, job, overlap, catchup, paused, last_tick, last_job_id, next_at, created_at, updated_at";
 
@@ -231,22 +249,31 @@ impl JobStore {
     /// One scheduler pass: fires every due tick of every unpaused schedule. Any number of
     /// processes may run it at once; each tick fires once. Returns the jobs enqueued.
     pub async fn fire_due(&self) -> Result<Vec<Job>> {
+        Ok(self.fire_due_reporting().await?.0)
+    }
+
+    /// [`fire_due`](Self::fire_due), also returning the ticks this pass recorded as missed
+    /// (each reported by the one process that recorded it).
+    pub async fn fire_due_reporting(&self) -> Result<(Vec<Job>, Vec<MissedTick>)> {
         let now = now_ms();
         let sql = format!(
             "SELECT {COLUMNS} FROM keel_schedules WHERE paused = 0 AND next_at <= $1 ORDER BY next_at LIMIT 500"
         );
         let rows = self.read(&sql, &[json!(now)]).await?;
         let mut fired = Vec::new();
+        let mut missed = Vec::new();
         for row in rows {
             let Ok(row) = parse_row(&row) else { continue };
-            if let Some(job) = self.fire_one(&row, now).await? {
-                fired.push(job);
+            match self.fire_one(&row, now).await? {
+                Some(Fired::Job(job)) => fired.push(job),
+                Some(Fired::Missed(tick)) => missed.push(tick),
+                None => {}
             }
         }
-        Ok(fired)
+        Ok((fired, missed))
     }
 
-    async fn fire_one(&self, row: &Row_, now: i64) -> Result<Option<Job>> {
+    async fn fire_one(&self, row: &Row_, now: i64) -> Result<Option<Fired>> {
         let s = &row.schedule;
         let decision = decide(&row.spec, s.last_tick, s.created_at, to_time(now), s.catchup, GRACE);
         let (tick, fire) = match decision {
@@ -325,7 +352,15 @@ impl JobStore {
         );
         self.exec(tx.as_mut(), &sql, &params).await?;
         tx.commit().await.map_err(db)?;
-        Ok(job)
+        if !fire {
+            return Ok(Some(Fired::Missed(MissedTick {
+                schedule: s.id.clone(),
+                name: s.name.clone(),
+                queue: s.queue.clone(),
+                tick,
+            })));
+        }
+        Ok(job.map(Fired::Job))
     }
 
     async fn enqueue_template(&self, tx: &mut dyn Tx, s: &Schedule, now: i64) -> Result<Job> {

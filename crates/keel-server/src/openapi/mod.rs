@@ -53,6 +53,7 @@ const TAGS: &[(&str, &str)] = &[
     ("roles", "Roles and their members"),
     ("apikeys", "API keys"),
     ("audit", "The audit trail"),
+    ("webhooks", "Webhook endpoints and their deliveries"),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.
@@ -194,6 +195,8 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/jobs/", "id", "A job's id", None),
     ("/api/schedules/", "id", "A schedule's id", None),
     ("/api/apikeys/", "id", "An API key's id", None),
+    ("/api/webhooks/", "id", "A webhook endpoint's id", None),
+    ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
 ];
 
 /// Cache namespaces, keys and tags (`routes/cache/mod.rs::check_name`).

@@ -22,6 +22,7 @@ pub mod records;
 pub mod roles;
 pub mod schedules;
 pub mod settings;
+pub mod webhooks;
 
 /// Every documented route: each module contributes an `OpenApiRouter` whose routes are
 /// registered by their handlers' `#[utoipa::path]` (`routes!`), so a route cannot be served
@@ -43,6 +44,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(roles::routes())
         .merge(apikeys::routes())
         .merge(audit::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].
