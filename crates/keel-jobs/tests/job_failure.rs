@@ -66,13 +66,59 @@ async fn retry_after_and_permanent_set_the_next_run_or_the_dead_state() {
     assert_eq!(after.errors.last().unwrap().message, "come back in an hour");
 
     let never = settled(&jobs, &ids[1]).await;
-    assert_eq!((never.state, never.attempts), (JobState::Dead, 1), "dead with 4 attempts left");
+    assert_eq!(
+        (never.state, never.attempts),
+        (JobState::Dead, 1),
+        "dead with 4 attempts left"
+    );
     assert_eq!(never.errors.last().unwrap().message, "gone for good");
 
     let plain = settled(&jobs, &ids[2]).await;
     assert_eq!(plain.state, JobState::Failed);
-    assert!(plain.run_at - before < chrono::Duration::seconds(600), "the backoff, not an hour");
+    assert!(
+        plain.run_at - before < chrono::Duration::seconds(600),
+        "the backoff, not an hour"
+    );
 
     stop.send(true).unwrap();
     worker.await.unwrap();
+}
+
+/// A tick missed by more than the grace (no process ran) with catch-up `skip` is reported
+/// by the pass that records it, once; `fire_due` itself is unchanged.
+#[tokio::test]
+async fn a_missed_tick_is_reported_once() {
+    use keel_jobs::schedule::ScheduleInput;
+    use keel_sql::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = JobStore::open_sqlite(&path).await.unwrap();
+    let s = store
+        .create_schedule(ScheduleInput {
+            name: Some("nightly".into()),
+            schedule: Some(json!({"every": "2h"})),
+            queue: Some("work".into()),
+            job: Some(json!({"name": "tick"})),
+            ..ScheduleInput::default()
+        })
+        .await
+        .unwrap();
+    // Created three hours ago, never run since: its tick an hour ago is far past the grace.
+    let created = chrono::Utc::now().timestamp_millis() - 3 * 3_600_000;
+    let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
+    let mut tx = engine.begin().await.unwrap();
+    tx.execute(
+        "UPDATE keel_schedules SET created_at = ?1, next_at = ?1 WHERE id = ?2",
+        &[json!(created), json!(s.id)],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (fired, missed) = store.fire_due_reporting().await.unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert_eq!((missed[0].name.as_str(), missed[0].queue.as_str()), ("nightly", "work"));
+    assert_eq!(missed[0].schedule, s.id);
+    let (_, again) = store.fire_due_reporting().await.unwrap();
+    assert!(again.is_empty(), "reported once: {again:?}");
 }

@@ -4,8 +4,8 @@
 pub mod providers;
 pub mod smtp;
 pub mod template;
-pub mod webhook;
 mod text;
+pub mod webhook;
 
 pub use keel_core::mail::{Address, Mail, Mailer};
 pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer};

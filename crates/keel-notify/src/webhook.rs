@@ -122,7 +122,10 @@ mod tests {
         assert!(verify(&old, "msg_1", 1700000000, body, &header));
         assert!(!verify(&new_secret(), "msg_1", 1700000000, body, &header));
         assert!(!verify(&new, "msg_2", 1700000000, body, &header), "the id is signed");
-        assert!(!verify(&new, "msg_1", 1700000001, body, &header), "the timestamp is signed");
+        assert!(
+            !verify(&new, "msg_1", 1700000001, body, &header),
+            "the timestamp is signed"
+        );
         assert!(!verify(&new, "msg_1", 1700000000, b"{}", &header), "the body is signed");
     }
 

@@ -39,7 +39,10 @@ fn superuser_view() -> RequestInfo {
 
 /// The delivery job of `body` for `endpoint`.
 pub(super) fn delivery_job(app: &App, job: &DeliveryJob, unique_key: String) -> Result<NewJob> {
-    let mut new = NewJob::new(OUTBOX_KIND, serde_json::to_value(job).map_err(keel_core::Error::internal)?);
+    let mut new = NewJob::new(
+        OUTBOX_KIND,
+        serde_json::to_value(job).map_err(keel_core::Error::internal)?,
+    );
     new.unique_key = Some(unique_key);
     let cfg = &app.config.webhooks;
     new.max_attempts = Some(u32::try_from(cfg.retry_schedule_secs.len() + 1).unwrap_or(u32::MAX));
@@ -98,7 +101,11 @@ impl EventConsumer for WebhookConsumer {
     }
 
     async fn reload(&self, app: &App) -> Result<()> {
-        let active: Vec<Endpoint> = endpoint::load_all(app).await?.into_iter().filter(|e| e.active).collect();
+        let active: Vec<Endpoint> = endpoint::load_all(app)
+            .await?
+            .into_iter()
+            .filter(|e| e.active)
+            .collect();
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(active);
         Ok(())
     }
@@ -132,7 +139,11 @@ impl EventConsumer for WebhookConsumer {
                         kept.push(e);
                         continue;
                     }
-                    match app.store.record_matches(c, &record, &e.filter, &RequestInfo::default()).await {
+                    match app
+                        .store
+                        .record_matches(c, &record, &e.filter, &RequestInfo::default())
+                        .await
+                    {
                         Ok(true) => kept.push(e),
                         Ok(false) => {}
                         Err(err) => {

@@ -57,7 +57,9 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         Duration::from_secs(secs)
     } else {
         let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-        (at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO)
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
     };
     Some(d.min(MAX_RETRY_AFTER))
 }
@@ -173,7 +175,12 @@ pub async fn disable(app: &App, endpoint: &Endpoint, reason: &str) -> keel_core:
     if let Err(e) = crate::events::changed(app).await {
         tracing::warn!(error = %e, "cannot reload the webhook endpoints");
     }
-    crate::events::emit(app, "webhook.disabled", json!({"webhook": disabled.json(app), "reason": reason})).await?;
+    crate::events::emit(
+        app,
+        "webhook.disabled",
+        json!({"webhook": disabled.json(app), "reason": reason}),
+    )
+    .await?;
     Ok(())
 }
 

@@ -29,15 +29,19 @@ pub const EVENT_TYPES: &[&str] = &[
 const GROUPS: &[&str] = &["record", "job", "schedule", "webhook"];
 
 /// Headers an endpoint's custom `headers` may not set (Keel sets them, or the HTTP client).
-const RESERVED_HEADERS: &[&str] = &["content-type", "content-length", "host", "transfer-encoding", "connection"];
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+];
 
 /// Whether `pattern` is an event type, `group.*` or `*`.
 pub fn valid_pattern(pattern: &str) -> bool {
     pattern == "*"
         || EVENT_TYPES.contains(&pattern)
-        || pattern
-            .strip_suffix(".*")
-            .is_some_and(|group| GROUPS.contains(&group))
+        || pattern.strip_suffix(".*").is_some_and(|group| GROUPS.contains(&group))
 }
 
 /// Whether `pattern` (valid) covers the event type `kind`.
@@ -204,7 +208,10 @@ impl EndpointInput {
 /// `description`.
 pub async fn validate(app: &App, current: &Endpoint, input: EndpointInput) -> Result<Map<String, Value>, Error> {
     let mut out = Map::new();
-    let url = input.url.map(|u| u.trim().to_string()).unwrap_or_else(|| current.url.clone());
+    let url = input
+        .url
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|| current.url.clone());
     if url.is_empty() {
         return Err(Error::field("url", "validation_required", "Give the endpoint's URL."));
     }
@@ -271,7 +278,11 @@ pub async fn validate(app: &App, current: &Endpoint, input: EndpointInput) -> Re
         Value::from(collection.as_ref().map(|c| c.id.clone()).unwrap_or_default()),
     );
 
-    let filter = input.filter.unwrap_or_else(|| current.filter.clone()).trim().to_string();
+    let filter = input
+        .filter
+        .unwrap_or_else(|| current.filter.clone())
+        .trim()
+        .to_string();
     if !filter.is_empty() {
         let Some(c) = &collection else {
             return Err(Error::field(
@@ -285,7 +296,11 @@ pub async fn validate(app: &App, current: &Endpoint, input: EndpointInput) -> Re
             .record_matches(c, &Map::new(), &filter, &RequestInfo::default())
             .await
         {
-            return Err(Error::field("filter", "validation_invalid_filter", format!("Invalid filter: {e}")));
+            return Err(Error::field(
+                "filter",
+                "validation_invalid_filter",
+                format!("Invalid filter: {e}"),
+            ));
         }
     }
     out.insert("filter".into(), Value::from(filter));
@@ -406,7 +421,14 @@ mod tests {
 
     #[test]
     fn patterns() {
-        for p in ["record.created", "job.dead", "record.*", "*", "schedule.missed", "webhook.*"] {
+        for p in [
+            "record.created",
+            "job.dead",
+            "record.*",
+            "*",
+            "schedule.missed",
+            "webhook.*",
+        ] {
             assert!(valid_pattern(p), "{p}");
         }
         for p in ["record.create", "records.*", "", "record.", "*.*", "webhook.test"] {

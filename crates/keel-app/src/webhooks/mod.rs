@@ -145,7 +145,10 @@ pub async fn rotate(app: &App, caller: &Caller, origin: &Origin, id: &str) -> Re
     let mut fields = Map::new();
     fields.insert("secret".into(), Value::from(keel_notify::webhook::new_secret()));
     fields.insert("previousSecret".into(), Value::from(current.secret.clone()));
-    fields.insert("previousSecretUntil".into(), Value::from(keel_core::time::format(until)));
+    fields.insert(
+        "previousSecretUntil".into(),
+        Value::from(keel_core::time::format(until)),
+    );
     let e = endpoint::update(app, id, fields).await?;
     crate::events::changed(app).await?;
     audited(app, caller, origin, "webhook.rotate", &e).await;
@@ -205,7 +208,13 @@ pub async fn redeliver(
         Ok(_) | Err(Error::NotFound(_)) => return Err(not_found()),
         Err(err) => return Err(err),
     };
-    let text = |name: &str| row.data.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |name: &str| {
+        row.data
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let message_id = text("messageId");
     // The attempts of this message so far: the new ones continue the count.
     let params = ListParams {

@@ -31,7 +31,7 @@ pub struct MissedTick {
 
 /// What firing one schedule did.
 enum Fired {
-    Job(Job),
+    Job(Box<Job>),
     Missed(MissedTick),
 }
 
@@ -265,7 +265,7 @@ impl JobStore {
         for row in rows {
             let Ok(row) = parse_row(&row) else { continue };
             match self.fire_one(&row, now).await? {
-                Some(Fired::Job(job)) => fired.push(job),
+                Some(Fired::Job(job)) => fired.push(*job),
                 Some(Fired::Missed(tick)) => missed.push(tick),
                 None => {}
             }
@@ -360,7 +360,7 @@ impl JobStore {
                 tick,
             })));
         }
-        Ok(job.map(Fired::Job))
+        Ok(job.map(|j| Fired::Job(Box::new(j))))
     }
 
     async fn enqueue_template(&self, tx: &mut dyn Tx, s: &Schedule, now: i64) -> Result<Job> {
