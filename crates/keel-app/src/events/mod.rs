@@ -132,7 +132,7 @@ impl EventTap for Events {
 }
 
 /// Makes the store write wanted record events, loads every consumer and follows `hooks` on
-/// the bus; runs the job-event source ([`jobs`]) until `shutdown`.
+/// the bus until `shutdown`; runs the job-event source ([`jobs`]) until `shutdown`.
 pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<Vec<JoinHandle<()>>> {
     app.store.set_event_tap(app.events.clone());
     let mut sub = app.bus.subscribe(TOPIC).await?;
@@ -141,8 +141,21 @@ pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<Vec<Joi
     }
     let follower = {
         let app = app.clone();
+        let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
-            while let Some(delivery) = sub.recv().await {
+            loop {
+                let delivery = tokio::select! {
+                    d = sub.recv() => match d {
+                        Some(d) => d,
+                        None => return,
+                    },
+                    r = shutdown.changed() => {
+                        if r.is_err() || *shutdown.borrow() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
                 if delivery == BusDelivery::Gap {
                     tracing::info!("event bus reported a gap: reloading webhook endpoints and rules");
                 }
