@@ -20,7 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use common::{superuser_token, KeelProcess};
 use serde_json::{json, Value};
 
-const DEADLINE: Duration = Duration::from_secs(120);
+/// Bounds every wait; a delivery claimed by the killed process waits out its 60 s lease.
+const DEADLINE: Duration = Duration::from_secs(180);
 const CLIENTS: usize = 6;
 /// Creates answered before the kill (at least).
 const BEFORE_KILL: usize = 60;
