@@ -157,9 +157,15 @@ async fn an_operator_cannot_point_a_push_url_at_an_internal_address() {
         ("http://2130706433/", "loopback"),
         ("http://0177.0.0.1/", "loopback"),
         ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://[::ffff:7f00:1]/", "loopback"),
         ("http://10.0.0.5/hook", "private"),
+        ("http://172.16.0.1/", "private"),
+        ("http://192.168.1.1/", "private"),
         ("http://100.64.0.1/", "carrier-grade NAT"),
         ("http://[fd00::1]/", "private"),
+        ("http://[fe80::1]/", "link-local"),
+        ("http://0.0.0.0:8090/", "unspecified"),
+        ("http://[::]:8090/", "unspecified"),
     ] {
         let r = set_push_url(&app, &key, "q", url).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.text);

@@ -34,6 +34,7 @@ pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Jobs(args) => jobs(cfg, args).await,
         BenchCommand::Bus(args) => crate::bench_bus::run(cfg, args).await,
         BenchCommand::Realtime(args) => crate::bench_realtime::run(cfg, args).await,
+        BenchCommand::Webhooks(args) => crate::bench_webhooks::run(cfg, args).await,
     }
 }
 

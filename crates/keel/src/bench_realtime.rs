@@ -149,31 +149,8 @@ impl Run {
                     .await?;
                 anyhow::ensure!(status.success(), "`keel superuser upsert` failed ({status})");
             }
-            let mut child = tokio::process::Command::new(&exe)
-                .arg("--data-dir")
-                .arg(&dir)
-                .args(["serve", "--http", "127.0.0.1:0"])
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .context("cannot start `keel serve`")?;
-            let stdout = child.stdout.take().context("the server's stdout")?;
+            let (child, url) = serve(&exe, &dir, env).await?;
             self.children.push(child);
-            let mut lines = BufReader::new(stdout).lines();
-            let url = tokio::time::timeout(READY, async {
-                while let Some(line) = lines.next_line().await? {
-                    if let Some(url) = line.strip_prefix(READY_PREFIX) {
-                        return Ok(url.trim().trim_end_matches('/').to_string());
-                    }
-                }
-                anyhow::bail!("`keel serve` exited before listening (its log is above)")
-            })
-            .await
-            .context("`keel serve` did not start listening in time")??;
-            // Keep reading its stdout so it never blocks on a full pipe.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             if i == 0 {
                 self.a = url;
             } else {
@@ -199,8 +176,42 @@ impl Run {
     }
 }
 
+/// Starts `exe serve --http 127.0.0.1:0` on `dir` with `env`; the child (killed on drop) and
+/// the URL it listens on, once it printed its listening line.
+pub(crate) async fn serve(
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> anyhow::Result<(Child, String)> {
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start `keel serve`")?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(READY, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix(READY_PREFIX) {
+                return Ok(url.trim().trim_end_matches('/').to_string());
+            }
+        }
+        anyhow::bail!("`keel serve` exited before listening (its log is above)")
+    })
+    .await
+    .context("`keel serve` did not start listening in time")??;
+    // Keep reading its stdout so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
 /// Creates the database `name` on the server at `admin`; its URL.
-async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin)
         .await
@@ -215,7 +226,7 @@ async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
     Ok(url.to_string())
 }
 
-async fn drop_database(admin: &str, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn drop_database(admin: &str, name: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -354,7 +365,7 @@ fn micros(origin: Instant) -> u64 {
     origin.elapsed().as_micros() as u64
 }
 
-async fn sign_in(http: &reqwest::Client, url: &str, email: &str, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_in(http: &reqwest::Client, url: &str, email: &str, password: &str) -> anyhow::Result<String> {
     let res = http
         .post(format!("{url}/api/collections/_superusers/auth-with-password"))
         .json(&json!({"identity": email, "password": password}))

@@ -261,6 +261,37 @@ pub enum BenchCommand {
     /// Realtime: commit-to-delivery latency from creates on one `keel serve` to SSE clients
     /// on another
     Realtime(BenchRealtimeArgs),
+    /// Webhooks: deliveries per second and create-to-delivery latency from one `keel serve`
+    /// to a receiver in the bench process
+    Webhooks(BenchWebhooksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchWebhooksArgs {
+    /// Where the records (and, on postgres, the jobs) live; postgres: a fresh database per run
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    pub engine: String,
+    /// PostgreSQL server URL for `--engine postgres` [default: `[engines] postgres_url`]
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// Webhook endpoints, each receiving every create
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub endpoints: u64,
+    /// Creates per second (steady mode)
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rate: u64,
+    /// Seconds of steady creates
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub duration: u64,
+    /// Instead of a steady rate: N creates as fast as --concurrency clients can make them
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub burst: Option<u64>,
+    /// Concurrent clients in --burst mode
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub concurrency: u64,
+    /// Seconds to wait for the remaining deliveries after the last create was answered
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub drain: u64,
 }
 
 #[derive(Debug, Args)]

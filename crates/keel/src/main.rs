@@ -7,6 +7,7 @@ mod audit_cli;
 mod bench;
 mod bench_bus;
 mod bench_realtime;
+mod bench_webhooks;
 mod cli;
 mod config;
 mod datadir;

@@ -64,11 +64,24 @@ fn internal_ip_literals_are_refused_in_every_encoding() {
         ("http://127.1/", "loopback"),
         ("http://0/", "unspecified"),
         ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://[::ffff:7f00:1]/", "loopback"),
         ("http://[::ffff:a9fe:a9fe]/", "link-local"),
+        ("http://169.254.0.1/", "link-local"),
         ("https://10.0.0.1/", "private"),
+        ("https://10.255.255.254/", "private"),
+        ("http://172.16.0.1/", "private"),
+        ("http://172.31.255.254/", "private"),
+        ("http://192.168.0.1/", "private"),
+        ("http://192.168.255.254/", "private"),
         ("http://100.64.1.1/", "carrier-grade NAT"),
+        ("http://100.127.255.254/", "carrier-grade NAT"),
+        ("http://[fc00::1]/", "private"),
         ("http://[fd00::1]/", "private"),
+        ("http://[fdff:ffff::1]/", "private"),
         ("http://[fe80::1]/", "link-local"),
+        ("http://[febf::1]/", "link-local"),
+        ("http://0.0.0.0:8090/", "unspecified"),
+        ("http://[::]:8090/", "unspecified"),
     ] {
         match g.check_url(url) {
             Err(Refusal::Internal { kind: k, .. }) => assert_eq!(k, kind, "{url}"),
@@ -83,8 +96,21 @@ fn internal_ip_literals_are_refused_in_every_encoding() {
     assert_eq!(g.check_url("ftp://example.com/"), Err(Refusal::Scheme));
     assert_eq!(g.check_url("file:///etc/passwd"), Err(Refusal::Scheme));
     assert_eq!(g.check_url("not a url"), Err(Refusal::InvalidUrl));
-    // Public addresses and host names pass here (names are checked when they resolve).
-    for url in ["https://8.8.8.8/", "https://example.com/hook", "http://localhost:1/"] {
+    // Public addresses (the neighbours of the internal blocks too) and host names pass here
+    // (names are checked when they resolve).
+    for url in [
+        "https://8.8.8.8/",
+        "https://example.com/hook",
+        "http://localhost:1/",
+        "http://172.15.255.255/",
+        "http://172.32.0.1/",
+        "http://192.169.0.1/",
+        "http://100.63.255.255/",
+        "http://100.128.0.1/",
+        "http://169.255.0.1/",
+        "http://[fe00::1]/",
+        "http://[2606:4700::1111]/",
+    ] {
         assert!(g.check_url(url).is_ok(), "{url}");
     }
 }
@@ -133,6 +159,80 @@ async fn a_host_name_resolving_to_loopback_is_refused_before_connecting() {
     let refused = OutboundGuard::default().get(&format!("http://127.0.0.1:{port}/"));
     assert!(matches!(refused, Err(Refusal::Internal { kind: "loopback", .. })));
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+/// What a request to `url` through `g` came to: the refusal's text, or the answer's status.
+async fn outcome(g: &OutboundGuard, url: &str) -> Result<u16, String> {
+    let req = g.post(url).map_err(|r| r.to_string())?;
+    match req.send().await {
+        Ok(resp) => Ok(resp.status().as_u16()),
+        Err(e) => Err(explain(&e)),
+    }
+}
+
+#[tokio::test]
+async fn every_internal_address_is_refused_through_a_request_and_never_connected_to() {
+    let (port, accepted) = server(ok("internal secret")).await;
+    let g = OutboundGuard::default();
+    // Every way of writing "this machine": each would reach the server if the guard let it.
+    for (host, kind) in [
+        ("127.0.0.1", "loopback"),
+        ("127.1", "loopback"),
+        ("0x7f000001", "loopback"),
+        ("2130706433", "loopback"),
+        ("0177.0.0.1", "loopback"),
+        ("[::1]", "loopback"),
+        ("[::ffff:127.0.0.1]", "loopback"),
+        ("[::ffff:7f00:1]", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("[::]", "unspecified"),
+        ("localhost", "loopback"),
+    ] {
+        let url = format!("http://{host}:{port}/");
+        let text = outcome(&g, &url).await.unwrap_err();
+        assert!(
+            text.contains(&format!("refused: {kind} addresses are not allowed")),
+            "{url}: {text}"
+        );
+    }
+    // The other internal blocks: refused before any connection is attempted.
+    for (host, kind) in [
+        ("169.254.169.254", "link-local"),
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("[fc00::1]", "private"),
+        ("[fe80::1]", "link-local"),
+    ] {
+        let url = format!("http://{host}:{port}/latest/meta-data/");
+        let text = outcome(&g, &url).await.unwrap_err();
+        assert!(
+            text.contains(&format!("refused: {kind} addresses are not allowed")),
+            "{url}: {text}"
+        );
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "the guard connected");
+}
+
+#[tokio::test]
+async fn an_allow_listed_cidr_opens_its_block_for_names_and_literals_and_nothing_else() {
+    let (port, accepted) = server(ok("hello")).await;
+    let g = guard(&["127.0.0.0/30"]);
+    for host in ["127.0.0.1", "0x7f000001", "2130706433", "localhost"] {
+        let url = format!("http://{host}:{port}/");
+        assert_eq!(outcome(&g, &url).await, Ok(200), "{url}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    // Outside the block (and another block listed): still refused, still not connected.
+    for g in [guard(&["127.0.0.2/31"]), guard(&["10.0.0.0/8", "::1/128"])] {
+        for host in ["127.0.0.1", "localhost", "169.254.169.254"] {
+            let url = format!("http://{host}:{port}/");
+            let text = outcome(&g, &url).await.unwrap_err();
+            assert!(text.contains("refused:"), "{url}: {text}");
+        }
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
