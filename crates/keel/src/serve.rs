@@ -70,7 +70,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             bus,
             realtime: realtime.clone(),
             events: Default::default(),
-            notifications: Default::default(),
+            notifications: Arc::new(keel_app::notifications::Notifications::new(notifiers)),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),

@@ -139,9 +139,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         "0005_audit_chain" => audit_chain(store, tx).await,
         "0006_outbox" => super::outbox::migrate(store, tx).await,
         "0007_webhooks" => create_system_collections(store, tx, crate::system::webhook_collections()).await,
-        "0008_notifications" => {
-            create_system_collections(store, tx, crate::system::notification_collections()).await
-        }
+        "0008_notifications" => create_system_collections(store, tx, crate::system::notification_collections()).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }

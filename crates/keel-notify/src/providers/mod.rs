@@ -10,15 +10,14 @@ use keel_core::{Error, Result};
 use serde_json::{Map, Value};
 
 pub mod apns;
-mod es256;
-pub mod fcm;
-mod push_common;
-pub mod webpush;
 mod chat;
 pub mod config;
 mod discord;
+mod es256;
+pub mod fcm;
 pub(crate) mod http;
 mod mailgun;
+mod push_common;
 mod sendgrid;
 mod ses;
 pub mod sigv4;
@@ -26,6 +25,7 @@ mod slack;
 mod smtp;
 mod teams;
 mod twilio;
+pub mod webpush;
 
 /// The providers `[[notify.providers]]` configures, each checked: a 400 naming
 /// `notify.providers[i].key` for a missing, unknown or invalid key (never its value), or a
