@@ -23,10 +23,15 @@ async fn outbox_cases(store: Arc<Store>, reopen: Arc<Store>) {
     // Committed: another store on the same database (another process) sees the rows.
     assert_eq!(reopen.outbox_len().await.unwrap(), 2);
     let claimed = reopen.outbox_claim(10, Duration::from_secs(60)).await.unwrap();
-    let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+    // Oldest first; two rows written in the same millisecond may come in either order.
+    let mut ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+    if claimed[0].created_ms == claimed[1].created_ms {
+        ids.sort_by_key(|id| *id != a.as_str());
+    }
     assert_eq!(ids, [a.as_str(), b.as_str()], "oldest first");
-    assert_eq!(claimed[0].kind, "mail");
-    assert_eq!(claimed[0].payload, json!({"to": "a@example.com"}));
+    let first = claimed.iter().find(|e| e.id == a).unwrap();
+    assert_eq!(first.kind, "mail");
+    assert_eq!(first.payload, json!({"to": "a@example.com"}));
     assert!(claimed[0].created_ms > 0);
     assert!(!claimed[0].reclaimed);
 

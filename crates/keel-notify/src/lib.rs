@@ -16,4 +16,4 @@ pub mod webhook;
 pub use keel_core::mail::{Address, Mail, Mailer};
 pub use smtp::{SmtpAuthMethod, SmtpConfig, SmtpMailer, TlsMode};
 pub use template::{default_templates, render, DefaultTemplates, EmailTemplate, RenderedMail, Vars};
-pub use text::html_to_text;
+pub use text::{html_to_text, text_as_html};

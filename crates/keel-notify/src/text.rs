@@ -79,6 +79,16 @@ fn tidy(s: &str) -> String {
     lines.join("\n")
 }
 
+/// Plain text as a minimal HTML part: escaped, one paragraph, line breaks kept.
+pub fn text_as_html(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    format!("<p>{}</p>", escaped.replace('\n', "<br>\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::html_to_text;

@@ -861,3 +861,68 @@ async fn a_rejected_message_fails_for_good_and_a_gone_device_is_dropped() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_no_email_provider_email_goes_through_the_settings_smtp_server() {
+    let Some(smtp) = keel_testkit::smtp_server::SmtpServer::start() else {
+        return;
+    };
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let rec = app.create_auth("users", "carol@example.com", "password123").await;
+    let send = json!({
+        "to": {"users": [rec.id()]},
+        "subject": "Hello",
+        "body": "Plain <text> & more",
+        "channels": ["email"],
+    });
+    // SMTP disabled and no provider: the email delivery fails for good, naming why.
+    let out = app
+        .send(Method::POST, "/api/notifications/send", Some(&su), Some(send.clone()))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = app
+            .send(Method::GET, "/api/queues/_keel-notify/jobs?state=dead", Some(&su), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        if let Some(job) = r.json["items"].as_array().and_then(|a| a.first()) {
+            let why = job["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(why.contains("no provider is configured for the email channel"), "{job}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first email was not given up: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let settings = json!({
+        "meta": {"appName": "Acme", "senderName": "Acme", "senderAddress": "notify@acme.test"},
+        "smtp": {"enabled": true, "host": smtp.host, "port": smtp.port, "tls": false}
+    });
+    let r = app
+        .send(Method::PATCH, "/api/settings", Some(&su), Some(settings))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let out = app
+        .send(Method::POST, "/api/notifications/send", Some(&su), Some(send))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let got = smtp.wait_for_messages(1, WAIT).await;
+    assert_eq!(got.len(), 1, "one email, from the second send only: {got:?}");
+    assert!(
+        got[0].to.iter().any(|a| a.email == "carol@example.com"),
+        "{:?}",
+        got[0].to
+    );
+    assert!(
+        got[0].from.iter().any(|a| a.email == "notify@acme.test"),
+        "{:?}",
+        got[0].from
+    );
+    assert_eq!(got[0].subject.as_deref(), Some("Hello"));
+}

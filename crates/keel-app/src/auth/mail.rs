@@ -106,8 +106,23 @@ pub async fn send(
         );
         return Ok(false);
     }
+    let rendered = keel_notify::render(&template(collection, which), vars);
+    let mail = Mail {
+        from: settings_sender(&settings),
+        to: vec![Address::new(to)],
+        subject: rendered.subject,
+        html: rendered.html,
+        text: None,
+    };
+    settings_mailer(&settings)?.send(&mail).await?;
+    Ok(true)
+}
+
+/// The SMTP mailer of the settings' `smtp` section (whether it is enabled is the caller's
+/// question).
+pub fn settings_mailer(settings: &crate::settings::SettingsData) -> keel_core::Result<SmtpMailer> {
     let s = &settings.smtp;
-    let cfg = SmtpConfig {
+    SmtpMailer::new(SmtpConfig {
         enabled: true,
         host: s.host.clone(),
         port: s.port,
@@ -122,17 +137,12 @@ pub async fn send(
         local_name: s.local_name.clone(),
         ca_cert: s.ca_cert.clone(),
         ..SmtpConfig::default()
-    };
-    let rendered = keel_notify::render(&template(collection, which), vars);
-    let mail = Mail {
-        from: Address::named(settings.meta.sender_name.clone(), settings.meta.sender_address.clone()),
-        to: vec![Address::new(to)],
-        subject: rendered.subject,
-        html: rendered.html,
-        text: None,
-    };
-    SmtpMailer::new(cfg)?.send(&mail).await?;
-    Ok(true)
+    })
+}
+
+/// The sender of the settings (`meta.senderName`, `meta.senderAddress`).
+pub fn settings_sender(settings: &crate::settings::SettingsData) -> Address {
+    Address::named(settings.meta.sender_name.clone(), settings.meta.sender_address.clone())
 }
 
 /// An auth email to send at least once, as the outbox and the `_keel-mail` job carry it:

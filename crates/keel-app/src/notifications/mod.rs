@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod prefs;
 pub mod rules;
 pub mod send;
+pub mod settings_smtp;
 pub mod templates;
 pub mod timers;
 pub mod topics;

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::config::{check_rate, parse, require, Secret};
 use super::http::Service;
 use crate::smtp::{SmtpConfig, SmtpMailer, TlsMode};
+use crate::text_as_html;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,14 +153,4 @@ fn describe(e: &Error) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// The plain text as a minimal HTML part (escaped, line breaks kept).
-fn text_as_html(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    format!("<p>{}</p>", escaped.replace('\n', "<br>\n"))
 }
