@@ -926,3 +926,61 @@ async fn with_no_email_provider_email_goes_through_the_settings_smtp_server() {
     );
     assert_eq!(got[0].subject.as_deref(), Some("Hello"));
 }
+
+#[tokio::test]
+async fn a_delivery_whose_job_was_lost_in_a_crash_is_sent_once_by_the_recovery_sweep() {
+    let e = env().await;
+    let body = json!({
+        "to": {"users": [e.alice.0]},
+        "subject": "Lost",
+        "body": "A job lost in a crash.",
+        "channels": ["email"],
+    });
+    e.ok(Method::POST, "/api/notifications/send", &e.su, Some(body)).await;
+    until("the email", || async { e.email.sent().len() == 1 }).await;
+    let recover = || keel_app::notifications::recover::recover_once(&e.app.state, Duration::ZERO);
+    // Sent: nothing for the sweep.
+    assert_eq!(recover().await.unwrap(), 0);
+
+    // A crash between writing the rows and enqueueing the jobs: the row is there, the job is not.
+    let id = e.inbox(&e.alice.1).await[0]["id"].as_str().unwrap().to_string();
+    let delivery = e.deliveries(&id).await[0]["id"].as_str().unwrap().to_string();
+    let su = keel_data::Access::Superuser;
+    let deliveries = e.app.state.store.collection("_notificationDeliveries").unwrap();
+    let mut back = keel_data::RecordData::new();
+    back.insert("status".into(), json!("queued"));
+    e.app
+        .state
+        .store
+        .update_record(&deliveries, &delivery, back, &Default::default(), su)
+        .await
+        .unwrap();
+    let jobs = keel_sql::sqlite::SqliteEngine::open(&e.app.dir.path().join("jobs.db"), 1)
+        .await
+        .unwrap();
+    let mut tx = keel_sql::Engine::begin(&jobs).await.unwrap();
+    let gone = tx
+        .execute("DELETE FROM keel_jobs WHERE queue = '_keel-notify'", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(gone, 1);
+
+    assert_eq!(recover().await.unwrap(), 1, "the missing job is enqueued");
+    until("the email sent again", || async { e.email.sent().len() == 2 }).await;
+    until("the delivery sent", || async {
+        statuses(&e.deliveries(&id).await, "email") == ["sent"]
+    })
+    .await;
+    // A row still `queued` whose job exists (here: ran) is never sent again.
+    let mut back = keel_data::RecordData::new();
+    back.insert("status".into(), json!("queued"));
+    e.app
+        .state
+        .store
+        .update_record(&deliveries, &delivery, back, &Default::default(), su)
+        .await
+        .unwrap();
+    assert_eq!(recover().await.unwrap(), 0, "its job exists: not enqueued again");
+    assert_eq!(e.email.sent().len(), 2);
+}

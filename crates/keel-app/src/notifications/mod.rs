@@ -17,6 +17,7 @@
 pub mod devices;
 pub mod inbox;
 pub mod prefs;
+pub mod recover;
 pub mod rules;
 pub mod send;
 pub mod settings_smtp;

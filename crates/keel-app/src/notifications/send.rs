@@ -2,8 +2,9 @@
 //! per channel → one `_keel-notify` job per delivery (or per digest bucket).
 //!
 //! Durability: rows are written before their jobs are enqueued; a crash between the two
-//! leaves a delivery `queued` without a job (visible in its history), never a job without a
-//! row. Each job's unique key is its delivery id, so enqueueing twice runs once.
+//! leaves a delivery `queued` without a job, never a job without a row, and
+//! [`super::recover`] enqueues the missing job within minutes. Each job's unique key is its
+//! delivery id (or its digest bucket), so enqueueing twice runs once.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -66,6 +66,7 @@ fn workers(app: &App) -> Vec<(&'static str, Arc<dyn JobHandler>, usize)> {
 pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> keel_core::Result<Vec<JoinHandle<()>>> {
     let mut tasks = crate::events::start(app, shutdown.clone()).await?;
     tasks.push(relay::spawn(app.clone(), shutdown.clone()));
+    tasks.push(crate::notifications::recover::spawn(app.clone(), shutdown.clone()));
     for (kind, handler, concurrency) in workers(app) {
         tasks.push(app.jobs.work(&queue_of(kind), handler, concurrency, shutdown.clone()));
     }
