@@ -664,6 +664,33 @@ async fn managing_webhooks_needs_the_permission_and_valid_input() {
     let r = app.send(Method::GET, "/api/webhooks", Some(&user), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
+    // webhooks:manage alone does not read records past their rules, nor jobs: an endpoint
+    // hearing them needs records:manage / jobs:read too.
+    let listen = |body: Value| {
+        let (app, user) = (&app, user.clone());
+        async move { app.send(Method::POST, "/api/webhooks", Some(&user), Some(body)).await }
+    };
+    let on_posts = json!({"url": "https://example.com/", "events": ["record.created"], "collection": "posts"});
+    let on_all = json!({"url": "https://example.com/", "events": ["*"], "collection": "posts"});
+    let on_jobs = json!({"url": "https://example.com/", "events": ["job.*"]});
+    for body in [&on_posts, &on_all, &on_jobs] {
+        let r = listen(body.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}: {}", r.text);
+    }
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/roles/hooks",
+            Some(&su),
+            Some(json!({"permissions": ["webhooks:manage", "records:manage", "jobs:read"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for body in [&on_posts, &on_all, &on_jobs] {
+        let r = listen(body.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.text);
+    }
+
     let bad = |body: Value, field: &'static str| {
         let app = &app;
         let su = su.clone();

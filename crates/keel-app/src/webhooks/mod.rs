@@ -52,6 +52,30 @@ pub fn may_manage(caller: &Caller) -> Result<(), Error> {
     authorize(caller, Permission::WebhooksManage)
 }
 
+/// 403 unless `caller` may read what an endpoint listening to `fields["events"]` receives: the
+/// records of a collection as a superuser sees them (`records:manage`, which skips every
+/// non-system collection's rules) and jobs with their payloads (`jobs:read`). Without it,
+/// `webhooks:manage` alone would read every record past its collection's rules.
+fn may_hear(caller: &Caller, fields: &Map<String, Value>) -> Result<(), Error> {
+    let events: Vec<&str> = fields
+        .get("events")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let hears = |kinds: &[&str]| {
+        kinds
+            .iter()
+            .any(|k| events.iter().any(|p| endpoint::pattern_matches(p, k)))
+    };
+    if hears(&["record.created", "record.updated", "record.deleted"]) {
+        authorize(caller, Permission::RecordsManage)?;
+    }
+    if hears(&["job.completed", "job.failed", "job.dead", "schedule.missed"]) {
+        authorize(caller, Permission::JobsRead)?;
+    }
+    Ok(())
+}
+
 async fn endpoint_or_404(app: &App, id: &str) -> Result<Endpoint, Error> {
     endpoint::load(app, id)
         .await?
@@ -105,6 +129,7 @@ pub async fn create(app: &App, caller: &Caller, origin: &Origin, body: Value) ->
     let input = EndpointInput::parse(body)?;
     let active = input.active.unwrap_or(true);
     let mut fields = endpoint::validate(app, &Endpoint::default(), input).await?;
+    may_hear(caller, &fields)?;
     fields.insert("active".into(), Value::Bool(active));
     fields.insert("secret".into(), Value::from(keel_notify::webhook::new_secret()));
     let e = endpoint::insert(app, fields).await?;
@@ -119,6 +144,7 @@ pub async fn update(app: &App, caller: &Caller, origin: &Origin, id: &str, body:
     let current = endpoint_or_404(app, id).await?;
     let input = EndpointInput::parse(body)?;
     let fields = endpoint::validate(app, &current, input).await?;
+    may_hear(caller, &fields)?;
     let e = endpoint::update(app, id, fields).await?;
     crate::events::changed(app).await?;
     audited(app, caller, origin, "webhook.update", &e).await;
