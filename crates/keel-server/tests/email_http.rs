@@ -418,3 +418,135 @@ async fn keels_own_mail_queue_is_read_only_through_the_api() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
+
+/// Creates the notifications template `name` as the superuser.
+async fn notification_template(m: &MailApp, body: serde_json::Value) {
+    let r = m
+        .app
+        .send(Method::POST, "/api/notifications/templates", Some(&m.su), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn auth_emails_are_notification_templates_per_locale_unless_the_collection_has_its_own() {
+    let Some(m) = MailApp::start().await else { return };
+    // A `locale` field on users picks the template's locale variant.
+    let users = m
+        .app
+        .send(Method::GET, "/api/collections/users", Some(&m.su), None)
+        .await;
+    let mut fields = users.json["fields"].as_array().unwrap().clone();
+    fields.push(json!({"name": "locale", "type": "text"}));
+    m.patch_users(json!({"fields": fields})).await;
+    notification_template(
+        &m,
+        json!({"name": "auth.verification", "subject": "Confirm {{ record.email }} for {{ app_name }}",
+               "text": "Open {{ action_url }} ({{ collection }})",
+               "html": "<p><a href=\"{{ action_url }}\">Confirm</a> {{ record.name }}</p>"}),
+    )
+    .await;
+    notification_template(
+        &m,
+        json!({"name": "auth.verification", "locale": "de", "subject": "Willkommen bei {{ app_name }}",
+               "text": "Bitte bestätigen: {{ action_url }}"}),
+    )
+    .await;
+    // A template naming a value it never gets: the default is sent instead.
+    notification_template(
+        &m,
+        json!({"name": "auth.resetPassword", "subject": "Reset {{ no_such_value }}", "text": "x"}),
+    )
+    .await;
+    m.user("ann@x.test", false, json!({"name": "<Ann>"})).await;
+    m.user("hans@x.test", false, json!({"locale": "de-AT"})).await;
+
+    m.post("request-verification", None, json!({"email": "ann@x.test"}))
+        .await;
+    let mail = m.mail_to("ann@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Confirm ann@x.test for Acme"));
+    let text = mail.text.clone().unwrap_or_default();
+    assert!(
+        text.starts_with("Open https://acme.test/_/#/auth/confirm-verification/"),
+        "{text}"
+    );
+    assert!(text.contains("(users)"), "{text}");
+    let html = mail.html.clone().unwrap_or_default();
+    assert!(html.contains("&lt;Ann&gt;"), "the HTML part escapes values: {html}");
+    let token = text
+        .split("confirm-verification/")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let r = m.post("confirm-verification", None, json!({"token": token})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "the template's link works: {}",
+        r.text
+    );
+
+    m.post("request-verification", None, json!({"email": "hans@x.test"}))
+        .await;
+    let mail = m.mail_to("hans@x.test", 1).await;
+    assert_eq!(mail.subject.as_deref(), Some("Willkommen bei Acme"), "de-AT → de");
+    assert!(
+        mail.html
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/_/#/auth/confirm-verification/"),
+        "a text-only template gets an HTML part: {:?}",
+        mail.html
+    );
+
+    m.post("request-password-reset", None, json!({"email": "ann@x.test"}))
+        .await;
+    let mail = m.mail_to("ann@x.test", 2).await;
+    assert_eq!(
+        mail.subject.as_deref(),
+        Some("Reset your Acme password"),
+        "a template that does not render falls back to the default"
+    );
+    link_token(&mail, "confirm-password-reset");
+
+    // The collection's own (PocketBase) template wins over the notifications one.
+    m.patch_users(json!({"verificationTemplate": {"subject": "Own {APP_NAME}"}}))
+        .await;
+    m.post("request-verification", None, json!({"email": "hans@x.test"}))
+        .await;
+    let mail = m.mail_to("hans@x.test", 2).await;
+    assert_eq!(mail.subject.as_deref(), Some("Own Acme"));
+}
+
+#[tokio::test]
+async fn auth_emails_go_through_the_configured_email_provider_when_smtp_settings_are_off() {
+    let Some(m) = MailApp::start().await else { return };
+    let r = m
+        .app
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&m.su),
+            Some(json!({"smtp": {"enabled": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let provider = json!({"name": "relay", "kind": "smtp", "host": m.smtp.host, "port": m.smtp.port,
+                          "tls": "none", "from": "noreply@relay.test", "from_name": "Relay"});
+    let cfg = keel_core::config::NotifyConfig {
+        providers: vec![provider.as_object().unwrap().clone()],
+    };
+    let guard = keel_core::outbound::OutboundGuard::new(&Default::default()).unwrap();
+    let notifiers = keel_notify::providers::build(&cfg, &guard).unwrap();
+    m.app.state.notifications.set_notifiers(notifiers);
+    m.user("ann@x.test", false, json!({})).await;
+
+    m.post("request-verification", None, json!({"email": "ann@x.test"}))
+        .await;
+    let mail = m.mail_to("ann@x.test", 1).await;
+    assert_eq!(mail.from.as_ref().map(|f| f.email.as_str()), Some("noreply@relay.test"));
+    assert_eq!(mail.subject.as_deref(), Some("Verify your Acme email"));
+    link_token(&mail, "confirm-verification");
+}

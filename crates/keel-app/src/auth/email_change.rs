@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use keel_auth::token::TokenKind;
+use keel_core::notify::NotifyError;
 use keel_core::Error;
 use keel_data::Collection;
 use serde_json::{Map, Value};
@@ -59,8 +60,22 @@ pub async fn request(
         .actor(caller.actor())
         .detail("newEmail", new_email);
     app.identity.audit(entry).await;
-    sent?;
-    Ok(())
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(collection = %collection.name, error = %e, "sending the email change email failed");
+            Err(match e {
+                NotifyError::Retry { .. } => {
+                    Error::Unavailable("The email could not be sent now; try again later.".into())
+                }
+                NotifyError::Rejected(_) | NotifyError::Gone(_) => Error::field(
+                    "newEmail",
+                    "validation_invalid_email",
+                    "The mail server refused this address.",
+                ),
+            })
+        }
+    }
 }
 
 /// Sets the token's new email on its record, given the record's `password`.

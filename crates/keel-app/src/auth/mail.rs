@@ -1,16 +1,32 @@
-//! The emails of the auth flows: the collection's templates (with Keel's defaults), their
-//! placeholders' values, and the mailer built from the current `/api/settings` at send time.
+//! The emails of the auth flows, as templates of the notifications service.
 //!
-//! When `smtp.enabled` is false PocketBase falls back to the local `sendmail`; Keel sends
-//! nothing, logs a warning and answers exactly as if it had sent (the flows stay free of
-//! account enumeration either way).
+//! Which template an email uses, first match wins:
+//! 1. the collection's own template (PocketBase's `verificationTemplate`, `otp.emailTemplate`
+//!    …, `{PLACEHOLDER}` syntax), an empty subject or body filled from Keel's default;
+//! 2. the notifications template `auth.<key>` (`auth.verification`, `auth.resetPassword`,
+//!    `auth.confirmEmailChange`, `auth.otp`, `auth.authAlert`; minijinja, with locale variants
+//!    picked by the record's `locale` field, text and HTML parts, previewable like every
+//!    notification template), rendered with [`template_data`];
+//! 3. Keel's default (PocketBase's wording).
+//!
+//! A notifications template that fails to render (a typo, a variable it does not get) is
+//! logged and the default is sent instead: a sign-in never breaks on a template.
+//!
+//! The email goes out on the notifications service's email channel: the configured email
+//! provider (`[[notify.providers]]`: SES, SendGrid, Mailgun, SMTP), else the settings' SMTP
+//! server. With neither, PocketBase falls back to the local `sendmail`; Keel sends nothing,
+//! logs a warning and answers exactly as if it had sent (the flows stay free of account
+//! enumeration either way).
 
+use keel_core::notify::{Channel, Message, NotifyError, Recipient};
 use keel_data::schema::MailTemplate;
 use keel_data::{Collection, FieldKind, Record};
-use keel_notify::{Address, EmailTemplate, Mail, Mailer, SmtpAuthMethod, SmtpConfig, SmtpMailer, Vars};
+use keel_notify::render::{self, Rendered};
+use keel_notify::{EmailTemplate, Vars};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use crate::notifications;
 use crate::App;
 
 /// Which of a collection's email templates.
@@ -34,33 +50,137 @@ impl Template {
             Template::AuthAlert => "new sign-in alert",
         }
     }
+
+    /// The notifications template it uses when the collection has none of its own.
+    pub fn notification_template(self) -> &'static str {
+        match self {
+            Template::Verification => "auth.verification",
+            Template::ResetPassword => "auth.resetPassword",
+            Template::ConfirmEmailChange => "auth.confirmEmailChange",
+            Template::Otp => "auth.otp",
+            Template::AuthAlert => "auth.authAlert",
+        }
+    }
+
+    /// The console page its link opens (`{APP_URL}/_/#/auth/<page>/<token>`), if it has one.
+    fn page(self) -> Option<&'static str> {
+        match self {
+            Template::Verification => Some("confirm-verification"),
+            Template::ResetPassword => Some("confirm-password-reset"),
+            Template::ConfirmEmailChange => Some("confirm-email-change"),
+            Template::Otp | Template::AuthAlert => None,
+        }
+    }
 }
 
-/// The collection's template, an empty subject or body replaced by Keel's default.
-pub fn template(collection: &Collection, which: Template) -> EmailTemplate {
+/// Keel's default for `which` (PocketBase's wording).
+pub fn default_template(which: Template) -> EmailTemplate {
     let d = keel_notify::default_templates();
-    let opts = collection.auth.as_ref();
-    let (custom, default) = match which {
-        Template::Verification => (opts.and_then(|o| o.verification_template.clone()), d.verification),
-        Template::ResetPassword => (opts.and_then(|o| o.reset_password_template.clone()), d.reset_password),
-        Template::ConfirmEmailChange => (
-            opts.and_then(|o| o.confirm_email_change_template.clone()),
-            d.confirm_email_change,
-        ),
-        Template::Otp => (
-            opts.and_then(|o| o.otp.get("emailTemplate").cloned())
-                .and_then(|v| serde_json::from_value::<MailTemplate>(v).ok()),
-            d.otp,
-        ),
-        Template::AuthAlert => (
-            opts.and_then(|o| o.auth_alert.get("emailTemplate").cloned())
-                .and_then(|v| serde_json::from_value::<MailTemplate>(v).ok()),
-            d.auth_alert,
-        ),
-    };
-    let custom = custom.unwrap_or_default();
+    match which {
+        Template::Verification => d.verification,
+        Template::ResetPassword => d.reset_password,
+        Template::ConfirmEmailChange => d.confirm_email_change,
+        Template::Otp => d.otp,
+        Template::AuthAlert => d.auth_alert,
+    }
+}
+
+/// The collection's own template for `which`, if it set a subject or a body (the part it left
+/// empty comes from Keel's default).
+pub fn own_template(collection: &Collection, which: Template) -> Option<EmailTemplate> {
+    let opts = collection.auth.as_ref()?;
+    let from_json = |v: Option<&Value>| v.cloned().and_then(|v| serde_json::from_value::<MailTemplate>(v).ok());
+    let custom = match which {
+        Template::Verification => opts.verification_template.clone(),
+        Template::ResetPassword => opts.reset_password_template.clone(),
+        Template::ConfirmEmailChange => opts.confirm_email_change_template.clone(),
+        Template::Otp => from_json(opts.otp.get("emailTemplate")),
+        Template::AuthAlert => from_json(opts.auth_alert.get("emailTemplate")),
+    }?;
+    if custom.subject.trim().is_empty() && custom.body.trim().is_empty() {
+        return None;
+    }
+    let default = default_template(which);
     let pick = |c: String, d: String| if c.trim().is_empty() { d } else { c };
-    EmailTemplate::new(pick(custom.subject, default.subject), pick(custom.body, default.body))
+    Some(EmailTemplate::new(
+        pick(custom.subject, default.subject),
+        pick(custom.body, default.body),
+    ))
+}
+
+/// What a notifications template `auth.<key>` is rendered with: `app_name`, `app_url`,
+/// `collection` (its name), `record` (the auth record's fields but hidden ones), `token`,
+/// `action_url` (the link the default template's button opens; empty for OTP and alerts),
+/// `otp`, `otp_id`, `alert_info`.
+pub fn template_data(collection: &Collection, which: Template, vars: &Vars) -> Value {
+    let action_url = match which.page() {
+        Some(page) if !vars.token.is_empty() => {
+            format!("{}/_/#/auth/{page}/{}", vars.app_url.trim_end_matches('/'), vars.token)
+        }
+        _ => String::new(),
+    };
+    json!({
+        "app_name": vars.app_name,
+        "app_url": vars.app_url,
+        "collection": collection.name,
+        "record": vars.record,
+        "token": vars.token,
+        "action_url": action_url,
+        "otp": vars.otp,
+        "otp_id": vars.otp_id,
+        "alert_info": vars.alert_info,
+    })
+}
+
+/// An auth email ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    pub subject: String,
+    pub html: String,
+    /// The plain-text part: the template's, else the HTML as text.
+    pub text: String,
+}
+
+impl Composed {
+    fn from_pocketbase(template: &EmailTemplate, vars: &Vars) -> Composed {
+        let r = keel_notify::render(template, vars);
+        Composed {
+            subject: r.subject,
+            text: keel_notify::html_to_text(&r.html),
+            html: r.html,
+        }
+    }
+
+    fn from_rendered(r: Rendered) -> Composed {
+        let html = r.html.unwrap_or_else(|| keel_notify::text_as_html(&r.text));
+        let text = if r.text.trim().is_empty() {
+            keel_notify::html_to_text(&html)
+        } else {
+            r.text
+        };
+        Composed {
+            subject: r.subject.unwrap_or_default(),
+            html,
+            text,
+        }
+    }
+}
+
+/// The email `which` for `vars` (see the module docs for which template wins).
+pub async fn compose(app: &App, collection: &Collection, which: Template, vars: &Vars) -> keel_core::Result<Composed> {
+    if let Some(own) = own_template(collection, which) {
+        return Ok(Composed::from_pocketbase(&own, vars));
+    }
+    let name = which.notification_template();
+    let locale = vars.record.get("locale").and_then(Value::as_str);
+    if let Some(source) = notifications::templates::resolve(app, name, Channel::Email, locale).await? {
+        match render::render(&source, &template_data(collection, which, vars)) {
+            Ok(r) => return Ok(Composed::from_rendered(r)),
+            Err(e) => tracing::warn!(template = name, error = %e,
+                "the notifications template {name} does not render: the default {} email is sent", which.name()),
+        }
+    }
+    Ok(Composed::from_pocketbase(&default_template(which), vars))
 }
 
 /// The placeholders' values for `record`: the app's name and URL, and the record's fields
@@ -88,61 +208,42 @@ pub fn vars(app: &App, record: &Record) -> Vars {
     }
 }
 
-/// Renders `which` for `vars` and sends it to `to`. `Ok(false)`: SMTP is disabled in the
-/// settings, nothing was sent (a warning is logged).
+/// Composes `which` for `vars` and sends it to `to` on the email channel. `Ok(false)`: no
+/// email provider is configured and SMTP is disabled in the settings, nothing was sent (a
+/// warning is logged). A failure is the channel's: `Rejected` (or `Gone`) for good, `Retry`
+/// worth another attempt; its text names the server and step, never a credential.
 pub async fn send(
     app: &App,
     collection: &Collection,
     which: Template,
     to: &str,
     vars: &Vars,
-) -> keel_core::Result<bool> {
-    let settings = app.settings.get();
-    if !settings.smtp.enabled {
+) -> Result<bool, NotifyError> {
+    let Some(channel) = notifications::email_channel(app) else {
         tracing::warn!(
             collection = %collection.name,
-            "SMTP is disabled in the settings: the {} email was not sent",
+            "no email provider is configured and SMTP is disabled in the settings: the {} email was not sent",
             which.name()
         );
         return Ok(false);
-    }
-    let rendered = keel_notify::render(&template(collection, which), vars);
-    let mail = Mail {
-        from: settings_sender(&settings),
-        to: vec![Address::new(to)],
-        subject: rendered.subject,
-        html: rendered.html,
-        text: None,
     };
-    settings_mailer(&settings)?.send(&mail).await?;
-    Ok(true)
-}
-
-/// The SMTP mailer of the settings' `smtp` section (whether it is enabled is the caller's
-/// question).
-pub fn settings_mailer(settings: &crate::settings::SettingsData) -> keel_core::Result<SmtpMailer> {
-    let s = &settings.smtp;
-    SmtpMailer::new(SmtpConfig {
-        enabled: true,
-        host: s.host.clone(),
-        port: s.port,
-        username: s.username.clone(),
-        password: s.password.clone(),
-        auth_method: if s.auth_method.eq_ignore_ascii_case("LOGIN") {
-            SmtpAuthMethod::Login
-        } else {
-            SmtpAuthMethod::Plain
+    let composed = compose(app, collection, which, vars)
+        .await
+        .map_err(|e| NotifyError::Retry {
+            message: format!("cannot read the {} template: {e}", which.notification_template()),
+            after: None,
+        })?;
+    let message = Message {
+        to: Recipient::Email {
+            address: to.to_string(),
         },
-        tls: s.tls,
-        local_name: s.local_name.clone(),
-        ca_cert: s.ca_cert.clone(),
-        ..SmtpConfig::default()
-    })
-}
-
-/// The sender of the settings (`meta.senderName`, `meta.senderAddress`).
-pub fn settings_sender(settings: &crate::settings::SettingsData) -> Address {
-    Address::named(settings.meta.sender_name.clone(), settings.meta.sender_address.clone())
+        subject: Some(composed.subject),
+        text: composed.text,
+        html: Some(composed.html),
+        data: Value::Null,
+    };
+    channel.send(&message).await?;
+    Ok(true)
 }
 
 /// An auth email to send at least once, as the outbox and the `_keel-mail` job carry it:
@@ -197,25 +298,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_template_parts_fall_back_to_the_defaults() {
+    fn a_collection_template_wins_its_empty_part_filled_from_the_default() {
         let mut c = Collection::default_users();
+        assert_eq!(own_template(&c, Template::Verification), None, "no template of its own");
         let opts = c.auth.as_mut().unwrap();
         opts.verification_template = Some(MailTemplate {
             subject: "Custom {APP_NAME}".into(),
             body: " ".into(),
         });
+        opts.reset_password_template = Some(MailTemplate {
+            subject: " ".into(),
+            body: String::new(),
+        });
         opts.otp = serde_json::json!({"enabled": true, "emailTemplate": {"subject": "", "body": "<b>{OTP}</b>"}});
         let d = keel_notify::default_templates();
-        let v = template(&c, Template::Verification);
+        let v = own_template(&c, Template::Verification).unwrap();
         assert_eq!(
             (v.subject.as_str(), v.body.as_str()),
             ("Custom {APP_NAME}", d.verification.body.as_str())
         );
-        let o = template(&c, Template::Otp);
+        let o = own_template(&c, Template::Otp).unwrap();
         assert_eq!(
             (o.subject.as_str(), o.body.as_str()),
             (d.otp.subject.as_str(), "<b>{OTP}</b>")
         );
-        assert_eq!(template(&c, Template::ResetPassword), d.reset_password);
+        assert_eq!(
+            own_template(&c, Template::ResetPassword),
+            None,
+            "a blank template is no template: the notifications template or the default applies"
+        );
+    }
+
+    #[test]
+    fn template_data_links_to_the_page_of_the_flow() {
+        let c = Collection::default_users();
+        let vars = Vars {
+            app_name: "Acme".into(),
+            app_url: "https://acme.test/".into(),
+            token: "tok.en".into(),
+            ..Vars::default()
+        };
+        let data = template_data(&c, Template::ResetPassword, &vars);
+        assert_eq!(
+            data["action_url"],
+            "https://acme.test/_/#/auth/confirm-password-reset/tok.en"
+        );
+        assert_eq!(data["collection"], "users");
+        assert_eq!(template_data(&c, Template::Otp, &vars)["action_url"], "");
     }
 }

@@ -46,6 +46,14 @@ pub use send::{send, SendRequest, SendResult, To};
 /// The outbox kind (and so the system queue `_keel-notify`) of delivery jobs.
 pub const KIND: &str = "notify";
 
+/// The email channel: the configured email provider, else the settings' SMTP server when
+/// enabled. Notifications and the auth emails both send through it.
+pub fn email_channel(app: &App) -> Option<Arc<dyn Notifier>> {
+    app.notifications
+        .notifier(Channel::Email)
+        .or_else(|| settings_smtp::SettingsSmtp::if_enabled(&app.settings))
+}
+
 /// What time it is for the service.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use keel_core::mail::{Address, Mail, Mailer};
 use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient, Sent};
+use keel_notify::{SmtpAuthMethod, SmtpConfig, SmtpMailer};
 
-use crate::auth::mail::{settings_mailer, settings_sender};
 use crate::Settings;
 
 /// Email through the settings' SMTP server.
@@ -75,4 +75,31 @@ impl Notifier for SettingsSmtp {
             }),
         }
     }
+}
+
+/// The SMTP mailer of the settings' `smtp` section (whether it is enabled is the caller's
+/// question).
+pub fn settings_mailer(settings: &crate::settings::SettingsData) -> keel_core::Result<SmtpMailer> {
+    let s = &settings.smtp;
+    SmtpMailer::new(SmtpConfig {
+        enabled: true,
+        host: s.host.clone(),
+        port: s.port,
+        username: s.username.clone(),
+        password: s.password.clone(),
+        auth_method: if s.auth_method.eq_ignore_ascii_case("LOGIN") {
+            SmtpAuthMethod::Login
+        } else {
+            SmtpAuthMethod::Plain
+        },
+        tls: s.tls,
+        local_name: s.local_name.clone(),
+        ca_cert: s.ca_cert.clone(),
+        ..SmtpConfig::default()
+    })
+}
+
+/// The sender of the settings (`meta.senderName`, `meta.senderAddress`).
+pub fn settings_sender(settings: &crate::settings::SettingsData) -> Address {
+    Address::named(settings.meta.sender_name.clone(), settings.meta.sender_address.clone())
 }

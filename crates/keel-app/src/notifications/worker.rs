@@ -23,7 +23,7 @@ use keel_jobs::{Job, JobContext, JobFailure, JobHandler};
 use serde_json::{json, Value};
 
 use super::send::{dispatch, Escalation, SendRequest, To};
-use super::{devices, find, get, lit, patch, settings_smtp, str_of};
+use super::{devices, find, get, lit, patch, str_of};
 use crate::App;
 
 /// Runs `_keel-notify` jobs.
@@ -151,12 +151,11 @@ async fn send_and_record(
             }
         }
     };
-    let configured = app.notifications.notifier(channel);
-    let fallback = || match channel {
-        Channel::Email => settings_smtp::SettingsSmtp::if_enabled(&app.settings),
-        _ => None,
+    let provider = match channel {
+        Channel::Email => super::email_channel(app),
+        _ => app.notifications.notifier(channel),
     };
-    let Some(notifier) = configured.or_else(fallback) else {
+    let Some(notifier) = provider else {
         let reason = format!("no provider is configured for the {} channel", channel.as_str());
         mark("failed", json!({"error": reason})).await;
         return Err(JobFailure::permanent(reason));

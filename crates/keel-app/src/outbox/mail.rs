@@ -2,11 +2,13 @@
 //! The token or code an email carries is made here, at send time, from the record as it is
 //! now; a record, collection or OTP deleted meanwhile completes the job without an email
 //! (its result says why). A failure fails the attempt, which the jobs service retries with
-//! backoff until the job is dead (a permanent refusal, SMTP 5xx, is dead at once); the error names the server and the failing step, never a
+//! backoff (or after the service's `Retry-After`) until the job is dead (a permanent refusal,
+//! SMTP 5xx, is dead at once); the error names the server and the failing step, never a
 //! credential or the message body.
 
 use async_trait::async_trait;
 use keel_auth::token::TokenKind;
+use keel_core::notify::NotifyError;
 use keel_data::{Access, RequestInfo};
 use keel_jobs::{Job, JobContext, JobFailure, JobHandler};
 use serde_json::{json, Value};
@@ -76,16 +78,18 @@ impl JobHandler for MailWorker {
         }
         match mail::send(app, &collection, m.template, &m.to, &vars).await {
             Ok(true) => Ok(Some(json!({"sent": true}))),
-            Ok(false) => Ok(skipped("SMTP is disabled in the settings")),
+            Ok(false) => Ok(skipped(
+                "no email provider is configured and SMTP is disabled in the settings",
+            )),
             Err(e) => {
                 tracing::warn!(collection = %collection.name, job = %job.id, attempt = job.attempts, error = %e,
                     "sending the {} email failed", m.template.name());
                 let message = format!("sending the {} email failed: {e}", m.template.name());
-                // The Mailer contract: a permanent refusal (SMTP 5xx, a bad address) is a
-                // BadRequest, which no retry would change.
                 Err(match e {
-                    keel_core::Error::BadRequest { .. } => JobFailure::permanent(message),
-                    _ => message.into(),
+                    // A permanent refusal (SMTP 5xx, a bad address): no retry would change it.
+                    NotifyError::Rejected(_) | NotifyError::Gone(_) => JobFailure::permanent(message),
+                    NotifyError::Retry { after: Some(after), .. } => JobFailure::retry_after(message, after),
+                    NotifyError::Retry { after: None, .. } => message.into(),
                 })
             }
         }
