@@ -674,6 +674,40 @@ async fn an_unacknowledged_notification_escalates_after_its_minutes() {
 }
 
 #[tokio::test]
+async fn an_escalation_timer_a_crash_lost_is_set_again_by_the_sweep() {
+    let e = env().await;
+    let t0 = Utc::now();
+    e.set_clock(t0);
+    let body = json!({
+        "to": {"users": [e.alice.0]}, "subject": "Disk full", "body": "db1", "channels": ["inapp"],
+        "ackRequired": true, "escalation": {"afterMinutes": 30, "recipients": [e.bob.0]},
+    });
+    let sent = e.ok(Method::POST, "/api/notifications/send", &e.su, Some(body)).await;
+    // A crash between writing the notification and enqueueing its timer.
+    let jobs = keel_sql::sqlite::SqliteEngine::open(&e.app.dir.path().join("jobs.db"), 1)
+        .await
+        .unwrap();
+    let mut tx = keel_sql::Engine::begin(&jobs).await.unwrap();
+    let gone = tx
+        .execute("DELETE FROM keel_jobs WHERE unique_key LIKE 'escalate:%'", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(gone, 1);
+
+    let recover = || keel_app::notifications::recover::recover_once(&e.app.state, Duration::ZERO);
+    assert_eq!(recover().await.unwrap(), 1, "the lost timer is set again");
+    assert_eq!(recover().await.unwrap(), 0, "once");
+    e.set_clock(t0 + chrono::Duration::minutes(29));
+    assert_eq!(e.release().await, 0, "due when it was first due, not earlier");
+    e.set_clock(t0 + chrono::Duration::minutes(31));
+    assert_eq!(e.release().await, 1);
+    until("bob's escalation", || async { !e.inbox(&e.bob.1).await.is_empty() }).await;
+    let bob = e.inbox(&e.bob.1).await;
+    assert_eq!(bob[0]["data"]["escalatedFrom"], sent["recipients"][0]["id"]);
+}
+
+#[tokio::test]
 async fn a_rate_limit_of_two_per_second_queues_the_third_message_instead_of_failing_it() {
     let e = env().await;
     let body = json!({"to": {"phones": ["+15550000001", "+15550000002", "+15550000003"]}, "body": "code 123"});
