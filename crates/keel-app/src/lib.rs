@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod realtime;
 pub mod records;
 pub mod redact;
+pub mod retention;
 pub mod roles;
 pub mod schedules;
 pub mod serialize;

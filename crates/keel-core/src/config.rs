@@ -511,6 +511,9 @@ pub struct WebhooksConfig {
     pub disable_after_hours: u64,
     /// How long the previous secret keeps signing beside the new one after a rotation.
     pub secret_grace_hours: u64,
+    /// Delivery attempts (`_webhookDeliveries`) older than this many days are deleted; 0
+    /// keeps them forever.
+    pub retention_days: u64,
 }
 
 impl Default for WebhooksConfig {
@@ -520,20 +523,34 @@ impl Default for WebhooksConfig {
             retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
             disable_after_hours: 120,
             secret_grace_hours: 24,
+            retention_days: 30,
         }
     }
 }
 
-/// Notification channel providers (`[notify]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Notification channel providers and history (`[notify]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
+    /// Notifications and their delivery attempts (`_notifications`,
+    /// `_notificationDeliveries`) older than this many days are deleted, the in-app inbox
+    /// included; 0 keeps them forever.
+    pub retention_days: u64,
     /// `[[notify.providers]]`: each a table with `name` (unique), `kind` (`ses`, `sendgrid`,
     /// `mailgun`, `smtp`, `twilio`, `slack`, `teams`, `discord`, `webpush`, `fcm`, `apns`),
     /// optionally `base_url` and `rate_per_second`, and the kind's own keys. `keel-notify`
     /// checks each when the server starts; a mistake stops the start naming the provider and
     /// the key, never a value.
     pub providers: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            providers: Vec::new(),
+        }
+    }
 }
 
 /// A list of strings, or one string of comma-separated items (as a `KEEL_*` variable gives it).

@@ -23,6 +23,7 @@ mod journal;
 mod migrate;
 mod outbox;
 mod records;
+mod retention;
 mod rows;
 mod rules;
 mod select;
@@ -473,6 +474,13 @@ impl Store {
     /// Checks the audit trail's chain from its oldest kept entry to its head.
     pub async fn verify_audit(&self) -> Result<AuditVerification> {
         audit::verify(self).await
+    }
+
+    /// Deletes at most `limit` rows of the system collection `name` (Keel's own logs: webhook
+    /// deliveries, notification history) created before `cutoff`, oldest first, without
+    /// record events. Returns how many; a collection not starting with `_` is refused.
+    pub async fn purge_created_before(&self, name: &str, cutoff: &str, limit: u32) -> Result<u64> {
+        retention::purge_created_before(self, name, cutoff, limit).await
     }
 
     // ----- params (settings and other small JSON values) -----

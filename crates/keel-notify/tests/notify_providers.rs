@@ -22,6 +22,7 @@ fn loopback() -> OutboundGuard {
 fn one(table: Value) -> Arc<dyn Notifier> {
     let cfg = NotifyConfig {
         providers: vec![table.as_object().unwrap().clone()],
+        ..Default::default()
     };
     let mut all = build(&cfg, &loopback()).unwrap();
     assert_eq!(all.len(), 1);
@@ -354,6 +355,7 @@ async fn a_base_url_on_loopback_needs_the_allow_list() {
             .unwrap()
             .clone(),
         ],
+        ..Default::default()
     };
     let err = build(&cfg, &OutboundGuard::default()).err().unwrap();
     let keel_core::Error::BadRequest { fields, .. } = &err else {
@@ -408,6 +410,7 @@ async fn configs_are_checked_naming_the_key_never_the_value() {
     for (table, key) in cases {
         let cfg = NotifyConfig {
             providers: vec![table.as_object().unwrap().clone()],
+            ..Default::default()
         };
         let err = build(&cfg, &loopback())
             .err()
@@ -423,6 +426,7 @@ async fn configs_are_checked_naming_the_key_never_the_value() {
     let hook = json!({"name": "ops", "kind": "slack", "webhook_url": "https://hooks.slack.test/a"});
     let cfg = NotifyConfig {
         providers: vec![hook.as_object().unwrap().clone(), hook.as_object().unwrap().clone()],
+        ..Default::default()
     };
     let err = build(&cfg, &loopback()).err().unwrap();
     let keel_core::Error::BadRequest { fields, .. } = &err else {

@@ -33,6 +33,7 @@ fn table(v: Value) -> Map<String, Value> {
 fn build_one(v: Value, outbound: &OutboundGuard) -> Arc<dyn Notifier> {
     let cfg = NotifyConfig {
         providers: vec![table(v)],
+        ..Default::default()
     };
     providers::build(&cfg, outbound).unwrap().remove(0)
 }
@@ -41,6 +42,7 @@ fn build_one(v: Value, outbound: &OutboundGuard) -> Arc<dyn Notifier> {
 fn field_errors(v: Value) -> Vec<(String, String)> {
     let cfg = NotifyConfig {
         providers: vec![table(v)],
+        ..Default::default()
     };
     match providers::build(&cfg, &loopback()) {
         Err(Error::BadRequest { fields, .. }) => fields.into_iter().map(|(k, e)| (k, format!("{e:?}"))).collect(),
@@ -616,6 +618,7 @@ fn config_mistakes_name_the_key_never_the_value() {
         providers: vec![table(
             json!({"name": "a", "kind": "apns", "team_id": "T", "key_id": "K", "topic": "x", "private_key": one_line}),
         )],
+        ..Default::default()
     };
     assert!(providers::build(&cfg, &loopback()).is_ok());
 
@@ -624,6 +627,7 @@ fn config_mistakes_name_the_key_never_the_value() {
         providers: vec![table(
             json!({"name": "a", "kind": "apns", "team_id": "T", "key_id": "K", "topic": "x", "private_key": pem, "environment": "sandbox"}),
         )],
+        ..Default::default()
     };
     assert_eq!(providers::build(&cfg, &loopback()).unwrap()[0].name(), "a");
 }

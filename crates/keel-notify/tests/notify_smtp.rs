@@ -17,6 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 fn smtp(table: Value) -> Arc<dyn Notifier> {
     let cfg = NotifyConfig {
         providers: vec![table.as_object().unwrap().clone()],
+        ..Default::default()
     };
     build(&cfg, &OutboundGuard::default()).unwrap().remove(0)
 }

@@ -537,6 +537,7 @@ async fn auth_emails_go_through_the_configured_email_provider_when_smtp_settings
                           "tls": "none", "from": "noreply@relay.test", "from_name": "Relay"});
     let cfg = keel_core::config::NotifyConfig {
         providers: vec![provider.as_object().unwrap().clone()],
+        ..Default::default()
     };
     let guard = keel_core::outbound::OutboundGuard::new(&Default::default()).unwrap();
     let notifiers = keel_notify::providers::build(&cfg, &guard).unwrap();

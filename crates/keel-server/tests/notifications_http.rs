@@ -708,6 +708,26 @@ async fn an_escalation_timer_a_crash_lost_is_set_again_by_the_sweep() {
 }
 
 #[tokio::test]
+async fn history_older_than_the_retention_is_deleted_and_nothing_younger() {
+    let e = env().await;
+    let body =
+        json!({"to": {"users": [e.alice.0]}, "subject": "Old news", "body": "x", "channels": ["inapp", "email"]});
+    e.ok(Method::POST, "/api/notifications/send", &e.su, Some(body)).await;
+    until("the email", || async { e.email.sent().len() == 1 }).await;
+    let id = e.inbox(&e.alice.1).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(e.deliveries(&id).await.len(), 2);
+    let purge = |days: i64| keel_app::retention::purge_once(&e.app.state, Utc::now() + chrono::Duration::days(days));
+    // `[notify] retention_days` is 90 by default.
+    let counts = purge(89).await.unwrap();
+    assert!(counts.iter().all(|(_, n)| *n == 0), "{counts:?}");
+    assert_eq!(e.inbox(&e.alice.1).await.len(), 1);
+    let counts = purge(91).await.unwrap();
+    assert!(counts.contains(&("_notifications", 1)), "{counts:?}");
+    assert!(counts.contains(&("_notificationDeliveries", 2)), "{counts:?}");
+    assert!(e.inbox(&e.alice.1).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_rate_limit_of_two_per_second_queues_the_third_message_instead_of_failing_it() {
     let e = env().await;
     let body = json!({"to": {"phones": ["+15550000001", "+15550000002", "+15550000003"]}, "body": "code 123"});

@@ -825,6 +825,16 @@ async fn test_sends_now_and_redeliver_repeats_the_message() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Retention (`[webhooks] retention_days`, 30 by default): kept for 29 days, gone after 31.
+    let purge =
+        |days: i64| keel_app::retention::purge_once(&app.state, chrono::Utc::now() + chrono::Duration::days(days));
+    let deleted = |out: Vec<(&str, u64)>| out.iter().find(|(c, _)| *c == "_webhookDeliveries").map(|(_, n)| *n);
+    assert_eq!(deleted(purge(29).await.unwrap()), Some(0));
+    assert_eq!(deliveries(&app, &su, id).await.len(), 2);
+    assert_eq!(deleted(purge(31).await.unwrap()), Some(2));
+    assert!(deliveries(&app, &su, id).await.is_empty());
+    assert_eq!(view(&app, &su, id).await["id"], id, "the endpoint stays");
 }
 
 #[tokio::test]

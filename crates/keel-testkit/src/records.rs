@@ -55,6 +55,7 @@ pub const CASES: &[(&str, Case)] = cases![
     auth_email_is_case_insensitive,
     text_collation_is_binary,
     params_round_trip,
+    system_logs_are_purged_by_age,
     realtime_rule_matching,
     a_newer_schema_is_refused,
     a_recreated_collection_with_other_types,
@@ -977,6 +978,35 @@ async fn params_round_trip(s: Arc<Store>) {
     s.set_param("settings", &json!({"a": [2]})).await.unwrap();
     assert_eq!(s.get_param("settings").await.unwrap(), Some(json!({"a": [2]})));
     assert!(s.migrate().await.unwrap().is_empty(), "migrations run once");
+}
+
+async fn system_logs_are_purged_by_age(s: Arc<Store>) {
+    let c = s.collection("_webhookDeliveries").unwrap();
+    for i in 0..5 {
+        let row = data(json!({"webhook": "w1", "messageId": format!("msg_{i}"), "status": "succeeded", "attempt": 1}));
+        s.create_record(&c, row, &superuser(&s), Access::Superuser)
+            .await
+            .unwrap();
+    }
+    let past = "2000-01-01 00:00:00.000Z";
+    let future = "2999-01-01 00:00:00.000Z";
+    assert_eq!(
+        s.purge_created_before("_webhookDeliveries", past, 100).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        s.purge_created_before("_webhookDeliveries", future, 3).await.unwrap(),
+        3,
+        "a batch"
+    );
+    assert_eq!(
+        s.purge_created_before("_webhookDeliveries", future, 100).await.unwrap(),
+        2
+    );
+    assert!(
+        s.purge_created_before("users", future, 100).await.is_err(),
+        "only system collections are purged by age"
+    );
 }
 
 async fn realtime_rule_matching(s: Arc<Store>) {

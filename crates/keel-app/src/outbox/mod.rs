@@ -67,6 +67,7 @@ pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> keel_core::Res
     let mut tasks = crate::events::start(app, shutdown.clone()).await?;
     tasks.push(relay::spawn(app.clone(), shutdown.clone()));
     tasks.push(crate::notifications::recover::spawn(app.clone(), shutdown.clone()));
+    tasks.push(crate::retention::spawn(app.clone(), shutdown.clone()));
     for (kind, handler, concurrency) in workers(app) {
         tasks.push(app.jobs.work(&queue_of(kind), handler, concurrency, shutdown.clone()));
     }
