@@ -66,6 +66,7 @@ async fn ses_passes_the_notifier_suite() {
             )
         }),
         message: email("ann@x.test"),
+        offline: None,
         secrets: vec![AWS_SECRET.into()],
         provider_id: Some("0100018c-ses-message-id".into()),
         check_request: Box::new(|r: &Recorded| {
@@ -116,6 +117,7 @@ async fn sendgrid_passes_the_notifier_suite() {
                 "api_key": "SG.keel-test-key", "from": "noreply@keel.test", "from_name": "Keel"}))
         }),
         message: email("ann@x.test"),
+        offline: None,
         secrets: vec!["SG.keel-test-key".into()],
         provider_id: Some("sg-message-id-1".into()),
         check_request: Box::new(|r: &Recorded| {
@@ -149,6 +151,7 @@ async fn mailgun_passes_the_notifier_suite() {
             )
         }),
         message: email("ann@x.test"),
+        offline: None,
         secrets: vec!["key-mailgun-test".into()],
         provider_id: Some("<20261202.1.mg@mg.keel.test>".into()),
         check_request: Box::new(|r: &Recorded| {
@@ -194,6 +197,7 @@ async fn twilio_passes_the_notifier_suite() {
         standin,
         build: Box::new(|base| twilio(base)),
         message: sms("+14155550100"),
+        offline: None,
         secrets: vec![TW_TOKEN.into()],
         provider_id: Some("SM0123456789abcdef0123456789abcdef".into()),
         check_request: Box::new(|r: &Recorded| {
@@ -242,6 +246,7 @@ async fn slack_passes_the_notifier_suite() {
             one(json!({"name": "slack-ops", "kind": "slack", "webhook_url": format!("{base}{SLACK_PATH}")}))
         }),
         message: chat(json!({"blocks": blocks})),
+        offline: None,
         secrets: vec!["slackhooksecret".into(), SLACK_PATH.into()],
         provider_id: None,
         check_request: Box::new(move |r: &Recorded| {
@@ -266,6 +271,7 @@ async fn teams_passes_the_notifier_suite() {
             one(json!({"name": "teams", "kind": "teams", "webhook_url": format!("{base}{TEAMS_PATH}")}))
         }),
         message: chat(Value::Null),
+        offline: None,
         secrets: vec![TEAMS_PATH.into()],
         provider_id: None,
         check_request: Box::new(|r: &Recorded| {
@@ -309,6 +315,7 @@ async fn discord_passes_the_notifier_suite() {
         standin,
         build: Box::new(|base| discord(base)),
         message: chat(json!({"embeds": embeds})),
+        offline: None,
         secrets: vec!["discordhooktoken".into()],
         provider_id: Some("1180000000000000001".into()),
         check_request: Box::new(move |r: &Recorded| {

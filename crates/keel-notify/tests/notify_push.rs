@@ -1,7 +1,9 @@
-//! The push providers (`webpush`, `fcm`, `apns`) against local stand-ins of their services
-//! (`keel_testkit::push_standins`), which check the exact request: Web Push messages are
-//! decrypted with the subscription's private key, VAPID / OAuth2 / provider tokens verified
-//! with the public keys.
+//! The push providers (`webpush`, `fcm`, `apns`) through the notifier suite against local
+//! stand-ins of their services (`keel_testkit::push_standins`), which check the exact request:
+//! Web Push messages are decrypted with the subscription's private key, VAPID / OAuth2 /
+//! provider tokens verified with the public keys. Beside the suite, what only push has: the
+//! RFC 8291 example, the answers that mean Gone, token reuse and renewal, the guard on
+//! subscription endpoints and over HTTP/2, config mistakes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,9 @@ use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient};
 use keel_core::outbound::OutboundGuard;
 use keel_core::Error;
 use keel_notify::providers::{self, webpush::ece};
-use keel_testkit::push_standins::{ApnsService, FcmService, WebPushService};
+use keel_testkit::notify::unreachable_base;
+use keel_testkit::push_standins::{ApnsService, FcmService, PushRequest, Reply, WebPushService};
+use keel_testkit::{notifier_suite, NotifierCase};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use p256::SecretKey;
@@ -121,8 +125,58 @@ fn webpush_encryption_reproduces_the_rfc8291_example() {
     );
 }
 
+fn webpush_table(private: &str) -> Value {
+    json!({"name": "browser", "kind": "webpush", "vapid_private_key": private,
+           "subject": "mailto:ops@example.com", "urgency": "high", "ttl_secs": 3600,
+           "rate_per_second": 50})
+}
+
+fn to_subscription(endpoint: String, p256dh: String, auth: String) -> Recipient {
+    Recipient::WebPush { endpoint, p256dh, auth }
+}
+
 #[tokio::test]
-async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
+async fn webpush_passes_the_notifier_suite() {
+    let (_, private, public) = vapid_keys();
+    let service = WebPushService::start(&public).await.unwrap();
+    let sub = service.subscribe();
+    // A subscription whose push service is down: the address is the recipient's.
+    let offline = to_subscription(
+        format!("{}/push/gone-offline", unreachable_base().await),
+        sub.p256dh.clone(),
+        sub.auth.clone(),
+    );
+    let provider_id = Some(format!("{}/message/1", service.url()));
+    let path = sub.endpoint.strip_prefix(service.url()).unwrap().to_string();
+    let key = private.clone();
+    notifier_suite(&NotifierCase {
+        name: "webpush",
+        standin: service,
+        build: Box::new(move |_| build_one(webpush_table(&key), &loopback())),
+        message: message(to_subscription(sub.endpoint, sub.p256dh, sub.auth)),
+        offline: Some(message(offline)),
+        secrets: vec![private],
+        provider_id,
+        check_request: Box::new(move |r: &PushRequest| {
+            assert_eq!(r.path, path, "the subscription's endpoint");
+            // The payload as the browser decrypts it with the subscription's private key.
+            assert_eq!(
+                r.body,
+                json!({"title": "Build finished", "body": "main is green ✓", "data": {"url": "/builds/42", "attempt": 3}})
+            );
+            assert_eq!(r.header("ttl"), Some("3600"));
+            assert_eq!(r.header("urgency"), Some("high"));
+            assert_eq!(r.header("content-encoding"), Some("aes128gcm"));
+            assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+            let auth = r.header("authorization").unwrap();
+            assert!(auth.starts_with("vapid t=") && auth.ends_with(&format!(", k={public}")), "{auth}");
+        }),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn webpush_keys_defaults_and_each_subscriptions_encryption() {
     let (key, private, public) = vapid_keys();
     assert_eq!(
         providers::webpush::vapid_public_key(&private).as_deref(),
@@ -131,37 +185,10 @@ async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
     assert_eq!(providers::webpush::vapid_public_key("nope"), None);
     let service = WebPushService::start(&public).await.unwrap();
     let outbound = loopback();
-    let provider = build_one(
-        json!({"name": "browser", "kind": "webpush", "vapid_private_key": private,
-               "subject": "mailto:ops@example.com", "urgency": "high", "ttl_secs": 3600,
-               "rate_per_second": 50}),
-        &outbound,
-    );
+    let provider = build_one(webpush_table(&private), &outbound);
     assert_eq!(provider.name(), "browser");
     assert_eq!(provider.channel(), Channel::Push);
     assert_eq!(provider.rate_per_second(), Some(50));
-
-    let sub = service.subscribe();
-    let to = Recipient::WebPush {
-        endpoint: sub.endpoint.clone(),
-        p256dh: sub.p256dh.clone(),
-        auth: sub.auth.clone(),
-    };
-    let sent = provider.send(&message(to)).await.unwrap();
-    assert_eq!(service.problems(), Vec::<String>::new());
-    let got = service.received();
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        got[0].body,
-        json!({"title": "Build finished", "body": "main is green ✓", "data": {"url": "/builds/42", "attempt": 3}})
-    );
-    assert_eq!(got[0].header("ttl"), Some("3600"));
-    assert_eq!(got[0].header("urgency"), Some("high"));
-    assert_eq!(got[0].header("content-encoding"), Some("aes128gcm"));
-    assert!(sent
-        .provider_id
-        .unwrap()
-        .starts_with(&format!("{}/message/", service.url())));
 
     // The same key as a PEM, and a second subscription: each gets its own encryption.
     let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
@@ -169,13 +196,10 @@ async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
         json!({"name": "browser", "kind": "webpush", "vapid_private_key": pem, "subject": "https://example.com/contact"}),
         &outbound,
     );
+    let sub = service.subscribe();
     let other = service.subscribe();
     let plain = Message {
-        to: Recipient::WebPush {
-            endpoint: other.endpoint,
-            p256dh: other.p256dh,
-            auth: other.auth,
-        },
+        to: to_subscription(other.endpoint, other.p256dh, other.auth),
         subject: None,
         text: "just text".into(),
         html: None,
@@ -184,16 +208,12 @@ async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
     provider.send(&plain).await.unwrap();
     assert_eq!(service.problems(), Vec::<String>::new());
     let got = service.received();
-    assert_eq!(got[1].body, json!({"body": "just text"}));
-    assert_eq!(got[1].header("urgency"), None);
-    assert_eq!(got[1].header("ttl"), Some("2419200"), "four weeks by default");
+    assert_eq!(got[0].body, json!({"body": "just text"}));
+    assert_eq!(got[0].header("urgency"), None);
+    assert_eq!(got[0].header("ttl"), Some("2419200"), "four weeks by default");
 
     // Keys that are not the subscription's: the browser cannot decrypt, the service says so.
-    let wrong = Recipient::WebPush {
-        endpoint: sub.endpoint,
-        p256dh: service.subscribe().p256dh,
-        auth: sub.auth,
-    };
+    let wrong = to_subscription(sub.endpoint, service.subscribe().p256dh, sub.auth);
     let err = provider.send(&message(wrong)).await.unwrap_err();
     assert!(
         matches!(err, NotifyError::Rejected(ref m) if m.contains("400")),
@@ -207,7 +227,7 @@ async fn webpush_sends_a_vapid_signed_message_the_browser_decrypts() {
 }
 
 #[tokio::test]
-async fn webpush_answers_say_what_to_do_next() {
+async fn webpush_gone_and_too_large_answers_and_unsendable_payloads() {
     let (_, private, public) = vapid_keys();
     let service = WebPushService::start(&public).await.unwrap();
     let provider = build_one(
@@ -215,69 +235,48 @@ async fn webpush_answers_say_what_to_do_next() {
         &loopback(),
     );
     let sub = service.subscribe();
-    let to = Recipient::WebPush {
-        endpoint: sub.endpoint.clone(),
-        p256dh: sub.p256dh.clone(),
-        auth: sub.auth.clone(),
-    };
+    let to = to_subscription(sub.endpoint.clone(), sub.p256dh.clone(), sub.auth.clone());
     let msg = message(to.clone());
 
-    service.answer_next(410, &[], "push subscription has unsubscribed or expired");
+    service.answer_next(Reply::new(410, "push subscription has unsubscribed or expired"));
     let err = provider.send(&msg).await.unwrap_err();
     assert!(
         matches!(err, NotifyError::Gone(ref m) if m.contains("410") && m.contains("unsubscribed")),
         "{err:?}"
     );
 
-    service.answer_next(404, &[], "");
+    service.answer_next(Reply::new(404, ""));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Gone(_))));
 
-    service.answer_next(413, &[], "too big");
+    service.answer_next(Reply::new(413, "too big"));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Rejected(ref m)) if m.contains("413")));
 
-    service.answer_next(429, &[("retry-after", "7")], "slow down");
-    let (m, after) = expect_retry(provider.send(&msg).await);
-    assert!(m.contains("429"), "{m}");
-    assert_eq!(after, Some(Duration::from_secs(7)));
-
-    service.answer_next(503, &[], "");
-    assert_eq!(expect_retry(provider.send(&msg).await).1, None);
-
-    service.answer_next(400, &[], "bad");
-    assert!(matches!(provider.send(&msg).await, Err(NotifyError::Rejected(_))));
-
     // A long answer is capped in the error.
-    service.answer_next(400, &[], &"x".repeat(10_000));
+    service.answer_next(Reply::new(400, "x".repeat(10_000)));
     let err = provider.send(&msg).await.unwrap_err().to_string();
     assert!(err.len() < 500, "{}", err.len());
 
     // Gone subscriptions on the service's side (unknown endpoint) read as Gone too.
-    let unknown = Recipient::WebPush {
-        endpoint: format!("{}/push/nobody", service.url()),
-        p256dh: sub.p256dh.clone(),
-        auth: sub.auth.clone(),
-    };
+    let unknown = to_subscription(
+        format!("{}/push/nobody", service.url()),
+        sub.p256dh.clone(),
+        sub.auth.clone(),
+    );
     assert!(matches!(
         provider.send(&message(unknown)).await,
         Err(NotifyError::Gone(_))
     ));
 
-    // A payload that does not fit, malformed keys, another kind of recipient: refused unsent.
+    // A payload that does not fit, malformed keys: refused unsent.
     let before = service.received().len();
     let mut huge = msg.clone();
     huge.text = "y".repeat(5000);
     assert!(matches!(provider.send(&huge).await, Err(NotifyError::Rejected(ref m)) if m.contains("at most")));
-    let bad_keys = Recipient::WebPush {
-        endpoint: sub.endpoint,
-        p256dh: "not-a-key".into(),
-        auth: sub.auth,
-    };
+    let bad_keys = to_subscription(sub.endpoint, "not-a-key".into(), sub.auth);
     assert!(matches!(
         provider.send(&message(bad_keys)).await,
         Err(NotifyError::Rejected(_))
     ));
-    let device = message(Recipient::Device { token: "abc".into() });
-    assert!(matches!(provider.send(&device).await, Err(NotifyError::Rejected(_))));
     assert_eq!(service.received().len(), before);
     assert_eq!(service.problems(), Vec::<String>::new());
 }
@@ -307,14 +306,52 @@ async fn webpush_endpoints_go_through_the_outbound_guard() {
 // ---------------------------------------------------------------------------------------------
 // FCM
 
+fn fcm_table(service: &FcmService) -> Value {
+    json!({"name": "fcm", "kind": "fcm", "service_account": service.service_account_json(),
+           "base_url": service.url()})
+}
+
 #[tokio::test]
-async fn fcm_exchanges_a_service_account_jwt_keeps_the_token_and_sends() {
+async fn fcm_passes_the_notifier_suite() {
     let service = FcmService::start().await.unwrap();
-    let provider = build_one(
-        json!({"name": "fcm", "kind": "fcm", "service_account": service.service_account_json(),
-               "base_url": service.url()}),
-        &loopback(),
-    );
+    let account: Value = serde_json::from_str(&service.service_account_json()).unwrap();
+    let private_key = account["private_key"].as_str().unwrap().to_string();
+    let table = fcm_table(&service);
+    notifier_suite(&NotifierCase {
+        name: "fcm",
+        standin: service,
+        build: Box::new(move |base| {
+            let mut table = table.clone();
+            table["base_url"] = json!(base);
+            build_one(table, &loopback())
+        }),
+        message: message(Recipient::Device {
+            token: "device-token-1".into(),
+        }),
+        offline: None,
+        secrets: vec![private_key],
+        provider_id: Some("projects/keel-test/messages/1".into()),
+        check_request: Box::new(|r: &PushRequest| {
+            assert_eq!(r.path, "/v1/projects/keel-test/messages:send");
+            // A bearer the token endpoint issued (the stand-in checks it is one of its own).
+            let bearer = r.header("authorization").unwrap();
+            assert!(bearer.starts_with("Bearer ya29."), "{bearer}");
+            assert!(r.header("content-type").unwrap().starts_with("application/json"));
+            assert_eq!(
+                r.body,
+                json!({"message": {"token": "device-token-1",
+                                   "notification": {"title": "Build finished", "body": "main is green ✓"},
+                                   "data": {"url": "/builds/42", "attempt": "3"}}})
+            );
+        }),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fcm_exchanges_a_service_account_jwt_once_and_keeps_the_token() {
+    let service = FcmService::start().await.unwrap();
+    let provider = build_one(fcm_table(&service), &loopback());
     let to = Recipient::Device {
         token: "device-token-1".into(),
     };
@@ -325,17 +362,6 @@ async fn fcm_exchanges_a_service_account_jwt_keeps_the_token_and_sends() {
         r.unwrap();
     }
     assert_eq!(service.tokens_issued(), 1);
-    let sent = provider.send(&message(to.clone())).await.unwrap();
-    assert_eq!(service.problems(), Vec::<String>::new());
-    assert!(sent.provider_id.unwrap().starts_with("projects/keel-test/messages/"));
-    let got = service.received();
-    assert_eq!(got[8].path, "/v1/projects/keel-test/messages:send");
-    assert_eq!(
-        got[8].body,
-        json!({"message": {"token": "device-token-1",
-                           "notification": {"title": "Build finished", "body": "main is green ✓"},
-                           "data": {"url": "/builds/42", "attempt": "3"}}})
-    );
 
     // The access token is kept: another send makes no second exchange.
     provider.send(&message(to.clone())).await.unwrap();
@@ -362,45 +388,32 @@ async fn fcm_exchanges_a_service_account_jwt_keeps_the_token_and_sends() {
     );
     from_file.send(&message(to)).await.unwrap();
     assert_eq!(service.problems(), Vec::<String>::new());
-    assert_eq!(service.received().len(), 13);
+    assert_eq!(service.received().len(), 12);
 }
 
 #[tokio::test]
-async fn fcm_answers_say_what_to_do_next() {
+async fn fcm_unregistered_is_gone_and_a_refused_token_is_renewed() {
     let service = FcmService::start().await.unwrap();
-    let provider = build_one(
-        json!({"name": "fcm", "kind": "fcm", "service_account": service.service_account_json(), "base_url": service.url()}),
-        &loopback(),
-    );
+    let provider = build_one(fcm_table(&service), &loopback());
     let msg = message(Recipient::Device { token: "tok".into() });
     let unregistered = json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
         "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}});
-    service.answer_next(404, &[], &unregistered.to_string());
+    service.answer_next(Reply::json(404, unregistered));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Gone(ref m)) if m.contains("UNREGISTERED")));
 
     let unregistered_400 = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
         "details": [{"errorCode": "UNREGISTERED"}]}});
-    service.answer_next(400, &[], &unregistered_400.to_string());
+    service.answer_next(Reply::json(400, unregistered_400));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Gone(_))));
 
     let invalid = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "The registration token is not a valid FCM registration token",
         "details": [{"errorCode": "INVALID_ARGUMENT"}]}});
-    service.answer_next(400, &[], &invalid.to_string());
+    service.answer_next(Reply::json(400, invalid));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Rejected(ref m)) if m.contains("INVALID_ARGUMENT")));
-
-    service.answer_next(
-        429,
-        &[("retry-after", "30")],
-        r#"{"error":{"status":"RESOURCE_EXHAUSTED"}}"#,
-    );
-    assert_eq!(expect_retry(provider.send(&msg).await).1, Some(Duration::from_secs(30)));
-
-    service.answer_next(503, &[("retry-after", "2")], r#"{"error":{"status":"UNAVAILABLE"}}"#);
-    assert_eq!(expect_retry(provider.send(&msg).await).1, Some(Duration::from_secs(2)));
 
     // A refused access token is dropped: the next send exchanges a new one.
     assert_eq!(service.tokens_issued(), 1);
-    service.answer_next(401, &[], r#"{"error":{"status":"UNAUTHENTICATED"}}"#);
+    service.answer_next(Reply::json(401, json!({"error": {"status": "UNAUTHENTICATED"}})));
     expect_retry(provider.send(&msg).await);
     provider.send(&msg).await.unwrap();
     assert_eq!(service.tokens_issued(), 2);
@@ -430,8 +443,55 @@ fn apns_config(service: &ApnsService, private_key: &str) -> Value {
            "private_key": private_key, "topic": "com.example.app", "base_url": service.url()})
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[tokio::test]
-async fn apns_sends_over_http2_with_a_reused_provider_token() {
+async fn apns_passes_the_notifier_suite() {
+    let service = ApnsService::start("TEAM123456", "KEY1234567", "com.example.app")
+        .await
+        .unwrap();
+    let pem = service.private_key_pem().to_string();
+    let table = apns_config(&service, &pem);
+    notifier_suite(&NotifierCase {
+        name: "apns",
+        standin: service,
+        build: Box::new(move |base| {
+            let mut table = table.clone();
+            table["base_url"] = json!(base);
+            build_one(table, &loopback())
+        }),
+        message: message(Recipient::Device {
+            token: "a1b2c3d4e5f6".into(),
+        }),
+        offline: None,
+        secrets: vec![pem],
+        provider_id: Some("00000000-0000-0000-0000-000000000001".into()),
+        check_request: Box::new(|r: &PushRequest| {
+            assert!(r.http2, "APNs is spoken over HTTP/2");
+            assert_eq!(r.path, "/3/device/a1b2c3d4e5f6");
+            assert_eq!(r.header("apns-topic"), Some("com.example.app"));
+            assert_eq!(r.header("apns-push-type"), Some("alert"));
+            assert_eq!(r.header("apns-priority"), Some("10"));
+            let expiration: u64 = r.header("apns-expiration").unwrap().parse().unwrap();
+            assert!(expiration > unix_now() + 27 * 24 * 3600, "four weeks by default");
+            assert!(r.header("authorization").unwrap().starts_with("bearer "));
+            assert!(r.header("content-type").unwrap().starts_with("application/json"));
+            assert_eq!(
+                r.body,
+                json!({"url": "/builds/42", "attempt": 3, "aps": {"alert": {"title": "Build finished", "body": "main is green ✓"}}})
+            );
+        }),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn apns_reuses_its_provider_token_and_reads_the_p8_from_a_path() {
     let service = ApnsService::start("TEAM123456", "KEY1234567", "com.example.app")
         .await
         .unwrap();
@@ -439,19 +499,7 @@ async fn apns_sends_over_http2_with_a_reused_provider_token() {
     let to = Recipient::Device {
         token: "a1b2c3d4e5f6".into(),
     };
-    let sent = provider.send(&message(to.clone())).await.unwrap();
-    assert_eq!(service.problems(), Vec::<String>::new());
-    assert_eq!(sent.provider_id.unwrap().len(), 36);
-    let got = service.received();
-    assert!(got[0].http2);
-    assert_eq!(got[0].path, "/3/device/a1b2c3d4e5f6");
-    assert_eq!(got[0].header("apns-topic"), Some("com.example.app"));
-    assert_eq!(got[0].header("apns-push-type"), Some("alert"));
-    assert_eq!(got[0].header("apns-priority"), Some("10"));
-    assert_eq!(
-        got[0].body,
-        json!({"url": "/builds/42", "attempt": 3, "aps": {"alert": {"title": "Build finished", "body": "main is green ✓"}}})
-    );
+    provider.send(&message(to.clone())).await.unwrap();
     provider.send(&message(to.clone())).await.unwrap();
     assert_eq!(service.distinct_provider_tokens(), 1, "the provider token is reused");
 
@@ -467,45 +515,33 @@ async fn apns_sends_over_http2_with_a_reused_provider_token() {
     assert_eq!(service.problems(), Vec::<String>::new());
     assert_eq!(service.received()[2].header("apns-priority"), Some("5"));
     assert_eq!(service.received()[2].header("apns-expiration"), Some("0"));
-    let expiration: u64 = service.received()[0]
-        .header("apns-expiration")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(expiration > now + 27 * 24 * 3600, "four weeks by default");
 }
 
 #[tokio::test]
-async fn apns_answers_say_what_to_do_next() {
+async fn apns_gone_tokens_and_an_expired_provider_token() {
     let service = ApnsService::start("TEAM123456", "KEY1234567", "com.example.app")
         .await
         .unwrap();
     let provider = build_one(apns_config(&service, service.private_key_pem()), &loopback());
     let msg = message(Recipient::Device { token: "abcdef".into() });
 
-    service.answer_next(410, &[], r#"{"reason":"Unregistered","timestamp":1700000000000}"#);
+    service.answer_next(Reply::json(
+        410,
+        json!({"reason": "Unregistered", "timestamp": 1_700_000_000_000u64}),
+    ));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Gone(ref m)) if m.contains("Unregistered")));
 
-    service.answer_next(400, &[], r#"{"reason":"BadDeviceToken"}"#);
+    service.answer_next(Reply::json(400, json!({"reason": "BadDeviceToken"})));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Gone(_))));
 
-    service.answer_next(400, &[], r#"{"reason":"TopicDisallowed"}"#);
+    service.answer_next(Reply::json(400, json!({"reason": "TopicDisallowed"})));
     assert!(matches!(provider.send(&msg).await, Err(NotifyError::Rejected(ref m)) if m.contains("TopicDisallowed")));
-
-    service.answer_next(429, &[("retry-after", "5")], r#"{"reason":"TooManyRequests"}"#);
-    assert_eq!(expect_retry(provider.send(&msg).await).1, Some(Duration::from_secs(5)));
-
-    service.answer_next(503, &[], r#"{"reason":"ServiceUnavailable"}"#);
-    expect_retry(provider.send(&msg).await);
 
     // An expired provider token is dropped and replaced on the next send.
     assert_eq!(service.distinct_provider_tokens(), 1);
-    service.answer_next(403, &[], r#"{"reason":"ExpiredProviderToken"}"#);
-    expect_retry(provider.send(&msg).await);
+    service.answer_next(Reply::json(403, json!({"reason": "ExpiredProviderToken"})));
+    let (_, after) = expect_retry(provider.send(&msg).await);
+    assert_eq!(after, None);
     // (a new token within the same second may be identical: iat is in seconds)
     provider.send(&msg).await.unwrap();
 
@@ -517,6 +553,42 @@ async fn apns_answers_say_what_to_do_next() {
     assert!(matches!(provider.send(&bad).await, Err(NotifyError::Gone(_))));
     assert_eq!(service.received().len(), before);
     assert_eq!(service.problems(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens made at send time
+
+#[tokio::test]
+async fn an_answer_echoing_the_access_or_provider_token_does_not_show_it() {
+    let fcm_service = FcmService::start().await.unwrap();
+    let apns_service = ApnsService::start("TEAM123456", "KEY1234567", "com.example.app")
+        .await
+        .unwrap();
+    let fcm = build_one(fcm_table(&fcm_service), &loopback());
+    let apns = build_one(apns_config(&apns_service, apns_service.private_key_pem()), &loopback());
+    let msg = message(Recipient::Device { token: "abcdef".into() });
+    for (provider, received, script) in [
+        (
+            &fcm,
+            Box::new(|| fcm_service.received()) as Box<dyn Fn() -> Vec<PushRequest>>,
+            Box::new(|r: Reply| fcm_service.answer_next(r)) as Box<dyn Fn(Reply)>,
+        ),
+        (
+            &apns,
+            Box::new(|| apns_service.received()),
+            Box::new(|r: Reply| apns_service.answer_next(r)),
+        ),
+    ] {
+        provider.send(&msg).await.unwrap();
+        let auth = received()[0].header("authorization").unwrap().to_string();
+        let token = auth.split_once(' ').unwrap().1.to_string();
+        // The token is kept (FCM's access token for its lifetime, APNs' for 50 minutes).
+        script(Reply::new(400, format!("bad request with {auth}")));
+        let err = provider.send(&msg).await.unwrap_err().to_string();
+        assert!(err.contains("400") && err.contains("bad request"), "{err}");
+        assert!(!err.contains(&token), "{}: {err}", provider.name());
+        assert_eq!(received()[1].header("authorization"), Some(auth.as_str()));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,6 +654,12 @@ fn config_mistakes_name_the_key_never_the_value() {
     );
     assert_eq!(fields[0].0, "notify.providers[0].urgncy");
 
+    // Web Push has no base URL: the address is the subscription's.
+    let fields = field_errors(
+        json!({"name": "wp", "kind": "webpush", "vapid_private_key": private, "subject": "mailto:a@b.c", "base_url": "https://x.test"}),
+    );
+    assert_eq!(fields[0].0, "notify.providers[0].base_url");
+
     let fields = field_errors(json!({"name": "f", "kind": "fcm", "service_account": "{\"private_key\": \"x\"}"}));
     assert_eq!(fields[0].0, "notify.providers[0].service_account");
     let fields = field_errors(json!({"name": "f", "kind": "fcm", "service_account": "/nonexistent/key.json"}));
@@ -611,6 +689,22 @@ fn config_mistakes_name_the_key_never_the_value() {
     );
     assert_eq!(fields[0].0, "notify.providers[0].base_url");
     assert!(!format!("{fields:?}").contains("PRIVATE KEY"));
+
+    // A base URL on loopback stops the start unless the outbound allow-list names it.
+    let local = json!({"name": "a", "kind": "apns", "team_id": "T", "key_id": "K", "topic": "x",
+                       "private_key": pem, "base_url": "http://127.0.0.1:9"});
+    let cfg = NotifyConfig {
+        providers: vec![table(local)],
+    };
+    match providers::build(&cfg, &OutboundGuard::default()) {
+        Err(Error::BadRequest { fields, .. }) => {
+            let message = &fields["notify.providers[0].base_url"].message;
+            assert!(message.contains("loopback"), "{message}");
+        }
+        Err(e) => panic!("not a 400: {e}"),
+        Ok(_) => panic!("accepted"),
+    }
+    assert!(providers::build(&cfg, &loopback()).is_ok());
 
     // A PEM whose line breaks were escaped into one line (an environment variable) builds.
     let one_line = pem.replace('\n', "\\n");

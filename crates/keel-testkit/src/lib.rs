@@ -21,7 +21,7 @@ pub mod tls;
 pub use bus::bus_suite;
 pub use cache::cache_suite;
 pub use env::engine_url;
-pub use notify::{notifier_suite, NotifierCase};
+pub use notify::{notifier_suite, NotifierCase, SuiteStandIn};
 pub use queue::queue_suite;
 pub use records::records_suite;
 

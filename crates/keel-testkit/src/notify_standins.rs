@@ -16,6 +16,7 @@ use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::notify::SuiteStandIn;
 use crate::notify_sigv4;
 
 /// One request as the stand-in received it.
@@ -442,6 +443,26 @@ impl StandIn {
             Reply::json(200, json!({"id": "1180000000000000001", "type": 0, "content": ""})),
         )
         .await
+    }
+}
+
+impl SuiteStandIn for StandIn {
+    type Request = Recorded;
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        StandIn::requests(self)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        StandIn::problems(self)
+    }
+
+    fn answer_next(&self, reply: Reply) {
+        StandIn::answer_next(self, reply)
     }
 }
 

@@ -14,7 +14,9 @@
 //!
 //! A request that fails a check is answered 400 with the reason and listed in
 //! [`Recorder::problems`]; a test asserts there are none. [`Recorder::answer_next`] scripts the
-//! next answers (a 410, a 429 with `Retry-After`…); by default each accepts.
+//! next answers (a 410, a 429 with `Retry-After`…); by default each accepts, the n-th accepted
+//! message getting the id `…/n`. Each is a [`SuiteStandIn`], so providers run the notifier
+//! suite against it.
 
 mod apns;
 mod fcm;
@@ -26,6 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::body::Body;
 use axum::http::{HeaderMap, Response, StatusCode, Version};
 use serde_json::Value;
+
+use crate::notify::SuiteStandIn;
+pub use crate::notify_standins::Reply;
 
 pub use apns::ApnsService;
 pub use fcm::{FcmService, FCM_PROJECT};
@@ -55,19 +60,11 @@ impl PushRequest {
     }
 }
 
-/// A scripted answer.
-#[derive(Debug, Clone)]
-struct Canned {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 #[derive(Default)]
 struct Recorded {
     received: Vec<PushRequest>,
     problems: Vec<String>,
-    next: VecDeque<Canned>,
+    next: VecDeque<Reply>,
 }
 
 /// What a stand-in received and will answer; every stand-in derefs to one.
@@ -91,14 +88,10 @@ impl Recorder {
         self.lock().problems.clone()
     }
 
-    /// The next request that passes the checks is answered `status` with these headers and
-    /// body instead of the service's success (queued: call several times for several).
-    pub fn answer_next(&self, status: u16, headers: &[(&str, &str)], body: &str) {
-        self.lock().next.push_back(Canned {
-            status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            body: body.to_string(),
-        });
+    /// The next request that passes the checks is answered `reply` instead of the service's
+    /// success (queued: call several times for several).
+    pub fn answer_next(&self, reply: Reply) {
+        self.lock().next.push_back(reply);
     }
 
     /// Records a refusal and answers it 400.
@@ -108,19 +101,44 @@ impl Recorder {
         answer(400, &[], &why)
     }
 
-    /// Records an accepted request; the scripted answer, else `ok`.
-    fn accept(&self, request: PushRequest, ok: Response<Body>) -> Response<Body> {
+    /// Records an accepted request; the scripted answer, else `ok` of its number (1 for the
+    /// first accepted request: the service's message ids are predictable).
+    fn accept(&self, request: PushRequest, ok: impl FnOnce(usize) -> Response<Body>) -> Response<Body> {
         let mut rec = self.lock();
         rec.received.push(request);
+        let n = rec.received.len();
         match rec.next.pop_front() {
-            Some(c) => {
-                let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                answer(c.status, &headers, &c.body)
+            Some(r) => {
+                let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                answer(r.status, &headers, &r.body)
             }
-            None => ok,
+            None => ok(n),
         }
     }
 }
+
+/// The suite drives each push stand-in through its [`Recorder`].
+macro_rules! driven_by_the_suite {
+    ($($service:ty),*) => {$(
+        impl SuiteStandIn for $service {
+            type Request = PushRequest;
+            fn url(&self) -> &str {
+                <$service>::url(self)
+            }
+            fn requests(&self) -> Vec<PushRequest> {
+                self.received()
+            }
+            fn problems(&self) -> Vec<String> {
+                Recorder::problems(self)
+            }
+            fn answer_next(&self, reply: Reply) {
+                Recorder::answer_next(self, reply)
+            }
+        }
+    )*};
+}
+
+driven_by_the_suite!(WebPushService, FcmService, ApnsService);
 
 fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response<Body> {
     let mut resp = Response::new(Body::from(body.to_string()));

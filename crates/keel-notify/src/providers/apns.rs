@@ -17,28 +17,64 @@
 //!
 //! Answers: 200 accepted (the `apns-id` header is the id); 410 (`Unregistered`) and 400
 //! `BadDeviceToken` the token is gone; 403 `ExpiredProviderToken` drops the provider token and
-//! retries; 429 and 5xx retry; other 4xx refused, with Apple's `reason`.
+//! retries; the rest as `http.rs` classifies them (429 and 5xx retry; other 4xx refused, with
+//! Apple's `reason`). Errors never show the `.p8` key or the provider token.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient, Sent};
+use keel_core::notify::{Channel, Message, Notifier, NotifyError, Sent};
 use keel_core::outbound::OutboundGuard;
-use keel_core::Result;
+use keel_core::{Error, Result};
 use p256::SecretKey;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
+use super::config::{check_rate, check_timeout, parse, require, Secret};
 use super::es256;
-use super::push_common::{refused, send, unix_now, Answer, Keys};
+use super::http::{check_url, Service};
+use super::push_common::{key_secrets, unix_now, DEFAULT_TIMEOUT};
 
-const SERVICE: &str = "APNs";
 const PRODUCTION: &str = "https://api.push.apple.com";
 const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 /// How long a provider token is reused (Apple: refresh at most every 20 minutes and before 60).
 const TOKEN_REUSE: Duration = Duration::from_secs(50 * 60);
 const DEFAULT_TTL: u32 = 28 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApnsConfig {
+    name: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    rate_per_second: Option<u32>,
+    #[serde(default)]
+    timeout_secs: Option<u32>,
+    #[serde(default)]
+    base_url: Option<String>,
+    team_id: String,
+    key_id: String,
+    /// The `.p8` PEM, or its path.
+    private_key: Secret,
+    topic: String,
+    #[serde(default)]
+    environment: Option<Environment>,
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
+    ttl_secs: Option<u32>,
+}
+
+/// Which of Apple's services the default base URL is.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Environment {
+    Production,
+    Sandbox,
+}
 
 /// The APNs provider.
 pub struct Apns {
@@ -51,8 +87,8 @@ pub struct Apns {
     priority: u32,
     ttl: u32,
     rate: Option<u32>,
-    timeout: Duration,
     outbound: OutboundGuard,
+    service: Service,
     token: Mutex<Option<(String, Instant)>>,
 }
 
@@ -71,56 +107,80 @@ impl std::fmt::Debug for Apns {
 impl Apns {
     /// From its `[[notify.providers]]` table.
     pub(crate) fn from_config(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> Result<Apns> {
-        let keys = Keys::new(at, table);
-        keys.only(&[
-            "team_id",
-            "key_id",
-            "private_key",
-            "topic",
-            "environment",
-            "priority",
-            "ttl_secs",
-        ])?;
-        let name = keys.name()?;
-        let default_base = match keys.opt("environment")?.as_deref() {
-            None | Some("production") => PRODUCTION,
-            Some("sandbox") => SANDBOX,
-            Some(_) => return Err(keys.invalid("environment", "must be production or sandbox")),
-        };
-        let raw = keys.req("private_key")?;
+        let cfg: ApnsConfig = parse(at, table)?;
+        require(
+            at,
+            &[
+                ("name", &cfg.name),
+                ("team_id", &cfg.team_id),
+                ("key_id", &cfg.key_id),
+                ("private_key", cfg.private_key.expose()),
+                ("topic", &cfg.topic),
+            ],
+        )?;
+        let invalid =
+            |key: &str, message: String| Error::field(format!("{at}.{key}"), "validation_invalid_value", message);
+        let raw = cfg.private_key.expose().trim();
         let pem = if raw.contains("-----BEGIN") {
-            raw
+            raw.to_string()
         } else {
-            std::fs::read_to_string(&raw)
-                .map_err(|e| keys.invalid("private_key", format!("cannot read the key file: {}", e.kind())))?
+            std::fs::read_to_string(raw)
+                .map_err(|e| invalid("private_key", format!("cannot read the key file: {}", e.kind())))?
         };
-        let key = es256::parse_key(&pem)
-            .ok_or_else(|| keys.invalid("private_key", "must be the PEM of an APNs .p8 key (P-256), or its path"))?;
-        let priority = match keys.opt_u32("priority", 10)? {
+        let key = es256::parse_key(&pem).ok_or_else(|| {
+            invalid(
+                "private_key",
+                "must be the PEM of an APNs .p8 key (P-256), or its path".into(),
+            )
+        })?;
+        let priority = match cfg.priority {
             None => 10,
             Some(p @ (1 | 5 | 10)) => p,
-            Some(_) => return Err(keys.invalid("priority", "must be 10, 5 or 1")),
+            Some(_) => return Err(invalid("priority", "must be 10, 5 or 1".into())),
         };
-        let topic = keys.req("topic")?;
+        let ttl = match cfg.ttl_secs {
+            None => DEFAULT_TTL,
+            Some(t) if t <= DEFAULT_TTL => t,
+            Some(_) => {
+                return Err(invalid(
+                    "ttl_secs",
+                    "must be a whole number from 0 to 2419200 (4 weeks)".into(),
+                ))
+            }
+        };
+        let topic = cfg.topic.trim().to_string();
         if topic.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(keys.invalid("topic", "must be the app's bundle id"));
+            return Err(invalid("topic", "must be the app's bundle id".into()));
         }
-        let base = keys.base_url(default_base)?;
+        let default_base = match cfg.environment {
+            None | Some(Environment::Production) => PRODUCTION,
+            Some(Environment::Sandbox) => SANDBOX,
+        };
+        let base = check_url(
+            outbound,
+            at,
+            "base_url",
+            cfg.base_url.as_deref().unwrap_or(default_base),
+        )?;
         Ok(Apns {
-            name,
-            team_id: keys.req("team_id")?,
-            key_id: keys.req("key_id")?,
+            name: cfg.name.trim().to_string(),
+            team_id: cfg.team_id.trim().to_string(),
+            key_id: cfg.key_id.trim().to_string(),
             key,
             topic,
             priority,
-            ttl: keys.opt_u32_in("ttl_secs", 0, DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
-            rate: keys.rate()?,
-            timeout: keys.timeout()?,
+            ttl,
+            rate: check_rate(at, cfg.rate_per_second)?,
             outbound: if base.starts_with("http://") {
                 outbound.http2()
             } else {
                 outbound.clone()
             },
+            service: Service::new("APNs", key_secrets(&pem)).with_timeout(check_timeout(
+                at,
+                cfg.timeout_secs,
+                DEFAULT_TIMEOUT,
+            )?),
             base,
             token: Mutex::new(None),
         })
@@ -153,23 +213,6 @@ impl Apns {
         match self.ttl {
             0 => 0,
             ttl => unix_now() + u64::from(ttl),
-        }
-    }
-
-    fn error(&self, answer: &Answer) -> NotifyError {
-        let reason = answer
-            .json()
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match (answer.status.as_u16(), reason.as_str()) {
-            (410, _) | (400, "BadDeviceToken") => NotifyError::Gone(answer.describe(SERVICE)),
-            (403, "ExpiredProviderToken") => NotifyError::Retry {
-                message: answer.describe(SERVICE),
-                after: None,
-            },
-            _ => answer.default_error(SERVICE),
         }
     }
 }
@@ -208,41 +251,41 @@ impl Notifier for Apns {
     }
 
     async fn send(&self, message: &Message) -> std::result::Result<Sent, NotifyError> {
-        let Recipient::Device { token } = &message.to else {
-            return Err(NotifyError::Rejected(format!(
-                "provider {} sends to device tokens only",
-                self.name
-            )));
-        };
-        if token.is_empty() || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(NotifyError::Gone("not an APNs device token".into()));
+        let token = self.service.device_of(message)?;
+        if !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(NotifyError::Gone("APNs: not an APNs device token".into()));
         }
         let bearer = self.provider_token().await;
-        let request = self
-            .outbound
-            .post(&format!("{}/3/device/{token}", self.base))
-            .map_err(|e| refused(SERVICE, e))?
-            .timeout(self.timeout)
-            .header(AUTHORIZATION, format!("bearer {bearer}"))
-            .header("apns-topic", self.topic.as_str())
-            .header("apns-push-type", "alert")
-            .header("apns-priority", self.priority.to_string())
-            .header("apns-expiration", self.expiration().to_string())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body(message).to_string());
-        let answer = send(SERVICE, request).await?;
-        if answer.status.is_success() {
-            let provider_id = answer
-                .headers
-                .get("apns-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return Ok(Sent { provider_id });
+        let service = self.service.with_secret(&bearer);
+        let request = self.outbound.post(&format!("{}/3/device/{token}", self.base)).map(|r| {
+            r.header(AUTHORIZATION, format!("bearer {bearer}"))
+                .header("apns-topic", self.topic.as_str())
+                .header("apns-push-type", "alert")
+                .header("apns-priority", self.priority.to_string())
+                .header("apns-expiration", self.expiration().to_string())
+                .header(CONTENT_TYPE, "application/json")
+                .body(body(message).to_string())
+        });
+        let answer = service.exchange(request).await?;
+        if !answer.status.is_success() {
+            let json = answer.json().unwrap_or_default();
+            let reason = json.get("reason").and_then(Value::as_str).unwrap_or_default();
+            match (answer.status.as_u16(), reason) {
+                (410, _) | (400, "BadDeviceToken") => return Err(service.gone(&answer)),
+                (403, "ExpiredProviderToken") => {
+                    *self.token.lock().await = None;
+                    return Err(service.retry(&service.answered(&answer), None));
+                }
+                _ => {}
+            }
         }
-        if answer.status.as_u16() == 403 && answer.body.contains("ExpiredProviderToken") {
-            *self.token.lock().await = None;
-        }
-        Err(self.error(&answer))
+        let answer = service.classify(answer)?;
+        let provider_id = answer
+            .headers
+            .get("apns-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Sent { provider_id })
     }
 }
 

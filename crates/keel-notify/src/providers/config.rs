@@ -3,6 +3,7 @@
 //! value it holds (a value may be a secret).
 
 use std::fmt;
+use std::time::Duration;
 
 use keel_core::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -98,6 +99,28 @@ pub fn check_rate(at: &str, rate: Option<u32>) -> Result<Option<u32>> {
         )),
         other => Ok(other),
     }
+}
+
+/// `timeout_secs` (one attempt's bound, 1 to 600 seconds), else `default`.
+pub fn check_timeout(at: &str, secs: Option<u32>, default: Duration) -> Result<Duration> {
+    match secs {
+        None => Ok(default),
+        Some(s @ 1..=600) => Ok(Duration::from_secs(u64::from(s))),
+        Some(_) => Err(Error::field(
+            format!("{at}.timeout_secs"),
+            "validation_invalid_value",
+            "timeout_secs must be a whole number from 1 to 600",
+        )),
+    }
+}
+
+/// An optional text key: `None` when unset or blank, else trimmed.
+pub fn nonblank(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

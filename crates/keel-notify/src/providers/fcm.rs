@@ -12,25 +12,48 @@
 //! "notification": {"title", "body"}, "data"}}` (`data` values as strings, as FCM requires).
 //!
 //! Answers: 200 accepted (its `name` is the id); 404 or `UNREGISTERED` the token is gone;
-//! 401 the access token was refused (dropped, retry); 429, 5xx retry after `Retry-After`;
-//! other 4xx (400 `INVALID_ARGUMENT`, 403 `SENDER_ID_MISMATCH`) refused.
+//! 401 the access token was refused (dropped, retry); the rest as `http.rs` classifies them
+//! (429, 5xx retry after `Retry-After`; other 4xx, 400 `INVALID_ARGUMENT`, 403
+//! `SENDER_ID_MISMATCH`, refused). Errors never show the service account's private key, the
+//! signed assertion or an access token.
 
 mod token;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient, Sent};
+use keel_core::notify::{Channel, Message, Notifier, NotifyError, Sent};
 use keel_core::outbound::OutboundGuard;
-use keel_core::Result;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use keel_core::{Error, Result};
+use reqwest::header::CONTENT_TYPE;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::push_common::{refused, send, Keys};
+use super::config::{check_rate, check_timeout, nonblank, parse, require, Secret};
+use super::http::{check_url, Service};
+use super::push_common::{key_secrets, DEFAULT_TIMEOUT};
 use token::TokenSource;
 
-const SERVICE: &str = "FCM";
 const DEFAULT_BASE: &str = "https://fcm.googleapis.com";
+const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FcmConfig {
+    name: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    rate_per_second: Option<u32>,
+    #[serde(default)]
+    timeout_secs: Option<u32>,
+    #[serde(default)]
+    base_url: Option<String>,
+    /// The JSON key, or the path of its file.
+    service_account: Secret,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    token_url: Option<String>,
+}
 
 /// The FCM provider.
 pub struct Fcm {
@@ -38,8 +61,8 @@ pub struct Fcm {
     send_url: String,
     tokens: TokenSource,
     rate: Option<u32>,
-    timeout: Duration,
     outbound: OutboundGuard,
+    service: Service,
 }
 
 impl std::fmt::Debug for Fcm {
@@ -54,56 +77,78 @@ impl std::fmt::Debug for Fcm {
 impl Fcm {
     /// From its `[[notify.providers]]` table.
     pub(crate) fn from_config(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> Result<Fcm> {
-        let keys = Keys::new(at, table);
-        keys.only(&["service_account", "project_id", "token_url"])?;
-        let name = keys.name()?;
-        let raw = keys.req("service_account")?;
+        let cfg: FcmConfig = parse(at, table)?;
+        require(
+            at,
+            &[("name", &cfg.name), ("service_account", cfg.service_account.expose())],
+        )?;
+        let invalid =
+            |key: &str, message: String| Error::field(format!("{at}.{key}"), "validation_invalid_value", message);
+        let raw = cfg.service_account.expose().trim();
         let text = if raw.starts_with('{') {
-            raw
+            raw.to_string()
         } else {
-            std::fs::read_to_string(&raw).map_err(|e| {
-                keys.invalid(
+            std::fs::read_to_string(raw).map_err(|e| {
+                invalid(
                     "service_account",
                     format!("cannot read the service account key file: {}", e.kind()),
                 )
             })?
         };
         let account: Value = serde_json::from_str(&text)
-            .map_err(|_| keys.invalid("service_account", "is not a service account JSON key"))?;
+            .map_err(|_| invalid("service_account", "is not a service account JSON key".into()))?;
         let field = |k: &str| account.get(k).and_then(Value::as_str).map(str::to_string);
         let (Some(client_email), Some(private_key)) = (field("client_email"), field("private_key")) else {
-            return Err(keys.invalid(
+            return Err(invalid(
                 "service_account",
-                "the key has no client_email or private_key (download a key of type JSON)",
+                "the key has no client_email or private_key (download a key of type JSON)".into(),
             ));
         };
-        let project = match keys.opt("project_id")?.or_else(|| field("project_id")) {
+        let project = match nonblank(&cfg.project_id).or_else(|| field("project_id")) {
             Some(p)
                 if p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':' || c == '.') =>
             {
                 p
             }
-            Some(_) => return Err(keys.invalid("project_id", "is not a Firebase project id")),
-            None => return Err(keys.invalid("project_id", "is required when the service account key has none")),
+            Some(_) => return Err(invalid("project_id", "is not a Firebase project id".into())),
+            None => {
+                return Err(invalid(
+                    "project_id",
+                    "is required when the service account key has none".into(),
+                ))
+            }
         };
-        let token_url = keys
-            .opt("token_url")?
+        let token_url = nonblank(&cfg.token_url)
             .or_else(|| field("token_uri"))
-            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into());
-        if !reqwest::Url::parse(&token_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-            return Err(keys.invalid("token_url", "must be an http:// or https:// URL"));
-        }
-        let signing = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes())
-            .map_err(|_| keys.invalid("service_account", "the key's private_key is not an RSA key in PEM"))?;
-        let base = keys.base_url(DEFAULT_BASE)?;
+            .unwrap_or_else(|| DEFAULT_TOKEN_URL.into());
+        let token_url = check_url(outbound, at, "token_url", &token_url)?;
+        let signing = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes()).map_err(|_| {
+            invalid(
+                "service_account",
+                "the key's private_key is not an RSA key in PEM".into(),
+            )
+        })?;
+        let base = check_url(
+            outbound,
+            at,
+            "base_url",
+            cfg.base_url.as_deref().unwrap_or(DEFAULT_BASE),
+        )?;
+        let timeout = check_timeout(at, cfg.timeout_secs, DEFAULT_TIMEOUT)?;
+        let secrets = key_secrets(&private_key);
         Ok(Fcm {
-            name,
+            name: cfg.name.trim().to_string(),
             send_url: format!("{base}/v1/projects/{project}/messages:send"),
-            tokens: TokenSource::new(client_email, token_url, signing),
-            rate: keys.rate()?,
-            timeout: keys.timeout()?,
+            tokens: TokenSource::new(
+                client_email,
+                token_url,
+                signing,
+                Service::new("FCM token endpoint", secrets.clone()).with_timeout(timeout),
+            ),
+            rate: check_rate(at, cfg.rate_per_second)?,
             outbound: outbound.clone(),
+            service: Service::new("FCM", secrets).with_timeout(timeout),
         })
     }
 }
@@ -136,14 +181,13 @@ fn body(token: &str, message: &Message) -> Value {
 }
 
 /// FCM's error code (`details[].errorCode`, else `error.status`).
-fn error_code(answer: &Value) -> Option<String> {
+fn error_code(answer: &Value) -> Option<&str> {
     let error = answer.get("error")?;
     error
         .get("details")
         .and_then(Value::as_array)
         .and_then(|d| d.iter().find_map(|x| x.get("errorCode").and_then(Value::as_str)))
         .or_else(|| error.get("status").and_then(Value::as_str))
-        .map(str::to_string)
 }
 
 #[async_trait]
@@ -161,38 +205,29 @@ impl Notifier for Fcm {
     }
 
     async fn send(&self, message: &Message) -> std::result::Result<Sent, NotifyError> {
-        let Recipient::Device { token } = &message.to else {
-            return Err(NotifyError::Rejected(format!(
-                "provider {} sends to device tokens only",
-                self.name
-            )));
-        };
-        let access = self.tokens.get(&self.outbound, self.timeout).await?;
-        let request = self
-            .outbound
-            .post(&self.send_url)
-            .map_err(|e| refused(SERVICE, e))?
-            .timeout(self.timeout)
-            .header(AUTHORIZATION, format!("Bearer {access}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body(token, message).to_string());
-        let answer = send(SERVICE, request).await?;
-        let json = answer.json();
-        if answer.status.is_success() {
-            let provider_id = json.get("name").and_then(Value::as_str).map(str::to_string);
-            return Ok(Sent { provider_id });
-        }
-        let code = error_code(&json);
-        Err(match (answer.status.as_u16(), code.as_deref()) {
-            (_, Some("UNREGISTERED")) | (404, _) => NotifyError::Gone(answer.describe(SERVICE)),
-            (401, _) => {
-                self.tokens.forget().await;
-                NotifyError::Retry {
-                    message: answer.describe(SERVICE),
-                    after: None,
-                }
+        let token = self.service.device_of(message)?;
+        let access = self.tokens.get(&self.outbound).await?;
+        let service = self.service.with_secret(&access);
+        let request = self.outbound.post(&self.send_url).map(|r| {
+            r.bearer_auth(&access)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body(token, message).to_string())
+        });
+        let answer = service.exchange(request).await?;
+        if !answer.status.is_success() {
+            let json = answer.json().unwrap_or_default();
+            if answer.status.as_u16() == 404 || error_code(&json) == Some("UNREGISTERED") {
+                return Err(service.gone(&answer));
             }
-            _ => answer.default_error(SERVICE),
-        })
+            if answer.status.as_u16() == 401 {
+                self.tokens.forget().await;
+                return Err(service.retry(&service.answered(&answer), None));
+            }
+        }
+        let answer = service.classify(answer)?;
+        let provider_id = answer
+            .json()
+            .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+        Ok(Sent { provider_id })
     }
 }

@@ -2,6 +2,8 @@
 //! and the classification of the answer into [`NotifyError`] (2xx → accepted; 408, 429, 5xx
 //! and connection failures → `Retry`, after `Retry-After` when given; any other status →
 //! `Rejected`), with a capped excerpt of the answer from which every secret is scrubbed.
+//! A provider reads its own answers first where its service says more (a push service's
+//! 404/410 → `Gone`, Twilio's error codes), then hands the rest to [`Service::classify`].
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use keel_core::outbound::{explain, read_capped, OutboundGuard, Refusal};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 
-/// The whole request's bound (connect, send, answer).
+/// The whole request's bound (connect, send, answer), unless the provider sets its own.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of an answer is read at most.
 const READ_CAP: usize = 16 * 1024;
@@ -39,6 +41,8 @@ pub(crate) struct Service {
     pub label: &'static str,
     /// Texts scrubbed from every error (API keys, tokens, webhook URLs and their paths).
     pub secrets: Vec<String>,
+    /// One attempt's bound.
+    pub timeout: Duration,
 }
 
 impl Service {
@@ -46,7 +50,24 @@ impl Service {
         Service {
             label,
             secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect(),
+            timeout: TIMEOUT,
         }
+    }
+
+    /// The same service with another bound for one attempt.
+    pub fn with_timeout(mut self, timeout: Duration) -> Service {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same service also scrubbing `secret`: for a credential made at send time (an
+    /// access token, a signed JWT).
+    pub fn with_secret(&self, secret: &str) -> Service {
+        let mut out = self.clone();
+        if secret.len() >= 4 {
+            out.secrets.push(secret.to_string());
+        }
+        out
     }
 
     /// `text` with every secret replaced by `***`.
@@ -97,12 +118,20 @@ impl Service {
         }
     }
 
+    /// The token of a device recipient (FCM, APNs), or `Rejected` for another kind of recipient.
+    pub fn device_of<'m>(&self, message: &'m Message) -> Result<&'m str, NotifyError> {
+        match &message.to {
+            Recipient::Device { token } if !token.trim().is_empty() => Ok(token.trim()),
+            _ => Err(self.rejected("delivers to device tokens; the recipient is not one")),
+        }
+    }
+
     /// Sends `request` (built by the guard, or its refusal) once and reads the answer; a
     /// refusal, a connection failure or a timeout is a `Retry`.
     pub async fn exchange(&self, request: Result<RequestBuilder, Refusal>) -> Result<Answer, NotifyError> {
         let request = request.map_err(|r| self.retry(&r.to_string(), None))?;
         let mut resp = request
-            .timeout(TIMEOUT)
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| self.retry(&format!("request failed: {}", explain(&e)), None))?;
@@ -124,7 +153,7 @@ impl Service {
         if status.is_success() {
             return Ok(answer);
         }
-        let what = format!("answered {}{}", status.as_u16(), self.excerpt(&answer.body));
+        let what = self.answered(&answer);
         if is_retryable(status) {
             Err(self.retry(&what, retry_after(&answer.headers)))
         } else {
@@ -132,10 +161,20 @@ impl Service {
         }
     }
 
+    /// `answered <status>: <excerpt>`, the words of every error about an answer.
+    pub fn answered(&self, answer: &Answer) -> String {
+        format!("answered {}{}", answer.status.as_u16(), self.excerpt(&answer.body))
+    }
+
+    /// A `Gone` naming the service and its answer (the address or device no longer exists).
+    pub fn gone(&self, answer: &Answer) -> NotifyError {
+        NotifyError::Gone(self.scrub(&format!("{}: {}", self.label, self.answered(answer))))
+    }
+
     /// `": <the first few hundred characters of body>"`, scrubbed, or nothing for an empty body.
+    /// Scrubbed before it is cut, so that no part of a secret survives at the cut.
     pub fn excerpt(&self, body: &[u8]) -> String {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
+        let text = self.scrub(String::from_utf8_lossy(body).trim());
         if text.is_empty() {
             return String::new();
         }
@@ -143,7 +182,7 @@ impl Service {
         if cut.len() < text.len() {
             cut.push('…');
         }
-        format!(": {}", self.scrub(&cut))
+        format!(": {cut}")
     }
 }
 
@@ -231,5 +270,13 @@ mod tests {
         assert!(e.chars().count() < 320, "{e}");
         assert!(e.ends_with('…'));
         assert_eq!(svc.excerpt(b"  "), "");
+        // A secret across the cut leaves no part of itself behind.
+        let across = format!("{}secret-0123456789", "z".repeat(EXCERPT_CHARS - 6));
+        let svc = Service::new("X", ["secret-0123456789".to_string()]);
+        let e = svc.excerpt(across.as_bytes());
+        assert!(!e.contains("secret"), "{e}");
+        // A credential made at send time is scrubbed too.
+        let e = svc.with_secret("ya29.token").excerpt(b"bad ya29.token");
+        assert_eq!(e, ": bad ***");
     }
 }

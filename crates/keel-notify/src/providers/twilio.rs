@@ -14,7 +14,7 @@ use keel_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::config::{check_rate, parse, require, Secret};
+use super::config::{check_rate, nonblank, parse, require, Secret};
 use super::http::{check_url, Service};
 
 #[derive(Debug, Deserialize)]
@@ -67,12 +67,6 @@ pub(crate) fn build(at: &str, table: &Map<String, Value>, outbound: &OutboundGua
             "account_sid must be letters and digits (AC…)",
         ));
     }
-    let nonblank = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
     let sender = match (nonblank(&cfg.messaging_service_sid), nonblank(&cfg.from)) {
         (Some(service), _) => ("MessagingServiceSid", service),
         (None, Some(from)) => ("From", from),

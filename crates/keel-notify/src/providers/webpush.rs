@@ -6,35 +6,76 @@
 //! web-push generate-vapid-keys` prints it, or a PEM), `subject` (`mailto:` or `https:` URL
 //! the push service may contact), optionally `ttl_secs` (how long the push service keeps an
 //! undelivered message; default 4 weeks), `urgency` (`very-low`, `low`, `normal`, `high`),
-//! `rate_per_second`, `timeout_secs`.
+//! `rate_per_second`, `timeout_secs`. No `base_url`: the address is the subscription's.
 //!
 //! The encrypted payload is the JSON `{"title", "body", "data"}` (`title` and `data` only when
 //! the message has them): a service worker reads it with `event.data.json()`.
 //!
 //! Answers: 2xx (201 Created, 202) accepted (the `Location` of the message is its id);
-//! 404/410 the subscription is gone; 413 too large (refused); 429 and 5xx retry; any other
-//! status refused.
+//! 404/410 the subscription is gone; the rest as `http.rs` classifies them (413 too large and
+//! other 4xx refused; 408, 429 and 5xx retry). An endpoint the guard refuses (not a URL, an
+//! internal address) is refused for good: it is the browser's, not the operator's. Errors
+//! never show the VAPID key or the token signed with it.
 
 pub mod ece;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_core::notify::{Channel, Message, Notifier, NotifyError, Recipient, Sent};
 use keel_core::outbound::{OutboundGuard, Refusal};
-use keel_core::Result;
+use keel_core::{Error, Result};
 use p256::SecretKey;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::config::{check_rate, check_timeout, parse, require, Secret};
 use super::es256;
-use super::push_common::{b64url, b64url_decode, refused, send, unix_now, Keys};
+use super::http::Service;
+use super::push_common::{b64url, b64url_decode, key_secrets, unix_now, DEFAULT_TIMEOUT};
 
-const SERVICE: &str = "web push service";
 /// How long the push service keeps a message it cannot deliver yet, unless `ttl_secs` says.
 const DEFAULT_TTL: u32 = 28 * 24 * 3600;
 /// How long a VAPID token is valid (RFC 8292 allows up to 24 h).
 const VAPID_LIFETIME: u64 = 12 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebPushConfig {
+    name: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    rate_per_second: Option<u32>,
+    #[serde(default)]
+    timeout_secs: Option<u32>,
+    vapid_private_key: Secret,
+    subject: String,
+    #[serde(default)]
+    ttl_secs: Option<u32>,
+    #[serde(default)]
+    urgency: Option<Urgency>,
+}
+
+/// RFC 8030 §5.3.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Urgency {
+    VeryLow,
+    Low,
+    Normal,
+    High,
+}
+
+impl Urgency {
+    fn as_str(self) -> &'static str {
+        match self {
+            Urgency::VeryLow => "very-low",
+            Urgency::Low => "low",
+            Urgency::Normal => "normal",
+            Urgency::High => "high",
+        }
+    }
+}
 
 /// The Web Push provider.
 pub struct WebPush {
@@ -44,10 +85,10 @@ pub struct WebPush {
     public_b64: String,
     subject: String,
     ttl: u32,
-    urgency: Option<String>,
+    urgency: Option<Urgency>,
     rate: Option<u32>,
-    timeout: Duration,
     outbound: OutboundGuard,
+    service: Service,
 }
 
 impl std::fmt::Debug for WebPush {
@@ -63,35 +104,48 @@ impl std::fmt::Debug for WebPush {
 impl WebPush {
     /// From its `[[notify.providers]]` table.
     pub(crate) fn from_config(at: &str, table: &Map<String, Value>, outbound: &OutboundGuard) -> Result<WebPush> {
-        let keys = Keys::new(at, table);
-        keys.only(&["vapid_private_key", "subject", "ttl_secs", "urgency"])?;
-        let name = keys.name()?;
-        let key = es256::parse_key(&keys.req("vapid_private_key")?).ok_or_else(|| {
-            keys.invalid(
+        let cfg: WebPushConfig = parse(at, table)?;
+        require(
+            at,
+            &[
+                ("name", &cfg.name),
+                ("vapid_private_key", cfg.vapid_private_key.expose()),
+                ("subject", &cfg.subject),
+            ],
+        )?;
+        let invalid =
+            |key: &str, message: &str| Error::field(format!("{at}.{key}"), "validation_invalid_value", message);
+        let key = es256::parse_key(cfg.vapid_private_key.expose()).ok_or_else(|| {
+            invalid(
                 "vapid_private_key",
                 "must be a P-256 private key: 32 bytes in base64url (web-push generate-vapid-keys) or a PEM",
             )
         })?;
-        let subject = keys.req("subject")?;
+        let subject = cfg.subject.trim().to_string();
         if !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
-            return Err(keys.invalid("subject", "must be a mailto: address or an https:// URL"));
+            return Err(invalid("subject", "must be a mailto: address or an https:// URL"));
         }
-        let urgency = keys.opt("urgency")?;
-        if let Some(u) = &urgency {
-            if !["very-low", "low", "normal", "high"].contains(&u.as_str()) {
-                return Err(keys.invalid("urgency", "must be one of very-low, low, normal, high"));
+        let ttl = match cfg.ttl_secs {
+            None => DEFAULT_TTL,
+            Some(t) if t <= DEFAULT_TTL => t,
+            Some(_) => {
+                return Err(invalid(
+                    "ttl_secs",
+                    "must be a whole number from 0 to 2419200 (4 weeks)",
+                ))
             }
-        }
+        };
         Ok(WebPush {
-            name,
+            name: cfg.name.trim().to_string(),
             public_b64: b64url(&es256::public_point(&key)),
             key,
             subject,
-            ttl: keys.opt_u32_in("ttl_secs", 0, DEFAULT_TTL)?.unwrap_or(DEFAULT_TTL),
-            urgency,
-            rate: keys.rate()?,
-            timeout: keys.timeout()?,
+            ttl,
+            urgency: cfg.urgency,
+            rate: check_rate(at, cfg.rate_per_second)?,
             outbound: outbound.clone(),
+            service: Service::new("web push service", key_secrets(cfg.vapid_private_key.expose()))
+                .with_timeout(check_timeout(at, cfg.timeout_secs, DEFAULT_TIMEOUT)?),
         })
     }
 
@@ -111,16 +165,6 @@ impl WebPush {
 /// passes to `pushManager.subscribe({applicationServerKey})`. `None` when it is not a key.
 pub fn vapid_public_key(vapid_private_key: &str) -> Option<String> {
     es256::parse_key(vapid_private_key).map(|k| b64url(&es256::public_point(&k)))
-}
-
-/// An endpoint the guard refuses: one that is not a URL or names an internal address is
-/// refused for good (a subscription's endpoint is the browser's, not the operator's); a client
-/// that could not be built is worth retrying.
-fn endpoint_refused(e: Refusal) -> NotifyError {
-    match e {
-        Refusal::Client(_) => refused(SERVICE, e),
-        e => NotifyError::Rejected(format!("the subscription's endpoint: {e}")),
-    }
 }
 
 /// The payload a service worker receives.
@@ -152,43 +196,45 @@ impl Notifier for WebPush {
 
     async fn send(&self, message: &Message) -> std::result::Result<Sent, NotifyError> {
         let Recipient::WebPush { endpoint, p256dh, auth } = &message.to else {
-            return Err(NotifyError::Rejected(format!(
-                "provider {} sends to Web Push subscriptions only",
-                self.name
-            )));
+            return Err(self
+                .service
+                .rejected("delivers to Web Push subscriptions; the recipient is not one"));
         };
-        let p256dh =
-            b64url_decode(p256dh).ok_or_else(|| NotifyError::Rejected(ece::EceError::BadP256dh.to_string()))?;
-        let auth = b64url_decode(auth).ok_or_else(|| NotifyError::Rejected(ece::EceError::BadAuth.to_string()))?;
-        let body = ece::encrypt(&payload(message), &p256dh, &auth).map_err(|e| NotifyError::Rejected(e.to_string()))?;
+        let refused = |why: &dyn std::fmt::Display| self.service.rejected(&why.to_string());
+        let p256dh = b64url_decode(p256dh).ok_or_else(|| refused(&ece::EceError::BadP256dh))?;
+        let auth = b64url_decode(auth).ok_or_else(|| refused(&ece::EceError::BadAuth))?;
+        let body = ece::encrypt(&payload(message), &p256dh, &auth).map_err(|e| refused(&e))?;
 
-        let url = self.outbound.check_url(endpoint).map_err(endpoint_refused)?;
-        let mut request = self
-            .outbound
-            .post(url.as_str())
-            .map_err(endpoint_refused)?
-            .timeout(self.timeout)
-            .header(AUTHORIZATION, self.vapid(&url))
-            .header(CONTENT_ENCODING, "aes128gcm")
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header("TTL", self.ttl.to_string())
-            .body(body);
-        if let Some(urgency) = &self.urgency {
-            request = request.header("Urgency", urgency.as_str());
+        // The endpoint is the browser's: one the guard refuses will never do.
+        let url = match self.outbound.check_url(endpoint) {
+            Ok(url) => url,
+            Err(e @ Refusal::Client(_)) => return Err(self.service.retry(&e.to_string(), None)),
+            Err(e) => return Err(refused(&format!("the subscription's endpoint: {e}"))),
+        };
+        let vapid = self.vapid(&url);
+        let service = self.service.with_secret(&vapid);
+        let request = self.outbound.post(url.as_str()).map(|r| {
+            let r = r
+                .header(AUTHORIZATION, vapid.as_str())
+                .header(CONTENT_ENCODING, "aes128gcm")
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header("TTL", self.ttl.to_string())
+                .body(body);
+            match self.urgency {
+                Some(u) => r.header("Urgency", u.as_str()),
+                None => r,
+            }
+        });
+        let answer = service.exchange(request).await?;
+        if matches!(answer.status.as_u16(), 404 | 410) {
+            return Err(service.gone(&answer));
         }
-        let answer = send(SERVICE, request).await?;
-        if answer.status.is_success() {
-            let provider_id = answer
-                .headers
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return Ok(Sent { provider_id });
-        }
-        Err(match answer.status.as_u16() {
-            404 | 410 => NotifyError::Gone(answer.describe(SERVICE)),
-            413 => NotifyError::Rejected(answer.describe(SERVICE)),
-            _ => answer.default_error(SERVICE),
-        })
+        let answer = service.classify(answer)?;
+        let provider_id = answer
+            .headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Sent { provider_id })
     }
 }

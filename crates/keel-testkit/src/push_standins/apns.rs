@@ -159,11 +159,6 @@ async fn send(State(shared): State<Shared>, Path(_token): Path<String>, req: Req
     if !body["aps"]["alert"]["body"].is_string() {
         return rec.problem("aps.alert.body is not a string");
     }
-    let id = format!(
-        "{:08X}-0000-0000-0000-{:012X}",
-        rand::random::<u32>(),
-        rand::random::<u64>() & 0xFFFF_FFFF_FFFF
-    );
     rec.accept(
         PushRequest {
             path,
@@ -171,7 +166,7 @@ async fn send(State(shared): State<Shared>, Path(_token): Path<String>, req: Req
             http2: true,
             body,
         },
-        answer(200, &[("apns-id", &id)], ""),
+        |n| answer(200, &[("apns-id", &format!("00000000-0000-0000-0000-{n:012X}"))], ""),
     )
 }
 

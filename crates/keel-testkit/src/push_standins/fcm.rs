@@ -241,7 +241,6 @@ async fn send(
             return rec.problem("message.data is not a map of strings");
         }
     }
-    let name = format!("projects/{project}/messages/{}", crate::random_name());
     rec.accept(
         PushRequest {
             path,
@@ -249,10 +248,12 @@ async fn send(
             http2,
             body,
         },
-        answer(
-            200,
-            &[("content-type", "application/json")],
-            &json!({ "name": name }).to_string(),
-        ),
+        |n| {
+            answer(
+                200,
+                &[("content-type", "application/json")],
+                &json!({ "name": format!("projects/{project}/messages/{n}") }).to_string(),
+            )
+        },
     )
 }

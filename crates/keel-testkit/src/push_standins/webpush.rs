@@ -159,7 +159,6 @@ async fn receive(State(shared): State<Shared>, Path(id): Path<String>, req: Requ
     };
     let text = String::from_utf8_lossy(&plaintext).into_owned();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    let location = format!("{}/message/{}", shared.origin, crate::random_name());
     rec.accept(
         PushRequest {
             path,
@@ -167,7 +166,7 @@ async fn receive(State(shared): State<Shared>, Path(id): Path<String>, req: Requ
             http2,
             body,
         },
-        answer(201, &[("location", &location)], ""),
+        |n| answer(201, &[("location", &format!("{}/message/{n}", shared.origin))], ""),
     )
 }
 
