@@ -695,6 +695,7 @@ fn config_mistakes_name_the_key_never_the_value() {
                        "private_key": pem, "base_url": "http://127.0.0.1:9"});
     let cfg = NotifyConfig {
         providers: vec![table(local)],
+        ..Default::default()
     };
     match providers::build(&cfg, &OutboundGuard::default()) {
         Err(Error::BadRequest { fields, .. }) => {
