@@ -422,3 +422,22 @@ pub fn webhook_collections() -> Vec<Collection> {
         ),
     ]
 }
+
+/// The API that owns the system collection `name`, for the collections a Keel service writes
+/// through its own endpoints (which check their input, sign, encrypt or audit): the records
+/// API and batch refuse writes to them, a superuser's included, naming this API. Reading them
+/// as records stays open to superusers.
+pub fn managed_by(name: &str) -> Option<&'static str> {
+    match name {
+        WEBHOOKS | WEBHOOK_DELIVERIES => Some("/api/webhooks"),
+        NOTIFICATIONS
+        | NOTIFICATION_DELIVERIES
+        | NOTIFICATION_TEMPLATES
+        | NOTIFICATION_TOPICS
+        | NOTIFICATION_SUBSCRIPTIONS
+        | NOTIFICATION_PREFERENCES
+        | NOTIFICATION_RULES
+        | NOTIFICATION_DEVICES => Some("/api/notifications"),
+        _ => None,
+    }
+}

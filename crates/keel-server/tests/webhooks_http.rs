@@ -778,6 +778,28 @@ async fn managing_webhooks_needs_the_permission_and_valid_input() {
         "{events:?}"
     );
     assert!(!r.text.contains("whsec_"), "no secret in the audit trail");
+
+    // The records API and batch cannot go around these checks, even for a superuser.
+    let loopback = json!({"url": "http://169.254.169.254/", "events": ["job.dead"], "active": true});
+    let r = app
+        .send(
+            Method::POST,
+            "/api/collections/_webhooks/records",
+            Some(&su),
+            Some(loopback.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.text.contains("/api/webhooks"), "names the API to use: {}", r.text);
+    let batch =
+        json!({"requests": [{"method": "POST", "url": "/api/collections/_webhooks/records", "body": loopback}]});
+    let r = app.send(Method::POST, "/api/batch", Some(&su), Some(batch)).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .send(Method::GET, "/api/collections/_webhooks/records", Some(&su), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "reading stays open to superusers: {}", r.text);
+    assert!(!r.text.contains("169.254"), "neither write went through: {}", r.text);
 }
 
 #[tokio::test]

@@ -29,9 +29,23 @@ pub enum Write {
     Delete,
 }
 
+/// 403 for a record write to a system collection a service owns (`_webhooks`,
+/// `_notifications`, …; `keel_data::system::managed_by`), naming the API to use: its input is
+/// checked there, and a write here would skip that.
+pub fn refuse_managed(collection: &Collection) -> Result<(), Error> {
+    match keel_data::system::managed_by(&collection.name) {
+        Some(api) => Err(Error::Forbidden(format!(
+            "{} is managed by {api}: make the change there, where its input is checked.",
+            collection.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The access `req` has for `write` on `collection`: a 403 when the rule is superusers-only
 /// and the caller does not skip rules. Entry points may call it before reading a body.
 pub fn access<'a>(collection: &'a Collection, write: Write, req: &RequestInfo) -> Result<Access<'a>, Error> {
+    refuse_managed(collection)?;
     let rule = match write {
         Write::Create => &collection.create_rule,
         Write::Update => &collection.update_rule,
