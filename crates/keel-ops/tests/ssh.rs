@@ -308,3 +308,37 @@ async fn a_closed_port_is_unreachable() {
     assert!(matches!(err, TransportError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+#[tokio::test]
+async fn a_dropped_connection_fails_the_running_command() {
+    let Some(server) = SshServer::start() else { return };
+    let proxy = keel_testkit::tcp_proxy::TcpProxy::start(&format!("{}:{}", server.host, server.port)).await;
+    let mut cfg = config(&server, Credentials::password(USER, PASSWORD));
+    cfg.port = proxy.addr.port();
+    let t = SshTransport::connect(&cfg).await.unwrap_or_else(|e| panic!("{e}"));
+    let pid_file = server.work_dir.join("pid");
+    let request = ExecRequest::new(format!("echo $$ > '{}'; echo begun; sleep 4301", pid_file.display()));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let exec = tokio::spawn(async move { t.exec(request, &tx).await });
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first.data[..], b"begun\n");
+    proxy.cut();
+    let err = tokio::time::timeout(Duration::from_secs(20), exec)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, TransportError::ConnectionLost { .. }), "{err}");
+    assert!(err.to_string().contains("reconnect"), "{err}");
+    // As documented, OpenSSH leaves a silent command running: stop it.
+    let t = connect_password(&server).await;
+    let pgid = std::fs::read_to_string(&pid_file).unwrap();
+    run(&t, ExecRequest::new(format!("kill -KILL -- -{}", pgid.trim()))).await;
+    keel_testkit::eventually(Duration::from_secs(10), "the dropped command is stopped", || async {
+        remote_processes(&server, "slee[p] 4301").await.is_empty()
+    })
+    .await;
+}
