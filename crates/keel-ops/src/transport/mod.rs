@@ -7,7 +7,9 @@
 //!
 //! - **Output** reaches the [`OutputSink`] in chunks as it arrives, stdout and stderr kept
 //!   apart ([`OutputStream`]); within one stream, chunks are in order. The sink sees every
-//!   byte the command wrote before [`Transport::exec`] returns.
+//!   byte the command wrote before [`Transport::exec`] returns. A command has ended when it
+//!   exited and its output pipes are closed (a background child still holding them keeps
+//!   the step running, as with `ssh host cmd`).
 //! - **Timeout and cancel stop the command, not just the wait.** When
 //!   [`ExecRequest::timeout`] passes or [`ExecRequest::cancel`] fires, the transport sends
 //!   `SIGTERM` to the command's whole process group (the command and everything it started

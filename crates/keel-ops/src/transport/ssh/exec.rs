@@ -6,10 +6,11 @@
 //! the command and everything it starts. The first stdout line carries it and is not passed
 //! on to the sink. On timeout or cancel a second channel runs `kill -TERM -- -PGID`, waits
 //! up to [`KILL_GRACE`] for the group to end, then `kill -KILL -- -PGID`; the first channel
-//! then closes with the group's end. A protocol `signal` request is not relied on: servers
-//! other than OpenSSH ≥ 7.9 ignore it, and OpenSSH refuses it for forced commands. It is
-//! sent only when the group id is not known yet (a timeout before the first output line),
-//! with the channel then closed.
+//! then closes with the group's end. A protocol `signal` request (`TERM`) is sent too, but
+//! not relied on: servers other than OpenSSH ≥ 7.9 ignore it, and OpenSSH refuses it for
+//! forced commands. When the group id is not known yet (a timeout before the first output
+//! line, or a login script that writes to stdout first), `KILL` is requested that way and
+//! the channel closed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -236,6 +237,9 @@ async fn start_stop(
     channel: &russh::Channel<russh::client::Msg>,
     pgid: Option<u32>,
 ) -> Pending {
+    // Cheap, and enough on OpenSSH ≥ 7.9 (which signals the session's group); the group
+    // kill below does not depend on it.
+    let _ = channel.signal(Sig::TERM).await;
     match pgid {
         Some(pgid) => Box::pin(kill_group(handle.clone(), pgid)),
         None => {
