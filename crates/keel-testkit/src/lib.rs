@@ -15,6 +15,7 @@ pub mod push_standins;
 pub mod queue;
 pub mod records;
 pub mod smtp_server;
+pub mod sshd;
 pub mod tcp_proxy;
 pub mod tls;
 

@@ -1,0 +1,10 @@
+//! Ops automation: transports that run commands and copy files on targets (SSH, local), the
+//! layer the run engine calls for `ssh.exec`, `ssh.copy` and `shell.exec` steps.
+#![forbid(unsafe_code)]
+
+pub mod transport;
+
+pub use transport::{
+    CollectSink, Credentials, ExecOutcome, ExecRequest, Identity, OutputChunk, OutputSink, OutputStream, PrivateKey,
+    Transport, TransportError,
+};
