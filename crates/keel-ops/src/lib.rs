@@ -1,7 +1,9 @@
-//! Ops automation: transports that run commands and copy files on targets (SSH, local), the
-//! layer the run engine calls for `ssh.exec`, `ssh.copy` and `shell.exec` steps.
+//! Ops automation: runbooks (their model, checks, parameters and templating) and the
+//! transports that run commands and copy files on targets (SSH, local), the layer the run
+//! engine calls for `ssh.exec`, `ssh.copy` and `shell.exec` steps.
 #![forbid(unsafe_code)]
 
+pub mod runbook;
 pub mod transport;
 
 pub use transport::{
