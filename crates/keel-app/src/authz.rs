@@ -53,6 +53,14 @@ pub enum Permission {
     NotificationsManage,
     /// Read every notification and its deliveries (not only one's own).
     NotificationsRead,
+    /// Read runbooks, their versions, runs, steps and logs; follow runs live.
+    OpsRead,
+    /// Launch, cancel and rerun runs.
+    OpsRun,
+    /// Approve or reject a run's approval step (never one's own run).
+    OpsApprove,
+    /// Create, change, import and delete runbooks.
+    OpsManage,
 }
 
 impl Permission {
@@ -78,6 +86,10 @@ impl Permission {
             Permission::NotificationsSend => "notifications:send",
             Permission::NotificationsManage => "notifications:manage",
             Permission::NotificationsRead => "notifications:read",
+            Permission::OpsRead => "ops:read",
+            Permission::OpsRun => "ops:run",
+            Permission::OpsApprove => "ops:approve",
+            Permission::OpsManage => "ops:manage",
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod realtime;
 pub mod records;
 pub mod redact;
 pub mod retention;
+pub mod rows;
 pub mod roles;
 pub mod schedules;
 pub mod serialize;

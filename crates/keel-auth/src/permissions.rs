@@ -4,6 +4,9 @@
 //!
 //! Notifications: `notifications:send`, `notifications:manage` (templates, topics, rules,
 //! everyone's preferences), `notifications:read` (every notification's history).
+//!
+//! Ops: `ops:read` (runbooks, runs, logs), `ops:run` (launch, cancel, rerun), `ops:approve`
+//! (approval steps of others' runs), `ops:manage` (runbooks).
 
 /// The roles every data dir has: name, description, permissions. They cannot be changed or
 /// deleted; custom roles sit beside them.

@@ -48,6 +48,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Notification channel providers (`[[notify.providers]]` in `keel.toml`).
     pub notify: NotifyConfig,
+    /// Ops runs (`[ops]` in `keel.toml`).
+    pub ops: OpsConfig,
 }
 
 impl Default for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             webhooks: WebhooksConfig::default(),
             notify: NotifyConfig::default(),
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -526,6 +529,15 @@ impl Default for WebhooksConfig {
             retention_days: 30,
         }
     }
+}
+
+/// Ops runs (`[ops]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Whether `shell.exec` steps may run commands on the Keel host itself (off: such a step
+    /// fails saying how to turn it on).
+    pub shell_exec: bool,
 }
 
 /// Notification channel providers and history (`[notify]`).

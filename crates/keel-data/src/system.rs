@@ -438,6 +438,132 @@ pub fn managed_by(name: &str) -> Option<&'static str> {
         | NOTIFICATION_PREFERENCES
         | NOTIFICATION_RULES
         | NOTIFICATION_DEVICES => Some("/api/notifications"),
+        OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => Some("/api/ops"),
         _ => None,
     }
+}
+
+/// `_opsRunbooks`: a runbook's current definition and version number.
+pub const OPS_RUNBOOKS: &str = "_opsRunbooks";
+/// `_opsRunbookVersions`: every version of every runbook, kept readable.
+pub const OPS_RUNBOOK_VERSIONS: &str = "_opsRunbookVersions";
+/// `_opsRuns`: one row per run: the runbook version, parameters, state, who and when.
+pub const OPS_RUNS: &str = "_opsRuns";
+/// `_opsRunSteps`: one row per step, target and `forEach` item of a run.
+pub const OPS_RUN_STEPS: &str = "_opsRunSteps";
+/// `_opsRunLogs`: a run's output in chunks, numbered by `seq` (the log's cursor).
+pub const OPS_RUN_LOGS: &str = "_opsRunLogs";
+/// `_opsApprovals`: the decisions on a run's approval steps.
+pub const OPS_APPROVALS: &str = "_opsApprovals";
+
+/// A text field holding up to `max` characters.
+fn long_text(name: &str, max: i64) -> Field {
+    Field::new(
+        name,
+        FieldKind::Text(TextOptions {
+            max,
+            ..TextOptions::default()
+        }),
+    )
+}
+
+/// The ops service's system collections (migration `0010_ops`).
+pub fn ops_collections() -> Vec<Collection> {
+    const OUTPUT: i64 = 1_048_576;
+    vec![
+        collection(
+            OPS_RUNBOOKS,
+            "keel_opsrunbook",
+            vec![
+                text("name", true),
+                long_text("description", 10_000),
+                number("version"),
+                json("definition"),
+                text("createdBy", false),
+                text("updatedBy", false),
+            ],
+            &["CREATE UNIQUE INDEX idx_opsRunbooks_name ON {t} (\"name\")"],
+            false,
+        ),
+        collection(
+            OPS_RUNBOOK_VERSIONS,
+            "keel_opsrbvers1",
+            vec![text("runbook", true), number("version"), json("definition"), text("author", false)],
+            &["CREATE UNIQUE INDEX idx_opsRunbookVersions_rv ON {t} (\"runbook\", \"version\")"],
+            false,
+        ),
+        collection(
+            OPS_RUNS,
+            "keel_opsruns001",
+            vec![
+                text("runbook", true),
+                text("runbookName", false),
+                number("version"),
+                json("params"),
+                text("state", true),
+                text("startedBy", false),
+                date("startedAt"),
+                date("endedAt"),
+                long_text("error", 10_000),
+                text("parent", false),
+                text("rerunOf", false),
+                text("job", false),
+                number("logSeq"),
+                number("logBytes"),
+            ],
+            &[
+                "CREATE INDEX idx_opsRuns_runbook ON {t} (\"runbook\", \"created\")",
+                "CREATE INDEX idx_opsRuns_state ON {t} (\"state\")",
+            ],
+            false,
+        ),
+        collection(
+            OPS_RUN_STEPS,
+            "keel_opsrunstep",
+            vec![
+                text("run", true),
+                text("step", true),
+                text("target", false),
+                number("item"),
+                text("state", true),
+                number("exitCode"),
+                number("attempts"),
+                date("startedAt"),
+                date("endedAt"),
+                long_text("stdout", OUTPUT),
+                long_text("stderr", OUTPUT),
+                json("outputs"),
+                long_text("error", 10_000),
+            ],
+            &["CREATE INDEX idx_opsRunSteps_run ON {t} (\"run\")"],
+            false,
+        ),
+        collection(
+            OPS_RUN_LOGS,
+            "keel_opsrunlogs",
+            vec![
+                text("run", true),
+                number("seq"),
+                text("step", false),
+                text("target", false),
+                text("stream", false),
+                long_text("text", OUTPUT),
+            ],
+            &["CREATE UNIQUE INDEX idx_opsRunLogs_seq ON {t} (\"run\", \"seq\")"],
+            false,
+        ),
+        collection(
+            OPS_APPROVALS,
+            "keel_opsapprove",
+            vec![
+                text("run", true),
+                text("step", true),
+                text("user", true),
+                text("decision", true),
+                long_text("comment", 2_000),
+            ],
+            &["CREATE UNIQUE INDEX idx_opsApprovals_vote ON {t} (\"run\", \"step\", \"user\")"],
+            false,
+        ),
+    ]
 }

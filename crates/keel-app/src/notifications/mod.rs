@@ -33,15 +33,16 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use keel_core::notify::{Channel, Notifier};
 use keel_core::{Error, Result};
-use keel_data::{Access, Collection, ListParams, Record, RecordData, RequestInfo};
+use keel_data::{Access, Collection, Record, RequestInfo};
 use keel_notify::ratelimit::TokenBucket;
-use serde_json::Value;
 
 use crate::authz::{authorize, Permission};
 use crate::caller::{Caller, INVALID_TOKEN};
 use crate::App;
 
 pub use send::{send, SendRequest, SendResult, To};
+
+pub(crate) use crate::rows::{col, find, get, insert, lit, not_found, patch, remove, str_of};
 
 /// The outbox kind (and so the system queue `_keel-notify`) of delivery jobs.
 pub const KIND: &str = "notify";
@@ -206,86 +207,3 @@ pub async fn user_owner(
     }
 }
 
-/// A filter string literal (values are ids and names; backslashes cannot end it early).
-pub(crate) fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "").replace('\'', "\\'"))
-}
-
-/// A field of a row as a string ("" when absent or not one).
-pub(crate) fn str_of<'a>(data: &'a RecordData, field: &str) -> &'a str {
-    data.get(field).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A system collection by name.
-pub(crate) fn col(app: &App, name: &str) -> Result<Arc<Collection>> {
-    app.store.collection(name)
-}
-
-/// Every row of `name` matching `filter` (at most 1000, oldest first).
-pub(crate) async fn find(app: &App, name: &str, filter: &str) -> Result<Vec<Record>> {
-    let c = col(app, name)?;
-    let params = ListParams {
-        page: 1,
-        per_page: 1000,
-        sort: Some("created".into()),
-        filter: (!filter.is_empty()).then(|| filter.to_string()),
-        skip_total: true,
-    };
-    Ok(app
-        .store
-        .list_records(&c, &params, &RequestInfo::default(), Access::Superuser)
-        .await?
-        .items)
-}
-
-/// The row `id` of `name`, or `None`.
-pub(crate) async fn get(app: &App, name: &str, id: &str) -> Result<Option<Record>> {
-    let c = col(app, name)?;
-    match app
-        .store
-        .get_record(&c, id, &RequestInfo::default(), Access::Superuser)
-        .await
-    {
-        Ok(r) => Ok(Some(r)),
-        Err(Error::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Inserts a row of `name`.
-pub(crate) async fn insert(app: &App, name: &str, data: Value) -> Result<Record> {
-    let c = col(app, name)?;
-    let Value::Object(data) = data else {
-        return Err(Error::internal("a row must be an object"));
-    };
-    app.store
-        .create_record(&c, data, &RequestInfo::default(), Access::Superuser)
-        .await
-}
-
-/// Changes fields of the row `id` of `name`; returns it after.
-pub(crate) async fn patch(app: &App, name: &str, id: &str, data: Value) -> Result<Record> {
-    let c = col(app, name)?;
-    let Value::Object(data) = data else {
-        return Err(Error::internal("a patch must be an object"));
-    };
-    Ok(app
-        .store
-        .update_record(&c, id, data, &RequestInfo::default(), Access::Superuser)
-        .await?
-        .1)
-}
-
-/// Deletes the row `id` of `name`.
-pub(crate) async fn remove(app: &App, name: &str, id: &str) -> Result<()> {
-    let c = col(app, name)?;
-    app.store
-        .delete_record(&c, id, &RequestInfo::default(), Access::Superuser)
-        .await
-        .map(|_| ())
-}
-
-/// A 404 naming what was not found.
-pub(crate) fn not_found(what: &str, id: &str) -> Error {
-    Error::NotFound(format!("No {what} with the id {id:?}."))
-}

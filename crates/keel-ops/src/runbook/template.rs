@@ -80,6 +80,9 @@ pub struct Context {
     pub target: Option<Value>,
     pub item: Option<Value>,
     pub run: Value,
+    /// Variables of one evaluation (a step's result, for its `outputs`): they shadow
+    /// parameters of the same name, never the reserved variables.
+    pub locals: Map<String, Value>,
 }
 
 impl Context {
@@ -87,6 +90,9 @@ impl Context {
     /// (a parameter cannot shadow them: `check` refuses such names).
     pub fn to_value(&self) -> Value {
         let mut out = self.params.clone();
+        for (k, v) in &self.locals {
+            out.insert(k.clone(), v.clone());
+        }
         out.insert("params".into(), Value::Object(self.params.clone()));
         out.insert("steps".into(), Value::Object(self.steps.clone()));
         if let Some(t) = &self.target {
@@ -186,6 +192,7 @@ mod tests {
             target: Some(json!({"name": "web-1", "address": "10.0.0.5", "tags": ["web"]})),
             item: None,
             run: json!({"id": "run1"}),
+            locals: Map::new(),
         }
     }
 
