@@ -97,11 +97,13 @@ mod tests {
         let text = k.seal(b"hunter2", b"sec1").unwrap().encode();
         // Flip one character of the ciphertext, then of the wrapped key.
         for part in [3, 2] {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine as _;
             let mut parts: Vec<String> = text.split(':').map(str::to_string).collect();
-            let p = &mut parts[part];
-            let c = if p.ends_with('A') { 'B' } else { 'A' };
-            p.pop();
-            p.push(c);
+            let mut bytes = URL_SAFE_NO_PAD.decode(&parts[part]).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 1;
+            parts[part] = URL_SAFE_NO_PAD.encode(bytes);
             let altered = Sealed::decode(&parts.join(":")).unwrap();
             assert!(
                 matches!(k.open(&altered, b"sec1"), Err(VaultError::Tampered)),
