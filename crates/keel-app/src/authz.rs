@@ -53,6 +53,12 @@ pub enum Permission {
     NotificationsManage,
     /// Read every notification and its deliveries (not only one's own).
     NotificationsRead,
+    /// List and view the vault's secrets: metadata only, never their data.
+    VaultRead,
+    /// Read a secret's data (`POST /api/vault/secrets/{id}/reveal`, audited).
+    VaultReveal,
+    /// Create, change and delete secrets (their data is write-only).
+    VaultManage,
 }
 
 impl Permission {
@@ -78,6 +84,9 @@ impl Permission {
             Permission::NotificationsSend => "notifications:send",
             Permission::NotificationsManage => "notifications:manage",
             Permission::NotificationsRead => "notifications:read",
+            Permission::VaultRead => "vault:read",
+            Permission::VaultReveal => "vault:reveal",
+            Permission::VaultManage => "vault:manage",
         }
     }
 }
@@ -182,6 +191,9 @@ mod tests {
             Permission::RolesManage,
             Permission::ApiKeysManage,
             Permission::AuditRead,
+            Permission::VaultRead,
+            Permission::VaultReveal,
+            Permission::VaultManage,
         ] {
             assert!(authorize(&su, p).is_ok(), "{p}");
             match authorize(&user, p) {

@@ -72,8 +72,9 @@ fn figment(cli: &Cli) -> Figment {
 const ENV_PREFIX: &str = "KEEL_";
 
 /// `KEEL_*` variables that are not configuration (after the prefix): the test suites'
-/// (`.env.example`) and the benchmark scripts'.
-const IGNORED_ENV: &[&str] = &["test_", "bench_"];
+/// (`.env.example`), the benchmark scripts', and the vault's master keys (`KEEL_MASTER_KEY`,
+/// `KEEL_MASTER_KEY_PREVIOUS`), which only `keel_vault::KeySource` reads.
+const IGNORED_ENV: &[&str] = &["test_", "bench_", "master_key"];
 
 /// Every key set in `fig` that `Config` does not have, as in [`describe_one`].
 fn unknown_keys(fig: &Figment) -> Vec<String> {

@@ -27,6 +27,7 @@ pub(super) struct PreparedOp {
 /// The rule a store batch operation carries: `None` = no check (superusers); a null rule for
 /// anyone else is refused here with a 403.
 fn rule_for(collection: &Collection, rule: &Option<String>, req: &RequestInfo) -> Result<Option<String>, Error> {
+    crate::records::refuse_service_owned(collection)?;
     match Access::for_rule(collection, rule, req) {
         None => Err(crate::caller::superusers_only()),
         Some(Access::Superuser) => Ok(None),

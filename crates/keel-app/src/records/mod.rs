@@ -32,12 +32,25 @@ pub enum Write {
 /// The access `req` has for `write` on `collection`: a 403 when the rule is superusers-only
 /// and the caller does not skip rules. Entry points may call it before reading a body.
 pub fn access<'a>(collection: &'a Collection, write: Write, req: &RequestInfo) -> Result<Access<'a>, Error> {
+    refuse_service_owned(collection)?;
     let rule = match write {
         Write::Create => &collection.create_rule,
         Write::Update => &collection.update_rule,
         Write::Delete => &collection.delete_rule,
     };
     Access::for_rule(collection, rule, req).ok_or_else(superusers_only)
+}
+
+/// 403 for a write through the records API or batch to a system collection whose rows only
+/// its service writes: `_vaultSecrets` (its data is sealed by the vault; a row written here
+/// could not be opened, and a changed `sealed` would break it).
+pub fn refuse_service_owned(collection: &Collection) -> Result<(), Error> {
+    if collection.name == keel_data::system::VAULT_SECRETS {
+        return Err(Error::Forbidden(
+            "Secrets are written through /api/vault/secrets, not the records API.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates a record from `submitted` under the create rule. `req` is the caller's request
