@@ -217,3 +217,33 @@ async fn with_keel_master_key_the_old_key_is_passed_as_previous() {
         "{key}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn serve_makes_the_key_file_0600_and_refuses_a_loose_one_or_a_malformed_variable() {
+    use std::os::unix::fs::PermissionsExt;
+    let keel_process = common::KeelProcess::start();
+    let dir = keel_process.kill();
+    let key = dir.path().join(KEY_FILE);
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    assert!(MasterKey::from_base64(&key_text, || keel_vault::VaultError::Malformed).is_ok());
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = keel(dir.path(), &["serve", "--http", "127.0.0.1:0"], &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("chmod 600") && err.contains("vault.key"), "{err}");
+    assert!(!err.contains(key_text.trim()), "{err}");
+
+    let bad = "c2hvcnQta2V5";
+    let out = keel(
+        dir.path(),
+        &["serve", "--http", "127.0.0.1:0"],
+        &[("KEEL_MASTER_KEY", bad)],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("KEEL_MASTER_KEY") && !err.contains(bad), "{err}");
+}
