@@ -398,9 +398,18 @@ async fn without_a_master_key_the_vault_answers_503_saying_how_to_set_one() {
     let mut app = TestApp::new().await;
     let su = app.superuser_token().await;
     app.state.edit().vault = std::sync::Arc::new(keel_vault::Keys::default());
-    let r = create(&app, &su, json!({"name": "t", "type": "token", "data": {"token": "abcd"}})).await;
+    let r = create(
+        &app,
+        &su,
+        json!({"name": "t", "type": "token", "data": {"token": "abcd"}}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
-    assert!(r.json["message"].as_str().unwrap().contains("KEEL_MASTER_KEY"), "{}", r.text);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("KEEL_MASTER_KEY"),
+        "{}",
+        r.text
+    );
     // Metadata needs no key.
     let r = app.send(Method::GET, "/api/vault/secrets", Some(&su), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

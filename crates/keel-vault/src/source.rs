@@ -294,6 +294,20 @@ impl Keys {
             .ok_or(VaultError::NoKey)
     }
 
+    /// The keyring to seal with: for key files re-read first (a few small files; sealing is
+    /// rare), so a rotation finished by `keel vault rotate-master` beside this process is
+    /// followed by the next secret written.
+    pub fn for_sealing(&self) -> Result<Arc<Keyring>, VaultError> {
+        match &self.source {
+            Some(source @ KeySource::File(_)) => {
+                let fresh = Arc::new(source.load(false)?);
+                *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+                Ok(fresh)
+            }
+            _ => self.keyring(),
+        }
+    }
+
     /// The keyring, re-read from the source when it lacks `id` (never creating a key file).
     pub fn keyring_with(&self, id: &KeyId) -> Result<Arc<Keyring>, VaultError> {
         let ring = self.keyring()?;
@@ -419,6 +433,13 @@ mod tests {
         assert!(!keys.keyring().unwrap().has(&new_id));
         let ring = keys.keyring_with(&new_id).unwrap();
         assert_eq!(&*ring.open(&sealed, b"id").unwrap(), b"v");
+        // Sealing follows the swapped key file.
+        let src2 = KeySource::File(dir.path().to_path_buf());
+        let keys = Keys::open(src2.clone(), false).unwrap();
+        let rot = src2.begin_rotation().unwrap();
+        let newer = rot.keyring.current_id().clone();
+        rot.finish().unwrap();
+        assert_eq!(keys.for_sealing().unwrap().current_id(), &newer);
         assert!(matches!(Keys::default().keyring(), Err(VaultError::NoKey)));
     }
 }

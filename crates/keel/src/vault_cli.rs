@@ -8,7 +8,8 @@
 //!   is kept as `vault.key.retired-<id>` and `vault.key.next` replaces `vault.key`; a rerun
 //!   resumes with the same new key and skips what is already under it. With
 //!   `KEEL_MASTER_KEY`, the new key is that variable and the old one is passed in
-//!   `KEEL_MASTER_KEY_PREVIOUS`. Audited as `vault.rotate` with the actor `cli`.
+//!   `KEEL_MASTER_KEY_PREVIOUS`. After the swap one more pass re-wraps what a running server
+//!   sealed in between. Audited as `vault.rotate` with the actor `cli`.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -117,6 +118,12 @@ async fn rotate(cfg: &Config, stop_after: Option<u64>) -> anyhow::Result<()> {
         );
     }
     rotation.finish().context("finishing the rotation")?;
+    // A server sealing between the last pass and the swap used the old key: one more pass.
+    let late = rows::rewrap_all(id.store(), &after_swap(&source, &new_id)?, None).await?;
+    let done = rows::Rewrapped {
+        rewrapped: done.rewrapped + late.rewrapped,
+        changed: late.changed,
+    };
     audit(&id, "vault.rotate", |e| {
         e.detail("keyId", new_id.0.clone()).detail("rewrapped", done.rewrapped)
     })
@@ -126,4 +133,15 @@ async fn rotate(cfg: &Config, stop_after: Option<u64>) -> anyhow::Result<()> {
         done.rewrapped
     );
     Ok(())
+}
+
+/// The keyring after the swap: the new key current, the old ones (retired files, or
+/// `KEEL_MASTER_KEY_PREVIOUS`) still opening.
+fn after_swap(source: &keel_vault::KeySource, new_id: &keel_vault::KeyId) -> anyhow::Result<keel_vault::Keyring> {
+    let ring = source.load(false).context("the vault's master key")?;
+    anyhow::ensure!(
+        ring.current_id() == new_id,
+        "the master key changed during the rotation: run `keel vault rotate-master` again"
+    );
+    Ok(ring)
 }

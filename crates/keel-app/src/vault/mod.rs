@@ -54,8 +54,9 @@ pub fn keys_error(e: VaultError) -> Error {
     }
 }
 
+/// The keyring new data is sealed with (re-read from key files: see `Keys::for_sealing`).
 fn keyring(app: &App) -> Result<std::sync::Arc<Keyring>, Error> {
-    app.vault.keyring().map_err(keys_error)
+    app.vault.for_sealing().map_err(keys_error)
 }
 
 async fn secret_or_404(app: &App, id_or_name: &str) -> Result<SecretRow, Error> {
