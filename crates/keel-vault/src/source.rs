@@ -85,11 +85,7 @@ impl KeySource {
                 let next_path = dir.join(NEXT_FILE);
                 let next = match read_key(&next_path)? {
                     Some(k) => k,
-                    None => {
-                        let k = MasterKey::generate();
-                        write_key(&next_path, &k)?;
-                        k
-                    }
+                    None => create_key(&next_path, MasterKey::generate())?,
                 };
                 let previous = ring.keys().cloned().collect();
                 Ok(Rotation {
@@ -130,7 +126,7 @@ impl Rotation {
             if old.id() == &old_id {
                 let retired = dir.join(format!("{RETIRED_PREFIX}{old_id}"));
                 if read_key(&retired)?.is_none() {
-                    write_key(&retired, &old)?;
+                    create_key(&retired, old)?;
                 }
             }
         }
@@ -179,8 +175,12 @@ fn check_mode(_path: &Path) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// Writes a new key file (mode 0600, never over an existing file) and makes it durable.
-fn write_key(path: &Path, key: &MasterKey) -> Result<(), VaultError> {
+/// Writes a new key file (mode 0600) and makes it durable; never over an existing file. The
+/// key is written whole to a temporary file first and then linked in place, so a process
+/// starting at the same moment reads either no file or the whole key: `Ok(false)` when
+/// another process made `path` first (its key is the one to use).
+fn write_key(path: &Path, key: &MasterKey) -> Result<bool, VaultError> {
+    let tmp = path.with_extension(format!("tmp-{}", rand::random::<u64>()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -189,17 +189,39 @@ fn write_key(path: &Path, key: &MasterKey) -> Result<(), VaultError> {
         opts.mode(0o600);
     }
     let mut f = opts
-        .open(path)
-        .map_err(|e| io("cannot create the master key file", path, e))?;
+        .open(&tmp)
+        .map_err(|e| io("cannot create the master key file", &tmp, e))?;
     let text = key.to_base64();
-    f.write_all(text.as_bytes())
+    let written = f
+        .write_all(text.as_bytes())
         .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io("cannot write the master key file", path, e))?;
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
+        .and_then(|()| f.sync_all());
+    drop(f);
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io("cannot write the master key file", path, e)),
     }
+    match path.parent() {
+        Some(dir) => sync_dir(dir).map(|()| true),
+        None => Ok(true),
+    }
+}
+
+/// The key file at `path`, made with `key` unless another process made it first.
+fn create_key(path: &Path, key: MasterKey) -> Result<MasterKey, VaultError> {
+    if write_key(path, &key)? {
+        return Ok(key);
+    }
+    read_key(path)?.ok_or_else(|| {
+        io(
+            "the master key file vanished while being created",
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), VaultError> {
@@ -248,11 +270,7 @@ fn load_files(dir: &Path, create: bool) -> Result<Keyring, VaultError> {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ))
         }
-        None if create => {
-            let k = MasterKey::generate();
-            write_key(&key_path, &k)?;
-            k
-        }
+        None if create => create_key(&key_path, MasterKey::generate())?,
         None => return Err(VaultError::NoKey),
     };
     Ok(Keyring::new(current, previous))
@@ -346,6 +364,26 @@ mod tests {
             assert!(err.contains("chmod 600"), "{err}");
             assert!(!err.contains(std::fs::read_to_string(&path).unwrap().trim()), "{err}");
         }
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<KeyId> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let src = KeySource::File(dir.path().to_path_buf());
+                    s.spawn(move || src.load(true).unwrap().current_id().clone())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [KEY_FILE], "temporary files left behind");
     }
 
     #[test]
