@@ -61,6 +61,12 @@ pub enum Permission {
     OpsApprove,
     /// Create, change, import and delete runbooks.
     OpsManage,
+    /// List and view the vault's secrets: metadata only, never their data.
+    VaultRead,
+    /// Read a secret's data (`POST /api/vault/secrets/{id}/reveal`, audited).
+    VaultReveal,
+    /// Create, change and delete secrets (their data is write-only).
+    VaultManage,
 }
 
 impl Permission {
@@ -90,6 +96,9 @@ impl Permission {
             Permission::OpsRun => "ops:run",
             Permission::OpsApprove => "ops:approve",
             Permission::OpsManage => "ops:manage",
+            Permission::VaultRead => "vault:read",
+            Permission::VaultReveal => "vault:reveal",
+            Permission::VaultManage => "vault:manage",
         }
     }
 }
@@ -194,6 +203,9 @@ mod tests {
             Permission::RolesManage,
             Permission::ApiKeysManage,
             Permission::AuditRead,
+            Permission::VaultRead,
+            Permission::VaultReveal,
+            Permission::VaultManage,
         ] {
             assert!(authorize(&su, p).is_ok(), "{p}");
             match authorize(&user, p) {

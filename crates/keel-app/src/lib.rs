@@ -31,6 +31,7 @@ pub mod schedules;
 pub mod serialize;
 pub mod settings;
 pub mod sync;
+pub mod vault;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -70,4 +71,7 @@ pub struct App {
     pub events: Arc<events::Events>,
     /// The notifications service's clock, channel providers and rate limits.
     pub notifications: Arc<notifications::Notifications>,
+    /// The vault's master keys (`KEEL_MASTER_KEY` or the data dir's key file); without one
+    /// (`Default`) every vault call answers 503.
+    pub vault: Arc<keel_vault::Keys>,
 }

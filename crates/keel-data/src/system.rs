@@ -439,6 +439,7 @@ pub fn managed_by(name: &str) -> Option<&'static str> {
         | NOTIFICATION_RULES
         | NOTIFICATION_DEVICES => Some("/api/notifications"),
         OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => Some("/api/ops"),
+        VAULT_SECRETS => Some("/api/vault/secrets"),
         _ => None,
     }
 }
@@ -566,4 +567,35 @@ pub fn ops_collections() -> Vec<Collection> {
             false,
         ),
     ]
+}
+
+/// `_vaultSecrets`: the vault's secrets (migration `0009_vault`): name (unique), type,
+/// description, the sealed data (`sealed`, hidden: envelope-encrypted by `keel-vault`, never
+/// plaintext), the id of the master key that wrapped its data key (`keyId`), who created and
+/// last changed it, and its last use (`lastUsedAt`, `lastUsedBy`: a run id or `reveal`).
+/// Written only through the vault service: the records API refuses writes to it.
+pub const VAULT_SECRETS: &str = "_vaultSecrets";
+
+/// The vault's system collection (migration `0009_vault`).
+pub fn vault_collections() -> Vec<Collection> {
+    vec![collection(
+        VAULT_SECRETS,
+        "keel_vaultsec01",
+        vec![
+            text("name", true),
+            text("type", true),
+            text("description", false),
+            hidden_text("sealed"),
+            text("keyId", false),
+            text("createdBy", false),
+            text("updatedBy", false),
+            date("lastUsedAt"),
+            text("lastUsedBy", false),
+        ],
+        &[
+            "CREATE UNIQUE INDEX idx_vaultSecrets_name ON {t} (\"name\")",
+            "CREATE INDEX idx_vaultSecrets_keyId ON {t} (\"keyId\")",
+        ],
+        false,
+    )]
 }

@@ -144,3 +144,20 @@ async fn multipart_batches_carry_files_like_the_sdk() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.bytes, PNG);
 }
+
+#[tokio::test]
+async fn batch_cannot_write_vault_secrets_even_for_a_superuser() {
+    let app = App::new().await;
+    app.enable_batch(10).await;
+    let su = app.superuser().await;
+    let body = json!({"requests": [
+        {"method": "POST", "url": "/api/collections/_vaultSecrets/records", "body": {"name": "forged", "type": "token"}}
+    ]});
+    let r = app.send(Method::POST, "/api/batch", Some(&su), Some(body)).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("/api/vault/secrets"), "{}", r.text());
+    let r = app
+        .send(Method::GET, "/api/collections/_vaultSecrets/records", Some(&su), None)
+        .await;
+    assert_eq!(r.json["totalItems"], 0, "{}", r.text());
+}

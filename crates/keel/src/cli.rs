@@ -46,6 +46,9 @@ pub enum Command {
     /// Check the audit trail's hash chain (exit 1 names the first broken entry)
     #[command(subcommand)]
     Audit(crate::audit_cli::AuditCommand),
+    /// List the vault's secrets (metadata), rotate its master key, generate a key
+    #[command(subcommand)]
+    Vault(crate::vault_cli::VaultCommand),
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -72,8 +72,9 @@ fn figment(cli: &Cli) -> Figment {
 const ENV_PREFIX: &str = "KEEL_";
 
 /// `KEEL_*` variables that are not configuration (after the prefix): the test suites'
-/// (`.env.example`) and the benchmark scripts'.
-const IGNORED_ENV: &[&str] = &["test_", "bench_"];
+/// (`.env.example`), the benchmark scripts', and the vault's master keys (`KEEL_MASTER_KEY`,
+/// `KEEL_MASTER_KEY_PREVIOUS`), which only `keel_vault::KeySource` reads.
+const IGNORED_ENV: &[&str] = &["test_", "bench_", "master_key"];
 
 /// Every key set in `fig` that `Config` does not have, as in [`describe_one`].
 fn unknown_keys(fig: &Figment) -> Vec<String> {
@@ -338,6 +339,9 @@ mod tests {
             jail.set_env("KEEL_TEST_POSTGRES_URL", "postgres://x@h/db");
             jail.set_env("KEEL_TEST_REQUIRE_ENGINES", "1");
             jail.set_env("KEEL_BENCH_POSTGRES_URL", "postgres://x@h/db");
+            // The vault's keys are read by keel-vault, not as configuration.
+            jail.set_env("KEEL_MASTER_KEY", "not-config");
+            jail.set_env("KEEL_MASTER_KEY_PREVIOUS", "not-config");
             assert_eq!(errors(), Vec::<String>::new());
             jail.set_env("KEEL_JOBS__STROE", "postgres");
             let errs = errors();

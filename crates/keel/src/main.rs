@@ -1,5 +1,5 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `bench`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `bench`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod apikeys_cli;
@@ -18,6 +18,7 @@ mod roles_cli;
 mod schedules_cli;
 mod serve;
 mod superuser;
+mod vault_cli;
 mod wiring;
 
 use std::process::ExitCode;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
             cli::Command::Roles(cmd) => roles_cli::run_roles(&cfg, cmd).await,
             cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
             cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
+            cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
         }
     });

@@ -12,7 +12,7 @@ use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_bus, open_cache, open_jobs, open_notifiers, open_store, Engines, Needs};
+use crate::wiring::{open_bus, open_cache, open_jobs, open_notifiers, open_store, open_vault, Engines, Needs};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -50,6 +50,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!(providers = ?names, "notification providers ready");
     }
     let bus = open_bus(&cfg, &engines).await?;
+    let vault = open_vault(&cfg)?;
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {
@@ -71,6 +72,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             realtime: realtime.clone(),
             events: Default::default(),
             notifications: Arc::new(keel_app::notifications::Notifications::new(notifiers)),
+            vault: Arc::new(vault),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),

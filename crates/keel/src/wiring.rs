@@ -200,6 +200,30 @@ pub async fn open_jobs_alone(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs
     open_jobs(cfg, &engines).await
 }
 
+/// The vault's master keys: `KEEL_MASTER_KEY` (and `KEEL_MASTER_KEY_PREVIOUS`) when set, else
+/// the data dir's `vault.key`, created on first start (mode 0600). A malformed variable or a
+/// key file others may read stops the start, naming it (never a key).
+pub fn open_vault(cfg: &Config) -> anyhow::Result<keel_vault::Keys> {
+    let source = keel_vault::KeySource::from_process_env(&cfg.data_dir).context("the vault's master key")?;
+    if let keel_vault::KeySource::File(dir) = &source {
+        let path = dir.join(keel_vault::KEY_FILE);
+        if !path.exists() {
+            if cfg.data.engine != DataEngine::Sqlite {
+                tracing::warn!(
+                    "creating the vault's master key file {}: other Keel processes sharing this database need the same key; set KEEL_MASTER_KEY on every one of them instead",
+                    path.display()
+                );
+            } else {
+                tracing::info!(
+                    "creating the vault's master key file {} (back it up: see docs/vault.md)",
+                    path.display()
+                );
+            }
+        }
+    }
+    keel_vault::Keys::open(source, true).context("the vault's master key")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

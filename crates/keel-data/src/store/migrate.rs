@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     "0006_outbox",
     "0007_webhooks",
     "0008_notifications",
+    "0009_vault",
     "0010_ops",
 ];
 
@@ -141,6 +142,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         "0006_outbox" => super::outbox::migrate(store, tx).await,
         "0007_webhooks" => create_system_collections(store, tx, crate::system::webhook_collections()).await,
         "0008_notifications" => create_system_collections(store, tx, crate::system::notification_collections()).await,
+        "0009_vault" => create_system_collections(store, tx, crate::system::vault_collections()).await,
         "0010_ops" => create_system_collections(store, tx, crate::system::ops_collections()).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }

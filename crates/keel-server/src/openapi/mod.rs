@@ -58,6 +58,7 @@ const TAGS: &[(&str, &str)] = &[
         "notifications",
         "Notifications: send, inbox, templates, topics, preferences, rules",
     ),
+    ("vault", "Secrets, envelope-encrypted; their data is write-only"),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.
@@ -201,6 +202,7 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/apikeys/", "id", "An API key's id", None),
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),
     ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
+    ("/api/vault/secrets/", "id", "A secret's id or name", None),
     (
         "/api/notifications/templates/",
         "id",

@@ -23,6 +23,7 @@ pub mod records;
 pub mod roles;
 pub mod schedules;
 pub mod settings;
+pub mod vault;
 pub mod webhooks;
 
 /// Every documented route: each module contributes an `OpenApiRouter` whose routes are
@@ -47,6 +48,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(webhooks::routes())
         .merge(notifications::routes())
+        .merge(vault::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].

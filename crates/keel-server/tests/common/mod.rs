@@ -80,6 +80,7 @@ impl App {
                 realtime: Arc::new(Realtime::default()),
                 events: Default::default(),
                 notifications: Default::default(),
+                vault: Arc::new(test_vault(dir.path())),
             },
             limiter: Default::default(),
             metrics: None,
@@ -355,4 +356,10 @@ pub async fn oauth2_flow(app: &App, s: &OAuthServer, provider: &str) -> (Resp, S
 
 pub fn field_error(r: &Resp, field: &str) -> bool {
     r.status == StatusCode::BAD_REQUEST && r.json["data"].get(field).is_some()
+}
+
+/// The vault's keys for a test app: a key file created in `dir` (shared by the processes of
+/// one test that use the same `dir`).
+pub fn test_vault(dir: &std::path::Path) -> keel_vault::Keys {
+    keel_vault::Keys::open(keel_vault::KeySource::File(dir.to_path_buf()), true).unwrap()
 }

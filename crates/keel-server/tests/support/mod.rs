@@ -94,6 +94,7 @@ impl TestApp {
                 realtime,
                 events: Default::default(),
                 notifications: Default::default(),
+                vault: Arc::new(test_vault(db_dir)),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),
@@ -281,4 +282,10 @@ impl SseReader {
         .await
         .map_err(|_| ())
     }
+}
+
+/// The vault's keys for a test app: a key file created in `dir` (shared by the processes of
+/// one test that use the same `dir`).
+pub fn test_vault(dir: &std::path::Path) -> keel_vault::Keys {
+    keel_vault::Keys::open(keel_vault::KeySource::File(dir.to_path_buf()), true).unwrap()
 }
