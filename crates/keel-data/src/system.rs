@@ -438,7 +438,9 @@ pub fn managed_by(name: &str) -> Option<&'static str> {
         | NOTIFICATION_PREFERENCES
         | NOTIFICATION_RULES
         | NOTIFICATION_DEVICES => Some("/api/notifications"),
-        OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => Some("/api/ops"),
+        OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => {
+            Some("/api/ops")
+        }
         VAULT_SECRETS => Some("/api/vault/secrets"),
         _ => None,
     }
@@ -489,7 +491,12 @@ pub fn ops_collections() -> Vec<Collection> {
         collection(
             OPS_RUNBOOK_VERSIONS,
             "keel_opsrbvers1",
-            vec![text("runbook", true), number("version"), json("definition"), text("author", false)],
+            vec![
+                text("runbook", true),
+                number("version"),
+                json("definition"),
+                text("author", false),
+            ],
             &["CREATE UNIQUE INDEX idx_opsRunbookVersions_rv ON {t} (\"runbook\", \"version\")"],
             false,
         ),

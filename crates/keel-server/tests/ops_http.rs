@@ -1,266 +1,533 @@
-//! Health, readiness, metrics, request ids, CORS and settings over HTTP.
+//! Ops over HTTP: runbooks with versions, import and export; runs end to end through the
+//! jobs service (an HTTP call to a local server, commands on the Keel host, outputs passed
+//! between steps, `when`, an approval with a quorum of two), the log by cursor, cancel that
+//! stops the command, rerun from the failed step, and a vault secret that never shows.
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use keel_app::Settings;
-use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
 use support::TestApp;
 
-#[tokio::test]
-async fn health_answers_like_pocketbase() {
-    let app = TestApp::new().await;
-    let r = app.send(Method::GET, "/api/health", None, None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.json, json!({"code": 200, "message": "API is healthy.", "data": {}}));
-    let head = app.send(Method::HEAD, "/api/health", None, None).await;
-    assert_eq!(head.status, StatusCode::OK);
-    assert!(head.text.is_empty());
-}
+const WAIT: Duration = Duration::from_secs(30);
 
-#[tokio::test]
-async fn ready_checks_database_files_cache_and_jobs() {
-    let app = TestApp::new().await;
-    let r = app.send(Method::GET, "/api/ready", None, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(
-        r.json,
-        json!({
-            "code": 200,
-            "message": "ready",
-            "data": {"database": "ok", "files": "ok", "cache": "ok", "jobs": "ok"}
-        })
-    );
-}
-
-#[tokio::test]
-async fn metrics_count_requests_by_route_template() {
-    let app = TestApp::new().await;
-    app.send(Method::GET, "/api/collections/users/auth-methods", None, None)
-        .await;
-    app.send(Method::GET, "/no/such/route", None, None).await;
-    let su = app.superuser_token().await;
-    let r = app.send(Method::GET, "/metrics", Some(&su), None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let line = r
-        .text
-        .lines()
-        .find(|l| {
-            l.starts_with("keel_http_requests_total{")
-                && l.contains("route=\"/api/collections/{collection}/auth-methods\"")
-        })
-        .unwrap_or_else(|| panic!("no counter for the route in:\n{}", r.text));
-    assert!(
-        line.contains("method=\"GET\"") && line.contains("status=\"200\""),
-        "{line}"
-    );
-    assert!(r
-        .text
-        .lines()
-        .any(|l| l.starts_with("keel_http_requests_total{") && l.contains("route=\"unmatched\"")));
-    assert!(
-        r.text.contains("keel_http_request_duration_seconds_bucket{"),
-        "histogram buckets expected"
-    );
-
-    // without a recorder, /metrics is absent
-    let mut services = (*app.state).clone();
-    services.metrics = None;
-    let resp = tower::ServiceExt::oneshot(
-        keel_server::router(keel_server::AppState::new(services)),
-        Request::get("/metrics").body(Body::empty()).unwrap(),
-    )
+async fn app() -> TestApp {
+    TestApp::with_config(|c| {
+        c.outbound.allow = vec!["127.0.0.1/32".into()];
+        c.ops.shell_exec = true;
+    })
     .await
-    .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn metrics_count_job_events_by_queue() {
-    let app = TestApp::new().await;
-    let su = app.superuser_token().await;
-    let queue = format!("metrics-{}", keel_core::id::new_id());
+/// A user holding a custom role with `permissions`, and their token.
+async fn user_with(app: &TestApp, su: &str, email: &str, permissions: &[&str]) -> String {
+    let role = email.split('@').next().unwrap().replace('.', "-");
     let r = app
         .send(
             Method::POST,
-            &format!("/api/queues/{queue}/jobs"),
-            Some(&su),
-            Some(json!({"name": "m"})),
+            "/api/roles",
+            Some(su),
+            Some(json!({"name": role, "permissions": permissions})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = app
-        .send(
-            Method::POST,
-            &format!("/api/queues/{queue}/claim"),
-            Some(&su),
-            Some(json!({"max": 1})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let text = app.send(Method::GET, "/metrics", Some(&su), None).await.text;
-    for event in ["enqueued", "active"] {
-        let line = text
-            .lines()
-            .find(|l| {
-                l.starts_with("keel_jobs_total{")
-                    && l.contains(&format!("queue=\"{queue}\""))
-                    && l.contains(&format!("event=\"{event}\""))
-            })
-            .unwrap_or_else(|| panic!("no keel_jobs_total for {event} in:\n{text}"));
-        assert!(line.ends_with(" 1"), "{line}");
+    let user = app.create_auth("users", email, "user-password-123").await;
+    let uri = format!("/api/roles/{role}/members/users/{}", user.id());
+    let r = app.send(Method::PUT, &uri, Some(su), None).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    app.login("users", email, "user-password-123").await
+}
+
+async fn ok(app: &TestApp, method: Method, uri: &str, token: &str, body: Option<Value>) -> Value {
+    let r = app.send(method, uri, Some(token), body).await;
+    assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text);
+    r.json
+}
+
+/// Polls the run until its state is one of `states`.
+async fn until_state(app: &TestApp, token: &str, run: &str, states: &[&str]) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = ok(app, Method::GET, &format!("/api/ops/runs/{run}"), token, None).await;
+        if states.contains(&r["state"].as_str().unwrap_or_default()) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "run {run} stayed {}: {r:#}", r["state"]);
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
-#[tokio::test]
-async fn request_ids_are_generated_or_echoed() {
-    let app = TestApp::new().await;
-    let r = app.send(Method::GET, "/api/health", None, None).await;
-    let id = r.headers.get("x-request-id").expect("x-request-id").to_str().unwrap();
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {run:#}"))
+}
 
-    let req = Request::get("/api/health")
-        .header("x-request-id", "trace-me-123")
-        .body(Body::empty())
-        .unwrap();
-    let r = app.raw(req).await;
-    assert_eq!(r.headers.get("x-request-id").unwrap(), "trace-me-123");
-    // on errors too
+/// A local server answering `POST /deploy` with `{"version": <body's version>, "ok": true}`.
+async fn server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/deploy",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(body.clone());
+                axum::Json(json!({"version": body["version"], "ok": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn runbooks_are_versioned_imported_and_exported() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let reader = user_with(&app, &su, "reader@x.test", &["ops:read"]).await;
+    let body = json!({"name": "hello", "steps": [{"id": "say", "type": "shell.exec", "command": "echo hi"}]});
     let r = app
-        .raw(
-            Request::get("/api/nothing")
-                .header("x-request-id", "abc")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(Method::POST, "/api/ops/runbooks", Some(&reader), Some(body.clone()))
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.headers.get("x-request-id").unwrap(), "abc");
-}
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.text.contains("ops:manage"), "{}", r.text);
+    let created = ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(body)).await;
+    assert_eq!(created["version"], 1);
+    let id = created["id"].as_str().unwrap().to_string();
 
-#[tokio::test]
-async fn cors_allows_any_origin() {
-    let app = TestApp::new().await;
-    let req = Request::builder()
-        .method(Method::OPTIONS)
-        .uri("/api/collections/users/auth-with-password")
-        .header("origin", "https://app.example.com")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type,authorization")
-        .body(Body::empty())
-        .unwrap();
-    let r = app.raw(req).await;
-    assert!(r.status.is_success(), "{}", r.status);
-    assert_eq!(r.headers.get("access-control-allow-origin").unwrap(), "*");
-}
+    // Every mistake named by its path, in one 400.
+    let bad = json!({"name": "hello", "steps": [{"id": "a", "type": "ssh.exec", "command": "x"}, {"id": "b", "type": "nope", "needs": ["zz"]}]});
+    let r = app
+        .send(Method::PUT, &format!("/api/ops/runbooks/{id}"), Some(&su), Some(bad))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    for path in ["steps[0].target", "steps[1].type", "steps[1].needs"] {
+        assert!(r.json["data"][path]["code"].is_string(), "{path} in {}", r.text);
+    }
 
-#[tokio::test]
-async fn settings_are_for_superusers_only() {
-    let app = TestApp::new().await;
+    let v2 = json!({"name": "hello", "description": "now twice", "steps": [
+        {"id": "say", "type": "shell.exec", "command": "echo hi"},
+        {"id": "again", "type": "shell.exec", "command": "echo {{ steps.say.stdout }}", "needs": ["say"]}]});
+    let updated = ok(&app, Method::PUT, "/api/ops/runbooks/hello", &su, Some(v2)).await;
+    assert_eq!(updated["version"], 2);
+    let versions = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runbooks/{id}/versions"),
+        &reader,
+        None,
+    )
+    .await;
+    let numbers: Vec<i64> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    let v1 = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runbooks/{id}/versions/1"),
+        &reader,
+        None,
+    )
+    .await;
     assert_eq!(
-        app.send(Method::GET, "/api/settings", None, None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    app.create_auth("users", "user@example.com", "user-password-1").await;
-    let user = app.login("users", "user@example.com", "user-password-1").await;
-    assert_eq!(
-        app.send(Method::GET, "/api/settings", Some(&user), None).await.status,
-        StatusCode::FORBIDDEN
-    );
-    let patch = Some(json!({"meta": {"appName": "Hacked"}}));
-    assert_eq!(
-        app.send(Method::PATCH, "/api/settings", Some(&user), patch)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
+        v1["definition"]["steps"].as_array().unwrap().len(),
+        1,
+        "older versions stay readable"
     );
 
-    let su = app.superuser_token().await;
-    let r = app.send(Method::GET, "/api/settings", Some(&su), None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.json["meta"]["appName"], "Keel");
-    assert_eq!(r.json["batch"]["maxRequests"], 50);
-}
-
-#[tokio::test]
-async fn settings_patch_merges_validates_and_persists() {
-    let app = TestApp::new().await;
-    let su = app.superuser_token().await;
+    // Export as YAML, change it, import: a new version of the same runbook.
     let r = app
         .send(
-            Method::PATCH,
-            "/api/settings",
-            Some(&su),
-            Some(json!({"meta": {"appName": "Acme"}, "batch": {"enabled": true}, "smtp": {"password": "hunter2"}})),
+            Method::GET,
+            "/api/ops/runbooks/hello/export?format=yaml",
+            Some(&reader),
+            None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("name: hello"), "{}", r.text);
+    let yaml = r.text.replace("now twice", "imported");
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/ops/runbooks/import")
+        .header("authorization", su.as_str())
+        .header("content-type", "application/yaml")
+        .body(axum::body::Body::from(yaml))
+        .unwrap();
+    let r = app.raw(req).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.json["meta"]["appName"], "Acme");
     assert_eq!(
-        r.json["meta"]["appURL"], "http://127.0.0.1:8090",
-        "untouched keys are kept"
+        (r.json["id"].as_str(), r.json["version"].as_i64()),
+        (Some(id.as_str()), Some(3))
     );
-    assert_eq!(r.json["batch"]["enabled"], true);
-    assert_eq!(r.json["smtp"]["password"], "", "the SMTP password is never shown");
+    assert_eq!(r.json["description"], "imported");
 
-    // persisted: a fresh load from the store sees it, and a blank password keeps the stored one
+    // Changes are audited; the system collections are not writable as records.
+    let audit = ok(&app, Method::GET, "/api/audit?filter=event~'ops.runbook'", &su, None).await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 3, "{audit:#}");
     let r = app
         .send(
-            Method::PATCH,
-            "/api/settings",
+            Method::POST,
+            "/api/collections/_opsRuns/records",
             Some(&su),
-            Some(json!({"smtp": {"password": ""}})),
+            Some(json!({"runbook": "x", "state": "queued"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let reloaded = Settings::load(&app.state.store).await.unwrap().get();
-    assert_eq!(reloaded.meta.app_name, "Acme");
-    assert!(reloaded.batch.enabled);
-    assert_eq!(reloaded.smtp.password, "hunter2");
-    assert_eq!(
-        app.send(Method::GET, "/api/settings", Some(&su), None).await.json["meta"]["appName"],
-        "Acme"
-    );
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}
 
-    // invalid values are a 400 naming the field, and nothing changes
+#[tokio::test]
+async fn a_run_calls_http_runs_commands_passes_outputs_and_waits_for_two_approvals() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let (base, seen) = server().await;
+    let operator = user_with(&app, &su, "op@x.test", &["ops:run", "ops:read", "ops:approve"]).await;
+    let ann = user_with(&app, &su, "ann@x.test", &["ops:approve", "ops:read"]).await;
+    let bob = user_with(&app, &su, "bob@x.test", &["ops:approve"]).await;
+    let runbook = json!({
+        "name": "deploy",
+        "parameters": {"type": "object", "required": ["version"],
+                       "properties": {"version": {"type": "string", "pattern": "^v[0-9.]+$"}, "dry": {"type": "boolean", "default": false}}},
+        "steps": [
+            {"id": "check", "type": "shell.exec", "command": "echo ready-{{ version }}; echo warn >&2",
+             "outputs": {"word": "{{ stdout | trim }}"}},
+            {"id": "approve", "type": "approval", "quorum": 2, "needs": ["check"], "message": "Deploy {{ version }}?"},
+            {"id": "call", "type": "http.request", "needs": ["approve"], "method": "POST",
+             "url": base.clone() + "/deploy", "body": {"version": "{{ version }}", "from": "{{ steps.check.outputs.word }}"},
+             "outputs": {"ok": "{{ json.ok }}"}},
+            {"id": "skipped", "type": "shell.exec", "needs": ["call"], "when": "dry", "command": "echo never"},
+            {"id": "done", "type": "shell.exec", "needs": ["call"], "command": "echo deployed {{ steps.call.outputs.ok }}"}
+        ]
+    });
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+
+    // A bad parameter is a 400 naming it; nothing runs.
     let r = app
         .send(
-            Method::PATCH,
-            "/api/settings",
-            Some(&su),
-            Some(json!({"batch": {"maxRequests": 0}})),
+            Method::POST,
+            "/api/ops/runbooks/deploy/run",
+            Some(&operator),
+            Some(json!({"params": {"version": "latest"}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.json["data"]["batch.maxRequests"].is_object(), "{}", r.json);
-    let r = app
-        .send(
-            Method::PATCH,
-            "/api/settings",
-            Some(&su),
-            Some(json!({"rateLimits": {"rules": [{"label": "", "maxRequests": 0, "duration": 10}]}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json["data"]["rateLimits.rules.0.label"].is_object(), "{}", r.json);
-    assert!(
-        r.json["data"]["rateLimits.rules.0.maxRequests"].is_object(),
+    assert_eq!(
+        r.json["data"]["params.version"]["code"], "validation_pattern",
         "{}",
-        r.json
+        r.text
     );
+
+    let run = ok(
+        &app,
+        Method::POST,
+        "/api/ops/runbooks/deploy/run",
+        &operator,
+        Some(json!({"params": {"version": "v1.2"}})),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let waiting = until_state(&app, &operator, &id, &["awaiting_approval"]).await;
+    assert_eq!(step(&waiting, "check")["stdout"], "ready-v1.2\n");
+    assert_eq!(step(&waiting, "check")["stderr"], "warn\n");
+    assert_eq!(step(&waiting, "check")["outputs"]["word"], "ready-v1.2");
+    assert!(seen.lock().unwrap().is_empty(), "nothing after the approval ran");
+
+    // The launcher may not approve their own run; someone without ops:approve may not either.
     let r = app
         .send(
-            Method::PATCH,
-            "/api/settings",
-            Some(&su),
-            Some(json!({"batch": {"maxRequests": "lots"}})),
+            Method::POST,
+            &format!("/api/ops/runs/{id}/approve"),
+            Some(&operator),
+            None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let nobody = user_with(&app, &su, "nobody@x.test", &["ops:read"]).await;
     let r = app
-        .send(Method::PATCH, "/api/settings", Some(&su), Some(json!([1, 2])))
+        .send(
+            Method::POST,
+            &format!("/api/ops/runs/{id}/approve"),
+            Some(&nobody),
+            None,
+        )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(app.state.settings.get().batch.max_requests, 50);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/ops/runs/{id}/approve"),
+        &ann,
+        Some(json!({"comment": "looks fine"})),
+    )
+    .await;
+    let r = app
+        .send(Method::POST, &format!("/api/ops/runs/{id}/approve"), Some(&ann), None)
+        .await;
+    assert_ne!(r.status, StatusCode::OK, "one vote per person: {}", r.text);
+    // One of two: still waiting once the resume settled.
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline && !keel_app::outbox::settled(&app.state).await.unwrap() {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let still = until_state(&app, &ann, &id, &["awaiting_approval"]).await;
+    assert_eq!(still["approvals"].as_array().unwrap().len(), 1);
+    assert!(seen.lock().unwrap().is_empty());
+
+    ok(&app, Method::POST, &format!("/api/ops/runs/{id}/approve"), &bob, None).await;
+    let done = until_state(&app, &operator, &id, &["succeeded", "failed"]).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({"version": "v1.2", "from": "ready-v1.2"})]
+    );
+    // Jinja renders a JSON true as `True`.
+    assert_eq!(step(&done, "call")["outputs"]["ok"], "True");
+    assert_eq!(step(&done, "skipped")["state"], "skipped");
+    assert_eq!(step(&done, "done")["stdout"], "deployed True\n");
+    assert_eq!(done["version"], 1);
+    assert_eq!(done["params"], json!({"version": "v1.2", "dry": false}));
+
+    // The log, in order, by cursor: a late reader gets it in pages.
+    let first = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runs/{id}/log?after=0&limit=2"),
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_i64().unwrap();
+    let rest = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runs/{id}/log?after={next}&limit=1000"),
+        &operator,
+        None,
+    )
+    .await;
+    let text: String = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|i| i["text"].as_str().unwrap().to_string())
+        .collect();
+    for part in [
+        "ready-v1.2",
+        "warn",
+        "Waiting for 2 approval(s). Deploy v1.2?",
+        "Approved (2 of 2).",
+        "deployed True",
+    ] {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+    let seqs: Vec<i64> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1) && seqs[0] == next + 1,
+        "{seqs:?}"
+    );
+
+    // Listing with a filter; the audit trail names who launched and who approved.
+    let failed = ok(
+        &app,
+        Method::GET,
+        "/api/ops/runs?filter=state='failed'",
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(failed["totalItems"], 0);
+    let mine = ok(
+        &app,
+        Method::GET,
+        "/api/ops/runs?filter=runbookName='deploy'",
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(mine["totalItems"], 1);
+    let audit = ok(&app, Method::GET, "/api/audit?filter=event~'ops.run.'", &su, None).await;
+    let events: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| **e == "ops.run.approve").count(),
+        2,
+        "{events:?}"
+    );
+    assert!(events.contains(&"ops.run.launch"), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_rejection_fails_the_run_and_a_cancel_stops_the_command() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let ann = user_with(&app, &su, "ann@x.test", &["ops:approve"]).await;
+    let gate = json!({"name": "gate", "steps": [{"id": "ok", "type": "approval"}, {"id": "after", "type": "shell.exec", "needs": ["ok"], "command": "echo no"}]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(gate)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/gate/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    until_state(&app, &su, &id, &["awaiting_approval"]).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/ops/runs/{id}/reject"),
+        &ann,
+        Some(json!({"comment": "not today"})),
+    )
+    .await;
+    let done = until_state(&app, &su, &id, &["failed", "succeeded"]).await;
+    assert_eq!(done["state"], "failed");
+    assert_eq!(step(&done, "after")["state"], "skipped");
+
+    let marker = app.dir.path().join("marker");
+    let slow = json!({"name": "slow", "steps": [{"id": "wait", "type": "shell.exec",
+        "command": format!("sleep 30; touch {}", marker.display())}]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(slow)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/slow/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = ok(&app, Method::GET, &format!("/api/ops/runs/{id}"), &su, None).await;
+        if r["steps"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the step never started");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let started = Instant::now();
+    ok(&app, Method::POST, &format!("/api/ops/runs/{id}/cancel"), &su, None).await;
+    let done = until_state(&app, &su, &id, &["cancelled", "failed", "succeeded"]).await;
+    assert_eq!(done["state"], "cancelled", "{done:#}");
+    assert!(started.elapsed() < Duration::from_secs(20), "cancel stopped the sleep");
+    assert!(!marker.exists(), "the command was stopped, not just abandoned");
+    let r = app
+        .send(Method::POST, &format!("/api/ops/runs/{id}/cancel"), Some(&su), None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "an ended run cannot be cancelled: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_reruns_from_the_failed_step() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let flag = app.dir.path().join("flag");
+    let counter = app.dir.path().join("count");
+    let runbook = json!({"name": "flaky", "steps": [
+        {"id": "prepare", "type": "shell.exec", "command": format!("echo x >> {}; echo prepared", counter.display()),
+         "outputs": {"word": "{{ stdout | trim }}"}},
+        {"id": "apply", "type": "shell.exec", "needs": ["prepare"], "retries": 1, "retryDelaySec": 0,
+         "command": format!("test -f {} && echo {{{{ steps.prepare.outputs.word }}}}", flag.display())}
+    ]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/flaky/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let failed = until_state(&app, &su, &id, &["failed", "succeeded"]).await;
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(step(&failed, "apply")["exitCode"], 1);
+    assert_eq!(step(&failed, "apply")["attempts"], 2, "retried once");
+
+    std::fs::write(&flag, "").unwrap();
+    let again = ok(&app, Method::POST, &format!("/api/ops/runs/{id}/rerun"), &su, None).await;
+    assert_eq!(again["rerunOf"], id);
+    let done = until_state(&app, &su, again["id"].as_str().unwrap(), &["failed", "succeeded"]).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        step(&done, "apply")["stdout"],
+        "prepared\n",
+        "the kept step's outputs are used"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        1,
+        "prepare did not run again"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_a_run_reads_never_shows_in_its_output_log_or_errors() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    const PASSWORD: &str = "Sup3r-s3cret-pa55";
+    let r = app
+        .send(
+            Method::POST,
+            "/api/vault/secrets",
+            Some(&su),
+            Some(json!({"name": "db-admin", "type": "password", "data": {"username": "admin", "password": PASSWORD}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let runbook = json!({"name": "leaky", "parameters": {"type": "object", "properties": {"cred": {"type": "secret"}}},
+    "steps": [
+        {"id": "echo", "type": "shell.exec", "command": "echo pw={{ secret('db-admin').password }}; echo {{ secret(cred).username }} >&2",
+         "outputs": {"copy": "{{ stdout }}"}},
+        {"id": "fail", "type": "shell.exec", "needs": ["echo"], "command": "echo {{ secret('db-admin').password }} >&2; exit 4"}
+    ]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    let run = ok(
+        &app,
+        Method::POST,
+        "/api/ops/runbooks/leaky/run",
+        &su,
+        Some(json!({"params": {"cred": "db-admin"}})),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let done = until_state(&app, &su, &id, &["failed", "succeeded"]).await;
+    assert_eq!(done["state"], "failed");
+    assert_eq!(step(&done, "echo")["stdout"], "pw=***\n", "{done:#}");
+    assert_eq!(
+        step(&done, "echo")["stderr"],
+        "***\n",
+        "every value of a secret is hidden, its username too"
+    );
+    assert!(
+        step(&done, "fail")["stderr"].as_str().unwrap().contains("***"),
+        "{done:#}"
+    );
+    let log = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runs/{id}/log?after=0&limit=1000"),
+        &su,
+        None,
+    )
+    .await;
+    let everything = format!("{done} {log}");
+    assert!(!everything.contains(PASSWORD), "{everything}");
+    assert!(everything.contains("pw=***"), "{everything}");
+    // The use is recorded on the secret and audited.
+    let secret = ok(&app, Method::GET, "/api/vault/secrets/db-admin", &su, None).await;
+    assert_eq!(secret["lastUsedBy"], id);
+    let audit = ok(&app, Method::GET, "/api/audit?filter=event='vault.use'", &su, None).await;
+    assert!(!audit["items"].as_array().unwrap().is_empty());
 }

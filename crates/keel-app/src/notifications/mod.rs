@@ -206,4 +206,3 @@ pub async fn user_owner(
         Err(e) => Err(e),
     }
 }
-

@@ -57,6 +57,11 @@ fn workers(app: &App) -> Vec<(&'static str, Arc<dyn JobHandler>, usize)> {
             Arc::new(crate::notifications::worker::NotifyWorker::new(app.clone())),
             8,
         ),
+        (
+            crate::ops::KIND,
+            Arc::new(crate::ops::worker::RunWorker::new(app.clone())),
+            16,
+        ),
     ]
 }
 

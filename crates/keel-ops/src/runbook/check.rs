@@ -73,18 +73,6 @@ pub fn check(runbook: Runbook) -> Result<Checked> {
     }
     let mut kinds = Vec::new();
     for (i, step) in runbook.steps.iter().enumerate() {
-        let Some(kind) = StepKind::parse(&step.kind) else {
-            let known: Vec<&str> = StepKind::ALL.iter().map(|k| k.as_str()).collect();
-            put(
-                format!("steps[{i}].type"),
-                "validation_invalid_type",
-                format!("Unknown step type {:?}: use one of {}.", step.kind, known.join(", ")),
-            );
-            kinds.push(StepKind::Approval);
-            continue;
-        };
-        kinds.push(kind);
-        check_step(i, step, kind, &mut put);
         for need in &step.needs {
             if need == &step.id {
                 put(
@@ -100,6 +88,18 @@ pub fn check(runbook: Runbook) -> Result<Checked> {
                 );
             }
         }
+        let Some(kind) = StepKind::parse(&step.kind) else {
+            let known: Vec<&str> = StepKind::ALL.iter().map(|k| k.as_str()).collect();
+            put(
+                format!("steps[{i}].type"),
+                "validation_invalid_type",
+                format!("Unknown step type {:?}: use one of {}.", step.kind, known.join(", ")),
+            );
+            kinds.push(StepKind::Approval);
+            continue;
+        };
+        kinds.push(kind);
+        check_step(i, step, kind, &mut put);
     }
     let order = match order(&runbook.steps, &ids) {
         Ok(order) => order,

@@ -18,6 +18,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod notifications;
+pub mod ops;
 pub mod realtime;
 pub mod records;
 pub mod roles;
@@ -49,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(notifications::routes())
         .merge(vault::routes())
+        .merge(ops::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].
