@@ -48,7 +48,7 @@ pub enum TransportError {
     )]
     ConnectionLost { address: String, reason: String },
 
-    #[error("the SSH server {address} answered unexpectedly ({reason})")]
+    #[error("the server {address} answered unexpectedly ({reason})")]
     Protocol { address: String, reason: String },
 
     #[error("{operation} {path} failed: {reason}")]

@@ -33,6 +33,7 @@ pub mod error;
 pub mod local;
 pub mod output;
 pub mod ssh;
+pub mod winrm;
 
 use std::collections::BTreeMap;
 use std::path::Path;
