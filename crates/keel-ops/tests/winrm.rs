@@ -173,13 +173,22 @@ async fn a_wrong_password_is_refused_clearly_without_echoing_it() {
 }
 
 #[tokio::test]
-async fn basic_over_http_needs_an_explicit_opt_in() {
+async fn http_without_encryption_needs_an_explicit_opt_in() {
     let s = standin(StandinAuth::Basic).await;
-    let mut cfg = config(&s, WinrmAuth::Basic, USER, PASSWORD);
-    cfg.allow_unencrypted = false;
-    let err = WinrmTransport::connect(&cfg).await.expect_err("Basic over HTTP");
-    let text = err.to_string();
-    assert!(text.contains("auth") && text.contains("HTTPS"), "{text}");
+    for (auth, says) in [(WinrmAuth::Basic, "in clear"), (WinrmAuth::Ntlm, "message encryption")] {
+        let mut cfg = config(&s, auth, USER, PASSWORD);
+        cfg.allow_unencrypted = false;
+        let err = WinrmTransport::connect(&cfg).await.expect_err("unencrypted HTTP");
+        let text = err.to_string();
+        assert!(
+            matches!(err, TransportError::InvalidRequest { field: "auth", .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains(says) && text.contains("HTTPS") && text.contains("AllowUnencrypted"),
+            "{text}"
+        );
+    }
     assert!(s.requests().is_empty() && s.auth_failures() == 0, "no request was sent");
 
     // Nobody listening: unreachable, naming the address.
@@ -389,4 +398,43 @@ async fn identity_reports_the_host_name_and_windows_version() {
     let err = t.identity().await.unwrap_err();
     assert!(matches!(err, TransportError::ConnectionLost { .. }), "{err}");
     assert_clean(&s);
+}
+
+#[tokio::test]
+async fn https_carries_ntlm_with_a_channel_binding_and_basic() {
+    for (standin_auth, auth) in [
+        (StandinAuth::Ntlm, WinrmAuth::Ntlm),
+        (StandinAuth::Basic, WinrmAuth::Basic),
+    ] {
+        let s = WinrmStandin::start_https(standin_auth, USER, PASSWORD)
+            .await
+            .expect("the HTTPS stand-in (needs openssl)");
+        s.script(ShellKind::PowerShell, "hostname", Reply::exit(0).stdout("WIN-TLS\r\n"));
+        let mut cfg = WinrmConfig::new("127.0.0.1", Credentials::password(USER, PASSWORD)).https();
+        assert_eq!(cfg.port, 5986);
+        cfg.port = s.port;
+        cfg.auth = auth;
+        // The stand-in's certificate is self-signed: verification is off (a lab setting).
+        cfg.accept_invalid_certs = true;
+        let t = WinrmTransport::connect(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("connect over HTTPS: {e}; problems: {:?}", s.problems()));
+        assert!(t.address().starts_with("https://"), "{}", t.address());
+        let (outcome, sink) = run(&t, ExecRequest::new("hostname")).await;
+        assert!(outcome.success());
+        assert_eq!(sink.stdout(), "WIN-TLS\r\n");
+        if auth == WinrmAuth::Ntlm {
+            // Every NTLM sign-in bound itself to the certificate the client saw.
+            assert_eq!(s.channel_bindings_verified(), s.requests().len());
+        }
+        // Without turning verification off, a self-signed certificate is refused.
+        cfg.accept_invalid_certs = false;
+        let err = WinrmTransport::connect(&cfg)
+            .await
+            .expect_err("an untrusted certificate");
+        assert!(matches!(err, TransportError::UntrustedCertificate { .. }), "{err}");
+        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+        assert!(!err.to_string().contains(PASSWORD), "{err}");
+        assert_clean(&s);
+    }
 }

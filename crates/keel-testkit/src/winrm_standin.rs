@@ -2,6 +2,8 @@
 //! host is reachable here, so this server checks the protocol exchange a real one would see
 //! and answers like one. It is a protocol checker, not Windows:
 //!
+//! - **HTTP or HTTPS** ([`WinrmStandin::start_https`]: a self-signed certificate; NTLM's
+//!   channel binding token, when sent, must match it).
 //! - **Auth**: Basic, or NTLM over `Negotiate` (NEGOTIATE → a CHALLENGE in a 401 →
 //!   AUTHENTICATE, whose NTLMv2 response is verified against the configured password). A
 //!   wrong credential gets a 401 and counts in [`WinrmStandin::auth_failures`]. NTLM message
@@ -18,6 +20,7 @@
 //!   when its operation timeout passes (shortened here), so clients must poll again.
 
 mod ntlm;
+mod tls;
 mod xml;
 
 use std::collections::HashMap;
@@ -139,6 +142,9 @@ struct Inner {
     invocations: Vec<Invocation>,
     problems: Vec<String>,
     auth_failures: usize,
+    /// Over HTTPS: the channel binding hash NTLM must carry for the certificate.
+    channel_bindings: Option<[u8; 16]>,
+    bindings_verified: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -161,11 +167,22 @@ impl Drop for WinrmStandin {
 }
 
 impl WinrmStandin {
-    /// Starts a stand-in on an ephemeral port of 127.0.0.1 accepting `user` and `password`
-    /// by `auth`.
+    /// Starts a stand-in over HTTP on an ephemeral port of 127.0.0.1 accepting `user` and
+    /// `password` by `auth`.
     pub async fn start(auth: StandinAuth, user: &str, password: &str) -> std::io::Result<WinrmStandin> {
+        WinrmStandin::start_with(auth, user, password, false).await
+    }
+
+    /// The same over HTTPS, with a self-signed certificate (clients must skip verification);
+    /// NTLM's channel binding, when sent, must match the certificate. Needs `openssl`.
+    pub async fn start_https(auth: StandinAuth, user: &str, password: &str) -> std::io::Result<WinrmStandin> {
+        WinrmStandin::start_with(auth, user, password, true).await
+    }
+
+    async fn start_with(auth: StandinAuth, user: &str, password: &str, https: bool) -> std::io::Result<WinrmStandin> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
+        let tls = if https { Some(tls::acceptor()?) } else { None };
         let state: Shared = Arc::new(Mutex::new(Inner {
             auth,
             user: user.to_string(),
@@ -178,11 +195,25 @@ impl WinrmStandin {
             invocations: Vec::new(),
             problems: Vec::new(),
             auth_failures: 0,
+            channel_bindings: tls.as_ref().map(|(_, b)| *b),
+            bindings_verified: 0,
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = match tls {
+            Some((acceptor, _)) => tokio::spawn(async move {
+                let _ = axum::serve(
+                    tls::TlsListener {
+                        tcp: listener,
+                        acceptor,
+                    },
+                    app,
+                )
+                .await;
+            }),
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }),
+        };
         Ok(WinrmStandin { port, state, task })
     }
 
@@ -220,6 +251,11 @@ impl WinrmStandin {
     /// Requests refused for a wrong or missing credential (after a scheme's handshake).
     pub fn auth_failures(&self) -> usize {
         lock(&self.state).auth_failures
+    }
+
+    /// NTLM sign-ins over HTTPS whose channel binding matched the certificate.
+    pub fn channel_bindings_verified(&self) -> usize {
+        lock(&self.state).bindings_verified
     }
 
     /// Shells created and not deleted yet.
@@ -319,6 +355,16 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<(String, String),
                         match matched {
                             Some(i) => {
                                 s.challenges.remove(i);
+                                match (s.channel_bindings, a.channel_bindings()) {
+                                    (Some(expected), Some(sent)) if expected != sent => {
+                                        s.auth_failures += 1;
+                                        s.problems
+                                            .push("NTLM channel binding does not match the certificate".into());
+                                        return Err(Box::new(unauthorized(auth, None)));
+                                    }
+                                    (Some(_), Some(_)) => s.bindings_verified += 1,
+                                    _ => {}
+                                }
                                 Ok(("NTLM".into(), a.user))
                             }
                             None => {

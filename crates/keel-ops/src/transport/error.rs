@@ -34,6 +34,9 @@ pub enum TransportError {
         tried: String,
     },
 
+    #[error("the HTTPS certificate of {address} is not trusted ({reason}); WinRM over HTTPS trusts the public web roots only: give the listener a certificate from a public CA, or, in a test lab only, turn certificate verification off")]
+    UntrustedCertificate { address: String, reason: String },
+
     #[error("the credential has neither a password nor a private key; add one")]
     NoCredential,
 

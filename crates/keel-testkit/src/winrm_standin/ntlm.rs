@@ -155,4 +155,26 @@ impl Authenticate {
         let (proof, blob) = self.nt_response.split_at(16);
         hmac_md5(&ntowf_v2, &[challenge, blob]) == proof
     }
+
+    /// The channel binding hash (`MsvAvChannelBindings`) in the NTLMv2 blob, if any.
+    pub(crate) fn channel_bindings(&self) -> Option<[u8; 16]> {
+        // NTProofStr (16), then the blob: versions (2), reserved (6), timestamp (8),
+        // client challenge (8), reserved (4), then the AV pairs.
+        let mut pairs = self.nt_response.get(16 + 28..)?;
+        while pairs.len() >= 4 {
+            let id = u16::from_le_bytes([pairs[0], pairs[1]]);
+            let len = u16::from_le_bytes([pairs[2], pairs[3]]) as usize;
+            let value = pairs.get(4..4 + len)?;
+            match id {
+                0 => return None,
+                0x000A if len == 16 => {
+                    let mut out = [0u8; 16];
+                    out.copy_from_slice(value);
+                    return Some(out);
+                }
+                _ => pairs = &pairs[4 + len..],
+            }
+        }
+        None
+    }
 }

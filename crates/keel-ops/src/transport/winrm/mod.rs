@@ -9,10 +9,12 @@
 //!   [`WinrmShell::Cmd`] hands the command line to the cmd shell as is.
 //! - **Timeout and cancel** send the Signal `terminate` for the command (winrs ends the
 //!   process), then Delete the shell, whose deletion ends what the command started.
-//! - **Auth**: NTLM (NTLMv2) or Basic. Over HTTP, NTLM bodies are sealed (NTLM message
-//!   encryption, what a default WinRM listener requires) unless `allow_unencrypted` is set;
-//!   Basic over HTTP sends the password in clear and is refused unless `allow_unencrypted`
-//!   is set (the server needs `AllowUnencrypted` too). Kerberos and CredSSP are not offered.
+//! - **Auth**: NTLM (NTLMv2) or Basic, over HTTPS; over HTTP only with `allow_unencrypted`
+//!   (the server needs `AllowUnencrypted` too). WinRM over HTTP otherwise wants NTLM
+//!   message encryption, and winrm-rs 1.1 sends the first body of a sealed session in
+//!   clear, which such a listener refuses: Keel refuses that setup up front, with the way
+//!   out. Basic over HTTP would also send the password in clear. Kerberos and CredSSP are
+//!   not offered.
 //! - **HTTPS** trusts the public web roots only (winrm-rs 1.1 takes no custom CA);
 //!   `accept_invalid_certs` turns verification off, for a test lab only.
 //! - **Files** ([`copy`]) move in base64 chunks through PowerShell, size and SHA-256 checked.
@@ -74,8 +76,8 @@ pub struct WinrmConfig {
     /// The NTLM domain; `None`: taken from a `DOMAIN\user` username, else empty (a local
     /// account).
     pub domain: Option<String>,
-    /// Allows unencrypted bodies over HTTP: NTLM without sealing, and Basic at all. Only for
-    /// a server with `AllowUnencrypted` on a network you trust.
+    /// Allows HTTP without encryption (NTLM and Basic alike; Basic then sends the password in
+    /// clear). Only for a server with `AllowUnencrypted` on a network you trust.
     pub allow_unencrypted: bool,
     /// Skips HTTPS certificate verification (a test lab only).
     pub accept_invalid_certs: bool,
@@ -89,8 +91,8 @@ pub struct WinrmConfig {
 }
 
 impl WinrmConfig {
-    /// HTTP on port 5985, NTLM with message encryption, PowerShell, a 10 s connect timeout
-    /// and a 20 s operation timeout.
+    /// HTTP on port 5985 (turn [`https`](Self::https) on, or allow unencrypted traffic),
+    /// NTLM, PowerShell, a 10 s connect timeout and a 20 s operation timeout.
     pub fn new(host: impl Into<String>, credentials: Credentials) -> WinrmConfig {
         WinrmConfig {
             host: host.into(),
@@ -149,6 +151,12 @@ impl WinrmConfig {
         if self.credentials.password.as_deref().unwrap_or("").is_empty() {
             return Err(TransportError::NoCredential);
         }
+        if self.auth == WinrmAuth::Ntlm && !self.https && !self.allow_unencrypted {
+            return Err(TransportError::invalid(
+                "auth",
+                "NTLM over HTTP needs WinRM message encryption, which this transport does not do reliably (winrm-rs 1.1 sends the first request unencrypted, which a listener requiring encryption refuses); use HTTPS (port 5986), or allow unencrypted traffic only for a server with AllowUnencrypted on a network you trust",
+            ));
+        }
         if self.auth == WinrmAuth::Basic && !self.https && !self.allow_unencrypted {
             return Err(TransportError::invalid(
                 "auth",
@@ -203,11 +211,9 @@ impl WinrmTransport {
                 WinrmAuth::Ntlm => AuthMethod::Ntlm,
                 WinrmAuth::Basic => AuthMethod::Basic,
             },
-            encryption: if config.allow_unencrypted {
-                EncryptionMode::Never
-            } else {
-                EncryptionMode::Auto
-            },
+            // Never sealed: over HTTPS TLS protects the bodies; over HTTP only with
+            // `allow_unencrypted` (see `validate`).
+            encryption: EncryptionMode::Never,
             user_agent: Some("keel-ops".into()),
             ..winrm_rs::WinrmConfig::default()
         };
@@ -296,7 +302,10 @@ impl WinrmTransport {
                     source = s.source();
                 }
                 let reason = self.scrub(reason);
-                if e.is_connect() {
+                if reason.contains("certificate") {
+                    let reason = reason.rsplit(": ").next().unwrap_or_default().to_string();
+                    TransportError::UntrustedCertificate { address, reason }
+                } else if e.is_connect() {
                     TransportError::Unreachable { address, reason }
                 } else {
                     TransportError::ConnectionLost { address, reason }
