@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use keel_ops::transport::winrm::{WinrmAuth, WinrmConfig, WinrmShell, WinrmTransport};
-use keel_ops::{CollectSink, Credentials, ExecOutcome, ExecRequest, Transport, TransportError};
+use keel_ops::{CollectSink, Credentials, ExecOutcome, ExecRequest, OutputStream, Transport, TransportError};
 use keel_testkit::winrm_standin::{Handler, Invocation, Reply, ShellKind, StandinAuth, WinrmStandin, SIGNAL_TERMINATE};
 use sha2::{Digest, Sha256};
 
@@ -437,4 +437,48 @@ async fn https_carries_ntlm_with_a_channel_binding_and_basic() {
         assert!(!err.to_string().contains(PASSWORD), "{err}");
         assert_clean(&s);
     }
+}
+
+#[tokio::test]
+async fn output_reaches_the_sink_while_the_command_runs() {
+    let s = standin(StandinAuth::Ntlm).await;
+    s.script(
+        ShellKind::PowerShell,
+        "Write-Output started; Start-Sleep 3600",
+        Reply::exit(0)
+            .early_stdout("started\r\n")
+            .delay(Duration::from_secs(3600)),
+    );
+    s.script(
+        ShellKind::PowerShell,
+        "Write-Output quick",
+        Reply::exit(0).stdout("quick\r\n"),
+    );
+    let t = connect(&s, WinrmAuth::Ntlm).await;
+    let request = ExecRequest::new("Write-Output started; Start-Sleep 3600");
+    let cancel = request.cancel.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let long = t.clone();
+    let exec = tokio::spawn(async move { long.exec(request, &tx).await });
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("the first chunk")
+        .expect("a chunk");
+    assert_eq!(first.stream, OutputStream::Stdout);
+    assert_eq!(&first.data[..], b"started\r\n");
+    assert!(!exec.is_finished());
+
+    // Meanwhile the same transport runs another command to its end.
+    let (outcome, sink) = run(&t, ExecRequest::new("Write-Output quick")).await;
+    assert!(outcome.success());
+    assert_eq!(sink.stdout(), "quick\r\n");
+
+    cancel.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), exec)
+        .await
+        .expect("exec returns after cancel")
+        .unwrap()
+        .expect("exec");
+    assert!(outcome.cancelled, "{outcome:?}");
+    assert_clean(&s);
 }

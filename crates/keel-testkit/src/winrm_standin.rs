@@ -14,8 +14,8 @@
 //!   Signal a command of that shell by its `CommandId`. A request breaking a rule is answered
 //!   with a SOAP fault and listed in [`WinrmStandin::problems`].
 //! - **Commands** run by a scripted table: the command line (cmd) or the script decoded from
-//!   `powershell -EncodedCommand <UTF-16LE base64>` → stdout, stderr, exit code and an
-//!   optional delay; a [`Handler`] may answer what the table does not. A Receive waits up to
+//!   `powershell -EncodedCommand <UTF-16LE base64>` → stdout, stderr, exit code, an
+//!   optional delay and optional stdout answered at once (so streaming shows); a [`Handler`] may answer what the table does not. A Receive waits up to
 //!   a second for the command to end, then answers the `w:TimedOut` fault a real server sends
 //!   when its operation timeout passes (shortened here), so clients must poll again.
 
@@ -65,6 +65,9 @@ pub struct Reply {
     pub exit_code: i32,
     /// How long the command "runs" before it ends.
     pub delay: Duration,
+    /// Stdout the command writes at once: the first Receive answers it (the command still
+    /// running), before the rest at the end.
+    pub early_stdout: Vec<u8>,
 }
 
 impl Reply {
@@ -84,6 +87,10 @@ impl Reply {
     }
     pub fn delay(mut self, d: Duration) -> Reply {
         self.delay = d;
+        self
+    }
+    pub fn early_stdout(mut self, s: impl AsRef<[u8]>) -> Reply {
+        self.early_stdout = s.as_ref().to_vec();
         self
     }
 }
@@ -120,6 +127,7 @@ struct Command {
     invocation: Invocation,
     reply: Option<Reply>,
     started: Instant,
+    early_sent: bool,
     done: bool,
     terminated: bool,
 }
@@ -575,6 +583,7 @@ fn command(state: &Shared, message_id: &str, shell_id: &str, body: &str) -> Resp
             invocation,
             reply: None,
             started: Instant::now(),
+            early_sent: false,
             done: false,
             terminated: false,
         },
@@ -686,6 +695,27 @@ async fn receive(state: Shared, message_id: String, shell_id: String, command_id
             }
         }
     };
+    let early = {
+        let mut s = lock(&state);
+        match s
+            .shells
+            .get_mut(&shell_id)
+            .and_then(|sh| sh.commands.get_mut(&command_id))
+        {
+            Some(c) if !c.early_sent && !reply.early_stdout.is_empty() => {
+                c.early_sent = true;
+                true
+            }
+            _ => false,
+        }
+    };
+    if early {
+        let answer = format!(
+            "<rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" CommandId=\"{command_id}\">{}</rsp:Stream><rsp:CommandState CommandId=\"{command_id}\" State=\"{SHELL}CommandState/Running\"/></rsp:ReceiveResponse>",
+            B64.encode(&reply.early_stdout)
+        );
+        return soap_response(StatusCode::OK, soap(&format!("{SHELL}Receive"), &message_id, &answer));
+    }
     let ends_at = started + reply.delay;
     let wait_until = ends_at.min(Instant::now() + RECEIVE_WAIT);
     tokio::time::sleep_until(wait_until.into()).await;
