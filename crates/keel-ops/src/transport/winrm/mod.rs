@@ -118,10 +118,16 @@ impl WinrmConfig {
 
     fn address(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        if self.host.contains(':') {
-            format!("{scheme}://[{}]:{}", self.host, self.port)
+        format!("{scheme}://{}:{}", self.endpoint_host(), self.port)
+    }
+
+    /// The host as winrm-rs puts it in the URL: an IPv6 address in brackets.
+    fn endpoint_host(&self) -> String {
+        let host = self.host.trim();
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
         } else {
-            format!("{scheme}://{}:{}", self.host, self.port)
+            host.to_string()
         }
     }
 
@@ -220,7 +226,7 @@ impl WinrmTransport {
         let credentials = WinrmCredentials::new(user, password.clone(), domain);
         let transport = WinrmTransport {
             address: config.address(),
-            host: config.host.clone(),
+            host: config.endpoint_host(),
             auth: config.auth,
             username: config.credentials.username.clone(),
             password,
@@ -391,5 +397,35 @@ impl Transport for WinrmTransport {
 
     async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_bracket_ipv6_and_split_domain_users() {
+        let mut c = WinrmConfig::new("fe80::1", Credentials::password("CORP\\ann", "pw"));
+        assert_eq!(c.address(), "http://[fe80::1]:5985");
+        assert_eq!(c.user_and_domain(), ("ann".to_string(), "CORP".to_string()));
+        c = c.https();
+        c.host = "win1.corp".into();
+        assert_eq!(c.address(), "https://win1.corp:5986");
+        c.domain = Some("OTHER".into());
+        assert_eq!(c.user_and_domain().1, "OTHER");
+    }
+
+    #[test]
+    fn configurations_that_would_leak_are_refused() {
+        let c = WinrmConfig::new("http://win1", Credentials::password("ann", "pw"));
+        assert!(c.validate().unwrap_err().to_string().contains("host"));
+        let mut c = WinrmConfig::new("win1", Credentials::password("ann", ""));
+        assert!(matches!(c.validate(), Err(TransportError::NoCredential)));
+        c.credentials.password = Some("pw".into());
+        c.auth = WinrmAuth::Basic;
+        assert!(c.validate().is_err());
+        c = c.https();
+        assert!(c.validate().is_ok());
     }
 }
