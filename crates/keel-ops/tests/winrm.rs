@@ -482,3 +482,32 @@ async fn output_reaches_the_sink_while_the_command_runs() {
     assert!(outcome.cancelled, "{outcome:?}");
     assert_clean(&s);
 }
+
+#[tokio::test]
+async fn dropping_a_running_exec_still_terminates_the_command_and_deletes_its_shell() {
+    let s = standin(StandinAuth::Basic).await;
+    s.script(
+        ShellKind::PowerShell,
+        "Start-Sleep 3600",
+        Reply::exit(0).delay(Duration::from_secs(3600)),
+    );
+    let t = connect(&s, WinrmAuth::Basic).await;
+    let exec = tokio::spawn(async move { t.exec(ExecRequest::new("Start-Sleep 3600"), &CollectSink::new()).await });
+    keel_testkit::eventually(Duration::from_secs(20), "a Receive for the command", || {
+        let seen = receive_command_id(&s).is_some();
+        async move { seen }
+    })
+    .await;
+    // The caller gives up without cancelling: its future is dropped.
+    exec.abort();
+    assert!(exec.await.unwrap_err().is_cancelled());
+    keel_testkit::eventually(Duration::from_secs(20), "the shell deleted", || {
+        let open = s.open_shells();
+        async move { open == 0 }
+    })
+    .await;
+    let command_id = receive_command_id(&s).unwrap();
+    assert_eq!(signals(&s), vec![(command_id, SIGNAL_TERMINATE.to_string())]);
+    assert_eq!(s.actions().last().map(String::as_str), Some("Delete"));
+    assert_clean(&s);
+}

@@ -132,6 +132,7 @@ pub(super) async fn upload(t: &WinrmTransport, local: &Path, remote: &str) -> Re
         .await
         .map_err(|e| transfer("upload", &local_name, e.to_string()))?;
     let shell = t.client.open_shell(&t.host).await.map_err(|e| t.error(e))?;
+    let mut guard = exec::Abandoned::new(&t.client, &t.host, shell.shell_id());
     let result = async {
         let mut hasher = Sha256::new();
         let mut total = 0u64;
@@ -176,6 +177,7 @@ pub(super) async fn upload(t: &WinrmTransport, local: &Path, remote: &str) -> Re
     }
     .await;
     let _ = shell.close().await;
+    guard.armed = false;
     result
 }
 
@@ -183,6 +185,7 @@ pub(super) async fn download(t: &WinrmTransport, remote: &str, local: &Path) -> 
     check_remote("download", remote)?;
     let local_name = local.display().to_string();
     let shell = t.client.open_shell(&t.host).await.map_err(|e| t.error(e))?;
+    let mut guard = exec::Abandoned::new(&t.client, &t.host, shell.shell_id());
     let result = async {
         let (size, remote_hash) = remote_digest(t, &shell, "download", remote).await?;
         let mut file = tokio::fs::File::create(local)
@@ -219,5 +222,6 @@ pub(super) async fn download(t: &WinrmTransport, remote: &str, local: &Path) -> 
     }
     .await;
     let _ = shell.close().await;
+    guard.armed = false;
     result
 }

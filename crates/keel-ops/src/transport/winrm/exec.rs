@@ -1,5 +1,8 @@
 //! One command over WinRM: a shell of its own, the command, its stdin, Receive until Done
-//! (or Signal `terminate` on timeout or cancel), and the shell deleted whatever happened.
+//! (or Signal `terminate` on timeout or cancel), and the shell deleted whatever happened,
+//! also when the caller drops the future ([`Abandoned`]).
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -33,20 +36,64 @@ pub(super) fn command_line(shell: WinrmShell, command: &str) -> (String, Vec<Str
 /// Runs `request` in a new shell of `client` and deletes the shell.
 pub(super) async fn run(
     t: &WinrmTransport,
-    client: &WinrmClient,
+    client: &Arc<WinrmClient>,
     shell_kind: WinrmShell,
     request: ExecRequest,
     sink: &dyn OutputSink,
 ) -> Result<ExecOutcome, TransportError> {
     let shell = client.open_shell(&t.host).await.map_err(|e| t.error(e))?;
-    let result = drive(t, client, &shell, shell_kind, &request, sink).await;
+    let mut guard = Abandoned::new(client, &t.host, shell.shell_id());
+    let result = drive(t, client, &shell, shell_kind, &request, sink, &mut guard).await;
+    guard.command_id = None;
     let deleted = shell.close().await;
+    guard.armed = false;
     match (result, deleted) {
         (Ok(outcome), Err(e)) => {
             tracing::debug!(address = %t.address, error = %t.error(e), "deleting a WinRM shell failed");
             Ok(outcome)
         }
         (result, _) => result,
+    }
+}
+
+/// Cleans up after a caller that dropped the future mid-way instead of cancelling: the
+/// running command gets the terminate signal and the shell is deleted, in the background.
+pub(super) struct Abandoned {
+    client: Arc<WinrmClient>,
+    host: String,
+    shell_id: String,
+    pub command_id: Option<String>,
+    pub armed: bool,
+}
+
+impl Abandoned {
+    pub(super) fn new(client: &Arc<WinrmClient>, host: &str, shell_id: &str) -> Abandoned {
+        Abandoned {
+            client: client.clone(),
+            host: host.to_string(),
+            shell_id: shell_id.to_string(),
+            command_id: None,
+            armed: true,
+        }
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (client, host, shell_id) = (self.client.clone(), self.host.clone(), self.shell_id.clone());
+        let command_id = self.command_id.take();
+        runtime.spawn(async move {
+            if let Some(command_id) = command_id {
+                let _ = client.signal_terminate(&host, &shell_id, &command_id).await;
+            }
+            let _ = client.delete_shell(&host, &shell_id).await;
+        });
     }
 }
 
@@ -57,11 +104,13 @@ async fn drive(
     shell_kind: WinrmShell,
     request: &ExecRequest,
     sink: &dyn OutputSink,
+    guard: &mut Abandoned,
 ) -> Result<ExecOutcome, TransportError> {
     let deadline = request.timeout.map(|d| Instant::now() + d);
     let (program, args) = command_line(shell_kind, &request.command);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let command_id = shell.start_command(&program, &args).await.map_err(|e| t.error(e))?;
+    guard.command_id = Some(command_id.clone());
     // Stdin, then its end: a command reading stdin sees end-of-file after it.
     let stdin = request.stdin.as_deref().unwrap_or_default();
     shell
