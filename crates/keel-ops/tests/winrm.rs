@@ -406,9 +406,14 @@ async fn https_carries_ntlm_with_a_channel_binding_and_basic() {
         (StandinAuth::Ntlm, WinrmAuth::Ntlm),
         (StandinAuth::Basic, WinrmAuth::Basic),
     ] {
-        let s = WinrmStandin::start_https(standin_auth, USER, PASSWORD)
-            .await
-            .expect("the HTTPS stand-in (needs openssl)");
+        let s = match WinrmStandin::start_https(standin_auth, USER, PASSWORD).await {
+            Ok(s) => s,
+            Err(e) if !keel_testkit::env::engines_required() => {
+                eprintln!("skipping the HTTPS test: the stand-in's certificate needs openssl ({e})");
+                return;
+            }
+            Err(e) => panic!("the HTTPS stand-in: {e}"),
+        };
         s.script(ShellKind::PowerShell, "hostname", Reply::exit(0).stdout("WIN-TLS\r\n"));
         let mut cfg = WinrmConfig::new("127.0.0.1", Credentials::password(USER, PASSWORD)).https();
         assert_eq!(cfg.port, 5986);
