@@ -1,6 +1,7 @@
 //! Ops automation: runbooks (their model, checks, parameters and templating) and the
-//! transports that run commands and copy files on targets (SSH, local), the layer the run
-//! engine calls for `ssh.exec`, `ssh.copy` and `shell.exec` steps.
+//! transports that run commands and copy files on targets (SSH, WinRM, local), the layer the
+//! run engine calls for `ssh.exec`, `ssh.copy`, `winrm.exec`, `winrm.copy` and `shell.exec`
+//! steps.
 #![forbid(unsafe_code)]
 
 pub mod runbook;

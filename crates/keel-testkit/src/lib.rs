@@ -18,6 +18,7 @@ pub mod smtp_server;
 pub mod sshd;
 pub mod tcp_proxy;
 pub mod tls;
+pub mod winrm_standin;
 
 pub use bus::bus_suite;
 pub use cache::cache_suite;

@@ -34,6 +34,9 @@ pub enum TransportError {
         tried: String,
     },
 
+    #[error("the HTTPS certificate of {address} is not trusted ({reason}); WinRM over HTTPS trusts the public web roots only: give the listener a certificate from a public CA, or, in a test lab only, turn certificate verification off")]
+    UntrustedCertificate { address: String, reason: String },
+
     #[error("the credential has neither a password nor a private key; add one")]
     NoCredential,
 
@@ -48,7 +51,7 @@ pub enum TransportError {
     )]
     ConnectionLost { address: String, reason: String },
 
-    #[error("the SSH server {address} answered unexpectedly ({reason})")]
+    #[error("the server {address} answered unexpectedly ({reason})")]
     Protocol { address: String, reason: String },
 
     #[error("{operation} {path} failed: {reason}")]

@@ -1,7 +1,7 @@
 //! The transport contract: a connection to one target that runs commands, copies files and
 //! says what the target is. The run engine holds one as `Arc<dyn Transport>` per target and
-//! step; providers are [`ssh`] (OpenSSH-compatible servers, SFTP for files) and [`local`]
-//! (`shell.exec` on the Keel host).
+//! step; providers are [`ssh`] (OpenSSH-compatible servers, SFTP for files), [`winrm`]
+//! (Windows over WS-Management) and [`local`] (`shell.exec` on the Keel host).
 //!
 //! # Guarantees
 //!
@@ -18,6 +18,8 @@
 //!   [`ExecOutcome::timed_out`] or [`ExecOutcome::cancelled`] set. Over SSH the group is
 //!   signalled by a second command on the same connection (`kill -- -PGID`), which works
 //!   on any POSIX target, where a protocol `signal` request is ignored by many servers.
+//!   Over WinRM there is no process group: the command gets the Signal `terminate`, then
+//!   its shell is deleted, and the outcome's `signal` is `"terminate"`.
 //! - **A dropped connection** fails the running `exec` with [`TransportError::ConnectionLost`].
 //!   What happens to the remote command then is up to the server: OpenSSH closes the
 //!   command's pipes, so a command that writes gets `SIGPIPE`, but one that does not write
@@ -33,6 +35,7 @@ pub mod error;
 pub mod local;
 pub mod output;
 pub mod ssh;
+pub mod winrm;
 
 use std::collections::BTreeMap;
 use std::path::Path;
