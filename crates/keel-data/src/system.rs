@@ -438,7 +438,7 @@ pub fn managed_by(name: &str) -> Option<&'static str> {
         | NOTIFICATION_PREFERENCES
         | NOTIFICATION_RULES
         | NOTIFICATION_DEVICES => Some("/api/notifications"),
-        OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => {
+        OPS_TARGETS | OPS_RUNBOOKS | OPS_RUNBOOK_VERSIONS | OPS_RUNS | OPS_RUN_STEPS | OPS_RUN_LOGS | OPS_APPROVALS => {
             Some("/api/ops")
         }
         VAULT_SECRETS => Some("/api/vault/secrets"),
@@ -456,6 +456,9 @@ pub const OPS_RUNS: &str = "_opsRuns";
 pub const OPS_RUN_STEPS: &str = "_opsRunSteps";
 /// `_opsRunLogs`: a run's output in chunks, numbered by `seq` (the log's cursor).
 pub const OPS_RUN_LOGS: &str = "_opsRunLogs";
+/// `_opsTargets`: the hosts runs reach: address, port, transport, credential (a vault
+/// secret), SSH host key, tags.
+pub const OPS_TARGETS: &str = "_opsTargets";
 /// `_opsApprovals`: the decisions on a run's approval steps.
 pub const OPS_APPROVALS: &str = "_opsApprovals";
 
@@ -474,6 +477,25 @@ fn long_text(name: &str, max: i64) -> Field {
 pub fn ops_collections() -> Vec<Collection> {
     const OUTPUT: i64 = 1_048_576;
     vec![
+        collection(
+            OPS_TARGETS,
+            "keel_opstarget1",
+            vec![
+                text("name", true),
+                text("address", false),
+                number("port"),
+                text("transport", true),
+                text("os", false),
+                json("tags"),
+                text("credential", false),
+                text("hostKey", false),
+                boolean("trustOnFirstUse"),
+                json("winrm"),
+                long_text("description", 10_000),
+            ],
+            &["CREATE UNIQUE INDEX idx_opsTargets_name ON {t} (\"name\")"],
+            false,
+        ),
         collection(
             OPS_RUNBOOKS,
             "keel_opsrunbook",

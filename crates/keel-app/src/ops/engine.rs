@@ -79,6 +79,34 @@ pub(crate) struct RunCtx {
     pub secrets: Arc<dyn SecretSource>,
     pub cancel: CancellationToken,
     pub depth: u32,
+    /// Connections to targets, one per target for the whole run.
+    pub connections: Arc<tokio::sync::Mutex<HashMap<String, Arc<dyn keel_ops::Transport>>>>,
+}
+
+impl RunCtx {
+    /// The run's connection to `target`, made on first use: its credential read from the
+    /// vault (its values hidden from the run's output from then on).
+    async fn transport(&self, target: &Record) -> std::result::Result<Arc<dyn keel_ops::Transport>, String> {
+        let mut conns = self.connections.lock().await;
+        if let Some(t) = conns.get(target.id()) {
+            return Ok(t.clone());
+        }
+        let credential = str_of(&target.data, "credential");
+        let secret = if credential.is_empty() {
+            None
+        } else {
+            let s = crate::vault::resolve(&self.app, credential, &self.run)
+                .await
+                .map_err(|e| format!("the credential of target {}: {e}", str_of(&target.data, "name")))?;
+            self.log.add_secret(s.iter().map(|(_, v)| v.to_string()));
+            Some(s)
+        };
+        let t = super::targets::connect(&self.app, target, secret.as_ref())
+            .await
+            .map_err(|e| format!("target {}: {e}", str_of(&target.data, "name")))?;
+        conns.insert(target.id().to_string(), t.clone());
+        Ok(t)
+    }
 }
 
 /// Executes `run` until it ends or waits for an approval (see the module docs). The caller
@@ -94,8 +122,8 @@ pub async fn execute(app: &App, run: &Record, cancel: CancellationToken, depth: 
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let (secrets, redactor) = super::secrets::read(app, &run_id, &checked, &params).await?;
-    let log = Arc::new(RunLog::open(app, &run_id, redactor).await?);
+    let (secrets, values) = super::secrets::read(app, &run_id, &checked, &params).await?;
+    let log = Arc::new(RunLog::open(app, &run_id, values).await?);
     let ctx = RunCtx {
         app: app.clone(),
         run: run_id.clone(),
@@ -110,6 +138,7 @@ pub async fn execute(app: &App, run: &Record, cancel: CancellationToken, depth: 
         secrets: Arc::new(secrets),
         cancel: cancel.clone(),
         depth,
+        connections: Default::default(),
     };
     let timeout = checked.runbook.timeout_sec.map(Duration::from_secs);
     let started = run
@@ -151,6 +180,9 @@ pub async fn execute(app: &App, run: &Record, cancel: CancellationToken, depth: 
         }
         None => schedule(&ctx, &checked).await,
     };
+    for (_, t) in ctx.connections.lock().await.drain() {
+        t.close().await;
+    }
     log.save().await;
     outcome
 }
@@ -454,13 +486,24 @@ async fn run_step(ctx: &RunCtx, step: &Step, kind: StepKind, tctx: Context) -> E
             Err(e) => return fail(format!("`when` failed: {e}")).await,
         }
     }
-    if kind.on_targets() {
-        return fail(format!(
-            "{} steps run on targets, which this Keel does not run yet",
-            kind.as_str()
-        ))
-        .await;
-    }
+    let targets: Vec<Option<Arc<Record>>> = if kind.on_targets() {
+        let name = match step
+            .target
+            .as_deref()
+            .map(|t| template::render(t, &tctx, ctx.secrets.clone()))
+        {
+            Some(Ok(n)) => Some(n),
+            Some(Err(e)) => return fail(format!("target: {e}")).await,
+            None => None,
+        };
+        match super::targets::select(&ctx.app, name.as_deref(), step.targets.as_ref()).await {
+            Ok(list) if list.is_empty() => return fail("no target matches the step's target or targets".into()).await,
+            Ok(list) => list.into_iter().map(|r| Some(Arc::new(r))).collect(),
+            Err(e) => return fail(format!("cannot read the targets: {e}")).await,
+        }
+    } else {
+        vec![None]
+    };
     let items = match units(step, &tctx, ctx.secrets.clone()) {
         Ok(items) => items,
         Err(e) => return fail(e).await,
@@ -468,13 +511,19 @@ async fn run_step(ctx: &RunCtx, step: &Step, kind: StepKind, tctx: Context) -> E
     let parallel = step.parallelism.unwrap_or(10).max(1) as usize;
     let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
     let mut set = JoinSet::new();
-    for (n, item) in items.into_iter().enumerate() {
-        let (c, s, mut t, gate) = (ctx.clone(), step.clone(), tctx.clone(), gate.clone());
-        t.item = item.clone();
-        set.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            (n, run_unit(&c, &s, kind, t, item.map(|_| n)).await)
-        });
+    let has_items = step.for_each.is_some();
+    let mut n = 0;
+    for target in &targets {
+        for (i, item) in items.iter().enumerate() {
+            let (c, s, mut t, gate, target) = (ctx.clone(), step.clone(), tctx.clone(), gate.clone(), target.clone());
+            t.item = item.clone();
+            let index = has_items.then_some(i);
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                (n, run_unit(&c, &s, kind, t, index, target).await)
+            });
+            n += 1;
+        }
     }
     let mut results: Vec<(usize, Value)> = Vec::new();
     while let Some(joined) = set.join_next().await {
@@ -497,13 +546,25 @@ async fn run_step(ctx: &RunCtx, step: &Step, kind: StepKind, tctx: Context) -> E
 }
 
 /// One unit of a step (one item, later one target), with its retries; its step row.
-async fn run_unit(ctx: &RunCtx, step: &Step, kind: StepKind, mut tctx: Context, item: Option<usize>) -> Value {
+async fn run_unit(
+    ctx: &RunCtx,
+    step: &Step,
+    kind: StepKind,
+    mut tctx: Context,
+    item: Option<usize>,
+    target: Option<Arc<Record>>,
+) -> Value {
     let app = &ctx.app;
     let now = || keel_core::time::format(Utc::now());
+    let target_name = target
+        .as_ref()
+        .map(|t| str_of(&t.data, "name").to_string())
+        .unwrap_or_default();
+    tctx.target = target.as_ref().map(|t| super::targets::template_value(t));
     let row = insert(
         app,
         OPS_RUN_STEPS,
-        json!({"run": ctx.run, "step": step.id, "item": item, "state": state::RUNNING, "startedAt": now()}),
+        json!({"run": ctx.run, "step": step.id, "item": item, "target": target_name, "state": state::RUNNING, "startedAt": now()}),
     )
     .await;
     let row_id = match row {
@@ -513,7 +574,22 @@ async fn run_unit(ctx: &RunCtx, step: &Step, kind: StepKind, mut tctx: Context, 
     let attempts = step.retries + 1;
     let mut delay = Duration::from_secs(step.retry_delay_sec.unwrap_or(5));
     let mut last = UnitOutput::failed("not run");
-    let sink = Arc::new(StepSink::new(ctx.log.clone(), &step.id, ""));
+    let transport = match &target {
+        Some(t) => match ctx.transport(t).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let e = ctx.log.redactor().redact(&e).into_owned();
+                ctx.log.append(&step.id, &target_name, "keel", &format!("{e}\n")).await;
+                let set = json!({"state": state::FAILED, "endedAt": now(), "error": e});
+                if let Err(err) = patch(app, OPS_RUN_STEPS, &row_id, set).await {
+                    tracing::warn!(run = %ctx.run, error = %err, "cannot record a step's end");
+                }
+                return json!({"item": item, "target": target_name, "state": state::FAILED, "error": e});
+            }
+        },
+        None => None,
+    };
+    let sink = Arc::new(StepSink::new(ctx.log.clone(), &step.id, &target_name));
     for attempt in 1..=attempts {
         last = match template::render_value(&Value::Object(step.with.clone()), &tctx, ctx.secrets.clone()) {
             Ok(Value::Object(with)) => {
@@ -525,6 +601,7 @@ async fn run_unit(ctx: &RunCtx, step: &Step, kind: StepKind, mut tctx: Context, 
                     sink: sink.clone(),
                     timeout: step.timeout_sec.map(Duration::from_secs),
                     item,
+                    transport: transport.clone(),
                 };
                 steps::run(unit).await
             }
@@ -573,7 +650,7 @@ async fn run_unit(ctx: &RunCtx, step: &Step, kind: StepKind, mut tctx: Context, 
         }
     }
     if let Some(e) = &error {
-        ctx.log.append(&step.id, "", "keel", &format!("{e}\n")).await;
+        ctx.log.append(&step.id, &target_name, "keel", &format!("{e}\n")).await;
     }
     let st = if ctx.cancel.is_cancelled() && !last.ok {
         state::CANCELLED
@@ -599,7 +676,7 @@ async fn run_unit(ctx: &RunCtx, step: &Step, kind: StepKind, mut tctx: Context, 
         tracing::warn!(run = %ctx.run, error = %e, "cannot record a step's end");
     }
     let st = if st == state::CANCELLED { state::FAILED } else { st };
-    json!({"item": item, "state": st, "exitCode": last.exit_code, "stdout": stdout, "stderr": stderr, "outputs": outputs, "error": error})
+    json!({"item": item, "target": target_name, "state": st, "exitCode": last.exit_code, "stdout": stdout, "stderr": stderr, "outputs": outputs, "error": error})
 }
 
 /// Moves `run` to `to` when it is in one of `from`, atomically (the store checks the state

@@ -39,13 +39,14 @@ struct State {
 pub struct RunLog {
     app: App,
     run: String,
-    redactor: Redactor,
+    redactor: std::sync::RwLock<(Vec<String>, Redactor)>,
     state: Mutex<State>,
 }
 
 impl RunLog {
     /// The log of `run`, continuing after what it holds (a run resumed after an approval).
-    pub async fn open(app: &App, run: &str, redactor: Redactor) -> Result<RunLog> {
+    pub async fn open(app: &App, run: &str, values: Vec<String>) -> Result<RunLog> {
+        let redactor = Redactor::new(&values);
         let row = get(app, OPS_RUNS, run).await?;
         let num = |f: &str| {
             row.as_ref()
@@ -56,7 +57,7 @@ impl RunLog {
         Ok(RunLog {
             app: app.clone(),
             run: run.to_string(),
-            redactor,
+            redactor: std::sync::RwLock::new((values, redactor)),
             state: Mutex::new(State {
                 seq: num("logSeq"),
                 bytes: u64::try_from(num("logBytes")).unwrap_or(0),
@@ -65,14 +66,24 @@ impl RunLog {
         })
     }
 
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
+    /// The redactor of every secret value the run read so far.
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.read().map(|r| r.1.clone()).unwrap_or_default()
+    }
+
+    /// Adds the values of a secret read while the run goes (a target's credential): hidden
+    /// from everything written after.
+    pub fn add_secret(&self, values: impl IntoIterator<Item = String>) {
+        if let Ok(mut r) = self.redactor.write() {
+            r.0.extend(values);
+            r.1 = Redactor::new(&r.0);
+        }
     }
 
     /// Appends `text` (redacted here) from `step` on `target`'s `stream` (`stdout`, `stderr`,
     /// or `keel` for what the engine itself says).
     pub async fn append(&self, step: &str, target: &str, stream: &str, text: &str) {
-        let text = self.redactor.redact(text).into_owned();
+        let text = self.redactor().redact(text).into_owned();
         self.append_redacted(step, target, stream, text).await;
     }
 
@@ -133,7 +144,7 @@ struct StreamState {
 impl StepSink {
     pub fn new(log: Arc<RunLog>, step: &str, target: &str) -> StepSink {
         let state = || StreamState {
-            redactor: log.redactor.stream(),
+            redactor: log.redactor().stream(),
             pending: Vec::new(),
             kept: String::new(),
         };

@@ -21,6 +21,7 @@ pub mod runbooks;
 pub mod runs;
 pub mod secrets;
 pub mod steps;
+pub mod targets;
 pub mod worker;
 
 use keel_core::Error;

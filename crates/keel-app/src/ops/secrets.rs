@@ -13,7 +13,6 @@ use keel_core::Result;
 use keel_ops::runbook::params::secret_names;
 use keel_ops::runbook::template::SecretSource;
 use keel_ops::runbook::Checked;
-use keel_vault::Redactor;
 use serde_json::{Map, Value};
 
 use crate::App;
@@ -89,7 +88,7 @@ pub async fn read(
     run: &str,
     checked: &Checked,
     params: &Map<String, Value>,
-) -> Result<(RunSecrets, Redactor)> {
+) -> Result<(RunSecrets, Vec<String>)> {
     let mut data = HashMap::new();
     let mut values: Vec<String> = Vec::new();
     for name in names(checked, params) {
@@ -97,7 +96,7 @@ pub async fn read(
         values.extend(secret.iter().map(|(_, v)| v.to_string()));
         data.insert(name, secret.to_json().as_object().cloned().unwrap_or_default());
     }
-    Ok((RunSecrets { data }, Redactor::new(values)))
+    Ok((RunSecrets { data }, values))
 }
 
 #[cfg(test)]

@@ -296,3 +296,8 @@ async fn audited(app: &App, caller: &Caller, origin: &Origin, event: &str, row: 
         .detail("type", row.kind.clone());
     app.identity.audit(entry).await;
 }
+
+/// Whether a secret of this id or name exists (metadata only: nothing is opened or marked).
+pub async fn exists(app: &App, id_or_name: &str) -> Result<bool, Error> {
+    Ok(rows::find(&app.store, id_or_name).await?.is_some())
+}

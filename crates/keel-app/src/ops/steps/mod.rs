@@ -5,8 +5,9 @@
 //! `notify.send` sends as Keel's rules do, `http.request` goes through the outbound guard.
 
 mod call;
+mod copy;
+mod exec;
 mod http;
-mod local;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub(crate) struct Unit<'a> {
     pub timeout: Option<Duration>,
     /// Its `forEach` item's index, if the step has items.
     pub item: Option<usize>,
+    /// The connection to its target, for steps that run on targets.
+    pub transport: Option<Arc<dyn keel_ops::Transport>>,
 }
 
 /// How a unit ended.
@@ -65,12 +68,13 @@ impl UnitOutput {
 pub(crate) async fn run(unit: Unit<'_>) -> UnitOutput {
     let sink = unit.sink.clone();
     let out = match unit.kind {
-        StepKind::ShellExec => local::run(&unit).await,
+        StepKind::ShellExec | StepKind::SshExec | StepKind::WinrmExec => exec::run(&unit).await,
+        StepKind::SshCopy | StepKind::WinrmCopy => copy::run(&unit).await,
         StepKind::HttpRequest => http::run(&unit).await,
         StepKind::JobEnqueue => enqueue(&unit).await,
         StepKind::NotifySend => notify(&unit).await,
         StepKind::RunbookCall => call::run(&unit).await,
-        other => UnitOutput::failed(&format!("{} steps are not run by this Keel yet", other.as_str())),
+        StepKind::Approval => UnitOutput::failed("an approval is decided by the engine, not run"),
     };
     sink.finish().await;
     out

@@ -1,5 +1,7 @@
 //! Ops (`/api/ops`, over `keel_app::ops`):
 //!
+//! - targets (`ops:read`, `ops:manage`): `GET|POST /api/ops/targets`,
+//!   `GET|PATCH|DELETE /api/ops/targets/{id}` (id or name), `POST /api/ops/targets/{id}/test`;
 //! - runbooks (`ops:read`, `ops:manage`): `GET|POST /api/ops/runbooks`,
 //!   `GET|PUT|DELETE /api/ops/runbooks/{id}` (id or name; PUT makes a new version),
 //!   `GET /api/ops/runbooks/{id}/versions`, `GET /api/ops/runbooks/{id}/versions/{version}`,
@@ -18,10 +20,14 @@ use crate::state::AppState;
 
 mod runbooks;
 mod runs;
+mod targets;
 
 /// The ops routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(targets::list, targets::create))
+        .routes(routes!(targets::view, targets::update, targets::delete))
+        .routes(routes!(targets::test))
         .routes(routes!(runbooks::list, runbooks::create))
         .routes(routes!(runbooks::import))
         .routes(routes!(runbooks::view, runbooks::update, runbooks::delete))

@@ -1,9 +1,12 @@
-//! `shell.exec`: a command on the Keel host itself, through keel-ops' local transport (its
-//! own process group, signalled on timeout and cancel). Off unless the operator sets
+//! `ssh.exec`, `winrm.exec` and `shell.exec`: a command on the unit's target through its
+//! transport (SSH, WinRM), or on the Keel host itself for `shell.exec` (its own process
+//! group, signalled on timeout and cancel), which is off unless the operator sets
 //! `[ops] shell_exec = true`: a runbook author would otherwise run anything as Keel.
+//! Keys: `command`, `env` (a map), `workingDir`, `stdin`.
 
 use std::collections::BTreeMap;
 
+use keel_ops::runbook::StepKind;
 use keel_ops::transport::local::LocalTransport;
 use keel_ops::{ExecRequest, Transport};
 use serde_json::Value;
@@ -11,11 +14,20 @@ use serde_json::Value;
 use super::{text, Unit, UnitOutput};
 
 pub(super) async fn run(unit: &Unit<'_>) -> UnitOutput {
-    if !unit.ctx.app.config.ops.shell_exec {
-        return UnitOutput::failed(
-            "shell.exec runs commands on the Keel host and is off: set [ops] shell_exec = true in keel.toml to allow it",
-        );
-    }
+    let local;
+    let transport: &dyn Transport = match (unit.kind, unit.transport.as_deref()) {
+        (StepKind::ShellExec, _) => {
+            if !unit.ctx.app.config.ops.shell_exec {
+                return UnitOutput::failed(
+                    "shell.exec runs commands on the Keel host and is off: set [ops] shell_exec = true in keel.toml to allow it",
+                );
+            }
+            local = LocalTransport::new();
+            &local
+        }
+        (_, Some(t)) => t,
+        (_, None) => return UnitOutput::failed("the step has no connection to its target"),
+    };
     let env: BTreeMap<String, String> = unit
         .with
         .get("env")
@@ -43,7 +55,7 @@ pub(super) async fn run(unit: &Unit<'_>) -> UnitOutput {
         timeout: unit.timeout,
         cancel: unit.ctx.cancel.child_token(),
     };
-    match LocalTransport::new().exec(request, unit.sink.as_ref()).await {
+    match transport.exec(request, unit.sink.as_ref()).await {
         Ok(outcome) => {
             let mut out = if outcome.success() {
                 UnitOutput::succeeded(Default::default())
