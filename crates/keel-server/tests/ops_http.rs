@@ -531,3 +531,147 @@ async fn a_secret_a_run_reads_never_shows_in_its_output_log_or_errors() {
     let audit = ok(&app, Method::GET, "/api/audit?filter=event='vault.use'", &su, None).await;
     assert!(!audit["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_run_is_followed_live_over_realtime_and_a_late_reader_catches_up_by_cursor() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let ann = user_with(&app, &su, "ann@x.test", &["ops:approve", "ops:read"]).await;
+    let outsider = user_with(&app, &su, "out@x.test", &["jobs:read"]).await;
+    let runbook = json!({"name": "live", "steps": [
+        {"id": "gate", "type": "approval"},
+        {"id": "say", "type": "shell.exec", "needs": ["gate"], "command": "echo hello live"}]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/live/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    until_state(&app, &su, &id, &["awaiting_approval"]).await;
+
+    let topic = format!("ops/runs/{id}");
+    let (mut reader, client) = app.realtime_connect().await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/realtime",
+            Some(&ann),
+            Some(json!({"clientId": client, "subscriptions": [topic]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let (mut other, other_client) = app.realtime_connect().await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/realtime",
+            Some(&outsider),
+            Some(json!({"clientId": other_client, "subscriptions": [topic]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    ok(&app, Method::POST, &format!("/api/ops/runs/{id}/approve"), &ann, None).await;
+    let mut heard = String::new();
+    let mut seqs = Vec::new();
+    loop {
+        let msg = reader.next().await.expect("a live message");
+        assert_eq!(msg.event, topic);
+        let data = msg.json();
+        if data["type"] == "log" {
+            heard.push_str(data["entry"]["text"].as_str().unwrap());
+            seqs.push(data["entry"]["seq"].as_i64().unwrap());
+        }
+        if data["type"] == "state" && data["state"] == "succeeded" {
+            break;
+        }
+    }
+    assert!(heard.contains("hello live"), "{heard}");
+    // What was said before subscribing is in the log, before the first live seq.
+    let before = ok(&app, Method::GET, &format!("/api/ops/runs/{id}/log?after=0"), &su, None).await;
+    let first_live = seqs[0];
+    let early: Vec<&Value> = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["seq"].as_i64().unwrap() < first_live)
+        .collect();
+    assert!(
+        early
+            .iter()
+            .any(|i| i["text"].as_str().unwrap().contains("Waiting for 1 approval")),
+        "{before:#}"
+    );
+    assert!(
+        other.next_within(Duration::from_millis(300)).await.is_err(),
+        "without ops:read nothing is heard"
+    );
+}
+
+#[tokio::test]
+async fn run_events_reach_webhooks() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let got = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let g = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let g = g.clone();
+            async move {
+                g.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    ok(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        &su,
+        Some(json!({"url": format!("http://{addr}/hook"), "events": ["run.*"]})),
+    )
+    .await;
+    // Consumers reload what they want when an endpoint changes: wait until this one is heard.
+    let deadline = Instant::now() + WAIT;
+    while !app.state.events.wanted("run.succeeded", None) {
+        assert!(Instant::now() < deadline, "the endpoint was never loaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ok(
+        &app,
+        Method::POST,
+        "/api/ops/runbooks",
+        &su,
+        Some(json!({"name": "tiny", "steps": [{"id": "a", "type": "shell.exec", "command": "true"}]})),
+    )
+    .await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/tiny/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    until_state(&app, &su, &id, &["succeeded"]).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let types: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if types.contains(&"run.started".to_string()) && types.contains(&"run.succeeded".to_string()) {
+            let done = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == "run.succeeded")
+                .cloned()
+                .unwrap();
+            assert_eq!(done["data"]["run"], id.as_str());
+            assert_eq!(done["data"]["runbookName"], "tiny");
+            break;
+        }
+        assert!(Instant::now() < deadline, "heard {types:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -278,6 +278,14 @@ impl Subscription {
         }
     }
 
+    /// The run of an `ops/runs/{id}` subscription (a run's live log and state).
+    pub fn ops_run(&self) -> Option<&str> {
+        let topic = self.raw.split_once('?').map_or(self.raw.as_str(), |(t, _)| t);
+        topic
+            .strip_prefix("ops/runs/")
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+    }
+
     /// A non-empty string option of `query` (`expand`, `fields`, `filter`).
     pub fn query_str(&self, key: &str) -> Option<&str> {
         self.query

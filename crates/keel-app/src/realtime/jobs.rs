@@ -64,3 +64,43 @@ pub(super) fn dispatch(rt: &Realtime, queue: &str, data: &str) {
         }
     }
 }
+
+/// Consumes the bus's `ops.runs.*` messages (a run's log pieces and state changes, from the
+/// process running it) until shutdown, for `ops/runs/{id}` subscribers holding `ops:read`.
+/// A follower that missed some (it subscribed late, or the bus had a gap) reads the log by
+/// cursor: every message carries its `seq`.
+pub(super) async fn run_ops(realtime: Weak<Realtime>, mut events: BusSubscription, shutdown: CancellationToken) {
+    loop {
+        let delivery = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            d = events.recv() => d,
+        };
+        let Some(rt) = realtime.upgrade() else { break };
+        match delivery {
+            Some(BusDelivery::Message(msg)) => {
+                let run = msg.topic.strip_prefix(crate::ops::log::TOPIC).unwrap_or_default();
+                let Ok(data) = std::str::from_utf8(&msg.payload) else {
+                    continue;
+                };
+                for client in rt.snapshot() {
+                    if client.is_closed() {
+                        continue;
+                    }
+                    let (subs, caller) = client.snapshot_caller();
+                    let mut matching = subs.iter().filter(|s| s.ops_run() == Some(run)).peekable();
+                    if matching.peek().is_none() || authorize(&caller, Permission::OpsRead).is_err() {
+                        continue;
+                    }
+                    for sub in matching {
+                        if !client.send(Message::new(client.id(), &sub.raw, data)) {
+                            rt.disconnect(client.id());
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(BusDelivery::Gap) => tracing::warn!("realtime ops forwarder may have missed run messages"),
+            None => break,
+        }
+    }
+}

@@ -99,16 +99,23 @@ impl Realtime {
         let records = app.bus.subscribe(keel_core::events::RECORDS_TOPIC).await?;
         let jobs = app.bus.subscribe(crate::sync::JOBS_TOPIC).await?;
         let handed = app.bus.subscribe(handover::TOPIC).await?;
+        let ops = app.bus.subscribe(crate::ops::log::TOPIC).await?;
         let mut slot = self.broker.lock().unwrap_or_else(|p| p.into_inner());
         if slot.iter().any(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
             return Ok(());
         }
         let weak = Arc::downgrade(self);
         let records = dispatch::run(weak.clone(), app.store.clone(), records, self.shutdown.clone());
-        let forwarder = jobs::run(weak, jobs, self.shutdown.clone());
+        let forwarder = jobs::run(weak.clone(), jobs, self.shutdown.clone());
+        let ops = jobs::run_ops(weak, ops, self.shutdown.clone());
         // Holds the app until shutdown (or until the bus is gone).
         let handed = handover::run(app.clone(), handed, self.shutdown.clone());
-        *slot = vec![tokio::spawn(records), tokio::spawn(forwarder), tokio::spawn(handed)];
+        *slot = vec![
+            tokio::spawn(records),
+            tokio::spawn(forwarder),
+            tokio::spawn(ops),
+            tokio::spawn(handed),
+        ];
         Ok(())
     }
 

@@ -23,10 +23,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "job.dead",
     "schedule.missed",
     "webhook.disabled",
+    "run.started",
+    "run.awaiting_approval",
+    "run.succeeded",
+    "run.failed",
+    "run.cancelled",
+    "run.interrupted",
 ];
 
 /// The groups a `group.*` wildcard may name.
-const GROUPS: &[&str] = &["record", "job", "schedule", "webhook"];
+const GROUPS: &[&str] = &["record", "job", "schedule", "webhook", "run"];
 
 /// Headers an endpoint's custom `headers` may not set (Keel sets them, or the HTTP client).
 const RESERVED_HEADERS: &[&str] = &[

@@ -73,6 +73,9 @@ fn may_hear(caller: &Caller, fields: &Map<String, Value>) -> Result<(), Error> {
     if hears(&["job.completed", "job.failed", "job.dead", "schedule.missed"]) {
         authorize(caller, Permission::JobsRead)?;
     }
+    if hears(&["run.started", "run.succeeded", "run.failed"]) {
+        authorize(caller, Permission::OpsRead)?;
+    }
     Ok(())
 }
 
