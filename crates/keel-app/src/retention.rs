@@ -1,6 +1,7 @@
 //! Retention of the logs Keel keeps in its own system collections: webhook delivery attempts
-//! (`[webhooks] retention_days`, 30 by default) and notifications with their delivery
-//! attempts (`[notify] retention_days`, 90 by default; the in-app inbox is this history).
+//! (`[webhooks] retention_days`, 30 by default), notifications with their delivery
+//! attempts (`[notify] retention_days`, 90 by default; the in-app inbox is this history) and
+//! ops runs with their steps, logs and approvals (`[ops] retention_days`, 90 by default).
 //! Every [`EVERY`] each process deletes the rows created before the cutoff, a batch per
 //! transaction so a large backlog never holds the writer long; 0 days keeps them forever.
 //! Processes purging at once do no harm: a row is deleted once.
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keel_core::Result;
-use keel_data::system::{NOTIFICATIONS, NOTIFICATION_DELIVERIES, WEBHOOK_DELIVERIES};
+use keel_data::system::{
+    NOTIFICATIONS, NOTIFICATION_DELIVERIES, OPS_APPROVALS, OPS_RUNS, OPS_RUN_LOGS, OPS_RUN_STEPS, WEBHOOK_DELIVERIES,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,11 +25,16 @@ const BATCH: u32 = 1000;
 
 /// The collections purged, each with its retention in days (0: kept forever); deliveries
 /// before the notifications they belong to.
-fn kept(app: &App) -> [(&'static str, u64); 3] {
+fn kept(app: &App) -> [(&'static str, u64); 7] {
+    let ops = app.config.ops.retention_days;
     [
         (WEBHOOK_DELIVERIES, app.config.webhooks.retention_days),
         (NOTIFICATION_DELIVERIES, app.config.notify.retention_days),
         (NOTIFICATIONS, app.config.notify.retention_days),
+        (OPS_RUN_LOGS, ops),
+        (OPS_RUN_STEPS, ops),
+        (OPS_APPROVALS, ops),
+        (OPS_RUNS, ops),
     ]
 }
 

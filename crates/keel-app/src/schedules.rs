@@ -1,5 +1,11 @@
 //! Schedules offered to callers: read them and their runs (`jobs:read`), create, change,
 //! pause, resume, trigger and delete them (`jobs:admin`).
+//!
+//! A schedule fills a caller's queue, never one of Keel's own (`_keel-…`), with one
+//! exception: a schedule on `_keel-ops` launches a runbook at each tick. Its job's payload is
+//! `{"runbook": name or id, "params": {…}}`; saving it needs `ops:run` too, and the runbook and
+//! parameters are checked then (a 400 naming `job.payload.params.<name>`), and again at each
+//! launch against the runbook's current version.
 
 use chrono::{DateTime, Utc};
 use keel_core::Error;
@@ -16,9 +22,56 @@ pub async fn list(app: &App, caller: &Caller) -> Result<Vec<Schedule>, Error> {
     app.jobs.store().schedules().await
 }
 
+/// What a schedule may fill (see the module docs).
+async fn check_target(
+    app: &App,
+    caller: &Caller,
+    input: &ScheduleInput,
+    current: Option<&Schedule>,
+) -> Result<(), Error> {
+    let Some(queue) = input.queue.as_deref().or(current.map(|c| c.queue.as_str())) else {
+        return Ok(());
+    };
+    if !keel_jobs::is_system_queue(queue) {
+        return Ok(());
+    }
+    if queue != crate::outbox::queue_of(crate::ops::KIND) {
+        return Err(keel_jobs::system_queue_refused(queue));
+    }
+    crate::ops::may(caller, crate::authz::Permission::OpsRun)?;
+    let job = input.job.as_ref().or(current.map(|c| &c.job));
+    let payload = job.and_then(|j| j.get("payload")).cloned().unwrap_or_default();
+    let runbook = payload
+        .get("runbook")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if runbook.is_empty() {
+        return Err(Error::field(
+            "job.payload.runbook",
+            "validation_required",
+            "A schedule on _keel-ops launches a runbook: give job.payload.runbook (and params).",
+        ));
+    }
+    crate::ops::runs::check_launch(app, runbook, payload.get("params").cloned().unwrap_or_default())
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            Error::BadRequest { message, fields } => Error::BadRequest {
+                message,
+                fields: fields
+                    .into_iter()
+                    .map(|(k, v)| (format!("job.payload.{k}"), v))
+                    .collect(),
+            },
+            Error::NotFound(m) => Error::field("job.payload.runbook", "validation_unknown_runbook", m),
+            other => other,
+        })
+}
+
 /// Creates a schedule.
 pub async fn create(app: &App, caller: &Caller, input: ScheduleInput) -> Result<Schedule, Error> {
     guard(caller, Op::Admin, None)?;
+    check_target(app, caller, &input, None).await?;
     app.jobs.store().create_schedule(input).await
 }
 
@@ -34,6 +87,10 @@ pub async fn view(app: &App, caller: &Caller, id: &str, next: usize) -> Result<(
 /// Changes the schedule with the fields of `input` that are set.
 pub async fn update(app: &App, caller: &Caller, id: &str, input: ScheduleInput) -> Result<Schedule, Error> {
     guard(caller, Op::Admin, None)?;
+    if input.queue.is_some() || input.job.is_some() {
+        let current = app.jobs.store().schedule(id).await?;
+        check_target(app, caller, &input, Some(&current)).await?;
+    }
     app.jobs.store().update_schedule(id, input).await
 }
 

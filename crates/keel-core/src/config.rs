@@ -532,12 +532,24 @@ impl Default for WebhooksConfig {
 }
 
 /// Ops runs (`[ops]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpsConfig {
     /// Whether `shell.exec` steps may run commands on the Keel host itself (off: such a step
     /// fails saying how to turn it on).
     pub shell_exec: bool,
+    /// Runs older than this many days are deleted with their steps, logs and approvals; 0
+    /// keeps them forever.
+    pub retention_days: u64,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            shell_exec: false,
+            retention_days: 90,
+        }
+    }
 }
 
 /// Notification channel providers and history (`[notify]`).

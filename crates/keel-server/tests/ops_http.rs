@@ -470,6 +470,21 @@ async fn a_failed_run_reruns_from_the_failed_step() {
         1,
         "prepare did not run again"
     );
+
+    // `[ops] retention_days` (90): kept at 89 days, gone with their steps and logs at 91.
+    let purge =
+        |days: i64| keel_app::retention::purge_once(&app.state, chrono::Utc::now() + chrono::Duration::days(days));
+    let counts = purge(89).await.unwrap();
+    assert!(counts.iter().all(|(_, n)| *n == 0), "{counts:?}");
+    let counts = purge(91).await.unwrap();
+    assert!(counts.contains(&("_opsRuns", 2)), "{counts:?}");
+    assert!(counts.iter().any(|(c, n)| *c == "_opsRunLogs" && *n > 0), "{counts:?}");
+    let runs = ok(&app, Method::GET, "/api/ops/runs", &su, None).await;
+    assert_eq!(runs["totalItems"], 0);
+    let r = app
+        .send(Method::GET, &format!("/api/ops/runs/{id}/log?after=0"), Some(&su), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -674,4 +689,78 @@ async fn run_events_reach_webhooks() {
         assert!(Instant::now() < deadline, "heard {types:?}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+#[tokio::test]
+async fn a_schedule_launches_a_runbook_and_no_other_system_queue() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/ops/runbooks",
+        &su,
+        Some(json!({"name": "nightly",
+        "parameters": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}},
+        "steps": [{"id": "a", "type": "shell.exec", "command": "echo n={{ n }}"}]})),
+    )
+    .await;
+    let every = json!({"every": "1h"});
+    for (queue, payload, field) in [
+        ("_keel-mail", json!({}), None),
+        (
+            "_keel-ops",
+            json!({"runbook": "nightly", "params": {"n": 0}}),
+            Some("job.payload.params.n"),
+        ),
+        ("_keel-ops", json!({"runbook": "nope"}), Some("job.payload.runbook")),
+    ] {
+        let r = app
+            .send(
+                Method::POST,
+                "/api/schedules",
+                Some(&su),
+                Some(json!({"name": "x", "schedule": every, "queue": queue, "job": {"payload": payload}})),
+            )
+            .await;
+        match field {
+            None => assert_eq!(r.status, StatusCode::FORBIDDEN, "{queue}: {}", r.text),
+            Some(f) => assert!(r.json["data"][f]["code"].is_string(), "{f}: {}", r.text),
+        }
+    }
+    let s = ok(&app, Method::POST, "/api/schedules", &su,
+        Some(json!({"name": "nightly", "schedule": every, "queue": "_keel-ops", "job": {"payload": {"runbook": "nightly", "params": {"n": 3}}}}))).await;
+    let id = s["id"].as_str().unwrap();
+    ok(&app, Method::POST, &format!("/api/schedules/{id}/trigger"), &su, None).await;
+    let deadline = Instant::now() + WAIT;
+    let run = loop {
+        let runs = ok(
+            &app,
+            Method::GET,
+            "/api/ops/runs?filter=runbookName='nightly'",
+            &su,
+            None,
+        )
+        .await;
+        if let Some(r) = runs["items"]
+            .as_array()
+            .unwrap()
+            .first()
+            .filter(|r| r["state"] == "succeeded")
+        {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no scheduled run ended: {runs:#}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(run["startedBy"], "schedule");
+    let view = ok(
+        &app,
+        Method::GET,
+        &format!("/api/ops/runs/{}", run["id"].as_str().unwrap()),
+        &su,
+        None,
+    )
+    .await;
+    assert_eq!(step(&view, "a")["stdout"], "n=3\n");
 }

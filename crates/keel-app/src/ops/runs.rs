@@ -99,6 +99,31 @@ pub(crate) async fn enqueue(app: &App, run: &str, key: &str, delay_ms: Option<i6
         .map(|_| ())
 }
 
+/// The runbook `id_or_name` at its current version and `given` parameters resolved against
+/// it (a 400 names each bad one), before a launch.
+pub(crate) async fn check_launch(
+    app: &App,
+    id_or_name: &str,
+    given: Value,
+) -> Result<(Record, i64, Map<String, Value>)> {
+    let runbook = runbooks::load(app, id_or_name).await?;
+    let version = runbook.data.get("version").and_then(Value::as_i64).unwrap_or(1);
+    let checked = runbooks::load_version(app, runbook.id(), version).await?;
+    let given = match given {
+        Value::Null => Map::new(),
+        Value::Object(m) => m,
+        _ => {
+            return Err(Error::field(
+                "params",
+                "validation_invalid_params",
+                "params is an object.",
+            ))
+        }
+    };
+    let resolved = params::resolve(&checked.runbook.parameters, &given)?;
+    Ok((runbook, version, resolved))
+}
+
 /// Launches the runbook `id_or_name` with `given` parameters (a 400 names each bad one).
 pub async fn launch(app: &App, caller: &Caller, origin: &Origin, id_or_name: &str, given: Value) -> Result<Value> {
     may(caller, Permission::OpsRun)?;

@@ -171,6 +171,9 @@ pub(crate) async fn settle(
 impl JobHandler for RunWorker {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, JobFailure> {
         let app = &self.app;
+        if let Some(runbook) = job.payload.get("runbook").and_then(Value::as_str) {
+            return launch_scheduled(app, job, ctx, runbook).await;
+        }
         let id = job
             .payload
             .get("run")
@@ -215,4 +218,30 @@ impl JobHandler for RunWorker {
         let st = settle(app, &id, outcome).await.map_err(|e| e.to_string())?;
         Ok(Some(json!({"state": st})))
     }
+}
+
+/// A schedule's tick on `_keel-ops`: launches `runbook` with the job's `params` (started by
+/// `schedule`) and runs it in this job. A runbook or parameters that no longer fit fail the
+/// job for good, naming why.
+async fn launch_scheduled(app: &App, job: &Job, ctx: &JobContext, runbook: &str) -> Result<Option<Value>, JobFailure> {
+    let params = job.payload.get("params").cloned().unwrap_or(Value::Null);
+    let (record, version, params) = super::runs::check_launch(app, runbook, params)
+        .await
+        .map_err(|e| JobFailure::permanent(format!("cannot launch {runbook:?}: {e}")))?;
+    let run = super::runs::create_run(app, &record, version, params, "schedule", "", "")
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = run.id().to_string();
+    let set = json!({"state": state::RUNNING, "job": job.id, "startedAt": keel_core::time::format(Utc::now())});
+    engine::transition(app, &id, &[state::QUEUED], set)
+        .await
+        .map_err(|e| e.to_string())?;
+    ended(app, &id, state::RUNNING).await;
+    let row = get(app, OPS_RUNS, &id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the run was deleted".to_string())?;
+    let outcome = drive(app, &row, Some(ctx), 0).await;
+    let st = settle(app, &id, outcome).await.map_err(|e| e.to_string())?;
+    Ok(Some(json!({"run": id, "state": st})))
 }
