@@ -541,6 +541,9 @@ pub struct OpsConfig {
     /// Runs older than this many days are deleted with their steps, logs and approvals; 0
     /// keeps them forever.
     pub retention_days: u64,
+    /// How long a run's job may go without a heartbeat (the process running it died) before
+    /// another process takes it and marks the run `interrupted`.
+    pub lease_secs: u64,
 }
 
 impl Default for OpsConfig {
@@ -548,6 +551,7 @@ impl Default for OpsConfig {
         Self {
             shell_exec: false,
             retention_days: 90,
+            lease_secs: 30,
         }
     }
 }

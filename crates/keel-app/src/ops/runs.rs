@@ -17,10 +17,6 @@ use crate::caller::Caller;
 use crate::rows::{find, get, insert, lit, not_found, str_of};
 use crate::{App, Origin};
 
-/// How long a run's job may go without a heartbeat before another process takes it (and
-/// finds the run interrupted). The worker beats every few seconds.
-pub const LEASE_MS: u64 = 30_000;
-
 /// A run as the API shows it.
 pub fn run_json(r: &Record) -> Value {
     let d = &r.data;
@@ -90,7 +86,9 @@ pub(crate) async fn create_run(
 pub(crate) async fn enqueue(app: &App, run: &str, key: &str, delay_ms: Option<i64>) -> Result<()> {
     let mut job = NewJob::new("run", json!({"run": run}));
     job.unique_key = Some(key.to_string());
-    job.timeout_ms = Some(LEASE_MS);
+    // How long the job may go without a heartbeat (the worker beats every few seconds)
+    // before another process takes it and finds the run interrupted.
+    job.timeout_ms = Some(app.config.ops.lease_secs.clamp(4, 3600) * 1000);
     job.max_attempts = Some(5);
     job.delay_ms = delay_ms;
     app.jobs

@@ -3,7 +3,7 @@
 //! inside the store's write (so two jobs never run one run), naming the job on the row.
 //!
 //! While a run goes, its job beats every [`BEAT`] (extending its lease of
-//! [`super::runs::LEASE_MS`]) and checks the row for a cancel. **A process killed mid-run**
+//! `[ops] lease_secs` (30 s)) and checks the row for a cancel. **A process killed mid-run**
 //! stops beating; its job's lease expires and another process takes the job again, finds
 //! the run `running` under this very job, and marks it `interrupted`, with its running steps:
 //! runs are not resumed, since a half-run command may not be safe to run twice. Rerun it from
@@ -112,7 +112,7 @@ pub(crate) fn drive<'a>(
             loop {
                 tokio::time::sleep(BEAT).await;
                 beats += 1;
-                if let (Some(ctx), true) = (ctx, beats.is_multiple_of(5)) {
+                if let (Some(ctx), true) = (ctx, beats.is_multiple_of(2)) {
                     if let Err(e) = ctx.progress(0.0, "running").await {
                         tracing::warn!(run = run.id(), error = %e, "cannot extend a run's lease");
                     }
