@@ -14,6 +14,34 @@ use support::TestApp;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Everything Keel logs in this test binary (every level from debug), to grep for secrets.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+    .clone()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 async fn app() -> TestApp {
     TestApp::with_config(|c| {
         c.outbound.allow = vec!["127.0.0.1/32".into()];
@@ -491,6 +519,7 @@ async fn a_failed_run_reruns_from_the_failed_step() {
 async fn a_secret_a_run_reads_never_shows_in_its_output_log_or_errors() {
     let app = app().await;
     let su = app.superuser_token().await;
+    let logs = captured_logs();
     const PASSWORD: &str = "Sup3r-s3cret-pa55";
     let r = app
         .send(
@@ -540,6 +569,13 @@ async fn a_secret_a_run_reads_never_shows_in_its_output_log_or_errors() {
     let everything = format!("{done} {log}");
     assert!(!everything.contains(PASSWORD), "{everything}");
     assert!(everything.contains("pw=***"), "{everything}");
+    // Keel's own logs (every level from debug) name the failed step, never the value.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("a step of a run did not succeed") && logged.contains(&id),
+        "the failure is logged"
+    );
+    assert!(!logged.contains(PASSWORD), "a secret reached Keel's log");
     // The use is recorded on the secret and audited.
     let secret = ok(&app, Method::GET, "/api/vault/secrets/db-admin", &su, None).await;
     assert_eq!(secret["lastUsedBy"], id);

@@ -682,7 +682,7 @@ async fn managing_webhooks_needs_the_permission_and_valid_input() {
             Method::PATCH,
             "/api/roles/hooks",
             Some(&su),
-            Some(json!({"permissions": ["webhooks:manage", "records:manage", "jobs:read"]})),
+            Some(json!({"permissions": ["webhooks:manage", "records:manage", "jobs:read", "ops:read"]})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

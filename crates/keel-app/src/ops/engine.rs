@@ -662,6 +662,9 @@ async fn run_unit(
     let error = error
         .map(|e| ctx.log.redactor().redact(&e).into_owned())
         .unwrap_or_default();
+    if st != state::SUCCEEDED {
+        tracing::info!(run = %ctx.run, step = %step.id, target = %target_name, state = st, error = %error, "a step of a run did not succeed");
+    }
     let set = json!({
         "state": st,
         "exitCode": last.exit_code,

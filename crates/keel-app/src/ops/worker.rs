@@ -155,6 +155,7 @@ pub(crate) async fn settle(
         set["error"] = json!("a step failed");
     }
     engine::transition(app, run, &[state::RUNNING, state::CANCELLING], set).await?;
+    tracing::info!(run, state = st, "a run stopped");
     if let Ok(Outcome::AwaitingApproval {
         step,
         timeout_at: Some(at),

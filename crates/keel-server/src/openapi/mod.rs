@@ -59,6 +59,10 @@ const TAGS: &[(&str, &str)] = &[
         "Notifications: send, inbox, templates, topics, preferences, rules",
     ),
     ("vault", "Secrets, envelope-encrypted; their data is write-only"),
+    (
+        "ops",
+        "Targets, versioned runbooks and their runs: logs, approvals, cancel, rerun",
+    ),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.
@@ -203,6 +207,15 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),
     ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
     ("/api/vault/secrets/", "id", "A secret's id or name", None),
+    ("/api/ops/targets/", "id", "A target's id or name", None),
+    ("/api/ops/runbooks/", "id", "A runbook's id or name", None),
+    (
+        "/api/ops/runbooks/",
+        "version",
+        "A version number of the runbook (1, 2, …)",
+        None,
+    ),
+    ("/api/ops/runs/", "id", "A run's id", None),
     (
         "/api/notifications/templates/",
         "id",
