@@ -224,6 +224,9 @@ pub struct TextOptions {
     /// Regex-like pattern for generated values (used by `id`: `[a-z0-9]{15}`).
     pub autogenerate_pattern: String,
     pub primary_key: bool,
+    /// Stored sealed by the vault's keys (a Keel extension; see `docs/vault.md`): returned
+    /// opened, never filterable, sortable or uniquely indexed.
+    pub encrypted: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -355,6 +358,11 @@ impl Field {
         }
     }
 
+    /// Whether the value is stored sealed (`"encrypted": true` on a text field).
+    pub fn is_encrypted(&self) -> bool {
+        matches!(&self.kind, FieldKind::Text(o) if o.encrypted)
+    }
+
     /// Whether the stored value is an array (multi select, relation or file).
     pub fn is_multiple(&self) -> bool {
         match &self.kind {
@@ -427,6 +435,7 @@ impl Collection {
                 pattern: "^[a-z0-9]+$".into(),
                 autogenerate_pattern: "[a-z0-9]{15}".into(),
                 primary_key: true,
+                encrypted: false,
             }),
         );
         id.id = "text3208210256".into();

@@ -13,6 +13,7 @@ mod alter;
 mod audit;
 mod batch;
 mod cache;
+mod cipher;
 mod collection_check;
 mod collections;
 mod ddl;
@@ -38,6 +39,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+pub use cipher::{field_aad, FieldCipher, FieldsRewrapped};
 pub use durable::{event_payload, record_event_type, EventTap, EVENT_KIND};
 #[doc(hidden)]
 pub use journal::Failpoint;
@@ -150,6 +152,8 @@ pub struct Store {
     pub(crate) failpoint: std::sync::RwLock<Option<journal::Failpoint>>,
     /// Which record changes become durable events (`store/durable.rs`).
     pub(crate) tap: std::sync::RwLock<Option<Arc<dyn durable::EventTap>>>,
+    /// Seals and opens encrypted fields (`store/cipher.rs`).
+    pub(crate) cipher: std::sync::RwLock<Option<Arc<dyn cipher::FieldCipher>>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -171,6 +175,7 @@ impl Store {
             group: std::sync::OnceLock::new(),
             outbox_wake: tokio::sync::Notify::new(),
             tap: std::sync::RwLock::new(None),
+            cipher: std::sync::RwLock::new(None),
             failpoint: std::sync::RwLock::new(None),
         };
         store.migrate().await?;

@@ -13,7 +13,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use keel_app::vault::rows;
+use keel_app::vault::{fields, rows};
 use keel_core::config::Config;
 use serde_json::json;
 
@@ -104,6 +104,25 @@ async fn rotate(cfg: &Config, stop_after: Option<u64>) -> anyhow::Result<()> {
     }
     let done = rows::rewrap_all(id.store(), &rotation.keyring, stop_after).await?;
     let left = rows::not_under(id.store(), &new_id, 1).await?;
+    let field_stop = stop_after.map(|n| n.saturating_sub(done.rewrapped));
+    let fields = if left.is_empty() {
+        fields::rewrap_all(id.store(), &rotation.keyring, field_stop).await?
+    } else {
+        Default::default()
+    };
+    if left.is_empty() && fields.rewrapped > 0 && field_stop == Some(fields.rewrapped) {
+        eprintln!(
+            "Stopped after re-wrapping {} secrets and {} encrypted field values, as asked; run `keel vault rotate-master` again to finish.",
+            done.rewrapped, fields.rewrapped
+        );
+        return Ok(());
+    }
+    if fields.changed > 0 {
+        anyhow::bail!(
+            "{} encrypted field values changed while being re-wrapped: run `keel vault rotate-master` again",
+            fields.changed
+        );
+    }
     if !left.is_empty() {
         if stop_after.is_some() {
             eprintln!(
@@ -119,17 +138,22 @@ async fn rotate(cfg: &Config, stop_after: Option<u64>) -> anyhow::Result<()> {
     }
     rotation.finish().context("finishing the rotation")?;
     // A server sealing between the last pass and the swap used the old key: one more pass.
-    let late = rows::rewrap_all(id.store(), &after_swap(&source, &new_id)?, None).await?;
+    let swapped = after_swap(&source, &new_id)?;
+    let late = rows::rewrap_all(id.store(), &swapped, None).await?;
+    let late_fields = fields::rewrap_all(id.store(), &swapped, None).await?;
+    let field_values = fields.rewrapped + late_fields.rewrapped;
     let done = rows::Rewrapped {
         rewrapped: done.rewrapped + late.rewrapped,
         changed: late.changed,
     };
     audit(&id, "vault.rotate", |e| {
-        e.detail("keyId", new_id.0.clone()).detail("rewrapped", done.rewrapped)
+        e.detail("keyId", new_id.0.clone())
+            .detail("rewrapped", done.rewrapped)
+            .detail("fieldValues", field_values)
     })
     .await;
     println!(
-        "Re-wrapped {} secrets; every secret is under master key {new_id}.",
+        "Re-wrapped {} secrets and {field_values} encrypted field values; every one is under master key {new_id}.",
         done.rewrapped
     );
     Ok(())

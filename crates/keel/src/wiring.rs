@@ -36,6 +36,13 @@ pub async fn open_store(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<S
     };
     let store = Arc::new(Store::open(engine).await.context("cannot open the store")?);
     store.enable_group_commit();
+    // Encrypted fields, for the CLI's commands on records (`serve` sets the app's keys again):
+    // the vault's keys when there are some (never creating the key file here); without, a
+    // collection with an encrypted field answers that no master key is configured.
+    let keys = keel_vault::KeySource::from_process_env(&cfg.data_dir)
+        .and_then(|source| keel_vault::Keys::open(source, false))
+        .unwrap_or_default();
+    keel_app::vault::fields::install(&store, Arc::new(keys));
     Ok(store)
 }
 

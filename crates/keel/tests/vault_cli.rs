@@ -247,3 +247,86 @@ fn serve_makes_the_key_file_0600_and_refuses_a_loose_one_or_a_malformed_variable
     let err = text(&out.stderr);
     assert!(err.contains("KEEL_MASTER_KEY") && !err.contains(bad), "{err}");
 }
+
+/// The sealed `ssn` values of `people`, straight from the table.
+async fn raw_ssns(store: &Store) -> Vec<String> {
+    store
+        .engine()
+        .fetch_all("SELECT \"ssn\" AS v FROM \"people\" ORDER BY \"id\"", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("v").and_then(Value::as_str).unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotate_master_rewraps_encrypted_fields_and_is_safe_to_interrupt() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let files = KeySource::File(d.to_path_buf());
+    let old = files.load(true).unwrap();
+    {
+        let store = store(d).await;
+        keel_app::vault::fields::install(&store, Arc::new(keel_vault::Keys::fixed(old.clone())));
+        let c = store
+            .create_collection(json!({"name": "people", "type": "base",
+                "fields": [{"name": "ssn", "type": "text", "encrypted": true}]}))
+            .await
+            .unwrap();
+        for i in 0..3 {
+            let data = keel_data::store::obj(&[("ssn", json!(format!("{SECRET}-{i}")))]);
+            store
+                .create_record(
+                    &c,
+                    data,
+                    &keel_data::RequestInfo::default(),
+                    keel_data::Access::Superuser,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let before = raw_ssns(&*store(d).await).await;
+    assert!(before.iter().all(|v| v.contains(&format!(":{}:", old.current_id()))));
+
+    let out = ok(d, &["vault", "rotate-master", "--stop-after", "1"], &[]);
+    assert!(out.contains("again"), "{out}");
+    let during = raw_ssns(&*store(d).await).await;
+    let moved = during
+        .iter()
+        .filter(|v| !v.contains(&format!(":{}:", old.current_id())))
+        .count();
+    assert_eq!(moved, 1, "{during:?}");
+
+    let out = ok(d, &["vault", "rotate-master"], &[]);
+    assert!(out.contains("2 encrypted field values"), "{out}");
+    let new_key = std::fs::read_to_string(d.join(KEY_FILE)).unwrap();
+    let new_only = Keyring::new(
+        MasterKey::from_base64(&new_key, || keel_vault::VaultError::Malformed).unwrap(),
+        Vec::new(),
+    );
+    let store = store(d).await;
+    for (a, b) in raw_ssns(&store).await.iter().zip(&before) {
+        assert!(a.contains(&format!(":{}:", new_only.current_id())), "{a}");
+        assert_eq!(a.split(':').nth(3), b.split(':').nth(3), "the value was re-encrypted");
+    }
+    keel_app::vault::fields::install(&store, Arc::new(keel_vault::Keys::fixed(new_only)));
+    let c = store.collection("people").unwrap();
+    let page = store
+        .list_records(
+            &c,
+            &keel_data::ListParams::default(),
+            &keel_data::RequestInfo::default(),
+            keel_data::Access::Superuser,
+        )
+        .await
+        .unwrap();
+    let mut got: Vec<String> = page
+        .items
+        .iter()
+        .map(|r| r.data["ssn"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..3).map(|i| format!("{SECRET}-{i}")).collect::<Vec<_>>());
+}

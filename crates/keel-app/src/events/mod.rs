@@ -138,6 +138,7 @@ impl EventTap for Events {
 /// the bus until `shutdown`; runs the job-event source ([`jobs`]) until `shutdown`.
 pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<Vec<JoinHandle<()>>> {
     app.store.set_event_tap(app.events.clone());
+    crate::vault::fields::install(&app.store, app.vault.clone());
     let mut sub = app.bus.subscribe(TOPIC).await?;
     if let Err(e) = app.events.reload(app).await {
         tracing::warn!(error = %e, "event consumers not loaded at start; retried when `hooks` is heard");

@@ -11,6 +11,7 @@
 //!
 //! The master keys are `App.vault` (`keel_vault::Keys`); without one every call answers 503.
 
+pub mod fields;
 pub mod rows;
 pub mod secret;
 

@@ -247,6 +247,12 @@ impl Compiler<'_, '_> {
         if field.hidden && !self.ctx.request.skips_rules(&auth.collection) {
             return Err(self.err(p.pos, &format!("field {name:?} of @request.auth is hidden")));
         }
+        if field.is_encrypted() {
+            return Err(self.err(
+                p.pos,
+                &format!("field {name:?} of @request.auth is encrypted and cannot be used in an expression"),
+            ));
+        }
         let FieldKind::Relation(opts) = &field.kind else {
             return self.const_mod(navigate(value, rest).cloned(), p);
         };
@@ -317,6 +323,12 @@ impl Compiler<'_, '_> {
             };
             if field.hidden && !self.ctx.request.skips_rules(&coll) {
                 return Err(self.err(p.pos, &format!("field {seg:?} is hidden and cannot be filtered on")));
+            }
+            if field.is_encrypted() {
+                return Err(self.err(
+                    p.pos,
+                    &format!("field {seg:?} is encrypted and cannot be filtered on: remove it from the expression"),
+                ));
             }
             let col = format!("{}.{}", w.row, self.q(seg));
             let mut kind = kind_of(&field.kind);

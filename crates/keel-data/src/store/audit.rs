@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::migrate::set_param_in as set_param;
 use super::records::Write;
-use super::rows::{row_to_record, select_cols};
+use super::rows::{row_to_data, row_to_record, select_cols};
 use super::{Record, Store};
 use crate::request::{Access, RequestInfo};
 use crate::schema::{Collection, RecordData};
@@ -240,17 +240,18 @@ pub(crate) async fn backfill(tx: &mut dyn Tx, d: &dyn Dialect, c: &Arc<Collectio
     );
     let mut head = Link::default();
     for row in rows {
-        let mut r = row_to_record(c, row);
+        let mut data = row_to_data(c, row);
         let seq = head.seq + 1;
-        r.data.insert("seq".into(), Value::from(seq));
-        let hash = entry_hash(&head.hash, &r.data);
+        data.insert("seq".into(), Value::from(seq));
+        let hash = entry_hash(&head.hash, &data);
+        let id = data.get("id").and_then(Value::as_str).unwrap_or("").to_string();
         tx.execute(
             &update,
             &[
                 Value::from(seq),
                 Value::from(head.hash.clone()),
                 Value::from(hash.clone()),
-                Value::from(r.id()),
+                Value::from(id),
             ],
         )
         .await?;
@@ -285,7 +286,7 @@ pub(crate) async fn verify(store: &Store) -> Result<AuditVerification> {
         }
         let n = rows.len();
         for row in rows {
-            let r = row_to_record(&c, row);
+            let r = row_to_record(store, &c, row)?;
             let seq = r.data.get("seq").and_then(as_int).unwrap_or(0);
             let text = |k: &str| r.data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
             let broken = |problem: String| AuditVerification::Broken {

@@ -190,7 +190,25 @@ pub(crate) fn validate(
             );
         }
         names.push(f.name.clone());
+        if f.is_encrypted() && (f.system || f.name == "id" || matches!(&f.kind, FieldKind::Text(o) if o.primary_key)) {
+            errs.insert(
+                key("encrypted"),
+                err(
+                    "validation_encrypted_system_field",
+                    "System and primary key fields cannot be encrypted: set encrypted on a field of your own.",
+                ),
+            );
+        }
         if let Some(old_f) = old.and_then(|o| o.fields.iter().find(|x| x.id == f.id)) {
+            if old_f.is_encrypted() != f.is_encrypted() {
+                errs.insert(
+                    key("encrypted"),
+                    err(
+                        "validation_encrypted_change",
+                        "An existing field cannot be switched to or from encrypted: add a new field with the wanted option and copy the values over.",
+                    ),
+                );
+            }
             if old_f.kind.type_name() != f.kind.type_name() {
                 errs.insert(
                     key("type"),
@@ -262,6 +280,18 @@ pub(crate) fn validate(
                     ),
                 );
             }
+            Some(def) if def.unique && encrypted_column(&def, &c.fields).is_some() => {
+                let name = encrypted_column(&def, &c.fields).unwrap_or_default();
+                errs.insert(
+                    format!("indexes.{i}"),
+                    err(
+                        "validation_encrypted_unique_index",
+                        &format!(
+                            "The field {name:?} is encrypted (each value is sealed differently), so a unique index over it cannot work: remove it from the index."
+                        ),
+                    ),
+                );
+            }
             Some(def) => *idx = ddl::index_sql(&def, &c.name, d),
             None => {
                 errs.insert(
@@ -283,6 +313,13 @@ pub(crate) fn validate(
     } else {
         Err(Error::fields(errs))
     }
+}
+
+/// The first encrypted field among the columns of an index, if any.
+fn encrypted_column(def: &ddl::IndexDef, fields: &[crate::schema::Field]) -> Option<String> {
+    ddl::index_columns(def)
+        .into_iter()
+        .find(|col| fields.iter().any(|f| &f.name == col && f.is_encrypted()))
 }
 
 /// Each `oauth2.providers[i].name` must be one of [`OAUTH2_PROVIDERS`]: an unknown one would

@@ -12,7 +12,8 @@
 //!  "data": {"collectionId": "…", "collectionName": "posts", "record": {…}}}
 //! ```
 //!
-//! `record` holds every stored column **except hidden fields**. A record too large for an
+//! `record` holds every stored column **except hidden and encrypted fields** (the outbox row
+//! is stored in the database: an encrypted field's plaintext must not be written there). A record too large for an
 //! outbox row is replaced by `{"id": …}` with `"partial": true`; the consumer reads it again.
 
 use std::sync::Arc;
@@ -55,12 +56,17 @@ pub fn event_payload(id: &str, kind: &str, data: Value) -> Value {
     })
 }
 
-/// The `data` of a record event: the record without its hidden fields.
+/// The `data` of a record event: the record without its hidden and encrypted fields.
 fn record_data(collection: &Collection, event: &RecordEvent) -> Value {
     let record: Map<String, Value> = event
         .record
         .iter()
-        .filter(|(k, _)| !collection.fields.iter().any(|f| f.hidden && &f.name == *k))
+        .filter(|(k, _)| {
+            !collection
+                .fields
+                .iter()
+                .any(|f| (f.hidden || f.is_encrypted()) && &f.name == *k)
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     json!({

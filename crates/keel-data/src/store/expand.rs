@@ -76,7 +76,7 @@ async fn fetch(
     let order = format!(" ORDER BY {}", store.engine.dialect().insertion_order(Some("t")));
     buf.push(&order);
     let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
-    Ok(rows.into_iter().map(|r| row_to_record(target, r)).collect())
+    rows.into_iter().map(|r| row_to_record(store, target, r)).collect()
 }
 
 fn push_list(buf: &mut SqlBuf, ids: &[String]) {

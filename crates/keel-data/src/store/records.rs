@@ -95,7 +95,10 @@ impl<'s> Write<'s> {
         }
         buf.push(" LIMIT 1");
         let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
-        Ok(rows.into_iter().next().map(|r| row_to_record(c, r)))
+        rows.into_iter()
+            .next()
+            .map(|r| row_to_record(self.store, c, r))
+            .transpose()
     }
 
     /// Checks relation ids and (auth) email uniqueness; adds problems to `errors`.
@@ -203,10 +206,9 @@ impl<'s> Write<'s> {
             cols.join(", "),
             phs.join(", ")
         );
-        self.tx
-            .execute(&sql, &data_params(c, &p.data))
-            .await
-            .map_err(|e| remap_unique(c, e))?;
+        let mut params = data_params(c, &p.data);
+        self.store.seal_params(c, &p.data, &mut params)?;
+        self.tx.execute(&sql, &params).await.map_err(|e| remap_unique(c, e))?;
         let id = p.data.get("id").and_then(Value::as_str).unwrap_or("").to_string();
         if let Access::Rule(rule) = access {
             if !rule.trim().is_empty() && self.fetch(c, &id, req, access, "createRule").await?.is_none() {
@@ -255,6 +257,7 @@ impl<'s> Write<'s> {
     async fn write_row(&mut self, c: &Collection, id: &str, data: &RecordData) -> Result<()> {
         let d = self.store.engine.dialect();
         let mut params = data_params(c, data);
+        self.store.seal_params(c, data, &mut params)?;
         let mut sets = Vec::with_capacity(c.fields.len());
         let mut kept = Vec::with_capacity(params.len());
         for (f, v) in c.fields.iter().zip(params.drain(..)) {
@@ -354,7 +357,7 @@ impl<'s> Write<'s> {
                     }
                     let rows = self.tx.fetch_all(&buf.text, &buf.params).await?;
                     for row in rows {
-                        let r = row_to_record(o, row);
+                        let r = row_to_record(self.store, o, row)?;
                         if out.iter().any(|x| x.collection.id == o.id && x.id() == r.id()) {
                             continue;
                         }

@@ -91,13 +91,15 @@ pub(crate) fn row_to_data(c: &Collection, mut row: Row) -> RecordData {
     out
 }
 
-/// A row as a `Record` of `c` (nothing expanded).
-pub(crate) fn row_to_record(c: &Arc<Collection>, row: Row) -> Record {
-    Record {
+/// A row as a `Record` of `c` (nothing expanded), its encrypted fields opened.
+pub(crate) fn row_to_record(store: &super::Store, c: &Arc<Collection>, row: Row) -> keel_core::Result<Record> {
+    let mut data = row_to_data(c, row);
+    store.open_fields(c, &mut data)?;
+    Ok(Record {
         collection: c.clone(),
-        data: row_to_data(c, row),
+        data,
         expand: BTreeMap::new(),
-    }
+    })
 }
 
 /// The bound values of every field of `data`, in schema order.

@@ -51,10 +51,8 @@ pub(crate) async fn get(
             store.engine.fetch_point(&buf.text, &buf.params).await?
         }
     };
-    rows.into_iter()
-        .next()
-        .map(|r| row_to_record(c, r))
-        .ok_or_else(Error::not_found)
+    let row = rows.into_iter().next().ok_or_else(Error::not_found)?;
+    row_to_record(store, c, row)
 }
 
 /// Most terms in one `sort`.
@@ -96,6 +94,13 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestIn
                     return Err(bad(name));
                 };
                 let col = format!("t.{}", d.quote_ident(name));
+                if field.is_encrypted() {
+                    return Err(Error::field(
+                        "sort",
+                        "validation_invalid_sort",
+                        format!("Cannot sort by {name:?}: the field is encrypted (its stored value is ciphertext); sort by another field."),
+                    ));
+                }
                 if restricted && field.hidden {
                     return Err(Error::field(
                         "sort",
@@ -180,7 +185,10 @@ pub(crate) async fn list(
         per_page,
         total_items: total,
         total_pages,
-        items: rows.into_iter().map(|r| row_to_record(c, r)).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| row_to_record(store, c, r))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -190,8 +198,16 @@ pub(crate) async fn find_by_field(
     field: &str,
     value: &Value,
 ) -> Result<Option<Record>> {
-    if c.field(field).is_none() {
-        return Err(Error::field(field, "validation_unknown_field", "Unknown field."));
+    match c.field(field) {
+        None => return Err(Error::field(field, "validation_unknown_field", "Unknown field.")),
+        Some(f) if f.is_encrypted() => {
+            return Err(Error::field(
+                field,
+                "validation_encrypted_field",
+                "The field is encrypted and cannot be looked up by value.",
+            ))
+        }
+        Some(_) => {}
     }
     let mut buf = SqlBuf::new(store.engine.dialect());
     buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
@@ -206,7 +222,7 @@ pub(crate) async fn find_by_field(
     buf.push(" FROM ").ident(&c.name).push(" t WHERE ").push(&cond);
     buf.push(" LIMIT 1");
     let rows = store.engine.fetch_all(&buf.text, &buf.params).await?;
-    Ok(rows.into_iter().next().map(|r| row_to_record(c, r)))
+    rows.into_iter().next().map(|r| row_to_record(store, c, r)).transpose()
 }
 
 /// Whether `record` (not read from the table) passes `rule`, compiled as written by
