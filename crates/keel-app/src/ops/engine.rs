@@ -79,18 +79,28 @@ pub(crate) struct RunCtx {
     pub secrets: Arc<dyn SecretSource>,
     pub cancel: CancellationToken,
     pub depth: u32,
-    /// Connections to targets, one per target for the whole run.
-    pub connections: Arc<tokio::sync::Mutex<HashMap<String, Arc<dyn keel_ops::Transport>>>>,
+    /// Connections to targets, one per target for the whole run; each made once, and
+    /// different targets' connections made at the same time.
+    pub connections: Arc<std::sync::Mutex<HashMap<String, Arc<Connection>>>>,
 }
+
+/// One target's connection of a run, made on first use.
+type Connection = tokio::sync::OnceCell<Arc<dyn keel_ops::Transport>>;
 
 impl RunCtx {
     /// The run's connection to `target`, made on first use: its credential read from the
     /// vault (its values hidden from the run's output from then on).
     async fn transport(&self, target: &Record) -> std::result::Result<Arc<dyn keel_ops::Transport>, String> {
-        let mut conns = self.connections.lock().await;
-        if let Some(t) = conns.get(target.id()) {
-            return Ok(t.clone());
-        }
+        let cell = {
+            let Ok(mut conns) = self.connections.lock() else {
+                return Err("the run's connections are unusable".into());
+            };
+            conns.entry(target.id().to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.connect(target)).await.cloned()
+    }
+
+    async fn connect(&self, target: &Record) -> std::result::Result<Arc<dyn keel_ops::Transport>, String> {
         let credential = str_of(&target.data, "credential");
         let secret = if credential.is_empty() {
             None
@@ -101,11 +111,9 @@ impl RunCtx {
             self.log.add_secret(s.iter().map(|(_, v)| v.to_string()));
             Some(s)
         };
-        let t = super::targets::connect(&self.app, target, secret.as_ref())
+        super::targets::connect(&self.app, target, secret.as_ref())
             .await
-            .map_err(|e| format!("target {}: {e}", str_of(&target.data, "name")))?;
-        conns.insert(target.id().to_string(), t.clone());
-        Ok(t)
+            .map_err(|e| format!("target {}: {e}", str_of(&target.data, "name")))
     }
 }
 
@@ -180,8 +188,14 @@ pub async fn execute(app: &App, run: &Record, cancel: CancellationToken, depth: 
         }
         None => schedule(&ctx, &checked).await,
     };
-    for (_, t) in ctx.connections.lock().await.drain() {
-        t.close().await;
+    let open: Vec<Arc<Connection>> = match ctx.connections.lock() {
+        Ok(mut conns) => conns.drain().map(|(_, c)| c).collect(),
+        Err(_) => Vec::new(),
+    };
+    for cell in open {
+        if let Some(t) = cell.get() {
+            t.close().await;
+        }
     }
     log.save().await;
     outcome
