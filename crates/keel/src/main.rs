@@ -6,6 +6,7 @@ mod apikeys_cli;
 mod audit_cli;
 mod bench;
 mod bench_bus;
+mod bench_ops;
 mod bench_realtime;
 mod bench_webhooks;
 mod cli;
