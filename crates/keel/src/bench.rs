@@ -35,6 +35,7 @@ pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Bus(args) => crate::bench_bus::run(cfg, args).await,
         BenchCommand::Realtime(args) => crate::bench_realtime::run(cfg, args).await,
         BenchCommand::Webhooks(args) => crate::bench_webhooks::run(cfg, args).await,
+        BenchCommand::Ops(args) => crate::bench_ops::run(cfg, args).await,
     }
 }
 

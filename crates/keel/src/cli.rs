@@ -49,6 +49,9 @@ pub enum Command {
     /// List the vault's secrets (metadata), rotate its master key, generate a key
     #[command(subcommand)]
     Vault(crate::vault_cli::VaultCommand),
+    /// Runbooks and runs on a running Keel over HTTP (--url, --token): run and follow, list,
+    /// logs, cancel, approve, import, export
+    Ops(crate::ops_cli::OpsArgs),
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -267,6 +270,28 @@ pub enum BenchCommand {
     /// Webhooks: deliveries per second and create-to-delivery latency from one `keel serve`
     /// to a receiver in the bench process
     Webhooks(BenchWebhooksArgs),
+    /// Ops: Keel's overhead per runbook step (100 sequential http.request steps) and, with
+    /// --ssh, one ssh.exec fanned out to 50 targets against the slowest single target
+    Ops(BenchOpsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchOpsArgs {
+    /// Measured runs of the 100-step runbook (after one warm-up run)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+    /// An SSH server for the fan-out, HOST:PORT (without it the fan-out is skipped)
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["ssh_user", "ssh_key"])]
+    pub ssh: Option<String>,
+    /// The user to sign in as on --ssh
+    #[arg(long, value_name = "U")]
+    pub ssh_user: Option<String>,
+    /// That user's private key (OpenSSH or PEM, without a passphrase)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// The command fanned out
+    #[arg(long, default_value = "true")]
+    pub command: String,
 }
 
 #[derive(Debug, Args)]

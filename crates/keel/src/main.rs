@@ -1,11 +1,12 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `bench`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `ops`, `bench`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod apikeys_cli;
 mod audit_cli;
 mod bench;
 mod bench_bus;
+mod bench_ops;
 mod bench_realtime;
 mod bench_webhooks;
 mod cli;
@@ -14,6 +15,8 @@ mod datadir;
 mod engines;
 mod jobs_cli;
 mod logging;
+mod ops_cli;
+mod ops_client;
 mod roles_cli;
 mod schedules_cli;
 mod serve;
@@ -34,7 +37,14 @@ fn main() -> ExitCode {
     // One rustls crypto provider for every TLS client (OAuth2, LDAP, SMTP, engines).
     keel_auth::ldap::ensure_tls_provider();
     let cli = cli::Cli::parse();
-    let cfg = match config::load(&cli) {
+    // `keel ops` is an HTTP client: no data dir, and KEEL_URL/KEEL_TOKEN are its own variables,
+    // not server settings.
+    let loaded = if matches!(cli.command, cli::Command::Ops(_)) {
+        Ok(keel_core::config::Config::default())
+    } else {
+        config::load(&cli)
+    };
+    let cfg = match loaded {
         Ok(c) => c,
         Err(e) => {
             // One line per problem, each naming the key and where it was set.
@@ -73,12 +83,21 @@ fn main() -> ExitCode {
             cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
             cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
             cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
+            cli::Command::Ops(args) => ops_cli::run(args).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // Bad input exits 2 (each offending field on its own line), anything else 1.
+        // `keel ops`: a followed run's outcome, or 3 for a request that failed.
+        Err(e) if e.downcast_ref::<ops_cli::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<ops_cli::Exit>().map_or(1, |x| x.0))
+        }
+        Err(e) if e.downcast_ref::<ops_client::RequestFailed>().is_some() => {
+            eprintln!("keel: {e}");
+            ExitCode::from(3)
+        }
         Err(e) => jobs_cli::report(&e),
     }
 }
