@@ -1,7 +1,8 @@
 //! Retention of the logs Keel keeps in its own system collections: webhook delivery attempts
 //! (`[webhooks] retention_days`, 30 by default), notifications with their delivery
 //! attempts (`[notify] retention_days`, 90 by default; the in-app inbox is this history) and
-//! ops runs with their steps, logs and approvals (`[ops] retention_days`, 90 by default).
+//! ops runs with their steps, logs and approvals (`[ops] retention_days`, 90 by default;
+//! also by count, `[ops] keep_runs` per runbook).
 //! Every [`EVERY`] each process deletes the rows created before the cutoff, a batch per
 //! transaction so a large backlog never holds the writer long; 0 days keeps them forever.
 //! Processes purging at once do no harm: a row is deleted once.
@@ -65,6 +66,8 @@ pub async fn purge_once(app: &App, now: DateTime<Utc>) -> Result<Vec<(&'static s
         }
         out.push((name, total));
     }
+    let runs = crate::ops::retention::keep_newest(app, app.config.ops.keep_runs).await?;
+    out.push((OPS_RUNS, runs));
     Ok(out)
 }
 

@@ -24,22 +24,36 @@ pub(crate) fn col(app: &App, name: &str) -> Result<Arc<Collection>> {
     app.store.collection(name)
 }
 
-/// Every row of `name` matching `filter` (at most 1000, oldest first).
+/// Every row of `name` matching `filter`, oldest first, read a page of [`PAGE`] at a time
+/// (a run's step units or a topic's subscribers can be many thousands).
 pub(crate) async fn find(app: &App, name: &str, filter: &str) -> Result<Vec<Record>> {
     let c = col(app, name)?;
-    let params = ListParams {
-        page: 1,
-        per_page: 1000,
-        sort: Some("created".into()),
-        filter: (!filter.is_empty()).then(|| filter.to_string()),
-        skip_total: true,
-    };
-    Ok(app
-        .store
-        .list_records(&c, &params, &RequestInfo::default(), Access::Superuser)
-        .await?
-        .items)
+    let mut all = Vec::new();
+    for page in 1.. {
+        let params = ListParams {
+            page,
+            per_page: PAGE,
+            // `id` breaks ties between rows made in the same millisecond, so pages never overlap.
+            sort: Some("created,id".into()),
+            filter: (!filter.is_empty()).then(|| filter.to_string()),
+            skip_total: true,
+        };
+        let items = app
+            .store
+            .list_records(&c, &params, &RequestInfo::default(), Access::Superuser)
+            .await?
+            .items;
+        let last = items.len() < PAGE as usize;
+        all.extend(items);
+        if last {
+            break;
+        }
+    }
+    Ok(all)
 }
+
+/// Rows read per query by [`find`].
+const PAGE: u64 = 1000;
 
 /// The row `id` of `name`, or `None`.
 pub(crate) async fn get(app: &App, name: &str, id: &str) -> Result<Option<Record>> {

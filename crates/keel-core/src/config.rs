@@ -15,6 +15,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The address `serve` listens on.
     pub http: String,
+    /// When set, `serve` listens here with TLS (HTTP/2 and HTTP/1.1) instead of plain HTTP
+    /// on `http`; needs `tls_cert` and `tls_key`.
+    pub https: Option<String>,
+    /// The PEM certificate chain `https` serves (the server's certificate first).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Log format: `auto` (pretty on a TTY, JSON otherwise), `json` or `pretty`.
     pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax.
@@ -57,6 +64,9 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("keel_data"),
             http: "127.0.0.1:8090".into(),
+            https: None,
+            tls_cert: None,
+            tls_key: None,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             max_body_bytes: 64 * 1024 * 1024,
@@ -541,6 +551,9 @@ pub struct OpsConfig {
     /// Runs older than this many days are deleted with their steps, logs and approvals; 0
     /// keeps them forever.
     pub retention_days: u64,
+    /// Besides age: only the newest this many finished runs of each runbook are kept, older
+    /// ones deleted with their steps, logs and approvals; 0 sets no limit by count.
+    pub keep_runs: u64,
     /// How long a run's job may go without a heartbeat (the process running it died) before
     /// another process takes it and marks the run `interrupted`.
     pub lease_secs: u64,
@@ -551,6 +564,7 @@ impl Default for OpsConfig {
         Self {
             shell_exec: false,
             retention_days: 90,
+            keep_runs: 0,
             lease_secs: 30,
         }
     }

@@ -488,6 +488,12 @@ impl Store {
         retention::purge_created_before(self, name, cutoff, limit).await
     }
 
+    /// Deletes every row of Keel's own collection `name` whose `field` is one of `values`
+    /// (at most 500); no record events, no rules. Answers how many rows.
+    pub async fn purge_where_in(&self, name: &str, field: &str, values: &[Value]) -> Result<u64> {
+        retention::purge_where_in(self, name, field, values).await
+    }
+
     // ----- params (settings and other small JSON values) -----
 
     pub async fn get_param(&self, key: &str) -> Result<Option<Value>> {

@@ -207,7 +207,7 @@ async fn run_one(queue: Arc<dyn Queue>, name: &str, d: Delivery, handler: &dyn J
             }
         })
     };
-    let run = tokio::time::timeout(timeout, handler.run(&job, &ctx)).await;
+    let run = crate::runtime::attempt(handler, &job, &ctx, timeout).await;
     beat.abort();
     let outcome = match run {
         Ok(Ok(_)) => queue.ack(name, &d.lease).await,

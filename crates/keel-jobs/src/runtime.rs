@@ -29,6 +29,30 @@ pub trait JobHandler: Send + Sync + 'static {
     /// retried as the failure says (a `String` converts into a failure retried per the job's
     /// backoff).
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, JobFailure>;
+
+    /// Whether an attempt is stopped at the job's `timeout_ms` (the default). A handler that
+    /// bounds its own work (an ops run has its own timeout and cancel, and may take hours)
+    /// answers `false`: its `timeout_ms` is then only the lease its heartbeat keeps extending,
+    /// so a dead process's job is still taken again one lease after its last beat.
+    fn bounded_by_timeout(&self) -> bool {
+        true
+    }
+}
+
+/// Runs one attempt of `job` with `handler`, stopped at `timeout` unless the handler bounds
+/// its own work.
+pub(crate) async fn attempt(
+    handler: &dyn JobHandler,
+    job: &Job,
+    ctx: &JobContext,
+    timeout: Duration,
+) -> Result<Result<Option<Value>, JobFailure>, tokio::time::error::Elapsed> {
+    let work = handler.run(job, ctx);
+    if handler.bounded_by_timeout() {
+        tokio::time::timeout(timeout, work).await
+    } else {
+        Ok(work.await)
+    }
 }
 
 /// A failed attempt: what went wrong and when to try again.
@@ -283,7 +307,7 @@ impl Jobs {
                 }
             })
         };
-        let outcome = tokio::time::timeout(timeout, handler.run(&job, &ctx)).await;
+        let outcome = attempt(handler, &job, &ctx, timeout).await;
         beat.abort();
         let failed = match outcome {
             Ok(Ok(result)) => {

@@ -13,6 +13,7 @@ pub mod request;
 mod request_line;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 pub use error::ApiError;
 pub use state::{AppState, Services};

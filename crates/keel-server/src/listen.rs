@@ -1,10 +1,12 @@
-//! Serving the app over HTTP/1.1 on a TCP listener, with the limits a public server needs:
+//! Serving the app over HTTP/1.1 on a TCP listener, or over TLS (rustls) with HTTP/2 or
+//! HTTP/1.1 as the client's ALPN picks, with the limits a public server needs:
 //!
 //! - a client has `header_timeout` to send a request's headers (hyper's HTTP/1
 //!   `header_read_timeout`), else its connection is closed;
 //! - a connection with no request in flight (response bodies, SSE streams included) for
 //!   `idle_timeout` is closed, whether it is a keep-alive connection between requests or one
 //!   that never sent anything;
+//! - a TLS client has `header_timeout` to finish its handshake too;
 //! - one client IP holds at most `max_per_ip` connections: a connection over the cap is
 //!   closed as soon as it is accepted;
 //! - bodies are bounded in time by `crate::body` (the route reads them).
@@ -29,8 +31,8 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use keel_core::config::LimitsConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,9 +43,11 @@ use tower::ServiceExt;
 /// Counter of connections closed on accept because their IP held `max_per_ip` already.
 pub const CONNECTIONS_REFUSED: &str = "keel_http_connections_refused_total";
 
-/// The connection limits of [`serve`].
+/// The connection limits of [`serve`], and its TLS.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Serve TLS with this certificate and key (`serve --https`); `None`: plain HTTP/1.1.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Time a client has to send a request's headers.
     pub header_timeout: Duration,
     /// Time a connection may stay open with no request in flight.
@@ -56,6 +60,7 @@ impl ServeOptions {
     /// The options `[limits]` configures.
     pub fn from_limits(limits: &LimitsConfig) -> Self {
         ServeOptions {
+            tls: None,
             header_timeout: Duration::from_secs(limits.header_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(limits.idle_timeout_secs.max(1)),
             max_per_ip: limits.max_connections_per_ip,
@@ -103,11 +108,7 @@ pub async fn serve(
             stop: stop_rx.clone(),
             open: open.clone().enter(),
         };
-        tokio::spawn(conn.run(Held {
-            ip: Some(ip_guard),
-            stream,
-            first: Default::default(),
-        }));
+        tokio::spawn(conn.start(stream, ip_guard));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -124,7 +125,43 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, stream: Held) {
+    /// Serves the accepted `stream`: plain, or after a TLS handshake.
+    async fn start(self, stream: TcpStream, ip: IpGuard) {
+        let Some(tls) = self.options.tls.clone() else {
+            let held = Held {
+                ip: Some(ip),
+                stream,
+                first: Default::default(),
+            };
+            return self.run(held, false).await;
+        };
+        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+        let stream = match tokio::time::timeout(self.options.header_timeout, handshake).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.peer.ip(), error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %self.peer.ip(), "connection closed: TLS handshake not done in time");
+                return;
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let held = Held {
+            ip: Some(ip),
+            stream,
+            // HTTP/2 has no request line to mend (and the leniency is for shells' one-shot
+            // plain requests anyway).
+            first: crate::request_line::FirstLine::Passthrough,
+        };
+        self.run(held, h2).await
+    }
+
+    async fn run<S>(mut self, stream: Held<S>, h2: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
         let service = {
             let app = self.app.clone();
@@ -147,11 +184,14 @@ impl Connection {
                 }
             })
         };
-        let conn = http1::Builder::new()
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.options.header_timeout)
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+            .header_read_timeout(self.options.header_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let mut conn = std::pin::pin!(conn);
         let idle = self.options.idle_timeout;
         let mut closing = false;
@@ -162,7 +202,7 @@ impl Connection {
             tokio::select! {
                 res = conn.as_mut() => {
                     if let Err(e) = res {
-                        log_connection_error(self.peer, &e);
+                        log_connection_error(self.peer, &*e);
                     }
                     break;
                 }
@@ -187,21 +227,21 @@ impl Connection {
 /// A connection's socket with its slot in [`PerIp`]. The slot is given back before the
 /// socket closes (on shutdown, or when dropped: fields drop in order), so a client that saw
 /// its connection end may open another at once.
-struct Held {
+struct Held<S> {
     ip: Option<IpGuard>,
-    stream: TcpStream,
+    stream: S,
     /// The first request line, made acceptable to hyper as PocketBase accepts it.
     first: crate::request_line::FirstLine,
 }
 
-impl AsyncRead for Held {
+impl<S: AsyncRead + Unpin> AsyncRead for Held<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         this.first.poll_read(&mut this.stream, cx, buf)
     }
 }
 
-impl AsyncWrite for Held {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Held<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
@@ -349,7 +389,11 @@ impl Drop for OpenGuard {
 /// Logs why hyper ended a connection. A request hyper could not parse gets a bare 400 from
 /// hyper itself before Keel sees it; the commonest cause is a URL with characters that must
 /// be percent-encoded (a filter typed into curl: `filter=(views>0)`), so the line says so.
-fn log_connection_error(peer: SocketAddr, e: &hyper::Error) {
+fn log_connection_error(peer: SocketAddr, e: &(dyn std::error::Error + Send + Sync + 'static)) {
+    let Some(e) = e.downcast_ref::<hyper::Error>() else {
+        tracing::debug!(peer = %peer.ip(), error = %e, "connection ended with an error");
+        return;
+    };
     if e.is_parse() || e.is_parse_too_large() {
         tracing::info!(
             peer = %peer.ip(),

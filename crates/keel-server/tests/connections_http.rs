@@ -27,6 +27,7 @@ async fn start(app: &TestApp, options: ServeOptions) -> (SocketAddr, tokio::sync
 
 fn options(header_secs: u64, idle_secs: u64, max_per_ip: usize) -> ServeOptions {
     ServeOptions {
+        tls: None,
         header_timeout: Duration::from_secs(header_secs),
         idle_timeout: Duration::from_secs(idle_secs),
         max_per_ip,

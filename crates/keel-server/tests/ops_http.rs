@@ -12,7 +12,9 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::TestApp;
 
-const WAIT: Duration = Duration::from_secs(30);
+/// How long a run may take before a test gives up on it (a run of 1100 units on a debug build
+/// shared with other test binaries takes tens of seconds).
+const WAIT: Duration = Duration::from_secs(180);
 
 /// Everything Keel logs in this test binary (every level from debug), to grep for secrets.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
@@ -799,4 +801,135 @@ async fn a_schedule_launches_a_runbook_and_no_other_system_queue() {
     )
     .await;
     assert_eq!(step(&view, "a")["stdout"], "n=3\n");
+}
+
+/// The whole log of `run`, read by cursor a page at a time: its pieces.
+async fn whole_log(app: &TestApp, token: &str, run: &str) -> Vec<Value> {
+    let (mut pieces, mut after) = (Vec::new(), 0);
+    loop {
+        let page = ok(
+            app,
+            Method::GET,
+            &format!("/api/ops/runs/{run}/log?after={after}&limit=100"),
+            token,
+            None,
+        )
+        .await;
+        let items = page["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            return pieces;
+        }
+        after = page["next"].as_i64().unwrap();
+        pieces.extend(items);
+    }
+}
+
+#[tokio::test]
+async fn a_chatty_command_is_logged_in_few_pieces_and_a_run_of_many_units_shows_them_all() {
+    let app = app().await;
+    let su = app.superuser_token().await;
+    let runbook = json!({"name": "big", "steps": [
+        // Every line its own write: 3000 of them.
+        {"id": "chatty", "type": "shell.exec", "command": "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line-$i; done"},
+        {"id": "many", "type": "shell.exec", "needs": ["chatty"], "forEach": (0..1100).collect::<Vec<_>>(),
+         "parallelism": 20, "command": "exit 0"}
+    ]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/big/run", &su, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let done = until_state(&app, &su, &id, &["failed", "succeeded"]).await;
+    assert_eq!(done["state"], "succeeded", "{}", done["error"]);
+
+    let pieces = whole_log(&app, &su, &id).await;
+    let text: String = pieces
+        .iter()
+        .filter(|p| p["step"] == "chatty" && p["stream"] == "stdout")
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    let want: String = (1..=3000).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(text, want, "every line, in order");
+    assert!(
+        pieces.len() < 100,
+        "3000 lines are gathered into pieces, not a row per line: {} pieces",
+        pieces.len()
+    );
+
+    let steps = done["steps"].as_array().unwrap();
+    let many: Vec<&Value> = steps.iter().filter(|s| s["id"] == "many").collect();
+    assert_eq!(many.len(), 1100, "a unit per item, past the 1000 rows of one page");
+    let mut items: Vec<i64> = many.iter().map(|s| s["item"].as_i64().unwrap()).collect();
+    items.sort_unstable();
+    assert_eq!(items, (0..1100).collect::<Vec<i64>>());
+    assert!(many.iter().all(|s| s["state"] == "succeeded"));
+}
+
+#[tokio::test]
+async fn keep_runs_keeps_only_the_newest_ended_runs_of_each_runbook() {
+    let app = TestApp::with_config(|c| {
+        c.ops.shell_exec = true;
+        c.ops.keep_runs = 2;
+    })
+    .await;
+    let su = app.superuser_token().await;
+    for name in ["often", "rarely"] {
+        let runbook = json!({"name": name, "steps": [{"id": "s", "type": "shell.exec", "command": "echo hi"}]});
+        ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    }
+    let mut often = Vec::new();
+    for _ in 0..4 {
+        let run = ok(&app, Method::POST, "/api/ops/runbooks/often/run", &su, None).await;
+        let id = run["id"].as_str().unwrap().to_string();
+        until_state(&app, &su, &id, &["succeeded"]).await;
+        often.push(id);
+    }
+    let rarely = ok(&app, Method::POST, "/api/ops/runbooks/rarely/run", &su, None).await;
+    let rarely = rarely["id"].as_str().unwrap().to_string();
+    until_state(&app, &su, &rarely, &["succeeded"]).await;
+
+    let counts = keel_app::retention::purge_once(&app.state, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(counts.contains(&("_opsRuns", 2)), "{counts:?}");
+    for (id, kept) in [
+        (&often[0], false),
+        (&often[1], false),
+        (&often[2], true),
+        (&often[3], true),
+        (&rarely, true),
+    ] {
+        let r = app
+            .send(Method::GET, &format!("/api/ops/runs/{id}"), Some(&su), None)
+            .await;
+        let want = if kept { StatusCode::OK } else { StatusCode::NOT_FOUND };
+        assert_eq!(r.status, want, "run {id}: {}", r.text);
+        let log = app
+            .send(Method::GET, &format!("/api/ops/runs/{id}/log?after=0"), Some(&su), None)
+            .await;
+        assert_eq!(log.status, want, "the log of {id} goes with its run");
+    }
+}
+
+#[tokio::test]
+async fn a_run_outlasting_its_jobs_lease_runs_to_its_end() {
+    // The job's lease is 4 s; the command takes 6 s: the heartbeat keeps the lease, and the
+    // job's timeout does not cut the run.
+    let app = TestApp::with_config(|c| {
+        c.ops.shell_exec = true;
+        c.ops.lease_secs = 4;
+    })
+    .await;
+    let su = app.superuser_token().await;
+    let runbook =
+        json!({"name": "slow", "steps": [{"id": "wait", "type": "shell.exec", "command": "sleep 6; echo done"}]});
+    ok(&app, Method::POST, "/api/ops/runbooks", &su, Some(runbook)).await;
+    let run = ok(&app, Method::POST, "/api/ops/runbooks/slow/run", &su, None).await;
+    let done = until_state(
+        &app,
+        &su,
+        run["id"].as_str().unwrap(),
+        &["succeeded", "failed", "interrupted"],
+    )
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(step(&done, "wait")["stdout"], "done\n");
 }

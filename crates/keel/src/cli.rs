@@ -55,6 +55,11 @@ pub enum Command {
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script: `keel completion bash > /etc/bash_completion.d/keel`
+    Completion {
+        /// The shell: bash, zsh, fish, powershell or elvish
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +68,16 @@ pub struct ServeArgs {
     /// picks a free port
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Serve HTTPS (TLS, HTTP/2 and HTTP/1.1) on this address instead of plain HTTP; needs
+    /// --tls-cert and --tls-key
+    #[arg(long, value_name = "ADDR")]
+    pub https: Option<String>,
+    /// PEM certificate chain for --https (the server's certificate first)
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

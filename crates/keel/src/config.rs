@@ -65,6 +65,15 @@ fn figment(cli: &Cli) -> Figment {
         if let Some(http) = &args.http {
             fig = fig.merge(Serialized::default("http", http));
         }
+        if let Some(https) = &args.https {
+            fig = fig.merge(Serialized::default("https", https));
+        }
+        if let Some(cert) = &args.tls_cert {
+            fig = fig.merge(Serialized::default("tls_cert", cert));
+        }
+        if let Some(key) = &args.tls_key {
+            fig = fig.merge(Serialized::default("tls_key", key));
+        }
     }
     fig
 }

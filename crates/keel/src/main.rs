@@ -1,5 +1,5 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `ops`, `bench`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `ops`, `bench`, `completion`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod apikeys_cli;
@@ -37,6 +37,12 @@ fn main() -> ExitCode {
     // One rustls crypto provider for every TLS client (OAuth2, LDAP, SMTP, engines).
     keel_auth::ldap::ensure_tls_provider();
     let cli = cli::Cli::parse();
+    // A completion script needs neither configuration nor a runtime.
+    if let cli::Command::Completion { shell } = cli.command {
+        let mut command = <cli::Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "keel", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     // `keel ops` is an HTTP client: no data dir, and KEEL_URL/KEEL_TOKEN are its own variables,
     // not server settings.
     let loaded = if matches!(cli.command, cli::Command::Ops(_)) {
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
             cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
             cli::Command::Ops(args) => ops_cli::run(args).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
+            cli::Command::Completion { .. } => Ok(()),
         }
     });
     match result {

@@ -16,7 +16,7 @@ use crate::wiring::{open_bus, open_cache, open_jobs, open_notifiers, open_store,
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
-    let addr = parse_listen_addr(&cfg.http)?;
+    let (addr, tls) = listen_on(&cfg)?;
     crate::datadir::prepare(&cfg.data_dir)?;
     // One process per data dir while records or jobs are SQLite files in it.
     let embedded = crate::datadir::embedded_in(&cfg);
@@ -99,10 +99,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(lock) = lock.as_mut() {
         lock.record(Some(&addr.to_string()))?;
     }
-    println!("Keel listening on http://{addr}");
-    println!("  REST API:  http://{addr}/api/");
-    println!("  API docs:  http://{addr}/api/docs/");
-    println!("  Health:    http://{addr}/api/health");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("Keel listening on {scheme}://{addr}");
+    println!("  REST API:  {scheme}://{addr}/api/");
+    println!("  API docs:  {scheme}://{addr}/api/docs/");
+    println!("  Health:    {scheme}://{addr}/api/health");
     println!("  Data dir:  {}", cfg.data_dir.display());
     if !has_superuser(&store).await {
         println!(
@@ -114,7 +115,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let rt = realtime.clone();
-    let server = keel_server::listen::serve(listener, app, ServeOptions::from_limits(&cfg.limits), async move {
+    let options = ServeOptions {
+        tls,
+        ..ServeOptions::from_limits(&cfg.limits)
+    };
+    let server = keel_server::listen::serve(listener, app, options, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         rt.shutdown();
@@ -143,8 +148,37 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `serve` listens, and with which TLS: `https` with `tls_cert` and `tls_key`, else
+/// plain `http`.
+fn listen_on(cfg: &Config) -> anyhow::Result<(SocketAddr, Option<Arc<keel_server::tls::ServerConfig>>)> {
+    let Some(https) = cfg.https.as_deref().filter(|s| !s.is_empty()) else {
+        if cfg.tls_cert.is_some() || cfg.tls_key.is_some() {
+            return Err(bad("--tls-cert and --tls-key are for --https: add --https ADDR".into()));
+        }
+        return Ok((parse_listen_addr(&cfg.http)?, None));
+    };
+    let addr = listen_addr("--https", https)?;
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        return Err(bad(
+            "--https needs --tls-cert FILE and --tls-key FILE (PEM); Keel does not fetch certificates (no ACME)".into(),
+        ));
+    };
+    let tls = keel_server::tls::server_config(cert, key).map_err(bad)?;
+    Ok((addr, Some(tls)))
+}
+
+/// Bad input on the command line (exit 2).
+fn bad(message: String) -> anyhow::Error {
+    keel_core::Error::bad_request(message).into()
+}
+
 /// The listen address: `HOST:PORT`, `:PORT` (on 127.0.0.1) or `NAME:PORT` (resolved).
 pub fn parse_listen_addr(raw: &str) -> anyhow::Result<SocketAddr> {
+    listen_addr("--http", raw)
+}
+
+/// [`parse_listen_addr`] of the flag `flag`.
+fn listen_addr(flag: &str, raw: &str) -> anyhow::Result<SocketAddr> {
     let raw = raw.trim();
     let full = match raw.strip_prefix(':') {
         Some(port) => format!("127.0.0.1:{port}"),
@@ -162,7 +196,7 @@ pub fn parse_listen_addr(raw: &str) -> anyhow::Result<SocketAddr> {
         }
     }
     Err(keel_core::Error::bad_request(format!(
-        "--http: expected HOST:PORT such as 127.0.0.1:8090 or :8090, got {raw:?}"
+        "{flag}: expected HOST:PORT such as 127.0.0.1:8090 or :8090, got {raw:?}"
     ))
     .into())
 }

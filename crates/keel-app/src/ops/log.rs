@@ -26,6 +26,11 @@ use crate::App;
 pub const LOG_CAP: u64 = 16 * 1024 * 1024;
 /// The most of each stream one step on one target keeps in its own row (the tail, bytes).
 pub const STEP_CAP: usize = 64 * 1024;
+/// Output of a step is kept and sent in pieces of at most about this many bytes...
+pub const FLUSH_BYTES: usize = 16 * 1024;
+/// ...or at least this often while a step runs (a chatty command costs one row per piece,
+/// not one per line it printed).
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// The bus topic prefix of runs' live logs and state changes.
 pub const TOPIC: &str = "ops.runs.";
 
@@ -126,12 +131,16 @@ impl RunLog {
 
 /// The output of one step on one target: redacted as a stream (a secret split across two
 /// chunks is caught), into the run's log as it arrives, and the last [`STEP_CAP`] bytes of
-/// each stream kept for the step's row. Call [`StepSink::finish`] once the command ended.
+/// each stream kept for the step's row. What arrives is gathered into pieces of up to
+/// [`FLUSH_BYTES`], written by [`StepSink::flush`] (call it every [`FLUSH_EVERY`]) and
+/// [`StepSink::finish`] (call it once the command ended).
 pub struct StepSink {
     log: Arc<RunLog>,
     step: String,
     target: String,
     inner: std::sync::Mutex<[StreamState; 2]>,
+    /// Text not yet in the log, in arrival order (a stream index and its text).
+    gathered: std::sync::Mutex<Vec<(usize, String)>>,
 }
 
 struct StreamState {
@@ -154,6 +163,34 @@ impl StepSink {
             step: step.to_string(),
             target: target.to_string(),
             inner,
+            gathered: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds `text` of stream `index` to what is not yet in the log; answers whether that is
+    /// now a piece worth writing.
+    fn gather(&self, index: usize, text: String) -> bool {
+        let Ok(mut g) = self.gathered.lock() else {
+            return false;
+        };
+        if !text.is_empty() {
+            match g.last_mut() {
+                Some((i, t)) if *i == index => t.push_str(&text),
+                _ => g.push((index, text)),
+            }
+        }
+        g.iter().map(|(_, t)| t.len()).sum::<usize>() >= FLUSH_BYTES
+    }
+
+    /// Writes what was gathered to the run's log.
+    pub async fn flush(&self) {
+        let pieces = match self.gathered.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(_) => return,
+        };
+        for (index, text) in pieces {
+            let name = if index == 0 { "stdout" } else { "stderr" };
+            self.log.append_redacted(&self.step, &self.target, name, text).await;
         }
     }
 
@@ -197,22 +234,25 @@ impl StepSink {
 
     /// Flushes what each stream held back (the command ended).
     pub async fn finish(&self) {
-        for (index, name) in [(0, "stdout"), (1, "stderr")] {
+        for index in [0, 1] {
             let text = self.take_text(index, &[], true);
-            self.log.append_redacted(&self.step, &self.target, name, text).await;
+            self.gather(index, text);
         }
+        self.flush().await;
     }
 }
 
 #[async_trait]
 impl OutputSink for StepSink {
     async fn chunk(&self, stream: OutputStream, data: Bytes) {
-        let (index, name) = match stream {
-            OutputStream::Stdout => (0, "stdout"),
-            OutputStream::Stderr => (1, "stderr"),
+        let index = match stream {
+            OutputStream::Stdout => 0,
+            OutputStream::Stderr => 1,
         };
         let text = self.take_text(index, &data, false);
-        self.log.append_redacted(&self.step, &self.target, name, text).await;
+        if self.gather(index, text) {
+            self.flush().await;
+        }
     }
 }
 

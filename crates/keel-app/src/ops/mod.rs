@@ -11,12 +11,15 @@
 //!   the run, cancel and the run's timeout; each step's output streamed into the run's log
 //!   ([`log`]) and live over realtime (`ops/runs/{id}`).
 //!
+//! - [`retention`]: only the newest `[ops] keep_runs` ended runs of each runbook are kept.
+//!
 //! A run's states: `queued` → `running` → `succeeded` | `failed` | `cancelled`, with
 //! `awaiting_approval` while an approval step waits, and `interrupted` when the process
 //! running it died (see [`worker`]).
 
 pub mod engine;
 pub mod log;
+pub mod retention;
 pub mod runbooks;
 pub mod runs;
 pub mod secrets;

@@ -170,6 +170,12 @@ pub(crate) async fn settle(
 
 #[async_trait]
 impl JobHandler for RunWorker {
+    /// A run is bounded by its own timeout and cancel, not the job's: `timeout_ms` is the
+    /// lease (`[ops] lease_secs`) the heartbeat extends.
+    fn bounded_by_timeout(&self) -> bool {
+        false
+    }
+
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<Option<Value>, JobFailure> {
         let app = &self.app;
         if let Some(runbook) = job.payload.get("runbook").and_then(Value::as_str) {

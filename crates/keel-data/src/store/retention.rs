@@ -42,3 +42,35 @@ pub(crate) async fn purge_created_before(store: &Store, name: &str, cutoff: &str
     w.commit().await?;
     Ok(n)
 }
+
+/// Deletes every row of the system collection `name` whose `field` is one of `values` (at
+/// most 500 values a call); returns how many rows.
+pub(crate) async fn purge_where_in(store: &Store, name: &str, field: &str, values: &[Value]) -> Result<u64> {
+    if !name.starts_with('_') {
+        return Err(Error::bad_request(format!(
+            "{name} is not a system collection: only Keel's own logs are purged"
+        )));
+    }
+    if values.is_empty() {
+        return Ok(0);
+    }
+    if values.len() > 500 {
+        return Err(Error::internal("purge at most 500 values at once"));
+    }
+    let c = store.collection(name)?;
+    if c.field(field).is_none() && field != "id" {
+        return Err(Error::internal(format!("{name} has no field {field}")));
+    }
+    let d = store.engine.dialect();
+    let marks: Vec<String> = (1..=values.len()).map(|i| d.placeholder(i)).collect();
+    let sql = format!(
+        "DELETE FROM {} WHERE {} IN ({})",
+        d.quote_ident(&c.name),
+        d.quote_ident(field),
+        marks.join(", ")
+    );
+    let mut w = Write::begin(store).await?;
+    let n = w.tx.execute(&sql, values).await?;
+    w.commit().await?;
+    Ok(n)
+}

@@ -95,9 +95,15 @@ impl KeelProcess {
 
     /// Serves an existing data dir on `http` (the `--http` flag) with extra variables.
     pub fn serve_on(data_dir: TempDir, http: &str, env: &[(&str, &str)]) -> Self {
+        Self::serve_args(data_dir, &["--http", http], env)
+    }
+
+    /// Serves an existing data dir with `keel serve ARGS` and extra variables.
+    pub fn serve_args(data_dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = keel_command(data_dir.path())
             .envs(env.iter().copied())
-            .args(["serve", "--http", http])
+            .arg("serve")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -67,14 +67,26 @@ impl UnitOutput {
 /// Runs one unit.
 pub(crate) async fn run(unit: Unit<'_>) -> UnitOutput {
     let sink = unit.sink.clone();
-    let out = match unit.kind {
-        StepKind::ShellExec | StepKind::SshExec | StepKind::WinrmExec => exec::run(&unit).await,
-        StepKind::SshCopy | StepKind::WinrmCopy => copy::run(&unit).await,
-        StepKind::HttpRequest => http::run(&unit).await,
-        StepKind::JobEnqueue => enqueue(&unit).await,
-        StepKind::NotifySend => notify(&unit).await,
-        StepKind::RunbookCall => call::run(&unit).await,
-        StepKind::Approval => UnitOutput::failed("an approval is decided by the engine, not run"),
+    let work = async {
+        match unit.kind {
+            StepKind::ShellExec | StepKind::SshExec | StepKind::WinrmExec => exec::run(&unit).await,
+            StepKind::SshCopy | StepKind::WinrmCopy => copy::run(&unit).await,
+            StepKind::HttpRequest => http::run(&unit).await,
+            StepKind::JobEnqueue => enqueue(&unit).await,
+            StepKind::NotifySend => notify(&unit).await,
+            StepKind::RunbookCall => call::run(&unit).await,
+            StepKind::Approval => UnitOutput::failed("an approval is decided by the engine, not run"),
+        }
+    };
+    tokio::pin!(work);
+    // Output gathered by the sink reaches the log (and live tails) at least this often.
+    let mut tick = tokio::time::interval(super::log::FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = tick.tick() => sink.flush().await,
+        }
     };
     sink.finish().await;
     out
