@@ -17,8 +17,10 @@ use crate::redact::{collection_json, masked_path};
 use crate::App;
 
 pub mod filter;
+mod import;
 mod list;
 
+pub use import::import;
 pub use list::{list, may_read};
 
 /// The collection `id_or_name` as `caller` may see it (`collections:read`; 404 when absent).

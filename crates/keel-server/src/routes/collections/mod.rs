@@ -5,6 +5,7 @@ use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod import;
 mod list;
 mod remove;
 mod scaffolds;
@@ -16,6 +17,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list::list, write::create))
         .routes(routes!(scaffolds::scaffolds))
+        .routes(routes!(import::import))
         .routes(routes!(view::view, write::update, remove::delete))
         .routes(routes!(remove::truncate))
 }
