@@ -194,6 +194,7 @@ pub(crate) fn validate(
 
     let mut names: Vec<String> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
+    let is_view = c.is_view();
     for (i, f) in c.fields.iter_mut().enumerate() {
         let key = |k: &str| format!("fields.{i}.{k}");
         if !re(&FIELD, r"^\w{1,100}$").is_match(&f.name) {
@@ -257,7 +258,7 @@ pub(crate) fn validate(
                 };
                 let target_is_view = schema.get(&o.collection_id).is_some_and(|t| t.is_view());
                 match target {
-                    Some(_) if target_is_view && !c.is_view() => {
+                    Some(_) if target_is_view && !is_view => {
                         errs.insert(
                             key("collectionId"),
                             err(

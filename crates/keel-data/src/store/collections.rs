@@ -380,7 +380,7 @@ async fn update_table(
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), Some(old), c).await?;
-    let mut readers: Vec<Arc<Collection>> = view::dependents(&schema.list, &[&old.name])
+    let mut readers: Vec<Arc<Collection>> = view::dependents(&schema.list, &[old.name.as_str()])
         .into_iter()
         .filter(|v| v.id != c.id)
         .collect();
