@@ -129,7 +129,9 @@ async fn scenario(app: &App) {
             Method::POST,
             "/api/collections",
             Some(&su),
-            Some(json!({"name": "published_posts", "type": "view", "listRule": "", "viewRule": "", "viewQuery": QUERY})),
+            Some(
+                json!({"name": "published_posts", "type": "view", "listRule": "", "viewRule": "", "viewQuery": QUERY}),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -199,7 +201,9 @@ async fn scenario(app: &App) {
         )
         .await;
     assert_eq!(titles(&r.json), ["c"]);
-    assert!(r.json["items"][0].get("expand").is_none_or(|e| e.get("author").is_none()));
+    assert!(r.json["items"][0]
+        .get("expand")
+        .is_none_or(|e| e.get("author").is_none()));
     let one = |id: &str| format!("/api/collections/published_posts/records/{id}");
     let r = app.send(Method::GET, &one(&ids[0]), None, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -240,7 +244,12 @@ async fn scenario(app: &App) {
     let r = app.send(Method::DELETE, &one(&ids[0]), Some(&su), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app
-        .send(Method::DELETE, "/api/collections/published_posts/truncate", Some(&su), None)
+        .send(
+            Method::DELETE,
+            "/api/collections/published_posts/truncate",
+            Some(&su),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
@@ -254,17 +263,37 @@ async fn scenario(app: &App) {
     };
     for (extra, key, code) in [
         (json!({"createRule": ""}), "createRule", "validation_nil"),
-        (json!({"indexes": ["CREATE INDEX i ON bad_view (id)"]}), "indexes", "validation_indexes_not_supported"),
+        (
+            json!({"indexes": ["CREATE INDEX i ON bad_view (id)"]}),
+            "indexes",
+            "validation_indexes_not_supported",
+        ),
         (json!({"viewQuery": ""}), "viewQuery", "validation_required"),
         (
             json!({"viewQuery": "SELECT id FROM posts; DROP TABLE posts"}),
             "viewQuery",
             "validation_invalid_view_query",
         ),
-        (json!({"viewQuery": "DELETE FROM posts"}), "viewQuery", "validation_invalid_view_query"),
-        (json!({"viewQuery": "SELECT title FROM posts"}), "viewQuery", "validation_invalid_view_query"),
-        (json!({"viewQuery": "SELECT * FROM posts"}), "viewQuery", "validation_invalid_view_query"),
-        (json!({"viewQuery": "SELECT id FROM nowhere"}), "viewQuery", "validation_invalid_view_query"),
+        (
+            json!({"viewQuery": "DELETE FROM posts"}),
+            "viewQuery",
+            "validation_invalid_view_query",
+        ),
+        (
+            json!({"viewQuery": "SELECT title FROM posts"}),
+            "viewQuery",
+            "validation_invalid_view_query",
+        ),
+        (
+            json!({"viewQuery": "SELECT * FROM posts"}),
+            "viewQuery",
+            "validation_invalid_view_query",
+        ),
+        (
+            json!({"viewQuery": "SELECT id FROM nowhere"}),
+            "viewQuery",
+            "validation_invalid_view_query",
+        ),
         (
             json!({"viewQuery": "SELECT author AS id FROM posts"}),
             "viewQuery",
@@ -278,7 +307,12 @@ async fn scenario(app: &App) {
         assert_eq!(r.json["data"][key]["code"], code, "{extra}: {}", r.text());
     }
     let r = app
-        .send(Method::POST, "/api/collections", Some(&su), Some(bad(json!({"viewQuery": "SELECT id FROM nowhere"}))))
+        .send(
+            Method::POST,
+            "/api/collections",
+            Some(&su),
+            Some(bad(json!({"viewQuery": "SELECT id FROM nowhere"}))),
+        )
         .await;
     assert!(
         r.json["data"]["viewQuery"]["message"]
@@ -288,9 +322,13 @@ async fn scenario(app: &App) {
         "{}",
         r.text()
     );
-    let r = app.send(Method::GET, "/api/collections/bad_view", Some(&su), None).await;
+    let r = app
+        .send(Method::GET, "/api/collections/bad_view", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was left behind");
-    let r = app.send(Method::GET, "/api/collections/posts/records", None, None).await;
+    let r = app
+        .send(Method::GET, "/api/collections/posts/records", None, None)
+        .await;
     assert_eq!(r.json["totalItems"], 3, "the posts are untouched");
 
     // A base collection cannot point a relation at a view.
@@ -306,7 +344,7 @@ async fn scenario(app: &App) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        r.json["data"]["fields.0.collectionId"]["code"],
+        r.json["data"]["fields.1.collectionId"]["code"],
         "validation_relation_field_non_view_base_collection",
         "{}",
         r.text()
@@ -325,17 +363,31 @@ async fn scenario(app: &App) {
         }
     }
     let r = app
-        .send(Method::PATCH, "/api/collections/posts", Some(&su), Some(json!({"fields": renamed})))
+        .send(
+            Method::PATCH,
+            "/api/collections/posts",
+            Some(&su),
+            Some(json!({"fields": renamed})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    assert!(r.json["message"].as_str().unwrap().contains("published_posts"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().contains("published_posts"),
+        "{}",
+        r.text()
+    );
     let mut added = posts["fields"].clone();
     added
         .as_array_mut()
         .unwrap()
         .push(json!({"name": "summary", "type": "text"}));
     let r = app
-        .send(Method::PATCH, "/api/collections/posts", Some(&su), Some(json!({"fields": added})))
+        .send(
+            Method::PATCH,
+            "/api/collections/posts",
+            Some(&su),
+            Some(json!({"fields": added})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = app.send(Method::GET, records, Some(&su), None).await;
@@ -344,7 +396,11 @@ async fn scenario(app: &App) {
         .send(Method::DELETE, "/api/collections/posts", Some(&su), None)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json["message"].as_str().unwrap().contains("view collection"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().contains("view collection"),
+        "{}",
+        r.text()
+    );
 
     // A new query recreates the view and its fields.
     let r = app
@@ -359,7 +415,12 @@ async fn scenario(app: &App) {
     assert_eq!(field_names(&r.json), ["id", "title"]);
     assert_eq!(field(&r.json, "id")["id"], field(&view, "id")["id"]);
     let r = app
-        .send(Method::GET, "/api/collections/published_posts/records?sort=title", None, None)
+        .send(
+            Method::GET,
+            "/api/collections/published_posts/records?sort=title",
+            None,
+            None,
+        )
         .await;
     assert_eq!(titles(&r.json), ["a", "b", "c"]);
     assert!(r.json["items"][0].get("views").is_none());

@@ -119,7 +119,10 @@ pub(crate) fn check_view_options(c: &Collection) -> Result<()> {
     if !c.indexes.is_empty() {
         errs.insert(
             "indexes".into(),
-            err("validation_indexes_not_supported", "View collections don't support indexes."),
+            err(
+                "validation_indexes_not_supported",
+                "View collections don't support indexes.",
+            ),
         );
     }
     if errs.is_empty() {

@@ -172,8 +172,7 @@ fn normalize_options(c: &mut Collection) {
 fn check_view_actor(actor: SchemaActor) -> Result<()> {
     if actor == SchemaActor::Manager {
         return Err(Error::Forbidden(
-            "Only superusers may create or change view collections: a view query can read any table."
-                .into(),
+            "Only superusers may create or change view collections: a view query can read any table.".into(),
         ));
     }
     Ok(())
@@ -357,7 +356,11 @@ async fn save_update(
             if x.id == c.id {
                 c.clone()
             } else {
-                views.iter().find(|v| v.id == x.id).cloned().unwrap_or_else(|| x.clone())
+                views
+                    .iter()
+                    .find(|v| v.id == x.id)
+                    .cloned()
+                    .unwrap_or_else(|| x.clone())
             }
         })
         .collect();
@@ -427,7 +430,12 @@ async fn update_table(
 }
 
 /// Creates the view of `c` and saves its `_collections` row.
-async fn create_view(store: &Store, schema: &super::cache::Schema, c: &Collection, journal: &mut Journal) -> Result<()> {
+async fn create_view(
+    store: &Store,
+    schema: &super::cache::Schema,
+    c: &Collection,
+    journal: &mut Journal,
+) -> Result<()> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), None, c).await?;
@@ -490,9 +498,11 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
     if c.system {
         return Err(Error::bad_request("System collections cannot be deleted."));
     }
-    if let Some(v) = schema.list.iter().find(|v| {
-        v.is_view() && v.id != c.id && view_query::mentions(v.view_query.as_deref().unwrap_or(""), &c.name)
-    }) {
+    if let Some(v) = schema
+        .list
+        .iter()
+        .find(|v| v.is_view() && v.id != c.id && view_query::mentions(v.view_query.as_deref().unwrap_or(""), &c.name))
+    {
         return Err(Error::bad_request(format!(
             "The collection is used by the view collection {} (its viewQuery); change or delete that view first.",
             v.name

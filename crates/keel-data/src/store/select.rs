@@ -163,8 +163,7 @@ pub(crate) async fn list(
     let offset = (page - 1).saturating_mul(per_page);
     let table = d.quote_ident(&c.name);
     let cols = select_cols(c, "t", d);
-    let select =
-        format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {per_page} OFFSET {offset}");
+    let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {per_page} OFFSET {offset}");
     let (rows, total) = if params.skip_total {
         (store.engine.fetch_all(&select, &buf.params).await?, -1)
     } else {

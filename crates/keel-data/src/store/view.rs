@@ -52,11 +52,7 @@ async fn columns(tx: &mut dyn Tx, d: &dyn Dialect, name: &str) -> Result<Vec<Col
         .into_iter()
         .map(|r| Column {
             name: r.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-            ty: r
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_ascii_lowercase(),
+            ty: r.get("type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase(),
         })
         .collect())
 }
@@ -118,13 +114,20 @@ pub(crate) async fn prepare(
     let query = view_query::normalize(c.view_query.as_deref().unwrap_or(""))?;
     let parsed = view_query::parse(&query)?;
     let d = store.engine.dialect();
-    let tmp = format!("_keel_tmp_view_{}", keel_core::id::random_string(8, b"abcdefghijklmnopqrstuvwxyz"));
+    let tmp = format!(
+        "_keel_tmp_view_{}",
+        keel_core::id::random_string(8, b"abcdefghijklmnopqrstuvwxyz")
+    );
     let checked = async {
         let mut tx = store.engine.begin().await?;
         let cols = save(tx.as_mut(), d, &tmp, &query).await?;
         let ids = tx
             .fetch_all(
-                &format!("SELECT {} AS id FROM {} LIMIT 10", d.quote_ident("id"), d.quote_ident(&tmp)),
+                &format!(
+                    "SELECT {} AS id FROM {} LIMIT 10",
+                    d.quote_ident("id"),
+                    d.quote_ident(&tmp)
+                ),
                 &[],
             )
             .await;
@@ -171,10 +174,7 @@ pub(crate) async fn prepare(
 fn fields(lookup: &dyn SchemaLookup, parsed: &Parsed, cols: &[Column], old: Option<&Collection>) -> Result<Vec<Field>> {
     let mut out = Vec::with_capacity(cols.len());
     for col in cols {
-        let ident = parsed
-            .columns
-            .iter()
-            .find(|i| i.alias.eq_ignore_ascii_case(&col.name));
+        let ident = parsed.columns.iter().find(|i| i.alias.eq_ignore_ascii_case(&col.name));
         let mut f = match ident {
             _ if col.name == "id" => id_field(),
             Some(i) => infer(lookup, parsed, &i.original, &col.name)?,
@@ -266,7 +266,10 @@ fn infer(lookup: &dyn SchemaLookup, parsed: &Parsed, original: &str, name: &str)
     let Some(source) = table
         .filter(|t| !t.original.contains('('))
         .and_then(|t| lookup.collection(&t.original))
-        .filter(|c| c.name.eq_ignore_ascii_case(&table.map(|t| t.original.as_str()).unwrap_or("")))
+        .filter(|c| {
+            c.name
+                .eq_ignore_ascii_case(&table.map(|t| t.original.as_str()).unwrap_or(""))
+        })
     else {
         return Ok(json_field(name));
     };
@@ -333,9 +336,7 @@ fn creation_order(mut views: Vec<Arc<Collection>>) -> Vec<Arc<Collection>> {
     while !views.is_empty() {
         let ready = views.iter().position(|v| {
             let q = v.view_query.as_deref().unwrap_or("");
-            !views
-                .iter()
-                .any(|o| o.id != v.id && view_query::mentions(q, &o.name))
+            !views.iter().any(|o| o.id != v.id && view_query::mentions(q, &o.name))
         });
         // A cycle cannot be created; should one be stored, keep the stored order.
         out.push(views.remove(ready.unwrap_or(0)));
@@ -344,7 +345,12 @@ fn creation_order(mut views: Vec<Arc<Collection>>) -> Vec<Arc<Collection>> {
 }
 
 /// Drops `views` (the last first) in `tx`, journaled with the statement recreating each.
-pub(crate) async fn drop_all(tx: &mut dyn Tx, d: &dyn Dialect, views: &[Arc<Collection>], journal: &mut Journal) -> Result<()> {
+pub(crate) async fn drop_all(
+    tx: &mut dyn Tx,
+    d: &dyn Dialect,
+    views: &[Arc<Collection>],
+    journal: &mut Journal,
+) -> Result<()> {
     for v in views.iter().rev() {
         let query = view_query::normalize(v.view_query.as_deref().unwrap_or("")).unwrap_or_default();
         // Only engines whose DDL commits by itself ever run the undo statement.

@@ -124,9 +124,7 @@ fn pieces(q: &str) -> Result<Vec<Piece<'_>>> {
                 depth += 1;
             }
             b')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| invalid("unbalanced parentheses"))?;
+                depth = depth.checked_sub(1).ok_or_else(|| invalid("unbalanced parentheses"))?;
             }
             _ if depth > 0 => {}
             b',' => {
@@ -156,7 +154,10 @@ fn pieces(q: &str) -> Result<Vec<Piece<'_>>> {
 /// The query without surrounding whitespace and trailing `;`: one statement, starting with
 /// `SELECT` or `WITH`. A 400 naming `viewQuery` otherwise.
 pub(crate) fn normalize(q: &str) -> Result<String> {
-    let q = q.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace()).trim();
+    let q = q
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+        .trim();
     if q.is_empty() {
         return Err(Error::field("viewQuery", "validation_required", "Cannot be blank."));
     }
