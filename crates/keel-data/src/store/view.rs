@@ -263,13 +263,12 @@ fn infer(lookup: &dyn SchemaLookup, parsed: &Parsed, original: &str, name: &str)
         Some(a) => parsed.tables.iter().find(|t| t.alias.eq_ignore_ascii_case(a)),
         None => parsed.tables.first(),
     };
-    let Some(source) = table
-        .filter(|t| !t.original.contains('('))
-        .and_then(|t| lookup.collection(&t.original))
-        .filter(|c| {
-            c.name
-                .eq_ignore_ascii_case(&table.map(|t| t.original.as_str()).unwrap_or(""))
-        })
+    let Some(table) = table.filter(|t| !t.original.contains('(')) else {
+        return Ok(json_field(name));
+    };
+    let Some(source) = lookup
+        .collection(&table.original)
+        .filter(|c| c.name.eq_ignore_ascii_case(&table.original))
     else {
         return Ok(json_field(name));
     };

@@ -190,8 +190,10 @@ const DISCARD_WORDS: &[&str] = &["where", "group", "having", "order", "limit", "
 /// The columns and tables of `q` (already [`normalize`]d).
 pub(crate) fn parse(q: &str) -> Result<Parsed> {
     let pieces = pieces(q)?;
-    let (mut select, mut from, mut joins): (Vec<Vec<&str>>, Vec<Vec<&str>>, Vec<Vec<&str>>) =
-        (vec![vec![]], vec![vec![]], vec![]);
+    // Each list holds the words of each comma-separated item.
+    let mut select: Vec<Vec<&str>> = vec![vec![]];
+    let mut from: Vec<Vec<&str>> = vec![vec![]];
+    let mut joins: Vec<Vec<&str>> = vec![];
     let mut part = Part::None;
     let mut skip = false;
     let mut i = 0;
