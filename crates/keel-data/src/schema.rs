@@ -31,6 +31,8 @@ pub enum CollectionType {
     #[default]
     Base,
     Auth,
+    /// Read-only records computed by an SQL `SELECT` (`viewQuery`); see `store/view.rs`.
+    View,
 }
 
 /// A collection as stored and as the Collections API shows it (PocketBase's JSON shape).
@@ -61,6 +63,10 @@ pub struct Collection {
     /// Auth collections only; `None` on base collections.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthOptions>,
+    /// View collections only: the `SELECT` whose rows are the records (in the engine's own
+    /// SQL); `None` on other collections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_query: Option<String>,
     #[serde(default)]
     pub created: String,
     #[serde(default)]
@@ -392,6 +398,11 @@ impl Collection {
         self.kind == CollectionType::Auth
     }
 
+    /// Whether the records are the rows of a `SELECT` (read-only).
+    pub fn is_view(&self) -> bool {
+        self.kind == CollectionType::View
+    }
+
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -507,9 +518,13 @@ impl Collection {
 
     /// A new collection of `kind` named `name`: its system fields and `created`/`updated`,
     /// every rule `null` (superusers only), default auth options for auth collections.
+    /// A view's fields come from its query: none until it is saved.
     pub fn blank(name: &str, kind: CollectionType) -> Collection {
-        let mut fields = Collection::system_fields(kind);
-        fields.extend(Collection::timestamp_fields());
+        let mut fields = Vec::new();
+        if kind != CollectionType::View {
+            fields = Collection::system_fields(kind);
+            fields.extend(Collection::timestamp_fields());
+        }
         let now = keel_core::time::now();
         Collection {
             id: String::new(),
@@ -524,6 +539,7 @@ impl Collection {
             update_rule: None,
             delete_rule: None,
             auth: (kind == CollectionType::Auth).then(AuthOptions::default),
+            view_query: (kind == CollectionType::View).then(String::new),
             created: now.clone(),
             updated: now,
         }

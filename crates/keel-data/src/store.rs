@@ -29,6 +29,8 @@ mod rows;
 mod rules;
 mod select;
 mod validate;
+mod view;
+mod view_query;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

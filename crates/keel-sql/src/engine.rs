@@ -226,6 +226,19 @@ pub trait Dialect: Send + Sync + 'static {
     fn integer_cast(&self, expr: &str) -> String {
         format!("CAST({expr} AS BIGINT)")
     }
+    /// A query listing the columns of the table or view named by the bound parameter
+    /// `$1`, in order, one row each with `name` and `type` (the engine's type name, empty
+    /// where it has none: an SQLite expression). Used to read a view's columns.
+    fn columns_query(&self) -> String {
+        format!(
+            "SELECT name AS name, type AS type FROM pragma_table_info({}) ORDER BY cid",
+            self.placeholder(1)
+        )
+    }
+    /// `expr` converted to text (`CAST(… AS TEXT)`), e.g. a view's numeric `id`.
+    fn text_cast(&self, expr: &str) -> String {
+        format!("CAST({expr} AS TEXT)")
+    }
     /// Statements making `(scope…, column)` of `table` unique among the rows where `column`
     /// is not NULL and `condition` holds, under the index `name` (names unquoted, the
     /// condition SQL over the table's columns). Safe to run again.

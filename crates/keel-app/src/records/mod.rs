@@ -32,7 +32,11 @@ pub enum Write {
 /// 403 for a record write to a system collection a service owns (`_webhooks`,
 /// `_notifications`, …; `keel_data::system::managed_by`), naming the API to use: its input is
 /// checked there, and a write here would skip that.
+/// A view collection's records cannot be written: 400 as PocketBase answers.
 pub fn refuse_managed(collection: &Collection) -> Result<(), Error> {
+    if collection.is_view() {
+        return Err(Error::bad_request("Unsupported collection type."));
+    }
     match keel_data::system::managed_by(&collection.name) {
         Some(api) => Err(Error::Forbidden(format!(
             "{} is managed by {api}: make the change there, where its input is checked.",

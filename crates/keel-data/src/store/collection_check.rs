@@ -103,6 +103,35 @@ pub(crate) fn complete_fields(kind: CollectionType, fields: Vec<Field>, add_time
     Ok(out)
 }
 
+/// A view collection's own rules (PocketBase's): no create, update or delete rule (its
+/// records cannot be written), no indexes.
+pub(crate) fn check_view_options(c: &Collection) -> Result<()> {
+    let mut errs = FieldErrors::new();
+    for (name, rule) in [
+        ("createRule", &c.create_rule),
+        ("updateRule", &c.update_rule),
+        ("deleteRule", &c.delete_rule),
+    ] {
+        if rule.is_some() {
+            errs.insert(name.into(), err("validation_nil", "Must be blank."));
+        }
+    }
+    if !c.indexes.is_empty() {
+        errs.insert(
+            "indexes".into(),
+            err(
+                "validation_indexes_not_supported",
+                "View collections don't support indexes.",
+            ),
+        );
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fields(errs))
+    }
+}
+
 /// Validates `c` (being created when `old` is `None`) against the schema; normalises relation
 /// targets to ids and index statements to their canonical form.
 pub(crate) fn validate(
@@ -168,6 +197,7 @@ pub(crate) fn validate(
 
     let mut names: Vec<String> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
+    let is_view = c.is_view();
     for (i, f) in c.fields.iter_mut().enumerate() {
         let key = |k: &str| format!("fields.{i}.{k}");
         if !re(&FIELD, r"^\w{1,100}$").is_match(&f.name) {
@@ -229,7 +259,17 @@ pub(crate) fn validate(
                 } else {
                     schema.get(&o.collection_id).map(|t| t.id.clone())
                 };
+                let target_is_view = schema.get(&o.collection_id).is_some_and(|t| t.is_view());
                 match target {
+                    Some(_) if target_is_view && !is_view => {
+                        errs.insert(
+                            key("collectionId"),
+                            err(
+                                "validation_relation_field_non_view_base_collection",
+                                "Only view collections are allowed to have relations to other views.",
+                            ),
+                        );
+                    }
                     Some(id) if !o.collection_id.is_empty() => o.collection_id = id,
                     _ => {
                         errs.insert(

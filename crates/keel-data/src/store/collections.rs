@@ -6,9 +6,10 @@ use std::sync::Arc;
 use keel_core::{Error, Result};
 use serde_json::Value;
 
-use super::collection_check::{complete_fields, new_field_id, parse, validate};
+use super::cache::Overlay;
+use super::collection_check::{check_view_options, complete_fields, new_field_id, parse, validate};
 use super::journal::Journal;
-use super::{alter, ddl, migrate, Store};
+use super::{alter, ddl, migrate, view, view_query, Store};
 use crate::request::{is_system_name, SchemaActor};
 use crate::schema::{AuthOptions, Collection, CollectionType};
 use crate::system::AUDIT;
@@ -112,18 +113,33 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
         ));
     }
     c.system = false;
-    c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), true)?;
-    normalize_auth(&mut c);
+    normalize_options(&mut c);
+    if c.is_view() {
+        check_view_actor(actor)?;
+        check_view_options(&c)?;
+        view::prepare(store, &*schema, &mut c, None).await?;
+    } else {
+        c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), true)?;
+    }
     let now = keel_core::time::now();
     c.created = now.clone();
     c.updated = now;
     validate(&schema, None, &mut c, d)?;
 
     let mut journal = Journal::default();
-    if let Err(e) = create_table(store, &c, &mut journal).await {
-        // MySQL committed the CREATE TABLE: drop it so the name stays free.
+    let created = if c.is_view() {
+        create_view(store, &schema, &c, &mut journal).await
+    } else {
+        create_table(store, &c, &mut journal).await
+    };
+    if let Err(e) = created {
+        // MySQL committed the CREATE TABLE (VIEW): drop it so the name stays free.
         if !d.transactional_ddl() {
-            alter::undo_create(store, &c, journal).await;
+            if c.is_view() {
+                alter::undo(store, &c, &c, journal, false).await;
+            } else {
+                alter::undo_create(store, &c, journal).await;
+            }
         }
         return Err(e);
     }
@@ -136,15 +152,38 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
     Ok(c)
 }
 
-/// Base collections carry no auth options; auth collections always do.
-fn normalize_auth(c: &mut Collection) {
-    match c.kind {
-        CollectionType::Base => c.auth = None,
-        CollectionType::Auth => {
-            if c.auth.is_none() {
-                c.auth = Some(AuthOptions::default());
-            }
+/// Only auth collections carry auth options (always), only views a `viewQuery` (always).
+fn normalize_options(c: &mut Collection) {
+    if c.kind == CollectionType::Auth {
+        if c.auth.is_none() {
+            c.auth = Some(AuthOptions::default());
         }
+    } else {
+        c.auth = None;
+    }
+    if c.kind == CollectionType::View {
+        c.view_query.get_or_insert_with(String::new);
+    } else {
+        c.view_query = None;
+    }
+}
+
+/// 403 unless a superuser defines the view: its query reads any table, system ones included.
+fn check_view_actor(actor: SchemaActor) -> Result<()> {
+    if actor == SchemaActor::Manager {
+        return Err(Error::Forbidden(
+            "Only superusers may create or change view collections: a view query can read any table.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `type` of a collection as its JSON names it.
+fn type_name(kind: CollectionType) -> &'static str {
+    match kind {
+        CollectionType::Base => "base",
+        CollectionType::Auth => "auth",
+        CollectionType::View => "view",
     }
 }
 
@@ -215,7 +254,7 @@ pub(crate) async fn update(
         return Err(Error::bad_request("The collection data must be a JSON object."));
     };
     if let Some(t) = patch.get("type").and_then(Value::as_str) {
-        if t != if old.is_auth() { "auth" } else { "base" } {
+        if t != type_name(old.kind) {
             return Err(Error::field(
                 "type",
                 "validation_collection_type_change",
@@ -247,7 +286,14 @@ pub(crate) async fn update(
     c.system = old.system;
     c.created = old.created.clone();
     c.updated = keel_core::time::now();
-    normalize_auth(&mut c);
+    normalize_options(&mut c);
+    if c.is_view() {
+        check_view_actor(actor)?;
+        check_view_options(&c)?;
+        view::prepare(store, &*schema, &mut c, Some(&old)).await?;
+        validate(&schema, Some(&old), &mut c, d)?;
+        return save_update(store, &schema, &old, c).await;
+    }
 
     // Match fields to the old ones: by id, then (for fields sent without an id) by name.
     for f in &mut c.fields {
@@ -278,40 +324,124 @@ pub(crate) async fn update(
     }
     c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), false)?;
     validate(&schema, Some(&old), &mut c, d)?;
+    save_update(store, &schema, &old, c).await
+}
 
+/// Saves the validated change of `old` into `c` (table or view, and the views that read it),
+/// then the cache.
+async fn save_update(
+    store: &Store,
+    schema: &super::cache::Schema,
+    old: &Arc<Collection>,
+    c: Collection,
+) -> Result<Arc<Collection>> {
+    let d = store.engine.dialect();
     let mut journal = Journal::default();
-    if let Err(e) = update_table(store, &old, &c, &mut journal).await {
-        // MySQL committed each DDL statement: put the table back the way `_collections` says.
-        if !d.transactional_ddl() {
-            alter::undo(store, &old, &c, journal, false).await;
+    let views = match update_table(store, schema, old, &c, &mut journal).await {
+        Ok(views) => views,
+        Err(e) => {
+            // MySQL committed each DDL statement: put the table back the way `_collections` says.
+            if !d.transactional_ddl() {
+                alter::undo(store, old, &c, journal, false).await;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
 
     let c = Arc::new(c);
     let list = schema
         .list
         .iter()
-        .map(|x| if x.id == c.id { c.clone() } else { x.clone() })
+        .map(|x| {
+            if x.id == c.id {
+                c.clone()
+            } else {
+                views
+                    .iter()
+                    .find(|v| v.id == x.id)
+                    .cloned()
+                    .unwrap_or_else(|| x.clone())
+            }
+        })
         .collect();
     store.set_schema(list);
     store.schema_changed();
     Ok(c)
 }
 
-/// Moves the table of `old` to `c`, recreates the indexes and saves the `_collections` row,
-/// in one transaction (on engines whose DDL is transactional); `journal` records how to undo
-/// each DDL step that ran.
-async fn update_table(store: &Store, old: &Collection, c: &Collection, journal: &mut Journal) -> Result<()> {
+/// Moves the table (or view) of `old` to `c`, recreates the indexes and the views reading it
+/// and saves the `_collections` rows, in one transaction (on engines whose DDL is
+/// transactional); `journal` records how to undo each DDL step that ran. Returns the views
+/// whose fields changed with it.
+async fn update_table(
+    store: &Store,
+    schema: &super::cache::Schema,
+    old: &Collection,
+    c: &Collection,
+    journal: &mut Journal,
+) -> Result<Vec<Arc<Collection>>> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), Some(old), c).await?;
-    alter::alter_table(tx.as_mut(), old, c, d, journal).await?;
-    let creates = ddl::create_indexes(c, d);
-    run_indexes(tx.as_mut(), c, &creates, d).await?;
+    let mut readers: Vec<Arc<Collection>> = view::dependents(&schema.list, &[old.name.as_str()])
+        .into_iter()
+        .filter(|v| v.id != c.id)
+        .collect();
+    if old.is_view() {
+        readers.insert(0, schema.get(&old.id).ok_or_else(Error::not_found)?);
+    }
+    view::drop_all(tx.as_mut(), d, &readers, journal).await?;
+    if c.is_view() {
+        readers.remove(0);
+    } else {
+        alter::alter_table(tx.as_mut(), old, c, d, journal).await?;
+        let creates = ddl::create_indexes(c, d);
+        run_indexes(tx.as_mut(), c, &creates, d).await?;
+    }
+    let overlay = Overlay {
+        base: schema,
+        extra: Arc::new(c.clone()),
+    };
+    if c.is_view() {
+        view::create(tx.as_mut(), d, &overlay, c, journal).await?;
+    }
+    let mut changed = Vec::new();
+    for v in &readers {
+        let fields = view::recreate(tx.as_mut(), d, &overlay, v, journal).await?;
+        let same = serde_json::to_value(&fields).ok() == serde_json::to_value(&v.fields).ok();
+        if !same {
+            let mut nv = (**v).clone();
+            nv.fields = fields;
+            nv.updated = keel_core::time::now();
+            changed.push(Arc::new(nv));
+        }
+    }
     journal.forward(tx.as_mut()).await?;
-    alter::drop_removed(tx.as_mut(), old, c, d).await?;
+    if !c.is_view() {
+        alter::drop_removed(tx.as_mut(), old, c, d).await?;
+    }
     migrate::save_row(store, tx.as_mut(), c, false).await?;
+    for v in &changed {
+        migrate::save_row(store, tx.as_mut(), v, false).await?;
+    }
+    journal.finish(tx.as_mut()).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Creates the view of `c` and saves its `_collections` row.
+async fn create_view(
+    store: &Store,
+    schema: &super::cache::Schema,
+    c: &Collection,
+    journal: &mut Journal,
+) -> Result<()> {
+    let d = store.engine.dialect();
+    let mut tx = store.engine.begin().await?;
+    *journal = Journal::start(store, tx.as_mut(), None, c).await?;
+    view::create(tx.as_mut(), d, schema, c, journal).await?;
+    journal.forward(tx.as_mut()).await?;
+    migrate::save_row(store, tx.as_mut(), c, true).await?;
     journal.finish(tx.as_mut()).await?;
     tx.commit().await
 }
@@ -368,7 +498,18 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
     if c.system {
         return Err(Error::bad_request("System collections cannot be deleted."));
     }
-    for other in schema.list.iter().filter(|o| o.id != c.id) {
+    if let Some(v) = schema
+        .list
+        .iter()
+        .find(|v| v.is_view() && v.id != c.id && view_query::mentions(v.view_query.as_deref().unwrap_or(""), &c.name))
+    {
+        return Err(Error::bad_request(format!(
+            "The collection is used by the view collection {} (its viewQuery); change or delete that view first.",
+            v.name
+        )));
+    }
+    // A view's relation fields reach other collections through its query (checked above).
+    for other in schema.list.iter().filter(|o| o.id != c.id && !o.is_view()) {
         for f in &other.fields {
             if let crate::schema::FieldKind::Relation(r) = &f.kind {
                 if r.collection_id == c.id {
@@ -391,8 +532,12 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
         &[Value::from(c.id.clone())],
     )
     .await?;
-    tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
-        .await?;
+    if c.is_view() {
+        view::drop(tx.as_mut(), d, &c.name).await?;
+    } else {
+        tx.execute(&format!("DROP TABLE IF EXISTS {}", d.quote_ident(&c.name)), &[])
+            .await?;
+    }
     tx.commit().await?;
     store.set_schema(schema.list.iter().filter(|x| x.id != c.id).cloned().collect());
     store.schema_changed();

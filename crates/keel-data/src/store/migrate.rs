@@ -200,7 +200,11 @@ async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
 pub(crate) async fn save_row(store: &Store, tx: &mut dyn Tx, c: &Collection, insert: bool) -> Result<()> {
     let d = store.engine.dialect();
     let json = serde_json::to_string(c).map_err(Error::internal)?;
-    let kind = if c.is_auth() { "auth" } else { "base" };
+    let kind = match c.kind {
+        crate::schema::CollectionType::Base => "base",
+        crate::schema::CollectionType::Auth => "auth",
+        crate::schema::CollectionType::View => "view",
+    };
     let p: Vec<String> = (1..=7).map(|n| d.placeholder(n)).collect();
     let sql = if insert {
         format!(

@@ -333,7 +333,8 @@ impl<'s> Write<'s> {
             out.push(rec);
             let d = self.store.engine.dialect();
             let schema = self.schema.clone();
-            for o in &schema.list {
+            // Views hold no records of their own: nothing to cascade to.
+            for o in schema.list.iter().filter(|o| !o.is_view()) {
                 for f in &o.fields {
                     let FieldKind::Relation(opts) = &f.kind else { continue };
                     if opts.collection_id != c.id {
@@ -454,6 +455,9 @@ pub(crate) async fn delete_owned_rows(
 /// caller of `Write`: the audit trail is append-only and only Keel itself appends to it
 /// ([`Store::append_audit`]).
 fn refuse_append_only(c: &Collection) -> Result<()> {
+    if c.is_view() {
+        return Err(unsupported_view());
+    }
     if c.name == crate::system::AUDIT {
         return Err(Error::Forbidden(
             "The audit trail (_audit) is append-only: its entries are written by Keel and cannot be created, changed or deleted."
@@ -461,6 +465,11 @@ fn refuse_append_only(c: &Collection) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// PocketBase's answer to a record write to a view collection (its rows come from a query).
+pub(crate) fn unsupported_view() -> Error {
+    Error::bad_request("Unsupported collection type.")
 }
 
 /// A unique violation on an index of `c` named by its columns (`index X` → X's columns).
@@ -502,6 +511,11 @@ fn remap_unique(c: &Collection, e: Error) -> Error {
 /// Deletes every record of a collection (cascading), in one transaction.
 pub(crate) async fn truncate(store: &Store, name_or_id: &str) -> Result<()> {
     let c = store.collection(name_or_id)?;
+    if c.is_view() {
+        return Err(Error::bad_request(
+            "View collections cannot be truncated since they don't store their own records.",
+        ));
+    }
     if c.system || crate::request::is_system_name(&c.name) {
         return Err(Error::bad_request(format!(
             "System collections cannot be truncated ({} keeps Keel's own data).",

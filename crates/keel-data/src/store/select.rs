@@ -88,6 +88,7 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestIn
         let dir = if desc { "DESC" } else { "ASC" };
         match name {
             "@random" => terms.push(d.random().to_string()),
+            "@rowid" if c.is_view() => return Err(bad(name)),
             "@rowid" => terms.push(format!("{} {dir}", d.insertion_order(Some("t")))),
             _ => {
                 let Some(field) = c.field(name) else {
@@ -123,10 +124,14 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestIn
             }
         }
     }
-    if terms.is_empty() {
+    // A view has no insertion order: its rows come in the order its query gives them.
+    if terms.is_empty() && !c.is_view() {
         terms.push(format!("{} ASC", d.insertion_order(Some("t"))));
     }
-    Ok(terms.join(", "))
+    if terms.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(" ORDER BY {}", terms.join(", ")))
 }
 
 pub(crate) async fn list(
@@ -158,8 +163,7 @@ pub(crate) async fn list(
     let offset = (page - 1).saturating_mul(per_page);
     let table = d.quote_ident(&c.name);
     let cols = select_cols(c, "t", d);
-    let select =
-        format!("SELECT {cols} FROM {table} t WHERE {where_sql} ORDER BY {order} LIMIT {per_page} OFFSET {offset}");
+    let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {per_page} OFFSET {offset}");
     let (rows, total) = if params.skip_total {
         (store.engine.fetch_all(&select, &buf.params).await?, -1)
     } else {

@@ -53,7 +53,16 @@ impl App {
         let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 4)
             .await
             .unwrap();
-        let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
+        App::build(dir, Arc::new(engine), edit).await
+    }
+
+    /// An app whose records live on `engine` (PostgreSQL, MariaDB); files and jobs in a temp dir.
+    pub async fn on_engine(engine: Arc<dyn keel_sql::Engine>) -> App {
+        App::build(tempfile::tempdir().unwrap(), engine, |_| {}).await
+    }
+
+    async fn build(dir: TempDir, engine: Arc<dyn keel_sql::Engine>, edit: impl FnOnce(&mut Config)) -> App {
+        let store = Arc::new(Store::open(engine).await.unwrap());
         let files = Arc::new(keel_files::LocalFileStore::new(&dir.path().join("storage")).unwrap());
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),

@@ -285,6 +285,18 @@ impl Dialect for MySqlDialect {
         format!("INSERT IGNORE INTO {into}")
     }
 
+    fn columns_query(&self) -> String {
+        format!(
+            "SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+            self.placeholder(1)
+        )
+    }
+
+    fn text_cast(&self, expr: &str) -> String {
+        format!("CAST({expr} AS CHAR)")
+    }
+
     fn integer_cast(&self, expr: &str) -> String {
         format!("CAST({expr} AS SIGNED)")
     }

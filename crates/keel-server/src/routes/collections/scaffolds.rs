@@ -12,7 +12,7 @@ use crate::request::Caller;
 use crate::state::AppState;
 use keel_app::authz::{authorize, Permission};
 
-/// The scaffolds of `base` and `auth` collections.
+/// The scaffolds of `base`, `auth` and `view` collections.
 #[utoipa::path(
     get, path = "/api/collections/meta/scaffolds", operation_id = "collectionScaffolds", tag = "collections",
     security(("authToken" = []), ("apiKey" = [])), responses((status = 200, description = "A blank collection of each type, by type", body = crate::openapi::schemas::Object))
@@ -20,12 +20,15 @@ use keel_app::authz::{authorize, Permission};
 pub async fn scaffolds(State(_state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     authorize(&caller, Permission::CollectionsRead)?;
     let mut out = Map::new();
-    for kind in [CollectionType::Base, CollectionType::Auth] {
-        let auth = kind == CollectionType::Auth;
+    for (kind, name) in [
+        (CollectionType::Base, "base"),
+        (CollectionType::Auth, "auth"),
+        (CollectionType::View, "view"),
+    ] {
         let mut c = Collection::blank("", kind);
         c.created.clear();
         c.updated.clear();
-        out.insert(if auth { "auth" } else { "base" }.into(), c.public_json());
+        out.insert(name.into(), c.public_json());
     }
     Ok(Json(Value::Object(out)))
 }
