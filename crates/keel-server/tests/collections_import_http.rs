@@ -20,11 +20,12 @@ fn field_names(app: &App, collection: &str) -> Vec<String> {
 async fn import_creates_in_the_order_relations_need_and_merges_fields() {
     let app = App::new().await;
     let su = app.superuser().await;
-    // `posts` points at `authors`, listed after it.
+    // `posts` points at `authors`, listed after it; the view reads `posts`, listed before both.
     let r = import(
         &app,
         &su,
         json!({"collections": [
+            {"name": "post_titles", "type": "view", "viewQuery": "SELECT id, title FROM posts", "listRule": ""},
             {"name": "posts", "type": "base", "fields": [
                 {"name": "title", "type": "text"},
                 {"name": "author", "type": "relation", "collectionId": "authors_col_001", "maxSelect": 1}
@@ -37,6 +38,8 @@ async fn import_creates_in_the_order_relations_need_and_merges_fields() {
     assert_eq!(app.collection("authors").id, "authors_col_001");
     let author = app.insert("authors", json!({"name": "Ann"})).await;
     app.insert("posts", json!({"title": "Hello", "author": author.id()})).await;
+    let titles = app.send(Method::GET, "/api/collections/post_titles/records", None, None).await;
+    assert_eq!(titles.json["items"][0]["title"], "Hello", "{}", titles.text());
 
     // Matched by name; `title` is left out (kept, with its data), `body` is new.
     let r = import(
