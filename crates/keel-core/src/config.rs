@@ -309,12 +309,27 @@ impl std::fmt::Debug for EnginesConfig {
     }
 }
 
-/// The records engine (`[data]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The records engine (`[data]`), and collections as code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
     /// `sqlite` (the default), `postgres` or `mysql`.
     pub engine: DataEngine,
+    /// Where `keel migrate` reads and writes collection migration files.
+    pub migrations_dir: PathBuf,
+    /// Every collection change made through the API or the console writes a migration file
+    /// into `migrations_dir` (for development: commit them, replay with `keel migrate up`).
+    pub automigrate: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            engine: DataEngine::default(),
+            migrations_dir: PathBuf::from("keel_migrations"),
+            automigrate: false,
+        }
+    }
 }
 
 // `config_enum!` declares the enum, so `#[derive(Default)]` is not available to it.

@@ -27,8 +27,12 @@ pub enum Command {
     /// Create, update or delete superusers
     #[command(subcommand)]
     Superuser(SuperuserCommand),
-    /// Apply pending schema migrations and exit
-    Migrate,
+    /// Apply migrations (Keel's own, then the collection files of `[data] migrations_dir`),
+    /// revert them, create one, or snapshot the collections
+    Migrate {
+        #[command(subcommand)]
+        command: Option<crate::migrate_cli::MigrateCommand>,
+    },
     /// Enqueue, list, show, retry and cancel background jobs (opens the jobs store directly)
     #[command(subcommand)]
     Jobs(JobsCommand),

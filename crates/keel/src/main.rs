@@ -15,6 +15,7 @@ mod datadir;
 mod engines;
 mod jobs_cli;
 mod logging;
+mod migrate_cli;
 mod ops_cli;
 mod ops_client;
 mod roles_cli;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
                 let _log_guard = logging::init(&cfg);
                 serve::run(cfg).await
             }
-            cli::Command::Migrate => superuser::migrate(&cfg).await,
+            cli::Command::Migrate { command } => migrate_cli::run(&cfg, command).await,
             cli::Command::Superuser(cmd) => superuser::run(&cfg, cmd).await,
             cli::Command::Jobs(cmd) => jobs_cli::run_jobs(&cfg, cmd).await,
             cli::Command::Queues(args) => jobs_cli::run_queues(&cfg, args).await,

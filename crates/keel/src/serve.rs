@@ -37,6 +37,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await?;
     let store = open_store(&cfg, &engines).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
+    warn_pending_migrations(&cfg, &store).await;
     let storage = cfg.data_dir.join("storage");
     let files = keel_files::LocalFileStore::new(&storage)
         .with_context(|| format!("cannot open file storage {}", storage.display()))?;
@@ -146,6 +147,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     drop(lock);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says so when collection migration files wait in `[data] migrations_dir` (serve does not
+/// apply them: `keel migrate up` is the deploy step, run once).
+async fn warn_pending_migrations(cfg: &Config, store: &keel_data::Store) {
+    let dir = &cfg.data.migrations_dir;
+    if let Ok(pending) = keel_app::collections::code::pending(store, dir).await {
+        if !pending.is_empty() {
+            println!(
+                "  {} collection migration file(s) in {} not applied: run `keel migrate up`",
+                pending.len(),
+                dir.display()
+            );
+            tracing::warn!(count = pending.len(), dir = %dir.display(), "collection migrations are pending");
+        }
+    }
 }
 
 /// Where `serve` listens, and with which TLS: `https` with `tls_cert` and `tls_key`, else

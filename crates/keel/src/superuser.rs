@@ -1,25 +1,12 @@
-//! `keel superuser …` and `keel migrate`.
+//! `keel superuser …`.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use keel_core::config::Config;
 use keel_data::{Access, RequestInfo};
 use serde_json::{json, Value};
 
 use crate::cli::SuperuserCommand;
 use crate::wiring::open_store_alone;
-
-pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let store = open_store_alone(cfg).await?;
-    let applied = store.migrate().await.context("migration failed")?;
-    if applied.is_empty() {
-        println!("Database is up to date.");
-    } else {
-        for name in applied {
-            println!("Applied {name}");
-        }
-    }
-    Ok(())
-}
 
 pub async fn run(cfg: &Config, cmd: SuperuserCommand) -> anyhow::Result<()> {
     let store = open_store_alone(cfg).await?;

@@ -16,6 +16,7 @@ use crate::caller::Caller;
 use crate::redact::{collection_json, masked_path};
 use crate::App;
 
+pub mod code;
 pub mod filter;
 mod import;
 mod list;
@@ -49,6 +50,7 @@ pub async fn create(
         .detail("before", Value::Null)
         .detail("after", collection_json(&collection));
     app.identity.audit(entry).await;
+    automigrate(app, &format!("created_{}", collection.name), None, Some(&collection)).await;
     Ok(collection)
 }
 
@@ -73,6 +75,7 @@ pub async fn update(
         .detail("before", collection_json(&before))
         .detail("after", collection_json(&after));
     app.identity.audit(entry).await;
+    automigrate(app, &format!("updated_{}", after.name), Some(&before), Some(&after)).await;
     Ok(after)
 }
 
@@ -87,7 +90,22 @@ pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id_or_name: &st
         .detail("before", collection_json(&deleted))
         .detail("after", Value::Null);
     app.identity.audit(entry).await;
+    automigrate(app, &format!("deleted_{}", deleted.name), Some(&deleted), None).await;
     Ok(())
+}
+
+/// With `[data] automigrate`, writes the change as a migration file (recorded as applied).
+/// Keel's own collections (`_…`) are not part of an application's schema: never written.
+async fn automigrate(app: &App, name: &str, before: Option<&Collection>, after: Option<&Collection>) {
+    let own = before.or(after).is_some_and(|c| c.name.starts_with('_'));
+    if !app.config.data.automigrate || own {
+        return;
+    }
+    let file = code::change(before, after);
+    match code::write_applied(&app.store, &app.config.data.migrations_dir, name, &file).await {
+        Ok(path) => tracing::info!(file = %path.display(), "wrote a collection migration"),
+        Err(e) => tracing::warn!(error = %e, "cannot write a collection migration"),
+    }
 }
 
 /// Deletes every record of a collection and their files.
