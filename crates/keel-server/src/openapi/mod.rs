@@ -53,6 +53,7 @@ const TAGS: &[(&str, &str)] = &[
     ("roles", "Roles and their members"),
     ("apikeys", "API keys"),
     ("audit", "The audit trail"),
+    ("logs", "Request logs (superusers), as PocketBase's `/api/logs`"),
     ("webhooks", "Webhook endpoints and their deliveries"),
     (
         "notifications",
