@@ -5,7 +5,7 @@
 # usage: bench/records.sh [--keel PATH] [--pocketbase PATH] [--duration 10]
 #                         [--connections 32] [--threads 2] [--only keel|pocketbase]
 #                         [--warmup 2] [--records 10000] [--engines sqlite,postgres,mysql]
-#                         [--processes 1]
+#                         [--processes 1] [--request-logs on|off]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +20,7 @@ WARMUP=2
 RECORDS=10000
 PROCESSES=1
 ONLY=""
+REQUEST_LOGS="on"
 ENGINES="sqlite"
 POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
 MYSQL_SERVER="mysql://root@127.0.0.1:3306"
@@ -60,6 +61,10 @@ options:
                        through the first; each workload runs N wrk at once, one per process,
                        with connections/N connections each (a load balancer's split); the
                        report sums req/s and takes the largest of the N p50s and p99s
+  --request-logs on|off
+                       request logs (`/api/logs`) as a fresh server has them (on: kept 7
+                       days) or turned off with settings.logs.maxDays = 0 (default on);
+                       both servers get the same setting
   -h, --help           this text
 
 needs: wrk (`apt-get install wrk`), python3, curl.
@@ -93,6 +98,10 @@ while (($#)); do
       [[ "$ONLY" == keel || "$ONLY" == pocketbase ]] || die "--only takes keel or pocketbase"
       shift 2 ;;
     --engines) ENGINES="${2:?--engines needs a list}"; shift 2 ;;
+    --request-logs)
+      REQUEST_LOGS="${2:-}"
+      [[ "$REQUEST_LOGS" == on || "$REQUEST_LOGS" == off ]] || die "--request-logs takes on or off"
+      shift 2 ;;
     --postgres-server) POSTGRES_SERVER="${2:?--postgres-server needs a URL}"; shift 2 ;;
     --mysql-server) MYSQL_SERVER="${2:?--mysql-server needs a URL}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -510,7 +519,7 @@ bench_server() {
 
   local seed_line
   seed_line=$(python3 "$BENCH/seed.py" --url "$url" --email "$EMAIL" --password "$PASSWORD" \
-    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt") ||
+    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt" --request-logs "$REQUEST_LOGS") ||
     { tail -n 20 "$log" >&2 || true; die "seeding $name failed (the end of its log is above)"; }
   echo "  $seed_line" >&2
   meta "$name.seed" "${seed_line#SEED }"

@@ -121,6 +121,12 @@ def main():
     ap.add_argument("--ids-out", required=True)
     ap.add_argument("--workers", type=int, default=8, help="threads for single creates")
     ap.add_argument("--method", choices=["auto", "batch", "single"], default="auto")
+    ap.add_argument(
+        "--request-logs",
+        choices=["on", "off"],
+        default="on",
+        help="off: settings.logs.maxDays = 0 (no request logged); on: the server's default",
+    )
     args = ap.parse_args()
 
     url = urllib.parse.urlsplit(args.url)
@@ -154,6 +160,10 @@ def main():
         },
     )
     expect(status, payload, "create collection items")
+
+    if args.request_logs == "off":
+        status, payload = client.request("PATCH", "/api/settings", {"logs": {"maxDays": 0}})
+        expect(status, payload, "turn request logs off")
 
     method = args.method
     if method in ("auto", "batch"):

@@ -18,6 +18,7 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod lockout;
+pub mod logs;
 pub mod metrics;
 pub mod notifications;
 pub mod ops;
@@ -75,4 +76,7 @@ pub struct App {
     /// The vault's master keys (`KEEL_MASTER_KEY` or the data dir's key file); without one
     /// (`Default`) every vault call answers 503.
     pub vault: Arc<keel_vault::Keys>,
+    /// Request logs (`/api/logs`): the auxiliary database's `_logs` and its batched writer;
+    /// `Default` keeps none.
+    pub logs: Arc<keel_logs::RequestLogs>,
 }

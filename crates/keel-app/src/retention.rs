@@ -5,7 +5,8 @@
 //! also by count, `[ops] keep_runs` per runbook).
 //! Every [`EVERY`] each process deletes the rows created before the cutoff, a batch per
 //! transaction so a large backlog never holds the writer long; 0 days keeps them forever.
-//! Processes purging at once do no harm: a row is deleted once.
+//! Processes purging at once do no harm: a row is deleted once. Request logs are purged in
+//! the same round by `crate::logs::purge_once` (`settings.logs.maxDays`).
 
 use std::time::Duration;
 
@@ -84,6 +85,10 @@ pub fn spawn(app: App, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
             }
             if let Err(e) = purge_once(&app, Utc::now()).await {
                 tracing::warn!(error = %e, "cannot delete old webhook deliveries and notifications");
+            }
+            // Request logs past `settings.logs.maxDays` (in their own database).
+            if let Err(e) = crate::logs::purge_once(&app, Utc::now()).await {
+                tracing::warn!(error = %e, "cannot delete old request logs");
             }
         }
     })

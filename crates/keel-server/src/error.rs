@@ -106,10 +106,23 @@ impl ApiError {
     }
 }
 
+/// The message and `data` of an error answer, kept in the response's extensions for the
+/// request log (`middleware::request_log`).
+#[derive(Debug, Clone)]
+pub struct LoggedError {
+    pub message: String,
+    pub data: Value,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body, retry) = self.shape();
+        let logged = LoggedError {
+            message: body["message"].as_str().unwrap_or_default().to_string(),
+            data: body["data"].clone(),
+        };
         let mut resp = (status, Json(body)).into_response();
+        resp.extensions_mut().insert(logged);
         if let Some(secs) = retry {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

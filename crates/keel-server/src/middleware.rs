@@ -1,14 +1,19 @@
-//! HTTP middleware: request ids, one log span per request, Prometheus metrics, CORS and the
-//! body limit. `apply` wraps a router in all of them, in this order from the outside in:
-//! request id → trace → metrics → CORS → body limit → routes.
+//! HTTP middleware: request ids, one log span per request, the request log (`/api/logs`),
+//! Prometheus metrics, CORS and the body limit. `apply` wraps a router in all of them, in
+//! this order from the outside in: request id → trace → request log → metrics → CORS → body
+//! limit → routes.
 //!
-//! Logs never carry headers, bodies or query strings (file URLs carry tokens): a request's
-//! span holds `request_id`, `method` and `path`; its completion event adds `status` and
-//! `latency_ms`.
+//! Trace logs never carry headers, bodies or query strings (file URLs carry tokens): a
+//! request's span holds `request_id`, `method` and `path`; its completion event adds `status`
+//! and `latency_ms`. The request log ([`request_log`]) keeps PocketBase's `_logs` row of each
+//! request: the URL with its `token` values masked, the referer and user agent, the caller's
+//! collection (and id, with `logs.logAuthId`), the client address (with `logs.logIP`), the
+//! error answer's message and data; `keel_app::logs::record_request` decides what is kept.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, Method, Response};
 use axum::middleware::Next;
 use axum::Router;
@@ -17,6 +22,10 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+
+use crate::error::LoggedError;
+use crate::request::AuthSeen;
+use crate::state::AppState;
 
 /// Counter of finished requests, labelled `method`, `route`, `status`.
 pub const REQUESTS_TOTAL: &str = "keel_http_requests_total";
@@ -71,12 +80,13 @@ fn install_recorder() -> PrometheusHandle {
 
 /// Wraps `router` in Keel's middleware stack (see the module docs). `extractor_limit` bounds
 /// the body axum's own extractors read; Keel's routes read theirs with `crate::body`.
-pub fn apply(router: Router, extractor_limit: usize) -> Router {
+pub fn apply(router: Router, state: &AppState, extractor_limit: usize) -> Router {
     // `Router::layer` wraps what is already there: the last layer added is the outermost.
     router
         .layer(DefaultBodyLimit::max(extractor_limit))
         .layer(cors())
         .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -129,6 +139,70 @@ fn on_response<B>(resp: &Response<B>, latency: Duration, _span: &Span) {
     } else {
         tracing::info!(status, latency_ms, "request finished");
     }
+}
+
+/// Hands the finished request to the request logs (when `logs.maxDays` is above 0): method,
+/// URL, status, time to the response head, referer, user agent, the caller the `Caller`
+/// extractor resolved ([`AuthSeen`]), the client addresses when `logs.logIP` is on, and the
+/// error answer ([`LoggedError`]). The entry is queued for the batched writer; the request
+/// never waits on a database.
+async fn request_log(State(state): State<AppState>, mut req: Request, next: Next) -> axum::response::Response {
+    if !keel_app::logs::enabled(&state) {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    let seen = AuthSeen::default();
+    req.extensions_mut().insert(seen.clone());
+    let referer = header_text(&req, header::REFERER);
+    let user_agent = header_text(&req, header::USER_AGENT);
+    let settings = state.settings.get();
+    let (user_ip, remote_ip) = if settings.logs.log_ip {
+        let remote = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        (crate::ratelimit::client_ip(&req, &settings), remote)
+    } else {
+        (String::new(), String::new())
+    };
+    drop(settings);
+    let method = req.method().as_str().to_string();
+    let url = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let resp = next.run(req).await;
+    let error = resp
+        .extensions()
+        .get::<LoggedError>()
+        .map(|e| (e.message.clone(), e.data.clone()));
+    keel_app::logs::record_request(
+        &state,
+        keel_app::logs::RequestFacts {
+            method,
+            url,
+            status: resp.status().as_u16(),
+            exec_ms: start.elapsed().as_secs_f64() * 1000.0,
+            auth: seen.get(),
+            user_ip,
+            remote_ip,
+            referer,
+            user_agent,
+            error,
+        },
+    );
+    resp
+}
+
+/// A header's value as text (empty when absent or not visible ASCII).
+fn header_text(req: &Request, name: header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Counts the request and observes its duration under its route template.

@@ -185,7 +185,7 @@ pub(crate) fn pick<'a>(
 }
 
 /// The client address for limiting (see the module docs).
-fn client_ip(req: &Request, settings: &SettingsData) -> String {
+pub(crate) fn client_ip(req: &Request, settings: &SettingsData) -> String {
     let headers = settings.trusted_proxy.get("headers").and_then(|h| h.as_array());
     let leftmost = settings
         .trusted_proxy

@@ -2,6 +2,7 @@
 //! `request_info`, the `@request.*` context rules are evaluated against, from a request's parts.
 
 use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -41,12 +42,38 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(c) = parts.extensions.get::<keel_app::Caller>() {
-            return Ok(Caller(c.clone()));
+        let caller = match parts.extensions.get::<keel_app::Caller>() {
+            Some(c) => c.clone(),
+            None => {
+                let caller = keel_app::caller::resolve(state, bearer(&parts.headers)).await?;
+                parts.extensions.insert(caller.clone());
+                caller
+            }
+        };
+        if let Some(seen) = parts.extensions.get::<AuthSeen>() {
+            seen.note(&caller);
         }
-        let caller = keel_app::caller::resolve(state, bearer(&parts.headers)).await?;
-        parts.extensions.insert(caller.clone());
         Ok(Caller(caller))
+    }
+}
+
+/// Where the request log learns who called: the middleware puts one in a request's
+/// extensions, the `Caller` extractor fills it with the caller's collection name and record
+/// id (`_apiKeys` and the key's id for an API key) once it resolved the credential.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSeen(Arc<OnceLock<(String, String)>>);
+
+impl AuthSeen {
+    fn note(&self, caller: &keel_app::Caller) {
+        let who = caller.auth.as_ref().or(caller.key_principal.as_ref());
+        if let Some(a) = who {
+            let _ = self.0.set((a.collection.name.clone(), a.id().to_string()));
+        }
+    }
+
+    /// The caller's collection name and id, if a credential was resolved.
+    pub fn get(&self) -> Option<(String, String)> {
+        self.0.get().cloned()
     }
 }
 

@@ -12,7 +12,9 @@ use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
-use crate::wiring::{open_bus, open_cache, open_jobs, open_notifiers, open_store, open_vault, Engines, Needs};
+use crate::wiring::{
+    open_bus, open_cache, open_jobs, open_logs, open_notifiers, open_store, open_vault, Engines, Needs,
+};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Everything that can be refused is checked before anything is created or opened.
@@ -52,6 +54,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let bus = open_bus(&cfg, &engines).await?;
     let vault = open_vault(&cfg)?;
+    let logs = open_logs(&cfg, &engines).await?;
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {
@@ -74,6 +77,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             events: Default::default(),
             notifications: Arc::new(keel_app::notifications::Notifications::new(notifiers)),
             vault: Arc::new(vault),
+            logs: logs.clone(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
@@ -144,6 +148,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             grace.as_secs()
         );
     }
+    // The request logs still waiting in the writer.
+    logs.flush().await;
     drop(lock);
     tracing::info!("stopped");
     Ok(())

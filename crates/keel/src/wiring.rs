@@ -207,6 +207,29 @@ pub async fn open_jobs_alone(cfg: &Config) -> anyhow::Result<Arc<keel_jobs::Jobs
     open_jobs(cfg, &engines).await
 }
 
+/// Opens the request logs (`/api/logs`) beside the records: on SQLite the data dir's
+/// `auxiliary.db` (a database of its own, as PocketBase's), on PostgreSQL or MariaDB the
+/// `keel_request_logs` table of the shared database; starts their batched writer.
+pub async fn open_logs(cfg: &Config, engines: &Engines) -> anyhow::Result<Arc<keel_logs::RequestLogs>> {
+    let store = match cfg.data.engine {
+        DataEngine::Sqlite => keel_logs::LogStore::open_sqlite(&cfg.data_dir.join("auxiliary.db"))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the request logs database: {e}"))?,
+        DataEngine::Postgres => keel_logs::LogStore::open(Arc::new(PgEngine::new(engines.postgres()?)))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the request logs on PostgreSQL: {e}"))?,
+        DataEngine::Mysql => {
+            let engine = MySqlEngine::new(engines.mysql()?).await.map_err(|e| {
+                anyhow::Error::new(e).context("[data] engine = \"mysql\": the database at engines.mysql_url")
+            })?;
+            keel_logs::LogStore::open(Arc::new(engine))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the request logs on MariaDB: {e}"))?
+        }
+    };
+    Ok(Arc::new(keel_logs::RequestLogs::start(store)))
+}
+
 /// The vault's master keys: `KEEL_MASTER_KEY` (and `KEEL_MASTER_KEY_PREVIOUS`) when set, else
 /// the data dir's `vault.key`, created on first start (mode 0600). A malformed variable or a
 /// key file others may read stops the start, naming it (never a key).

@@ -11,7 +11,7 @@ pub struct SettingsData {
     pub batch: Batch,
     pub rate_limits: RateLimits,
     pub smtp: Smtp,
-    pub logs: Value,
+    pub logs: Logs,
     pub backups: Value,
     pub s3: Value,
     pub trusted_proxy: Value,
@@ -24,10 +24,37 @@ impl Default for SettingsData {
             batch: Batch::default(),
             rate_limits: RateLimits::default(),
             smtp: Smtp::default(),
-            logs: serde_json::json!({"maxDays": 7, "minLevel": 0, "logIP": true, "logAuthId": false}),
+            logs: Logs::default(),
             backups: serde_json::json!({"cron": "", "cronMaxKeep": 3}),
             s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "forcePathStyle": false}),
             trusted_proxy: serde_json::json!({"headers": [], "useLeftmostIP": false}),
+        }
+    }
+}
+
+/// Request logs (`keel-logs`), as PocketBase's `logs` settings: kept `max_days` days
+/// (0: no request is logged and the stored logs are deleted), entries below `min_level`
+/// not kept, the client's address and the caller's record id logged only when asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Logs {
+    #[serde(rename = "maxDays")]
+    pub max_days: i64,
+    #[serde(rename = "minLevel")]
+    pub min_level: i64,
+    #[serde(rename = "logIP")]
+    pub log_ip: bool,
+    #[serde(rename = "logAuthId")]
+    pub log_auth_id: bool,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs {
+            max_days: 7,
+            min_level: 0,
+            log_ip: true,
+            log_auth_id: false,
         }
     }
 }

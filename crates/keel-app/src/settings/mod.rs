@@ -9,7 +9,7 @@ use keel_data::Store;
 mod data;
 mod update;
 
-pub use data::{Batch, Meta, RateLimitRule, RateLimits, SettingsData, Smtp};
+pub use data::{Batch, Logs, Meta, RateLimitRule, RateLimits, SettingsData, Smtp};
 pub use update::{public_json, update};
 
 const PARAM_KEY: &str = "settings";

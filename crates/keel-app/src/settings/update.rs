@@ -37,6 +37,8 @@ pub async fn update(
         .map_err(|e| Error::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
     let saved = app.settings.replace(&app.store, data).await?;
+    // Stored request logs the new `logs` settings no longer keep go now, as in PocketBase.
+    crate::logs::apply_retention(app, &saved.logs).await;
     // Every other process reloads them (see `crate::sync`).
     if let Err(e) = app.bus.publish(super::TOPIC, bytes::Bytes::new()).await {
         tracing::warn!(error = %e, "settings saved but not announced on the event bus; other processes keep their copy until they reload");
@@ -145,6 +147,13 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
                 "Must be a valid value.",
             );
         }
+    }
+    if s.logs.max_days < 0 {
+        fail(
+            "logs.maxDays".into(),
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 0.",
+        );
     }
     if s.smtp.enabled {
         if s.smtp.host.trim().is_empty() {

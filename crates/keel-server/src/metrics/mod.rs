@@ -44,6 +44,10 @@ pub fn describe() {
         JOBS_QUEUE_DEPTH,
         "Unfinished jobs by queue and state (waiting, delayed, active, failed awaiting retry)."
     );
+    describe_counter!(
+        "keel_request_logs_dropped_total",
+        "Request log entries dropped because the logs writer fell behind."
+    );
     describe_gauge!(REALTIME_CLIENTS, "Realtime (SSE) clients connected to this process.");
     describe_gauge!(
         DB_READERS_MAX,

@@ -53,6 +53,7 @@ const TAGS: &[(&str, &str)] = &[
     ("roles", "Roles and their members"),
     ("apikeys", "API keys"),
     ("audit", "The audit trail"),
+    ("logs", "Request logs (superusers), as PocketBase's `/api/logs`"),
     ("webhooks", "Webhook endpoints and their deliveries"),
     (
         "notifications",
@@ -202,6 +203,7 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/collections/", "collection", "A collection's name or id", None),
     ("/api/collections/", "id", "A record's id", None),
     ("/api/jobs/", "id", "A job's id", None),
+    ("/api/logs/", "id", "A request log's id", None),
     ("/api/schedules/", "id", "A schedule's id", None),
     ("/api/apikeys/", "id", "An API key's id", None),
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),

@@ -16,6 +16,7 @@ pub mod console;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod logs;
 pub mod metrics;
 pub mod notifications;
 pub mod ops;
@@ -47,6 +48,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(roles::routes())
         .merge(apikeys::routes())
         .merge(audit::routes())
+        .merge(logs::routes())
         .merge(webhooks::routes())
         .merge(notifications::routes())
         .merge(vault::routes())
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     // Only axum's own body extractors see this limit; Keel's routes read bodies with
     // `crate::body`, which applies each route's limit.
     let extractor_limit = state.config.limits.small_body_bytes;
+    let state_for_log = state.clone();
     let (api, mut doc) = api().split_for_parts();
     crate::openapi::finish(&mut doc);
     let app = api
@@ -77,5 +80,5 @@ pub fn router(state: AppState) -> Router {
             crate::ratelimit::layer,
         ))
         .with_state(state);
-    crate::middleware::apply(app, extractor_limit)
+    crate::middleware::apply(app, &state_for_log, extractor_limit)
 }

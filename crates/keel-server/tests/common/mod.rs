@@ -90,6 +90,7 @@ impl App {
                 events: Default::default(),
                 notifications: Default::default(),
                 vault: Arc::new(test_vault(dir.path())),
+                logs: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

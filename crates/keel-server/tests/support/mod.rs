@@ -95,6 +95,7 @@ impl TestApp {
                 events: Default::default(),
                 notifications: Default::default(),
                 vault: Arc::new(test_vault(db_dir)),
+                logs: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),

@@ -1,0 +1,215 @@
+//! The `_logs` table: created on open, written in batches, read by id, purged by age.
+//! Every statement goes through keel-sql's `Dialect`, so the same code runs on SQLite,
+//! PostgreSQL and MariaDB.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use keel_core::{Error, Result};
+use keel_sql::{ColumnType, Engine, Row, SqlBuf};
+use serde_json::{Map, Value};
+
+use crate::entry::LogEntry;
+
+/// Readers of the SQLite file (the logs API's lists and stats).
+const SQLITE_READERS: u32 = 2;
+
+/// PocketBase's table name, used in the auxiliary SQLite file.
+const AUX_TABLE: &str = "_logs";
+/// The table on a shared PostgreSQL or MariaDB database, where a name starting with `_`
+/// could be a collection's.
+const SHARED_TABLE: &str = "keel_request_logs";
+
+/// Rows per INSERT statement, largest first: a batch is written with a few statements whose
+/// texts repeat (so each stays prepared), not one per row.
+const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// The log rows on one engine.
+#[derive(Clone)]
+pub struct LogStore {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) table: &'static str,
+}
+
+impl LogStore {
+    /// Opens (creating if missing) the auxiliary SQLite file at `path` (`auxiliary.db`),
+    /// an engine of its own with its table `_logs`.
+    pub async fn open_sqlite(path: &Path) -> Result<LogStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(Error::internal)?;
+        }
+        let engine = keel_sql::sqlite::SqliteEngine::open(path, SQLITE_READERS)
+            .await
+            .map_err(|e| Error::internal(format!("cannot open the logs database {}: {e}", path.display())))?;
+        LogStore::open_with(Arc::new(engine), AUX_TABLE).await
+    }
+
+    /// The store on a shared engine (PostgreSQL or MariaDB), table `keel_request_logs`.
+    pub async fn open(engine: Arc<dyn Engine>) -> Result<LogStore> {
+        LogStore::open_with(engine, SHARED_TABLE).await
+    }
+
+    async fn open_with(engine: Arc<dyn Engine>, table: &'static str) -> Result<LogStore> {
+        let store = LogStore { engine, table };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The table's name on this engine (`_logs` or `keel_request_logs`).
+    pub fn table(&self) -> &'static str {
+        self.table
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let d = self.engine.dialect();
+        let t = d.quote_ident(self.table);
+        let key = d.column_type(ColumnType::Key);
+        let txt = d.column_type(ColumnType::Text);
+        let json = d.column_type(ColumnType::Json);
+        let idx = |name: &str, col: &str, kind: ColumnType| {
+            let index = d.quote_ident(&format!("{}_{name}", self.table));
+            let column = d.index_key(&d.quote_ident(col), kind, false);
+            format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({column})")
+        };
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (
+                    {id} {key} PRIMARY KEY NOT NULL,
+                    {level} BIGINT NOT NULL,
+                    {message} {txt} NOT NULL,
+                    {data} {json} NOT NULL,
+                    {created} {key} NOT NULL
+                )",
+                id = d.quote_ident("id"),
+                level = d.quote_ident("level"),
+                message = d.quote_ident("message"),
+                data = d.quote_ident("data"),
+                created = d.quote_ident("created"),
+            ),
+            idx("created", "created", ColumnType::Key),
+            idx("level", "level", ColumnType::Number),
+        ];
+        let mut tx = self.engine.begin().await.map_err(db)?;
+        for s in &statements {
+            tx.execute(s, &[]).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    /// Stores `entries` in one transaction, giving each without an id a new one.
+    pub async fn insert(&self, entries: &mut [LogEntry]) -> Result<()> {
+        for e in entries.iter_mut().filter(|e| e.id.is_empty()) {
+            e.id = keel_core::id::new_id();
+        }
+        let d = self.engine.dialect();
+        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
+        let mut rest: &[LogEntry] = entries;
+        while !rest.is_empty() {
+            let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n);
+            let mut buf = SqlBuf::new(d);
+            buf.push("INSERT INTO ")
+                .ident(self.table)
+                .push(" (\"id\", \"level\", \"message\", \"data\", \"created\") VALUES ");
+            for (i, e) in chunk.iter().enumerate() {
+                if i > 0 {
+                    buf.push(", ");
+                }
+                let data = serde_json::to_string(&e.data).map_err(Error::wrap)?;
+                buf.push("(")
+                    .param(Value::String(e.id.clone()))
+                    .push(", ")
+                    .param(Value::from(e.level))
+                    .push(", ")
+                    .param(Value::String(e.message.clone()))
+                    .push(", ")
+                    .param(Value::String(data))
+                    .push(", ")
+                    .param(Value::String(keel_core::time::format(e.created)))
+                    .push(")");
+            }
+            tx.execute(&buf.text, &buf.params).await.map_err(db)?;
+            rest = tail;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    /// The row `id`, or a 404.
+    pub async fn view(&self, id: &str) -> Result<LogEntry> {
+        let mut buf = SqlBuf::new(self.engine.dialect());
+        buf.push(&format!("SELECT {} FROM ", self.columns()))
+            .ident(self.table)
+            .push(" t WHERE t.\"id\" = ")
+            .param(Value::String(id.to_string()))
+            .push(" LIMIT 1");
+        let rows = self.engine.fetch_point(&buf.text, &buf.params).await.map_err(db)?;
+        let row = rows.into_iter().next().ok_or_else(Error::not_found)?;
+        entry_of(row)
+    }
+
+    /// Deletes the rows created before `cutoff` and those below `min_level`; returns how
+    /// many went.
+    pub async fn purge(&self, cutoff: DateTime<Utc>, min_level: i64) -> Result<u64> {
+        let mut buf = SqlBuf::new(self.engine.dialect());
+        buf.push("DELETE FROM ")
+            .ident(self.table)
+            .push(" WHERE \"created\" < ")
+            .param(Value::String(keel_core::time::format(cutoff)))
+            .push(" OR \"level\" < ")
+            .param(Value::from(min_level));
+        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
+        let n = tx.execute(&buf.text, &buf.params).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+
+    /// Deletes every row (logs turned off with `maxDays` 0).
+    pub async fn clear(&self) -> Result<u64> {
+        let sql = format!("DELETE FROM {}", self.engine.dialect().quote_ident(self.table));
+        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
+        let n = tx.execute(&sql, &[]).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+
+    /// The selected columns over alias `t`.
+    pub(crate) fn columns(&self) -> &'static str {
+        "t.\"id\" AS \"id\", t.\"level\" AS \"level\", t.\"message\" AS \"message\", t.\"data\" AS \"data\", t.\"created\" AS \"created\""
+    }
+}
+
+/// A row as a [`LogEntry`].
+pub(crate) fn entry_of(mut row: Row) -> Result<LogEntry> {
+    let text = |row: &mut Row, c: &str| match row.remove(c) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(Error::internal(format!("logs store: {c} is not text"))),
+    };
+    let id = text(&mut row, "id")?;
+    let message = text(&mut row, "message")?;
+    let created = text(&mut row, "created")?;
+    let created =
+        keel_core::time::parse(&created).ok_or_else(|| Error::internal("logs store: created is not a datetime"))?;
+    let level = match row.remove("level") {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let data = match row.remove("data") {
+        Some(Value::String(s)) => serde_json::from_str::<Map<String, Value>>(&s).unwrap_or_default(),
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Ok(LogEntry {
+        id,
+        created,
+        level,
+        message,
+        data,
+    })
+}
+
+/// An engine error, as the logs store's.
+pub(crate) fn db(e: Error) -> Error {
+    e.context("logs store")
+}

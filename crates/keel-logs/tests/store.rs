@@ -1,0 +1,153 @@
+//! The log store on every engine it runs on: SQLite (`auxiliary.db`), PostgreSQL
+//! (`KEEL_TEST_POSTGRES_URL`, a fresh schema) and MariaDB (`KEEL_TEST_MYSQL_URL`, a fresh
+//! database): batches written through the writer, filters over `data.*`, sorts, paging,
+//! hourly stats and purges.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use keel_data::ListParams;
+use keel_logs::{LogEntry, LogStore, RequestLogs, LEVEL_ERROR, LEVEL_INFO};
+use serde_json::{json, Map, Value};
+
+fn entry(created: chrono::DateTime<Utc>, status: u16, method: &str) -> LogEntry {
+    let mut data = Map::new();
+    data.insert("type".into(), json!("request"));
+    data.insert("status".into(), json!(status));
+    data.insert("method".into(), json!(method));
+    data.insert("execTime".into(), json!(1.5));
+    LogEntry {
+        id: String::new(),
+        created,
+        level: if status >= 400 { LEVEL_ERROR } else { LEVEL_INFO },
+        message: format!("{method} /api/x"),
+        data,
+    }
+}
+
+fn params(filter: &str, sort: &str) -> ListParams {
+    ListParams {
+        page: 1,
+        per_page: 1000,
+        sort: (!sort.is_empty()).then(|| sort.to_string()),
+        filter: (!filter.is_empty()).then(|| filter.to_string()),
+        skip_total: false,
+    }
+}
+
+fn statuses(items: &[LogEntry]) -> Vec<Value> {
+    items.iter().map(|e| e.data["status"].clone()).collect()
+}
+
+async fn suite(store: LogStore) {
+    let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2024, 5, d, h, m, 0).unwrap();
+    // 700 rows through the writer: more than one batch, several INSERT sizes.
+    let logs = RequestLogs::start(store.clone());
+    for i in 0..700u32 {
+        logs.record(entry(at(1, 10, 0) + Duration::milliseconds(i64::from(i)), 200, "GET"));
+    }
+    logs.flush().await;
+    let all = store.list(&params("", "")).await.unwrap();
+    assert_eq!(all.total_items, 700);
+    assert_eq!(all.items.len(), 700);
+    assert!(all.items.iter().all(|e| e.id.len() == 15));
+    assert!(
+        all.items.windows(2).all(|w| w[0].created >= w[1].created),
+        "newest first"
+    );
+
+    let mut more = vec![
+        entry(at(2, 11, 30), 404, "POST"),
+        entry(at(2, 11, 45), 500, "GET"),
+        entry(at(2, 13, 0), 201, "POST"),
+    ];
+    store.insert(&mut more).await.unwrap();
+    let view = store.view(&more[0].id).await.unwrap();
+    assert_eq!(view.message, "POST /api/x");
+    assert_eq!(view.data["status"], 404);
+    assert_eq!(view.created, at(2, 11, 30));
+    assert!(store.view("zzzzzzzzzzzzzzz").await.is_err());
+
+    let failed = store.list(&params("data.status >= 400", "data.status")).await.unwrap();
+    assert_eq!(statuses(&failed.items), vec![json!(404), json!(500)]);
+    let failed = store.list(&params("level = 8", "-data.status")).await.unwrap();
+    assert_eq!(statuses(&failed.items), vec![json!(500), json!(404)]);
+    let posts = store
+        .list(&params("data.method = 'POST' && created > '2024-05-02'", "created"))
+        .await
+        .unwrap();
+    assert_eq!(statuses(&posts.items), vec![json!(404), json!(201)]);
+    let msg = store.list(&params("message ~ 'POST'", "")).await.unwrap();
+    assert_eq!(msg.total_items, 2);
+    assert!(store.list(&params("nope = 1", "")).await.is_err());
+    assert!(store.list(&params("", "nope")).await.is_err());
+    assert!(store.list(&params("", "data.a-b")).await.is_err());
+
+    let page = store
+        .list(&ListParams {
+            page: 2,
+            per_page: 2,
+            sort: Some("created".into()),
+            filter: Some("created > '2024-05-02'".into()),
+            skip_total: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.total_items, page.total_pages), (3, 2));
+    assert_eq!(statuses(&page.items), vec![json!(201)]);
+
+    let stats = store.stats(Some("created > '2024-05-02'")).await.unwrap();
+    let stats: Vec<(i64, String)> = stats.into_iter().map(|s| (s.total, s.date)).collect();
+    assert_eq!(
+        stats,
+        vec![
+            (2, "2024-05-02 11:00:00.000Z".to_string()),
+            (1, "2024-05-02 13:00:00.000Z".to_string())
+        ]
+    );
+    assert_eq!(store.stats(None).await.unwrap()[0].total, 700);
+
+    // Older than the cutoff, or below the level.
+    let gone = store.purge(at(2, 0, 0), 0).await.unwrap();
+    assert_eq!(gone, 700);
+    let gone = store.purge(at(1, 0, 0), LEVEL_ERROR).await.unwrap();
+    assert_eq!(gone, 1);
+    assert_eq!(store.list(&params("", "")).await.unwrap().total_items, 2);
+    store.clear().await.unwrap();
+    assert_eq!(store.list(&params("", "")).await.unwrap().total_items, 0);
+}
+
+#[tokio::test]
+async fn sqlite_auxiliary_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auxiliary.db");
+    suite(LogStore::open_sqlite(&path).await.unwrap()).await;
+    assert!(path.exists());
+    // Opening again finds the table.
+    let again = LogStore::open_sqlite(&path).await.unwrap();
+    assert_eq!(again.table(), "_logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_table() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let schema = keel_testkit::postgres::fresh_schema(&url, 4).await;
+    let engine = keel_sql::postgres::PgEngine::new(schema.pool.clone());
+    let store = LogStore::open(Arc::new(engine)).await.unwrap();
+    assert_eq!(store.table(), "keel_request_logs");
+    suite(store).await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_table() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = keel_testkit::mysql::fresh_database(&url).await;
+    let _drop = db.guard();
+    let engine = keel_sql::mysql::MySqlEngine::connect(&db.url, 4).await.unwrap();
+    suite(LogStore::open(Arc::new(engine)).await.unwrap()).await;
+}
