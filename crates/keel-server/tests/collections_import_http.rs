@@ -9,11 +9,16 @@ use common::App;
 use serde_json::{json, Value};
 
 async fn import(app: &App, su: &str, body: Value) -> common::Resp {
-    app.send(Method::PUT, "/api/collections/import", Some(su), Some(body)).await
+    app.send(Method::PUT, "/api/collections/import", Some(su), Some(body))
+        .await
 }
 
 fn field_names(app: &App, collection: &str) -> Vec<String> {
-    app.collection(collection).fields.iter().map(|f| f.name.clone()).collect()
+    app.collection(collection)
+        .fields
+        .iter()
+        .map(|f| f.name.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -37,8 +42,11 @@ async fn import_creates_in_the_order_relations_need_and_merges_fields() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(app.collection("authors").id, "authors_col_001");
     let author = app.insert("authors", json!({"name": "Ann"})).await;
-    app.insert("posts", json!({"title": "Hello", "author": author.id()})).await;
-    let titles = app.send(Method::GET, "/api/collections/post_titles/records", None, None).await;
+    app.insert("posts", json!({"title": "Hello", "author": author.id()}))
+        .await;
+    let titles = app
+        .send(Method::GET, "/api/collections/post_titles/records", None, None)
+        .await;
     assert_eq!(titles.json["items"][0]["title"], "Hello", "{}", titles.text());
 
     // Matched by name; `title` is left out (kept, with its data), `body` is new.
@@ -50,11 +58,19 @@ async fn import_creates_in_the_order_relations_need_and_merges_fields() {
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let names = field_names(&app, "posts");
-    assert!(names.contains(&"title".to_string()) && names.contains(&"body".to_string()), "{names:?}");
-    let list = app.send(Method::GET, "/api/collections/posts/records", None, None).await;
+    assert!(
+        names.contains(&"title".to_string()) && names.contains(&"body".to_string()),
+        "{names:?}"
+    );
+    let list = app
+        .send(Method::GET, "/api/collections/posts/records", None, None)
+        .await;
     assert_eq!(list.status, StatusCode::OK, "the imported listRule applies");
     assert_eq!(list.json["items"][0]["title"], "Hello");
-    assert!(app.collection("authors").fields.iter().any(|f| f.name == "name"), "untouched");
+    assert!(
+        app.collection("authors").fields.iter().any(|f| f.name == "name"),
+        "untouched"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +83,10 @@ async fn delete_missing_drops_collections_and_fields_left_out_but_not_system_one
     ] {
         app.create_collection(def).await;
     }
-    let users = app.send(Method::GET, "/api/collections/users", Some(&su), None).await.json;
+    let users = app
+        .send(Method::GET, "/api/collections/users", Some(&su), None)
+        .await
+        .json;
     let r = import(
         &app,
         &su,
@@ -81,9 +100,14 @@ async fn delete_missing_drops_collections_and_fields_left_out_but_not_system_one
     let r = app.send(Method::GET, "/api/collections/drop", Some(&su), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "left out: deleted");
     let names = field_names(&app, "keep");
-    assert!(names.contains(&"a".to_string()) && !names.contains(&"b".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"a".to_string()) && !names.contains(&"b".to_string()),
+        "{names:?}"
+    );
     assert!(names.contains(&"id".to_string()), "system fields stay: {names:?}");
-    let r = app.send(Method::GET, "/api/collections/_superusers", Some(&su), None).await;
+    let r = app
+        .send(Method::GET, "/api/collections/_superusers", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "system collections are never deleted");
 }
 
@@ -109,7 +133,8 @@ async fn a_refused_import_changes_nothing_and_says_which_collection_and_why() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert_eq!(
-        r.json["data"]["collections"]["code"], "validation_collections_import_failure",
+        r.json["data"]["collections"]["code"],
+        "validation_collections_import_failure",
         "{}",
         r.text()
     );

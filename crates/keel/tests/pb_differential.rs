@@ -135,11 +135,7 @@ impl PocketBase {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self {
-            child,
-            url,
-            _dir: dir,
-        }
+        Self { child, url, _dir: dir }
     }
 }
 

@@ -34,13 +34,20 @@ pub async fn import(
         Some(Value::Array(list)) => list,
         None | Some(Value::Null) => Vec::new(),
         Some(_) => {
-            return Err(Error::field("collections", "validation_invalid_value", "Must be a list of collections.").into())
+            return Err(Error::field(
+                "collections",
+                "validation_invalid_value",
+                "Must be a list of collections.",
+            )
+            .into())
         }
     };
     let delete_missing = match input.get("deleteMissing") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::field("deleteMissing", "validation_invalid_value", "Must be true or false.").into()),
+        Some(_) => {
+            return Err(Error::field("deleteMissing", "validation_invalid_value", "Must be true or false.").into())
+        }
     };
     collections::import(&state, &caller, &origin, list, delete_missing).await?;
     Ok(StatusCode::NO_CONTENT)
