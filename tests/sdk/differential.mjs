@@ -223,7 +223,6 @@ async function scenario(s, email, password) {
     'number min': { title: 'Okay', count: -1 },
     'number max': { title: 'Okay', count: 11 },
     'number onlyInt': { title: 'Okay', count: 1.5 },
-    'number not a number': { title: 'Okay', count: 'seven' },
     email: { title: 'Okay', contact: 'not-an-email' },
     url: { title: 'Okay', site: 'not a url' },
     select: { title: 'Okay', status: 'archived' },
@@ -333,6 +332,11 @@ async function scenario(s, email, password) {
     pb.realtime.unsubscribe().catch(() => {});
   }
 
+  // Last, because PocketBase stores a record here and Keel does not (docs/compat.md).
+  await s.call('record create invalid: number not a number', 'POST', '/api/collections/posts/records', {
+    body: { title: 'Okay seven', count: 'seven' },
+  });
+
   // ---- delete
   await s.call('record delete', 'DELETE', `/api/collections/posts/records/${p1Id}`);
   await s.call('record delete again', 'DELETE', `/api/collections/posts/records/${p1Id}`);
@@ -377,6 +381,8 @@ class Normaliser {
     if (Array.isArray(v)) return v.map((x) => this.value(x));
     if (v && typeof v === 'object') {
       const out = {};
+      // A collection field's id is generated differently on each side; only its presence counts.
+      if ('hidden' in v && 'system' in v && 'type' in v && typeof v.id === 'string') v = { ...v, id: '<fieldId>' };
       for (const [k, x] of Object.entries(v)) out[this.string(k)] = this.value(x);
       return out;
     }
@@ -410,6 +416,18 @@ function compare(a, b, path, out) {
     return;
   }
   if (ta === 'array') {
+    // Lists of named things (collection fields) are compared by name, their order once.
+    const named = (l) => l.length > 0 && l.every((x) => x && typeof x === 'object' && typeof x.name === 'string');
+    if (named(a) && named(b)) {
+      const na = a.map((x) => x.name);
+      const nb = b.map((x) => x.name);
+      const byName = (l) => Object.fromEntries(l.map((x) => [x.name, x]));
+      if (na.length === nb.length && na.every((n) => nb.includes(n)) && na.join() !== nb.join()) {
+        out.push({ path, kind: 'order', pb: na, keel: nb });
+      }
+      compare(byName(a), byName(b), path, out);
+      return;
+    }
     if (a.length !== b.length) out.push({ path, kind: 'length', pb: a.length, keel: b.length });
     for (let i = 0; i < Math.min(a.length, b.length); i++) compare(a[i], b[i], `${path}[${i}]`, out);
     return;
