@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-/// One field's problem, as PocketBase reports it: `{"code": "validation_required", "message": "..."}`.
+/// One field's problem, as PocketBase reports it: `{"code": "validation_required", "message": "..."}`,
+/// with the constraint's `params` (`{"min": 3}`) where PocketBase sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub code: String,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 impl FieldError {
@@ -18,7 +21,14 @@ impl FieldError {
         Self {
             code: code.into(),
             message: message.into(),
+            params: None,
         }
+    }
+
+    /// The same error with the constraint's parameters (`{"max": 40}`), as PocketBase reports them.
+    pub fn with_params(mut self, params: serde_json::Value) -> Self {
+        self.params = Some(params);
+        self
     }
 }
 

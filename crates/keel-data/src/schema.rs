@@ -316,6 +316,8 @@ pub struct PasswordOptions {
 #[serde(rename_all = "camelCase", default)]
 pub struct EditorOptions {
     pub max_size: i64,
+    /// PocketBase spells it `convertURLs`; Keel once wrote `convertUrls` and still reads it.
+    #[serde(rename = "convertURLs", alias = "convertUrls")]
     pub convert_urls: bool,
 }
 

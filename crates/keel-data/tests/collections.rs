@@ -47,7 +47,7 @@ async fn create_validates_names_and_fields() {
         .create_collection(json!({"name": "bad name"}))
         .await
         .unwrap_err();
-    assert_eq!(code_of(&e, "name"), "validation_invalid_name");
+    assert_eq!(code_of(&e, "name"), "validation_match_invalid");
     let e = t
         .store
         .create_collection(

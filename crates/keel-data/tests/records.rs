@@ -104,7 +104,7 @@ async fn every_validation_error_is_reported_together() {
         ("n", "validation_max_number_constraint"),
         ("i", "validation_only_int_constraint"),
         ("flag", "validation_invalid_bool"),
-        ("mail", "validation_invalid_email"),
+        ("mail", "validation_is_email"),
         ("site", "validation_invalid_url"),
         ("when", "validation_invalid_date"),
         ("color", "validation_invalid_value"),

@@ -1,5 +1,6 @@
 //! Which ways of signing in an auth collection offers, in PocketBase's ≥0.23 shape
-//! (`password`, `oauth2`, `mfa`, `otp`), plus Keel's `ldap`.
+//! (`password`, `oauth2`, `mfa`, `otp`, and the legacy `authProviders`,
+//! `usernamePassword`, `emailPassword`), plus Keel's `ldap`.
 //!
 //! Each OAuth2 provider comes with a fresh `state` and PKCE pair, remembered server-side so
 //! `auth-with-oauth2` accepts only verifiers Keel issued, once (see `oauth2_flow`).
@@ -24,12 +25,20 @@ pub async fn methods(app: &App, name_or_id: &str) -> Result<Value, Error> {
     };
     let providers = oauth2_providers(app, &collection).await?;
     let ldap = opts.ldap.get("enabled").and_then(Value::as_bool).unwrap_or(false);
+    // PocketBase still sends its pre-0.23 keys (`authProviders`, `usernamePassword`,
+    // `emailPassword`) for older SDKs; so does Keel.
+    let legacy_providers = providers.clone();
+    let username = password.enabled && identity_fields.contains(&"username");
+    let email = password.enabled && identity_fields.contains(&"email");
     Ok(json!({
         "password": {"enabled": password.enabled, "identityFields": identity_fields},
         "oauth2": {"enabled": oauth2_flow::enabled(&collection), "providers": providers},
         "mfa": toggle(&opts.mfa),
         "otp": toggle(&opts.otp),
         "ldap": {"enabled": ldap},
+        "authProviders": legacy_providers,
+        "usernamePassword": username,
+        "emailPassword": email,
     }))
 }
 

@@ -131,6 +131,10 @@ fn split(submitted: Submitted, max: usize) -> Result<Vec<Request>, Error> {
             "Missing required value.",
         ));
     };
+    if list.is_empty() {
+        // PocketBase refuses an empty batch the same way.
+        return Err(Error::field("requests", "validation_required", "Cannot be blank."));
+    }
     if list.len() > max {
         return Err(Error::field(
             "requests",

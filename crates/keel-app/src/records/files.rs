@@ -178,7 +178,8 @@ pub fn validate(opts: &FileOptions, up: &Upload) -> Result<(), FieldError> {
                 "Failed to upload {:?} - the maximum allowed file size is {max_size} bytes.",
                 up.file_name
             ),
-        ));
+        )
+        .with_params(serde_json::json!({ "file": up.file_name, "maxSize": max_size })));
     }
     if !opts.mime_types.is_empty() {
         let mime = detect_mime(up);

@@ -148,7 +148,7 @@ pub(crate) fn validate(
         errs.insert(
             "name".into(),
             err(
-                "validation_invalid_name",
+                "validation_match_invalid",
                 "Invalid collection name: use 1-100 letters, digits or _.",
             ),
         );

@@ -225,13 +225,15 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
                     return Err(fe(
                         "validation_min_text_constraint",
                         format!("Must be at least {} character(s).", o.min),
-                    ));
+                    )
+                    .with_params(serde_json::json!({ "min": o.min })));
                 }
                 if n > max {
                     return Err(fe(
                         "validation_max_text_constraint",
-                        format!("Must be less than {max} character(s)."),
-                    ));
+                        format!("Must be no more than {max} character(s)."),
+                    )
+                    .with_params(serde_json::json!({ "max": max })));
                 }
                 if !o.pattern.is_empty() && !user_regex(&o.pattern).is_some_and(|r| r.is_match(&s)) {
                     return Err(fe("validation_invalid_format", "Invalid value format."));
@@ -259,16 +261,20 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
                 return Err(fe("validation_only_int_constraint", "Decimal numbers are not allowed."));
             }
             if o.min.is_some_and(|m| x < m) {
+                let min = o.min.unwrap_or_default();
                 return Err(fe(
                     "validation_min_number_constraint",
-                    format!("Must be larger than {}.", o.min.unwrap_or_default()),
-                ));
+                    format!("Must be greater or equal than {min}."),
+                )
+                .with_params(serde_json::json!({ "min": num(min) })));
             }
             if o.max.is_some_and(|m| x > m) {
+                let max = o.max.unwrap_or_default();
                 return Err(fe(
                     "validation_max_number_constraint",
-                    format!("Must be less than {}.", o.max.unwrap_or_default()),
-                ));
+                    format!("Must be less or equal than {max}."),
+                )
+                .with_params(serde_json::json!({ "max": num(max) })));
             }
             Ok(num(x))
         }
@@ -290,7 +296,7 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
                 return Ok(Value::String(s));
             }
             if s.len() > 255 || !static_regex(&EMAIL, r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$").is_match(&s) {
-                return Err(fe("validation_invalid_email", "Must be a valid email address."));
+                return Err(fe("validation_is_email", "Must be a valid email address."));
             }
             let domain = s.rsplit('@').next().unwrap_or("");
             check_domain(o, domain, "validation_email_domain_not_allowed")?;
@@ -341,7 +347,8 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
         FieldKind::Select(o) => {
             let list = dedupe(to_list(&v));
             if let Some(bad) = list.iter().find(|x| !o.values.contains(x)) {
-                return Err(fe("validation_invalid_value", format!("Invalid value {bad}.")));
+                return Err(fe("validation_invalid_value", format!("Invalid value {bad}."))
+                    .with_params(serde_json::json!({ "value": bad })));
             }
             multi_or_single(f, list, o.max_select)
         }
