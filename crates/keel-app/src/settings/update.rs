@@ -36,6 +36,10 @@ pub async fn update(
     let data: SettingsData = serde_json::from_value(merged)
         .map_err(|e| Error::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
+    crate::backups::check_settings(
+        &data.backups,
+        app.config.data.engine == keel_core::config::DataEngine::Sqlite,
+    )?;
     let saved = app.settings.replace(&app.store, data).await?;
     // Every other process reloads them (see `crate::sync`).
     if let Err(e) = app.bus.publish(super::TOPIC, bytes::Bytes::new()).await {

@@ -8,6 +8,7 @@ use crate::state::AppState;
 
 pub mod apikeys;
 pub mod audit;
+pub mod backups;
 pub mod auth;
 pub mod batch;
 pub mod cache;
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(settings::routes())
+        .merge(backups::routes())
         .merge(collections::routes())
         .merge(records::routes())
         .merge(auth::routes())

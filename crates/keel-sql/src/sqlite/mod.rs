@@ -6,6 +6,7 @@
 //! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
 
 mod checkpoint;
+pub mod snapshot;
 pub mod readers;
 
 use std::path::Path;
