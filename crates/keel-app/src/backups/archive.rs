@@ -245,7 +245,7 @@ mod tests {
         let names: Vec<String> = ZipArchive::new(File::open(&zip_path).unwrap())
             .unwrap()
             .file_names()
-            .map(str::to_string)
+            .map(|n| n.unwrap().into_owned())
             .collect();
         assert!(names.contains(&"data.db".to_string()), "{names:?}");
         assert!(names.contains(&"storage/col/rec/a.txt".to_string()), "{names:?}");
