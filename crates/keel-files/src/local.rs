@@ -186,7 +186,13 @@ mod tests {
         assert!(store.list("").await.unwrap().is_empty());
         store.put("a_1.zip", Bytes::from_static(b"12")).await.unwrap();
         store.put("@auto_1.zip", Bytes::from_static(b"345")).await.unwrap();
-        let mut all: Vec<(String, u64)> = store.list("").await.unwrap().into_iter().map(|f| (f.key, f.size)).collect();
+        let mut all: Vec<(String, u64)> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key, f.size))
+            .collect();
         all.sort();
         assert_eq!(all, [("@auto_1.zip".to_string(), 3), ("a_1.zip".to_string(), 2)]);
         let auto = store.list("@auto_").await.unwrap();

@@ -88,7 +88,9 @@ async fn only_superusers_reach_backups() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // A user's file token does not open a backup.
     let su = app.superuser().await;
-    let r = app.send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "b.zip"}))).await;
+    let r = app
+        .send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "b.zip"})))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let user_file = app.sign(&user, TokenKind::File);
     for uri in [
@@ -113,17 +115,32 @@ async fn create_list_download_and_delete() {
     assert_eq!(r.json, json!([]));
 
     let r = app
-        .send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "!test.zip"})))
+        .send(
+            Method::POST,
+            "/api/backups",
+            Some(&su),
+            Some(json!({"name": "!test.zip"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "name"), "validation_match_invalid");
 
     let r = app
-        .send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "test.zip"})))
+        .send(
+            Method::POST,
+            "/api/backups",
+            Some(&su),
+            Some(json!({"name": "test.zip"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = app
-        .send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "test.zip"})))
+        .send(
+            Method::POST,
+            "/api/backups",
+            Some(&su),
+            Some(json!({"name": "test.zip"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "name"), "validation_backup_name_exists");
@@ -135,7 +152,10 @@ async fn create_list_download_and_delete() {
     assert_eq!(r.status, StatusCode::OK);
     let names = keys(&r.json);
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names[0].starts_with("pb_backup_keel_") && names[0].ends_with(".zip"), "{names:?}");
+    assert!(
+        names[0].starts_with("pb_backup_keel_") && names[0].ends_with(".zip"),
+        "{names:?}"
+    );
     assert_eq!(names[1], "test.zip");
     let item = &r.json[1];
     assert!(item["size"].as_u64().unwrap() > 0);
@@ -154,18 +174,28 @@ async fn create_list_download_and_delete() {
     assert!(names.contains(&"data.db".to_string()), "{names:?}");
     let stored = format!("storage/{col}/{rec}/{file}");
     assert!(names.contains(&stored), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("vault") || n.starts_with("backups")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("vault") || n.starts_with("backups")),
+        "{names:?}"
+    );
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(r.bytes.clone())).unwrap();
     let mut text = String::new();
     archive.by_name(&stored).unwrap().read_to_string(&mut text).unwrap();
     assert_eq!(text, "hello backup");
 
     let r = app
-        .send(Method::GET, &format!("/api/backups/missing.zip?token={token}"), None, None)
+        .send(
+            Method::GET,
+            &format!("/api/backups/missing.zip?token={token}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    let r = app.send(Method::DELETE, "/api/backups/missing.zip", Some(&su), None).await;
+    let r = app
+        .send(Method::DELETE, "/api/backups/missing.zip", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app.send(Method::DELETE, "/api/backups/test.zip", Some(&su), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -177,7 +207,14 @@ async fn create_list_download_and_delete() {
 async fn uploads_are_checked_then_restorable() {
     let app = App::new().await;
     let su = app.superuser().await;
-    let r = app.send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "orig.zip"}))).await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/backups",
+            Some(&su),
+            Some(json!({"name": "orig.zip"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let token = file_token(&app, &su).await;
     let zip = app
@@ -186,20 +223,31 @@ async fn uploads_are_checked_then_restorable() {
         .bytes;
 
     let r = app
-        .multipart(Method::POST, "/api/backups/upload", Some(&su), Multipart::new().text("x", "y"))
+        .multipart(
+            Method::POST,
+            "/api/backups/upload",
+            Some(&su),
+            Multipart::new().text("x", "y"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "file"), "validation_required");
     let form = Multipart::new().file("file", "notes.zip", "application/zip", b"just text");
-    let r = app.multipart(Method::POST, "/api/backups/upload", Some(&su), form).await;
+    let r = app
+        .multipart(Method::POST, "/api/backups/upload", Some(&su), form)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "file"), "validation_invalid_mime_type");
 
     let form = Multipart::new().file("file", "uploaded.zip", "application/zip", &zip);
-    let r = app.multipart(Method::POST, "/api/backups/upload", Some(&su), form).await;
+    let r = app
+        .multipart(Method::POST, "/api/backups/upload", Some(&su), form)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let form = Multipart::new().file("file", "uploaded.zip", "application/zip", &zip);
-    let r = app.multipart(Method::POST, "/api/backups/upload", Some(&su), form).await;
+    let r = app
+        .multipart(Method::POST, "/api/backups/upload", Some(&su), form)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "file"), "validation_backup_name_exists");
     let r = app.send(Method::GET, "/api/backups", Some(&su), None).await;
@@ -209,31 +257,50 @@ async fn uploads_are_checked_then_restorable() {
     let mut empty = Vec::new();
     {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut empty));
-        w.start_file("storage/x.txt", zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file("storage/x.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
         std::io::Write::write_all(&mut w, b"x").unwrap();
         w.finish().unwrap();
     }
     let form = Multipart::new().file("file", "nodata.zip", "application/zip", &empty);
-    let r = app.multipart(Method::POST, "/api/backups/upload", Some(&su), form).await;
+    let r = app
+        .multipart(Method::POST, "/api/backups/upload", Some(&su), form)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let r = app.send(Method::POST, "/api/backups/nodata.zip/restore", Some(&su), None).await;
+    let r = app
+        .send(Method::POST, "/api/backups/nodata.zip/restore", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json["message"].as_str().unwrap().contains("data.db is missing"), "{}", r.text());
-    let r = app.send(Method::POST, "/api/backups/missing.zip/restore", Some(&su), None).await;
+    assert!(
+        r.json["message"].as_str().unwrap().contains("data.db is missing"),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .send(Method::POST, "/api/backups/missing.zip/restore", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json["message"], "Missing or invalid backup file.");
     assert!(app.state.store.collection("users").is_ok());
 
     // A good one is staged for the restart (crates/keel/tests/backups_cli.rs follows a real
     // restart); a second restore meanwhile is refused.
-    let r = app.send(Method::POST, "/api/backups/uploaded.zip/restore", Some(&su), None).await;
+    let r = app
+        .send(Method::POST, "/api/backups/uploaded.zip/restore", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let staged = app.dir.path().join(".keel_restore");
     assert!(staged.join("ready").exists());
     assert!(staged.join("pending/data.db").exists());
-    let r = app.send(Method::POST, "/api/backups/orig.zip/restore", Some(&su), None).await;
+    let r = app
+        .send(Method::POST, "/api/backups/orig.zip/restore", Some(&su), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json["message"].as_str().unwrap().starts_with("Try again later"), "{}", r.text());
+    assert!(
+        r.json["message"].as_str().unwrap().starts_with("Try again later"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -242,7 +309,12 @@ async fn backups_settings_are_validated() {
     let su = app.superuser().await;
     let patch = |backups: Value| json!({ "backups": backups });
     let r = app
-        .send(Method::PATCH, "/api/settings", Some(&su), Some(patch(json!({"cron": "not a cron"}))))
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(patch(json!({"cron": "not a cron"}))),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "backups.cron"), "validation_invalid_cron");
@@ -257,7 +329,12 @@ async fn backups_settings_are_validated() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "backups.cronMaxKeep"), "validation_required");
     let r = app
-        .send(Method::PATCH, "/api/settings", Some(&su), Some(patch(json!({"s3": {"enabled": true}}))))
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(patch(json!({"s3": {"enabled": true}}))),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_code(&r, "backups.s3.enabled"), "validation_not_supported");
@@ -277,7 +354,14 @@ async fn backups_settings_are_validated() {
 async fn scheduled_backups_keep_cron_max_keep() {
     let app = App::new().await;
     let su = app.superuser().await;
-    let r = app.send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "manual.zip"}))).await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/backups",
+            Some(&su),
+            Some(json!({"name": "manual.zip"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = app
         .send(
@@ -302,10 +386,11 @@ async fn scheduled_backups_keep_cron_max_keep() {
             .list(queue, Some(keel_jobs::JobState::Completed), 1, 50)
             .await
             .unwrap();
-        let pruned = page
-            .items
-            .iter()
-            .any(|j| j.result.as_ref().is_some_and(|r| r["removed"].as_array().is_some_and(|a| !a.is_empty())));
+        let pruned = page.items.iter().any(|j| {
+            j.result
+                .as_ref()
+                .is_some_and(|r| r["removed"].as_array().is_some_and(|a| !a.is_empty()))
+        });
         if pruned {
             break;
         }
@@ -318,9 +403,15 @@ async fn scheduled_backups_keep_cron_max_keep() {
     }
     let r = app.send(Method::GET, "/api/backups", Some(&su), None).await;
     let names = keys(&r.json);
-    let auto: Vec<&String> = names.iter().filter(|n| n.starts_with("@auto_pb_backup_keel_")).collect();
+    let auto: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("@auto_pb_backup_keel_"))
+        .collect();
     assert_eq!(auto.len(), 1, "{names:?}");
-    assert!(names.contains(&"manual.zip".to_string()), "a backup made by hand is kept: {names:?}");
+    assert!(
+        names.contains(&"manual.zip".to_string()),
+        "a backup made by hand is kept: {names:?}"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +425,9 @@ async fn on_postgres_and_mariadb_backups_point_to_the_engines_tools() {
         let r = app.send(Method::POST, "/api/backups", Some(&su), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.json["message"].as_str().unwrap().contains(tool), "{}", r.text());
-        let r = app.send(Method::POST, "/api/backups/x.zip/restore", Some(&su), None).await;
+        let r = app
+            .send(Method::POST, "/api/backups/x.zip/restore", Some(&su), None)
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.json["message"].as_str().unwrap().contains(tool), "{}", r.text());
         let r = app

@@ -187,9 +187,7 @@ pub fn restart() -> anyhow::Error {
             Ok(p) => p,
             Err(e) => return anyhow::anyhow!("cannot restart to finish the restore ({e}): start keel serve again"),
         };
-        let err = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .exec();
+        let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec();
         anyhow::anyhow!("cannot restart to finish the restore ({err}): start keel serve again")
     }
     #[cfg(not(unix))]

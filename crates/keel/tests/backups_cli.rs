@@ -42,7 +42,13 @@ async fn post(http: &reqwest::Client, url: &str, token: &str, body: Value) -> re
 }
 
 async fn add_note(http: &reqwest::Client, base: &str, token: &str, title: &str) {
-    let r = post(http, &format!("{base}/api/collections/notes/records"), token, json!({"title": title})).await;
+    let r = post(
+        http,
+        &format!("{base}/api/collections/notes/records"),
+        token,
+        json!({"title": title}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
@@ -90,12 +96,24 @@ async fn a_restore_through_the_api_restarts_into_the_backup() {
     let token = common::superuser_token(&http, &base).await;
     notes_collection(&http, &base, &token).await;
     add_note(&http, &base, &token, "before").await;
-    let r = post(&http, &format!("{base}/api/backups"), &token, json!({"name": "snap.zip"})).await;
+    let r = post(
+        &http,
+        &format!("{base}/api/backups"),
+        &token,
+        json!({"name": "snap.zip"}),
+    )
+    .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     add_note(&http, &base, &token, "after").await;
     assert_eq!(titles(&http, &base, &token).await.unwrap(), ["after", "before"]);
 
-    let r = post(&http, &format!("{base}/api/backups/snap.zip/restore"), &token, json!({})).await;
+    let r = post(
+        &http,
+        &format!("{base}/api/backups/snap.zip/restore"),
+        &token,
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
 
     // The same process comes back on the same address serving the backup's data.
@@ -105,7 +123,10 @@ async fn a_restore_through_the_api_restarts_into_the_backup() {
             break;
         }
         assert!(server.try_status().is_none(), "keel exited instead of restarting");
-        assert!(Instant::now() < deadline, "the restored data was not served within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the restored data was not served within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(server.pid(), pid);
@@ -135,7 +156,11 @@ async fn the_cli_creates_lists_and_restores_a_stopped_data_dir() {
     // A backup beside the running server.
     let out = keel(&dir, &["backup", "create", "cli.zip"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("Created backup cli.zip"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Created backup cli.zip"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = keel(&dir, &["backup", "create", "Bad Name"]);
     assert!(!out.status.success());
     let out = keel(&dir, &["backup", "list"]);
@@ -152,7 +177,11 @@ async fn the_cli_creates_lists_and_restores_a_stopped_data_dir() {
     assert!(server.wait_exit(Duration::from_secs(30)).is_some(), "keel did not stop");
     let out = keel(&dir, &["backup", "restore", "missing.zip"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no backup named missing.zip"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no backup named missing.zip"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = keel(&dir, &["backup", "restore", "cli.zip"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("Restored cli.zip"), "{}", text(&out.stdout));

@@ -149,12 +149,21 @@ pub fn extract(zip_path: &Path, dest: &Path) -> Result<(), Error> {
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| invalid(e.to_string()))?;
         let Some(rel) = entry.enclosed_name() else {
-            return Err(invalid(format!("the entry {:?} points outside the data dir", entry.name())));
+            return Err(invalid(format!(
+                "the entry {:?} points outside the data dir",
+                entry.name()
+            )));
         };
         if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(invalid(format!("the entry {:?} points outside the data dir", entry.name())));
+            return Err(invalid(format!(
+                "the entry {:?} points outside the data dir",
+                entry.name()
+            )));
         }
-        let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let first = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
         let wanted = match first.as_deref() {
             Some(DATA_DB) | Some(JOBS_DB) => rel.components().count() == 1 && !entry.is_dir(),
             Some(STORAGE) => true,
@@ -249,7 +258,10 @@ mod tests {
             .collect();
         assert!(names.contains(&"data.db".to_string()), "{names:?}");
         assert!(names.contains(&"storage/col/rec/a.txt".to_string()), "{names:?}");
-        assert!(!names.iter().any(|n| n.contains("vault.key") || n.contains('#')), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.contains("vault.key") || n.contains('#')),
+            "{names:?}"
+        );
 
         let out = tempfile::tempdir().unwrap();
         extract(&zip_path, out.path()).unwrap();

@@ -86,7 +86,9 @@ impl Active {
             return Err(Error::bad_request(BUSY));
         }
         map.insert(root.to_path_buf(), key.to_string());
-        Ok(Active { root: root.to_path_buf() })
+        Ok(Active {
+            root: root.to_path_buf(),
+        })
     }
 
     fn key_of(root: &Path) -> Option<String> {
@@ -174,7 +176,11 @@ pub async fn create(app: &App, caller: &Caller, name: Option<String>) -> Result<
             }
             n
         }
-        None => name::generate(name::MANUAL_PREFIX, &app.settings.get().meta.app_name, chrono::Utc::now()),
+        None => name::generate(
+            name::MANUAL_PREFIX,
+            &app.settings.get().meta.app_name,
+            chrono::Utc::now(),
+        ),
     };
     make(&contents, store.as_ref(), &name).await?;
     Ok(name)
@@ -310,7 +316,11 @@ pub fn check_settings(section: &serde_json::Value, sqlite_data: bool) -> Result<
     let parsed: BackupsSettings = match serde_json::from_value(section.clone()) {
         Ok(s) => s,
         Err(e) => {
-            fail("backups", "validation_invalid_value", format!("Invalid backups settings: {e}."));
+            fail(
+                "backups",
+                "validation_invalid_value",
+                format!("Invalid backups settings: {e}."),
+            );
             return Err(Error::fields(errs));
         }
     };

@@ -89,13 +89,23 @@ mod tests {
         for ok in ["a.zip", "my_backup-1.zip", "2026.zip"] {
             validate_new(ok).unwrap();
         }
-        for bad in ["!test.zip", "A.zip", "a.tar", ".zip", "a b.zip", "@auto_x.zip", "a/b.zip"] {
+        for bad in [
+            "!test.zip",
+            "A.zip",
+            "a.tar",
+            ".zip",
+            "a b.zip",
+            "@auto_x.zip",
+            "a/b.zip",
+        ] {
             let e = validate_new(bad).unwrap_err();
             let Error::BadRequest { fields, .. } = e else { panic!() };
             assert_eq!(fields["name"].code, "validation_match_invalid", "{bad}");
         }
         let long = format!("{}.zip", "a".repeat(150));
-        let Error::BadRequest { fields, .. } = validate_new(&long).unwrap_err() else { panic!() };
+        let Error::BadRequest { fields, .. } = validate_new(&long).unwrap_err() else {
+            panic!()
+        };
         assert_eq!(fields["name"].code, "validation_length_out_of_range");
     }
 
@@ -107,7 +117,10 @@ mod tests {
             generate(AUTO_PREFIX, "My App 2", t),
             "@auto_pb_backup_my_app_2_20260304050607.zip"
         );
-        assert_eq!(generate(MANUAL_PREFIX, "myApp", t), "pb_backup_my_app_20260304050607.zip");
+        assert_eq!(
+            generate(MANUAL_PREFIX, "myApp", t),
+            "pb_backup_my_app_20260304050607.zip"
+        );
         assert_eq!(generate(MANUAL_PREFIX, "!!!", t), "pb_backup_keel_20260304050607.zip");
     }
 

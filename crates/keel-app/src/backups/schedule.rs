@@ -64,7 +64,9 @@ async fn ticks(app: App, mut shutdown: watch::Receiver<bool>) {
         };
         last = Some((expr.clone(), now));
         let Ok(spec) = parse_cron(&expr) else { continue };
-        let Some(tick) = spec.next_after(since, since) else { continue };
+        let Some(tick) = spec.next_after(since, since) else {
+            continue;
+        };
         if tick > now {
             continue;
         }

@@ -47,7 +47,10 @@ const TAGS: &[(&str, &str)] = &[
     ("batch", "Transactional record writes (PocketBase)"),
     ("realtime", "Server-sent record events (PocketBase)"),
     ("settings", "Application settings (PocketBase)"),
-    ("backups", "Backups of the data dir: create, list, download, upload, restore (PocketBase)"),
+    (
+        "backups",
+        "Backups of the data dir: create, list, download, upload, restore (PocketBase)",
+    ),
     ("cache", "Key-value cache"),
     ("jobs", "Background jobs and queues"),
     ("schedules", "Schedules that enqueue jobs"),

@@ -8,8 +8,8 @@ use crate::state::AppState;
 
 pub mod apikeys;
 pub mod audit;
-pub mod backups;
 pub mod auth;
+pub mod backups;
 pub mod batch;
 pub mod cache;
 pub mod collections;

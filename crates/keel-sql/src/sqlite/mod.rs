@@ -6,8 +6,8 @@
 //! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
 
 mod checkpoint;
-pub mod snapshot;
 pub mod readers;
+pub mod snapshot;
 
 use std::path::Path;
 use std::str::FromStr;
