@@ -348,6 +348,31 @@ async fn backups_settings_are_validated() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["backups"]["cron"], "0 3 * * *");
+
+    // backups.s3.secret is write-only: never read back, kept when a form sends it blank.
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(patch(json!({"s3": {"bucket": "b", "secret": "s3-very-secret"}}))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(!r.text().contains("s3-very-secret"));
+    assert_eq!(r.json["backups"]["s3"]["bucket"], "b");
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(patch(json!({"s3": {"secret": ""}}))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = app.send(Method::GET, "/api/settings", Some(&su), None).await;
+    assert!(!r.text().contains("s3-very-secret"));
+    assert_eq!(app.state.settings.get().backups["s3"]["secret"], "s3-very-secret");
 }
 
 #[tokio::test]
