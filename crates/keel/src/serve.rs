@@ -29,10 +29,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // has the data open (keel_app::backups::restore).
     if lock.is_some() {
         let dir = cfg.data_dir.clone();
-        let applied = tokio::task::spawn_blocking(move || keel_app::backups::restore::apply_pending(&dir))
-            .await
-            .context("cannot finish restoring a backup")?
-            .context("cannot finish restoring a backup")?;
+        let applied = tokio::task::spawn_blocking(move || {
+            keel_app::backups::clean_scratch(&dir);
+            keel_app::backups::restore::apply_pending(&dir)
+        })
+        .await
+        .context("cannot finish restoring a backup")?
+        .context("cannot finish restoring a backup")?;
         if let Some(key) = applied {
             println!("Restored backup {key}");
             tracing::warn!(backup = %key, "restored a backup into the data dir");

@@ -130,9 +130,22 @@ fn open_store(app: &App) -> Result<Arc<dyn FileStore>, Error> {
     storage::open(&app.config.data_dir, &BackupsSettings::of(app))
 }
 
+/// The parent of the scratch dirs, in the data dir.
+pub const SCRATCH_DIR: &str = ".keel_tmp";
+
+/// Removes scratch dirs a killed process left (call it holding `keel.lock`, before serving).
+pub fn clean_scratch(root: &Path) {
+    let base = root.join(SCRATCH_DIR);
+    if base.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&base) {
+            tracing::warn!(dir = %base.display(), error = %e, "cannot remove leftover backup scratch files");
+        }
+    }
+}
+
 /// A scratch dir in the data dir (same disk as the data, so renames work), removed on drop.
 pub fn scratch(root: &Path) -> Result<tempfile::TempDir, Error> {
-    let base = root.join(".keel_tmp");
+    let base = root.join(SCRATCH_DIR);
     std::fs::create_dir_all(&base).map_err(|e| Error::internal(format!("cannot create {}: {e}", base.display())))?;
     tempfile::Builder::new()
         .prefix("backup-")
