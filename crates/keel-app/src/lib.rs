@@ -9,6 +9,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backups;
 pub mod batch;
 pub mod cache;
 pub mod caller;

@@ -23,6 +23,17 @@ pub struct FileObject {
     pub stream: BoxStream<'static, Result<Bytes>>,
 }
 
+/// One object found by [`FileStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    /// The object's key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the object was last written.
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// What a provider supports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileStoreCapabilities {
@@ -45,6 +56,15 @@ pub trait FileStore: Send + Sync + 'static {
     async fn delete_prefix(&self, prefix: &str) -> Result<()>;
     /// Whether the store answers (for `/api/ready`).
     async fn ping(&self) -> Result<()>;
+    /// The objects whose keys start with `prefix` (`""`: every object), in no particular
+    /// order. A provider that cannot list says so (backups need it; record files do not).
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedFile>> {
+        let _ = prefix;
+        Err(crate::Error::bad_request(format!(
+            "the {} file store cannot list its objects",
+            self.name()
+        )))
+    }
 }
 
 /// Checks a key against the rules above.

@@ -6,7 +6,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use keel_core::files::{validate_key, FileObject, FileStore, FileStoreCapabilities};
+use keel_core::files::{validate_key, FileObject, FileStore, FileStoreCapabilities, ListedFile};
 use keel_core::{Error, Result};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -99,6 +99,28 @@ impl FileStore for LocalFileStore {
             Some(Err(e)) => Err(map_err(e)),
         }
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedFile>> {
+        // object_store lists by whole path segments; a partial name is matched here.
+        let mut listing = self.inner.list(None);
+        let mut found = Vec::new();
+        while let Some(item) = listing.next().await {
+            let meta = match item {
+                Ok(m) => m,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(map_err(e)),
+            };
+            let key = meta.location.to_string();
+            if key.starts_with(prefix) {
+                found.push(ListedFile {
+                    key,
+                    size: meta.size,
+                    last_modified: meta.last_modified,
+                });
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +177,27 @@ mod tests {
         store.delete_prefix("nothing/here").await.unwrap();
         store.delete_prefix("c").await.unwrap();
         assert!(matches!(store.get("c/r10/a.txt").await, Err(Error::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn lists_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileStore::new(dir.path()).unwrap();
+        assert!(store.list("").await.unwrap().is_empty());
+        store.put("a_1.zip", Bytes::from_static(b"12")).await.unwrap();
+        store.put("@auto_1.zip", Bytes::from_static(b"345")).await.unwrap();
+        let mut all: Vec<(String, u64)> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key, f.size))
+            .collect();
+        all.sort();
+        assert_eq!(all, [("@auto_1.zip".to_string(), 3), ("a_1.zip".to_string(), 2)]);
+        let auto = store.list("@auto_").await.unwrap();
+        assert_eq!(auto.len(), 1);
+        assert_eq!(auto[0].key, "@auto_1.zip");
     }
 
     #[tokio::test]

@@ -116,6 +116,28 @@ pub async fn read_bytes(state: &AppState, body: Body, limit: Limit) -> ApiResult
     }
 }
 
+/// The body as a stream of chunks that fails once more than `max` bytes arrived, for the one
+/// route whose bodies may be larger than any limit above and are written to disk as they
+/// arrive (`POST /api/backups/upload`). The caller checks permissions before reading it; the
+/// connection's idle timeout bounds a stalled client.
+pub fn stream_limited(
+    body: Body,
+    max: u64,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt;
+    let mut seen: u64 = 0;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            return Err(std::io::Error::other(format!(
+                "The request body is larger than the {max} bytes this endpoint accepts."
+            )));
+        }
+        Ok(chunk)
+    })
+}
+
 /// Decodes an object body into `T`: URL-encoded forms by their content type, anything else
 /// as JSON (an empty body is `{}`); multipart is refused (400).
 pub fn decode_object<T: DeserializeOwned>(config: &Config, headers: &HeaderMap, bytes: &[u8]) -> ApiResult<T> {

@@ -53,6 +53,9 @@ pub enum Command {
     /// List the vault's secrets (metadata), rotate its master key, generate a key
     #[command(subcommand)]
     Vault(crate::vault_cli::VaultCommand),
+    /// List, create and restore backups of the data dir (opens the data dir directly)
+    #[command(subcommand)]
+    Backup(crate::backup_cli::BackupCommand),
     /// Runbooks and runs on a running Keel over HTTP (--url, --token): run and follow, list,
     /// logs, cancel, approve, import, export
     Ops(crate::ops_cli::OpsArgs),

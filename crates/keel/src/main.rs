@@ -1,9 +1,10 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `ops`, `bench`, `completion`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `backup`, `ops`, `bench`, `completion`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod apikeys_cli;
 mod audit_cli;
+mod backup_cli;
 mod bench;
 mod bench_bus;
 mod bench_ops;
@@ -78,8 +79,15 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             cli::Command::Serve(_) => {
-                let _log_guard = logging::init(&cfg);
-                serve::run(cfg).await
+                let log_guard = logging::init(&cfg);
+                let served = serve::run(cfg).await;
+                // A restore was staged: the logs are flushed, then this process becomes a
+                // fresh `keel serve` that swaps the backup in before opening anything.
+                if served.is_ok() && serve::restart_requested() {
+                    drop(log_guard);
+                    return Err(serve::restart());
+                }
+                served
             }
             cli::Command::Migrate { command } => migrate_cli::run(&cfg, command).await,
             cli::Command::Superuser(cmd) => superuser::run(&cfg, cmd).await,
@@ -90,6 +98,7 @@ fn main() -> ExitCode {
             cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
             cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
             cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
+            cli::Command::Backup(cmd) => backup_cli::run(&cfg, cmd).await,
             cli::Command::Ops(args) => ops_cli::run(args).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
             cli::Command::Completion { .. } => Ok(()),

@@ -27,6 +27,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         Some(crate::datadir::DataDirLock::acquire(&cfg.data_dir, &embedded)?)
     };
+    // A restore staged before a restart (or cut short by a crash) is swapped in while nothing
+    // has the data open (keel_app::backups::restore).
+    if lock.is_some() {
+        let dir = cfg.data_dir.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            keel_app::backups::clean_scratch(&dir);
+            keel_app::backups::restore::apply_pending(&dir)
+        })
+        .await
+        .context("cannot finish restoring a backup")?
+        .context("cannot finish restoring a backup")?;
+        if let Some(key) = applied {
+            println!("Restored backup {key}");
+            tracing::warn!(backup = %key, "restored a backup into the data dir");
+        }
+    }
     raise_open_files_limit();
     // Each engine the configured services use, opened once and shared by them.
     let engines = Engines::open(
@@ -87,9 +103,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("cannot subscribe to the event bus")?;
     // The outbox relay and the system workers (auth emails): what requests start and do not
     // wait for, durable in the outbox and carried out as jobs.
-    let outbox = keel_app::outbox::start(&state, background.clone())
+    let mut outbox = keel_app::outbox::start(&state, background.clone())
         .await
         .context("cannot start the outbox and event consumers")?;
+    // Scheduled backups (`settings.backups.cron`): the tick loop and the `_keel-backup` worker.
+    outbox.extend(keel_app::backups::schedule::spawn(&state, background.clone()));
     spawn_identity_purge(
         state.identity.clone(),
         cfg.auth.audit_retention_days,
@@ -124,16 +142,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tls,
         ..ServeOptions::from_limits(&cfg.limits)
     };
+    // SIGINT/SIGTERM, or a restart asked for by a restore.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut restart = keel_app::backups::restore::restart_requested();
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = restart.wait_for(|r| *r) => tracing::warn!("restarting to restore a backup"),
+        }
+        let _ = stopping_tx.send(true);
+    });
+    let mut stop_serving = stopping.clone();
     let server = keel_server::listen::serve(listener, app, options, async move {
-        shutdown_signal().await;
+        let _ = stop_serving.wait_for(|s| *s).await;
         tracing::info!("shutting down: finishing in-flight requests");
         rt.shutdown();
         let _ = stop_background.send(true);
     });
     let mut server = std::pin::pin!(server);
+    let mut stop_waiting = stopping.clone();
     tokio::select! {
         () = &mut server => {}
-        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+        _ = async { let _ = stop_waiting.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
     }
@@ -193,6 +223,32 @@ fn listen_on(cfg: &Config) -> anyhow::Result<(SocketAddr, Option<Arc<keel_server
 /// Bad input on the command line (exit 2).
 fn bad(message: String) -> anyhow::Error {
     keel_core::Error::bad_request(message).into()
+}
+
+/// Whether a restore asked this process to restart (see [`restart`]).
+pub fn restart_requested() -> bool {
+    *keel_app::backups::restore::restart_requested().borrow()
+}
+
+/// Replaces this process with a fresh `keel serve` with the same arguments (same pid; every
+/// file, socket and database connection of this one is closed by the exec, none is shut down
+/// by code that could touch the files being swapped). Returns only on failure. Where `exec`
+/// does not exist, the process exits and the next start finishes the restore.
+pub fn restart() -> anyhow::Error {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return anyhow::anyhow!("cannot restart to finish the restore ({e}): start keel serve again"),
+        };
+        let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec();
+        anyhow::anyhow!("cannot restart to finish the restore ({err}): start keel serve again")
+    }
+    #[cfg(not(unix))]
+    {
+        anyhow::anyhow!("a backup is staged for restore: start keel serve again to finish it")
+    }
 }
 
 /// The listen address: `HOST:PORT`, `:PORT` (on 127.0.0.1) or `NAME:PORT` (resolved).

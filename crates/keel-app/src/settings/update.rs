@@ -32,10 +32,21 @@ pub async fn update(
             *pw = Value::String(current.smtp.password.clone());
         }
     }
+    // `backups.s3.secret` is write-only too (PocketBase omits it when read).
+    if let Some(secret) = patch.pointer_mut("/backups/s3/secret") {
+        if secret.as_str().is_some_and(str::is_empty) || secret.is_null() {
+            let kept = current.backups.pointer("/s3/secret").cloned();
+            *secret = kept.unwrap_or(Value::String(String::new()));
+        }
+    }
     merge(&mut merged, patch);
     let data: SettingsData = serde_json::from_value(merged)
         .map_err(|e| Error::bad_request(format!("Failed to load the submitted data: {}.", type_error(&e))))?;
     validate(&data)?;
+    crate::backups::check_settings(
+        &data.backups,
+        app.config.data.engine == keel_core::config::DataEngine::Sqlite,
+    )?;
     let saved = app.settings.replace(&app.store, data).await?;
     // Stored request logs the new `logs` settings no longer keep go now, as in PocketBase.
     crate::logs::apply_retention(app, &saved.logs).await;
@@ -60,6 +71,9 @@ pub fn public_json(data: &SettingsData) -> Result<Value, Error> {
     let mut v = serde_json::to_value(data).map_err(Error::wrap)?;
     if let Some(pw) = v.pointer_mut("/smtp/password") {
         *pw = Value::String(String::new());
+    }
+    if let Some(Value::Object(s3)) = v.pointer_mut("/backups/s3") {
+        s3.remove("secret");
     }
     Ok(v)
 }

@@ -47,6 +47,10 @@ const TAGS: &[(&str, &str)] = &[
     ("batch", "Transactional record writes (PocketBase)"),
     ("realtime", "Server-sent record events (PocketBase)"),
     ("settings", "Application settings (PocketBase)"),
+    (
+        "backups",
+        "Backups of the data dir: create, list, download, upload, restore (PocketBase)",
+    ),
     ("cache", "Key-value cache"),
     ("jobs", "Background jobs and queues"),
     ("schedules", "Schedules that enqueue jobs"),
@@ -204,6 +208,12 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/collections/", "id", "A record's id", None),
     ("/api/jobs/", "id", "A job's id", None),
     ("/api/logs/", "id", "A request log's id", None),
+    (
+        "/api/backups/",
+        "key",
+        "A backup's name, e.g. `pb_backup_keel_20260101120000.zip`",
+        None,
+    ),
     ("/api/schedules/", "id", "A schedule's id", None),
     ("/api/apikeys/", "id", "An API key's id", None),
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),

@@ -9,6 +9,7 @@ use crate::state::AppState;
 pub mod apikeys;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod batch;
 pub mod cache;
 pub mod collections;
@@ -36,6 +37,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(settings::routes())
+        .merge(backups::routes())
         .merge(collections::routes())
         .merge(records::routes())
         .merge(auth::routes())

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 pub mod readers;
+pub mod snapshot;
 
 use std::path::Path;
 use std::str::FromStr;
