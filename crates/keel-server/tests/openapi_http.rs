@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/api/settings"),
     ("PATCH", "/api/settings"),
+    ("POST", "/api/settings/test/s3"),
+    ("POST", "/api/settings/test/email"),
     ("GET", "/api/collections"),
     ("POST", "/api/collections"),
     ("GET", "/api/collections/meta/scaffolds"),
