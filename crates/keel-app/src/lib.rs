@@ -33,6 +33,7 @@ pub mod rows;
 pub mod schedules;
 pub mod serialize;
 pub mod settings;
+pub mod storage;
 pub mod sync;
 pub mod vault;
 pub mod webhooks;

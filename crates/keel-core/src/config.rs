@@ -57,6 +57,9 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Ops runs (`[ops]` in `keel.toml`).
     pub ops: OpsConfig,
+    /// Where uploaded files live (`[files]` in `keel.toml`); the settings' `s3` section,
+    /// when enabled, takes over at run time.
+    pub files: FilesConfig,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             notify: NotifyConfig::default(),
             ops: OpsConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -627,4 +631,116 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec
             .map(str::to_string)
             .collect(),
     })
+}
+
+config_enum! {
+    /// `files.provider`.
+    FilesProvider {
+        /// The data dir's `storage/` (or `files.local_dir`).
+        Local => "local",
+        /// An S3-compatible bucket (`[files.s3]`).
+        S3 => "s3",
+        /// An Azure Blob Storage container (`[files.azure]`).
+        Azure => "azure",
+        /// A Google Cloud Storage bucket (`[files.gcs]`).
+        Gcs => "gcs",
+    }
+}
+
+// `config_enum!` declares the enum, so `#[derive(Default)]` is not available to it.
+#[allow(clippy::derivable_impls)]
+impl Default for FilesProvider {
+    fn default() -> Self {
+        FilesProvider::Local
+    }
+}
+
+/// Where uploaded files live (`[files]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// `local` (the default), `s3`, `azure` or `gcs`.
+    pub provider: FilesProvider,
+    /// The local provider's directory (default: `storage` in the data dir).
+    pub local_dir: Option<PathBuf>,
+    /// `[files.s3]`.
+    pub s3: S3FilesConfig,
+    /// `[files.azure]`.
+    pub azure: AzureFilesConfig,
+    /// `[files.gcs]`.
+    pub gcs: GcsFilesConfig,
+}
+
+/// An S3-compatible bucket: the same keys as PocketBase's `settings.s3`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3FilesConfig {
+    pub bucket: String,
+    /// `us-east-1` when empty.
+    pub region: String,
+    /// The service's URL (`https://s3.example.com`); AWS when empty.
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret: String,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    pub force_path_style: bool,
+}
+
+impl std::fmt::Debug for S3FilesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3FilesConfig")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field("secret", &"***")
+            .field("force_path_style", &self.force_path_style)
+            .finish()
+    }
+}
+
+/// An Azure Blob Storage container.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AzureFilesConfig {
+    /// The storage account's name.
+    pub account: String,
+    /// The account's access key (base64).
+    pub access_key: String,
+    pub container: String,
+    /// The Blob service's URL including the account (`http://127.0.0.1:10000/devstoreaccount1`
+    /// for Azurite); `https://ACCOUNT.blob.core.windows.net` when empty.
+    pub endpoint: String,
+}
+
+impl std::fmt::Debug for AzureFilesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureFilesConfig")
+            .field("account", &self.account)
+            .field("access_key", &"***")
+            .field("container", &self.container)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+/// A Google Cloud Storage bucket.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcsFilesConfig {
+    pub bucket: String,
+    /// A service account's JSON key file; empty: the machine's application default credentials.
+    pub service_account_path: String,
+    /// The service account's JSON key itself (instead of a path).
+    pub service_account_key: String,
+}
+
+impl std::fmt::Debug for GcsFilesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsFilesConfig")
+            .field("bucket", &self.bucket)
+            .field("service_account_path", &self.service_account_path)
+            .field("service_account_key", &"***")
+            .finish()
+    }
 }

@@ -35,7 +35,10 @@ async fn upload_then_download_the_same_bytes() {
     assert_eq!(r.header("content-type"), "image/png");
     assert_eq!(r.header("content-length"), PNG.len().to_string());
     assert!(r.header("content-disposition").starts_with("inline"));
-    assert_eq!(r.header("cache-control"), "max-age=2592000, private");
+    assert_eq!(
+        r.header("cache-control"),
+        "max-age=2592000, stale-while-revalidate=86400"
+    );
 
     let r = app
         .send(

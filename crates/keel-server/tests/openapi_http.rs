@@ -32,6 +32,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/backups/{key}"),
     ("DELETE", "/api/backups/{key}"),
     ("POST", "/api/backups/{key}/restore"),
+    ("POST", "/api/settings/test/s3"),
+    ("POST", "/api/settings/test/email"),
     ("GET", "/api/collections"),
     ("POST", "/api/collections"),
     ("GET", "/api/collections/meta/scaffolds"),

@@ -56,9 +56,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg, &engines).await?;
     let settings = Settings::load(&store).await.context("cannot load settings")?;
     warn_pending_migrations(&cfg, &store).await;
-    let storage = cfg.data_dir.join("storage");
-    let files = keel_files::LocalFileStore::new(&storage)
-        .with_context(|| format!("cannot open file storage {}", storage.display()))?;
+    let settings = Arc::new(settings);
+    let files = keel_files::open(&cfg.files, &cfg.data_dir).with_context(|| {
+        format!(
+            "cannot open the file storage ([files] provider = {})",
+            cfg.files.provider
+        )
+    })?;
+    let files = keel_app::storage::Storage::new(Arc::new(files), settings.clone());
     let realtime = Arc::new(Realtime::default());
     let cache = open_cache(&cfg, &engines).await?;
     let jobs = open_jobs(&cfg, &engines).await?;
@@ -82,7 +87,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         app: keel_app::App {
             store: store.clone(),
             files: Arc::new(files),
-            settings: Arc::new(settings),
+            settings,
             config: Arc::new(cfg.clone()),
             cache,
             outbound: jobs.outbound().clone(),

@@ -116,7 +116,7 @@ async fn fetch(outbound: &OutboundGuard, opts: &FileOptions, src: &AvatarSource)
         key: src.field.clone(),
         file_name: file_name(url.path(), content_type.as_deref()),
         content_type,
-        data,
+        data: data.into(),
     };
     uploads::validate(opts, &up).map_err(|e| e.message)?;
     Ok(up)

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use keel_core::files::{FileObject, FileStore, ListedFile};
 use keel_core::Error;
@@ -24,7 +23,7 @@ pub fn open(root: &Path, settings: &BackupsSettings) -> Result<Arc<dyn FileStore
              build yet; turn backups.s3 off to keep backups in the data dir's backups/ (see docs/backups.md).",
         ));
     }
-    let store = keel_files::LocalFileStore::new(&root.join(LOCAL_DIR))?;
+    let store = keel_files::local::open(&root.join(LOCAL_DIR))?;
     Ok(Arc::new(store))
 }
 
@@ -45,14 +44,15 @@ pub async fn list(store: &dyn FileStore, prefix: &str) -> Result<Vec<ListedFile>
     Ok(files)
 }
 
-/// Stores the zip at `path` as `key`.
-// The `FileStore` contract takes the bytes whole today; when it takes a stream, this is the
-// one place that changes (a file stream instead of a read).
+/// Stores the zip at `path` as `key`, streamed from the file (never whole in memory).
 pub async fn put_file(store: &dyn FileStore, key: &str, path: &Path) -> Result<(), Error> {
-    let bytes = tokio::fs::read(path)
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
-    store.put(key, Bytes::from(bytes)).await
+    let shown = path.display().to_string();
+    let stream = tokio_util::io::ReaderStream::new(file)
+        .map(move |chunk| chunk.map_err(|e| Error::internal(format!("cannot read {shown}: {e}"))));
+    store.put(key, Box::pin(stream)).await.map(|_| ())
 }
 
 /// Copies the backup `key` into the file `path` (streamed).

@@ -4,20 +4,19 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use keel_core::files::FileStore;
 use keel_core::{Error, FieldError, FieldErrors};
 use keel_data::schema::{FileOptions, FILE_DEFAULT_MAX_SIZE};
 use keel_data::{Collection, FieldKind, Record, RecordData};
 use serde_json::{Map, Value};
 
-use super::input::{base_key, Upload};
+use super::input::{base_key, Upload, UploadData};
 
 /// A file to be written: its store key and bytes.
 #[derive(Debug, Clone)]
 pub struct PendingFile {
     pub key: String,
-    pub data: Bytes,
+    pub data: UploadData,
 }
 
 /// The store key of a record's file.
@@ -171,7 +170,7 @@ pub fn max_size(opts: &FileOptions) -> u64 {
 /// Checks a file against its field's `maxSize` and `mimeTypes`, as an upload is checked.
 pub fn validate(opts: &FileOptions, up: &Upload) -> Result<(), FieldError> {
     let max_size = max_size(opts);
-    if up.data.len() as u64 > max_size {
+    if up.data.len() > max_size {
         return Err(FieldError::new(
             "validation_file_size_limit",
             format!(
@@ -255,7 +254,7 @@ pub fn stored_name(original: &str) -> String {
 /// Writes the pending files; on a failure deletes those already written.
 pub async fn write_all(files: &dyn FileStore, pending: &[PendingFile]) -> keel_core::Result<()> {
     for (i, f) in pending.iter().enumerate() {
-        if let Err(e) = files.put(&f.key, f.data.clone()).await {
+        if let Err(e) = files.put(&f.key, f.data.stream()).await {
             delete_pending(files, &pending[..i]).await;
             return Err(e);
         }
@@ -296,6 +295,23 @@ pub async fn cleanup_after_update(files: &dyn FileStore, before: &Record, after:
             .map(|p| p.key.clone()),
     );
     delete_keys(files, &stale).await;
+    delete_thumbs(files, &stale).await;
+}
+
+/// The prefix under which a file's thumbnails are stored (`COL/REC/thumbs_NAME`, as
+/// PocketBase stores them).
+pub fn thumbs_prefix(file_key: &str) -> Option<String> {
+    let (dir, name) = file_key.rsplit_once('/')?;
+    Some(format!("{dir}/thumbs_{name}"))
+}
+
+/// Deletes the thumbnails of files that are gone.
+async fn delete_thumbs(files: &dyn FileStore, keys: &[String]) {
+    for prefix in keys.iter().filter_map(|k| thumbs_prefix(k)) {
+        if let Err(e) = files.delete_prefix(&prefix).await {
+            tracing::warn!(prefix = %prefix, error = %e, "could not delete the thumbnails of a file");
+        }
+    }
 }
 
 /// Deletes every file of deleted records (cascades included).

@@ -14,7 +14,7 @@ mod input;
 mod prepare;
 mod read;
 
-pub use input::{base_key, Submitted, Upload};
+pub use input::{base_key, Spool, Submitted, Upload, UploadData};
 pub use prepare::{prepare_create, prepare_update, Prepared};
 pub use read::{collection, expand, list, view, ListQuery};
 

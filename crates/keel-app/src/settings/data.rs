@@ -26,7 +26,7 @@ impl Default for SettingsData {
             smtp: Smtp::default(),
             logs: Logs::default(),
             backups: serde_json::json!({"cron": "", "cronMaxKeep": 3}),
-            s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "forcePathStyle": false}),
+            s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}),
             trusted_proxy: serde_json::json!({"headers": [], "useLeftmostIP": false}),
         }
     }

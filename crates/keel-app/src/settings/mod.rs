@@ -7,10 +7,12 @@ use std::sync::{Arc, RwLock};
 use keel_data::Store;
 
 mod data;
+mod test;
 mod update;
 
 pub use data::{Batch, Logs, Meta, RateLimitRule, RateLimits, SettingsData, Smtp};
-pub use update::{public_json, update};
+pub use test::{test_email, test_s3};
+pub use update::{public_json, update, WRITE_ONLY};
 
 const PARAM_KEY: &str = "settings";
 

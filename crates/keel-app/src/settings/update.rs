@@ -1,7 +1,7 @@
 //! A change of the settings by a superuser: the submitted JSON is deep-merged into the current
-//! settings, validated and persisted. The SMTP password is write-only: [`public_json`] shows it
-//! blank, and a blank one in a change keeps the stored password (so a form that round-trips
-//! the document does not wipe it). A change is audited (`settings.update`) with the settings
+//! settings, validated and persisted. Secrets ([`WRITE_ONLY`]: the SMTP password, the S3
+//! secrets) are write-only: [`public_json`] shows them blank, and a blank one in a change
+//! keeps the stored value (so a form that round-trips the document does not wipe it). A change is audited (`settings.update`) with the settings
 //! before and after, secrets masked.
 
 use std::sync::Arc;
@@ -27,9 +27,11 @@ pub async fn update(
     let current = app.settings.get();
     let mut merged = serde_json::to_value(current.as_ref()).map_err(Error::wrap)?;
     let mut patch = Value::Object(patch);
-    if let Some(pw) = patch.pointer_mut("/smtp/password") {
-        if pw.as_str().is_some_and(str::is_empty) || pw.is_null() {
-            *pw = Value::String(current.smtp.password.clone());
+    for ptr in WRITE_ONLY {
+        if let Some(v) = patch.pointer_mut(ptr) {
+            if v.as_str().is_some_and(str::is_empty) || v.is_null() {
+                *v = merged.pointer(ptr).cloned().unwrap_or(Value::String(String::new()));
+            }
         }
     }
     // `backups.s3.secret` is write-only too (PocketBase omits it when read).
@@ -66,11 +68,16 @@ pub async fn update(
     Ok(saved)
 }
 
-/// The settings as clients see them: the SMTP password blank.
+/// The settings' secrets: never shown back, kept when a change leaves them blank.
+pub const WRITE_ONLY: [&str; 3] = ["/smtp/password", "/s3/secret", "/backups/s3/secret"];
+
+/// The settings as clients see them: the secrets blank.
 pub fn public_json(data: &SettingsData) -> Result<Value, Error> {
     let mut v = serde_json::to_value(data).map_err(Error::wrap)?;
-    if let Some(pw) = v.pointer_mut("/smtp/password") {
-        *pw = Value::String(String::new());
+    for ptr in WRITE_ONLY {
+        if let Some(secret) = v.pointer_mut(ptr) {
+            *secret = Value::String(String::new());
+        }
     }
     if let Some(Value::Object(s3)) = v.pointer_mut("/backups/s3") {
         s3.remove("secret");
@@ -177,6 +184,19 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
             fail("smtp.port".into(), "validation_required", "Cannot be blank.");
         }
     }
+    match keel_files::S3Settings::from_json(&s.s3) {
+        Err(_) => fail(
+            "s3".into(),
+            "validation_invalid_value",
+            "Must be an S3 settings object.",
+        ),
+        Ok(s3) if s3.enabled => {
+            if let Err(Error::BadRequest { fields, .. }) = s3.check("s3") {
+                errs.extend(fields);
+            }
+        }
+        Ok(_) => {}
+    }
     if errs.is_empty() {
         Ok(())
     } else {
@@ -212,5 +232,21 @@ mod tests {
         assert!(fields.contains_key("rateLimits.rules.0.label"));
         assert!(fields.contains_key("rateLimits.rules.0.maxRequests"));
         assert!(validate(&SettingsData::default()).is_ok());
+        s.s3 = serde_json::json!({"enabled": true, "bucket": "b"});
+        let Error::BadRequest { fields, .. } = validate(&s).unwrap_err() else {
+            panic!("not a 400")
+        };
+        assert!(fields.contains_key("s3.secret") && fields.contains_key("s3.endpoint"));
+    }
+
+    #[test]
+    fn secrets_are_hidden() {
+        let mut s = SettingsData::default();
+        s.smtp.password = "pw".into();
+        s.s3 = serde_json::json!({"enabled": false, "bucket": "b", "secret": "s3cret"});
+        let v = public_json(&s).unwrap();
+        assert_eq!(v["smtp"]["password"], "");
+        assert_eq!(v["s3"]["secret"], "");
+        assert_eq!(v["s3"]["bucket"], "b");
     }
 }

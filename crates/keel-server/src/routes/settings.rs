@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use keel_app::settings::{self, SettingsData};
 use serde_json::{Map, Value};
@@ -16,9 +16,65 @@ use keel_app::serialize::pick_fields;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// `GET|PATCH /api/settings`.
+/// `GET|PATCH /api/settings`, `POST /api/settings/test/s3`, `POST /api/settings/test/email`.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, patch_settings))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, patch_settings))
+        .routes(routes!(test_s3))
+        .routes(routes!(test_email))
+}
+
+/// `POST /api/settings/test/s3`'s body.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+struct TestS3 {
+    /// `storage` (`settings.s3`) or `backups` (`settings.backups.s3`).
+    filesystem: String,
+}
+
+/// `POST /api/settings/test/email`'s body.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+struct TestEmail {
+    email: String,
+    /// `verification`, `password-reset`, `email-change`, `otp` or `login-alert`.
+    template: String,
+    /// An auth collection's name or id (`_superusers` when empty).
+    collection: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/settings/test/s3", operation_id = "testS3", tag = "settings",
+    security(("authToken" = [])), request_body = TestS3,
+    responses((status = 204, description = "A test file was written and deleted"), (status = 400, description = "The S3 settings do not work (the store's error)"))
+)]
+async fn test_s3(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    caller.require_superuser()?;
+    let req: TestS3 = read_object(&state, &headers, body, Limit::Small).await?;
+    settings::test_s3(&state, &caller, &req.filesystem).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/settings/test/email", operation_id = "testEmail", tag = "settings",
+    security(("authToken" = [])), request_body = TestEmail,
+    responses((status = 204, description = "The email was sent"), (status = 400, description = "Invalid input, or the email could not be sent"))
+)]
+async fn test_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    caller.require_superuser()?;
+    let req: TestEmail = read_object(&state, &headers, body, Limit::Small).await?;
+    settings::test_email(&state, &caller, &req.email, &req.template, &req.collection).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(

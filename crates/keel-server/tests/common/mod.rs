@@ -63,7 +63,9 @@ impl App {
 
     async fn build(dir: TempDir, engine: Arc<dyn keel_sql::Engine>, edit: impl FnOnce(&mut Config)) -> App {
         let store = Arc::new(Store::open(engine).await.unwrap());
-        let files = Arc::new(keel_files::LocalFileStore::new(&dir.path().join("storage")).unwrap());
+        let settings = Arc::new(Settings::default());
+        let local = Arc::new(keel_files::local::open(&dir.path().join("storage")).unwrap());
+        let files = Arc::new(keel_app::storage::Storage::new(local, settings.clone()));
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
@@ -74,7 +76,7 @@ impl App {
             app: keel_app::App {
                 store: store.clone(),
                 files,
-                settings: Arc::new(Settings::default()),
+                settings,
                 config: Arc::new(config),
                 cache: Arc::new(keel_cache::MemoryCache::default()),
                 jobs: keel_jobs::Jobs::with_outbound(

@@ -68,8 +68,9 @@ impl TestApp {
         let store = Arc::new(Store::open(Arc::new(engine)).await.unwrap());
         let files_dir = dir.path().join("storage");
         std::fs::create_dir_all(&files_dir).unwrap();
-        let files = Arc::new(keel_files::LocalFileStore::new(&files_dir).unwrap());
         let settings = Arc::new(Settings::load(&store).await.unwrap());
+        let local = Arc::new(keel_files::local::open(&files_dir).unwrap());
+        let files = Arc::new(keel_app::storage::Storage::new(local, settings.clone()));
         let realtime = Arc::new(Realtime::new());
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),

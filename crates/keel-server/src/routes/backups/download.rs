@@ -27,7 +27,7 @@ pub(super) async fn download(State(state): State<AppState>, Path(key): Path<Stri
         }
     };
     set(header::CONTENT_TYPE, "application/zip");
-    set(header::CONTENT_LENGTH, &object.size.to_string());
+    set(header::CONTENT_LENGTH, &object.meta.size.to_string());
     set(
         header::CONTENT_DISPOSITION,
         &format!("attachment; filename=\"{}\"", key.replace(['"', '\\'], "_")),

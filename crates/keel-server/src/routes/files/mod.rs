@@ -5,6 +5,7 @@ use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod range;
 mod serve;
 mod token;
 

@@ -3,12 +3,16 @@
 //! arrays, non-file data as JSON in one or more `@jsonPayload` parts, files as parts with a
 //! file name).
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use bytes::Bytes;
-use keel_app::records::{base_key, Submitted, Upload};
+use bytes::BytesMut;
+use keel_app::records::{base_key, Spool, Submitted, Upload};
 use keel_core::config::LimitsConfig;
+use keel_core::Error;
 use keel_data::{Collection, FieldKind};
+use multer::{Constraints, SizeLimit};
 use serde_json::{Map, Value};
 
 use crate::body::{check_shape, decode_object, read_bytes, Limit, INVALID_BODY};
@@ -23,10 +27,13 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
-/// Reads the whole body with `crate::body` and parses it: multipart up to `max_body_bytes`,
-/// anything else as a JSON (or URL-encoded) object up to `json_limit` (413 beyond either).
-/// With `collection`, plain multipart strings are converted to the field's type
-/// (numbers, booleans, JSON, arrays for multi-value fields).
+/// Reads and parses the body. Multipart is read as it arrives, up to `max_body_bytes` (413
+/// beyond), within `limits.body_timeout_secs` in all: plain parts up to the JSON limit,
+/// file parts spooled (in memory while small, else to a temporary file in the data dir's
+/// `.uploads`), so an upload of any size never sits whole in memory. Anything else is read
+/// as a JSON (or URL-encoded) object up to `json_limit`. With `collection`, plain multipart
+/// strings are converted to the field's type (numbers, booleans, JSON, arrays for
+/// multi-value fields).
 pub async fn read_submitted(
     state: &AppState,
     headers: &HeaderMap,
@@ -35,8 +42,20 @@ pub async fn read_submitted(
     json_limit: Limit,
 ) -> ApiResult<Submitted> {
     if is_multipart(headers) {
-        let bytes = read_bytes(state, body, Limit::Upload).await?;
-        parse_multipart(state, headers, bytes, collection).await
+        let secs = state.config.limits.body_timeout_secs;
+        match tokio::time::timeout(
+            Duration::from_secs(secs),
+            parse_multipart(state, headers, body, collection),
+        )
+        .await
+        {
+            Ok(res) => res,
+            Err(_) => Err(ApiError::field(
+                "body",
+                "validation_body_timeout",
+                format!("The request body did not arrive within {secs} seconds."),
+            )),
+        }
     } else {
         let bytes = read_bytes(state, body, json_limit).await?;
         Ok(Submitted {
@@ -46,28 +65,43 @@ pub async fn read_submitted(
     }
 }
 
+/// A multer error as the client's: too large → 413, anything else a malformed body.
+fn multipart_error(e: multer::Error, max: usize) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            ApiError(Error::TooLarge(format!(
+                "The request body is larger than the {max} bytes this endpoint accepts."
+            )))
+        }
+        _ => ApiError::bad_request(INVALID_BODY),
+    }
+}
+
 async fn parse_multipart(
     state: &AppState,
     headers: &HeaderMap,
-    bytes: Bytes,
+    body: Body,
     collection: Option<&Collection>,
 ) -> ApiResult<Submitted> {
     let limits = &state.config.limits;
+    let max = Limit::Upload.bytes(&state.config);
+    let text_max = Limit::Document.bytes(&state.config);
+    let spool_dir = state.config.data_dir.join(".uploads");
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let boundary = multer::parse_boundary(content_type).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
-    let whole = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
-    let mut multipart = multer::Multipart::new(whole, boundary);
+    let constraints = Constraints::new().size_limit(SizeLimit::new().whole_stream(max as u64));
+    let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut plain = Map::new();
     let mut payload = Map::new();
     let mut uploads = Vec::new();
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(_) => return Err(ApiError::bad_request(INVALID_BODY)),
+            Err(e) => return Err(multipart_error(e, max)),
         };
         let key = field.name().unwrap_or("").to_string();
         if key.is_empty() {
@@ -75,26 +109,40 @@ async fn parse_multipart(
         }
         let file_name = field.file_name().map(str::to_string);
         let content_type = field.content_type().map(|m| m.to_string());
-        let data = field.bytes().await.map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+        if let Some(file_name) = file_name.filter(|_| key != "@jsonPayload") {
+            let mut spool = Spool::new(&spool_dir);
+            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
+                spool.write(&chunk).await?;
+            }
+            let data = spool.finish().await?;
+            // An empty file input (no file chosen) sends an empty part with an empty name.
+            if file_name.is_empty() && data.is_empty() {
+                continue;
+            }
+            uploads.push(Upload {
+                key,
+                file_name,
+                content_type,
+                data,
+            });
+            continue;
+        }
+        let mut data = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
+            if data.len() + chunk.len() > text_max {
+                return Err(ApiError(Error::TooLarge(format!(
+                    "The form field {key:?} is larger than the {text_max} bytes a field may hold."
+                ))));
+            }
+            data.extend_from_slice(&chunk);
+        }
         if key == "@jsonPayload" {
             let m: Map<String, Value> = decode_object(&state.config, &HeaderMap::new(), &data)?;
             payload.extend(m);
             continue;
         }
-        match file_name {
-            // An empty file input (no file chosen) sends an empty part with an empty name.
-            Some(name) if name.is_empty() && data.is_empty() => continue,
-            Some(file_name) => uploads.push(Upload {
-                key,
-                file_name,
-                content_type,
-                data,
-            }),
-            None => {
-                let text = String::from_utf8(data.to_vec()).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
-                push_value(&mut plain, key, Value::String(text));
-            }
-        }
+        let text = String::from_utf8(data.to_vec()).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
+        push_value(&mut plain, key, Value::String(text));
     }
     if let Some(col) = collection {
         for (key, value) in plain.iter_mut() {
