@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/settings/test/email"),
     ("GET", "/api/collections"),
     ("POST", "/api/collections"),
+    ("PUT", "/api/collections/import"),
     ("GET", "/api/collections/meta/scaffolds"),
     ("GET", "/api/collections/{collection}"),
     ("PATCH", "/api/collections/{collection}"),
