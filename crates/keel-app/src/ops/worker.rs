@@ -73,14 +73,13 @@ pub(crate) async fn ended(app: &App, run: &str, st: &str) {
 
 async fn interrupt(app: &App, run: &str) -> keel_core::Result<()> {
     let now = keel_core::time::format(Utc::now());
-    let moved = engine::transition(
-        app,
-        run,
-        &[state::RUNNING, state::CANCELLING],
-        json!({"state": state::INTERRUPTED, "endedAt": now,
-               "error": "the process running it stopped; rerun it from the failed step once the target is checked"}),
-    )
-    .await?;
+    let going = get(app, OPS_RUNS, run)
+        .await?
+        .is_some_and(|r| matches!(str_of(&r.data, "state"), state::RUNNING | state::CANCELLING));
+    if !going {
+        return Ok(());
+    }
+    // Its steps first: whoever sees the run `interrupted` sees its steps so too.
     for s in find(app, OPS_RUN_STEPS, &format!("run = {} && state = 'running'", lit(run))).await? {
         patch(
             app,
@@ -90,6 +89,14 @@ async fn interrupt(app: &App, run: &str) -> keel_core::Result<()> {
         )
         .await?;
     }
+    let moved = engine::transition(
+        app,
+        run,
+        &[state::RUNNING, state::CANCELLING],
+        json!({"state": state::INTERRUPTED, "endedAt": now,
+               "error": "the process running it stopped; rerun it from the failed step once the target is checked"}),
+    )
+    .await?;
     if moved {
         tracing::warn!(run, "a run was interrupted: the process running it stopped");
         ended(app, run, state::INTERRUPTED).await;
