@@ -288,6 +288,10 @@ async fn auth_methods_have_pocketbase_shape() {
             "mfa": {"enabled": false, "duration": 0},
             "otp": {"enabled": false, "duration": 0},
             "ldap": {"enabled": false},
+            // PocketBase's older keys, still in its answer
+            "authProviders": [],
+            "usernamePassword": false,
+            "emailPassword": true,
         })
     );
     // what the JS SDK sends
