@@ -320,7 +320,7 @@ pub async fn stage_from(root: &Path, store: &dyn FileStore, key: &str) -> Result
 }
 
 /// The problems of a `settings.backups` section (PocketBase's rules and codes, plus what this
-/// build cannot do: S3 for backups, and scheduled backups when records are not in SQLite).
+/// build cannot do: scheduled backups when records are not in SQLite).
 pub fn check_settings(section: &serde_json::Value, sqlite_data: bool) -> Result<(), Error> {
     let mut errs = keel_core::error::FieldErrors::new();
     let mut fail = |path: &str, code: &str, msg: String| {
@@ -354,15 +354,8 @@ pub fn check_settings(section: &serde_json::Value, sqlite_data: bool) -> Result<
             fail("backups.cronMaxKeep", "validation_required", "Cannot be blank.".into());
         }
     }
-    if parsed.s3.enabled {
-        fail(
-            "backups.s3.enabled",
-            "validation_not_supported",
-            "Backups on S3 are not available in this build yet; leave backups.s3 disabled to keep backups in the \
-             data dir's backups/."
-                .into(),
-        );
-    }
+    // `backups.s3` itself is checked with `s3` by the settings update (the same shape); using
+    // it is refused by `storage::open` until backups are written to S3.
     if errs.is_empty() {
         Ok(())
     } else {
