@@ -10,4 +10,4 @@ pub mod system;
 
 pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
-pub use store::{AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};
+pub use store::{field_errors, AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};

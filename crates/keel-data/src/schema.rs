@@ -192,6 +192,9 @@ pub struct Field {
     pub presentable: bool,
     #[serde(default)]
     pub required: bool,
+    /// A hint shown under the field in forms (PocketBase 0.40's `help`).
+    #[serde(default)]
+    pub help: String,
     #[serde(flatten)]
     pub kind: FieldKind,
 }
@@ -362,6 +365,7 @@ impl Field {
             hidden: false,
             presentable: false,
             required: false,
+            help: String::new(),
             kind,
         }
     }
@@ -409,6 +413,32 @@ impl Collection {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// Parses a collection's stored JSON. Only auth collections keep auth options and only
+    /// views a `viewQuery`: serde fills the flattened `auth` of any collection with defaults,
+    /// which would otherwise show a base collection with an auth collection's keys.
+    pub fn from_stored_json(json: &str) -> serde_json::Result<Collection> {
+        let mut c: Collection = serde_json::from_str(json)?;
+        c.keep_own_options();
+        Ok(c)
+    }
+
+    /// Drops the options of other collection types (auth options of a base or view
+    /// collection, a `viewQuery` of a non-view) and adds this type's when missing.
+    pub fn keep_own_options(&mut self) {
+        if self.kind == CollectionType::Auth {
+            if self.auth.is_none() {
+                self.auth = Some(AuthOptions::default());
+            }
+        } else {
+            self.auth = None;
+        }
+        if self.kind == CollectionType::View {
+            self.view_query.get_or_insert_with(String::new);
+        } else {
+            self.view_query = None;
+        }
+    }
+
     /// The collection as the API shows it, to everyone, superusers included: token secrets,
     /// the LDAP `bindPassword` and OAuth2 `clientSecret`s are removed (write-only: an update
     /// that leaves them out keeps the stored ones).
@@ -432,6 +462,15 @@ impl Collection {
             if let Some(Value::Array(providers)) = obj.get_mut("oauth2").and_then(|o| o.get_mut("providers")) {
                 for p in providers.iter_mut().filter_map(Value::as_object_mut) {
                     p.remove("clientSecret");
+                }
+            }
+            // PocketBase's autodate fields have neither `required` nor `help`.
+            if let Some(Value::Array(fields)) = obj.get_mut("fields") {
+                for f in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    if f.get("type").and_then(Value::as_str) == Some("autodate") {
+                        f.remove("required");
+                        f.remove("help");
+                    }
                 }
             }
         }

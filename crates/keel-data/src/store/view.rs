@@ -204,6 +204,7 @@ fn plain(name: &str, kind: FieldKind) -> Field {
         hidden: false,
         presentable: false,
         required: false,
+        help: String::new(),
         kind,
     }
 }
