@@ -27,6 +27,5 @@ export const ALLOWLIST = [
   { step: /^collection (view|create)/, path: /^body\.fields\.\w+\.encrypted$/, kind: 'extra key', reason: "Keel extension: fields encrypted at rest with the vault's key" },
   { step: /^auth-methods$/, path: 'body.ldap', kind: 'extra key', reason: 'Keel extension: sign-in against an LDAP directory' },
   { step: 'realtime subscribe', path: 'body.clientId', kind: 'value', reason: 'both are opaque strings (the type is compared)' },
-
   { step: 'collection create auth', path: 'body.ldap', kind: 'extra key', reason: "Keel extension: an auth collection's LDAP sign-in options" },
 ];

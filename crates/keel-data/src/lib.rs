@@ -2,6 +2,7 @@
 //! engine from `keel-sql` (its `Dialect` keeps engine-specific SQL out of this crate).
 #![forbid(unsafe_code)]
 
+pub mod auth_defaults;
 pub mod filter;
 pub mod request;
 pub mod schema;

@@ -154,6 +154,15 @@ pub(crate) fn validate(
     static NAME: OnceLock<Regex> = OnceLock::new();
     static FIELD: OnceLock<Regex> = OnceLock::new();
     let mut errs = FieldErrors::new();
+    // The auth collection's own unique indexes, shown in `indexes` like PocketBase's, come
+    // back in a collection sent back whole: Keel creates them itself, so they are not kept.
+    let keep: Vec<String> = c
+        .indexes
+        .iter()
+        .filter(|i| !ddl::is_system_index(i, c))
+        .cloned()
+        .collect();
+    c.indexes = keep;
 
     if !re(&NAME, r"^[A-Za-z0-9_]{1,100}$").is_match(&c.name) {
         errs.insert(
