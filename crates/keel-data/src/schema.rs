@@ -668,7 +668,10 @@ pub fn auth_index_statements(c: &Collection) -> Vec<String> {
         return vec![];
     }
     vec![
-        format!("CREATE UNIQUE INDEX `idx_tokenKey_{}` ON `{}` (`tokenKey`)", c.id, c.name),
+        format!(
+            "CREATE UNIQUE INDEX `idx_tokenKey_{}` ON `{}` (`tokenKey`)",
+            c.id, c.name
+        ),
         format!(
             "CREATE UNIQUE INDEX `idx_email_{}` ON `{}` (`email`) WHERE `email` != ''",
             c.id, c.name

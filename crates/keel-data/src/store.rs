@@ -511,6 +511,16 @@ impl Store {
 }
 
 impl Store {
+    /// The collection and file field that hold the files of the view `view`'s file field
+    /// `field` (a view's file belongs to its source record); `None` when it has no such
+    /// source.
+    pub fn view_file_source(&self, view: &Collection, field: &str) -> Option<(Arc<Collection>, String)> {
+        let schema = self.schema();
+        view::file_source(&*schema, view, field)
+    }
+}
+
+impl Store {
     /// The current schema snapshot (cheap: one `Arc` clone).
     pub(crate) fn schema(&self) -> Arc<cache::Schema> {
         match self.schema.read() {

@@ -39,7 +39,8 @@ pub fn prepare_create(collection: &Collection, submitted: Submitted, privileged:
     }
     let pending = files::plan(collection, &id, &mut data, uploads, None)?;
     let body = data.clone();
-    auth_fields::prepare_create(collection, &mut data, privileged).map_err(|e| with_field_errors(collection, &body, e))?;
+    auth_fields::prepare_create(collection, &mut data, privileged)
+        .map_err(|e| with_field_errors(collection, &body, e))?;
     Ok(Prepared { data, body, pending })
 }
 

@@ -174,7 +174,11 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
         );
     }
     if s.meta.accent_color.chars().count() != 7 {
-        fail("meta.accentColor".into(), "validation_length_invalid", "The length must be exactly 7.");
+        fail(
+            "meta.accentColor".into(),
+            "validation_length_invalid",
+            "The length must be exactly 7.",
+        );
     }
     for (i, ip) in s.superuser_ips.iter().enumerate() {
         if crate::settings::ip_match::parse(ip).is_none() {

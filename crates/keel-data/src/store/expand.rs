@@ -171,7 +171,8 @@ async fn relation(
         push_list(buf, &ids);
     })
     .await?;
-    let children_ok = !sub.children.is_empty() && !found.is_empty() && level(store, schema, &mut found, sub, req).await?;
+    let children_ok =
+        !sub.children.is_empty() && !found.is_empty() && level(store, schema, &mut found, sub, req).await?;
     if !followed(sub, !found.is_empty(), children_ok) {
         return Ok(false);
     }
@@ -234,7 +235,8 @@ async fn back_relation(
         }
     })
     .await?;
-    let children_ok = !sub.children.is_empty() && !found.is_empty() && level(store, schema, &mut found, sub, req).await?;
+    let children_ok =
+        !sub.children.is_empty() && !found.is_empty() && level(store, schema, &mut found, sub, req).await?;
     if !followed(sub, !found.is_empty(), children_ok) {
         return Ok(false);
     }
