@@ -372,8 +372,11 @@ class Normaliser {
     if (FIELD_ID.test(s)) return '<fieldId>';
     const file = FILE_NAME.exec(s);
     if (file) return `${file[1]}_<rand>.${file[2]}`;
-    // Ids inside URLs, filters and the like.
-    return s.replace(/\b[a-z0-9]{15}\b/g, (m) => this.placeholder('id', m)).replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, '<token>');
+    // Ids inside URLs, filters, index statements and the like.
+    return s
+      .replace(/\b[a-z0-9]{15}\b/g, (m) => this.placeholder('id', m))
+      .replace(/pbc_\d+/g, (m) => this.placeholder('collection', m))
+      .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, '<token>');
   }
 
   value(v) {

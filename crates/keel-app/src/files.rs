@@ -90,7 +90,15 @@ pub async fn open(
             return Err(Error::not_found());
         }
     }
-    let key = file_key(&collection.id, record_id, filename);
+    // A view's file belongs to its source record: served from there (the view's rule above
+    // decided who may read it, as PocketBase).
+    let (owner_id, owner_record) = if collection.is_view() {
+        source_record(app, &collection, &field.name, filename).await?
+    } else {
+        (collection.id.clone(), record_id.to_string())
+    };
+    let record_id = owner_record.as_str();
+    let key = file_key(&owner_id, record_id, filename);
     let original = Served {
         key: key.clone(),
         name: filename.to_string(),
@@ -104,7 +112,7 @@ pub async fn open(
         return Ok(original);
     };
     let name = format!("{}_{filename}", size.0);
-    let thumb_key = format!("{}/{record_id}/thumbs_{filename}/{name}", collection.id);
+    let thumb_key = format!("{owner_id}/{record_id}/thumbs_{filename}/{name}");
     match ensure_thumb(app, &key, &thumb_key, filename, size.1).await {
         Ok(()) => Ok(Served {
             key: thumb_key,
@@ -116,6 +124,35 @@ pub async fn open(
             Ok(original)
         }
     }
+}
+
+/// The collection id and record id whose files hold `filename` of the view's file field
+/// `field`: the source collection of that column, and its record holding the file name.
+async fn source_record(
+    app: &App,
+    view: &keel_data::Collection,
+    field: &str,
+    filename: &str,
+) -> Result<(String, String), Error> {
+    let (source, source_field) = app.store.view_file_source(view, field).ok_or_else(Error::not_found)?;
+    if filename.contains(['"', '\\', '\'']) || !is_safe_segment(&source_field) {
+        return Err(Error::not_found());
+    }
+    let multiple = source.field(&source_field).is_some_and(|f| f.is_multiple());
+    let op = if multiple { "?=" } else { "=" };
+    let params = keel_data::ListParams {
+        per_page: 1,
+        filter: Some(format!("{source_field} {op} \"{filename}\"")),
+        skip_total: true,
+        ..keel_data::ListParams::default()
+    };
+    let page = app
+        .store
+        .list_records(&source, &params, &RequestInfo::default(), Access::Superuser)
+        .await
+        .map_err(|_| Error::not_found())?;
+    let record = page.items.first().ok_or_else(Error::not_found)?;
+    Ok((source.id.clone(), record.id().to_string()))
 }
 
 /// Makes the thumbnail `thumb_key` of `key` unless it exists.

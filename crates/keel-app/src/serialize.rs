@@ -34,7 +34,7 @@ impl Serialize for RecordOut<'_> {
                 None => map.serialize_entry(&field.name, &field.zero_value())?,
             }
         }
-        if !record.expand.is_empty() {
+        if record.expand_shown || !record.expand.is_empty() {
             map.serialize_entry("expand", &ExpandOut { record, req: self.req })?;
         }
         map.end()

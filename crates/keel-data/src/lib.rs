@@ -2,6 +2,7 @@
 //! engine from `keel-sql` (its `Dialect` keeps engine-specific SQL out of this crate).
 #![forbid(unsafe_code)]
 
+pub mod auth_defaults;
 pub mod filter;
 pub mod request;
 pub mod schema;
@@ -10,4 +11,4 @@ pub mod system;
 
 pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
-pub use store::{AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};
+pub use store::{field_errors, AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};

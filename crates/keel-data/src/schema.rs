@@ -113,23 +113,34 @@ pub struct MailTemplate {
 }
 
 impl Default for AuthOptions {
+    /// PocketBase 0.40's defaults for a new auth collection.
     fn default() -> Self {
+        use crate::auth_defaults as d;
+        let mail = |m: &d::DefaultMail| MailTemplate {
+            subject: m.subject.into(),
+            body: m.body.into(),
+        };
+        let mail_json = |m: &d::DefaultMail| serde_json::json!({"subject": m.subject, "body": m.body});
         Self {
             auth_rule: Some(String::new()),
             manage_rule: None,
             password_auth: PasswordAuth::default(),
-            auth_token: TokenConfig::new(604_800),
+            auth_token: TokenConfig::new(432_000),
             password_reset_token: TokenConfig::new(1_800),
             email_change_token: TokenConfig::new(1_800),
-            verification_token: TokenConfig::new(259_200),
+            verification_token: TokenConfig::new(86_400),
             file_token: TokenConfig::new(180),
-            oauth2: serde_json::json!({"enabled": false, "providers": [], "mappedFields": {}}),
-            mfa: serde_json::json!({"enabled": false, "duration": 1800, "rule": ""}),
-            otp: serde_json::json!({"enabled": false, "duration": 180, "length": 8}),
-            auth_alert: serde_json::json!({"enabled": false}),
-            verification_template: None,
-            reset_password_template: None,
-            confirm_email_change_template: None,
+            oauth2: serde_json::json!({
+                "enabled": false,
+                "providers": [],
+                "mappedFields": {"id": "", "name": "", "username": "", "avatarURL": ""},
+            }),
+            mfa: serde_json::json!({"enabled": false, "duration": 600, "rule": ""}),
+            otp: serde_json::json!({"enabled": false, "duration": 180, "length": 8, "emailTemplate": mail_json(&d::OTP)}),
+            auth_alert: serde_json::json!({"enabled": true, "emailTemplate": mail_json(&d::AUTH_ALERT)}),
+            verification_template: Some(mail(&d::VERIFICATION)),
+            reset_password_template: Some(mail(&d::RESET_PASSWORD)),
+            confirm_email_change_template: Some(mail(&d::CONFIRM_EMAIL_CHANGE)),
             ldap: serde_json::json!({"enabled": false}),
         }
     }
@@ -192,6 +203,9 @@ pub struct Field {
     pub presentable: bool,
     #[serde(default)]
     pub required: bool,
+    /// A hint shown under the field in forms (PocketBase 0.40's `help`).
+    #[serde(default)]
+    pub help: String,
     #[serde(flatten)]
     pub kind: FieldKind,
 }
@@ -362,6 +376,7 @@ impl Field {
             hidden: false,
             presentable: false,
             required: false,
+            help: String::new(),
             kind,
         }
     }
@@ -409,6 +424,32 @@ impl Collection {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// Parses a collection's stored JSON. Only auth collections keep auth options and only
+    /// views a `viewQuery`: serde fills the flattened `auth` of any collection with defaults,
+    /// which would otherwise show a base collection with an auth collection's keys.
+    pub fn from_stored_json(json: &str) -> serde_json::Result<Collection> {
+        let mut c: Collection = serde_json::from_str(json)?;
+        c.keep_own_options();
+        Ok(c)
+    }
+
+    /// Drops the options of other collection types (auth options of a base or view
+    /// collection, a `viewQuery` of a non-view) and adds this type's when missing.
+    pub fn keep_own_options(&mut self) {
+        if self.kind == CollectionType::Auth {
+            if self.auth.is_none() {
+                self.auth = Some(AuthOptions::default());
+            }
+        } else {
+            self.auth = None;
+        }
+        if self.kind == CollectionType::View {
+            self.view_query.get_or_insert_with(String::new);
+        } else {
+            self.view_query = None;
+        }
+    }
+
     /// The collection as the API shows it, to everyone, superusers included: token secrets,
     /// the LDAP `bindPassword` and OAuth2 `clientSecret`s are removed (write-only: an update
     /// that leaves them out keeps the stored ones).
@@ -432,6 +473,24 @@ impl Collection {
             if let Some(Value::Array(providers)) = obj.get_mut("oauth2").and_then(|o| o.get_mut("providers")) {
                 for p in providers.iter_mut().filter_map(Value::as_object_mut) {
                     p.remove("clientSecret");
+                }
+            }
+            // PocketBase lists an auth collection's unique indexes first in `indexes`.
+            let shown = auth_index_statements(self);
+            if !shown.is_empty() {
+                if let Some(Value::Array(list)) = obj.get_mut("indexes") {
+                    let mut all: Vec<Value> = shown.into_iter().map(Value::String).collect();
+                    all.append(list);
+                    *list = all;
+                }
+            }
+            // PocketBase's autodate fields have neither `required` nor `help`.
+            if let Some(Value::Array(fields)) = obj.get_mut("fields") {
+                for f in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    if f.get("type").and_then(Value::as_str) == Some("autodate") {
+                        f.remove("required");
+                        f.remove("help");
+                    }
                 }
             }
         }
@@ -599,6 +658,25 @@ impl Collection {
         c.delete_rule = owner;
         c
     }
+}
+
+/// An auth collection's unique indexes on `tokenKey` and `email`, as PocketBase writes them in
+/// the collection's `indexes` (Keel creates them itself, case-insensitively on `email`, in
+/// each engine's way; they are shown, never stored in `indexes`).
+pub fn auth_index_statements(c: &Collection) -> Vec<String> {
+    if !c.is_auth() {
+        return vec![];
+    }
+    vec![
+        format!(
+            "CREATE UNIQUE INDEX `idx_tokenKey_{}` ON `{}` (`tokenKey`)",
+            c.id, c.name
+        ),
+        format!(
+            "CREATE UNIQUE INDEX `idx_email_{}` ON `{}` (`email`) WHERE `email` != ''",
+            c.id, c.name
+        ),
+    ]
 }
 
 /// A record: every stored column by field name (hidden ones too). Callers that answer a

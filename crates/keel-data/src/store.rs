@@ -59,6 +59,9 @@ pub struct Record {
     pub data: RecordData,
     /// `expand` results by relation field name (or `xxx_via_field` for back-relations).
     pub expand: BTreeMap<String, Expanded>,
+    /// Whether an `expand` path asked for this record could be followed (even to nothing):
+    /// PocketBase then shows `"expand": {}` rather than leaving the key out.
+    pub expand_shown: bool,
 }
 
 impl Record {
@@ -508,6 +511,16 @@ impl Store {
 }
 
 impl Store {
+    /// The collection and file field that hold the files of the view `view`'s file field
+    /// `field` (a view's file belongs to its source record); `None` when it has no such
+    /// source.
+    pub fn view_file_source(&self, view: &Collection, field: &str) -> Option<(Arc<Collection>, String)> {
+        let schema = self.schema();
+        view::file_source(&*schema, view, field)
+    }
+}
+
+impl Store {
     /// The current schema snapshot (cheap: one `Arc` clone).
     pub(crate) fn schema(&self) -> Arc<cache::Schema> {
         match self.schema.read() {
@@ -526,7 +539,7 @@ impl Store {
         let mut list = Vec::with_capacity(rows.len());
         for row in rows {
             let json = row.get("json").and_then(Value::as_str).unwrap_or("{}");
-            let c: Collection = serde_json::from_str(json).map_err(keel_core::Error::internal)?;
+            let c = Collection::from_stored_json(json).map_err(keel_core::Error::internal)?;
             list.push(Arc::new(c));
         }
         self.set_schema(list);
@@ -575,6 +588,14 @@ pub struct Committed {
     pub events: Vec<RecordEvent>,
     /// Signalled (or dropped) once the events were handed to the bus.
     pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The field errors a create of `input` in `c` would get from the fields' own validators
+/// (type, required, min/max, pattern, size, …), without the database: unique values and
+/// related records are checked only by the write itself. The records API uses it to report
+/// every bad field at once when its own checks (passwords) already refused the body.
+pub fn field_errors(c: &Collection, input: &RecordData) -> keel_core::FieldErrors {
+    validate::prepare(c, None, input, "").errors
 }
 
 /// Builds an object from pairs (handy in tests).

@@ -50,6 +50,8 @@ impl FromRequestParts<AppState> for Caller {
                 caller
             }
         };
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.as_str()).unwrap_or("");
+        keel_app::settings::check_superuser_ip(&state.settings.get(), &caller, ip)?;
         if let Some(seen) = parts.extensions.get::<AuthSeen>() {
             seen.note(&caller);
         }

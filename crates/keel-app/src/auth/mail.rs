@@ -100,12 +100,30 @@ pub fn own_template(collection: &Collection, which: Template) -> Option<EmailTem
     if custom.subject.trim().is_empty() && custom.body.trim().is_empty() {
         return None;
     }
+    // A new collection shows PocketBase's default text: left as it is, it is no template of
+    // the collection's own, and the notifications template or Keel's default applies.
+    if is_collection_default(which, &custom) {
+        return None;
+    }
     let default = default_template(which);
     let pick = |c: String, d: String| if c.trim().is_empty() { d } else { c };
     Some(EmailTemplate::new(
         pick(custom.subject, default.subject),
         pick(custom.body, default.body),
     ))
+}
+
+/// Whether `t` is the text a new auth collection starts with (`keel_data::auth_defaults`).
+fn is_collection_default(which: Template, t: &MailTemplate) -> bool {
+    use keel_data::auth_defaults as d;
+    let default = match which {
+        Template::Verification => &d::VERIFICATION,
+        Template::ResetPassword => &d::RESET_PASSWORD,
+        Template::ConfirmEmailChange => &d::CONFIRM_EMAIL_CHANGE,
+        Template::Otp => &d::OTP,
+        Template::AuthAlert => &d::AUTH_ALERT,
+    };
+    t.subject == default.subject && t.body == default.body
 }
 
 /// What a notifications template `auth.<key>` is rendered with: `app_name`, `app_url`,

@@ -106,6 +106,7 @@ pub fn caller_record(auth: &AuthRecord) -> Record {
         collection: auth.collection.clone(),
         data,
         expand: Default::default(),
+        expand_shown: false,
     }
 }
 

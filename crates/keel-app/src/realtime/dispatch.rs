@@ -218,6 +218,7 @@ async fn message(
         collection: collection.clone(),
         data: event.record.clone(),
         expand: Default::default(),
+        expand_shown: false,
     }];
     if let Some(expand) = sub.query_str("expand") {
         if let Err(e) = store.expand(&mut records, expand, &req).await {

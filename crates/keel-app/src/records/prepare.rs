@@ -39,8 +39,24 @@ pub fn prepare_create(collection: &Collection, submitted: Submitted, privileged:
     }
     let pending = files::plan(collection, &id, &mut data, uploads, None)?;
     let body = data.clone();
-    auth_fields::prepare_create(collection, &mut data, privileged)?;
+    auth_fields::prepare_create(collection, &mut data, privileged)
+        .map_err(|e| with_field_errors(collection, &body, e))?;
     Ok(Prepared { data, body, pending })
+}
+
+/// Adds the other fields' errors to the auth fields' ones, so that one answer names every bad
+/// field (PocketBase's behaviour), except when the password confirmation does not match:
+/// then that alone is reported, as PocketBase does.
+fn with_field_errors(collection: &Collection, body: &Map<String, Value>, e: Error) -> Error {
+    match e {
+        Error::BadRequest { message, mut fields } if !fields.is_empty() && !fields.contains_key("passwordConfirm") => {
+            for (name, err) in keel_data::field_errors(collection, body) {
+                fields.entry(name).or_insert(err);
+            }
+            Error::BadRequest { message, fields }
+        }
+        e => e,
+    }
 }
 
 /// Prepares an update of `current` (already checked against the update rule).

@@ -7,6 +7,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SettingsData {
+    /// Superusers are accepted only from these IPs or CIDR subnets (empty: from anywhere).
+    #[serde(rename = "superuserIPs")]
+    pub superuser_ips: Vec<String>,
     pub meta: Meta,
     pub batch: Batch,
     pub rate_limits: RateLimits,
@@ -20,12 +23,13 @@ pub struct SettingsData {
 impl Default for SettingsData {
     fn default() -> Self {
         SettingsData {
+            superuser_ips: Vec::new(),
             meta: Meta::default(),
             batch: Batch::default(),
-            rate_limits: RateLimits::default(),
+            rate_limits: RateLimits::pocketbase_defaults(),
             smtp: Smtp::default(),
             logs: Logs::default(),
-            backups: serde_json::json!({"cron": "", "cronMaxKeep": 3}),
+            backups: serde_json::json!({"cron": "", "cronMaxKeep": 3, "s3": {"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}}),
             s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}),
             trusted_proxy: serde_json::json!({"headers": [], "useLeftmostIP": false}),
         }
@@ -38,6 +42,10 @@ impl Default for SettingsData {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Logs {
+    /// Largest serialized `data` of a log entry, in bytes, before it is cut (0: about 16 KB),
+    /// as PocketBase's.
+    #[serde(rename = "maxDataSize")]
+    pub max_data_size: i64,
     #[serde(rename = "maxDays")]
     pub max_days: i64,
     #[serde(rename = "minLevel")]
@@ -51,6 +59,7 @@ pub struct Logs {
 impl Default for Logs {
     fn default() -> Self {
         Logs {
+            max_data_size: 0,
             max_days: 7,
             min_level: 0,
             log_ip: true,
@@ -68,6 +77,8 @@ pub struct Meta {
     pub sender_name: String,
     pub sender_address: String,
     pub hide_controls: bool,
+    /// The console's accent colour (`#rrggbb`).
+    pub accent_color: String,
 }
 
 impl Default for Meta {
@@ -78,6 +89,7 @@ impl Default for Meta {
             sender_name: "Support".into(),
             sender_address: "support@example.com".into(),
             hide_controls: false,
+            accent_color: "#1055c9".into(),
         }
     }
 }
@@ -113,6 +125,29 @@ pub struct RateLimits {
     /// Client IPs never limited (Keel's addition).
     #[serde(rename = "excludedIPs")]
     pub excluded_ips: Vec<String>,
+}
+
+impl RateLimits {
+    /// PocketBase's four default rules, off until `enabled`: sign-ins, creates, batches and
+    /// the whole API.
+    pub fn pocketbase_defaults() -> Self {
+        let rule = |label: &str, duration: u64, max_requests: u32| RateLimitRule {
+            label: label.into(),
+            max_requests,
+            duration,
+            audience: String::new(),
+        };
+        RateLimits {
+            enabled: false,
+            rules: vec![
+                rule("*:auth", 3, 2),
+                rule("*:create", 5, 20),
+                rule("/api/batch", 1, 3),
+                rule("/api/", 10, 300),
+            ],
+            excluded_ips: Vec::new(),
+        }
+    }
 }
 
 /// PocketBase's rate-limit rule: `label` is a path prefix (`/api/`), `METHOD /path`, or a

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use keel_data::Store;
 
 mod data;
+pub mod ip_match;
 mod test;
 mod update;
 
@@ -15,6 +16,17 @@ pub use test::{test_email, test_s3};
 pub use update::{public_json, update, WRITE_ONLY};
 
 const PARAM_KEY: &str = "settings";
+
+/// PocketBase's `superuserIPs`: a superuser's credential used from an address outside the
+/// list is refused with a 403 (an empty list accepts every address).
+pub fn check_superuser_ip(settings: &SettingsData, caller: &crate::Caller, ip: &str) -> Result<(), keel_core::Error> {
+    if settings.superuser_ips.is_empty() || !caller.is_superuser() || ip_match::allowed(&settings.superuser_ips, ip) {
+        return Ok(());
+    }
+    Err(keel_core::Error::Forbidden(
+        "The superuser IP is not whitelisted (settings.superuserIPs).".into(),
+    ))
+}
 
 /// The bus topic on which a process announces that it saved new settings.
 pub const TOPIC: &str = "settings";

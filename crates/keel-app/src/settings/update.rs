@@ -79,9 +79,6 @@ pub fn public_json(data: &SettingsData) -> Result<Value, Error> {
             *secret = Value::String(String::new());
         }
     }
-    if let Some(Value::Object(s3)) = v.pointer_mut("/backups/s3") {
-        s3.remove("secret");
-    }
     Ok(v)
 }
 
@@ -166,6 +163,29 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
                 format!("rateLimits.rules.{i}.audience"),
                 "validation_in_invalid",
                 "Must be a valid value.",
+            );
+        }
+    }
+    if s.logs.max_data_size < 0 {
+        fail(
+            "logs.maxDataSize".into(),
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 0.",
+        );
+    }
+    if s.meta.accent_color.chars().count() != 7 {
+        fail(
+            "meta.accentColor".into(),
+            "validation_length_invalid",
+            "The length must be exactly 7.",
+        );
+    }
+    for (i, ip) in s.superuser_ips.iter().enumerate() {
+        if crate::settings::ip_match::parse(ip).is_none() {
+            fail(
+                format!("superuserIPs.{i}"),
+                "validation_invlaid_ip_or_subnet",
+                "Invalid IP or CIDR subnet.",
             );
         }
     }

@@ -81,6 +81,7 @@ async fn record_of(app: &App, collection: &Arc<Collection>, event: &Event) -> Re
             collection: collection.clone(),
             data,
             expand: Default::default(),
+            expand_shown: false,
         }
     };
     Ok(crate::serialize::record_json(&record, &superuser_view()))

@@ -49,15 +49,16 @@ pub(crate) fn new_field_id(f: &Field) -> String {
     )
 }
 
-/// Makes sure the system fields of `kind` are present (first, in PocketBase's order), with
-/// the user's options when the user named them with the same type.
+/// Makes sure the system fields of `kind` are present, with the user's options when the user
+/// named them with the same type, in PocketBase's order: `id` first, then the given fields in
+/// their order (`created`/`updated` added after them when `add_timestamps` and not named),
+/// then the system fields the request left out (an auth collection's `password`, `tokenKey`, …).
 pub(crate) fn complete_fields(kind: CollectionType, fields: Vec<Field>, add_timestamps: bool) -> Result<Vec<Field>> {
-    let mut rest = fields;
-    let mut out = Vec::new();
+    let mut out = fields;
+    let mut missing = Vec::new();
     for sys in Collection::system_fields(kind) {
-        match rest.iter().position(|f| f.name == sys.name) {
-            Some(pos) => {
-                let mut f = rest.remove(pos);
+        match out.iter_mut().find(|f| f.name == sys.name) {
+            Some(f) => {
                 if f.kind.type_name() != sys.kind.type_name() {
                     return Err(Error::field(
                         "fields",
@@ -82,12 +83,17 @@ pub(crate) fn complete_fields(kind: CollectionType, fields: Vec<Field>, add_time
                 if sys.hidden {
                     f.hidden = true;
                 }
-                out.push(f);
             }
-            None => out.push(sys),
+            None => missing.push(sys),
         }
     }
-    out.extend(rest);
+    if let Some(pos) = out.iter().position(|f| f.name == "id") {
+        let id = out.remove(pos);
+        out.insert(0, id);
+    } else if let Some(pos) = missing.iter().position(|f| f.name == "id") {
+        let id = missing.remove(pos);
+        out.insert(0, id);
+    }
     if add_timestamps {
         for t in Collection::timestamp_fields() {
             if !out.iter().any(|f| f.name == t.name) {
@@ -95,9 +101,14 @@ pub(crate) fn complete_fields(kind: CollectionType, fields: Vec<Field>, add_time
             }
         }
     }
+    out.extend(missing);
     for f in &mut out {
         if f.id.is_empty() {
             f.id = new_field_id(f);
+        }
+        // An autodate field is set by the server: `required` means nothing (PocketBase has none).
+        if matches!(f.kind, FieldKind::Autodate(_)) {
+            f.required = false;
         }
     }
     Ok(out)
@@ -143,6 +154,15 @@ pub(crate) fn validate(
     static NAME: OnceLock<Regex> = OnceLock::new();
     static FIELD: OnceLock<Regex> = OnceLock::new();
     let mut errs = FieldErrors::new();
+    // The auth collection's own unique indexes, shown in `indexes` like PocketBase's, come
+    // back in a collection sent back whole: Keel creates them itself, so they are not kept.
+    let keep: Vec<String> = c
+        .indexes
+        .iter()
+        .filter(|i| !ddl::is_system_index(i, c))
+        .cloned()
+        .collect();
+    c.indexes = keep;
 
     if !re(&NAME, r"^[A-Za-z0-9_]{1,100}$").is_match(&c.name) {
         errs.insert(

@@ -11,7 +11,7 @@ use super::collection_check::{check_view_options, complete_fields, new_field_id,
 use super::journal::Journal;
 use super::{alter, ddl, migrate, view, view_query, Store};
 use crate::request::{is_system_name, SchemaActor};
-use crate::schema::{AuthOptions, Collection, CollectionType};
+use crate::schema::{Collection, CollectionType};
 use crate::system::AUDIT;
 use keel_sql::{Dialect, Tx};
 
@@ -154,18 +154,7 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
 
 /// Only auth collections carry auth options (always), only views a `viewQuery` (always).
 fn normalize_options(c: &mut Collection) {
-    if c.kind == CollectionType::Auth {
-        if c.auth.is_none() {
-            c.auth = Some(AuthOptions::default());
-        }
-    } else {
-        c.auth = None;
-    }
-    if c.kind == CollectionType::View {
-        c.view_query.get_or_insert_with(String::new);
-    } else {
-        c.view_query = None;
-    }
+    c.keep_own_options();
 }
 
 /// 403 unless a superuser defines the view: its query reads any table, system ones included.

@@ -73,6 +73,24 @@ fn system_indexes(c: &Collection, d: &dyn Dialect) -> Vec<(String, Vec<String>)>
     ]
 }
 
+/// Whether `sql` is one of the auth collection's system indexes (a unique index on exactly
+/// `tokenKey` or `email`), which Keel creates itself: such a statement sent back in
+/// `indexes` is not created a second time.
+pub(crate) fn is_system_index(sql: &str, c: &Collection) -> bool {
+    if !c.is_auth() {
+        return false;
+    }
+    let Some(def) = parse_index(sql) else {
+        return false;
+    };
+    let Some(end) = list_end(def.rest.trim_start()) else {
+        return false;
+    };
+    let rest = def.rest.trim_start();
+    let cols: Vec<String> = split_top_level(&rest[1..end]).into_iter().map(unquote).collect();
+    def.unique && matches!(cols.as_slice(), [one] if one == "tokenKey" || one == "email")
+}
+
 /// Statements creating every index of `c` (system ones, then the collection's, as
 /// [`executable_index`] makes them).
 pub(crate) fn create_indexes(c: &Collection, d: &dyn Dialect) -> Vec<String> {

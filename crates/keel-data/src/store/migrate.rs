@@ -170,7 +170,7 @@ async fn audit_chain(store: &Store, tx: &mut dyn Tx) -> Result<()> {
         .and_then(|r| r.get("json"))
         .and_then(Value::as_str)
         .ok_or_else(|| Error::internal("the _audit collection is missing"))?;
-    let mut c: Collection = serde_json::from_str(json).map_err(Error::internal)?;
+    let mut c = Collection::from_stored_json(json).map_err(Error::internal)?;
     let table = d.quote_ident(&c.name);
     let at = c
         .fields

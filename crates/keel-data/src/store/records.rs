@@ -220,6 +220,7 @@ impl<'s> Write<'s> {
             collection: c.clone(),
             data: p.data,
             expand: Default::default(),
+            expand_shown: false,
         })
     }
 
@@ -249,6 +250,7 @@ impl<'s> Write<'s> {
             collection: c.clone(),
             data: p.data,
             expand: Default::default(),
+            expand_shown: false,
         };
         Ok((before, after))
     }

@@ -99,6 +99,7 @@ pub(crate) fn row_to_record(store: &super::Store, c: &Arc<Collection>, row: Row)
         collection: c.clone(),
         data,
         expand: BTreeMap::new(),
+        expand_shown: false,
     })
 }
 

@@ -246,9 +246,10 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
             let s = to_text(v)?;
             if o.max_size > 0 && s.len() as i64 > o.max_size {
                 return Err(fe(
-                    "validation_max_size_constraint",
-                    format!("Must be less than {} bytes.", o.max_size),
-                ));
+                    "validation_content_size_limit",
+                    format!("The maximum allowed content size is {} bytes.", o.max_size),
+                )
+                .with_params(serde_json::json!({ "maxSize": o.max_size })));
             }
             Ok(Value::String(s))
         }
@@ -377,7 +378,8 @@ fn normalize(f: &Field, v: Value) -> Result<Value, FieldError> {
                 return Err(fe(
                     "validation_json_size_limit",
                     format!("The maximum allowed JSON size is {max} bytes."),
-                ));
+                )
+                .with_params(serde_json::json!({ "maxSize": max })));
             }
             Ok(v)
         }

@@ -204,6 +204,7 @@ fn plain(name: &str, kind: FieldKind) -> Field {
         hidden: false,
         presentable: false,
         required: false,
+        help: String::new(),
         kind,
     }
 }
@@ -234,6 +235,44 @@ fn number(name: &str, only_int: bool) -> Field {
             ..Default::default()
         }),
     )
+}
+
+/// Where the file field `field` of the view `view` comes from: the collection and field whose
+/// records hold the files (followed through views of views), or `None` when the column is
+/// not a plain column of a collection.
+pub(crate) fn file_source(
+    lookup: &dyn SchemaLookup,
+    view: &Collection,
+    field: &str,
+) -> Option<(Arc<Collection>, String)> {
+    let mut current = (view.clone(), field.to_string());
+    for _ in 0..8 {
+        let (c, name) = &current;
+        if !c.is_view() {
+            return Some((Arc::new(c.clone()), name.clone()));
+        }
+        let query = view_query::normalize(c.view_query.as_deref().unwrap_or("")).ok()?;
+        let parsed = view_query::parse(&query).ok()?;
+        let col = parsed.columns.iter().find(|col| col.alias.eq_ignore_ascii_case(name))?;
+        let (alias, src_field) = match col.original.split_once('.') {
+            Some((t, f)) if !f.contains('.') => (Some(t), f),
+            Some(_) => return None,
+            None => (None, col.original.as_str()),
+        };
+        let table = match alias {
+            Some(a) => parsed.tables.iter().find(|t| t.alias.eq_ignore_ascii_case(a)),
+            None => parsed.tables.first(),
+        }?;
+        let source = lookup
+            .collection(&table.original)
+            .filter(|s| s.name.eq_ignore_ascii_case(&table.original))?;
+        let f = source.fields.iter().find(|f| f.name.eq_ignore_ascii_case(src_field))?;
+        if !matches!(f.kind, FieldKind::File(_)) {
+            return None;
+        }
+        current = ((*source).clone(), f.name.clone());
+    }
+    None
 }
 
 /// The field of the column `name` computed by the expression `original`.
