@@ -51,8 +51,18 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Finding> {
         old_root: old,
         new_root: new,
         out: Vec::new(),
+        budget: SCHEMA_BUDGET,
     };
     paths::compare(&mut d);
+    if d.budget == 0 {
+        d.out.push(Finding::new(
+            "api-diff-incomplete",
+            Level::Major,
+            "document",
+            "The documents' schemas expand to more than Keel compares in one diff (deeply shared \
+             references); the rest was not compared, so the verdict is breaking to be safe.",
+        ));
+    }
     d.out
 }
 
@@ -61,7 +71,13 @@ pub(super) struct Diff<'a> {
     pub old_root: &'a Value,
     pub new_root: &'a Value,
     pub out: Vec<Finding>,
+    /// Schema comparisons left ([`SCHEMA_BUDGET`]): shared references expand at each use,
+    /// so a crafted document could otherwise take exponential time.
+    pub budget: usize,
 }
+
+/// How many schema pairs one diff compares at most.
+pub(super) const SCHEMA_BUDGET: usize = 200_000;
 
 impl Diff<'_> {
     /// A finding about `subject` (`GET /pets`): `"{subject}: {what}"`.

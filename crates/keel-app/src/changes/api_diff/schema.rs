@@ -123,9 +123,10 @@ impl Cx<'_, '_> {
     }
 
     fn schema(&mut self, old: &Value, new: &Value, prefix: &str, what: &str, loc: &str, depth: usize) {
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || self.d.budget == 0 {
             return;
         }
+        self.d.budget -= 1;
         let pair = (ref_of(old).unwrap_or_default().to_string(), ref_of(new).unwrap_or_default().to_string());
         let tracked = !pair.0.is_empty() || !pair.1.is_empty();
         if tracked && self.stack.contains(&pair) {

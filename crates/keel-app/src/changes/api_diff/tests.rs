@@ -398,3 +398,19 @@ fn documents_are_checked() {
         assert!(matches!(e, keel_core::Error::BadRequest { ref fields, .. } if fields.contains_key("new")), "{bad}");
     }
 }
+
+#[test]
+fn shared_references_cannot_blow_up() {
+    // S0 → two uses of S1 → two uses of S2 … : 2^40 paths if expanded naively.
+    let mut d = doc(json!({"/x": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}, "responses": {}}}}));
+    for i in 0..40 {
+        d["components"]["schemas"][format!("S{i}")] = json!({"type": "object", "properties": {
+            "a": {"$ref": format!("#/components/schemas/S{}", i + 1)},
+            "b": {"$ref": format!("#/components/schemas/S{}", i + 1)}}});
+    }
+    d["components"]["schemas"]["S40"] = json!({"type": "string"});
+    let mut changed = d.clone();
+    changed["components"]["schemas"]["S40"] = json!({"type": "integer"});
+    let found = diff(&d, &changed);
+    assert!(found.iter().any(|f| f.code == "api-diff-incomplete" && f.level == Major), "{:?}", found.len());
+}
