@@ -52,28 +52,118 @@ async fn probe_cases(store: Arc<Store>) {
     assert_eq!(n(Probe::NotEmpty { field: f("status") }).await, 4);
     // Characters, not bytes: "héllo wörld" is 11 characters.
     assert_eq!(
-        n(Probe::Length { field: f("title"), min: None, max: Some(11) }).await,
+        n(Probe::Length {
+            field: f("title"),
+            min: None,
+            max: Some(11)
+        })
+        .await,
         2,
         "'a much longer title' and the quoted one are over 11; héllo wörld is not"
     );
-    assert_eq!(n(Probe::Length { field: f("title"), min: Some(3), max: None }).await, 1, "'hi' (empty is not counted)");
-    assert_eq!(n(Probe::Range { field: f("qty"), min: Some(0.0), max: Some(100.0) }).await, 2, "-1 and 500");
-    assert_eq!(n(Probe::Range { field: f("qty"), min: None, max: Some(6.5) }).await, 2, "7 and 500");
     assert_eq!(
-        n(Probe::DateRange { field: f("due"), min: Some(f("2025-01-01 00:00:00.000Z")), max: None }).await,
+        n(Probe::Length {
+            field: f("title"),
+            min: Some(3),
+            max: None
+        })
+        .await,
+        1,
+        "'hi' (empty is not counted)"
+    );
+    assert_eq!(
+        n(Probe::Range {
+            field: f("qty"),
+            min: Some(0.0),
+            max: Some(100.0)
+        })
+        .await,
+        2,
+        "-1 and 500"
+    );
+    assert_eq!(
+        n(Probe::Range {
+            field: f("qty"),
+            min: None,
+            max: Some(6.5)
+        })
+        .await,
+        2,
+        "7 and 500"
+    );
+    assert_eq!(
+        n(Probe::DateRange {
+            field: f("due"),
+            min: Some(f("2025-01-01 00:00:00.000Z")),
+            max: None
+        })
+        .await,
         1,
         "the 2024 date (empty dates are not counted)"
     );
-    assert_eq!(n(Probe::Using { field: f("status"), values: vec![f("old"), f("gone")] }).await, 3);
-    assert_eq!(n(Probe::Using { field: f("tags"), values: vec![f("b"), f("d")] }).await, 2);
-    assert_eq!(n(Probe::Using { field: f("tags"), values: vec![f("it's")] }).await, 0);
-    assert_eq!(n(Probe::MoreThan { field: f("tags"), max: 2 }).await, 1);
-    assert_eq!(n(Probe::MoreThan { field: f("tags"), max: 0 }).await, 3);
-    assert_eq!(n(Probe::Duplicates { columns: vec![f("code")] }).await, 2, "A twice, B twice");
-    assert_eq!(n(Probe::Duplicates { columns: vec![f("code"), f("status")] }).await, 0);
+    assert_eq!(
+        n(Probe::Using {
+            field: f("status"),
+            values: vec![f("old"), f("gone")]
+        })
+        .await,
+        3
+    );
+    assert_eq!(
+        n(Probe::Using {
+            field: f("tags"),
+            values: vec![f("b"), f("d")]
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        n(Probe::Using {
+            field: f("tags"),
+            values: vec![f("it's")]
+        })
+        .await,
+        0
+    );
+    assert_eq!(
+        n(Probe::MoreThan {
+            field: f("tags"),
+            max: 2
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        n(Probe::MoreThan {
+            field: f("tags"),
+            max: 0
+        })
+        .await,
+        3
+    );
+    assert_eq!(
+        n(Probe::Duplicates {
+            columns: vec![f("code")]
+        })
+        .await,
+        2,
+        "A twice, B twice"
+    );
+    assert_eq!(
+        n(Probe::Duplicates {
+            columns: vec![f("code"), f("status")]
+        })
+        .await,
+        0
+    );
     // A field the collection lacks is a 400 naming it, never SQL.
     let e = store
-        .probe("items", &Probe::Empty { field: f("nope\" OR 1=1 --") })
+        .probe(
+            "items",
+            &Probe::Empty {
+                field: f("nope\" OR 1=1 --"),
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, keel_core::Error::BadRequest { .. }), "{e:?}");
@@ -90,13 +180,20 @@ async fn probe_cases(store: Arc<Store>) {
     assert_eq!(before.name, "items");
     assert_eq!(after.name, "things");
     assert!(after.field("title").unwrap().required);
-    assert!(after.field("qty").is_none(), "fields not sent are dropped, as an update drops them");
+    assert!(
+        after.field("qty").is_none(),
+        "fields not sent are dropped, as an update drops them"
+    );
     assert_eq!(after.field("title").unwrap().id, before.field("title").unwrap().id);
     let now = store.collection("items").unwrap();
     assert_eq!(now.fields.len(), before.fields.len(), "nothing applied");
     assert!(store.collection("things").is_err());
     let bad = store
-        .preview_update("items", json!({"fields": [{"name": "x", "type": "nope"}]}), SchemaActor::Superuser)
+        .preview_update(
+            "items",
+            json!({"fields": [{"name": "x", "type": "nope"}]}),
+            SchemaActor::Superuser,
+        )
         .unwrap_err();
     assert!(matches!(bad, keel_core::Error::BadRequest { .. }), "{bad:?}");
 }
@@ -104,7 +201,9 @@ async fn probe_cases(store: Arc<Store>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2).await.unwrap();
+    let engine = keel_sql::sqlite::SqliteEngine::open(&dir.path().join("data.db"), 2)
+        .await
+        .unwrap();
     probe_cases(Arc::new(Store::open(Arc::new(engine)).await.unwrap())).await;
 }
 

@@ -85,7 +85,11 @@ fn diff(args: &DiffArgs) -> ExitCode {
 
 /// The report for a person: the verdict, then one line per finding, most severe first.
 fn text(r: &Report) -> String {
-    let mut out = format!("verdict: {}{}\n", r.verdict, if r.breaking { " (breaking)" } else { "" });
+    let mut out = format!(
+        "verdict: {}{}\n",
+        r.verdict,
+        if r.breaking { " (breaking)" } else { "" }
+    );
     if r.findings.is_empty() {
         out.push_str("no differences found\n");
     }

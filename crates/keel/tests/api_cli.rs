@@ -56,13 +56,19 @@ fn api_diff_verdicts_and_exit_status() {
     let out = keel(d, &["api", "diff", "old.json", "additive.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("verdict: minor") && stdout.contains("endpoint-added"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: minor") && stdout.contains("endpoint-added"),
+        "{stdout}"
+    );
 
     let out = keel(d, &["api", "diff", "old.json", "breaking.json"]);
     assert_eq!(out.status.code(), Some(1), "breaking exits 1: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("verdict: major (breaking)"), "{stdout}");
-    assert!(stdout.contains("response-property-removed") && stdout.contains("`name`"), "{stdout}");
+    assert!(
+        stdout.contains("response-property-removed") && stdout.contains("`name`"),
+        "{stdout}"
+    );
 
     let out = keel(d, &["api", "diff", "--json", "old.json", "breaking.json"]);
     assert_eq!(out.status.code(), Some(1));
@@ -75,7 +81,11 @@ fn api_diff_verdicts_and_exit_status() {
     // YAML against JSON: the old YAML has no response body, the JSON one adds it.
     let out = keel(d, &["api", "diff", "old.yaml", "old.json"]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("response-media-type-added"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("response-media-type-added"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Unreadable or not OpenAPI 3.x: exit 2 naming the file.
     let out = keel(d, &["api", "diff", "old.json", "missing.json"]);
@@ -83,8 +93,16 @@ fn api_diff_verdicts_and_exit_status() {
     assert!(text(&out.stderr).contains("missing.json"), "{}", text(&out.stderr));
     let out = keel(d, &["api", "diff", "swagger.json", "old.json"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("OLD") && text(&out.stderr).contains("OpenAPI 3"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("OLD") && text(&out.stderr).contains("OpenAPI 3"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = keel(d, &["api", "diff", "--help"]);
-    assert!(text(&out.stdout).contains("Exit status: 0 when nothing breaks"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Exit status: 0 when nothing breaks"),
+        "{}",
+        text(&out.stdout)
+    );
 }

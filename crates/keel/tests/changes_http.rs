@@ -42,7 +42,11 @@ impl Api {
 /// A `users` record holding a role with `permissions`, signed in.
 async fn user_with(api: &Api, su: &str, name: &str, permissions: &[&str]) -> String {
     let (s, b) = api
-        .post("/api/roles", Some(su), json!({"name": name, "permissions": permissions}))
+        .post(
+            "/api/roles",
+            Some(su),
+            json!({"name": name, "permissions": permissions}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let email = format!("{name}@keel.test");
@@ -56,7 +60,11 @@ async fn user_with(api: &Api, su: &str, name: &str, permissions: &[&str]) -> Str
     assert_eq!(s, StatusCode::OK, "{user}");
     let res = api
         .http
-        .put(format!("{}/api/roles/{name}/members/users/{}", api.url, user["id"].as_str().unwrap()))
+        .put(format!(
+            "{}/api/roles/{name}/members/users/{}",
+            api.url,
+            user["id"].as_str().unwrap()
+        ))
         .header("Authorization", su)
         .send()
         .await
@@ -107,8 +115,10 @@ async fn classify_and_api_diff_over_http() {
     // --- who may ask ---
     let old = openapi(json!({"/pets": {"get": {"responses": {"200": {"description": "ok"}}}},
                              "/pets/{id}": {"delete": {"responses": {"204": {"description": "gone"}}}}}));
-    let new = openapi(json!({"/pets": {"get": {"parameters": [{"name": "owner", "in": "query", "required": true, "schema": {"type": "string"}}],
-                                                "responses": {"200": {"description": "ok"}}}}}));
+    let new = openapi(
+        json!({"/pets": {"get": {"parameters": [{"name": "owner", "in": "query", "required": true, "schema": {"type": "string"}}],
+                                                "responses": {"200": {"description": "ok"}}}}}),
+    );
     let body = json!({"old": old, "new": new});
     let (s, _) = api.post("/api/changes/api-diff", None, body.clone()).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -116,7 +126,9 @@ async fn classify_and_api_diff_over_http() {
     let (s, b) = api.post("/api/changes/api-diff", Some(&plain), body.clone()).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(b["message"].as_str().unwrap().contains("changes:read"), "{b}");
-    let (s, b) = api.post("/api/changes/classify", Some(&plain), json!({"delete": "users"})).await;
+    let (s, b) = api
+        .post("/api/changes/classify", Some(&plain), json!({"delete": "users"}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let reader = user_with(&api, &su, "reviewer", &["changes:read"]).await;
 
@@ -127,7 +139,11 @@ async fn classify_and_api_diff_over_http() {
     assert_eq!(report["breaking"], true);
     let mut got = codes(&report);
     got.sort();
-    assert_eq!(got, ["endpoint-removed", "new-required-request-parameter"], "{report:#}");
+    assert_eq!(
+        got,
+        ["endpoint-removed", "new-required-request-parameter"],
+        "{report:#}"
+    );
     assert!(finding(&report, "new-required-request-parameter")["message"]
         .as_str()
         .unwrap()
@@ -194,10 +210,18 @@ async fn classify_and_api_diff_over_http() {
         .await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["verdict"], "major");
-    assert_eq!(finding(&report, "field-required-no-default")["affectedRows"], 1, "{report:#}");
+    assert_eq!(
+        finding(&report, "field-required-no-default")["affectedRows"],
+        1,
+        "{report:#}"
+    );
     assert_eq!(finding(&report, "max-length-narrowed")["affectedRows"], 2);
     assert_eq!(finding(&report, "select-values-removed")["affectedRows"], 2);
-    assert_eq!(finding(&report, "unique-index-added")["affectedRows"], 1, "one group (X, X)");
+    assert_eq!(
+        finding(&report, "unique-index-added")["affectedRows"],
+        1,
+        "one group (X, X)"
+    );
     assert_eq!(finding(&report, "rule-tightened")["level"], "major");
     assert!(finding(&report, "select-values-removed")["message"]
         .as_str()
@@ -207,7 +231,12 @@ async fn classify_and_api_diff_over_http() {
     let now = api.get("/api/collections/posts", &su).await;
     assert_eq!(now["indexes"], json!([]));
     assert_eq!(now["listRule"], "");
-    let title = now["fields"].as_array().unwrap().iter().find(|f| f["name"] == "title").unwrap();
+    let title = now["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "title")
+        .unwrap();
     assert_eq!(title["required"], false);
 
     // An additive change: minor, no counts.
@@ -225,10 +254,16 @@ async fn classify_and_api_diff_over_http() {
 
     // A new collection, and a deletion counted.
     let (_, report) = api
-        .post("/api/changes/classify", Some(&reader), json!({"collection": {"name": "brand_new"}}))
+        .post(
+            "/api/changes/classify",
+            Some(&reader),
+            json!({"collection": {"name": "brand_new"}}),
+        )
         .await;
     assert_eq!(codes(&report), ["collection-created"]);
-    let (_, report) = api.post("/api/changes/classify", Some(&reader), json!({"delete": "posts"})).await;
+    let (_, report) = api
+        .post("/api/changes/classify", Some(&reader), json!({"delete": "posts"}))
+        .await;
     assert_eq!(finding(&report, "collection-deleted")["affectedRows"], 4);
 
     // Bad input names the field.
@@ -236,11 +271,16 @@ async fn classify_and_api_diff_over_http() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(b["data"]["collection"].is_object(), "{b}");
     let mut broken = posts.clone();
-    broken["fields"].as_array_mut().unwrap().push(json!({"name": "x", "type": "nope"}));
+    broken["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "x", "type": "nope"}));
     let (s, b) = api
         .post("/api/changes/classify", Some(&reader), json!({"collection": broken}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    let (s, b) = api.post("/api/changes/classify", Some(&reader), json!({"delete": "nope"})).await;
+    let (s, b) = api
+        .post("/api/changes/classify", Some(&reader), json!({"delete": "nope"}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 }

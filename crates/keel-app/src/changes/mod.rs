@@ -94,10 +94,7 @@ fn prefix_fields(e: Error, prefix: &str) -> Error {
     match e {
         Error::BadRequest { message, fields } => Error::BadRequest {
             message,
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (format!("{prefix}.{k}"), v))
-                .collect(),
+            fields: fields.into_iter().map(|(k, v)| (format!("{prefix}.{k}"), v)).collect(),
         },
         other => other,
     }

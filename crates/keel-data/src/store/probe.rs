@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::ddl::{self, field_column_type};
 use super::Store;
-use crate::schema::{Collection, Field, FieldKind};
+use crate::schema::{Collection, Field};
 use keel_sql::ColumnType;
 
 /// A question about the rows of one collection, answered with a count.
@@ -75,12 +75,8 @@ pub fn index_shape(sql: &str) -> Option<IndexShape> {
 }
 
 fn field<'a>(c: &'a Collection, name: &str) -> Result<&'a Field> {
-    c.field(name).ok_or_else(|| {
-        Error::bad_request(format!(
-            "The collection {} has no field {name} to check.",
-            c.name
-        ))
-    })
+    c.field(name)
+        .ok_or_else(|| Error::bad_request(format!("The collection {} has no field {name} to check.", c.name)))
 }
 
 /// `WHERE` text: the condition a row of `c` meets for `probe` (values bound into `buf`).
@@ -227,16 +223,11 @@ impl Store {
 /// A `COUNT(*)` as the engines return it (a number, or numeric text).
 fn count(v: &Value) -> u64 {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)).unwrap_or(0),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().map(|f| f.max(0.0) as u64))
+            .unwrap_or(0),
         Value::String(s) => s.parse().unwrap_or(0),
         _ => 0,
     }
-}
-
-/// Whether `f` is a field a [`Probe::Length`] applies to (text-like).
-pub fn is_text_like(f: &Field) -> bool {
-    matches!(
-        f.kind,
-        FieldKind::Text(_) | FieldKind::Email(_) | FieldKind::Url(_) | FieldKind::Editor(_)
-    )
 }

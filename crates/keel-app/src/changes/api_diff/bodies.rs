@@ -26,22 +26,47 @@ pub(super) fn request(d: &mut Diff<'_>, subject: &str, old: Option<&Value>, new:
         (None, None) => return,
         (None, Some(n)) => {
             if required(n) {
-                d.push("new-required-request-body", Level::Major, subject, "a required request body is added.".into());
+                d.push(
+                    "new-required-request-body",
+                    Level::Major,
+                    subject,
+                    "a required request body is added.".into(),
+                );
             } else {
-                d.push("new-optional-request-body", Level::Minor, subject, "an optional request body is added.".into());
+                d.push(
+                    "new-optional-request-body",
+                    Level::Minor,
+                    subject,
+                    "an optional request body is added.".into(),
+                );
             }
             return;
         }
         (Some(_), None) => {
-            d.push("request-body-removed", Level::Major, subject, "the request body is removed: what callers send is no longer read.".into());
+            d.push(
+                "request-body-removed",
+                Level::Major,
+                subject,
+                "the request body is removed: what callers send is no longer read.".into(),
+            );
             return;
         }
         (Some(o), Some(n)) => (o, n),
     };
     if !required(o) && required(n) {
-        d.push("request-body-became-required", Level::Major, subject, "the request body becomes required.".into());
+        d.push(
+            "request-body-became-required",
+            Level::Major,
+            subject,
+            "the request body becomes required.".into(),
+        );
     } else if required(o) && !required(n) {
-        d.push("request-body-became-optional", Level::Minor, subject, "the request body becomes optional.".into());
+        d.push(
+            "request-body-became-optional",
+            Level::Minor,
+            subject,
+            "the request body becomes optional.".into(),
+        );
     }
     media(d, subject, Dir::Request, o, n, "request body");
 }
@@ -49,12 +74,25 @@ pub(super) fn request(d: &mut Diff<'_>, subject: &str, old: Option<&Value>, new:
 fn media(d: &mut Diff<'_>, subject: &str, dir: Dir, o: &Value, n: &Value, what: &str) {
     let (oc, nc) = (content(o), content(n));
     let (removed, added, prefix) = match dir {
-        Dir::Request => ("request-body-media-type-removed", "request-body-media-type-added", "request-body"),
-        Dir::Response => ("response-media-type-removed", "response-media-type-added", "response-body"),
+        Dir::Request => (
+            "request-body-media-type-removed",
+            "request-body-media-type-added",
+            "request-body",
+        ),
+        Dir::Response => (
+            "response-media-type-removed",
+            "response-media-type-added",
+            "response-body",
+        ),
     };
     for (t, om) in &oc {
         let Some((_, nm)) = nc.iter().find(|(k, _)| k == t) else {
-            d.push(removed, Level::Major, subject, format!("the {what} no longer comes as {t}."));
+            d.push(
+                removed,
+                Level::Major,
+                subject,
+                format!("the {what} no longer comes as {t}."),
+            );
             continue;
         };
         if let (Some(os), Some(ns)) = (om.get("schema"), nm.get("schema")) {
@@ -79,9 +117,19 @@ pub(super) fn responses(d: &mut Diff<'_>, subject: &str, old: &Value, new: &Valu
     for (status, or) in o {
         let Some(nr) = n.get(status) else {
             if success(status) {
-                d.push("response-success-status-removed", Level::Major, subject, format!("the {status} response is removed."));
+                d.push(
+                    "response-success-status-removed",
+                    Level::Major,
+                    subject,
+                    format!("the {status} response is removed."),
+                );
             } else {
-                d.push("response-non-success-status-removed", Level::Minor, subject, format!("the {status} response is removed."));
+                d.push(
+                    "response-non-success-status-removed",
+                    Level::Minor,
+                    subject,
+                    format!("the {status} response is removed."),
+                );
             }
             continue;
         };
@@ -90,7 +138,12 @@ pub(super) fn responses(d: &mut Diff<'_>, subject: &str, old: &Value, new: &Valu
     }
     for status in n.keys() {
         if !o.contains_key(status) {
-            d.push("response-status-added", Level::Minor, subject, format!("a {status} response is added."));
+            d.push(
+                "response-status-added",
+                Level::Minor,
+                subject,
+                format!("a {status} response is added."),
+            );
         }
     }
 }

@@ -37,7 +37,9 @@ pub fn check_document(field: &str, doc: &Value) -> Result<(), Error> {
     match obj.get("openapi").and_then(Value::as_str) {
         Some(v) if v.starts_with("3.") => {}
         Some(_) => return bad("Only OpenAPI 3.x documents are compared (`openapi` must start with 3.)."),
-        None => return bad("This is not an OpenAPI 3.x document: `openapi` is missing (Swagger 2.0 is not supported)."),
+        None => {
+            return bad("This is not an OpenAPI 3.x document: `openapi` is missing (Swagger 2.0 is not supported).")
+        }
     }
     if obj.get("paths").is_some_and(|p| !p.is_object()) {
         return bad("`paths` must be an object.");

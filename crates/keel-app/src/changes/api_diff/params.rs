@@ -37,7 +37,11 @@ fn collect<'a>(root: &'a Value, path: &str, item: &'a Value, op: &'a Value) -> V
                     .map_or_else(|| name.to_string(), |i| format!("#{i}"));
                 (location.to_string(), pos)
             } else {
-                let n = if location == "header" { name.to_ascii_lowercase() } else { name.to_string() };
+                let n = if location == "header" {
+                    name.to_ascii_lowercase()
+                } else {
+                    name.to_string()
+                };
                 (location.to_string(), n)
             };
             let param = Param {
@@ -45,9 +49,11 @@ fn collect<'a>(root: &'a Value, path: &str, item: &'a Value, op: &'a Value) -> V
                 name: name.to_string(),
                 location: location.to_string(),
                 required: location == "path" || p.get("required").and_then(Value::as_bool).unwrap_or(false),
-                schema: p
-                    .get("schema")
-                    .or_else(|| p.get("content").and_then(Value::as_object).and_then(|c| c.values().next()?.get("schema"))),
+                schema: p.get("schema").or_else(|| {
+                    p.get("content")
+                        .and_then(Value::as_object)
+                        .and_then(|c| c.values().next()?.get("schema"))
+                }),
             };
             out.retain(|q| q.key != param.key);
             out.push(param);
@@ -64,13 +70,28 @@ pub(super) fn compare(d: &mut Diff<'_>, subject: &str, old: Side<'_>, new: Side<
     for o in &olds {
         let what = format!("{} parameter `{}`", o.location, o.name);
         let Some(n) = news.iter().find(|n| n.key == o.key) else {
-            d.push("request-parameter-removed", Level::Major, subject, format!("the {what} is removed."));
+            d.push(
+                "request-parameter-removed",
+                Level::Major,
+                subject,
+                format!("the {what} is removed."),
+            );
             continue;
         };
         if !o.required && n.required {
-            d.push("request-parameter-became-required", Level::Major, subject, format!("the {what} becomes required."));
+            d.push(
+                "request-parameter-became-required",
+                Level::Major,
+                subject,
+                format!("the {what} becomes required."),
+            );
         } else if o.required && !n.required {
-            d.push("request-parameter-became-optional", Level::Minor, subject, format!("the {what} becomes optional."));
+            d.push(
+                "request-parameter-became-optional",
+                Level::Minor,
+                subject,
+                format!("the {what} becomes optional."),
+            );
         }
         if let (Some(os), Some(ns)) = (o.schema, n.schema) {
             schema::compare(d, subject, Dir::Request, os, ns, "request-parameter", &what);
@@ -82,9 +103,19 @@ pub(super) fn compare(d: &mut Diff<'_>, subject: &str, old: Side<'_>, new: Side<
         }
         let what = format!("{} parameter `{}`", n.location, n.name);
         if n.required {
-            d.push("new-required-request-parameter", Level::Major, subject, format!("a required {what} is added."));
+            d.push(
+                "new-required-request-parameter",
+                Level::Major,
+                subject,
+                format!("a required {what} is added."),
+            );
         } else {
-            d.push("new-optional-request-parameter", Level::Minor, subject, format!("an optional {what} is added."));
+            d.push(
+                "new-optional-request-parameter",
+                Level::Minor,
+                subject,
+                format!("an optional {what} is added."),
+            );
         }
     }
 }

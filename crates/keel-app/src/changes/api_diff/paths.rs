@@ -59,7 +59,12 @@ pub(super) fn compare(d: &mut Diff<'_>) {
         for (method, op) in operations(item) {
             let subject = format!("{} {new_raw}", method.to_uppercase());
             let Some(new_op) = new_item.get(method) else {
-                d.push("operation-removed", Level::Major, &subject, "the operation is removed.".into());
+                d.push(
+                    "operation-removed",
+                    Level::Major,
+                    &subject,
+                    "the operation is removed.".into(),
+                );
                 continue;
             };
             operation(d, &subject, (raw, item, op), (new_raw, new_item, new_op));
@@ -67,7 +72,12 @@ pub(super) fn compare(d: &mut Diff<'_>) {
         for (method, _) in operations(new_item) {
             if item.get(method).is_none() {
                 let subject = format!("{} {new_raw}", method.to_uppercase());
-                d.push("operation-added", Level::Minor, &subject, "the operation is new.".into());
+                d.push(
+                    "operation-added",
+                    Level::Minor,
+                    &subject,
+                    "the operation is new.".into(),
+                );
             }
         }
     }
@@ -98,7 +108,12 @@ fn operation(d: &mut Diff<'_>, subject: &str, old: Side<'_>, new: Side<'_>) {
         }
     }
     if !is_deprecated(old_op) && is_deprecated(new_op) {
-        d.push("api-deprecated", Level::Patch, subject, "the operation is deprecated.".into());
+        d.push(
+            "api-deprecated",
+            Level::Patch,
+            subject,
+            "the operation is deprecated.".into(),
+        );
     }
     params::compare(d, subject, (old.0, old.1, old_op), (new.0, new.1, new_op));
     bodies::request(d, subject, old_op.get("requestBody"), new_op.get("requestBody"));

@@ -88,7 +88,10 @@ fn types(s: &Map<String, Value>) -> (BTreeSet<String>, bool) {
         _ => BTreeSet::new(),
     };
     let mut nullable = s.get("nullable").and_then(Value::as_bool).unwrap_or(false) || set.remove("null");
-    if s.get("enum").and_then(Value::as_array).is_some_and(|e| e.contains(&Value::Null)) {
+    if s.get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|e| e.contains(&Value::Null))
+    {
         nullable = true;
     }
     (set, nullable)
@@ -127,7 +130,10 @@ impl Cx<'_, '_> {
             return;
         }
         self.d.budget -= 1;
-        let pair = (ref_of(old).unwrap_or_default().to_string(), ref_of(new).unwrap_or_default().to_string());
+        let pair = (
+            ref_of(old).unwrap_or_default().to_string(),
+            ref_of(new).unwrap_or_default().to_string(),
+        );
         let tracked = !pair.0.is_empty() || !pair.1.is_empty();
         if tracked && self.stack.contains(&pair) {
             return;
@@ -204,7 +210,10 @@ impl Cx<'_, '_> {
     }
 
     fn format(&mut self, o: &Map<String, Value>, n: &Map<String, Value>, prefix: &str, here: &str) {
-        let (of, nf) = (o.get("format").and_then(Value::as_str), n.get("format").and_then(Value::as_str));
+        let (of, nf) = (
+            o.get("format").and_then(Value::as_str),
+            n.get("format").and_then(Value::as_str),
+        );
         if of == nf {
             return;
         }
@@ -216,12 +225,19 @@ impl Cx<'_, '_> {
         self.push(
             format!("{prefix}-format-changed"),
             level,
-            format!("the format of the {here} changes from {} to {}.", of.unwrap_or("none"), nf.unwrap_or("none")),
+            format!(
+                "the format of the {here} changes from {} to {}.",
+                of.unwrap_or("none"),
+                nf.unwrap_or("none")
+            ),
         );
     }
 
     fn enums(&mut self, o: &Map<String, Value>, n: &Map<String, Value>, prefix: &str, here: &str) {
-        let (Some(oe), Some(ne)) = (o.get("enum").and_then(Value::as_array), n.get("enum").and_then(Value::as_array)) else {
+        let (Some(oe), Some(ne)) = (
+            o.get("enum").and_then(Value::as_array),
+            n.get("enum").and_then(Value::as_array),
+        ) else {
             return;
         };
         let list = |v: Vec<&Value>| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
@@ -248,7 +264,15 @@ impl Cx<'_, '_> {
     }
 
     /// A bound: `upper` (max…) tightens when it decreases, a lower bound when it increases.
-    fn bound(&mut self, o: &Map<String, Value>, n: &Map<String, Value>, key: &str, upper: bool, code: &str, here: &str) {
+    fn bound(
+        &mut self,
+        o: &Map<String, Value>,
+        n: &Map<String, Value>,
+        key: &str,
+        upper: bool,
+        code: &str,
+        here: &str,
+    ) {
         let (ov, nv) = (num(o, key), num(n, key));
         let (ob, nb) = if upper {
             (ov.unwrap_or(f64::INFINITY), nv.unwrap_or(f64::INFINITY))
@@ -270,18 +294,28 @@ impl Cx<'_, '_> {
     }
 
     fn pattern(&mut self, o: &Map<String, Value>, n: &Map<String, Value>, prefix: &str, here: &str) {
-        let (op, np) = (o.get("pattern").and_then(Value::as_str), n.get("pattern").and_then(Value::as_str));
+        let (op, np) = (
+            o.get("pattern").and_then(Value::as_str),
+            n.get("pattern").and_then(Value::as_str),
+        );
         match (op, np) {
             (a, b) if a == b => {}
             (Some(a), None) => self.push(
                 format!("{prefix}-pattern-removed"),
-                if self.dir == Dir::Request { Level::Minor } else { Level::Patch },
+                if self.dir == Dir::Request {
+                    Level::Minor
+                } else {
+                    Level::Patch
+                },
                 format!("the {here} no longer has to match `{a}`."),
             ),
             (a, Some(b)) => self.push(
                 format!("{prefix}-pattern-changed"),
                 self.tighten_level(),
-                format!("the {here} must now match `{b}`{}.", a.map(|a| format!(" instead of `{a}`")).unwrap_or_default()),
+                format!(
+                    "the {here} must now match `{b}`{}.",
+                    a.map(|a| format!(" instead of `{a}`")).unwrap_or_default()
+                ),
             ),
             _ => {}
         }
@@ -308,7 +342,13 @@ impl Cx<'_, '_> {
             resolve(root, v).get(key).and_then(Value::as_bool).unwrap_or(false)
         };
         let p = self.nested();
-        let at = |k: &str| if loc.is_empty() { k.to_string() } else { format!("{loc}.{k}") };
+        let at = |k: &str| {
+            if loc.is_empty() {
+                k.to_string()
+            } else {
+                format!("{loc}.{k}")
+            }
+        };
         for (k, ov) in op {
             if skip(old_root, ov) {
                 continue;
@@ -321,20 +361,26 @@ impl Cx<'_, '_> {
             };
             let (or, nr) = (req(o, k), req(n, k));
             match (self.dir, or, nr) {
-                (Dir::Request, false, true) => {
-                    self.push(format!("{p}-became-required"), Level::Major, format!("the {here} becomes required."))
-                }
-                (Dir::Request, true, false) => {
-                    self.push(format!("{p}-became-optional"), Level::Minor, format!("the {here} becomes optional."))
-                }
+                (Dir::Request, false, true) => self.push(
+                    format!("{p}-became-required"),
+                    Level::Major,
+                    format!("the {here} becomes required."),
+                ),
+                (Dir::Request, true, false) => self.push(
+                    format!("{p}-became-optional"),
+                    Level::Minor,
+                    format!("the {here} becomes optional."),
+                ),
                 (Dir::Response, true, false) => self.push(
                     format!("{p}-became-optional"),
                     Level::Major,
                     format!("the {here} becomes optional: it may be missing."),
                 ),
-                (Dir::Response, false, true) => {
-                    self.push(format!("{p}-became-required"), Level::Patch, format!("the {here} is now always present."))
-                }
+                (Dir::Response, false, true) => self.push(
+                    format!("{p}-became-required"),
+                    Level::Patch,
+                    format!("the {here} is now always present."),
+                ),
                 _ => {}
             }
             self.schema(ov, nv, p, what, &path, depth + 1);
@@ -345,13 +391,21 @@ impl Cx<'_, '_> {
             }
             let here = format!("{what} property `{}`", at(k));
             match self.dir {
-                Dir::Request if req(n, k) => {
-                    self.push("new-required-request-property".into(), Level::Major, format!("a required {here} is added."))
-                }
-                Dir::Request => {
-                    self.push("new-optional-request-property".into(), Level::Minor, format!("an optional {here} is added."))
-                }
-                Dir::Response => self.push("response-property-added".into(), Level::Minor, format!("the {here} is added.")),
+                Dir::Request if req(n, k) => self.push(
+                    "new-required-request-property".into(),
+                    Level::Major,
+                    format!("a required {here} is added."),
+                ),
+                Dir::Request => self.push(
+                    "new-optional-request-property".into(),
+                    Level::Minor,
+                    format!("an optional {here} is added."),
+                ),
+                Dir::Response => self.push(
+                    "response-property-added".into(),
+                    Level::Minor,
+                    format!("the {here} is added."),
+                ),
             }
         }
     }

@@ -43,7 +43,12 @@ pub(super) fn compare(b: &Collection, a: &Collection, out: &mut Vec<Finding>) {
     method("OTP", on(&o.otp), on(&n.otp));
     method("LDAP", on(&o.ldap), on(&n.ldap));
     if o.password_auth.enabled && n.password_auth.enabled {
-        for f in o.password_auth.identity_fields.iter().filter(|f| !n.password_auth.identity_fields.contains(f)) {
+        for f in o
+            .password_auth
+            .identity_fields
+            .iter()
+            .filter(|f| !n.password_auth.identity_fields.contains(f))
+        {
             out.push(Finding::new(
                 "auth-identity-field-removed",
                 Level::Major,
@@ -56,7 +61,11 @@ pub(super) fn compare(b: &Collection, a: &Collection, out: &mut Vec<Finding>) {
         let names = |v: &Value| -> Vec<String> {
             v.get("providers")
                 .and_then(Value::as_array)
-                .map(|l| l.iter().filter_map(|p| p.get("name")?.as_str().map(String::from)).collect())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|p| p.get("name")?.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let (was, is) = (names(&o.oauth2), names(&n.oauth2));
@@ -95,7 +104,8 @@ pub(super) fn compare(b: &Collection, a: &Collection, out: &mut Vec<Finding>) {
 }
 
 fn tokens(c: &str, o: &AuthOptions, n: &AuthOptions, out: &mut Vec<Finding>) {
-    let rotated = |a: &TokenConfig, b: &TokenConfig| !a.secret.is_empty() && !b.secret.is_empty() && a.secret != b.secret;
+    let rotated =
+        |a: &TokenConfig, b: &TokenConfig| !a.secret.is_empty() && !b.secret.is_empty() && a.secret != b.secret;
     if rotated(&o.auth_token, &n.auth_token) {
         out.push(Finding::new(
             "auth-signs-users-out",
@@ -119,7 +129,10 @@ fn tokens(c: &str, o: &AuthOptions, n: &AuthOptions, out: &mut Vec<Finding>) {
             "auth-token-duration-raised",
             Level::Patch,
             "authToken",
-            format!("Sessions of {c} last {} s instead of {} s.", n.auth_token.duration, o.auth_token.duration),
+            format!(
+                "Sessions of {c} last {} s instead of {} s.",
+                n.auth_token.duration, o.auth_token.duration
+            ),
         ));
     }
     let links = [
@@ -134,7 +147,9 @@ fn tokens(c: &str, o: &AuthOptions, n: &AuthOptions, out: &mut Vec<Finding>) {
                 "auth-pending-tokens-invalidated",
                 Level::Minor,
                 name,
-                format!("The {name} secret of {c} is replaced: links and tokens of that kind issued before stop working."),
+                format!(
+                    "The {name} secret of {c} is replaced: links and tokens of that kind issued before stop working."
+                ),
             ));
         }
     }

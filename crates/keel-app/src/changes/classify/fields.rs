@@ -16,7 +16,8 @@ fn counterpart<'a>(list: &'a [Field], f: &Field) -> Option<&'a Field> {
             return None;
         }
     }
-    list.iter().find(|o| o.name == f.name && (o.id.is_empty() || f.id.is_empty()))
+    list.iter()
+        .find(|o| o.name == f.name && (o.id.is_empty() || f.id.is_empty()))
 }
 
 /// Type changes every old value survives and every old input is still accepted.
@@ -166,7 +167,9 @@ fn field_changed(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>) {
             "field-unhidden",
             Level::Minor,
             name.clone(),
-            format!("Field {name} of {c} is no longer hidden: the API now returns it; check that it holds nothing secret."),
+            format!(
+                "Field {name} of {c} is no longer hidden: the API now returns it; check that it holds nothing secret."
+            ),
         ));
     }
     if old.presentable != new.presentable {

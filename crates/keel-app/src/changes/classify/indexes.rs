@@ -69,7 +69,10 @@ pub(super) fn compare(b: &Collection, a: &Collection, out: &mut Vec<Finding>) {
             continue;
         }
         if n.unique && !o.is_some_and(|o| o.unique && o.key == n.key) {
-            let cols = n.columns.as_ref().map_or_else(|| "an expression".to_string(), |c| c.join(", "));
+            let cols = n
+                .columns
+                .as_ref()
+                .map_or_else(|| "an expression".to_string(), |c| c.join(", "));
             let mut f = Finding::new(
                 "unique-index-added",
                 Level::Major,
@@ -129,6 +132,9 @@ fn unique_removed(c: &str, o: &Index) -> Finding {
         "unique-index-removed",
         Level::Minor,
         o.name.clone(),
-        format!("Unique index {} of {c} is removed: repeated values are accepted now.", o.name),
+        format!(
+            "Unique index {} of {c} is removed: repeated values are accepted now.",
+            o.name
+        ),
     )
 }

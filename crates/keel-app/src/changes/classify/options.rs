@@ -1,7 +1,7 @@
 //! The options of a field whose type stays the same: lengths, ranges, select values, how
 //! many values, relation targets, file limits, domains, patterns.
 
-use keel_data::schema::{TEXT_DEFAULT_MAX, FILE_DEFAULT_MAX_SIZE, JSON_DEFAULT_MAX_SIZE};
+use keel_data::schema::{FILE_DEFAULT_MAX_SIZE, JSON_DEFAULT_MAX_SIZE, TEXT_DEFAULT_MAX};
 use keel_data::{Field, FieldKind, Probe};
 
 use crate::changes::finding::{Finding, Level};
@@ -55,7 +55,11 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 );
             }
             if o.autogenerate_pattern != n.autogenerate_pattern {
-                x.push("field-options-changed", Level::Patch, "its autogenerate pattern changes.".into());
+                x.push(
+                    "field-options-changed",
+                    Level::Patch,
+                    "its autogenerate pattern changes.".into(),
+                );
             }
         }
         (FieldKind::Number(o), FieldKind::Number(n)) => {
@@ -65,7 +69,11 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 x.push_probe(
                     "range-narrowed",
                     Level::Major,
-                    format!("its accepted range narrows from {} to {}.", range(o.min, o.max), range(n.min, n.max)),
+                    format!(
+                        "its accepted range narrows from {} to {}.",
+                        range(o.min, o.max),
+                        range(n.min, n.max)
+                    ),
                     Probe::Range {
                         field: x.col(),
                         min: lo,
@@ -76,23 +84,40 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 x.push(
                     "range-widened",
                     Level::Minor,
-                    format!("its accepted range widens from {} to {}.", range(o.min, o.max), range(n.min, n.max)),
+                    format!(
+                        "its accepted range widens from {} to {}.",
+                        range(o.min, o.max),
+                        range(n.min, n.max)
+                    ),
                 );
             }
             if !o.only_int && n.only_int {
-                x.push("number-made-integer", Level::Major, "only integers are accepted now.".into());
+                x.push(
+                    "number-made-integer",
+                    Level::Major,
+                    "only integers are accepted now.".into(),
+                );
             } else if o.only_int && !n.only_int {
-                x.push("number-integer-relaxed", Level::Minor, "decimals are accepted now.".into());
+                x.push(
+                    "number-integer-relaxed",
+                    Level::Minor,
+                    "decimals are accepted now.".into(),
+                );
             }
         }
         (FieldKind::Email(o), FieldKind::Email(n)) | (FieldKind::Url(o), FieldKind::Url(n)) => {
             let restricted = (!n.only_domains.is_empty()
                 && (o.only_domains.is_empty() || o.only_domains.iter().any(|d| !n.only_domains.contains(d))))
                 || n.except_domains.iter().any(|d| !o.except_domains.contains(d));
-            let relaxed = (o.only_domains.iter().any(|d| !n.only_domains.contains(d)) || n.only_domains.iter().any(|d| !o.only_domains.contains(d)))
+            let relaxed = (o.only_domains.iter().any(|d| !n.only_domains.contains(d))
+                || n.only_domains.iter().any(|d| !o.only_domains.contains(d)))
                 || o.except_domains.iter().any(|d| !n.except_domains.contains(d));
             if restricted {
-                x.push("domains-restricted", Level::Major, "fewer domains are accepted now.".into());
+                x.push(
+                    "domains-restricted",
+                    Level::Major,
+                    "fewer domains are accepted now.".into(),
+                );
             } else if relaxed {
                 x.push("domains-relaxed", Level::Minor, "more domains are accepted now.".into());
             }
@@ -114,12 +139,20 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                     },
                 );
             } else if o.min != n.min || o.max != n.max {
-                x.push("range-widened", Level::Minor, format!("its accepted dates widen to {}.", date_range(&n.min, &n.max)));
+                x.push(
+                    "range-widened",
+                    Level::Minor,
+                    format!("its accepted dates widen to {}.", date_range(&n.min, &n.max)),
+                );
             }
         }
         (FieldKind::Autodate(o), FieldKind::Autodate(n)) => {
             if o.on_create != n.on_create || o.on_update != n.on_update {
-                x.push("autodate-changed", Level::Patch, "when it is set automatically changes.".into());
+                x.push(
+                    "autodate-changed",
+                    Level::Patch,
+                    "when it is set automatically changes.".into(),
+                );
             }
         }
         (FieldKind::Select(o), FieldKind::Select(n)) => {
@@ -137,7 +170,11 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 );
             }
             if !added.is_empty() {
-                x.push("select-values-added", Level::Minor, format!("the values {} are allowed now.", added.join(", ")));
+                x.push(
+                    "select-values-added",
+                    Level::Minor,
+                    format!("the values {} are allowed now.", added.join(", ")),
+                );
             }
         }
         (FieldKind::Json(o), FieldKind::Json(n)) => size(&mut x, o.max_size, n.max_size, JSON_DEFAULT_MAX_SIZE),
@@ -160,14 +197,33 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 );
             }
             if !o.cascade_delete && n.cascade_delete {
-                x.push("relation-cascade-enabled", Level::Major, "deleting a related record now deletes these records too.".into());
+                x.push(
+                    "relation-cascade-enabled",
+                    Level::Major,
+                    "deleting a related record now deletes these records too.".into(),
+                );
             } else if o.cascade_delete && !n.cascade_delete {
-                x.push("relation-cascade-disabled", Level::Minor, "deleting a related record no longer deletes these records.".into());
+                x.push(
+                    "relation-cascade-disabled",
+                    Level::Minor,
+                    "deleting a related record no longer deletes these records.".into(),
+                );
             }
             if n.min_select > o.min_select {
-                x.push("min-select-raised", Level::Major, format!("at least {} related records are required now (was {}).", n.min_select, o.min_select));
+                x.push(
+                    "min-select-raised",
+                    Level::Major,
+                    format!(
+                        "at least {} related records are required now (was {}).",
+                        n.min_select, o.min_select
+                    ),
+                );
             } else if n.min_select < o.min_select {
-                x.push("min-select-lowered", Level::Minor, format!("fewer related records are required now ({}).", n.min_select));
+                x.push(
+                    "min-select-lowered",
+                    Level::Minor,
+                    format!("fewer related records are required now ({}).", n.min_select),
+                );
             }
         }
         (FieldKind::File(o), FieldKind::File(n)) => {
@@ -175,29 +231,61 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
             let removed = !n.mime_types.is_empty()
                 && (o.mime_types.is_empty() || o.mime_types.iter().any(|m| !n.mime_types.contains(m)));
             if removed {
-                x.push("file-types-restricted", Level::Major, format!("only {} files are accepted now.", n.mime_types.join(", ")));
+                x.push(
+                    "file-types-restricted",
+                    Level::Major,
+                    format!("only {} files are accepted now.", n.mime_types.join(", ")),
+                );
             } else if o.mime_types != n.mime_types {
-                x.push("file-types-relaxed", Level::Minor, "more file types are accepted now.".into());
+                x.push(
+                    "file-types-relaxed",
+                    Level::Minor,
+                    "more file types are accepted now.".into(),
+                );
             }
             if !o.protected && n.protected {
-                x.push("file-protected", Level::Major, "its files now need a file token: plain file URLs stop working.".into());
+                x.push(
+                    "file-protected",
+                    Level::Major,
+                    "its files now need a file token: plain file URLs stop working.".into(),
+                );
             } else if o.protected && !n.protected {
-                x.push("file-unprotected", Level::Minor, "its files no longer need a file token: anyone with the URL can read them.".into());
+                x.push(
+                    "file-unprotected",
+                    Level::Minor,
+                    "its files no longer need a file token: anyone with the URL can read them.".into(),
+                );
             }
             if o.thumbs != n.thumbs {
-                x.push("field-options-changed", Level::Patch, "its thumbnail sizes change.".into());
+                x.push(
+                    "field-options-changed",
+                    Level::Patch,
+                    "its thumbnail sizes change.".into(),
+                );
             }
         }
         (FieldKind::Password(o), FieldKind::Password(n)) => {
             let eff = |m: i64| if m <= 0 { i64::MAX } else { m };
             let tighter = n.min > o.min || eff(n.max) < eff(o.max) || (!n.pattern.is_empty() && n.pattern != o.pattern);
             if tighter {
-                x.push("password-policy-tightened", Level::Major, "some passwords accepted before are refused now.".into());
+                x.push(
+                    "password-policy-tightened",
+                    Level::Major,
+                    "some passwords accepted before are refused now.".into(),
+                );
             } else if n.min != o.min || n.max != o.max || n.pattern != o.pattern {
-                x.push("password-policy-relaxed", Level::Minor, "more passwords are accepted now.".into());
+                x.push(
+                    "password-policy-relaxed",
+                    Level::Minor,
+                    "more passwords are accepted now.".into(),
+                );
             }
             if o.cost != n.cost {
-                x.push("field-options-changed", Level::Patch, "the password hash cost changes.".into());
+                x.push(
+                    "field-options-changed",
+                    Level::Patch,
+                    "the password hash cost changes.".into(),
+                );
             }
         }
         _ => {}
@@ -213,12 +301,15 @@ fn cardinality(x: &mut Ctx<'_>, old: &Field, new: &Field) {
         FieldKind::File(o) => Some(o.max_select),
         _ => None,
     };
-    let (Some(om), Some(nm)) = (max(old), max(new)) else { return };
+    let (Some(om), Some(nm)) = (max(old), max(new)) else {
+        return;
+    };
     match (old.is_multiple(), new.is_multiple()) {
         (true, false) => x.push_probe(
             "field-cardinality-changed",
             Level::Major,
-            "it holds a single value now instead of a list: the API returns a string and extra values are dropped.".into(),
+            "it holds a single value now instead of a list: the API returns a string and extra values are dropped."
+                .into(),
             Probe::MoreThan { field: x.col(), max: 1 },
         ),
         (false, true) => x.push(
@@ -230,9 +321,16 @@ fn cardinality(x: &mut Ctx<'_>, old: &Field, new: &Field) {
             "max-select-lowered",
             Level::Major,
             format!("at most {nm} values are allowed now (was {om})."),
-            Probe::MoreThan { field: x.col(), max: nm },
+            Probe::MoreThan {
+                field: x.col(),
+                max: nm,
+            },
         ),
-        (true, true) if nm > om => x.push("max-select-raised", Level::Minor, format!("up to {nm} values are allowed now (was {om}).")),
+        (true, true) if nm > om => x.push(
+            "max-select-raised",
+            Level::Minor,
+            format!("up to {nm} values are allowed now (was {om})."),
+        ),
         _ => {}
     }
 }
@@ -243,20 +341,36 @@ fn length(x: &mut Ctx<'_>, omin: i64, nmin: i64, omax: i64, nmax: i64) {
             "max-length-narrowed",
             Level::Major,
             format!("its maximum length drops from {omax} to {nmax} characters."),
-            Probe::Length { field: x.col(), min: None, max: Some(nmax) },
+            Probe::Length {
+                field: x.col(),
+                min: None,
+                max: Some(nmax),
+            },
         );
     } else if nmax > omax {
-        x.push("max-length-widened", Level::Minor, format!("its maximum length grows from {omax} to {nmax} characters."));
+        x.push(
+            "max-length-widened",
+            Level::Minor,
+            format!("its maximum length grows from {omax} to {nmax} characters."),
+        );
     }
     if nmin > omin {
         x.push_probe(
             "min-length-raised",
             Level::Major,
             format!("its minimum length grows from {omin} to {nmin} characters."),
-            Probe::Length { field: x.col(), min: Some(nmin), max: None },
+            Probe::Length {
+                field: x.col(),
+                min: Some(nmin),
+                max: None,
+            },
         );
     } else if nmin < omin {
-        x.push("min-length-lowered", Level::Minor, format!("its minimum length drops from {omin} to {nmin} characters."));
+        x.push(
+            "min-length-lowered",
+            Level::Minor,
+            format!("its minimum length drops from {omin} to {nmin} characters."),
+        );
     }
 }
 
@@ -265,12 +379,23 @@ fn pattern(x: &mut Ctx<'_>, old: &str, new: &str) {
         return;
     }
     if new.is_empty() {
-        x.push("pattern-removed", Level::Minor, format!("its pattern `{old}` is removed."));
+        x.push(
+            "pattern-removed",
+            Level::Minor,
+            format!("its pattern `{old}` is removed."),
+        );
     } else {
         x.push(
             "pattern-changed",
             Level::Major,
-            format!("values must now match `{new}`{}.", if old.is_empty() { String::new() } else { format!(" instead of `{old}`") }),
+            format!(
+                "values must now match `{new}`{}.",
+                if old.is_empty() {
+                    String::new()
+                } else {
+                    format!(" instead of `{old}`")
+                }
+            ),
         );
     }
 }
@@ -279,9 +404,17 @@ fn size(x: &mut Ctx<'_>, old: i64, new: i64, default: i64) {
     let eff = |m: i64| if m <= 0 { default } else { m };
     let (o, n) = (eff(old), eff(new));
     if n < o {
-        x.push("max-size-lowered", Level::Major, format!("its maximum size drops from {o} to {n} bytes."));
+        x.push(
+            "max-size-lowered",
+            Level::Major,
+            format!("its maximum size drops from {o} to {n} bytes."),
+        );
     } else if n > o {
-        x.push("max-size-raised", Level::Minor, format!("its maximum size grows from {o} to {n} bytes."));
+        x.push(
+            "max-size-raised",
+            Level::Minor,
+            format!("its maximum size grows from {o} to {n} bytes."),
+        );
     }
 }
 
