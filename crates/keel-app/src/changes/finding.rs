@@ -92,7 +92,7 @@ pub struct Report {
 impl Report {
     pub fn new(mut findings: Vec<Finding>) -> Report {
         // Most severe first, then in the order the checks found them.
-        findings.sort_by(|a, b| b.level.cmp(&a.level));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.level));
         let v = verdict(&findings);
         Report {
             verdict: v.map_or("none", Level::as_str).to_string(),

@@ -15,11 +15,11 @@ mod finding;
 pub use finding::{verdict, Finding, Level, Report};
 
 use keel_core::Error;
+use keel_data::{Collection, SchemaActor};
 use serde_json::{Map, Value};
 
 use crate::authz::{authorize, Permission};
 use crate::caller::Caller;
-use crate::collections::schema_actor;
 use crate::redact::masked_path;
 use crate::App;
 
@@ -43,6 +43,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
             ));
         };
         let current = app.store.collection(name)?;
+        may_classify(caller, &current)?;
         let mut findings = classify::classify(Some(&current), None);
         classify::data::run(&app.store, &current.id, &mut findings).await?;
         return Ok(Report::new(findings));
@@ -77,16 +78,29 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
                 "Give the collection's id or name.",
             ));
         }
-        let blank = keel_data::Collection::blank(name, keel_data::CollectionType::Base);
+        let blank = Collection::blank(name, keel_data::CollectionType::Base);
         return Ok(Report::new(classify::classify(None, Some(&blank))));
     };
+    may_classify(caller, &current)?;
+    // Nothing is applied, so the preview checks the target as a superuser's update would be
+    // checked (a reviewer may rate a change of an auth collection they could not make).
     let (before, after) = app
         .store
-        .preview_update(&current.id, Value::Object(target.clone()), schema_actor(caller))
+        .preview_update(&current.id, Value::Object(target.clone()), SchemaActor::Superuser)
         .map_err(|e| prefix_fields(e, "collection"))?;
     let mut findings = classify::classify(Some(&before), Some(&after));
     classify::data::run(&app.store, &before.id, &mut findings).await?;
     Ok(Report::new(findings))
+}
+
+/// 403 unless a superuser asks about a system collection (`_…`): the counts read its rows.
+fn may_classify(caller: &Caller, c: &Collection) -> Result<(), Error> {
+    if !caller.is_superuser() && keel_data::request::is_system_name(&c.name) {
+        return Err(Error::Forbidden(
+            "Only superusers may classify changes of system collections (names starting with _).".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A 400's field names under `prefix` (`name` → `collection.name`).

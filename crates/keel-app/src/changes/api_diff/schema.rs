@@ -195,6 +195,11 @@ impl Cx<'_, '_> {
                 Level::Major,
                 format!("the {here} may now be null."),
             ),
+            (Dir::Request, false, true) => self.push(
+                format!("{prefix}-became-nullable"),
+                Level::Minor,
+                format!("the {here} accepts null now."),
+            ),
             _ => {}
         }
         self.format(o, n, prefix, here);

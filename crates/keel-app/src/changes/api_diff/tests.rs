@@ -441,6 +441,15 @@ fn request_property_became_not_nullable() {
 }
 
 #[test]
+fn request_property_became_nullable() {
+    check(
+        |d| post_props(d)["tag"]["nullable"] = json!(true),
+        "request-property-became-nullable",
+        Minor,
+    );
+}
+
+#[test]
 fn request_nested_array_items_compared() {
     check(
         |d| post_props(d)["toys"]["items"]["type"] = json!("integer"),

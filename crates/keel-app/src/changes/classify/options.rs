@@ -146,14 +146,14 @@ pub(super) fn compare(c: &str, old: &Field, new: &Field, out: &mut Vec<Finding>)
                 );
             }
         }
-        (FieldKind::Autodate(o), FieldKind::Autodate(n)) => {
-            if o.on_create != n.on_create || o.on_update != n.on_update {
-                x.push(
-                    "autodate-changed",
-                    Level::Patch,
-                    "when it is set automatically changes.".into(),
-                );
-            }
+        (FieldKind::Autodate(o), FieldKind::Autodate(n))
+            if o.on_create != n.on_create || o.on_update != n.on_update =>
+        {
+            x.push(
+                "autodate-changed",
+                Level::Patch,
+                "when it is set automatically changes.".into(),
+            );
         }
         (FieldKind::Select(o), FieldKind::Select(n)) => {
             let removed: Vec<String> = o.values.iter().filter(|v| !n.values.contains(v)).cloned().collect();

@@ -38,6 +38,6 @@ pub(super) async fn api_diff(
     // The comparison is CPU-bound (bounded by the body limit and the schema budget).
     let report = tokio::task::spawn_blocking(move || changes::diff_documents(&caller, &input))
         .await
-        .map_err(|e| keel_core::Error::internal(e))??;
+        .map_err(keel_core::Error::internal)??;
     Ok(Json(report))
 }
