@@ -49,20 +49,26 @@ pub fn check_document(field: &str, doc: &Value) -> Result<(), Error> {
 
 /// What changes from `old` to `new` (both checked by [`check_document`]).
 pub fn diff(old: &Value, new: &Value) -> Vec<Finding> {
+    diff_within(old, new, SCHEMA_BUDGET)
+}
+
+/// [`diff`] comparing at most `budget` schema pairs.
+fn diff_within(old: &Value, new: &Value, budget: usize) -> Vec<Finding> {
     let mut d = Diff {
         old_root: old,
         new_root: new,
         out: Vec::new(),
-        budget: SCHEMA_BUDGET,
+        budget,
+        truncated: false,
     };
     paths::compare(&mut d);
-    if d.budget == 0 {
+    if d.truncated {
         d.out.push(Finding::new(
             "api-diff-incomplete",
             Level::Major,
             "document",
-            "The documents' schemas expand to more than Keel compares in one diff (deeply shared \
-             references); the rest was not compared, so the verdict is breaking to be safe.",
+            "The documents' schemas are larger or nest deeper (32 levels) than Keel compares in \
+             one diff; the rest was not compared, so the verdict is breaking to be safe.",
         ));
     }
     d.out
@@ -73,9 +79,10 @@ pub(super) struct Diff<'a> {
     pub old_root: &'a Value,
     pub new_root: &'a Value,
     pub out: Vec<Finding>,
-    /// Schema comparisons left ([`SCHEMA_BUDGET`]): shared references expand at each use,
-    /// so a crafted document could otherwise take exponential time.
+    /// Schema comparisons left ([`SCHEMA_BUDGET`]): a backstop on the time one diff takes.
     pub budget: usize,
+    /// Whether some schema was left uncompared (the budget, or nesting deeper than 32).
+    pub truncated: bool,
 }
 
 /// How many schema pairs one diff compares at most.

@@ -3,10 +3,11 @@
 //!
 //! Codes are `{prefix}-{check}`: the prefix says where (`request-body`, `request-property`,
 //! `request-parameter`, `response-body`, `response-property`). `allOf` parts are merged into
-//! one schema; references are followed, and a pair of references already being compared on
-//! the way down (a cycle) is not compared again; depth is capped.
+//! one schema; references are followed, and a pair of references (old, new) is compared once
+//! per body or parameter: a cycle ends there, and a component used in several places is
+//! reported at the first place it is reached. Depth is capped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -27,7 +28,7 @@ pub(super) fn compare(d: &mut Diff<'_>, subject: &str, dir: Dir, old: &Value, ne
         d,
         subject,
         dir,
-        stack: Vec::new(),
+        done: HashSet::new(),
     };
     cx.schema(old, new, prefix, what, "", 0);
 }
@@ -36,7 +37,9 @@ struct Cx<'a, 'b> {
     d: &'a mut Diff<'b>,
     subject: &'a str,
     dir: Dir,
-    stack: Vec<(String, String)>,
+    /// The reference pairs already compared in this comparison: each is compared once (a
+    /// cycle ends, and shared references do not expand at every use).
+    done: HashSet<(String, String)>,
 }
 
 /// `v` resolved, with its `allOf` parts (resolved too) merged in: properties and required
@@ -127,6 +130,7 @@ impl Cx<'_, '_> {
 
     fn schema(&mut self, old: &Value, new: &Value, prefix: &str, what: &str, loc: &str, depth: usize) {
         if depth > MAX_DEPTH || self.d.budget == 0 {
+            self.d.truncated = true;
             return;
         }
         self.d.budget -= 1;
@@ -134,12 +138,8 @@ impl Cx<'_, '_> {
             ref_of(old).unwrap_or_default().to_string(),
             ref_of(new).unwrap_or_default().to_string(),
         );
-        let tracked = !pair.0.is_empty() || !pair.1.is_empty();
-        if tracked && self.stack.contains(&pair) {
+        if (!pair.0.is_empty() || !pair.1.is_empty()) && !self.done.insert(pair) {
             return;
-        }
-        if tracked {
-            self.stack.push(pair);
         }
         let (old_root, new_root) = (self.d.old_root, self.d.new_root);
         let o = flatten(old_root, old, 0);
@@ -156,9 +156,6 @@ impl Cx<'_, '_> {
                 let nested = self.nested();
                 self.schema(oi, ni, if loc == "[]" { prefix } else { nested }, what, &loc, depth + 1);
             }
-        }
-        if tracked {
-            self.stack.pop();
         }
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{check_document, diff};
+use super::{check_document, diff, diff_within};
 use crate::changes::finding::Level::{self, Major, Minor, Patch};
 
 fn doc(paths: Value) -> Value {
@@ -673,25 +673,47 @@ fn documents_are_checked() {
 }
 
 #[test]
-fn shared_references_cannot_blow_up() {
-    // S0 → two uses of S1 → two uses of S2 … : 2^40 paths if expanded naively.
+fn shared_references_are_compared_once() {
+    // S0 → two uses of S1 → two uses of S2 … : 2^20 paths if expanded at every use (past
+    // the budget); compared once each, the change is found once.
     let mut d = doc(
         json!({"/x": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}, "responses": {}}}}),
     );
-    for i in 0..40 {
+    for i in 0..20 {
         d["components"]["schemas"][format!("S{i}")] = json!({"type": "object", "properties": {
             "a": {"$ref": format!("#/components/schemas/S{}", i + 1)},
             "b": {"$ref": format!("#/components/schemas/S{}", i + 1)}}});
     }
-    d["components"]["schemas"]["S40"] = json!({"type": "string"});
+    d["components"]["schemas"]["S20"] = json!({"type": "string"});
     let mut changed = d.clone();
-    changed["components"]["schemas"]["S40"] = json!({"type": "integer"});
+    changed["components"]["schemas"]["S20"] = json!({"type": "integer"});
     let found = diff(&d, &changed);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, "request-property-type-changed");
+}
+
+#[test]
+fn a_diff_past_its_budget_says_so_and_is_breaking() {
+    let old = doc(base_paths());
+    let mut new = old.clone();
+    post_props(&mut new)["color"] = json!({"type": "string"});
+    let found = diff_within(&old, &new, 3);
     assert!(
         found
             .iter()
             .any(|f| f.code == "api-diff-incomplete" && f.level == Major),
-        "{:?}",
-        found.len()
+        "{found:#?}"
     );
+    assert!(!diff(&old, &new).iter().any(|f| f.code == "api-diff-incomplete"));
+    // Nesting deeper than 32 levels is not compared either, and says so.
+    let mut deep = json!({"type": "string"});
+    for _ in 0..40 {
+        deep = json!({"type": "object", "properties": {"n": deep}});
+    }
+    let mut a = doc(
+        json!({"/d": {"post": {"requestBody": {"content": {"application/json": {"schema": deep}}}, "responses": {}}}}),
+    );
+    let b = a.clone();
+    a["info"]["version"] = json!("2");
+    assert!(diff(&a, &b).iter().any(|f| f.code == "api-diff-incomplete"));
 }
