@@ -10,7 +10,8 @@
 //! - anything else is `rule-changed`, treated as tightened (major): Keel does not prove
 //!   that one expression admits every caller the other did.
 //!
-//! Top-level `&&` / `||` are split outside parentheses and quotes; one outer pair of
+//! Top-level `&&` / `||` are split outside parentheses and quotes (`&&` conditions only of
+//! an expression without a top-level `||`, which binds looser); one outer pair of
 //! parentheses around a part is ignored.
 
 use keel_data::Collection;
@@ -41,8 +42,8 @@ pub(super) fn compare(old: &Option<String>, new: &Option<String>) -> Option<Chan
     if o == n {
         return None;
     }
-    let (oc, nc) = (split(&o, "&&"), split(&n, "&&"));
     let (od, nd) = (split(&o, "||"), split(&n, "||"));
+    let (oc, nc) = (conjuncts(&o, &od), conjuncts(&n, &nd));
     if contains_all(&nc, &oc) && nc.len() > oc.len() || contains_all(&od, &nd) && od.len() > nd.len() {
         return Some(Change::Tightened);
     }
@@ -50,6 +51,16 @@ pub(super) fn compare(old: &Option<String>, new: &Option<String>) -> Option<Chan
         return Some(Change::Loosened);
     }
     Some(Change::Changed)
+}
+
+/// The top-level `&&` conditions of `s`: only when it has no top-level `||` (which binds
+/// looser: `a && b || c` is `(a && b) || c`, one condition as far as `&&` goes).
+fn conjuncts(s: &str, disjuncts: &[String]) -> Vec<String> {
+    if disjuncts.len() > 1 {
+        vec![normalize(s)]
+    } else {
+        split(s, "&&")
+    }
 }
 
 fn normalize(s: &str) -> String {

@@ -365,6 +365,38 @@ const CASES: &[Case] = &[
         &[],
     ),
     (
+        "rule: || binds looser than &&",
+        posts,
+        |c| c["updateRule"] = json!("author = @request.auth.id && status = 'draft' || @request.auth.admin = true"),
+        &[("rule-changed", Major)],
+    ),
+    (
+        "rule: an || alternative dropped",
+        || {
+            let mut p = posts();
+            p["updateRule"] = json!("author = @request.auth.id || (@request.auth.role = 'editor' && status != 'live')");
+            p
+        },
+        |c| c["updateRule"] = json!("author = @request.auth.id"),
+        &[("rule-tightened", Major)],
+    ),
+    (
+        "rule: a && b || c is not loosened to a",
+        || {
+            let mut p = posts();
+            p["updateRule"] = json!("author = @request.auth.id && status = 'draft' || @request.auth.admin = true");
+            p
+        },
+        |c| c["updateRule"] = json!("author = @request.auth.id"),
+        &[("rule-changed", Major)],
+    ),
+    (
+        "rule: a parenthesized condition added",
+        posts,
+        |c| c["updateRule"] = json!("(author = @request.auth.id) && (status = 'draft' || status = 'review')"),
+        &[("rule-tightened", Major)],
+    ),
+    (
         "unique index added",
         posts,
         |c| {
