@@ -105,7 +105,41 @@ fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classify_and_api_diff_over_http() {
-    let keel = KeelProcess::start();
+    classify_and_api_diff(&[]).await;
+}
+
+/// The same with the records on PostgreSQL: the data checks' SQL on that engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_on_postgres() {
+    let Some(pg) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let (url, name) = keel_testkit::postgres::fresh_database(&pg).await;
+    let _guard = keel_testkit::postgres::DatabaseGuard { url: pg.clone(), name };
+    classify_and_api_diff(&[
+        ("KEEL_DATA__ENGINE", "postgres"),
+        ("KEEL_ENGINES__POSTGRES_URL", url.as_str()),
+    ])
+    .await;
+}
+
+/// The same with the records on MariaDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_on_mariadb() {
+    let Some(mysql) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = keel_testkit::mysql::fresh_database(&mysql).await;
+    let _guard = db.guard();
+    classify_and_api_diff(&[
+        ("KEEL_DATA__ENGINE", "mysql"),
+        ("KEEL_ENGINES__MYSQL_URL", db.url.as_str()),
+    ])
+    .await;
+}
+
+async fn classify_and_api_diff(env: &[(&str, &str)]) {
+    let keel = KeelProcess::start_with_env(env);
     let api = Api {
         http: Client::new(),
         url: keel.url().to_string(),
