@@ -8,9 +8,8 @@
 //! Direction matters: a request accepting less breaks callers (an enum value removed, a
 //! shorter `maxLength`), a response giving more breaks readers (an enum value added, a
 //! property that may be missing or `null`). Paths are compared with their parameter names
-//! blanked (`/pets/{id}` = `/pets/{petId}`). Not compared: `oneOf`/`anyOf` branches
-//! (a change in them is reported once as a type change), `additionalProperties`, headers,
-//! links and callbacks, examples and descriptions.
+//! blanked (`/pets/{id}` = `/pets/{petId}`). Not compared: `not`, discriminators,
+//! `additionalProperties`, headers, links and callbacks, examples and descriptions.
 
 mod bodies;
 mod params;

@@ -1,6 +1,8 @@
 //! Schemas compared in a direction. `Request`: what callers send, so accepting less breaks
 //! them. `Response`: what callers read, so giving more (or less certainly) breaks them.
 //!
+//! `oneOf` / `anyOf` branches are matched by `$ref` (else position) and compared in turn.
+//!
 //! Codes are `{prefix}-{check}`: the prefix says where (`request-body`, `request-property`,
 //! `request-parameter`, `response-body`, `response-property`). `allOf` parts are merged into
 //! one schema; references are followed, and a pair of references (old, new) is compared once
@@ -155,6 +157,68 @@ impl Cx<'_, '_> {
                 let loc = format!("{loc}[]");
                 let nested = self.nested();
                 self.schema(oi, ni, if loc == "[]" { prefix } else { nested }, what, &loc, depth + 1);
+            }
+            for (key, code) in [("oneOf", "one-of"), ("anyOf", "any-of")] {
+                self.branches(&o, &n, key, &format!("{prefix}-{code}"), prefix, what, loc, depth);
+            }
+        }
+    }
+
+    /// `oneOf` / `anyOf` branches, matched by `$ref` when they are references, else by
+    /// position: a branch gone from a request (or new in a response) breaks callers.
+    #[allow(clippy::too_many_arguments)]
+    fn branches(
+        &mut self,
+        o: &Map<String, Value>,
+        n: &Map<String, Value>,
+        key: &str,
+        code: &str,
+        prefix: &str,
+        what: &str,
+        loc: &str,
+        depth: usize,
+    ) {
+        let empty = Vec::new();
+        let ob = o.get(key).and_then(Value::as_array).unwrap_or(&empty);
+        let nb = n.get(key).and_then(Value::as_array).unwrap_or(&empty);
+        if ob.is_empty() && nb.is_empty() {
+            return;
+        }
+        let here = if loc.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} property `{loc}`")
+        };
+        let name = |v: &Value, i: usize| {
+            ref_of(v).map_or_else(|| format!("#{i}"), |r| r.rsplit('/').next().unwrap_or(r).to_string())
+        };
+        let matched = |list: &[Value], v: &Value, i: usize| -> Option<usize> {
+            match ref_of(v) {
+                Some(r) => list.iter().position(|x| ref_of(x) == Some(r)),
+                None => (i < list.len() && ref_of(&list[i]).is_none()).then_some(i),
+            }
+        };
+        let (removed, added) = match self.dir {
+            Dir::Request => (Level::Major, Level::Minor),
+            Dir::Response => (Level::Patch, Level::Major),
+        };
+        for (i, b) in ob.iter().enumerate() {
+            match matched(nb, b, i) {
+                Some(j) => self.schema(b, &nb[j], prefix, what, loc, depth + 1),
+                None => self.push(
+                    format!("{code}-removed"),
+                    removed,
+                    format!("the {here} no longer allows the {key} branch {}.", name(b, i)),
+                ),
+            }
+        }
+        for (i, b) in nb.iter().enumerate() {
+            if matched(ob, b, i).is_none() {
+                self.push(
+                    format!("{code}-added"),
+                    added,
+                    format!("the {here} has a new {key} branch {}.", name(b, i)),
+                );
             }
         }
     }

@@ -717,3 +717,46 @@ fn a_diff_past_its_budget_says_so_and_is_breaking() {
     a["info"]["version"] = json!("2");
     assert!(diff(&a, &b).iter().any(|f| f.code == "api-diff-incomplete"));
 }
+
+#[test]
+fn one_of_branch_removed_from_a_request() {
+    let mut old = doc(base_paths());
+    post_props(&mut old)["pet"] =
+        json!({"oneOf": [{"$ref": "#/components/schemas/Pet"}, {"$ref": "#/components/schemas/Owner"}]});
+    let mut new = old.clone();
+    post_props(&mut new)["pet"]["oneOf"].as_array_mut().unwrap().remove(1);
+    let found = diff(&old, &new);
+    let f = found
+        .iter()
+        .find(|f| f.code == "request-property-one-of-removed")
+        .expect("one-of-removed");
+    assert_eq!(f.level, Major);
+    assert!(f.message.contains("Owner"), "{}", f.message);
+    // The other way round, a new branch is additive for a request.
+    assert!(diff(&new, &old)
+        .iter()
+        .any(|f| f.code == "request-property-one-of-added" && f.level == Minor));
+}
+
+#[test]
+fn any_of_branch_added_to_a_response_and_branches_compared() {
+    let mut old = doc(base_paths());
+    pet(&mut old)["properties"]["id"] = json!({"anyOf": [{"type": "integer"}]});
+    let mut new = old.clone();
+    pet(&mut new)["properties"]["id"]["anyOf"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "string"}));
+    assert!(diff(&old, &new)
+        .iter()
+        .any(|f| f.code == "response-property-any-of-added" && f.level == Major));
+    let mut changed = old.clone();
+    pet(&mut changed)["properties"]["id"]["anyOf"][0]["type"] = json!("string");
+    assert!(
+        diff(&old, &changed)
+            .iter()
+            .any(|f| f.code == "response-property-type-changed"),
+        "{:#?}",
+        diff(&old, &changed)
+    );
+}
