@@ -67,6 +67,9 @@ pub enum Permission {
     VaultReveal,
     /// Create, change and delete secrets (their data is write-only).
     VaultManage,
+    /// Classify proposed collection changes (with counts from the data) and diff API
+    /// documents (`/api/changes/classify`, `/api/changes/api-diff`).
+    ChangesRead,
 }
 
 impl Permission {
@@ -99,6 +102,7 @@ impl Permission {
             Permission::VaultRead => "vault:read",
             Permission::VaultReveal => "vault:reveal",
             Permission::VaultManage => "vault:manage",
+            Permission::ChangesRead => "changes:read",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod backups;
 pub mod batch;
 pub mod cache;
 pub mod caller;
+pub mod changes;
 pub mod collections;
 pub mod events;
 pub mod files;

@@ -11,4 +11,5 @@ pub mod system;
 
 pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
+pub use store::probe::{index_shape, IndexShape, Probe};
 pub use store::{field_errors, AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};

@@ -23,6 +23,7 @@ mod group;
 mod journal;
 mod migrate;
 mod outbox;
+pub mod probe;
 mod records;
 mod retention;
 mod rows;
@@ -282,6 +283,18 @@ impl Store {
     /// System fields cannot be removed or retyped.
     pub async fn update_collection(&self, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
         collections::update(self, name_or_id, patch, SchemaActor::Superuser).await
+    }
+
+    /// The collection `patch` would make of `name_or_id`, checked as
+    /// [`Store::update_collection_by`] checks it, without applying it: the current collection
+    /// and the target (a view keeps the fields it was sent; its query is not run).
+    pub fn preview_update(
+        &self,
+        name_or_id: &str,
+        patch: Value,
+        actor: SchemaActor,
+    ) -> Result<(Arc<Collection>, Collection)> {
+        collections::preview_update(self, name_or_id, patch, actor)
     }
 
     /// [`Store::update_collection`] for `actor`: only superusers may change a system

@@ -139,6 +139,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/vault/secrets/{id}"),
     ("DELETE", "/api/vault/secrets/{id}"),
     ("POST", "/api/vault/secrets/{id}/reveal"),
+    ("POST", "/api/changes/classify"),
+    ("POST", "/api/changes/api-diff"),
     ("GET", "/api/ops/targets"),
     ("POST", "/api/ops/targets"),
     ("GET", "/api/ops/targets/{id}"),

@@ -235,6 +235,11 @@ pub trait Dialect: Send + Sync + 'static {
             self.placeholder(1)
         )
     }
+    /// The length of the text `expr` in characters (`LENGTH` on SQLite and PostgreSQL,
+    /// `CHAR_LENGTH` where `LENGTH` counts bytes).
+    fn char_length(&self, expr: &str) -> String {
+        format!("LENGTH({expr})")
+    }
     /// `expr` converted to text (`CAST(… AS TEXT)`), e.g. a view's numeric `id`.
     fn text_cast(&self, expr: &str) -> String {
         format!("CAST({expr} AS TEXT)")

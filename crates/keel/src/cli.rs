@@ -59,6 +59,10 @@ pub enum Command {
     /// Runbooks and runs on a running Keel over HTTP (--url, --token): run and follow, list,
     /// logs, cancel, approve, import, export
     Ops(crate::ops_cli::OpsArgs),
+    /// OpenAPI documents: `keel api diff OLD NEW` gives the semver verdict of a change (exit 1
+    /// when it breaks callers)
+    #[command(subcommand)]
+    Api(crate::api_cli::ApiCommand),
     /// Measure Keel's own throughput and latency
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -1,7 +1,8 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `backup`, `ops`, `bench`, `completion`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `backup`, `ops`, `api`, `bench`, `completion`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
+mod api_cli;
 mod apikeys_cli;
 mod audit_cli;
 mod backup_cli;
@@ -47,6 +48,10 @@ fn main() -> ExitCode {
     }
     // `keel ops` is an HTTP client: no data dir, and KEEL_URL/KEEL_TOKEN are its own variables,
     // not server settings.
+    // `keel api diff` compares two files: no data dir, no configuration.
+    if let cli::Command::Api(cmd) = cli.command {
+        return api_cli::run(cmd);
+    }
     let loaded = if matches!(cli.command, cli::Command::Ops(_)) {
         Ok(keel_core::config::Config::default())
     } else {
@@ -101,7 +106,7 @@ fn main() -> ExitCode {
             cli::Command::Backup(cmd) => backup_cli::run(&cfg, cmd).await,
             cli::Command::Ops(args) => ops_cli::run(args).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
-            cli::Command::Completion { .. } => Ok(()),
+            cli::Command::Completion { .. } | cli::Command::Api(_) => Ok(()),
         }
     });
     match result {

@@ -231,6 +231,44 @@ pub(crate) async fn update(
     let _lock = lock_schema(store).await?;
     let schema = store.schema();
     let d = store.engine.dialect();
+    let (old, mut c) = merged_update(&schema, name_or_id, patch, actor)?;
+    if c.is_view() {
+        view::prepare(store, &*schema, &mut c, Some(&old)).await?;
+        validate(&schema, Some(&old), &mut c, d)?;
+        return save_update(store, &schema, &old, c).await;
+    }
+    match_fields(&old, &mut c)?;
+    validate(&schema, Some(&old), &mut c, d)?;
+    save_update(store, &schema, &old, c).await
+}
+
+/// The collection `patch` would make of `name_or_id`, checked as [`update`] checks it but
+/// not applied (nothing is written; a view keeps the fields it was sent, its query is not
+/// run). Returns the current collection and the one the update would save.
+pub(crate) fn preview_update(
+    store: &Store,
+    name_or_id: &str,
+    patch: Value,
+    actor: SchemaActor,
+) -> Result<(Arc<Collection>, Collection)> {
+    let schema = store.schema();
+    let d = store.engine.dialect();
+    let (old, mut c) = merged_update(&schema, name_or_id, patch, actor)?;
+    if !c.is_view() {
+        match_fields(&old, &mut c)?;
+        validate(&schema, Some(&old), &mut c, d)?;
+    }
+    Ok((old, c))
+}
+
+/// The current collection and `patch` merged into it, with what an update may not change
+/// refused or kept (type, id, system, created).
+fn merged_update(
+    schema: &super::cache::Schema,
+    name_or_id: &str,
+    patch: Value,
+    actor: SchemaActor,
+) -> Result<(Arc<Collection>, Collection)> {
     let old = schema.get(name_or_id).ok_or_else(Error::not_found)?;
     check_secrets(actor, &patch)?;
     check_system(actor, &old.name, old.system, old.is_auth())?;
@@ -279,12 +317,13 @@ pub(crate) async fn update(
     if c.is_view() {
         check_view_actor(actor)?;
         check_view_options(&c)?;
-        view::prepare(store, &*schema, &mut c, Some(&old)).await?;
-        validate(&schema, Some(&old), &mut c, d)?;
-        return save_update(store, &schema, &old, c).await;
     }
+    Ok((old, c))
+}
 
-    // Match fields to the old ones: by id, then (for fields sent without an id) by name.
+/// Matches the fields of `c` to the old ones (by id, then, for fields sent without an id, by
+/// name), refuses removing or renaming a system field, and completes the field list.
+fn match_fields(old: &Collection, c: &mut Collection) -> Result<()> {
     for f in &mut c.fields {
         if f.id.is_empty() {
             match old.fields.iter().find(|o| o.name == f.name) {
@@ -312,8 +351,7 @@ pub(crate) async fn update(
         }
     }
     c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), false)?;
-    validate(&schema, Some(&old), &mut c, d)?;
-    save_update(store, &schema, &old, c).await
+    Ok(())
 }
 
 /// Saves the validated change of `old` into `c` (table or view, and the views that read it),

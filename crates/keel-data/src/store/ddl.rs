@@ -194,6 +194,27 @@ fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
+/// The columns of an index's key list (`rest` as [`parse_index`] leaves it) when each key is
+/// a plain column name, optionally `ASC`/`DESC` or `COLLATE …`; `None` if one is an expression.
+pub(crate) fn plain_columns(rest: &str) -> Option<Vec<String>> {
+    let end = list_end(rest)?;
+    split_top_level(&rest[1..end])
+        .into_iter()
+        .map(|part| {
+            let (name, tail) = next_ident(part)?;
+            let tail = tail.trim();
+            let words: Vec<&str> = tail.split_whitespace().collect();
+            let plain = match words.as_slice() {
+                [] => true,
+                [w] => w.eq_ignore_ascii_case("ASC") || w.eq_ignore_ascii_case("DESC"),
+                [c, _] | [c, _, _] => c.eq_ignore_ascii_case("COLLATE"),
+                _ => false,
+            };
+            plain.then_some(name)
+        })
+        .collect()
+}
+
 /// Whether the index statement filters rows (`… (cols) WHERE …`: a partial index).
 pub(crate) fn is_partial(def: &IndexDef) -> bool {
     match list_end(&def.rest) {

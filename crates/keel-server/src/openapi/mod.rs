@@ -68,6 +68,10 @@ const TAGS: &[(&str, &str)] = &[
         "ops",
         "Targets, versioned runbooks and their runs: logs, approvals, cancel, rerun",
     ),
+    (
+        "changes",
+        "Schema-change governance: classify a collection change, diff two OpenAPI documents",
+    ),
 ];
 
 /// The document's base: info, tags, security schemes and the shared schemas.

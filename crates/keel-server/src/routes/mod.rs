@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backups;
 pub mod batch;
 pub mod cache;
+pub mod changes;
 pub mod collections;
 pub mod console;
 pub mod files;
@@ -55,6 +56,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(notifications::routes())
         .merge(vault::routes())
         .merge(ops::routes())
+        .merge(changes::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].

@@ -297,6 +297,10 @@ impl Dialect for MySqlDialect {
         format!("CAST({expr} AS CHAR)")
     }
 
+    fn char_length(&self, expr: &str) -> String {
+        format!("CHAR_LENGTH({expr})")
+    }
+
     fn integer_cast(&self, expr: &str) -> String {
         format!("CAST({expr} AS SIGNED)")
     }
