@@ -40,6 +40,7 @@ pub async fn create(
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&input)?;
+    crate::search::check_input(app, &input)?;
     let collection = app
         .store
         .create_collection_by(Value::Object(input), schema_actor(caller))
@@ -64,6 +65,7 @@ pub async fn update(
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&patch)?;
+    crate::search::check_input(app, &patch)?;
     let before = app.store.collection(id_or_name)?;
     let after = app
         .store

@@ -20,6 +20,8 @@ pub struct ListQuery {
     pub expand: Option<String>,
     /// PocketBase's `fields` (`id,title,expand.author.name`), when non-empty.
     pub fields: Option<String>,
+    /// Keel's full-text `search` (docs/search.md), when non-empty.
+    pub search: Option<String>,
 }
 
 /// The collection `id_or_name` whose records a request reaches (404 when absent).
@@ -36,7 +38,19 @@ pub async fn list(
     req: &RequestInfo,
 ) -> Result<Page<Record>, Error> {
     let access = Access::for_rule(collection, &collection.list_rule, req).ok_or_else(superusers_only)?;
-    let mut page = app.store.list_records(collection, &query.params, req, access).await?;
+    let search = match query.search.as_deref() {
+        Some(text) => crate::search::parse(app, collection, text)?,
+        None => None,
+    };
+    let mut page = match search {
+        Some(q) => {
+            let ranked = crate::search::search_ids(app, collection, &q).await?;
+            app.store
+                .list_records_among(collection, &query.params, &ranked, req, access)
+                .await?
+        }
+        None => app.store.list_records(collection, &query.params, req, access).await?,
+    };
     if let Some(expand) = query.expand.as_deref() {
         app.store.expand(&mut page.items, expand, req).await?;
     }
