@@ -80,3 +80,25 @@ pub async fn view(
 pub async fn expand(app: &App, records: &mut [Record], expand: &str, req: &RequestInfo) -> Result<(), Error> {
     app.store.expand(records, expand, req).await
 }
+
+/// Highlights of the records a search list returned (`fields` naming `search.highlights`,
+/// or `search`): by record id, the matched words of the collection's searchable fields
+/// marked (docs/search.md). Empty without a search or without that request: only records
+/// the caller was given, never a hidden field.
+pub async fn highlights(
+    app: &App,
+    collection: &Arc<Collection>,
+    query: &ListQuery,
+    items: &[Record],
+) -> Result<std::collections::HashMap<String, keel_core::search::Highlights>, Error> {
+    let asked = query.fields.as_deref().is_some_and(|f| {
+        f.split(',').map(str::trim).any(|p| p == "search" || p == "search.highlights")
+    });
+    let Some(text) = query.search.as_deref().filter(|_| asked) else {
+        return Ok(Default::default());
+    };
+    match crate::search::parse(app, collection, text)? {
+        Some(q) => crate::search::highlights(app, collection, &q, items).await,
+        None => Ok(Default::default()),
+    }
+}

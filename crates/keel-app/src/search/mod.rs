@@ -10,7 +10,7 @@
 //!   together are applied in one index commit;
 //! - a crash between a record's commit and its index commit cannot go unnoticed: the
 //!   provider says on open whether its index is known in step (the embedded provider's
-//!   `clean` mark, written by [`close`] on a clean shutdown). [`start`] rebuilds every index
+//!   `clean` mark, written by [`Search::close`] on a clean shutdown). [`start`] rebuilds every index
 //!   that is new, whose settings changed, or that is not known in step, and logs why;
 //! - collection changes (the option set, changed or removed, a field renamed, the collection
 //!   deleted) rebuild or drop the index ([`reconcile`], after every committed collection
@@ -122,9 +122,10 @@ pub fn check_input(app: &App, input: &serde_json::Map<String, serde_json::Value>
     Ok(())
 }
 
-/// Opens the index of every searchable collection, rebuilding those that need it (logged),
-/// then follows collection changes until `shutdown`, and closes the provider (the clean mark)
-/// on it. Without a provider: warns if a collection is searchable, and does nothing else.
+/// Opens the index of every searchable collection (before this returns, so no write is
+/// missed), then in a task rebuilds those that need it (logged) and follows collection
+/// changes until `shutdown`. Call [`Search::close`] once the process served its last write.
+/// Without a provider: warns if a collection is searchable, and does nothing else.
 pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
     if app.search.provider.is_none() {
         if let Some(c) = app.store.collections().into_iter().find(|c| c.search.is_some()) {
@@ -132,11 +133,15 @@ pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<tokio::
         }
         return Ok(tokio::spawn(async {}));
     }
-    reconcile(app).await?;
+    let first = {
+        let _work = app.search.work.lock().await;
+        open_indexes(app).await?
+    };
     let app = app.clone();
     let mut changes = app.store.schema_changes();
     let mut shutdown = shutdown;
     Ok(tokio::spawn(async move {
+        rebuild_all(&app, first).await;
         loop {
             tokio::select! {
                 r = changes.changed() => {
@@ -152,23 +157,48 @@ pub async fn start(app: &App, shutdown: watch::Receiver<bool>) -> Result<tokio::
                 tracing::error!(error = %e, "cannot bring search indexes in line with the collections");
             }
         }
-        close(&app).await;
     }))
 }
 
-/// Makes every index durable and marks it in step (a clean shutdown).
-pub async fn close(app: &App) {
-    if let Some(p) = &app.search.provider {
-        if let Err(e) = p.close().await {
-            tracing::warn!(error = %e, "cannot close the search indexes: they are rebuilt at the next start");
+impl Search {
+    /// Makes every index durable and marks it in step (a clean shutdown): call it once the
+    /// process served its last write (a later write undoes the mark).
+    pub async fn close(&self) {
+        if let Some((id, _)) = self.slots().iter().find(|(_, s)| s.pending.is_some()) {
+            tracing::warn!(collection_id = %id, "a search index rebuild was under way: indexes are rebuilt at the next start");
+            return;
+        }
+        if let Some(p) = &self.provider {
+            if let Err(e) = p.close().await {
+                tracing::warn!(error = %e, "cannot close the search indexes: they are rebuilt at the next start");
+            }
         }
     }
 }
 
 /// Opens, rebuilds or drops indexes so that they match the collections' search options.
 pub async fn reconcile(app: &App) -> Result<()> {
-    let Some(provider) = app.search.provider.clone() else { return Ok(()) };
-    let _work = app.search.work.lock().await;
+    let todo = {
+        let _work = app.search.work.lock().await;
+        open_indexes(app).await?
+    };
+    rebuild_all(app, todo).await;
+    Ok(())
+}
+
+async fn rebuild_all(app: &App, todo: Vec<(Arc<Collection>, &'static str)>) {
+    for (c, why) in todo {
+        let _work = app.search.work.lock().await;
+        if let Err(e) = rebuild::rebuild_locked(&app.store, &app.search, &c, why).await {
+            tracing::error!(collection = %c.name, error = %e, "cannot rebuild a search index");
+        }
+    }
+}
+
+/// Drops the indexes of collections no longer searchable and opens the others; returns those
+/// to rebuild (their writes from now on are set aside for the rebuild), with why.
+async fn open_indexes(app: &App) -> Result<Vec<(Arc<Collection>, &'static str)>> {
+    let Some(provider) = app.search.provider.clone() else { return Ok(Vec::new()) };
     let wanted: HashMap<String, (Arc<Collection>, SearchSettings)> = app
         .store
         .collections()
@@ -181,6 +211,7 @@ pub async fn reconcile(app: &App) -> Result<()> {
         provider.drop_index(&id).await?;
         tracing::info!(collection_id = %id, "search index dropped: the collection is gone or no longer searchable");
     }
+    let mut todo = Vec::new();
     for (id, (c, settings)) in wanted {
         let current = app.search.slots().get(&id).map(|s| s.settings.clone());
         let broken = app.search.broken.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
@@ -195,12 +226,13 @@ pub async fn reconcile(app: &App) -> Result<()> {
             (IndexState::Empty, false) => Some("it is new or its search option changed"),
             (IndexState::Unknown, _) => Some("the last process did not stop cleanly"),
         };
-        app.search.slots().insert(id.clone(), Slot { settings, pending: None });
+        let pending = why.map(|_| HashSet::new());
+        app.search.slots().insert(id.clone(), Slot { settings, pending });
         if let Some(why) = why {
-            rebuild::rebuild_locked(app, &c, why).await?;
+            todo.push((c, why));
         }
     }
-    Ok(())
+    Ok(todo)
 }
 
 /// Applies committed record changes (in commit order) to the indexes; called by the task

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use keel_core::search::{SearchDocument, SearchSettings};
 use keel_core::{Error, Result};
-use keel_data::{Access, Collection, ListParams, RequestInfo};
+use keel_data::{Access, Collection, ListParams, RequestInfo, Store};
 use serde_json::{Map, Value};
 
-use crate::App;
+use super::Search;
 
 /// Records read per page while rebuilding.
 const PAGE: u64 = 1000;
@@ -33,8 +33,8 @@ pub(crate) fn document(settings: &SearchSettings, record: &Map<String, Value>) -
 
 /// Rebuilds the index of `c` (`keel search reindex`); returns how many records it holds.
 /// A 400 when `c` is not searchable or search is unavailable.
-pub async fn rebuild(app: &App, c: &Arc<Collection>) -> Result<u64> {
-    let provider = app.search.provider("search")?.clone();
+pub async fn rebuild(store: &Store, search: &Search, c: &Arc<Collection>) -> Result<u64> {
+    let provider = search.provider("search")?.clone();
     let Some(opt) = c.search.as_ref() else {
         return Err(Error::field(
             "search",
@@ -42,30 +42,29 @@ pub async fn rebuild(app: &App, c: &Arc<Collection>) -> Result<u64> {
             format!("The collection {:?} has no search option.", c.name),
         ));
     };
-    let _work = app.search.work.lock().await;
+    let _work = search.work.lock().await;
     let settings = opt.settings();
     provider.ensure(&c.id, &settings).await?;
-    app.search
-        .slots()
-        .insert(c.id.clone(), super::Slot { settings, pending: None });
-    rebuild_locked(app, c, "asked for").await
+    let pending = Some(HashSet::new());
+    search.slots().insert(c.id.clone(), super::Slot { settings, pending });
+    rebuild_locked(store, search, c, "asked for").await
 }
 
 /// Rebuilds with the work lock held and the slot of `c` in place.
-pub(crate) async fn rebuild_locked(app: &App, c: &Arc<Collection>, why: &str) -> Result<u64> {
-    let settings = match app.search.slots().get_mut(&c.id) {
+pub(crate) async fn rebuild_locked(store: &Store, search: &Search, c: &Arc<Collection>, why: &str) -> Result<u64> {
+    let settings = match search.slots().get_mut(&c.id) {
         Some(slot) => {
-            slot.pending = Some(HashSet::new());
+            slot.pending.get_or_insert_with(HashSet::new);
             slot.settings.clone()
         }
         None => return Ok(0),
     };
-    let result = fill(app, c, &settings).await;
+    let result = fill(store, search, c, &settings).await;
     let done = match result {
-        Ok(n) => catch_up(app, c, &settings).await.map(|()| n),
+        Ok(n) => catch_up(store, search, c, &settings).await.map(|()| n),
         Err(e) => Err(e),
     };
-    if let Some(slot) = app.search.slots().get_mut(&c.id) {
+    if let Some(slot) = search.slots().get_mut(&c.id) {
         slot.pending = None;
     }
     match &done {
@@ -75,8 +74,8 @@ pub(crate) async fn rebuild_locked(app: &App, c: &Arc<Collection>, why: &str) ->
     done
 }
 
-async fn fill(app: &App, c: &Arc<Collection>, settings: &SearchSettings) -> Result<u64> {
-    let provider = app.search.provider("search")?.clone();
+async fn fill(store: &Store, search: &Search, c: &Arc<Collection>, settings: &SearchSettings) -> Result<u64> {
+    let provider = search.provider("search")?.clone();
     provider.clear(&c.id).await?;
     let req = RequestInfo::default();
     let mut n = 0;
@@ -85,7 +84,7 @@ async fn fill(app: &App, c: &Arc<Collection>, settings: &SearchSettings) -> Resu
     loop {
         let filter = after.as_ref().map(|id| format!("id > \"{}\"", id.replace('"', "\\\"")));
         let params = ListParams { per_page: PAGE, skip_total: true, sort: Some("id".into()), filter, ..Default::default() };
-        let list = app.store.list_records(c, &params, &req, Access::Superuser).await?;
+        let list = store.list_records(c, &params, &req, Access::Superuser).await?;
         let docs: Vec<SearchDocument> = list.items.iter().map(|r| document(settings, &r.data)).collect();
         let got = docs.len() as u64;
         after = list.items.last().map(|r| r.id().to_string());
@@ -101,12 +100,12 @@ async fn fill(app: &App, c: &Arc<Collection>, settings: &SearchSettings) -> Resu
 }
 
 /// Applies, from the table, the records changed while the rebuild ran, until none is left.
-async fn catch_up(app: &App, c: &Arc<Collection>, settings: &SearchSettings) -> Result<()> {
-    let provider = app.search.provider("search")?.clone();
+async fn catch_up(store: &Store, search: &Search, c: &Arc<Collection>, settings: &SearchSettings) -> Result<()> {
+    let provider = search.provider("search")?.clone();
     let req = RequestInfo::default();
     loop {
         let ids: Vec<String> = {
-            let mut slots = app.search.slots();
+            let mut slots = search.slots();
             let Some(slot) = slots.get_mut(&c.id) else { return Ok(()) };
             let pending = slot.pending.get_or_insert_with(HashSet::new);
             if pending.is_empty() {
@@ -117,7 +116,7 @@ async fn catch_up(app: &App, c: &Arc<Collection>, settings: &SearchSettings) -> 
         };
         for chunk in ids.chunks(PAGE as usize) {
             let params = ListParams { per_page: PAGE, skip_total: true, ..Default::default() };
-            let found = app.store.list_records_among(c, &params, chunk, &req, Access::Superuser).await?;
+            let found = store.list_records_among(c, &params, chunk, &req, Access::Superuser).await?;
             let docs: Vec<SearchDocument> = found.items.iter().map(|r| document(settings, &r.data)).collect();
             let present: HashSet<&str> = found.items.iter().map(|r| r.id()).collect();
             let gone: Vec<String> = chunk.iter().filter(|id| !present.contains(id.as_str())).cloned().collect();
