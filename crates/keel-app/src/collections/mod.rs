@@ -52,6 +52,7 @@ pub async fn create(
         .detail("after", collection_json(&collection));
     app.identity.audit(entry).await;
     automigrate(app, &format!("created_{}", collection.name), None, Some(&collection)).await;
+    crate::search::collections_changed(app).await;
     Ok(collection)
 }
 
@@ -78,6 +79,7 @@ pub async fn update(
         .detail("after", collection_json(&after));
     app.identity.audit(entry).await;
     automigrate(app, &format!("updated_{}", after.name), Some(&before), Some(&after)).await;
+    crate::search::collections_changed(app).await;
     Ok(after)
 }
 
@@ -93,6 +95,7 @@ pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id_or_name: &st
         .detail("after", Value::Null);
     app.identity.audit(entry).await;
     automigrate(app, &format!("deleted_{}", deleted.name), Some(&deleted), None).await;
+    crate::search::collections_changed(app).await;
     Ok(())
 }
 
@@ -116,6 +119,11 @@ pub async fn truncate(app: &App, caller: &Caller, origin: &Origin, id_or_name: &
     let col = app.store.collection(id_or_name)?;
     app.store.truncate_collection(&col.id).await?;
     delete_files(app, &col.id).await;
+    if col.search.is_some() && app.search.is_open(&col.id) {
+        if let Err(e) = crate::search::rebuild(&app.store, &app.search, &col).await {
+            tracing::error!(collection = %col.name, error = %e, "cannot rebuild a search index after a truncate");
+        }
+    }
     let entry = audit::entry(caller, origin, "collection.truncate")
         .detail("collection", col.name.clone())
         .detail("collectionId", col.id.clone());

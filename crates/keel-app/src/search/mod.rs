@@ -176,22 +176,38 @@ impl Search {
     }
 }
 
-/// Opens, rebuilds or drops indexes so that they match the collections' search options.
+/// Opens, rebuilds or drops indexes so that they match the collections' search options;
+/// returns once every index it opened is rebuilt. Called after each collection change by
+/// the request that made it (so a search right after sees the collection's records), and by
+/// the task following collection changes.
 pub async fn reconcile(app: &App) -> Result<()> {
-    let todo = {
-        let _work = app.search.work.lock().await;
-        open_indexes(app).await?
-    };
-    rebuild_all(app, todo).await;
+    if app.search.provider.is_none() {
+        return Ok(());
+    }
+    let _work = app.search.work.lock().await;
+    let todo = open_indexes(app).await?;
+    rebuild_all_locked(app, todo).await;
     Ok(())
 }
 
 async fn rebuild_all(app: &App, todo: Vec<(Arc<Collection>, &'static str)>) {
+    let _work = app.search.work.lock().await;
+    rebuild_all_locked(app, todo).await;
+}
+
+async fn rebuild_all_locked(app: &App, todo: Vec<(Arc<Collection>, &'static str)>) {
     for (c, why) in todo {
-        let _work = app.search.work.lock().await;
         if let Err(e) = rebuild::rebuild_locked(&app.store, &app.search, &c, why).await {
             tracing::error!(collection = %c.name, error = %e, "cannot rebuild a search index");
         }
+    }
+}
+
+/// After a collection change committed by this process: brings the indexes in line before
+/// the change is answered (a failure is logged: the task following changes retries).
+pub async fn collections_changed(app: &App) {
+    if let Err(e) = reconcile(app).await {
+        tracing::error!(error = %e, "cannot bring search indexes in line with the collections");
     }
 }
 

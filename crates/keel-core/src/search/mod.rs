@@ -18,7 +18,7 @@
 //! - **Matching**: every word and phrase of the query must match (in any field, in any
 //!   order); an excluded one must not. Words match through the index's language (stemming:
 //!   "running" finds "runs"). The last plain word also matches as a prefix ("qui" finds
-//!   "quick"). A plain word of [`FUZZY_MIN_CHARS`]+ characters also matches with one edit
+//!   "quick"). A plain word (and its stem) of [`FUZZY_MIN_CHARS`]+ characters also matches with one edit
 //!   ("brwon" finds "brown"); shorter words match exactly (after stemming). A phrase matches
 //!   its words adjacent and in order. What a provider cannot do is `false` in its
 //!   [`SearchCapabilities`], and documented; the suite skips only what those say.

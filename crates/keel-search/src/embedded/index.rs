@@ -205,7 +205,7 @@ impl OpenIndex {
             match part {
                 QueryPart::Word { word, prefix, fuzzy } => {
                     for stem in analyze(&mut a, word) {
-                        if *fuzzy {
+                        if *fuzzy && stem.chars().count() >= keel_core::search::FUZZY_MIN_CHARS {
                             w.fuzzy.push(stem.clone());
                         }
                         w.exact.insert(stem);

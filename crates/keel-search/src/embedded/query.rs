@@ -3,10 +3,10 @@
 //! Each included word or phrase is one `Must` clause, a disjunction over the fields, each
 //! field's clause boosted by its weight; each excluded one is a `MustNot` clause (exact
 //! words and phrases only). A word matches its stem exactly (BM25), and, scored lower, its
-//! raw form as a prefix (the last word) and its stem within one edit (words of 5+
-//! characters); typo and prefix matches are constant-scored, so an exact match ranks first.
+//! raw form as a prefix (the last word) and its stem within one edit (words and stems of
+//! 5+ characters); typo and prefix matches are constant-scored, so an exact match ranks first.
 
-use keel_core::search::{QueryPart, SearchQuery};
+use keel_core::search::{QueryPart, SearchQuery, FUZZY_MIN_CHARS};
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -61,8 +61,10 @@ fn part_query(
     match part {
         QueryPart::Word { word, prefix, fuzzy } => {
             let stem = analyze(analyzer, word).into_iter().next()?;
+            // The typo allowance goes by the stem too ("running" → "run" does not fuzz to "ran").
+            let fuzzy = loose && *fuzzy && stem.chars().count() >= FUZZY_MIN_CHARS;
             for &(field, weight) in fields {
-                let q = word_query(field, weight, &stem, word, loose && *prefix, loose && *fuzzy);
+                let q = word_query(field, weight, &stem, word, loose && *prefix, fuzzy);
                 any.push((Occur::Should, q));
             }
         }
