@@ -280,3 +280,29 @@ async fn the_index_survives_kill_9_restarts_and_reindex() {
     let (s, v) = api.list("posts", &[("search", "fox")], false).await;
     assert_eq!(s, 400, "{v}");
 }
+
+/// With records on a shared engine (several processes may serve), the embedded index is
+/// refused with a clear message, for the option and for a search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_processes_refuse_the_embedded_index() {
+    let Some(pg) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let (url, name) = keel_testkit::postgres::fresh_database(&pg).await;
+    let _guard = keel_testkit::postgres::DatabaseGuard { url: pg.clone(), name };
+    let keel = KeelProcess::start_with_env(&[("KEEL_DATA__ENGINE", "postgres"), ("KEEL_ENGINES__POSTGRES_URL", url.as_str())]);
+    let api = Api::new(&keel).await;
+    let def = json!({
+        "name": "posts",
+        "fields": [{"name": "title", "type": "text"}],
+        "listRule": "",
+        "search": {"fields": {"title": 1}},
+    });
+    let (s, v) = api.send(reqwest::Method::POST, "/api/collections", Some(def), true).await;
+    assert_eq!(s, 400, "{v}");
+    let message = v["data"]["search"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("several processes") && message.contains("PostgreSQL"), "{v}");
+    api.post("/api/collections", json!({"name": "posts", "fields": [{"name": "title", "type": "text"}], "listRule": ""})).await;
+    let (s, v) = api.list("posts", &[("search", "fox")], false).await;
+    assert_eq!(s, 400, "{v}");
+}
