@@ -38,7 +38,11 @@ pub const JOBS_TOPIC: &str = "jobs.";
 /// subscription exists when this returns. Needs a Tokio runtime; call it once per `App`.
 pub async fn start(app: &App) -> Result<()> {
     match app.store.publish_committed() {
-        Some(committed) => drop(tokio::spawn(publish_records(committed, app.bus.clone(), app.search.clone()))),
+        Some(committed) => drop(tokio::spawn(publish_records(
+            committed,
+            app.bus.clone(),
+            app.search.clone(),
+        ))),
         None => tracing::warn!("the store's record changes are published already; not twice"),
     }
     tokio::spawn(publish_schema(app.store.schema_changes(), app.bus.clone()));

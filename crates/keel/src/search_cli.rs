@@ -27,7 +27,9 @@ pub async fn run(cfg: &Config, cmd: SearchCommand) -> anyhow::Result<()> {
             let store = open_store_alone(cfg).await?;
             let search = open_search(cfg)?;
             let collections = match collection {
-                Some(name) => vec![store.collection(&name).map_err(|_| anyhow::anyhow!("no collection {name:?}"))?],
+                Some(name) => vec![store
+                    .collection(&name)
+                    .map_err(|_| anyhow::anyhow!("no collection {name:?}"))?],
                 None => store.collections().into_iter().filter(|c| c.search.is_some()).collect(),
             };
             if collections.is_empty() {

@@ -316,7 +316,11 @@ pub fn open_search(cfg: &Config) -> anyhow::Result<keel_app::search::Search> {
              would not reach it. The PostgreSQL search provider, shared by every process, comes next.",
         ));
     }
-    let provider = keel_search::embedded::EmbeddedSearch::new(cfg.data_dir.join("search"))
-        .map_err(|e| anyhow::anyhow!("cannot open the search indexes in {}: {e}", cfg.data_dir.join("search").display()))?;
+    let provider = keel_search::embedded::EmbeddedSearch::new(cfg.data_dir.join("search")).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the search indexes in {}: {e}",
+            cfg.data_dir.join("search").display()
+        )
+    })?;
     Ok(keel_app::search::Search::new(provider))
 }

@@ -17,7 +17,10 @@ struct Api {
 
 impl Api {
     async fn new(keel: &KeelProcess) -> Api {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
         let url = keel.url().to_string();
         let token = superuser_token(&http, &url).await;
         Api { http, url, token }
@@ -57,7 +60,12 @@ impl Api {
     async fn titles(&self, collection: &str, query: &[(&str, &str)], su: bool) -> Vec<String> {
         let (s, v) = self.list(collection, query, su).await;
         assert_eq!(s, 200, "{query:?}: {v}");
-        v["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap_or("").to_string()).collect()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap_or("").to_string())
+            .collect()
     }
 }
 
@@ -82,7 +90,11 @@ async fn posts(api: &Api) {
         ("Lazy dogs", "dogs that sleep all day", "published"),
         ("Running tips", "how a fox runs fast", "published"),
     ] {
-        api.post("/api/collections/posts/records", json!({"title": title, "body": body, "status": status})).await;
+        api.post(
+            "/api/collections/posts/records",
+            json!({"title": title, "body": body, "status": status}),
+        )
+        .await;
     }
 }
 
@@ -93,33 +105,78 @@ async fn search_ranks_and_combines_with_filter_sort_paging_and_highlights() {
     posts(&api).await;
 
     // The collection JSON returns the option (language defaulted).
-    let (_, c) = api.send(reqwest::Method::GET, "/api/collections/posts", None, true).await;
-    assert_eq!(c["search"], json!({"fields": {"title": 3, "body": 1}, "language": "english"}));
+    let (_, c) = api
+        .send(reqwest::Method::GET, "/api/collections/posts", None, true)
+        .await;
+    assert_eq!(
+        c["search"],
+        json!({"fields": {"title": 3, "body": 1}, "language": "english"})
+    );
 
     // Words in any order; the title match (weight 3) outranks the body one (weight 1).
-    assert_eq!(api.titles("posts", &[("search", "fox quick")], false).await, ["The quick brown fox", "Gardening notes"]);
+    assert_eq!(
+        api.titles("posts", &[("search", "fox quick")], false).await,
+        ["The quick brown fox", "Gardening notes"]
+    );
     // Stemming, prefix, one typo, phrase, exclusion.
-    assert_eq!(api.titles("posts", &[("search", "running")], false).await, ["Running tips"]);
-    assert_eq!(api.titles("posts", &[("search", "garde")], false).await, ["Gardening notes"]);
+    assert_eq!(
+        api.titles("posts", &[("search", "running")], false).await,
+        ["Running tips"]
+    );
+    assert_eq!(
+        api.titles("posts", &[("search", "garde")], false).await,
+        ["Gardening notes"]
+    );
     assert_eq!(api.titles("posts", &[("search", "brwon fox")], false).await.len(), 2);
-    assert_eq!(api.titles("posts", &[("search", "\"brown fox\" -garden")], false).await, ["The quick brown fox"]);
+    assert_eq!(
+        api.titles("posts", &[("search", "\"brown fox\" -garden")], false).await,
+        ["The quick brown fox"]
+    );
 
     // With filter, sort, paging and skipTotal.
-    let filtered = api.titles("posts", &[("search", "fox"), ("filter", "status = 'published'")], false).await;
+    let filtered = api
+        .titles("posts", &[("search", "fox"), ("filter", "status = 'published'")], false)
+        .await;
     assert_eq!(filtered.len(), 2);
     assert!(!filtered.contains(&"Gardening notes".to_string()));
-    let sorted = api.titles("posts", &[("search", "fox"), ("sort", "title")], false).await;
+    let sorted = api
+        .titles("posts", &[("search", "fox"), ("sort", "title")], false)
+        .await;
     assert_eq!(sorted, ["Gardening notes", "Running tips", "The quick brown fox"]);
-    let (_, page2) = api.list("posts", &[("search", "fox"), ("sort", "title"), ("perPage", "2"), ("page", "2")], false).await;
-    assert_eq!((page2["totalItems"].as_i64(), page2["totalPages"].as_i64()), (Some(3), Some(2)));
+    let (_, page2) = api
+        .list(
+            "posts",
+            &[("search", "fox"), ("sort", "title"), ("perPage", "2"), ("page", "2")],
+            false,
+        )
+        .await;
+    assert_eq!(
+        (page2["totalItems"].as_i64(), page2["totalPages"].as_i64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(page2["items"][0]["title"], "The quick brown fox");
-    let (_, ranked2) = api.list("posts", &[("search", "fox"), ("perPage", "1"), ("page", "2"), ("skipTotal", "1")], false).await;
+    let (_, ranked2) = api
+        .list(
+            "posts",
+            &[("search", "fox"), ("perPage", "1"), ("page", "2"), ("skipTotal", "1")],
+            false,
+        )
+        .await;
     assert_eq!(ranked2["totalItems"], -1);
     assert_eq!(ranked2["items"].as_array().unwrap().len(), 1);
 
     // Highlights, when asked for; none otherwise.
-    let (_, v) = api.list("posts", &[("search", "quick fox"), ("fields", "title,search.highlights")], false).await;
-    assert_eq!(v["items"][0]["search"]["highlights"]["title"], "The <mark>quick</mark> brown <mark>fox</mark>");
+    let (_, v) = api
+        .list(
+            "posts",
+            &[("search", "quick fox"), ("fields", "title,search.highlights")],
+            false,
+        )
+        .await;
+    assert_eq!(
+        v["items"][0]["search"]["highlights"]["title"],
+        "The <mark>quick</mark> brown <mark>fox</mark>"
+    );
     assert_eq!(v["items"][0].as_object().unwrap().len(), 2, "{v}");
     let (_, v) = api.list("posts", &[("search", "quick fox")], false).await;
     assert!(v["items"][0].get("search").is_none());
@@ -127,20 +184,46 @@ async fn search_ranks_and_combines_with_filter_sort_paging_and_highlights() {
     // Kept in step: an update and a delete are seen by the next search.
     let id = v["items"][0]["id"].as_str().unwrap().to_string();
     let (s, _) = api
-        .send(reqwest::Method::PATCH, &format!("/api/collections/posts/records/{id}"), Some(json!({"title": "A slow green turtle"})), true)
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/collections/posts/records/{id}"),
+            Some(json!({"title": "A slow green turtle"})),
+            true,
+        )
         .await;
     assert_eq!(s, 200);
-    assert_eq!(api.titles("posts", &[("search", "turtle")], false).await, ["A slow green turtle"]);
-    assert_eq!(api.titles("posts", &[("search", "quick")], false).await, ["Gardening notes"]);
-    let (s, _) = api.send(reqwest::Method::DELETE, &format!("/api/collections/posts/records/{id}"), None, true).await;
+    assert_eq!(
+        api.titles("posts", &[("search", "turtle")], false).await,
+        ["A slow green turtle"]
+    );
+    assert_eq!(
+        api.titles("posts", &[("search", "quick")], false).await,
+        ["Gardening notes"]
+    );
+    let (s, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/collections/posts/records/{id}"),
+            None,
+            true,
+        )
+        .await;
     assert_eq!(s, 204);
     assert!(api.titles("posts", &[("search", "turtle")], false).await.is_empty());
 
     // Bad input is a 400 naming what is wrong.
     let (s, v) = api.list("posts", &[("search", "-fox")], false).await;
-    assert_eq!((s, v["data"]["search"]["code"].as_str()), (400, Some("validation_invalid_search")), "{v}");
+    assert_eq!(
+        (s, v["data"]["search"]["code"].as_str()),
+        (400, Some("validation_invalid_search")),
+        "{v}"
+    );
     let (s, v) = api.list("_superusers", &[("search", "fox")], true).await;
-    assert_eq!((s, v["data"]["search"]["code"].as_str()), (400, Some("validation_not_searchable")), "{v}");
+    assert_eq!(
+        (s, v["data"]["search"]["code"].as_str()),
+        (400, Some("validation_not_searchable")),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,14 +246,29 @@ async fn the_search_option_is_checked() {
         (json!({"fields": {"secret": 1}}), "search.fields.secret"),
         (json!({"fields": {"n": 1}}), "search.fields.n"),
         (json!({"fields": {"title": 0}}), "search.fields.title"),
-        (json!({"fields": {"title": 1}, "language": "klingon"}), "search.language"),
+        (
+            json!({"fields": {"title": 1}, "language": "klingon"}),
+            "search.language",
+        ),
         (json!({"fields": {}}), "search.fields"),
     ] {
-        let (s, v) = api.send(reqwest::Method::POST, "/api/collections", Some(def(search.clone())), true).await;
+        let (s, v) = api
+            .send(
+                reqwest::Method::POST,
+                "/api/collections",
+                Some(def(search.clone())),
+                true,
+            )
+            .await;
         assert_eq!(s, 400, "{search}: {v}");
         assert!(v["data"].get(key).is_some(), "{search}: {key} expected in {v}");
     }
-    let c = api.post("/api/collections", def(json!({"fields": {"title": 2}, "language": "french"}))).await;
+    let c = api
+        .post(
+            "/api/collections",
+            def(json!({"fields": {"title": 2}, "language": "french"})),
+        )
+        .await;
     // A searchable field cannot become hidden.
     let mut fields = c["fields"].clone();
     for f in fields.as_array_mut().unwrap() {
@@ -178,7 +276,14 @@ async fn the_search_option_is_checked() {
             f["hidden"] = json!(true);
         }
     }
-    let (s, v) = api.send(reqwest::Method::PATCH, "/api/collections/things", Some(json!({"fields": fields})), true).await;
+    let (s, v) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/api/collections/things",
+            Some(json!({"fields": fields})),
+            true,
+        )
+        .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["data"].get("search.fields.title").is_some(), "{v}");
 }
@@ -214,18 +319,41 @@ async fn rules_hold_against_a_search_as_an_attack() {
         .await;
     }
     // A guest: only what the list rule lets through, counted as such, highlighted as such.
-    let (s, v) = api.list("notes", &[("search", "alpha"), ("fields", "*,search.highlights")], false).await;
+    let (s, v) = api
+        .list(
+            "notes",
+            &[("search", "alpha"), ("fields", "*,search.highlights")],
+            false,
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["totalItems"], 1, "the count includes no hidden record: {v}");
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     assert_eq!(v["items"][0]["title"], "alpha public");
-    assert!(!v.to_string().contains("confidential"), "nothing of a hidden record leaks: {v}");
+    assert!(
+        !v.to_string().contains("confidential"),
+        "nothing of a hidden record leaks: {v}"
+    );
     for q in ["confidential", "beta", "\"confidential plan\"", "confidentail"] {
         let (_, v) = api.list("notes", &[("search", q)], false).await;
-        assert_eq!((v["totalItems"].as_i64(), v["items"].as_array().map(Vec::len)), (Some(0), Some(0)), "{q}: {v}");
+        assert_eq!(
+            (v["totalItems"].as_i64(), v["items"].as_array().map(Vec::len)),
+            (Some(0), Some(0)),
+            "{q}: {v}"
+        );
     }
     // A filter or sort cannot widen it either.
-    let (_, v) = api.list("notes", &[("search", "alpha"), ("filter", "public = false || public = true"), ("sort", "-title")], false).await;
+    let (_, v) = api
+        .list(
+            "notes",
+            &[
+                ("search", "alpha"),
+                ("filter", "public = false || public = true"),
+                ("sort", "-title"),
+            ],
+            false,
+        )
+        .await;
     assert_eq!(v["totalItems"], 1, "{v}");
     // The superuser sees both; a hidden field's words find nothing, even for the superuser.
     let (_, v) = api.list("notes", &[("search", "alpha")], true).await;
@@ -258,7 +386,11 @@ async fn the_index_survives_kill_9_restarts_and_reindex() {
     let keel = KeelProcess::serve(dir);
     let api = Api::new(&keel).await;
     eventually_found(&api, "fox", 3).await;
-    api.post("/api/collections/posts/records", json!({"title": "Another fox", "status": "draft"})).await;
+    api.post(
+        "/api/collections/posts/records",
+        json!({"title": "Another fox", "status": "draft"}),
+    )
+    .await;
     eventually_found(&api, "fox", 4).await;
 
     // A clean stop, then `keel search reindex` (the server stopped), then serve again.
@@ -266,16 +398,33 @@ async fn the_index_survives_kill_9_restarts_and_reindex() {
     keel.terminate();
     assert!(keel.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
     let dir = keel.kill();
-    let out = keel_command(dir.path()).args(["search", "reindex", "posts"]).output().unwrap();
+    let out = keel_command(dir.path())
+        .args(["search", "reindex", "posts"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Rebuilt the search index of posts: 5 records."), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Rebuilt the search index of posts: 5 records."),
+        "{stdout}"
+    );
     let keel = KeelProcess::serve(dir);
     let api = Api::new(&keel).await;
     eventually_found(&api, "fox", 4).await;
 
     // Removing the option drops the index: searching is then refused.
-    let (s, v) = api.send(reqwest::Method::PATCH, "/api/collections/posts", Some(json!({"search": null})), true).await;
+    let (s, v) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/api/collections/posts",
+            Some(json!({"search": null})),
+            true,
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = api.list("posts", &[("search", "fox")], false).await;
     assert_eq!(s, 400, "{v}");
@@ -290,7 +439,10 @@ async fn several_processes_refuse_the_embedded_index() {
     };
     let (url, name) = keel_testkit::postgres::fresh_database(&pg).await;
     let _guard = keel_testkit::postgres::DatabaseGuard { url: pg.clone(), name };
-    let keel = KeelProcess::start_with_env(&[("KEEL_DATA__ENGINE", "postgres"), ("KEEL_ENGINES__POSTGRES_URL", url.as_str())]);
+    let keel = KeelProcess::start_with_env(&[
+        ("KEEL_DATA__ENGINE", "postgres"),
+        ("KEEL_ENGINES__POSTGRES_URL", url.as_str()),
+    ]);
     let api = Api::new(&keel).await;
     let def = json!({
         "name": "posts",
@@ -298,11 +450,20 @@ async fn several_processes_refuse_the_embedded_index() {
         "listRule": "",
         "search": {"fields": {"title": 1}},
     });
-    let (s, v) = api.send(reqwest::Method::POST, "/api/collections", Some(def), true).await;
+    let (s, v) = api
+        .send(reqwest::Method::POST, "/api/collections", Some(def), true)
+        .await;
     assert_eq!(s, 400, "{v}");
     let message = v["data"]["search"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("several processes") && message.contains("PostgreSQL"), "{v}");
-    api.post("/api/collections", json!({"name": "posts", "fields": [{"name": "title", "type": "text"}], "listRule": ""})).await;
+    assert!(
+        message.contains("several processes") && message.contains("PostgreSQL"),
+        "{v}"
+    );
+    api.post(
+        "/api/collections",
+        json!({"name": "posts", "fields": [{"name": "title", "type": "text"}], "listRule": ""}),
+    )
+    .await;
     let (s, v) = api.list("posts", &[("search", "fox")], false).await;
     assert_eq!(s, 400, "{v}");
 }

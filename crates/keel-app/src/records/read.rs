@@ -92,7 +92,9 @@ pub async fn highlights(
     items: &[Record],
 ) -> Result<std::collections::HashMap<String, keel_core::search::Highlights>, Error> {
     let asked = query.fields.as_deref().is_some_and(|f| {
-        f.split(',').map(str::trim).any(|p| p == "search" || p == "search.highlights")
+        f.split(',')
+            .map(str::trim)
+            .any(|p| p == "search" || p == "search.highlights")
     });
     let Some(text) = query.search.as_deref().filter(|_| asked) else {
         return Ok(Default::default());

@@ -59,12 +59,15 @@ pub async fn highlights(
     records: &[Record],
 ) -> Result<HashMap<String, Highlights>> {
     let provider = app.search.provider("search")?;
-    let Some(opt) = &c.search else { return Ok(HashMap::new()) };
+    let Some(opt) = &c.search else {
+        return Ok(HashMap::new());
+    };
     let ids: Vec<String> = records.iter().map(|r| r.id().to_string()).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let readable = |name: &str| opt.fields.contains_key(name) && c.field(name).is_some_and(|f| !f.hidden && !f.is_encrypted());
+    let readable =
+        |name: &str| opt.fields.contains_key(name) && c.field(name).is_some_and(|f| !f.hidden && !f.is_encrypted());
     let mut out = HashMap::new();
     for (id, mut marks) in provider.highlights(&c.id, query, &ids).await? {
         marks.retain(|name, _| readable(name));

@@ -214,14 +214,22 @@ pub async fn collections_changed(app: &App) {
 /// Drops the indexes of collections no longer searchable and opens the others; returns those
 /// to rebuild (their writes from now on are set aside for the rebuild), with why.
 async fn open_indexes(app: &App) -> Result<Vec<(Arc<Collection>, &'static str)>> {
-    let Some(provider) = app.search.provider.clone() else { return Ok(Vec::new()) };
+    let Some(provider) = app.search.provider.clone() else {
+        return Ok(Vec::new());
+    };
     let wanted: HashMap<String, (Arc<Collection>, SearchSettings)> = app
         .store
         .collections()
         .into_iter()
         .filter_map(|c| Some((c.id.clone(), (c.clone(), c.search.as_ref()?.settings()))))
         .collect();
-    let gone: Vec<String> = app.search.slots().keys().filter(|id| !wanted.contains_key(*id)).cloned().collect();
+    let gone: Vec<String> = app
+        .search
+        .slots()
+        .keys()
+        .filter(|id| !wanted.contains_key(*id))
+        .cloned()
+        .collect();
     for id in gone {
         app.search.slots().remove(&id);
         provider.drop_index(&id).await?;
@@ -255,12 +263,16 @@ async fn open_indexes(app: &App) -> Result<Vec<(Arc<Collection>, &'static str)>>
 /// publishing them, before their writes are answered. Never fails: a failed index write is
 /// logged and its collection rebuilt.
 pub async fn apply(search: &Search, events: &[&RecordEvent]) {
-    let Some(provider) = search.provider.clone() else { return };
+    let Some(provider) = search.provider.clone() else {
+        return;
+    };
     let mut by_collection: Vec<(String, Vec<&RecordEvent>)> = Vec::new();
     {
         let mut slots = search.slots();
         for e in events {
-            let Some(slot) = slots.get_mut(&e.collection_id) else { continue };
+            let Some(slot) = slots.get_mut(&e.collection_id) else {
+                continue;
+            };
             if let Some(pending) = slot.pending.as_mut() {
                 if let Some(id) = e.record.get("id").and_then(|v| v.as_str()) {
                     pending.insert(id.to_string());
@@ -274,16 +286,23 @@ pub async fn apply(search: &Search, events: &[&RecordEvent]) {
         }
     }
     for (cid, changes) in by_collection {
-        let Some(settings) = search.slots().get(&cid).map(|s| s.settings.clone()) else { continue };
+        let Some(settings) = search.slots().get(&cid).map(|s| s.settings.clone()) else {
+            continue;
+        };
         // The last change of each record wins; each batch is one provider call.
         let mut last: Vec<(&str, &RecordEvent)> = Vec::new();
         for e in changes {
-            let Some(id) = e.record.get("id").and_then(|v| v.as_str()) else { continue };
+            let Some(id) = e.record.get("id").and_then(|v| v.as_str()) else {
+                continue;
+            };
             last.retain(|(i, _)| *i != id);
             last.push((id, e));
         }
-        let deletes: Vec<String> =
-            last.iter().filter(|(_, e)| e.action == RecordAction::Delete).map(|(id, _)| id.to_string()).collect();
+        let deletes: Vec<String> = last
+            .iter()
+            .filter(|(_, e)| e.action == RecordAction::Delete)
+            .map(|(id, _)| id.to_string())
+            .collect();
         let docs = last
             .iter()
             .filter(|(_, e)| e.action != RecordAction::Delete)

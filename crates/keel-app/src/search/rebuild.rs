@@ -83,7 +83,13 @@ async fn fill(store: &Store, search: &Search, c: &Arc<Collection>, settings: &Se
     let mut after: Option<String> = None;
     loop {
         let filter = after.as_ref().map(|id| format!("id > \"{}\"", id.replace('"', "\\\"")));
-        let params = ListParams { per_page: PAGE, skip_total: true, sort: Some("id".into()), filter, ..Default::default() };
+        let params = ListParams {
+            per_page: PAGE,
+            skip_total: true,
+            sort: Some("id".into()),
+            filter,
+            ..Default::default()
+        };
         let list = store.list_records(c, &params, &req, Access::Superuser).await?;
         let docs: Vec<SearchDocument> = list.items.iter().map(|r| document(settings, &r.data)).collect();
         let got = docs.len() as u64;
@@ -106,7 +112,9 @@ async fn catch_up(store: &Store, search: &Search, c: &Arc<Collection>, settings:
     loop {
         let ids: Vec<String> = {
             let mut slots = search.slots();
-            let Some(slot) = slots.get_mut(&c.id) else { return Ok(()) };
+            let Some(slot) = slots.get_mut(&c.id) else {
+                return Ok(());
+            };
             let pending = slot.pending.get_or_insert_with(HashSet::new);
             if pending.is_empty() {
                 slot.pending = None;
@@ -115,11 +123,21 @@ async fn catch_up(store: &Store, search: &Search, c: &Arc<Collection>, settings:
             std::mem::take(pending).into_iter().collect()
         };
         for chunk in ids.chunks(PAGE as usize) {
-            let params = ListParams { per_page: PAGE, skip_total: true, ..Default::default() };
-            let found = store.list_records_among(c, &params, chunk, &req, Access::Superuser).await?;
+            let params = ListParams {
+                per_page: PAGE,
+                skip_total: true,
+                ..Default::default()
+            };
+            let found = store
+                .list_records_among(c, &params, chunk, &req, Access::Superuser)
+                .await?;
             let docs: Vec<SearchDocument> = found.items.iter().map(|r| document(settings, &r.data)).collect();
             let present: HashSet<&str> = found.items.iter().map(|r| r.id()).collect();
-            let gone: Vec<String> = chunk.iter().filter(|id| !present.contains(id.as_str())).cloned().collect();
+            let gone: Vec<String> = chunk
+                .iter()
+                .filter(|id| !present.contains(id.as_str()))
+                .cloned()
+                .collect();
             if !docs.is_empty() {
                 provider.upsert(&c.id, docs).await?;
             }

@@ -19,20 +19,32 @@ pub(crate) fn check(c: &mut Collection, errs: &mut FieldErrors) {
     if c.is_view() {
         errs.insert(
             "search".into(),
-            err("validation_search_view", "View collections cannot be searchable: make the base collection searchable."),
+            err(
+                "validation_search_view",
+                "View collections cannot be searchable: make the base collection searchable.",
+            ),
         );
         return;
     }
     if opt.fields.is_empty() {
         errs.insert(
             "search.fields".into(),
-            err("validation_required", "Name at least one field to search, e.g. {\"title\": 3, \"body\": 1}."),
+            err(
+                "validation_required",
+                "Name at least one field to search, e.g. {\"title\": 3, \"body\": 1}.",
+            ),
         );
     }
     for (name, weight) in &opt.fields {
         let key = format!("search.fields.{name}");
         let Some(f) = c.field(name) else {
-            errs.insert(key, err("validation_unknown_field", format!("The collection has no field {name:?}.")));
+            errs.insert(
+                key,
+                err(
+                    "validation_unknown_field",
+                    format!("The collection has no field {name:?}."),
+                ),
+            );
             continue;
         };
         let text = matches!(
@@ -52,10 +64,16 @@ pub(crate) fn check(c: &mut Collection, errs: &mut FieldErrors) {
         };
         if let Some(p) = problem {
             errs.insert(key, err("validation_invalid_search_field", p));
-        } else if !weight.as_u64().is_some_and(|w| (1..=u64::from(MAX_WEIGHT)).contains(&w)) {
+        } else if !weight
+            .as_u64()
+            .is_some_and(|w| (1..=u64::from(MAX_WEIGHT)).contains(&w))
+        {
             errs.insert(
                 key,
-                err("validation_invalid_weight", format!("The weight must be an integer from 1 to {MAX_WEIGHT}.")),
+                err(
+                    "validation_invalid_weight",
+                    format!("The weight must be an integer from 1 to {MAX_WEIGHT}."),
+                ),
             );
         }
     }
@@ -66,7 +84,10 @@ pub(crate) fn check(c: &mut Collection, errs: &mut FieldErrors) {
             let known: Vec<String> = Language::ALL.iter().map(|l| l.name()).collect();
             errs.insert(
                 "search.language".into(),
-                err("validation_invalid_language", format!("Unknown language: use one of {}.", known.join(", "))),
+                err(
+                    "validation_invalid_language",
+                    format!("Unknown language: use one of {}.", known.join(", ")),
+                ),
             );
         }
     }

@@ -259,7 +259,12 @@ async fn by_rank(
         .collect();
     let visible: Vec<&String> = ranked.iter().filter(|id| allowed.contains(*id)).collect();
     let offset = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let slice: Vec<String> = visible.iter().skip(offset).take(per_page as usize).map(|s| (*s).clone()).collect();
+    let slice: Vec<String> = visible
+        .iter()
+        .skip(offset)
+        .take(per_page as usize)
+        .map(|s| (*s).clone())
+        .collect();
     let total = if params.skip_total { -1 } else { visible.len() as i64 };
     if slice.is_empty() {
         return page_of(store, c, page, per_page, total, Vec::new());
@@ -269,8 +274,14 @@ async fn by_rank(
     let cols = select_cols(c, "t", d);
     let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}");
     let mut rows = store.engine.fetch_all(&select, &buf.params).await?;
-    let rank: std::collections::HashMap<&str, usize> = slice.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    rows.sort_by_key(|r| r.get("id").and_then(Value::as_str).and_then(|id| rank.get(id).copied()).unwrap_or(usize::MAX));
+    let rank: std::collections::HashMap<&str, usize> =
+        slice.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    rows.sort_by_key(|r| {
+        r.get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| rank.get(id).copied())
+            .unwrap_or(usize::MAX)
+    });
     page_of(store, c, page, per_page, total, rows)
 }
 

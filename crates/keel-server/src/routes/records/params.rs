@@ -131,7 +131,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             params: q.list_params()?,
             expand: q.expand().map(String::from),
             fields: q.fields().map(String::from),
-            search: q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from),
+            search: q
+                .search
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
         }))
     }
 }
