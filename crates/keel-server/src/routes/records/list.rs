@@ -31,7 +31,11 @@ struct ListOut<'a> {
 /// `search.highlights` adds each item's `search.highlights`).
 #[utoipa::path(
     get, path = "/api/collections/{collection}/records", operation_id = "listRecords", tag = "records",
-    params(crate::openapi::params::ListQuery), responses((status = 200, description = "A page of the records the list rule lets the caller see", body = crate::openapi::schemas::RecordList))
+    params(
+        crate::openapi::params::ListQuery,
+        ("search" = Option<String>, Query, description = "Keel's full-text search (docs/search.md): words in any order, \"phrases\", -excluded, the last word as a prefix, one typo in words of 5+ letters; ranked by relevance unless `sort` is given. `fields` naming `search.highlights` adds each item's highlights.")
+    ),
+    responses((status = 200, description = "A page of the records the list rule lets the caller see", body = crate::openapi::schemas::RecordList))
 )]
 pub async fn list(
     State(state): State<AppState>,
