@@ -489,3 +489,60 @@ async fn several_processes_refuse_the_embedded_index() {
     let (s, v) = api.list("posts", &[("search", "fox")], false).await;
     assert_eq!(s, 400, "{v}");
 }
+
+/// Writes go on while the option changes (each change rebuilds the index): once the writers
+/// and the changes are answered, every acknowledged record is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_during_a_rebuild_are_not_lost() {
+    let keel = KeelProcess::start();
+    let api = std::sync::Arc::new(Api::new(&keel).await);
+    api.post(
+        "/api/collections",
+        json!({
+            "name": "items",
+            "fields": [{"name": "title", "type": "text"}, {"name": "body", "type": "text"}],
+            "listRule": "", "createRule": "",
+            "search": {"fields": {"title": 1}},
+        }),
+    )
+    .await;
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                for i in 0..60 {
+                    api.post(
+                        "/api/collections/items/records",
+                        json!({"title": format!("gizmo {w} {i}")}),
+                    )
+                    .await;
+                }
+            })
+        })
+        .collect();
+    for weight in [2, 3, 1] {
+        let search = json!({"search": {"fields": {"title": weight, "body": 1}}});
+        let (s, v) = api
+            .send(reqwest::Method::PATCH, "/api/collections/items", Some(search), true)
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let (_, v) = api.list("items", &[("search", "gizmo")], false).await;
+    assert_eq!(v["totalItems"], 180, "every acknowledged record is in the index");
+    let (s, v) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/api/collections/items",
+            Some(json!({"search": {"fields": {"title": 5}}})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = api
+        .list("items", &[("search", "gizmo"), ("skipTotal", "0")], false)
+        .await;
+    assert_eq!(v["totalItems"], 180, "every acknowledged record is in the index");
+}
