@@ -32,6 +32,7 @@ pub mod retention;
 pub mod roles;
 pub mod rows;
 pub mod schedules;
+pub mod search;
 pub mod serialize;
 pub mod settings;
 pub mod storage;
@@ -82,4 +83,7 @@ pub struct App {
     /// Request logs (`/api/logs`): the auxiliary database's `_logs` and its batched writer;
     /// `Default` keeps none.
     pub logs: Arc<keel_logs::RequestLogs>,
+    /// Full-text search over records (`search`): the provider and this process's indexes;
+    /// `Default` has none.
+    pub search: Arc<search::Search>,
 }

@@ -38,7 +38,11 @@ pub const JOBS_TOPIC: &str = "jobs.";
 /// subscription exists when this returns. Needs a Tokio runtime; call it once per `App`.
 pub async fn start(app: &App) -> Result<()> {
     match app.store.publish_committed() {
-        Some(committed) => drop(tokio::spawn(publish_records(committed, app.bus.clone()))),
+        Some(committed) => drop(tokio::spawn(publish_records(
+            committed,
+            app.bus.clone(),
+            app.search.clone(),
+        ))),
         None => tracing::warn!("the store's record changes are published already; not twice"),
     }
     tokio::spawn(publish_schema(app.store.schema_changes(), app.bus.clone()));
@@ -61,14 +65,33 @@ pub async fn start(app: &App) -> Result<()> {
     Ok(())
 }
 
+/// The most committed writes applied to the search indexes together.
+const SEARCH_BATCH: usize = 256;
+
 /// Publishes committed record changes in commit order, telling each write once its changes
-/// were handed to the bus; ends when the store is gone.
-async fn publish_records(mut committed: mpsc::UnboundedReceiver<Committed>, bus: Arc<dyn EventBus>) {
-    while let Some(Committed { events, done }) = committed.recv().await {
-        for event in events {
-            publish_record(&event, bus.as_ref()).await;
+/// were applied to the search indexes (`crate::search::apply`, the writes waiting together
+/// in one batch) and handed to the bus; ends when the store is gone.
+async fn publish_records(
+    mut committed: mpsc::UnboundedReceiver<Committed>,
+    bus: Arc<dyn EventBus>,
+    search: Arc<crate::search::Search>,
+) {
+    while let Some(first) = committed.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SEARCH_BATCH {
+            match committed.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
         }
-        let _ = done.send(());
+        let events: Vec<&RecordEvent> = batch.iter().flat_map(|c| c.events.iter()).collect();
+        crate::search::apply(&search, &events).await;
+        for Committed { events, done } in batch {
+            for event in events {
+                publish_record(&event, bus.as_ref()).await;
+            }
+            let _ = done.send(());
+        }
     }
 }
 

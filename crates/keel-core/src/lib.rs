@@ -1,4 +1,4 @@
-//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events, the `FileStore`, `Cache` and `EventBus` traits, and the outbound request guard.
+//! Contracts shared by every Keel service: ids, time, the error vocabulary, config, record events, the `FileStore`, `Cache`, `EventBus` and `SearchIndex` traits, and the outbound request guard.
 #![forbid(unsafe_code)]
 
 pub mod bus;
@@ -12,6 +12,7 @@ pub mod mail;
 pub mod notify;
 pub mod outbound;
 pub mod queue;
+pub mod search;
 pub mod time;
 
 pub use error::{Error, FieldError, FieldErrors, Result};

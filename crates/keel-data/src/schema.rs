@@ -67,10 +67,44 @@ pub struct Collection {
     /// SQL); `None` on other collections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_query: Option<String>,
+    /// Keel's full-text search option (`{"fields": {"title": 3}, "language": "english"}`,
+    /// docs/search.md); `None` when the collection is not searchable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchOption>,
     #[serde(default)]
     pub created: String,
     #[serde(default)]
     pub updated: String,
+}
+
+/// A collection's search option as written: field name → weight, and a language. Checked
+/// when the collection is saved (`store/search_check.rs`); [`SearchOption::settings`] is the
+/// index's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchOption {
+    #[serde(default)]
+    pub fields: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl SearchOption {
+    /// The index settings of a checked option (weights that are not integers count as 1).
+    pub fn settings(&self) -> keel_core::search::SearchSettings {
+        keel_core::search::SearchSettings {
+            fields: self
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().map_or(1, |w| w as u32)))
+                .collect(),
+            language: self
+                .language
+                .as_deref()
+                .and_then(keel_core::search::Language::parse)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Options of an auth collection, flattened into the collection's JSON like PocketBase's.
@@ -601,6 +635,7 @@ impl Collection {
             delete_rule: None,
             auth: (kind == CollectionType::Auth).then(AuthOptions::default),
             view_query: (kind == CollectionType::View).then(String::new),
+            search: None,
             created: now.clone(),
             updated: now,
         }

@@ -28,6 +28,7 @@ mod records;
 mod retention;
 mod rows;
 mod rules;
+mod search_check;
 mod select;
 mod validate;
 mod view;
@@ -338,7 +339,21 @@ impl Store {
         req: &RequestInfo,
         access: Access<'_>,
     ) -> Result<Page<Record>> {
-        select::list(self, collection, params, req, access).await
+        select::list(self, collection, params, req, access, None).await
+    }
+
+    /// [`Store::list_records`] restricted to the records `ranked` (a search's matching ids,
+    /// best first): the list rule and `params.filter` still apply, counts count only what
+    /// they let through, and without `params.sort` the page comes in `ranked`'s order.
+    pub async fn list_records_among(
+        &self,
+        collection: &Arc<Collection>,
+        params: &ListParams,
+        ranked: &[String],
+        req: &RequestInfo,
+        access: Access<'_>,
+    ) -> Result<Page<Record>> {
+        select::list(self, collection, params, req, access, Some(ranked)).await
     }
 
     /// One record; `Error::NotFound` when absent or hidden by the rule.

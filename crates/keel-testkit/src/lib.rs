@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod push_standins;
 pub mod queue;
 pub mod records;
+pub mod search;
 pub mod smtp_server;
 pub mod sshd;
 pub mod tcp_proxy;
@@ -29,6 +30,7 @@ pub use files::files_suite;
 pub use notify::{notifier_suite, NotifierCase, SuiteStandIn};
 pub use queue::queue_suite;
 pub use records::records_suite;
+pub use search::search_suite;
 
 use std::time::{Duration, Instant};
 

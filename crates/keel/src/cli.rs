@@ -53,6 +53,9 @@ pub enum Command {
     /// List the vault's secrets (metadata), rotate its master key, generate a key
     #[command(subcommand)]
     Vault(crate::vault_cli::VaultCommand),
+    /// Rebuild full-text search indexes (`reindex [COLLECTION]`; needs the server stopped)
+    #[command(subcommand)]
+    Search(crate::search_cli::SearchCommand),
     /// List, create and restore backups of the data dir (opens the data dir directly)
     #[command(subcommand)]
     Backup(crate::backup_cli::BackupCommand),

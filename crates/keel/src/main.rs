@@ -22,6 +22,7 @@ mod ops_cli;
 mod ops_client;
 mod roles_cli;
 mod schedules_cli;
+mod search_cli;
 mod serve;
 mod superuser;
 mod vault_cli;
@@ -104,6 +105,7 @@ fn main() -> ExitCode {
             cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
             cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
             cli::Command::Backup(cmd) => backup_cli::run(&cfg, cmd).await,
+            cli::Command::Search(cmd) => search_cli::run(&cfg, cmd).await,
             cli::Command::Ops(args) => ops_cli::run(args).await,
             cli::Command::Bench(cmd) => bench::run(&cfg, cmd).await,
             cli::Command::Completion { .. } | cli::Command::Api(_) => Ok(()),

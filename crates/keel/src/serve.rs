@@ -13,7 +13,7 @@ use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
 use crate::wiring::{
-    open_bus, open_cache, open_jobs, open_logs, open_notifiers, open_store, open_vault, Engines, Needs,
+    open_bus, open_cache, open_jobs, open_logs, open_notifiers, open_search, open_store, open_vault, Engines, Needs,
 };
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -76,6 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let bus = open_bus(&cfg, &engines).await?;
     let vault = open_vault(&cfg)?;
     let logs = open_logs(&cfg, &engines).await?;
+    let search = Arc::new(open_search(&cfg)?);
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {
@@ -99,6 +100,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             notifications: Arc::new(keel_app::notifications::Notifications::new(notifiers)),
             vault: Arc::new(vault),
             logs: logs.clone(),
+            search: search.clone(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
@@ -111,6 +113,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut outbox = keel_app::outbox::start(&state, background.clone())
         .await
         .context("cannot start the outbox and event consumers")?;
+    // Search indexes: opened now (rebuilt in the background when new or not known in step),
+    // then kept in line with collection changes.
+    outbox.push(
+        keel_app::search::start(&state, background.clone())
+            .await
+            .context("cannot open the search indexes")?,
+    );
     // Scheduled backups (`settings.backups.cron`): the tick loop and the `_keel-backup` worker.
     outbox.extend(keel_app::backups::schedule::spawn(&state, background.clone()));
     spawn_identity_purge(
@@ -185,6 +194,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // The request logs still waiting in the writer.
     logs.flush().await;
+    // The search indexes are in step with every write served: say so for the next start.
+    search.close().await;
     drop(lock);
     tracing::info!("stopped");
     Ok(())

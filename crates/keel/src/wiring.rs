@@ -254,6 +254,27 @@ pub fn open_vault(cfg: &Config) -> anyhow::Result<keel_vault::Keys> {
     keel_vault::Keys::open(source, true).context("the vault's master key")
 }
 
+/// The search service: the embedded provider (indexes in `<data dir>/search/`) when records
+/// are on SQLite, the one setup where a single process serves the data dir. With records on
+/// a shared engine several processes may serve, and an index in one process's data dir
+/// would miss the others' writes: search is then refused, saying why.
+pub fn open_search(cfg: &Config) -> anyhow::Result<keel_app::search::Search> {
+    if cfg.data.engine != DataEngine::Sqlite {
+        return Ok(keel_app::search::Search::refused(
+            "Full-text search is not available with several processes yet: the embedded index lives in one \
+             process's data dir, and records are on a shared engine ([data] engine), so other processes' writes \
+             would not reach it. The PostgreSQL search provider, shared by every process, comes next.",
+        ));
+    }
+    let provider = keel_search::embedded::EmbeddedSearch::new(cfg.data_dir.join("search")).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the search indexes in {}: {e}",
+            cfg.data_dir.join("search").display()
+        )
+    })?;
+    Ok(keel_app::search::Search::new(provider))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

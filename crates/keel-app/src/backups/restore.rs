@@ -8,7 +8,8 @@
 //!    `keel serve` (same arguments, same pid; on Unix `exec`), so no connection of the old
 //!    process to the old files survives.
 //! 3. Before opening anything, the new process runs [`apply_pending`]: the current `data.db`,
-//!    `jobs.db` (with their `-wal`/`-shm`) and `storage/` move into `.keel_restore/old/`,
+//!    `jobs.db` (with their `-wal`/`-shm`), `storage/` and the search indexes (`search/`,
+//!    rebuilt at start) move into `.keel_restore/old/`,
 //!    then the marker `swapped` is written, then the staged entries move into the data dir,
 //!    then `.keel_restore/` is removed. Each step is a rename on the same disk and the markers
 //!    say where a crash stopped, so a restart finishes the swap: the old data is kept until
@@ -33,8 +34,9 @@ const OLD: &str = "old";
 const READY: &str = "ready";
 const SWAPPED: &str = "swapped";
 
-/// What a restore replaces in the data dir.
-const REPLACED: [&str; 7] = [
+/// What a restore replaces in the data dir. The search indexes (`search/`, not in backups)
+/// go too: they are rebuilt from the restored records at start.
+const REPLACED: [&str; 8] = [
     DATA_DB,
     "data.db-wal",
     "data.db-shm",
@@ -42,6 +44,7 @@ const REPLACED: [&str; 7] = [
     "jobs.db-wal",
     "jobs.db-shm",
     STORAGE,
+    "search",
 ];
 
 fn io_err(what: &str, path: &Path, e: io::Error) -> Error {

@@ -242,6 +242,7 @@ pub async fn import(
         .detail("deleteMissing", delete_missing)
         .detail("deleted", json!(deleted));
     app.identity.audit(entry).await;
+    crate::search::collections_changed(app).await;
     Ok(())
 }
 

@@ -40,6 +40,7 @@ pub async fn create(
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&input)?;
+    crate::search::check_input(app, &input)?;
     let collection = app
         .store
         .create_collection_by(Value::Object(input), schema_actor(caller))
@@ -51,6 +52,7 @@ pub async fn create(
         .detail("after", collection_json(&collection));
     app.identity.audit(entry).await;
     automigrate(app, &format!("created_{}", collection.name), None, Some(&collection)).await;
+    crate::search::collections_changed(app).await;
     Ok(collection)
 }
 
@@ -64,6 +66,7 @@ pub async fn update(
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&patch)?;
+    crate::search::check_input(app, &patch)?;
     let before = app.store.collection(id_or_name)?;
     let after = app
         .store
@@ -76,6 +79,7 @@ pub async fn update(
         .detail("after", collection_json(&after));
     app.identity.audit(entry).await;
     automigrate(app, &format!("updated_{}", after.name), Some(&before), Some(&after)).await;
+    crate::search::collections_changed(app).await;
     Ok(after)
 }
 
@@ -91,6 +95,7 @@ pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id_or_name: &st
         .detail("after", Value::Null);
     app.identity.audit(entry).await;
     automigrate(app, &format!("deleted_{}", deleted.name), Some(&deleted), None).await;
+    crate::search::collections_changed(app).await;
     Ok(())
 }
 
@@ -114,6 +119,11 @@ pub async fn truncate(app: &App, caller: &Caller, origin: &Origin, id_or_name: &
     let col = app.store.collection(id_or_name)?;
     app.store.truncate_collection(&col.id).await?;
     delete_files(app, &col.id).await;
+    if col.search.is_some() && app.search.is_open(&col.id) {
+        if let Err(e) = crate::search::rebuild(&app.store, &app.search, &col).await {
+            tracing::error!(collection = %col.name, error = %e, "cannot rebuild a search index after a truncate");
+        }
+    }
     let entry = audit::entry(caller, origin, "collection.truncate")
         .detail("collection", col.name.clone())
         .detail("collectionId", col.id.clone());

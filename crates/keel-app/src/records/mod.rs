@@ -16,7 +16,7 @@ mod read;
 
 pub use input::{base_key, Spool, Submitted, Upload, UploadData};
 pub use prepare::{prepare_create, prepare_update, Prepared};
-pub use read::{collection, expand, list, view, ListQuery};
+pub use read::{collection, expand, highlights, list, view, ListQuery};
 
 use crate::caller::superusers_only;
 use crate::App;

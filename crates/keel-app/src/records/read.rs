@@ -20,6 +20,8 @@ pub struct ListQuery {
     pub expand: Option<String>,
     /// PocketBase's `fields` (`id,title,expand.author.name`), when non-empty.
     pub fields: Option<String>,
+    /// Keel's full-text `search` (docs/search.md), when non-empty.
+    pub search: Option<String>,
 }
 
 /// The collection `id_or_name` whose records a request reaches (404 when absent).
@@ -36,7 +38,19 @@ pub async fn list(
     req: &RequestInfo,
 ) -> Result<Page<Record>, Error> {
     let access = Access::for_rule(collection, &collection.list_rule, req).ok_or_else(superusers_only)?;
-    let mut page = app.store.list_records(collection, &query.params, req, access).await?;
+    let search = match query.search.as_deref() {
+        Some(text) => crate::search::parse(app, collection, text)?,
+        None => None,
+    };
+    let mut page = match search {
+        Some(q) => {
+            let ranked = crate::search::search_ids(app, collection, &q).await?;
+            app.store
+                .list_records_among(collection, &query.params, &ranked, req, access)
+                .await?
+        }
+        None => app.store.list_records(collection, &query.params, req, access).await?,
+    };
     if let Some(expand) = query.expand.as_deref() {
         app.store.expand(&mut page.items, expand, req).await?;
     }
@@ -65,4 +79,28 @@ pub async fn view(
 /// record), leaving out related records `req` may not view.
 pub async fn expand(app: &App, records: &mut [Record], expand: &str, req: &RequestInfo) -> Result<(), Error> {
     app.store.expand(records, expand, req).await
+}
+
+/// Highlights of the records a search list returned (`fields` naming `search.highlights`,
+/// or `search`): by record id, the matched words of the collection's searchable fields
+/// marked (docs/search.md). Empty without a search or without that request: only records
+/// the caller was given, never a hidden field.
+pub async fn highlights(
+    app: &App,
+    collection: &Arc<Collection>,
+    query: &ListQuery,
+    items: &[Record],
+) -> Result<std::collections::HashMap<String, keel_core::search::Highlights>, Error> {
+    let asked = query.fields.as_deref().is_some_and(|f| {
+        f.split(',')
+            .map(str::trim)
+            .any(|p| p == "search" || p == "search.highlights")
+    });
+    let Some(text) = query.search.as_deref().filter(|_| asked) else {
+        return Ok(Default::default());
+    };
+    match crate::search::parse(app, collection, text)? {
+        Some(q) => crate::search::highlights(app, collection, &q, items).await,
+        None => Ok(Default::default()),
+    }
 }

@@ -365,6 +365,7 @@ pub(crate) fn validate(
     if let Some(auth) = &c.auth {
         check_oauth2_providers(&auth.oauth2, &mut errs);
     }
+    super::search_check::check(c, &mut errs);
     if errs.is_empty() {
         check_rules(schema, c, d, &mut errs);
     }

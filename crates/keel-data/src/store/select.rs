@@ -134,12 +134,39 @@ fn order_by(c: &Collection, sort: Option<&str>, d: &dyn Dialect, req: &RequestIn
     Ok(format!(" ORDER BY {}", terms.join(", ")))
 }
 
+/// The `WHERE` of a list: the list rule (unless superuser), the caller's filter, and, for a
+/// search, `id IN (among)` (no id at all: nothing matches).
+fn list_where(
+    ctx: &RuleCtx<'_>,
+    access: Access<'_>,
+    filter: Option<&str>,
+    among: Option<&[String]>,
+    buf: &mut SqlBuf,
+) -> Result<String> {
+    let rule_cond = match access {
+        Access::Rule(r) => ctx.condition(r, "listRule", buf)?,
+        Access::Superuser => None,
+    };
+    let filter_cond = ctx.user_filter(filter.unwrap_or(""), buf)?;
+    let among_cond = among.map(|ids| {
+        if ids.is_empty() {
+            return "1=0".to_string();
+        }
+        let list: Vec<String> = ids.iter().map(|id| buf.bind(Value::from(id.as_str()))).collect();
+        format!("t.\"id\" IN ({})", list.join(", "))
+    });
+    Ok(and_all(&[rule_cond, filter_cond, among_cond]))
+}
+
+/// A list; with `among` (a search's matching ids, best first) only those records, ordered
+/// by their rank there unless `params.sort` says otherwise.
 pub(crate) async fn list(
     store: &Store,
     c: &Arc<Collection>,
     params: &ListParams,
     req: &RequestInfo,
     access: Access<'_>,
+    among: Option<&[String]>,
 ) -> Result<Page<Record>> {
     let schema = store.schema();
     let d = store.engine.dialect();
@@ -151,18 +178,16 @@ pub(crate) async fn list(
         req,
     };
     let mut buf = SqlBuf::new(d);
-    let rule_cond = match access {
-        Access::Rule(r) => ctx.condition(r, "listRule", &mut buf)?,
-        Access::Superuser => None,
-    };
-    let filter_cond = ctx.user_filter(params.filter.as_deref().unwrap_or(""), &mut buf)?;
-    let where_sql = and_all(&[rule_cond, filter_cond]);
+    let where_sql = list_where(&ctx, access, params.filter.as_deref(), among, &mut buf)?;
     let order = order_by(c, params.sort.as_deref(), d, req)?;
     let per_page = params.per_page.max(1);
     let page = params.page.max(1);
     let offset = (page - 1).saturating_mul(per_page);
     let table = d.quote_ident(&c.name);
     let cols = select_cols(c, "t", d);
+    if let (Some(ranked), None) = (among, params.sort.as_deref()) {
+        return by_rank(store, c, &ctx, access, params, ranked, (where_sql, buf), page, per_page).await;
+    }
     let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {per_page} OFFSET {offset}");
     let (rows, total) = if params.skip_total {
         (store.engine.fetch_all(&select, &buf.params).await?, -1)
@@ -179,6 +204,17 @@ pub(crate) async fn list(
             .unwrap_or(0);
         (rows?, n)
     };
+    page_of(store, c, page, per_page, total, rows)
+}
+
+fn page_of(
+    store: &Store,
+    c: &Arc<Collection>,
+    page: u64,
+    per_page: u64,
+    total: i64,
+    rows: Vec<keel_sql::Row>,
+) -> Result<Page<Record>> {
     let total_pages = if total < 0 {
         -1
     } else {
@@ -194,6 +230,59 @@ pub(crate) async fn list(
             .map(|r| row_to_record(store, c, r))
             .collect::<Result<_>>()?,
     })
+}
+
+/// A search's page in rank order: the ids of `ranked` the rule and filter let through (one
+/// query of ids: the count is theirs), then that page's records (a second query under the
+/// same rule and filter, so a record changed in between is still checked).
+#[allow(clippy::too_many_arguments)]
+async fn by_rank(
+    store: &Store,
+    c: &Arc<Collection>,
+    ctx: &RuleCtx<'_>,
+    access: Access<'_>,
+    params: &ListParams,
+    ranked: &[String],
+    (where_sql, buf): (String, SqlBuf),
+    page: u64,
+    per_page: u64,
+) -> Result<Page<Record>> {
+    let d = store.engine.dialect();
+    let table = d.quote_ident(&c.name);
+    let sql = format!("SELECT t.\"id\" AS id FROM {table} t WHERE {where_sql}");
+    let allowed: std::collections::HashSet<String> = store
+        .engine
+        .fetch_all(&sql, &buf.params)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(String::from))
+        .collect();
+    let visible: Vec<&String> = ranked.iter().filter(|id| allowed.contains(*id)).collect();
+    let offset = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let slice: Vec<String> = visible
+        .iter()
+        .skip(offset)
+        .take(per_page as usize)
+        .map(|s| (*s).clone())
+        .collect();
+    let total = if params.skip_total { -1 } else { visible.len() as i64 };
+    if slice.is_empty() {
+        return page_of(store, c, page, per_page, total, Vec::new());
+    }
+    let mut buf = SqlBuf::new(d);
+    let where_sql = list_where(ctx, access, params.filter.as_deref(), Some(&slice), &mut buf)?;
+    let cols = select_cols(c, "t", d);
+    let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}");
+    let mut rows = store.engine.fetch_all(&select, &buf.params).await?;
+    let rank: std::collections::HashMap<&str, usize> =
+        slice.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    rows.sort_by_key(|r| {
+        r.get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| rank.get(id).copied())
+            .unwrap_or(usize::MAX)
+    });
+    page_of(store, c, page, per_page, total, rows)
 }
 
 pub(crate) async fn find_by_field(

@@ -93,6 +93,7 @@ impl App {
                 notifications: Default::default(),
                 vault: Arc::new(test_vault(dir.path())),
                 logs: Default::default(),
+                search: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

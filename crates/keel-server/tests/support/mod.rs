@@ -97,6 +97,7 @@ impl TestApp {
                 notifications: Default::default(),
                 vault: Arc::new(test_vault(db_dir)),
                 logs: Default::default(),
+                search: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),

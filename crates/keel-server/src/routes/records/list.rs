@@ -26,10 +26,16 @@ struct ListOut<'a> {
     items: Vec<RecordOut<'a>>,
 }
 
-/// Lists records (`page`, `perPage`, `sort`, `filter`, `expand`, `fields`, `skipTotal`).
+/// Lists records (`page`, `perPage`, `sort`, `filter`, `expand`, `fields`, `skipTotal`, and
+/// Keel's full-text `search`: ranked by relevance unless `sort` is given; `fields` naming
+/// `search.highlights` adds each item's `search.highlights`).
 #[utoipa::path(
     get, path = "/api/collections/{collection}/records", operation_id = "listRecords", tag = "records",
-    params(crate::openapi::params::ListQuery), responses((status = 200, description = "A page of the records the list rule lets the caller see", body = crate::openapi::schemas::RecordList))
+    params(
+        crate::openapi::params::ListQuery,
+        ("search" = Option<String>, Query, description = "Keel's full-text search (docs/search.md): words in any order, \"phrases\", -excluded, the last word as a prefix, one typo in words of 5+ letters; ranked by relevance unless `sort` is given. `fields` naming `search.highlights` adds each item's highlights.")
+    ),
+    responses((status = 200, description = "A page of the records the list rule lets the caller see", body = crate::openapi::schemas::RecordList))
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -61,7 +67,18 @@ pub async fn list(
         .map_err(keel_core::Error::wrap)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
-    let items = page.items.iter().map(|r| record_json(r, &req)).collect();
+    let marks = keel_app::records::highlights(&state, &collection, &q, &page.items).await?;
+    let items = page
+        .items
+        .iter()
+        .map(|r| {
+            let mut item = record_json(r, &req);
+            if let (Some(m), Some(obj)) = (marks.get(r.id()), item.as_object_mut()) {
+                obj.insert("search".into(), serde_json::json!({ "highlights": m }));
+            }
+            item
+        })
+        .collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);
     pick_fields(&mut out, q.fields.as_deref());
     Ok(Json(out).into_response())

@@ -29,6 +29,7 @@ pub struct Query {
     pub skip_total: Option<String>,
     pub expand: Option<String>,
     pub fields: Option<String>,
+    pub search: Option<String>,
 }
 
 impl Query {
@@ -49,6 +50,7 @@ impl Query {
                 "skipTotal" => &mut out.skip_total,
                 "expand" => &mut out.expand,
                 "fields" => &mut out.fields,
+                "search" => &mut out.search,
                 _ => continue,
             };
             *slot = Some(v);
@@ -114,8 +116,8 @@ fn parse_positive(name: &str, raw: Option<&str>, default: u64, max: u64) -> ApiR
     }
 }
 
-/// The list-query extractor: `page`, `perPage`, `sort`, `filter`, `skipTotal`, `expand` and
-/// `fields` read once into the plain [`keel_app::records::ListQuery`] (bad paging is a 400
+/// The list-query extractor: `page`, `perPage`, `sort`, `filter`, `skipTotal`, `expand`,
+/// `fields` and Keel's `search` read once into the plain [`keel_app::records::ListQuery`] (bad paging is a 400
 /// naming the parameter). Take it as `Result<ListQuery, ApiError>` to answer a missing
 /// collection's 404 first, as PocketBase does.
 pub struct ListQuery(pub keel_app::records::ListQuery);
@@ -129,6 +131,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             params: q.list_params()?,
             expand: q.expand().map(String::from),
             fields: q.fields().map(String::from),
+            search: q
+                .search
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
         }))
     }
 }

@@ -1,0 +1,281 @@
+//! One open embedded index: its tantivy schema (`_id`, and one text field `f_<name>` per
+//! searchable field, stored, with positions), its analyzer (words lowercased and stemmed by
+//! the index's language), one writer and one reader.
+//!
+//! Every write commits and reloads the reader before it returns, so it is visible to the
+//! next search. Calls run on the blocking pool (commits fsync).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use keel_core::search::{Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery, SearchSettings};
+use keel_core::{Error, Result};
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
+use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use super::query::{analyze, build};
+use crate::highlight::{snippet, within_one_edit};
+
+const TOKENIZER: &str = "keel";
+const ID: &str = "_id";
+/// The writer's indexing memory (tantivy's minimum is 15 MB).
+const WRITER_BYTES: usize = 20_000_000;
+
+pub(crate) fn err(what: &'static str) -> impl Fn(tantivy::TantivyError) -> Error {
+    move |e| Error::internal(format!("search index: {what}: {e}"))
+}
+
+/// The analyzer of `language`: words (runs of letters and digits), at most 40 bytes,
+/// lowercased, stemmed (not for `simple`).
+pub(crate) fn analyzer(language: Language) -> TextAnalyzer {
+    use tantivy::tokenizer::Language as L;
+    let stem = match language {
+        Language::Simple => None,
+        Language::Arabic => Some(L::Arabic),
+        Language::Danish => Some(L::Danish),
+        Language::Dutch => Some(L::Dutch),
+        Language::English => Some(L::English),
+        Language::Finnish => Some(L::Finnish),
+        Language::French => Some(L::French),
+        Language::German => Some(L::German),
+        Language::Greek => Some(L::Greek),
+        Language::Hungarian => Some(L::Hungarian),
+        Language::Italian => Some(L::Italian),
+        Language::Norwegian => Some(L::Norwegian),
+        Language::Portuguese => Some(L::Portuguese),
+        Language::Romanian => Some(L::Romanian),
+        Language::Russian => Some(L::Russian),
+        Language::Spanish => Some(L::Spanish),
+        Language::Swedish => Some(L::Swedish),
+        Language::Tamil => Some(L::Tamil),
+        Language::Turkish => Some(L::Turkish),
+    };
+    let base = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match stem {
+        Some(l) => base.filter(Stemmer::new(l)).build(),
+        None => base.build(),
+    }
+}
+
+fn schema(settings: &SearchSettings) -> Schema {
+    let mut b = Schema::builder();
+    b.add_text_field(ID, STRING | STORED | FAST);
+    let text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    for name in settings.fields.keys() {
+        b.add_text_field(&format!("f_{name}"), text.clone());
+    }
+    b.build()
+}
+
+pub(crate) struct OpenIndex {
+    pub(crate) settings: SearchSettings,
+    analyzer: TextAnalyzer,
+    id: Field,
+    /// (name, field, weight)
+    fields: Vec<(String, Field, f32)>,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+}
+
+impl OpenIndex {
+    /// Opens the tantivy index in `dir`, creating it when `create`.
+    pub(crate) fn open(dir: &Path, settings: &SearchSettings, create: bool) -> Result<OpenIndex> {
+        let index = if create {
+            std::fs::create_dir_all(dir).map_err(Error::wrap)?;
+            Index::create_in_dir(dir, schema(settings)).map_err(err("create"))?
+        } else {
+            Index::open_in_dir(dir).map_err(err("open"))?
+        };
+        let analyzer = analyzer(settings.language);
+        index.tokenizers().register(TOKENIZER, analyzer.clone());
+        let s = index.schema();
+        let id = s.get_field(ID).map_err(err("schema"))?;
+        let mut fields = Vec::new();
+        for (name, weight) in &settings.fields {
+            let f = s.get_field(&format!("f_{name}")).map_err(err("schema"))?;
+            fields.push((name.clone(), f, *weight as f32));
+        }
+        let writer = index
+            .writer_with_num_threads(1, WRITER_BYTES)
+            .map_err(err("open a writer"))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(err("open a reader"))?;
+        Ok(OpenIndex {
+            settings: settings.clone(),
+            analyzer,
+            id,
+            fields,
+            writer: Mutex::new(writer),
+            reader,
+        })
+    }
+
+    fn write(&self, f: impl FnOnce(&mut IndexWriter, &OpenIndex) -> Result<()>) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = f(&mut w, self) {
+            let _ = w.rollback();
+            return Err(e);
+        }
+        w.commit().map_err(err("commit"))?;
+        self.reader.reload().map_err(err("reload"))
+    }
+
+    pub(crate) fn upsert(&self, docs: &[SearchDocument]) -> Result<()> {
+        self.write(|w, me| {
+            for d in docs {
+                w.delete_term(Term::from_field_text(me.id, &d.id));
+                let mut doc = TantivyDocument::default();
+                doc.add_text(me.id, &d.id);
+                for (name, field, _) in &me.fields {
+                    if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
+                        doc.add_text(*field, text);
+                    }
+                }
+                w.add_document(doc).map_err(err("add"))?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn delete(&self, ids: &[String]) -> Result<()> {
+        self.write(|w, me| {
+            for id in ids {
+                w.delete_term(Term::from_field_text(me.id, id));
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn clear(&self) -> Result<()> {
+        self.write(|w, _| w.delete_all_documents().map(|_| ()).map_err(err("clear")))
+    }
+
+    fn weighted(&self) -> Vec<(Field, f32)> {
+        self.fields.iter().map(|(_, f, w)| (*f, *w)).collect()
+    }
+
+    pub(crate) fn search(&self, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
+        let mut analyzer = self.analyzer.clone();
+        let Some(q) = build(query, &self.weighted(), &mut analyzer) else {
+            return Ok(Vec::new());
+        };
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(err("search"))?;
+        let mut columns = Vec::new();
+        for seg in searcher.segment_readers() {
+            columns.push(seg.fast_fields().str(ID).map_err(err("read ids"))?);
+        }
+        let mut hits = Vec::with_capacity(top.len());
+        let mut buf = String::new();
+        for (score, DocAddress { segment_ord, doc_id }) in top {
+            let Some(Some(col)) = columns.get(segment_ord as usize) else {
+                continue;
+            };
+            let Some(ord) = col.term_ords(doc_id).next() else {
+                continue;
+            };
+            buf.clear();
+            if col.ord_to_str(ord, &mut buf).map_err(Error::wrap)? {
+                hits.push(SearchHit { id: buf.clone(), score });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The stems, prefixes and typo-tolerant stems a token may match to be highlighted.
+    fn wanted(&self, query: &SearchQuery) -> Wanted {
+        let mut a = self.analyzer.clone();
+        let mut w = Wanted::default();
+        for part in &query.include {
+            match part {
+                QueryPart::Word { word, prefix, fuzzy } => {
+                    for stem in analyze(&mut a, word) {
+                        if *fuzzy && stem.chars().count() >= keel_core::search::FUZZY_MIN_CHARS {
+                            w.fuzzy.push(stem.clone());
+                        }
+                        w.exact.insert(stem);
+                    }
+                    if *prefix {
+                        w.prefixes.push(word.clone());
+                    }
+                }
+                QueryPart::Phrase(words) => {
+                    for word in words {
+                        w.exact.extend(analyze(&mut a, word));
+                    }
+                }
+            }
+        }
+        w
+    }
+
+    pub(crate) fn highlights(&self, query: &SearchQuery, ids: &[String]) -> Result<Vec<(String, Highlights)>> {
+        let wanted = self.wanted(query);
+        let searcher = self.reader.searcher();
+        let mut out = Vec::new();
+        for id in ids {
+            let q = TermQuery::new(Term::from_field_text(self.id, id), IndexRecordOption::Basic);
+            let top = searcher
+                .search(&q, &TopDocs::with_limit(1).order_by_score())
+                .map_err(err("search"))?;
+            let Some((_, addr)) = top.into_iter().next() else {
+                continue;
+            };
+            let doc: TantivyDocument = searcher.doc(addr).map_err(err("read"))?;
+            let mut marks = Highlights::new();
+            for (name, field, _) in &self.fields {
+                let Some(text) = doc.get_first(*field).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let mut a = self.analyzer.clone();
+                let mut spans = Vec::new();
+                let mut ts = a.token_stream(text);
+                while ts.advance() {
+                    let t = ts.token();
+                    let raw = text.get(t.offset_from..t.offset_to).unwrap_or("").to_lowercase();
+                    if wanted.matches(&t.text, &raw) {
+                        spans.push((t.offset_from, t.offset_to));
+                    }
+                }
+                if let Some(s) = snippet(text, &spans) {
+                    marks.insert(name.clone(), s);
+                }
+            }
+            out.push((id.clone(), marks));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Default)]
+struct Wanted {
+    exact: HashSet<String>,
+    prefixes: Vec<String>,
+    fuzzy: Vec<String>,
+}
+
+impl Wanted {
+    fn matches(&self, stem: &str, raw: &str) -> bool {
+        self.exact.contains(stem)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| stem.starts_with(p.as_str()) || raw.starts_with(p.as_str()))
+            || self.fuzzy.iter().any(|f| within_one_edit(f, stem))
+    }
+}

@@ -1,0 +1,60 @@
+//! The embedded provider passes the search suite, and says after a restart whether its index
+//! is in step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keel_core::search::{IndexState, Language, SearchDocument, SearchIndex, SearchQuery, SearchSettings};
+use keel_search::embedded::EmbeddedSearch;
+
+#[tokio::test]
+async fn embedded_passes_the_search_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let search: Arc<dyn SearchIndex> = EmbeddedSearch::new(dir.path().join("search")).unwrap();
+    keel_testkit::search_suite(move || {
+        let s = search.clone();
+        Box::pin(async move { s })
+    })
+    .await;
+}
+
+fn settings() -> SearchSettings {
+    SearchSettings {
+        fields: BTreeMap::from([("title".to_string(), 1)]),
+        language: Language::English,
+    }
+}
+
+#[tokio::test]
+async fn a_restart_after_close_is_in_step_and_after_a_crash_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("search");
+    let doc = SearchDocument {
+        id: "a".into(),
+        fields: BTreeMap::from([("title".to_string(), "hello world".to_string())]),
+    };
+    {
+        let s = EmbeddedSearch::new(&root).unwrap();
+        assert_eq!(s.ensure("c1", &settings()).await.unwrap(), IndexState::Empty);
+        s.upsert("c1", vec![doc.clone()]).await.unwrap();
+        s.close().await.unwrap();
+    }
+    {
+        let s = EmbeddedSearch::new(&root).unwrap();
+        assert_eq!(s.ensure("c1", &settings()).await.unwrap(), IndexState::InStep);
+        let hits = s.search("c1", &SearchQuery::parse("hello").unwrap(), 10).await.unwrap();
+        assert_eq!(hits.len(), 1, "the documents survive a restart");
+        // Dropped without close: as after a crash.
+    }
+    let s = EmbeddedSearch::new(&root).unwrap();
+    assert_eq!(s.ensure("c1", &settings()).await.unwrap(), IndexState::Unknown);
+    s.close().await.unwrap();
+    s.upsert("c1", vec![doc]).await.unwrap();
+    drop(s);
+    let s = EmbeddedSearch::new(&root).unwrap();
+    assert_eq!(
+        s.ensure("c1", &settings()).await.unwrap(),
+        IndexState::Unknown,
+        "a write after close is not in step"
+    );
+}
