@@ -39,6 +39,13 @@ impl ObjectFileStore {
     pub fn new(name: &'static str, inner: Arc<dyn ObjectStore>) -> ObjectFileStore {
         ObjectFileStore { name, inner }
     }
+
+    /// The same backend with every key under `prefix/` (e.g. backups in a bucket that may also
+    /// hold files): keys given and listed stay relative to it.
+    pub fn with_prefix(self, prefix: &str) -> ObjectFileStore {
+        let inner: Arc<dyn ObjectStore> = Arc::new(object_store::prefix::PrefixStore::new(self.inner, prefix));
+        ObjectFileStore { name: self.name, inner }
+    }
 }
 
 /// Checks `key` and turns it into an object path.

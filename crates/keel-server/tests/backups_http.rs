@@ -478,3 +478,60 @@ async fn on_postgres_and_mariadb_backups_point_to_the_engines_tools() {
         assert_eq!(r.status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn backups_on_s3_are_made_listed_downloaded_and_restored_from_the_bucket() {
+    let Some(moto) = keel_testkit::object_servers::Moto::start().await else {
+        return;
+    };
+    let app = App::new().await;
+    let su = app.superuser().await;
+    let (col, rec, file) = record_with_file(&app, &su).await;
+    let s3 = json!({
+        "enabled": true, "bucket": moto.bucket, "region": "us-east-1", "endpoint": moto.endpoint,
+        "accessKey": "test", "secret": "moto-secret", "forcePathStyle": true,
+    });
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/settings",
+            Some(&su),
+            Some(json!({"backups": {"s3": s3}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    let r = app
+        .send(Method::POST, "/api/backups", Some(&su), Some(json!({"name": "s3.zip"})))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    // In the bucket (under keel_backups/), not in the data dir.
+    assert!(!app.dir.path().join("backups/s3.zip").exists());
+    let bucket = keel_files::from_s3_settings(&s3).unwrap();
+    let listed = keel_core::files::FileStore::list(&bucket, "keel_backups/")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+        ["keel_backups/s3.zip"]
+    );
+
+    let r = app.send(Method::GET, "/api/backups", Some(&su), None).await;
+    assert_eq!(keys(&r.json), ["s3.zip"]);
+    let token = file_token(&app, &su).await;
+    let r = app
+        .send(Method::GET, &format!("/api/backups/s3.zip?token={token}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let names = zip_names(&r.bytes);
+    assert!(names.contains(&"data.db".to_string()), "{names:?}");
+    assert!(names.contains(&format!("storage/{col}/{rec}/{file}")), "{names:?}");
+
+    // A restore fetches it from the bucket and stages it for the restart.
+    let r = app
+        .send(Method::POST, "/api/backups/s3.zip/restore", Some(&su), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let staged = app.dir.path().join(".keel_restore");
+    assert!(staged.join("pending/data.db").exists());
+}

@@ -40,11 +40,29 @@ pub struct BackupsSettings {
     pub s3: S3Settings,
 }
 
-/// `settings.backups.s3` (only `enabled` is read in this build).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct S3Settings {
-    pub enabled: bool,
+/// `settings.backups.s3`: PocketBase's S3 object, as `settings.s3` (read by
+/// `keel_files::from_s3_settings` when `enabled`).
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct S3Settings(pub serde_json::Value);
+
+impl S3Settings {
+    /// Whether backups go to S3.
+    pub fn enabled(&self) -> bool {
+        self.0
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+impl std::fmt::Debug for S3Settings {
+    // The object holds the secret: only whether it is on is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("enabled", &self.enabled())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BackupsSettings {
@@ -354,8 +372,7 @@ pub fn check_settings(section: &serde_json::Value, sqlite_data: bool) -> Result<
             fail("backups.cronMaxKeep", "validation_required", "Cannot be blank.".into());
         }
     }
-    // `backups.s3` itself is checked with `s3` by the settings update (the same shape); using
-    // it is refused by `storage::open` until backups are written to S3.
+    // `backups.s3` itself is checked with `s3` by the settings update (the same shape).
     if errs.is_empty() {
         Ok(())
     } else {

@@ -1,6 +1,7 @@
-//! Where backups are kept: the data dir's `backups/` through the local `FileStore`, or S3
-//! when `settings.backups.s3.enabled` (not in this build yet: refused with a 400 that says
-//! so). Every access to the backups' store goes through here, through the `FileStore` trait.
+//! Where backups are kept: the data dir's `backups/` through the local `FileStore`, or, when
+//! `settings.backups.s3.enabled`, that bucket under [`S3_PREFIX`] (so a bucket shared with
+//! `settings.s3`'s files keeps them apart). Every access to the backups' store goes through
+//! here, through the `FileStore` trait.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,13 +16,14 @@ use super::BackupsSettings;
 /// The local backups dir, in the data dir.
 pub const LOCAL_DIR: &str = "backups";
 
+/// The folder of the backups bucket that holds them.
+pub const S3_PREFIX: &str = "keel_backups";
+
 /// The store backups are kept in under `settings`.
 pub fn open(root: &Path, settings: &BackupsSettings) -> Result<Arc<dyn FileStore>, Error> {
-    if settings.s3.enabled {
-        return Err(Error::bad_request(
-            "Failed to load backups filesystem: backups on S3 (backups.s3.enabled) are not available in this \
-             build yet; turn backups.s3 off to keep backups in the data dir's backups/ (see docs/backups.md).",
-        ));
+    if settings.s3.enabled() {
+        let store = keel_files::from_s3_settings(&settings.s3.0)?.with_prefix(S3_PREFIX);
+        return Ok(Arc::new(store));
     }
     let store = keel_files::local::open(&root.join(LOCAL_DIR))?;
     Ok(Arc::new(store))
