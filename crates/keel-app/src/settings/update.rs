@@ -204,19 +204,29 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
             fail("smtp.port".into(), "validation_required", "Cannot be blank.");
         }
     }
-    match keel_files::S3Settings::from_json(&s.s3) {
-        Err(_) => fail(
-            "s3".into(),
-            "validation_invalid_value",
-            "Must be an S3 settings object.",
-        ),
-        Ok(s3) if s3.enabled => {
-            if let Err(Error::BadRequest { fields, .. }) = s3.check("s3") {
-                errs.extend(fields);
-            }
+    // `s3` (files) and `backups.s3` share PocketBase's shape and rules.
+    let backups_s3 = s.backups.get("s3").cloned().unwrap_or(Value::Null);
+    let mut s3_errs = FieldErrors::new();
+    for (name, value) in [("s3", &s.s3), ("backups.s3", &backups_s3)] {
+        if name == "backups.s3" && value.is_null() {
+            continue;
         }
-        Ok(_) => {}
+        match keel_files::S3Settings::from_json(value) {
+            Err(_) => {
+                s3_errs.insert(
+                    name.into(),
+                    FieldError::new("validation_invalid_value", "Must be an S3 settings object."),
+                );
+            }
+            Ok(s3) if s3.enabled => {
+                if let Err(Error::BadRequest { fields, .. }) = s3.check(name) {
+                    s3_errs.extend(fields);
+                }
+            }
+            Ok(_) => {}
+        }
     }
+    errs.extend(s3_errs);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -244,13 +254,15 @@ mod tests {
         let mut s = SettingsData::default();
         s.batch.max_requests = 0;
         s.rate_limits.rules.push(Default::default());
+        // After PocketBase's default rules.
+        let bad = s.rate_limits.rules.len() - 1;
         let err = validate(&s).unwrap_err();
         let Error::BadRequest { fields, .. } = err else {
             panic!("not a 400")
         };
         assert!(fields.contains_key("batch.maxRequests"));
-        assert!(fields.contains_key("rateLimits.rules.0.label"));
-        assert!(fields.contains_key("rateLimits.rules.0.maxRequests"));
+        assert!(fields.contains_key(&format!("rateLimits.rules.{bad}.label")));
+        assert!(fields.contains_key(&format!("rateLimits.rules.{bad}.maxRequests")));
         assert!(validate(&SettingsData::default()).is_ok());
         s.s3 = serde_json::json!({"enabled": true, "bucket": "b"});
         let Error::BadRequest { fields, .. } = validate(&s).unwrap_err() else {
