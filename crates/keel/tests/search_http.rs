@@ -226,6 +226,31 @@ async fn search_ranks_and_combines_with_filter_sort_paging_and_highlights() {
     );
 }
 
+/// PocketBase's JS SDK passes `search` through its list options (`tests/sdk/search.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_passes_search_through() {
+    if let Some(why) = common::node::missing_sdk() {
+        assert!(
+            !common::node::engines_required(),
+            "the SDK search check cannot run: {why}"
+        );
+        println!("skipped the JS SDK search check: {why}");
+        return;
+    }
+    let keel = KeelProcess::start();
+    let api = Api::new(&keel).await;
+    posts(&api).await;
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg("tests/sdk/search.mjs").env("KEEL_URL", keel.url());
+    let status = tokio::task::spawn_blocking(move || common::node::run(cmd, "[sdk search] ", Duration::from_secs(120)))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "tests/sdk/search.mjs failed ({status}); its output is above"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_option_is_checked() {
     let keel = KeelProcess::start();
