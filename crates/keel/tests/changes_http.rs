@@ -165,6 +165,8 @@ async fn classify_and_api_diff(env: &[(&str, &str)]) {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let reader = user_with(&api, &su, "reviewer", &["changes:read"]).await;
+    // The data checks' counts read rows whatever the rules: only for collection managers.
+    let manager = user_with(&api, &su, "schema-owner", &["changes:read", "collections:manage"]).await;
 
     // --- api-diff ---
     let (s, report) = api.post("/api/changes/api-diff", Some(&reader), body.clone()).await;
@@ -239,8 +241,26 @@ async fn classify_and_api_diff(env: &[(&str, &str)]) {
     }
     target["indexes"] = json!(["CREATE UNIQUE INDEX idx_code ON posts (code)"]);
     target["listRule"] = json!("@request.auth.id != ''");
+    // A reader without collections:manage gets the findings, not the counts.
     let (s, report) = api
-        .post("/api/changes/classify", Some(&reader), json!({"collection": target}))
+        .post(
+            "/api/changes/classify",
+            Some(&reader),
+            json!({"collection": target.clone()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["verdict"], "major");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f.get("affectedRows").is_none()),
+        "{report}"
+    );
+    let (s, report) = api
+        .post("/api/changes/classify", Some(&manager), json!({"collection": target}))
         .await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["verdict"], "major");
@@ -296,7 +316,7 @@ async fn classify_and_api_diff(env: &[(&str, &str)]) {
         .await;
     assert_eq!(codes(&report), ["collection-created"]);
     let (_, report) = api
-        .post("/api/changes/classify", Some(&reader), json!({"delete": "posts"}))
+        .post("/api/changes/classify", Some(&manager), json!({"delete": "posts"}))
         .await;
     assert_eq!(finding(&report, "collection-deleted")["affectedRows"], 4);
 
