@@ -16,6 +16,7 @@ mod cache;
 mod cipher;
 mod collection_check;
 mod collections;
+mod commit_hook;
 mod ddl;
 mod durable;
 mod expand;
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
 pub use cipher::{field_aad, FieldCipher, FieldsRewrapped};
+pub use commit_hook::CommitHook;
 pub use durable::{event_payload, record_event_type, EventTap, EVENT_KIND};
 #[doc(hidden)]
 pub use journal::Failpoint;
@@ -161,6 +163,8 @@ pub struct Store {
     pub(crate) tap: std::sync::RwLock<Option<Arc<dyn durable::EventTap>>>,
     /// Seals and opens encrypted fields (`store/cipher.rs`).
     pub(crate) cipher: std::sync::RwLock<Option<Arc<dyn cipher::FieldCipher>>>,
+    /// Runs inside every record write's transaction (`store/commit_hook.rs`).
+    pub(crate) commit_hook: std::sync::RwLock<Option<Arc<dyn commit_hook::CommitHook>>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -183,6 +187,7 @@ impl Store {
             outbox_wake: tokio::sync::Notify::new(),
             tap: std::sync::RwLock::new(None),
             cipher: std::sync::RwLock::new(None),
+            commit_hook: std::sync::RwLock::new(None),
             failpoint: std::sync::RwLock::new(None),
         };
         store.migrate().await?;

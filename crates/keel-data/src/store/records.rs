@@ -43,6 +43,7 @@ impl<'s> Write<'s> {
     /// the outbox relay if the write added rows.
     pub async fn commit(mut self) -> Result<()> {
         self.write_durable_events().await?;
+        self.run_commit_hook().await?;
         self.tx.commit().await?;
         self.store.emit(self.events).await;
         if self.outbox_written {
