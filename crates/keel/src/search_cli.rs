@@ -25,7 +25,7 @@ pub async fn run(cfg: &Config, cmd: SearchCommand) -> anyhow::Result<()> {
             let _lock = crate::datadir::DataDirLock::acquire(&cfg.data_dir, &embedded)
                 .context("reindex needs the server stopped: the embedded index is written by one process")?;
             let store = open_store_alone(cfg).await?;
-            let search = open_search(cfg)?;
+            let search = open_search(cfg, &store).await?;
             let collections = match collection {
                 Some(name) => vec![store
                     .collection(&name)

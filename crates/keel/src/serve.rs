@@ -76,7 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let bus = open_bus(&cfg, &engines).await?;
     let vault = open_vault(&cfg)?;
     let logs = open_logs(&cfg, &engines).await?;
-    let search = Arc::new(open_search(&cfg)?);
+    let search = Arc::new(open_search(&cfg, &store).await?);
     // Background work (upkeep, push delivery, schedules) stops when this turns true.
     let (stop_background, background) = tokio::sync::watch::channel(false);
     if cfg.jobs.background {

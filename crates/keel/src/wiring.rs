@@ -254,25 +254,28 @@ pub fn open_vault(cfg: &Config) -> anyhow::Result<keel_vault::Keys> {
     keel_vault::Keys::open(source, true).context("the vault's master key")
 }
 
-/// The search service: the embedded provider (indexes in `<data dir>/search/`) when records
-/// are on SQLite, the one setup where a single process serves the data dir. With records on
-/// a shared engine several processes may serve, and an index in one process's data dir
-/// would miss the others' writes: search is then refused, saying why.
-pub fn open_search(cfg: &Config) -> anyhow::Result<keel_app::search::Search> {
-    if cfg.data.engine != DataEngine::Sqlite {
-        return Ok(keel_app::search::Search::refused(
-            "Full-text search is not available with several processes yet: the embedded index lives in one \
-             process's data dir, and records are on a shared engine ([data] engine), so other processes' writes \
-             would not reach it. The PostgreSQL search provider, shared by every process, comes next.",
-        ));
-    }
-    let provider = keel_search::embedded::EmbeddedSearch::new(cfg.data_dir.join("search")).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the search indexes in {}: {e}",
-            cfg.data_dir.join("search").display()
-        )
-    })?;
-    Ok(keel_app::search::Search::new(provider))
+/// The search service, on the records' engine: the embedded provider (indexes in
+/// `<data dir>/search/`) when records are on SQLite, the one setup where a single process
+/// serves the data dir; the PostgreSQL or MariaDB provider on the records' own database (and
+/// engine) when records are there, its index rows written inside each record write's
+/// transaction, shared by every process.
+pub async fn open_search(cfg: &Config, store: &Store) -> anyhow::Result<keel_app::search::Search> {
+    let shared: Arc<dyn keel_search::sql::SqlIndex> =
+        match cfg.data.engine {
+            DataEngine::Sqlite => {
+                let root = cfg.data_dir.join("search");
+                let provider = keel_search::embedded::EmbeddedSearch::new(&root)
+                    .map_err(|e| anyhow::anyhow!("cannot open the search indexes in {}: {e}", root.display()))?;
+                return Ok(keel_app::search::Search::new(provider));
+            }
+            DataEngine::Postgres => keel_search::postgres::PostgresSearch::open(store.engine().clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the search index tables on PostgreSQL: {e}"))?,
+            DataEngine::Mysql => return Ok(keel_app::search::Search::refused(
+                "Full-text search on MariaDB is not available yet: use PostgreSQL or SQLite for searchable records.",
+            )),
+        };
+    Ok(keel_app::search::Search::in_records_transactions(store, shared))
 }
 
 #[cfg(test)]

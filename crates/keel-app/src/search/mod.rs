@@ -2,8 +2,19 @@
 //! searchable fields; its records are kept in an index of the search provider (`App.search`)
 //! named by the collection's id.
 //!
-//! **Kept in step with writes** (the simplest design that is correct with one process, the
-//! only one the embedded provider serves):
+//! **Kept in step with writes**, two ways by where the index lives:
+//!
+//! *On a shared SQL engine* (records on PostgreSQL or MariaDB, the provider on the same
+//! database: [`Search::in_records_transactions`]): the store's commit hook writes each
+//! change's index row **inside the record write's own transaction** (`in_tx.rs`). The index
+//! commits or rolls back with the records, in their commit order, whatever process wrote
+//! them: a crash cannot leave it behind, and two processes cannot apply two versions of a
+//! record in the wrong order. A rebuild reads each page of records and writes it holding the
+//! engine's write lock (no write in any process interleaves), so it never puts back an older
+//! version of a record changed meanwhile.
+//!
+//! *Embedded* (the simplest design that is correct with one process, the only one the
+//! embedded provider serves):
 //! - every committed record change is applied to the index by the task that publishes the
 //!   store's committed changes (`crate::sync`), in commit order, **before** the write is
 //!   answered: a search right after a write by this process sees it. Changes committed
@@ -12,18 +23,16 @@
 //!   provider says on open whether its index is known in step (the embedded provider's
 //!   `clean` mark, written by [`Search::close`] on a clean shutdown). [`start`] rebuilds every index
 //!   that is new, whose settings changed, or that is not known in step, and logs why;
-//! - collection changes (the option set, changed or removed, a field renamed, the collection
-//!   deleted) rebuild or drop the index ([`reconcile`], after every committed collection
-//!   change); `keel search reindex [COLLECTION]` rebuilds;
 //! - a rebuild reads the records page by page while writes go on: the ids changed meanwhile
 //!   are set aside and applied from the table at its end, so a rebuild never leaves an
 //!   older version behind; until it ends, searches see a partial index;
 //! - an index write that fails is logged and the collection rebuilt.
 //!
-//! Several processes: the embedded index lives in one process's data dir. When records are
-//! on a shared engine the binary gives [`Search::refused`]: searches and the `search` option
-//! answer a 400 saying why (the PostgreSQL provider comes next).
+//! Both: collection changes (the option set, changed or removed, a field renamed, the
+//! collection deleted) rebuild or drop the index ([`reconcile`], after every committed
+//! collection change); `keel search reindex [COLLECTION]` rebuilds.
 
+mod in_tx;
 mod list;
 mod rebuild;
 
@@ -34,6 +43,7 @@ use keel_core::events::{RecordAction, RecordEvent};
 use keel_core::search::{IndexState, SearchIndex, SearchSettings};
 use keel_core::{Error, Result};
 use keel_data::Collection;
+use keel_search::sql::SqlIndex;
 use tokio::sync::watch;
 
 pub use list::{highlights, parse, search_ids};
@@ -44,6 +54,8 @@ use crate::App;
 /// The search service of this process.
 pub struct Search {
     provider: Option<Arc<dyn SearchIndex>>,
+    /// The provider again when it writes inside the records' transactions (shared SQL).
+    pub(crate) in_tx: Option<Arc<dyn SqlIndex>>,
     /// Why search is unavailable (no provider).
     refused: String,
     /// Collection id → its index's state in this process.
@@ -75,6 +87,7 @@ impl Search {
     pub fn new(provider: Arc<dyn SearchIndex>) -> Search {
         Search {
             provider: Some(provider),
+            in_tx: None,
             refused: String::new(),
             indexes: Mutex::default(),
             work: Default::default(),
@@ -83,10 +96,21 @@ impl Search {
         }
     }
 
+    /// Search on `provider`, an index on `store`'s own engine written inside every record
+    /// write's transaction (see the module docs).
+    pub fn in_records_transactions(store: &keel_data::Store, provider: Arc<dyn SqlIndex>) -> Search {
+        in_tx::install(store, provider.clone());
+        Search {
+            in_tx: Some(provider.clone()),
+            ..Search::new(provider)
+        }
+    }
+
     /// No search, for the reason `why` (said in every refusal).
     pub fn refused(why: &str) -> Search {
         Search {
             provider: None,
+            in_tx: None,
             refused: why.to_string(),
             indexes: Mutex::default(),
             work: Default::default(),
@@ -266,6 +290,10 @@ pub async fn apply(search: &Search, events: &[&RecordEvent]) {
     let Some(provider) = search.provider.clone() else {
         return;
     };
+    if search.in_tx.is_some() {
+        // Written in the records' transactions already.
+        return;
+    }
     let mut by_collection: Vec<(String, Vec<&RecordEvent>)> = Vec::new();
     {
         let mut slots = search.slots();

@@ -90,12 +90,23 @@ async fn fill(store: &Store, search: &Search, c: &Arc<Collection>, settings: &Se
             filter,
             ..Default::default()
         };
+        // In the records' database: hold the write lock while the page is read and written,
+        // so no write of any process comes between (a newer version is never overwritten).
+        let mut locked = match &search.in_tx {
+            Some(index) => Some((index, store.engine().begin().await?)),
+            None => None,
+        };
         let list = store.list_records(c, &params, &req, Access::Superuser).await?;
         let docs: Vec<SearchDocument> = list.items.iter().map(|r| document(settings, &r.data)).collect();
         let got = docs.len() as u64;
         after = list.items.last().map(|r| r.id().to_string());
-        if !docs.is_empty() {
-            provider.upsert(&c.id, docs).await?;
+        match locked.take() {
+            Some((index, mut tx)) => {
+                index.upsert_in(tx.as_mut(), &c.id, settings, docs).await?;
+                tx.commit().await?;
+            }
+            None if !docs.is_empty() => provider.upsert(&c.id, docs).await?,
+            None => {}
         }
         n += got;
         if got < PAGE {
