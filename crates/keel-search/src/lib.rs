@@ -8,5 +8,6 @@
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod highlight;
+pub mod mysql;
 pub mod postgres;
 pub mod sql;

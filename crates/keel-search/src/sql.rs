@@ -177,16 +177,16 @@ impl Wanted {
 
     /// The highlights of `fields` (field → stored text), each word's stem given by `stem`
     /// (`None`: a word the language ignores).
-    pub(crate) fn highlight<'a>(
+    pub(crate) fn highlight(
         &self,
         fields: &BTreeMap<String, String>,
-        stem: impl Fn(&str) -> Option<&'a str>,
+        stem: impl Fn(&str) -> Option<String>,
     ) -> keel_core::search::Highlights {
         let mut marks = keel_core::search::Highlights::new();
         for (name, text) in fields {
             let spans: Vec<(usize, usize)> = words(text)
                 .into_iter()
-                .filter(|(_, _, raw)| stem(raw).is_some_and(|s| self.matches(s, raw)))
+                .filter(|(_, _, raw)| stem(raw).is_some_and(|s| self.matches(&s, raw)))
                 .map(|(from, to, _)| (from, to))
                 .collect();
             if let Some(s) = crate::highlight::snippet(text, &spans) {

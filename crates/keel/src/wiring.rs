@@ -260,21 +260,20 @@ pub fn open_vault(cfg: &Config) -> anyhow::Result<keel_vault::Keys> {
 /// engine) when records are there, its index rows written inside each record write's
 /// transaction, shared by every process.
 pub async fn open_search(cfg: &Config, store: &Store) -> anyhow::Result<keel_app::search::Search> {
-    let shared: Arc<dyn keel_search::sql::SqlIndex> =
-        match cfg.data.engine {
-            DataEngine::Sqlite => {
-                let root = cfg.data_dir.join("search");
-                let provider = keel_search::embedded::EmbeddedSearch::new(&root)
-                    .map_err(|e| anyhow::anyhow!("cannot open the search indexes in {}: {e}", root.display()))?;
-                return Ok(keel_app::search::Search::new(provider));
-            }
-            DataEngine::Postgres => keel_search::postgres::PostgresSearch::open(store.engine().clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open the search index tables on PostgreSQL: {e}"))?,
-            DataEngine::Mysql => return Ok(keel_app::search::Search::refused(
-                "Full-text search on MariaDB is not available yet: use PostgreSQL or SQLite for searchable records.",
-            )),
-        };
+    let shared: Arc<dyn keel_search::sql::SqlIndex> = match cfg.data.engine {
+        DataEngine::Sqlite => {
+            let root = cfg.data_dir.join("search");
+            let provider = keel_search::embedded::EmbeddedSearch::new(&root)
+                .map_err(|e| anyhow::anyhow!("cannot open the search indexes in {}: {e}", root.display()))?;
+            return Ok(keel_app::search::Search::new(provider));
+        }
+        DataEngine::Postgres => keel_search::postgres::PostgresSearch::open(store.engine().clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the search index tables on PostgreSQL: {e}"))?,
+        DataEngine::Mysql => keel_search::mysql::MysqlSearch::open(store.engine().clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the search index tables on MariaDB: {e}"))?,
+    };
     Ok(keel_app::search::Search::in_records_transactions(store, shared))
 }
 

@@ -80,7 +80,7 @@ pub(super) async fn mark(
     Ok(docs
         .into_iter()
         .map(|(id, fields)| {
-            let marks = wanted.highlight(&fields, |w| stem(w));
+            let marks = wanted.highlight(&fields, |w| stem(w).map(String::from));
             (id, marks)
         })
         .collect())
