@@ -24,7 +24,7 @@
 //!   [`SearchCapabilities`], and documented; the suite skips only what those say.
 //! - **Ranking**: hits come best first. A match in a field of higher weight scores higher
 //!   than the same match in a field of lower weight (BM25-like on the embedded provider,
-//!   `ts_rank` on PostgreSQL); scores compare only within one answer.
+//!   `ts_rank` on PostgreSQL, InnoDB's TF-IDF on MariaDB); scores compare only within one answer.
 //! - **Highlights** are computed on the stored text of the fields of the documents asked
 //!   for, the matched words wrapped in `<mark>…</mark>` and the rest HTML-escaped. Only the
 //!   ids given are read: a caller asks only for documents it may see.
@@ -33,7 +33,8 @@
 //!   (it says so with [`IndexState::Unknown`] on the next open, and the caller rebuilds).
 //!
 //! Several processes: only `shared` providers may serve more than one process; the embedded
-//! index lives in one process's data dir and is refused when records are on a shared engine.
+//! index lives in one process's data dir and serves records on SQLite only (records on
+//! PostgreSQL or MariaDB use that database's own provider).
 
 mod query;
 

@@ -13,7 +13,7 @@
 //!   last word also as a prefix; **no stemming** ("running" does not find "runs") and **no
 //!   typo tolerance**: both are `false` in the capabilities;
 //! - **words InnoDB does not index**: shorter than `innodb_ft_min_token_size` (3 by default)
-//!   or on its stopword list (`the`, `a`, `about`, …: 36 English words by default) are never
+//!   or on its stopword list (`the`, `a`, `about`, …: 35 words by default) are never
 //!   found, and are left out of queries (a search of only such words finds nothing);
 //! - **ranking**: the weighted sum of each class column's `MATCH` score (InnoDB's TF-IDF,
 //!   computed over the whole table, all indexes together), each class weighted by its
