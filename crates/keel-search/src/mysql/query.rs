@@ -44,12 +44,15 @@ mod tests {
     fn words_the_index_lacks_are_left_out() {
         let tokens = Tokens {
             min_chars: 3,
-            stopwords: ["the".to_string()].into(),
+            stopwords: ["the".to_string(), "a".to_string()].into(),
         };
         let q = SearchQuery::parse(r#"the quick "brown fox" -a -lazy -"old dog" ju"#).unwrap();
         let (must, rank) = boolean(&q, &tokens).unwrap();
         assert_eq!(must, r#"+quick +"brown fox" +ju* -lazy -"old dog""#);
         assert_eq!(rank, r#"quick "brown fox" ju*"#);
         assert!(boolean(&SearchQuery::parse("the a").unwrap(), &tokens).is_none());
+        // A last, prefix word is kept whatever its length (not a stopword).
+        let (must, _) = boolean(&SearchQuery::parse("the x").unwrap(), &tokens).unwrap();
+        assert_eq!(must, "+x*");
     }
 }
