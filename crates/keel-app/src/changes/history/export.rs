@@ -210,7 +210,7 @@ mod tests {
         assert!(two < one, "{text}");
         assert!(text.contains("## articles (pbc\\_1)"), "{text}");
         assert!(
-            text.contains("`collection-renamed`: Renamed \\*posts\\*  \\# x"),
+            text.contains("`collection-renamed`: Renamed \\*posts\\* \\# x"),
             "{text}"
         );
         assert!(sections(&rows, Some("posts")).len() == 1);

@@ -219,3 +219,50 @@ pub async fn announce(app: &App, change: &RecordData) {
         tracing::warn!(error = %e, "could not publish a recorded collection change");
     }
 }
+
+/// For the CLI, which opens the data dir directly (whoever can read it reads every change):
+/// a page of the history, newest first unless `params` sorts, optionally only the changes of
+/// the collection `collection` (an id, or a name it has or had).
+pub async fn page_for_operator(
+    store: &keel_data::Store,
+    collection: Option<&str>,
+    params: &ListParams,
+) -> Result<Page<Record>, Error> {
+    let c = store
+        .collection(keel_data::system::CHANGES)
+        .map_err(|_| Error::internal("the _changes collection is missing"))?;
+    let mut params = params.clone();
+    if params.sort.is_none() {
+        params.sort = Some("-seq".into());
+    }
+    if let Some(name) = collection {
+        if !plain(name) {
+            return Err(Error::field(
+                "collection",
+                "validation_invalid_value",
+                "A collection id or name is made of letters, digits and _.",
+            ));
+        }
+        let id = store.collection(name).map(|c| c.id.clone()).unwrap_or_default();
+        let only = format!("(collectionRef = '{name}' || collection = '{name}' || collectionRef = '{id}')");
+        params.filter = Some(
+            match params.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+                Some(f) => format!("{only} && ({f})"),
+                None => only,
+            },
+        );
+    }
+    store
+        .list_records(&c, &params, &RequestInfo::default(), Access::Superuser)
+        .await
+}
+
+/// For the CLI: one change by id.
+pub async fn get_for_operator(store: &keel_data::Store, id: &str) -> Result<Record, Error> {
+    let c = store
+        .collection(keel_data::system::CHANGES)
+        .map_err(|_| Error::internal("the _changes collection is missing"))?;
+    store
+        .get_record(&c, id, &RequestInfo::default(), Access::Superuser)
+        .await
+}
