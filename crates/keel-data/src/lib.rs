@@ -12,4 +12,7 @@ pub mod system;
 pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::probe::{index_shape, IndexShape, Probe};
-pub use store::{field_errors, AuditVerification, BatchOp, Expanded, ListParams, Page, Record, Store};
+pub use store::{
+    field_errors, AuditVerification, BatchOp, ChangeRecorder, CollectionChange, Expanded, ListParams, Page, Record,
+    Recorded, Store,
+};

@@ -13,6 +13,7 @@ mod alter;
 mod audit;
 mod batch;
 mod cache;
+mod changelog;
 mod cipher;
 mod collection_check;
 mod collections;
@@ -44,7 +45,9 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
+pub use changelog::{ChangeRecorder, CollectionChange};
 pub use cipher::{field_aad, FieldCipher, FieldsRewrapped};
+pub use collections::Recorded;
 pub use commit_hook::CommitHook;
 pub use durable::{event_payload, record_event_type, EventTap, EVENT_KIND};
 #[doc(hidden)]
@@ -274,13 +277,24 @@ impl Store {
     /// Validates names, field options, relation targets and rules (rules are compiled once
     /// to catch errors: a bad rule is a 400 naming e.g. `listRule`). Creates the table.
     pub async fn create_collection(&self, input: Value) -> Result<Arc<Collection>> {
-        collections::create(self, input, SchemaActor::Superuser).await
+        Ok(collections::create(self, input, SchemaActor::Superuser, None).await?.0)
     }
 
     /// [`Store::create_collection`] for `actor`: a non-superuser may not set token secrets
     /// (403).
     pub async fn create_collection_by(&self, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
-        collections::create(self, input, actor).await
+        Ok(collections::create(self, input, actor, None).await?.0)
+    }
+
+    /// [`Store::create_collection_by`], with the change recorded in `_changes` by `recorder`
+    /// in the same transaction (see `store/changelog.rs`); returns the recorded row too.
+    pub async fn create_collection_recorded(
+        &self,
+        input: Value,
+        actor: SchemaActor,
+        recorder: &dyn ChangeRecorder,
+    ) -> Result<Recorded> {
+        collections::create(self, input, actor, Some(recorder)).await
     }
 
     /// Applies a partial update (PocketBase JSON). Fields are matched by `id` (then by name):
@@ -288,7 +302,11 @@ impl Store {
     /// with its column; new fields add columns. Renaming the collection renames the table.
     /// System fields cannot be removed or retyped.
     pub async fn update_collection(&self, name_or_id: &str, patch: Value) -> Result<Arc<Collection>> {
-        collections::update(self, name_or_id, patch, SchemaActor::Superuser).await
+        Ok(
+            collections::update(self, name_or_id, patch, SchemaActor::Superuser, None)
+                .await?
+                .0,
+        )
     }
 
     /// The collection `patch` would make of `name_or_id`, checked as
@@ -312,19 +330,44 @@ impl Store {
         patch: Value,
         actor: SchemaActor,
     ) -> Result<Arc<Collection>> {
-        collections::update(self, name_or_id, patch, actor).await
+        Ok(collections::update(self, name_or_id, patch, actor, None).await?.0)
+    }
+
+    /// [`Store::update_collection_by`], with the change recorded in `_changes` by `recorder`
+    /// in the same transaction; returns the recorded row too (`None` for a no-op).
+    pub async fn update_collection_recorded(
+        &self,
+        name_or_id: &str,
+        patch: Value,
+        actor: SchemaActor,
+        recorder: &dyn ChangeRecorder,
+    ) -> Result<Recorded> {
+        collections::update(self, name_or_id, patch, actor, Some(recorder)).await
     }
 
     /// Deletes a collection and its table. System collections and collections referenced by
     /// another collection's relation field are refused with a 400.
     pub async fn delete_collection(&self, name_or_id: &str) -> Result<Arc<Collection>> {
-        collections::delete(self, name_or_id, SchemaActor::Superuser).await
+        Ok(collections::delete(self, name_or_id, SchemaActor::Superuser, None)
+            .await?
+            .0)
     }
 
     /// [`Store::delete_collection`] for `actor` (a non-superuser gets a 403 for a system
     /// collection, a superuser the 400 above).
     pub async fn delete_collection_by(&self, name_or_id: &str, actor: SchemaActor) -> Result<Arc<Collection>> {
-        collections::delete(self, name_or_id, actor).await
+        Ok(collections::delete(self, name_or_id, actor, None).await?.0)
+    }
+
+    /// [`Store::delete_collection_by`], with the deletion recorded in `_changes` by
+    /// `recorder` in the same transaction; returns the deleted collection and the row.
+    pub async fn delete_collection_recorded(
+        &self,
+        name_or_id: &str,
+        actor: SchemaActor,
+        recorder: &dyn ChangeRecorder,
+    ) -> Result<Recorded> {
+        collections::delete(self, name_or_id, actor, Some(recorder)).await
     }
 
     /// Deletes every record of a collection (cascading like single deletes). System
@@ -530,6 +573,15 @@ impl Store {
     /// (at most 500); no record events, no rules. Answers how many rows.
     pub async fn purge_where_in(&self, name: &str, field: &str, values: &[Value]) -> Result<u64> {
         retention::purge_where_in(self, name, field, values).await
+    }
+
+    // ----- the change history (`_changes`, append-only; see store/changelog.rs) -----
+
+    /// Every recorded collection change without its `before`, `after` and `diff`, oldest
+    /// first (stats and the changelog); `include_system` false leaves out the changes of
+    /// system collections.
+    pub async fn change_summaries(&self, include_system: bool) -> Result<Vec<RecordData>> {
+        changelog::summaries(self, include_system).await
     }
 
     // ----- params (settings and other small JSON values) -----

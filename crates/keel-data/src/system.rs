@@ -628,3 +628,51 @@ pub fn vault_collections() -> Vec<Collection> {
         false,
     )]
 }
+
+/// `_changes`: the history of collection changes (migration `0011_changes`), one row per
+/// committed create, update (rename included) or delete of a collection, written in the
+/// change's own transaction (`store/changelog.rs`). Append-only: record writes are refused
+/// whoever asks. `state` is `applied` for every change recorded so far, so proposals and
+/// reviews can add states later without moving data.
+pub const CHANGES: &str = "_changes";
+
+/// Largest `before`/`after`/`findings`/`diff` value a change keeps (bytes of JSON).
+pub const CHANGE_JSON_MAX: i64 = 16 * 1024 * 1024;
+
+/// The change history's system collection (migration `0011_changes`).
+pub fn change_collections() -> Vec<Collection> {
+    let big_json = |name: &str| {
+        Field::new(
+            name,
+            FieldKind::Json(JsonOptions {
+                max_size: CHANGE_JSON_MAX,
+            }),
+        )
+    };
+    vec![collection(
+        CHANGES,
+        "keel_changes001",
+        vec![
+            number("seq"),
+            text("collectionRef", true),
+            text("collection", true),
+            boolean("system"),
+            text("kind", true),
+            text("source", false),
+            text("author", false),
+            text("state", true),
+            text("verdict", true),
+            text("version", true),
+            text("previousVersion", false),
+            big_json("findings"),
+            big_json("diff"),
+            big_json("before"),
+            big_json("after"),
+        ],
+        &[
+            "CREATE UNIQUE INDEX idx_changes_seq ON {t} (\"seq\")",
+            "CREATE INDEX idx_changes_collection ON {t} (\"collectionRef\", \"seq\")",
+        ],
+        false,
+    )]
+}

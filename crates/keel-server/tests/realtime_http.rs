@@ -567,3 +567,122 @@ async fn the_oauth2_redirect_reaches_the_client_holding_its_state_once() {
     let msg = reader.next().await.expect("the @oauth2 message");
     assert_eq!(msg.json(), json!({"state": id, "code": "", "error": "access_denied"}));
 }
+
+#[tokio::test]
+async fn recorded_collection_changes_reach_changes_subscribers_who_may_read_them_and_the_audit_trail() {
+    let app = TestApp::new().await;
+    let su = app.superuser_token().await;
+    let user = app
+        .create_auth("users", "historian@example.com", "password-historian")
+        .await;
+    let r = app
+        .send(
+            Method::POST,
+            "/api/roles",
+            Some(&su),
+            Some(json!({"name": "historians", "permissions": ["changes:read"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/roles/historians/members/users/{}", user.id()),
+            Some(&su),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let reader = app.login("users", "historian@example.com", "password-historian").await;
+
+    let (mut su_stream, su_client) = app.realtime_connect().await;
+    assert_eq!(
+        subscribe(&app, &su_client, &["changes/*"], Some(&su)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (mut all_stream, all_client) = app.realtime_connect().await;
+    assert_eq!(
+        subscribe(&app, &all_client, &["changes/*"], Some(&reader)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (mut tags_stream, tags_client) = app.realtime_connect().await;
+    assert_eq!(
+        subscribe(&app, &tags_client, &["changes/tags"], Some(&reader)).await,
+        StatusCode::NO_CONTENT
+    );
+
+    // A system collection's change first (superusers only), then posts, then tags: one
+    // forwarder delivers in order, so a change wrongly delivered would come first.
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/collections/_superusers",
+            Some(&su),
+            Some(json!({"authToken": {"duration": 3600}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for name in ["posts", "tags"] {
+        let r = app
+            .send(
+                Method::POST,
+                "/api/collections",
+                Some(&su),
+                Some(json!({"name": name, "type": "base", "fields": [{"name": "title", "type": "text"}]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let msg = su_stream.next().await.expect("a change");
+        assert_eq!(msg.event, "changes/*");
+        let data = msg.json();
+        assert_eq!(data["action"], "applied");
+        seen.push((
+            data["record"]["collection"].as_str().unwrap().to_string(),
+            data["record"]["version"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("_superusers".to_string(), "1.1.0".to_string()),
+            ("posts".to_string(), "1.0.0".to_string()),
+            ("tags".to_string(), "1.0.0".to_string()),
+        ]
+    );
+    let first = all_stream.next().await.expect("a change").json();
+    assert_eq!(
+        first["record"]["collection"], "posts",
+        "a system change reached a non-superuser"
+    );
+    assert_eq!(
+        all_stream.next().await.expect("a change").json()["record"]["collection"],
+        "tags"
+    );
+    let msg = tags_stream.next().await.expect("a change");
+    assert_eq!(msg.event, "changes/tags");
+    let tags_change = msg.json();
+    assert_eq!(tags_change["record"]["kind"], "create");
+
+    // the audit entry of the change names the recorded change and the new version
+    let r = app
+        .send(
+            Method::GET,
+            "/api/audit?filter=event%3D%27collection.create%27&perPage=100",
+            Some(&su),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let items = r.json["items"].as_array().unwrap();
+    let entry = &items
+        .iter()
+        .find(|e| e["details"]["collection"] == "tags")
+        .expect("the audit entry of the tags collection")["details"];
+    assert_eq!(entry["changeId"], tags_change["record"]["id"]);
+    assert_eq!(entry["version"], "1.0.0");
+    assert_eq!(entry["verdict"], "minor");
+}

@@ -50,6 +50,9 @@ pub enum Command {
     /// Check the audit trail's hash chain (exit 1 names the first broken entry)
     #[command(subcommand)]
     Audit(crate::audit_cli::AuditCommand),
+    /// The history of collection changes: list them, show one (opens the data directly)
+    #[command(subcommand)]
+    Changes(crate::changes_cli::ChangesCommand),
     /// List the vault's secrets (metadata), rotate its master key, generate a key
     #[command(subcommand)]
     Vault(crate::vault_cli::VaultCommand),

@@ -1,5 +1,5 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
-//! `schedules`, `roles`, `apikeys`, `audit`, `vault`, `backup`, `ops`, `api`, `bench`, `completion`) and the wiring of every service.
+//! `schedules`, `roles`, `apikeys`, `audit`, `changes`, `vault`, `backup`, `ops`, `api`, `bench`, `completion`) and the wiring of every service.
 #![forbid(unsafe_code)]
 
 mod api_cli;
@@ -11,6 +11,7 @@ mod bench_bus;
 mod bench_ops;
 mod bench_realtime;
 mod bench_webhooks;
+mod changes_cli;
 mod cli;
 mod config;
 mod datadir;
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
             cli::Command::Roles(cmd) => roles_cli::run_roles(&cfg, cmd).await,
             cli::Command::Apikeys(cmd) => apikeys_cli::run(&cfg, cmd).await,
             cli::Command::Audit(cmd) => audit_cli::run(&cfg, cmd).await,
+            cli::Command::Changes(cmd) => changes_cli::run(&cfg, cmd).await,
             cli::Command::Vault(cmd) => vault_cli::run(&cfg, cmd).await,
             cli::Command::Backup(cmd) => backup_cli::run(&cfg, cmd).await,
             cli::Command::Search(cmd) => search_cli::run(&cfg, cmd).await,

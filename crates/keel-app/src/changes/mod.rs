@@ -1,16 +1,19 @@
-//! Schema-change governance (issue 17), first part: the engines that rate a change.
+//! Schema-change governance (issue 17): the engines that rate a change, and the history.
 //!
 //! - [`classify`]: a collection before and after → findings with stable codes and semver
 //!   levels, data checks counted on the real rows (`classify/`);
 //! - [`api_diff`]: two OpenAPI 3.x documents → findings in oasdiff's vocabulary (`api_diff/`);
 //! - [`classify_proposal`] and [`diff_documents`]: what the HTTP API and the CLI call, with
-//!   the caller's permission (`changes:read`, superusers always) and 400s naming the field.
+//!   the caller's permission (`changes:read`, superusers always) and 400s naming the field;
+//! - [`history`]: every committed collection change recorded with its findings, verdict and
+//!   the collection's semver version; read, versions, stats, changelog, realtime events.
 //!
-//! Not built yet: change history, versions, review, comments, impact, stats, realtime.
+//! Not built yet: review (proposals, approvals), comments, impact.
 
 pub mod api_diff;
 pub mod classify;
 mod finding;
+pub mod history;
 
 pub use finding::{verdict, Finding, Level, Report};
 

@@ -235,6 +235,9 @@ async fn run_ops(store: &Store, ops: &Value) -> Result<()> {
 }
 
 async fn run_op(store: &Store, op: &Value) -> Result<()> {
+    // Recorded in the change history as the migration's (no caller applies a file).
+    let recorder = crate::changes::history::Recorder::new("migration", crate::changes::history::Source::Migration);
+    let actor = keel_data::SchemaActor::Superuser;
     if let Some(Value::Object(def)) = op.get("upsert") {
         let ident = [def.get("id"), def.get("name")]
             .into_iter()
@@ -252,16 +255,20 @@ async fn run_op(store: &Store, op: &Value) -> Result<()> {
         match existing {
             Some(c) => {
                 def.remove("id");
-                store.update_collection(&c.id, Value::Object(def)).await?;
+                store
+                    .update_collection_recorded(&c.id, Value::Object(def), actor, &recorder)
+                    .await?;
             }
             None => {
-                store.create_collection(Value::Object(def)).await?;
+                store
+                    .create_collection_recorded(Value::Object(def), actor, &recorder)
+                    .await?;
             }
         }
         return Ok(());
     }
     if let Some(Value::String(id)) = op.get("delete") {
-        return match store.delete_collection(id).await {
+        return match store.delete_collection_recorded(id, actor, &recorder).await {
             Ok(_) | Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         };

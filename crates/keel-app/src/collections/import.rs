@@ -23,10 +23,11 @@ use keel_core::Error;
 use keel_data::Collection;
 use serde_json::{json, Map, Value};
 
-use super::{create, delete, update};
+use super::{create_via, delete_via, update_via};
 use crate::audit::{self, Origin};
 use crate::authz::{authorize, Permission};
 use crate::caller::Caller;
+use crate::changes::history::Source;
 use crate::App;
 
 /// One planned change.
@@ -165,10 +166,10 @@ pub async fn import(
         let before = pending.len();
         for change in pending {
             let result = match &change {
-                Change::Create(data) => create(app, caller, origin, data.clone())
+                Change::Create(data) => create_via(app, caller, origin, data.clone(), Source::Import)
                     .await
                     .map(|c| Done::Created(c.id.clone())),
-                Change::Update(old, patch) => update(app, caller, origin, &old.id, patch.clone())
+                Change::Update(old, patch) => update_via(app, caller, origin, &old.id, patch.clone(), Source::Import)
                     .await
                     .map(|_| Done::Updated(old.clone())),
             };
@@ -220,7 +221,7 @@ pub async fn import(
             let mut left = Vec::new();
             let mut last_error = None;
             for c in gone {
-                match delete(app, caller, origin, &c.id).await {
+                match delete_via(app, caller, origin, &c.id, Source::Import).await {
                     Ok(()) => deleted.push(c.name.clone()),
                     Err(e) => {
                         last_error = Some((c.name.clone(), e));
@@ -250,7 +251,7 @@ pub async fn import(
 async fn undo(app: &App, caller: &Caller, origin: &Origin, done: Vec<Done>) {
     for d in done.into_iter().rev() {
         let result = match &d {
-            Done::Created(id) => delete(app, caller, origin, id).await,
+            Done::Created(id) => delete_via(app, caller, origin, id, Source::Import).await,
             Done::Updated(old) => {
                 let Value::Object(mut back) = old.public_json() else {
                     continue;
@@ -258,7 +259,9 @@ async fn undo(app: &App, caller: &Caller, origin: &Origin, done: Vec<Done>) {
                 back.remove("id");
                 back.remove("created");
                 back.remove("updated");
-                update(app, caller, origin, &old.id, back).await.map(|_| ())
+                update_via(app, caller, origin, &old.id, back, Source::Import)
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(e) = result {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::audit::{self, Origin};
 use crate::authz::{authorize, Permission};
 use crate::caller::Caller;
+use crate::changes::history::{self, Recorder, Source};
 use crate::redact::{collection_json, masked_path};
 use crate::App;
 
@@ -38,19 +39,31 @@ pub async fn create(
     origin: &Origin,
     input: Map<String, Value>,
 ) -> Result<Arc<Collection>, Error> {
+    create_via(app, caller, origin, input, Source::Api).await
+}
+
+/// [`create`], recorded in the change history as coming from `source`.
+pub(crate) async fn create_via(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    input: Map<String, Value>,
+    source: Source,
+) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&input)?;
     crate::search::check_input(app, &input)?;
-    let collection = app
+    let recorder = Recorder::new(caller.actor(), source);
+    let (collection, change) = app
         .store
-        .create_collection_by(Value::Object(input), schema_actor(caller))
+        .create_collection_recorded(Value::Object(input), schema_actor(caller), &recorder)
         .await?;
     let entry = audit::entry(caller, origin, "collection.create")
         .detail("collection", collection.name.clone())
         .detail("collectionId", collection.id.clone())
         .detail("before", Value::Null)
         .detail("after", collection_json(&collection));
-    app.identity.audit(entry).await;
+    changed(app, entry, change.as_ref()).await;
     automigrate(app, &format!("created_{}", collection.name), None, Some(&collection)).await;
     crate::search::collections_changed(app).await;
     Ok(collection)
@@ -64,20 +77,33 @@ pub async fn update(
     id_or_name: &str,
     patch: Map<String, Value>,
 ) -> Result<Arc<Collection>, Error> {
+    update_via(app, caller, origin, id_or_name, patch, Source::Api).await
+}
+
+/// [`update`], recorded in the change history as coming from `source`.
+pub(crate) async fn update_via(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id_or_name: &str,
+    patch: Map<String, Value>,
+    source: Source,
+) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&patch)?;
     crate::search::check_input(app, &patch)?;
     let before = app.store.collection(id_or_name)?;
-    let after = app
+    let recorder = Recorder::new(caller.actor(), source);
+    let (after, change) = app
         .store
-        .update_collection_by(&before.id, Value::Object(patch), schema_actor(caller))
+        .update_collection_recorded(&before.id, Value::Object(patch), schema_actor(caller), &recorder)
         .await?;
     let entry = audit::entry(caller, origin, "collection.update")
         .detail("collection", after.name.clone())
         .detail("collectionId", after.id.clone())
         .detail("before", collection_json(&before))
         .detail("after", collection_json(&after));
-    app.identity.audit(entry).await;
+    changed(app, entry, change.as_ref()).await;
     automigrate(app, &format!("updated_{}", after.name), Some(&before), Some(&after)).await;
     crate::search::collections_changed(app).await;
     Ok(after)
@@ -85,18 +111,48 @@ pub async fn update(
 
 /// Deletes a collection, its table and its files.
 pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id_or_name: &str) -> Result<(), Error> {
+    delete_via(app, caller, origin, id_or_name, Source::Api).await
+}
+
+/// [`delete`], recorded in the change history as coming from `source`.
+pub(crate) async fn delete_via(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id_or_name: &str,
+    source: Source,
+) -> Result<(), Error> {
     authorize(caller, Permission::CollectionsManage)?;
-    let deleted = app.store.delete_collection_by(id_or_name, schema_actor(caller)).await?;
+    let recorder = Recorder::new(caller.actor(), source);
+    let (deleted, change) = app
+        .store
+        .delete_collection_recorded(id_or_name, schema_actor(caller), &recorder)
+        .await?;
     delete_files(app, &deleted.id).await;
     let entry = audit::entry(caller, origin, "collection.delete")
         .detail("collection", deleted.name.clone())
         .detail("collectionId", deleted.id.clone())
         .detail("before", collection_json(&deleted))
         .detail("after", Value::Null);
-    app.identity.audit(entry).await;
+    changed(app, entry, change.as_ref()).await;
     automigrate(app, &format!("deleted_{}", deleted.name), Some(&deleted), None).await;
     crate::search::collections_changed(app).await;
     Ok(())
+}
+
+/// After a committed collection change: its audit entry (naming the recorded change and
+/// the collection's new version) and the realtime event of the recorded change.
+async fn changed(app: &App, mut entry: keel_auth::AuditEntry, change: Option<&keel_data::RecordData>) {
+    if let Some(ch) = change {
+        for key in ["id", "version", "verdict"] {
+            let name = if key == "id" { "changeId" } else { key };
+            entry = entry.detail(name, ch.get(key).cloned().unwrap_or(Value::Null));
+        }
+    }
+    app.identity.audit(entry).await;
+    if let Some(ch) = change {
+        history::announce(app, ch).await;
+    }
 }
 
 /// With `[data] automigrate`, writes the change as a migration file (recorded as applied).

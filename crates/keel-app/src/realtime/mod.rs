@@ -3,8 +3,9 @@
 //! optional `?options=` query/headers) with a POST. A broker task turns every committed record
 //! change, made by this process or another one, heard on the event bus as `records.*`, into
 //! messages for the clients allowed to see it; a second task forwards job lifecycle events
-//! (`jobs.*` on the bus) to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`; a
-//! third carries out the requests for its clients that landed on another process
+//! (`jobs.*` on the bus) to `jobs/{queue}` and `jobs/*` subscribers holding `jobs:read`, and
+//! recorded collection changes (`changes.*`) to `changes/*` subscribers holding
+//! `changes:read` (changes.rs); another carries out the requests for its clients that landed on another process
 //! (subscription changes, OAuth2 redirects: `handover`).
 //!
 //! Wiring (the binary):
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod changes;
 mod client;
 mod dispatch;
 mod jobs;
@@ -100,6 +102,7 @@ impl Realtime {
         let jobs = app.bus.subscribe(crate::sync::JOBS_TOPIC).await?;
         let handed = app.bus.subscribe(handover::TOPIC).await?;
         let ops = app.bus.subscribe(crate::ops::log::TOPIC).await?;
+        let recorded = app.bus.subscribe(crate::changes::history::TOPIC).await?;
         let mut slot = self.broker.lock().unwrap_or_else(|p| p.into_inner());
         if slot.iter().any(|h| !h.is_finished()) || self.shutdown.is_cancelled() {
             return Ok(());
@@ -107,6 +110,7 @@ impl Realtime {
         let weak = Arc::downgrade(self);
         let records = dispatch::run(weak.clone(), app.store.clone(), records, self.shutdown.clone());
         let forwarder = jobs::run(weak.clone(), jobs, self.shutdown.clone());
+        let recorded = changes::run(weak.clone(), recorded, self.shutdown.clone());
         let ops = jobs::run_ops(weak, ops, self.shutdown.clone());
         // Holds the app until shutdown (or until the bus is gone).
         let handed = handover::run(app.clone(), handed, self.shutdown.clone());
@@ -114,6 +118,7 @@ impl Realtime {
             tokio::spawn(records),
             tokio::spawn(forwarder),
             tokio::spawn(ops),
+            tokio::spawn(recorded),
             tokio::spawn(handed),
         ];
         Ok(())

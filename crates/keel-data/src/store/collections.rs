@@ -7,11 +7,12 @@ use keel_core::{Error, Result};
 use serde_json::Value;
 
 use super::cache::Overlay;
+use super::changelog::{self, ChangeRecorder};
 use super::collection_check::{check_view_options, complete_fields, new_field_id, parse, validate};
 use super::journal::Journal;
 use super::{alter, ddl, migrate, view, view_query, Store};
 use crate::request::{is_system_name, SchemaActor};
-use crate::schema::{Collection, CollectionType};
+use crate::schema::{Collection, CollectionType, RecordData};
 use crate::system::AUDIT;
 use keel_sql::{Dialect, Tx};
 
@@ -87,7 +88,15 @@ fn check_secrets(actor: SchemaActor, input: &Value) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
+/// A collection change as committed, with its `_changes` row when one was recorded.
+pub type Recorded = (Arc<Collection>, Option<RecordData>);
+
+pub(crate) async fn create(
+    store: &Store,
+    input: Value,
+    actor: SchemaActor,
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Recorded> {
     let name = input.get("name").and_then(Value::as_str).unwrap_or("");
     let auth = input.get("type").and_then(Value::as_str) == Some("auth");
     check_system(actor, name, false, auth)?;
@@ -128,28 +137,31 @@ pub(crate) async fn create(store: &Store, input: Value, actor: SchemaActor) -> R
 
     let mut journal = Journal::default();
     let created = if c.is_view() {
-        create_view(store, &schema, &c, &mut journal).await
+        create_view(store, &schema, &c, &mut journal, recorder).await
     } else {
-        create_table(store, &c, &mut journal).await
+        create_table(store, &c, &mut journal, recorder).await
     };
-    if let Err(e) = created {
-        // MySQL committed the CREATE TABLE (VIEW): drop it so the name stays free.
-        if !d.transactional_ddl() {
-            if c.is_view() {
-                alter::undo(store, &c, &c, journal, false).await;
-            } else {
-                alter::undo_create(store, &c, journal).await;
+    let change = match created {
+        Ok(change) => change,
+        Err(e) => {
+            // MySQL committed the CREATE TABLE (VIEW): drop it so the name stays free.
+            if !d.transactional_ddl() {
+                if c.is_view() {
+                    alter::undo(store, &c, &c, journal, false).await;
+                } else {
+                    alter::undo_create(store, &c, journal).await;
+                }
             }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
 
     let c = Arc::new(c);
     let mut list = schema.list.clone();
     list.push(c.clone());
     store.set_schema(list);
     store.schema_changed();
-    Ok(c)
+    Ok((c, change))
 }
 
 /// Only auth collections carry auth options (always), only views a `viewQuery` (always).
@@ -226,7 +238,8 @@ pub(crate) async fn update(
     name_or_id: &str,
     patch: Value,
     actor: SchemaActor,
-) -> Result<Arc<Collection>> {
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Recorded> {
     let _guard = store.ddl.lock().await;
     let _lock = lock_schema(store).await?;
     let schema = store.schema();
@@ -235,11 +248,11 @@ pub(crate) async fn update(
     if c.is_view() {
         view::prepare(store, &*schema, &mut c, Some(&old)).await?;
         validate(&schema, Some(&old), &mut c, d)?;
-        return save_update(store, &schema, &old, c).await;
+        return save_update(store, &schema, &old, c, recorder).await;
     }
     match_fields(&old, &mut c)?;
     validate(&schema, Some(&old), &mut c, d)?;
-    save_update(store, &schema, &old, c).await
+    save_update(store, &schema, &old, c, recorder).await
 }
 
 /// The collection `patch` would make of `name_or_id`, checked as [`update`] checks it but
@@ -275,6 +288,11 @@ fn merged_update(
     if old.name == AUDIT {
         return Err(Error::Forbidden(
             "The audit trail (_audit) is append-only: its collection cannot be changed.".into(),
+        ));
+    }
+    if old.name == crate::system::CHANGES {
+        return Err(Error::Forbidden(
+            "The change history (_changes) is append-only: its collection cannot be changed.".into(),
         ));
     }
     let Value::Object(mut patch) = patch else {
@@ -361,10 +379,11 @@ async fn save_update(
     schema: &super::cache::Schema,
     old: &Arc<Collection>,
     c: Collection,
-) -> Result<Arc<Collection>> {
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Recorded> {
     let d = store.engine.dialect();
     let mut journal = Journal::default();
-    let views = match update_table(store, schema, old, &c, &mut journal).await {
+    let (views, change) = match update_table(store, schema, old, &c, &mut journal, recorder).await {
         Ok(views) => views,
         Err(e) => {
             // MySQL committed each DDL statement: put the table back the way `_collections` says.
@@ -393,20 +412,21 @@ async fn save_update(
         .collect();
     store.set_schema(list);
     store.schema_changed();
-    Ok(c)
+    Ok((c, change))
 }
 
 /// Moves the table (or view) of `old` to `c`, recreates the indexes and the views reading it
 /// and saves the `_collections` rows, in one transaction (on engines whose DDL is
 /// transactional); `journal` records how to undo each DDL step that ran. Returns the views
-/// whose fields changed with it.
+/// whose fields changed with it, and the recorded change.
 async fn update_table(
     store: &Store,
     schema: &super::cache::Schema,
     old: &Collection,
     c: &Collection,
     journal: &mut Journal,
-) -> Result<Vec<Arc<Collection>>> {
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<(Vec<Arc<Collection>>, Option<RecordData>)> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), Some(old), c).await?;
@@ -451,9 +471,10 @@ async fn update_table(
     for v in &changed {
         migrate::save_row(store, tx.as_mut(), v, false).await?;
     }
+    let change = changelog::record(store, tx.as_mut(), recorder, Some(old), Some(c)).await?;
     journal.finish(tx.as_mut()).await?;
     tx.commit().await?;
-    Ok(changed)
+    Ok((changed, change))
 }
 
 /// Creates the view of `c` and saves its `_collections` row.
@@ -462,19 +483,27 @@ async fn create_view(
     schema: &super::cache::Schema,
     c: &Collection,
     journal: &mut Journal,
-) -> Result<()> {
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Option<RecordData>> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), None, c).await?;
     view::create(tx.as_mut(), d, schema, c, journal).await?;
     journal.forward(tx.as_mut()).await?;
     migrate::save_row(store, tx.as_mut(), c, true).await?;
+    let change = changelog::record(store, tx.as_mut(), recorder, None, Some(c)).await?;
     journal.finish(tx.as_mut()).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(change)
 }
 
 /// Creates the table of `c` with its indexes and saves its `_collections` row.
-async fn create_table(store: &Store, c: &Collection, journal: &mut Journal) -> Result<()> {
+async fn create_table(
+    store: &Store,
+    c: &Collection,
+    journal: &mut Journal,
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Option<RecordData>> {
     let d = store.engine.dialect();
     let mut tx = store.engine.begin().await?;
     *journal = Journal::start(store, tx.as_mut(), None, c).await?;
@@ -484,8 +513,10 @@ async fn create_table(store: &Store, c: &Collection, journal: &mut Journal) -> R
     run_indexes(tx.as_mut(), c, &stmts[1..], d).await?;
     journal.forward(tx.as_mut()).await?;
     migrate::save_row(store, tx.as_mut(), c, true).await?;
+    let change = changelog::record(store, tx.as_mut(), recorder, None, Some(c)).await?;
     journal.finish(tx.as_mut()).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(change)
 }
 
 /// The cross-process schema lock (MySQL: collection changes of other processes wait); where
@@ -515,7 +546,12 @@ async fn run_indexes(tx: &mut dyn Tx, c: &Collection, stmts: &[String], d: &dyn 
     Ok(())
 }
 
-pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) -> Result<Arc<Collection>> {
+pub(crate) async fn delete(
+    store: &Store,
+    name_or_id: &str,
+    actor: SchemaActor,
+    recorder: Option<&dyn ChangeRecorder>,
+) -> Result<Recorded> {
     let _guard = store.ddl.lock().await;
     let _lock = lock_schema(store).await?;
     let schema = store.schema();
@@ -559,6 +595,8 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
         &[Value::from(c.id.clone())],
     )
     .await?;
+    // Before the DROP, which commits on its own where DDL is not transactional (MySQL).
+    let change = changelog::record(store, tx.as_mut(), recorder, Some(&c), None).await?;
     if c.is_view() {
         view::drop(tx.as_mut(), d, &c.name).await?;
     } else {
@@ -568,5 +606,5 @@ pub(crate) async fn delete(store: &Store, name_or_id: &str, actor: SchemaActor) 
     tx.commit().await?;
     store.set_schema(schema.list.iter().filter(|x| x.id != c.id).cloned().collect());
     store.schema_changed();
-    Ok(c)
+    Ok((c, change))
 }

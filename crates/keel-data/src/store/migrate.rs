@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     "0008_notifications",
     "0009_vault",
     "0010_ops",
+    "0011_changes",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -144,6 +145,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         "0008_notifications" => create_system_collections(store, tx, crate::system::notification_collections()).await,
         "0009_vault" => create_system_collections(store, tx, crate::system::vault_collections()).await,
         "0010_ops" => create_system_collections(store, tx, crate::system::ops_collections()).await,
+        "0011_changes" => create_system_collections(store, tx, crate::system::change_collections()).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }

@@ -467,6 +467,13 @@ fn refuse_append_only(c: &Collection) -> Result<()> {
                 .into(),
         ));
     }
+    if c.name == crate::system::CHANGES {
+        return Err(Error::Forbidden(
+            "The change history (_changes) is append-only: Keel records every collection change itself; \
+             its entries cannot be created, changed or deleted."
+                .into(),
+        ));
+    }
     Ok(())
 }
 

@@ -210,6 +210,13 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("/api/collections/", "collection", "A collection's name or id", None),
     ("/api/collections/", "id", "A record's id", None),
+    (
+        "/api/collections/",
+        "version",
+        "A version of the collection (`MAJOR.MINOR.PATCH`, see its versions)",
+        Some("^[0-9]+\\.[0-9]+\\.[0-9]+$"),
+    ),
+    ("/api/changes/", "id", "A recorded change's id", None),
     ("/api/jobs/", "id", "A job's id", None),
     ("/api/logs/", "id", "A request log's id", None),
     (
