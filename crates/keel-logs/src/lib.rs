@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod entry;
+mod id;
 mod query;
 mod store;
 pub mod writer;

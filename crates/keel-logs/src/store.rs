@@ -97,10 +97,11 @@ impl LogStore {
         tx.commit().await.map_err(db)
     }
 
-    /// Stores `entries` in one transaction, giving each without an id a new one.
+    /// Stores `entries` in one transaction, giving each without an id a new one that sorts by
+    /// its `created` (appended to the primary-key index, not scattered through it).
     pub async fn insert(&self, entries: &mut [LogEntry]) -> Result<()> {
         for e in entries.iter_mut().filter(|e| e.id.is_empty()) {
-            e.id = keel_core::id::new_id();
+            e.id = crate::id::time_ordered_id(e.created);
         }
         let d = self.engine.dialect();
         let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
