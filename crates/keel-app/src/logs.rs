@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use keel_core::{Error, Result};
 use keel_data::{ListParams, Page};
 use keel_logs::{HourStat, LogEntry, LogStore, LEVEL_ERROR, LEVEL_INFO};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::settings::Logs;
@@ -67,42 +68,56 @@ pub fn record_request(app: &App, facts: RequestFacts) {
         return;
     }
     let url = redact_tokens(cut(&facts.url, MAX_URL));
-    let method = cut(&facts.method.to_ascii_uppercase(), 50).to_string();
-    let mut data = Map::new();
-    data.insert("type".into(), "request".into());
-    data.insert("execTime".into(), Value::from(facts.exec_ms));
-    if let Some((message, details)) = facts.error {
-        data.insert("error".into(), Value::String(message));
-        data.insert("details".into(), details);
-    }
-    data.insert("url".into(), Value::String(url.clone()));
-    data.insert("method".into(), Value::String(method.clone()));
-    data.insert("status".into(), Value::from(facts.status));
-    data.insert(
-        "referer".into(),
-        Value::String(cut(&facts.referer, MAX_HEADER).to_string()),
-    );
-    data.insert(
-        "userAgent".into(),
-        Value::String(cut(&facts.user_agent, MAX_HEADER).to_string()),
-    );
+    let method = cut(&facts.method, 50).to_ascii_uppercase();
     let (auth, auth_id) = facts.auth.unwrap_or_default();
-    data.insert("auth".into(), Value::String(auth.clone()));
-    if logs.log_auth_id && !auth.is_empty() {
-        data.insert("authId".into(), Value::String(auth_id));
-    }
-    if logs.log_ip {
-        data.insert("userIP".into(), Value::String(facts.user_ip));
-        data.insert("remoteIP".into(), Value::String(facts.remote_ip));
-    }
+    let (error, details) = match &facts.error {
+        Some((message, details)) => (Some(message.as_str()), Some(details)),
+        None => (None, None),
+    };
+    let data = RequestData {
+        kind: "request",
+        exec_time: facts.exec_ms,
+        error,
+        details,
+        url: &url,
+        method: &method,
+        status: facts.status,
+        referer: cut(&facts.referer, MAX_HEADER),
+        user_agent: cut(&facts.user_agent, MAX_HEADER),
+        auth: &auth,
+        auth_id: (logs.log_auth_id && !auth.is_empty()).then_some(auth_id.as_str()),
+        user_ip: logs.log_ip.then_some(facts.user_ip.as_str()),
+        remote_ip: logs.log_ip.then_some(facts.remote_ip.as_str()),
+    };
     let path = percent_encoding::percent_decode_str(&url).decode_utf8_lossy();
-    app.logs.record(LogEntry {
-        id: String::new(),
-        created: Utc::now(),
-        level,
-        message: format!("{method} {path}"),
-        data,
-    });
+    let message = format!("{method} {path}");
+    app.logs.record(Utc::now(), level, message, &data);
+}
+
+/// A request row's `data`, in PocketBase's member order; serialized once, by the writer's
+/// `record`, with no map built in between.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestData<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    exec_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Value>,
+    url: &'a str,
+    method: &'a str,
+    status: u16,
+    referer: &'a str,
+    user_agent: &'a str,
+    auth: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_id: Option<&'a str>,
+    #[serde(rename = "userIP", skip_serializing_if = "Option::is_none")]
+    user_ip: Option<&'a str>,
+    #[serde(rename = "remoteIP", skip_serializing_if = "Option::is_none")]
+    remote_ip: Option<&'a str>,
 }
 
 /// `url` with the value of every `token` query parameter replaced by `***`.

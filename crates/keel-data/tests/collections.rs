@@ -12,7 +12,7 @@ async fn fresh_store_has_system_collections() {
     let users = t.store.collection("users").unwrap();
     assert_eq!(users.id, "_pb_users_auth_");
     assert!(users.field("email").is_some() && users.field("created").is_some());
-    // _superusers, users and the identity, webhook, notification, vault and ops system
+    // _superusers, users and the identity, webhook, notification, vault, ops and change-history system
     // collections, which cannot be deleted.
     let mut system = keel_data::system::identity_collections();
     system.push(keel_data::system::auth_origins_collection());
@@ -20,6 +20,7 @@ async fn fresh_store_has_system_collections() {
     system.extend(keel_data::system::webhook_collections());
     system.extend(keel_data::system::vault_collections());
     system.extend(keel_data::system::ops_collections());
+    system.extend(keel_data::system::change_collections());
     assert_eq!(t.store.collections().len(), 2 + system.len());
     for c in system {
         let stored = t.store.collection(&c.name).unwrap();

@@ -9,7 +9,19 @@ pub const LEVEL_INFO: i64 = 0;
 pub const LEVEL_WARN: i64 = 4;
 pub const LEVEL_ERROR: i64 = 8;
 
-/// A log row. `id` is empty until the writer stores it (ids are made off the request path).
+/// A row waiting in the writer: its `data` already JSON text (serialized once, straight from
+/// the caller's own shape; no `Map` is built on the request path). Its id is made when it is
+/// stored.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub created: DateTime<Utc>,
+    pub level: i64,
+    pub message: String,
+    /// A JSON object.
+    pub data: String,
+}
+
+/// A log row. `id` is empty until the store gives it one.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub id: String,

@@ -10,7 +10,7 @@ use keel_core::{Error, Result};
 use keel_sql::{ColumnType, Engine, Row, SqlBuf};
 use serde_json::{Map, Value};
 
-use crate::entry::LogEntry;
+use crate::entry::{LogEntry, PendingEntry};
 
 /// Readers of the SQLite file (the logs API's lists and stats).
 const SQLITE_READERS: u32 = 2;
@@ -20,10 +20,6 @@ const AUX_TABLE: &str = "_logs";
 /// The table on a shared PostgreSQL or MariaDB database, where a name starting with `_`
 /// could be a collection's.
 const SHARED_TABLE: &str = "keel_request_logs";
-
-/// Rows per INSERT statement, largest first: a batch is written with a few statements whose
-/// texts repeat (so each stays prepared), not one per row.
-const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// The log rows on one engine.
 #[derive(Clone)]
@@ -100,39 +96,63 @@ impl LogStore {
     /// Stores `entries` in one transaction, giving each without an id a new one that sorts by
     /// its `created` (appended to the primary-key index, not scattered through it).
     pub async fn insert(&self, entries: &mut [LogEntry]) -> Result<()> {
-        for e in entries.iter_mut().filter(|e| e.id.is_empty()) {
-            e.id = crate::id::time_ordered_id(e.created);
-        }
-        let d = self.engine.dialect();
-        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
-        let mut rest: &[LogEntry] = entries;
-        while !rest.is_empty() {
-            let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
-            let (chunk, tail) = rest.split_at(n);
-            let mut buf = SqlBuf::new(d);
-            buf.push("INSERT INTO ")
-                .ident(self.table)
-                .push(" (\"id\", \"level\", \"message\", \"data\", \"created\") VALUES ");
-            for (i, e) in chunk.iter().enumerate() {
-                if i > 0 {
-                    buf.push(", ");
-                }
-                let data = serde_json::to_string(&e.data).map_err(Error::wrap)?;
-                buf.push("(")
-                    .param(Value::String(e.id.clone()))
-                    .push(", ")
-                    .param(Value::from(e.level))
-                    .push(", ")
-                    .param(Value::String(e.message.clone()))
-                    .push(", ")
-                    .param(Value::String(data))
-                    .push(", ")
-                    .param(Value::String(keel_core::time::format(e.created)))
-                    .push(")");
+        let mut rows = Vec::with_capacity(entries.len());
+        for e in entries.iter_mut() {
+            if e.id.is_empty() {
+                e.id = crate::id::time_ordered_id(e.created);
             }
-            tx.execute(&buf.text, &buf.params).await.map_err(db)?;
-            rest = tail;
+            let data = serde_json::to_string(&e.data).map_err(Error::wrap)?;
+            rows.push((e.id.clone(), e.created, e.level, e.message.clone(), data));
         }
+        self.write_rows(rows).await
+    }
+
+    /// Stores the writer's `entries` in one transaction, each with a new id.
+    pub(crate) async fn write(&self, entries: impl Iterator<Item = PendingEntry>) -> Result<()> {
+        let rows = entries
+            .map(|e| {
+                (
+                    crate::id::time_ordered_id(e.created),
+                    e.created,
+                    e.level,
+                    e.message,
+                    e.data,
+                )
+            })
+            .collect();
+        self.write_rows(rows).await
+    }
+
+    /// Inserts `(id, created, level, message, data JSON)` rows in one statement: the rows
+    /// travel as one JSON parameter (`[[id, level, message, data, created], …]`, read back by
+    /// the dialect's `json_rows`), not as five parameters each, whose binding cost more than
+    /// the inserts themselves.
+    async fn write_rows(&self, rows: Vec<(String, DateTime<Utc>, i64, String, String)>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<(String, i64, String, String, String)> = rows
+            .into_iter()
+            .map(|(id, created, level, message, data)| (id, level, message, data, keel_core::time::format(created)))
+            .collect();
+        let batch = serde_json::to_string(&batch).map_err(Error::wrap)?;
+        let d = self.engine.dialect();
+        let select = d.json_rows(
+            &d.placeholder(1),
+            &[
+                ("id", ColumnType::Key),
+                ("level", ColumnType::Number),
+                ("message", ColumnType::Text),
+                ("data", ColumnType::Json),
+                ("created", ColumnType::Key),
+            ],
+        );
+        let sql = format!(
+            "INSERT INTO {} (\"id\", \"level\", \"message\", \"data\", \"created\") {select}",
+            d.quote_ident(self.table)
+        );
+        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
+        tx.execute(&sql, &[Value::String(batch)]).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

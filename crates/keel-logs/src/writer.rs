@@ -7,7 +7,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::entry::LogEntry;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::entry::PendingEntry;
 use crate::store::LogStore;
 
 /// Longest an entry waits in the writer before it is stored.
@@ -20,7 +23,7 @@ const CHANNEL: usize = 32_768;
 pub const DROPPED_TOTAL: &str = "keel_request_logs_dropped_total";
 
 enum Msg {
-    Entry(LogEntry),
+    Entry(PendingEntry),
     Flush(oneshot::Sender<()>),
 }
 
@@ -52,10 +55,21 @@ impl RequestLogs {
         self.inner.as_ref().map(|i| &i.store)
     }
 
-    /// Hands `entry` to the writer without waiting; dropped (and counted) when the writer
-    /// is [`CHANNEL`] entries behind, ignored without a store.
-    pub fn record(&self, entry: LogEntry) {
+    /// Hands a row to the writer without waiting: `data` (a struct or map serializing to a
+    /// JSON object) is serialized here, once. Dropped (and counted) when the writer is
+    /// [`CHANNEL`] entries behind, ignored without a store.
+    pub fn record<D: Serialize + ?Sized>(&self, created: DateTime<Utc>, level: i64, message: String, data: &D) {
         let Some(inner) = &self.inner else { return };
+        let Ok(data) = serde_json::to_string(data) else {
+            metrics::counter!(DROPPED_TOTAL).increment(1);
+            return;
+        };
+        let entry = PendingEntry {
+            created,
+            level,
+            message,
+            data,
+        };
         if inner.tx.try_send(Msg::Entry(entry)).is_err() {
             metrics::counter!(DROPPED_TOTAL).increment(1);
         }
@@ -73,7 +87,7 @@ impl RequestLogs {
 
 async fn run(store: LogStore, mut rx: mpsc::Receiver<Msg>) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
-    let mut batch: Vec<LogEntry> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<PendingEntry> = Vec::with_capacity(MAX_BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
@@ -97,10 +111,10 @@ async fn run(store: LogStore, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            if let Err(e) = store.insert(&mut batch).await {
-                tracing::warn!(error = %e, entries = batch.len(), "request logs not stored");
+            let entries = batch.len();
+            if let Err(e) = store.write(batch.drain(..)).await {
+                tracing::warn!(error = %e, entries, "request logs not stored");
             }
-            batch.clear();
         }
         for done in waiting.drain(..) {
             let _ = done.send(());

@@ -44,13 +44,19 @@ async fn suite(store: LogStore) {
     // 700 rows through the writer: more than one batch, several INSERT sizes.
     let logs = RequestLogs::start(store.clone());
     for i in 0..700u32 {
-        logs.record(entry(at(1, 10, 0) + Duration::milliseconds(i64::from(i)), 200, "GET"));
+        let e = entry(at(1, 10, 0) + Duration::milliseconds(i64::from(i)), 200, "GET");
+        logs.record(e.created, e.level, e.message, &e.data);
     }
     logs.flush().await;
     let all = store.list(&params("", "")).await.unwrap();
     assert_eq!(all.total_items, 700);
     assert_eq!(all.items.len(), 700);
     assert!(all.items.iter().all(|e| e.id.len() == 15));
+    assert_eq!(
+        all.items[699].data,
+        entry(at(1, 10, 0), 200, "GET").data,
+        "data kept as written"
+    );
     assert!(
         all.items.windows(2).all(|w| w[0].created >= w[1].created),
         "newest first"
@@ -115,6 +121,24 @@ async fn suite(store: LogStore) {
     assert_eq!(store.list(&params("", "")).await.unwrap().total_items, 2);
     store.clear().await.unwrap();
     assert_eq!(store.list(&params("", "")).await.unwrap().total_items, 0);
+
+    // Quotes, backslashes, control characters and non-ASCII survive the batch's JSON.
+    let mut odd = entry(at(2, 9, 0), 400, "PATCH");
+    odd.message = "PATCH /api/x?q=\"a\\b\"\n\té😀'; DROP TABLE x; --".into();
+    odd.data.insert(
+        "details".into(),
+        json!({"name": {"code": "bad \"quote\"", "n": [1, 2.5, null, true]}}),
+    );
+    logs.record(odd.created, odd.level, odd.message.clone(), &odd.data);
+    logs.flush().await;
+    let found = store.list(&params("data.status = 400", "")).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].message, odd.message);
+    assert_eq!(found.items[0].data, odd.data);
+    assert_eq!(found.items[0].level, LEVEL_ERROR);
+    let mut odd_rows = vec![odd.clone()];
+    store.insert(&mut odd_rows).await.unwrap();
+    assert_eq!(store.view(&odd_rows[0].id).await.unwrap().data, odd.data);
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Row as _, Sqlite, Transaction, TypeInfo, ValueRef};
 
-use crate::engine::{Dialect, Engine, Row, Tx};
+use crate::engine::{ColumnType, Dialect, Engine, Row, Tx};
 
 /// SQLite's SQL flavour.
 pub struct SqliteDialect;
@@ -41,6 +41,15 @@ impl Dialect for SqliteDialect {
 
     fn json_each(&self, expr: &str) -> String {
         format!("json_each(CASE WHEN json_valid({expr}) THEN {expr} ELSE '[]' END)")
+    }
+
+    fn json_rows(&self, param: &str, columns: &[(&str, ColumnType)]) -> String {
+        let cols: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| format!("value ->> {i} AS {}", self.quote_ident(name)))
+            .collect();
+        format!("SELECT {} FROM json_each({param})", cols.join(", "))
     }
 
     fn json_array_length(&self, expr: &str) -> String {
