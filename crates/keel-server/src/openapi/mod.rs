@@ -51,6 +51,10 @@ const TAGS: &[(&str, &str)] = &[
         "backups",
         "Backups of the data dir: create, list, download, upload, restore (PocketBase)",
     ),
+    (
+        "search",
+        "Full-text search across collections, and free-standing search indexes",
+    ),
     ("cache", "Key-value cache"),
     ("jobs", "Background jobs and queues"),
     ("schedules", "Schedules that enqueue jobs"),
