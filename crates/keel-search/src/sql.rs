@@ -142,6 +142,7 @@ mod tests {
         let s = SearchSettings {
             fields: BTreeMap::from([("title".into(), 4), ("sub".into(), 3), ("body".into(), 1)]),
             language: Language::English,
+            filterable: Vec::new(),
         };
         assert_eq!(class_weights(&s), [0.1, 0.4, 0.5, 0.8]);
     }

@@ -5,14 +5,17 @@
 //! Every write commits and reloads the reader before it returns, so it is visible to the
 //! next search. Calls run on the blocking pool (commits fsync).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use keel_core::search::{Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery, SearchSettings};
+use keel_core::search::{
+    documents_unsupported, DocumentHit, Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery,
+    SearchRequest, SearchResults, SearchSettings, MAX_HITS,
+};
 use keel_core::{Error, Result};
 use tantivy::collector::TopDocs;
-use tantivy::query::TermQuery;
+use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
@@ -22,6 +25,9 @@ use crate::highlight::{snippet, within_one_edit};
 
 const TOKENIZER: &str = "keel";
 const ID: &str = "_id";
+/// The stored document and its attributes (JSON `{"source", "attributes"}`), for
+/// [`OpenIndex::query`]; absent from indexes made before it existed.
+const DOC: &str = "_doc";
 /// The writer's indexing memory (tantivy's minimum is 15 MB).
 const WRITER_BYTES: usize = 20_000_000;
 
@@ -66,6 +72,7 @@ pub(crate) fn analyzer(language: Language) -> TextAnalyzer {
 fn schema(settings: &SearchSettings) -> Schema {
     let mut b = Schema::builder();
     b.add_text_field(ID, STRING | STORED | FAST);
+    b.add_text_field(DOC, STORED);
     let text = TextOptions::default().set_stored().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
@@ -81,6 +88,7 @@ pub(crate) struct OpenIndex {
     pub(crate) settings: SearchSettings,
     analyzer: TextAnalyzer,
     id: Field,
+    doc: Option<Field>,
     /// (name, field, weight)
     fields: Vec<(String, Field, f32)>,
     writer: Mutex<IndexWriter>,
@@ -100,6 +108,7 @@ impl OpenIndex {
         index.tokenizers().register(TOKENIZER, analyzer.clone());
         let s = index.schema();
         let id = s.get_field(ID).map_err(err("schema"))?;
+        let doc = s.get_field(DOC).ok();
         let mut fields = Vec::new();
         for (name, weight) in &settings.fields {
             let f = s.get_field(&format!("f_{name}")).map_err(err("schema"))?;
@@ -117,6 +126,7 @@ impl OpenIndex {
             settings: settings.clone(),
             analyzer,
             id,
+            doc,
             fields,
             writer: Mutex::new(writer),
             reader,
@@ -139,6 +149,10 @@ impl OpenIndex {
                 w.delete_term(Term::from_field_text(me.id, &d.id));
                 let mut doc = TantivyDocument::default();
                 doc.add_text(me.id, &d.id);
+                if let (Some(field), true) = (me.doc, d.source.is_some() || !d.attributes.is_empty()) {
+                    let stored = serde_json::json!({"source": d.source, "attributes": d.attributes});
+                    doc.add_text(field, stored.to_string());
+                }
                 for (name, field, _) in &me.fields {
                     if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
                         doc.add_text(*field, text);
@@ -195,6 +209,70 @@ impl OpenIndex {
             }
         }
         Ok(hits)
+    }
+
+    /// A free-standing index's search: the text's best [`MAX_HITS`] matches (every document
+    /// when the text is empty, by id), filtered on their stored attributes, counted, faceted
+    /// and paged.
+    pub(crate) fn query(&self, req: &SearchRequest) -> Result<SearchResults> {
+        let Some(doc_field) = self.doc else {
+            return Err(documents_unsupported());
+        };
+        let q: Box<dyn Query> = if req.query.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let mut analyzer = self.analyzer.clone();
+            match build(&req.query, &self.weighted(), &mut analyzer) {
+                Some(q) => q,
+                None => return Ok(SearchResults::default()),
+            }
+        };
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(MAX_HITS).order_by_score())
+            .map_err(err("search"))?;
+        let mut out = SearchResults::default();
+        let mut matched = Vec::new();
+        for (score, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr).map_err(err("read"))?;
+            let id = d
+                .get_first(self.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let stored: Stored = d
+                .get_first(doc_field)
+                .and_then(|v| v.as_str())
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            if req.filter.as_ref().is_some_and(|f| !f.matches(&stored.attributes)) {
+                continue;
+            }
+            for facet in &req.facets {
+                let counts = out.facets.entry(facet.clone()).or_default();
+                let mut seen = HashSet::new();
+                for v in stored.attributes.get(facet).into_iter().flatten() {
+                    let key = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if seen.insert(key.clone()) {
+                        *counts.entry(key).or_default() += 1;
+                    }
+                }
+            }
+            matched.push(DocumentHit {
+                id,
+                score,
+                document: stored.source.unwrap_or(serde_json::Value::Null),
+            });
+        }
+        if req.query.is_empty() {
+            matched.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        out.total = matched.len();
+        out.hits = matched.into_iter().skip(req.offset).take(req.limit).collect();
+        Ok(out)
     }
 
     /// The stems, prefixes and typo-tolerant stems a token may match to be highlighted.
@@ -260,6 +338,15 @@ impl OpenIndex {
         }
         Ok(out)
     }
+}
+
+/// What the `_doc` field holds.
+#[derive(Default, serde::Deserialize)]
+struct Stored {
+    #[serde(default)]
+    source: Option<serde_json::Value>,
+    #[serde(default)]
+    attributes: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 #[derive(Default)]

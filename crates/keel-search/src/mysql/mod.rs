@@ -210,6 +210,7 @@ impl SearchIndex for MysqlSearch {
             typo_tolerance: false,
             phrases: true,
             highlights: true,
+            documents: false,
         }
     }
 

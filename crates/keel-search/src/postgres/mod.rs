@@ -176,6 +176,7 @@ impl SearchIndex for PostgresSearch {
             typo_tolerance: self.trgm.is_some(),
             phrases: true,
             highlights: true,
+            documents: false,
         }
     }
 
