@@ -84,15 +84,20 @@ fn collections(app: &App, list: &str) -> Result<Vec<Arc<Collection>>> {
     Ok(out)
 }
 
-/// The query of `text`; a 400 naming `q` when blank or bad.
-fn parse_q(text: &str) -> Result<SearchQuery> {
-    let q = SearchQuery::parse(text).map_err(|e| match e {
+/// The query of `text` (empty when blank); a bad one is a 400 naming `field`.
+pub(crate) fn query_named(text: &str, field: &str) -> Result<SearchQuery> {
+    SearchQuery::parse(text).map_err(|e| match e {
         Error::BadRequest { fields, message } => {
             let why = fields.into_values().next().map(|f| f.message).unwrap_or(message);
-            bad("q", why)
+            bad(field, why)
         }
         e => e,
-    })?;
+    })
+}
+
+/// The query of `text`; a 400 naming `q` when blank or bad.
+fn parse_q(text: &str) -> Result<SearchQuery> {
+    let q = query_named(text, "q")?;
     if q.is_empty() {
         return Err(bad("q", "Give the words to search for: q=quick fox."));
     }

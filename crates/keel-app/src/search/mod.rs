@@ -34,6 +34,7 @@
 
 mod across;
 mod in_tx;
+pub mod indexes;
 mod list;
 mod rebuild;
 
