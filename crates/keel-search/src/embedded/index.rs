@@ -5,13 +5,13 @@
 //! Every write commits and reloads the reader before it returns, so it is visible to the
 //! next search. Calls run on the blocking pool (commits fsync).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
 use keel_core::search::{
-    documents_unsupported, DocumentHit, Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery,
-    SearchRequest, SearchResults, SearchSettings, MAX_HITS,
+    documents_unsupported, Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery, SearchRequest,
+    SearchResults, SearchSettings, MAX_HITS,
 };
 use keel_core::{Error, Result};
 use tantivy::collector::TopDocs;
@@ -21,6 +21,7 @@ use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::query::{analyze, build};
+use crate::documents::{select, stored};
 use crate::highlight::{snippet, within_one_edit};
 
 const TOKENIZER: &str = "keel";
@@ -149,9 +150,8 @@ impl OpenIndex {
                 w.delete_term(Term::from_field_text(me.id, &d.id));
                 let mut doc = TantivyDocument::default();
                 doc.add_text(me.id, &d.id);
-                if let (Some(field), true) = (me.doc, d.source.is_some() || !d.attributes.is_empty()) {
-                    let stored = serde_json::json!({"source": d.source, "attributes": d.attributes});
-                    doc.add_text(field, stored.to_string());
+                if let (Some(field), Some(stored)) = (me.doc, stored(d)) {
+                    doc.add_text(field, stored);
                 }
                 for (name, field, _) in &me.fields {
                     if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
@@ -231,8 +231,7 @@ impl OpenIndex {
         let top = searcher
             .search(&q, &TopDocs::with_limit(MAX_HITS).order_by_score())
             .map_err(err("search"))?;
-        let mut out = SearchResults::default();
-        let mut matched = Vec::new();
+        let mut candidates = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr).map_err(err("read"))?;
             let id = d
@@ -240,39 +239,13 @@ impl OpenIndex {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string();
-            let stored: Stored = d
-                .get_first(doc_field)
-                .and_then(|v| v.as_str())
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default();
-            if req.filter.as_ref().is_some_and(|f| !f.matches(&stored.attributes)) {
-                continue;
-            }
-            for facet in &req.facets {
-                let counts = out.facets.entry(facet.clone()).or_default();
-                let mut seen = HashSet::new();
-                for v in stored.attributes.get(facet).into_iter().flatten() {
-                    let key = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    if seen.insert(key.clone()) {
-                        *counts.entry(key).or_default() += 1;
-                    }
-                }
-            }
-            matched.push(DocumentHit {
-                id,
-                score,
-                document: stored.source.unwrap_or(serde_json::Value::Null),
-            });
+            let stored = d.get_first(doc_field).and_then(|v| v.as_str()).map(String::from);
+            candidates.push((id, score, stored));
         }
         if req.query.is_empty() {
-            matched.sort_by(|a, b| a.id.cmp(&b.id));
+            candidates.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        out.total = matched.len();
-        out.hits = matched.into_iter().skip(req.offset).take(req.limit).collect();
-        Ok(out)
+        Ok(select(candidates, req))
     }
 
     /// The stems, prefixes and typo-tolerant stems a token may match to be highlighted.
@@ -338,15 +311,6 @@ impl OpenIndex {
         }
         Ok(out)
     }
-}
-
-/// What the `_doc` field holds.
-#[derive(Default, serde::Deserialize)]
-struct Stored {
-    #[serde(default)]
-    source: Option<serde_json::Value>,
-    #[serde(default)]
-    attributes: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 #[derive(Default)]
