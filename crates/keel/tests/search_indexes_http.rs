@@ -241,7 +241,8 @@ async fn permissions_and_bad_input(db: Db) {
     let writer = api.user_with("writer", &["search:write"]).await;
     let manager = api.user_with("manager", &["search:manage"]).await;
     let doc = json!({"id": "x1", "title": "new"});
-    let cases: Vec<(Method, String, Option<&str>, Option<Value>, u16)> = vec![
+    type Case<'a> = (Method, String, Option<&'a str>, Option<Value>, u16);
+    let cases: Vec<Case<'_>> = vec![
         (Method::GET, "/api/search/indexes".into(), None, None, 401),
         (Method::GET, "/api/search/indexes".into(), Some(&writer), None, 403),
         (Method::GET, "/api/search/indexes".into(), Some(&reader), None, 200),

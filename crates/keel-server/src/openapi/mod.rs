@@ -234,6 +234,18 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),
     ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
     ("/api/vault/secrets/", "id", "A secret's id or name", None),
+    (
+        "/api/search/indexes/",
+        "name",
+        "A free-standing search index's name",
+        Some("^[A-Za-z0-9_-]{1,60}$"),
+    ),
+    (
+        "/api/search/indexes/",
+        "id",
+        "A document's id",
+        Some("^[A-Za-z0-9_.:-]{1,100}$"),
+    ),
     ("/api/ops/targets/", "id", "A target's id or name", None),
     ("/api/ops/runbooks/", "id", "A runbook's id or name", None),
     (
