@@ -70,6 +70,12 @@ pub enum Permission {
     /// Classify proposed collection changes (with counts from the data) and diff API
     /// documents (`/api/changes/classify`, `/api/changes/api-diff`).
     ChangesRead,
+    /// List free-standing search indexes and search them (`/api/search/indexes`).
+    SearchRead,
+    /// Add, replace and delete documents of free-standing search indexes.
+    SearchWrite,
+    /// Create, change and delete free-standing search indexes.
+    SearchManage,
 }
 
 impl Permission {
@@ -103,6 +109,9 @@ impl Permission {
             Permission::VaultReveal => "vault:reveal",
             Permission::VaultManage => "vault:manage",
             Permission::ChangesRead => "changes:read",
+            Permission::SearchRead => "search:read",
+            Permission::SearchWrite => "search:write",
+            Permission::SearchManage => "search:manage",
         }
     }
 }
@@ -210,6 +219,9 @@ mod tests {
             Permission::VaultRead,
             Permission::VaultReveal,
             Permission::VaultManage,
+            Permission::SearchRead,
+            Permission::SearchWrite,
+            Permission::SearchManage,
         ] {
             assert!(authorize(&su, p).is_ok(), "{p}");
             match authorize(&user, p) {

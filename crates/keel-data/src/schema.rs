@@ -103,6 +103,7 @@ impl SearchOption {
                 .as_deref()
                 .and_then(keel_core::search::Language::parse)
                 .unwrap_or_default(),
+            filterable: Vec::new(),
         }
     }
 }

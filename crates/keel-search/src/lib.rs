@@ -5,6 +5,7 @@
 //! (`sql::SqlIndex`).
 #![forbid(unsafe_code)]
 
+mod documents;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod highlight;

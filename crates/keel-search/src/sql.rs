@@ -58,23 +58,39 @@ pub(crate) fn class_weights(settings: &SearchSettings) -> [f32; 4] {
 
 /// `docs` with one document per id (the last one wins), sorted by id (so concurrent
 /// writers lock rows in the same order), as the JSON array the statements read:
-/// `[{"id": …, "f": {field: text}}]`, only the fields of `settings`.
+/// `[{"id": …, "f": {field: text}, "d": stored}]`, only the fields of `settings`; `d` the
+/// stored source and attributes (`crate::documents::stored`), `null` for a record.
 pub(crate) fn docs_json(settings: &SearchSettings, docs: Vec<SearchDocument>) -> Value {
-    let mut by_id: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut by_id: BTreeMap<String, (BTreeMap<String, String>, Option<String>)> = BTreeMap::new();
     for d in docs {
+        let stored = crate::documents::stored(&d);
         let fields = d
             .fields
             .into_iter()
             .filter(|(k, _)| settings.fields.contains_key(k))
             .collect();
-        by_id.insert(d.id, fields);
+        by_id.insert(d.id, (fields, stored));
     }
     Value::Array(
         by_id
             .into_iter()
-            .map(|(id, f)| serde_json::json!({"id": id, "f": f}))
+            .map(|(id, (f, d))| serde_json::json!({"id": id, "f": f, "d": d}))
             .collect(),
     )
+}
+
+/// The settings of the indexes of `rows` (`name`, `settings`) whose name starts with `prefix`.
+pub(crate) fn named_settings(rows: &[keel_sql::Row], prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let name = text(r, "name")?;
+        if name.starts_with(prefix) {
+            let settings = serde_json::from_str(&text(r, "settings")?).map_err(Error::wrap)?;
+            out.push((name, settings));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// The byte spans of the words of `text` (runs of letters and digits, as the query syntax
@@ -142,6 +158,7 @@ mod tests {
         let s = SearchSettings {
             fields: BTreeMap::from([("title".into(), 4), ("sub".into(), 3), ("body".into(), 1)]),
             language: Language::English,
+            filterable: Vec::new(),
         };
         assert_eq!(class_weights(&s), [0.1, 0.4, 0.5, 0.8]);
     }

@@ -22,6 +22,7 @@ fn settings() -> SearchSettings {
     SearchSettings {
         fields: BTreeMap::from([("title".to_string(), 1)]),
         language: Language::English,
+        filterable: Vec::new(),
     }
 }
 
@@ -32,6 +33,7 @@ async fn a_restart_after_close_is_in_step_and_after_a_crash_is_not() {
     let doc = SearchDocument {
         id: "a".into(),
         fields: BTreeMap::from([("title".to_string(), "hello world".to_string())]),
+        ..Default::default()
     };
     {
         let s = EmbeddedSearch::new(&root).unwrap();

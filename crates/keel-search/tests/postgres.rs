@@ -39,6 +39,7 @@ async fn another_process_finds_the_index_in_step() {
     let settings = SearchSettings {
         fields: BTreeMap::from([("title".to_string(), 1)]),
         language: Language::English,
+        filterable: Vec::new(),
     };
     let open = || async {
         PostgresSearch::open(Arc::new(PgEngine::new(schema.pool.clone())))
@@ -50,6 +51,7 @@ async fn another_process_finds_the_index_in_step() {
     let doc = SearchDocument {
         id: "a".into(),
         fields: BTreeMap::from([("title".to_string(), "hello world".to_string())]),
+        ..Default::default()
     };
     first.upsert("c1", vec![doc]).await.unwrap();
     drop(first); // No close: as after a crash.

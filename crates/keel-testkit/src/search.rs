@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use keel_core::search::{IndexState, Language, SearchDocument, SearchIndex, SearchQuery, SearchSettings};
+use keel_core::search::{
+    Filter, IndexState, Language, SearchDocument, SearchIndex, SearchQuery, SearchRequest, SearchSettings,
+};
+use serde_json::{json, Value};
 
 use crate::random_name;
 
@@ -19,7 +22,7 @@ pub async fn search_suite<F>(make: F)
 where
     F: Fn() -> BoxFuture<'static, Arc<dyn SearchIndex>>,
 {
-    let cases: [(&str, Case); 10] = [
+    let cases: [(&str, Case); 12] = [
         ("ranking_follows_field_weights", |s, n| {
             Box::pin(ranking_follows_field_weights(s, n))
         }),
@@ -34,6 +37,10 @@ where
         }),
         ("indexes_are_isolated", |s, n| Box::pin(indexes_are_isolated(s, n))),
         ("highlights", |s, n| Box::pin(highlights(s, n))),
+        ("filters_and_facets", |s, n| Box::pin(filters_and_facets(s, n))),
+        ("stored_documents_and_listing", |s, n| {
+            Box::pin(stored_documents_and_listing(s, n))
+        }),
     ];
     for (name, case) in cases {
         let search = make().await;
@@ -48,6 +55,7 @@ fn settings() -> SearchSettings {
     SearchSettings {
         fields: BTreeMap::from([("title".to_string(), 3), ("body".to_string(), 1)]),
         language: Language::English,
+        filterable: Vec::new(),
     }
 }
 
@@ -58,6 +66,7 @@ fn doc(id: &str, title: &str, body: &str) -> SearchDocument {
             ("title".to_string(), title.to_string()),
             ("body".to_string(), body.to_string()),
         ]),
+        ..Default::default()
     }
 }
 
@@ -242,4 +251,145 @@ async fn highlights(s: Arc<dyn SearchIndex>, index: String) {
         got[1].1["title"], "&lt;b&gt;<mark>quick</mark>&lt;/b&gt; &amp; co",
         "the text is escaped"
     );
+}
+
+fn product(id: &str, title: &str, category: &str, year: i64, tags: &[&str]) -> SearchDocument {
+    let source = json!({"id": id, "title": title, "category": category, "year": year, "tags": tags});
+    SearchDocument {
+        id: id.into(),
+        fields: BTreeMap::from([("title".to_string(), title.to_string())]),
+        attributes: BTreeMap::from([
+            ("category".to_string(), vec![json!(category)]),
+            ("year".to_string(), vec![json!(year)]),
+            ("tags".to_string(), tags.iter().map(|t| json!(t)).collect()),
+        ]),
+        source: Some(source),
+    }
+}
+
+/// A free-standing index: settings with filterable attributes, filled with products.
+async fn products(s: &Arc<dyn SearchIndex>, index: &str) -> Vec<String> {
+    let filterable: Vec<String> = ["category", "year", "tags"].map(String::from).to_vec();
+    let settings = SearchSettings {
+        fields: BTreeMap::from([("title".to_string(), 1)]),
+        language: Language::English,
+        filterable: filterable.clone(),
+    };
+    assert_eq!(s.ensure(index, &settings).await.unwrap(), IndexState::Empty);
+    s.upsert(
+        index,
+        vec![
+            product("p1", "Rust in action", "books", 2021, &["rust", "systems"]),
+            product("p2", "Rust for rustaceans", "books", 2019, &["rust"]),
+            product("p3", "Rust belt documentary", "films", 2022, &["history"]),
+            product("p4", "Gardening basics", "books", 2023, &[]),
+        ],
+    )
+    .await
+    .unwrap();
+    filterable
+}
+
+fn request(q: &str, filter: Option<&str>, filterable: &[String], facets: &[&str]) -> SearchRequest {
+    SearchRequest {
+        query: SearchQuery::parse(q).unwrap(),
+        filter: filter.and_then(|f| Filter::parse(f, filterable).unwrap()),
+        facets: facets.iter().map(|f| f.to_string()).collect(),
+        offset: 0,
+        limit: 100,
+    }
+}
+
+async fn filters_and_facets(s: Arc<dyn SearchIndex>, index: String) {
+    if !s.capabilities().documents {
+        println!("search suite: skipped filters_and_facets (no free-standing indexes on this provider)");
+        return;
+    }
+    let filterable = products(&s, &index).await;
+    let ids = |r: &keel_core::search::SearchResults| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+    // Text, then the filter, then facet counts over what is left.
+    let r = s
+        .query(&index, &request("rust", None, &filterable, &["category", "tags"]))
+        .await
+        .unwrap();
+    assert_eq!(r.total, 3);
+    assert_eq!(
+        r.facets["category"],
+        BTreeMap::from([("books".into(), 2), ("films".into(), 1)])
+    );
+    assert_eq!(
+        r.facets["tags"],
+        BTreeMap::from([("rust".into(), 2), ("systems".into(), 1), ("history".into(), 1)])
+    );
+    let r = s
+        .query(
+            &index,
+            &request(
+                "rust",
+                Some("category = 'books' && year >= 2020"),
+                &filterable,
+                &["year"],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&r), r.total), (vec!["p1".to_string()], 1));
+    assert_eq!(r.facets["year"], BTreeMap::from([("2021".into(), 1)]));
+    // No text: every document the filter lets through, by id; an array matches on any value.
+    let r = s
+        .query(
+            &index,
+            &request("", Some("tags = 'rust' || year > 2022"), &filterable, &[]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), ["p1", "p2", "p4"]);
+    let r = s
+        .query(&index, &request("", Some("category != 'books'"), &filterable, &[]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), ["p3"]);
+    // Paging keeps the total.
+    let mut req = request("", None, &filterable, &["category"]);
+    (req.offset, req.limit) = (1, 2);
+    let r = s.query(&index, &req).await.unwrap();
+    assert_eq!((ids(&r), r.total), (vec!["p2".to_string(), "p3".to_string()], 4));
+    assert_eq!(r.facets["category"]["books"], 3, "facets count the whole matching set");
+    // A document replaced or deleted is filtered and counted as it now is.
+    s.upsert(&index, vec![product("p2", "Rust for rustaceans", "films", 2019, &[])])
+        .await
+        .unwrap();
+    s.delete(&index, &["p3".to_string()]).await.unwrap();
+    let r = s
+        .query(&index, &request("rust", None, &filterable, &["category"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.facets["category"],
+        BTreeMap::from([("books".into(), 1), ("films".into(), 1)])
+    );
+}
+
+async fn stored_documents_and_listing(s: Arc<dyn SearchIndex>, index: String) {
+    if !s.capabilities().documents {
+        println!("search suite: skipped stored_documents_and_listing (no free-standing indexes on this provider)");
+        return;
+    }
+    let filterable = products(&s, &index).await;
+    let r = s
+        .query(&index, &request("gardening", None, &filterable, &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.hits.len(), 1);
+    assert_eq!(
+        r.hits[0].document,
+        json!({"id": "p4", "title": "Gardening basics", "category": "books", "year": 2023, "tags": Vec::<Value>::new()})
+    );
+    let listed = s.indexes(&index).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].0.as_str(), listed[0].1.filterable.len()),
+        (index.as_str(), 3)
+    );
+    assert!(s.indexes("no_such_prefix_").await.unwrap().is_empty());
 }

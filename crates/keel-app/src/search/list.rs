@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use keel_core::search::{Highlights, SearchQuery, MAX_HITS};
+use keel_core::search::{Highlights, SearchHit, SearchQuery, MAX_HITS};
 use keel_core::{Error, Result};
 use keel_data::{Collection, Record};
 
@@ -39,6 +39,11 @@ pub fn parse(app: &App, c: &Collection, text: &str) -> Result<Option<SearchQuery
 /// The ids of `c`'s records matching `query`, best first, at most [`MAX_HITS`] (the cap of
 /// a records search: only the best 10,000 matches are then filtered by the rules).
 pub async fn search_ids(app: &App, c: &Arc<Collection>, query: &SearchQuery) -> Result<Vec<String>> {
+    Ok(search_hits(app, c, query).await?.into_iter().map(|h| h.id).collect())
+}
+
+/// [`search_ids`] with each match's score (comparable only within this answer).
+pub async fn search_hits(app: &App, c: &Arc<Collection>, query: &SearchQuery) -> Result<Vec<SearchHit>> {
     let provider = app.search.provider("search")?;
     if !app.search.is_open(&c.id) {
         return Err(Error::Unavailable(format!(
@@ -46,8 +51,7 @@ pub async fn search_ids(app: &App, c: &Arc<Collection>, query: &SearchQuery) -> 
             c.name
         )));
     }
-    let hits = provider.search(&c.id, query, MAX_HITS).await?;
-    Ok(hits.into_iter().map(|h| h.id).collect())
+    provider.search(&c.id, query, MAX_HITS).await
 }
 
 /// Highlights of `records` (ones a list returned to its caller) for `query`, by record id:

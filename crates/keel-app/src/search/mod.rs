@@ -32,7 +32,9 @@
 //! collection deleted) rebuild or drop the index ([`reconcile`], after every committed
 //! collection change); `keel search reindex [COLLECTION]` rebuilds.
 
+mod across;
 mod in_tx;
+pub mod indexes;
 mod list;
 mod rebuild;
 
@@ -46,7 +48,8 @@ use keel_data::Collection;
 use keel_search::sql::SqlIndex;
 use tokio::sync::watch;
 
-pub use list::{highlights, parse, search_ids};
+pub use across::{across, AcrossPage, AcrossQuery, MAX_COLLECTIONS};
+pub use list::{highlights, parse, search_hits, search_ids};
 pub use rebuild::rebuild;
 
 use crate::App;

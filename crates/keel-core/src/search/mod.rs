@@ -36,6 +36,7 @@
 //! index lives in one process's data dir and serves records on SQLite only (records on
 //! PostgreSQL or MariaDB use that database's own provider).
 
+mod filter;
 mod query;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use filter::{CmpOp, Filter, MAX_FILTER_CHARS};
 pub use query::{QueryPart, SearchQuery, FUZZY_MIN_CHARS, MAX_QUERY_CHARS, MAX_QUERY_PARTS};
 
 use crate::Result;
@@ -126,6 +128,10 @@ pub struct SearchSettings {
     pub fields: BTreeMap<String, u32>,
     #[serde(default)]
     pub language: Language,
+    /// Attributes a [`SearchRequest`] may filter on and count facets of (free-standing
+    /// indexes; records' indexes have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filterable: Vec<String>,
 }
 
 /// One document: an id and its text fields (fields not in the settings are ignored).
@@ -133,6 +139,40 @@ pub struct SearchSettings {
 pub struct SearchDocument {
     pub id: String,
     pub fields: BTreeMap<String, String>,
+    /// Filterable attributes (strings, numbers, bools; several values each), for
+    /// [`SearchIndex::query`]. Records' documents have none.
+    pub attributes: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The document as given, returned by [`SearchIndex::query`] (`None` for records).
+    pub source: Option<serde_json::Value>,
+}
+
+/// A search of a free-standing index: text (empty: every document), a filter on its
+/// attributes, the attributes to count facets of, and the page wanted.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub query: SearchQuery,
+    pub filter: Option<Filter>,
+    pub facets: Vec<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One hit of a [`SearchRequest`]: the id, its score and the document as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentHit {
+    pub id: String,
+    pub score: f32,
+    pub document: serde_json::Value,
+}
+
+/// The answer to a [`SearchRequest`]: the page of hits (best first; by id when the text is
+/// empty), how many documents match (at most [`MAX_HITS`]: the text's best matches, then
+/// filtered), and per facet attribute the count of matching documents per value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchResults {
+    pub hits: Vec<DocumentHit>,
+    pub total: usize,
+    pub facets: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// One match of a search.
@@ -174,6 +214,18 @@ pub struct SearchCapabilities {
     pub phrases: bool,
     /// [`SearchIndex::highlights`] works.
     pub highlights: bool,
+    /// [`SearchIndex::query`] and [`SearchIndex::indexes`] work (free-standing indexes:
+    /// stored documents, filters, facets).
+    pub documents: bool,
+}
+
+/// The refusal of a provider without [`SearchCapabilities::documents`].
+pub fn documents_unsupported() -> crate::Error {
+    crate::Error::field(
+        "index",
+        "validation_not_supported",
+        "Free-standing search indexes are not supported on this records engine yet: they run on the embedded index (records on SQLite).",
+    )
 }
 
 /// A full-text search provider (see the module docs for the guarantees).
@@ -203,6 +255,19 @@ pub trait SearchIndex: Send + Sync + 'static {
 
     /// Highlights of the documents `ids` for `query` (ids not found are left out).
     async fn highlights(&self, index: &str, query: &SearchQuery, ids: &[String]) -> Result<Vec<(String, Highlights)>>;
+
+    /// Searches `index` with a filter and facets, returning the stored documents (see
+    /// [`SearchRequest`]). Providers without [`SearchCapabilities::documents`] refuse it.
+    async fn query(&self, index: &str, request: &SearchRequest) -> Result<SearchResults> {
+        let _ = (index, request);
+        Err(documents_unsupported())
+    }
+
+    /// The indexes whose name starts with `prefix`, with their settings, by name.
+    async fn indexes(&self, prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
+        let _ = prefix;
+        Err(documents_unsupported())
+    }
 
     /// Makes every index durable and marks it in step (a clean shutdown); later writes are
     /// still accepted.

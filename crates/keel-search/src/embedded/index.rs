@@ -9,19 +9,26 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use keel_core::search::{Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery, SearchSettings};
+use keel_core::search::{
+    documents_unsupported, Highlights, Language, QueryPart, SearchDocument, SearchHit, SearchQuery, SearchRequest,
+    SearchResults, SearchSettings, MAX_HITS,
+};
 use keel_core::{Error, Result};
 use tantivy::collector::TopDocs;
-use tantivy::query::TermQuery;
+use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::query::{analyze, build};
+use crate::documents::{select, stored};
 use crate::highlight::{snippet, within_one_edit};
 
 const TOKENIZER: &str = "keel";
 const ID: &str = "_id";
+/// The stored document and its attributes (JSON `{"source", "attributes"}`), for
+/// [`OpenIndex::query`]; absent from indexes made before it existed.
+const DOC: &str = "_doc";
 /// The writer's indexing memory (tantivy's minimum is 15 MB).
 const WRITER_BYTES: usize = 20_000_000;
 
@@ -66,6 +73,7 @@ pub(crate) fn analyzer(language: Language) -> TextAnalyzer {
 fn schema(settings: &SearchSettings) -> Schema {
     let mut b = Schema::builder();
     b.add_text_field(ID, STRING | STORED | FAST);
+    b.add_text_field(DOC, STORED);
     let text = TextOptions::default().set_stored().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
@@ -81,6 +89,7 @@ pub(crate) struct OpenIndex {
     pub(crate) settings: SearchSettings,
     analyzer: TextAnalyzer,
     id: Field,
+    doc: Option<Field>,
     /// (name, field, weight)
     fields: Vec<(String, Field, f32)>,
     writer: Mutex<IndexWriter>,
@@ -100,6 +109,7 @@ impl OpenIndex {
         index.tokenizers().register(TOKENIZER, analyzer.clone());
         let s = index.schema();
         let id = s.get_field(ID).map_err(err("schema"))?;
+        let doc = s.get_field(DOC).ok();
         let mut fields = Vec::new();
         for (name, weight) in &settings.fields {
             let f = s.get_field(&format!("f_{name}")).map_err(err("schema"))?;
@@ -117,6 +127,7 @@ impl OpenIndex {
             settings: settings.clone(),
             analyzer,
             id,
+            doc,
             fields,
             writer: Mutex::new(writer),
             reader,
@@ -139,6 +150,9 @@ impl OpenIndex {
                 w.delete_term(Term::from_field_text(me.id, &d.id));
                 let mut doc = TantivyDocument::default();
                 doc.add_text(me.id, &d.id);
+                if let (Some(field), Some(stored)) = (me.doc, stored(d)) {
+                    doc.add_text(field, stored);
+                }
                 for (name, field, _) in &me.fields {
                     if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
                         doc.add_text(*field, text);
@@ -195,6 +209,43 @@ impl OpenIndex {
             }
         }
         Ok(hits)
+    }
+
+    /// A free-standing index's search: the text's best [`MAX_HITS`] matches (every document
+    /// when the text is empty, by id), filtered on their stored attributes, counted, faceted
+    /// and paged.
+    pub(crate) fn query(&self, req: &SearchRequest) -> Result<SearchResults> {
+        let Some(doc_field) = self.doc else {
+            return Err(documents_unsupported());
+        };
+        let q: Box<dyn Query> = if req.query.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let mut analyzer = self.analyzer.clone();
+            match build(&req.query, &self.weighted(), &mut analyzer) {
+                Some(q) => q,
+                None => return Ok(SearchResults::default()),
+            }
+        };
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(MAX_HITS).order_by_score())
+            .map_err(err("search"))?;
+        let mut candidates = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr).map_err(err("read"))?;
+            let id = d
+                .get_first(self.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let stored = d.get_first(doc_field).and_then(|v| v.as_str()).map(String::from);
+            candidates.push((id, score, stored));
+        }
+        if req.query.is_empty() {
+            candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(select(candidates, req))
     }
 
     /// The stems, prefixes and typo-tolerant stems a token may match to be highlighted.

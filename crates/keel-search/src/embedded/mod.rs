@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use keel_core::search::{
     valid_index_name, Highlights, IndexState, SearchCapabilities, SearchDocument, SearchHit, SearchIndex, SearchQuery,
-    SearchSettings, MAX_HITS,
+    SearchRequest, SearchResults, SearchSettings, MAX_HITS,
 };
 use keel_core::{Error, Result};
 
@@ -171,6 +171,7 @@ impl SearchIndex for EmbeddedSearch {
             typo_tolerance: true,
             phrases: true,
             highlights: true,
+            documents: true,
         }
     }
 
@@ -230,6 +231,37 @@ impl SearchIndex for EmbeddedSearch {
         let slot = self.slot(index)?;
         let (query, ids) = (query.clone(), ids.to_vec());
         blocking(move || slot.index.highlights(&query, &ids)).await
+    }
+
+    async fn query(&self, index: &str, request: &SearchRequest) -> Result<SearchResults> {
+        let slot = self.slot(index)?;
+        let request = request.clone();
+        blocking(move || slot.index.query(&request)).await
+    }
+
+    async fn indexes(&self, prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
+        let (root, prefix) = (self.root.clone(), prefix.to_string());
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&root).map_err(Error::wrap)? {
+                let entry = entry.map_err(Error::wrap)?;
+                let Some(name) = entry.file_name().to_str().map(String::from) else {
+                    continue;
+                };
+                if !name.starts_with(&prefix) || !valid_index_name(&name) {
+                    continue;
+                }
+                let settings: Option<SearchSettings> = std::fs::read(entry.path().join(SETTINGS))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                if let Some(settings) = settings {
+                    out.push((name, settings));
+                }
+            }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+        .await
     }
 
     async fn close(&self) -> Result<()> {

@@ -35,13 +35,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use keel_core::search::{
     Highlights, IndexState, QueryPart, SearchCapabilities, SearchDocument, SearchHit, SearchIndex, SearchQuery,
-    SearchSettings, MAX_HITS,
+    SearchRequest, SearchResults, SearchSettings, MAX_HITS,
 };
 use keel_core::{Error, Result};
 use keel_sql::{Engine, SqlBuf, Tx};
 use serde_json::Value;
 
-use crate::sql::{check_name, class_of, class_weights, not_open, number, text, SqlIndex, Wanted};
+use crate::sql::{check_name, class_of, class_weights, named_settings, not_open, number, text, SqlIndex, Wanted};
 use tables::{Tokens, COLUMNS, DOCS, INDEXES};
 
 /// Rows per INSERT statement.
@@ -145,20 +145,23 @@ impl SqlIndex for MysqlSearch {
     ) -> Result<()> {
         check_name(index)?;
         // One per id (the last wins), in id order (rows locked in the same order everywhere).
-        let mut by_id: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, (BTreeMap<String, String>, Option<String>)> = BTreeMap::new();
         for d in docs {
+            let stored = crate::documents::stored(&d);
             let fields = d
                 .fields
                 .into_iter()
                 .filter(|(k, _)| settings.fields.contains_key(k))
                 .collect();
-            by_id.insert(d.id, fields);
+            by_id.insert(d.id, (fields, stored));
         }
-        let rows: Vec<(String, BTreeMap<String, String>)> = by_id.into_iter().collect();
+        let rows: Vec<(String, (BTreeMap<String, String>, Option<String>))> = by_id.into_iter().collect();
         for chunk in rows.chunks(CHUNK) {
             let mut buf = SqlBuf::new(self.engine.dialect());
-            buf.push(&format!("INSERT INTO {DOCS} (idx, id, fields, d, c, b, a) VALUES "));
-            for (i, (id, fields)) in chunk.iter().enumerate() {
+            buf.push(&format!(
+                "INSERT INTO {DOCS} (idx, id, fields, doc, d, c, b, a) VALUES "
+            ));
+            for (i, (id, (fields, stored))) in chunk.iter().enumerate() {
                 if i > 0 {
                     buf.push(", ");
                 }
@@ -167,13 +170,18 @@ impl SqlIndex for MysqlSearch {
                     .push(", ")
                     .param(Value::String(id.clone()))
                     .push(", ")
-                    .param(Value::String(serde_json::to_string(fields).map_err(Error::wrap)?));
+                    .param(Value::String(serde_json::to_string(fields).map_err(Error::wrap)?))
+                    .push(", ")
+                    .param(stored.clone().map_or(Value::Null, Value::String));
                 for t in class_texts(settings, fields) {
                     buf.push(", ").param(Value::String(t));
                 }
                 buf.push(")");
             }
-            let update = self.engine.dialect().upsert("id", &["fields", "d", "c", "b", "a"]);
+            let update = self
+                .engine
+                .dialect()
+                .upsert("id", &["fields", "doc", "d", "c", "b", "a"]);
             buf.push(" ").push(&update);
             tx.execute(&buf.text, &buf.params).await?;
         }
@@ -210,6 +218,7 @@ impl SearchIndex for MysqlSearch {
             typo_tolerance: false,
             phrases: true,
             highlights: true,
+            documents: true,
         }
     }
 
@@ -339,6 +348,53 @@ impl SearchIndex for MysqlSearch {
                 (id, marks)
             })
             .collect())
+    }
+
+    async fn query(&self, index: &str, request: &SearchRequest) -> Result<SearchResults> {
+        check_name(index)?;
+        let doc = |r: &keel_sql::Row| r.get("doc").and_then(Value::as_str).map(String::from);
+        let candidates = if request.query.is_empty() {
+            let mut buf = SqlBuf::new(self.engine.dialect());
+            buf.push(&format!("SELECT id, doc FROM {DOCS} WHERE idx = "))
+                .param(Value::String(index.to_string()))
+                .push(" ORDER BY id LIMIT ")
+                .param(Value::from(MAX_HITS as u64));
+            let rows = self.engine.fetch_all(&buf.text, &buf.params).await?;
+            rows.iter()
+                .map(|r| Ok((text(r, "id")?, 0.0, doc(r))))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            let hits = self.search(index, &request.query, MAX_HITS).await?;
+            let mut docs: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for chunk in hits.chunks(1000) {
+                let mut buf = SqlBuf::new(self.engine.dialect());
+                buf.push(&format!("SELECT id, doc FROM {DOCS} WHERE idx = "))
+                    .param(Value::String(index.to_string()))
+                    .push(" AND id IN (");
+                for (i, h) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(", ");
+                    }
+                    buf.param(Value::String(h.id.clone()));
+                }
+                buf.push(")");
+                for r in &self.engine.fetch_all(&buf.text, &buf.params).await? {
+                    docs.insert(text(r, "id")?, doc(r));
+                }
+            }
+            hits.into_iter()
+                .filter_map(|h| docs.remove(&h.id).map(|d| (h.id, h.score, d)))
+                .collect()
+        };
+        Ok(crate::documents::select(candidates, request))
+    }
+
+    async fn indexes(&self, prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
+        let rows = self
+            .engine
+            .fetch_all(&format!("SELECT name, settings FROM {INDEXES}"), &[])
+            .await?;
+        named_settings(&rows, prefix)
     }
 
     async fn close(&self) -> Result<()> {

@@ -84,6 +84,7 @@ pub(super) async fn create(engine: &Arc<dyn Engine>) -> Result<()> {
              FULLTEXT KEY {DOCS}_c (c), FULLTEXT KEY {DOCS}_d (d), FULLTEXT KEY {DOCS}_all (a, b, c, d)) \
              ENGINE=InnoDB"
         ),
+        format!("ALTER TABLE {DOCS} ADD COLUMN IF NOT EXISTS doc LONGTEXT {key} NULL"),
     ];
     let _schema = engine.lock_schema().await?;
     let mut tx = engine.begin_concurrent().await?;

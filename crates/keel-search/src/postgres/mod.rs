@@ -34,14 +34,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use keel_core::search::{
-    Highlights, IndexState, SearchCapabilities, SearchDocument, SearchHit, SearchIndex, SearchQuery, SearchSettings,
-    MAX_HITS,
+    Highlights, IndexState, SearchCapabilities, SearchDocument, SearchHit, SearchIndex, SearchQuery, SearchRequest,
+    SearchResults, SearchSettings, MAX_HITS,
 };
 use keel_core::{Error, Result};
 use keel_sql::{Engine, SqlBuf, Tx};
 use serde_json::Value;
 
-use crate::sql::{check_name, class_of, class_weights, docs_json, not_open, number, text, SqlIndex, CLASSES};
+use crate::sql::{
+    check_name, class_of, class_weights, docs_json, named_settings, not_open, number, text, SqlIndex, CLASSES,
+};
 use tables::{DOCS, INDEXES, TERMS};
 
 /// The PostgreSQL provider (see the module docs).
@@ -131,9 +133,9 @@ impl SqlIndex for PostgresSearch {
         let cfg = format!("{cfg}::regconfig");
         let vec = vector(&mut buf, &cfg, settings);
         let upsert = format!(
-            "INSERT INTO {DOCS} (idx, id, fields, vec) \
-             SELECT {idx}, e->>'id', (e->'f')::text, {vec} FROM json_array_elements({list}::json) AS e \
-             ON CONFLICT (idx, id) DO UPDATE SET fields = excluded.fields, vec = excluded.vec"
+            "INSERT INTO {DOCS} (idx, id, fields, vec, doc) \
+             SELECT {idx}, e->>'id', (e->'f')::text, {vec}, e->>'d' FROM json_array_elements({list}::json) AS e \
+             ON CONFLICT (idx, id) DO UPDATE SET fields = excluded.fields, vec = excluded.vec, doc = excluded.doc"
         );
         let sql = if self.trgm.is_some() {
             format!(
@@ -176,6 +178,7 @@ impl SearchIndex for PostgresSearch {
             typo_tolerance: self.trgm.is_some(),
             phrases: true,
             highlights: true,
+            documents: true,
         }
     }
 
@@ -287,6 +290,53 @@ impl SearchIndex for PostgresSearch {
             .collect();
         let typos = self.trgm.is_some();
         highlights::mark(&self.engine, &settings, query, docs, typos).await
+    }
+
+    async fn query(&self, index: &str, request: &SearchRequest) -> Result<SearchResults> {
+        check_name(index)?;
+        let mut buf = SqlBuf::new(self.engine.dialect());
+        let ranked = if request.query.is_empty() {
+            buf.push(&format!("SELECT id, doc FROM {DOCS} WHERE idx = "))
+                .param(Value::String(index.to_string()))
+                .push(" ORDER BY id LIMIT ")
+                .param(Value::from(MAX_HITS as u64));
+            None
+        } else {
+            let hits = self.search(index, &request.query, MAX_HITS).await?;
+            let ids: Vec<Value> = hits.iter().map(|h| Value::String(h.id.clone())).collect();
+            buf.push(&format!("SELECT id, doc FROM {DOCS} WHERE idx = "))
+                .param(Value::String(index.to_string()))
+                .push(" AND id IN (SELECT json_array_elements_text(")
+                .param(Value::Array(ids))
+                .push("::json))");
+            Some(hits)
+        };
+        let rows = self.engine.fetch_all(&buf.text, &buf.params).await?;
+        let doc = |r: &keel_sql::Row| r.get("doc").and_then(Value::as_str).map(String::from);
+        let candidates = match ranked {
+            None => rows
+                .iter()
+                .map(|r| Ok((text(r, "id")?, 0.0, doc(r))))
+                .collect::<Result<Vec<_>>>()?,
+            Some(hits) => {
+                let mut docs: BTreeMap<String, Option<String>> = BTreeMap::new();
+                for r in &rows {
+                    docs.insert(text(r, "id")?, doc(r));
+                }
+                hits.into_iter()
+                    .filter_map(|h| docs.remove(&h.id).map(|d| (h.id, h.score, d)))
+                    .collect()
+            }
+        };
+        Ok(crate::documents::select(candidates, request))
+    }
+
+    async fn indexes(&self, prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
+        let rows = self
+            .engine
+            .fetch_all(&format!("SELECT name, settings FROM {INDEXES}"), &[])
+            .await?;
+        named_settings(&rows, prefix)
     }
 
     async fn close(&self) -> Result<()> {

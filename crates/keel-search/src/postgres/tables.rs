@@ -4,7 +4,8 @@
 //! - `keel_search_indexes (name, settings)`: one row per index, its settings as JSON;
 //! - `keel_search_documents (idx, id, fields, vec)`: the documents of every index, keyed by
 //!   index name and id; `fields` the stored text (JSON object, for highlights), `vec` the
-//!   weighted `tsvector`, under a GIN index;
+//!   weighted `tsvector`, under a GIN index; `doc` a free-standing index's stored document
+//!   and attributes (JSON `{"source", "attributes"}`; null for records);
 //! - `keel_search_terms (idx, term)`: every lexeme an index's documents gave (never pruned
 //!   on delete: a stale term only costs a candidate that matches nothing), under a trigram
 //!   GIN index, where typo candidates are looked up. Only with `pg_trgm`.
@@ -54,6 +55,7 @@ pub(super) async fn create(engine: &Arc<dyn Engine>) -> Result<Option<String>> {
             "CREATE TABLE IF NOT EXISTS {DOCS} (idx TEXT NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL, \
              vec tsvector NOT NULL, PRIMARY KEY (idx, id))"
         ),
+        format!("ALTER TABLE {DOCS} ADD COLUMN IF NOT EXISTS doc TEXT"),
         format!("CREATE INDEX IF NOT EXISTS {DOCS}_vec ON {DOCS} USING gin (vec)"),
         format!("CREATE TABLE IF NOT EXISTS {TERMS} (idx TEXT NOT NULL, term TEXT NOT NULL, PRIMARY KEY (idx, term))"),
     ];

@@ -51,6 +51,10 @@ const TAGS: &[(&str, &str)] = &[
         "backups",
         "Backups of the data dir: create, list, download, upload, restore (PocketBase)",
     ),
+    (
+        "search",
+        "Full-text search across collections, and free-standing search indexes",
+    ),
     ("cache", "Key-value cache"),
     ("jobs", "Background jobs and queues"),
     ("schedules", "Schedules that enqueue jobs"),
@@ -230,6 +234,18 @@ const PATH_PARAMS: &[(&str, &str, &str, Option<&str>)] = &[
     ("/api/webhooks/", "id", "A webhook endpoint's id", None),
     ("/api/webhooks/", "deliveryId", "A delivery attempt's id", None),
     ("/api/vault/secrets/", "id", "A secret's id or name", None),
+    (
+        "/api/search/indexes/",
+        "name",
+        "A free-standing search index's name",
+        Some("^[A-Za-z0-9_-]{1,60}$"),
+    ),
+    (
+        "/api/search/indexes/",
+        "id",
+        "A document's id",
+        Some("^[A-Za-z0-9_.:-]{1,100}$"),
+    ),
     ("/api/ops/targets/", "id", "A target's id or name", None),
     ("/api/ops/runbooks/", "id", "A runbook's id or name", None),
     (

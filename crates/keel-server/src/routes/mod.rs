@@ -26,6 +26,7 @@ pub mod realtime;
 pub mod records;
 pub mod roles;
 pub mod schedules;
+pub mod search;
 pub mod settings;
 pub mod vault;
 pub mod webhooks;
@@ -57,6 +58,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(vault::routes())
         .merge(ops::routes())
         .merge(changes::routes())
+        .merge(search::routes())
 }
 
 /// The OpenAPI document of every route in [`api`], completed by [`crate::openapi::finish`].

@@ -7,6 +7,7 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod engines;
 pub mod node;
 
 use std::io::{BufRead, BufReader, Read};
