@@ -70,6 +70,9 @@ pub enum Permission {
     /// Classify proposed collection changes (with counts from the data) and diff API
     /// documents (`/api/changes/classify`, `/api/changes/api-diff`).
     ChangesRead,
+    /// Approve or reject others' proposed collection changes (`/api/changes/{id}/approve`,
+    /// `/reject`); never one's own.
+    ChangesApprove,
 }
 
 impl Permission {
@@ -103,6 +106,7 @@ impl Permission {
             Permission::VaultReveal => "vault:reveal",
             Permission::VaultManage => "vault:manage",
             Permission::ChangesRead => "changes:read",
+            Permission::ChangesApprove => "changes:approve",
         }
     }
 }
