@@ -96,6 +96,14 @@ pub enum ChangesCommand {
     },
 }
 
+impl ChangesCommand {
+    /// Whether this is a review command (an HTTP client of a running Keel: no data dir, and
+    /// `KEEL_URL`/`KEEL_TOKEN` are its own variables).
+    pub fn talks_to_a_server(&self) -> bool {
+        !matches!(self, ChangesCommand::List { .. } | ChangesCommand::Show { .. })
+    }
+}
+
 /// The running Keel the review commands talk to.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Server {
