@@ -76,6 +76,9 @@ pub enum Permission {
     SearchWrite,
     /// Create, change and delete free-standing search indexes.
     SearchManage,
+    /// Approve or reject others' proposed collection changes (`/api/changes/{id}/approve`,
+    /// `/reject`); never one's own.
+    ChangesApprove,
 }
 
 impl Permission {
@@ -112,6 +115,7 @@ impl Permission {
             Permission::SearchRead => "search:read",
             Permission::SearchWrite => "search:write",
             Permission::SearchManage => "search:manage",
+            Permission::ChangesApprove => "changes:approve",
         }
     }
 }

@@ -45,7 +45,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 pub use audit::{entry_hash, AuditVerification, HASHED_FIELDS};
-pub use changelog::{ChangeRecorder, CollectionChange};
+pub use changelog::{ChangeRecorder, CollectionChange, RowMark, HISTORY_STATES};
 pub use cipher::{field_aad, FieldCipher, FieldsRewrapped};
 pub use collections::Recorded;
 pub use commit_hook::CommitHook;
@@ -284,6 +284,18 @@ impl Store {
     /// (403).
     pub async fn create_collection_by(&self, input: Value, actor: SchemaActor) -> Result<Arc<Collection>> {
         Ok(collections::create(self, input, actor, None).await?.0)
+    }
+
+    /// Inserts a `_changes` row that is not a committed collection change (a proposal),
+    /// numbered after every other row. Only Keel's review workflow writes one.
+    pub async fn insert_change(&self, data: RecordData) -> Result<RecordData> {
+        changelog::insert(self, data).await
+    }
+
+    /// Sets fields of the `_changes` row `id` while its `state` is `expect`: 409 naming its
+    /// state otherwise, 404 when there is no such row. Only Keel's review workflow calls it.
+    pub async fn update_change(&self, id: &str, expect: &str, set: RecordData) -> Result<RecordData> {
+        changelog::update(self, id, expect, set).await
     }
 
     /// [`Store::create_collection_by`], with the change recorded in `_changes` by `recorder`

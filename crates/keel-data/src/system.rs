@@ -676,3 +676,14 @@ pub fn change_collections() -> Vec<Collection> {
         false,
     )]
 }
+
+/// `_changes.review` (migration `0012_change_reviews`): a proposal's review — when it was
+/// submitted, its approvals, a rejection's reason, who applied or rolled it back, its comments.
+pub fn change_review_fields() -> Vec<Field> {
+    vec![Field::new(
+        "review",
+        FieldKind::Json(JsonOptions {
+            max_size: CHANGE_JSON_MAX,
+        }),
+    )]
+}

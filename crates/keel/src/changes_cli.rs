@@ -5,6 +5,13 @@
 //! - `list [--collection C] [--filter F] [--limit N] [--json]`: newest first, one line per
 //!   change (seq, version, verdict, kind, collection, author, time, id);
 //! - `show ID [--json]`: one change with its findings and readable diff.
+//!
+//! The review commands act as someone (an author, an approver), so they talk to a running
+//! Keel like `keel ops`: `--url` (env `KEEL_URL`) and `--token` (env `KEEL_TOKEN`: a
+//! superuser's or a user's token, or an API key), and print the change as the server answers:
+//!
+//! - `propose FILE.json [--submit]` (the target collection JSON) or `propose --delete NAME`;
+//! - `submit ID`, `approve ID`, `reject ID --reason TEXT`, `apply ID`, `rollback ID`.
 
 use clap::Subcommand;
 use keel_app::changes::history;
@@ -13,6 +20,7 @@ use keel_data::ListParams;
 use serde_json::{json, Value};
 
 use crate::jobs_cli::{print_json, table};
+use crate::ops_client::{segment, Client};
 use crate::wiring::open_store_alone;
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +48,141 @@ pub enum ChangesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Propose a change to review (nothing is applied): a target collection JSON file, or --delete
+    Propose {
+        /// The target collection in PocketBase's JSON (matched by id, else name)
+        #[arg(required_unless_present = "delete", conflicts_with = "delete")]
+        file: Option<std::path::PathBuf>,
+        /// Propose deleting this collection (id or name) instead
+        #[arg(long)]
+        delete: Option<String>,
+        /// Submit it for review at once (in_review instead of draft)
+        #[arg(long)]
+        submit: bool,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Submit your draft for review
+    Submit {
+        id: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Approve someone else's change (changes:approve)
+    Approve {
+        id: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Reject a change not yet applied, saying why (changes:approve)
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Apply an approved change (collections:manage); refused when the collection moved on
+    Apply {
+        id: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Roll back an applied change by applying its reverse (collections:manage)
+    Rollback {
+        id: String,
+        #[command(flatten)]
+        server: Server,
+    },
+}
+
+impl ChangesCommand {
+    /// Whether this is a review command (an HTTP client of a running Keel: no data dir, and
+    /// `KEEL_URL`/`KEEL_TOKEN` are its own variables).
+    pub fn talks_to_a_server(&self) -> bool {
+        !matches!(self, ChangesCommand::List { .. } | ChangesCommand::Show { .. })
+    }
+}
+
+/// The running Keel the review commands talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Server {
+    /// The running Keel to talk to
+    #[arg(long, env = "KEEL_URL", default_value = "http://127.0.0.1:8090")]
+    pub url: String,
+    /// A token (superuser or user) or an API key, sent as Authorization
+    #[arg(long, env = "KEEL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+fn client(server: Server) -> anyhow::Result<Client> {
+    Client::for_service(
+        &server.url,
+        server.token,
+        "collections:manage (propose, apply) or changes:approve (approve, reject)",
+    )
+}
+
+/// One line about a change as the server answered it.
+fn summary(change: &Value) -> String {
+    format!(
+        "{} {} {} of {}: {} ({} → {})",
+        text(change, "id"),
+        text(change, "state"),
+        text(change, "kind"),
+        text(change, "collection"),
+        text(change, "verdict"),
+        text(change, "previousVersion"),
+        text(change, "version"),
+    )
+}
+
+/// The review commands (a running server); `None` for the others.
+async fn review(cmd: &ChangesCommand) -> Option<anyhow::Result<()>> {
+    let step = |id: &str, action: &str| format!("/api/changes/{}/{action}", segment(id));
+    let out = match cmd {
+        ChangesCommand::Propose {
+            file,
+            delete,
+            submit,
+            server,
+        } => {
+            async {
+                let mut body = match (file, delete) {
+                    (_, Some(name)) => json!({ "delete": name }),
+                    (Some(path), None) => {
+                        let text = std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                        let collection: Value = serde_json::from_str(&text)
+                            .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
+                        json!({ "collection": collection })
+                    }
+                    (None, None) => anyhow::bail!("give a collection JSON file, or --delete NAME"),
+                };
+                body["submit"] = Value::Bool(*submit);
+                client(server.clone())?.post("/api/changes", &body).await
+            }
+            .await
+        }
+        ChangesCommand::Submit { id, server } => post(server, &step(id, "submit"), &json!({})).await,
+        ChangesCommand::Approve { id, server } => post(server, &step(id, "approve"), &json!({})).await,
+        ChangesCommand::Reject { id, reason, server } => {
+            post(server, &step(id, "reject"), &json!({ "reason": reason })).await
+        }
+        ChangesCommand::Apply { id, server } => post(server, &step(id, "apply"), &json!({})).await,
+        ChangesCommand::Rollback { id, server } => post(server, &step(id, "rollback"), &json!({})).await,
+        _ => return None,
+    };
+    Some(out.map(|change| {
+        println!("{}", summary(&change));
+        for f in change["findings"].as_array().into_iter().flatten() {
+            println!("  {:5} {:28} {}", text(f, "level"), text(f, "code"), text(f, "message"));
+        }
+    }))
+}
+
+async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<Value> {
+    client(server.clone())?.post(path, body).await
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -47,6 +190,9 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 pub async fn run(cfg: &Config, cmd: ChangesCommand) -> anyhow::Result<()> {
+    if let Some(done) = review(&cmd).await {
+        return done;
+    }
     let store = open_store_alone(cfg).await?;
     match cmd {
         ChangesCommand::List {
@@ -166,6 +312,8 @@ pub async fn run(cfg: &Config, cmd: ChangesCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        // The review commands were answered above, by a running server.
+        _ => Ok(()),
     }
 }
 

@@ -54,7 +54,13 @@ fn main() -> ExitCode {
     if let cli::Command::Api(cmd) = cli.command {
         return api_cli::run(cmd);
     }
-    let loaded = if matches!(cli.command, cli::Command::Ops(_)) {
+    // So are `keel changes propose|submit|approve|reject|apply|rollback`.
+    let client_only = match &cli.command {
+        cli::Command::Ops(_) => true,
+        cli::Command::Changes(cmd) => cmd.talks_to_a_server(),
+        _ => false,
+    };
+    let loaded = if client_only {
         Ok(keel_core::config::Config::default())
     } else {
         config::load(&cli)

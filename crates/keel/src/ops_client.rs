@@ -27,13 +27,21 @@ pub struct Client {
 
 impl Client {
     pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Client> {
+        Client::for_service(url, token, "ops:*")
+    }
+
+    /// [`Client::new`] for the commands of another service; `holding` names the permissions
+    /// the missing-token error asks for.
+    pub fn for_service(url: &str, token: Option<String>, holding: &str) -> anyhow::Result<Client> {
         let base = url.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&base).map_err(|e| RequestFailed(format!("--url {base:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(RequestFailed(format!("--url {base:?} must start with http:// or https://")).into());
         }
         let token = token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-            RequestFailed("give --token (or set KEEL_TOKEN): a superuser token or an API key holding ops:*".into())
+            RequestFailed(format!(
+                "give --token (or set KEEL_TOKEN): a superuser token or an API key holding {holding}"
+            ))
         })?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))

@@ -8,12 +8,16 @@
 //! - [`history`]: every committed collection change recorded with its findings, verdict and
 //!   the collection's semver version; read, versions, stats, changelog, realtime events.
 //!
-//! Not built yet: review (proposals, approvals), comments, impact.
+//! - [`review`]: proposals, approvals with a quorum, apply (refused when the collection moved
+//!   on), rollback, comments with `@mentions`.
+//!
+//! Not built yet: impact.
 
 pub mod api_diff;
 pub mod classify;
 mod finding;
 pub mod history;
+pub mod review;
 
 pub use finding::{verdict, Finding, Level, Report};
 

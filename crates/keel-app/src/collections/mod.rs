@@ -51,12 +51,27 @@ pub(crate) async fn create_via(
     source: Source,
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
+    let id = input.get("id").and_then(Value::as_str).unwrap_or_default();
+    let name = input.get("name").and_then(Value::as_str).unwrap_or_default();
+    crate::changes::review::refuse_unreviewed(app, caller, id, name)?;
+    create_recorded(app, caller, origin, input, &Recorder::new(caller.actor(), source)).await
+}
+
+/// [`create`] recorded by `recorder`, whatever `changes.review` requires (a reviewed
+/// proposal being applied).
+pub(crate) async fn create_recorded(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    input: Map<String, Value>,
+    recorder: &dyn keel_data::ChangeRecorder,
+) -> Result<Arc<Collection>, Error> {
+    authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&input)?;
     crate::search::check_input(app, &input)?;
-    let recorder = Recorder::new(caller.actor(), source);
     let (collection, change) = app
         .store
-        .create_collection_recorded(Value::Object(input), schema_actor(caller), &recorder)
+        .create_collection_recorded(Value::Object(input), schema_actor(caller), recorder)
         .await?;
     let entry = audit::entry(caller, origin, "collection.create")
         .detail("collection", collection.name.clone())
@@ -90,13 +105,28 @@ pub(crate) async fn update_via(
     source: Source,
 ) -> Result<Arc<Collection>, Error> {
     authorize(caller, Permission::CollectionsManage)?;
+    let current = app.store.collection(id_or_name)?;
+    crate::changes::review::refuse_unreviewed(app, caller, &current.id, &current.name)?;
+    let recorder = Recorder::new(caller.actor(), source);
+    update_recorded(app, caller, origin, id_or_name, patch, &recorder).await
+}
+
+/// [`update`] recorded by `recorder`, whatever `changes.review` requires.
+pub(crate) async fn update_recorded(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id_or_name: &str,
+    patch: Map<String, Value>,
+    recorder: &dyn keel_data::ChangeRecorder,
+) -> Result<Arc<Collection>, Error> {
+    authorize(caller, Permission::CollectionsManage)?;
     refuse_masked(&patch)?;
     crate::search::check_input(app, &patch)?;
     let before = app.store.collection(id_or_name)?;
-    let recorder = Recorder::new(caller.actor(), source);
     let (after, change) = app
         .store
-        .update_collection_recorded(&before.id, Value::Object(patch), schema_actor(caller), &recorder)
+        .update_collection_recorded(&before.id, Value::Object(patch), schema_actor(caller), recorder)
         .await?;
     let entry = audit::entry(caller, origin, "collection.update")
         .detail("collection", after.name.clone())
@@ -123,10 +153,23 @@ pub(crate) async fn delete_via(
     source: Source,
 ) -> Result<(), Error> {
     authorize(caller, Permission::CollectionsManage)?;
-    let recorder = Recorder::new(caller.actor(), source);
+    let current = app.store.collection(id_or_name)?;
+    crate::changes::review::refuse_unreviewed(app, caller, &current.id, &current.name)?;
+    delete_recorded(app, caller, origin, id_or_name, &Recorder::new(caller.actor(), source)).await
+}
+
+/// [`delete`] recorded by `recorder`, whatever `changes.review` requires.
+pub(crate) async fn delete_recorded(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id_or_name: &str,
+    recorder: &dyn keel_data::ChangeRecorder,
+) -> Result<(), Error> {
+    authorize(caller, Permission::CollectionsManage)?;
     let (deleted, change) = app
         .store
-        .delete_collection_recorded(id_or_name, schema_actor(caller), &recorder)
+        .delete_collection_recorded(id_or_name, schema_actor(caller), recorder)
         .await?;
     delete_files(app, &deleted.id).await;
     let entry = audit::entry(caller, origin, "collection.delete")

@@ -18,6 +18,59 @@ pub struct SettingsData {
     pub backups: Value,
     pub s3: Value,
     pub trusted_proxy: Value,
+    /// Schema-change governance (`changes.review`).
+    pub changes: Changes,
+}
+
+/// `changes`: schema-change governance settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Changes {
+    pub review: Review,
+}
+
+/// `changes.review`: which collections need a reviewed change, and how many approvals.
+/// `required`: `off` (no collection), `all` (every collection but the system ones) or
+/// `listed` (the ones in `collections`, by name or id). `quorum`: approvals a change needs;
+/// `breakingQuorum`: approvals a breaking (major) change needs, at least `quorum`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Review {
+    pub required: String,
+    pub collections: Vec<String>,
+    pub quorum: u32,
+    pub breaking_quorum: u32,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Review {
+            required: "off".into(),
+            collections: Vec::new(),
+            quorum: 1,
+            breaking_quorum: 2,
+        }
+    }
+}
+
+impl Review {
+    /// Whether a change of the collection `id` / `name` must go through a proposal.
+    pub fn required_for(&self, id: &str, name: &str) -> bool {
+        match self.required.as_str() {
+            "all" => !name.starts_with('_'),
+            "listed" => self.collections.iter().any(|c| c == id || c == name),
+            _ => false,
+        }
+    }
+
+    /// The approvals a change with this verdict needs.
+    pub fn quorum_for(&self, breaking: bool) -> u32 {
+        if breaking {
+            self.breaking_quorum.max(self.quorum)
+        } else {
+            self.quorum
+        }
+    }
 }
 
 impl Default for SettingsData {
@@ -32,6 +85,7 @@ impl Default for SettingsData {
             backups: serde_json::json!({"cron": "", "cronMaxKeep": 3, "s3": {"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}}),
             s3: serde_json::json!({"enabled": false, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}),
             trusted_proxy: serde_json::json!({"headers": [], "useLeftmostIP": false}),
+            changes: Changes::default(),
         }
     }
 }

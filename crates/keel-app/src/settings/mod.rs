@@ -11,7 +11,7 @@ pub mod ip_match;
 mod test;
 mod update;
 
-pub use data::{Batch, Logs, Meta, RateLimitRule, RateLimits, SettingsData, Smtp};
+pub use data::{Batch, Changes, Logs, Meta, RateLimitRule, RateLimits, Review, SettingsData, Smtp};
 pub use test::{test_email, test_s3};
 pub use update::{public_json, update, WRITE_ONLY};
 

@@ -204,6 +204,44 @@ fn validate(s: &SettingsData) -> Result<(), Error> {
             fail("smtp.port".into(), "validation_required", "Cannot be blank.");
         }
     }
+    let review = &s.changes.review;
+    if !["off", "all", "listed"].contains(&review.required.as_str()) {
+        fail(
+            "changes.review.required".into(),
+            "validation_in_invalid",
+            "Must be off, all or listed.",
+        );
+    }
+    if review.required == "listed" && review.collections.is_empty() {
+        fail(
+            "changes.review.collections".into(),
+            "validation_required",
+            "List the collections (names or ids) whose changes need a review, or set required to all or off.",
+        );
+    }
+    for (i, c) in review.collections.iter().enumerate() {
+        if c.trim().is_empty() {
+            fail(
+                format!("changes.review.collections.{i}"),
+                "validation_required",
+                "Cannot be blank: give a collection's name or id.",
+            );
+        }
+    }
+    if !(1..=20).contains(&review.quorum) {
+        fail(
+            "changes.review.quorum".into(),
+            "validation_invalid_value",
+            "Must be between 1 and 20 approvals.",
+        );
+    }
+    if review.breaking_quorum < review.quorum || review.breaking_quorum > 20 {
+        fail(
+            "changes.review.breakingQuorum".into(),
+            "validation_invalid_value",
+            "Must be at least quorum and at most 20 approvals.",
+        );
+    }
     // `s3` (files) and `backups.s3` share PocketBase's shape and rules.
     let backups_s3 = s.backups.get("s3").cloned().unwrap_or(Value::Null);
     let mut s3_errs = FieldErrors::new();

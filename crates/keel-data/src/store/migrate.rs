@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     "0009_vault",
     "0010_ops",
     "0011_changes",
+    "0012_change_reviews",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -146,6 +147,9 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         "0009_vault" => create_system_collections(store, tx, crate::system::vault_collections()).await,
         "0010_ops" => create_system_collections(store, tx, crate::system::ops_collections()).await,
         "0011_changes" => create_system_collections(store, tx, crate::system::change_collections()).await,
+        "0012_change_reviews" => {
+            add_fields(store, tx, crate::system::CHANGES, crate::system::change_review_fields()).await
+        }
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }
@@ -159,6 +163,36 @@ async fn create_system_collections(store: &Store, tx: &mut dyn Tx, cs: Vec<Colle
         save_row(store, tx, &c, true).await?;
     }
     Ok(())
+}
+
+/// Adds `fields` (before its autodates) to the system collection `name`: its columns, and its
+/// definition in `_collections`.
+async fn add_fields(store: &Store, tx: &mut dyn Tx, name: &str, fields: Vec<crate::schema::Field>) -> Result<()> {
+    let d = store.engine.dialect();
+    let sql = format!("SELECT json FROM _collections WHERE name = {}", d.placeholder(1));
+    let rows = tx.fetch_all(&sql, &[Value::from(name)]).await?;
+    let json = rows
+        .first()
+        .and_then(|r| r.get("json"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::internal(format!("the {name} collection is missing")))?;
+    let mut c = Collection::from_stored_json(json).map_err(Error::internal)?;
+    let table = d.quote_ident(&c.name);
+    for f in &fields {
+        tx.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {}", ddl::column_def(f, d)),
+            &[],
+        )
+        .await?;
+    }
+    let at = c
+        .fields
+        .iter()
+        .position(|f| f.name == "created")
+        .unwrap_or(c.fields.len());
+    c.fields.splice(at..at, fields);
+    c.updated = keel_core::time::now();
+    save_row(store, tx, &c, false).await
 }
 
 /// Adds `seq`, `prevHash` and `hash` to `_audit` and chains the entries already there, in

@@ -34,6 +34,9 @@ pub use super::may_read;
 /// The bus topic prefix of recorded changes (`changes.<collectionId>`).
 pub const TOPIC: &str = "changes.";
 
+/// The filter of the rows that are versions a collection had (not proposals).
+pub(crate) const IN_HISTORY: &str = "(state = 'applied' || state = 'rolled_back')";
+
 /// The rule non-superusers read the history under: no system collection's changes.
 const NOT_SYSTEM: &str = "system = false";
 
@@ -71,10 +74,47 @@ pub async fn list(app: &App, caller: &Caller, params: &ListParams, req: &Request
 /// One change by id (404 when absent or not the caller's to see).
 pub async fn view(app: &App, caller: &Caller, id: &str) -> Result<Record, Error> {
     may_read(caller)?;
+    row(app, caller, id).await
+}
+
+/// One change by id as `caller` may see it (system collections' for superusers only),
+/// whatever permission they hold: the review checks its own.
+pub(crate) async fn row(app: &App, caller: &Caller, id: &str) -> Result<Record, Error> {
     let c = history(app)?;
     app.store
         .get_record(&c, id, &RequestInfo::default(), access(caller))
         .await
+}
+
+/// The version of the collection `id` left by its newest applied change (`None` when the
+/// history has none).
+pub(crate) async fn current_version(store: &keel_data::Store, id: &str) -> Result<Option<String>, Error> {
+    if !plain(id) {
+        return Ok(None);
+    }
+    let c = store
+        .collection(keel_data::system::CHANGES)
+        .map_err(|_| Error::internal("the _changes collection is missing"))?;
+    let params = ListParams {
+        page: 1,
+        per_page: 1,
+        sort: Some("-seq".into()),
+        filter: Some(format!("collectionRef = '{id}' && {IN_HISTORY}")),
+        skip_total: true,
+    };
+    let page = store
+        .list_records(&c, &params, &RequestInfo::default(), Access::Superuser)
+        .await?;
+    Ok(page
+        .items
+        .first()
+        .and_then(|r| r.data.get("version").and_then(Value::as_str))
+        .map(str::to_string))
+}
+
+/// The diff of two collection JSONs, as the history keeps it (see `diff.rs`).
+pub(crate) fn diff_json(before: &Value, after: &Value) -> Vec<Value> {
+    diff::diff(before, after)
 }
 
 /// Whether `s` can be put in a filter as a quoted literal: collection ids and names, and
@@ -156,7 +196,15 @@ pub async fn versions(
 ) -> Result<Page<Value>, Error> {
     may_read(caller)?;
     let id = collection_id(app, caller, id_or_name).await?;
-    let p = rows(app, caller, format!("collectionRef = '{id}'"), "-seq", page, per_page).await?;
+    let p = rows(
+        app,
+        caller,
+        format!("collectionRef = '{id}' && {IN_HISTORY}"),
+        "-seq",
+        page,
+        per_page,
+    )
+    .await?;
     Ok(Page {
         page: p.page,
         per_page: p.per_page,
@@ -183,7 +231,7 @@ pub async fn version(app: &App, caller: &Caller, id_or_name: &str, version: &str
     let at = rows(
         app,
         caller,
-        format!("collectionRef = '{id}' && version = '{version}'"),
+        format!("collectionRef = '{id}' && version = '{version}' && {IN_HISTORY}"),
         "-seq",
         1,
         1,
@@ -197,7 +245,15 @@ pub async fn version(app: &App, caller: &Caller, id_or_name: &str, version: &str
             ))),
         };
     }
-    let first = rows(app, caller, format!("collectionRef = '{id}'"), "seq", 1, 1).await?;
+    let first = rows(
+        app,
+        caller,
+        format!("collectionRef = '{id}' && {IN_HISTORY}"),
+        "seq",
+        1,
+        1,
+    )
+    .await?;
     match first.items.first() {
         Some(r) if r.data.get("previousVersion").and_then(Value::as_str) == Some(version) => {
             match r.data.get("before") {
@@ -212,8 +268,14 @@ pub async fn version(app: &App, caller: &Caller, id_or_name: &str, version: &str
 /// Publishes a recorded change for realtime followers (`changes/*`, `changes/{collection}`)
 /// on every process. Best effort after the commit: the history itself is already durable.
 pub async fn announce(app: &App, change: &RecordData) {
+    announce_as(app, change, "applied").await
+}
+
+/// [`announce`] with another `action`: the review transition that happened (`proposed`,
+/// `submitted`, `approved`, `rejected`, `rolled_back`, `commented`).
+pub async fn announce_as(app: &App, change: &RecordData, action: &str) {
     let collection = change.get("collectionRef").and_then(Value::as_str).unwrap_or_default();
-    let payload = serde_json::json!({ "action": "applied", "record": change_json(change) });
+    let payload = serde_json::json!({ "action": action, "record": change_json(change) });
     let topic = format!("{TOPIC}{collection}");
     if let Err(e) = app.bus.publish(&topic, Bytes::from(payload.to_string())).await {
         tracing::warn!(error = %e, "could not publish a recorded collection change");

@@ -32,6 +32,10 @@ pub enum Source {
     Import,
     /// Collections as code: a migration file applied (`keel migrate`, automigrate at start).
     Migration,
+    /// A reviewed proposal (`POST /api/changes`), applied.
+    Review,
+    /// The reverse of an applied change (`POST /api/changes/{id}/rollback`).
+    Rollback,
 }
 
 impl Source {
@@ -40,6 +44,8 @@ impl Source {
             Source::Api => "api",
             Source::Import => "import",
             Source::Migration => "migration",
+            Source::Review => "review",
+            Source::Rollback => "rollback",
         }
     }
 }

@@ -7,7 +7,10 @@
 //!   `{verdict, breaking, findings}` in oasdiff's vocabulary;
 //! - the history (`changes:read`): `GET /api/changes`, `GET /api/changes/{id}` (history.rs),
 //!   `GET /api/changes/stats`, `GET /api/changes/export` (stats.rs), and a collection's
-//!   versions `GET /api/collections/{c}/versions[/{version}]` (versions.rs).
+//!   versions `GET /api/collections/{c}/versions[/{version}]` (versions.rs);
+//! - review (review.rs): `POST /api/changes` proposes, `POST /api/changes/{id}/submit`,
+//!   `/approve`, `/reject`, `/apply`, `/rollback`; comments (comments.rs):
+//!   `GET|POST /api/changes/{id}/comments`.
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +19,9 @@ use crate::state::AppState;
 
 mod api_diff;
 mod classify;
+mod comments;
 mod history;
+mod review;
 mod stats;
 mod versions;
 
@@ -25,7 +30,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(classify::classify))
         .routes(routes!(api_diff::api_diff))
-        .routes(routes!(history::list))
+        .routes(routes!(history::list, review::propose))
+        .routes(routes!(review::submit))
+        .routes(routes!(review::approve))
+        .routes(routes!(review::reject))
+        .routes(routes!(review::apply))
+        .routes(routes!(review::rollback))
+        .routes(routes!(comments::list, comments::add))
         .routes(routes!(stats::stats))
         .routes(routes!(stats::export))
         .routes(routes!(history::view))
