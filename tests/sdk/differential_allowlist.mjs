@@ -23,6 +23,7 @@ export const ALLOWLIST = [
   { step: SETTINGS, path: 'body.meta.appURL', kind: 'value', reason: "default application URL follows Keel's default listen address" },
   { step: SETTINGS, path: 'body.logs.maxDays', kind: 'value', reason: 'Keel keeps request logs 7 days by default (PocketBase 5)' },
   { step: SETTINGS, path: /^body\.smtp\.(password|caCert)$/, kind: 'extra key', reason: 'Keel extensions: a write-only password shown as "" and a custom CA for the SMTP server' },
+  { step: SETTINGS, path: /^body\.changes$/, kind: 'extra key', reason: 'Keel extension: whether collection changes need a review, and its quorums (docs/governance.md)' },
   { step: SETTINGS, path: /^body\.(s3|backups\.s3)\.secret$/, kind: 'extra key', reason: 'Keel shows the write-only S3 secrets as "" (like smtp.password), so a settings form can send them back blank to keep them' },
   { step: /^collection (view|create)/, path: /^body\.fields\.\w+\.encrypted$/, kind: 'extra key', reason: "Keel extension: fields encrypted at rest with the vault's key" },
   { step: /^auth-methods$/, path: 'body.ldap', kind: 'extra key', reason: 'Keel extension: sign-in against an LDAP directory' },
