@@ -3,6 +3,8 @@
 //! tokens signed directly, and a multipart body builder.
 #![allow(dead_code)]
 
+pub mod engines;
+
 use std::sync::Arc;
 
 use axum::body::Body;
