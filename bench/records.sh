@@ -5,7 +5,7 @@
 # usage: bench/records.sh [--keel PATH] [--pocketbase PATH] [--duration 10]
 #                         [--connections 32] [--threads 2] [--only keel|pocketbase]
 #                         [--warmup 2] [--records 10000] [--engines sqlite,postgres,mysql]
-#                         [--processes 1] [--request-logs on|off]
+#                         [--processes 1] [--request-logs on|off] [--searchable on|off]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +21,7 @@ RECORDS=10000
 PROCESSES=1
 ONLY=""
 REQUEST_LOGS="on"
+SEARCHABLE="off"
 ENGINES="sqlite"
 POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
 MYSQL_SERVER="mysql://root@127.0.0.1:3306"
@@ -65,6 +66,10 @@ options:
                        request logs (`/api/logs`) as a fresh server has them (on: kept 7
                        days) or turned off with settings.logs.maxDays = 0 (default on);
                        both servers get the same setting
+  --searchable on|off  Keel's `items` made searchable on its text field
+                       ("search": {"fields": {"title": 1}}), so every create also updates
+                       the full-text index (default off); PocketBase has no search and is
+                       seeded as without it. Compare with the same run at off
   -h, --help           this text
 
 needs: wrk (`apt-get install wrk`), python3, curl.
@@ -101,6 +106,10 @@ while (($#)); do
     --request-logs)
       REQUEST_LOGS="${2:-}"
       [[ "$REQUEST_LOGS" == on || "$REQUEST_LOGS" == off ]] || die "--request-logs takes on or off"
+      shift 2 ;;
+    --searchable)
+      SEARCHABLE="${2:-}"
+      [[ "$SEARCHABLE" == on || "$SEARCHABLE" == off ]] || die "--searchable takes on or off"
       shift 2 ;;
     --postgres-server) POSTGRES_SERVER="${2:?--postgres-server needs a URL}"; shift 2 ;;
     --mysql-server) MYSQL_SERVER="${2:?--mysql-server needs a URL}"; shift 2 ;;
@@ -517,9 +526,11 @@ bench_server() {
     meta "$name.processes" "$PROCESSES"
   fi
 
-  local seed_line
+  local seed_line seed_extra=()
+  [[ "$SEARCHABLE" == on && "$name" == keel* ]] && seed_extra=(--searchable)
   seed_line=$(python3 "$BENCH/seed.py" --url "$url" --email "$EMAIL" --password "$PASSWORD" \
-    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt" --request-logs "$REQUEST_LOGS") ||
+    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt" --request-logs "$REQUEST_LOGS" \
+    "${seed_extra[@]}") ||
     { tail -n 20 "$log" >&2 || true; die "seeding $name failed (the end of its log is above)"; }
   echo "  $seed_line" >&2
   meta "$name.seed" "${seed_line#SEED }"
@@ -582,7 +593,7 @@ meta cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 meta mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
 meta kernel "$(uname -sr)"
 meta wrk "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
-meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS$( ((PROCESSES > 1)) && echo " processes=$PROCESSES")"
+meta settings "threads=$THREADS connections=$CONNECTIONS duration=${DURATION}s warmup=${WARMUP}s records=$RECORDS$( ((PROCESSES > 1)) && echo " processes=$PROCESSES")$([[ "$SEARCHABLE" == on ]] && echo " searchable=title (Keel only)")"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
 
 if want keel; then

@@ -4,7 +4,9 @@
 Python 3 standard library only. Steps, identical for both servers:
   1. log in as the superuser (POST /api/collections/_superusers/auth-with-password);
   2. create the base collection `items` (title text, n number, flag bool) with public
-     list/view/create rules and the index `CREATE INDEX idx_items_n ON items (n)`;
+     list/view/create rules and the index `CREATE INDEX idx_items_n ON items (n)`; with
+     --searchable (Keel only) also the option `"search": {"fields": {"title": 1}}`, so every
+     record write updates its full-text index (docs/search.md);
   3. seed COUNT records: n = 0..COUNT-1, title = "item <n>", flag = (n % 2 == 0).
      Uses /api/batch (1000 creates per batch) when `PATCH /api/settings` can enable it,
      otherwise concurrent single creates over keep-alive connections;
@@ -122,6 +124,11 @@ def main():
     ap.add_argument("--workers", type=int, default=8, help="threads for single creates")
     ap.add_argument("--method", choices=["auto", "batch", "single"], default="auto")
     ap.add_argument(
+        "--searchable",
+        action="store_true",
+        help='make items searchable: "search": {"fields": {"title": 1}} (Keel only)',
+    )
+    ap.add_argument(
         "--request-logs",
         choices=["on", "off"],
         default="on",
@@ -142,24 +149,25 @@ def main():
     )
     client.token = expect(status, payload, "superuser login")["token"]
 
-    status, payload = client.request(
-        "POST",
-        "/api/collections",
-        {
-            "name": "items",
-            "type": "base",
-            "fields": [
-                {"name": "title", "type": "text"},
-                {"name": "n", "type": "number"},
-                {"name": "flag", "type": "bool"},
-            ],
-            "listRule": "",
-            "viewRule": "",
-            "createRule": "",
-            "indexes": ["CREATE INDEX idx_items_n ON items (n)"],
-        },
-    )
-    expect(status, payload, "create collection items")
+    collection = {
+        "name": "items",
+        "type": "base",
+        "fields": [
+            {"name": "title", "type": "text"},
+            {"name": "n", "type": "number"},
+            {"name": "flag", "type": "bool"},
+        ],
+        "listRule": "",
+        "viewRule": "",
+        "createRule": "",
+        "indexes": ["CREATE INDEX idx_items_n ON items (n)"],
+    }
+    if args.searchable:
+        collection["search"] = {"fields": {"title": 1}}
+    status, payload = client.request("POST", "/api/collections", collection)
+    created = expect(status, payload, "create collection items")
+    if args.searchable and not isinstance(created.get("search"), dict):
+        die(f"the server ignored the search option: {json.dumps(created)[:300]}")
 
     if args.request_logs == "off":
         status, payload = client.request("PATCH", "/api/settings", {"logs": {"maxDays": 0}})
@@ -203,12 +211,19 @@ def main():
     got = len(expect(status, payload, "filter check").get("items", []))
     if got != 50:
         die(f"filter (n>=100&&n<150) returned {got} records, expected 50")
+    if args.searchable:
+        # Every seeded title is "item <n>": the word "item" finds them all.
+        status, payload = client.request("GET", "/api/collections/items/records?search=item&perPage=1")
+        found = expect(status, payload, "search check").get("totalItems")
+        if found != min(args.count, 10000):
+            die(f"search=item found {found} records, expected {min(args.count, 10000)} (the search cap is 10,000)")
 
     step = max(1, len(ids) // max(1, args.ids))
     chosen = ids[::step][: args.ids]
     with open(args.ids_out, "w", encoding="ascii") as fh:
         fh.write("\n".join(chosen) + "\n")
-    print(f"SEED method={method} records={args.count} seconds={seconds:.2f} ids={len(chosen)}")
+    searchable = " searchable=title" if args.searchable else ""
+    print(f"SEED method={method} records={args.count} seconds={seconds:.2f} ids={len(chosen)}{searchable}")
 
 
 if __name__ == "__main__":

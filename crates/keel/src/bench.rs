@@ -36,6 +36,7 @@ pub async fn run(cfg: &Config, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Realtime(args) => crate::bench_realtime::run(cfg, args).await,
         BenchCommand::Webhooks(args) => crate::bench_webhooks::run(cfg, args).await,
         BenchCommand::Ops(args) => crate::bench_ops::run(cfg, args).await,
+        BenchCommand::Search(args) => crate::bench_search::run(cfg, args).await,
     }
 }
 

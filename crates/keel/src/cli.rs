@@ -305,6 +305,36 @@ pub enum BenchCommand {
     /// Ops: Keel's overhead per runbook step (100 sequential http.request steps) and, with
     /// --ssh, one ssh.exec fanned out to 50 targets against the slowest single target
     Ops(BenchOpsArgs),
+    /// Search: index throughput and query latency of a search provider (or SQLite FTS5) on
+    /// generated short documents
+    Search(BenchSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSearchArgs {
+    /// The search provider: embedded (tantivy, in a temporary directory), postgres (a fresh
+    /// database per run, dropped afterwards) or fts5 (SQLite's FTS5 in a temporary file,
+    /// without Keel: the floor)
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres", "fts5"])]
+    pub engine: String,
+    /// PostgreSQL server URL for `--engine postgres` [default: `[engines] postgres_url`]
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// Documents generated and indexed (a title of 3-8 words and a paragraph of 20-60)
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub docs: u64,
+    /// Documents per upsert call (per transaction on fts5)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch: u64,
+    /// Concurrent query clients
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub clients: u64,
+    /// Measured queries in all, instead of --duration
+    #[arg(long, value_name = "N", conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub queries: Option<u64>,
+    /// Seconds of measured queries [default: 30]
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub duration: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod bench;
 mod bench_bus;
 mod bench_ops;
 mod bench_realtime;
+mod bench_search;
 mod bench_webhooks;
 mod changes_cli;
 mod cli;
