@@ -1,6 +1,6 @@
 //! `keel bench search`: a tiny run on each engine (embedded, FTS5, and PostgreSQL when its
-//! URL is set) indexes every document, answers every query, finds something for most of them,
-//! and leaves no directory or database behind.
+//! URL is set) indexes every document, answers every query (finding every phrase taken from a
+//! document), and leaves no directory or database behind.
 
 mod common;
 
@@ -77,12 +77,8 @@ async fn each_engine_indexes_every_document_and_answers_every_query() {
             assert!(f.get(name).is_some_and(|v| *v > 0.0), "{engine} {name}: {stdout}");
         }
         assert!(f["query_p50_ms"] <= f["query_p99_ms"], "{engine}: {stdout}");
-        // A phrase is taken from a document: it is always found.
+        // A phrase is taken from an indexed document: it is always found.
         assert_eq!(f.get("query_phrase_without_hits"), Some(&0.0), "{engine}: {stdout}");
-        assert!(
-            f["queries_without_hits"] < 20.0,
-            "{engine}: most queries find something: {stdout}"
-        );
     }
     assert_eq!(bench_dirs(), dirs_before, "a bench directory was left behind");
     if let Some(url) = &pg {

@@ -297,8 +297,12 @@ mod tests {
         for kind in Kind::ALL {
             for _ in 0..200 {
                 let q = c.query(&mut rng, kind, 1000);
-                let words = q.keel.trim_matches('"');
-                assert!(words.split(' ').all(|w| !skipped.contains(w)), "{q:?}");
+                let mut words: Vec<&str> = q.keel.trim_matches('"').split(' ').collect();
+                if matches!(kind, Kind::Prefix | Kind::Typo) {
+                    // A prefix, or a word with a typo, may happen to be a common word.
+                    words.pop();
+                }
+                assert!(words.iter().all(|w| !skipped.contains(w)), "{q:?}");
                 assert!(keel_core::search::SearchQuery::parse(&q.keel).is_ok_and(|p| !p.include.is_empty()));
             }
         }
