@@ -14,5 +14,5 @@ pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::probe::{index_shape, IndexShape, Probe};
 pub use store::{
     field_errors, AuditVerification, BatchOp, ChangeRecorder, CollectionChange, Expanded, ListParams, Page, Record,
-    Recorded, RowMark, Store, HISTORY_STATES,
+    Recorded, RowMark, Store, HISTORY_STATES, view_mentions,
 };
