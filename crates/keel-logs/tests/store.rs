@@ -167,7 +167,10 @@ async fn callers(store: &LogStore) {
     ];
     store.insert(&mut rows).await.unwrap();
     let found = store
-        .callers("created >= '2024-06-01' && data.url ~ '/api/collections/my\\_posts/records%'", 10)
+        .callers(
+            "created >= '2024-06-01' && data.url ~ '/api/collections/my\\_posts/records%'",
+            10,
+        )
         .await
         .unwrap();
     let got: Vec<(&str, &str, i64)> = found

@@ -35,14 +35,18 @@ async fn impact_and_api_diff_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impact_and_api_diff_on_postgres() {
-    let Some((mut app, engine, _guard)) = postgres_engine().await else { return };
+    let Some((mut app, engine, _guard)) = postgres_engine().await else {
+        return;
+    };
     app.state.edit().logs = Arc::new(RequestLogs::start(LogStore::open(engine).await.unwrap()));
     scenario(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impact_and_api_diff_on_mariadb() {
-    let Some((mut app, engine, _guard)) = mariadb_engine().await else { return };
+    let Some((mut app, engine, _guard)) = mariadb_engine().await else {
+        return;
+    };
     app.state.edit().logs = Arc::new(RequestLogs::start(LogStore::open(engine).await.unwrap()));
     scenario(&app).await;
 }
@@ -142,9 +146,11 @@ async fn scenario(app: &App) {
         Method::POST,
         "/api/collections",
         &su,
-        Some(json!({"name": "comments", "type": "base", "listRule": "post.body != ''",
+        Some(
+            json!({"name": "comments", "type": "base", "listRule": "post.body != ''",
             "fields": [{"name": "text", "type": "text"},
-                       {"name": "post", "type": "relation", "collectionId": posts_id, "maxSelect": 1}]})),
+                       {"name": "post", "type": "relation", "collectionId": posts_id, "maxSelect": 1}]}),
+        ),
     )
     .await;
     ok(
@@ -160,8 +166,10 @@ async fn scenario(app: &App) {
         Method::POST,
         "/api/webhooks",
         &su,
-        Some(json!({"url": "https://hooks.example.com/posts", "events": ["record.updated"],
-                    "collection": "posts", "filter": "body != ''"})),
+        Some(
+            json!({"url": "https://hooks.example.com/posts", "events": ["record.updated"],
+                    "collection": "posts", "filter": "body != ''"}),
+        ),
     )
     .await;
     let rule = ok(
@@ -169,8 +177,10 @@ async fn scenario(app: &App) {
         Method::POST,
         "/api/notifications/rules",
         &su,
-        Some(json!({"event": "record.updated", "collection": "posts", "subject": "Changed",
-                    "body": "Now: {{ record.body }}", "recipients": ["topic:editors"]})),
+        Some(
+            json!({"event": "record.updated", "collection": "posts", "subject": "Changed",
+                    "body": "Now: {{ record.body }}", "recipients": ["topic:editors"]}),
+        ),
     )
     .await;
     let key = ok(
@@ -215,7 +225,11 @@ async fn scenario(app: &App) {
         vec![("comments.listRule", "post.body")],
         "{impact}"
     );
-    assert_eq!(of_kind(impact, "relation"), vec![("comments.post", "posts")], "{impact}");
+    assert_eq!(
+        of_kind(impact, "relation"),
+        vec![("comments.post", "posts")],
+        "{impact}"
+    );
     assert_eq!(of_kind(impact, "view"), vec![("post_bodies", "posts.body")], "{impact}");
     assert_eq!(of_kind(impact, "index").len(), 1, "{impact}");
     assert_eq!(of_kind(impact, "index")[0].0, "idx_posts_body");
@@ -245,7 +259,10 @@ async fn scenario(app: &App) {
         .iter()
         .find(|i| i["name"] == format!("_apiKeys/{key_id}"))
         .unwrap();
-    assert!(key_item["message"].as_str().unwrap().contains("reporting"), "{key_item}");
+    assert!(
+        key_item["message"].as_str().unwrap().contains("reporting"),
+        "{key_item}"
+    );
     let notes = impact["notes"].to_string();
     assert!(notes.contains("per collection"), "{notes}");
 
@@ -262,7 +279,10 @@ async fn scenario(app: &App) {
     assert!(of_kind(&c["impact"], "webhook").is_empty());
     assert!(of_kind(&c["impact"], "caller").is_empty());
     let notes = c["impact"]["notes"].to_string();
-    assert!(notes.contains("webhooks:manage") && notes.contains("superusers only"), "{notes}");
+    assert!(
+        notes.contains("webhooks:manage") && notes.contains("superusers only"),
+        "{notes}"
+    );
 
     // The API side of other changes: a required field, an optional one.
     let mut required = posts["fields"].as_array().unwrap().clone();
@@ -291,7 +311,11 @@ async fn scenario(app: &App) {
         Some(json!({"collection": {"name": "posts", "fields": added.clone()}})),
     )
     .await;
-    assert_eq!((c["verdict"].as_str(), c["apiVerdict"].as_str()), (Some("minor"), Some("minor")), "{c}");
+    assert_eq!(
+        (c["verdict"].as_str(), c["apiVerdict"].as_str()),
+        (Some("minor"), Some("minor")),
+        "{c}"
+    );
     assert!(c["impact"]["items"].as_array().unwrap().is_empty(), "{c}");
 
     // A direct update is recorded with its API findings and its counted data checks.
@@ -344,7 +368,12 @@ async fn scenario(app: &App) {
     assert_eq!(of_kind(&impact, "relation"), vec![("comments.post", "posts")]);
     for bad in ["0", "366", "many"] {
         let r = app
-            .send(Method::GET, &format!("/api/changes/{id}/impact?days={bad}"), Some(&su), None)
+            .send(
+                Method::GET,
+                &format!("/api/changes/{id}/impact?days={bad}"),
+                Some(&su),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
         assert!(r.json["data"]["days"].is_object(), "{}", r.text());
@@ -366,7 +395,14 @@ async fn scenario(app: &App) {
     .await;
     let id = p["id"].as_str().unwrap();
     assert_eq!(p["apiVerdict"], "minor");
-    ok(app, Method::POST, &format!("/api/changes/{id}/approve"), &approver, None).await;
+    ok(
+        app,
+        Method::POST,
+        &format!("/api/changes/{id}/approve"),
+        &approver,
+        None,
+    )
+    .await;
     ok(app, Method::POST, &format!("/api/changes/{id}/apply"), &su, None).await;
     let applied = ok(app, Method::GET, &format!("/api/changes/{id}"), &su, None).await;
     assert_eq!(applied["state"], "applied");
@@ -392,11 +428,21 @@ async fn scenario(app: &App) {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = app
-        .send(Method::GET, "/api/collections/_superusers/openapi.json", Some(&reader), None)
+        .send(
+            Method::GET,
+            "/api/collections/_superusers/openapi.json",
+            Some(&reader),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app
-        .send(Method::GET, "/api/collections/nothing_here/openapi.json", Some(&su), None)
+        .send(
+            Method::GET,
+            "/api/collections/nothing_here/openapi.json",
+            Some(&su),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

@@ -224,7 +224,12 @@ fn print_impact(impact: &Value) {
         println!("Nothing found that depends on what this change touches.");
     }
     for i in &items {
-        println!("  {:<17} {:<28} {}", text(i, "kind"), text(i, "name"), text(i, "message"));
+        println!(
+            "  {:<17} {:<28} {}",
+            text(i, "kind"),
+            text(i, "name"),
+            text(i, "message")
+        );
     }
     for n in impact["notes"].as_array().into_iter().flatten() {
         println!("note: {}", n.as_str().unwrap_or_default());

@@ -249,7 +249,11 @@ fn field_schema(f: &Field, input: bool) -> Value {
         FieldKind::Text(o) => {
             let mut s = json!({"type": "string"});
             if input {
-                let max = if o.max > 0 { o.max } else { keel_data::schema::TEXT_DEFAULT_MAX };
+                let max = if o.max > 0 {
+                    o.max
+                } else {
+                    keel_data::schema::TEXT_DEFAULT_MAX
+                };
                 s["maxLength"] = json!(max);
                 if o.min > 0 {
                     s["minLength"] = json!(o.min);
@@ -396,7 +400,13 @@ fn auth_paths(c: &Collection, root: &str, tag: &str, paths: &mut Map<String, Val
         );
         add(
             "request-password-reset",
-            auth_post(&format!("requestPasswordReset{p}"), tag, &[("email", true)], none.clone(), false),
+            auth_post(
+                &format!("requestPasswordReset{p}"),
+                tag,
+                &[("email", true)],
+                none.clone(),
+                false,
+            ),
         );
         add(
             "confirm-password-reset",
@@ -431,7 +441,12 @@ fn auth_paths(c: &Collection, root: &str, tag: &str, paths: &mut Map<String, Val
             auth_post(
                 &format!("authWithOauth2{p}"),
                 tag,
-                &[("provider", true), ("code", true), ("codeVerifier", true), ("redirectURL", true)],
+                &[
+                    ("provider", true),
+                    ("code", true),
+                    ("codeVerifier", true),
+                    ("redirectURL", true),
+                ],
                 signed_in.clone(),
                 false,
             ),
@@ -460,15 +475,33 @@ fn auth_paths(c: &Collection, root: &str, tag: &str, paths: &mut Map<String, Val
     );
     add(
         "request-verification",
-        auth_post(&format!("requestVerification{p}"), tag, &[("email", true)], none.clone(), false),
+        auth_post(
+            &format!("requestVerification{p}"),
+            tag,
+            &[("email", true)],
+            none.clone(),
+            false,
+        ),
     );
     add(
         "confirm-verification",
-        auth_post(&format!("confirmVerification{p}"), tag, &[("token", true)], none.clone(), false),
+        auth_post(
+            &format!("confirmVerification{p}"),
+            tag,
+            &[("token", true)],
+            none.clone(),
+            false,
+        ),
     );
     add(
         "request-email-change",
-        auth_post(&format!("requestEmailChange{p}"), tag, &[("newEmail", true)], none.clone(), true),
+        auth_post(
+            &format!("requestEmailChange{p}"),
+            tag,
+            &[("newEmail", true)],
+            none.clone(),
+            true,
+        ),
     );
     add(
         "confirm-email-change",
@@ -492,8 +525,10 @@ mod tests {
         let mut c = Collection::blank("posts", CollectionType::Base);
         c.id = "pbc_posts".into();
         c.list_rule = Some(String::new());
-        c.fields.push(Field::new("title", FieldKind::Text(TextOptions::default())));
-        c.fields.push(Field::new("body", FieldKind::Text(TextOptions::default())));
+        c.fields
+            .push(Field::new("title", FieldKind::Text(TextOptions::default())));
+        c.fields
+            .push(Field::new("body", FieldKind::Text(TextOptions::default())));
         c
     }
 
@@ -528,7 +563,9 @@ mod tests {
     fn an_optional_field_is_minor_and_a_rename_moves_every_path() {
         let before = posts();
         let mut after = before.clone();
-        after.fields.push(Field::new("summary", FieldKind::Text(TextOptions::default())));
+        after
+            .fields
+            .push(Field::new("summary", FieldKind::Text(TextOptions::default())));
         let (old, new) = (document(Some(&before)), document(Some(&after)));
         let f = api_diff::diff(&old, &new);
         assert!(!f.is_empty());
@@ -565,7 +602,10 @@ mod tests {
         let record = &doc["components"]["schemas"]["Record"]["properties"];
         assert!(record.get("password").is_none() && record.get("tokenKey").is_none());
         let create = &doc["components"]["schemas"]["RecordCreate"];
-        assert!(create["required"].as_array().unwrap().contains(&json!("passwordConfirm")));
+        assert!(create["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("passwordConfirm")));
         assert!(create["properties"].get("tokenKey").is_none());
     }
 }

@@ -85,11 +85,7 @@ fn input_days(input: &Map<String, Value>) -> Result<u32, Error> {
 /// else by `name`; a partial definition is merged as an update would merge it), or
 /// `{"delete": "<id or name>"}`; `days` of request logs for the impact's callers. The data
 /// checks run on the current rows.
-pub async fn classify_proposal(
-    app: &App,
-    caller: &Caller,
-    input: Map<String, Value>,
-) -> Result<Classification, Error> {
+pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Value>) -> Result<Classification, Error> {
     let days = input_days(&input)?;
     may_read(caller)?;
     if let Some(target) = input.get("delete") {

@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(v["byCollection"], json!({"posts": 2, "tags": 1}));
         assert_eq!(v["byWeek"], json!({"2026-W47": 3}));
         assert_eq!(v["byKind"], json!({"update": 3}));
-        assert_eq!(v["proposalToApply"], json!({"count": 0, "p50Seconds": null, "maxSeconds": null}));
+        assert_eq!(
+            v["proposalToApply"],
+            json!({"count": 0, "p50Seconds": null, "maxSeconds": null})
+        );
     }
 
     #[test]
@@ -143,6 +146,9 @@ mod tests {
             reviewed("2026-11-20 10:00:00.000Z", "2026-11-20 10:10:00.000Z"),
             direct,
         ]);
-        assert_eq!(v["proposalToApply"], json!({"count": 3, "p50Seconds": 600, "maxSeconds": 7200}));
+        assert_eq!(
+            v["proposalToApply"],
+            json!({"count": 3, "p50Seconds": 600, "maxSeconds": 7200})
+        );
     }
 }

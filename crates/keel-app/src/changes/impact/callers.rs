@@ -72,7 +72,8 @@ pub async fn caller_items(app: &App, t: &Touched, days: u32) -> Result<Option<Ve
             c.requests,
             c.last
         );
-        let mut item = Item::new("caller", who, format!("{} requests", c.requests), message).touching(t.name().to_string());
+        let mut item =
+            Item::new("caller", who, format!("{} requests", c.requests), message).touching(t.name().to_string());
         item.requests = Some(c.requests);
         item.last_seen = Some(c.last);
         out.push(item);

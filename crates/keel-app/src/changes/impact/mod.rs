@@ -155,9 +155,7 @@ pub async fn of_change(
         missing("Runbooks", Permission::OpsRead);
     }
     if webhooks {
-        impact
-            .items
-            .extend(services::webhook_items(app, &lookup, &t).await?);
+        impact.items.extend(services::webhook_items(app, &lookup, &t).await?);
     }
     if notifications {
         impact
@@ -217,10 +215,7 @@ pub async fn change_with_impact(app: &App, caller: &Caller, row: &RecordData, da
     let mut v = super::history::change_json(row);
     let impact = of_row(app, caller, row, days).await?;
     if let Value::Object(m) = &mut v {
-        m.insert(
-            "impact".into(),
-            serde_json::to_value(impact).map_err(Error::internal)?,
-        );
+        m.insert("impact".into(), serde_json::to_value(impact).map_err(Error::internal)?);
     }
     Ok(v)
 }

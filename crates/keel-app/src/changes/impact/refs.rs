@@ -43,9 +43,7 @@ impl Schema {
     }
 
     fn get(&self, key: &str) -> Option<&Arc<Collection>> {
-        self.by_key
-            .get(key)
-            .or_else(|| self.by_key.get(&key.to_lowercase()))
+        self.by_key.get(key).or_else(|| self.by_key.get(&key.to_lowercase()))
     }
 }
 
@@ -79,7 +77,9 @@ pub fn references(src: &str, home: &Collection, schema: &Schema, t: &Touched) ->
                     }
                 }
                 Root::Collection { name, .. } => match schema.get(name) {
-                    Some(c) if c.id == t.id() && (t.deleted() || (t.renamed() && name.eq_ignore_ascii_case(t.name()))) => {
+                    Some(c)
+                        if c.id == t.id() && (t.deleted() || (t.renamed() && name.eq_ignore_ascii_case(t.name()))) =>
+                    {
                         found.push(None)
                     }
                     Some(c) => walk(schema, c, &p.segments, t, &mut found),
@@ -152,19 +152,24 @@ mod tests {
     use keel_data::schema::{CollectionType, RelationOptions, TextOptions};
     use keel_data::Field;
 
+    /// Fields with their name as id, so two setups match field by field.
     fn text(name: &str) -> Field {
-        Field::new(name, FieldKind::Text(TextOptions::default()))
+        let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
+        f.id = name.into();
+        f
     }
 
     fn relation(name: &str, to: &str) -> Field {
-        Field::new(
+        let mut f = Field::new(
             name,
             FieldKind::Relation(RelationOptions {
                 collection_id: to.into(),
                 max_select: 1,
                 ..Default::default()
             }),
-        )
+        );
+        f.id = name.into();
+        f
     }
 
     fn coll(id: &str, name: &str, kind: CollectionType, fields: Vec<Field>) -> Collection {
@@ -175,7 +180,12 @@ mod tests {
     }
 
     fn setup() -> (Vec<Arc<Collection>>, Collection) {
-        let posts = coll("pbc_posts", "posts", CollectionType::Base, vec![text("title"), text("body")]);
+        let posts = coll(
+            "pbc_posts",
+            "posts",
+            CollectionType::Base,
+            vec![text("title"), text("body")],
+        );
         let comments = coll(
             "pbc_comments",
             "comments",
@@ -184,7 +194,10 @@ mod tests {
         );
         let mut users = Collection::default_users();
         users.fields.push(relation("favourite", "pbc_posts"));
-        (vec![Arc::new(posts.clone()), Arc::new(comments), Arc::new(users)], posts)
+        (
+            vec![Arc::new(posts.clone()), Arc::new(comments), Arc::new(users)],
+            posts,
+        )
     }
 
     fn refs(src: &str, home: &str, after: Option<Collection>) -> Vec<Ref> {
@@ -207,14 +220,21 @@ mod tests {
 
     #[test]
     fn relations_back_relations_collections_and_auth_reach_a_removed_field() {
-        assert_eq!(fields(&refs("post.title = 'x'", "comments", without("title"))), vec![Some("title")]);
+        assert_eq!(
+            fields(&refs("post.title = 'x'", "comments", without("title"))),
+            vec![Some("title")]
+        );
         assert!(refs("post.body = 'x' && text != ''", "comments", without("title")).is_empty());
         assert_eq!(
             fields(&refs("@collection.posts.title ?= text", "comments", without("title"))),
             vec![Some("title")]
         );
         assert_eq!(
-            fields(&refs("@request.auth.favourite.title = 'x'", "comments", without("title"))),
+            fields(&refs(
+                "@request.auth.favourite.title = 'x'",
+                "comments",
+                without("title")
+            )),
             vec![Some("title")]
         );
         assert_eq!(
@@ -229,13 +249,19 @@ mod tests {
     #[test]
     fn a_deleted_or_renamed_collection_is_reached_by_name_or_through_relations() {
         assert_eq!(fields(&refs("post.title = 'x'", "comments", None)), vec![None]);
-        assert_eq!(fields(&refs("@collection.posts.id != ''", "comments", None)), vec![None]);
+        assert_eq!(
+            fields(&refs("@collection.posts.id != ''", "comments", None)),
+            vec![None]
+        );
         let (_, mut renamed) = setup();
         renamed.name = "articles".into();
         assert_eq!(
             fields(&refs("@collection.posts.id != ''", "comments", Some(renamed.clone()))),
             vec![None]
         );
-        assert!(refs("post.title = 'x'", "comments", Some(renamed)).is_empty(), "ids survive a rename");
+        assert!(
+            refs("post.title = 'x'", "comments", Some(renamed)).is_empty(),
+            "ids survive a rename"
+        );
     }
 }

@@ -41,7 +41,9 @@ fn rules(c: &Collection) -> Vec<(&'static str, String)> {
 /// What a dependent that reads `what` meets, said once for every kind.
 pub(super) fn consequence(t: &Touched, field: Option<&str>) -> &'static str {
     match field.and_then(|f| t.field(f)).map(|f| &f.how) {
-        Some(How::Removed) | Some(How::Renamed(_)) => "it stops resolving, and what it guards fails until it is changed too",
+        Some(How::Removed) | Some(How::Renamed(_)) => {
+            "it stops resolving, and what it guards fails until it is changed too"
+        }
         Some(How::Retyped { .. }) => "its comparisons may no longer mean what they did",
         None if t.deleted() => "it stops resolving, and what it guards fails until it is changed too",
         None => "it stops resolving by the old name until it is changed too",
@@ -55,20 +57,22 @@ pub fn rule_items(all: &[Arc<Collection>], schema: &Schema, t: &Touched) -> Vec<
         for (rule, src) in rules(c) {
             for r in references(&src, c, schema, t) {
                 let what = t.describe(r.field.as_deref());
-                out.push(Item::new(
-                    "rule",
-                    format!("{}.{rule}", c.name),
-                    r.path.clone(),
-                    format!(
-                        "The {rule} of {} reads {} through `{}`: {}.",
-                        c.name,
-                        what,
-                        r.path,
-                        consequence(t, r.field.as_deref())
-                    ),
-                )
-                .in_collection(&c.name)
-                .touching(t.subject(r.field.as_deref())));
+                out.push(
+                    Item::new(
+                        "rule",
+                        format!("{}.{rule}", c.name),
+                        r.path.clone(),
+                        format!(
+                            "The {rule} of {} reads {} through `{}`: {}.",
+                            c.name,
+                            what,
+                            r.path,
+                            consequence(t, r.field.as_deref())
+                        ),
+                    )
+                    .in_collection(&c.name)
+                    .touching(t.subject(r.field.as_deref())),
+                );
             }
         }
     }
@@ -105,9 +109,14 @@ pub fn relation_items(all: &[Arc<Collection>], t: &Touched) -> Vec<Item> {
                 )
             };
             out.push(
-                Item::new("relation", format!("{}.{}", c.name, f.name), t.name().to_string(), message)
-                    .in_collection(&c.name)
-                    .touching(t.name().to_string()),
+                Item::new(
+                    "relation",
+                    format!("{}.{}", c.name, f.name),
+                    t.name().to_string(),
+                    message,
+                )
+                .in_collection(&c.name)
+                .touching(t.name().to_string()),
             );
         }
     }

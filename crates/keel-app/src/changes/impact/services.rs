@@ -71,7 +71,12 @@ pub async fn webhook_items(app: &App, schema: &Schema, t: &Touched) -> Result<Ve
     if !plain(t.id()) {
         return Ok(Vec::new());
     }
-    let hooks = rows(app, keel_data::system::WEBHOOKS, Some(format!("collection = '{}'", t.id()))).await?;
+    let hooks = rows(
+        app,
+        keel_data::system::WEBHOOKS,
+        Some(format!("collection = '{}'", t.id())),
+    )
+    .await?;
     let mut out = Vec::new();
     for h in &hooks {
         let id = h.id().to_string();
@@ -116,7 +121,11 @@ pub async fn webhook_items(app: &App, schema: &Schema, t: &Touched) -> Result<Ve
             .map(|f| t.describe(Some(&f.name)))
             .collect();
         if t.renamed() {
-            changes.push(format!("their `collection` is {} instead of {}", t.new_name.as_deref().unwrap_or_default(), t.name()));
+            changes.push(format!(
+                "their `collection` is {} instead of {}",
+                t.new_name.as_deref().unwrap_or_default(),
+                t.name()
+            ));
         }
         if !changes.is_empty() {
             out.push(
@@ -153,7 +162,10 @@ pub async fn notification_items(app: &App, schema: &Schema, t: &Touched) -> Resu
         };
         if t.deleted() {
             out.push(item(
-                format!("Notification rule {id} ({event}) is about {}, which this change deletes: it fires no more.", t.name()),
+                format!(
+                    "Notification rule {id} ({event}) is about {}, which this change deletes: it fires no more.",
+                    t.name()
+                ),
                 None,
             ));
             continue;

@@ -10,7 +10,10 @@ pub enum How {
     Removed,
     Renamed(String),
     /// Another type, or one value becoming several (or several one).
-    Retyped { from: String, to: String },
+    Retyped {
+        from: String,
+        to: String,
+    },
 }
 
 /// A touched field, by its name before the change.

@@ -13,8 +13,8 @@ use crate::request::{request_info, Caller};
 use crate::routes::records::params::{list_json, ListQuery};
 use crate::state::AppState;
 use keel_app::changes::{history, impact};
-use serde::Deserialize;
 use keel_app::serialize::pick_fields;
+use serde::Deserialize;
 
 #[utoipa::path(
     get, path = "/api/changes", operation_id = "listChanges", tag = "changes",
@@ -78,7 +78,9 @@ pub(super) async fn view_impact(
 }
 
 /// `days` of the query, a 400 naming it when it is not a number.
-fn days_of(query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>) -> Result<Option<i64>, ApiError> {
+fn days_of(
+    query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<i64>, ApiError> {
     match query {
         Ok(Query(q)) => Ok(q.days),
         Err(_) => Err(keel_core::Error::field(
