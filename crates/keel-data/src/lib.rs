@@ -13,6 +13,6 @@ pub use request::{Access, AuthRecord, RequestInfo, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::probe::{index_shape, IndexShape, Probe};
 pub use store::{
-    field_errors, AuditVerification, BatchOp, ChangeRecorder, CollectionChange, Expanded, ListParams, Page, Record,
-    Recorded, RowMark, Store, HISTORY_STATES,
+    field_errors, view_mentions, AuditVerification, BatchOp, ChangeRecorder, CollectionChange, Expanded, ListParams,
+    Page, Record, Recorded, RowMark, Store, HISTORY_STATES,
 };

@@ -607,6 +607,12 @@ impl Store {
     }
 }
 
+/// Whether a view's `viewQuery` names `name` as a word outside string literals
+/// (case-insensitively): a view whose query mentions a collection or a column may read it.
+pub fn view_mentions(query: &str, name: &str) -> bool {
+    view_query::mentions(query, name)
+}
+
 impl Store {
     /// The collection and file field that hold the files of the view `view`'s file field
     /// `field` (a view's file belongs to its source record); `None` when it has no such

@@ -677,6 +677,21 @@ pub fn change_collections() -> Vec<Collection> {
     )]
 }
 
+/// `_changes.apiVerdict` and `apiFindings` (migration `0013_change_api`): the verdict and
+/// findings of the diff of the collection's records API (its OpenAPI document before and
+/// after the change), beside the schema's.
+pub fn change_api_fields() -> Vec<Field> {
+    vec![
+        text("apiVerdict", false),
+        Field::new(
+            "apiFindings",
+            FieldKind::Json(JsonOptions {
+                max_size: CHANGE_JSON_MAX,
+            }),
+        ),
+    ]
+}
+
 /// `_changes.review` (migration `0012_change_reviews`): a proposal's review — when it was
 /// submitted, its approvals, a rejection's reason, who applied or rolled it back, its comments.
 pub fn change_review_fields() -> Vec<Field> {

@@ -21,6 +21,6 @@ mod store;
 pub mod writer;
 
 pub use entry::{LogEntry, LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARN};
-pub use query::HourStat;
+pub use query::{CallerCount, HourStat};
 pub use store::LogStore;
 pub use writer::RequestLogs;

@@ -11,6 +11,7 @@ use keel_data::schema::{JsonOptions, NumberOptions, TextOptions};
 use keel_data::{Collection, CollectionType, Field, FieldKind, ListParams, Page, RequestInfo};
 use keel_sql::{Dialect, SqlBuf};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::entry::LogEntry;
 use crate::store::{db, entry_of, LogStore};
@@ -21,6 +22,20 @@ pub struct HourStat {
     pub total: i64,
     /// The hour's start, `2024-01-02 15:00:00.000Z`.
     pub date: String,
+}
+
+/// The requests of one caller among those a filter matched, as [`LogStore::callers`] counts
+/// them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerCount {
+    /// `data.auth`: the caller's collection (`users`, `_apiKeys`, `_superusers`), "" for guests.
+    pub auth: String,
+    /// `data.authId`, kept only while `logs.logAuthId` was on ("" otherwise).
+    pub auth_id: String,
+    pub requests: i64,
+    /// The newest such request's time (`2026-11-20 10:00:00.000Z`).
+    pub last: String,
 }
 
 /// The fields a filter or sort may name (`data.<path>` reaches into `data`).
@@ -131,6 +146,47 @@ impl LogStore {
                 })
             })
             .collect())
+    }
+}
+
+impl LogStore {
+    /// The rows matching `filter` grouped by caller (`data.auth`, `data.authId`), the busiest
+    /// first, at most `limit` callers.
+    pub async fn callers(&self, filter: &str, limit: u32) -> Result<Vec<CallerCount>> {
+        let d = self.engine.dialect();
+        let mut buf = SqlBuf::new(d);
+        let cond = self.condition(Some(filter), &mut buf)?;
+        let data = format!("t.{}", d.quote_ident("data"));
+        let auth = d.json_extract(&data, "$.auth");
+        let id = d.json_extract(&data, "$.authId");
+        let sql = format!(
+            "SELECT {auth} AS \"auth\", {id} AS \"authId\", COUNT(*) AS \"n\", MAX(t.\"created\") AS \"last\" \
+             FROM {} t WHERE {cond} GROUP BY {auth}, {id} ORDER BY COUNT(*) DESC LIMIT {limit}",
+            d.quote_ident(self.table)
+        );
+        let rows = self.engine.fetch_all(&sql, &buf.params).await.map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CallerCount {
+                auth: json_text(r.get("auth")),
+                auth_id: json_text(r.get("authId")),
+                requests: r
+                    .get("n")
+                    .and_then(|n| n.as_i64().or_else(|| n.as_str()?.parse().ok()))
+                    .unwrap_or(0),
+                last: json_text(r.get("last")),
+            })
+            .collect())
+    }
+}
+
+/// A text value read back from a JSON extraction: a string as is, or JSON text of a string
+/// (engines that extract JSON, not text) decoded; "" for null and anything else.
+fn json_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) if s.starts_with('"') => serde_json::from_str::<String>(s).unwrap_or_else(|_| s.clone()),
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
     }
 }
 

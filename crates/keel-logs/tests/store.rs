@@ -139,6 +139,49 @@ async fn suite(store: LogStore) {
     let mut odd_rows = vec![odd.clone()];
     store.insert(&mut odd_rows).await.unwrap();
     assert_eq!(store.view(&odd_rows[0].id).await.unwrap().data, odd.data);
+
+    callers(&store).await;
+}
+
+/// `callers`: the rows a filter matches, grouped by `data.auth` and `data.authId`, busiest
+/// first; `_` in a LIKE pattern escaped matches only itself.
+async fn callers(store: &LogStore) {
+    store.clear().await.unwrap();
+    let at = |m: u32| Utc.with_ymd_and_hms(2024, 6, 1, 10, m, 0).unwrap();
+    let call = |m: u32, url: &str, auth: &str, id: Option<&str>| {
+        let mut e = entry(at(m), 200, "GET");
+        e.data.insert("url".into(), json!(url));
+        e.data.insert("auth".into(), json!(auth));
+        if let Some(id) = id {
+            e.data.insert("authId".into(), json!(id));
+        }
+        e
+    };
+    let mut rows = vec![
+        call(1, "/api/collections/my_posts/records?page=1", "users", Some("u1")),
+        call(2, "/api/collections/my_posts/records/abc", "users", Some("u1")),
+        call(3, "/api/collections/my_posts/records", "_apiKeys", Some("k1")),
+        call(4, "/api/collections/my_posts/records", "", None),
+        call(5, "/api/collections/myXposts/records", "users", Some("u2")),
+        call(6, "/api/collections/other/records", "users", Some("u3")),
+    ];
+    store.insert(&mut rows).await.unwrap();
+    let found = store
+        .callers(
+            "created >= '2024-06-01' && data.url ~ '/api/collections/my\\_posts/records%'",
+            10,
+        )
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, i64)> = found
+        .iter()
+        .map(|c| (c.auth.as_str(), c.auth_id.as_str(), c.requests))
+        .collect();
+    assert_eq!(got[0], ("users", "u1", 2), "{found:?}");
+    assert_eq!(got.len(), 3, "{found:?}");
+    assert!(got.contains(&("_apiKeys", "k1", 1)), "{found:?}");
+    assert!(got.contains(&("", "", 1)), "{found:?}");
+    assert_eq!(found[0].last, "2024-06-01 10:02:00.000Z");
 }
 
 #[tokio::test]

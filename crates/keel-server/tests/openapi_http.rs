@@ -159,6 +159,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/changes/{id}/apply"),
     ("POST", "/api/changes/{id}/rollback"),
     ("GET", "/api/changes/{id}/comments"),
+    ("GET", "/api/changes/{id}/impact"),
+    ("GET", "/api/collections/{collection}/openapi.json"),
     ("POST", "/api/changes/{id}/comments"),
     ("GET", "/api/collections/{collection}/versions"),
     ("GET", "/api/collections/{collection}/versions/{version}"),

@@ -11,7 +11,9 @@
 //! superuser's or a user's token, or an API key), and print the change as the server answers:
 //!
 //! - `propose FILE.json [--submit]` (the target collection JSON) or `propose --delete NAME`;
-//! - `submit ID`, `approve ID`, `reject ID --reason TEXT`, `apply ID`, `rollback ID`.
+//! - `submit ID`, `approve ID`, `reject ID --reason TEXT`, `apply ID`, `rollback ID`;
+//! - `impact ID [--days N] [--json]`: what depends on what the change touches (read by the
+//!   server, which knows the webhooks, rules, runbooks and request logs).
 
 use clap::Subcommand;
 use keel_app::changes::history;
@@ -94,6 +96,19 @@ pub enum ChangesCommand {
         #[command(flatten)]
         server: Server,
     },
+    /// What depends on what a change touches: rules, relations, views, indexes, webhooks,
+    /// notification rules, runbooks, recent callers (changes:read)
+    Impact {
+        id: String,
+        /// Days of request logs to find callers in (1..=365)
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: Server,
+    },
 }
 
 impl ChangesCommand {
@@ -140,6 +155,21 @@ fn summary(change: &Value) -> String {
 /// The review commands (a running server); `None` for the others.
 async fn review(cmd: &ChangesCommand) -> Option<anyhow::Result<()>> {
     let step = |id: &str, action: &str| format!("/api/changes/{}/{action}", segment(id));
+    if let ChangesCommand::Impact { id, days, json, server } = cmd {
+        return Some(
+            async {
+                let impact = client(server.clone())?
+                    .get(&format!("{}?days={days}", step(id, "impact")))
+                    .await?;
+                if *json {
+                    return print_json(&impact);
+                }
+                print_impact(&impact);
+                Ok(())
+            }
+            .await,
+        );
+    }
     let out = match cmd {
         ChangesCommand::Propose {
             file,
@@ -178,7 +208,32 @@ async fn review(cmd: &ChangesCommand) -> Option<anyhow::Result<()>> {
         for f in change["findings"].as_array().into_iter().flatten() {
             println!("  {:5} {:28} {}", text(f, "level"), text(f, "code"), text(f, "message"));
         }
+        if !text(&change, "apiVerdict").is_empty() {
+            println!("records API: {}", text(&change, "apiVerdict"));
+        }
+        if change.get("impact").is_some() {
+            print_impact(&change["impact"]);
+        }
     }))
+}
+
+/// An impact as text: one line per dependent, then the notes.
+fn print_impact(impact: &Value) {
+    let items = impact["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("Nothing found that depends on what this change touches.");
+    }
+    for i in &items {
+        println!(
+            "  {:<17} {:<28} {}",
+            text(i, "kind"),
+            text(i, "name"),
+            text(i, "message")
+        );
+    }
+    for n in impact["notes"].as_array().into_iter().flatten() {
+        println!("note: {}", n.as_str().unwrap_or_default());
+    }
 }
 
 async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<Value> {
@@ -295,6 +350,18 @@ pub async fn run(cfg: &Config, cmd: ChangesCommand) -> anyhow::Result<()> {
             if !findings.is_empty() {
                 println!("\nFindings:");
                 for f in &findings {
+                    println!(
+                        "  {:<5} {:<28} {}",
+                        text(f, "level"),
+                        text(f, "code"),
+                        text(f, "message")
+                    );
+                }
+            }
+            let api = c["apiFindings"].as_array().cloned().unwrap_or_default();
+            if !api.is_empty() {
+                println!("\nAPI of the records ({}):", text(&c, "apiVerdict"));
+                for f in &api {
                     println!(
                         "  {:<5} {:<28} {}",
                         text(f, "level"),

@@ -1,6 +1,7 @@
 //! `keel changes propose|approve|apply` against a real `keel serve`: a superuser proposes a
 //! collection from a JSON file, a user holding `changes:approve` approves it (the author
-//! cannot), and the superuser applies it; each command prints the change's id and state.
+//! cannot), and the superuser applies it; each command prints the change's id and state;
+//! `keel changes impact` lists what depends on a proposed deletion.
 
 mod common;
 
@@ -120,6 +121,34 @@ async fn a_change_is_proposed_approved_by_another_and_applied_from_the_cli() {
         .await
         .unwrap();
     assert!(res.status().is_success());
+
+    // what depends on notes: a relation and a rule of comments, shown by propose and impact
+    let notes: Value = res.json().await.unwrap();
+    post(
+        &http,
+        &url,
+        Some(&su),
+        "/api/collections",
+        json!({"name": "comments", "type": "base", "listRule": "post.body != ''",
+               "fields": [{"name": "post", "type": "relation", "collectionId": notes["id"], "maxSelect": 1}]}),
+    )
+    .await;
+    let out = keel_changes(&url, &su, &["propose", "--delete", "notes"]);
+    assert!(out.status.success());
+    let printed = text(&out.stdout);
+    assert!(printed.contains("comments.listRule"), "{printed}");
+    let proposal = printed.split_whitespace().next().unwrap().to_string();
+    let out = keel_changes(&url, &su, &["impact", &proposal, "--days", "7"]);
+    assert!(out.status.success());
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("relation") && printed.contains("comments.post"),
+        "{printed}"
+    );
+    let out = keel_changes(&url, &su, &["impact", &proposal, "--json"]);
+    assert!(out.status.success());
+    let impact: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(impact["days"], 30);
 
     // no token: a clear error, no request made
     let out = keel_changes(&url, "", &["apply", &id]);

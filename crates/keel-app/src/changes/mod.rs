@@ -9,20 +9,25 @@
 //!   the collection's semver version; read, versions, stats, changelog, realtime events.
 //!
 //! - [`review`]: proposals, approvals with a quorum, apply (refused when the collection moved
-//!   on), rollback, comments with `@mentions`.
-//!
-//! Not built yet: impact.
+//!   on), rollback, comments with `@mentions`;
+//! - [`impact`]: what depends on what a change touches (rules, relations, views, indexes,
+//!   webhooks, notification rules, runbooks, recent callers);
+//! - [`collection_api`]: a collection's records API as an OpenAPI document, diffed for every
+//!   change (`apiVerdict`, `apiFindings`) and served at `/api/collections/{c}/openapi.json`.
 
 pub mod api_diff;
 pub mod classify;
+pub mod collection_api;
 mod finding;
 pub mod history;
+pub mod impact;
 pub mod review;
 
 pub use finding::{verdict, Finding, Level, Report};
 
 use keel_core::Error;
 use keel_data::{Collection, SchemaActor};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::authz::{authorize, Permission};
@@ -35,11 +40,53 @@ pub fn may_read(caller: &Caller) -> Result<(), Error> {
     authorize(caller, Permission::ChangesRead)
 }
 
+/// What `classify` answers: the schema's verdict and findings, the records API's
+/// (`apiVerdict`, `apiFindings`: [`collection_api`] documents before and after, diffed), and
+/// the [`impact`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    #[serde(flatten)]
+    pub report: Report,
+    pub api_verdict: String,
+    pub api_findings: Vec<Finding>,
+    pub impact: impact::Impact,
+}
+
+impl Classification {
+    async fn of(
+        app: &App,
+        caller: &Caller,
+        before: Option<&Collection>,
+        after: Option<&Collection>,
+        findings: Vec<Finding>,
+        days: u32,
+    ) -> Result<Classification, Error> {
+        let api = history::record::api_report(before, after);
+        Ok(Classification {
+            report: Report::new(findings),
+            api_verdict: api.verdict,
+            api_findings: api.findings,
+            impact: impact::of_change(app, caller, before, after, days).await?,
+        })
+    }
+}
+
+/// `days` of `input` (request logs looked at for the impact's callers).
+fn input_days(input: &Map<String, Value>) -> Result<u32, Error> {
+    match input.get("days") {
+        None | Some(Value::Null) => impact::days(None),
+        Some(v) => impact::days(Some(v.as_i64().unwrap_or(0))),
+    }
+}
+
 /// Classifies, without applying it, the change from the current collection to the target in
 /// `input`: `{"collection": {…}}` (PocketBase's JSON, matched to a current collection by `id`,
 /// else by `name`; a partial definition is merged as an update would merge it), or
-/// `{"delete": "<id or name>"}`. The data checks run on the current rows.
-pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Value>) -> Result<Report, Error> {
+/// `{"delete": "<id or name>"}`; `days` of request logs for the impact's callers. The data
+/// checks run on the current rows.
+pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Value>) -> Result<Classification, Error> {
+    let days = input_days(&input)?;
     may_read(caller)?;
     if let Some(target) = input.get("delete") {
         let Some(name) = target.as_str().filter(|s| !s.is_empty()) else {
@@ -55,7 +102,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
         if may_count(caller) {
             classify::data::run(&app.store, &current.id, &mut findings).await?;
         }
-        return Ok(Report::new(findings));
+        return Classification::of(app, caller, Some(&current), None, findings, days).await;
     }
     let Some(Value::Object(target)) = input.get("collection") else {
         return Err(Error::field(
@@ -88,7 +135,8 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
             ));
         }
         let blank = Collection::blank(name, keel_data::CollectionType::Base);
-        return Ok(Report::new(classify::classify(None, Some(&blank))));
+        let findings = classify::classify(None, Some(&blank));
+        return Classification::of(app, caller, None, Some(&blank), findings, days).await;
     };
     may_classify(caller, &current)?;
     // Nothing is applied, so the preview checks the target as a superuser's update would be
@@ -101,7 +149,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
     if may_count(caller) {
         classify::data::run(&app.store, &before.id, &mut findings).await?;
     }
-    Ok(Report::new(findings))
+    Classification::of(app, caller, Some(&before), Some(&after), findings, days).await
 }
 
 /// 403 unless a superuser asks about a system collection (`_…`): the counts read its rows.

@@ -107,8 +107,37 @@ pub(crate) async fn update_via(
     authorize(caller, Permission::CollectionsManage)?;
     let current = app.store.collection(id_or_name)?;
     crate::changes::review::refuse_unreviewed(app, caller, &current.id, &current.name)?;
-    let recorder = Recorder::new(caller.actor(), source);
+    let counted = count_checks(app, caller, &current.id, &patch).await;
+    let recorder = Recorder::new(caller.actor(), source).with_counts(counted);
     update_recorded(app, caller, origin, id_or_name, patch, &recorder).await
+}
+
+/// The data checks of an update (`affectedRows`), counted on the rows just before it, for its
+/// history entry. Best effort: a target the update will refuse counts nothing (the update
+/// answers its own 400), and a failed count is logged and left out.
+async fn count_checks(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    patch: &Map<String, Value>,
+) -> Vec<crate::changes::Finding> {
+    let Ok((before, after)) = app
+        .store
+        .preview_update(id, Value::Object(patch.clone()), schema_actor(caller))
+    else {
+        return Vec::new();
+    };
+    let mut findings = crate::changes::classify::classify(Some(&before), Some(&after));
+    if !findings.iter().any(|f| f.probe.is_some()) {
+        return Vec::new();
+    }
+    match crate::changes::classify::data::run(&app.store, &before.id, &mut findings).await {
+        Ok(()) => findings,
+        Err(e) => {
+            tracing::warn!(error = %e, collection = %before.name, "could not count the data checks of a collection change");
+            Vec::new()
+        }
+    }
 }
 
 /// [`update`] recorded by `recorder`, whatever `changes.review` requires.

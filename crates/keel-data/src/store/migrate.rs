@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     "0010_ops",
     "0011_changes",
     "0012_change_reviews",
+    "0013_change_api",
 ];
 
 /// Applies pending migrations, each in its own transaction; returns those applied. A
@@ -150,6 +151,7 @@ async fn apply(store: &Store, tx: &mut dyn Tx, name: &str) -> Result<()> {
         "0012_change_reviews" => {
             add_fields(store, tx, crate::system::CHANGES, crate::system::change_review_fields()).await
         }
+        "0013_change_api" => add_fields(store, tx, crate::system::CHANGES, crate::system::change_api_fields()).await,
         other => Err(Error::internal(format!("unknown migration {other}"))),
     }
 }

@@ -6,8 +6,12 @@
 //!   (`PUT /api/collections/import`) or `migration` (collections as code, `keel migrate`);
 //! - `author`: the caller as the audit trail names it (`_superusers/ID`, `users/ID`,
 //!   `apikey/ID`), `migration` for migration files;
-//! - `findings` from the classifier (without `affectedRows`: the data checks are not run inside
-//!   the change), `verdict` their highest level;
+//! - `findings` from the classifier, `verdict` their highest level; a direct update through
+//!   the collections API counts its data checks just before the change
+//!   ([`Recorder::with_counts`]) and its findings keep those `affectedRows` (the checks are
+//!   not run inside the change's transaction);
+//! - `apiVerdict` / `apiFindings`: the collection's records API (`collection_api`) before and
+//!   after, compared by `api_diff` ([`api_report`]);
 //! - `version`: a new collection starts at `1.0.0`; a major change bumps the major number, a
 //!   minor one the minor, a patch the patch. A collection older than the history counts as
 //!   `1.0.0`. A change with no finding and no difference is not recorded; one with a
@@ -55,6 +59,9 @@ impl Source {
 pub struct Recorder {
     pub author: String,
     pub source: Source,
+    /// The data checks' findings counted just before the change (`affectedRows` set), whose
+    /// counts the entry keeps for its findings of the same code and subject.
+    pub counted: Vec<Finding>,
 }
 
 impl Recorder {
@@ -62,7 +69,14 @@ impl Recorder {
         Recorder {
             author: author.into(),
             source,
+            counted: Vec::new(),
         }
+    }
+
+    /// The recorder keeping the counts of `counted` (findings with `affectedRows`).
+    pub fn with_counts(mut self, counted: Vec<Finding>) -> Recorder {
+        self.counted = counted;
+        self
     }
 }
 
@@ -118,6 +132,16 @@ fn kind(before: Option<&Collection>, after: Option<&Collection>) -> &'static str
     }
 }
 
+/// The API side of a change: the collection's records API before and after
+/// (`collection_api::document`), compared by `api_diff`.
+pub fn api_report(before: Option<&Collection>, after: Option<&Collection>) -> Report {
+    let (old, new) = (
+        crate::changes::collection_api::document(before),
+        crate::changes::collection_api::document(after),
+    );
+    Report::new(crate::changes::api_diff::diff(&old, &new))
+}
+
 fn entry(rec: &Recorder, change: &CollectionChange<'_>) -> Option<RecordData> {
     let (before, after) = (change.before, change.after);
     let subject = after.or(before)?;
@@ -142,7 +166,18 @@ fn entry(rec: &Recorder, change: &CollectionChange<'_>) -> Option<RecordData> {
             ),
         ));
     }
+    for f in findings.iter_mut() {
+        let same = rec
+            .counted
+            .iter()
+            .find(|c| c.code == f.code && c.subject == f.subject && c.affected_rows.is_some());
+        if let Some(c) = same {
+            f.affected_rows = c.affected_rows;
+            f.message = c.message.clone();
+        }
+    }
     let report = Report::new(findings);
+    let api = api_report(before, after);
     let level = crate::changes::verdict(&report.findings).unwrap_or(Level::Patch);
     let previous = change.previous_version.and_then(Version::parse);
     let version = match (before, previous) {
@@ -175,6 +210,11 @@ fn entry(rec: &Recorder, change: &CollectionChange<'_>) -> Option<RecordData> {
     put(
         "findings",
         serde_json::to_value(&report.findings).unwrap_or(Value::Array(vec![])),
+    );
+    put("apiVerdict", Value::from(api.verdict.clone()));
+    put(
+        "apiFindings",
+        serde_json::to_value(&api.findings).unwrap_or(Value::Array(vec![])),
     );
     put("diff", Value::Array(changes));
     put("before", before_json);

@@ -1,6 +1,7 @@
 //! `GET /api/changes/stats`: how many changes, by verdict, kind, author, collection and ISO
-//! week (`2026-W47`, of the change's UTC time), over every change the caller may read.
-//! Time from proposal to apply comes with proposals (every change is applied at once today).
+//! week (`2026-W47`, of the change's UTC time), over every change the caller may read; and
+//! the time from proposal to apply of the applied proposals (`proposalToApply`: how many,
+//! the median and the longest, in seconds).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,33 @@ pub async fn stats(app: &App, caller: &Caller) -> Result<Value, Error> {
     may_read(caller)?;
     let rows = app.store.change_summaries(caller.is_superuser()).await?;
     Ok(count(&rows))
+}
+
+/// A stored time (`2026-11-20 10:00:00.000Z`).
+fn parse_time(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%d %H:%M:%S%.f").ok()
+}
+
+/// Seconds from a proposal (`created`) to its apply (`review.applied.at`), for changes that
+/// came through review.
+fn proposal_to_apply(r: &RecordData) -> Option<i64> {
+    if r.get("source").and_then(Value::as_str) != Some("review") {
+        return None;
+    }
+    let created = parse_time(r.get("created")?.as_str()?)?;
+    let applied = parse_time(r.get("review")?.get("applied")?.get("at")?.as_str()?)?;
+    Some((applied - created).num_seconds().max(0))
+}
+
+/// `{count, p50Seconds, maxSeconds}` of `durations` (`null`s when there is none).
+fn durations_json(mut durations: Vec<i64>) -> Value {
+    durations.sort_unstable();
+    let n = durations.len();
+    json!({
+        "count": n,
+        "p50Seconds": if n == 0 { Value::Null } else { Value::from(durations[(n - 1) / 2]) },
+        "maxSeconds": durations.last().copied().map_or(Value::Null, Value::from),
+    })
 }
 
 /// The ISO week of a stored time (`2026-11-20 10:00:00.000Z`), `unknown` when unreadable.
@@ -48,6 +76,7 @@ fn count(rows: &[RecordData]) -> Value {
         }
     }
     let [verdict, kind, author, collection, week] = by;
+    let waits = rows.iter().filter_map(proposal_to_apply).collect();
     // Collections are counted under the name each change had (a rename starts a new key).
     json!({
         "total": rows.len(),
@@ -56,6 +85,7 @@ fn count(rows: &[RecordData]) -> Value {
         "byAuthor": author,
         "byCollection": collection,
         "byWeek": week,
+        "proposalToApply": durations_json(waits),
     })
 }
 
@@ -93,5 +123,32 @@ mod tests {
         assert_eq!(v["byCollection"], json!({"posts": 2, "tags": 1}));
         assert_eq!(v["byWeek"], json!({"2026-W47": 3}));
         assert_eq!(v["byKind"], json!({"update": 3}));
+        assert_eq!(
+            v["proposalToApply"],
+            json!({"count": 0, "p50Seconds": null, "maxSeconds": null})
+        );
+    }
+
+    #[test]
+    fn time_from_proposal_to_apply() {
+        let reviewed = |created: &str, applied: &str| {
+            let mut r = RecordData::new();
+            r.insert("source".into(), "review".into());
+            r.insert("created".into(), created.into());
+            r.insert("review".into(), json!({"applied": {"by": "x", "at": applied}}));
+            r
+        };
+        let mut direct = reviewed("2026-11-20 10:00:00.000Z", "2026-11-20 11:00:00.000Z");
+        direct.insert("source".into(), "api".into());
+        let v = count(&[
+            reviewed("2026-11-20 10:00:00.000Z", "2026-11-20 10:01:00.000Z"),
+            reviewed("2026-11-20 10:00:00.000Z", "2026-11-20 12:00:00.000Z"),
+            reviewed("2026-11-20 10:00:00.000Z", "2026-11-20 10:10:00.000Z"),
+            direct,
+        ]);
+        assert_eq!(
+            v["proposalToApply"],
+            json!({"count": 3, "p50Seconds": 600, "maxSeconds": 7200})
+        );
     }
 }

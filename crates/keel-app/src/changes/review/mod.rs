@@ -140,7 +140,7 @@ async fn current_version(app: &App, id: &str) -> Result<Option<String>, Error> {
     ))
 }
 
-fn base_row(c: &Collection, kind: &str, report: &Report) -> RecordData {
+fn base_row(c: &Collection, kind: &str, report: &Report, api: &Report) -> RecordData {
     let mut row = RecordData::new();
     row.insert("collectionRef".into(), Value::from(c.id.clone()));
     row.insert("collection".into(), Value::from(c.name.clone()));
@@ -153,6 +153,11 @@ fn base_row(c: &Collection, kind: &str, report: &Report) -> RecordData {
     row.insert(
         "findings".into(),
         serde_json::to_value(&report.findings).unwrap_or(Value::Array(vec![])),
+    );
+    row.insert("apiVerdict".into(), Value::from(api.verdict.clone()));
+    row.insert(
+        "apiFindings".into(),
+        serde_json::to_value(&api.findings).unwrap_or(Value::Array(vec![])),
     );
     row
 }
@@ -179,7 +184,8 @@ async fn propose_delete(app: &App, caller: &Caller, target: &Value) -> Result<Re
     classify::data::run(&app.store, &current.id, &mut findings).await?;
     let report = Report::new(findings);
     let previous = current_version(app, &current.id).await?.unwrap_or_default();
-    let mut row = base_row(&current, "delete", &report);
+    let api = history::record::api_report(Some(&current), None);
+    let mut row = base_row(&current, "delete", &report, &api);
     row.insert("version".into(), Value::from(next_version(&previous, Level::Major)));
     row.insert("previousVersion".into(), Value::from(previous));
     row.insert("diff".into(), json!([]));
@@ -254,7 +260,8 @@ async fn propose_target(app: &App, caller: &Caller, mut target: Map<String, Valu
     let level = super::verdict(&report.findings).unwrap_or(Level::Patch);
     let previous = current_version(app, &before.id).await?.unwrap_or_default();
     let kind = if before.name != after.name { "rename" } else { "update" };
-    let mut row = base_row(&before, kind, &report);
+    let api = history::record::api_report(Some(&before), Some(&after));
+    let mut row = base_row(&before, kind, &report, &api);
     row.insert("version".into(), Value::from(next_version(&previous, level)));
     row.insert("previousVersion".into(), Value::from(previous));
     row.insert("diff".into(), Value::Array(diff));
@@ -299,7 +306,10 @@ fn propose_create(caller: &Caller, mut target: Map<String, Value>) -> Result<Rec
     let mut blank = Collection::blank(&name, kind);
     blank.id = id;
     let report = Report::new(classify::classify(None, Some(&blank)));
-    let mut row = base_row(&blank, "create", &report);
+    // The API the new collection would have, as far as its definition reads as one.
+    let planned: Option<Collection> = serde_json::from_value(Value::Object(target.clone())).ok();
+    let api = history::record::api_report(None, Some(planned.as_ref().unwrap_or(&blank)));
+    let mut row = base_row(&blank, "create", &report, &api);
     row.insert("version".into(), Value::from(Version::FIRST.to_string()));
     row.insert("previousVersion".into(), Value::from(""));
     row.insert("diff".into(), json!([]));

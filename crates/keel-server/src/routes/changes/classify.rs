@@ -10,7 +10,7 @@ use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::Caller;
 use crate::state::AppState;
-use keel_app::changes::{self, Report};
+use keel_app::changes::{self, Classification};
 
 /// The change to classify: a target collection, or a collection to delete.
 #[allow(dead_code)]
@@ -21,19 +21,21 @@ pub(super) struct ClassifyInput {
     collection: Option<crate::openapi::schemas::Object>,
     /// The id or name of a collection whose deletion to classify (instead of `collection`).
     delete: Option<String>,
+    /// Days of request logs to find the impact's callers in (1–365, default 30).
+    days: Option<i64>,
 }
 
 #[utoipa::path(
     post, path = "/api/changes/classify", operation_id = "classifyChange", tag = "changes",
     security(("authToken" = []), ("apiKey" = [])), request_body = ClassifyInput,
-    responses((status = 200, description = "`{verdict: major|minor|patch|none, breaking, findings: [{code, level, message, subject?, affectedRows?}]}`", body = crate::openapi::schemas::Object))
+    responses((status = 200, description = "`{verdict: major|minor|patch|none, breaking, findings: [{code, level, message, subject?, affectedRows?}], apiVerdict, apiFindings, impact: {items, notes, days}}`", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn classify(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Report>> {
+) -> ApiResult<Json<Classification>> {
     changes::may_read(&caller)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
     Ok(Json(changes::classify_proposal(&state, &caller, input).await?))

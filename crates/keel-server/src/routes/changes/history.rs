@@ -1,8 +1,9 @@
 //! The change history: `GET /api/changes` (a page, PocketBase's `page`, `perPage`, `sort`
-//! (default `-seq`, newest first), `filter`, `skipTotal`, `fields`) and
-//! `GET /api/changes/{id}`, over keel_app::changes::history.
+//! (default `-seq`, newest first), `filter`, `skipTotal`, `fields`),
+//! `GET /api/changes/{id}` (with its `impact`) and `GET /api/changes/{id}/impact`
+//! (`?days=` of request logs, 30 by default), over keel_app::changes.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::Json;
 use serde_json::{Map, Value};
@@ -11,8 +12,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{request_info, Caller};
 use crate::routes::records::params::{list_json, ListQuery};
 use crate::state::AppState;
-use keel_app::changes::history;
+use keel_app::changes::{history, impact};
 use keel_app::serialize::pick_fields;
+use serde::Deserialize;
 
 #[utoipa::path(
     get, path = "/api/changes", operation_id = "listChanges", tag = "changes",
@@ -37,16 +39,55 @@ pub(super) async fn list(
     Ok(Json(out))
 }
 
+/// The request logs an impact's callers are read from.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct ImpactQuery {
+    /// Days of request logs to find the callers in (1–365, default 30).
+    days: Option<i64>,
+}
+
 #[utoipa::path(
     get, path = "/api/changes/{id}", operation_id = "viewChange", tag = "changes",
-    security(("authToken" = []), ("apiKey" = [])),
-    responses((status = 200, description = "One recorded change", body = crate::openapi::schemas::Object))
+    security(("authToken" = []), ("apiKey" = [])), params(ImpactQuery),
+    responses((status = 200, description = "One recorded change or proposal, with `impact`: `{items: [{kind, name, detail, message, collection?, touches, requests?, lastSeen?}], notes, days}` computed now", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn view(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let days = impact::days(days_of(query)?)?;
     let r = history::view(&state, &caller, &id).await?;
-    Ok(Json(history::change_json(&r.data)))
+    Ok(Json(impact::change_with_impact(&state, &caller, &r.data, days).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/changes/{id}/impact", operation_id = "changeImpact", tag = "changes",
+    security(("authToken" = []), ("apiKey" = [])), params(ImpactQuery),
+    responses((status = 200, description = "What depends on what the change touches: `{items: [{kind: rule|relation|view|index|webhook|notification-rule|runbook|caller, name, detail, message, collection?, touches, requests?, lastSeen?}], notes, days}`", body = crate::openapi::schemas::Object))
+)]
+pub(super) async fn view_impact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<impact::Impact>> {
+    let days = impact::days(days_of(query)?)?;
+    Ok(Json(impact::of_id(&state, &caller, &id, days).await?))
+}
+
+/// `days` of the query, a 400 naming it when it is not a number.
+fn days_of(
+    query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<i64>, ApiError> {
+    match query {
+        Ok(Query(q)) => Ok(q.days),
+        Err(_) => Err(keel_core::Error::field(
+            "days",
+            "validation_invalid_value",
+            "Give a number of days of request logs from 1 to 365.",
+        )
+        .into()),
+    }
 }

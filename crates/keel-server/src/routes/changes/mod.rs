@@ -5,12 +5,15 @@
 //!   with the data checks counted on the current rows; nothing is applied;
 //! - `POST /api/changes/api-diff` (`changes:read`) `{"old": {…}, "new": {…}}` (OpenAPI 3.x) →
 //!   `{verdict, breaking, findings}` in oasdiff's vocabulary;
-//! - the history (`changes:read`): `GET /api/changes`, `GET /api/changes/{id}` (history.rs),
+//! - the history (`changes:read`): `GET /api/changes`, `GET /api/changes/{id}` and its
+//!   impact `GET /api/changes/{id}/impact` (history.rs),
 //!   `GET /api/changes/stats`, `GET /api/changes/export` (stats.rs), and a collection's
 //!   versions `GET /api/collections/{c}/versions[/{version}]` (versions.rs);
 //! - review (review.rs): `POST /api/changes` proposes, `POST /api/changes/{id}/submit`,
 //!   `/approve`, `/reject`, `/apply`, `/rollback`; comments (comments.rs):
-//!   `GET|POST /api/changes/{id}/comments`.
+//!   `GET|POST /api/changes/{id}/comments`;
+//! - a collection's records API as OpenAPI: `GET /api/collections/{c}/openapi.json`
+//!   (openapi.rs; `collections:read` or `changes:read`).
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +24,7 @@ mod api_diff;
 mod classify;
 mod comments;
 mod history;
+mod openapi;
 mod review;
 mod stats;
 mod versions;
@@ -40,6 +44,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::stats))
         .routes(routes!(stats::export))
         .routes(routes!(history::view))
+        .routes(routes!(history::view_impact))
+        .routes(routes!(openapi::document))
         .routes(routes!(versions::versions))
         .routes(routes!(versions::version))
 }

@@ -13,7 +13,7 @@ use crate::body::{read_object, Limit};
 use crate::error::ApiResult;
 use crate::request::{Caller, ClientOrigin};
 use crate::state::AppState;
-use keel_app::changes::{history, review};
+use keel_app::changes::{history, impact, review};
 
 /// A proposal: a target collection, or a collection to delete.
 #[allow(dead_code)]
@@ -38,7 +38,7 @@ pub(super) struct RejectInput {
 #[utoipa::path(
     post, path = "/api/changes", operation_id = "proposeChange", tag = "changes",
     security(("authToken" = []), ("apiKey" = [])), request_body = ProposeInput,
-    responses((status = 200, description = "The proposal (`state` draft or in_review), with its findings, verdict and the version it is based on (`previousVersion`)", body = crate::openapi::schemas::Object))
+    responses((status = 200, description = "The proposal (`state` draft or in_review), with its findings, verdict, `apiVerdict`/`apiFindings`, the version it is based on (`previousVersion`) and its `impact`", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn propose(
     State(state): State<AppState>,
@@ -50,7 +50,9 @@ pub(super) async fn propose(
     keel_app::authz::authorize(&caller, keel_app::authz::Permission::CollectionsManage)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
     let row = review::propose(&state, &caller, &origin, input).await?;
-    Ok(Json(history::change_json(&row)))
+    Ok(Json(
+        impact::change_with_impact(&state, &caller, &row, impact::DEFAULT_DAYS).await?,
+    ))
 }
 
 #[utoipa::path(
