@@ -10,9 +10,48 @@ pub fn now() -> String {
     format(Utc::now())
 }
 
-/// Formats a UTC time for storage and JSON.
+/// Formats a UTC time for storage and JSON, as [`DATETIME_FORMAT`] does. Years 0–9999 (every
+/// time Keel stores) are written digit by digit: this runs for every record and log row, and
+/// chrono's `format` parses its pattern on every call, at about ten times the cost.
 pub fn format(t: DateTime<Utc>) -> String {
-    t.format(DATETIME_FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    let Ok(year) = u32::try_from(year) else {
+        return t.format(DATETIME_FORMAT).to_string();
+    };
+    if year > 9999 {
+        return t.format(DATETIME_FORMAT).to_string();
+    }
+    // A leap second's nanoseconds run past 1e9; `%.3f` shows them modulo a second.
+    let millis = t.nanosecond() % 1_000_000_000 / 1_000_000;
+    let mut out = [0u8; 24];
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut v = value;
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, millis, 3);
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b' '),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        out[at] = sep;
+    }
+    // ASCII digits and separators only: always UTF-8.
+    String::from_utf8(out.to_vec()).unwrap_or_else(|_| t.format(DATETIME_FORMAT).to_string())
 }
 
 /// Parses the date forms a client may send: PocketBase's format, RFC 3339, or a bare
@@ -57,5 +96,26 @@ mod tests {
         );
         assert_eq!(format(parse("2024-05-06").unwrap()), "2024-05-06 00:00:00.000Z");
         assert!(parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn format_matches_the_pattern_for_every_kind_of_time() {
+        use chrono::TimeZone;
+        let times = [
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::milliseconds(999),
+            Utc.with_ymd_and_hms(9, 2, 3, 4, 5, 6).unwrap() + chrono::Duration::microseconds(7_890),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+                .unwrap()
+                .and_utc(),
+        ];
+        for t in times {
+            assert_eq!(format(t), t.format(DATETIME_FORMAT).to_string(), "{t:?}");
+        }
+        assert_eq!(format(times[1]), "2026-12-31 23:59:59.999Z");
     }
 }
