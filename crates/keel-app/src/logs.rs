@@ -125,6 +125,11 @@ pub fn redact_tokens(url: &str) -> String {
     let Some((path, query)) = url.split_once('?') else {
         return url.to_string();
     };
+    // Most queries name no token: kept as they are, without splitting them.
+    let may_name_token = query.contains('%') || query.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"token"));
+    if !may_name_token {
+        return url.to_string();
+    }
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| {

@@ -1,30 +1,54 @@
-//! The batched writer: requests hand their entry to a bounded channel (never waiting), and
-//! one background task stores what arrived every [`FLUSH_EVERY`] or every [`MAX_BATCH`]
-//! entries, whichever comes first, in one transaction of the logs store.
+//! The batched writer: a request appends its entry to a shared buffer (a short lock, never
+//! a wait on I/O, no task woken), and one background task takes the whole buffer every
+//! [`FLUSH_EVERY`], or as soon as it holds [`MAX_BATCH`] entries, and stores it in
+//! transactions of at most [`MAX_BATCH`] rows.
+//!
+//! The writer is woken once per batch, not once per entry: the first entry into an empty
+//! buffer starts the [`FLUSH_EVERY`] wait, the entry that fills a batch ends it early. A
+//! channel would wake the writer (and re-arm its timer) for every request, which cost more
+//! than the rows' inserts at tens of thousands of requests a second.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::{oneshot, Notify};
 
 use crate::entry::PendingEntry;
 use crate::store::LogStore;
 
-/// Longest an entry waits in the writer before it is stored.
+/// Longest an entry waits in the buffer before it is stored.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
-/// Most entries stored in one transaction.
-pub const MAX_BATCH: usize = 512;
-/// Entries the channel holds; beyond, new entries are dropped and counted.
-const CHANNEL: usize = 32_768;
+/// Most entries stored in one transaction; a buffer this full is stored without waiting.
+pub const MAX_BATCH: usize = 1024;
+/// Entries the buffer holds; beyond, new entries are dropped and counted.
+const CAPACITY: usize = 32_768;
 /// Counter of entries dropped because the writer fell behind.
 pub const DROPPED_TOTAL: &str = "keel_request_logs_dropped_total";
 
-enum Msg {
-    Entry(PendingEntry),
-    Flush(oneshot::Sender<()>),
+/// What the requests and the writer share.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<Pending>,
+    /// Wakes the writer: an entry into an empty buffer, a full batch, a flush, the end.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    entries: Vec<PendingEntry>,
+    /// Callers of [`RequestLogs::flush`] waiting for what was recorded before them.
+    flushes: Vec<oneshot::Sender<()>>,
+    /// Set when the logs are dropped: the writer stores what is left, then ends.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves a plain buffer, still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The request logs of a process: the store and its writer. `Default` is logs without a
@@ -36,17 +60,24 @@ pub struct RequestLogs {
 
 struct Inner {
     store: LogStore,
-    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
 }
 
 impl RequestLogs {
     /// Starts the writer task on `store` (call from inside a Tokio runtime). The task ends
     /// once these logs are dropped, after storing what it holds.
     pub fn start(store: LogStore) -> RequestLogs {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(run(store.clone(), rx));
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(run(store.clone(), shared.clone()));
         RequestLogs {
-            inner: Some(Inner { store, tx }),
+            inner: Some(Inner { store, shared }),
         }
     }
 
@@ -57,7 +88,7 @@ impl RequestLogs {
 
     /// Hands a row to the writer without waiting: `data` (a struct or map serializing to a
     /// JSON object) is serialized here, once. Dropped (and counted) when the writer is
-    /// [`CHANNEL`] entries behind, ignored without a store.
+    /// [`CAPACITY`] entries behind, ignored without a store.
     pub fn record<D: Serialize + ?Sized>(&self, created: DateTime<Utc>, level: i64, message: String, data: &D) {
         let Some(inner) = &self.inner else { return };
         let Ok(data) = serde_json::to_string(data) else {
@@ -70,8 +101,18 @@ impl RequestLogs {
             message,
             data,
         };
-        if inner.tx.try_send(Msg::Entry(entry)).is_err() {
-            metrics::counter!(DROPPED_TOTAL).increment(1);
+        let held = {
+            let mut pending = inner.shared.lock();
+            if pending.entries.len() >= CAPACITY {
+                drop(pending);
+                metrics::counter!(DROPPED_TOTAL).increment(1);
+                return;
+            }
+            pending.entries.push(entry);
+            pending.entries.len()
+        };
+        if held == 1 || held == MAX_BATCH {
+            inner.shared.wake.notify_one();
         }
     }
 
@@ -79,45 +120,53 @@ impl RequestLogs {
     pub async fn flush(&self) {
         let Some(inner) = &self.inner else { return };
         let (done, stored) = oneshot::channel();
-        if inner.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = stored.await;
+        inner.shared.lock().flushes.push(done);
+        inner.shared.wake.notify_one();
+        let _ = stored.await;
+    }
+}
+
+/// The writer task: waits for a first entry, lets a batch gather for [`FLUSH_EVERY`] (unless
+/// it fills, a flush is asked or the logs end), then stores everything the buffer holds.
+async fn run(store: LogStore, shared: Arc<Shared>) {
+    let mut entries: Vec<PendingEntry> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        shared.wake.notified().await;
+        if !urgent(&shared.lock()) {
+            let gather = tokio::time::sleep(FLUSH_EVERY);
+            tokio::pin!(gather);
+            loop {
+                tokio::select! {
+                    _ = &mut gather => break,
+                    _ = shared.wake.notified() => {
+                        if urgent(&shared.lock()) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let (flushes, closed) = {
+            let mut pending = shared.lock();
+            std::mem::swap(&mut entries, &mut pending.entries);
+            (std::mem::take(&mut pending.flushes), pending.closed)
+        };
+        while !entries.is_empty() {
+            let take = entries.len().min(MAX_BATCH);
+            if let Err(e) = store.write(entries.drain(..take)).await {
+                tracing::warn!(error = %e, entries = take, "request logs not stored");
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if closed {
+            return;
         }
     }
 }
 
-async fn run(store: LogStore, mut rx: mpsc::Receiver<Msg>) {
-    let mut msgs = Vec::with_capacity(MAX_BATCH);
-    let mut batch: Vec<PendingEntry> = Vec::with_capacity(MAX_BATCH);
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    loop {
-        if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
-            return;
-        }
-        let deadline = Instant::now() + FLUSH_EVERY;
-        loop {
-            for m in msgs.drain(..) {
-                match m {
-                    Msg::Entry(e) => batch.push(e),
-                    Msg::Flush(done) => waiting.push(done),
-                }
-            }
-            if !waiting.is_empty() || batch.len() >= MAX_BATCH {
-                break;
-            }
-            let room = MAX_BATCH - batch.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut msgs, room)).await {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
-        }
-        if !batch.is_empty() {
-            let entries = batch.len();
-            if let Err(e) = store.write(batch.drain(..)).await {
-                tracing::warn!(error = %e, entries, "request logs not stored");
-            }
-        }
-        for done in waiting.drain(..) {
-            let _ = done.send(());
-        }
-    }
+/// Whether the writer should store at once: a full batch, a flush asked, or the end.
+fn urgent(pending: &Pending) -> bool {
+    pending.entries.len() >= MAX_BATCH || !pending.flushes.is_empty() || pending.closed
 }

@@ -28,7 +28,7 @@ fn entry(created: chrono::DateTime<Utc>, status: u16, method: &str) -> LogEntry 
 fn params(filter: &str, sort: &str) -> ListParams {
     ListParams {
         page: 1,
-        per_page: 1000,
+        per_page: 2000,
         sort: (!sort.is_empty()).then(|| sort.to_string()),
         filter: (!filter.is_empty()).then(|| filter.to_string()),
         skip_total: false,
@@ -41,19 +41,20 @@ fn statuses(items: &[LogEntry]) -> Vec<Value> {
 
 async fn suite(store: LogStore) {
     let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2024, 5, d, h, m, 0).unwrap();
-    // 700 rows through the writer: more than one batch, several INSERT sizes.
+    // 1,100 rows through the writer: more than one transaction (1,024 rows), full and
+    // partial INSERT statements (64 rows).
     let logs = RequestLogs::start(store.clone());
-    for i in 0..700u32 {
+    for i in 0..1100u32 {
         let e = entry(at(1, 10, 0) + Duration::milliseconds(i64::from(i)), 200, "GET");
         logs.record(e.created, e.level, e.message, &e.data);
     }
     logs.flush().await;
     let all = store.list(&params("", "")).await.unwrap();
-    assert_eq!(all.total_items, 700);
-    assert_eq!(all.items.len(), 700);
+    assert_eq!(all.total_items, 1100);
+    assert_eq!(all.items.len(), 1100);
     assert!(all.items.iter().all(|e| e.id.len() == 15));
     assert_eq!(
-        all.items[699].data,
+        all.items[1099].data,
         entry(at(1, 10, 0), 200, "GET").data,
         "data kept as written"
     );
@@ -111,11 +112,11 @@ async fn suite(store: LogStore) {
             (1, "2024-05-02 13:00:00.000Z".to_string())
         ]
     );
-    assert_eq!(store.stats(None).await.unwrap()[0].total, 700);
+    assert_eq!(store.stats(None).await.unwrap()[0].total, 1100);
 
     // Older than the cutoff, or below the level.
     let gone = store.purge(at(2, 0, 0), 0).await.unwrap();
-    assert_eq!(gone, 700);
+    assert_eq!(gone, 1100);
     let gone = store.purge(at(1, 0, 0), LEVEL_ERROR).await.unwrap();
     assert_eq!(gone, 1);
     assert_eq!(store.list(&params("", "")).await.unwrap().total_items, 2);

@@ -45,6 +45,13 @@ pub trait Dialect: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The `n`th (1-based) bind placeholder: `?n` on SQLite, `$n` on PostgreSQL.
     fn placeholder(&self, n: usize) -> String;
+    /// The `n`th placeholder of a statement whose placeholders all appear in the text in
+    /// the order of their numbers, each once (a multi-row `INSERT … VALUES`): SQLite's is a
+    /// bare `?`, which it binds by position; a numbered one is bound after a walk through
+    /// the statement's list of names, quadratic in the number of parameters.
+    fn ordered_placeholder(&self, n: usize) -> String {
+        self.placeholder(n)
+    }
     /// Quotes an identifier (`"name"`, doubling embedded quotes).
     fn quote_ident(&self, ident: &str) -> String {
         format!("\"{}\"", ident.replace('"', "\"\""))
@@ -53,12 +60,6 @@ pub trait Dialect: Send + Sync + 'static {
     /// `expr`, with the element (as text or number) in a column named `value`.
     /// Used as `FROM {json_each} AS alias` or in a `JOIN`.
     fn json_each(&self, expr: &str) -> String;
-    /// A `SELECT` of one row per inner array of the JSON array of arrays bound at parameter
-    /// `param` (`[["a", 1], ["b", 2]]`): the i-th element (a string or a number) in the i-th
-    /// of `columns` (name, type), for `INSERT INTO t (…) {json_rows}`. One parameter then
-    /// carries a whole batch of rows, instead of a parameter per value (whose binding costs
-    /// more than SQLite's insert itself). A JSON column's value is sent as a string.
-    fn json_rows(&self, param: &str, columns: &[(&str, ColumnType)]) -> String;
     /// The number of elements of the JSON array in `expr` (0 for null or empty).
     fn json_array_length(&self, expr: &str) -> String;
     /// Extracts `path` (a `$.a.b` JSON path) from the JSON in `expr`, as an SQL scalar.
@@ -427,9 +428,6 @@ mod tests {
         }
         fn placeholder(&self, n: usize) -> String {
             format!("?{n}")
-        }
-        fn json_rows(&self, param: &str, _columns: &[(&str, ColumnType)]) -> String {
-            param.into()
         }
         fn json_each(&self, expr: &str) -> String {
             expr.into()

@@ -28,9 +28,6 @@ impl Dialect for TestDialect {
     fn json_each(&self, expr: &str) -> String {
         format!("json_each({expr})")
     }
-    fn json_rows(&self, param: &str, _columns: &[(&str, keel_sql::ColumnType)]) -> String {
-        format!("SELECT * FROM json_each({param})")
-    }
     fn json_array_length(&self, expr: &str) -> String {
         format!("COALESCE(json_array_length({expr}), 0)")
     }

@@ -77,30 +77,6 @@ impl Dialect for MySqlDialect {
         )
     }
 
-    fn json_rows(&self, param: &str, columns: &[(&str, ColumnType)]) -> String {
-        let names: Vec<String> = columns
-            .iter()
-            .map(|(name, _)| format!("r.{}", self.quote_ident(name)))
-            .collect();
-        let cols: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (name, t))| {
-                // A JSON value arrives as a string: kept as the text it holds.
-                let ty = match t {
-                    ColumnType::Json => self.column_type(ColumnType::Text),
-                    t => self.column_type(*t),
-                };
-                format!("{} {ty} PATH '$[{i}]'", self.quote_ident(name))
-            })
-            .collect();
-        format!(
-            "SELECT {} FROM JSON_TABLE({param}, '$[*]' COLUMNS ({})) AS r",
-            names.join(", "),
-            cols.join(", ")
-        )
-    }
-
     fn json_array_length(&self, expr: &str) -> String {
         format!(
             "(CASE WHEN JSON_VALID({expr}) THEN (CASE WHEN JSON_TYPE({expr}) = 'ARRAY' \

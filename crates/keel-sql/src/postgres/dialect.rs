@@ -74,25 +74,6 @@ impl Dialect for PgDialect {
         )
     }
 
-    fn json_rows(&self, param: &str, columns: &[(&str, ColumnType)]) -> String {
-        let cols: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (name, t))| {
-                let ty = match t {
-                    ColumnType::Number => "DOUBLE PRECISION",
-                    ColumnType::Bool => "BOOLEAN",
-                    ColumnType::Key | ColumnType::Text | ColumnType::Json => "TEXT",
-                };
-                format!("CAST(r.v ->> {i} AS {ty}) AS {}", self.quote_ident(name))
-            })
-            .collect();
-        format!(
-            "SELECT {} FROM json_array_elements(CAST({param} AS JSON)) AS r(v)",
-            cols.join(", ")
-        )
-    }
-
     fn json_array_length(&self, expr: &str) -> String {
         let j = jsonb(expr, "'[]'");
         format!("(CASE WHEN jsonb_typeof({j}) = 'array' THEN jsonb_array_length({j}) ELSE 0 END)")

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Row as _, Sqlite, Transaction, TypeInfo, ValueRef};
 
-use crate::engine::{ColumnType, Dialect, Engine, Row, Tx};
+use crate::engine::{Dialect, Engine, Row, Tx};
 
 /// SQLite's SQL flavour.
 pub struct SqliteDialect;
@@ -39,17 +39,12 @@ impl Dialect for SqliteDialect {
         format!("?{n}")
     }
 
-    fn json_each(&self, expr: &str) -> String {
-        format!("json_each(CASE WHEN json_valid({expr}) THEN {expr} ELSE '[]' END)")
+    fn ordered_placeholder(&self, _n: usize) -> String {
+        "?".into()
     }
 
-    fn json_rows(&self, param: &str, columns: &[(&str, ColumnType)]) -> String {
-        let cols: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| format!("value ->> {i} AS {}", self.quote_ident(name)))
-            .collect();
-        format!("SELECT {} FROM json_each({param})", cols.join(", "))
+    fn json_each(&self, expr: &str) -> String {
+        format!("json_each(CASE WHEN json_valid({expr}) THEN {expr} ELSE '[]' END)")
     }
 
     fn json_array_length(&self, expr: &str) -> String {
