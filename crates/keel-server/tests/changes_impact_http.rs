@@ -6,7 +6,9 @@
 //!   a relation, the relation itself, a view reading it, the index naming it, a webhook's
 //!   filter, a notification rule's template, and the API key, user and guest that called the
 //!   collection's records API (per collection, from the logs); on classify, on a proposal, on
-//!   `GET /api/changes/{id}` and `GET /api/changes/{id}/impact`;
+//!   `GET /api/changes/{id}` and `GET /api/changes/{id}/impact`, callers on the last only
+//!   (its `days` cut to `logs.maxDays`); an index the change drops is not listed, a webhook's
+//!   URL is shown without its credentials;
 //! - every change carries `apiVerdict`/`apiFindings` from the collection's OpenAPI document
 //!   before and after (`response-property-removed`, `request-property-became-required`, an
 //!   optional field minor), served at `GET /api/collections/{c}/openapi.json`;
@@ -167,7 +169,7 @@ async fn scenario(app: &App) {
         "/api/webhooks",
         &su,
         Some(
-            json!({"url": "https://hooks.example.com/posts", "events": ["record.updated"],
+            json!({"url": "https://hook-user:hook-s3cret@hooks.example.com/posts?token=t0ken", "events": ["record.updated"],
                     "collection": "posts", "filter": "body != ''"}),
         ),
     )
@@ -231,40 +233,27 @@ async fn scenario(app: &App) {
         "{impact}"
     );
     assert_eq!(of_kind(impact, "view"), vec![("post_bodies", "posts.body")], "{impact}");
-    assert_eq!(of_kind(impact, "index").len(), 1, "{impact}");
-    assert_eq!(of_kind(impact, "index")[0].0, "idx_posts_body");
+    assert!(of_kind(impact, "index").is_empty(), "the change drops it: {impact}");
     let hooks = of_kind(impact, "webhook");
     assert!(
         hooks.iter().any(|(name, _)| *name == hook["id"].as_str().unwrap()),
         "{impact}"
+    );
+    let shown = impact.to_string();
+    assert!(
+        !shown.contains("hook-s3cret") && !shown.contains("t0ken") && shown.contains("hooks.example.com/posts"),
+        "{shown}"
     );
     let rules = of_kind(impact, "notification-rule");
     assert!(
         rules.iter().any(|(name, _)| *name == rule["id"].as_str().unwrap()),
         "{impact}"
     );
-    let callers: Vec<(String, i64)> = impact["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "caller")
-        .map(|i| (i["name"].as_str().unwrap().to_string(), i["requests"].as_i64().unwrap()))
-        .collect();
-    assert!(callers.contains(&(format!("_apiKeys/{key_id}"), 2)), "{callers:?}");
-    assert!(callers.contains(&(format!("users/{caller_id}"), 1)), "{callers:?}");
-    assert!(callers.contains(&("guest".to_string(), 1)), "{callers:?}");
-    let key_item = impact["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == format!("_apiKeys/{key_id}"))
-        .unwrap();
-    assert!(
-        key_item["message"].as_str().unwrap().contains("reporting"),
-        "{key_item}"
-    );
+    // Callers are read from the logs on /impact only; classify says so.
+    assert!(of_kind(impact, "caller").is_empty(), "{impact}");
+    assert!(impact.get("days").is_none(), "{impact}");
     let notes = impact["notes"].to_string();
-    assert!(notes.contains("per collection"), "{notes}");
+    assert!(notes.contains("/api/changes/{id}/impact"), "{notes}");
 
     // A changes:read holder sees the collections' dependents, not the services' nor callers.
     let c = ok(
@@ -360,12 +349,53 @@ async fn scenario(app: &App) {
     assert_eq!(of_kind(&p["impact"], "rule"), vec![("comments.listRule", "post.body")]);
     assert!(codes(&p["apiFindings"]).contains(&"response-property-removed"));
     let id = p["id"].as_str().unwrap();
+    assert!(of_kind(&p["impact"], "caller").is_empty(), "{p}");
     let viewed = ok(app, Method::GET, &format!("/api/changes/{id}"), &reader, None).await;
     assert_eq!(viewed["apiVerdict"], "major");
     assert_eq!(of_kind(&viewed["impact"], "view"), vec![("post_bodies", "posts.body")]);
+    let viewed = ok(app, Method::GET, &format!("/api/changes/{id}"), &su, None).await;
+    assert!(of_kind(&viewed["impact"], "caller").is_empty(), "{viewed}");
     let impact = ok(app, Method::GET, &format!("/api/changes/{id}/impact?days=7"), &su, None).await;
     assert_eq!(impact["days"], 7);
     assert_eq!(of_kind(&impact, "relation"), vec![("comments.post", "posts")]);
+    let callers: Vec<(String, i64)> = impact["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "caller")
+        .map(|i| (i["name"].as_str().unwrap().to_string(), i["requests"].as_i64().unwrap()))
+        .collect();
+    assert!(callers.contains(&(format!("_apiKeys/{key_id}"), 2)), "{callers:?}");
+    assert!(callers.contains(&(format!("users/{caller_id}"), 1)), "{callers:?}");
+    assert!(callers.contains(&("guest".to_string(), 1)), "{callers:?}");
+    let key_item = impact["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == format!("_apiKeys/{key_id}"))
+        .unwrap();
+    assert!(
+        key_item["message"].as_str().unwrap().contains("reporting"),
+        "{key_item}"
+    );
+    let notes = impact["notes"].to_string();
+    assert!(notes.contains("per collection"), "{notes}");
+    // More days than the logs keep (logs.maxDays, 7 by default) are cut to what they keep.
+    let impact = ok(
+        app,
+        Method::GET,
+        &format!("/api/changes/{id}/impact?days=90"),
+        &su,
+        None,
+    )
+    .await;
+    assert_eq!(impact["days"], 7, "{impact}");
+    assert!(impact["notes"].to_string().contains("logs.maxDays"), "{impact}");
+    // Who may ask is checked before what was asked.
+    let r = app
+        .send(Method::GET, &format!("/api/changes/{id}/impact?days=0"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     for bad in ["0", "366", "many"] {
         let r = app
             .send(
@@ -445,4 +475,42 @@ async fn scenario(app: &App) {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// Deleting one of two auth collections: a rule reading `@request.auth.id` still means
+/// something for the other, so it is not listed; one reading a field only the deleted
+/// collection has is.
+#[tokio::test]
+async fn deleting_one_auth_collection_lists_only_auth_paths_left_unresolved() {
+    let app = App::new().await;
+    let su = app.superuser().await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/collections",
+        &su,
+        Some(json!({"name": "members", "type": "auth",
+            "fields": [{"name": "nickname", "type": "text"}]})),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/collections",
+        &su,
+        Some(json!({"name": "posts", "type": "base",
+            "listRule": "@request.auth.id != ''", "viewRule": "@request.auth.nickname != ''",
+            "fields": [{"name": "title", "type": "text"}]})),
+    )
+    .await;
+    let c = ok(
+        &app,
+        Method::POST,
+        "/api/changes/classify",
+        &su,
+        Some(json!({"delete": "members"})),
+    )
+    .await;
+    let rules = of_kind(&c["impact"], "rule");
+    assert_eq!(rules, vec![("posts.viewRule", "@request.auth.nickname")], "{c}");
 }

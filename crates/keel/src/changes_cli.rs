@@ -100,7 +100,8 @@ pub enum ChangesCommand {
     /// notification rules, runbooks, recent callers (changes:read)
     Impact {
         id: String,
-        /// Days of request logs to find callers in (1..=365)
+        /// Days of request logs to find callers in (1..=365; the server looks at most
+        /// logs.maxDays)
         #[arg(long, default_value_t = 30)]
         days: u32,
         /// Print JSON instead of text
@@ -219,21 +220,39 @@ async fn review(cmd: &ChangesCommand) -> Option<anyhow::Result<()>> {
 
 /// An impact as text: one line per dependent, then the notes.
 fn print_impact(impact: &Value) {
+    for line in impact_lines(impact) {
+        println!("{line}");
+    }
+}
+
+/// The lines [`print_impact`] prints. With no dependents, the notes decide what "nothing"
+/// means: when some kinds were not looked at, only what was looked at is empty.
+fn impact_lines(impact: &Value) -> Vec<String> {
     let items = impact["items"].as_array().cloned().unwrap_or_default();
+    let notes: Vec<&str> = impact["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut out = Vec::new();
     if items.is_empty() {
-        println!("Nothing found that depends on what this change touches.");
+        out.push(if notes.is_empty() {
+            "Nothing found that depends on what this change touches.".to_string()
+        } else {
+            "Nothing found among what was looked at (see the notes).".to_string()
+        });
     }
     for i in &items {
-        println!(
+        out.push(format!(
             "  {:<17} {:<28} {}",
             text(i, "kind"),
             text(i, "name"),
             text(i, "message")
-        );
+        ));
     }
-    for n in impact["notes"].as_array().into_iter().flatten() {
-        println!("note: {}", n.as_str().unwrap_or_default());
-    }
+    out.extend(notes.iter().map(|n| format!("note: {n}")));
+    out
 }
 
 async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<Value> {
@@ -389,5 +408,21 @@ fn or_none(s: &str) -> &str {
         "(none)"
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::impact_lines;
+    use serde_json::json;
+
+    #[test]
+    fn an_empty_impact_says_nothing_was_found_only_among_what_was_looked_at() {
+        let all = impact_lines(&json!({"items": [], "notes": []}));
+        assert_eq!(all, vec!["Nothing found that depends on what this change touches."]);
+        let partial =
+            impact_lines(&json!({"items": [], "notes": ["Webhooks were not looked at: that needs webhooks:manage."]}));
+        assert_eq!(partial[0], "Nothing found among what was looked at (see the notes).");
+        assert!(partial[1].contains("webhooks:manage"), "{partial:?}");
     }
 }

@@ -60,33 +60,23 @@ impl Classification {
         before: Option<&Collection>,
         after: Option<&Collection>,
         findings: Vec<Finding>,
-        days: u32,
     ) -> Result<Classification, Error> {
         let api = history::record::api_report(before, after);
         Ok(Classification {
             report: Report::new(findings),
             api_verdict: api.verdict,
             api_findings: api.findings,
-            impact: impact::of_change(app, caller, before, after, days).await?,
+            impact: impact::of_change(app, caller, before, after).await?,
         })
-    }
-}
-
-/// `days` of `input` (request logs looked at for the impact's callers).
-fn input_days(input: &Map<String, Value>) -> Result<u32, Error> {
-    match input.get("days") {
-        None | Some(Value::Null) => impact::days(None),
-        Some(v) => impact::days(Some(v.as_i64().unwrap_or(0))),
     }
 }
 
 /// Classifies, without applying it, the change from the current collection to the target in
 /// `input`: `{"collection": {…}}` (PocketBase's JSON, matched to a current collection by `id`,
 /// else by `name`; a partial definition is merged as an update would merge it), or
-/// `{"delete": "<id or name>"}`; `days` of request logs for the impact's callers. The data
-/// checks run on the current rows.
+/// `{"delete": "<id or name>"}`. The data checks run on the current rows; the impact has no
+/// callers (see [`impact`]).
 pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Value>) -> Result<Classification, Error> {
-    let days = input_days(&input)?;
     may_read(caller)?;
     if let Some(target) = input.get("delete") {
         let Some(name) = target.as_str().filter(|s| !s.is_empty()) else {
@@ -102,7 +92,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
         if may_count(caller) {
             classify::data::run(&app.store, &current.id, &mut findings).await?;
         }
-        return Classification::of(app, caller, Some(&current), None, findings, days).await;
+        return Classification::of(app, caller, Some(&current), None, findings).await;
     }
     let Some(Value::Object(target)) = input.get("collection") else {
         return Err(Error::field(
@@ -136,7 +126,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
         }
         let blank = Collection::blank(name, keel_data::CollectionType::Base);
         let findings = classify::classify(None, Some(&blank));
-        return Classification::of(app, caller, None, Some(&blank), findings, days).await;
+        return Classification::of(app, caller, None, Some(&blank), findings).await;
     };
     may_classify(caller, &current)?;
     // Nothing is applied, so the preview checks the target as a superuser's update would be
@@ -149,7 +139,7 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
     if may_count(caller) {
         classify::data::run(&app.store, &before.id, &mut findings).await?;
     }
-    Classification::of(app, caller, Some(&before), Some(&after), findings, days).await
+    Classification::of(app, caller, Some(&before), Some(&after), findings).await
 }
 
 /// 403 unless a superuser asks about a system collection (`_…`): the counts read its rows.

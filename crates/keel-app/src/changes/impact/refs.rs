@@ -1,7 +1,8 @@
 //! Where a rule or filter expression (PocketBase's language, parsed by keel-data) reaches what
 //! a change touches: a field path of its own collection (`title`), through relations
 //! (`post.title`), back-relations (`comments_via_post.text`), `@collection.posts.title`,
-//! `@request.auth.*` (walked from every auth collection) and `@request.body.*`.
+//! `@request.auth.*` (walked from every auth collection; a deleted auth collection counts only
+//! for paths no other auth collection resolves) and `@request.body.*`.
 //!
 //! Paths are resolved over the collections as they are now, except the touched collection,
 //! which is seen as it was before the change (by its id and its old name), so a field or a
@@ -71,11 +72,7 @@ pub fn references(src: &str, home: &Collection, schema: &Schema, t: &Touched) ->
             let mut found = Vec::new();
             match &p.root {
                 Root::Field | Root::Body => walk(schema, home, &p.segments, t, &mut found),
-                Root::Auth => {
-                    for a in &schema.auth {
-                        walk(schema, a, &p.segments, t, &mut found);
-                    }
-                }
+                Root::Auth => auth_refs(schema, &p.segments, t, &mut found),
                 Root::Collection { name, .. } => match schema.get(name) {
                     Some(c)
                         if c.id == t.id() && (t.deleted() || (t.renamed() && name.eq_ignore_ascii_case(t.name()))) =>
@@ -99,6 +96,58 @@ pub fn references(src: &str, home: &Collection, schema: &Schema, t: &Touched) ->
         }
     });
     out
+}
+
+/// `@request.auth.<segs>` walked from every auth collection. A deleted auth collection's
+/// callers can no longer sign in, so the path reaches it only when it resolves on no other
+/// auth collection (`@request.auth.id` still means something for the others).
+fn auth_refs(schema: &Schema, segs: &[String], t: &Touched, out: &mut Vec<Option<String>>) {
+    let mut deleted_only = false;
+    let mut elsewhere = false;
+    for a in &schema.auth {
+        if t.deleted() && a.id == t.id() {
+            deleted_only = true;
+            continue;
+        }
+        elsewhere |= resolves(schema, a, segs);
+        walk(schema, a, segs, t, out);
+    }
+    if deleted_only && !elsewhere && !out.contains(&None) {
+        out.push(None);
+    }
+}
+
+/// Whether `segs` names something from a record of `start` (as a rule would resolve it:
+/// fields, relations, back-relations; a non-relation field may hold a JSON path).
+fn resolves(schema: &Schema, start: &Collection, segs: &[String]) -> bool {
+    if let [only] = segs {
+        if only == "collectionName" || only == "collectionId" {
+            return true;
+        }
+    }
+    let mut coll: &Collection = start;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        if let Some(f) = coll.field(seg) {
+            let FieldKind::Relation(o) = &f.kind else { return true };
+            if last {
+                return true;
+            }
+            match schema.get(&o.collection_id) {
+                Some(next) => coll = next,
+                None => return false,
+            }
+            continue;
+        }
+        let Some((name, via)) = seg.split_once("_via_").filter(|_| !last) else {
+            return false;
+        };
+        match schema.get(name) {
+            Some(target) if target.field(via).is_some() => coll = target,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Follows `segs` from a record of `start`, noting where it reaches the touched collection.
@@ -244,6 +293,28 @@ mod tests {
         let r = refs("comments_via_post.text ?= 'x'", "posts", without("title"));
         assert!(r.is_empty(), "{r:?}");
         assert!(refs("not a rule ((", "comments", without("title")).is_empty());
+    }
+
+    #[test]
+    fn deleting_one_auth_collection_flags_only_auth_paths_no_other_resolves() {
+        let (mut all, _) = setup();
+        let mut members = Collection::default_users();
+        members.id = "pbc_members".into();
+        members.name = "members".into();
+        members.fields.push(text("nickname"));
+        all.push(Arc::new(members.clone()));
+        let t = Touched::of(Some(&members), None).unwrap();
+        let schema = Schema::new(&all, &t);
+        let posts = all.iter().find(|c| c.name == "posts").unwrap();
+        let r = references("@request.auth.id != ''", posts, &schema, &t);
+        assert!(r.is_empty(), "users still sign in: {r:?}");
+        let r = references("@request.auth.favourite.title != ''", posts, &schema, &t);
+        assert!(r.is_empty(), "{r:?}");
+        assert_eq!(
+            fields(&references("@request.auth.nickname != ''", posts, &schema, &t)),
+            vec![None],
+            "only members have a nickname"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Dependents among the collections: other collections' rules that reach what the change
 //! touches, relation fields targeting the collection, view collections whose query reads it,
-//! and the collection's own indexes that name a touched field.
+//! and the collection's own indexes that name a touched field and stay unchanged.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use keel_data::{Collection, FieldKind};
 use serde_json::Value;
 
 use super::refs::{references, Schema};
-use super::touched::{How, Touched};
+use super::touched::{same_index, How, Touched};
 use super::Item;
 
 /// The rules of `c` by name (`listRule`, …, `authRule`, `manageRule`, `mfa.rule`).
@@ -161,13 +161,19 @@ pub fn view_items(all: &[Arc<Collection>], t: &Touched) -> Vec<Item> {
     out
 }
 
-/// The touched collection's indexes that name a touched field.
+/// The touched collection's indexes that name a touched field and that the change keeps as
+/// they are (one it drops or rewrites already changes with it).
 pub fn index_items(t: &Touched) -> Vec<Item> {
     if t.deleted() {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for sql in &t.before.indexes {
+    let kept = t
+        .before
+        .indexes
+        .iter()
+        .filter(|sql| t.after_indexes.iter().any(|a| same_index(a, sql)));
+    for sql in kept {
         let shape = keel_data::index_shape(sql);
         let name = shape.as_ref().map(|s| s.name.clone()).unwrap_or_else(|| sql.clone());
         for f in &t.fields {
@@ -196,4 +202,50 @@ pub fn index_items(t: &Touched) -> Vec<Item> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_data::schema::{CollectionType, TextOptions};
+    use keel_data::Field;
+
+    fn posts(fields: &[&str], indexes: &[&str]) -> Collection {
+        let mut c = Collection::blank("posts", CollectionType::Base);
+        c.id = "pbc_posts".into();
+        for name in fields {
+            let mut f = Field::new(name, FieldKind::Text(TextOptions::default()));
+            f.id = (*name).into();
+            c.fields.push(f);
+        }
+        c.indexes = indexes.iter().map(|s| s.to_string()).collect();
+        c
+    }
+
+    fn names(t: &Touched) -> Vec<String> {
+        index_items(t).into_iter().map(|i| i.name).collect()
+    }
+
+    #[test]
+    fn only_indexes_the_change_keeps_unchanged_are_flagged() {
+        let idx = "CREATE INDEX idx_body ON posts (body)";
+        let before = posts(&["title", "body"], &[idx, "CREATE INDEX idx_title ON posts (title)"]);
+        let mut retyped = before.clone();
+        retyped.fields.retain(|f| f.name != "body");
+        let mut body = Field::new("body", FieldKind::Number(Default::default()));
+        body.id = "body".into();
+        retyped.fields.push(body);
+        let t = Touched::of(Some(&before), Some(&retyped)).unwrap();
+        assert_eq!(names(&t), vec!["idx_body"], "kept as it was");
+
+        let mut dropped = retyped.clone();
+        dropped.indexes.retain(|s| s != idx);
+        let t = Touched::of(Some(&before), Some(&dropped)).unwrap();
+        assert!(names(&t).is_empty(), "the change drops it");
+
+        let mut rewritten = retyped.clone();
+        rewritten.indexes[0] = "CREATE UNIQUE INDEX idx_body ON posts (body)".into();
+        let t = Touched::of(Some(&before), Some(&rewritten)).unwrap();
+        assert!(names(&t).is_empty(), "the change rewrites it");
+    }
 }

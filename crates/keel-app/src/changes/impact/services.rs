@@ -80,7 +80,8 @@ pub async fn webhook_items(app: &App, schema: &Schema, t: &Touched) -> Result<Ve
     let mut out = Vec::new();
     for h in &hooks {
         let id = h.id().to_string();
-        let url = text(h, "url").to_string();
+        // URLs can carry credentials (user info, query tokens): shown as the audit shows them.
+        let url = keel_core::outbound::shown_url(text(h, "url"));
         let subject = |field: Option<&str>| t.subject(field);
         if t.deleted() {
             out.push(

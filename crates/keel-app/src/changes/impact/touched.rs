@@ -31,6 +31,8 @@ pub struct Touched {
     /// Its name after the change; `None` when it is deleted.
     pub new_name: Option<String>,
     pub fields: Vec<FieldTouch>,
+    /// The collection's index statements after the change (none when it is deleted).
+    pub after_indexes: Vec<String>,
 }
 
 fn shape(f: &Field) -> String {
@@ -52,6 +54,7 @@ impl Touched {
                 before: before.clone(),
                 new_name: None,
                 fields: Vec::new(),
+                after_indexes: Vec::new(),
             });
         };
         let mut fields = Vec::new();
@@ -79,6 +82,7 @@ impl Touched {
             before: before.clone(),
             new_name: Some(after.name.clone()),
             fields,
+            after_indexes: after.indexes.clone(),
         })
     }
 
@@ -134,4 +138,11 @@ impl Touched {
             None => self.name().to_string(),
         }
     }
+}
+
+/// An index statement with its spacing and case made irrelevant, to tell whether a change
+/// keeps it unchanged.
+pub fn same_index(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    norm(a) == norm(b)
 }

@@ -21,14 +21,12 @@ pub(super) struct ClassifyInput {
     collection: Option<crate::openapi::schemas::Object>,
     /// The id or name of a collection whose deletion to classify (instead of `collection`).
     delete: Option<String>,
-    /// Days of request logs to find the impact's callers in (1–365, default 30).
-    days: Option<i64>,
 }
 
 #[utoipa::path(
     post, path = "/api/changes/classify", operation_id = "classifyChange", tag = "changes",
     security(("authToken" = []), ("apiKey" = [])), request_body = ClassifyInput,
-    responses((status = 200, description = "`{verdict: major|minor|patch|none, breaking, findings: [{code, level, message, subject?, affectedRows?}], apiVerdict, apiFindings, impact: {items, notes, days}}`", body = crate::openapi::schemas::Object))
+    responses((status = 200, description = "`{verdict: major|minor|patch|none, breaking, findings: [{code, level, message, subject?, affectedRows?}], apiVerdict, apiFindings, impact: {items, notes}}` (the impact without callers: they are read from the request logs once a proposal is recorded, by `GET /api/changes/{id}/impact`)", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn classify(
     State(state): State<AppState>,

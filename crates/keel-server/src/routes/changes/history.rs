@@ -1,7 +1,8 @@
 //! The change history: `GET /api/changes` (a page, PocketBase's `page`, `perPage`, `sort`
 //! (default `-seq`, newest first), `filter`, `skipTotal`, `fields`),
-//! `GET /api/changes/{id}` (with its `impact`) and `GET /api/changes/{id}/impact`
-//! (`?days=` of request logs, 30 by default), over keel_app::changes.
+//! `GET /api/changes/{id}` (with its `impact`, without callers) and
+//! `GET /api/changes/{id}/impact` (with callers from `?days=` of request logs, 30 by default,
+//! at most `logs.maxDays`), over keel_app::changes.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
@@ -42,30 +43,29 @@ pub(super) async fn list(
 /// The request logs an impact's callers are read from.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct ImpactQuery {
-    /// Days of request logs to find the callers in (1–365, default 30).
+    /// Days of request logs to find the callers in (1–365, default 30; at most the
+    /// `logs.maxDays` the logs keep).
     days: Option<i64>,
 }
 
 #[utoipa::path(
     get, path = "/api/changes/{id}", operation_id = "viewChange", tag = "changes",
-    security(("authToken" = []), ("apiKey" = [])), params(ImpactQuery),
-    responses((status = 200, description = "One recorded change or proposal, with `impact`: `{items: [{kind, name, detail, message, collection?, touches, requests?, lastSeen?}], notes, days}` computed now", body = crate::openapi::schemas::Object))
+    security(("authToken" = []), ("apiKey" = [])),
+    responses((status = 200, description = "One recorded change or proposal, with `impact`: `{items: [{kind, name, detail, message, collection?, touches}], notes}` computed now, without callers (`GET /api/changes/{id}/impact` lists them)", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn view(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let days = impact::days(days_of(query)?)?;
     let r = history::view(&state, &caller, &id).await?;
-    Ok(Json(impact::change_with_impact(&state, &caller, &r.data, days).await?))
+    Ok(Json(impact::change_with_impact(&state, &caller, &r.data).await?))
 }
 
 #[utoipa::path(
     get, path = "/api/changes/{id}/impact", operation_id = "changeImpact", tag = "changes",
     security(("authToken" = []), ("apiKey" = [])), params(ImpactQuery),
-    responses((status = 200, description = "What depends on what the change touches: `{items: [{kind: rule|relation|view|index|webhook|notification-rule|runbook|caller, name, detail, message, collection?, touches, requests?, lastSeen?}], notes, days}`", body = crate::openapi::schemas::Object))
+    responses((status = 200, description = "What depends on what the change touches: `{items: [{kind: rule|relation|view|index|webhook|notification-rule|runbook|caller, name, detail, message, collection?, touches, requests?, lastSeen?}], notes, days?}` (`days`: the days of request logs looked at for callers, at most `logs.maxDays`)", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn view_impact(
     State(state): State<AppState>,
@@ -73,6 +73,8 @@ pub(super) async fn view_impact(
     Path(id): Path<String>,
     query: Result<Query<ImpactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<impact::Impact>> {
+    // Who may ask comes before what they asked: an anonymous caller gets 401, not 400.
+    history::may_read(&caller)?;
     let days = impact::days(days_of(query)?)?;
     Ok(Json(impact::of_id(&state, &caller, &id, days).await?))
 }

@@ -38,7 +38,7 @@ pub(super) struct RejectInput {
 #[utoipa::path(
     post, path = "/api/changes", operation_id = "proposeChange", tag = "changes",
     security(("authToken" = []), ("apiKey" = [])), request_body = ProposeInput,
-    responses((status = 200, description = "The proposal (`state` draft or in_review), with its findings, verdict, `apiVerdict`/`apiFindings`, the version it is based on (`previousVersion`) and its `impact`", body = crate::openapi::schemas::Object))
+    responses((status = 200, description = "The proposal (`state` draft or in_review), with its findings, verdict, `apiVerdict`/`apiFindings`, the version it is based on (`previousVersion`) and its `impact` (without callers: `GET /api/changes/{id}/impact` lists them)", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn propose(
     State(state): State<AppState>,
@@ -50,9 +50,7 @@ pub(super) async fn propose(
     keel_app::authz::authorize(&caller, keel_app::authz::Permission::CollectionsManage)?;
     let input: Map<String, Value> = read_object(&state, &headers, body, Limit::Document).await?;
     let row = review::propose(&state, &caller, &origin, input).await?;
-    Ok(Json(
-        impact::change_with_impact(&state, &caller, &row, impact::DEFAULT_DAYS).await?,
-    ))
+    Ok(Json(impact::change_with_impact(&state, &caller, &row).await?))
 }
 
 #[utoipa::path(
