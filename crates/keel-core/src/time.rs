@@ -22,7 +22,9 @@ pub fn format(t: DateTime<Utc>) -> String {
     if year > 9999 {
         return t.format(DATETIME_FORMAT).to_string();
     }
-    // A leap second's nanoseconds run past 1e9; `%.3f` shows them modulo a second.
+    // A leap second's nanoseconds run past 1e9: `%S` shows it as second 60, `%.3f` the
+    // nanoseconds modulo a second.
+    let leap = u32::from(t.nanosecond() >= 1_000_000_000);
     let millis = t.nanosecond() % 1_000_000_000 / 1_000_000;
     let mut out = [0u8; 24];
     let mut put = |at: usize, value: u32, width: usize| {
@@ -37,7 +39,7 @@ pub fn format(t: DateTime<Utc>) -> String {
     put(8, t.day(), 2);
     put(11, t.hour(), 2);
     put(14, t.minute(), 2);
-    put(17, t.second(), 2);
+    put(17, t.second() + leap, 2);
     put(20, millis, 3);
     for (at, sep) in [
         (4, b'-'),
