@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Instructions per request of one records workload, counted by valgrind's callgrind: a number
+# that does not drift with the machine's speed (unlike req/s), for paired comparisons such as
+# request logs on and off. See docs/BENCHMARKS.md ("Request logs on and off").
+#
+# usage: bench/callgrind.sh [--keel PATH] [--request-logs on|off] [--workload view|list]
+#                           [--requests 2000] [--out DIR]
+# Seeds a fresh data dir (bench/seed.py), starts `keel serve` under callgrind, sends 300
+# unmeasured requests, zeroes the counters, sends --requests requests one after another on one
+# keep-alive connection, waits for the request-log writer's batch (250 ms; 3 s under
+# valgrind), dumps, and prints `instructions_per_request`. The dump stays in --out for
+# `callgrind_annotate`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KEEL_BIN="$ROOT/target/release/keel"
+LOGS=on
+WORKLOAD=view
+REQUESTS=2000
+OUT=""
+while (($#)); do
+  case "$1" in
+    --keel) KEEL_BIN="${2:?}"; shift 2 ;;
+    --request-logs) LOGS="${2:?}"; shift 2 ;;
+    --workload) WORKLOAD="${2:?}"; shift 2 ;;
+    --requests) REQUESTS="${2:?}"; shift 2 ;;
+    --out) OUT="${2:?}"; shift 2 ;;
+    *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$LOGS" == on || "$LOGS" == off ]] || { echo "callgrind.sh: --request-logs takes on or off" >&2; exit 2; }
+[[ "$WORKLOAD" == view || "$WORKLOAD" == list ]] || { echo "callgrind.sh: --workload takes view or list" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+DATA="$OUT/data"
+PORT=$((20000 + RANDOM % 20000))
+URL="http://127.0.0.1:$PORT"
+EMAIL=admin@bench.local
+PASSWORD=benchpassword123
+
+wait_up() {
+  for _ in $(seq 600); do
+    curl -sf "$URL/api/health" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "callgrind.sh: keel did not start (see $OUT/serve.log)" >&2
+  exit 1
+}
+
+drive() { # drive N: N requests of the workload on one keep-alive connection
+  python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" <<'PY'
+import http.client, sys
+port, n, ids_file, workload = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ids = [l.strip() for l in open(ids_file) if l.strip()]
+conn = http.client.HTTPConnection("127.0.0.1", port)
+for i in range(n):
+    if workload == "view":
+        conn.request("GET", "/api/collections/items/records/" + ids[i % len(ids)])
+    else:
+        conn.request("GET", "/api/collections/items/records?page=1&perPage=20&filter=n%3E%3D100&sort=-n")
+    r = conn.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"request {i}: status {r.status}")
+PY
+}
+
+"$KEEL_BIN" --data-dir "$DATA" superuser upsert "$EMAIL" "$PASSWORD" >"$OUT/upsert.log" 2>&1
+"$KEEL_BIN" --data-dir "$DATA" serve --http "127.0.0.1:$PORT" >"$OUT/seed-serve.log" 2>&1 &
+PID=$!
+wait_up
+python3 "$ROOT/bench/seed.py" --url "$URL" --email "$EMAIL" --password "$PASSWORD" --count 10000 \
+  --ids 1000 --ids-out "$OUT/ids.txt" --request-logs "$LOGS" >&2
+kill "$PID"; wait "$PID" || true
+
+valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$KEEL_BIN" --data-dir "$DATA" \
+  serve --http "127.0.0.1:$PORT" >"$OUT/serve.log" 2>&1 &
+PID=$!
+wait_up
+drive 300
+sleep 3 # the request-log writer stores the warm-up's rows (a 250 ms batch, slower under valgrind)
+callgrind_control -z "$PID" >/dev/null
+drive "$REQUESTS"
+sleep 3 # and the measured requests' rows, so their inserts are counted
+callgrind_control -d "$PID" >/dev/null
+kill "$PID"; wait "$PID" || true
+total=$(callgrind_annotate "$OUT/callgrind.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+echo "request_logs $LOGS"
+echo "workload $WORKLOAD"
+echo "requests $REQUESTS"
+echo "instructions_per_request $((total / REQUESTS))"
+echo "dump $OUT/callgrind.out.1"
