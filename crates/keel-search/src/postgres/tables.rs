@@ -33,11 +33,26 @@ async fn trigram_schema(engine: &Arc<dyn Engine>) -> Option<String> {
         return Some(s);
     }
     let created = async {
+        // In `public` when it exists: an extension created in the first schema of the
+        // search path would go with that schema when it is dropped, leaving every other
+        // schema's search without it.
         let mut tx = engine.begin().await?;
-        tx.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm", &[]).await?;
+        tx.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public", &[])
+            .await?;
         tx.commit().await
     }
     .await;
+    let created = match created {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            async {
+                let mut tx = engine.begin().await?;
+                tx.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm", &[]).await?;
+                tx.commit().await
+            }
+            .await
+        }
+    };
     if let Err(e) = created {
         tracing::warn!(error = %e, "cannot create the pg_trgm extension: PostgreSQL search works without typo tolerance");
     }
