@@ -13,7 +13,8 @@
 //! (weight 1), English.
 //!
 //! 1. **Index**: the documents are upserted in batches of B, one call after the other; each
-//!    call returns once its documents are committed and searchable. `index_secs` adds up the
+//!    call (an upsert, then a sync as the free-standing indexes' API makes) returns once its
+//!    documents are committed and searchable. `index_secs` adds up the
 //!    time spent in those calls (making the documents is not counted), `index_docs_per_s` is
 //!    N over it. On PostgreSQL, `ANALYZE` runs after this phase (not timed), as autovacuum
 //!    would on a loaded table.
@@ -81,6 +82,8 @@ impl Target {
                     })
                     .collect();
                 p.upsert(INDEX, docs).await?;
+                // As the free-standing indexes' API does: durable before it answers.
+                p.sync(INDEX).await?;
             }
             Target::Fts5(f) => f.insert(&batch).await?,
         }

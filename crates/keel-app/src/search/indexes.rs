@@ -285,6 +285,8 @@ pub async fn add_documents(app: &App, caller: &Caller, name: &str, body: &Value)
     };
     let n = docs.len();
     p.upsert(&full, docs).await?;
+    // These documents exist nowhere else: durable before they are acknowledged.
+    p.sync(&full).await?;
     Ok(json!({"indexed": n}))
 }
 
@@ -293,7 +295,8 @@ pub async fn delete_document(app: &App, caller: &Caller, name: &str, id: &str) -
     authorize(caller, Permission::SearchWrite)?;
     let p = provider(app)?;
     let (full, _) = open(p, name).await?;
-    p.delete(&full, &[id.to_string()]).await
+    p.delete(&full, &[id.to_string()]).await?;
+    p.sync(&full).await
 }
 
 /// A search of a free-standing index.

@@ -17,8 +17,9 @@
 //! embedded provider serves):
 //! - every committed record change is applied to the index by the task that publishes the
 //!   store's committed changes (`crate::sync`), in commit order, **before** the write is
-//!   answered: a search right after a write by this process sees it. Changes committed
-//!   together are applied in one index commit;
+//!   answered: a search right after a write by this process sees it. The provider queues
+//!   them and commits (fsync) at the next search or within half a second, so a write does
+//!   not wait for an index commit;
 //! - a crash between a record's commit and its index commit cannot go unnoticed: the
 //!   provider says on open whether its index is known in step (the embedded provider's
 //!   `clean` mark, written by [`Search::close`] on a clean shutdown). [`start`] rebuilds every index

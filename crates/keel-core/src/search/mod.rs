@@ -15,6 +15,9 @@
 //!   `search` by any caller of this provider sees them. `upsert` replaces a document with the
 //!   same id whole (fields absent from the new one are gone); deleting an absent id is not
 //!   an error. A batch is applied in order, not necessarily atomically.
+//! - **Durable**: on [`SearchCapabilities::shared`] providers when a write returns; on the
+//!   embedded one after [`SearchIndex::sync`] (or within half a second: it defers commits, so
+//!   that an index kept beside its records costs a write no fsync).
 //! - **Matching**: every word and phrase of the query must match (in any field, in any
 //!   order); an excluded one must not. Words match through the index's language (stemming:
 //!   "running" finds "runs"). The last plain word also matches as a prefix ("qui" finds
@@ -249,6 +252,13 @@ pub trait SearchIndex: Send + Sync + 'static {
 
     /// Removes documents by id.
     async fn delete(&self, index: &str, ids: &[String]) -> Result<()>;
+
+    /// Makes the writes to `index` returned so far durable: a crash keeps them. A provider
+    /// whose writes are durable when they return does nothing.
+    async fn sync(&self, index: &str) -> Result<()> {
+        let _ = index;
+        Ok(())
+    }
 
     /// The best `limit` matches of `query`, best first (`limit` at most [`MAX_HITS`]).
     async fn search(&self, index: &str, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>>;

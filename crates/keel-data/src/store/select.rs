@@ -188,14 +188,19 @@ pub(crate) async fn list(
     if let (Some(ranked), None) = (among, params.sort.as_deref()) {
         return by_rank(store, c, &ctx, access, params, ranked, (where_sql, buf), page, per_page).await;
     }
-    let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {per_page} OFFSET {offset}");
-    let (rows, total) = if params.skip_total {
-        (store.engine.fetch_all(&select, &buf.params).await?, -1)
-    } else {
+    // The count takes the WHERE's parameters only.
+    let count_params = (!params.skip_total).then(|| buf.params.clone());
+    // Bound, not written in: every page of a list is the same prepared statement.
+    let limit = buf.bind(Value::from(per_page));
+    let offset = buf.bind(Value::from(offset));
+    let select = format!("SELECT {cols} FROM {table} t WHERE {where_sql}{order} LIMIT {limit} OFFSET {offset}");
+    let (rows, total) = match count_params {
+        None => (store.engine.fetch_all(&select, &buf.params).await?, -1),
+        Some(count_params) => {
         let count = format!("SELECT COUNT(*) AS n FROM {table} t WHERE {where_sql}");
         let (rows, counted) = tokio::join!(
             store.engine.fetch_all(&select, &buf.params),
-            store.engine.fetch_all(&count, &buf.params)
+            store.engine.fetch_all(&count, &count_params)
         );
         let n = counted?
             .first()
@@ -203,6 +208,7 @@ pub(crate) async fn list(
             .and_then(Value::as_i64)
             .unwrap_or(0);
         (rows?, n)
+        }
     };
     page_of(store, c, page, per_page, total, rows)
 }

@@ -2,11 +2,18 @@
 //! searchable field, stored, with positions), its analyzer (words lowercased and stemmed by
 //! the index's language), one writer and one reader.
 //!
-//! Every write commits and reloads the reader before it returns, so it is visible to the
-//! next search. Calls run on the blocking pool (commits fsync).
+//! **Writes are queued, commits deferred**: a write appends its documents to the index's
+//! queue and returns; the queue is handed to tantivy's writer, committed (fsync) and the
+//! reader reloaded by whichever comes first:
+//! a search ([`OpenIndex::commit`] first, so a search sees every write returned before it), the
+//! provider's commit thread (every [`COMMIT_EVERY`](super::COMMIT_EVERY) while writes
+//! wait), a `sync`, or a clean shutdown. A record write thus costs one queued document, not
+//! the indexing, an fsync and a reader reload. A commit that fails is reported by the next
+//! write (its caller then rebuilds the index). Commits and searches run on the blocking pool.
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use keel_core::search::{
@@ -85,6 +92,12 @@ fn schema(settings: &SearchSettings) -> Schema {
     b.build()
 }
 
+/// A write waiting for its commit.
+enum Op {
+    Upsert(SearchDocument),
+    Delete(String),
+}
+
 pub(crate) struct OpenIndex {
     pub(crate) settings: SearchSettings,
     analyzer: TextAnalyzer,
@@ -92,8 +105,15 @@ pub(crate) struct OpenIndex {
     doc: Option<Field>,
     /// (name, field, weight)
     fields: Vec<(String, Field, f32)>,
+    /// Held by a commit (apply, commit, reload) and by `clear`.
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
+    /// Writes not yet handed to the writer, in order.
+    queued: Mutex<Vec<Op>>,
+    /// Writes queued and not yet committed and visible (includes those a commit applies now).
+    pending: AtomicUsize,
+    /// Why the last commit failed (reported by the next write).
+    failed: Mutex<Option<String>>,
 }
 
 impl OpenIndex {
@@ -131,50 +151,103 @@ impl OpenIndex {
             fields,
             writer: Mutex::new(writer),
             reader,
+            queued: Mutex::default(),
+            pending: AtomicUsize::new(0),
+            failed: Mutex::new(None),
         })
     }
 
-    fn write(&self, f: impl FnOnce(&mut IndexWriter, &OpenIndex) -> Result<()>) -> Result<()> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = f(&mut w, self) {
-            let _ = w.rollback();
-            return Err(e);
+    /// Queues writes, applied and committed later (see the module docs).
+    fn queue(&self, ops: impl IntoIterator<Item = Op>) -> Result<()> {
+        if let Some(why) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(Error::internal(format!("search index: an earlier commit failed: {why}")));
         }
-        w.commit().map_err(err("commit"))?;
-        self.reader.reload().map_err(err("reload"))
+        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let before = queued.len();
+        queued.extend(ops);
+        self.pending.fetch_add(queued.len() - before, Ordering::AcqRel);
+        Ok(())
     }
 
-    pub(crate) fn upsert(&self, docs: &[SearchDocument]) -> Result<()> {
-        self.write(|w, me| {
-            for d in docs {
-                w.delete_term(Term::from_field_text(me.id, &d.id));
-                let mut doc = TantivyDocument::default();
-                doc.add_text(me.id, &d.id);
-                if let (Some(field), Some(stored)) = (me.doc, stored(d)) {
-                    doc.add_text(field, stored);
-                }
-                for (name, field, _) in &me.fields {
-                    if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
-                        doc.add_text(*field, text);
-                    }
-                }
-                w.add_document(doc).map_err(err("add"))?;
-            }
-            Ok(())
-        })
+    pub(crate) fn upsert(&self, docs: Vec<SearchDocument>) -> Result<()> {
+        self.queue(docs.into_iter().map(Op::Upsert))
     }
 
     pub(crate) fn delete(&self, ids: &[String]) -> Result<()> {
-        self.write(|w, me| {
-            for id in ids {
-                w.delete_term(Term::from_field_text(me.id, id));
-            }
-            Ok(())
-        })
+        self.queue(ids.iter().cloned().map(Op::Delete))
     }
 
+    /// Whether writes wait for their commit.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// Applies and commits the queued writes, if any, and reloads the reader: on return,
+    /// every write queued before the call is visible (`pending` drops only after the reload,
+    /// and a caller finding the queue already taken waits on the writer for that commit).
+    pub(crate) fn commit(&self) -> Result<()> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let ops = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let n = ops.len();
+        let result = self.apply(&w, ops).and_then(|()| {
+            w.commit().map_err(err("commit"))?;
+            self.reader.reload().map_err(err("reload"))
+        });
+        drop(w);
+        self.pending.fetch_sub(n, Ordering::AcqRel);
+        if let Err(e) = &result {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
+        result
+    }
+
+    fn apply(&self, w: &IndexWriter, ops: Vec<Op>) -> Result<()> {
+        for op in ops {
+            match op {
+                Op::Delete(id) => {
+                    w.delete_term(Term::from_field_text(self.id, &id));
+                }
+                Op::Upsert(d) => {
+                    w.delete_term(Term::from_field_text(self.id, &d.id));
+                    let mut doc = TantivyDocument::default();
+                    doc.add_text(self.id, &d.id);
+                    if let (Some(field), Some(stored)) = (self.doc, stored(&d)) {
+                        doc.add_text(field, stored);
+                    }
+                    for (name, field, _) in &self.fields {
+                        if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
+                            doc.add_text(*field, text);
+                        }
+                    }
+                    w.add_document(doc).map_err(err("add"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every document, committed at once; clears an earlier commit failure (the
+    /// index is then refilled).
     pub(crate) fn clear(&self) -> Result<()> {
-        self.write(|w, _| w.delete_all_documents().map(|_| ()).map_err(err("clear")))
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // What was queued before is cleared too.
+        let dropped = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner())).len();
+        let result = w.delete_all_documents().map_err(err("clear")).and_then(|_| {
+            w.commit().map_err(err("commit"))?;
+            self.reader.reload().map_err(err("reload"))
+        });
+        drop(w);
+        self.pending.fetch_sub(dropped, Ordering::AcqRel);
+        if result.is_ok() {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        result
     }
 
     fn weighted(&self) -> Vec<(Field, f32)> {
@@ -186,6 +259,7 @@ impl OpenIndex {
         let Some(q) = build(query, &self.weighted(), &mut analyzer) else {
             return Ok(Vec::new());
         };
+        self.commit()?;
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
@@ -227,6 +301,7 @@ impl OpenIndex {
                 None => return Ok(SearchResults::default()),
             }
         };
+        self.commit()?;
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&q, &TopDocs::with_limit(MAX_HITS).order_by_score())
@@ -277,6 +352,7 @@ impl OpenIndex {
 
     pub(crate) fn highlights(&self, query: &SearchQuery, ids: &[String]) -> Result<Vec<(String, Highlights)>> {
         let wanted = self.wanted(query);
+        self.commit()?;
         let searcher = self.reader.searcher();
         let mut out = Vec::new();
         for id in ids {

@@ -6,11 +6,13 @@
 //! write (see below).
 //!
 //! Contract and crash behaviour:
-//! - every `upsert`/`delete`/`clear` commits (fsync) and reloads the reader before it
-//!   returns: visible to the next search, durable;
+//! - `upsert`/`delete` queue their documents in memory and return; a search commits what waits
+//!   before it runs (so it sees every write returned before it), and a commit thread
+//!   commits (fsync) what waited for [`COMMIT_EVERY`]: a write is durable within about that
+//!   long, or when [`SearchIndex::sync`] returns. `clear` commits at once;
 //! - `ensure` with other settings than `settings.json` deletes the index and starts it
 //!   empty ([`IndexState::Empty`]);
-//! - **in step or not**: [`SearchIndex::close`] (a clean shutdown) writes `clean`; the first
+//! - **in step or not**: [`SearchIndex::close`] (a clean shutdown) commits, then writes `clean`; the first
 //!   `ensure` of a process removes it and answers [`IndexState::InStep`], or
 //!   [`IndexState::Unknown`] when it was missing: the last process stopped without closing
 //!   (a crash, a `kill -9`), between a record's commit and its index commit some writes may
@@ -22,7 +24,8 @@ mod query;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_core::search::{
@@ -36,6 +39,8 @@ use index::OpenIndex;
 const SETTINGS: &str = "settings.json";
 const CLEAN: &str = "clean";
 const FILES: &str = "index";
+/// How long a write may wait for its commit (see the module docs).
+pub const COMMIT_EVERY: Duration = Duration::from_millis(500);
 
 struct Slot {
     index: OpenIndex,
@@ -58,7 +63,24 @@ impl Slot {
 /// The embedded provider (see the module docs).
 pub struct EmbeddedSearch {
     root: PathBuf,
-    open: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    open: Open,
+    /// Held by the commit thread while it holds slots, and by whatever closes a slot (its
+    /// writer must be gone before its directory is reopened or removed).
+    gate: Gate,
+}
+
+type Gate = Arc<Mutex<()>>;
+
+fn hold(gate: &Gate) -> std::sync::MutexGuard<'_, ()> {
+    gate.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for EmbeddedSearch {
+    /// Closes every index's writer now, not when the commit thread lets go of it.
+    fn drop(&mut self) {
+        let _gate = hold(&self.gate);
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 type Open = Arc<Mutex<HashMap<String, Arc<Slot>>>>;
@@ -94,14 +116,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl EmbeddedSearch {
-    /// A provider keeping its indexes under `root` (created when missing).
+    /// A provider keeping its indexes under `root` (created when missing), with its commit
+    /// thread (which ends once the provider is dropped).
     pub fn new(root: impl Into<PathBuf>) -> Result<Arc<EmbeddedSearch>> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(Error::wrap)?;
-        Ok(Arc::new(EmbeddedSearch {
-            root,
-            open: Arc::default(),
-        }))
+        let open: Open = Arc::default();
+        let gate: Gate = Arc::default();
+        let (weak, thread_gate) = (Arc::downgrade(&open), gate.clone());
+        std::thread::Builder::new()
+            .name("keel-search-commit".into())
+            .spawn(move || commit_loop(weak, thread_gate))
+            .map_err(Error::wrap)?;
+        Ok(Arc::new(EmbeddedSearch { root, open, gate }))
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>> {
@@ -113,7 +140,33 @@ impl EmbeddedSearch {
     }
 }
 
-fn ensure_blocking(root: &Path, open: &Open, name: &str, settings: &SearchSettings) -> Result<IndexState> {
+/// Every [`COMMIT_EVERY`], commits the open indexes with writes waiting; ends when `open`
+/// is gone.
+fn commit_loop(open: Weak<Mutex<HashMap<String, Arc<Slot>>>>, gate: Gate) {
+    loop {
+        std::thread::sleep(COMMIT_EVERY);
+        let _gate = hold(&gate);
+        let Some(open) = open.upgrade() else {
+            return;
+        };
+        let dirty: Vec<(String, Arc<Slot>)> = open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, s)| s.index.is_dirty())
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        drop(open);
+        for (name, slot) in dirty {
+            if let Err(e) = slot.index.commit() {
+                tracing::error!(index = %name, error = %e, "cannot commit a search index");
+            }
+        }
+    }
+}
+
+fn ensure_blocking(root: &Path, open: &Open, gate: &Gate, name: &str, settings: &SearchSettings) -> Result<IndexState> {
+    let _gate = hold(gate);
     let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(slot) = open.get(name) {
         if &slot.index.settings == settings {
@@ -177,17 +230,18 @@ impl SearchIndex for EmbeddedSearch {
 
     async fn ensure(&self, index: &str, settings: &SearchSettings) -> Result<IndexState> {
         check_name(index)?;
-        let (root, open) = (self.root.clone(), self.open.clone());
+        let (root, open, gate) = (self.root.clone(), self.open.clone(), self.gate.clone());
         let (name, settings) = (index.to_string(), settings.clone());
-        blocking(move || ensure_blocking(&root, &open, &name, &settings)).await
+        blocking(move || ensure_blocking(&root, &open, &gate, &name, &settings)).await
     }
 
     async fn drop_index(&self, index: &str) -> Result<()> {
         check_name(index)?;
-        let slot = self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(index);
+        let (open, gate, name) = (self.open.clone(), self.gate.clone(), index.to_string());
         let dir = self.root.join(index);
         blocking(move || {
-            drop(slot);
+            let _gate = hold(&gate);
+            drop(open.lock().unwrap_or_else(|p| p.into_inner()).remove(&name));
             remove_dir(&dir)
         })
         .await
@@ -202,23 +256,22 @@ impl SearchIndex for EmbeddedSearch {
         .await
     }
 
+    // Queued in memory: no blocking call (but the rare removal of `clean`).
     async fn upsert(&self, index: &str, docs: Vec<SearchDocument>) -> Result<()> {
         let slot = self.slot(index)?;
-        blocking(move || {
-            slot.dirty()?;
-            slot.index.upsert(&docs)
-        })
-        .await
+        slot.dirty()?;
+        slot.index.upsert(docs)
     }
 
     async fn delete(&self, index: &str, ids: &[String]) -> Result<()> {
         let slot = self.slot(index)?;
-        let ids = ids.to_vec();
-        blocking(move || {
-            slot.dirty()?;
-            slot.index.delete(&ids)
-        })
-        .await
+        slot.dirty()?;
+        slot.index.delete(ids)
+    }
+
+    async fn sync(&self, index: &str) -> Result<()> {
+        let slot = self.slot(index)?;
+        blocking(move || slot.index.commit()).await
     }
 
     async fn search(&self, index: &str, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
@@ -274,6 +327,7 @@ impl SearchIndex for EmbeddedSearch {
             .collect();
         blocking(move || {
             for slot in slots {
+                slot.index.commit()?;
                 let mut clean = slot.clean.lock().unwrap_or_else(|p| p.into_inner());
                 let f = std::fs::File::create(slot.dir.join(CLEAN)).map_err(Error::wrap)?;
                 f.sync_all().map_err(Error::wrap)?;
