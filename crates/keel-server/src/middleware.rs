@@ -1,11 +1,12 @@
 //! HTTP middleware: request ids, one log span per request, the request log (`/api/logs`),
 //! Prometheus metrics, CORS and the body limit. `apply` wraps a router in all of them, in
-//! this order from the outside in: request id → trace → request log → metrics → CORS → body
-//! limit → routes.
+//! this order from the outside in: request id → trace → request log → CORS → body limit →
+//! (per route) metrics → routes. A CORS preflight is answered by the CORS layer: it is logged
+//! but not counted in the route metrics.
 //!
 //! Trace logs never carry headers, bodies or query strings (file URLs carry tokens): a
 //! request's span holds `request_id`, `method` and `path`; its completion event adds `status`
-//! and `latency_ms`. The request log ([`request_log`]) keeps PocketBase's `_logs` row of each
+//! and `latency_ms` (at `warn` for a 5xx, `debug` otherwise: the request log keeps them all). The request log ([`request_log`]) keeps PocketBase's `_logs` row of each
 //! request: the URL with its `token` values masked, the referer and user agent, the caller's
 //! collection (and id, with `logs.logAuthId`), the client address (with `logs.logIP`), the
 //! error answer's message and data; `keel_app::logs::record_request` decides what is kept.
@@ -80,14 +81,15 @@ fn install_recorder() -> PrometheusHandle {
 
 /// Wraps `router` in Keel's middleware stack (see the module docs). `extractor_limit` bounds
 /// the body axum's own extractors read; Keel's routes read theirs with `crate::body`.
+///
+/// Only the metrics layer is applied to each route (it labels by the matched route, which
+/// exists only inside the router). The rest wraps the router once: `Router::layer` wraps every
+/// route's boxed service in each layer's box, and each request cloned that whole nest of boxes
+/// (callgrind: 33 boxed clones, ~15,000 instructions a request).
 pub fn apply(router: Router, state: &AppState, extractor_limit: usize) -> Router {
-    // `Router::layer` wraps what is already there: the last layer added is the outermost.
-    router
-        .layer(DefaultBodyLimit::max(extractor_limit))
-        .layer(cors())
-        .layer(axum::middleware::from_fn(record_metrics))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log))
-        .layer(PropagateRequestIdLayer::x_request_id())
+    let routes = router.layer(axum::middleware::from_fn(record_metrics));
+    let stack = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(make_span)
@@ -96,7 +98,12 @@ pub fn apply(router: Router, state: &AppState, extractor_limit: usize) -> Router
                 .on_body_chunk(())
                 .on_eos(()),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log))
+        .layer(cors())
+        .layer(DefaultBodyLimit::max(extractor_limit))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// PocketBase's default CORS: any origin, the usual methods and any request header.
@@ -134,10 +141,12 @@ fn make_span<B>(req: &axum::http::Request<B>) -> Span {
 fn on_response<B>(resp: &Response<B>, latency: Duration, _span: &Span) {
     let status = resp.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
+    // Every request is kept in the request logs (`/api/logs`); on stderr only failures are
+    // worth a line by default (a line per request cost ~6,600 instructions, 6 % of a view).
     if status >= 500 {
         tracing::warn!(status, latency_ms, "request finished");
     } else {
-        tracing::info!(status, latency_ms, "request finished");
+        tracing::debug!(status, latency_ms, "request finished");
     }
 }
 

@@ -106,6 +106,11 @@ async fn superusers_and_roles_with_metrics_read_scrape_everything_described() {
         "{body}"
     );
     assert!(body.contains("keel_cache_hits_total{provider=\"memory\"}"), "{body}");
+    // Requests are counted by their matched route.
+    assert!(
+        body.contains("keel_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"}"),
+        "{body}"
+    );
     // Every metric in the exposition is described.
     for line in body.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).unwrap();

@@ -197,17 +197,17 @@ pub(crate) async fn list(
     let (rows, total) = match count_params {
         None => (store.engine.fetch_all(&select, &buf.params).await?, -1),
         Some(count_params) => {
-        let count = format!("SELECT COUNT(*) AS n FROM {table} t WHERE {where_sql}");
-        let (rows, counted) = tokio::join!(
-            store.engine.fetch_all(&select, &buf.params),
-            store.engine.fetch_all(&count, &count_params)
-        );
-        let n = counted?
-            .first()
-            .and_then(|r| r.get("n"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        (rows?, n)
+            let count = format!("SELECT COUNT(*) AS n FROM {table} t WHERE {where_sql}");
+            let (rows, counted) = tokio::join!(
+                store.engine.fetch_all(&select, &buf.params),
+                store.engine.fetch_all(&count, &count_params)
+            );
+            let n = counted?
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            (rows?, n)
         }
     };
     page_of(store, c, page, per_page, total, rows)

@@ -160,7 +160,9 @@ impl OpenIndex {
     /// Queues writes, applied and committed later (see the module docs).
     fn queue(&self, ops: impl IntoIterator<Item = Op>) -> Result<()> {
         if let Some(why) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Err(Error::internal(format!("search index: an earlier commit failed: {why}")));
+            return Err(Error::internal(format!(
+                "search index: an earlier commit failed: {why}"
+            )));
         }
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
         let before = queued.len();
