@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{oneshot, Notify};
 
 use crate::entry::PendingEntry;
@@ -86,15 +85,11 @@ impl RequestLogs {
         self.inner.as_ref().map(|i| &i.store)
     }
 
-    /// Hands a row to the writer without waiting: `data` (a struct or map serializing to a
-    /// JSON object) is serialized here, once. Dropped (and counted) when the writer is
-    /// [`CAPACITY`] entries behind, ignored without a store.
-    pub fn record<D: Serialize + ?Sized>(&self, created: DateTime<Utc>, level: i64, message: String, data: &D) {
+    /// Hands a row to the writer without waiting: `data` is the text of a JSON object, stored
+    /// as it is. Dropped (and counted) when the writer is [`CAPACITY`] entries behind,
+    /// ignored without a store.
+    pub fn record(&self, created: DateTime<Utc>, level: i64, message: String, data: String) {
         let Some(inner) = &self.inner else { return };
-        let Ok(data) = serde_json::to_string(data) else {
-            metrics::counter!(DROPPED_TOTAL).increment(1);
-            return;
-        };
         let entry = PendingEntry {
             created,
             level,

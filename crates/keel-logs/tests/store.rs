@@ -46,7 +46,7 @@ async fn suite(store: LogStore) {
     let logs = RequestLogs::start(store.clone());
     for i in 0..1100u32 {
         let e = entry(at(1, 10, 0) + Duration::milliseconds(i64::from(i)), 200, "GET");
-        logs.record(e.created, e.level, e.message, &e.data);
+        logs.record(e.created, e.level, e.message, serde_json::to_string(&e.data).unwrap());
     }
     logs.flush().await;
     let all = store.list(&params("", "")).await.unwrap();
@@ -130,7 +130,12 @@ async fn suite(store: LogStore) {
         "details".into(),
         json!({"name": {"code": "bad \"quote\"", "n": [1, 2.5, null, true]}}),
     );
-    logs.record(odd.created, odd.level, odd.message.clone(), &odd.data);
+    logs.record(
+        odd.created,
+        odd.level,
+        odd.message.clone(),
+        serde_json::to_string(&odd.data).unwrap(),
+    );
     logs.flush().await;
     let found = store.list(&params("data.status = 400", "")).await.unwrap();
     assert_eq!(found.items.len(), 1);

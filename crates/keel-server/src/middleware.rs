@@ -11,10 +11,9 @@
 //! collection (and id, with `logs.logAuthId`), the client address (with `logs.logIP`), the
 //! error answer's message and data; `keel_app::logs::record_request` decides what is kept.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, Method, Response};
 use axum::middleware::Next;
 use axum::Router;
@@ -102,6 +101,10 @@ pub fn apply(router: Router, state: &AppState, extractor_limit: usize) -> Router
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_log))
         .layer(cors())
         .layer(DefaultBodyLimit::max(extractor_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::layer,
+        ))
         .service(routes);
     Router::new().fallback_service(stack)
 }
@@ -166,12 +169,11 @@ async fn request_log(State(state): State<AppState>, mut req: Request, next: Next
     let user_agent = header_text(&req, header::USER_AGENT);
     let settings = state.settings.get();
     let (user_ip, remote_ip) = if settings.logs.log_ip {
-        let remote = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
-        (crate::ratelimit::client_ip(&req, &settings), remote)
+        // Formatted once: the rate limits and the handlers reuse the client's address.
+        let remote = crate::ratelimit::remote_ip(&req);
+        let client = crate::ratelimit::client_ip_from(&req, &settings, remote.as_deref());
+        req.extensions_mut().insert(crate::request::ClientIp(client.clone()));
+        (client, remote.unwrap_or_default())
     } else {
         (String::new(), String::new())
     };

@@ -184,8 +184,16 @@ pub(crate) fn pick<'a>(
         .map(|(_, r)| r)
 }
 
-/// The client address for limiting (see the module docs).
-pub(crate) fn client_ip(req: &Request, settings: &SettingsData) -> String {
+/// The socket peer's address as text; `None` for an in-process request (tests, `oneshot`).
+pub(crate) fn remote_ip(req: &Request) -> Option<String> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// The client address for limiting (see the module docs), given the socket peer's
+/// ([`remote_ip`]).
+pub(crate) fn client_ip_from(req: &Request, settings: &SettingsData, remote: Option<&str>) -> String {
     let headers = settings.trusted_proxy.get("headers").and_then(|h| h.as_array());
     let leftmost = settings
         .trusted_proxy
@@ -201,8 +209,8 @@ pub(crate) fn client_ip(req: &Request, settings: &SettingsData) -> String {
             }
         }
     }
-    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(c) => c.0.ip().to_string(),
+    match remote {
+        Some(ip) => ip.to_string(),
         // No socket: an in-process request (tests, `oneshot`); take what the headers say.
         None => req
             .headers()
@@ -218,8 +226,15 @@ pub(crate) fn client_ip(req: &Request, settings: &SettingsData) -> String {
 /// then applies the rate limits when `rateLimits.enabled`.
 pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let settings = state.settings.get();
-    let ip = client_ip(&req, &settings);
-    req.extensions_mut().insert(crate::request::ClientIp(ip.clone()));
+    // The request log may have resolved it already (with `logs.logIP`).
+    let ip = match req.extensions().get::<crate::request::ClientIp>() {
+        Some(known) => known.0.clone(),
+        None => {
+            let ip = client_ip_from(&req, &settings, remote_ip(&req).as_deref());
+            req.extensions_mut().insert(crate::request::ClientIp(ip.clone()));
+            ip
+        }
+    };
     if !settings.rate_limits.enabled {
         return next.run(req).await;
     }

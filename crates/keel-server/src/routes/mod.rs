@@ -70,7 +70,8 @@ pub fn openapi() -> OpenApi {
 
 /// Assembles the app: the documented routes, the document and its page (`/api/openapi.json`,
 /// `/api/docs`), and the console's pages (`/_/`, HTML, not part of the Web API). The
-/// middleware stack (request id, trace, metrics, CORS, body limit) wraps them all.
+/// middleware stack (request id, trace, request log, CORS, body limit, rate limits; metrics per
+/// route) wraps them all.
 pub fn router(state: AppState) -> Router {
     // Only axum's own body extractors see this limit; Keel's routes read bodies with
     // `crate::body`, which applies each route's limit.
@@ -81,10 +82,6 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .merge(crate::openapi::routes(doc))
         .merge(console::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::layer,
-        ))
         .with_state(state);
     crate::middleware::apply(app, &state_for_log, extractor_limit)
 }
