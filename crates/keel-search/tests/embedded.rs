@@ -102,3 +102,61 @@ async fn clear_drops_the_writes_queued_before_it_and_keeps_later_ones() {
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(ids, ["after"]);
 }
+
+fn titled(id: &str, title: &str) -> SearchDocument {
+    SearchDocument {
+        id: id.into(),
+        fields: BTreeMap::from([("title".to_string(), title.to_string())]),
+        ..Default::default()
+    }
+}
+
+async fn ids(s: &EmbeddedSearch, q: &str) -> Vec<String> {
+    let mut ids: Vec<String> = s
+        .search("c1", &SearchQuery::parse(q).unwrap(), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn typos_are_looked_for_only_for_words_the_index_lacks_and_prefixes_widen_to_the_commonest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedSearch::new(dir.path().join("search")).unwrap();
+    s.ensure("c1", &settings()).await.unwrap();
+    let mut docs = vec![titled("garden", "garden party"), titled("gardin", "gardin curtains")];
+    // Six completions of "pla": "plate" in four documents, "plane" in three, "planet" and
+    // "plaza" in two, "plank" and "plasma" in one each.
+    for (word, n) in [
+        ("plate", 4),
+        ("plane", 3),
+        ("planet", 2),
+        ("plaza", 2),
+        ("plank", 1),
+        ("plasma", 1),
+    ] {
+        for i in 0..n {
+            docs.push(titled(&format!("{word}{i}"), word));
+        }
+    }
+    s.upsert("c1", docs).await.unwrap();
+    // "garden" is in the index: no typo widening, so "gardin" is not found through it.
+    assert_eq!(ids(&s, "garden").await, ["garden"]);
+    // "gardon" is not: its neighbours within one edit are.
+    assert_eq!(ids(&s, "gardon").await, ["garden", "gardin"]);
+    // A prefix matches its four commonest completions (plate, plane, planet, plaza), not the
+    // rarest.
+    let found = ids(&s, "pla").await;
+    assert_eq!(found.len(), 11, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|id| !id.starts_with("plank") && !id.starts_with("plasma")),
+        "{found:?}"
+    );
+    s.close().await.unwrap();
+}

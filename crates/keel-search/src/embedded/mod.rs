@@ -67,6 +67,11 @@ pub struct EmbeddedSearch {
     /// Held by the commit thread while it holds slots, and by whatever closes a slot (its
     /// writer must be gone before its directory is reopened or removed).
     gate: Gate,
+    /// Searches running at once: one per core, the rest wait their turn (first come, first
+    /// served). Unbounded, every search in flight shared the cores, and each took as many
+    /// times its own time as there were searches (16 clients on 2 cores: p99 ~28 ms on 1M
+    /// documents; in turn: docs/BENCHMARKS.md, "Search on 1,000,000 documents").
+    searching: Arc<tokio::sync::Semaphore>,
 }
 
 type Gate = Arc<Mutex<()>>;
@@ -115,7 +120,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f).await.map_err(Error::wrap)?
 }
 
+/// Searches at once: the cores this process may use.
+fn search_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 impl EmbeddedSearch {
+    /// Runs the read `f` on the blocking pool once one of the [`search_slots`] is free.
+    async fn in_turn<T: Send + 'static>(&self, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        let _turn = self.searching.acquire().await.map_err(Error::wrap)?;
+        blocking(f).await
+    }
+
     /// A provider keeping its indexes under `root` (created when missing), with its commit
     /// thread (which ends once the provider is dropped).
     pub fn new(root: impl Into<PathBuf>) -> Result<Arc<EmbeddedSearch>> {
@@ -128,7 +144,12 @@ impl EmbeddedSearch {
             .name("keel-search-commit".into())
             .spawn(move || commit_loop(weak, thread_gate))
             .map_err(Error::wrap)?;
-        Ok(Arc::new(EmbeddedSearch { root, open, gate }))
+        Ok(Arc::new(EmbeddedSearch {
+            root,
+            open,
+            gate,
+            searching: Arc::new(tokio::sync::Semaphore::new(search_slots())),
+        }))
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>> {
@@ -277,19 +298,20 @@ impl SearchIndex for EmbeddedSearch {
     async fn search(&self, index: &str, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
         let slot = self.slot(index)?;
         let query = query.clone();
-        blocking(move || slot.index.search(&query, limit.min(MAX_HITS))).await
+        self.in_turn(move || slot.index.search(&query, limit.min(MAX_HITS)))
+            .await
     }
 
     async fn highlights(&self, index: &str, query: &SearchQuery, ids: &[String]) -> Result<Vec<(String, Highlights)>> {
         let slot = self.slot(index)?;
         let (query, ids) = (query.clone(), ids.to_vec());
-        blocking(move || slot.index.highlights(&query, &ids)).await
+        self.in_turn(move || slot.index.highlights(&query, &ids)).await
     }
 
     async fn query(&self, index: &str, request: &SearchRequest) -> Result<SearchResults> {
         let slot = self.slot(index)?;
         let request = request.clone();
-        blocking(move || slot.index.query(&request)).await
+        self.in_turn(move || slot.index.query(&request)).await
     }
 
     async fn indexes(&self, prefix: &str) -> Result<Vec<(String, SearchSettings)>> {
