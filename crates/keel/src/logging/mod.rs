@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 
 use keel_core::config::{Config, LogFormat};
-use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::EnvFilter;
 
 mod batch;
@@ -27,7 +26,7 @@ pub fn init(cfg: &Config) -> LogGuard {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = if json {
         builder
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(json::SpanFields)
             .event_format(json::JsonLines)
             .try_init()
     } else {
