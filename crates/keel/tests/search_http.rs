@@ -397,6 +397,41 @@ async fn rules_hold_against_a_search_as_an_attack(db: Db) {
     assert_eq!(v["totalItems"], 2, "{v}");
     let (_, v) = api.list("notes", &[("search", "zebra")], true).await;
     assert_eq!(v["totalItems"], 0, "{v}");
+
+    // What a guest's records match never depends on the records it cannot read: were a typo
+    // looked for only when no record holds the word as typed, or a prefix widened to its
+    // commonest completions, the guest's own "gardin" and "plasma" would come and go as
+    // hidden records hold "garden" or many other words starting "pla".
+    api.post(
+        "/api/collections/notes/records",
+        json!({"title": "gardin plasma", "body": "", "public": true, "secret": "x"}),
+    )
+    .await;
+    let guest_finds = |q: &'static str| {
+        let api = &api;
+        async move {
+            let (s, v) = api.list("notes", &[("search", q)], false).await;
+            assert_eq!(s, 200, "{q}: {v}");
+            let titles: Vec<String> = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["title"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (v["totalItems"].as_i64(), titles)
+        }
+    };
+    let before = (guest_finds("garden").await, guest_finds("pla").await);
+    assert!(before.1 .1.contains(&"gardin plasma".to_string()), "{before:?}");
+    for i in 0..3 {
+        api.post(
+            "/api/collections/notes/records",
+            json!({"title": format!("garden {i}"), "body": "plate plane planet plaza plank plain", "public": false}),
+        )
+        .await;
+    }
+    let after = (guest_finds("garden").await, guest_finds("pla").await);
+    assert_eq!(before, after, "hidden records changed what the guest finds");
 }
 
 /// Writes a `posts` record straight into the database (the server stopped), so the index

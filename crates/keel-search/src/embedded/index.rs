@@ -1,6 +1,7 @@
-//! One open embedded index: its tantivy schema (`_id`, and one text field `f_<name>` per
-//! searchable field, stored, with positions), its analyzer (words lowercased and stemmed by
-//! the index's language), one writer and one reader.
+//! One open embedded index: its tantivy schema (`_id`, and per searchable field a text field
+//! `f_<name>`, stored, with positions, and its prefixes `p_<name>`: [`super::prefixes`]), its
+//! analyzer (words lowercased and stemmed by the index's language), one writer and one
+//! reader.
 //!
 //! **Writes are queued, commits deferred**: a write appends its documents to the index's
 //! queue and returns; the queue is handed to tantivy's writer, committed (fsync) and the
@@ -25,13 +26,15 @@ use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use super::query::{analyze, build, may_be_typo};
+use super::prefixes::prefix_analyzer;
+use super::query::{analyze, build, may_be_typo, Neighbours, Searched};
 use crate::documents::{select, stored};
 use crate::highlight::{snippet, within_one_edit};
 
 const TOKENIZER: &str = "keel";
+const PREFIX_TOKENIZER: &str = "keel_prefix";
 const ID: &str = "_id";
 /// The stored document and its attributes (JSON `{"source", "attributes"}`), for
 /// [`OpenIndex::query`]; absent from indexes made before it existed.
@@ -90,8 +93,15 @@ fn schema(settings: &SearchSettings) -> Schema {
             .set_tokenizer(TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
+    let prefixes = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(PREFIX_TOKENIZER)
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    );
     for name in settings.fields.keys() {
         b.add_text_field(&format!("f_{name}"), text.clone());
+        b.add_text_field(&format!("p_{name}"), prefixes.clone());
     }
     b.build()
 }
@@ -107,8 +117,8 @@ pub(crate) struct OpenIndex {
     analyzer: TextAnalyzer,
     id: Field,
     doc: Option<Field>,
-    /// (name, field, weight)
-    fields: Vec<(String, Field, f32)>,
+    /// (name, its fields and weight)
+    fields: Vec<(String, Searched)>,
     /// Held by a commit (apply, commit, reload) and by `clear`.
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
@@ -118,6 +128,8 @@ pub(crate) struct OpenIndex {
     pending: AtomicUsize,
     /// Why the last commit failed (reported by the next write).
     failed: Mutex<Option<String>>,
+    /// Typo terms looked up, per segment.
+    neighbours: Neighbours,
 }
 
 impl OpenIndex {
@@ -131,13 +143,25 @@ impl OpenIndex {
         };
         let analyzer = analyzer(settings.language);
         index.tokenizers().register(TOKENIZER, analyzer.clone());
+        index.tokenizers().register(PREFIX_TOKENIZER, prefix_analyzer());
         let s = index.schema();
         let id = s.get_field(ID).map_err(err("schema"))?;
         let doc = s.get_field(DOC).ok();
         let mut fields = Vec::new();
         for (name, weight) in &settings.fields {
-            let f = s.get_field(&format!("f_{name}")).map_err(err("schema"))?;
-            fields.push((name.clone(), f, *weight as f32));
+            let field = s.get_field(&format!("f_{name}")).map_err(err("schema"))?;
+            // Absent from indexes made before prefixes were indexed (`query` then expands a
+            // prefix to every completion in the term dictionary).
+            let prefixes = s.get_field(&format!("p_{name}")).ok();
+            let weight = *weight as f32;
+            fields.push((
+                name.clone(),
+                Searched {
+                    field,
+                    prefixes,
+                    weight,
+                },
+            ));
         }
         let writer = index
             .writer_with_num_threads(1, WRITER_BYTES)
@@ -161,6 +185,7 @@ impl OpenIndex {
             queued: Mutex::default(),
             pending: AtomicUsize::new(0),
             failed: Mutex::new(None),
+            neighbours: Neighbours::default(),
         })
     }
 
@@ -229,9 +254,12 @@ impl OpenIndex {
                     if let (Some(field), Some(stored)) = (self.doc, stored(&d)) {
                         doc.add_text(field, stored);
                     }
-                    for (name, field, _) in &self.fields {
+                    for (name, f) in &self.fields {
                         if let Some(text) = d.fields.get(name).filter(|t| !t.is_empty()) {
-                            doc.add_text(*field, text);
+                            doc.add_text(f.field, text);
+                            if let Some(p) = f.prefixes {
+                                doc.add_text(p, text);
+                            }
                         }
                     }
                     w.add_document(doc).map_err(err("add"))?;
@@ -259,15 +287,15 @@ impl OpenIndex {
         result
     }
 
-    fn weighted(&self) -> Vec<(Field, f32)> {
-        self.fields.iter().map(|(_, f, w)| (*f, *w)).collect()
+    fn weighted(&self) -> Vec<Searched> {
+        self.fields.iter().map(|(_, f)| *f).collect()
     }
 
     pub(crate) fn search(&self, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
         self.commit()?;
         let searcher = self.reader.searcher();
         let mut analyzer = self.analyzer.clone();
-        let Some(q) = build(&searcher, query, &self.weighted(), &mut analyzer) else {
+        let Some(q) = build(&searcher, &self.neighbours, query, &self.weighted(), &mut analyzer) else {
             return Ok(Vec::new());
         };
         let top = searcher
@@ -307,7 +335,7 @@ impl OpenIndex {
             Box::new(AllQuery)
         } else {
             let mut analyzer = self.analyzer.clone();
-            match build(&searcher, &req.query, &self.weighted(), &mut analyzer) {
+            match build(&searcher, &self.neighbours, &req.query, &self.weighted(), &mut analyzer) {
                 Some(q) => q,
                 None => return Ok(SearchResults::default()),
             }
@@ -333,16 +361,15 @@ impl OpenIndex {
     }
 
     /// The stems, prefixes and typo-tolerant stems a token may match to be highlighted (typos
-    /// only for the words the query widened: [`may_be_typo`]).
-    fn wanted(&self, searcher: &Searcher, query: &SearchQuery) -> Wanted {
+    /// for the words the query widened: [`may_be_typo`]).
+    fn wanted(&self, query: &SearchQuery) -> Wanted {
         let mut a = self.analyzer.clone();
         let mut w = Wanted::default();
-        let fields = self.weighted();
         for part in &query.include {
             match part {
                 QueryPart::Word { word, prefix, fuzzy } => {
                     for stem in analyze(&mut a, word) {
-                        if may_be_typo(searcher, &fields, &stem, *fuzzy) {
+                        if may_be_typo(&stem, *fuzzy) {
                             w.fuzzy.push(stem.clone());
                         }
                         w.exact.insert(stem);
@@ -364,7 +391,7 @@ impl OpenIndex {
     pub(crate) fn highlights(&self, query: &SearchQuery, ids: &[String]) -> Result<Vec<(String, Highlights)>> {
         self.commit()?;
         let searcher = self.reader.searcher();
-        let wanted = self.wanted(&searcher, query);
+        let wanted = self.wanted(query);
         let mut out = Vec::new();
         for id in ids {
             let q = TermQuery::new(Term::from_field_text(self.id, id), IndexRecordOption::Basic);
@@ -376,8 +403,8 @@ impl OpenIndex {
             };
             let doc: TantivyDocument = searcher.doc(addr).map_err(err("read"))?;
             let mut marks = Highlights::new();
-            for (name, field, _) in &self.fields {
-                let Some(text) = doc.get_first(*field).and_then(|v| v.as_str()) else {
+            for (name, f) in &self.fields {
+                let Some(text) = doc.get_first(f.field).and_then(|v| v.as_str()) else {
                     continue;
                 };
                 let mut a = self.analyzer.clone();

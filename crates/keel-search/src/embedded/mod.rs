@@ -20,6 +20,7 @@
 //! - one process: tantivy's writer lock refuses a second writer on the same directory.
 
 mod index;
+mod prefixes;
 mod query;
 
 use std::collections::HashMap;
