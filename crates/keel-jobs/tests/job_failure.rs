@@ -92,7 +92,11 @@ async fn a_missed_tick_is_reported_once() {
     use keel_sql::Engine;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jobs.db");
-    let store = JobStore::open_sqlite(&path).await.unwrap();
+    // The store and the test's UPDATE share one engine, so the store's next read sees the
+    // UPDATE (a second engine's commit is seen only once a kept read snapshot ages out).
+    let engine: std::sync::Arc<dyn Engine> =
+        std::sync::Arc::new(keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap());
+    let store = JobStore::open(engine.clone()).await.unwrap();
     let s = store
         .create_schedule(ScheduleInput {
             name: Some("nightly".into()),
@@ -105,7 +109,6 @@ async fn a_missed_tick_is_reported_once() {
         .unwrap();
     // Created three hours ago, never run since: its tick an hour ago is far past the grace.
     let created = chrono::Utc::now().timestamp_millis() - 3 * 3_600_000;
-    let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
     let mut tx = engine.begin().await.unwrap();
     tx.execute(
         "UPDATE keel_schedules SET created_at = ?1, next_at = ?1 WHERE id = ?2",
