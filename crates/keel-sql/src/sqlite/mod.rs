@@ -2,25 +2,31 @@
 //!
 //! Durability: WAL with `synchronous=NORMAL` keeps every committed transaction across a
 //! crash of the process (only an OS crash or power loss may lose the last commits).
-//! All writes go through a pool of exactly one connection (sqlx), so they serialize; reads
-//! run on up to `readers` read-only connections (`readers.rs`) and never block on the writer.
+//! All writes go through one connection (rusqlite, behind an async mutex), so they
+//! serialize; reads run on up to `readers` read-only connections (`readers.rs`) and never
+//! block on the writer.
+//!
+//! A write transaction's statements run on the calling task's thread, as point reads do:
+//! with WAL and `synchronous=NORMAL` a commit writes to the WAL without waiting for the disk,
+//! so a statement takes microseconds, less than handing it to another thread and waking the
+//! caller again (what sqlx's connection worker did for every statement, measured with
+//! callgrind in docs/BENCHMARKS.md). Only the WAL rewind, which waits for readers, runs on
+//! the blocking pool. A long statement (an index built over a large table when a collection
+//! changes) holds its runtime worker while it runs.
 
 mod checkpoint;
 pub mod readers;
 pub mod snapshot;
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_core::{Error, Result};
-use serde_json::{Map, Number, Value};
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Row as _, Sqlite, Transaction, TypeInfo, ValueRef};
+use rusqlite::{Connection, ErrorCode};
+use serde_json::Value;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::engine::{Dialect, Engine, Row, Tx};
 
@@ -81,7 +87,7 @@ impl Dialect for SqliteDialect {
 
 /// An SQLite database file with one writer connection and a pool of read-only readers.
 pub struct SqliteEngine {
-    writer: SqlitePool,
+    writer: Arc<Mutex<Connection>>,
     readers: std::sync::Arc<readers::Readers>,
     checkpointer: tokio::task::AbortHandle,
     wal_frames: checkpoint::WalCounters,
@@ -93,45 +99,45 @@ impl Drop for SqliteEngine {
     }
 }
 
+/// Prepared statements the writer keeps.
+const WRITER_STATEMENTS: usize = 512;
+
 impl SqliteEngine {
     /// Opens (creating if missing) the database at `path` with `readers` reader connections.
     pub async fn open(path: &Path, readers: u32) -> Result<SqliteEngine> {
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(false)
-            .busy_timeout(Duration::from_secs(5))
-            .statement_cache_capacity(512)
-            .pragma("temp_store", "memory")
-            // Checkpoints run in the background (`checkpoint.rs`), not inside a writer's commit.
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("cache_size", "-2000");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(base.clone().create_if_missing(true))
-            .await
-            .map_err(internal)?;
+        let writer = open_writer(path).map_err(|e| internal(format!("cannot open {}: {e}", path.display())))?;
         // The writer created the file and switched it to WAL; readers open it read-only.
         let wal_frames = checkpoint::WalCounters::default();
         let readers = readers::Readers::open(path, readers, wal_frames.clone())?;
         let checkpointer = checkpoint::start(path, wal_frames.clone(), readers.clone())?;
         Ok(SqliteEngine {
-            writer,
+            writer: Arc::new(Mutex::new(writer)),
             readers,
             checkpointer,
             wal_frames,
         })
     }
+}
 
-    /// Opens a database from an `sqlite:` URL or a plain path (used by tools and tests).
-    pub async fn open_url(url: &str, readers: u32) -> Result<SqliteEngine> {
-        let opts = SqliteConnectOptions::from_str(url).map_err(internal)?;
-        Self::open(opts.get_filename(), readers).await
+/// The writer connection: WAL, `synchronous=NORMAL`, checkpoints left to `checkpoint.rs`.
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open(path)?;
+    // Never sleeps on a runtime worker when the file is locked: `begin` waits asynchronously.
+    c.busy_timeout(Duration::ZERO)?;
+    c.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    // Some pragmas answer with a row (the new value), which `pragma_update` refuses.
+    for (name, value) in [
+        ("journal_mode", "WAL"),
+        ("synchronous", "NORMAL"),
+        ("foreign_keys", "OFF"),
+        ("temp_store", "memory"),
+        // Checkpoints run in the background (`checkpoint.rs`), not inside a writer's commit.
+        ("wal_autocheckpoint", "0"),
+        ("cache_size", "-2000"),
+    ] {
+        execute(&c, &format!("PRAGMA {name} = {value}"), &[])?;
     }
+    Ok(c)
 }
 
 #[async_trait]
@@ -142,14 +148,12 @@ impl Engine for SqliteEngine {
 
     fn pool_stats(&self) -> crate::engine::PoolStats {
         let (max, busy, idle) = self.readers.usage();
-        let writers = u64::from(self.writer.size());
-        let writers_idle = self.writer.num_idle() as u64;
         crate::engine::PoolStats {
             readers_max: max as u64,
             readers_busy: busy as u64,
             readers_idle: idle as u64,
-            writers,
-            writers_busy: writers.saturating_sub(writers_idle),
+            writers: 1,
+            writers_busy: u64::from(self.writer.try_lock().is_err()),
         }
     }
 
@@ -162,9 +166,10 @@ impl Engine for SqliteEngine {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
+        let mut conn = self.writer.clone().lock_owned().await;
+        begin_immediate(&mut conn).await?;
         Ok(Box::new(SqliteTx {
-            tx,
+            conn: Some(conn),
             wal: self.wal_frames.clone(),
         }))
     }
@@ -175,17 +180,23 @@ impl Engine for SqliteEngine {
 
     /// Rewinds the WAL from the writer itself once it has grown past the threshold: a
     /// background RESTART would be starved by a writer that never pauses (see checkpoint.rs).
+    /// It waits for readers to leave the WAL, so it runs on the blocking pool.
     async fn after_writes(&self) -> Result<()> {
         if !self.wal_frames.is_large() {
             return Ok(());
         }
         // A RESTART waits for every reader to leave the WAL: end the kept snapshots first.
         let _hold = self.readers.hold_snapshots();
-        let row = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-            .fetch_one(&self.writer)
-            .await
-            .map_err(internal)?;
-        let busy: i64 = row.try_get(0).map_err(internal)?;
+        let conn = self.writer.clone().lock_owned().await;
+        let busy: i64 = tokio::task::spawn_blocking(move || {
+            conn.busy_timeout(LOCKED_WAIT)?;
+            let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0));
+            conn.busy_timeout(Duration::ZERO)?;
+            busy
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
         if busy == 0 {
             self.wal_frames.set(0);
         }
@@ -193,47 +204,112 @@ impl Engine for SqliteEngine {
     }
 }
 
-/// A write transaction on the writer connection.
+/// The longest a write waits for another connection's lock on the file (a RESTART checkpoint
+/// of the background task, another process).
+const LOCKED_WAIT: Duration = Duration::from_secs(5);
+
+/// `BEGIN IMMEDIATE`, retried every millisecond while another connection holds the file's
+/// write lock, for at most [`LOCKED_WAIT`]. SQLite's own busy handler would sleep on this
+/// runtime worker, stalling every request queued on it.
+async fn begin_immediate(conn: &mut OwnedMutexGuard<Connection>) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let begun = readers::control(conn, "BEGIN IMMEDIATE");
+        match begun {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == ErrorCode::DatabaseBusy && started.elapsed() < LOCKED_WAIT =>
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            other => return other.map_err(map_err),
+        }
+    }
+}
+
+/// A write transaction on the writer connection, rolled back when dropped uncommitted.
 struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    /// `None` once committed.
+    conn: Option<OwnedMutexGuard<Connection>>,
     wal: checkpoint::WalCounters,
+}
+
+impl SqliteTx {
+    fn conn(&self) -> Result<&Connection> {
+        self.conn
+            .as_deref()
+            .ok_or_else(|| Error::internal("sqlite: the transaction has ended"))
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = &self.conn {
+            if let Err(e) = readers::control(conn, "ROLLBACK") {
+                tracing::warn!(error = %e, "sqlite: rollback failed");
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Tx for SqliteTx {
     async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), bind(params)?)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode_row).collect()
+        readers::run(self.conn()?, sql, params).map_err(map_err)
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let done = sqlx::query_with(AssertSqlSafe(sql.to_string()), bind(params)?)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        execute(self.conn()?, sql, params).map_err(map_err)
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(internal)?;
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| Error::internal("sqlite: the transaction has ended"))?;
+        if let Err(e) = readers::control(&conn, "COMMIT") {
+            // Still open (a failed COMMIT leaves the transaction as it was): end it.
+            let _ = readers::control(&conn, "ROLLBACK");
+            return Err(map_err(e));
+        }
+        drop(conn);
         self.wal.committed();
         Ok(())
     }
+}
+
+/// Runs one statement (several without parameters, as a script); returns the rows it
+/// inserted, updated or deleted.
+fn execute(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<u64> {
+    let before = c.total_changes();
+    let mut stmt = match c.prepare_cached(sql) {
+        Err(rusqlite::Error::MultipleStatement) if params.is_empty() => {
+            c.execute_batch(sql)?;
+            return Ok(0);
+        }
+        other => other?,
+    };
+    readers::bind(&mut stmt, params)?;
+    let mut rows = stmt.raw_query();
+    while rows.next()?.is_some() {}
+    drop(rows);
+    Ok(if c.total_changes() == before { 0 } else { c.changes() })
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::internal(e)
 }
 
-/// Maps an sqlx error: unique-constraint violations become a 400 whose fields are the
+/// Maps an SQLite error: unique-constraint violations become a 400 whose fields are the
 /// violated columns (or `index <name>` for expression indexes); everything else is internal.
-fn map_err(e: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            return unique_violation(db.message());
+fn map_err(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, Some(message)) = &e {
+        let unique = f.code == ErrorCode::ConstraintViolation
+            && matches!(
+                f.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            );
+        if unique {
+            return unique_violation(message);
         }
     }
     Error::internal(e)
@@ -260,57 +336,6 @@ pub(crate) fn unique_violation(message: &str) -> Error {
 
 pub(crate) fn unique_error() -> keel_core::FieldError {
     keel_core::FieldError::new("validation_not_unique", "Value must be unique.")
-}
-
-/// Binds JSON values: null, bool, integer, real, text; arrays and objects as JSON text.
-fn bind(params: &[Value]) -> Result<SqliteArguments> {
-    let mut args = SqliteArguments::default();
-    for p in params {
-        let r = match p {
-            Value::Null => args.add(Option::<String>::None),
-            Value::Bool(b) => args.add(*b),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => args.add(i),
-                None => args.add(n.as_f64().unwrap_or(0.0)),
-            },
-            Value::String(s) => args.add(s.clone()),
-            other => args.add(other.to_string()),
-        };
-        r.map_err(internal)?;
-    }
-    Ok(args)
-}
-
-/// Decodes a row by the runtime type of each value.
-fn decode_row(row: &SqliteRow) -> Result<Row> {
-    let mut out = Map::with_capacity(row.len());
-    for (i, col) in row.columns().iter().enumerate() {
-        let raw = row.try_get_raw(i).map_err(internal)?;
-        let value = if raw.is_null() {
-            Value::Null
-        } else {
-            let kind: u8 = match raw.type_info().name() {
-                "INTEGER" => 0,
-                "REAL" => 1,
-                "BLOB" => 2,
-                _ => 3,
-            };
-            match kind {
-                0 => Value::from(<i64 as Decode<Sqlite>>::decode(raw).map_err(internal)?),
-                1 => {
-                    let f = <f64 as Decode<Sqlite>>::decode(raw).map_err(internal)?;
-                    Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
-                }
-                2 => {
-                    let b = <Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(internal)?;
-                    Value::String(String::from_utf8_lossy(&b).into_owned())
-                }
-                _ => Value::String(<String as Decode<Sqlite>>::decode(raw).map_err(internal)?),
-            }
-        };
-        out.insert(col.name().to_string(), value);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
