@@ -90,12 +90,16 @@ pub fn record_request(app: &App, facts: RequestFacts) {
         data.str("userIP", &facts.user_ip);
         data.str("remoteIP", &facts.remote_ip);
     }
-    let message = if url.contains('%') {
-        let path = percent_encoding::percent_decode_str(&url).decode_utf8_lossy();
-        format!("{method} {path}")
+    // Pushed, not `format!`ed: the formatter's machinery cost ~700 instructions a request.
+    let path = if url.contains('%') {
+        percent_encoding::percent_decode_str(&url).decode_utf8_lossy()
     } else {
-        format!("{method} {url}")
+        std::borrow::Cow::Borrowed(url.as_str())
     };
+    let mut message = String::with_capacity(method.len() + 1 + path.len());
+    message.push_str(&method);
+    message.push(' ');
+    message.push_str(&path);
     app.logs.record(Utc::now(), level, message, data.finish());
 }
 

@@ -15,7 +15,6 @@
 #![forbid(unsafe_code)]
 
 mod entry;
-mod id;
 mod query;
 mod store;
 pub mod writer;

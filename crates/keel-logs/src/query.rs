@@ -80,7 +80,7 @@ impl LogStore {
         filter::compile_expr(src, "filter", &ctx, buf)
     }
 
-    /// A page of rows: `filter`, `sort` (default `-created`, `@random` allowed), paging and
+    /// A page of rows: `filter`, `sort` (default newest first, `@random` allowed), paging and
     /// `skipTotal` as the records API has them.
     pub async fn list(&self, params: &ListParams) -> Result<Page<LogEntry>> {
         let d = self.engine.dialect();
@@ -194,7 +194,8 @@ fn json_text(v: Option<&Value>) -> String {
 const MAX_SORT_TERMS: usize = 8;
 
 /// `ORDER BY` terms for `sort`: `id`, `created`, `level`, `message`, `data.<path>`, `@random`,
-/// each with an optional `-`; `-created` when none.
+/// `@rowid`, each with an optional `-`; newest first (`-@rowid`, the key read backwards) when
+/// none.
 fn order_by(sort: Option<&str>, d: &dyn Dialect) -> Result<String> {
     let bad = |what: &str| {
         Error::field(
@@ -225,9 +226,9 @@ fn order_by(sort: Option<&str>, d: &dyn Dialect) -> Result<String> {
         let dir = if desc { "DESC" } else { "ASC" };
         match name {
             "@random" => terms.push(d.random().to_string()),
-            // Insertion order: the time the row was made.
-            "@rowid" => terms.push(format!("t.{} {dir}", d.quote_ident("created"))),
-            "id" | "created" | "level" | "message" | "data" => terms.push(format!("t.{} {dir}", d.quote_ident(name))),
+            // Insertion order, which `id` follows too (`seq` in fixed-width hexadecimal).
+            "@rowid" | "id" => terms.push(format!("t.{} {dir}", d.quote_ident("seq"))),
+            "created" | "level" | "message" | "data" => terms.push(format!("t.{} {dir}", d.quote_ident(name))),
             _ => {
                 let Some(path) = name.strip_prefix("data.") else {
                     return Err(bad(name));
@@ -245,9 +246,10 @@ fn order_by(sort: Option<&str>, d: &dyn Dialect) -> Result<String> {
         }
     }
     if terms.is_empty() {
-        terms.push(format!("t.{} DESC", d.quote_ident("created")));
+        terms.push(format!("t.{} DESC", d.quote_ident("seq")));
+    } else {
+        // Rows of one millisecond keep a stable order across pages.
+        terms.push(format!("t.{} ASC", d.quote_ident("seq")));
     }
-    // Rows of one millisecond keep a stable order across pages.
-    terms.push(format!("t.{} ASC", d.quote_ident("id")));
     Ok(terms.join(", "))
 }

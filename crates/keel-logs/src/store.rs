@@ -36,18 +36,21 @@ pub struct LogStore {
 /// Most rows in one INSERT statement (a power of two): enough that each statement's own cost
 /// is spread thin.
 const ROWS_PER_INSERT: usize = 64;
+/// Columns a row binds, in the order of [`insert_sql`].
+const BOUND: usize = 4;
 
-/// `INSERT INTO table (id, level, message, data, created) VALUES (…), …` for `rows` rows.
+/// `INSERT INTO table (level, message, data, created) VALUES (…), …` for `rows` rows: the
+/// engine numbers `seq`, and `id` follows from it.
 fn insert_sql(d: &dyn keel_sql::Dialect, table: &str, rows: usize) -> String {
     let mut sql = format!(
-        "INSERT INTO {} (\"id\", \"level\", \"message\", \"data\", \"created\") VALUES ",
+        "INSERT INTO {} (\"level\", \"message\", \"data\", \"created\") VALUES ",
         d.quote_ident(table)
     );
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
-        let p: Vec<String> = (1..=5).map(|c| d.ordered_placeholder(r * 5 + c)).collect();
+        let p: Vec<String> = (1..=BOUND).map(|c| d.ordered_placeholder(r * BOUND + c)).collect();
         sql.push('(');
         sql.push_str(&p.join(", "));
         sql.push(')');
@@ -87,81 +90,89 @@ impl LogStore {
         self.table
     }
 
+    /// Creates the table, or moves an older one (a text `id` as its key, an index on
+    /// `created`) to this shape, its rows copied in time order with new ids.
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.engine.begin().await.map_err(db)?;
-        for s in create_statements(self.engine.dialect(), self.table) {
-            tx.execute(&s, &[]).await.map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        // Older versions made one on `level`. Alone, as MySQL has no `IF EXISTS` here: its
-        // error for a missing index is the expected answer.
         let d = self.engine.dialect();
-        let drop = d.drop_index(&format!("{}_level", self.table), self.table);
+        let t = d.quote_ident(self.table);
+        let has = |column: &str| format!("SELECT {} FROM {t} WHERE 1 = 0", d.quote_ident(column));
+        let current = self.engine.fetch_all(&has("seq"), &[]).await.is_ok();
+        let older = !current && self.engine.fetch_all(&has("id"), &[]).await.is_ok();
         let mut tx = self.engine.begin().await.map_err(db)?;
-        match tx.execute(&drop, &[]).await {
-            Ok(_) => tx.commit().await.map_err(db),
-            Err(e) => {
-                tracing::debug!(error = %e, "request logs: no index on level to drop");
-                Ok(())
-            }
+        if older {
+            let previous = d.quote_ident(&format!("{}_previous", self.table));
+            tx.execute(&format!("DROP TABLE IF EXISTS {previous}"), &[])
+                .await
+                .map_err(db)?;
+            tx.execute(&format!("ALTER TABLE {t} RENAME TO {previous}"), &[])
+                .await
+                .map_err(db)?;
+            tx.execute(&create_table(d, self.table), &[]).await.map_err(db)?;
+            let columns = "\"level\", \"message\", \"data\", \"created\"";
+            tx.execute(
+                &format!("INSERT INTO {t} ({columns}) SELECT {columns} FROM {previous} ORDER BY \"created\""),
+                &[],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute(&format!("DROP TABLE {previous}"), &[]).await.map_err(db)?;
+            tracing::info!(table = self.table, "request logs: table moved to the numbered shape");
+        } else {
+            tx.execute(&create_table(d, self.table), &[]).await.map_err(db)?;
         }
+        tx.commit().await.map_err(db)
     }
 
-    /// Stores `entries` in one transaction, giving each without an id a new one that sorts by
-    /// its `created` (appended to the primary-key index, not scattered through it).
+    /// Stores `entries` in one transaction, one statement each, giving each the id the
+    /// engine numbered it with (the writer's batches use [`LogStore::write`]).
     pub async fn insert(&self, entries: &mut [LogEntry]) -> Result<()> {
-        let mut rows = Vec::with_capacity(entries.len());
+        let d = self.engine.dialect();
+        // `seq`, not `id`: MariaDB's RETURNING computes a virtual column before numbering.
+        let sql = format!("{} RETURNING {}", insert_sql(d, self.table, 1), d.quote_ident("seq"));
+        let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
         for e in entries.iter_mut() {
-            if e.id.is_empty() {
-                e.id = crate::id::time_ordered_id(e.created);
-            }
             let data = serde_json::to_string(&e.data).map_err(Error::wrap)?;
-            rows.push((e.id.clone(), e.created, e.level, e.message.clone(), data));
+            let params = [
+                Value::from(e.level),
+                Value::String(e.message.clone()),
+                Value::String(data),
+                Value::String(keel_core::time::format(e.created)),
+            ];
+            let rows = tx.fetch_all(&sql, &params).await.map_err(db)?;
+            let seq = rows
+                .first()
+                .and_then(|r| r.get("seq"))
+                .and_then(|n| n.as_i64().or_else(|| n.as_str()?.parse().ok()))
+                .ok_or_else(|| Error::internal("logs store: the insert returned no seq"))?;
+            e.id = id_of(seq);
         }
-        self.write_rows(rows).await
+        tx.commit().await.map_err(db)
     }
 
-    /// Stores the writer's `entries` in one transaction, each with a new id.
-    pub(crate) async fn write(&self, entries: impl Iterator<Item = PendingEntry>) -> Result<()> {
-        let rows = entries
-            .map(|e| {
-                (
-                    crate::id::time_ordered_id(e.created),
-                    e.created,
-                    e.level,
-                    e.message,
-                    e.data,
-                )
-            })
-            .collect();
-        self.write_rows(rows).await
-    }
-
-    /// Inserts `(id, created, level, message, data JSON)` rows in one transaction, as
-    /// multi-row `INSERT … VALUES` statements of 2^k rows up to [`ROWS_PER_INSERT`] (their
-    /// placeholders in order: [`keel_sql::Dialect::ordered_placeholder`]). Bound
-    /// parameters cost the engine least: rows sent as one JSON document and unpacked by the
-    /// engine made SQLite parse each row's JSON again for every column (measured with
-    /// callgrind: ~16,000 instructions a row in SQLite's JSON functions alone).
-    async fn write_rows(&self, rows: Vec<(String, DateTime<Utc>, i64, String, String)>) -> Result<()> {
-        if rows.is_empty() {
+    /// Stores the writer's `entries` in one transaction, as multi-row `INSERT … VALUES`
+    /// statements of 2^k rows up to [`ROWS_PER_INSERT`] (their placeholders in order:
+    /// [`keel_sql::Dialect::ordered_placeholder`]). Bound parameters cost the engine least:
+    /// rows sent as one JSON document and unpacked by the engine made SQLite parse each row's
+    /// JSON again for every column (measured with callgrind: ~16,000 instructions a row in
+    /// SQLite's JSON functions alone).
+    pub(crate) async fn write(&self, entries: impl ExactSizeIterator<Item = PendingEntry>) -> Result<()> {
+        let mut left = entries.len();
+        if left == 0 {
             return Ok(());
         }
+        let mut rows = entries;
         let mut tx = self.engine.begin_concurrent().await.map_err(db)?;
-        let mut left = rows.len();
-        let mut rows = rows.into_iter();
-        let mut params = Vec::with_capacity(ROWS_PER_INSERT * 5);
+        let mut params = Vec::with_capacity(ROWS_PER_INSERT * BOUND);
         while left > 0 {
             // The largest statement that fits what is left (64, then 32, 16, …, 1).
             let k = (usize::BITS - 1 - left.min(ROWS_PER_INSERT).leading_zeros()) as usize;
             params.clear();
-            for (id, created, level, message, data) in rows.by_ref().take(1 << k) {
+            for e in rows.by_ref().take(1 << k) {
                 params.extend([
-                    Value::String(id),
-                    Value::from(level),
-                    Value::String(message),
-                    Value::String(data),
-                    Value::String(keel_core::time::format(created)),
+                    Value::from(e.level),
+                    Value::String(e.message),
+                    Value::String(e.data),
+                    Value::String(keel_core::time::format(e.created)),
                 ]);
             }
             left -= 1 << k;
@@ -172,11 +183,12 @@ impl LogStore {
 
     /// The row `id`, or a 404.
     pub async fn view(&self, id: &str) -> Result<LogEntry> {
+        let seq = seq_of(id).ok_or_else(Error::not_found)?;
         let mut buf = SqlBuf::new(self.engine.dialect());
         buf.push(&format!("SELECT {} FROM ", self.columns()))
             .ident(self.table)
-            .push(" t WHERE t.\"id\" = ")
-            .param(Value::String(id.to_string()))
+            .push(" t WHERE t.\"seq\" = ")
+            .param(Value::from(seq))
             .push(" LIMIT 1");
         let rows = self.engine.fetch_point(&buf.text, &buf.params).await.map_err(db)?;
         let row = rows.into_iter().next().ok_or_else(Error::not_found)?;
@@ -214,36 +226,62 @@ impl LogStore {
     }
 }
 
-/// The table `table` and its index on `created`, each created if missing. There is no index on
-/// `level` (PocketBase has one): it cost each insert about a fifth of its time, for filters on
-/// a column of four values that the `created` order serves.
-fn create_statements(d: &dyn keel_sql::Dialect, table: &str) -> [String; 2] {
-    let t = d.quote_ident(table);
-    let key = d.column_type(ColumnType::Key);
-    let txt = d.column_type(ColumnType::Text);
-    let json = d.column_type(ColumnType::Json);
-    let idx = |name: &str, col: &str, kind: ColumnType| {
-        let index = d.quote_ident(&format!("{table}_{name}"));
-        let column = d.index_key(&d.quote_ident(col), kind, false);
-        format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({column})")
+/// Digits of a row's id: its `seq` in lowercase hexadecimal, zero-padded (PocketBase's id
+/// shape: 15 lowercase alphanumerics).
+const ID_DIGITS: usize = 15;
+
+/// The id of the row numbered `seq`.
+fn id_of(seq: i64) -> String {
+    format!("{seq:0width$x}", width = ID_DIGITS)
+}
+
+/// The `seq` an id names, if it is one.
+fn seq_of(id: &str) -> Option<i64> {
+    let valid = id.len() == ID_DIGITS && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    valid.then(|| i64::from_str_radix(id, 16).ok()).flatten()
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the table `table`: one b-tree per row.
+///
+/// - `seq`, the key, numbered by the engine in insertion order: each row is appended to the
+///   table's own b-tree, and the newest-first list reads it backwards. A text key (the
+///   earlier shape) made a second b-tree, and an index on `created` a third; SQLite spent
+///   most of a row's insert in them (callgrind: ~7,000 instructions a row with both).
+/// - `id`, PocketBase's 15-character id, is `seq` in hexadecimal, computed by the engine
+///   (stored only by PostgreSQL, which has no virtual columns), so a view by id is a lookup
+///   of `seq`.
+/// - No index on `created` or `level`: insertion order is time order, filters on them scan
+///   (a log list stops at its page; stats and purges read every row anyway).
+fn create_table(d: &dyn keel_sql::Dialect, table: &str) -> String {
+    let q = |c: &str| d.quote_ident(c);
+    let seq = q("seq");
+    let id = match d.name() {
+        "postgres" => format!("TEXT GENERATED ALWAYS AS (lpad(to_hex({seq}), {ID_DIGITS}, '0')) STORED"),
+        "mysql" | "mariadb" => {
+            format!("VARCHAR({ID_DIGITS}) GENERATED ALWAYS AS (LPAD(LOWER(HEX({seq})), {ID_DIGITS}, '0')) VIRTUAL")
+        }
+        _ => format!("TEXT GENERATED ALWAYS AS (printf('%0{ID_DIGITS}x', {seq})) VIRTUAL"),
     };
-    [
-        format!(
-            "CREATE TABLE IF NOT EXISTS {t} (
-                {id} {key} PRIMARY KEY NOT NULL,
-                {level} BIGINT NOT NULL,
-                {message} {txt} NOT NULL,
-                {data} {json} NOT NULL,
-                {created} {key} NOT NULL
-            )",
-            id = d.quote_ident("id"),
-            level = d.quote_ident("level"),
-            message = d.quote_ident("message"),
-            data = d.quote_ident("data"),
-            created = d.quote_ident("created"),
-        ),
-        idx("created", "created", ColumnType::Key),
-    ]
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (
+            {seq} {serial},
+            {level} BIGINT NOT NULL,
+            {message} {txt} NOT NULL,
+            {data} {json} NOT NULL,
+            {created} {key} NOT NULL,
+            {idc} {id}
+        )",
+        t = q(table),
+        serial = d.serial_primary_key(),
+        level = q("level"),
+        message = q("message"),
+        txt = d.column_type(ColumnType::Text),
+        data = q("data"),
+        json = d.column_type(ColumnType::Json),
+        created = q("created"),
+        key = d.column_type(ColumnType::Key),
+        idc = q("id"),
+    )
 }
 
 /// A row as a [`LogEntry`].

@@ -224,3 +224,56 @@ async fn mariadb_table() {
     let engine = keel_sql::mysql::MySqlEngine::connect(&db.url, 4).await.unwrap();
     suite(LogStore::open(Arc::new(engine)).await.unwrap()).await;
 }
+
+/// A `_logs` table from an earlier Keel (a text `id` key, an index on `created`) is moved to
+/// the numbered shape when the store opens: every row kept, in time order, with new ids.
+#[tokio::test]
+async fn an_earlier_table_is_moved_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auxiliary.db");
+    {
+        let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
+        use keel_sql::Engine as _;
+        let mut tx = engine.begin().await.unwrap();
+        tx.execute(
+            "CREATE TABLE _logs (id TEXT PRIMARY KEY NOT NULL, level BIGINT NOT NULL, message TEXT NOT NULL, \
+             data JSON NOT NULL, created TEXT NOT NULL)",
+            &[],
+        )
+        .await
+        .unwrap();
+        tx.execute("CREATE INDEX _logs_created ON _logs (created)", &[])
+            .await
+            .unwrap();
+        for (id, created, status) in [
+            ("mzzzzzzzzzzzzzz", "2024-05-01 10:00:02.000Z", 201),
+            ("aaaaaaaaaaaaaaa", "2024-05-01 10:00:01.000Z", 200),
+        ] {
+            tx.execute(
+                "INSERT INTO _logs (id, level, message, data, created) VALUES (?1, 0, 'GET /api/x', ?2, ?3)",
+                &[json!(id), json!(format!("{{\"status\":{status}}}")), json!(created)],
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let store = LogStore::open_sqlite(&path).await.unwrap();
+    let all = store.list(&params("", "")).await.unwrap();
+    assert_eq!(statuses(&all.items), vec![json!(201), json!(200)], "newest first");
+    let oldest = &all.items[1];
+    assert_eq!(oldest.id, "000000000000001");
+    assert_eq!(store.view(&oldest.id).await.unwrap().data["status"], 200);
+    assert!(store.view("aaaaaaaaaaaaaaa").await.is_err(), "old ids are gone");
+    let mut more = vec![entry(Utc::now(), 204, "GET")];
+    store.insert(&mut more).await.unwrap();
+    assert_eq!(more[0].id, "000000000000003");
+    assert_eq!(
+        store
+            .list(&params("id = '000000000000003'", ""))
+            .await
+            .unwrap()
+            .total_items,
+        1
+    );
+}
