@@ -95,7 +95,8 @@ impl LogStore {
     async fn migrate(&self) -> Result<()> {
         let d = self.engine.dialect();
         let t = d.quote_ident(self.table);
-        let has = |column: &str| format!("SELECT {} FROM {t} WHERE 1 = 0", d.quote_ident(column));
+        // Qualified: SQLite reads an unknown bare "name" as a string, not as an error.
+        let has = |column: &str| format!("SELECT t.{} FROM {t} t WHERE 1 = 0", d.quote_ident(column));
         let current = self.engine.fetch_all(&has("seq"), &[]).await.is_ok();
         let older = !current && self.engine.fetch_all(&has("id"), &[]).await.is_ok();
         let mut tx = self.engine.begin().await.map_err(db)?;
