@@ -101,22 +101,21 @@ impl LogStore {
         let older = !current && self.engine.fetch_all(&has("id"), &[]).await.is_ok();
         let mut tx = self.engine.begin().await.map_err(db)?;
         if older {
-            let previous = d.quote_ident(&format!("{}_previous", self.table));
-            tx.execute(&format!("DROP TABLE IF EXISTS {previous}"), &[])
-                .await
-                .map_err(db)?;
-            tx.execute(&format!("ALTER TABLE {t} RENAME TO {previous}"), &[])
-                .await
-                .map_err(db)?;
-            tx.execute(&create_table(d, self.table), &[]).await.map_err(db)?;
+            // The new table is made beside the old one and renamed last: renaming the old one
+            // first would keep its key's index name (`…_pkey` on PostgreSQL), which the new
+            // table's key needs.
+            let next_name = format!("{}_next", self.table);
+            let next = d.quote_ident(&next_name);
             let columns = "\"level\", \"message\", \"data\", \"created\"";
-            tx.execute(
-                &format!("INSERT INTO {t} ({columns}) SELECT {columns} FROM {previous} ORDER BY \"created\""),
-                &[],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute(&format!("DROP TABLE {previous}"), &[]).await.map_err(db)?;
+            for sql in [
+                format!("DROP TABLE IF EXISTS {next}"),
+                create_table(d, &next_name),
+                format!("INSERT INTO {next} ({columns}) SELECT {columns} FROM {t} ORDER BY \"created\""),
+                format!("DROP TABLE {t}"),
+                format!("ALTER TABLE {next} RENAME TO {t}"),
+            ] {
+                tx.execute(&sql, &[]).await.map_err(db)?;
+            }
             tracing::info!(table = self.table, "request logs: table moved to the numbered shape");
         } else {
             tx.execute(&create_table(d, self.table), &[]).await.map_err(db)?;

@@ -225,40 +225,50 @@ async fn mariadb_table() {
     suite(LogStore::open(Arc::new(engine)).await.unwrap()).await;
 }
 
-/// A `_logs` table from an earlier Keel (a text `id` key, an index on `created`) is moved to
-/// the numbered shape when the store opens: every row kept, in time order, with new ids.
-#[tokio::test]
-async fn an_earlier_table_is_moved_with_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("auxiliary.db");
-    {
-        let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
-        use keel_sql::Engine as _;
-        let mut tx = engine.begin().await.unwrap();
+/// Writes a log table of an earlier Keel's shape (a text `id` key, an index on `created`)
+/// holding two rows.
+async fn write_earlier_table(engine: &dyn keel_sql::Engine, table: &str) {
+    let d = engine.dialect();
+    let (key, text) = (
+        d.column_type(keel_sql::ColumnType::Key),
+        d.column_type(keel_sql::ColumnType::Text),
+    );
+    let t = d.quote_ident(table);
+    let mut tx = engine.begin().await.unwrap();
+    tx.execute(
+        &format!(
+            "CREATE TABLE {t} (\"id\" {key} PRIMARY KEY NOT NULL, \"level\" BIGINT NOT NULL, \
+             \"message\" {text} NOT NULL, \"data\" {text} NOT NULL, \"created\" {key} NOT NULL)"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    let index = d.quote_ident(&format!("{table}_created"));
+    tx.execute(&format!("CREATE INDEX {index} ON {t} (\"created\")"), &[])
+        .await
+        .unwrap();
+    for (id, created, status) in [
+        ("mzzzzzzzzzzzzzz", "2024-05-01 10:00:02.000Z", 201),
+        ("aaaaaaaaaaaaaaa", "2024-05-01 10:00:01.000Z", 200),
+    ] {
+        let (p1, p2, p3) = (d.placeholder(1), d.placeholder(2), d.placeholder(3));
         tx.execute(
-            "CREATE TABLE _logs (id TEXT PRIMARY KEY NOT NULL, level BIGINT NOT NULL, message TEXT NOT NULL, \
-             data JSON NOT NULL, created TEXT NOT NULL)",
-            &[],
+            &format!(
+                "INSERT INTO {t} (\"id\", \"level\", \"message\", \"data\", \"created\") \
+                 VALUES ({p1}, 0, 'GET /api/x', {p2}, {p3})"
+            ),
+            &[json!(id), json!(format!("{{\"status\":{status}}}")), json!(created)],
         )
         .await
         .unwrap();
-        tx.execute("CREATE INDEX _logs_created ON _logs (created)", &[])
-            .await
-            .unwrap();
-        for (id, created, status) in [
-            ("mzzzzzzzzzzzzzz", "2024-05-01 10:00:02.000Z", 201),
-            ("aaaaaaaaaaaaaaa", "2024-05-01 10:00:01.000Z", 200),
-        ] {
-            tx.execute(
-                "INSERT INTO _logs (id, level, message, data, created) VALUES (?1, 0, 'GET /api/x', ?2, ?3)",
-                &[json!(id), json!(format!("{{\"status\":{status}}}")), json!(created)],
-            )
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap();
     }
-    let store = LogStore::open_sqlite(&path).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// What a store opened on [`write_earlier_table`]'s table holds: every row, in time order,
+/// with new ids, and a new row numbered after them. Returns the ids, newest first.
+async fn earlier_rows_were_moved(store: &LogStore) -> Vec<String> {
     let all = store.list(&params("", "")).await.unwrap();
     assert_eq!(statuses(&all.items), vec![json!(201), json!(200)], "newest first");
     let oldest = &all.items[1];
@@ -267,13 +277,58 @@ async fn an_earlier_table_is_moved_with_its_rows() {
     assert!(store.view("aaaaaaaaaaaaaaa").await.is_err(), "old ids are gone");
     let mut more = vec![entry(Utc::now(), 204, "GET")];
     store.insert(&mut more).await.unwrap();
-    assert_eq!(more[0].id, "000000000000003");
-    assert_eq!(
-        store
-            .list(&params("id = '000000000000003'", ""))
-            .await
-            .unwrap()
-            .total_items,
-        1
-    );
+    // Numbered after the moved rows (MariaDB may skip numbers after a multi-row insert).
+    assert!(more[0].id > all.items[0].id, "{} after {}", more[0].id, all.items[0].id);
+    let filter = format!("id = '{}'", more[0].id);
+    assert_eq!(store.list(&params(&filter, "")).await.unwrap().total_items, 1);
+    let all = store.list(&params("", "")).await.unwrap();
+    all.items.into_iter().map(|e| e.id).collect()
+}
+
+/// A `_logs` table from an earlier Keel is moved to the numbered shape when the store opens.
+#[tokio::test]
+async fn sqlite_an_earlier_table_is_moved_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auxiliary.db");
+    {
+        let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
+        write_earlier_table(&engine, "_logs").await;
+    }
+    let ids = earlier_rows_were_moved(&LogStore::open_sqlite(&path).await.unwrap()).await;
+    // Opened again: already moved, nothing changes.
+    assert_eq!(ids_of(&LogStore::open_sqlite(&path).await.unwrap()).await, ids);
+}
+
+/// The same on PostgreSQL, whose key index names are per schema (`…_pkey`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_earlier_table_is_moved_with_its_rows() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let schema = keel_testkit::postgres::fresh_schema(&url, 4).await;
+    let engine: Arc<dyn keel_sql::Engine> = Arc::new(keel_sql::postgres::PgEngine::new(schema.pool.clone()));
+    write_earlier_table(engine.as_ref(), "keel_request_logs").await;
+    let ids = earlier_rows_were_moved(&LogStore::open(engine.clone()).await.unwrap()).await;
+    assert_eq!(ids_of(&LogStore::open(engine).await.unwrap()).await, ids);
+    schema.drop_schema().await;
+}
+
+/// The same on MariaDB, whose DDL is not transactional.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_an_earlier_table_is_moved_with_its_rows() {
+    let Some(url) = keel_testkit::engine_url("KEEL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = keel_testkit::mysql::fresh_database(&url).await;
+    let _drop = db.guard();
+    let engine: Arc<dyn keel_sql::Engine> = Arc::new(keel_sql::mysql::MySqlEngine::connect(&db.url, 4).await.unwrap());
+    write_earlier_table(engine.as_ref(), "keel_request_logs").await;
+    let ids = earlier_rows_were_moved(&LogStore::open(engine.clone()).await.unwrap()).await;
+    assert_eq!(ids_of(&LogStore::open(engine).await.unwrap()).await, ids);
+}
+
+/// The ids of every row, newest first.
+async fn ids_of(store: &LogStore) -> Vec<String> {
+    let all = store.list(&params("", "")).await.unwrap();
+    all.items.into_iter().map(|e| e.id).collect()
 }
