@@ -99,13 +99,27 @@ impl LogStore {
         let has = |column: &str| format!("SELECT t.{} FROM {t} t WHERE 1 = 0", d.quote_ident(column));
         let current = self.engine.fetch_all(&has("seq"), &[]).await.is_ok();
         let older = !current && self.engine.fetch_all(&has("id"), &[]).await.is_ok();
+        let next_name = format!("{}_next", self.table);
+        let next = d.quote_ident(&next_name);
+        // A move cut off between dropping the old table and renaming the new one (MariaDB's
+        // DDL is not transactional): the new table holds the rows.
+        let stranded = !current
+            && !older
+            && self
+                .engine
+                .fetch_all(&format!("SELECT n.\"seq\" FROM {next} n WHERE 1 = 0"), &[])
+                .await
+                .is_ok();
         let mut tx = self.engine.begin().await.map_err(db)?;
-        if older {
+        if stranded {
+            tx.execute(&format!("ALTER TABLE {next} RENAME TO {t}"), &[])
+                .await
+                .map_err(db)?;
+            tracing::info!(table = self.table, "request logs: an interrupted move finished");
+        } else if older {
             // The new table is made beside the old one and renamed last: renaming the old one
             // first would keep its key's index name (`…_pkey` on PostgreSQL), which the new
             // table's key needs.
-            let next_name = format!("{}_next", self.table);
-            let next = d.quote_ident(&next_name);
             let columns = "\"level\", \"message\", \"data\", \"created\"";
             for sql in [
                 format!("DROP TABLE IF EXISTS {next}"),

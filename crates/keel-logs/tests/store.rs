@@ -332,3 +332,27 @@ async fn ids_of(store: &LogStore) -> Vec<String> {
     let all = store.list(&params("", "")).await.unwrap();
     all.items.into_iter().map(|e| e.id).collect()
 }
+
+/// A move cut off after the old table was dropped and before the new one was renamed
+/// (possible where DDL is not transactional) is finished on the next open: the rows in
+/// `_logs_next` become `_logs`.
+#[tokio::test]
+async fn an_interrupted_move_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auxiliary.db");
+    {
+        let store = LogStore::open_sqlite(&path).await.unwrap();
+        store.insert(&mut [entry(Utc::now(), 201, "POST")]).await.unwrap();
+    }
+    {
+        let engine = keel_sql::sqlite::SqliteEngine::open(&path, 1).await.unwrap();
+        use keel_sql::Engine as _;
+        let mut tx = engine.begin().await.unwrap();
+        tx.execute("ALTER TABLE _logs RENAME TO _logs_next", &[]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let store = LogStore::open_sqlite(&path).await.unwrap();
+    let all = store.list(&params("", "")).await.unwrap();
+    assert_eq!(statuses(&all.items), vec![json!(201)]);
+    assert_eq!(all.items[0].id, "000000000000001");
+}
