@@ -321,6 +321,12 @@ impl Store {
         )
     }
 
+    /// The collection `input` would create, checked as a create checks it, without making it
+    /// (a view's query is not run).
+    pub fn preview_create(&self, input: Value, actor: SchemaActor) -> Result<Collection> {
+        collections::preview_create(self, input, actor)
+    }
+
     /// The collection `patch` would make of `name_or_id`, checked as
     /// [`Store::update_collection_by`] checks it, without applying it: the current collection
     /// and the target (a view keeps the fields it was sent; its query is not run).

@@ -315,6 +315,20 @@ async fn classify_and_api_diff(env: &[(&str, &str)]) {
         )
         .await;
     assert_eq!(codes(&report), ["collection-created"]);
+    // A new collection is checked as its creation would be: a bad rule is a 400 naming it (the
+    // console checks rules as they are typed this way).
+    let (s, b) = api
+        .post(
+            "/api/changes/classify",
+            Some(&reader),
+            json!({"collection": {"name": "brand_new", "listRule": "id = "}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(
+        b["data"]["collection.listRule"]["code"], "validation_invalid_rule",
+        "{b}"
+    );
     let (_, report) = api
         .post("/api/changes/classify", Some(&manager), json!({"delete": "posts"}))
         .await;

@@ -124,9 +124,13 @@ pub async fn classify_proposal(app: &App, caller: &Caller, input: Map<String, Va
                 "Give the collection's id or name.",
             ));
         }
-        let blank = Collection::blank(name, keel_data::CollectionType::Base);
-        let findings = classify::classify(None, Some(&blank));
-        return Classification::of(app, caller, None, Some(&blank), findings).await;
+        // Checked as its creation would be, so a bad field or rule is a 400 naming it.
+        let created = app
+            .store
+            .preview_create(Value::Object(target.clone()), SchemaActor::Superuser)
+            .map_err(|e| prefix_fields(e, "collection"))?;
+        let findings = classify::classify(None, Some(&created));
+        return Classification::of(app, caller, None, Some(&created), findings).await;
     };
     may_classify(caller, &current)?;
     // Nothing is applied, so the preview checks the target as a superuser's update would be

@@ -97,38 +97,13 @@ pub(crate) async fn create(
     actor: SchemaActor,
     recorder: Option<&dyn ChangeRecorder>,
 ) -> Result<Recorded> {
-    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
-    let auth = input.get("type").and_then(Value::as_str) == Some("auth");
-    check_system(actor, name, false, auth)?;
-    check_secrets(actor, &input)?;
     let _guard = store.ddl.lock().await;
     let _lock = lock_schema(store).await?;
     let schema = store.schema();
     let d = store.engine.dialect();
-    let mut c = parse(input)?;
-    if c.id.is_empty() {
-        c.id = format!("pbc_{}", keel_core::id::random_string(10, b"0123456789"));
-    } else if !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || c.id.len() > 100 {
-        return Err(Error::field("id", "validation_invalid_id", "Invalid collection id."));
-    } else {
-        check_new_id(&schema, &c.id, actor)?;
-    }
-    // Likewise a name may not be another collection's id.
-    if schema.list.iter().any(|o| o.id.eq_ignore_ascii_case(&c.name)) {
-        return Err(Error::field(
-            "name",
-            "validation_collection_name_exists",
-            "The name is already in use as a collection's id.",
-        ));
-    }
-    c.system = false;
-    normalize_options(&mut c);
+    let mut c = new_collection(&schema, input, actor)?;
     if c.is_view() {
-        check_view_actor(actor)?;
-        check_view_options(&c)?;
         view::prepare(store, &*schema, &mut c, None).await?;
-    } else {
-        c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), true)?;
     }
     let now = keel_core::time::now();
     c.created = now.clone();
@@ -253,6 +228,51 @@ pub(crate) async fn update(
     match_fields(&old, &mut c)?;
     validate(&schema, Some(&old), &mut c, d)?;
     save_update(store, &schema, &old, c, recorder).await
+}
+
+/// The collection `input` would create, checked as [`create`] checks it but not applied
+/// (nothing is written; a view's query is not run, so its fields and rules are not checked).
+pub(crate) fn preview_create(store: &Store, input: Value, actor: SchemaActor) -> Result<Collection> {
+    let schema = store.schema();
+    let mut c = new_collection(&schema, input, actor)?;
+    if !c.is_view() {
+        validate(&schema, None, &mut c, store.engine.dialect())?;
+    }
+    Ok(c)
+}
+
+/// A new collection from `input`: who may make it, its id, name and options, and its fields
+/// completed with the ones its type needs (a view's fields come from its query, later).
+fn new_collection(schema: &super::cache::Schema, input: Value, actor: SchemaActor) -> Result<Collection> {
+    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
+    let auth = input.get("type").and_then(Value::as_str) == Some("auth");
+    check_system(actor, name, false, auth)?;
+    check_secrets(actor, &input)?;
+    let mut c = parse(input)?;
+    if c.id.is_empty() {
+        c.id = format!("pbc_{}", keel_core::id::random_string(10, b"0123456789"));
+    } else if !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || c.id.len() > 100 {
+        return Err(Error::field("id", "validation_invalid_id", "Invalid collection id."));
+    } else {
+        check_new_id(schema, &c.id, actor)?;
+    }
+    // Likewise a name may not be another collection's id.
+    if schema.list.iter().any(|o| o.id.eq_ignore_ascii_case(&c.name)) {
+        return Err(Error::field(
+            "name",
+            "validation_collection_name_exists",
+            "The name is already in use as a collection's id.",
+        ));
+    }
+    c.system = false;
+    normalize_options(&mut c);
+    if c.is_view() {
+        check_view_actor(actor)?;
+        check_view_options(&c)?;
+    } else {
+        c.fields = complete_fields(c.kind, std::mem::take(&mut c.fields), true)?;
+    }
+    Ok(c)
 }
 
 /// The collection `patch` would make of `name_or_id`, checked as [`update`] checks it but
