@@ -237,6 +237,24 @@ pub async fn queue(app: &App, caller: &Caller, name: &str) -> Result<Queue, Erro
     })
 }
 
+/// The queue's completions and failures per minute over the last `minutes` (1–1440).
+pub async fn throughput(
+    app: &App,
+    caller: &Caller,
+    queue: &str,
+    minutes: u32,
+) -> Result<Vec<keel_jobs::Throughput>, Error> {
+    guard(caller, Op::Read, Some(queue))?;
+    if !(1..=1440).contains(&minutes) {
+        return Err(Error::field(
+            "minutes",
+            "validation_out_of_range",
+            "Give between 1 and 1440 minutes (a day).",
+        ));
+    }
+    app.jobs.store().throughput(queue, minutes).await
+}
+
 /// Changes the queue's settings named in `patch` (the jobs service names unknown ones).
 pub async fn update_settings(
     app: &App,

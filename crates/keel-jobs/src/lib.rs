@@ -11,7 +11,7 @@ pub mod store;
 
 pub use model::{
     is_system_queue, system_queue_refused, Backoff, BackoffKind, ClaimedJob, Job, JobState, NewJob, Progress,
-    QueueCounts, QueueSettings, SYSTEM_QUEUE_PREFIX,
+    QueueCounts, QueueSettings, Throughput, SYSTEM_QUEUE_PREFIX,
 };
 pub use queued::QueuedJobs;
 pub use runtime::{HttpPush, JobContext, JobFailure, JobHandler, Retry};

@@ -418,6 +418,18 @@ pub struct Retention {
     pub age_secs: u64,
 }
 
+/// One minute of a queue's throughput (`GET /api/queues/{queue}/throughput`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Throughput {
+    /// The minute's start.
+    pub minute: DateTime<Utc>,
+    /// Jobs completed in that minute.
+    pub completed: u64,
+    /// Jobs whose last attempt failed in that minute (failed, to be retried, or dead).
+    pub failed: u64,
+}
+
 /// A queue's jobs by state, and its recent throughput.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -85,6 +85,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/queues"),
     ("GET", "/api/queues/{queue}"),
     ("PATCH", "/api/queues/{queue}"),
+    ("GET", "/api/queues/{queue}/throughput"),
     ("GET", "/api/queues/{queue}/jobs"),
     ("POST", "/api/queues/{queue}/jobs"),
     ("POST", "/api/queues/{queue}/claim"),

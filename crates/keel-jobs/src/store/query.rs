@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{int, job_from_row, now_ms, text, JobStore, JOB_COLUMNS};
-use crate::model::{Job, JobState, QueueCounts, QueueSettings};
+use crate::model::{Job, JobState, QueueCounts, QueueSettings, Throughput};
 
 /// A page of jobs, in the records API's list shape.
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +124,48 @@ impl JobStore {
             counts.failed_last_minute = int(recent, "failed")? as u64;
         }
         Ok(counts)
+    }
+
+    /// The queue's completions and failures per minute over the last `minutes` minutes, oldest
+    /// first, every minute present (zeros included); the current minute is the last. Counted
+    /// from the jobs the queue keeps: completed jobs by `finishedAt`, failed and dead ones by
+    /// their last failure (retention's `keepCompleted` / `keepDead` bound what is left).
+    pub async fn throughput(&self, queue: &str, minutes: u32) -> Result<Vec<Throughput>> {
+        validate_queue_name(queue)?;
+        let minutes = i64::from(minutes.max(1));
+        let now = now_ms();
+        let first = (now - now % 60_000) - (minutes - 1) * 60_000;
+        let at = "(CASE WHEN state = 'completed' THEN finished_at ELSE updated_at END)";
+        let d = self.dialect();
+        let rows = self
+            .read(
+                &format!(
+                    "SELECT {} AS minute, {} AS done, {} AS failed FROM keel_jobs \
+                     WHERE queue = $1 AND ((state = 'completed' AND finished_at >= $2) \
+                     OR (state IN ('failed', 'dead') AND updated_at >= $2)) \
+                     GROUP BY {at} - {at} % 60000",
+                    d.integer_cast(&format!("{at} - {at} % 60000")),
+                    d.integer_cast("SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END)"),
+                    d.integer_cast("SUM(CASE WHEN state IN ('failed', 'dead') THEN 1 ELSE 0 END)"),
+                ),
+                &[json!(queue), json!(first)],
+            )
+            .await?;
+        let mut out: Vec<Throughput> = (0..minutes)
+            .map(|i| Throughput {
+                minute: super::to_time(first + i * 60_000),
+                completed: 0,
+                failed: 0,
+            })
+            .collect();
+        for row in &rows {
+            let index = (int(row, "minute")? - first) / 60_000;
+            if let Some(slot) = usize::try_from(index).ok().and_then(|i| out.get_mut(i)) {
+                slot.completed += int(row, "done")? as u64;
+                slot.failed += int(row, "failed")? as u64;
+            }
+        }
+        Ok(out)
     }
 
     /// `queue`'s unfinished jobs: waiting, delayed, active and failed (a retry is due); the

@@ -183,6 +183,19 @@ async fn lifecycle_and_events(store: JobStore) {
         (counts.completed, counts.completed_last_minute, counts.waiting),
         (1, 1, 0)
     );
+    // The last hour, minute by minute: the completion is in the current minute (or the one
+    // before, should a minute have begun since).
+    let hour = jobs.store().throughput(&q, 60).await.unwrap();
+    assert_eq!(hour.len(), 60);
+    assert!(hour
+        .windows(2)
+        .all(|w| w[1].minute - w[0].minute == chrono::Duration::minutes(1)));
+    assert!(
+        hour[59].minute <= chrono::Utc::now() && chrono::Utc::now() - hour[59].minute < chrono::Duration::minutes(1)
+    );
+    let (completed, failed) = hour.iter().fold((0, 0), |(c, f), m| (c + m.completed, f + m.failed));
+    assert_eq!((completed, failed), (1, 0));
+    assert!(hour[58..].iter().any(|m| m.completed == 1));
 }
 
 async fn priority_delay_and_listing(store: JobStore) {
@@ -304,6 +317,15 @@ async fn retries_backoff_and_dead(store: JobStore) {
         .unwrap();
     assert_eq!((dead2.state, dead2.attempts), (JobState::Dead, 1));
     assert_eq!(store.counts(&q).await.unwrap().dead, 2);
+    // Each dead job counts once, in the minute of its last failure.
+    let recent = store.throughput(&q, 2).await.unwrap();
+    assert_eq!(
+        recent
+            .iter()
+            .map(|m| (m.completed, m.failed))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        (0, 2)
+    );
 }
 
 async fn expired_lease_is_a_failed_attempt(store: JobStore) {

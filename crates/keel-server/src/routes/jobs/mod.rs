@@ -8,6 +8,8 @@
 //!   (`jobs:work`);
 //! - `GET /api/jobs/{id}` (`jobs:read`); `POST /api/jobs/{id}/retry|cancel` (`jobs:admin`);
 //! - `GET /api/queues` and `GET /api/queues/{queue}`: settings and counts (`jobs:read`);
+//! - `GET /api/queues/{queue}/throughput?minutes=`: completions and failures per minute
+//!   (`jobs:read`);
 //! - `PATCH /api/queues/{queue}`, `POST /api/queues/{queue}/pause|resume` (`jobs:admin`).
 //!
 //! Bodies are read by `crate::body`, so a malformed body, a wrong type or an unknown field
@@ -30,12 +32,14 @@ mod get;
 mod list;
 mod queues;
 mod settings;
+mod throughput;
 
 /// The jobs and queues routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(queues::list_queues))
         .routes(routes!(queues::get_queue, settings::patch))
+        .routes(routes!(throughput::throughput))
         .routes(routes!(list::list_jobs, enqueue::enqueue))
         .routes(routes!(claim::claim))
         .routes(routes!(settings::pause))
