@@ -138,6 +138,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("Keel listening on {scheme}://{addr}");
+    println!("  Console:   {scheme}://{addr}/_/");
     println!("  REST API:  {scheme}://{addr}/api/");
     println!("  API docs:  {scheme}://{addr}/api/docs/");
     println!("  Health:    {scheme}://{addr}/api/health");
@@ -254,11 +255,19 @@ pub fn restart() -> anyhow::Error {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
+        // On Linux the running binary itself, also when an upgrade replaced the file on disk
+        // meanwhile (`current_exe` then names a deleted path).
+        let proc_exe = std::path::Path::new("/proc/self/exe");
         let exe = match std::env::current_exe() {
+            _ if cfg!(target_os = "linux") && proc_exe.exists() => proc_exe.to_path_buf(),
             Ok(p) => p,
             Err(e) => return anyhow::anyhow!("cannot restart to finish the restore ({e}): start keel serve again"),
         };
-        let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec();
+        let mut command = std::process::Command::new(exe);
+        if let Some(name) = std::env::args_os().next() {
+            command.arg0(name);
+        }
+        let err = command.args(std::env::args_os().skip(1)).exec();
         anyhow::anyhow!("cannot restart to finish the restore ({err}): start keel serve again")
     }
     #[cfg(not(unix))]
