@@ -32,6 +32,10 @@ pub struct Config {
     pub sqlite_readers: u32,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Serve the web console's files from this directory (a copy of
+    /// `crates/keel-server/src/routes/console/assets`) instead of the ones compiled in: for
+    /// working on the console without rebuilding.
+    pub console_dir: Option<PathBuf>,
     /// Each external engine's address, named once (`[engines]` in `keel.toml`).
     pub engines: EnginesConfig,
     /// Where collections, records and identities live (`[data]` in `keel.toml`).
@@ -75,6 +79,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024 * 1024,
             sqlite_readers: 4,
             shutdown_grace_secs: 10,
+            console_dir: None,
             engines: EnginesConfig::default(),
             data: DataConfig::default(),
             cache: CacheConfig::default(),

@@ -27,6 +27,28 @@ pub fn missing_sdk() -> Option<String> {
         .map(|dir| format!("{} is missing (npm ci --prefix tests/sdk)", dir.display()))
 }
 
+/// Why the console's browser tests cannot run here (no Node, `npm ci --prefix tests/console`
+/// not run, or no Chromium at `/usr/bin/chromium`), if so.
+pub fn missing_browser() -> Option<String> {
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => return Some(format!("`node --version` failed ({})", out.status)),
+        Err(e) => return Some(format!("`node` not found ({e})")),
+    }
+    let playwright = workspace_root().join("tests/console/node_modules/playwright-core");
+    if !playwright.is_dir() {
+        return Some(format!(
+            "{} is missing (npm ci --prefix tests/console)",
+            playwright.display()
+        ));
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        return Some(format!("{chromium} is missing (apt-get install chromium)"));
+    }
+    None
+}
+
 /// Runs `cmd` (a `node …` command) from the workspace root with the superuser's credentials in
 /// `KEEL_SUPERUSER_EMAIL`/`KEEL_SUPERUSER_PASSWORD`, its output prefixed with `prefix`, and
 /// returns how it ended; a run longer than `timeout` is killed and fails the test.
