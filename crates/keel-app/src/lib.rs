@@ -18,6 +18,7 @@ pub mod collections;
 pub mod events;
 pub mod files;
 pub mod health;
+pub mod install;
 pub mod jobs;
 pub mod lockout;
 pub mod logs;
@@ -86,4 +87,7 @@ pub struct App {
     /// Full-text search over records (`search`): the provider and this process's indexes;
     /// `Default` has none.
     pub search: Arc<search::Search>,
+    /// The one-time link that makes the first superuser in the browser (`Default`: none
+    /// issued).
+    pub installer: Arc<install::Installer>,
 }

@@ -82,6 +82,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/cache/{namespace}/{key}"),
     ("POST", "/api/cache/{namespace}/{key}"),
     ("POST", "/api/cache/{namespace}/{key}/incr"),
+    ("POST", "/api/install"),
     ("GET", "/api/queues"),
     ("GET", "/api/queues/{queue}"),
     ("PATCH", "/api/queues/{queue}"),

@@ -8,7 +8,6 @@ use anyhow::Context;
 use keel_app::realtime::Realtime;
 use keel_app::Settings;
 use keel_core::config::Config;
-use keel_data::{Access, ListParams, RequestInfo};
 use keel_server::listen::ServeOptions;
 use keel_server::{AppState, Services};
 
@@ -101,6 +100,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             vault: Arc::new(vault),
             logs: logs.clone(),
             search: search.clone(),
+            installer: Default::default(),
         },
         limiter: Default::default(),
         metrics: Some(keel_server::middleware::install_metrics()),
@@ -127,7 +127,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.auth.audit_retention_days,
         background.clone(),
     );
-    let app = keel_server::router(state);
+    let app = keel_server::router(state.clone());
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -143,9 +143,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     println!("  API docs:  {scheme}://{addr}/api/docs/");
     println!("  Health:    {scheme}://{addr}/api/health");
     println!("  Data dir:  {}", cfg.data_dir.display());
-    if !has_superuser(&store).await {
+    if !keel_app::install::has_superuser(&state).await.unwrap_or(true) {
+        // The one-time link is a bootstrap credential shown to whoever started the server
+        // (as PocketBase's installer link is); it is never written to the structured log.
+        let token = state.installer.issue();
         println!(
-            "  No superuser yet: create one with\n    keel --data-dir {} superuser upsert EMAIL PASSWORD",
+            "  No superuser yet: create one in the browser (this link works once)\n    {scheme}://{addr}/_/#/install/{token}\n  \
+             or with\n    keel --data-dir {} superuser upsert EMAIL PASSWORD",
             cfg.data_dir.display()
         );
     }
@@ -321,23 +325,6 @@ fn raise_open_files_limit() {
             Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
         }
     }
-}
-
-async fn has_superuser(store: &keel_data::Store) -> bool {
-    let Ok(col) = store.collection(keel_data::schema::SUPERUSERS) else {
-        return false;
-    };
-    let params = ListParams {
-        page: 1,
-        per_page: 1,
-        skip_total: true,
-        ..ListParams::default()
-    };
-    store
-        .list_records(&col, &params, &RequestInfo::default(), Access::Superuser)
-        .await
-        .map(|p| !p.items.is_empty())
-        .unwrap_or(false)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -89,3 +89,28 @@ fn a_live_page_reconnects_after_a_restart() {
     );
     assert!(script.wait().unwrap().success());
 }
+
+/// On a first start `serve` prints a one-time link that makes the first superuser in the
+/// browser (`tests/console/install.mjs`).
+#[test]
+fn the_first_superuser_is_made_from_the_install_link() {
+    if let Some(why) = node::missing_browser() {
+        assert!(!engines_required(), "the console's browser tests cannot run: {why}.");
+        println!("skipped the console's install test: {why}");
+        return;
+    }
+    let data_dir = tempfile::Builder::new().prefix("keel-test-").tempdir().unwrap();
+    let keel = KeelProcess::serve(data_dir);
+    let line = keel
+        .wait_for_output("/_/#/install/", Duration::from_secs(30))
+        .expect("serve printed no install link");
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/console/install.mjs")
+        .env("KEEL_URL", keel.url())
+        .env("KEEL_INSTALL_URL", line.trim());
+    let status = node::run(cmd, "[install] ", SUITE_TIMEOUT);
+    assert!(
+        status.success(),
+        "the install page test failed ({status}); its output is above"
+    );
+}

@@ -40,6 +40,10 @@ pub const API_KEY: &str = "apiKey";
 /// The tags, in the order the page shows them.
 const TAGS: &[(&str, &str)] = &[
     ("health", "Liveness, readiness, metrics"),
+    (
+        "install",
+        "The first superuser, from the one-time link `keel serve` prints",
+    ),
     ("collections", "Collections (PocketBase)"),
     ("records", "Records (PocketBase)"),
     ("auth", "Sign-in flows of auth collections (PocketBase)"),

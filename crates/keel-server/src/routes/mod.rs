@@ -17,6 +17,7 @@ pub mod collections;
 pub mod console;
 pub mod files;
 pub mod health;
+pub mod install;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub mod webhooks;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(health::routes())
+        .merge(install::routes())
         .merge(metrics::routes())
         .merge(settings::routes())
         .merge(backups::routes())

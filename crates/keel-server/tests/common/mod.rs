@@ -96,6 +96,7 @@ impl App {
                 vault: Arc::new(test_vault(dir.path())),
                 logs: Default::default(),
                 search: Default::default(),
+                installer: Default::default(),
             },
             limiter: Default::default(),
             metrics: None,

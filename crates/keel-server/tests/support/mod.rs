@@ -98,6 +98,7 @@ impl TestApp {
                 vault: Arc::new(test_vault(db_dir)),
                 logs: Default::default(),
                 search: Default::default(),
+                installer: Default::default(),
             },
             limiter: Default::default(),
             metrics: Some(metrics_handle()),

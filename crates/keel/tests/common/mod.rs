@@ -71,6 +71,8 @@ pub struct KeelProcess {
     child: Child,
     url: String,
     data_dir: Option<TempDir>,
+    /// Every line the server printed on stdout after its listening line.
+    output: mpsc::Receiver<String>,
 }
 
 impl KeelProcess {
@@ -117,6 +119,7 @@ impl KeelProcess {
         // Read stdout until the listening line, then keep draining it so the server never blocks.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let (output_tx, output) = mpsc::channel();
         thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
@@ -126,6 +129,8 @@ impl KeelProcess {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(url.trim().trim_end_matches('/').to_string());
                     }
+                } else if tx.is_none() {
+                    let _ = output_tx.send(line);
                 }
             }
         });
@@ -146,6 +151,21 @@ impl KeelProcess {
             child,
             url,
             data_dir: Some(data_dir),
+            output,
+        }
+    }
+
+    /// The first line printed after the listening line that contains `needle`, waiting up to
+    /// `timeout` for it.
+    pub fn wait_for_output(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.output.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
         }
     }
 

@@ -13,6 +13,7 @@ import * as realtime from './realtime.js';
 const ROUTES = [
   ['/login', 'login', false],
   ['/auth/:action/:token', 'auth_links', false],
+  ['/install/:token', 'install', false],
   ['/', 'dashboard', true],
   ['/collections', 'collections', true],
   ['/collections/new', 'collection_form', true],

@@ -53,8 +53,8 @@ export default function render(ctx) {
     mount(ctx.main,
       h('h1', null, 'Sign in to Keel'),
       form,
-      h('p', { class: 'muted small' }, 'First start? Create the first superuser on the server with ',
-        h('code', null, 'keel superuser upsert EMAIL PASSWORD'), ' (the server log shows the command while none exists), then sign in here.'));
+      h('p', { class: 'muted small' }, 'First start? Open the one-time link Keel printed when it started (while no superuser exists), or create one on the server with ',
+        h('code', null, 'keel superuser upsert EMAIL PASSWORD'), '.'));
     email.focus();
   }
 
