@@ -228,6 +228,16 @@ export function debounce(fn, ms = 300) {
   };
 }
 
+/** JSON typed in a text box: `empty` when blank; throws naming `what` when it does not parse. */
+export function parseJson(text, what, empty = null) {
+  if (!text.trim()) return empty;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${what} is not valid JSON: ${err.message}`);
+  }
+}
+
 /** JSON for display, shortened. */
 export function short(value, max = 80) {
   const s = typeof value === 'string' ? value : JSON.stringify(value);

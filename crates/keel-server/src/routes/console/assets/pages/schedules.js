@@ -5,7 +5,7 @@
 import { get, post, patch, del, seg } from '../api.js';
 import {
   h, mount, field, input, select, button, header, table, pager, toast, errorBox, failed,
-  confirm, formDialog, time, badge, short, loading,
+  confirm, formDialog, time, badge, short, loading, parseJson,
 } from '../ui.js';
 import * as realtime from '../realtime.js';
 
@@ -177,15 +177,6 @@ function localInput(iso) {
   if (Number.isNaN(d.getTime())) return '';
   const pad = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function parseJson(text, what) {
-  if (!text.trim()) return null;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${what} is not valid JSON: ${err.message}`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
