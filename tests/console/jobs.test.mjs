@@ -87,6 +87,19 @@ test('jobs: enqueue, follow a remote worker live, retry dead jobs, pause and res
   await page.getByText(`No dead job in ${queue}.`).waitFor();
   assert.equal((await api('GET', `/api/jobs/${deadId2}`)).state, 'waiting');
 
+  // Search by the start of a job's name (any state), then clear the search.
+  await page.getByLabel('State').selectOption('');
+  await page.getByLabel('Search').fill('BRIT');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.getByRole('row', { name: new RegExp(`Job ${deadId2} brittle`) }).waitFor();
+  await page.getByRole('row', { name: new RegExp(`Job ${deadId} flaky`) }).waitFor({ state: 'detached' });
+  await page.getByLabel('Search').fill('nothing-like-it');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.getByText(`No job in ${queue} has a name starting with “nothing-like-it”.`).waitFor();
+  await page.getByLabel('Search').fill('');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.getByRole('row', { name: new RegExp(`Job ${deadId} flaky`) }).waitFor();
+
   // Pause and resume the queue; set its concurrency.
   await page.getByRole('button', { name: 'Pause queue' }).click();
   await page.getByRole('button', { name: 'Resume queue' }).waitFor();

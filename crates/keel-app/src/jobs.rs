@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use keel_core::Error;
 use keel_jobs::store::Enqueued;
-use keel_jobs::{
-    ClaimOptions, ClaimedJob, FailMode, Job, JobPage, JobState, NewJob, Progress, QueueCounts, QueueSettings,
-};
+use keel_jobs::{ClaimOptions, ClaimedJob, FailMode, Job, JobPage, NewJob, Progress, QueueCounts, QueueSettings};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -194,12 +192,12 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     queue: &str,
-    state: Option<JobState>,
+    filter: &keel_jobs::JobFilter,
     page: u32,
     per_page: u32,
 ) -> Result<JobPage, Error> {
     guard(caller, Op::Read, Some(queue))?;
-    app.jobs.store().list(queue, state, page, per_page).await
+    app.jobs.store().list(queue, filter, page, per_page).await
 }
 
 /// A finished or failed job back to waiting with fresh attempts.

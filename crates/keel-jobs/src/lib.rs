@@ -17,4 +17,4 @@ pub use queued::QueuedJobs;
 pub use runtime::{HttpPush, JobContext, JobFailure, JobHandler, Retry};
 pub use service::{JobEvent, Jobs};
 pub use store::attempt::FailMode;
-pub use store::{ClaimOptions, JobPage, JobStore};
+pub use store::{ClaimOptions, JobFilter, JobPage, JobStore};

@@ -409,7 +409,12 @@ async fn scheduled_backups_keep_cron_max_keep() {
             .state
             .jobs
             .store()
-            .list(queue, Some(keel_jobs::JobState::Completed), 1, 50)
+            .list(
+                queue,
+                &keel_jobs::JobFilter::state(keel_jobs::JobState::Completed),
+                1,
+                50,
+            )
             .await
             .unwrap();
         let pruned = page.items.iter().any(|j| {

@@ -751,7 +751,7 @@ async fn a_rate_limit_of_two_per_second_queues_the_third_message_instead_of_fail
         .state
         .jobs
         .store()
-        .list("_keel-notify", None, 1, 100)
+        .list("_keel-notify", &keel_jobs::JobFilter::default(), 1, 100)
         .await
         .unwrap();
     let limited: Vec<_> = jobs
@@ -908,7 +908,12 @@ async fn a_rejected_message_fails_for_good_and_a_gone_device_is_dropped() {
             .state
             .jobs
             .store()
-            .list("_keel-notify", Some(keel_jobs::JobState::Dead), 1, 10)
+            .list(
+                "_keel-notify",
+                &keel_jobs::JobFilter::state(keel_jobs::JobState::Dead),
+                1,
+                10,
+            )
             .await
             .unwrap();
         jobs.items.len() == 1 && jobs.items[0].attempts == 1

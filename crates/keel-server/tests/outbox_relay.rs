@@ -25,7 +25,7 @@ async fn mail_jobs(app: &TestApp) -> Vec<keel_jobs::Job> {
     app.state
         .jobs
         .store()
-        .list("_keel-mail", None, 1, 100)
+        .list("_keel-mail", &keel_jobs::JobFilter::default(), 1, 100)
         .await
         .unwrap()
         .items

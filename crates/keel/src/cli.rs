@@ -167,6 +167,9 @@ pub struct ListJobsArgs {
     /// Only jobs in this state: waiting, delayed, active, completed, failed, dead or cancelled
     #[arg(long)]
     pub state: Option<String>,
+    /// Only jobs whose name starts with this (ignoring case)
+    #[arg(long, value_name = "PREFIX")]
+    pub name: Option<String>,
     /// The page, from 1
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub page: u32,

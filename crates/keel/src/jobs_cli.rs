@@ -95,7 +95,11 @@ async fn list(cfg: &Config, args: ListJobsArgs) -> anyhow::Result<()> {
     keel_core::queue::validate_queue_name(&args.queue)?;
     let state = args.state.as_deref().map(|s| JobState::parse("state", s)).transpose()?;
     let jobs = open_jobs_alone(cfg).await?;
-    let page = jobs.store().list(&args.queue, state, args.page, args.per_page).await?;
+    let filter = keel_jobs::JobFilter { state, name: args.name };
+    let page = jobs
+        .store()
+        .list(&args.queue, &filter, args.page, args.per_page)
+        .await?;
     if args.json {
         return print_json(&page);
     }

@@ -19,7 +19,11 @@ pub async fn release_due(app: &App) -> Result<usize> {
     for state in [JobState::Delayed] {
         let mut page = 1;
         loop {
-            let p = app.jobs.store().list(&queue, Some(state), page, 500).await?;
+            let p = app
+                .jobs
+                .store()
+                .list(&queue, &keel_jobs::JobFilter::state(state), page, 500)
+                .await?;
             for j in &p.items {
                 let at = j
                     .payload

@@ -36,7 +36,7 @@ mod upkeep;
 
 pub use claim::ClaimOptions;
 pub use enqueue::Enqueued;
-pub use query::JobPage;
+pub use query::{JobFilter, JobPage};
 
 /// Jobs and queue settings in SQL. Cheap to clone.
 #[derive(Clone)]

@@ -9,6 +9,25 @@ use serde_json::json;
 use super::{int, job_from_row, now_ms, text, JobStore, JOB_COLUMNS};
 use crate::model::{Job, JobState, QueueCounts, QueueSettings, Throughput};
 
+/// Which of a queue's jobs a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs whose name starts with this (ignoring ASCII case).
+    pub name: Option<String>,
+}
+
+impl JobFilter {
+    /// The jobs in `state`.
+    pub fn state(state: JobState) -> Self {
+        JobFilter {
+            state: Some(state),
+            name: None,
+        }
+    }
+}
+
 /// A page of jobs, in the records API's list shape.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,7 +59,7 @@ impl JobStore {
     }
 
     /// The jobs of `queue` (in `state`, if given), newest first.
-    pub async fn list(&self, queue: &str, state: Option<JobState>, page: u32, per_page: u32) -> Result<JobPage> {
+    pub async fn list(&self, queue: &str, filter: &JobFilter, page: u32, per_page: u32) -> Result<JobPage> {
         validate_queue_name(queue)?;
         if page == 0 {
             return Err(Error::field(
@@ -57,27 +76,38 @@ impl JobStore {
             ));
         }
         let now = now_ms();
-        // `$1` queue, `$2` now (used by the waiting/delayed split).
-        let filter = match state {
+        // `$1` queue, `$2` now (used by the waiting/delayed split), `$3` the name's pattern.
+        let mut sql_filter = match filter.state {
             None => "queue = $1 AND $2 = $2".to_string(),
             Some(JobState::Waiting) => "queue = $1 AND state = 'waiting' AND run_at <= $2".to_string(),
             Some(JobState::Delayed) => "queue = $1 AND state = 'waiting' AND run_at > $2".to_string(),
             Some(s) => format!("queue = $1 AND state = '{}' AND $2 = $2", s.as_str()),
         };
+        let mut params = vec![json!(queue), json!(now)];
+        if let Some(prefix) = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            let escaped: String = prefix
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '%' | '_' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            params.push(json!(format!("{escaped}%")));
+            sql_filter.push_str(&format!(" AND {}", self.dialect().like("name", "$3", false)));
+        }
         let counted = self
             .read(
-                &format!("SELECT COUNT(*) AS n FROM keel_jobs WHERE {filter}"),
-                &[json!(queue), json!(now)],
+                &format!("SELECT COUNT(*) AS n FROM keel_jobs WHERE {sql_filter}"),
+                &params,
             )
             .await?;
         let total = counted.first().map(|r| int(r, "n")).transpose()?.unwrap_or(0);
-        let sql = format!("SELECT {JOB_COLUMNS} FROM keel_jobs WHERE {filter} ORDER BY seq DESC LIMIT $3 OFFSET $4");
-        let params = [
-            json!(queue),
-            json!(now),
-            json!(i64::from(per_page)),
-            json!(i64::from(page - 1) * i64::from(per_page)),
-        ];
+        let (limit, offset) = (params.len() + 1, params.len() + 2);
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM keel_jobs WHERE {sql_filter} ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}"
+        );
+        params.push(json!(i64::from(per_page)));
+        params.push(json!(i64::from(page - 1) * i64::from(per_page)));
         let rows = self.read(&sql, &params).await?;
         let items = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         Ok(JobPage {

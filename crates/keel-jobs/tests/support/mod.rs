@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use keel_core::Error;
 use keel_jobs::model::{Backoff, BackoffKind, RateLimit};
-use keel_jobs::{ClaimOptions, FailMode, JobState, JobStore, Jobs, NewJob};
+use keel_jobs::{ClaimOptions, FailMode, JobFilter, JobState, JobStore, Jobs, NewJob};
 use keel_testkit::random_name;
 use serde_json::json;
 
@@ -217,7 +217,10 @@ async fn priority_delay_and_listing(store: JobStore) {
         .unwrap();
     let counts = store.counts(&q).await.unwrap();
     assert_eq!((counts.waiting, counts.delayed), (4, 1));
-    let delayed = store.list(&q, Some(JobState::Delayed), 1, 50).await.unwrap();
+    let delayed = store
+        .list(&q, &JobFilter::state(JobState::Delayed), 1, 50)
+        .await
+        .unwrap();
     assert_eq!(delayed.items.len(), 1);
     assert_eq!(delayed.items[0].name, "later");
     assert_eq!(delayed.items[0].state, JobState::Delayed);
@@ -229,8 +232,26 @@ async fn priority_delay_and_listing(store: JobStore) {
         vec!["high", "high2", "mid", "low"],
         "priority first, then FIFO; delayed not yet"
     );
-    let all = store.list(&q, None, 1, 2).await.unwrap();
+    let all = store.list(&q, &JobFilter::default(), 1, 2).await.unwrap();
     assert_eq!((all.total_items, all.total_pages, all.items.len()), (5, 3, 2));
+    // By the start of the name, ignoring case, with LIKE's wildcards taken literally.
+    let by_name = |name: &str, state: Option<JobState>| JobFilter {
+        state,
+        name: Some(name.into()),
+    };
+    let high = store.list(&q, &by_name("HIGH", None), 1, 50).await.unwrap();
+    let mut names: Vec<_> = high.items.iter().map(|j| j.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!((high.total_items, names), (2, vec!["high", "high2"]));
+    let active_low = store
+        .list(&q, &by_name("lo", Some(JobState::Active)), 1, 50)
+        .await
+        .unwrap();
+    assert_eq!(active_low.total_items, 1);
+    for literal in ["%", "_igh", "h%"] {
+        let none = store.list(&q, &by_name(literal, None), 1, 50).await.unwrap();
+        assert_eq!(none.total_items, 0, "{literal}");
+    }
     // The depth /metrics shows: unfinished jobs only, by state.
     let depth = store.depth(&q).await.unwrap();
     assert_eq!(
@@ -244,11 +265,15 @@ async fn priority_delay_and_listing(store: JobStore) {
         (0, 1, 4, 0, 0)
     );
     assert_eq!(
-        store.list(&q, Some(JobState::Active), 1, 50).await.unwrap().total_items,
+        store
+            .list(&q, &JobFilter::state(JobState::Active), 1, 50)
+            .await
+            .unwrap()
+            .total_items,
         4
     );
     assert!(matches!(
-        store.list(&q, None, 0, 10).await,
+        store.list(&q, &JobFilter::default(), 0, 10).await,
         Err(Error::BadRequest { .. })
     ));
 }
@@ -435,7 +460,10 @@ async fn bulk_is_all_or_none(store: JobStore) {
         Err(Error::BadRequest { fields, .. }) => assert!(fields.contains_key("1.priority"), "{fields:?}"),
         other => panic!("expected a 400 naming 1.priority, got {other:?}"),
     }
-    assert_eq!(store.list(&q, None, 1, 10).await.unwrap().total_items, 0);
+    assert_eq!(
+        store.list(&q, &JobFilter::default(), 1, 10).await.unwrap().total_items,
+        0
+    );
     let neg = NewJob {
         delay_ms: Some(-5),
         ..quick("n")

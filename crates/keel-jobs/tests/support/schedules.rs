@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keel_core::Error;
 use keel_jobs::schedule::{ScheduleInput, ScheduleRun};
-use keel_jobs::JobStore;
+use keel_jobs::{JobFilter, JobStore};
 use keel_testkit::random_name;
 use serde_json::{json, Value};
 
@@ -128,7 +128,7 @@ async fn every_second_fires_and_records(store: JobStore) {
         runs.iter().all(|r| r.outcome == "enqueued" && r.job_id.is_some()),
         "{runs:?}"
     );
-    let jobs = store.list(&q, None, 1, 100).await.unwrap();
+    let jobs = store.list(&q, &JobFilter::default(), 1, 100).await.unwrap();
     assert_eq!(jobs.total_items as usize, runs.len(), "one job per tick");
     assert_eq!(jobs.items[0].payload, json!({"from": n}));
     let s = store.schedule(&n).await.unwrap();
@@ -163,7 +163,7 @@ async fn exactly_once_across_processes(stores: [JobStore; 3]) {
     let runs = stores[0].schedule_runs(&n, 100).await.unwrap();
     let ticks: HashSet<_> = runs.iter().map(|r| r.tick).collect();
     assert_eq!(ticks.len(), runs.len());
-    let jobs = stores[1].list(&q, None, 1, 100).await.unwrap();
+    let jobs = stores[1].list(&q, &JobFilter::default(), 1, 100).await.unwrap();
     assert_eq!(
         jobs.total_items as usize,
         runs.len(),
@@ -181,7 +181,10 @@ async fn overlap_skip_pause_and_trigger(store: JobStore) {
     // The first tick's job was never worked on: later ticks are skipped.
     assert_eq!(runs.last().unwrap().outcome, "enqueued");
     assert_eq!(runs[0].outcome, "skipped", "{runs:?}");
-    assert_eq!(store.list(&q, None, 1, 100).await.unwrap().total_items, 1);
+    assert_eq!(
+        store.list(&q, &JobFilter::default(), 1, 100).await.unwrap().total_items,
+        1
+    );
 
     let paused = store
         .update_schedule(

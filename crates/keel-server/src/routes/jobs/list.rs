@@ -1,11 +1,12 @@
-//! `GET /api/queues/{queue}/jobs?state=&page=1&perPage=30`: the queue's jobs, newest first,
-//! optionally in one state (`waiting`, `delayed`, `active`, `completed`, `failed`, `dead`,
-//! `cancelled`), as `{"page", "perPage", "totalItems", "totalPages", "items"}`.
+//! `GET /api/queues/{queue}/jobs?state=&name=&page=1&perPage=30`: the queue's jobs, newest
+//! first, optionally in one state (`waiting`, `delayed`, `active`, `completed`, `failed`,
+//! `dead`, `cancelled`) and whose name starts with `name` (ignoring case), as `{"page",
+//! "perPage", "totalItems", "totalPages", "items"}`.
 
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::Json;
-use keel_jobs::JobState;
+use keel_jobs::{JobFilter, JobState};
 use serde_json::Value;
 
 use super::to_json;
@@ -20,7 +21,7 @@ const DEFAULT_PER_PAGE: u32 = 30;
 
 #[utoipa::path(
     get, path = "/api/queues/{queue}/jobs", operation_id = "listJobs", tag = "jobs",
-    security(("authToken" = []), ("apiKey" = [])), params(("state" = Option<String>, Query, description = "waiting, delayed, active, completed, failed, dead or cancelled"), crate::openapi::params::PageQuery), responses((status = 200, description = "`{page, perPage, totalItems, totalPages, items: [Job]}`", body = crate::openapi::schemas::Object))
+    security(("authToken" = []), ("apiKey" = [])), params(("state" = Option<String>, Query, description = "waiting, delayed, active, completed, failed, dead or cancelled"), ("name" = Option<String>, Query, description = "only jobs whose name starts with this, ignoring case"), crate::openapi::params::PageQuery), responses((status = 200, description = "`{page, perPage, totalItems, totalPages, items: [Job]}`", body = crate::openapi::schemas::Object))
 )]
 pub(super) async fn list_jobs(
     State(state): State<AppState>,
@@ -29,26 +30,34 @@ pub(super) async fn list_jobs(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     jobs::guard(&caller, Op::Read, Some(&queue))?;
-    let (job_state, page, per_page) = parse_query(uri.query().unwrap_or(""))?;
-    let page = jobs::list(&state, &caller, &queue, job_state, page, per_page).await?;
+    let (filter, page, per_page) = parse_query(uri.query().unwrap_or(""))?;
+    let page = jobs::list(&state, &caller, &queue, &filter, page, per_page).await?;
     Ok(Json(to_json(&page)?))
 }
 
-/// `state` (empty = any), `page` (≥ 1) and `perPage` (1–500).
-fn parse_query(query: &str) -> ApiResult<(Option<JobState>, u32, u32)> {
-    let mut state = None;
+/// `state` (empty = any), `name` (a prefix; empty = any), `page` (≥ 1) and `perPage` (1–500).
+fn parse_query(query: &str) -> ApiResult<(JobFilter, u32, u32)> {
+    let mut filter = JobFilter::default();
     let mut page = 1;
     let mut per_page = DEFAULT_PER_PAGE;
     for (k, v) in form_pairs(query) {
         match k.as_str() {
-            "state" if v.is_empty() => state = None,
-            "state" => state = Some(JobState::parse("state", &v)?),
+            "state" if v.is_empty() => filter.state = None,
+            "state" => filter.state = Some(JobState::parse("state", &v)?),
+            "name" if v.chars().count() > 200 => {
+                return Err(ApiError::field(
+                    "name",
+                    "validation_length_out_of_range",
+                    "name is at most 200 characters (a job's name is no longer).",
+                ))
+            }
+            "name" => filter.name = Some(v),
             "page" => page = parse_number("page", &v, u32::MAX)?,
             "perPage" => per_page = parse_number("perPage", &v, MAX_PER_PAGE)?,
             _ => {}
         }
     }
-    Ok((state, page, per_page))
+    Ok((filter, page, per_page))
 }
 
 fn parse_number(field: &str, raw: &str, max: u32) -> ApiResult<u32> {
@@ -68,12 +77,16 @@ mod tests {
 
     #[test]
     fn query() {
-        assert_eq!(parse_query("").unwrap(), (None, 1, 30));
+        let parsed = |q: &str| {
+            let (f, page, per_page) = parse_query(q).unwrap();
+            (f.state, f.name, page, per_page)
+        };
+        assert_eq!(parsed(""), (None, None, 1, 30));
         assert_eq!(
-            parse_query("state=dead&page=2&perPage=5").unwrap(),
-            (Some(JobState::Dead), 2, 5)
+            parsed("state=dead&page=2&perPage=5&name=send-"),
+            (Some(JobState::Dead), Some("send-".into()), 2, 5)
         );
-        assert_eq!(parse_query("state=").unwrap().0, None);
+        assert_eq!(parsed("state=").0, None);
         for bad in [
             "state=sleeping",
             "page=0",
@@ -81,6 +94,7 @@ mod tests {
             "perPage=501",
             "perPage=-1",
             "page=1.5",
+            &*format!("name={}", "x".repeat(201)),
         ] {
             assert!(parse_query(bad).is_err(), "{bad}");
         }

@@ -75,12 +75,13 @@ export async function queuePage(ctx, queue) {
     remember();
     loadJobs();
   });
-  // The jobs list filters by state only: the search opens a job by its id.
-  const search = input({ type: 'search', name: 'search', placeholder: 'A job id', autocomplete: 'off', title: 'Open a job by its id' });
+  // The search keeps the jobs whose name starts with it; a job's id opens that job.
+  let name = ctx.query.name || '';
+  const search = input({ type: 'search', name: 'search', value: name, placeholder: 'send-email, or a job id', autocomplete: 'off' });
   const searchOut = h('div');
   const searchForm = h('form', { class: 'toolbar grow', role: 'search', 'aria-label': 'Find a job' },
-    field('Search', search, { class: 'grow' }),
-    h('button', { type: 'submit' }, 'Open job'));
+    field('Search', search, { class: 'grow', hint: 'Jobs whose name starts with this, or a job\'s id.' }),
+    h('button', { type: 'submit' }, 'Search'));
   searchForm.addEventListener('submit', (e) => {
     e.preventDefault();
     findJob();
@@ -100,7 +101,7 @@ export async function queuePage(ctx, queue) {
       h('h2', { id: 'settings-h', style: 'margin-top: 0' }, 'Queue settings'), settingsBox));
 
   function remember() {
-    history.replaceState(null, '', queueHash(queue, { state, page: page > 1 ? page : '' }));
+    history.replaceState(null, '', queueHash(queue, { state, name, page: page > 1 ? page : '' }));
   }
 
   async function loadQueue() {
@@ -130,7 +131,7 @@ export async function queuePage(ctx, queue) {
 
   async function loadJobs() {
     try {
-      const out = await get(`${queuePath(queue)}/jobs`, { state, page, perPage: PER_PAGE });
+      const out = await get(`${queuePath(queue)}/jobs`, { state, name, page, perPage: PER_PAGE });
       if (!ctx.isCurrent()) return;
       if (!out.items.length && page > 1 && out.totalPages >= 0 && page > out.totalPages) {
         page = Math.max(1, out.totalPages);
@@ -162,7 +163,8 @@ export async function queuePage(ctx, queue) {
         rows: out.items,
         rowLabel: (j) => `Job ${j.id} ${j.name}, ${j.state}`,
         onOpen: (j) => ctx.go(jobHash(queue, j.id)),
-        empty: state ? `No ${state} job in ${queue}.` : `No job in ${queue} yet.`,
+        empty: name ? `No ${state ? `${state} ` : ''}job in ${queue} has a name starting with “${name}”.`
+          : state ? `No ${state} job in ${queue}.` : `No job in ${queue} yet.`,
       }),
       pager({ page, perPage: PER_PAGE, count: out.items.length, total: out.totalItems ?? -1, onPage: (p) => {
         page = p;
@@ -238,17 +240,25 @@ export async function queuePage(ctx, queue) {
   }
 
   async function findJob() {
-    const id = search.value.trim();
+    const text = search.value.trim();
     mount(searchOut);
-    if (!id) return;
-    try {
-      const job = await get(`/api/jobs/${seg(id)}`);
-      ctx.go(jobHash(job.queue, job.id));
-    } catch (err) {
-      mount(searchOut, err instanceof ApiError && err.status === 404
-        ? h('p', { class: 'notice', role: 'status' }, `No job has the id ${id}.`)
-        : errorBox(err));
+    // What looks like an id opens its job when there is one.
+    if (/^[a-z0-9]{15}$/.test(text)) {
+      try {
+        const job = await get(`/api/jobs/${seg(text)}`);
+        ctx.go(jobHash(job.queue, job.id));
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) {
+          mount(searchOut, errorBox(err));
+          return;
+        }
+      }
     }
+    name = text;
+    page = 1;
+    remember();
+    loadJobs();
   }
 
   function drawSettings() {
