@@ -189,3 +189,38 @@ test('a view collection lists its rows and shows one read-only', async () => {
   assert.equal(await page.getByRole('button', { name: 'Save record' }).count(), 0);
   await s.done();
 });
+
+test('the console works from the keyboard, and in a dark theme', async () => {
+  const name = unique('kb');
+  await api('POST', '/api/collections', { name, type: 'base', fields: [{ name: 'title', type: 'text' }] });
+  await api('POST', `/api/collections/${name}/records`, { title: 'reached by keyboard' });
+  const s = await open({ colorScheme: 'dark' });
+  const { page } = s;
+  await signIn(page);
+  // The first Tab reaches the skip link, which moves the focus to the page's content.
+  await page.keyboard.press('Tab');
+  const skip = page.getByRole('link', { name: 'Skip to content' });
+  assert.equal(await skip.evaluate((el) => el === document.activeElement), true);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  // A collection's row, then a record's row, open with Enter.
+  await navLink(page, 'Collections').click();
+  await page.getByRole('row', { name: `Collection ${name}` }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name }).waitFor();
+  const row = page.getByRole('row').filter({ hasText: 'reached by keyboard' });
+  await row.focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Save record' }).waitFor();
+  // The focused control is outlined.
+  await page.getByLabel('title').focus();
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Tab');
+  const outline = await page.getByLabel('title').evaluate((el) => getComputedStyle(el).outlineStyle);
+  assert.notEqual(outline, 'none');
+  // Dark: the page background follows the system's setting.
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(15, 18, 23)');
+  await screenshot(page, 'record-form-dark');
+  await s.done();
+});
