@@ -197,6 +197,7 @@ test('the console works from the keyboard, and in a dark theme', async () => {
   const s = await open({ colorScheme: 'dark' });
   const { page } = s;
   await signIn(page);
+  await page.getByRole('region', { name: 'Collections' }).getByText(/^\d+$/).waitFor();
   // The first Tab reaches the skip link, which moves the focus to the page's content.
   await page.keyboard.press('Tab');
   const skip = page.getByRole('link', { name: 'Skip to content' });

@@ -94,6 +94,9 @@ export function go(hash) {
 
 async function route() {
   const seq = ++renderSeq;
+  // Where the focus was when navigation began: moved to the new page's content afterwards,
+  // unless the user has moved it meanwhile.
+  const focusedAtStart = document.activeElement;
   for (const fn of cleanups.splice(0)) {
     try {
       fn();
@@ -136,7 +139,8 @@ async function route() {
   }
   if (seq === renderSeq && found.auth) {
     highlightNav();
-    if (document.activeElement === document.body || !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+    const focus = document.activeElement;
+    if (focus === document.body || (focus === focusedAtStart && !main.contains(focus))) main.focus({ preventScroll: true });
   }
 }
 
