@@ -10,6 +10,17 @@ fn body(token: &str, email: &str, password: &str, confirm: &str) -> Option<serde
     Some(json!({"token": token, "email": email, "password": password, "passwordConfirm": confirm}))
 }
 
+/// `POST /api/install` with `token` for `email` and a valid password.
+async fn install(app: &App, token: &str, email: &str) -> common::Resp {
+    app.send(
+        Method::POST,
+        "/api/install",
+        None,
+        body(token, email, "long-password", "long-password"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_install_link_makes_the_first_superuser_once() {
     let app = App::new().await;
@@ -28,25 +39,11 @@ async fn the_install_link_makes_the_first_superuser_once() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
         assert!(r.json["data"][field].is_object(), "{field}: {}", r.text());
     }
-    let r = app
-        .send(
-            Method::POST,
-            "/api/install",
-            None,
-            body("wrong-token", "ada@example.com", "long-password", "long-password"),
-        )
-        .await;
+    let r = install(&app, "wrong-token", "ada@example.com").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.json["message"].as_str().unwrap().contains("not valid"));
 
-    let r = app
-        .send(
-            Method::POST,
-            "/api/install",
-            None,
-            body(&token, "ada@example.com", "long-password", "long-password"),
-        )
-        .await;
+    let r = install(&app, &token, "ada@example.com").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["email"], "ada@example.com");
 
@@ -77,14 +74,7 @@ async fn the_install_link_makes_the_first_superuser_once() {
     );
 
     // The link works once.
-    let r = app
-        .send(
-            Method::POST,
-            "/api/install",
-            None,
-            body(&token, "eve@example.com", "long-password", "long-password"),
-        )
-        .await;
+    let r = install(&app, &token, "eve@example.com").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }
 
@@ -93,14 +83,7 @@ async fn a_new_link_is_refused_once_a_superuser_exists() {
     let app = App::new().await;
     app.superuser().await;
     let token = app.state.installer.issue();
-    let r = app
-        .send(
-            Method::POST,
-            "/api/install",
-            None,
-            body(&token, "eve@example.com", "long-password", "long-password"),
-        )
-        .await;
+    let r = install(&app, &token, "eve@example.com").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.json["message"].as_str().unwrap().contains("A superuser exists"));
 }
