@@ -31,16 +31,24 @@ impl Installer {
         token
     }
 
-    /// Whether `token` is the issued one (compared as digests, so its time says nothing).
-    fn matches(&self, token: &str) -> bool {
-        let Ok(slot) = self.token.lock() else { return false };
-        slot.as_deref()
-            .is_some_and(|issued| Sha256::digest(issued.as_bytes()) == Sha256::digest(token.as_bytes()))
+    /// Takes the issued token if `token` is it (compared as digests, so its time says
+    /// nothing): of two requests racing with the same link, only one gets it.
+    fn take(&self, token: &str) -> bool {
+        let Ok(mut slot) = self.token.lock() else { return false };
+        let matches = slot
+            .as_deref()
+            .is_some_and(|issued| Sha256::digest(issued.as_bytes()) == Sha256::digest(token.as_bytes()));
+        if matches {
+            *slot = None;
+        }
+        matches
     }
 
-    fn forget(&self) {
+    /// Puts a taken token back (its use failed before making anyone), unless a new one was
+    /// issued meanwhile.
+    fn give_back(&self, token: &str) {
         if let Ok(mut slot) = self.token.lock() {
-            *slot = None;
+            slot.get_or_insert_with(|| token.to_string());
         }
     }
 }
@@ -92,32 +100,38 @@ pub async fn install(
             "The passwords differ.",
         ));
     }
-    if !app.installer.matches(token) {
+    if !app.installer.take(token) {
         return Err(Error::Forbidden(
             "This install link is not valid: it was used already, or Keel restarted since. Use the newest link in \
              Keel's output, or `keel superuser upsert EMAIL PASSWORD`."
                 .into(),
         ));
     }
-    if has_superuser(app).await? {
-        app.installer.forget();
-        return Err(Error::Forbidden("A superuser exists already: sign in instead.".into()));
-    }
-    let col = app.store.collection(keel_data::schema::SUPERUSERS)?;
-    let hash = keel_auth::hash_password(password)?;
-    let data = match json!({"email": email, "password": hash, "verified": true}) {
-        Value::Object(map) => map,
-        _ => Default::default(),
+    // The token is taken: it stays used once a superuser exists, and is given back when the
+    // creation fails for another reason.
+    let made = match has_superuser(app).await {
+        Ok(true) => return Err(Error::Forbidden("A superuser exists already: sign in instead.".into())),
+        Ok(false) => create_superuser(app, email, password).await,
+        Err(e) => Err(e),
     };
-    let record = app
-        .store
-        .create_record(&col, data, &RequestInfo::default(), Access::Superuser)
-        .await?;
-    app.installer.forget();
+    let record = made.inspect_err(|_| app.installer.give_back(token))?;
+    let col = &record.collection;
     let entry = AuditEntry::new("superuser.install", true)
         .actor(format!("{}/{}", col.name, record.id()))
         .origin(origin.ip.clone(), origin.user_agent.clone())
         .detail("email", email.to_string());
     app.identity.audit(entry).await;
     Ok(email.to_string())
+}
+
+async fn create_superuser(app: &App, email: &str, password: &str) -> Result<keel_data::Record, Error> {
+    let col = app.store.collection(keel_data::schema::SUPERUSERS)?;
+    let hash = keel_auth::hash_password(password)?;
+    let data = match json!({"email": email, "password": hash, "verified": true}) {
+        Value::Object(map) => map,
+        _ => Default::default(),
+    };
+    app.store
+        .create_record(&col, data, &RequestInfo::default(), Access::Superuser)
+        .await
 }

@@ -87,3 +87,22 @@ async fn a_new_link_is_refused_once_a_superuser_exists() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.json["message"].as_str().unwrap().contains("A superuser exists"));
 }
+
+#[tokio::test]
+async fn two_requests_racing_with_one_link_make_one_superuser() {
+    let app = App::new().await;
+    let token = app.state.installer.issue();
+    let (a, b) = tokio::join!(
+        install(&app, &token, "ada@example.com"),
+        install(&app, &token, "eve@example.com")
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::FORBIDDEN],
+        "{} / {}",
+        a.text(),
+        b.text()
+    );
+}
