@@ -27,7 +27,7 @@ POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
 MYSQL_SERVER="mysql://root@127.0.0.1:3306"
 EMAIL="admin@bench.local"
 PASSWORD="benchpassword123"
-WORKLOADS=(view-one list-with-filter create)
+WORKLOADS=(health view-one list-with-filter create)
 ORIG_ARGS=("$@")
 
 usage() {
@@ -35,7 +35,8 @@ usage() {
 usage: bench/records.sh [options]
 
 Benchmarks Keel and PocketBase on the same records workloads, one server at a time
-(view-one, list-with-filter, create), and writes a Markdown table to
+(view-one, list-with-filter, create; first `health`, GET /api/health, the run's ceiling:
+what each HTTP layer allows before any record is read), and writes a Markdown table to
 bench-out/records-<date>.md. Keel runs once per records engine in --engines.
 
 options:
@@ -294,6 +295,7 @@ run_wrk() {
   local server="$1" workload="$2" url="$3" ids="$4"
   local script args=()
   case "$workload" in
+    health) script="$BENCH/wrk/health.lua" ;;
     view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
     list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
     create) script="$BENCH/wrk/create.lua" ;;
@@ -352,6 +354,7 @@ run_wrk_multi() {
   local server="$1" workload="$2" ids="$3"
   local script args=()
   case "$workload" in
+    health) script="$BENCH/wrk/health.lua" ;;
     view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
     list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
     create) script="$BENCH/wrk/create.lua" ;;
@@ -570,6 +573,10 @@ bench_server() {
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
     meta "$name.rss_kb" "$rss"
     meta "$name.hwm_kb" "${hwm:-}"
+    # The split: memory the server allocated, and pages of its executable (and libraries)
+    # mapped in from the file, which the kernel can drop and read again.
+    meta "$name.rss_anon_kb" "$(awk '/^RssAnon:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || true)"
+    meta "$name.rss_file_kb" "$(awk '/^RssFile:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || true)"
     echo "  RSS after the runs: $((rss / 1024)) MB (peak ${hwm:+$((hwm / 1024))} MB)" >&2
   else
     meta "$name.rss_kb" "exited"

@@ -7,7 +7,8 @@ usage: report.py RESULTS_TSV META_TSV RAW_DIR_NAME   (Python 3 standard library 
 import csv
 import sys
 
-WORKLOADS = ["view-one", "list-with-filter", "create"]
+# `health` (GET /api/health) is the run's ceiling, not a records workload: it has no target.
+WORKLOADS = ["health", "view-one", "list-with-filter", "create"]
 SERVERS = ["keel", "keel-postgres", "keel-mysql", "pocketbase"]
 LABELS = {
     "keel": "Keel (SQLite)",
@@ -19,15 +20,15 @@ LABELS = {
 # (p99 at the run's connections, RSS), see docs/BENCHMARKS.md. An engine without a target for
 # a workload is reported, not judged.
 RATIO_TARGETS = {
-    "keel": {"view-one": 3.0, "list-with-filter": 3.0, "create": 2.0},
+    "keel": {"view-one": 7.0, "list-with-filter": 6.0, "create": 5.0},
     "keel-postgres": {"view-one": 1.0, "list-with-filter": 1.0},
     "keel-mysql": {},
 }
 P99_TARGET_MS = {
-    "keel": {"view-one": 10.0, "list-with-filter": 10.0, "create": 10.0},
+    "keel": {"view-one": 5.0, "list-with-filter": 10.0, "create": 10.0},
     "keel-postgres": {"view-one": 20.0, "list-with-filter": 20.0},
 }
-RSS_TARGET_MB = {"keel": 60.0}
+RSS_TARGET_MB = {"keel": 50.0}
 # Warn when other processes used more than this much of one core during a measured run.
 OTHERS_WARN_PCT = 10
 DASH = "—"
@@ -125,7 +126,14 @@ def main():
             rss_mb[s] = int(rss) / 1024
             hwm = meta.get(s + ".hwm_kb", "")
             peak = f" (peak {int(hwm) / 1024:.1f} MB)" if hwm.isdigit() else ""
-            w(f"- {label} RSS after the runs: {rss_mb[s]:.1f} MB{peak}")
+            anon, file = meta.get(s + ".rss_anon_kb", ""), meta.get(s + ".rss_file_kb", "")
+            split = (
+                f"; allocated {int(anon) / 1024:.1f} MB, executable and libraries mapped from disk "
+                f"{int(file) / 1024:.1f} MB"
+                if anon.isdigit() and file.isdigit()
+                else ""
+            )
+            w(f"- {label} RSS after the runs: {rss_mb[s]:.1f} MB{peak}{split}")
         else:
             w(f"- {label} RSS after the runs: n/a (the server {rss or 'was not measured'})")
 
@@ -159,8 +167,8 @@ def main():
                 p99 = float(r["p99_us"]) / 1000
                 p99_target = P99_TARGET_MS.get(k, {}).get(wl)
                 if p99_target is not None:
-                    ok = p99 < p99_target
-                    parts.append(f"p99 {p99:.2f} ms (target < {p99_target:g} ms) {'met' if ok else 'NOT met'}")
+                    ok = p99 <= p99_target
+                    parts.append(f"p99 {p99:.2f} ms (target ≤ {p99_target:g} ms) {'met' if ok else 'NOT met'}")
                 else:
                     parts.append(f"p99 {p99:.2f} ms (no target)")
             w(f"- {wl}: " + "; ".join(parts or [DASH]))

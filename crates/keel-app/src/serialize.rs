@@ -22,14 +22,18 @@ impl Serialize for RecordOut<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("collectionId", &col.id)?;
         map.serialize_entry("collectionName", &col.name)?;
+        // Record data is normally in schema order: each field's value is the next entry,
+        // found without hashing; a name out of step falls back to a lookup.
+        let mut entries = record.data.iter().peekable();
         for field in &col.fields {
+            let in_step = entries.next_if(|(k, _)| **k == field.name).map(|(_, v)| v);
             if field.hidden || matches!(field.kind, FieldKind::Password(_)) {
                 continue;
             }
             if col.is_auth() && field.name == "email" && !show_email {
                 continue;
             }
-            match record.data.get(&field.name) {
+            match in_step.or_else(|| record.data.get(&field.name)) {
                 Some(v) => map.serialize_entry(&field.name, v)?,
                 None => map.serialize_entry(&field.name, &field.zero_value())?,
             }

@@ -79,8 +79,16 @@ pub(crate) fn to_db(f: &Field, v: &Value) -> Value {
 }
 
 /// A row of the collection's table as record data (fields in schema order). The row's
-/// keys and values are moved, not copied.
+/// keys and values are moved, not copied. A row read with [`select_cols`] already has the
+/// fields' columns in schema order: its values are converted in place, nothing is hashed or
+/// moved; any other row is rebuilt field by field.
 pub(crate) fn row_to_data(c: &Collection, mut row: Row) -> RecordData {
+    if row.len() == c.fields.len() && row.keys().zip(&c.fields).all(|(k, f)| *k == f.name) {
+        for ((_, v), f) in row.iter_mut().zip(&c.fields) {
+            *v = from_db(f, std::mem::take(v));
+        }
+        return row;
+    }
     let mut out = RecordData::with_capacity(c.fields.len());
     for f in &c.fields {
         match row.swap_remove_entry(&f.name) {
