@@ -316,6 +316,21 @@ pub trait Queue: Send + Sync + 'static {
     /// Done with a message: removes it. A stale lease is a `Conflict`.
     async fn ack(&self, queue: &str, lease: &str) -> Result<()>;
 
+    /// Done with several messages: removes each whose lease is still held. Answers, per
+    /// lease in order, whether it was (a stale or malformed lease is `false`, not an error).
+    /// Providers that can do it in one round trip override this; the default acks in turn.
+    async fn ack_many(&self, queue: &str, leases: &[String]) -> Result<Vec<bool>> {
+        let mut held = Vec::with_capacity(leases.len());
+        for lease in leases {
+            held.push(match self.ack(queue, lease).await {
+                Ok(()) => true,
+                Err(Error::Conflict(_)) | Err(Error::BadRequest { .. }) => false,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(held)
+    }
+
     /// Failed a message: retries it later or dead-letters it. A stale lease is a `Conflict`;
     /// a retry time beyond `MAX_DELAY` a 400 ([`validate_retry`]).
     async fn nack(&self, queue: &str, lease: &str, then: Nack) -> Result<()>;

@@ -4,9 +4,9 @@
 //! A job is a queue message `{"name", "payload", "backoff", "timeoutMs"}` with the job's
 //! priority, delay and `maxAttempts` (as max deliveries). A fetcher per queue claims as many
 //! messages as it has free handler slots (`concurrency`), runs each handler under the job's
-//! timeout (the lease), then acks it, or nacks it with the job's backoff; a job out of
-//! attempts lands in the queue's dead-letter set. A crash anywhere only lets a lease expire:
-//! the message is delivered again (at-least-once).
+//! timeout (the lease), then acks it (completions in groups, one `ack_many` each), or nacks
+//! it with the job's backoff; a job out of attempts lands in the queue's dead-letter set. A
+//! crash anywhere only lets a lease expire: the message is delivered again (at-least-once).
 //!
 //! What the jobs store (`Jobs`) adds and this does not: job state kept after completion
 //! (results, progress, error history), unique keys, listing by state, per-queue concurrency
@@ -20,7 +20,7 @@ use keel_core::queue::{ClaimRequest, Delivery, Nack, NewMessage, Queue};
 use keel_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::model::{Backoff, Job, JobState, NewJob};
@@ -29,6 +29,9 @@ use crate::store::enqueue::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIME
 
 /// The most messages one fetch claims.
 const FETCH_MAX: usize = 100;
+
+/// The most completions acknowledged in one `ack_many`.
+const ACK_MAX: usize = 200;
 
 /// The message body of a queued job.
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,6 +110,12 @@ impl QueuedJobs {
         let name = queue.to_string();
         let total = concurrency.max(1) as u32;
         let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        // Completions are acknowledged in groups by one task: while one group's round trip is
+        // out, the next gathers, so a queue engine runs one script per group, not per job.
+        // A finished job frees its slot once its ack is queued; at most `2 × concurrency`
+        // wait (the channel's bound), and a crash before their ack only redelivers them.
+        let (acks, pending) = mpsc::channel::<Ack>(concurrency.max(1) * 2);
+        let acker = tokio::spawn(ack_in_groups(self.queue.clone(), queue.to_string(), pending));
         tokio::spawn(async move {
             // Leases start at the longest default timeout; each job's own timeout bounds its run,
             // and a heartbeat keeps the lease while it runs.
@@ -142,8 +151,9 @@ impl QueuedJobs {
                     for d in batch {
                         let Some(permit) = permits.split(1) else { break };
                         let (provider, handler, name) = (provider.clone(), handler.clone(), name.clone());
+                        let acks = acks.clone();
                         tokio::spawn(async move {
-                            run_one(provider, &name, d, handler.as_ref(), lease).await;
+                            run_one(provider, &name, d, handler.as_ref(), lease, &acks).await;
                             drop(permit);
                         });
                     }
@@ -154,11 +164,47 @@ impl QueuedJobs {
             fetch.await;
             // Shutting down: wait for the jobs still running to finish and be recorded.
             let _ = slots_held.acquire_many(total).await;
+            let _ = acker.await;
         })
     }
 }
 
-async fn run_one(queue: Arc<dyn Queue>, name: &str, d: Delivery, handler: &dyn JobHandler, lease: Duration) {
+/// A finished job's lease, waiting for its acknowledgement.
+struct Ack {
+    lease: String,
+    job: String,
+}
+
+/// Acknowledges queued completions in groups of up to [`ACK_MAX`] until every sender is gone
+/// and the channel is empty.
+async fn ack_in_groups(queue: Arc<dyn Queue>, name: String, mut pending: mpsc::Receiver<Ack>) {
+    let mut group = Vec::with_capacity(ACK_MAX);
+    while pending.recv_many(&mut group, ACK_MAX).await > 0 {
+        let leases: Vec<String> = group.iter().map(|a| a.lease.clone()).collect();
+        match queue.ack_many(&name, &leases).await {
+            Ok(held) => {
+                for (ack, held) in group.iter().zip(held) {
+                    if !held {
+                        tracing::info!(queue = %name, job = %ack.job, "job outcome not recorded (lease lost); it will be delivered again");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = %name, jobs = group.len(), error = %e, "job outcomes not recorded; those jobs will be delivered again");
+            }
+        }
+        group.clear();
+    }
+}
+
+async fn run_one(
+    queue: Arc<dyn Queue>,
+    name: &str,
+    d: Delivery,
+    handler: &dyn JobHandler,
+    lease: Duration,
+    acks: &mpsc::Sender<Ack>,
+) {
     let envelope: Envelope = match serde_json::from_value(d.payload.clone()) {
         Ok(e) => e,
         Err(e) => {
@@ -210,7 +256,15 @@ async fn run_one(queue: Arc<dyn Queue>, name: &str, d: Delivery, handler: &dyn J
     let run = crate::runtime::attempt(handler, &job, &ctx, timeout).await;
     beat.abort();
     let outcome = match run {
-        Ok(Ok(_)) => queue.ack(name, &d.lease).await,
+        Ok(Ok(_)) => {
+            let ack = Ack {
+                lease: d.lease.clone(),
+                job: job.id.clone(),
+            };
+            // The acker ends only after every sender is dropped, so this send is not refused.
+            let _ = acks.send(ack).await;
+            return;
+        }
         Ok(Err(failure)) => {
             tracing::info!(queue = %name, job = %job.id, attempt = job.attempts, error = %failure, "job attempt failed");
             let nack = match failure.retry {

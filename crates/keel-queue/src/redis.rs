@@ -263,6 +263,28 @@ impl Queue for RedisQueue {
         self.with_lease(&ACK, queue, lease, None).await.map(|_| ())
     }
 
+    async fn ack_many(&self, queue: &str, leases: &[String]) -> Result<Vec<bool>> {
+        validate_queue_name(queue)?;
+        let ids: Vec<Option<&str>> = leases.iter().map(|l| token_id(l)).collect();
+        let mut inv = invocation(&ACK_MANY, queue);
+        let mut sent = 0;
+        for (lease, id) in leases.iter().zip(&ids) {
+            if let Some(id) = id {
+                inv.arg(*id).arg(lease);
+                sent += 1;
+            }
+        }
+        if sent == 0 {
+            return Ok(vec![false; leases.len()]);
+        }
+        let acked: Vec<i64> = self.run(&inv).await?;
+        let mut acked = acked.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| id.is_some() && acked.next().is_some_and(|n| n > 0))
+            .collect())
+    }
+
     async fn nack(&self, queue: &str, lease: &str, then: Nack) -> Result<()> {
         let then = match then {
             Nack::Retry(after) => millis(after).to_string(),
@@ -604,6 +626,28 @@ if not lease_ok(id, ARGV[5], now_ms()) then return 0 end
 redis.call('ZREM', KEYS[3], id)
 redis.call('DEL', P .. id)
 return 1
+"#,
+    )
+});
+
+/// ARGV 4..: (id, token) per lease. Returns a 1 (acked) or 0 (stale) per pair: a group of
+/// completions in one script run instead of one run each.
+static ACK_MANY: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local now = now_ms()
+local out = {}
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  if lease_ok(id, ARGV[i + 1], now) then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('DEL', P .. id)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 "#,
     )
 });

@@ -23,7 +23,7 @@ pub async fn queue_suite<F>(make: F)
 where
     F: Fn() -> BoxFuture<'static, Arc<dyn Queue>>,
 {
-    let cases: [(&str, Case); 14] = [
+    let cases: [(&str, Case); 15] = [
         ("push_claim_ack", |q, n| Box::pin(push_claim_ack(q, n))),
         ("priority_then_fifo", |q, n| Box::pin(priority_then_fifo(q, n))),
         ("delay_hides_until_due", |q, n| Box::pin(delay_hides_until_due(q, n))),
@@ -39,6 +39,9 @@ where
         }),
         ("nack_dead_and_requeue", |q, n| Box::pin(nack_dead_and_requeue(q, n))),
         ("extend_keeps_the_lease", |q, n| Box::pin(extend_keeps_the_lease(q, n))),
+        ("ack_many_acks_held_leases_only", |q, n| {
+            Box::pin(ack_many_acks_held_leases_only(q, n))
+        }),
         ("stale_leases_are_refused", |q, n| {
             Box::pin(stale_leases_are_refused(q, n))
         }),
@@ -287,6 +290,30 @@ async fn extend_keeps_the_lease(q: Arc<dyn Queue>, n: String) {
     );
     q.ack(&n, &d.lease).await.unwrap();
     assert!(is_conflict(&q.extend(&n, &d.lease, Duration::from_secs(1)).await));
+}
+
+async fn ack_many_acks_held_leases_only(q: Arc<dyn Queue>, n: String) {
+    for i in 0..3 {
+        q.push(&n, NewMessage::new(json!(i))).await.unwrap();
+    }
+    let got = claim(&q, &n, 3, LONG).await;
+    assert_eq!(got.len(), 3);
+    let leases = vec![
+        got[0].lease.clone(),
+        got[1].lease.clone(),
+        "nonsense".to_string(),
+        got[1].lease.clone(),
+    ];
+    assert_eq!(
+        q.ack_many(&n, &leases).await.unwrap(),
+        vec![true, true, false, false],
+        "held leases are acked once; a made-up or already acked one is not"
+    );
+    let s = q.stats(&n).await.unwrap();
+    assert_eq!((s.ready, s.leased), (0, 1), "the third message is still leased");
+    assert!(is_conflict(&q.ack(&n, &got[0].lease).await), "an acked message is gone");
+    assert_eq!(q.ack_many(&n, &[]).await.unwrap(), Vec::<bool>::new());
+    q.ack(&n, &got[2].lease).await.unwrap();
 }
 
 async fn stale_leases_are_refused(q: Arc<dyn Queue>, n: String) {
