@@ -235,6 +235,9 @@ pub async fn queue(app: &App, caller: &Caller, name: &str) -> Result<Queue, Erro
     })
 }
 
+/// The longest window of [`throughput`]: a day.
+pub const MAX_THROUGHPUT_MINUTES: u32 = 1440;
+
 /// The queue's completions and failures per minute over the last `minutes` (1–1440).
 pub async fn throughput(
     app: &App,
@@ -243,7 +246,7 @@ pub async fn throughput(
     minutes: u32,
 ) -> Result<Vec<keel_jobs::Throughput>, Error> {
     guard(caller, Op::Read, Some(queue))?;
-    if !(1..=1440).contains(&minutes) {
+    if !(1..=MAX_THROUGHPUT_MINUTES).contains(&minutes) {
         return Err(Error::field(
             "minutes",
             "validation_out_of_range",

@@ -478,6 +478,18 @@ async fn bad_input_is_4xx_naming_the_field() {
     assert!(r.json["data"]["state"]["message"].as_str().unwrap().contains("waiting"));
     assert_field(&get(&app, "/api/queues/q/jobs?page=0", &su).await, "page");
     assert_field(&get(&app, "/api/queues/q/jobs?perPage=1000", &su).await, "perPage");
+    for minutes in ["0", "1441", "an%20hour"] {
+        let r = get(&app, &format!("/api/queues/q/throughput?minutes={minutes}"), &su).await;
+        assert_field(&r, "minutes");
+        assert!(
+            r.json["data"]["minutes"]["message"].as_str().unwrap().contains("1440"),
+            "{}",
+            r.text
+        );
+    }
+    let r = get(&app, "/api/queues/q/throughput?minutes=5", &su).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["items"].as_array().map(Vec::len), Some(5), "one item a minute");
 
     let r = post(&app, "/api/queues/q/jobs", &su, json!({"name": "x", "delayMs": -5})).await;
     assert_field(&r, "delayMs");

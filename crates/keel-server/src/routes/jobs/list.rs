@@ -60,7 +60,8 @@ fn parse_query(query: &str) -> ApiResult<(JobFilter, u32, u32)> {
     Ok((filter, page, per_page))
 }
 
-fn parse_number(field: &str, raw: &str, max: u32) -> ApiResult<u32> {
+/// A whole number from 1 to `max` in query parameter `field`, or a 400 naming it.
+pub(super) fn parse_number(field: &str, raw: &str, max: u32) -> ApiResult<u32> {
     match raw.trim().parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::field(

@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::to_json;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::request::{form_pairs, Caller};
 use crate::state::AppState;
 use keel_app::jobs;
@@ -28,13 +28,7 @@ pub(super) async fn throughput(
     let mut minutes = 60;
     for (k, v) in form_pairs(uri.query().unwrap_or("")) {
         if k == "minutes" {
-            minutes = v.trim().parse::<u32>().map_err(|_| {
-                ApiError::field(
-                    "minutes",
-                    "validation_out_of_range",
-                    "minutes must be a whole number from 1 to 1440.",
-                )
-            })?;
+            minutes = super::list::parse_number("minutes", &v, jobs::MAX_THROUGHPUT_MINUTES)?;
         }
     }
     let items = jobs::throughput(&state, &caller, &queue, minutes).await?;
