@@ -132,12 +132,6 @@ pub trait Dialect: Send + Sync + 'static {
     fn for_update(&self) -> &'static str {
         ""
     }
-    /// A statement that lets the current transaction's commit return before its WAL flush
-    /// (for writes a crash may lose without harm, such as a job claim); `None` if the engine
-    /// has no such setting.
-    fn relaxed_commit(&self) -> Option<&'static str> {
-        None
-    }
     /// `sql` with every `$N` placeholder written as this dialect's (statements written once
     /// for every engine; `$` must not occur in them otherwise).
     fn numbered(&self, sql: &str) -> String {
@@ -364,6 +358,22 @@ pub trait Engine: Send + Sync + 'static {
     /// records store's sake override it; the default is `begin`.
     async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
         self.begin().await
+    }
+    /// Runs one statement that writes, as a transaction of its own beside other writers
+    /// (like [`Engine::begin_concurrent`]); returns the rows it returns (`RETURNING`).
+    /// Engines that commit a lone statement themselves do it in one round trip; the default
+    /// wraps it in `begin_concurrent` and `commit`.
+    async fn write_one(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut tx = self.begin_concurrent().await?;
+        let rows = tx.fetch_all(sql, params).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+    /// A [`Engine::begin_concurrent`] transaction for writes a crash may lose without harm
+    /// (a job claim: lost, the job is delivered again): its commit may return before the
+    /// engine's log is flushed. Engines without such a setting give `begin_concurrent`'s.
+    async fn begin_relaxed(&self) -> Result<Box<dyn Tx>> {
+        self.begin_concurrent().await
     }
     /// Housekeeping the writer should do between transactions (SQLite: rewind a large WAL).
     /// Called by busy writers such as the group-commit task; the default does nothing.

@@ -115,64 +115,42 @@ impl JobStore {
     async fn complete_many_now(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
         let now = now_ms();
         let mut done = std::collections::HashMap::with_capacity(items.len());
-        let mut tx = self.begin().await?;
-        // One statement per chunk: `UPDATE … FROM (VALUES (id, lease, result), …)` (the
-        // columns of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
-        if !self.dialect().update_returning() {
-            // No `UPDATE … FROM … RETURNING` (MariaDB): one locked update per job, still
-            // one transaction and one commit.
-            for (id, lease, result) in items {
-                let json = match result {
-                    Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
-                    None => None,
-                };
-                let rows = self
-                    .update_returning(
-                        tx.as_mut(),
-                        "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
-                         finished_at = $1, updated_at = $1",
-                        "id = $2 AND lease_token = $3 AND state = 'active' AND lease_expires_at > $1",
-                        &[json!(now), json!(id), json!(lease), opt(json)],
-                    )
-                    .await?;
-                for row in rows {
-                    let job = job_from_row(&row)?;
-                    done.insert(job.id.clone(), job);
-                }
-            }
-        }
-        let chunks = if self.dialect().update_returning() { items } else { &[] };
-        for chunk in chunks.chunks(COMPLETE_CHUNK) {
-            let mut values = String::with_capacity(chunk.len() * 16);
-            for i in 0..chunk.len() {
-                let p = 2 + 3 * i;
-                if i > 0 {
-                    values.push_str(", ");
-                }
-                values.push_str(&format!("(${p}, ${}, ${})", p + 1, p + 2));
-            }
-            let sql = format!(
-                "UPDATE keel_jobs SET state = 'completed', result = c.column3, lease_token = NULL, \
-                 lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM (VALUES {values}) AS c \
-                 WHERE keel_jobs.id = c.column1 AND keel_jobs.lease_token = c.column2 \
-                 AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
-                *QUALIFIED_JOB_COLUMNS
-            );
-            let mut params = Vec::with_capacity(1 + 3 * chunk.len());
-            params.push(json!(now));
-            for (id, lease, result) in chunk {
-                let json = match result {
-                    Some(v) => Some(serde_json::to_string(v).map_err(Error::internal)?),
-                    None => None,
-                };
-                params.extend([json!(id), json!(lease), opt(json)]);
-            }
-            for row in self.rows(tx.as_mut(), &sql, &params).await? {
+        let mut keep = |rows: Vec<Row>| -> Result<()> {
+            for row in rows {
                 let job = job_from_row(&row)?;
                 done.insert(job.id.clone(), job);
             }
+            Ok(())
+        };
+        if self.dialect().update_returning() && items.len() <= COMPLETE_CHUNK {
+            // One statement, committed on its own (one round trip where the engine allows).
+            let (sql, params) = complete_statement(items, now)?;
+            keep(self.write(&sql, &params).await?)?;
+        } else {
+            let mut tx = self.begin().await?;
+            if self.dialect().update_returning() {
+                for chunk in items.chunks(COMPLETE_CHUNK) {
+                    let (sql, params) = complete_statement(chunk, now)?;
+                    keep(self.rows(tx.as_mut(), &sql, &params).await?)?;
+                }
+            } else {
+                // No `UPDATE … FROM … RETURNING` (MariaDB): one locked update per job, still
+                // one transaction and one commit.
+                for (id, lease, result) in items {
+                    let rows = self
+                        .update_returning(
+                            tx.as_mut(),
+                            "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
+                             finished_at = $1, updated_at = $1",
+                            "id = $2 AND lease_token = $3 AND state = 'active' AND lease_expires_at > $1",
+                            &[json!(now), json!(id), json!(lease), opt(result_text(result)?)],
+                        )
+                        .await?;
+                    keep(rows)?;
+                }
+            }
+            tx.commit().await.map_err(db)?;
         }
-        tx.commit().await.map_err(db)?;
         Ok(items
             .iter()
             .map(|(id, _, _)| done.remove(id).ok_or_else(stale_job_lease))
@@ -287,4 +265,39 @@ pub(crate) async fn fail_attempt(
         .update_returning(tx, &set, "id = $6 AND lease_token = $7 AND state = 'active'", &params)
         .await?;
     rows.first().map(job_from_row).transpose()
+}
+
+/// A job's result as stored (JSON text), if it has one.
+fn result_text(result: &Option<Value>) -> Result<Option<String>> {
+    result
+        .as_ref()
+        .map(|v| serde_json::to_string(v).map_err(Error::internal))
+        .transpose()
+}
+
+/// One statement completing `chunk` (at most [`COMPLETE_CHUNK`] jobs), for engines with
+/// `UPDATE … FROM … RETURNING`: `UPDATE … FROM (VALUES (id, lease, result), …)` (the columns
+/// of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
+fn complete_statement(chunk: &[(String, String, Option<Value>)], now: i64) -> Result<(String, Vec<Value>)> {
+    let mut values = String::with_capacity(chunk.len() * 16);
+    for i in 0..chunk.len() {
+        let p = 2 + 3 * i;
+        if i > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!("(${p}, ${}, ${})", p + 1, p + 2));
+    }
+    let sql = format!(
+        "UPDATE keel_jobs SET state = 'completed', result = c.column3, lease_token = NULL, \
+         lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM (VALUES {values}) AS c \
+         WHERE keel_jobs.id = c.column1 AND keel_jobs.lease_token = c.column2 \
+         AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
+        *QUALIFIED_JOB_COLUMNS
+    );
+    let mut params = Vec::with_capacity(1 + 3 * chunk.len());
+    params.push(json!(now));
+    for (id, lease, result) in chunk {
+        params.extend([json!(id), json!(lease), opt(result_text(result)?)]);
+    }
+    Ok((sql, params))
 }

@@ -52,15 +52,12 @@ impl JobStore {
             }
         }
         let now = now_ms();
-        let mut boxed = self.begin().await?;
+        // A claim need not wait for its log flush: a claim lost in a crash only puts the
+        // job back to waiting, and it is delivered again (at-least-once either way).
+        // Completions and enqueues stay synchronous.
+        let mut boxed = self.engine.begin_relaxed().await.map_err(db)?;
         let tx = boxed.as_mut();
-        if let Some(relaxed) = self.dialect().relaxed_commit() {
-            // A claim need not wait for its WAL flush: a claim lost in a crash only puts the
-            // job back to waiting, and it is delivered again (at-least-once either way).
-            // Completions and enqueues stay synchronous.
-            self.exec(tx, relaxed, &[]).await?;
-        }
-        let Some((settings, mut rate_window, mut rate_count)) = self.queue_row(tx, queue, false).await? else {
+        let Some((settings, mut rate_window, mut rate_count, expired)) = self.claim_view(tx, queue, now).await? else {
             return Ok(Vec::new());
         };
         if settings.paused {
@@ -77,7 +74,9 @@ impl JobStore {
         } else {
             settings
         };
-        self.reap_expired(tx, Some(queue), now, 100).await?;
+        if expired {
+            self.reap_expired(tx, Some(queue), now, 100).await?;
+        }
 
         let mut n = opts.max as i64;
         if let Some(limit) = settings.concurrency {
@@ -175,6 +174,30 @@ impl JobStore {
         );
         let rows = self.rows(tx, &sql, &[json!(queue)]).await?;
         rows.first().map(queue_settings_of).transpose()
+    }
+
+    /// What a claim reads first, in one statement: the queue's settings and rate counters,
+    /// and whether any of its active jobs' leases expired by `now` (only then is it reaped).
+    async fn claim_view(
+        &self,
+        tx: &mut dyn Tx,
+        queue: &str,
+        now: i64,
+    ) -> Result<Option<(QueueSettings, i64, i64, bool)>> {
+        let rows = self
+            .rows(
+                tx,
+                "SELECT settings, rate_window, rate_count, CASE WHEN EXISTS (SELECT 1 FROM keel_jobs \
+                 WHERE state = 'active' AND lease_expires_at <= $2 AND queue = $1) THEN 1 ELSE 0 END AS expired \
+                 FROM keel_job_queues WHERE name = $1",
+                &[json!(queue), json!(now)],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (settings, window, count) = queue_settings_of(row)?;
+        Ok(Some((settings, window, count, int(row, "expired")? != 0)))
     }
 
     /// The queue's settings and rate counters outside a transaction.

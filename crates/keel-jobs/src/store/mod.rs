@@ -191,10 +191,8 @@ impl JobStore {
 
     /// One statement returning rows, in a transaction of its own.
     pub(crate) async fn write(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let mut tx = self.begin().await?;
-        let rows = self.rows(tx.as_mut(), sql, params).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(rows)
+        let sql = self.dialect().numbered(sql);
+        self.engine.write_one(&sql, params).await.map_err(db)
     }
 
     /// Checks the engine answers.

@@ -60,10 +60,6 @@ impl Dialect for PgDialect {
         " FOR UPDATE"
     }
 
-    fn relaxed_commit(&self) -> Option<&'static str> {
-        Some("SET LOCAL synchronous_commit = off")
-    }
-
     /// Elements as text (`value`), in a `LATERAL` subquery so it may name columns of the
     /// rows before it in the same `FROM`.
     fn json_each(&self, expr: &str) -> String {

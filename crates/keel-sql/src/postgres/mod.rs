@@ -94,6 +94,12 @@ impl Engine for PgEngine {
         rows.iter().map(codec::decode_row).collect()
     }
 
+    /// PostgreSQL commits a statement sent outside a transaction by itself: one round trip
+    /// instead of `BEGIN`, the statement and `COMMIT`.
+    async fn write_one(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.fetch_all(sql, params).await
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let mut tx = self.pool.begin().await.map_err(error::map)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
@@ -112,6 +118,21 @@ impl Engine for PgEngine {
     /// A plain transaction, without the records store's write lock.
     async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(error::map)?;
+        Ok(Box::new(PgTx {
+            tx,
+            failed: false,
+            ddl: false,
+            generation: self.generation.clone(),
+        }))
+    }
+
+    /// One round trip: `BEGIN` and `SET LOCAL synchronous_commit = off` in one simple query.
+    async fn begin_relaxed(&self) -> Result<Box<dyn Tx>> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(error::map)?;
         Ok(Box::new(PgTx {
             tx,
             failed: false,
