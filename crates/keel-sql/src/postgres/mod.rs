@@ -68,6 +68,16 @@ impl PgEngine {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A transaction of this engine's, tracking failures and schema changes.
+    fn wrap(&self, tx: Transaction<'static, Postgres>) -> Box<dyn Tx> {
+        Box::new(PgTx {
+            tx,
+            failed: false,
+            ddl: false,
+            generation: self.generation.clone(),
+        })
+    }
 }
 
 #[async_trait]
@@ -107,23 +117,13 @@ impl Engine for PgEngine {
             .execute(&mut *tx)
             .await
             .map_err(error::map)?;
-        Ok(Box::new(PgTx {
-            tx,
-            failed: false,
-            ddl: false,
-            generation: self.generation.clone(),
-        }))
+        Ok(self.wrap(tx))
     }
 
     /// A plain transaction, without the records store's write lock.
     async fn begin_concurrent(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(error::map)?;
-        Ok(Box::new(PgTx {
-            tx,
-            failed: false,
-            ddl: false,
-            generation: self.generation.clone(),
-        }))
+        Ok(self.wrap(tx))
     }
 
     /// One round trip: `BEGIN` and `SET LOCAL synchronous_commit = off` in one simple query.
@@ -133,12 +133,7 @@ impl Engine for PgEngine {
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await
             .map_err(error::map)?;
-        Ok(Box::new(PgTx {
-            tx,
-            failed: false,
-            ddl: false,
-            generation: self.generation.clone(),
-        }))
+        Ok(self.wrap(tx))
     }
 
     async fn ping(&self) -> Result<()> {
