@@ -127,6 +127,14 @@ pub trait Dialect: Send + Sync + 'static {
     fn skip_locked(&self) -> &'static str {
         ""
     }
+    /// A condition, always true, that a statement run on its own (`Engine::write_one`) adds
+    /// to its `WHERE` so its commit need not wait for the log flush, as `begin_relaxed` does
+    /// for a transaction (PostgreSQL: `set_config('synchronous_commit', 'off', true)`, local
+    /// to the statement's implicit transaction); empty where commits have no such setting.
+    /// For writes that losing in an OS crash only repeats (a job claim).
+    fn relaxed_commit_condition(&self) -> &'static str {
+        ""
+    }
     /// What ends a `SELECT` so it locks the rows it reads until the transaction ends
     /// (`FOR UPDATE`); empty where one writer runs at a time.
     fn for_update(&self) -> &'static str {

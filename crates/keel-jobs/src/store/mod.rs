@@ -12,7 +12,8 @@
 //! job's state, its lease, its unique key and its counts change in one transaction. On
 //! PostgreSQL and MariaDB the claim's `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
-//! which serializes that queue's claims across processes. Its transactions run beside each
+//! which serializes that queue's claims across processes; a queue last read with no limits
+//! is claimed in one statement that holds only while its stored settings are unchanged. Its transactions run beside each
 //! other (`Engine::begin_concurrent`), not behind the records store's write lock. On SQLite
 //! there is one writer, so every write transaction runs alone.
 
@@ -44,6 +45,9 @@ pub struct JobStore {
     pub(crate) engine: Arc<dyn Engine>,
     /// Group commit of concurrent enqueues (`None` in the grouper's own copy).
     grouper: Option<group::Grouper>,
+    /// Queues last read with no limits and not paused: name → their settings as stored
+    /// (a claim of one is a single statement, see `claim.rs`).
+    unlimited: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 /// The columns every job read selects, in `job_from_row`'s order.
@@ -76,7 +80,11 @@ impl JobStore {
                  set [jobs] store to \"embedded\" or \"postgres\", or engines.mysql_url to a MariaDB server.",
             ));
         }
-        let bare = Self { engine, grouper: None };
+        let bare = Self {
+            engine,
+            grouper: None,
+            unlimited: Arc::default(),
+        };
         bare.migrate().await?;
         Ok(Self {
             grouper: Some(group::Grouper::spawn(bare.clone())),

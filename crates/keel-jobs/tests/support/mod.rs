@@ -41,6 +41,7 @@ pub async fn run_all(make: impl Fn() -> futures::future::BoxFuture<'static, JobS
     concurrency_rate_and_pause(make().await).await;
     bulk_is_all_or_none(make().await).await;
     concurrent_claims_each_once(make().await, make().await).await;
+    limits_set_elsewhere_apply_at_once(make().await, make().await).await;
     handlers_run_every_job(make().await).await;
     group_completion(make().await).await;
     concurrent_enqueues(make().await).await;
@@ -509,6 +510,34 @@ async fn concurrent_claims_each_once(a: JobStore, b: JobStore) {
     assert_eq!(all.len(), N, "every job completed exactly once");
     assert_eq!(all.iter().collect::<HashSet<_>>().len(), N);
     assert_eq!(a.counts(&q).await.unwrap().completed, N as u64);
+}
+
+/// A store that has claimed from a queue with no limits (and so claims it in one
+/// statement) obeys a pause or a concurrency limit set by another process at its next claim.
+async fn limits_set_elsewhere_apply_at_once(a: JobStore, b: JobStore) {
+    let q = random_name();
+    a.enqueue(&q, (0..10).map(|i| quick(&format!("j{i}"))).collect())
+        .await
+        .unwrap();
+    assert_eq!(a.claim(&q, &opts(1)).await.unwrap().len(), 1);
+    assert_eq!(a.claim(&q, &opts(1)).await.unwrap().len(), 1, "no limits: claimed");
+    let elsewhere = Jobs::new(b);
+    elsewhere.update_settings(&q, &json!({"paused": true})).await.unwrap();
+    assert!(a.claim(&q, &opts(10)).await.unwrap().is_empty(), "paused elsewhere");
+    elsewhere
+        .update_settings(&q, &json!({"paused": false, "concurrency": 3}))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.claim(&q, &opts(10)).await.unwrap().len(),
+        1,
+        "two active, a limit of three set elsewhere"
+    );
+    elsewhere
+        .update_settings(&q, &json!({"concurrency": null}))
+        .await
+        .unwrap();
+    assert_eq!(a.claim(&q, &opts(10)).await.unwrap().len(), 7, "the limit lifted");
 }
 
 /// Claims one job of `q`, polling until its retry or backoff time comes (at most 10 s).

@@ -56,6 +56,10 @@ impl Dialect for PgDialect {
         " FOR UPDATE SKIP LOCKED"
     }
 
+    fn relaxed_commit_condition(&self) -> &'static str {
+        " AND set_config('synchronous_commit', 'off', true) = 'off'"
+    }
+
     fn for_update(&self) -> &'static str {
         " FOR UPDATE"
     }
