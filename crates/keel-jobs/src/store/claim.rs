@@ -228,8 +228,9 @@ impl JobStore {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let (settings, window, count) = queue_settings_of(row)?;
         let stored = text(row, "settings")?;
+        let settings = settings_of(&stored);
+        let (window, count) = (int(row, "rate_window")?, int(row, "rate_count")?);
         Ok(Some(((settings, stored), window, count, int(row, "expired")? != 0)))
     }
 
@@ -246,8 +247,13 @@ impl JobStore {
 }
 
 fn queue_settings_of(row: &keel_sql::Row) -> Result<(QueueSettings, i64, i64)> {
-    let settings = serde_json::from_str(&text(row, "settings")?).unwrap_or_default();
+    let settings = settings_of(&text(row, "settings")?);
     Ok((settings, int(row, "rate_window")?, int(row, "rate_count")?))
+}
+
+/// A queue's stored settings (the defaults where they do not parse).
+fn settings_of(stored: &str) -> QueueSettings {
+    serde_json::from_str(stored).unwrap_or_default()
 }
 
 /// What a claim sets on each row it claims (`$1` token prefix, `$2` now, `$3` worker).

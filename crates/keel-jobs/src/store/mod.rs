@@ -13,9 +13,9 @@
 //! PostgreSQL and MariaDB the claim's `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
 //! which serializes that queue's claims across processes; a queue last read with no limits
-//! is claimed in one statement that holds only while its stored settings are unchanged. Its transactions run beside each
-//! other (`Engine::begin_concurrent`), not behind the records store's write lock. On SQLite
-//! there is one writer, so every write transaction runs alone.
+//! is claimed in one statement that holds only while its stored settings are unchanged. Its
+//! transactions run beside each other (`Engine::begin_concurrent`), not behind the records
+//! store's write lock. On SQLite there is one writer, so every write transaction runs alone.
 
 use std::path::Path;
 use std::sync::Arc;
