@@ -60,6 +60,17 @@ pub trait Dialect: Send + Sync + 'static {
     /// `expr`, with the element (as text or number) in a column named `value`.
     /// Used as `FROM {json_each} AS alias` or in a `JOIN`.
     fn json_each(&self, expr: &str) -> String;
+    /// A relation named `alias` with one row per object of the JSON array in `param` (a
+    /// bound text) and one text column per name in `columns` (an object's member of that
+    /// name; NULL where it is missing or null). Used as `FROM {json_rows}`: one statement
+    /// text for any number of rows, so it is prepared once (SQLite's form by default).
+    fn json_rows(&self, param: &str, alias: &str, columns: &[&str]) -> String {
+        let picks: Vec<String> = columns
+            .iter()
+            .map(|c| format!("json_extract(value, '$.{c}') AS {c}"))
+            .collect();
+        format!("(SELECT {} FROM json_each({param})) AS {alias}", picks.join(", "))
+    }
     /// The number of elements of the JSON array in `expr` (0 for null or empty).
     fn json_array_length(&self, expr: &str) -> String;
     /// Extracts `path` (a `$.a.b` JSON path) from the JSON in `expr`, as an SQL scalar.

@@ -55,6 +55,7 @@ pub const CASES: &[(&str, Case)] = cases![
     auth_email_is_case_insensitive,
     text_collation_is_binary,
     params_round_trip,
+    json_rows_read_a_bound_array,
     system_logs_are_purged_by_age,
     realtime_rule_matching,
     a_newer_schema_is_refused,
@@ -968,6 +969,44 @@ async fn text_collation_is_binary(s: Arc<Store>) {
     assert_eq!(titles(&s, "posts", "title = 'a'").await, strs("a"));
     assert_eq!(titles(&s, "posts", "title > 'Z'").await, strs("_ a b é"));
     assert_eq!(titles(&s, "posts", "title ~ 'B'").await, strs("B b"));
+}
+
+/// `Dialect::json_rows`: one row per object of a bound JSON array, each named member as text
+/// (NULL where missing or null), text kept byte for byte.
+async fn json_rows_read_a_bound_array(s: Arc<Store>) {
+    let engine = s.engine();
+    let d = engine.dialect();
+    let sql = format!(
+        "SELECT c.k, c.v FROM {} ORDER BY c.k",
+        d.json_rows(&d.placeholder(1), "c", &["k", "v"])
+    );
+    let list = json!([
+        {"k": "b", "v": "{\"x\":[1,\"é\"]}"},
+        {"k": "a", "v": null},
+        {"k": "c"},
+        {"k": "d", "v": "it's \"quoted\"", "other": 1},
+    ]);
+    let rows = engine.fetch_all(&sql, &[json!(list.to_string())]).await.unwrap();
+    let got: Vec<(Value, Value)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("k").cloned().unwrap_or_default(),
+                r.get("v").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (json!("a"), Value::Null),
+            (json!("b"), json!("{\"x\":[1,\"é\"]}")),
+            (json!("c"), Value::Null),
+            (json!("d"), json!("it's \"quoted\"")),
+        ]
+    );
+    let none = engine.fetch_all(&sql, &[json!("[]")]).await.unwrap();
+    assert!(none.is_empty(), "an empty array is no rows: {none:?}");
 }
 
 async fn params_round_trip(s: Arc<Store>) {

@@ -2,14 +2,11 @@
 //! lease token of its claim and changes the job only while that lease is held.
 
 use keel_core::{Error, Result};
-use keel_sql::{Row, Tx};
+use keel_sql::{Dialect, Row, Tx};
 use serde_json::{json, Value};
 
 use super::{db, int, job_from_row, now_ms, opt, opt_int, opt_text, text, JobStore, JOB_COLUMNS};
 use crate::model::{AttemptError, Backoff, Job, Progress};
-
-/// Jobs completed by one statement of `complete_many` (3 bound values each).
-const COMPLETE_CHUNK: usize = 200;
 
 /// `JOB_COLUMNS`, each prefixed with `keel_jobs.` (for statements that join another table).
 static QUALIFIED_JOB_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -114,42 +111,36 @@ impl JobStore {
 
     async fn complete_many_now(&self, items: &[(String, String, Option<Value>)]) -> Result<Vec<Result<Job>>> {
         let now = now_ms();
-        let mut done = std::collections::HashMap::with_capacity(items.len());
-        let mut keep = |rows: Vec<Row>| -> Result<()> {
-            for row in rows {
-                let job = job_from_row(&row)?;
-                done.insert(job.id.clone(), job);
-            }
-            Ok(())
-        };
-        if self.dialect().update_returning() && items.len() <= COMPLETE_CHUNK {
-            // One statement, committed on its own (one round trip where the engine allows).
-            let (sql, params) = complete_statement(items, now)?;
-            keep(self.write(&sql, &params).await?)?;
+        let rows = if self.dialect().update_returning() {
+            // One statement for the whole group, committed on its own (one round trip where
+            // the engine allows). Its text is the same for any number of jobs, so it is
+            // prepared once per connection.
+            let (sql, params) = complete_statement(self.dialect(), items, now)?;
+            self.write(&sql, &params).await?
         } else {
+            // No `UPDATE … FROM … RETURNING` (MariaDB): one locked update per job, still one
+            // transaction and one commit.
             let mut tx = self.begin().await?;
-            if self.dialect().update_returning() {
-                for chunk in items.chunks(COMPLETE_CHUNK) {
-                    let (sql, params) = complete_statement(chunk, now)?;
-                    keep(self.rows(tx.as_mut(), &sql, &params).await?)?;
-                }
-            } else {
-                // No `UPDATE … FROM … RETURNING` (MariaDB): one locked update per job, still
-                // one transaction and one commit.
-                for (id, lease, result) in items {
-                    let rows = self
-                        .update_returning(
-                            tx.as_mut(),
-                            "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
-                             finished_at = $1, updated_at = $1",
-                            "id = $2 AND lease_token = $3 AND state = 'active' AND lease_expires_at > $1",
-                            &[json!(now), json!(id), json!(lease), opt(result_text(result)?)],
-                        )
-                        .await?;
-                    keep(rows)?;
-                }
+            let mut rows = Vec::with_capacity(items.len());
+            for (id, lease, result) in items {
+                rows.extend(
+                    self.update_returning(
+                        tx.as_mut(),
+                        "state = 'completed', result = $4, lease_token = NULL, lease_expires_at = NULL, \
+                         finished_at = $1, updated_at = $1",
+                        "id = $2 AND lease_token = $3 AND state = 'active' AND lease_expires_at > $1",
+                        &[json!(now), json!(id), json!(lease), opt(result_text(result)?)],
+                    )
+                    .await?,
+                );
             }
             tx.commit().await.map_err(db)?;
+            rows
+        };
+        let mut done = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            done.insert(job.id.clone(), job);
         }
         Ok(items
             .iter()
@@ -275,29 +266,25 @@ fn result_text(result: &Option<Value>) -> Result<Option<String>> {
         .transpose()
 }
 
-/// One statement completing `chunk` (at most [`COMPLETE_CHUNK`] jobs), for engines with
-/// `UPDATE … FROM … RETURNING`: `UPDATE … FROM (VALUES (id, lease, result), …)` (the columns
-/// of a VALUES list are `column1…` in SQLite and PostgreSQL alike).
-fn complete_statement(chunk: &[(String, String, Option<Value>)], now: i64) -> Result<(String, Vec<Value>)> {
-    let mut values = String::with_capacity(chunk.len() * 16);
-    for i in 0..chunk.len() {
-        let p = 2 + 3 * i;
-        if i > 0 {
-            values.push_str(", ");
-        }
-        values.push_str(&format!("(${p}, ${}, ${})", p + 1, p + 2));
-    }
+/// One statement completing every job of `items`, for engines with `UPDATE … FROM …
+/// RETURNING`: the jobs travel as one JSON array of `{id, lease, result}` bound to `$2`
+/// (`Dialect::json_rows`), `$1` is now.
+fn complete_statement(
+    d: &dyn Dialect,
+    items: &[(String, String, Option<Value>)],
+    now: i64,
+) -> Result<(String, Vec<Value>)> {
     let sql = format!(
-        "UPDATE keel_jobs SET state = 'completed', result = c.column3, lease_token = NULL, \
-         lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM (VALUES {values}) AS c \
-         WHERE keel_jobs.id = c.column1 AND keel_jobs.lease_token = c.column2 \
+        "UPDATE keel_jobs SET state = 'completed', result = c.result, lease_token = NULL, \
+         lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM {} \
+         WHERE keel_jobs.id = c.id AND keel_jobs.lease_token = c.lease \
          AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
+        d.json_rows("$2", "c", &["id", "lease", "result"]),
         *QUALIFIED_JOB_COLUMNS
     );
-    let mut params = Vec::with_capacity(1 + 3 * chunk.len());
-    params.push(json!(now));
-    for (id, lease, result) in chunk {
-        params.extend([json!(id), json!(lease), opt(result_text(result)?)]);
+    let mut list = Vec::with_capacity(items.len());
+    for (id, lease, result) in items {
+        list.push(json!({ "id": id, "lease": lease, "result": result_text(result)? }));
     }
-    Ok((sql, params))
+    Ok((sql, vec![json!(now), json!(Value::Array(list).to_string())]))
 }

@@ -77,6 +77,14 @@ impl Dialect for MySqlDialect {
         )
     }
 
+    fn json_rows(&self, param: &str, alias: &str, columns: &[&str]) -> String {
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$.{c}'"))
+            .collect();
+        format!("JSON_TABLE({param}, '$[*]' COLUMNS ({})) AS {alias}", defs.join(", "))
+    }
+
     fn json_array_length(&self, expr: &str) -> String {
         format!(
             "(CASE WHEN JSON_VALID({expr}) THEN (CASE WHEN JSON_TYPE({expr}) = 'ARRAY' \

@@ -74,6 +74,14 @@ impl Dialect for PgDialect {
         )
     }
 
+    fn json_rows(&self, param: &str, alias: &str, columns: &[&str]) -> String {
+        let defs: Vec<String> = columns.iter().map(|c| format!("{c} TEXT")).collect();
+        format!(
+            "json_to_recordset(CAST({param} AS JSON)) AS {alias}({})",
+            defs.join(", ")
+        )
+    }
+
     fn json_array_length(&self, expr: &str) -> String {
         let j = jsonb(expr, "'[]'");
         format!("(CASE WHEN jsonb_typeof({j}) = 'array' THEN jsonb_array_length({j}) ELSE 0 END)")
