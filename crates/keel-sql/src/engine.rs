@@ -71,6 +71,19 @@ pub trait Dialect: Send + Sync + 'static {
             .collect();
         format!("(SELECT {} FROM json_each({param})) AS {alias}", picks.join(", "))
     }
+    /// With a join on `json_rows(param, …)` by its member `key` to `column`, an extra
+    /// condition that keeps the planner on `column`'s index, or `None` where the join alone
+    /// does (SQLite drives it from the array). PostgreSQL guesses that any function yields
+    /// 100 rows, so for a table of a few thousand rows a plan reading the whole table looks
+    /// cheaper, and a prepared statement keeps that plan as the table grows.
+    fn json_rows_key(&self, _column: &str, _param: &str, _key: &str) -> Option<String> {
+        None
+    }
+    /// `column IN (subquery)`, written so the planner looks `column` up by its index
+    /// whatever it guesses of the subquery's size (PostgreSQL: an array computed once).
+    fn in_subquery(&self, column: &str, subquery: &str) -> String {
+        format!("{column} IN ({subquery})")
+    }
     /// The number of elements of the JSON array in `expr` (0 for null or empty).
     fn json_array_length(&self, expr: &str) -> String;
     /// Extracts `path` (a `$.a.b` JSON path) from the JSON in `expr`, as an SQL scalar.

@@ -269,16 +269,25 @@ fn result_text(result: &Option<Value>) -> Result<Option<String>> {
 /// One statement completing every job of `items`, for engines with `UPDATE … FROM …
 /// RETURNING`: the jobs travel as one JSON array of `{id, lease, result}` bound to `$2`
 /// (`Dialect::json_rows`), `$1` is now.
+///
+/// It matches a job by id and lease token only: a token is set by a claim and cleared by
+/// every way out of `active`, so it implies the state, and leaving `state = 'active'` out
+/// keeps PostgreSQL's planner off the partial index of leases (which an empty table's
+/// statistics make look cheapest, and which holds every recent lease until a vacuum).
 fn complete_statement(
     d: &dyn Dialect,
     items: &[(String, String, Option<Value>)],
     now: i64,
 ) -> Result<(String, Vec<Value>)> {
+    let by_key = d
+        .json_rows_key("keel_jobs.id", "$2", "id")
+        .map(|c| format!(" AND {c}"))
+        .unwrap_or_default();
     let sql = format!(
         "UPDATE keel_jobs SET state = 'completed', result = c.result, lease_token = NULL, \
          lease_expires_at = NULL, finished_at = $1, updated_at = $1 FROM {} \
-         WHERE keel_jobs.id = c.id AND keel_jobs.lease_token = c.lease \
-         AND keel_jobs.state = 'active' AND keel_jobs.lease_expires_at > $1 RETURNING {}",
+         WHERE keel_jobs.id = c.id AND keel_jobs.lease_token = c.lease{by_key} \
+         AND keel_jobs.lease_expires_at > $1 RETURNING {}",
         d.json_rows("$2", "c", &["id", "lease", "result"]),
         *QUALIFIED_JOB_COLUMNS
     );

@@ -114,7 +114,8 @@ impl JobStore {
         let params = claim_params(queue, opts, now, n);
         let rows = if self.dialect().update_returning() {
             let sql = format!(
-                "UPDATE keel_jobs SET {CLAIM_SET} WHERE seq IN ({due}) RETURNING {}",
+                "UPDATE keel_jobs SET {CLAIM_SET} WHERE {} RETURNING {}",
+                self.dialect().in_subquery("seq", &due),
                 claimed_columns()
             );
             self.rows(tx, &sql, &params).await?
@@ -157,11 +158,11 @@ impl JobStore {
         let mut params = claim_params(queue, opts, now, opts.max as i64);
         params.push(json!(seen));
         let sql = format!(
-            "UPDATE keel_jobs SET {CLAIM_SET} WHERE seq IN ({}) \
+            "UPDATE keel_jobs SET {CLAIM_SET} WHERE {} \
              AND EXISTS (SELECT 1 FROM keel_job_queues WHERE name = $4 AND settings = $6) \
              AND NOT EXISTS (SELECT 1 FROM keel_jobs WHERE state = 'active' AND lease_expires_at <= $2 AND queue = $4){} \
              RETURNING {}",
-            self.due_seqs(),
+            self.dialect().in_subquery("seq", &self.due_seqs()),
             self.dialect().relaxed_commit_condition(),
             claimed_columns()
         );

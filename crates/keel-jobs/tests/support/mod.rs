@@ -376,6 +376,14 @@ async fn expired_lease_is_a_failed_attempt(store: JobStore) {
         matches!(stale, Err(Error::Conflict(_))),
         "the first worker's lease is gone: {stale:?}"
     );
+    let grouped = store
+        .complete_many(&[(id.clone(), c.lease.clone(), None)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(grouped[..], [Err(Error::Conflict(_))]),
+        "nor does a group completion take it: {grouped:?}"
+    );
     store.complete(&id, &again.lease, None).await.unwrap();
 }
 
@@ -388,6 +396,15 @@ async fn cancel_and_retry(store: JobStore) {
         matches!(store.complete(&id, &c.lease, None).await, Err(Error::Conflict(_))),
         "a cancelled job's worker is refused"
     );
+    let grouped = store
+        .complete_many(&[(id.clone(), c.lease.clone(), None)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(grouped[..], [Err(Error::Conflict(_))]),
+        "also in a group completion: {grouped:?}"
+    );
+    assert_eq!(store.get(&id).await.unwrap().unwrap().state, JobState::Cancelled);
     assert!(matches!(store.cancel(&id).await, Err(Error::Conflict(_))));
     let retried = store.retry(&id).await.unwrap();
     assert_eq!((retried.state, retried.attempts), (JobState::Waiting, 0));

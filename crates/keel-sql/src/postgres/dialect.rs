@@ -82,6 +82,17 @@ impl Dialect for PgDialect {
         )
     }
 
+    /// `column = ANY(ARRAY(…))`: the planner reckons such an array small, so the rows are
+    /// looked up by `column`'s index in generic and custom plans alike.
+    fn json_rows_key(&self, column: &str, param: &str, key: &str) -> Option<String> {
+        let keys = format!("SELECT k.{key} FROM {}", self.json_rows(param, "k", &[key]));
+        Some(self.in_subquery(column, &keys))
+    }
+
+    fn in_subquery(&self, column: &str, subquery: &str) -> String {
+        format!("{column} = ANY(ARRAY({subquery}))")
+    }
+
     fn json_array_length(&self, expr: &str) -> String {
         let j = jsonb(expr, "'[]'");
         format!("(CASE WHEN jsonb_typeof({j}) = 'array' THEN jsonb_array_length({j}) ELSE 0 END)")
