@@ -173,11 +173,12 @@ impl Target {
         }
     }
 
-    /// Jobs the engine has not recorded as done yet.
+    /// Jobs the engine has not recorded as done yet (on the store, its depth: the finished
+    /// jobs, which a full count would read too, are not visited).
     async fn unfinished(&self, queue: &str) -> anyhow::Result<u64> {
         Ok(match self {
             Target::Store(j) => {
-                let c = j.store().counts(queue).await?;
+                let c = j.store().depth(queue).await?;
                 c.waiting + c.delayed + c.active + c.failed
             }
             Target::Queue(q) => q.provider().stats(queue).await?.size(),
