@@ -371,8 +371,9 @@ impl JobStore {
                 format!("The schedule's job is invalid: {e}"),
             )
         })?;
-        let mut out = self.enqueue_on(tx, &s.queue, &[new], now).await?;
+        let mut out = self.enqueue_on(tx, &[(s.queue.as_str(), &[new][..])], now).await?;
         out.pop()
+            .and_then(|mut request| request.pop())
             .map(|e| e.job)
             .ok_or_else(|| Error::internal("enqueue returned no job"))
     }

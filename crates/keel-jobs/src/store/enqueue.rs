@@ -3,15 +3,59 @@
 use keel_core::queue::validate_queue_name;
 use keel_core::Result;
 use keel_sql::Tx;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{db, job_from_row, now_ms, opt, JobStore, JOB_COLUMNS};
+use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
 use crate::model::{Job, NewJob, QueueSettings};
 
 /// The defaults of a job enqueued without them.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_PRIORITY: i32 = 5;
+
+/// About how much JSON one insert statement of [`JobStore::enqueue_on`] carries (a payload
+/// holds up to 1 MiB; MariaDB's packets hold 16 MiB by default).
+const INSERT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// The members of a job's row in an insert's JSON array (see [`job_row`]).
+const JOB_ROW_MEMBERS: [&str; 10] = [
+    "id",
+    "queue",
+    "name",
+    "payload",
+    "priority",
+    "run_at",
+    "max_attempts",
+    "backoff",
+    "timeout_ms",
+    "unique_key",
+];
+
+/// A new job with id `id` as one object of an insert's JSON array, and about how many bytes
+/// it takes there.
+fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<(Value, usize)> {
+    let run_at = match (job.run_at, job.delay_ms) {
+        (Some(t), _) => t.timestamp_millis(),
+        (None, Some(d)) => now.saturating_add(d),
+        (None, None) => now,
+    };
+    let backoff = serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?;
+    let payload = serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?;
+    let bytes = payload.len() + backoff.len() + 200;
+    let row = json!({
+        "id": id,
+        "queue": queue,
+        "name": job.name.clone().unwrap_or_else(|| "default".into()),
+        "payload": payload,
+        "priority": i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY)),
+        "run_at": run_at,
+        "max_attempts": i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)),
+        "backoff": backoff,
+        "timeout_ms": job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64,
+        "unique_key": job.unique_key,
+    });
+    Ok((row, bytes))
+}
 
 /// An enqueued job, and whether it is new (`false`: a pending job with its unique key).
 #[derive(Debug, Clone)]
@@ -43,79 +87,117 @@ impl JobStore {
     /// Enqueues validated jobs in a transaction of their own.
     pub(crate) async fn enqueue_alone(&self, queue: &str, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
         let mut tx = self.begin().await?;
-        let out = self.enqueue_on(tx.as_mut(), queue, jobs, now_ms()).await?;
+        let mut out = self.enqueue_on(tx.as_mut(), &[(queue, jobs)], now_ms()).await?;
         tx.commit().await.map_err(db)?;
-        Ok(out)
+        Ok(out.pop().unwrap_or_default())
     }
 
-    /// `enqueue` inside the caller's transaction (jobs already validated).
+    /// `enqueue` of every `(queue, jobs)` request inside the caller's transaction (jobs
+    /// already validated); one answer per request, in order.
+    ///
+    /// Each queue's settings row is made once, then every job goes in with one `INSERT …
+    /// SELECT` over a bound JSON array (`Dialect::json_rows`) per [`INSERT_CHUNK_BYTES`] of
+    /// jobs, so a group of requests costs a few round trips, not one per job. Only the
+    /// unique index on pending jobs' keys can skip a row (ids are fresh): such a job's answer
+    /// is the pending job holding its key, also when that job came earlier in the same call.
     pub(crate) async fn enqueue_on(
         &self,
         tx: &mut dyn Tx,
-        queue: &str,
-        jobs: &[NewJob],
+        requests: &[(&str, &[NewJob])],
         now: i64,
-    ) -> Result<Vec<Enqueued>> {
-        self.ensure_queue(tx, queue, now).await?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let run_at = match (job.run_at, job.delay_ms) {
-                (Some(t), _) => t.timestamp_millis(),
-                (None, Some(d)) => now.saturating_add(d),
-                (None, None) => now,
-            };
-            let backoff =
-                serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?;
-            let payload = serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?;
-            // Only the unique index on pending jobs' keys can refuse a fresh id.
-            let sql = format!(
-                "{} RETURNING {JOB_COLUMNS}",
-                self.dialect().insert_ignoring_duplicates(
-                    "keel_jobs (id, queue, name, payload, state, priority, run_at, attempts, max_attempts, \
-                     backoff, timeout_ms, unique_key, errors, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'waiting', $5, $6, 0, $7, $8, $9, $10, '[]', $11, $11)"
-                )
-            );
-            let params = [
-                json!(keel_core::id::new_id()),
-                json!(queue),
-                json!(job.name.clone().unwrap_or_else(|| "default".into())),
-                json!(payload),
-                json!(i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY))),
-                json!(run_at),
-                json!(i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))),
-                json!(backoff),
-                json!(job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64),
-                opt(job.unique_key.clone()),
-                json!(now),
-            ];
-            let row = self.rows(tx, &sql, &params).await?.into_iter().next();
-            match row {
-                Some(row) => out.push(Enqueued {
-                    job: job_from_row(&row)?,
-                    created: true,
-                }),
-                None => {
-                    // Only the unique index can refuse a fresh id: return the pending job.
-                    let sql = format!(
-                        "SELECT {JOB_COLUMNS} FROM keel_jobs WHERE queue = $1 AND unique_key = $2 \
-                         AND state IN ('waiting', 'active', 'failed')"
-                    );
-                    let rows = self
-                        .rows(tx, &sql, &[json!(queue), opt(job.unique_key.clone())])
-                        .await?;
-                    let row = rows
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| keel_core::Error::internal("jobs store: a unique job vanished"))?;
-                    out.push(Enqueued {
-                        job: job_from_row(&row)?,
-                        created: false,
-                    });
+    ) -> Result<Vec<Vec<Enqueued>>> {
+        let mut queues: Vec<&str> = requests.iter().map(|(q, _)| *q).collect();
+        // One order for every transaction, so two never wait on each other's queue rows.
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
+            self.ensure_queue(tx, queue, now).await?;
+        }
+        let mut ids = Vec::with_capacity(requests.len());
+        let mut made = std::collections::HashMap::new();
+        let mut chunk = Vec::new();
+        let mut chunk_bytes = 0;
+        for (queue, jobs) in requests {
+            let mut request_ids = Vec::with_capacity(jobs.len());
+            for job in jobs.iter() {
+                let id = keel_core::id::new_id();
+                let (row, bytes) = job_row(&id, queue, job, now)?;
+                chunk.push(row);
+                chunk_bytes += bytes;
+                request_ids.push(id);
+                if chunk_bytes >= INSERT_CHUNK_BYTES {
+                    self.insert_jobs(tx, std::mem::take(&mut chunk), now, &mut made).await?;
+                    chunk_bytes = 0;
                 }
             }
+            ids.push(request_ids);
+        }
+        if !chunk.is_empty() {
+            self.insert_jobs(tx, chunk, now, &mut made).await?;
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for ((queue, jobs), request_ids) in requests.iter().zip(ids) {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for (job, id) in jobs.iter().zip(request_ids) {
+                answers.push(match made.remove(&id) {
+                    Some(job) => Enqueued { job, created: true },
+                    None => Enqueued {
+                        job: self.pending_with_key(tx, queue, job.unique_key.as_deref()).await?,
+                        created: false,
+                    },
+                });
+            }
+            out.push(answers);
         }
         Ok(out)
+    }
+
+    /// Inserts `rows` (from [`job_row`]) in one statement, skipping those whose unique key a
+    /// pending job holds; the inserted jobs go into `made` by id.
+    async fn insert_jobs(
+        &self,
+        tx: &mut dyn Tx,
+        rows: Vec<Value>,
+        now: i64,
+        made: &mut std::collections::HashMap<String, Job>,
+    ) -> Result<()> {
+        let d = self.dialect();
+        let int = |c: &str| d.integer_cast(&format!("c.{c}"));
+        // The `WHERE` keeps SQLite from reading the `ON CONFLICT` that follows as a join's `ON`.
+        let sql = format!(
+            "{} RETURNING {JOB_COLUMNS}",
+            d.insert_ignoring_duplicates(&format!(
+                "keel_jobs (id, queue, name, payload, state, priority, run_at, attempts, max_attempts, \
+                 backoff, timeout_ms, unique_key, errors, created_at, updated_at) \
+                 SELECT c.id, c.queue, c.name, c.payload, 'waiting', {}, {}, 0, {}, c.backoff, {}, c.unique_key, \
+                 '[]', $2, $2 FROM {} WHERE c.id IS NOT NULL",
+                int("priority"),
+                int("run_at"),
+                int("max_attempts"),
+                int("timeout_ms"),
+                d.json_rows("$1", "c", &JOB_ROW_MEMBERS),
+            ))
+        );
+        let params = [json!(Value::Array(rows).to_string()), json!(now)];
+        for row in self.rows(tx, &sql, &params).await? {
+            let job = job_from_row(&row)?;
+            made.insert(job.id.clone(), job);
+        }
+        Ok(())
+    }
+
+    /// The pending job of `queue` holding `key` (a job skipped by the unique index).
+    async fn pending_with_key(&self, tx: &mut dyn Tx, queue: &str, key: Option<&str>) -> Result<Job> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM keel_jobs WHERE queue = $1 AND unique_key = $2 \
+             AND state IN ('waiting', 'active', 'failed')"
+        );
+        let rows = self.rows(tx, &sql, &[json!(queue), json!(key)]).await?;
+        let row = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| keel_core::Error::internal("jobs store: a unique job vanished"))?;
+        job_from_row(&row)
     }
 
     /// Creates the queue's settings row with the defaults, if it has none.

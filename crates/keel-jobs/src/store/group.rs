@@ -72,12 +72,9 @@ impl JobStore {
     }
 
     async fn enqueue_together(&self, group: &[Request]) -> Result<Vec<Vec<Enqueued>>> {
-        let now = now_ms();
+        let requests: Vec<(&str, &[NewJob])> = group.iter().map(|r| (r.queue.as_str(), r.jobs.as_slice())).collect();
         let mut tx = self.begin().await?;
-        let mut outs = Vec::with_capacity(group.len());
-        for req in group {
-            outs.push(self.enqueue_on(tx.as_mut(), &req.queue, &req.jobs, now).await?);
-        }
+        let outs = self.enqueue_on(tx.as_mut(), &requests, now_ms()).await?;
         tx.commit().await.map_err(db)?;
         Ok(outs)
     }

@@ -307,6 +307,15 @@ async fn unique_keys(store: JobStore) {
     assert_eq!(newest.id, fourth.job.id, "the newest job with the key");
     let other_queue = store.enqueue(&random_name(), vec![keyed()]).await.unwrap().remove(0);
     assert!(other_queue.created, "keys are per queue");
+    // Within one batch: the first job with a key is added, a later one gets it back.
+    let batch = store
+        .enqueue(&random_name(), vec![keyed(), NewJob::new("plain", json!(2)), keyed()])
+        .await
+        .unwrap();
+    let created: Vec<bool> = batch.iter().map(|e| e.created).collect();
+    assert_eq!(created, [true, true, false]);
+    assert_eq!(batch[2].job.id, batch[0].job.id);
+    assert_eq!(batch[1].job.payload, json!(2), "answers keep the batch's order");
 }
 
 async fn retries_backoff_and_dead(store: JobStore) {
