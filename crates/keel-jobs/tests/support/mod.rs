@@ -385,15 +385,20 @@ async fn expired_lease_is_a_failed_attempt(store: JobStore) {
         matches!(stale, Err(Error::Conflict(_))),
         "the first worker's lease is gone: {stale:?}"
     );
+    group_refuses(&store, &id, &c.lease).await;
+    store.complete(&id, &again.lease, None).await.unwrap();
+}
+
+/// A group completion (what in-process workers use) refuses `lease` of job `id` too.
+async fn group_refuses(store: &JobStore, id: &str, lease: &str) {
     let grouped = store
-        .complete_many(&[(id.clone(), c.lease.clone(), None)])
+        .complete_many(&[(id.to_string(), lease.to_string(), None)])
         .await
         .unwrap();
     assert!(
         matches!(grouped[..], [Err(Error::Conflict(_))]),
-        "nor does a group completion take it: {grouped:?}"
+        "a group completion refuses the lease too: {grouped:?}"
     );
-    store.complete(&id, &again.lease, None).await.unwrap();
 }
 
 async fn cancel_and_retry(store: JobStore) {
@@ -405,14 +410,7 @@ async fn cancel_and_retry(store: JobStore) {
         matches!(store.complete(&id, &c.lease, None).await, Err(Error::Conflict(_))),
         "a cancelled job's worker is refused"
     );
-    let grouped = store
-        .complete_many(&[(id.clone(), c.lease.clone(), None)])
-        .await
-        .unwrap();
-    assert!(
-        matches!(grouped[..], [Err(Error::Conflict(_))]),
-        "also in a group completion: {grouped:?}"
-    );
+    group_refuses(&store, &id, &c.lease).await;
     assert_eq!(store.get(&id).await.unwrap().unwrap().state, JobState::Cancelled);
     assert!(matches!(store.cancel(&id).await, Err(Error::Conflict(_))));
     let retried = store.retry(&id).await.unwrap();
