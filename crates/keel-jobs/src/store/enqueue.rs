@@ -3,7 +3,7 @@
 use keel_core::queue::validate_queue_name;
 use keel_core::Result;
 use keel_sql::Tx;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
 use crate::model::{Job, NewJob, QueueSettings};
@@ -13,8 +13,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_PRIORITY: i32 = 5;
 
-/// About how much JSON one insert statement of [`JobStore::enqueue_on`] carries (a payload
-/// holds up to 1 MiB; MariaDB's packets hold 16 MiB by default).
+/// The most JSON one insert statement of [`JobStore::enqueue_on`] carries, unless its one job
+/// is larger (a payload holds up to 1 MiB; MariaDB's packets hold 16 MiB by default).
 const INSERT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// The members of a job's row in an insert's JSON array (see [`job_row`]).
@@ -31,9 +31,8 @@ const JOB_ROW_MEMBERS: [&str; 10] = [
     "unique_key",
 ];
 
-/// A new job with id `id` as one object of an insert's JSON array, and about how many bytes
-/// it takes there.
-fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<(Value, usize)> {
+/// A new job with id `id` as one object of an insert's JSON array (JSON text).
+fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<String> {
     let run_at = match (job.run_at, job.delay_ms) {
         (Some(t), _) => t.timestamp_millis(),
         (None, Some(d)) => now.saturating_add(d),
@@ -41,7 +40,6 @@ fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<(Value, usiz
     };
     let backoff = serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?;
     let payload = serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?;
-    let bytes = payload.len() + backoff.len() + 200;
     let row = json!({
         "id": id,
         "queue": queue,
@@ -54,7 +52,7 @@ fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<(Value, usiz
         "timeout_ms": job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64,
         "unique_key": job.unique_key,
     });
-    Ok((row, bytes))
+    Ok(row.to_string())
 }
 
 /// An enqueued job, and whether it is new (`false`: a pending job with its unique key).
@@ -115,24 +113,29 @@ impl JobStore {
         }
         let mut ids = Vec::with_capacity(requests.len());
         let mut made = std::collections::HashMap::new();
-        let mut chunk = Vec::new();
-        let mut chunk_bytes = 0;
+        // The JSON array of the next insert, and how many jobs it holds.
+        let mut chunk = String::from("[");
+        let mut in_chunk = 0;
         for (queue, jobs) in requests {
             let mut request_ids = Vec::with_capacity(jobs.len());
             for job in jobs.iter() {
                 let id = keel_core::id::new_id();
-                let (row, bytes) = job_row(&id, queue, job, now)?;
-                chunk.push(row);
-                chunk_bytes += bytes;
-                request_ids.push(id);
-                if chunk_bytes >= INSERT_CHUNK_BYTES {
-                    self.insert_jobs(tx, std::mem::take(&mut chunk), now, &mut made).await?;
-                    chunk_bytes = 0;
+                let row = job_row(&id, queue, job, now)?;
+                if in_chunk > 0 && chunk.len() + row.len() > INSERT_CHUNK_BYTES {
+                    self.insert_jobs(tx, std::mem::replace(&mut chunk, String::from("[")), now, &mut made)
+                        .await?;
+                    in_chunk = 0;
                 }
+                if in_chunk > 0 {
+                    chunk.push(',');
+                }
+                chunk.push_str(&row);
+                in_chunk += 1;
+                request_ids.push(id);
             }
             ids.push(request_ids);
         }
-        if !chunk.is_empty() {
+        if in_chunk > 0 {
             self.insert_jobs(tx, chunk, now, &mut made).await?;
         }
         let mut out = Vec::with_capacity(requests.len());
@@ -152,12 +155,13 @@ impl JobStore {
         Ok(out)
     }
 
-    /// Inserts `rows` (from [`job_row`]) in one statement, skipping those whose unique key a
-    /// pending job holds; the inserted jobs go into `made` by id.
+    /// Inserts the jobs of `array` (an unclosed JSON array of [`job_row`]s) in one statement,
+    /// skipping those whose unique key a pending job holds; the inserted jobs go into `made`
+    /// by id.
     async fn insert_jobs(
         &self,
         tx: &mut dyn Tx,
-        rows: Vec<Value>,
+        mut array: String,
         now: i64,
         made: &mut std::collections::HashMap<String, Job>,
     ) -> Result<()> {
@@ -178,7 +182,8 @@ impl JobStore {
                 d.json_rows("$1", "c", &JOB_ROW_MEMBERS),
             ))
         );
-        let params = [json!(Value::Array(rows).to_string()), json!(now)];
+        array.push(']');
+        let params = [json!(array), json!(now)];
         for row in self.rows(tx, &sql, &params).await? {
             let job = job_from_row(&row)?;
             made.insert(job.id.clone(), job);

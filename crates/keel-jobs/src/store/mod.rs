@@ -10,8 +10,8 @@
 //! The jobs table is itself the queue, as in Oban, River or Solid Queue: a claim is one
 //! `UPDATE … RETURNING` that flips waiting rows to active with a fresh lease token, so a
 //! job's state, its lease, its unique key and its counts change in one transaction. Only an
-//! active job holds a lease token: every way out of `active` (complete, fail, reap, cancel,
-//! retry) clears it, and a group completion relies on that. On
+//! active job holds a lease token: every way out of `active` (complete, fail, reap, cancel)
+//! clears it, and a group completion relies on that. On
 //! PostgreSQL and MariaDB the claim's `SELECT` takes `FOR UPDATE SKIP LOCKED`, so processes never
 //! claim the same row; a queue with a concurrency or rate limit first locks its settings row,
 //! which serializes that queue's claims across processes; a queue last read with no limits

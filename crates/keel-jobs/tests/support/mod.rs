@@ -501,6 +501,17 @@ async fn bulk_is_all_or_none(store: JobStore) {
         store.enqueue("bad queue", vec![quick("x")]).await,
         Err(Error::BadRequest { .. })
     ));
+    // Large payloads that need more than one insert statement (4 MiB of JSON each), with
+    // quotes that the JSON they travel in escapes: all land, in order, byte for byte.
+    let big: Vec<NewJob> = (0..6)
+        .map(|i| NewJob::new("big", json!({ "i": i, "text": "\"q\" ".repeat(150_000) })))
+        .collect();
+    let out = store.enqueue(&q, big.clone()).await.unwrap();
+    assert_eq!(out.len(), 6);
+    for (sent, got) in big.iter().zip(&out) {
+        assert!(got.created);
+        assert_eq!(store.get(&got.job.id).await.unwrap().unwrap().payload, sent.payload);
+    }
 }
 
 async fn concurrent_claims_each_once(a: JobStore, b: JobStore) {
