@@ -54,7 +54,15 @@ pub trait Dialect: Send + Sync + 'static {
     }
     /// Quotes an identifier (`"name"`, doubling embedded quotes).
     fn quote_ident(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
+        let mut out = String::with_capacity(ident.len() + 2);
+        out.push('"');
+        // Names hold no quote but in rare cases: one allocation, no search-and-replace.
+        match ident.contains('"') {
+            true => out.push_str(&ident.replace('"', "\"\"")),
+            false => out.push_str(ident),
+        }
+        out.push('"');
+        out
     }
     /// A table-valued expression that yields one row per element of the JSON array in
     /// `expr`, with the element (as text or number) in a column named `value`.
@@ -500,5 +508,12 @@ mod tests {
             Question.numbered("UPDATE t SET a = $12 || id, b = $2 + x WHERE c = $1 AND d = '$'"),
             "UPDATE t SET a = ?12 || id, b = ?2 + x WHERE c = ?1 AND d = '$'"
         );
+    }
+
+    #[test]
+    fn quote_ident_doubles_every_quote_inside_a_name() {
+        assert_eq!(Question.quote_ident("posts"), "\"posts\"");
+        assert_eq!(Question.quote_ident("a\"b\"\""), "\"a\"\"b\"\"\"\"\"");
+        assert_eq!(Question.quote_ident(""), "\"\"");
     }
 }

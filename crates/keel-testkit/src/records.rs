@@ -769,8 +769,25 @@ async fn sort_random_and_insertion_order(s: Arc<Store>) {
     let mut random = list_by(&s, "posts", "", Some("@random"), "title").await;
     random.sort();
     assert_eq!(random, ["a", "b", "c", "d"]);
-    // An update keeps a record's place.
     let c = s.collection("posts").unwrap();
+    // A page from the middle of a sorted list: the right records, in order.
+    let page = s
+        .list_records(
+            &c,
+            &ListParams {
+                sort: Some("-views,title".into()),
+                per_page: 2,
+                page: 2,
+                ..Default::default()
+            },
+            &guest(),
+            Access::Superuser,
+        )
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.items.iter().filter_map(|r| r.data["title"].as_str()).collect();
+    assert_eq!(got, ["d", "b"]);
+    // An update keeps a record's place.
     let first = s.find_by_field(&c, "title", &json!("c")).await.unwrap().unwrap();
     s.update_record(&c, first.id(), data(json!({"title": "z"})), &guest(), Access::Superuser)
         .await

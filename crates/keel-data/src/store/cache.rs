@@ -1,5 +1,5 @@
 //! The in-memory schema: every collection by id and by (case-insensitive) name, plus the
-//! prepared SQL of the plain one-record read of each collection.
+//! SQL of each collection's plain reads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +15,16 @@ pub(crate) struct Schema {
     pub list: Vec<Arc<Collection>>,
     by_id: HashMap<String, Arc<Collection>>,
     by_name: HashMap<String, Arc<Collection>>,
-    /// Collection id → `SELECT t."id", … FROM "name" t WHERE t."id" = ?1 LIMIT 1`.
-    get_sql: HashMap<String, Arc<str>>,
+    /// Collection id → the SQL of its plain reads.
+    reads: HashMap<String, Reads>,
+}
+
+/// The SQL text every read of one collection starts from, written once per schema.
+pub(crate) struct Reads {
+    /// `SELECT t."id", … FROM "name" t WHERE t."id" = ?1 LIMIT 1`.
+    pub get: Arc<str>,
+    /// `t."id", t."created", …`: every column, in schema order (`rows::select_cols` with `t`).
+    pub cols: Arc<str>,
 }
 
 impl Schema {
@@ -28,13 +36,17 @@ impl Schema {
         for c in &s.list {
             s.by_id.insert(c.id.clone(), c.clone());
             s.by_name.insert(c.name.to_lowercase(), c.clone());
-            let sql = format!(
-                "SELECT {} FROM {} t WHERE t.\"id\" = {} LIMIT 1",
-                super::rows::select_cols(c, "t", dialect),
+            let cols = super::rows::select_cols(c, "t", dialect);
+            let get = format!(
+                "SELECT {cols} FROM {} t WHERE t.\"id\" = {} LIMIT 1",
                 dialect.quote_ident(&c.name),
                 dialect.placeholder(1)
             );
-            s.get_sql.insert(c.id.clone(), Arc::from(sql));
+            let reads = Reads {
+                get: Arc::from(get),
+                cols: Arc::from(cols),
+            };
+            s.reads.insert(c.id.clone(), reads);
         }
         s
     }
@@ -50,13 +62,13 @@ impl Schema {
         self.by_name.get(&name_or_id.to_lowercase()).cloned()
     }
 
-    /// The cached one-record read of a collection, if `c` is the cached collection itself.
-    pub fn get_sql(&self, c: &Collection) -> Option<Arc<str>> {
+    /// The cached reads of a collection, if `c` is the cached collection itself.
+    pub fn reads(&self, c: &Collection) -> Option<&Reads> {
         let cached = self.by_id.get(&c.id)?;
         if !std::ptr::eq(&**cached, c) {
             return None;
         }
-        self.get_sql.get(&c.id).cloned()
+        self.reads.get(&c.id)
     }
 }
 

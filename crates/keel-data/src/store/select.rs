@@ -26,8 +26,8 @@ pub(crate) async fn get(
         Access::Rule(r) if !r.trim().is_empty() => Some(r),
         _ => None,
     };
-    let rows = match (rule, schema.get_sql(c)) {
-        (None, Some(sql)) => store.engine.fetch_point(&sql, &[Value::from(id)]).await?,
+    let rows = match (rule, schema.reads(c)) {
+        (None, Some(reads)) => store.engine.fetch_point(&reads.get, &[Value::from(id)]).await?,
         _ => {
             let mut buf = SqlBuf::new(store.engine.dialect());
             buf.push("SELECT ").push(&select_cols(c, "t", store.engine.dialect()));
@@ -184,7 +184,10 @@ pub(crate) async fn list(
     let page = params.page.max(1);
     let offset = (page - 1).saturating_mul(per_page);
     let table = d.quote_ident(&c.name);
-    let cols = select_cols(c, "t", d);
+    let cols: Arc<str> = match schema.reads(c) {
+        Some(reads) => reads.cols.clone(),
+        None => select_cols(c, "t", d).into(),
+    };
     if let (Some(ranked), None) = (among, params.sort.as_deref()) {
         return by_rank(store, c, &ctx, access, params, ranked, (where_sql, buf), page, per_page).await;
     }
