@@ -126,7 +126,7 @@ async fn publish_schema(mut changes: watch::Receiver<u64>, bus: Arc<dyn EventBus
 }
 
 /// Publishes job lifecycle events; ends when the jobs service is gone.
-async fn publish_jobs(mut events: broadcast::Receiver<JobEvent>, bus: Arc<dyn EventBus>) {
+async fn publish_jobs(mut events: broadcast::Receiver<Arc<JobEvent>>, bus: Arc<dyn EventBus>) {
     loop {
         let event = match events.recv().await {
             Ok(e) => e,
@@ -140,7 +140,7 @@ async fn publish_jobs(mut events: broadcast::Receiver<JobEvent>, bus: Arc<dyn Ev
             Err(broadcast::error::RecvError::Closed) => break,
         };
         let topic = format!("{JOBS_TOPIC}{}", event.job.queue);
-        let payload = match serde_json::to_vec(&event) {
+        let payload = match serde_json::to_vec(&*event) {
             Ok(p) => Bytes::from(p),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot encode a job event for the event bus");

@@ -34,7 +34,9 @@ pub struct JobEvent {
 /// The jobs service. Cheap to share as `Arc<Jobs>`.
 pub struct Jobs {
     store: JobStore,
-    events: broadcast::Sender<JobEvent>,
+    /// Each event is shared (an `Arc`): the channel keeps a slot for each of its 4096 places
+    /// from the start, and a whole `JobEvent` in each came to 2 MB.
+    events: broadcast::Sender<Arc<JobEvent>>,
     /// Schedule ticks this process recorded as missed (`schedule.missed`).
     missed: broadcast::Sender<crate::schedule::MissedTick>,
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
@@ -72,7 +74,7 @@ impl Jobs {
 
     /// Lifecycle events of every job changed through this process (the realtime wiring
     /// publishes them on the event bus as `jobs.<queue>` for every process).
-    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<JobEvent>> {
         self.events.subscribe()
     }
 
@@ -92,10 +94,10 @@ impl Jobs {
 
     fn emit(&self, action: &'static str, job: &Job) {
         metrics::counter!("keel_jobs_total", "queue" => job.queue.clone(), "event" => action).increment(1);
-        let _ = self.events.send(JobEvent {
+        let _ = self.events.send(Arc::new(JobEvent {
             action,
             job: job.clone(),
-        });
+        }));
     }
 
     /// Wakes this process's claims waiting on `queue`, e.g. when another process announced

@@ -259,6 +259,7 @@ async fn probe(app: &App, method: &str, path: &str, token: &str) -> (StatusCode,
 async fn document(app: &App) -> Value {
     let r = app.send(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/json");
     r.json
 }
 

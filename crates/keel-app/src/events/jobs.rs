@@ -8,6 +8,8 @@
 //! burst beyond the service's event buffer (4096) is logged as lost. Record events have no
 //! such gap (they are written in the record's transaction).
 
+use std::sync::Arc;
+
 use keel_jobs::JobEvent;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -32,7 +34,7 @@ pub fn spawn(app: App, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let mut missed = app.jobs.subscribe_missed();
     tokio::spawn(async move {
         loop {
-            let event: JobEvent = tokio::select! {
+            let event: Arc<JobEvent> = tokio::select! {
                 r = missed.recv() => {
                     match r {
                         Ok(tick) => emit_missed(&app, &tick).await,
