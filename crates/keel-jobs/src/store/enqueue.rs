@@ -3,6 +3,7 @@
 use keel_core::queue::validate_queue_name;
 use keel_core::Result;
 use keel_sql::Tx;
+use serde::Serialize;
 use serde_json::json;
 
 use super::{db, job_from_row, now_ms, JobStore, JOB_COLUMNS};
@@ -31,6 +32,22 @@ const JOB_ROW_MEMBERS: [&str; 10] = [
     "unique_key",
 ];
 
+/// One object of an insert's JSON array: borrowed from the job, written straight to text.
+#[derive(Serialize)]
+struct JobRow<'a> {
+    id: &'a str,
+    queue: &'a str,
+    name: &'a str,
+    /// The payload's own JSON text (the column holds text).
+    payload: String,
+    priority: i64,
+    run_at: i64,
+    max_attempts: i64,
+    backoff: String,
+    timeout_ms: i64,
+    unique_key: Option<&'a str>,
+}
+
 /// A new job with id `id` as one object of an insert's JSON array (JSON text).
 fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<String> {
     let run_at = match (job.run_at, job.delay_ms) {
@@ -38,21 +55,19 @@ fn job_row(id: &str, queue: &str, job: &NewJob, now: i64) -> Result<String> {
         (None, Some(d)) => now.saturating_add(d),
         (None, None) => now,
     };
-    let backoff = serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?;
-    let payload = serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?;
-    let row = json!({
-        "id": id,
-        "queue": queue,
-        "name": job.name.clone().unwrap_or_else(|| "default".into()),
-        "payload": payload,
-        "priority": i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY)),
-        "run_at": run_at,
-        "max_attempts": i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)),
-        "backoff": backoff,
-        "timeout_ms": job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64,
-        "unique_key": job.unique_key,
-    });
-    Ok(row.to_string())
+    let row = JobRow {
+        id,
+        queue,
+        name: job.name.as_deref().unwrap_or("default"),
+        payload: serde_json::to_string(&job.payload).map_err(keel_core::Error::internal)?,
+        priority: i64::from(job.priority.unwrap_or(DEFAULT_PRIORITY)),
+        run_at,
+        max_attempts: i64::from(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)),
+        backoff: serde_json::to_string(&job.backoff.unwrap_or_default()).map_err(keel_core::Error::internal)?,
+        timeout_ms: job.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) as i64,
+        unique_key: job.unique_key.as_deref(),
+    };
+    serde_json::to_string(&row).map_err(keel_core::Error::internal)
 }
 
 /// An enqueued job, and whether it is new (`false`: a pending job with its unique key).
@@ -183,7 +198,7 @@ impl JobStore {
             ))
         );
         array.push(']');
-        let params = [json!(array), json!(now)];
+        let params = [serde_json::Value::String(array), json!(now)];
         for row in self.rows(tx, &sql, &params).await? {
             let job = job_from_row(&row)?;
             made.insert(job.id.clone(), job);
