@@ -46,9 +46,12 @@ const BUCKETS: &[f64] = &[
 /// warning and returns the handle of a detached recorder (its `/metrics` output stays empty)
 /// instead of failing the start.
 pub fn install_metrics() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE.get_or_init(install_recorder).clone()
+    RECORDER.get_or_init(install_recorder).clone()
 }
+
+/// The handle [`install_metrics`] returns; set once the global recorder is (or could not be)
+/// installed, after which the global recorder never changes.
+static RECORDER: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
 
 fn install_recorder() -> PrometheusHandle {
     let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
@@ -222,13 +225,18 @@ fn header_text(req: &Request, name: header::HeaderName) -> String {
 async fn record_metrics(req: Request, next: Next) -> axum::response::Response {
     let start = Instant::now();
     let method = method_label(req.method());
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    // `MatchedPath` holds its template in an `Arc`: cloned, not copied.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    let route = route.unwrap_or_else(|| "unmatched".to_owned());
-    let status = resp.status().as_u16().to_string();
-    let labels = [("method", method.to_owned()), ("route", route), ("status", status)];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let installed = RECORDER.get().is_some();
+    crate::metrics::requests::record(
+        installed,
+        method,
+        route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }
 

@@ -194,3 +194,57 @@ async fn public_mode_needs_nothing() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains("# HELP"));
 }
+
+/// The value of `keel_http_requests_total` for the GET `route` answered with `status` in a
+/// scrape (0 before its first request).
+fn requests_total(body: &str, route: &str, status: u16) -> u64 {
+    let series = format!("keel_http_requests_total{{method=\"GET\",route=\"{route}\",status=\"{status}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn every_request_is_counted_under_its_route_and_status() {
+    let app = app_with(protected()).await;
+    let su = app.superuser().await;
+    let route = "/api/collections/{collection}/records/{id}";
+    let before = scrape(&app, None, Some(&su)).await.text();
+    // The same route with two statuses, each asked several times: the first request of a
+    // (route, status) registers its series, the later ones must still be counted.
+    for _ in 0..3 {
+        let r = app
+            .send(
+                Method::GET,
+                "/api/collections/users/records/nosuchrecord12",
+                Some(&su),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    }
+    let (record, _) = app.auth_record("users", "counted@example.com", "userpassword").await;
+    for _ in 0..2 {
+        let uri = format!("/api/collections/users/records/{}", record.id());
+        let r = app.send(Method::GET, &uri, Some(&su), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let after = scrape(&app, None, Some(&su)).await.text();
+    // Other tests of this binary share the recorder but never read a record by id.
+    assert_eq!(
+        requests_total(&after, route, 404) - requests_total(&before, route, 404),
+        3,
+        "{after}"
+    );
+    assert_eq!(
+        requests_total(&after, route, 200) - requests_total(&before, route, 200),
+        2,
+        "{after}"
+    );
+    assert!(
+        after.contains(&format!(
+            "keel_http_request_duration_seconds_count{{method=\"GET\",route=\"{route}\",status=\"404\"}}"
+        )),
+        "{after}"
+    );
+}

@@ -9,6 +9,7 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit}
 use crate::state::AppState;
 
 mod process;
+pub(crate) mod requests;
 
 /// Gauge: the unfinished jobs of a queue, labelled `queue` and `state` (`waiting`, `delayed`,
 /// `active`, `failed` = a retry is due).
