@@ -4,12 +4,13 @@
 # request logs on and off. See docs/BENCHMARKS.md ("Request logs on and off").
 #
 # usage: bench/callgrind.sh [--keel PATH] [--request-logs on|off] [--workload view|list]
-#                           [--requests 2000] [--out DIR]
+#                           [--requests 2000] [--out DIR] [--browser-headers]
 # Seeds a fresh data dir (bench/seed.py), starts `keel serve` under callgrind, sends 300
 # unmeasured requests, zeroes the counters, sends --requests requests one after another on one
 # keep-alive connection, waits for the request-log writer's batch (250 ms; 3 s under
 # valgrind), dumps, and prints `instructions_per_request`. The dump stays in --out for
-# `callgrind_annotate`.
+# `callgrind_annotate`. --browser-headers sends the eleven headers a browser's fetch sends
+# (user agent, accepts, origin, referer, sec-fetch-*, …) instead of Python's two.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +19,7 @@ LOGS=on
 WORKLOAD=view
 REQUESTS=2000
 OUT=""
+HEADERS=plain
 while (($#)); do
   case "$1" in
     --keel) KEEL_BIN="${2:?}"; shift 2 ;;
@@ -25,6 +27,7 @@ while (($#)); do
     --workload) WORKLOAD="${2:?}"; shift 2 ;;
     --requests) REQUESTS="${2:?}"; shift 2 ;;
     --out) OUT="${2:?}"; shift 2 ;;
+    --browser-headers) HEADERS=browser; shift ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -49,19 +52,35 @@ wait_up() {
 }
 
 drive() { # drive N: N requests of the workload on one keep-alive connection
-  python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" <<'PY'
+  python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" "$HEADERS" <<'PY'
 import http.client, sys
 port, n, ids_file, workload = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ids = [l.strip() for l in open(ids_file) if l.strip()]
+headers = {}
+if sys.argv[5] == "browser":
+    # What a browser's fetch() from a web app on another origin sends (no cookies).
+    headers = {
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "Accept": "*/*",
+        "Accept-Language": "en-US,en;q=0.9",
+        "Origin": "http://localhost:5173",
+        "Referer": "http://localhost:5173/",
+        "Sec-Fetch-Dest": "empty",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Site": "same-site",
+        "Sec-Ch-Ua": '"Chromium";v="131", "Not_A Brand";v="24"',
+        "Sec-Ch-Ua-Mobile": "?0",
+        "Sec-Ch-Ua-Platform": '"Linux"',
+    }
 conn = http.client.HTTPConnection("127.0.0.1", port)
 for i in range(n):
     if workload == "view":
-        conn.request("GET", "/api/collections/items/records/" + ids[i % len(ids)])
+        conn.request("GET", "/api/collections/items/records/" + ids[i % len(ids)], headers=headers)
     else:
         # the wrk list workload's request (bench/wrk/list.lua): 50 matches, a page of 20
         x = (i * 7919) % 9950
         conn.request("GET", "/api/collections/items/records?filter=%28n%3E%3D" + str(x)
-                     + "%26%26n%3C" + str(x + 50) + "%29&perPage=20&skipTotal=1")
+                     + "%26%26n%3C" + str(x + 50) + "%29&perPage=20&skipTotal=1", headers=headers)
     r = conn.getresponse()
     r.read()
     if r.status != 200:

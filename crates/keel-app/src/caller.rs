@@ -101,7 +101,7 @@ impl Caller {
         &self,
         method: &str,
         query: serde_json::Map<String, Value>,
-        headers: serde_json::Map<String, Value>,
+        headers: keel_data::RequestHeaders,
         body: serde_json::Map<String, Value>,
     ) -> RequestInfo {
         RequestInfo {

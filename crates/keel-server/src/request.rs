@@ -130,7 +130,16 @@ pub fn request_info(
                 .collect::<Map<String, Value>>()
         })
         .unwrap_or_default();
-    let headers = headers
+    // Made into `@request.headers` only if a rule or filter reads them (most never do).
+    let raw = headers.clone();
+    let headers = keel_data::RequestHeaders::lazy(move || headers_json(&raw));
+    caller.request_info(method.as_str(), query, headers, body)
+}
+
+/// `@request.headers`: every header but `Authorization` and `Cookie`, its name lower-cased
+/// with `-` turned into `_`; values that are not visible ASCII are left out.
+fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
+    headers
         .iter()
         .filter(|(name, _)| *name != axum::http::header::AUTHORIZATION && *name != axum::http::header::COOKIE)
         .filter_map(|(name, v)| {
@@ -139,8 +148,7 @@ pub fn request_info(
                 Value::String(v.to_str().ok()?.to_string()),
             ))
         })
-        .collect();
-    caller.request_info(method.as_str(), query, headers, body)
+        .collect()
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings).

@@ -412,3 +412,56 @@ async fn the_only_superuser_cannot_be_deleted() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
+
+/// `GET uri` with the header `X-Token: token` when given.
+async fn get_with_token_header(app: &App, uri: &str, token: Option<&str>) -> common::Resp {
+    let mut req = axum::http::Request::builder().uri(uri);
+    if let Some(t) = token {
+        req = req.header("x-token", t);
+    }
+    app.raw(req.body(axum::body::Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn rules_and_filters_read_request_headers() {
+    let app = App::new().await;
+    app.create_collection(json!({
+        "name": "notes", "type": "base",
+        "fields": [{"name": "title", "type": "text"}],
+        "listRule": "@request.headers.x_token = 'letmein'",
+        "viewRule": "@request.headers.x_token = 'letmein'"
+    }))
+    .await;
+    app.create_collection(json!({
+        "name": "open", "type": "base",
+        "fields": [{"name": "title", "type": "text"}],
+        "listRule": "", "viewRule": ""
+    }))
+    .await;
+    let note = app.insert("notes", json!({"title": "n"})).await;
+    app.insert("open", json!({"title": "o"})).await;
+
+    // A rule reading a header: the list filters, the view is a 404, unless the header says so.
+    let r = get_with_token_header(&app, "/api/collections/notes/records", Some("letmein")).await;
+    assert_eq!(r.json["totalItems"], 1, "{}", r.text());
+    for token in [None, Some("wrong")] {
+        let r = get_with_token_header(&app, "/api/collections/notes/records", token).await;
+        assert_eq!(r.json["totalItems"], 0, "{}", r.text());
+    }
+    let view = format!("/api/collections/notes/records/{}", note.id());
+    assert_eq!(
+        get_with_token_header(&app, &view, Some("letmein")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_with_token_header(&app, &view, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The request's own filter may read them too.
+    let filtered = "/api/collections/open/records?filter=%40request.headers.x_token%3D%27letmein%27";
+    let r = get_with_token_header(&app, filtered, Some("letmein")).await;
+    assert_eq!(r.json["totalItems"], 1, "{}", r.text());
+    let r = get_with_token_header(&app, filtered, None).await;
+    assert_eq!(r.json["totalItems"], 0, "{}", r.text());
+}

@@ -182,7 +182,7 @@ async fn message(
         manages_records: caller.manages_records(),
         method: "GET".into(),
         query: sub.query.clone(),
-        headers: sub.headers.clone(),
+        headers: sub.headers.clone().into(),
         body: Map::new(),
         context: "realtime".into(),
     };

@@ -271,7 +271,7 @@ async fn request_values() {
         .unwrap()
         .clone();
     req.query = json!({"q": "hello"}).as_object().unwrap().clone();
-    req.headers = json!({"x_token": "t"}).as_object().unwrap().clone();
+    req.headers = json!({"x_token": "t"}).as_object().unwrap().clone().into();
     let cases = [
         ("@request.body.title:isset = true", "p1 p2 p3 p4"),
         ("@request.body.nope:isset = true", ""),
