@@ -100,8 +100,8 @@ impl Caller {
     pub fn request_info(
         &self,
         method: &str,
-        query: serde_json::Map<String, Value>,
-        headers: keel_data::RequestHeaders,
+        query: keel_data::RequestMap,
+        headers: keel_data::RequestMap,
         body: serde_json::Map<String, Value>,
     ) -> RequestInfo {
         RequestInfo {

@@ -9,7 +9,7 @@ pub mod schema;
 pub mod store;
 pub mod system;
 
-pub use request::{Access, AuthRecord, RequestHeaders, RequestInfo, SchemaActor};
+pub use request::{Access, AuthRecord, RequestInfo, RequestMap, SchemaActor};
 pub use schema::{Collection, CollectionType, Field, FieldKind, RecordData};
 pub use store::probe::{index_shape, IndexShape, Probe};
 pub use store::{

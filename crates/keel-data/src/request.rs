@@ -1,6 +1,6 @@
 //! Who is asking and with what: the `@request.*` side of rules and filters.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -27,9 +27,9 @@ pub struct RequestInfo {
     /// `@request.method` (upper case).
     pub method: String,
     /// `@request.query.*`: query parameters.
-    pub query: Map<String, Value>,
+    pub query: RequestMap,
     /// `@request.headers.*`: header names lower-cased with `-` turned into `_`.
-    pub headers: RequestHeaders,
+    pub headers: RequestMap,
     /// `@request.body.*`: the submitted fields (JSON or multipart; file fields hold file names).
     pub body: Map<String, Value>,
     /// `@request.context`: `default`, `realtime`, `protectedFile`, `oauth2`, `batch`.
@@ -41,48 +41,57 @@ pub struct RequestInfo {
     pub manages_records: bool,
 }
 
-/// `@request.headers.*`, made into JSON the first time a rule or filter reads them. Most
-/// requests are checked by rules that never do, and a browser's dozen headers made into a map
-/// of owned names and values cost more than the rest of a record view (callgrind). Clones
-/// share one map.
+/// `@request.query.*` or `@request.headers.*`, made into JSON the first time a rule, a filter
+/// or an auth flow reads it. Most requests are checked by rules that read neither, and a
+/// browser's dozen headers made into a map of owned names and values cost more than the rest
+/// of a record view (callgrind). Clones share one map.
 #[derive(Clone, Default)]
-pub struct RequestHeaders(Arc<HeadersInner>);
+pub struct RequestMap(Option<Arc<MapInner>>);
 
-#[derive(Default)]
-struct HeadersInner {
+struct MapInner {
     built: OnceLock<Map<String, Value>>,
     /// Makes the map; `None` when it was given made.
     source: Option<Box<dyn Fn() -> Map<String, Value> + Send + Sync>>,
 }
 
-impl RequestHeaders {
-    /// Headers whose map `build` makes when it is first read (at most once).
-    pub fn lazy(build: impl Fn() -> Map<String, Value> + Send + Sync + 'static) -> RequestHeaders {
-        RequestHeaders(Arc::new(HeadersInner {
+/// What an empty [`RequestMap`] reads (an empty one allocates nothing).
+static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
+impl RequestMap {
+    /// A map that `build` makes when it is first read (at most once).
+    pub fn lazy(build: impl Fn() -> Map<String, Value> + Send + Sync + 'static) -> RequestMap {
+        RequestMap(Some(Arc::new(MapInner {
             built: OnceLock::new(),
             source: Some(Box::new(build)),
-        }))
+        })))
     }
 
-    /// The headers by normalized name.
+    /// The values by name.
     pub fn map(&self) -> &Map<String, Value> {
-        let inner = &*self.0;
+        let Some(inner) = &self.0 else {
+            return &EMPTY;
+        };
         inner
             .built
             .get_or_init(|| inner.source.as_ref().map(|build| build()).unwrap_or_default())
     }
-}
 
-impl From<Map<String, Value>> for RequestHeaders {
-    fn from(map: Map<String, Value>) -> RequestHeaders {
-        RequestHeaders(Arc::new(HeadersInner {
-            built: OnceLock::from(map),
-            source: None,
-        }))
+    /// The value named `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map().get(name)
     }
 }
 
-impl std::fmt::Debug for RequestHeaders {
+impl From<Map<String, Value>> for RequestMap {
+    fn from(map: Map<String, Value>) -> RequestMap {
+        RequestMap(Some(Arc::new(MapInner {
+            built: OnceLock::from(map),
+            source: None,
+        })))
+    }
+}
+
+impl std::fmt::Debug for RequestMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.map().fmt(f)
     }

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::form_pairs;
+use crate::request::form_json;
 use crate::state::AppState;
 
 /// How large a body a route accepts.
@@ -149,10 +149,7 @@ pub fn decode_object<T: DeserializeOwned>(config: &Config, headers: &HeaderMap, 
         .to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request(INVALID_BODY))?;
-        let form: Map<String, Value> = form_pairs(text)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let form = form_json(text);
         if form.len() > config.limits.json_max_items {
             return Err(too_long(&config.limits));
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
-use keel_data::RequestInfo;
+use keel_data::{RequestInfo, RequestMap};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -121,19 +121,26 @@ pub fn request_info(
     headers: &HeaderMap,
     body: Map<String, Value>,
 ) -> RequestInfo {
-    let query = uri
-        .query()
-        .map(|q| {
-            form_pairs(q)
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect::<Map<String, Value>>()
-        })
-        .unwrap_or_default();
-    // Made into `@request.headers` only if a rule or filter reads them (most never do).
+    // Made into `@request.query` and `@request.headers` only if a rule, a filter or an auth
+    // flow reads them (most requests never do).
+    let query = match uri.query() {
+        Some(q) => {
+            let q = q.to_owned();
+            RequestMap::lazy(move || form_json(&q))
+        }
+        None => RequestMap::default(),
+    };
     let raw = headers.clone();
-    let headers = keel_data::RequestHeaders::lazy(move || headers_json(&raw));
+    let headers = RequestMap::lazy(move || headers_json(&raw));
     caller.request_info(method.as_str(), query, headers, body)
+}
+
+/// URL-encoded pairs (a query string, a form body) as a JSON object of strings, the last value
+/// of a repeated name kept (`@request.query`, form bodies).
+pub fn form_json(query: &str) -> Map<String, Value> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect()
 }
 
 /// `@request.headers`: every header but `Authorization` and `Cookie`, its name lower-cased

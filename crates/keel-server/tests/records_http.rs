@@ -423,7 +423,7 @@ async fn get_with_token_header(app: &App, uri: &str, token: Option<&str>) -> com
 }
 
 #[tokio::test]
-async fn rules_and_filters_read_request_headers() {
+async fn rules_and_filters_read_request_headers_and_query() {
     let app = App::new().await;
     app.create_collection(json!({
         "name": "notes", "type": "base",
@@ -438,6 +438,13 @@ async fn rules_and_filters_read_request_headers() {
         "listRule": "", "viewRule": ""
     }))
     .await;
+    app.create_collection(json!({
+        "name": "keyed", "type": "base",
+        "fields": [{"name": "title", "type": "text"}],
+        "listRule": "@request.query.key = 'k1'"
+    }))
+    .await;
+    app.insert("keyed", json!({"title": "k"})).await;
     let note = app.insert("notes", json!({"title": "n"})).await;
     app.insert("open", json!({"title": "o"})).await;
 
@@ -457,6 +464,17 @@ async fn rules_and_filters_read_request_headers() {
         get_with_token_header(&app, &view, None).await.status,
         StatusCode::NOT_FOUND
     );
+
+    // A rule reading the query string.
+    let r = get_with_token_header(&app, "/api/collections/keyed/records?key=k1", None).await;
+    assert_eq!(r.json["totalItems"], 1, "{}", r.text());
+    for uri in [
+        "/api/collections/keyed/records",
+        "/api/collections/keyed/records?key=k2",
+    ] {
+        let r = get_with_token_header(&app, uri, None).await;
+        assert_eq!(r.json["totalItems"], 0, "{}", r.text());
+    }
 
     // The request's own filter may read them too.
     let filtered = "/api/collections/open/records?filter=%40request.headers.x_token%3D%27letmein%27";

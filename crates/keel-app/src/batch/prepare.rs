@@ -41,7 +41,8 @@ fn request_info(base: &RequestInfo, method: &str, query: &str, body: &Map<String
     req.method = method.to_ascii_uppercase();
     req.query = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-        .collect();
+        .collect::<Map<String, Value>>()
+        .into();
     req.body = body.clone();
     req.context = "batch".into();
     req

@@ -181,7 +181,7 @@ async fn message(
         auth: caller.rule_auth(),
         manages_records: caller.manages_records(),
         method: "GET".into(),
-        query: sub.query.clone(),
+        query: sub.query.clone().into(),
         headers: sub.headers.clone().into(),
         body: Map::new(),
         context: "realtime".into(),

@@ -128,7 +128,7 @@ impl Compiler<'_, '_> {
             Root::Method => self.const_mod(Some(Value::String(req.method.clone())), p),
             Root::Context => self.const_mod(Some(Value::String(req.context.clone())), p),
             Root::Body => self.const_mod(lookup(&req.body, &p.segments), p),
-            Root::Query => self.const_mod(lookup(&req.query, &p.segments), p),
+            Root::Query => self.const_mod(lookup(req.query.map(), &p.segments), p),
             Root::Headers => self.const_mod(lookup(req.headers.map(), &p.segments), p),
             Root::Auth => self.resolve_auth(p),
             Root::Field => {

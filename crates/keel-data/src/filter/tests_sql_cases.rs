@@ -270,7 +270,7 @@ async fn request_values() {
         .as_object()
         .unwrap()
         .clone();
-    req.query = json!({"q": "hello"}).as_object().unwrap().clone();
+    req.query = json!({"q": "hello"}).as_object().unwrap().clone().into();
     req.headers = json!({"x_token": "t"}).as_object().unwrap().clone().into();
     let cases = [
         ("@request.body.title:isset = true", "p1 p2 p3 p4"),
