@@ -116,6 +116,14 @@ impl Caller {
     }
 }
 
+/// URL-encoded pairs (a query string, a form body) as a JSON object of strings, the last value
+/// of a repeated name kept (`@request.query`, form bodies).
+pub fn form_json(text: &str) -> serde_json::Map<String, Value> {
+    form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect()
+}
+
 /// The 403 PocketBase answers when a rule is `null` and the caller is not a superuser.
 pub fn superusers_only() -> Error {
     Error::Forbidden("Only superusers can perform this action.".into())

@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::form_json;
 use crate::state::AppState;
+use keel_app::caller::form_json;
 
 /// How large a body a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,21 +126,13 @@ pub fn request_info(
     let query = match uri.query() {
         Some(q) => {
             let q = q.to_owned();
-            RequestMap::lazy(move || form_json(&q))
+            RequestMap::lazy(move || keel_app::caller::form_json(&q))
         }
         None => RequestMap::default(),
     };
     let raw = headers.clone();
     let headers = RequestMap::lazy(move || headers_json(&raw));
     caller.request_info(method.as_str(), query, headers, body)
-}
-
-/// URL-encoded pairs (a query string, a form body) as a JSON object of strings, the last value
-/// of a repeated name kept (`@request.query`, form bodies).
-pub fn form_json(query: &str) -> Map<String, Value> {
-    form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-        .collect()
 }
 
 /// `@request.headers`: every header but `Authorization` and `Cookie`, its name lower-cased

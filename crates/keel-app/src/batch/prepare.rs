@@ -39,10 +39,7 @@ fn rule_for(collection: &Collection, rule: &Option<String>, req: &RequestInfo) -
 fn request_info(base: &RequestInfo, method: &str, query: &str, body: &Map<String, Value>) -> RequestInfo {
     let mut req = base.clone();
     req.method = method.to_ascii_uppercase();
-    req.query = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-        .collect::<Map<String, Value>>()
-        .into();
+    req.query = crate::caller::form_json(query).into();
     req.body = body.clone();
     req.context = "batch".into();
     req
