@@ -19,6 +19,34 @@ pub use error::ApiError;
 pub use state::{AppState, Services};
 
 /// The whole app.
-pub fn router(state: AppState) -> axum::Router {
+pub fn router(state: AppState) -> impl HttpApp {
     routes::router(state)
+}
+
+/// What [`router`] builds: every route inside Keel's middleware, as one service that is cloned
+/// for each request (`tower::ServiceExt::oneshot`) and served by [`listen::serve`].
+pub trait HttpApp:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> HttpApp for T where
+    T: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::HttpApp;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -70,9 +70,9 @@ impl ServeOptions {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets every connection finish
 /// its in-flight requests and returns.
-pub async fn serve(
+pub async fn serve<A: HttpApp>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -116,15 +116,15 @@ pub async fn serve(
 }
 
 /// One accepted connection and what it holds until it closes.
-struct Connection {
-    app: Router,
+struct Connection<A> {
+    app: A,
     options: ServeOptions,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
     open: OpenGuard,
 }
 
-impl Connection {
+impl<A: HttpApp> Connection<A> {
     /// Serves the accepted `stream`: plain, or after a TLS handshake.
     async fn start(self, stream: TcpStream, ip: IpGuard) {
         let Some(tls) = self.options.tls.clone() else {

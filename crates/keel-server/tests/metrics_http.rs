@@ -159,11 +159,13 @@ async fn loopback_mode_opens_metrics_to_local_peers_only() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = keel_server::router(app.state.clone());
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
-    });
+    let options = keel_server::listen::ServeOptions::from_limits(&app.state.config.limits);
+    tokio::spawn(keel_server::listen::serve(
+        listener,
+        router,
+        options,
+        std::future::pending(),
+    ));
     let url = format!("http://{addr}/metrics");
     let r = reqwest::get(&url).await.unwrap();
     assert_eq!(r.status(), 200);

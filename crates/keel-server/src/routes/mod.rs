@@ -1,6 +1,5 @@
 //! Every route, one module per service, one file per endpoint where it helps.
 
-use axum::Router;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -74,7 +73,7 @@ pub fn openapi() -> OpenApi {
 /// `/api/docs`), and the console's pages (`/_/`, HTML, not part of the Web API). The
 /// middleware stack (request id, trace, request log, CORS, body limit, rate limits; metrics per
 /// route) wraps them all.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl crate::HttpApp {
     // Only axum's own body extractors see this limit; Keel's routes read bodies with
     // `crate::body`, which applies each route's limit.
     let extractor_limit = state.config.limits.small_body_bytes;

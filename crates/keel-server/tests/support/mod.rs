@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use axum::Router;
 use futures::StreamExt;
 use keel_app::realtime::Realtime;
 use keel_app::Settings;
@@ -115,7 +114,7 @@ impl TestApp {
         }
     }
 
-    pub fn router(&self) -> Router {
+    pub fn router(&self) -> impl keel_server::HttpApp {
         keel_server::router(self.state.clone())
     }
 
