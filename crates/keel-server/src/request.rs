@@ -118,7 +118,7 @@ pub fn request_info(
     caller: &keel_app::Caller,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Map<String, Value>,
 ) -> RequestInfo {
     // Made into `@request.query` and `@request.headers` only if a rule, a filter or an auth
@@ -130,8 +130,7 @@ pub fn request_info(
         }
         None => RequestMap::default(),
     };
-    let raw = headers.clone();
-    let headers = RequestMap::lazy(move || headers_json(&raw));
+    let headers = RequestMap::lazy(move || headers_json(&headers));
     caller.request_info(method.as_str(), query, headers, body)
 }
 

@@ -34,7 +34,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     keel_app::audit::may_read(&caller)?;
     let ListQuery(q) = query?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let page = keel_app::audit::list(&state, &caller, &q.params, &req).await?;
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);

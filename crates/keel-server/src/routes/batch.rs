@@ -32,7 +32,7 @@ async fn batch(State(state): State<AppState>, caller: Caller, request: Request) 
     batch::ensure_enabled(&state)?;
     let (parts, body) = request.into_parts();
     let submitted = read_submitted(&state, &parts.headers, body, None, Limit::Upload).await?;
-    let mut base = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
+    let mut base = request_info(&caller, &parts.method, &parts.uri, parts.headers, Map::new());
     base.context = "batch".into();
     let done = match batch::run(&state, &base, submitted).await {
         Ok(done) => done,

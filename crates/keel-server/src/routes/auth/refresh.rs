@@ -24,7 +24,7 @@ pub(super) async fn handler(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers.clone(), Map::new());
     let signed = keel_app::auth::session::refresh(&state, &caller, &collection, bearer(&headers), req, &origin).await?;
     super::signed_json(&state, signed, &ShapeParams::from_query(uri.query())).await
 }

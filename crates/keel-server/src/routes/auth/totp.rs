@@ -92,7 +92,7 @@ pub(super) async fn auth_with_totp(
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
-    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, Map::new());
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, headers, Map::new());
     let signed = totp::sign_in(&state, &collection, form, req, origin).await?;
     Ok(
         super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))

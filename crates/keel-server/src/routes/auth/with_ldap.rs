@@ -26,7 +26,7 @@ pub(super) async fn handler(
     JsonBody(form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
-    let req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
+    let req = request_info(&caller, &parts.method, &parts.uri, parts.headers, Map::new());
     let signed = keel_app::auth::ldap::sign_in(&state, &collection, form, req, origin).await?;
     Ok(
         super::signed_json(&state, signed, &ShapeParams::from_query(parts.uri.query()))

@@ -28,7 +28,7 @@ pub(super) async fn handler(
 ) -> ApiResult<Response> {
     let collection = auth_collection(&state, &collection)?;
     let input = PasswordSignIn::from_form(&mut form);
-    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, form);
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, headers, form);
     let signed = password::sign_in(&state, &collection, input, req, origin).await?;
     Ok(
         super::signed_json(&state, signed, &ShapeParams::from_query(uri.query()))

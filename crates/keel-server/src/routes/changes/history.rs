@@ -32,7 +32,7 @@ pub(super) async fn list(
 ) -> ApiResult<Json<Value>> {
     history::may_read(&caller)?;
     let ListQuery(q) = query?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let page = history::list(&state, &caller, &q.params, &req).await?;
     let items = page.items.iter().map(|r| history::change_json(&r.data)).collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);

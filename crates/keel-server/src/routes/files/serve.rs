@@ -48,7 +48,7 @@ pub async fn serve(
 ) -> ApiResult<Response> {
     let query = form_pairs(uri.query().unwrap_or(""));
     let param = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let req = request_info(&keel_app::Caller::guest(), &method, &uri, &headers, Map::new());
+    let req = request_info(&keel_app::Caller::guest(), &method, &uri, headers.clone(), Map::new());
     let served = keel_app::files::open(
         &state,
         &collection,

@@ -27,7 +27,7 @@ pub(super) async fn list(
 ) -> ApiResult<Json<Value>> {
     inbox::may_read(&caller)?;
     let ListQuery(q) = query?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let page = inbox::list(&state, &caller, &q.params, &req).await?;
     let items = page.items.iter().map(|r| record_json(r, &req)).collect();
     let mut out = list_json(page.page, page.per_page, page.total_items, page.total_pages, items);
@@ -47,7 +47,7 @@ pub(super) async fn view(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let r = inbox::view(&state, &caller, &id, &req).await?;
     Ok(Json(record_json(&r, &req)))
 }
@@ -64,7 +64,7 @@ pub(super) async fn read(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let r = inbox::read(&state, &caller, &id, &req).await?;
     Ok(Json(record_json(&r, &req)))
 }
@@ -81,7 +81,7 @@ pub(super) async fn ack(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let r = inbox::ack(&state, &caller, &id, &req).await?;
     Ok(Json(record_json(&r, &req)))
 }
@@ -98,7 +98,7 @@ pub(super) async fn deliveries(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let items = inbox::deliveries(&state, &caller, &id, &req).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -27,7 +27,7 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     let collection = super::load_collection(&state, &collection)?;
     let (parts, body) = request.into_parts();
-    let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
+    let mut req = request_info(&caller, &parts.method, &parts.uri, parts.headers.clone(), Map::new());
     records::access(&collection, Write::Create, &req)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
     let record = records::create(&state, &collection, submitted, &mut req).await?;

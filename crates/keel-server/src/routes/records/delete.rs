@@ -23,7 +23,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let collection = super::load_collection(&state, &collection)?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     keel_app::records::delete(&state, &collection, &id, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

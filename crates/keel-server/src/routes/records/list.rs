@@ -48,7 +48,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let collection = super::load_collection(&state, &collection)?;
     let ListQuery(q) = query?;
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let page = keel_app::records::list(&state, &collection, &q, &req).await?;
     if q.fields.is_none() {
         // The common case: serialize straight from the records.

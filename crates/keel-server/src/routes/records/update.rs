@@ -26,7 +26,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let collection = super::load_collection(&state, &collection)?;
     let (parts, body) = request.into_parts();
-    let mut req = request_info(&caller, &parts.method, &parts.uri, &parts.headers, Map::new());
+    let mut req = request_info(&caller, &parts.method, &parts.uri, parts.headers.clone(), Map::new());
     records::access(&collection, Write::Update, &req)?;
     let submitted = read_submitted(&state, &parts.headers, body, Some(&collection), Limit::Document).await?;
     let record = records::update(&state, &collection, &id, submitted, &mut req).await?;

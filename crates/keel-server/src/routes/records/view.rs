@@ -29,7 +29,7 @@ pub async fn view(
 ) -> ApiResult<Response> {
     let collection = super::load_collection(&state, &collection)?;
     let q = Query::from_uri(&uri);
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let record = keel_app::records::view(&state, &collection, &id, q.expand(), &req).await?;
     if q.fields().is_none() {
         let body = serde_json::to_vec(&RecordOut {

@@ -44,7 +44,7 @@ pub(super) async fn across(
             _ => {}
         }
     }
-    let req = request_info(&caller, &method, &uri, &headers, Map::new());
+    let req = request_info(&caller, &method, &uri, headers, Map::new());
     let query = AcrossQuery {
         q,
         collections,
