@@ -284,7 +284,8 @@ pub fn run(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<
             .map(|i| stmt.column_name(i).map(str::to_owned))
             .collect::<rusqlite::Result<Vec<_>>>()?,
     };
-    let mut values = Vec::new();
+    // Sized for one row: a point read (most reads) never grows it.
+    let mut values = Vec::with_capacity(columns);
     let mut count = 0;
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next()? {
