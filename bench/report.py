@@ -38,6 +38,18 @@ def ms(us):
     return f"{float(us) / 1000:.2f} ms"
 
 
+def cpu_us_per_request(server, r):
+    """µs of CPU a request cost `server` in the run `r` (None when not measured)."""
+    try:
+        pct = float(r["server_cpu_pct"])
+        if server in ("keel-postgres", "keel-mysql"):
+            pct += float(r.get("other_cpu_pct") or 0)
+        rps = float(r["rps"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    return pct / 100 / rps * 1e6 if rps > 0 and pct > 0 else None
+
+
 def main():
     results_path, meta_path, raw_name = sys.argv[1:4]
     with open(results_path, newline="") as fh:
@@ -185,6 +197,25 @@ def main():
     for r in rows:
         w(f"| {r['server']} | {r['workload']} | {r.get('server_cpu_pct', '?')}% | "
           f"{r.get('wrk_cpu_pct', '?')}% | {r.get('other_cpu_pct', '?')}% |")
+    w("")
+    # The throughput ratio counts wrk's share of the two cores against the faster server (wrk
+    # spends the same CPU per request on both, and more requests a second take more of it):
+    # CPU per request compares the servers' own work.
+    w("Server CPU per request, in µs (the server's CPU time ÷ its requests; for Keel on "
+      "PostgreSQL or MariaDB the database server's, \"others\", is added), and PocketBase's ÷ "
+      "Keel's (how many times less CPU Keel spent on a request):")
+    w("")
+    head = ["workload"] + [LABELS[k] for k in ran]
+    head += [f"PB ÷ {LABELS[k]}" for k in keels if "pocketbase" in ran]
+    w("| " + " | ".join(head) + " |")
+    w("|---" + "|---:" * (len(head) - 1) + "|")
+    for wl in WORKLOADS:
+        cost = {k: cpu_us_per_request(k, res.get((k, wl))) for k in ran}
+        cells = [wl] + [f"{cost[k]:.1f}" if cost[k] else DASH for k in ran]
+        for k in keels if "pocketbase" in ran else []:
+            ok = cost[k] and cost["pocketbase"]
+            cells.append(f"{cost['pocketbase'] / cost[k]:.2f}×" if ok else DASH)
+        w("| " + " | ".join(cells) + " |")
     w("")
     w(f"Raw wrk output: `bench-out/{raw_name}/`.")
     print("\n".join(out))
