@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod error;
+mod lanes;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;
