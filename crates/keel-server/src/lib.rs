@@ -4,7 +4,6 @@
 
 pub mod body;
 pub mod error;
-mod lanes;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;

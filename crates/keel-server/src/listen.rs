@@ -12,8 +12,6 @@
 //! - bodies are bounded in time by `crate::body` (the route reads them).
 //!
 //! Every request carries `ConnectInfo<SocketAddr>` (rate limits and the audit trail read it).
-//! A plain connection runs on one of the process's lanes (`crate::lanes`, one thread per
-//! core) from accept to close; a TLS connection on the runtime that called [`serve`].
 //! [`serve`] returns once `shutdown` resolved and every connection finished: each is asked
 //! to close after its in-flight requests.
 
@@ -110,41 +108,11 @@ pub async fn serve<A: HttpApp>(
             stop: stop_rx.clone(),
             open: open.clone().enter(),
         };
-        run_connection(conn, stream, ip_guard);
+        tokio::spawn(conn.start(stream, ip_guard));
     }
     drop(listener);
     let _ = stop_tx.send(true);
     open.wait_all().await;
-}
-
-/// Runs an accepted connection: a plain one on a lane (`crate::lanes`: its requests stay on
-/// one thread), its socket moved to that lane's runtime; a TLS one here, on the main
-/// runtime, where an HTTP/2 connection's streams spread over every worker.
-fn run_connection<A: HttpApp>(conn: Connection<A>, stream: TcpStream, ip: IpGuard) {
-    let lanes = match conn.options.tls {
-        None => crate::lanes::lanes(),
-        Some(_) => None,
-    };
-    let Some(lanes) = lanes else {
-        tokio::spawn(conn.start(stream, ip));
-        return;
-    };
-    let stream = match stream.into_std() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(peer = %conn.peer.ip(), error = %e, "accepted connection lost");
-            return;
-        }
-    };
-    let job = Box::pin(async move {
-        match TcpStream::from_std(stream) {
-            Ok(stream) => conn.start(stream, ip).await,
-            Err(e) => tracing::debug!(peer = %conn.peer.ip(), error = %e, "accepted connection lost"),
-        }
-    });
-    if let Err(job) = lanes.run(job) {
-        tokio::spawn(job);
-    }
 }
 
 /// One accepted connection and what it holds until it closes.
