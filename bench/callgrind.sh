@@ -3,14 +3,15 @@
 # that does not drift with the machine's speed (unlike req/s), for paired comparisons such as
 # request logs on and off. See docs/BENCHMARKS.md ("Request logs on and off").
 #
-# usage: bench/callgrind.sh [--keel PATH] [--request-logs on|off] [--workload view|list]
-#                           [--requests 2000] [--out DIR] [--browser-headers]
+# usage: bench/callgrind.sh [--keel PATH] [--request-logs on|off] [--workload view|list|health]
+#                           [--requests 2000] [--out DIR] [--browser-headers] [--signed-in]
 # Seeds a fresh data dir (bench/seed.py), starts `keel serve` under callgrind, sends 300
 # unmeasured requests, zeroes the counters, sends --requests requests one after another on one
 # keep-alive connection, waits for the request-log writer's batch (250 ms; 3 s under
 # valgrind), dumps, and prints `instructions_per_request`. The dump stays in --out for
 # `callgrind_annotate`. --browser-headers sends the eleven headers a browser's fetch sends
-# (user agent, accepts, origin, referer, sec-fetch-*, …) instead of Python's two.
+# (user agent, accepts, origin, referer, sec-fetch-*, …) instead of Python's two. --signed-in
+# sends a `users` record's auth token with each request (the user is made while seeding).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +21,7 @@ WORKLOAD=view
 REQUESTS=2000
 OUT=""
 HEADERS=plain
+SIGNED_IN=no
 while (($#)); do
   case "$1" in
     --keel) KEEL_BIN="${2:?}"; shift 2 ;;
@@ -28,11 +30,13 @@ while (($#)); do
     --requests) REQUESTS="${2:?}"; shift 2 ;;
     --out) OUT="${2:?}"; shift 2 ;;
     --browser-headers) HEADERS=browser; shift ;;
+    --signed-in) SIGNED_IN=yes; shift ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [[ "$LOGS" == on || "$LOGS" == off ]] || { echo "callgrind.sh: --request-logs takes on or off" >&2; exit 2; }
-[[ "$WORKLOAD" == view || "$WORKLOAD" == list ]] || { echo "callgrind.sh: --workload takes view or list" >&2; exit 2; }
+[[ "$WORKLOAD" == view || "$WORKLOAD" == list || "$WORKLOAD" == health ]] ||
+  { echo "callgrind.sh: --workload takes view, list or health" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
@@ -52,7 +56,7 @@ wait_up() {
 }
 
 drive() { # drive N: N requests of the workload on one keep-alive connection
-  python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" "$HEADERS" <<'PY'
+  python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" "$HEADERS" "$SIGNED_IN" "$OUT/token.txt" <<'PY'
 import http.client, sys
 port, n, ids_file, workload = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ids = [l.strip() for l in open(ids_file) if l.strip()]
@@ -72,10 +76,15 @@ if sys.argv[5] == "browser":
         "Sec-Ch-Ua-Mobile": "?0",
         "Sec-Ch-Ua-Platform": '"Linux"',
     }
+if sys.argv[6] == "yes":
+    headers["Authorization"] = open(sys.argv[7]).read().strip()
 conn = http.client.HTTPConnection("127.0.0.1", port)
 for i in range(n):
     if workload == "view":
         conn.request("GET", "/api/collections/items/records/" + ids[i % len(ids)], headers=headers)
+    elif workload == "health":
+        # what every request costs before a route's own work (no database, no rule)
+        conn.request("GET", "/api/health", headers=headers)
     else:
         # the wrk list workload's request (bench/wrk/list.lua): 50 matches, a page of 20
         x = (i * 7919) % 9950
@@ -92,8 +101,12 @@ PY
 "$KEEL_BIN" --data-dir "$DATA" serve --http "127.0.0.1:$PORT" >"$OUT/seed-serve.log" 2>&1 &
 PID=$!
 wait_up
+# --signed-in: a regular user's auth token, signed in while seeding (not under valgrind:
+# hashing the password would swamp the count).
+TOKEN=()
+[[ "$SIGNED_IN" == yes ]] && TOKEN=(--token-out "$OUT/token.txt")
 python3 "$ROOT/bench/seed.py" --url "$URL" --email "$EMAIL" --password "$PASSWORD" --count 10000 \
-  --ids 1000 --ids-out "$OUT/ids.txt" --request-logs "$LOGS" >&2
+  --ids 1000 --ids-out "$OUT/ids.txt" --request-logs "$LOGS" "${TOKEN[@]}" >&2
 kill "$PID"; wait "$PID" || true
 
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$KEEL_BIN" --data-dir "$DATA" \

@@ -27,7 +27,7 @@ POSTGRES_SERVER="postgres://postgres@127.0.0.1:5432"
 MYSQL_SERVER="mysql://root@127.0.0.1:3306"
 EMAIL="admin@bench.local"
 PASSWORD="benchpassword123"
-WORKLOADS=(health view-one list-with-filter create)
+WORKLOADS=(health view-one view-signed-in list-with-filter create)
 ORIG_ARGS=("$@")
 
 usage() {
@@ -35,8 +35,9 @@ usage() {
 usage: bench/records.sh [options]
 
 Benchmarks Keel and PocketBase on the same records workloads, one server at a time
-(view-one, list-with-filter, create; first `health`, GET /api/health, the run's ceiling:
-what each HTTP layer allows before any record is read), and writes a Markdown table to
+(view-one; view-signed-in, the same views with a regular user's auth token; list-with-filter;
+create; first `health`, GET /api/health, the run's ceiling: what each HTTP layer allows
+before any record is read), and writes a Markdown table to
 bench-out/records-<date>.md. Keel runs once per records engine in --engines.
 
 options:
@@ -297,6 +298,7 @@ run_wrk() {
   case "$workload" in
     health) script="$BENCH/wrk/health.lua" ;;
     view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
+    view-signed-in) script="$BENCH/wrk/view.lua"; args=(-- "$ids" "${ids%/*}/token.txt") ;;
     list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
     create) script="$BENCH/wrk/create.lua" ;;
   esac
@@ -356,6 +358,7 @@ run_wrk_multi() {
   case "$workload" in
     health) script="$BENCH/wrk/health.lua" ;;
     view-one) script="$BENCH/wrk/view.lua"; args=(-- "$ids") ;;
+    view-signed-in) script="$BENCH/wrk/view.lua"; args=(-- "$ids" "${ids%/*}/token.txt") ;;
     list-with-filter) script="$BENCH/wrk/list.lua"; args=(-- "$RECORDS") ;;
     create) script="$BENCH/wrk/create.lua" ;;
   esac
@@ -532,7 +535,8 @@ bench_server() {
   local seed_line seed_extra=()
   [[ "$SEARCHABLE" == on && "$name" == keel* ]] && seed_extra=(--searchable)
   seed_line=$(python3 "$BENCH/seed.py" --url "$url" --email "$EMAIL" --password "$PASSWORD" \
-    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt" --request-logs "$REQUEST_LOGS" \
+    --count "$RECORDS" --ids 1000 --ids-out "$dir/ids.txt" --token-out "$dir/token.txt" \
+    --request-logs "$REQUEST_LOGS" \
     "${seed_extra[@]}") ||
     { tail -n 20 "$log" >&2 || true; die "seeding $name failed (the end of its log is above)"; }
   echo "  $seed_line" >&2

@@ -8,7 +8,7 @@ import csv
 import sys
 
 # `health` (GET /api/health) is the run's ceiling, not a records workload: it has no target.
-WORKLOADS = ["health", "view-one", "list-with-filter", "create"]
+WORKLOADS = ["health", "view-one", "view-signed-in", "list-with-filter", "create"]
 SERVERS = ["keel", "keel-postgres", "keel-mysql", "pocketbase"]
 LABELS = {
     "keel": "Keel (SQLite)",

@@ -11,7 +11,10 @@ Python 3 standard library only. Steps, identical for both servers:
      Uses /api/batch (1000 creates per batch) when `PATCH /api/settings` can enable it,
      otherwise concurrent single creates over keep-alive connections;
   4. check the data (totalItems, an indexed filter) and write ~IDS ids, spread evenly over
-     the seeded records, one per line, for the view-one workload.
+     the seeded records, one per line, for the view-one workload;
+  5. with --token-out: create a regular user in the default `users` auth collection, sign
+     in as it (POST /api/collections/users/auth-with-password) and write its auth token,
+     for the view-signed-in workload.
 
 Prints one line `SEED method=... records=... seconds=...` on success; exits non-zero with
 a message on any failure.
@@ -121,6 +124,7 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--ids", type=int, default=1000, help="how many ids to write")
     ap.add_argument("--ids-out", required=True)
+    ap.add_argument("--token-out", help="write a signed-in regular user's auth token here")
     ap.add_argument("--workers", type=int, default=8, help="threads for single creates")
     ap.add_argument("--method", choices=["auto", "batch", "single"], default="auto")
     ap.add_argument(
@@ -222,6 +226,17 @@ def main():
     chosen = ids[::step][: args.ids]
     with open(args.ids_out, "w", encoding="ascii") as fh:
         fh.write("\n".join(chosen) + "\n")
+    if args.token_out:
+        user = {"email": "reader@bench.local", "password": args.password, "passwordConfirm": args.password}
+        status, payload = client.request("POST", "/api/collections/users/records", user)
+        expect(status, payload, "create a users record")
+        status, payload = Client(host, port).request(
+            "POST",
+            "/api/collections/users/auth-with-password",
+            {"identity": user["email"], "password": args.password},
+        )
+        with open(args.token_out, "w", encoding="ascii") as fh:
+            fh.write(expect(status, payload, "users login")["token"] + "\n")
     searchable = " searchable=title" if args.searchable else ""
     print(f"SEED method={method} records={args.count} seconds={seconds:.2f} ids={len(chosen)}{searchable}")
 
