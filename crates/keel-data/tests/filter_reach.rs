@@ -228,10 +228,7 @@ async fn user(store: &Store) -> RequestInfo {
     let users = store.collection("users").unwrap();
     let rec = store.get_record(&users, U1, &guest(), Access::Superuser).await.unwrap();
     RequestInfo {
-        auth: Some(AuthRecord {
-            collection: Arc::clone(&users),
-            record: rec.data,
-        }),
+        auth: Some(AuthRecord::new(Arc::clone(&users), rec.data)),
         ..RequestInfo::default()
     }
 }
@@ -254,10 +251,7 @@ fn filters_never_depend_on_what_the_caller_cannot_read() {
         let users = a.collection("_superusers").unwrap();
         let rec = a.get_record(&users, ROOT, &guest(), Access::Superuser).await.unwrap();
         RequestInfo {
-            auth: Some(AuthRecord {
-                collection: users,
-                record: rec.data,
-            }),
+            auth: Some(AuthRecord::new(users, rec.data)),
             ..RequestInfo::default()
         }
     });

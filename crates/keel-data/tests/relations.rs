@@ -137,10 +137,10 @@ async fn expand_nested_multi_and_back_relations() {
     assert!(!p2.expand.contains_key("comments_via_post"));
     // ...but shown to a superuser.
     let su = RequestInfo {
-        auth: Some(keel_data::AuthRecord {
-            collection: t.store.collection("_superusers").unwrap(),
-            record: data(json!({"id": "x"})),
-        }),
+        auth: Some(keel_data::AuthRecord::new(
+            t.store.collection("_superusers").unwrap(),
+            data(json!({"id": "x"})),
+        )),
         ..Default::default()
     };
     let mut items = page.items.clone();

@@ -107,7 +107,7 @@ fn superuser(store: &Store) -> RequestInfo {
     let mut record = RecordData::new();
     record.insert("id".into(), json!("su0000000000001"));
     RequestInfo {
-        auth: Some(AuthRecord { collection: c, record }),
+        auth: Some(AuthRecord::new(c, record)),
         ..Default::default()
     }
 }

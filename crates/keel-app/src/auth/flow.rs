@@ -88,10 +88,7 @@ pub async fn write_if_token_unchanged(
     // `tokenKey` is hidden: only a superuser context may compare it.
     let superusers = app.store.collection(keel_data::schema::SUPERUSERS_ID)?;
     let req = RequestInfo {
-        auth: Some(AuthRecord {
-            collection: superusers,
-            record: Map::new(),
-        }),
+        auth: Some(AuthRecord::new(superusers, Map::new())),
         body: Map::from_iter([("tokenKey".to_string(), token_key)]),
         ..RequestInfo::default()
     };

@@ -58,10 +58,7 @@ pub async fn issue(
     mut req: RequestInfo,
 ) -> Result<SignedIn, Error> {
     let opts = collection.auth.as_ref().ok_or_else(Error::not_found)?;
-    req.auth = Some(AuthRecord {
-        collection: collection.clone(),
-        record: record.data.clone(),
-    });
+    req.auth = Some(AuthRecord::new(collection.clone(), record.data.clone()));
     check_auth_rule(app, collection, &record, &req).await?;
     let token_key = record.data.get("tokenKey").and_then(Value::as_str).unwrap_or("");
     let claims = Claims::new(TokenKind::Auth, record.id(), &collection.id, opts.auth_token.duration);
@@ -98,7 +95,7 @@ async fn check_auth_rule(
 /// A `Caller`'s record as a `Record` of its collection.
 /// The injected `roles` (not a column) are left out.
 pub fn caller_record(auth: &AuthRecord) -> Record {
-    let mut data = auth.record.clone();
+    let mut data = (*auth.record).clone();
     if auth.collection.field("roles").is_none() {
         data.remove("roles");
     }

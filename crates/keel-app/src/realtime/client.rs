@@ -96,7 +96,7 @@ impl Client {
                 if let (None, Some(roles)) = (collection.field("roles"), current.record.get("roles")) {
                     record.insert("roles".into(), roles.clone());
                 }
-                st.auth = Some(AuthRecord { collection, record });
+                st.auth = Some(AuthRecord::new(collection, record));
                 st.caller.auth = st.auth.clone();
             }
             _ => {
@@ -129,7 +129,7 @@ impl Client {
         let listed = Value::from(roles.clone());
         let set_on = |a: &mut AuthRecord| {
             if a.collection.field("roles").is_none() || a.collection.name == keel_data::system::API_KEYS {
-                a.record.insert("roles".into(), listed.clone());
+                Arc::make_mut(&mut a.record).insert("roles".into(), listed.clone());
             }
         };
         if let Some(a) = st.caller.auth.as_mut() {

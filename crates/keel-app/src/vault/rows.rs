@@ -271,10 +271,7 @@ async fn write_if_sealed_unchanged(
     // `sealed` is hidden: only a superuser context may compare it.
     let superusers = store.collection(keel_data::schema::SUPERUSERS_ID)?;
     let req = RequestInfo {
-        auth: Some(AuthRecord {
-            collection: superusers,
-            record: Map::new(),
-        }),
+        auth: Some(AuthRecord::new(superusers, Map::new())),
         body: Map::from_iter([("sealed".to_string(), Value::from(row.sealed.clone()))]),
         ..RequestInfo::default()
     };

@@ -49,6 +49,11 @@ fn compose(id: &str, secret: &str) -> String {
     format!("{API_KEY_PREFIX}{id}_{secret}")
 }
 
+/// One key by id (`$1`).
+pub(super) fn by_id() -> String {
+    format!("SELECT {COLUMNS} FROM \"_apiKeys\" WHERE \"id\" = $1")
+}
+
 impl Identity {
     /// Creates a key; returns it and its secret (the only time the secret is available).
     /// 400 naming `name`, `roles` or `expires` when invalid.
@@ -179,10 +184,7 @@ impl Identity {
         let rows = self
             .store
             .engine()
-            .fetch_point(
-                &self.sql(&format!("SELECT {COLUMNS} FROM \"_apiKeys\" WHERE \"id\" = $1")),
-                &[Value::from(id)],
-            )
+            .fetch_point(&self.hot.api_key, &[Value::from(id)])
             .await?;
         let row = rows.first().ok_or_else(invalid)?;
         if !constant_time_eq(&text(row, "hash"), &sha256_hex(raw)) {

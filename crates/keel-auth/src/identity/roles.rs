@@ -63,6 +63,10 @@ fn check(name: Option<&str>, permissions: &[String]) -> Result<()> {
     }
 }
 
+/// The roles assigned to one record (`$1` its collection id, `$2` its id), by name.
+pub(super) const ROLES_OF: &str =
+    "SELECT \"role\" FROM \"_roleAssignments\" WHERE \"collectionRef\" = $1 AND \"recordRef\" = $2 ORDER BY \"role\"";
+
 impl Identity {
     /// Every role: the built-in ones first, then custom roles by name.
     pub async fn list_roles(&self) -> Result<Vec<Role>> {
@@ -185,9 +189,7 @@ impl Identity {
             .store
             .engine()
             .fetch_point(
-                &self.sql(
-                    "SELECT \"role\" FROM \"_roleAssignments\" WHERE \"collectionRef\" = $1 AND \"recordRef\" = $2 ORDER BY \"role\"",
-                ),
+                &self.hot.roles_of,
                 &[Value::from(collection_id), Value::from(record_id)],
             )
             .await?;

@@ -155,7 +155,7 @@ fn requests(schema: &Schema) -> Vec<RequestInfo> {
     let auth = |collection: &str, record: Value| {
         schema.collection(collection).map(|collection| AuthRecord {
             collection,
-            record: record.as_object().cloned().unwrap_or_default(),
+            record: record.as_object().cloned().unwrap_or_default().into(),
         })
     };
     let user = RequestInfo {

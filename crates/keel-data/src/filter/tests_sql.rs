@@ -228,7 +228,7 @@ impl Db {
             let record = json!({"id": id, "name": id, "verified": verified, "org": org, "tokenKey": "k"});
             req.auth = Some(AuthRecord {
                 collection: users,
-                record: record.as_object().unwrap().clone(),
+                record: record.as_object().unwrap().clone().into(),
             });
         }
         req
@@ -301,7 +301,7 @@ pub(super) fn superuser(db: &Db) -> RequestInfo {
     let mut su = db.req(None);
     su.auth = Some(AuthRecord {
         collection: Arc::new(Collection::default_superusers()),
-        record: json!({"id": "s1"}).as_object().unwrap().clone(),
+        record: json!({"id": "s1"}).as_object().unwrap().clone().into(),
     });
     su
 }
