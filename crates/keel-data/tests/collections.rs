@@ -37,6 +37,30 @@ async fn fresh_store_has_system_collections() {
 }
 
 #[tokio::test]
+async fn names_have_one_to_a_hundred_word_characters() {
+    let t = fresh().await;
+    // Any of Unicode's word characters (30 of them, 60 bytes: within every engine's limit).
+    t.store
+        .create_collection(json!({"name": "n", "fields": [{"name": "é".repeat(30), "type": "text"}]}))
+        .await
+        .unwrap();
+    let e = t
+        .store
+        .create_collection(json!({"name": "n".repeat(101)}))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e, "name"), "validation_match_invalid");
+    for bad in ["é".repeat(101), String::new(), "a-b".into()] {
+        let e = t
+            .store
+            .create_collection(json!({"name": "p", "fields": [{"name": bad, "type": "text"}]}))
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e, "fields.1.name"), "validation_invalid_name", "{bad:?}");
+    }
+}
+
+#[tokio::test]
 async fn create_validates_names_and_fields() {
     let t = fresh().await;
     let e = t.store.create_collection(json!({"name": "users"})).await.unwrap_err();
