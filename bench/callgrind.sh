@@ -37,23 +37,9 @@ done
 [[ "$LOGS" == on || "$LOGS" == off ]] || { echo "callgrind.sh: --request-logs takes on or off" >&2; exit 2; }
 [[ "$WORKLOAD" == view || "$WORKLOAD" == list || "$WORKLOAD" == health ]] ||
   { echo "callgrind.sh: --workload takes view, list or health" >&2; exit 2; }
-command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-DATA="$OUT/data"
-PORT=$((20000 + RANDOM % 20000))
-URL="http://127.0.0.1:$PORT"
-EMAIL=admin@bench.local
-PASSWORD=benchpassword123
-
-wait_up() {
-  for _ in $(seq 600); do
-    curl -sf "$URL/api/health" >/dev/null && return 0
-    sleep 0.2
-  done
-  echo "callgrind.sh: keel did not start (see $OUT/serve.log)" >&2
-  exit 1
-}
+NAME=callgrind.sh
+# shellcheck source=bench/valgrind-server.sh
+source "$ROOT/bench/valgrind-server.sh"
 
 drive() { # drive N: N requests of the workload on one keep-alive connection
   python3 - "$PORT" "$1" "$OUT/ids.txt" "$WORKLOAD" "$HEADERS" "$SIGNED_IN" "$OUT/token.txt" <<'PY'

@@ -4,14 +4,15 @@
 # (crates/keel/build.rs, lld's --symbol-ordering-file), which puts those functions next to each
 # other at the start of the code. The kernel maps an executable's pages around every page a
 # process touches, so code that runs, spread over the whole 50 MB of text, kept most of the
-# text resident; laid out together it takes a few MB. See docs/BENCHMARKS.md ("The code that
-# runs, laid out together").
+# text resident; laid out together it takes a few MB. See docs/BENCHMARKS.md ("The
+# executable's half of the RSS").
 #
 # usage: bench/hot-symbols.sh [--keel PATH] [--out DIR] [--requests 300]
 # PATH is a release build (default target/release/keel). Runs `keel serve` under valgrind's
-# callgrind from its first instruction to its shutdown while seeding it and sending each records workload (health, view,
-# a signed-in view, list, create), and reads every function of the executable that ran from the
-# dump. With wrk installed, each workload also runs for 3 s with 32 connections.
+# callgrind from its first instruction to its shutdown while seeding it and sending each records
+# workload (health, view, a signed-in view, list, create) on one connection and, with wrk
+# installed, for 3 s with 32 connections; then reads every function of the executable that ran
+# from the dump (callgrind's own entries, `(below main)` and bare addresses, left out).
 # Symbol names carry a hash of the crate and its dependencies' versions: regenerate the file
 # after a toolchain or dependency update (names that no longer exist are skipped by the linker).
 set -euo pipefail
@@ -28,24 +29,10 @@ while (($#)); do
     *) echo "hot-symbols.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-command -v valgrind >/dev/null || { echo "hot-symbols.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 KEEL_BIN=$(realpath "$KEEL_BIN")
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-DATA="$OUT/data"
-PORT=$((20000 + RANDOM % 20000))
-URL="http://127.0.0.1:$PORT"
-EMAIL=admin@bench.local
-PASSWORD=benchpassword123
-
-wait_up() {
-  for _ in $(seq 600); do
-    curl -sf "$URL/api/health" >/dev/null && return 0
-    sleep 0.2
-  done
-  echo "hot-symbols.sh: keel did not start (see $OUT/serve.log)" >&2
-  exit 1
-}
+NAME=hot-symbols.sh
+# shellcheck source=bench/valgrind-server.sh
+source "$ROOT/bench/valgrind-server.sh"
 
 drive() { # drive WORKLOAD N [signed-in]: N requests on one keep-alive connection
   python3 - "$PORT" "$1" "$2" "$OUT/ids.txt" "${3:-}" "$OUT/token.txt" <<'PY'
@@ -138,7 +125,7 @@ def self_costs(dump):
 
 names = []
 for cost in (self_costs(workloads), self_costs(start)):
-    names += [n for n, c in cost.most_common() if c > 0 and not n.startswith("0x")]
+    names += [n for n, c in cost.most_common() if c > 0 and not n.startswith(("0x", "("))]
 names = list(dict.fromkeys(names))
 with open(out, "w") as f:
     for n in names:
