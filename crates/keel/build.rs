@@ -25,13 +25,15 @@ fn main() {
         return;
     };
     let order = PathBuf::from(dir).join("hot-symbols.txt");
+    // `-Wl,` splits its argument at commas: a checkout whose path has one (or is not UTF-8)
+    // builds without the ordering rather than failing to link.
+    let Some(path) = order.to_str().filter(|p| !p.contains(',')) else {
+        return;
+    };
     if !order.is_file() {
         return;
     }
-    println!(
-        "cargo::rustc-link-arg-bin=keel=-Wl,--symbol-ordering-file={}",
-        order.display()
-    );
+    println!("cargo::rustc-link-arg-bin=keel=-Wl,--symbol-ordering-file={path}");
     // Names the linker does not find (inlined, or renamed by a dependency update) are skipped.
     println!("cargo::rustc-link-arg-bin=keel=-Wl,--no-warn-symbol-ordering");
 }
