@@ -13,8 +13,10 @@
 # workload (health, view, a signed-in view, list, create) on one connection and, with wrk
 # installed, for 3 s with 32 connections; then reads every function of the executable that ran
 # from the dump (callgrind's own entries, `(below main)` and bare addresses, left out).
-# Symbol names carry a hash of the crate and its dependencies' versions: regenerate the file
-# after a toolchain or dependency update (names that no longer exist are skipped by the linker).
+# Symbol names carry a hash of the crate and its dependencies' versions and features: regenerate
+# the file after a toolchain or dependency update (names that no longer exist are skipped by the
+# linker), from a build of `cargo build --release -p keel` (the build `cargo run --release` makes;
+# `.ci/run` checks that a workspace build gives the binary's crates the same features).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -6,6 +6,11 @@
 //! binary resident; lld's `--symbol-ordering-file` places it contiguously instead. Only a
 //! release build for x86_64 Linux with Rust's own linker (rust-lld, the default there since
 //! Rust 1.90) gets the flags: another linker would reject them, and a debug build gains nothing.
+//!
+//! The names carry a hash of each crate's version and features, so the file fits the build
+//! `cargo run --release` (this package alone) makes. `cargo build --release` of the whole
+//! workspace makes the same crates only while no other member turns on a feature of a shared
+//! crate that this package's tree does not; `.ci/run` checks that it does not.
 #![forbid(unsafe_code)]
 
 use std::env;

@@ -186,8 +186,33 @@ async fn bind() -> std::io::Result<(tokio::net::TcpListener, String)> {
 
 /// Serves `app` on `listener` (HTTP/1.1, and HTTP/2 cleartext with prior knowledge); the task
 /// to abort.
+/// Served with hyper-util's auto builder rather than `axum::serve`, whose HTTP/2 needs a
+/// feature of axum that Keel's binary does not use (see this crate's Cargo.toml).
 fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use std::io::ErrorKind;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => return,
+            };
+            let service = TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
     })
 }

@@ -41,7 +41,7 @@ pub(super) fn rsa_ders() -> std::io::Result<&'static [Vec<u8>; 2]> {
     static KEYS: OnceLock<Result<[Vec<u8>; 2], String>> = OnceLock::new();
     let make = || -> Result<Vec<u8>, String> {
         use rsa::pkcs1::EncodeRsaPrivateKey;
-        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
         Ok(key.to_pkcs1_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
     };
     KEYS.get_or_init(|| {
@@ -61,7 +61,7 @@ pub(super) fn rsa_ders() -> std::io::Result<&'static [Vec<u8>; 2]> {
 
 pub(super) fn ec_key(kid: &str) -> std::io::Result<Key> {
     use p256::pkcs8::EncodePrivateKey;
-    let secret = p256::SecretKey::random(&mut rsa::rand_core::OsRng);
+    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
     let der = secret.to_pkcs8_der().map_err(std::io::Error::other)?;
     Key::new(kid, Algorithm::ES256, EncodingKey::from_ec_der(der.as_bytes()))
 }

@@ -55,7 +55,7 @@ impl Deref for ApnsService {
 impl ApnsService {
     /// Starts the service for a team, key id and app (`apns-topic`).
     pub async fn start(team_id: &str, key_id: &str, topic: &str) -> std::io::Result<ApnsService> {
-        let secret = SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let secret = SecretKey::random(&mut rand_core::OsRng);
         let private_pem = secret
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(std::io::Error::other)?

@@ -58,7 +58,7 @@ fn rsa_pems() -> std::io::Result<&'static (String, String)> {
     static KEYS: OnceLock<Result<(String, String), String>> = OnceLock::new();
     KEYS.get_or_init(|| {
         use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
         let private = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?.to_string();
         let public = key
             .to_public_key()

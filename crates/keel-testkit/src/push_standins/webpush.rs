@@ -92,7 +92,7 @@ impl WebPushService {
 
     /// A new subscription: a fresh P-256 key pair and 16-byte auth secret, as a browser makes.
     pub fn subscribe(&self) -> Subscription {
-        let secret = SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let secret = SecretKey::random(&mut rand_core::OsRng);
         let public = secret.public_key().to_encoded_point(false).as_bytes().to_vec();
         let auth: [u8; 16] = rand::random();
         let id = crate::random_name();
