@@ -1,6 +1,9 @@
 //! The `keel` binary: the CLI (`serve`, `superuser`, `migrate`, `jobs`, `queues`,
 //! `schedules`, `roles`, `apikeys`, `audit`, `changes`, `vault`, `backup`, `ops`, `api`, `bench`, `completion`) and the wiring of every service.
-#![forbid(unsafe_code)]
+// `allocator` sets mimalloc's options through its C API; no other module may use `unsafe`.
+#![deny(unsafe_code)]
+
+mod allocator;
 
 mod api_cli;
 mod apikeys_cli;
@@ -34,12 +37,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: request handling allocates many small,
-/// short-lived objects, which glibc's malloc serves slowly under contention.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::tune();
     // One rustls crypto provider for every TLS client (OAuth2, LDAP, SMTP, engines).
     keel_auth::ldap::ensure_tls_provider();
     let cli = cli::Cli::parse();
