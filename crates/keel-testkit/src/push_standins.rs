@@ -186,6 +186,7 @@ async fn bind() -> std::io::Result<(tokio::net::TcpListener, String)> {
 
 /// Serves `app` on `listener` (HTTP/1.1, and HTTP/2 cleartext with prior knowledge); the task
 /// to abort.
+///
 /// Served with hyper-util's auto builder rather than `axum::serve`, whose HTTP/2 needs a
 /// feature of axum that Keel's binary does not use (see this crate's Cargo.toml).
 fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()> {

@@ -28,8 +28,26 @@ pub fn tune() {
         return;
     }
     // SAFETY: `mi_option_set` stores a number in mimalloc's option table (an atomic store);
-    // option 15 is `mi_option_purge_delay` (a valid option: mimalloc ignores an unknown one)
-    // and any value is accepted. It touches no
-    // memory of ours and may be called at any time, from any thread.
+    // option 15 is `mi_option_purge_delay` (the test below checks it) and any value is
+    // accepted. It touches no memory of ours and may be called at any time, from any thread.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purge_delay() -> std::ffi::c_long {
+        // SAFETY: reads an option; any option number is accepted.
+        unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+    }
+
+    /// Option 15 is the purge delay: it holds mimalloc 3's default until `tune` sets Keel's.
+    /// Fails when a mimalloc update renumbers the options (or with `MIMALLOC_PURGE_DELAY` set).
+    #[test]
+    fn tune_sets_the_purge_delay() {
+        assert_eq!(purge_delay(), 1000, "option 15 is not mimalloc 3's purge_delay");
+        tune();
+        assert_eq!(purge_delay(), PURGE_DELAY_MS);
+    }
 }
