@@ -1,4 +1,5 @@
-//! Rules and filters: parsed once (cached by source text) and compiled per request.
+//! Rules and filters: a collection's rules parsed once (cached by source text), a caller's
+//! filter parsed for its request; both compiled per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,32 +12,42 @@ use crate::request::RequestInfo;
 use crate::schema::Collection;
 use keel_sql::SqlBuf;
 
-/// Most expressions kept per field name before the cache is cleared.
+/// Most rules kept before the cache is cleared (rules edited away stay until then).
 const MAX_CACHED: usize = 2048;
 
-/// Parsed expressions by field name (`filter`, `listRule`, …) and source text.
+/// Parsed rules by source text. Only rules, which superusers write into the schema, are
+/// kept: a caller's filter is usually new text on every request (ids, search words, a
+/// window of values), and keeping what callers send let any guest fill the process with
+/// parse trees (2,000 filters of 1,500 comparisons held 1 GB before the count limit
+/// cleared them). Parsing a filter costs about what looking it up did.
 #[derive(Default)]
 pub(crate) struct ExprCache {
-    map: Mutex<HashMap<String, HashMap<String, Arc<Expr>>>>,
+    map: Mutex<HashMap<String, Arc<Expr>>>,
 }
 
 impl ExprCache {
-    /// The parsed form of `src` (errors name `field`).
-    pub fn parse(&self, src: &str, field: &str) -> Result<Arc<Expr>> {
-        if let Some(e) = self.lock().get(field).and_then(|m| m.get(src)) {
+    /// The parsed form of the rule `src` (a parse error is a 400 naming `field`; parsing
+    /// does not depend on the field, so one entry serves every rule with this text).
+    pub fn rule(&self, src: &str, field: &str) -> Result<Arc<Expr>> {
+        if let Some(e) = self.lock().get(src) {
             return Ok(e.clone());
         }
         let expr = Arc::new(filter::parse_for(src, field)?);
         let mut map = self.lock();
-        let per_field = map.entry(field.to_string()).or_default();
-        if per_field.len() >= MAX_CACHED {
-            per_field.clear();
+        if map.len() >= MAX_CACHED {
+            map.clear();
         }
-        per_field.insert(src.to_string(), expr.clone());
+        map.insert(src.to_string(), expr.clone());
         Ok(expr)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Arc<Expr>>>> {
+    /// How many rules are kept (tests).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Expr>>> {
         match self.map.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -71,7 +82,17 @@ impl RuleCtx<'_> {
         if src.trim().is_empty() {
             return Ok(None);
         }
-        let expr = self.exprs.parse(src, field)?;
+        let (cached, parsed);
+        let expr: &Expr = match origin {
+            Origin::Rule => {
+                cached = self.exprs.rule(src, field)?;
+                &cached
+            }
+            Origin::Filter => {
+                parsed = filter::parse_for(src, field)?;
+                &parsed
+            }
+        };
         let ctx = CompileCtx {
             collection: self.collection,
             alias: self.alias,
@@ -80,7 +101,7 @@ impl RuleCtx<'_> {
             now: Utc::now(),
             origin,
         };
-        filter::compile(&expr, field, &ctx, buf).map(Some)
+        filter::compile(expr, field, &ctx, buf).map(Some)
     }
 }
 
@@ -91,4 +112,56 @@ pub(crate) fn and_all(conds: &[Option<String>]) -> String {
         return "1=1".into();
     }
     parts.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::fuzzing::Schema;
+    use crate::schema::{CollectionType, Field, FieldKind, NumberOptions};
+    use keel_sql::sqlite::SQLITE;
+
+    fn ctx_parts() -> (Schema, Arc<Collection>) {
+        let mut c = Collection::blank("items", CollectionType::Base);
+        c.fields
+            .push(Field::new("n", FieldKind::Number(NumberOptions::default())));
+        let c = Arc::new(c);
+        (Schema(vec![c.clone()]), c)
+    }
+
+    #[test]
+    fn rules_are_kept_and_callers_filters_are_not() {
+        let (schema, c) = ctx_parts();
+        let exprs = ExprCache::default();
+        let req = RequestInfo::default();
+        let ctx = RuleCtx {
+            exprs: &exprs,
+            schema: &schema,
+            collection: &c,
+            alias: "t",
+            req: &req,
+        };
+        for x in 0..100 {
+            let mut buf = SqlBuf::new(&SQLITE);
+            let sql = ctx
+                .user_filter(&format!("n >= {x} && n < {}", x + 50), &mut buf)
+                .unwrap();
+            assert!(sql.is_some_and(|s| s.contains("\"n\"")));
+            assert_eq!(buf.params.len(), 2);
+        }
+        assert_eq!(exprs.len(), 0, "a caller's filters must not be kept");
+
+        for _ in 0..3 {
+            let mut buf = SqlBuf::new(&SQLITE);
+            assert!(ctx.condition("n > 5", "listRule", &mut buf).unwrap().is_some());
+        }
+        assert_eq!(exprs.len(), 1, "one rule, parsed once");
+
+        // A parse error names the field it came from, cached or not.
+        let mut buf = SqlBuf::new(&SQLITE);
+        let err = format!("{:?}", ctx.user_filter("n >", &mut buf).unwrap_err());
+        assert!(err.contains("filter"), "{err}");
+        let err = ctx.condition("n >", "viewRule", &mut buf).unwrap_err();
+        assert!(format!("{err:?}").contains("viewRule"), "{err:?}");
+    }
 }
