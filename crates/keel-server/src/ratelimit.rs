@@ -36,31 +36,67 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use keel_app::settings::{RateLimitRule, SettingsData};
 
-/// The windows of every (rule, client) pair seen recently.
+/// The open windows of (rule, client) pairs, in this process.
 #[derive(Default)]
 pub struct Limiter {
-    windows: Mutex<HashMap<(String, String), (Instant, u32)>>,
+    windows: Mutex<Windows>,
 }
+
+#[derive(Default)]
+struct Windows {
+    open: HashMap<(String, String), Window>,
+    /// The size at which closed windows are next swept out (at least [`SWEEP_FROM`]).
+    sweep_at: usize,
+}
+
+struct Window {
+    ends: Instant,
+    count: u32,
+}
+
+/// The fewest windows worth a sweep. After a sweep the next waits until the map has doubled
+/// what was left, so sweeping costs O(1) a request however many clients there are, and the
+/// map holds at most twice the windows still open: a client whose window has closed is
+/// forgotten (the next request opens a new window either way). Sweeping only windows older
+/// than an hour, once the map passed 100,000, made every request scan the whole map under
+/// the lock once 100,000 clients had been seen in an hour (one host with an IPv6 prefix, or
+/// a forged `X-Forwarded-For` with `useLeftmostIP`), and kept every one of them.
+const SWEEP_FROM: usize = 10_000;
 
 impl Limiter {
     /// Counts one request of `client` under `rule`; `Err(seconds to wait)` past the limit.
     fn hit(&self, rule: &RateLimitRule, client: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let window = Duration::from_secs(rule.duration.max(1));
-        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(3600));
+        self.hit_at(rule, client, Instant::now())
+    }
+
+    fn hit_at(&self, rule: &RateLimitRule, client: &str, now: Instant) -> Result<(), u64> {
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if w.open.len() >= w.sweep_at.max(SWEEP_FROM) {
+            w.open.retain(|_, win| win.ends > now);
+            w.sweep_at = w.open.len().saturating_mul(2);
         }
-        let entry = map.entry((rule.label.clone(), client.to_string())).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
+        let fresh = || Window {
+            ends: now + Duration::from_secs(rule.duration.max(1)),
+            count: 0,
+        };
+        let win = w
+            .open
+            .entry((rule.label.clone(), client.to_string()))
+            .or_insert_with(fresh);
+        if now >= win.ends {
+            *win = fresh();
         }
-        if entry.1 >= rule.max_requests {
-            let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(left.as_secs().max(1));
+        if win.count >= rule.max_requests {
+            return Err(win.ends.saturating_duration_since(now).as_secs().max(1));
         }
-        entry.1 += 1;
+        win.count += 1;
         Ok(())
+    }
+
+    /// How many windows are kept (tests).
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).open.len()
     }
 }
 
@@ -408,5 +444,30 @@ mod tests {
         let wait = l.hit(&r, "1.2.3.4").unwrap_err();
         assert!((1..=10).contains(&wait), "{wait}");
         assert!(l.hit(&r, "5.6.7.8").is_ok(), "another client has its own window");
+    }
+
+    #[test]
+    fn closed_windows_are_forgotten_and_a_new_one_opens() {
+        let l = Limiter::default();
+        let r = rule("/api/", 1, ""); // 10 s windows
+        let t0 = Instant::now();
+        // Many clients once each (what forged addresses look like): all windows open.
+        for i in 0..25_000 {
+            assert!(l.hit_at(&r, &format!("10.0.{}.{}", i / 250, i % 250), t0).is_ok());
+        }
+        assert_eq!(l.kept(), 25_000, "open windows are all kept");
+        assert!(
+            l.hit_at(&r, "10.0.0.0", t0).is_err(),
+            "a client's limit holds in its window"
+        );
+
+        // Once their windows have closed, a stream of new clients does not add to them.
+        let later = t0 + Duration::from_secs(11);
+        for i in 0..25_000 {
+            assert!(l.hit_at(&r, &format!("10.1.{}.{}", i / 250, i % 250), later).is_ok());
+        }
+        assert!(l.kept() <= 25_000 + 1, "closed windows were swept: {}", l.kept());
+        assert!(l.hit_at(&r, "10.0.0.0", later).is_ok(), "a closed window reopens");
+        assert!(l.hit_at(&r, "10.0.0.0", later).is_err());
     }
 }
