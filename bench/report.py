@@ -38,6 +38,22 @@ def ms(us):
     return f"{float(us) / 1000:.2f} ms"
 
 
+def little_bound_us(r, connections):
+    """The largest mean latency a closed loop of `connections` can have at the run's rate
+    (Little's law: each connection has one request in flight, so the latencies of a run sum to
+    at most connections × its duration). None when the run gives no mean (an older results.tsv)."""
+    if not r.get("mean_us") or not connections or float(r["rps"]) <= 0:
+        return None
+    return connections / float(r["rps"]) * 1e6
+
+
+def latency_inconsistent(r, connections):
+    """wrk's own mean above what its throughput allows (5 % slack for the ramp and rounding):
+    then its latency histogram does not describe the run, and neither does its p99."""
+    bound = little_bound_us(r, connections)
+    return bound is not None and float(r["mean_us"]) > 1.05 * bound
+
+
 def cpu_us_per_request(server, r):
     """µs of CPU a request cost `server` in the run `r` (None when not measured)."""
     try:
@@ -61,6 +77,8 @@ def main():
             key, _, value = line.rstrip("\n").partition("\t")
             meta[key] = value
     ran = [s for s in SERVERS if any(r["server"] == s for r in rows)]
+    settings = dict(p.split("=", 1) for p in meta.get("settings", "").split() if "=" in p)
+    connections = int(settings["connections"]) if settings.get("connections", "").isdigit() else 0
     # --processes N > 1 (Keel on PostgreSQL only): N servers, one wrk each, combined.
     processes = {s: int(meta[s + ".processes"]) for s in ran if meta.get(s + ".processes", "").isdigit()}
     for s, n in processes.items():
@@ -160,6 +178,13 @@ def main():
             )
     else:
         w("- errors: none (every response 2xx, no socket errors or timeouts)")
+    for r in rows:
+        if latency_inconsistent(r, connections):
+            w(
+                f"- {r['server']} {r['workload']}: wrk's mean latency {float(r['mean_us']) / 1000:.2f} ms is more than "
+                f"{connections} connections at {float(r['rps']):,.0f} req/s allow "
+                f"({little_bound_us(r, connections) / 1000:.2f} ms, Little's law): its latency figures overstate the run"
+            )
 
     for k in [k for k in ran if k != "pocketbase"]:
         w("")
@@ -183,6 +208,12 @@ def main():
                     parts.append(f"p99 {p99:.2f} ms (target ≤ {p99_target:g} ms) {'met' if ok else 'NOT met'}")
                 else:
                     parts.append(f"p99 {p99:.2f} ms (no target)")
+                if latency_inconsistent(r, connections):
+                    parts.append(
+                        f"**wrk's latencies do not add up** (its mean {float(r['mean_us']) / 1000:.2f} ms; "
+                        f"{connections} connections at {float(r['rps']):,.0f} req/s allow at most "
+                        f"{little_bound_us(r, connections) / 1000:.2f} ms), so this p99 overstates the run"
+                    )
             w(f"- {wl}: " + "; ".join(parts or [DASH]))
         if k in rss_mb and k in RSS_TARGET_MB:
             ok = rss_mb[k] < RSS_TARGET_MB[k]
