@@ -75,8 +75,11 @@ impl Limiter {
             w.open.retain(|_, win| win.ends > now);
             w.sweep_at = w.open.len().saturating_mul(2);
         }
+        // At most 136 years (u32 seconds): a longer window cannot overflow the clock, and
+        // never closes either way.
+        let length = Duration::from_secs(rule.duration.clamp(1, u64::from(u32::MAX)));
         let fresh = || Window {
-            ends: now + Duration::from_secs(rule.duration.max(1)),
+            ends: now + length,
             count: 0,
         };
         let win = w
@@ -444,6 +447,12 @@ mod tests {
         let wait = l.hit(&r, "1.2.3.4").unwrap_err();
         assert!((1..=10).contains(&wait), "{wait}");
         assert!(l.hit(&r, "5.6.7.8").is_ok(), "another client has its own window");
+
+        // Settings allow any duration: one too long for the clock is a window that never closes.
+        let mut forever = rule("/api/", 1, "");
+        forever.duration = u64::MAX;
+        assert!(l.hit(&forever, "9.9.9.9").is_ok());
+        assert!(l.hit(&forever, "9.9.9.9").is_err());
     }
 
     #[test]
