@@ -197,7 +197,7 @@ REPORT="$OUT_DIR/records-$STAMP.md"
 mkdir -p "$RAW_DIR"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
 RESULTS="$RAW_DIR/results.tsv"
-printf 'server\tworkload\trps\tp50_us\tp99_us\trequests\tstatus_errors\tsocket_errors\tserver_cpu_pct\twrk_cpu_pct\tother_cpu_pct\tmean_us\n' >"$RESULTS"
+printf 'server\tworkload\trps\tp50_us\tp99_us\trequests\tstatus_errors\tsocket_errors\tserver_cpu_pct\twrk_cpu_pct\tother_cpu_pct\tmean_us\tmax_us\n' >"$RESULTS"
 META="$RAW_DIR/meta.tsv"
 : >"$META"
 
@@ -342,7 +342,7 @@ def pct(ticks):  # percent of one core
 
 
 print("\t".join([server, workload, kv["rps"], kv["p50_us"], kv["p99_us"], kv["requests"],
-                 kv["status_errors"], str(sock), pct(srv), pct(wrk), pct(other), kv["mean_us"]]))
+                 kv["status_errors"], str(sock), pct(srv), pct(wrk), pct(other), kv["mean_us"], kv["max_us"]]))
 EOF
   tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): server %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
 }
@@ -429,8 +429,9 @@ def pct(ticks):  # percent of one core
 
 # wrk's mean latency over all the processes' requests (each instance's weighted by its count)
 mean = sum(float(kv["mean_us"]) * int(kv["requests"]) for kv in kvs) / max(1, requests)
+slowest = max(int(kv["max_us"]) for kv in kvs)
 print("\t".join([server, workload, f"{rps:.2f}", str(p50), str(p99), str(requests),
-                 str(status), str(sock), pct(srv), pct(wrk), pct(other), f"{mean:.1f}"]))
+                 str(status), str(sock), pct(srv), pct(wrk), pct(other), f"{mean:.1f}", str(slowest)]))
 EOF
   tail -n 1 "$RESULTS" | awk -F'\t' '{printf "    combined: %.0f req/s, p50 %.2f ms, p99 %.2f ms (largest of the processes), %d requests, %d non-2xx, %d socket errors; CPU (%% of a core): servers %d, wrk %d, others %d\n", $3, $4 / 1000, $5 / 1000, $6, $7, $8, $9, $10, $11}' >&2
 }
